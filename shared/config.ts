@@ -1,0 +1,226 @@
+import { ConfigError } from '#shared/errors.ts';
+
+/**
+ * The sender's configuration, read and validated once at cold start. This module is the only reader of
+ * `process.env` in the relay; everything else takes a typed `SenderConfig`.
+ *
+ * Environment variables (the CDK stack sets them; the local pipeline and tests set them too):
+ *
+ * | variable | meaning | default |
+ * |---|---|---|
+ * | `ECOURTDATE_BASE_URL` | eCourtDate API base, `https://` only (plain `http://` to loopback for local runs) | required |
+ * | `ECOURTDATE_SECRET_ID` | Secrets Manager id/ARN of `{"client_id","client_secret"}` | required |
+ * | `SEND_QUEUE_URL` | the send queue (for `ChangeMessageVisibility`) | required |
+ * | `DEAD_LETTER_QUEUE_URL` | where the relay dead-letters jobs explicitly | required |
+ * | `REQUESTS_PER_MINUTE` | this instance's share of the API client's 1,000/min limit | 900 |
+ * | `BACKOFF_SECONDS` | comma list, delay after attempt 1, 2, ... (last repeats) | 60,120,240,480 |
+ * | `BACKOFF_JITTER` | extra random delay, as a fraction of the backoff step (0-1) | 0.1 |
+ * | `MAX_ATTEMPTS` | attempts before 5xx/timeouts/auth failures dead-letter `retries_exhausted` | 5 |
+ * | `SERVER_ERROR_MAX_ATTEMPTS` | attempts for a plain 500 ("retry once") | 2 |
+ * | `SERVER_ERROR_RETRY_SECONDS` | delay before retrying a 500 | 60 |
+ * | `RATE_LIMIT_WAIT_SECONDS` | minimum wait after a 429 | 60 |
+ * | `MAX_AGE_SECONDS` | a job with no `expires_at` stops being retried this long after first receipt | 86400 |
+ * | `HTTP_TIMEOUT_MS` | per-request timeout towards eCourtDate | 10000 |
+ * | `SECRET_TTL_SECONDS` | how long the secret is cached per container | 300 |
+ * | `TOKEN_RENEW_BEFORE_SECONDS` | renew the cached token this long before it expires | 300 |
+ * | `TIME_SCALE` | divide every delay and window by this (local demos and tests only) | 1 |
+ * | `AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_SECRETS_MANAGER` | emulator endpoints (local runs and tests) | unset |
+ */
+export interface SenderConfig {
+  readonly baseUrl: URL;
+  readonly secretId: string;
+  readonly sendQueueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  readonly requestsPerMinute: number;
+  readonly backoffSeconds: readonly number[];
+  readonly backoffJitter: number;
+  readonly maxAttempts: number;
+  readonly serverErrorMaxAttempts: number;
+  readonly serverErrorRetrySeconds: number;
+  readonly rateLimitWaitSeconds: number;
+  readonly maxAgeSeconds: number;
+  readonly httpTimeoutMs: number;
+  readonly secretTtlSeconds: number;
+  readonly tokenRenewBeforeSeconds: number;
+  readonly timeScale: number;
+  readonly endpoints: {
+    readonly sqs?: string | undefined;
+    readonly secretsManager?: string | undefined;
+  };
+}
+
+/** The names of the environment variables above, shared with the CDK stack and the local pipeline. */
+export const ENV = {
+  baseUrl: 'ECOURTDATE_BASE_URL',
+  secretId: 'ECOURTDATE_SECRET_ID',
+  sendQueueUrl: 'SEND_QUEUE_URL',
+  deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
+  requestsPerMinute: 'REQUESTS_PER_MINUTE',
+  backoffSeconds: 'BACKOFF_SECONDS',
+  backoffJitter: 'BACKOFF_JITTER',
+  maxAttempts: 'MAX_ATTEMPTS',
+  serverErrorMaxAttempts: 'SERVER_ERROR_MAX_ATTEMPTS',
+  serverErrorRetrySeconds: 'SERVER_ERROR_RETRY_SECONDS',
+  rateLimitWaitSeconds: 'RATE_LIMIT_WAIT_SECONDS',
+  maxAgeSeconds: 'MAX_AGE_SECONDS',
+  httpTimeoutMs: 'HTTP_TIMEOUT_MS',
+  secretTtlSeconds: 'SECRET_TTL_SECONDS',
+  tokenRenewBeforeSeconds: 'TOKEN_RENEW_BEFORE_SECONDS',
+  timeScale: 'TIME_SCALE',
+  sqsEndpoint: 'AWS_ENDPOINT_URL_SQS',
+  secretsManagerEndpoint: 'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+} as const;
+
+/** Defaults of the tunable settings; the CDK stage config starts from the same values. */
+export const DEFAULTS = {
+  requestsPerMinute: 900,
+  backoffSeconds: [60, 120, 240, 480],
+  backoffJitter: 0.1,
+  maxAttempts: 5,
+  serverErrorMaxAttempts: 2,
+  serverErrorRetrySeconds: 60,
+  rateLimitWaitSeconds: 60,
+  maxAgeSeconds: 86_400,
+  httpTimeoutMs: 10_000,
+  secretTtlSeconds: 300,
+  tokenRenewBeforeSeconds: 300,
+  timeScale: 1,
+} as const;
+
+/** The largest visibility timeout SQS accepts (12 hours). */
+export const MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads and validates the sender configuration. Throws `ConfigError` naming the first bad variable.
+ *
+ * @example
+ * const config = loadSenderConfig(process.env);
+ */
+export function loadSenderConfig(env: Env): SenderConfig {
+  const timeScale = number(env, ENV.timeScale, DEFAULTS.timeScale, { min: 1, max: 100_000 });
+  return {
+    baseUrl: baseUrl(env, ENV.baseUrl),
+    secretId: required(env, ENV.secretId),
+    sendQueueUrl: url(env, ENV.sendQueueUrl),
+    deadLetterQueueUrl: url(env, ENV.deadLetterQueueUrl),
+    requestsPerMinute: number(env, ENV.requestsPerMinute, DEFAULTS.requestsPerMinute, { min: 1, max: 100_000 }),
+    backoffSeconds: backoff(env, ENV.backoffSeconds),
+    backoffJitter: number(env, ENV.backoffJitter, DEFAULTS.backoffJitter, { min: 0, max: 1, integer: false }),
+    maxAttempts: number(env, ENV.maxAttempts, DEFAULTS.maxAttempts, { min: 1, max: 100 }),
+    serverErrorMaxAttempts: number(env, ENV.serverErrorMaxAttempts, DEFAULTS.serverErrorMaxAttempts, {
+      min: 1,
+      max: 100,
+    }),
+    serverErrorRetrySeconds: number(env, ENV.serverErrorRetrySeconds, DEFAULTS.serverErrorRetrySeconds, {
+      min: 0,
+      max: MAX_VISIBILITY_TIMEOUT_SECONDS,
+    }),
+    rateLimitWaitSeconds: number(env, ENV.rateLimitWaitSeconds, DEFAULTS.rateLimitWaitSeconds, {
+      min: 0,
+      max: MAX_VISIBILITY_TIMEOUT_SECONDS,
+    }),
+    maxAgeSeconds: number(env, ENV.maxAgeSeconds, DEFAULTS.maxAgeSeconds, { min: 1, max: 14 * 86_400 }),
+    httpTimeoutMs: number(env, ENV.httpTimeoutMs, DEFAULTS.httpTimeoutMs, { min: 1, max: 900_000 }),
+    secretTtlSeconds: number(env, ENV.secretTtlSeconds, DEFAULTS.secretTtlSeconds, { min: 0, max: 86_400 }),
+    tokenRenewBeforeSeconds: number(env, ENV.tokenRenewBeforeSeconds, DEFAULTS.tokenRenewBeforeSeconds, {
+      min: 0,
+      max: 3_000,
+    }),
+    timeScale,
+    endpoints: {
+      sqs: optionalUrl(env, ENV.sqsEndpoint),
+      secretsManager: optionalUrl(env, ENV.secretsManagerEndpoint),
+    },
+  };
+}
+
+/** True for hosts that never leave the machine, where plain http is allowed. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * Validates an eCourtDate base URL: `https://` anywhere, `http://` only to loopback; no query or fragment.
+ * Returns the URL with any trailing slash removed from its path.
+ */
+export function parseBaseUrl(raw: string, variable: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(variable, `expected an absolute URL such as https://api.ecourtdate.com, got "${raw}"`);
+  }
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname))) {
+    throw new ConfigError(
+      variable,
+      `expected an https:// URL (plain http:// is allowed only to loopback hosts), got "${parsed.protocol}//${parsed.host}"`,
+    );
+  }
+  if (parsed.username || parsed.password) {
+    throw new ConfigError(variable, 'must not carry credentials; they belong in the secret');
+  }
+  if (parsed.search || parsed.hash) {
+    throw new ConfigError(variable, 'expected a base URL without query string or fragment');
+  }
+  parsed.pathname = parsed.pathname.replace(/\/+$/, '');
+  return parsed;
+}
+
+function required(env: Env, name: string): string {
+  const value = env[name]?.trim();
+  if (!value) throw new ConfigError(name, 'is required but not set');
+  return value;
+}
+
+function baseUrl(env: Env, name: string): URL {
+  return parseBaseUrl(required(env, name), name);
+}
+
+function url(env: Env, name: string): string {
+  const value = required(env, name);
+  try {
+    new URL(value);
+  } catch {
+    throw new ConfigError(name, `expected a URL, got "${value}"`);
+  }
+  return value;
+}
+
+function optionalUrl(env: Env, name: string): string | undefined {
+  return env[name]?.trim() ? url(env, name) : undefined;
+}
+
+function number(
+  env: Env,
+  name: string,
+  fallback: number,
+  bounds: { min: number; max: number; integer?: boolean },
+): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  const integer = bounds.integer ?? true;
+  if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    throw new ConfigError(name, `expected ${integer ? 'a whole number' : 'a number'}, got "${raw}"`);
+  }
+  if (value < bounds.min || value > bounds.max) {
+    throw new ConfigError(name, `expected a value from ${bounds.min} to ${bounds.max}, got ${value}`);
+  }
+  return value;
+}
+
+function backoff(env: Env, name: string): number[] {
+  const raw = env[name]?.trim();
+  if (!raw) return [...DEFAULTS.backoffSeconds];
+  const steps = raw.split(',').map((part) => Number(part.trim()));
+  if (steps.some((s) => !Number.isInteger(s) || s < 0 || s > MAX_VISIBILITY_TIMEOUT_SECONDS)) {
+    throw new ConfigError(
+      name,
+      `expected a comma-separated list of whole seconds from 0 to ${MAX_VISIBILITY_TIMEOUT_SECONDS}, got "${raw}"`,
+    );
+  }
+  return steps;
+}

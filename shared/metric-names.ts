@@ -1,0 +1,42 @@
+/**
+ * The EMF metrics the sender emits. The CDK alarms and dashboard, and the local pipeline's alarm evaluation,
+ * use these names, so they live in one place. All are Count metrics in `METRICS_NAMESPACE` with the single
+ * dimension `service` = `METRICS_SERVICE` (Powertools' default dimension), summed over a period.
+ */
+export const METRICS_NAMESPACE = 'ECourtDateRelay';
+export const METRICS_SERVICE = 'ecourtdate-relay';
+
+export const METRIC = {
+  /** Every HTTP request to the messages endpoint that got an answer or failed in transport. */
+  apiCalls: 'ApiCalls',
+  /** Responses with a 4xx status from the messages endpoint. */
+  responses4xx: 'Responses4xx',
+  /** Responses with a 5xx status from the messages or token endpoint. */
+  responses5xx: 'Responses5xx',
+  /** Timeouts and connection errors towards eCourtDate (outcome unknown). */
+  transportErrors: 'TransportErrors',
+  /** 403 responses (agency inactive, client revoked, user token). Alarmed on. */
+  forbidden: 'Responses403',
+  /** 429 responses (token endpoint included). */
+  rateLimited: 'Responses429',
+  /** 401 that persisted after a token refresh and a secret re-read. Alarmed on. */
+  authFailures: 'AuthFailures',
+  /** Requests to `/oauth/token`. */
+  tokenRequests: 'TokenRequests',
+  delivered: 'Delivered',
+  duplicates: 'Duplicates',
+  retried: 'Retried',
+  /** Records not sent because the instance was waiting out a 429; they are retried, not counted as attempts. */
+  deferred: 'Deferred',
+  deadLettered: 'DeadLettered',
+} as const;
+
+/** Per-status-code metric, e.g. `Status201`, `Status503`: the "responses by status code" view. */
+export function statusMetric(status: number): string {
+  return `Status${status}`;
+}
+
+/** Per-reason dead-letter metric, e.g. `DeadLettered_forbidden`. */
+export function deadLetterMetric(reason: string): string {
+  return `DeadLettered_${reason}`;
+}

@@ -1,0 +1,24 @@
+/**
+ * What the relay decides for one attempt at one job. See the table "What each response does" in design.md.
+ */
+export const DEAD_LETTER_REASONS = [
+  'invalid_job',
+  'bad_request',
+  'forbidden',
+  'not_found',
+  'client_error',
+  'retries_exhausted',
+  'unknown_outcome',
+  'expired',
+] as const;
+
+export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
+
+/** Why a retry was chosen; used in logs and the retry metric, never sent anywhere else. */
+export type RetryCause = 'rate_limited' | 'server_error' | 'unknown_outcome' | 'unauthorized' | 'deferred';
+
+export type Outcome =
+  | { readonly type: 'delivered'; readonly uuid?: string | undefined }
+  | { readonly type: 'duplicate' }
+  | { readonly type: 'retry'; readonly delaySeconds: number; readonly cause: RetryCause }
+  | { readonly type: 'dead_letter'; readonly reason: DeadLetterReason };
