@@ -1,4 +1,9 @@
-// Placeholder until the sender lands; replaced in the same session.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented yet');
-};
+import { createAwsClients } from '#shared/clients/aws.ts';
+import { loadSenderConfig } from '#shared/config.ts';
+import { createSenderHandler } from '#shared/sender/handler.ts';
+
+// Cold start: a bad setting fails here, with the variable's name, before any record is touched.
+const config = loadSenderConfig(process.env);
+
+/** SQS event source → eCourtDate `POST /v1/messages/oneoffs`, one partial batch response per invocation. */
+export const handler = createSenderHandler({ config, ...createAwsClients(config) });

@@ -105,7 +105,10 @@ export function loadSenderConfig(env: Env): SenderConfig {
     secretId: required(env, ENV.secretId),
     sendQueueUrl: url(env, ENV.sendQueueUrl),
     deadLetterQueueUrl: url(env, ENV.deadLetterQueueUrl),
-    requestsPerMinute: number(env, ENV.requestsPerMinute, DEFAULTS.requestsPerMinute, { min: 1, max: 100_000 }),
+    requestsPerMinute: number(env, ENV.requestsPerMinute, DEFAULTS.requestsPerMinute, {
+      min: 1,
+      max: 100_000,
+    }),
     backoffSeconds: backoff(env, ENV.backoffSeconds),
     backoffJitter: number(env, ENV.backoffJitter, DEFAULTS.backoffJitter, { min: 0, max: 1, integer: false }),
     maxAttempts: number(env, ENV.maxAttempts, DEFAULTS.maxAttempts, { min: 1, max: 100 }),
@@ -151,7 +154,10 @@ export function parseBaseUrl(raw: string, variable: string): URL {
   try {
     parsed = new URL(raw);
   } catch {
-    throw new ConfigError(variable, `expected an absolute URL such as https://api.ecourtdate.com, got "${raw}"`);
+    throw new ConfigError(
+      variable,
+      `expected an absolute URL such as https://api.ecourtdate.com, got "${raw}"`,
+    );
   }
   if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname))) {
     throw new ConfigError(

@@ -1,0 +1,160 @@
+import { EcdDeferredError, EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
+import {
+  extractUuid,
+  type FetchLike,
+  type HttpAnswer,
+  httpRequest,
+  retryAfterSeconds,
+} from '#shared/ecourtdate/http.ts';
+import type { Pacer } from '#shared/ecourtdate/pacer.ts';
+import type { TokenCache } from '#shared/ecourtdate/token-cache.ts';
+import type { SendJob } from '#shared/job.ts';
+import type { AttemptResult } from '#shared/policy.ts';
+import { redactText } from '#shared/redact.ts';
+
+export const ONEOFFS_PATH = '/v1/messages/oneoffs';
+const USER_AGENT = 'ecourtdate-relay/0.1 (+aws-lambda)';
+
+/** What one attempt at a job came to, as far as the API is concerned. */
+export type SendAttempt =
+  | {
+      readonly kind: 'deferred';
+      /** Nothing was sent; try again in this many ms (a 429 is being waited out, or pacing is full). */
+      readonly retryInMs: number;
+    }
+  | {
+      readonly kind: 'attempted';
+      readonly result: AttemptResult;
+      /** A short, redacted excerpt of the last response body (never the message text or recipient). */
+      readonly excerpt: string;
+      /** Latency of the last HTTP request of the attempt, ms. */
+      readonly latencyMs: number;
+      /** The 401 persisted after a token renewal and a re-read of the secret. */
+      readonly authFailed: boolean;
+      /** Every HTTP status the messages endpoint answered in this attempt, in order (401s included). */
+      readonly sendStatuses: readonly (number | 'timeout' | 'connection')[];
+    };
+
+export interface EcourtdateClientOptions {
+  readonly baseUrl: URL;
+  readonly tokens: TokenCache;
+  readonly pacer: Pacer;
+  readonly fetch: FetchLike;
+  readonly timeoutMs: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Sends one-off messages to eCourtDate. On a 401 it renews the token and resends at once; if that is
+ * rejected too, it re-reads the secret, renews again and resends once more (design.md, 401 row). A 401
+ * means nothing was created, so these resends can never double a message.
+ */
+export class EcourtdateClient {
+  readonly #options: EcourtdateClientOptions;
+  readonly #now: () => number;
+
+  constructor(options: EcourtdateClientOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Makes one attempt at `job`. Never throws for API or network failures: they come back as a result for
+   * the policy. `maxWaitMs` bounds how long pacing may hold the request (the invocation's time left).
+   */
+  async send(job: SendJob, options: { maxWaitMs?: number } = {}): Promise<SendAttempt> {
+    const sensitive = [job.message.content, job.message.subject, job.message.to];
+    const statuses: (number | 'timeout' | 'connection')[] = [];
+    let rejected: string | undefined;
+    try {
+      for (const step of ['first', 'renewed', 'reread'] as const) {
+        const token = await this.#options.tokens.get({ rejected, rereadSecret: step === 'reread' });
+        const slot = await this.#options.pacer.acquire(options.maxWaitMs);
+        if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
+        let answer: HttpAnswer;
+        try {
+          answer = await this.#post(job, token);
+        } catch (error) {
+          if (!(error instanceof EcdTransportError)) throw error;
+          statuses.push(error.kind);
+          const result: AttemptResult = { kind: 'transport', stage: 'send', error: error.kind };
+          return {
+            kind: 'attempted',
+            result,
+            excerpt: '',
+            latencyMs: this.#options.timeoutMs,
+            authFailed: false,
+            sendStatuses: statuses,
+          };
+        }
+        statuses.push(answer.status);
+        const excerpt = redactText(answer.body, [...sensitive, token]);
+        if (answer.status !== 401 || step === 'reread') {
+          return {
+            kind: 'attempted',
+            result: {
+              kind: 'response',
+              stage: 'send',
+              status: answer.status,
+              uuid: answer.status < 300 ? extractUuid(answer.body) : undefined,
+              retryAfterSeconds: retryAfterSeconds(answer.headers, this.#now()),
+            },
+            excerpt,
+            latencyMs: answer.latencyMs,
+            authFailed: answer.status === 401,
+            sendStatuses: statuses,
+          };
+        }
+        rejected = token;
+      }
+    } catch (error) {
+      if (error instanceof EcdDeferredError) return { kind: 'deferred', retryInMs: error.retryInMs };
+      if (!(error instanceof EcdTokenError)) throw error;
+      return tokenFailure(error, statuses);
+    }
+    // Unreachable: the loop returns on its last step.
+    throw new Error('send loop ended without a result');
+  }
+
+  async #post(job: SendJob, token: string): Promise<HttpAnswer> {
+    const { baseUrl } = this.#options;
+    const url = new URL(`${baseUrl.pathname}${ONEOFFS_PATH}`, baseUrl);
+    if (job.agencyReference !== undefined) url.searchParams.set('agency_reference', job.agencyReference);
+    return httpRequest(
+      this.#options.fetch,
+      url,
+      {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json',
+          'User-Agent': USER_AGENT,
+        },
+        body: JSON.stringify(job.message),
+      },
+      this.#options.timeoutMs,
+      this.#now,
+    );
+  }
+}
+
+function tokenFailure(
+  error: EcdTokenError,
+  statuses: readonly (number | 'timeout' | 'connection')[],
+): SendAttempt {
+  const result: AttemptResult =
+    typeof error.status === 'number'
+      ? { kind: 'response', stage: 'token', status: error.status, retryAfterSeconds: error.retryAfterSeconds }
+      : { kind: 'transport', stage: 'token', error: error.status };
+  // The token endpoint still refusing after the secret was re-read is the "auth failing" alarm's case.
+  const authFailed = error.status === 401 || error.status === 400;
+  return {
+    kind: 'attempted',
+    result,
+    excerpt: error.excerpt,
+    latencyMs: 0,
+    authFailed,
+    sendStatuses: statuses,
+  };
+}

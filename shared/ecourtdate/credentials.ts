@@ -1,0 +1,94 @@
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CredentialsError } from '#shared/errors.ts';
+
+export interface ClientCredentials {
+  readonly clientId: string;
+  readonly clientSecret: string;
+}
+
+/**
+ * The eCourtDate API client credentials, read from Secrets Manager (`{"client_id","client_secret"}`) and
+ * cached per container for `ttlMs`. `get({ refresh: true })` re-reads at once (the 401 path: the secret may
+ * have been rotated). Concurrent callers share one read.
+ */
+export class CredentialsSource {
+  readonly #client: SecretsManagerClient;
+  readonly #secretId: string;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  #cached: { value: ClientCredentials; readAt: number } | undefined;
+  #inflight: Promise<ClientCredentials> | undefined;
+  #reads = 0;
+
+  constructor(options: {
+    client: SecretsManagerClient;
+    secretId: string;
+    ttlMs: number;
+    now?: () => number;
+  }) {
+    this.#client = options.client;
+    this.#secretId = options.secretId;
+    this.#ttlMs = options.ttlMs;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** How many times the secret has been read (for tests and the local run's summary). */
+  get reads(): number {
+    return this.#reads;
+  }
+
+  async get(options: { refresh?: boolean } = {}): Promise<ClientCredentials> {
+    const cached = this.#cached;
+    if (!options.refresh && cached && this.#now() - cached.readAt < this.#ttlMs) return cached.value;
+    this.#inflight ??= this.#read().finally(() => {
+      this.#inflight = undefined;
+    });
+    return this.#inflight;
+  }
+
+  async #read(): Promise<ClientCredentials> {
+    this.#reads += 1;
+    let secretString: string | undefined;
+    try {
+      const out = await this.#client.send(new GetSecretValueCommand({ SecretId: this.#secretId }));
+      secretString = out.SecretString;
+    } catch (error) {
+      const name = error instanceof Error ? error.name : 'UnknownError';
+      throw new CredentialsError(`could not read the eCourtDate client secret ${this.#secretId}: ${name}`, {
+        cause: error,
+      });
+    }
+    const value = parseCredentials(secretString, this.#secretId);
+    this.#cached = { value, readAt: this.#now() };
+    return value;
+  }
+}
+
+/**
+ * Validates the secret's JSON. Errors name the missing or malformed field, never its value.
+ * @example parseCredentials('{"client_id":"abc","client_secret":"xyz"}', 'relay/staging')
+ */
+export function parseCredentials(secretString: string | undefined, secretId: string): ClientCredentials {
+  if (!secretString) throw new CredentialsError(`secret ${secretId} has no SecretString`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(secretString);
+  } catch {
+    throw new CredentialsError(
+      `secret ${secretId} is not JSON; expected {"client_id": "...", "client_secret": "..."}`,
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null) {
+    throw new CredentialsError(
+      `secret ${secretId} is not a JSON object; expected {"client_id": "...", "client_secret": "..."}`,
+    );
+  }
+  const record = parsed as Record<string, unknown>;
+  for (const field of ['client_id', 'client_secret'] as const) {
+    const value = record[field];
+    if (typeof value !== 'string' || value.trim() === '') {
+      throw new CredentialsError(`secret ${secretId}: field ${field} is missing or empty`);
+    }
+  }
+  return { clientId: record.client_id as string, clientSecret: record.client_secret as string };
+}

@@ -1,0 +1,202 @@
+import { JobValidationError } from '#shared/errors.ts';
+
+/**
+ * A send job: the public contract with upstream systems (design.md, "The send job"). `message` is the body
+ * of `POST /v1/messages/oneoffs`, passed through unchanged except for `scheduled_at`, which is normalised
+ * to UTC `YYYY-MM-DD HH:mm:ss`.
+ */
+export interface SendJob {
+  readonly id: string;
+  readonly message: OneoffMessage;
+  readonly agencyReference?: string | undefined;
+  /** Epoch ms after which the job is not retried any more. */
+  readonly expiresAt?: number | undefined;
+}
+
+export interface OneoffMessage {
+  readonly to: string;
+  readonly content: string;
+  readonly subject?: string;
+  readonly skip_duplicate?: boolean;
+  readonly scheduled_at?: string;
+  readonly [field: string]: unknown;
+}
+
+export const JOB_LIMITS = {
+  idPattern: /^[A-Za-z0-9._:-]{1,128}$/,
+  contentMaxChars: 2000,
+  subjectMaxChars: 255,
+  toMaxChars: 320,
+  agencyReferenceMaxChars: 128,
+} as const;
+
+const ECOURTDATE_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
+// ISO 8601 date-time with an explicit offset; a local time without a zone would be ambiguous for a court.
+const ISO_DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+/**
+ * Parses and validates one SQS message body (or EventBridge `detail`) as a send job.
+ * Throws `JobValidationError` naming the offending field, e.g. `message.content: expected at most 2000
+ * characters, got 2001`. Error messages never quote the message text or the recipient.
+ *
+ * @example
+ * const job = parseJob('{"id":"a-1","message":{"to":"+15551234567","content":"Hi"}}');
+ */
+export function parseJob(body: string): SendJob {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch {
+    throw new JobValidationError('body', 'expected a JSON object, got text that is not valid JSON');
+  }
+  return validateJob(raw);
+}
+
+/** Validates an already-parsed job; see `parseJob`. */
+export function validateJob(raw: unknown): SendJob {
+  const job = object(raw, 'body');
+  const id = idField(job.id);
+  const message = messageField(job.message);
+  const agencyReference = optionalString(
+    job.agency_reference,
+    'agency_reference',
+    JOB_LIMITS.agencyReferenceMaxChars,
+  );
+  const expiresAt = job.expires_at === undefined ? undefined : isoInstant(job.expires_at, 'expires_at');
+  return { id, message, agencyReference, expiresAt };
+}
+
+/**
+ * Best effort to read a job id from a body that failed validation, so reports can name the job. Returns
+ * undefined unless the body is JSON with a well-formed `id`.
+ */
+export function peekJobId(body: string): string | undefined {
+  try {
+    const raw: unknown = JSON.parse(body);
+    if (isRecord(raw) && typeof raw.id === 'string' && JOB_LIMITS.idPattern.test(raw.id)) return raw.id;
+  } catch {
+    // not JSON: no id to report
+  }
+  return undefined;
+}
+
+/**
+ * Converts an ISO 8601 instant to eCourtDate's UTC `YYYY-MM-DD HH:mm:ss`.
+ * @example toEcourtdateTimestamp(Date.parse('2026-12-01T10:00:00-05:00')) === '2026-12-01 15:00:00'
+ */
+export function toEcourtdateTimestamp(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+function idField(value: unknown): string {
+  if (typeof value !== 'string')
+    throw new JobValidationError('id', `expected a string, got ${describe(value)}`);
+  if (!JOB_LIMITS.idPattern.test(value)) {
+    throw new JobValidationError(
+      'id',
+      `expected 1-128 characters of A-Z a-z 0-9 . _ : -, got ${value.length} characters${value.length > 0 && value.length <= 128 ? ' with others' : ''}`,
+    );
+  }
+  return value;
+}
+
+function messageField(value: unknown): OneoffMessage {
+  const input = object(value, 'message');
+  const to = requiredString(input.to, 'message.to', JOB_LIMITS.toMaxChars);
+  const content = requiredString(input.content, 'message.content', JOB_LIMITS.contentMaxChars);
+  optionalString(input.subject, 'message.subject', JOB_LIMITS.subjectMaxChars);
+  if (input.skip_duplicate !== undefined && typeof input.skip_duplicate !== 'boolean') {
+    throw new JobValidationError(
+      'message.skip_duplicate',
+      `expected true or false, got ${describe(input.skip_duplicate)}`,
+    );
+  }
+  // Copy own properties onto a fresh object so that unknown fields pass through exactly as sent; a
+  // "__proto__" key from JSON.parse stays an ordinary property and cannot change the prototype.
+  const message: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(input)) {
+    Object.defineProperty(message, key, {
+      value: field,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  message.to = to;
+  message.content = content;
+  if (input.scheduled_at !== undefined) message.scheduled_at = scheduledAt(input.scheduled_at);
+  return message as OneoffMessage;
+}
+
+function scheduledAt(value: unknown): string {
+  if (typeof value !== 'string') {
+    throw new JobValidationError('message.scheduled_at', `expected a string, got ${describe(value)}`);
+  }
+  if (ECOURTDATE_TIMESTAMP.test(value)) {
+    // Already in eCourtDate's form, which is UTC by definition; still reject impossible dates.
+    isoInstant(`${value.replace(' ', 'T')}Z`, 'message.scheduled_at');
+    return value;
+  }
+  return toEcourtdateTimestamp(isoInstant(value, 'message.scheduled_at'));
+}
+
+function isoInstant(value: unknown, field: string): number {
+  if (typeof value !== 'string')
+    throw new JobValidationError(field, `expected an ISO 8601 string, got ${describe(value)}`);
+  const match = ISO_DATE_TIME.exec(value);
+  const epoch = Date.parse(value);
+  if (!match || Number.isNaN(epoch)) {
+    throw new JobValidationError(
+      field,
+      'expected an ISO 8601 date-time with a time zone, such as 2026-12-01T15:00:00Z or 2026-12-01T10:00:00-05:00',
+    );
+  }
+  // Date.parse rolls 2026-02-30 over into March; a court date that does not exist is a bad job.
+  const [, year, month, day] = match;
+  const probe = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  if (probe.getUTCMonth() !== Number(month) - 1 || probe.getUTCDate() !== Number(day)) {
+    throw new JobValidationError(field, 'expected a real calendar date');
+  }
+  return epoch;
+}
+
+function object(value: unknown, field: string): Record<string, unknown> {
+  if (!isRecord(value)) throw new JobValidationError(field, `expected a JSON object, got ${describe(value)}`);
+  return value;
+}
+
+function requiredString(value: unknown, field: string, maxChars: number): string {
+  if (value === undefined || value === null) throw new JobValidationError(field, 'is required');
+  if (typeof value !== 'string')
+    throw new JobValidationError(field, `expected a string, got ${describe(value)}`);
+  if (value.trim() === '') throw new JobValidationError(field, 'must not be empty');
+  checkLength(value, field, maxChars);
+  return value;
+}
+
+function optionalString(value: unknown, field: string, maxChars: number): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string')
+    throw new JobValidationError(field, `expected a string, got ${describe(value)}`);
+  if (value.trim() === '') throw new JobValidationError(field, 'must not be empty when given');
+  checkLength(value, field, maxChars);
+  return value;
+}
+
+function checkLength(value: string, field: string, maxChars: number): void {
+  // Characters as people (and eCourtDate's limits) count them: code points, not UTF-16 units.
+  const length = [...value].length;
+  if (length > maxChars)
+    throw new JobValidationError(field, `expected at most ${maxChars} characters, got ${length}`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}

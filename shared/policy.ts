@@ -1,0 +1,183 @@
+import { MAX_VISIBILITY_TIMEOUT_SECONDS, type SenderConfig } from '#shared/config.ts';
+import type { SendJob } from '#shared/job.ts';
+import type { DeadLetterReason, Outcome, RetryCause } from '#shared/outcome.ts';
+
+/**
+ * What one attempt produced. `stage` says whether the failure came from the token endpoint (nothing was sent,
+ * so the outcome is known) or from the messages endpoint.
+ */
+export type AttemptResult =
+  | {
+      readonly kind: 'response';
+      readonly stage: 'token' | 'send';
+      readonly status: number;
+      /** The created message's uuid, when the response carried one. */
+      readonly uuid?: string | undefined;
+      /** Seconds to wait, from `Retry-After` or a rate-limit reset header, when the response had one. */
+      readonly retryAfterSeconds?: number | undefined;
+    }
+  | {
+      readonly kind: 'transport';
+      readonly stage: 'token' | 'send';
+      readonly error: 'timeout' | 'connection';
+    };
+
+export type RetryPolicy = Pick<
+  SenderConfig,
+  | 'backoffSeconds'
+  | 'backoffJitter'
+  | 'maxAttempts'
+  | 'serverErrorMaxAttempts'
+  | 'serverErrorRetrySeconds'
+  | 'rateLimitWaitSeconds'
+  | 'maxAgeSeconds'
+  | 'timeScale'
+>;
+
+export interface DecideInput {
+  readonly result: AttemptResult;
+  /** 1 for the first attempt at this job. */
+  readonly attempt: number;
+  readonly job: SendJob;
+  /** Epoch ms when the relay first received the job. */
+  readonly firstReceivedAt: number;
+  /** Epoch ms, now. */
+  readonly now: number;
+  readonly policy: RetryPolicy;
+  /** Source of jitter in [0, 1); injectable for tests. */
+  readonly random?: () => number;
+}
+
+/**
+ * The epoch ms after which a job is not tried any more: its `expires_at`, or `maxAgeSeconds` after it was
+ * first received, whichever comes first.
+ */
+export function jobDeadline(job: SendJob, firstReceivedAt: number, policy: RetryPolicy): number {
+  const byAge = firstReceivedAt + (policy.maxAgeSeconds * 1000) / policy.timeScale;
+  return job.expiresAt === undefined ? byAge : Math.min(job.expiresAt, byAge);
+}
+
+/** Before sending: a job past its deadline is dead-lettered `expired` and never sent. */
+export function expiredBeforeSend(
+  job: SendJob,
+  firstReceivedAt: number,
+  now: number,
+  policy: RetryPolicy,
+): boolean {
+  return now >= jobDeadline(job, firstReceivedAt, policy);
+}
+
+/**
+ * Turns one attempt's result into the relay's outcome, exactly as design.md's table "What each response
+ * does" says. Pure: no I/O, no clock, no randomness but the injected one.
+ *
+ * @example
+ * decide({ result: { kind: 'response', stage: 'send', status: 503 }, attempt: 1, job, firstReceivedAt, now, policy })
+ * // => { type: 'retry', delaySeconds: 60..66, cause: 'server_error' }
+ */
+export function decide(input: DecideInput): Outcome {
+  const { result } = input;
+  if (result.kind === 'transport') {
+    // A token request that timed out sent nothing, so its outcome is known: plain backoff.
+    return result.stage === 'send' ? unknownOutcome(input) : backoff(input, 'server_error');
+  }
+  const { status } = result;
+  if (status >= 200 && status < 300) return { type: 'delivered', uuid: result.uuid };
+  switch (status) {
+    case 400:
+      // At the token endpoint a 400 means the credentials are malformed: the job itself is fine.
+      return result.stage === 'token' ? backoff(input, 'unauthorized') : deadLetter('bad_request');
+    case 401:
+      // The client has already renewed the token and re-read the secret before this reaches the policy.
+      return backoff(input, 'unauthorized');
+    case 403:
+      return deadLetter('forbidden');
+    case 404:
+      return deadLetter('not_found');
+    case 409:
+      // The first attempt's 409 is someone else's message; a later one proves an earlier unknown attempt landed.
+      return input.attempt <= 1 ? { type: 'duplicate' } : { type: 'delivered' };
+    case 429:
+      return rateLimited(input, result.retryAfterSeconds);
+    case 500:
+      return input.attempt < input.policy.serverErrorMaxAttempts
+        ? retry(input, input.policy.serverErrorRetrySeconds, 'server_error')
+        : deadLetter('retries_exhausted');
+    case 504:
+      return result.stage === 'send' ? unknownOutcome(input) : backoff(input, 'server_error');
+  }
+  if (status >= 500 && status < 600) return backoff(input, 'server_error');
+  // 405, other 4xx, and anything that is neither success nor error (a redirect from a wrong base URL).
+  return deadLetter('client_error');
+}
+
+/**
+ * A record that was not sent because this instance is waiting out a 429 (or its pacing slot was too far
+ * away): it comes back when the wait is over, spread over a few seconds so the queue does not stampede.
+ */
+export function deferred(
+  input: Omit<DecideInput, 'result' | 'attempt'> & { readonly retryInMs: number },
+): Outcome {
+  const random = input.random ?? Math.random;
+  const seconds = Math.ceil(input.retryInMs / 1000) + Math.floor(random() * 5);
+  return withinDeadline(input, Math.max(seconds, 1), 'deferred');
+}
+
+/**
+ * The delay before retrying attempt `attempt`: the backoff step (the last step repeats) plus up to
+ * `backoffJitter` of it at random, divided by the time scale, in whole seconds.
+ */
+export function backoffDelaySeconds(
+  attempt: number,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): number {
+  const steps = policy.backoffSeconds;
+  const base = steps[Math.min(Math.max(attempt, 1), steps.length) - 1] ?? 60;
+  return scaled(base + random() * base * policy.backoffJitter, policy);
+}
+
+/** Seconds, scaled down for local runs, rounded up so that a scaled wait is never zero, capped for SQS. */
+export function scaled(seconds: number, policy: Pick<RetryPolicy, 'timeScale'>): number {
+  if (seconds <= 0) return 0;
+  return Math.min(MAX_VISIBILITY_TIMEOUT_SECONDS, Math.ceil(seconds / policy.timeScale));
+}
+
+function unknownOutcome(input: DecideInput): Outcome {
+  // Without eCourtDate's duplicate check a resend could reach the person twice: a human checks Console > Logs.
+  if (input.job.message.skip_duplicate === true) return deadLetter('unknown_outcome');
+  return backoff(input, 'unknown_outcome');
+}
+
+function backoff(input: DecideInput, cause: RetryCause): Outcome {
+  if (input.attempt >= input.policy.maxAttempts) return deadLetter('retries_exhausted');
+  return withinDeadline(input, backoffDelaySeconds(input.attempt, input.policy, input.random), cause);
+}
+
+function rateLimited(input: DecideInput, hintSeconds: number | undefined): Outcome {
+  // eCourtDate: wait at least a minute, then back off 1, 2, 4 minutes; honour a longer hint from the response.
+  // 429s never exhaust the attempt budget: only the job's deadline ends them.
+  const { policy } = input;
+  const floor = Math.max(policy.rateLimitWaitSeconds, hintSeconds ?? 0);
+  const delay = Math.max(scaled(floor, policy), backoffDelaySeconds(input.attempt, policy, input.random));
+  return withinDeadline(input, delay, 'rate_limited');
+}
+
+function retry(input: DecideInput, seconds: number, cause: RetryCause): Outcome {
+  return withinDeadline(input, scaled(seconds, input.policy), cause);
+}
+
+function withinDeadline(
+  input: Pick<DecideInput, 'job' | 'firstReceivedAt' | 'now' | 'policy'>,
+  delaySeconds: number,
+  cause: RetryCause,
+): Outcome {
+  // A retry that could only happen after the deadline is pointless: a reminder after the hearing is worthless.
+  const deadline = jobDeadline(input.job, input.firstReceivedAt, input.policy);
+  if (input.now + delaySeconds * 1000 >= deadline) return deadLetter('expired');
+  return { type: 'retry', delaySeconds, cause };
+}
+
+function deadLetter(reason: DeadLetterReason): Outcome {
+  return { type: 'dead_letter', reason };
+}

@@ -1,0 +1,59 @@
+/**
+ * Redaction of anything that could carry personal data or credentials before it reaches a log line, an
+ * error, a metric or a dead-letter attribute. The relay never logs message text or a full recipient.
+ */
+
+const EMAIL = /[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})/g;
+// Seven or more digits, possibly broken up by spaces, dots, dashes or parentheses: a phone number.
+const PHONE = /\+?\d(?:[\s().-]*\d){6,}/g;
+const JWT = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?/g;
+// Long opaque strings (tokens, secrets). Dashes are left out so that UUIDs, which are useful, survive.
+const OPAQUE = /[A-Za-z0-9+/_=]{32,}/g;
+
+/** Default length of a response excerpt kept for logs and dead-letter attributes. */
+export const EXCERPT_MAX_CHARS = 256;
+
+/**
+ * Masks a recipient for logs: a phone number keeps its last two digits, an e-mail address its domain.
+ * @example maskRecipient('+15551234567') === '+*********67'; maskRecipient('ann@court.gov') === '***@court.gov'
+ */
+export function maskRecipient(to: string): string {
+  const at = to.lastIndexOf('@');
+  if (at > 0) return `***${to.slice(at)}`;
+  const digits = to.replace(/\D/g, '');
+  if (digits.length === 0) return '***';
+  return `${to.trim().startsWith('+') ? '+' : ''}${'*'.repeat(Math.max(digits.length - 2, 1))}${digits.slice(-2)}`;
+}
+
+/**
+ * Redacts free text (typically an API response body): every given sensitive value (message text, subject,
+ * recipient, token, secret; also in its JSON-escaped form) is replaced, then e-mail addresses, phone
+ * numbers, JWTs and long opaque strings; the result is cut to `maxChars`.
+ */
+export function redactText(
+  text: string,
+  sensitive: readonly (string | undefined)[] = [],
+  maxChars = EXCERPT_MAX_CHARS,
+): string {
+  let out = text;
+  for (const value of sensitive) {
+    if (!value || value.length < 4) continue;
+    for (const form of new Set([value, JSON.stringify(value).slice(1, -1)])) {
+      out = out.split(form).join('[redacted]');
+    }
+  }
+  out = out
+    .replace(JWT, '[token]')
+    .replace(EMAIL, '***@$1')
+    .replace(PHONE, (match) => maskRecipient(match))
+    .replace(OPAQUE, '[redacted]')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return truncate(out, maxChars);
+}
+
+/** Cuts a string to at most `maxChars` characters, marking the cut. */
+export function truncate(text: string, maxChars: number): string {
+  const chars = [...text];
+  return chars.length <= maxChars ? text : `${chars.slice(0, Math.max(maxChars - 1, 0)).join('')}…`;
+}

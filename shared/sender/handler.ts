@@ -1,0 +1,103 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SenderConfig } from '#shared/config.ts';
+import { EcourtdateClient } from '#shared/ecourtdate/client.ts';
+import { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
+import type { FetchLike } from '#shared/ecourtdate/http.ts';
+import { Pacer } from '#shared/ecourtdate/pacer.ts';
+import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
+import { createObservability, type Observability } from '#shared/observability.ts';
+import { recordTokenAnswer } from '#shared/sender/metrics.ts';
+import { type SenderRuntime, settleRecord } from '#shared/sender/record.ts';
+
+export interface SenderDependencies {
+  readonly config: SenderConfig;
+  readonly sqs: SQSClient;
+  readonly secrets: SecretsManagerClient;
+  readonly fetch?: FetchLike;
+  readonly observability?: Observability;
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+export type SenderHandler = ((event: SQSEvent, context: Context) => Promise<SQSBatchResponse>) & {
+  /** This container's state, for tests and the local pipeline's summary. */
+  readonly runtime: SenderRuntime;
+  readonly credentials: CredentialsSource;
+};
+
+// Time kept back from the invocation's deadline for the send itself and for settling the record.
+const SETTLE_MARGIN_MS = 5_000;
+
+/**
+ * Builds the sender Lambda handler with the state of one container: credentials cache, token cache and
+ * rate pacer. `functions/sender.ts` calls it once at module scope; the local pipeline calls it once per
+ * simulated instance. Records of a batch are settled concurrently; each one succeeds or fails on its own
+ * (partial batch response), and a batch where every record is retried is not an invocation error.
+ */
+export function createSenderHandler(deps: SenderDependencies): SenderHandler {
+  const { config } = deps;
+  const now = deps.now ?? Date.now;
+  const fetchImpl = deps.fetch ?? globalThis.fetch;
+  const { logger, metrics, tracer } = deps.observability ?? createObservability();
+  const pacer = new Pacer(config.requestsPerMinute, { now });
+  const credentials = new CredentialsSource({
+    client: deps.secrets,
+    secretId: config.secretId,
+    ttlMs: config.secretTtlSeconds * 1000,
+    now,
+  });
+  const tokens = new TokenCache({
+    baseUrl: config.baseUrl,
+    credentials,
+    pacer,
+    fetch: fetchImpl,
+    timeoutMs: config.httpTimeoutMs,
+    renewBeforeMs: config.tokenRenewBeforeSeconds * 1000,
+    now,
+    onAnswer: (status) => recordTokenAnswer(metrics, status),
+  });
+  const client = new EcourtdateClient({
+    baseUrl: config.baseUrl,
+    tokens,
+    pacer,
+    fetch: fetchImpl,
+    timeoutMs: config.httpTimeoutMs,
+    now,
+  });
+  const runtime: SenderRuntime = {
+    config,
+    sqs: deps.sqs,
+    client,
+    pacer,
+    logger,
+    metrics,
+    now,
+    random: deps.random ?? Math.random,
+  };
+  const processor = new BatchProcessor(EventType.SQS);
+
+  const recordHandler = async (record: SQSRecord, context?: Context) => {
+    const remaining = context?.getRemainingTimeInMillis?.();
+    const maxWaitMs =
+      remaining === undefined
+        ? undefined
+        : Math.max(remaining - config.httpTimeoutMs * 3 - SETTLE_MARGIN_MS, 0);
+    return settleRecord(record, runtime, maxWaitMs);
+  };
+
+  const base = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
+    processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false });
+
+  const handler = middy(base)
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }))
+    .use(captureLambdaHandler(tracer));
+  return Object.assign(handler, { runtime, credentials }) as unknown as SenderHandler;
+}
