@@ -1,0 +1,145 @@
+/**
+ * Public types of the eCourtDate API simulator. Where eCourtDate's documentation says UNKNOWN
+ * (/work/shared/ecourtdate-api.md §15), the behaviour is an option so tests can cover every plausible answer.
+ */
+
+export interface SimulatorOptions {
+  /** client_id -> client_secret accepted by `/oauth/token`. @default { 'sim-client': 'sim-secret' } */
+  clients?: Record<string, string>;
+  /** Status of a successful token response; the docs show 201. @default 201 */
+  tokenStatus?: number;
+  /** `expires_in` of token responses; `null` omits it, as one docs page does. Not scaled. @default 3600 */
+  tokenExpiresInSeconds?: number | null;
+  /** How long an issued token is honoured. @default tokenExpiresInSeconds ?? 3600 */
+  tokenLifetimeSeconds?: number;
+  /** Success status of `POST /v1/messages/oneoffs` (UNKNOWN upstream). @default 201 */
+  sendStatus?: 200 | 201;
+  /** Success body of oneoffs: one object, or an array of one (UNKNOWN upstream). @default 'object' */
+  responseShape?: 'object' | 'array';
+  /** Per client_id; every request attributable to a client counts, token requests and rejected ones too. @default 1000 */
+  rateLimitPerMinute?: number;
+  /** UNKNOWN upstream. 'fixed' starts a window at the first request after the previous one ended. @default 'fixed' */
+  rateLimitWindow?: 'fixed' | 'sliding';
+  /**
+   * UNKNOWN upstream. 'retry-after' adds `Retry-After: <seconds until reset>` to 429s; 'x-ratelimit' adds
+   * `X-RateLimit-Limit/-Remaining/-Reset` (epoch seconds) to every answer to an identified client.
+   * @default 'none'
+   */
+  rateLimitHeaders?: 'none' | 'retry-after' | 'x-ratelimit';
+  /** Duplicate window before and after the effective send time. @default 1800 */
+  duplicateWindowSeconds?: number;
+  /** What makes two messages "the same" (UNKNOWN upstream). @default JSON of [to, channel ?? 'text', subject ?? '', content] */
+  duplicateKey?: (message: Record<string, unknown>) => string;
+  /** If an array, an `agency_reference` query parameter not in it gets 404 "Agency Not Found". @default null */
+  knownAgencies?: string[] | null;
+  /** Divides every window (duplicate window, rate-limit minute, token lifetime). @default 1 */
+  timeScale?: number;
+  /** Clock in ms; tests move it instead of sleeping. Scripted `delayMs` still uses real timers. @default Date.now */
+  now?: () => number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default 0 (ephemeral) */
+  port?: number;
+}
+
+export interface RecordedRequest {
+  seq: number;
+  /** Simulator clock (`now`) when the request arrived. */
+  at: number;
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** The API client whose token (even an expired one) or client_id the request carried. */
+  clientId?: string;
+  /** Parsed JSON, or the raw text when it did not parse. `client_secret` is replaced by '[redacted]'. */
+  body: unknown;
+  /** 'pending' until answered; a `hang` fault leaves it pending for good. */
+  status: number | 'dropped' | 'pending';
+  createdUuid?: string;
+  /** Label of the scripted rule that acted on this request (its `name`, or a description of its action). */
+  faultApplied?: string;
+}
+
+/** A message the simulated eCourtDate created: what a court would see in its account. */
+export interface CreatedMessage {
+  uuid: string;
+  clientId: string;
+  agencyReference?: string;
+  /** The JSON body as received. */
+  body: Record<string, unknown>;
+  createdAt: number;
+  requestSeq: number;
+}
+
+/** What a function matcher sees; the body is parsed JSON (or raw text), secrets included. */
+export interface FaultRequestView {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  body: unknown;
+  clientId?: string;
+}
+
+/** Every given field must match: exact, except `method` (any case) and `contentIncludes` (substring). */
+export interface FaultMatch {
+  path?: string;
+  method?: string;
+  to?: string;
+  contentIncludes?: string;
+  clientId?: string;
+  agencyReference?: string;
+}
+
+export interface RespondAction {
+  kind: 'respond';
+  status: number;
+  /** Objects are sent as JSON, strings as text, `undefined` as an empty body. */
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+export interface DropAction {
+  kind: 'drop';
+}
+export interface HangAction {
+  kind: 'hang';
+}
+export interface CreateThenAction {
+  kind: 'create-then';
+  then: RespondAction | DropAction | HangAction;
+}
+export interface PassAction {
+  kind: 'pass';
+}
+export type FaultAction = RespondAction | DropAction | HangAction | CreateThenAction | PassAction;
+
+export interface FaultRule {
+  /** Shown as `faultApplied` in the request record. */
+  name?: string;
+  /** Absent = every request. */
+  match?: FaultMatch | ((req: FaultRequestView) => boolean);
+  /** Used this many times, then dropped. @default forever */
+  times?: number;
+  /** Real milliseconds to wait before acting (latency injection). */
+  delayMs?: number;
+  action: FaultAction;
+}
+
+export interface Simulator {
+  /** e.g. `http://127.0.0.1:41234`, no trailing slash. */
+  readonly url: string;
+  /** Every request seen, in arrival order. */
+  readonly requests: readonly RecordedRequest[];
+  /** Every message created. */
+  readonly messages: readonly CreatedMessage[];
+  /** Appends a rule; rules are matched in order and the first match wins. */
+  script(rule: FaultRule): void;
+  clearScript(): void;
+  /** Rotation: the old secret is rejected from now on; `revokeTokens` also kills this client's issued tokens. */
+  setClientSecret(clientId: string, secret: string, options?: { revokeTokens?: boolean }): void;
+  /** Every token issued so far answers 401 from now on. */
+  revokeTokens(): void;
+  /** Forgets requests, messages, rules, rate counters and tokens; client secrets stay as they are. */
+  reset(): void;
+  /** Closes the server and destroys open sockets, held and delayed ones included. */
+  close(): Promise<void>;
+}
