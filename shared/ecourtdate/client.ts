@@ -1,5 +1,6 @@
 import { EcdDeferredError, EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import {
+  apiUrl,
   extractUuid,
   type FetchLike,
   type HttpAnswer,
@@ -118,7 +119,7 @@ export class EcourtdateClient {
 
   async #post(job: SendJob, token: string): Promise<HttpAnswer> {
     const { baseUrl } = this.#options;
-    const url = new URL(`${baseUrl.pathname}${ONEOFFS_PATH}`, baseUrl);
+    const url = apiUrl(baseUrl, ONEOFFS_PATH);
     if (job.agencyReference !== undefined) url.searchParams.set('agency_reference', job.agencyReference);
     return httpRequest(
       this.#options.fetch,

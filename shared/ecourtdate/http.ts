@@ -46,6 +46,14 @@ export async function httpRequest(
 }
 
 /**
+ * Joins the API base URL (which may carry a path prefix) and an absolute API path.
+ * @example apiUrl(new URL('https://api.ecourtdate.com'), '/oauth/token').href === 'https://api.ecourtdate.com/oauth/token'
+ */
+export function apiUrl(base: URL, path: string): URL {
+  return new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}${path}`);
+}
+
+/**
  * Seconds the server asks us to wait, from whichever rate-limit header it sent (eCourtDate documents none,
  * so all common forms are read): `Retry-After` (seconds or HTTP date), `X-RateLimit-Reset` (epoch seconds,
  * or seconds when small), `RateLimit-Reset` (seconds). The largest wins; undefined when none is usable.

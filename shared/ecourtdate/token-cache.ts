@@ -1,6 +1,6 @@
 import type { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import { EcdDeferredError, EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
-import { type FetchLike, httpRequest, retryAfterSeconds } from '#shared/ecourtdate/http.ts';
+import { apiUrl, type FetchLike, httpRequest, retryAfterSeconds } from '#shared/ecourtdate/http.ts';
 import type { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { redactText } from '#shared/redact.ts';
 
@@ -80,7 +80,7 @@ export class TokenCache {
   async #request(credentials: { clientId: string; clientSecret: string }): Promise<CachedToken> {
     const slot = await this.#options.pacer.acquire();
     if (!slot.ok) throw new EcdDeferredError(slot.retryInMs);
-    const url = new URL(`${this.#options.baseUrl.pathname}/oauth/token`, this.#options.baseUrl);
+    const url = apiUrl(this.#options.baseUrl, '/oauth/token');
     let answer: Awaited<ReturnType<typeof httpRequest>>;
     try {
       answer = await httpRequest(

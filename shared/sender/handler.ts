@@ -14,7 +14,7 @@ import { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { createObservability, type Observability } from '#shared/observability.ts';
 import { recordTokenAnswer } from '#shared/sender/metrics.ts';
-import { type SenderRuntime, settleRecord } from '#shared/sender/record.ts';
+import { RetryLaterError, type SenderRuntime, settleRecord } from '#shared/sender/record.ts';
 
 export interface SenderDependencies {
   readonly config: SenderConfig;
@@ -89,7 +89,19 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
       remaining === undefined
         ? undefined
         : Math.max(remaining - config.httpTimeoutMs * 3 - SETTLE_MARGIN_MS, 0);
-    return settleRecord(record, runtime, maxWaitMs);
+    try {
+      return await settleRecord(record, runtime, maxWaitMs);
+    } catch (error) {
+      // A failure the policy did not decide (an SQS outage, a bug): the record stays on the queue and comes
+      // back after the queue's visibility timeout. Say so, by name only: messages may quote request data.
+      if (!(error instanceof RetryLaterError)) {
+        logger.error('record failed unexpectedly; it will be retried after the visibility timeout', {
+          message_id: record.messageId,
+          error_name: error instanceof Error ? error.name : typeof error,
+        });
+      }
+      throw error;
+    }
   };
 
   const base = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>

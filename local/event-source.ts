@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
+
+export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
+
+export interface EventSourceOptions {
+  readonly sqs: SQSClient;
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  readonly handler: SqsHandler;
+  /** Records per invocation, 1-10 like a standard queue's event source mapping. @default 10 */
+  readonly batchSize?: number;
+  /** Long-poll wait of each receive. @default 1 */
+  readonly waitTimeSeconds?: number;
+  /** What `context.getRemainingTimeInMillis()` starts from. @default 60_000 */
+  readonly functionTimeoutMs?: number;
+  readonly functionName?: string;
+  readonly region?: string;
+}
+
+export interface PollResult {
+  /** Records handed to the handler. */
+  readonly received: number;
+  /** Message ids the handler reported as failed (left on the queue for a later receive). */
+  readonly failed: readonly string[];
+  /** Message ids deleted after a successful invocation. */
+  readonly deleted: readonly string[];
+  /** Set when the invocation threw: the whole batch stays on the queue, as with Lambda. */
+  readonly error?: unknown;
+  readonly response?: SQSBatchResponse | undefined;
+}
+
+/**
+ * One poll of Lambda's SQS event source mapping, reproduced on an SQS-compatible endpoint: receive a batch
+ * with all system attributes, invoke the handler, then delete every record that is not reported in
+ * `batchItemFailures`. A handler error, or a failure id that is not in the batch, fails the whole batch
+ * (the records come back after their visibility timeout), exactly as the managed integration behaves.
+ */
+export async function pollOnce(options: EventSourceOptions): Promise<PollResult> {
+  const batchSize = Math.min(Math.max(options.batchSize ?? 10, 1), 10);
+  const out = await options.sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: options.queueUrl,
+      MaxNumberOfMessages: batchSize,
+      WaitTimeSeconds: options.waitTimeSeconds ?? 1,
+      MessageSystemAttributeNames: ['All'],
+      MessageAttributeNames: ['All'],
+    }),
+  );
+  const messages = out.Messages ?? [];
+  if (messages.length === 0) return { received: 0, failed: [], deleted: [] };
+
+  const records = messages.map((m) => toRecord(m, options.queueArn, options.region ?? 'us-east-1'));
+  const context = lambdaContext(options.functionName ?? 'sender', options.functionTimeoutMs ?? 60_000);
+  let response: SQSBatchResponse | undefined;
+  try {
+    response = (await options.handler({ Records: records }, context)) ?? undefined;
+  } catch (error) {
+    return { received: records.length, failed: records.map((r) => r.messageId), deleted: [], error };
+  }
+
+  const ids = new Set(records.map((r) => r.messageId));
+  const failures = (response?.batchItemFailures ?? []).map((f) => f.itemIdentifier);
+  if (failures.some((id) => !ids.has(id))) {
+    const error = new Error(
+      'batchItemFailures named a record that is not in the batch: the whole batch failed',
+    );
+    return { received: records.length, failed: [...ids], deleted: [], error, response };
+  }
+  const failed = new Set(failures);
+  const toDelete = messages.filter((m) => m.MessageId && !failed.has(m.MessageId));
+  if (toDelete.length > 0) {
+    await options.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: options.queueUrl,
+        Entries: toDelete.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+      }),
+    );
+  }
+  return {
+    received: records.length,
+    failed: [...failed],
+    deleted: toDelete.map((m) => m.MessageId ?? ''),
+    response,
+  };
+}
+
+/** Converts a ReceiveMessage result into the record shape Lambda hands to an SQS-triggered function. */
+export function toRecord(message: Message, queueArn: string, region: string): SQSRecord {
+  const attrs = message.Attributes ?? {};
+  const messageAttributes: SQSMessageAttributes = {};
+  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) {
+    messageAttributes[name] = {
+      dataType: value.DataType ?? 'String',
+      stringValue: value.StringValue,
+      stringListValues: [],
+      binaryListValues: [],
+    };
+  }
+  return {
+    messageId: message.MessageId ?? randomUUID(),
+    receiptHandle: message.ReceiptHandle ?? '',
+    body: message.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: attrs.ApproximateReceiveCount ?? '1',
+      SentTimestamp: attrs.SentTimestamp ?? String(Date.now()),
+      SenderId: attrs.SenderId ?? 'local',
+      ApproximateFirstReceiveTimestamp: attrs.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+    },
+    messageAttributes,
+    md5OfBody: message.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: region,
+  };
+}
+
+/** A Lambda context whose remaining time counts down from `timeoutMs`. */
+export function lambdaContext(functionName: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  const fail = () => {
+    throw new Error('callback-style completion is not supported here');
+  };
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(deadline - Date.now(), 0),
+    done: fail,
+    fail,
+    succeed: fail,
+  };
+}

@@ -1,0 +1,524 @@
+import { RelayError } from '#shared/errors.ts';
+import { METRIC } from '#shared/metric-names.ts';
+
+/**
+ * The relay's on-call alarms as plain data: what each one watches, how, and when it fires. The CDK stack turns
+ * every definition into a CloudWatch alarm, and the local pipeline evaluates the same definitions over the counts
+ * of a local run with `evaluateAlarm`, so an alarm means the same thing in both places. No CDK import here.
+ */
+
+/** The CloudWatch comparison operators the relay uses. */
+export type AlarmComparison =
+  | 'GreaterThanOrEqualToThreshold'
+  | 'GreaterThanThreshold'
+  | 'LessThanThreshold'
+  | 'LessThanOrEqualToThreshold';
+
+/** CloudWatch's `TreatMissingData` values. */
+export type MissingDataTreatment = 'notBreaching' | 'breaching' | 'ignore' | 'missing';
+
+export type AlarmStatistic = 'Sum' | 'Maximum' | 'Average' | 'Minimum' | 'SampleCount';
+
+export type AlarmState = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
+
+/**
+ * Where a metric comes from. `relay` is the sender's own EMF metrics (namespace `METRICS_NAMESPACE`, dimension
+ * `service`); the others are the AWS metrics of one of the stack's resources (`AWS/SQS` by queue name,
+ * `AWS/Lambda` by function name), which the stack resolves to the real resource.
+ */
+export type AlarmMetricSource =
+  | 'relay'
+  | 'sendQueue'
+  | 'deadLetterQueue'
+  | 'eventsDeadLetterQueue'
+  | 'senderFunction';
+
+export interface AlarmMetric {
+  /** The metric's variable in `expression` (CloudWatch requires a lowercase first letter). */
+  readonly id: string;
+  readonly source: AlarmMetricSource;
+  readonly metricName: string;
+  readonly statistic: AlarmStatistic;
+}
+
+export interface AlarmDefinition {
+  /** Stable id: part of the CloudWatch alarm name and the README runbook heading. Never rename. */
+  readonly id: string;
+  /** One line for the alarm description and the notification: what it means. */
+  readonly description: string;
+  /** Metrics the alarm reads. Without `expression` the alarm watches the single metric. */
+  readonly metrics: readonly AlarmMetric[];
+  /** CloudWatch metric math over the metrics' ids (the subset `evaluateExpression` understands). */
+  readonly expression?: string;
+  /** Label of the math expression on graphs. */
+  readonly expressionLabel?: string;
+  readonly periodSeconds: number;
+  readonly evaluationPeriods: number;
+  readonly datapointsToAlarm: number;
+  readonly comparison: AlarmComparison;
+  readonly threshold: number;
+  readonly treatMissingData: MissingDataTreatment;
+}
+
+/** The thresholds an operator can tune (CDK context settings of the same name). */
+export interface AlarmThresholds {
+  /** 403 responses in 5 minutes that page on-call. eCourtDate: "set up monitoring for 403 responses". */
+  readonly forbiddenThreshold: number;
+  /** Share of calls (in %) that were 5xx or transport errors, per 5-minute period. */
+  readonly serverErrorRatePercent: number;
+  /** Calls a 5-minute period needs before its 5xx share counts (a single failed call is not a spike). */
+  readonly serverErrorMinCalls: number;
+  /** Consecutive 5-minute periods the 5xx share must stay at or above the threshold. */
+  readonly serverErrorPeriods: number;
+  /** Jobs whose 401 outlived a token refresh and a secret re-read, in 5 minutes. */
+  readonly authFailureThreshold: number;
+  /** Messages visible in a dead-letter queue. */
+  readonly deadLetterThreshold: number;
+  /** Age of the oldest message in the send queue, in seconds. */
+  readonly oldestMessageAgeSeconds: number;
+  /** Sender Lambda errors (crashes, timeouts; not per-record failures) in 5 minutes. */
+  readonly senderErrorThreshold: number;
+  /** Sender Lambda throttles in 5 minutes. */
+  readonly senderThrottleThreshold: number;
+}
+
+export const DEFAULT_ALARM_THRESHOLDS: AlarmThresholds = {
+  forbiddenThreshold: 1,
+  serverErrorRatePercent: 20,
+  serverErrorMinCalls: 5,
+  serverErrorPeriods: 3,
+  authFailureThreshold: 1,
+  deadLetterThreshold: 1,
+  // Retries back off up to 480 s and 429 waits repeat, so a healthy queue can hold minutes-old jobs;
+  // an hour means delivery has stalled.
+  oldestMessageAgeSeconds: 3600,
+  senderErrorThreshold: 1,
+  senderThrottleThreshold: 1,
+};
+
+/** The ids of the alarms, as used in alarm names, stack tests and the README runbook. */
+export const ALARM_ID = {
+  forbidden: 'Forbidden403',
+  serverErrors: 'ServerErrorRate',
+  authFailing: 'AuthFailing',
+  deadLetterQueue: 'DeadLetterQueueNotEmpty',
+  eventsDeadLetterQueue: 'EventsDeadLetterQueueNotEmpty',
+  oldestMessage: 'OldestMessageTooOld',
+  senderErrors: 'SenderErrors',
+  senderThrottles: 'SenderThrottles',
+} as const;
+
+const FIVE_MINUTES = 300;
+
+/**
+ * Builds every alarm definition from the thresholds.
+ *
+ * @example
+ * const definitions = alarmDefinitions({ ...DEFAULT_ALARM_THRESHOLDS, forbiddenThreshold: 3 });
+ */
+export function alarmDefinitions(thresholds: AlarmThresholds = DEFAULT_ALARM_THRESHOLDS): AlarmDefinition[] {
+  const t = thresholds;
+  const everyPeriod = (periods: number) => ({ evaluationPeriods: periods, datapointsToAlarm: periods });
+  return [
+    {
+      id: ALARM_ID.forbidden,
+      description:
+        `eCourtDate answered 403 Forbidden ${t.forbiddenThreshold}+ times in 5 minutes: agency inactive, ` +
+        'API client revoked or lacking permission, or a user token in place of API client credentials.',
+      metrics: [{ id: 'forbidden', source: 'relay', metricName: METRIC.forbidden, statistic: 'Sum' }],
+      periodSeconds: FIVE_MINUTES,
+      ...everyPeriod(1),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: t.forbiddenThreshold,
+      // The sender emits no datapoint in a period without 403s: no data is healthy.
+      treatMissingData: 'notBreaching',
+    },
+    {
+      id: ALARM_ID.serverErrors,
+      description:
+        `${t.serverErrorRatePercent}%+ of eCourtDate calls failed with 5xx or in transport for ` +
+        `${t.serverErrorPeriods} consecutive 5-minute periods (periods with fewer than ` +
+        `${t.serverErrorMinCalls} calls count as healthy).`,
+      metrics: [
+        { id: 'calls', source: 'relay', metricName: METRIC.apiCalls, statistic: 'Sum' },
+        { id: 'errors5xx', source: 'relay', metricName: METRIC.responses5xx, statistic: 'Sum' },
+        { id: 'transport', source: 'relay', metricName: METRIC.transportErrors, statistic: 'Sum' },
+      ],
+      // FILL: a period with calls but no 5xx has no Responses5xx datapoint, and plain arithmetic on a missing
+      // operand yields no datapoint at all. IF: a few calls with one failure is not a spike (and no call no ratio).
+      expression:
+        `IF(FILL(calls, 0) >= ${t.serverErrorMinCalls}, ` +
+        '100 * (FILL(errors5xx, 0) + FILL(transport, 0)) / FILL(calls, 0), 0)',
+      expressionLabel: '5xx and transport errors (% of calls)',
+      periodSeconds: FIVE_MINUTES,
+      ...everyPeriod(t.serverErrorPeriods),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: t.serverErrorRatePercent,
+      treatMissingData: 'notBreaching',
+    },
+    {
+      id: ALARM_ID.authFailing,
+      description:
+        'eCourtDate kept answering 401 after a new token and a fresh read of the secret: the API client was ' +
+        'revoked or rotated, or the secret holds credentials of the other environment (staging vs production).',
+      metrics: [{ id: 'authFailures', source: 'relay', metricName: METRIC.authFailures, statistic: 'Sum' }],
+      periodSeconds: FIVE_MINUTES,
+      ...everyPeriod(1),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: t.authFailureThreshold,
+      treatMissingData: 'notBreaching',
+    },
+    {
+      id: ALARM_ID.deadLetterQueue,
+      description:
+        'Jobs are waiting in the dead-letter queue: each was refused by eCourtDate, ran out of retries or ' +
+        'expired. Read its reason attribute, fix the cause, then redrive.',
+      metrics: [
+        {
+          id: 'visible',
+          source: 'deadLetterQueue',
+          metricName: 'ApproximateNumberOfMessagesVisible',
+          statistic: 'Maximum',
+        },
+      ],
+      periodSeconds: FIVE_MINUTES,
+      ...everyPeriod(1),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: t.deadLetterThreshold,
+      // SQS stops publishing metrics for a queue nobody touches for 6 hours, even one that still holds
+      // messages: keep the last state instead of turning OK while jobs sit there.
+      treatMissingData: 'ignore',
+    },
+    {
+      id: ALARM_ID.eventsDeadLetterQueue,
+      description:
+        'EventBridge could not deliver send jobs to the send queue; the failed events wait in the EventBridge ' +
+        'dead-letter queue with ERROR_CODE and ERROR_MESSAGE attributes.',
+      metrics: [
+        {
+          id: 'visible',
+          source: 'eventsDeadLetterQueue',
+          metricName: 'ApproximateNumberOfMessagesVisible',
+          statistic: 'Maximum',
+        },
+      ],
+      periodSeconds: FIVE_MINUTES,
+      ...everyPeriod(1),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: t.deadLetterThreshold,
+      treatMissingData: 'ignore',
+    },
+    {
+      id: ALARM_ID.oldestMessage,
+      description:
+        `The oldest job in the send queue is ${t.oldestMessageAgeSeconds}+ seconds old: delivery has stalled ` +
+        '(sender failing or throttled, eCourtDate rate-limiting or down).',
+      metrics: [
+        { id: 'age', source: 'sendQueue', metricName: 'ApproximateAgeOfOldestMessage', statistic: 'Maximum' },
+      ],
+      periodSeconds: FIVE_MINUTES,
+      ...everyPeriod(1),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: t.oldestMessageAgeSeconds,
+      // Same as the dead-letter queues: a stalled queue with no readers may stop reporting.
+      treatMissingData: 'ignore',
+    },
+    {
+      id: ALARM_ID.senderErrors,
+      description:
+        'The sender Lambda failed whole invocations (crash, timeout, bad configuration). Per-job failures are ' +
+        'retried or dead-lettered and do not count here.',
+      metrics: [{ id: 'errors', source: 'senderFunction', metricName: 'Errors', statistic: 'Sum' }],
+      periodSeconds: FIVE_MINUTES,
+      ...everyPeriod(1),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: t.senderErrorThreshold,
+      // Lambda publishes no datapoint without invocations: an idle relay is healthy.
+      treatMissingData: 'notBreaching',
+    },
+    {
+      id: ALARM_ID.senderThrottles,
+      description:
+        'The sender Lambda was throttled: the account or function concurrency limit is exhausted, so jobs wait.',
+      metrics: [{ id: 'throttles', source: 'senderFunction', metricName: 'Throttles', statistic: 'Sum' }],
+      periodSeconds: FIVE_MINUTES,
+      ...everyPeriod(1),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: t.senderThrottleThreshold,
+      treatMissingData: 'notBreaching',
+    },
+  ];
+}
+
+/**
+ * The key of a metric in the per-period values `evaluateAlarm` reads: the EMF metric name for the relay's own
+ * metrics (`Responses403`), `<source>.<metricName>` for AWS metrics (`deadLetterQueue.ApproximateNumberOfMessagesVisible`).
+ * Values are the metric's statistic over one period (the Sum of a count, the Maximum of a queue depth).
+ */
+export function metricKey(metric: Pick<AlarmMetric, 'source' | 'metricName'>): string {
+  return metric.source === 'relay' ? metric.metricName : `${metric.source}.${metric.metricName}`;
+}
+
+/** One period's values, keyed by `metricKey`; a missing key or `undefined` is a missing datapoint. */
+export type PeriodValues = Readonly<Record<string, number | undefined>>;
+
+export interface AlarmEvaluation {
+  readonly state: AlarmState;
+  /** The alarm's value per period, oldest first (`undefined`: no datapoint). */
+  readonly values: readonly (number | undefined)[];
+  /** Datapoints counted as breaching in the deciding evaluation, missing ones filled as breaching included. */
+  readonly breaching: number;
+}
+
+/**
+ * Evaluates an alarm over consecutive periods the way CloudWatch does, including its missing-data rules
+ * (AWS CloudWatch user guide, "How alarm state is evaluated when data is missing"):
+ * - CloudWatch looks at an evaluation range of a few more periods than `evaluationPeriods` (modelled here as
+ *   `evaluationPeriods + 2`, the range AWS documents for 5-minute alarms with 3 evaluation periods);
+ * - with at least `evaluationPeriods` real datapoints in the range, the most recent ones decide and the
+ *   missing-data treatment is not used;
+ * - with fewer, the shortfall is filled per `treatMissingData`: `breaching` fills count as breaching,
+ *   `notBreaching` fills as not; with `missing` and `ignore`, a range with no real datapoint gives
+ *   INSUFFICIENT_DATA or keeps `previousState`;
+ * - "premature alarm" rule: when every real datapoint is breaching and the oldest is at least
+ *   `datapointsToAlarm` periods old, `missing` goes to ALARM and `ignore` keeps `previousState`.
+ *
+ * @param periods per-period metric values, oldest first, keyed by `metricKey`
+ * @param previousState the alarm's state before this evaluation (new alarms start in INSUFFICIENT_DATA)
+ * @example
+ * const [forbidden] = alarmDefinitions();
+ * evaluateAlarm(forbidden, [{ Responses403: 0 }, { Responses403: 2 }]).state; // 'ALARM'
+ */
+export function evaluateAlarm(
+  definition: AlarmDefinition,
+  periods: readonly PeriodValues[],
+  previousState: AlarmState = 'INSUFFICIENT_DATA',
+): AlarmEvaluation {
+  const values = periods.map((period) => alarmValue(definition, period));
+  const n = definition.evaluationPeriods;
+  const m = definition.datapointsToAlarm;
+  const range = values.slice(-(n + 2));
+  const isBreaching = (value: number) => compare(value, definition.comparison, definition.threshold);
+  // Real datapoints in the range, newest first, with their age in periods (the newest period is age 1).
+  const real: { value: number; age: number }[] = [];
+  for (let age = 1; age <= range.length; age++) {
+    const value = range[range.length - age];
+    if (value !== undefined) real.push({ value, age });
+  }
+  const result = (state: AlarmState, breaching: number): AlarmEvaluation => ({ state, values, breaching });
+
+  if (real.length >= n) {
+    const breaching = real.slice(0, n).filter((d) => isBreaching(d.value)).length;
+    return result(breaching >= m ? 'ALARM' : 'OK', breaching);
+  }
+  const realBreaching = real.filter((d) => isBreaching(d.value)).length;
+  const fills = n - real.length;
+  switch (definition.treatMissingData) {
+    case 'breaching':
+      return result(realBreaching + fills >= m ? 'ALARM' : 'OK', realBreaching + fills);
+    case 'notBreaching':
+      return result(realBreaching >= m ? 'ALARM' : 'OK', realBreaching);
+    case 'missing':
+    case 'ignore': {
+      const keep = definition.treatMissingData === 'ignore' ? previousState : undefined;
+      if (real.length === 0) return result(keep ?? 'INSUFFICIENT_DATA', 0);
+      const oldest = real[real.length - 1];
+      const premature = realBreaching === real.length && oldest !== undefined && oldest.age >= m;
+      if (premature) return result(keep ?? 'ALARM', realBreaching);
+      return result(realBreaching >= m ? 'ALARM' : 'OK', realBreaching);
+    }
+  }
+}
+
+/** The alarm's value for one period: its metric's value, or its expression over the metrics' values. */
+export function alarmValue(definition: AlarmDefinition, period: PeriodValues): number | undefined {
+  if (definition.expression === undefined) {
+    const [metric] = definition.metrics;
+    return metric === undefined ? undefined : finite(period[metricKey(metric)]);
+  }
+  const variables: Record<string, number | undefined> = {};
+  for (const metric of definition.metrics) variables[metric.id] = finite(period[metricKey(metric)]);
+  return evaluateExpression(definition.expression, variables);
+}
+
+function finite(value: number | undefined): number | undefined {
+  return value !== undefined && Number.isFinite(value) ? value : undefined;
+}
+
+function compare(value: number, comparison: AlarmComparison, threshold: number): boolean {
+  switch (comparison) {
+    case 'GreaterThanOrEqualToThreshold':
+      return value >= threshold;
+    case 'GreaterThanThreshold':
+      return value > threshold;
+    case 'LessThanThreshold':
+      return value < threshold;
+    case 'LessThanOrEqualToThreshold':
+      return value <= threshold;
+  }
+}
+
+/** An alarm expression that `evaluateExpression` cannot parse. */
+export class AlarmExpressionError extends RelayError {
+  constructor(expression: string, problem: string) {
+    super(`alarm expression "${expression}": ${problem}`);
+  }
+}
+
+type Token =
+  | { kind: 'number'; value: number }
+  | { kind: 'name'; value: string }
+  | { kind: 'op'; value: string }
+  | { kind: 'end' };
+
+const TOKEN = /\s*(?:(\d+(?:\.\d+)?)|([A-Za-z][A-Za-z0-9_]*)|(>=|<=|==|!=|[-+*/(),<>]))/y;
+
+function tokenize(expression: string): Token[] {
+  const tokens: Token[] = [];
+  let index = 0;
+  while (index < expression.length) {
+    if (expression.slice(index).trim() === '') break;
+    TOKEN.lastIndex = index;
+    const match = TOKEN.exec(expression);
+    if (!match) throw new AlarmExpressionError(expression, `unexpected character at ${index}`);
+    index = TOKEN.lastIndex;
+    const [, number, name, op] = match;
+    if (number !== undefined) tokens.push({ kind: 'number', value: Number(number) });
+    else if (name !== undefined) tokens.push({ kind: 'name', value: name });
+    else if (op !== undefined) tokens.push({ kind: 'op', value: op });
+  }
+  tokens.push({ kind: 'end' });
+  return tokens;
+}
+
+type Value = number | undefined;
+
+/**
+ * Evaluates one period of a CloudWatch metric math expression: numbers, metric ids, `+ - * /`, comparisons
+ * (1 or 0), parentheses, `IF(condition, then, else)` and `FILL(metric, value)`. As in CloudWatch, arithmetic on
+ * a missing datapoint gives a missing datapoint (`undefined`); division by zero gives no datapoint either.
+ *
+ * @example
+ * evaluateExpression('IF(calls >= 5, 100 * errors / calls, 0)', { calls: 10, errors: 3 }); // 30
+ */
+export function evaluateExpression(expression: string, variables: Readonly<Record<string, Value>>): Value {
+  const tokens = tokenize(expression);
+  let position = 0;
+  const peek = (): Token => tokens[position] ?? { kind: 'end' };
+  const next = (): Token => tokens[position++] ?? { kind: 'end' };
+  const isOp = (token: Token, value: string) => token.kind === 'op' && token.value === value;
+  const expect = (value: string) => {
+    const token = next();
+    if (!isOp(token, value)) throw new AlarmExpressionError(expression, `expected "${value}"`);
+  };
+
+  const arithmetic = (a: Value, b: Value, apply: (x: number, y: number) => number): Value => {
+    if (a === undefined || b === undefined) return undefined;
+    const result = apply(a, b);
+    return Number.isFinite(result) ? result : undefined;
+  };
+
+  const comparison = (): Value => {
+    const left = additive();
+    const token = peek();
+    if (token.kind !== 'op' || !['>=', '<=', '>', '<', '==', '!='].includes(token.value)) return left;
+    next();
+    const right = additive();
+    return arithmetic(left, right, (x, y) => {
+      const holds =
+        token.value === '>='
+          ? x >= y
+          : token.value === '<='
+            ? x <= y
+            : token.value === '>'
+              ? x > y
+              : token.value === '<'
+                ? x < y
+                : token.value === '=='
+                  ? x === y
+                  : x !== y;
+      return holds ? 1 : 0;
+    });
+  };
+
+  const additive = (): Value => {
+    let value = term();
+    for (let token = peek(); isOp(token, '+') || isOp(token, '-'); token = peek()) {
+      next();
+      const right = term();
+      value = isOp(token, '+')
+        ? arithmetic(value, right, (x, y) => x + y)
+        : arithmetic(value, right, (x, y) => x - y);
+    }
+    return value;
+  };
+
+  const term = (): Value => {
+    let value = unary();
+    for (let token = peek(); isOp(token, '*') || isOp(token, '/'); token = peek()) {
+      next();
+      const right = unary();
+      value = isOp(token, '*')
+        ? arithmetic(value, right, (x, y) => x * y)
+        : arithmetic(value, right, (x, y) => x / y);
+    }
+    return value;
+  };
+
+  const unary = (): Value => {
+    if (isOp(peek(), '-')) {
+      next();
+      const value = unary();
+      return value === undefined ? undefined : -value;
+    }
+    return primary();
+  };
+
+  const primary = (): Value => {
+    const token = next();
+    if (token.kind === 'number') return token.value;
+    if (isOp(token, '(')) {
+      const value = comparison();
+      expect(')');
+      return value;
+    }
+    if (token.kind !== 'name')
+      throw new AlarmExpressionError(expression, 'expected a number, a metric id or "("');
+    if (!isOp(peek(), '(')) {
+      if (!(token.value in variables))
+        throw new AlarmExpressionError(expression, `unknown metric id "${token.value}"`);
+      return variables[token.value];
+    }
+    next();
+    const args: Value[] = [comparison()];
+    while (isOp(peek(), ',')) {
+      next();
+      args.push(comparison());
+    }
+    expect(')');
+    return call(token.value, args);
+  };
+
+  const call = (name: string, args: Value[]): Value => {
+    switch (name) {
+      case 'IF': {
+        if (args.length !== 3) throw new AlarmExpressionError(expression, 'IF takes three arguments');
+        const [condition, then, otherwise] = args;
+        if (condition === undefined) return undefined;
+        return condition !== 0 ? then : otherwise;
+      }
+      case 'FILL': {
+        if (args.length !== 2) throw new AlarmExpressionError(expression, 'FILL takes two arguments');
+        const [value, fill] = args;
+        return value ?? fill;
+      }
+      default:
+        throw new AlarmExpressionError(expression, `unsupported function ${name}`);
+    }
+  };
+
+  const value = comparison();
+  if (peek().kind !== 'end')
+    throw new AlarmExpressionError(expression, 'unexpected text after the expression');
+  return value;
+}

@@ -1,0 +1,94 @@
+import type { SQSRecord } from 'aws-lambda';
+import { DEFAULTS, loadSenderConfig, type SenderConfig } from '#shared/config.ts';
+import { type SendJob, validateJob } from '#shared/job.ts';
+import type { AttemptResult, RetryPolicy } from '#shared/policy.ts';
+
+/** A realistic job body as upstream systems send it; override any field. */
+export function jobBody(
+  overrides: Record<string, unknown> = {},
+  message: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    id: 'cms-48213-reminder-1',
+    message: {
+      to: '+15551234567',
+      content: 'Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.',
+      subject: 'Court reminder',
+      channel: 'text',
+      ...message,
+    },
+    ...overrides,
+  };
+}
+
+export function job(overrides: Record<string, unknown> = {}, message: Record<string, unknown> = {}): SendJob {
+  return validateJob(jobBody(overrides, message));
+}
+
+export const T0 = Date.parse('2026-12-01T12:00:00Z');
+
+export function policy(overrides: Partial<RetryPolicy> = {}): RetryPolicy {
+  return {
+    backoffSeconds: [...DEFAULTS.backoffSeconds],
+    backoffJitter: 0,
+    maxAttempts: DEFAULTS.maxAttempts,
+    serverErrorMaxAttempts: DEFAULTS.serverErrorMaxAttempts,
+    serverErrorRetrySeconds: DEFAULTS.serverErrorRetrySeconds,
+    rateLimitWaitSeconds: DEFAULTS.rateLimitWaitSeconds,
+    maxAgeSeconds: DEFAULTS.maxAgeSeconds,
+    timeScale: 1,
+    ...overrides,
+  };
+}
+
+export function response(
+  status: number,
+  extra: { uuid?: string; retryAfterSeconds?: number; stage?: 'send' | 'token' } = {},
+): AttemptResult {
+  return {
+    kind: 'response',
+    stage: extra.stage ?? 'send',
+    status,
+    uuid: extra.uuid,
+    retryAfterSeconds: extra.retryAfterSeconds,
+  };
+}
+
+export function transport(error: 'timeout' | 'connection', stage: 'send' | 'token' = 'send'): AttemptResult {
+  return { kind: 'transport', stage, error };
+}
+
+/** Sender configuration for tests: every required variable set, overridable by env name. */
+export function senderConfig(env: Record<string, string> = {}): SenderConfig {
+  return loadSenderConfig({
+    ECOURTDATE_BASE_URL: 'http://127.0.0.1:9',
+    ECOURTDATE_SECRET_ID: 'ecourtdate-relay/test',
+    SEND_QUEUE_URL: 'http://127.0.0.1:9/000000000000/send',
+    DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/000000000000/dlq',
+    ...env,
+  });
+}
+
+/** An SQS record as the event source mapping delivers it. */
+export function sqsRecord(
+  body: string,
+  attrs: { receiveCount?: number; firstReceivedAt?: number; id?: string } = {},
+): SQSRecord {
+  const id = attrs.id ?? `msg-${Math.random().toString(36).slice(2)}`;
+  return {
+    messageId: id,
+    receiptHandle: `rh-${id}`,
+    body,
+    attributes: {
+      ApproximateReceiveCount: String(attrs.receiveCount ?? 1),
+      SentTimestamp: String(attrs.firstReceivedAt ?? T0),
+      SenderId: 'AIDAEXAMPLE',
+      ApproximateFirstReceiveTimestamp: String(attrs.firstReceivedAt ?? T0),
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:send',
+    awsRegion: 'us-east-1',
+  };
+}

@@ -1,0 +1,184 @@
+import {
+  ChangeMessageVisibilityCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { vi } from 'vitest';
+import type { RecordedRequest, Simulator, SimulatorOptions } from '#local/ecourtdate-simulator.ts';
+import { startSimulator } from '#local/ecourtdate-simulator.ts';
+import { type PollResult, pollOnce } from '#local/event-source.ts';
+import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
+import {
+  type EmulatedQueue,
+  type QueueInspection,
+  type SqsEmulator,
+  startSqsEmulator,
+} from '#local/sqs-emulator.ts';
+import type { SenderHandler } from '#shared/sender/handler.ts';
+
+export const SECRET_ID = 'ecourtdate-relay/test';
+export const CLIENT_ID = 'relay-test-client';
+export const CLIENT_SECRET = 'cs_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0';
+
+export interface Harness {
+  readonly emulator: SqsEmulator;
+  readonly sqs: SQSClient;
+  readonly sendQueue: EmulatedQueue;
+  readonly deadLetterQueue: EmulatedQueue;
+  readonly sim: Simulator;
+  readonly secrets: SecretsManagerStub;
+  /** The real `functions/sender.ts` handler, loaded with this harness's environment. */
+  readonly handler: SenderHandler;
+  readonly env: Readonly<Record<string, string>>;
+  /** Puts a job (object → JSON, string → as is) on the send queue; returns the SQS message id. */
+  enqueue(job: unknown): Promise<string>;
+  /** One event-source poll: receive up to 10, invoke the handler, delete what succeeded. */
+  invoke(): Promise<PollResult & { response?: SQSBatchResponse | undefined }>;
+  /** Reads every message on the dead-letter queue (and leaves them invisible for a while). */
+  drainDeadLetters(): Promise<Message[]>;
+  /** The send queue's state, without receiving anything: ready, delayed, and in flight with deadlines. */
+  inspect(): Promise<QueueInspection>;
+  /**
+   * Seconds from now until each in-flight message of the send queue becomes visible again, by SQS message
+   * id: the backoff the sender chose.
+   */
+  hiddenFor(): Promise<Map<string, number>>;
+  /** Time passes: every in-flight message of the send queue becomes visible at once. */
+  fastForward(): Promise<void>;
+  /** Requests the simulator received on the messages endpoint. */
+  sends(): readonly RecordedRequest[];
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** Extra sender environment (e.g. `{ TIME_SCALE: '20' }`). */
+  readonly env?: Record<string, string>;
+  readonly simulator?: SimulatorOptions;
+  /** Secret value; defaults to valid credentials for the simulator's client. */
+  readonly secretValue?: string;
+}
+
+/**
+ * Starts the relay's world on loopback: fauxqs with the send queue and its dead-letter queue, the eCourtDate
+ * simulator, a Secrets Manager endpoint holding the client credentials, and the real sender handler loaded
+ * from `functions/sender.ts` with environment variables pointing at all of them, as Lambda would load it.
+ */
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const emulator = await startSqsEmulator();
+  const deadLetterQueue = await emulator.createQueue('relay-dlq');
+  const sendQueue = await emulator.createQueue('relay-send', {
+    VisibilityTimeout: '360',
+    // The crash safety net only; the sender dead-letters explicitly long before this.
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterQueue.arn, maxReceiveCount: '200' }),
+  });
+  const sim = await startSimulator({ clients: { [CLIENT_ID]: CLIENT_SECRET }, ...options.simulator });
+  const secrets = await startSecretsManagerStub({
+    secrets: {
+      [SECRET_ID]:
+        options.secretValue ?? JSON.stringify({ client_id: CLIENT_ID, client_secret: CLIENT_SECRET }),
+    },
+  });
+  const env: Record<string, string> = {
+    ECOURTDATE_BASE_URL: sim.url,
+    ECOURTDATE_SECRET_ID: SECRET_ID,
+    SEND_QUEUE_URL: sendQueue.url,
+    DEAD_LETTER_QUEUE_URL: deadLetterQueue.url,
+    AWS_ENDPOINT_URL_SQS: emulator.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+    BACKOFF_JITTER: '0',
+    HTTP_TIMEOUT_MS: '2000',
+    // Fast enough for tests; pacing itself is tested on its own.
+    REQUESTS_PER_MINUTE: '60000',
+    ...options.env,
+  };
+  const handler = await loadSenderModule(env);
+  const { sqs } = emulator;
+
+  return {
+    emulator,
+    sqs,
+    sendQueue,
+    deadLetterQueue,
+    sim,
+    secrets,
+    handler,
+    env,
+    async enqueue(job) {
+      const body = typeof job === 'string' ? job : JSON.stringify(job);
+      const out = await sqs.send(new SendMessageCommand({ QueueUrl: sendQueue.url, MessageBody: body }));
+      return out.MessageId ?? '';
+    },
+    invoke: () =>
+      pollOnce({
+        sqs,
+        queueUrl: sendQueue.url,
+        queueArn: sendQueue.arn,
+        handler,
+        waitTimeSeconds: 0,
+        functionTimeoutMs: 60_000,
+      }),
+    async drainDeadLetters() {
+      const all: Message[] = [];
+      for (;;) {
+        const out = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: deadLetterQueue.url,
+            MaxNumberOfMessages: 10,
+            MessageAttributeNames: ['All'],
+            MessageSystemAttributeNames: ['All'],
+            VisibilityTimeout: 300,
+          }),
+        );
+        if (!out.Messages?.length) return all;
+        all.push(...out.Messages);
+      }
+    },
+    inspect: () => emulator.inspect(sendQueue.name),
+    async hiddenFor() {
+      const state = await emulator.inspect(sendQueue.name);
+      const now = Date.now();
+      return new Map(state.inflight.map((e) => [e.message.messageId, (e.visibilityDeadline - now) / 1000]));
+    },
+    async fastForward() {
+      const state = await emulator.inspect(sendQueue.name);
+      for (const entry of state.inflight) {
+        await sqs.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: sendQueue.url,
+            ReceiptHandle: entry.receiptHandle,
+            VisibilityTimeout: 0,
+          }),
+        );
+      }
+    },
+    sends: () => sim.requests.filter((r) => r.path === '/v1/messages/oneoffs'),
+    async close() {
+      await Promise.allSettled([sim.close(), secrets.close(), emulator.stop()]);
+    },
+  };
+}
+
+/**
+ * Loads `functions/sender.ts` afresh (a cold start) with `env` as its environment. The module reads its
+ * configuration at import, so the environment is set for the import and restored afterwards.
+ */
+export async function loadSenderModule(env: Record<string, string>): Promise<SenderHandler> {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    vi.resetModules();
+    const module = (await import('../../functions/sender.ts')) as { handler: SenderHandler };
+    return module.handler;
+  } finally {
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+  }
+}
+
+/** A message attribute's string value from a received SQS message. */
+export function attr(message: Message, name: string): string | undefined {
+  return message.MessageAttributes?.[name]?.StringValue;
+}
