@@ -35,11 +35,13 @@ export function redactText(
   sensitive: readonly (string | undefined)[] = [],
   maxChars = EXCERPT_MAX_CHARS,
 ): string {
-  let out = text;
+  // Only the start of a body can end up in an excerpt; bound the work on large bodies.
+  let out = text.slice(0, maxChars * 16);
   for (const value of sensitive) {
     if (!value || value.length < 4) continue;
     for (const form of new Set([value, JSON.stringify(value).slice(1, -1)])) {
       out = out.split(form).join('[redacted]');
+      out = redactSharedRuns(out, form);
     }
   }
   out = out
@@ -50,6 +52,35 @@ export function redactText(
     .replace(/\s+/g, ' ')
     .trim();
   return truncate(out, maxChars);
+}
+
+/** Length of the shortest run of a sensitive value that is redacted where it is quoted in part. */
+const SHARED_RUN_CHARS = 12;
+
+/**
+ * Redacts every run of `SHARED_RUN_CHARS` or more characters that `text` shares with `value`: servers quote
+ * message text in part (truncated, inside a sentence), which an exact match would miss.
+ */
+function redactSharedRuns(text: string, value: string): string {
+  if (value.length < SHARED_RUN_CHARS || text.length < SHARED_RUN_CHARS) return text;
+  const windows = new Set<string>();
+  for (let i = 0; i + SHARED_RUN_CHARS <= value.length; i++)
+    windows.add(value.slice(i, i + SHARED_RUN_CHARS));
+  const hidden = new Uint8Array(text.length);
+  let found = false;
+  for (let i = 0; i + SHARED_RUN_CHARS <= text.length; i++) {
+    if (windows.has(text.slice(i, i + SHARED_RUN_CHARS))) {
+      hidden.fill(1, i, i + SHARED_RUN_CHARS);
+      found = true;
+    }
+  }
+  if (!found) return text;
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    if (!hidden[i]) out += text[i];
+    else if (i === 0 || !hidden[i - 1]) out += '[redacted]';
+  }
+  return out;
 }
 
 /** Cuts a string to at most `maxChars` characters, marking the cut. */
