@@ -46,6 +46,11 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
   const now = deps.now ?? Date.now;
   const fetchImpl = deps.fetch ?? globalThis.fetch;
   const { logger, metrics, tracer } = deps.observability ?? createObservability();
+  // SQS and Secrets Manager calls show up as X-Ray subsegments; fetch to eCourtDate is traced by the Tracer.
+  if (tracer.isTracingEnabled()) {
+    tracer.captureAWSv3Client(deps.sqs);
+    tracer.captureAWSv3Client(deps.secrets);
+  }
   const pacer = new Pacer(config.requestsPerMinute, { now });
   const credentials = new CredentialsSource({
     client: deps.secrets,
