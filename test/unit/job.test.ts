@@ -1,0 +1,318 @@
+import { describe, expect, it } from 'vitest';
+import { JobValidationError } from '#shared/errors.ts';
+import { parseJob, peekJobId, toEcourtdateTimestamp, validateJob } from '#shared/job.ts';
+import { jobBody } from '#test/helpers/factories.ts';
+
+const CONTENT = 'Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.';
+const RECIPIENT = '+15551234567';
+
+/** Runs `validate` and returns the JobValidationError it must raise; fails the test if it raises none. */
+function rejectionOf(raw: unknown, validate: (raw: never) => unknown = validateJob): JobValidationError {
+  try {
+    validate(raw as never);
+  } catch (error) {
+    if (error instanceof JobValidationError) return error;
+    throw error;
+  }
+  throw new Error('expected the job to be rejected, but it was accepted');
+}
+
+function expectRejected(raw: unknown, field: string): JobValidationError {
+  const error = rejectionOf(raw);
+  expect(error.field).toBe(field);
+  expect(error.message.startsWith(`${field}: `)).toBe(true);
+  return error;
+}
+
+/** A string of `count` code points, each two UTF-16 units long. */
+function emoji(count: number): string {
+  return '📅'.repeat(count);
+}
+
+describe('parseJob / validateJob: the send job contract', () => {
+  it('accepts the example job of design.md and maps it to a SendJob', () => {
+    const parsed = parseJob(
+      JSON.stringify(jobBody({ agency_reference: 'county-a', expires_at: '2026-12-03T09:00:00Z' })),
+    );
+
+    expect(parsed).toEqual({
+      id: 'cms-48213-reminder-1',
+      message: { to: RECIPIENT, content: CONTENT, subject: 'Court reminder', channel: 'text' },
+      agencyReference: 'county-a',
+      expiresAt: Date.parse('2026-12-03T09:00:00Z'),
+    });
+  });
+
+  it('rejects a body that is not JSON, naming the field "body"', () => {
+    const error = rejectionOf('{"id": "a-1", "message": ', parseJob);
+
+    expect(error.field).toBe('body');
+    expect(error.message).toBe('body: expected a JSON object, got text that is not valid JSON');
+  });
+
+  it.each([
+    ['an array', []],
+    ['null', null],
+    ['a string', 'cms-1'],
+  ])('rejects a body that is %s, naming the field "body"', (_what, raw) => {
+    expectRejected(raw, 'body');
+  });
+
+  describe('id', () => {
+    it('is required', () => {
+      const { id: _dropped, ...body } = jobBody();
+      expectRejected(body, 'id');
+    });
+
+    it('must be a string', () => {
+      expect(expectRejected(jobBody({ id: 48213 }), 'id').message).toContain('got a number');
+    });
+
+    it('must not be empty', () => {
+      expectRejected(jobBody({ id: '' }), 'id');
+    });
+
+    it('may be 128 characters long but not 129', () => {
+      expect(validateJob(jobBody({ id: 'a'.repeat(128) })).id).toHaveLength(128);
+      expect(expectRejected(jobBody({ id: 'a'.repeat(129) }), 'id').message).toContain('got 129 characters');
+    });
+
+    it.each(['cms 48213', 'cms/48213', 'cms#1', 'réminder', 'a\nb'])(
+      'rejects characters outside [A-Za-z0-9._:-]: %j',
+      (id) => {
+        expectRejected(jobBody({ id }), 'id');
+      },
+    );
+
+    it('accepts every allowed character class', () => {
+      expect(validateJob(jobBody({ id: 'CMS.48213_reminder:1-b' })).id).toBe('CMS.48213_reminder:1-b');
+    });
+  });
+
+  describe('message', () => {
+    it('is required', () => {
+      const { message: _dropped, ...body } = jobBody();
+      expectRejected(body, 'message');
+    });
+
+    it.each([
+      ['a string', 'hello'],
+      ['an array', [{ to: RECIPIENT, content: CONTENT }]],
+      ['null', null],
+    ])('must be an object, not %s', (_what, message) => {
+      expectRejected(jobBody({ message }), 'message');
+    });
+
+    it.each(['to', 'content'])('requires message.%s', (field) => {
+      const body = jobBody();
+      const { [field]: _dropped, ...message } = body.message as Record<string, unknown>;
+      expectRejected({ ...body, message }, `message.${field}`);
+    });
+
+    it.each(['to', 'content'])('rejects an empty or blank message.%s', (field) => {
+      expectRejected(jobBody({}, { [field]: '' }), `message.${field}`);
+      expectRejected(jobBody({}, { [field]: '  \n ' }), `message.${field}`);
+    });
+
+    it.each(['to', 'content'])('rejects a message.%s that is not a string', (field) => {
+      expectRejected(jobBody({}, { [field]: 5551234567 }), `message.${field}`);
+    });
+
+    it('accepts content of exactly 2000 characters', () => {
+      expect(validateJob(jobBody({}, { content: 'x'.repeat(2000) })).message.content).toHaveLength(2000);
+    });
+
+    it('rejects content of 2001 characters, saying how many came', () => {
+      const error = expectRejected(jobBody({}, { content: 'x'.repeat(2001) }), 'message.content');
+      expect(error.message).toBe('message.content: expected at most 2000 characters, got 2001');
+    });
+
+    it('counts content in code points: 2000 emoji (4000 UTF-16 units) pass', () => {
+      const content = emoji(2000);
+      expect(content.length).toBe(4000);
+      expect(validateJob(jobBody({}, { content })).message.content).toBe(content);
+    });
+
+    it('counts content in code points: 2001 emoji fail', () => {
+      const error = expectRejected(jobBody({}, { content: emoji(2001) }), 'message.content');
+      expect(error.message).toContain('got 2001');
+    });
+
+    it('accepts a subject of 255 characters and rejects one of 256', () => {
+      expect(validateJob(jobBody({}, { subject: 's'.repeat(255) })).message.subject).toHaveLength(255);
+      expectRejected(jobBody({}, { subject: 's'.repeat(256) }), 'message.subject');
+    });
+
+    it('rejects a subject that is not a string', () => {
+      expectRejected(jobBody({}, { subject: 42 }), 'message.subject');
+    });
+
+    it('accepts skip_duplicate true or false', () => {
+      expect(validateJob(jobBody({}, { skip_duplicate: true })).message.skip_duplicate).toBe(true);
+      expect(validateJob(jobBody({}, { skip_duplicate: false })).message.skip_duplicate).toBe(false);
+    });
+
+    it.each([['true'], [1], [null]])('rejects skip_duplicate %j: it must be a boolean', (value) => {
+      expectRejected(jobBody({}, { skip_duplicate: value }), 'message.skip_duplicate');
+    });
+
+    it('passes unknown fields through unchanged, so new eCourtDate fields need no release', () => {
+      const extra = {
+        channel: 'email',
+        template: 'court-reminder',
+        language: 'es',
+        custom_fields: { room: '4B', judges: ['Ann', 'Ben'] },
+        future_flag: null,
+      };
+
+      const { message } = validateJob(jobBody({}, extra));
+
+      expect(message).toEqual({ to: RECIPIENT, content: CONTENT, subject: 'Court reminder', ...extra });
+    });
+
+    it('keeps a "__proto__" key of the JSON as an own data property without changing the prototype', () => {
+      const body = `{"id":"a-1","message":{"to":"${RECIPIENT}","content":"Hi","__proto__":{"polluted":"yes"}}}`;
+
+      const { message } = parseJob(body);
+
+      expect(Object.getPrototypeOf(message)).toBe(Object.prototype);
+      expect(Object.hasOwn(message, '__proto__')).toBe(true);
+      expect(Object.getOwnPropertyDescriptor(message, '__proto__')?.value).toEqual({ polluted: 'yes' });
+      expect((message as Record<string, unknown>).polluted).toBeUndefined();
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      expect(JSON.parse(JSON.stringify(message))).toEqual(JSON.parse(body).message);
+    });
+  });
+
+  describe('message.scheduled_at', () => {
+    it.each([
+      ['2026-12-01T10:00:00-05:00', '2026-12-01 15:00:00'],
+      ['2026-12-01T15:00:00Z', '2026-12-01 15:00:00'],
+      ['2026-12-01T15:00:00.750Z', '2026-12-01 15:00:00'],
+      ['2026-12-01T20:30:00+05:30', '2026-12-01 15:00:00'],
+      ['2026-12-01T15:00Z', '2026-12-01 15:00:00'],
+      ['2026-12-31T22:00:00-05:00', '2027-01-01 03:00:00'],
+    ])('converts ISO %s to UTC %s', (input, expected) => {
+      expect(validateJob(jobBody({}, { scheduled_at: input })).message.scheduled_at).toBe(expected);
+    });
+
+    it('passes a value already in eCourtDate form through as is', () => {
+      expect(validateJob(jobBody({}, { scheduled_at: '2026-12-01 15:00:00' })).message.scheduled_at).toBe(
+        '2026-12-01 15:00:00',
+      );
+    });
+
+    it('rejects a local time without a zone: it would be ambiguous', () => {
+      const error = expectRejected(
+        jobBody({}, { scheduled_at: '2026-12-01T10:00:00' }),
+        'message.scheduled_at',
+      );
+      expect(error.message).toContain('time zone');
+    });
+
+    it.each(['2026-02-30T10:00:00Z', '2026-02-30 10:00:00', '2026-13-01T10:00:00Z', '2026-04-31T10:00:00Z'])(
+      'rejects the impossible date %s',
+      (scheduled_at) => {
+        expectRejected(jobBody({}, { scheduled_at }), 'message.scheduled_at');
+      },
+    );
+
+    it.each([['tomorrow'], [1796137200000], ['']])('rejects %j', (scheduled_at) => {
+      expectRejected(jobBody({}, { scheduled_at }), 'message.scheduled_at');
+    });
+
+    it('leaves a message without scheduled_at without one', () => {
+      expect(Object.hasOwn(validateJob(jobBody()).message, 'scheduled_at')).toBe(false);
+    });
+  });
+
+  describe('agency_reference', () => {
+    it('is optional', () => {
+      expect(validateJob(jobBody()).agencyReference).toBeUndefined();
+    });
+
+    it('is read when it is a string', () => {
+      expect(validateJob(jobBody({ agency_reference: 'county-a' })).agencyReference).toBe('county-a');
+    });
+
+    it.each([[42], [null], [''], [{ id: 'county-a' }]])('rejects %j', (agency_reference) => {
+      expectRejected(jobBody({ agency_reference }), 'agency_reference');
+    });
+
+    it('rejects one over 128 characters', () => {
+      expectRejected(jobBody({ agency_reference: 'a'.repeat(129) }), 'agency_reference');
+    });
+  });
+
+  describe('expires_at', () => {
+    it('is optional', () => {
+      expect(validateJob(jobBody()).expiresAt).toBeUndefined();
+    });
+
+    it('is read as epoch ms from ISO 8601 with a zone', () => {
+      expect(validateJob(jobBody({ expires_at: '2026-12-03T04:00:00-05:00' })).expiresAt).toBe(
+        Date.parse('2026-12-03T09:00:00Z'),
+      );
+    });
+
+    it('accepts 29 February in a leap year', () => {
+      expect(validateJob(jobBody({ expires_at: '2028-02-29T09:00:00Z' })).expiresAt).toBe(
+        Date.UTC(2028, 1, 29, 9),
+      );
+    });
+
+    it.each(['2026-02-29T09:00:00Z', '2026-06-31T09:00:00Z', '2026-12-03T25:00:00Z'])(
+      'rejects the impossible instant %s',
+      (expires_at) => {
+        expectRejected(jobBody({ expires_at }), 'expires_at');
+      },
+    );
+
+    it.each([['2026-12-03T09:00:00'], ['2026-12-03'], ['Dec 3, 2026'], [1796288400000], [null]])(
+      'rejects %j: not an ISO 8601 date-time with a zone',
+      (expires_at) => {
+        expectRejected(jobBody({ expires_at }), 'expires_at');
+      },
+    );
+  });
+
+  it.each([
+    ['content too long', jobBody({}, { content: `${CONTENT} ${'x'.repeat(2000)}` })],
+    ['content not a string', jobBody({}, { content: [CONTENT] })],
+    ['recipient too long', jobBody({}, { to: `${RECIPIENT}${'1'.repeat(320)}` })],
+    ['recipient not a string', jobBody({}, { to: { number: RECIPIENT } })],
+    ['bad subject', jobBody({}, { subject: CONTENT.repeat(10) })],
+    ['bad scheduled_at', jobBody({}, { scheduled_at: CONTENT })],
+    ['bad skip_duplicate', jobBody({}, { skip_duplicate: RECIPIENT })],
+    ['bad id', jobBody({ id: `${RECIPIENT} ${CONTENT}` })],
+    ['bad expires_at', jobBody({ expires_at: CONTENT })],
+  ])('never quotes the message text or the recipient in the error (%s)', (_case, raw) => {
+    const { message } = rejectionOf(raw);
+
+    expect(message).not.toContain(CONTENT);
+    expect(message).not.toContain('Reminder');
+    expect(message).not.toContain(RECIPIENT);
+    expect(message).not.toContain('5551234567');
+  });
+});
+
+describe('peekJobId', () => {
+  it('reads the id of a job that fails validation elsewhere', () => {
+    expect(peekJobId(JSON.stringify(jobBody({ message: 'not an object' })))).toBe('cms-48213-reminder-1');
+  });
+
+  it.each([
+    ['not JSON', 'id=cms-1'],
+    ['no id', '{"message":{}}'],
+    ['a malformed id', '{"id":"has spaces"}'],
+    ['a JSON array', '[{"id":"cms-1"}]'],
+  ])('returns undefined for %s', (_case, body) => {
+    expect(peekJobId(body)).toBeUndefined();
+  });
+});
+
+describe('toEcourtdateTimestamp', () => {
+  it('formats epoch ms as UTC YYYY-MM-DD HH:mm:ss, dropping milliseconds', () => {
+    expect(toEcourtdateTimestamp(Date.parse('2026-12-01T10:00:00.999-05:00'))).toBe('2026-12-01 15:00:00');
+  });
+});
