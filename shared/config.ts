@@ -154,9 +154,11 @@ export function parseBaseUrl(raw: string, variable: string): URL {
   try {
     parsed = new URL(raw);
   } catch {
+    // The value may carry user:password; quote it only with that part masked.
+    const shown = raw.replace(/\/\/[^/@\s]*@/, '//***@');
     throw new ConfigError(
       variable,
-      `expected an absolute URL such as https://api.ecourtdate.com, got "${raw}"`,
+      `expected an absolute URL such as https://api.ecourtdate.com, got "${shown}"`,
     );
   }
   if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname))) {
@@ -221,8 +223,12 @@ function number(
 function backoff(env: Env, name: string): number[] {
   const raw = env[name]?.trim();
   if (!raw) return [...DEFAULTS.backoffSeconds];
-  const steps = raw.split(',').map((part) => Number(part.trim()));
-  if (steps.some((s) => !Number.isInteger(s) || s < 0 || s > MAX_VISIBILITY_TIMEOUT_SECONDS)) {
+  const parts = raw.split(',').map((part) => part.trim());
+  const steps = parts.map(Number);
+  if (
+    parts.some((p) => p === '') ||
+    steps.some((s) => !Number.isInteger(s) || s < 0 || s > MAX_VISIBILITY_TIMEOUT_SECONDS)
+  ) {
     throw new ConfigError(
       name,
       `expected a comma-separated list of whole seconds from 0 to ${MAX_VISIBILITY_TIMEOUT_SECONDS}, got "${raw}"`,

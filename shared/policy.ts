@@ -82,7 +82,12 @@ export function decide(input: DecideInput): Outcome {
     return result.stage === 'send' ? unknownOutcome(input) : backoff(input, 'server_error');
   }
   const { status } = result;
-  if (status >= 200 && status < 300) return { type: 'delivered', uuid: result.uuid };
+  if (status >= 200 && status < 300) {
+    // A token answer without a usable token is an API fault: nothing was sent, so it is never a delivery.
+    return result.stage === 'send'
+      ? { type: 'delivered', uuid: result.uuid }
+      : backoff(input, 'server_error');
+  }
   switch (status) {
     case 400:
       // At the token endpoint a 400 means the credentials are malformed: the job itself is fine.

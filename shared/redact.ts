@@ -4,8 +4,9 @@
  */
 
 const EMAIL = /[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})/g;
-// Seven or more digits, possibly broken up by spaces, dots, dashes or parentheses: a phone number.
-const PHONE = /\+?\d(?:[\s().-]*\d){6,}/g;
+// Seven or more digits, possibly broken up by spaces, dots, dashes or parentheses, standing on their own
+// (not inside a UUID or a longer word): a phone number.
+const PHONE = /(?<![\w-])\+?\d(?:[\s().-]*\d){6,}(?![\w-])/g;
 const JWT = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?/g;
 // Long opaque strings (tokens, secrets). Dashes are left out so that UUIDs, which are useful, survive.
 const OPAQUE = /[A-Za-z0-9+/_=]{32,}/g;
@@ -46,9 +47,9 @@ export function redactText(
   }
   out = out
     .replace(JWT, '[token]')
+    .replace(OPAQUE, '[redacted]')
     .replace(EMAIL, '***@$1')
     .replace(PHONE, (match) => maskRecipient(match))
-    .replace(OPAQUE, '[redacted]')
     .replace(/\s+/g, ' ')
     .trim();
   return truncate(out, maxChars);

@@ -73,6 +73,7 @@ export class EcourtdateClient {
         const slot = await this.#options.pacer.acquire(options.maxWaitMs);
         if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
         let answer: HttpAnswer;
+        const started = this.#now();
         try {
           answer = await this.#post(job, token);
         } catch (error) {
@@ -83,7 +84,7 @@ export class EcourtdateClient {
             kind: 'attempted',
             result,
             excerpt: '',
-            latencyMs: this.#options.timeoutMs,
+            latencyMs: this.#now() - started,
             authFailed: false,
             sendStatuses: statuses,
           };

@@ -35,6 +35,7 @@ export class TokenCache {
   readonly #now: () => number;
   #current: CachedToken | undefined;
   #inflight: Promise<CachedToken> | undefined;
+  #inflightReread: Promise<CachedToken> | undefined;
 
   constructor(options: TokenCacheOptions) {
     this.#options = options;
@@ -52,7 +53,14 @@ export class TokenCache {
     if (current && this.#now() < current.renewAt && current.value !== options.rejected) {
       return current.value;
     }
-    this.#inflight ??= this.#fetch(options.rereadSecret ?? false).finally(() => {
+    // A renewal that re-reads the secret is never satisfied by one in flight that does not.
+    if (options.rereadSecret) {
+      this.#inflightReread ??= this.#fetch(true).finally(() => {
+        this.#inflightReread = undefined;
+      });
+      return (await this.#inflightReread).value;
+    }
+    this.#inflight ??= this.#fetch(false).finally(() => {
       this.#inflight = undefined;
     });
     return (await this.#inflight).value;

@@ -268,11 +268,11 @@ describe('EcourtdateClient.send', () => {
       expect(attempt.authFailed).toBe(true);
     });
 
-    // BUG (shared/ecourtdate/token-cache.ts #request + client.ts tokenFailure + policy.ts decide): a 2xx token
+    // Regression test for a fixed bug (shared/ecourtdate/token-cache.ts #request + client.ts tokenFailure + policy.ts decide): a 2xx token
     // answer without access_token throws EcdTokenError(200); the client turns it into
     // { kind: 'response', stage: 'token', status: 200 }, and decide() maps any 2xx to 'delivered' whatever
     // the stage. The job is reported delivered (and deleted) although nothing was sent.
-    it.fails('never reports a job as delivered when the token answer had no access_token', async () => {
+    it('never reports a job as delivered when the token answer had no access_token', async () => {
       const { client, api } = clientHarness({ token: [jsonResponse(200, { token_type: 'Bearer' })] });
 
       const attempt = attempted(await client.send(job()));

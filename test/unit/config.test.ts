@@ -176,9 +176,9 @@ describe('loadSenderConfig', () => {
       expectRejected(requiredEnv({ BACKOFF_SECONDS: value }), ENV.backoffSeconds);
     });
 
-    // BUG (shared/config.ts, backoff()): Number('') is 0, so an empty item becomes a 0-second step, i.e.
+    // Regression test for a fixed bug (shared/config.ts, backoff()): Number('') is 0, so an empty item becomes a 0-second step, i.e.
     // an immediate retry, instead of a configuration error.
-    it.fails.each(['60,,120', '60,120,'])('rejects %j: an empty item is not a number of seconds', (value) => {
+    it.each(['60,,120', '60,120,'])('rejects %j: an empty item is not a number of seconds', (value) => {
       expectRejected(requiredEnv({ BACKOFF_SECONDS: value }), ENV.backoffSeconds);
     });
   });
@@ -260,9 +260,9 @@ describe('parseBaseUrl', () => {
     expect(error.message).not.toContain('s3cr3t-pass');
   });
 
-  // BUG (shared/config.ts, parseBaseUrl): when new URL() throws, the error quotes the raw value, so a
+  // Regression test for a fixed bug (shared/config.ts, parseBaseUrl): when new URL() throws, the error quotes the raw value, so a
   // malformed URL that carries credentials puts them in the cold-start error (and its log line).
-  it.fails('rejects an unparseable URL without repeating credentials it carries', () => {
+  it('rejects an unparseable URL without repeating credentials it carries', () => {
     const error = rejection('https://relay:s3cr3t-pass@api ecourtdate.com');
 
     expect(error.variable).toBe(ENV.baseUrl);
