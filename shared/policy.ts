@@ -34,10 +34,42 @@ export type RetryPolicy = Pick<
   | 'timeScale'
 >;
 
+/**
+ * What is known of the earlier attempts at a job (not counting the one being judged). The job ledger keeps
+ * these exactly; without it, SQS's receive count is all there is (see `priorFromReceiveCount`).
+ */
+export interface PriorAttempts {
+  /** Attempts that ended in a 5xx, a timeout or connection error, or a persistent 401: the backoff budget. */
+  readonly retryable: number;
+  /** Plain 500 answers ("retry once"). */
+  readonly serverErrors500: number;
+  /** 429 answers: they set the wait, never the attempt budget. */
+  readonly rateLimited: number;
+  /** Whether an earlier attempt's outcome was unknown (it may have created the message). */
+  readonly unknownOutcome: boolean;
+}
+
+/** No earlier attempt. */
+export const FIRST_ATTEMPT: PriorAttempts = {
+  retryable: 0,
+  serverErrors500: 0,
+  rateLimited: 0,
+  unknownOutcome: false,
+};
+
+/**
+ * The best that SQS alone can say: every earlier receive could have been any kind of attempt. So a 429 wait
+ * spends the 5xx budget too, and a 409 after any earlier receive counts as delivered.
+ */
+export function priorFromReceiveCount(receiveCount: number): PriorAttempts {
+  const earlier = Math.max(Math.floor(receiveCount) - 1, 0);
+  return { retryable: earlier, serverErrors500: earlier, rateLimited: earlier, unknownOutcome: earlier > 0 };
+}
+
 export interface DecideInput {
   readonly result: AttemptResult;
-  /** 1 for the first attempt at this job. */
-  readonly attempt: number;
+  /** What is known of the attempts before this one. */
+  readonly prior: PriorAttempts;
   readonly job: SendJob;
   /** Epoch ms when the relay first received the job. */
   readonly firstReceivedAt: number;
@@ -72,7 +104,7 @@ export function expiredBeforeSend(
  * does" says. Pure: no I/O, no clock, no randomness but the injected one.
  *
  * @example
- * decide({ result: { kind: 'response', stage: 'send', status: 503 }, attempt: 1, job, firstReceivedAt, now, policy })
+ * decide({ result: { kind: 'response', stage: 'send', status: 503 }, prior: FIRST_ATTEMPT, job, firstReceivedAt, now, policy })
  * // => { type: 'retry', delaySeconds: 60..66, cause: 'server_error' }
  */
 export function decide(input: DecideInput): Outcome {
@@ -100,12 +132,13 @@ export function decide(input: DecideInput): Outcome {
     case 404:
       return deadLetter('not_found');
     case 409:
-      // The first attempt's 409 is someone else's message; a later one proves an earlier unknown attempt landed.
-      return input.attempt <= 1 ? { type: 'duplicate' } : { type: 'delivered' };
+      // Only an earlier attempt with an unknown outcome can have created it; otherwise it is someone else's.
+      return input.prior.unknownOutcome ? { type: 'delivered' } : { type: 'duplicate' };
     case 429:
       return rateLimited(input, result.retryAfterSeconds);
     case 500:
-      return input.attempt < input.policy.serverErrorMaxAttempts
+      return input.prior.serverErrors500 + 1 < input.policy.serverErrorMaxAttempts &&
+        input.prior.retryable + 1 < input.policy.maxAttempts
         ? retry(input, input.policy.serverErrorRetrySeconds, 'server_error')
         : deadLetter('retries_exhausted');
     case 504:
@@ -121,7 +154,7 @@ export function decide(input: DecideInput): Outcome {
  * away): it comes back when the wait is over, spread over a few seconds so the queue does not stampede.
  */
 export function deferred(
-  input: Omit<DecideInput, 'result' | 'attempt'> & { readonly retryInMs: number },
+  input: Omit<DecideInput, 'result' | 'prior'> & { readonly retryInMs: number },
 ): Outcome {
   const random = input.random ?? Math.random;
   const seconds = Math.ceil(input.retryInMs / 1000) + Math.floor(random() * 5);
@@ -155,8 +188,9 @@ function unknownOutcome(input: DecideInput): Outcome {
 }
 
 function backoff(input: DecideInput, cause: RetryCause): Outcome {
-  if (input.attempt >= input.policy.maxAttempts) return deadLetter('retries_exhausted');
-  return withinDeadline(input, backoffDelaySeconds(input.attempt, input.policy, input.random), cause);
+  const attempt = input.prior.retryable + 1;
+  if (attempt >= input.policy.maxAttempts) return deadLetter('retries_exhausted');
+  return withinDeadline(input, backoffDelaySeconds(attempt, input.policy, input.random), cause);
 }
 
 function rateLimited(input: DecideInput, hintSeconds: number | undefined): Outcome {
@@ -164,7 +198,8 @@ function rateLimited(input: DecideInput, hintSeconds: number | undefined): Outco
   // 429s never exhaust the attempt budget: only the job's deadline ends them.
   const { policy } = input;
   const floor = Math.max(policy.rateLimitWaitSeconds, hintSeconds ?? 0);
-  const delay = Math.max(scaled(floor, policy), backoffDelaySeconds(input.attempt, policy, input.random));
+  const wait = input.prior.rateLimited + 1;
+  const delay = Math.max(scaled(floor, policy), backoffDelaySeconds(wait, policy, input.random));
   return withinDeadline(input, delay, 'rate_limited');
 }
 

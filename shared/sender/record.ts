@@ -8,7 +8,7 @@ import type { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { JobValidationError, RelayError } from '#shared/errors.ts';
 import { parseJob, peekJobId, type SendJob } from '#shared/job.ts';
 import type { Outcome } from '#shared/outcome.ts';
-import { decide, deferred, expiredBeforeSend, scaled } from '#shared/policy.ts';
+import { decide, deferred, expiredBeforeSend, priorFromReceiveCount, scaled } from '#shared/policy.ts';
 import { maskRecipient } from '#shared/redact.ts';
 import { recordApiAnswer, recordOutcome } from '#shared/sender/metrics.ts';
 import { type DeadLetterInfo, hideFor, sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
@@ -106,7 +106,7 @@ function judge(
       scaled(Math.max(config.rateLimitWaitSeconds, result.retryAfterSeconds ?? 0), config) * 1000,
     );
   }
-  return decide({ result, attempt, job, firstReceivedAt, now, policy: config, random });
+  return decide({ result, prior: priorFromReceiveCount(attempt), job, firstReceivedAt, now, policy: config, random });
 }
 
 interface FinishContext {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SendAttempt } from '#shared/ecourtdate/client.ts';
-import { decide } from '#shared/policy.ts';
+import { decide, FIRST_ATTEMPT } from '#shared/policy.ts';
 import { job, policy, T0 } from '#test/helpers/factories.ts';
 import {
   BASE_URL,
@@ -278,7 +278,7 @@ describe('EcourtdateClient.send', () => {
       const attempt = attempted(await client.send(job()));
       const outcome = decide({
         result: attempt.result,
-        attempt: 1,
+        prior: FIRST_ATTEMPT,
         job: job(),
         firstReceivedAt: T0,
         now: T0,

@@ -6,21 +6,29 @@ import {
   decide,
   deferred,
   expiredBeforeSend,
+  FIRST_ATTEMPT,
   jobDeadline,
+  type PriorAttempts,
+  priorFromReceiveCount,
 } from '#shared/policy.ts';
 import { job, policy, response, T0, transport } from '#test/helpers/factories.ts';
 
 const HOUR = 3_600_000;
 
-function decideFor(input: Partial<DecideInput> & Pick<DecideInput, 'result'>) {
+/** Judges one result; `attempt` is SQS's receive count, as the sender sees it without the job ledger. */
+function decideFor(
+  input: Partial<Omit<DecideInput, 'prior'>> &
+    Pick<DecideInput, 'result'> & { attempt?: number; prior?: PriorAttempts },
+) {
+  const { attempt = 1, prior = priorFromReceiveCount(attempt), ...rest } = input;
   return decide({
-    attempt: 1,
+    prior,
     job: job(),
     firstReceivedAt: T0,
     now: T0,
     policy: policy(),
     random: () => 0,
-    ...input,
+    ...rest,
   });
 }
 
@@ -327,5 +335,59 @@ describe('policy: the table "What each response does"', () => {
     expect([1, 2, 3, 7].map((attempt) => backoffDelaySeconds(attempt, custom, () => 0))).toEqual([
       10, 20, 20, 20,
     ]);
+  });
+
+  describe("with the job ledger's exact counts of earlier attempts", () => {
+    const prior = (p: Partial<PriorAttempts>): PriorAttempts => ({ ...FIRST_ATTEMPT, ...p });
+
+    it('429 waits never spend the 5xx budget: a 503 after ten waits is the first backoff step', () => {
+      expect(decideFor({ result: response(503), prior: prior({ rateLimited: 10 }) })).toEqual({
+        type: 'retry',
+        delaySeconds: 60,
+        cause: 'server_error',
+      });
+    });
+
+    it('a 429 after 5xx retries waits by the number of 429s, not of attempts', () => {
+      expect(decideFor({ result: response(429), prior: prior({ retryable: 4 }) })).toMatchObject({
+        delaySeconds: 60,
+      });
+      expect(decideFor({ result: response(429), prior: prior({ rateLimited: 2 }) })).toMatchObject({
+        delaySeconds: 240,
+      });
+    });
+
+    it('a 500 is retried exactly once, even after other 5xx', () => {
+      expect(decideFor({ result: response(500), prior: prior({ retryable: 2 }) })).toMatchObject({
+        type: 'retry',
+      });
+      expect(
+        decideFor({ result: response(500), prior: prior({ retryable: 2, serverErrors500: 1 }) }),
+      ).toEqual({
+        type: 'dead_letter',
+        reason: 'retries_exhausted',
+      });
+    });
+
+    it('a 500 does not outlive the overall attempt budget', () => {
+      expect(decideFor({ result: response(500), prior: prior({ retryable: 4 }) })).toEqual({
+        type: 'dead_letter',
+        reason: 'retries_exhausted',
+      });
+    });
+
+    it('a 409 after attempts that all had known outcomes is a duplicate, not a delivery', () => {
+      expect(decideFor({ result: response(409), prior: prior({ rateLimited: 3, retryable: 1 }) })).toEqual({
+        type: 'duplicate',
+      });
+    });
+
+    it('a 409 after an attempt with an unknown outcome is a delivery', () => {
+      expect(
+        decideFor({ result: response(409), prior: prior({ retryable: 1, unknownOutcome: true }) }),
+      ).toEqual({
+        type: 'delivered',
+      });
+    });
   });
 });
