@@ -1,0 +1,122 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type {
+  AlarmComparison,
+  AlarmDefinition,
+  AlarmMetric,
+  AlarmMetricSource,
+  MissingDataTreatment,
+} from '#shared/alarm-definitions.ts';
+import { ConfigError } from '#shared/errors.ts';
+import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
+
+/** The stack's resources behind the `source` of an alarm metric. */
+export interface AlarmResources {
+  readonly sendQueue: IQueue;
+  readonly deadLetterQueue: IQueue;
+  readonly eventsDeadLetterQueue: IQueue;
+  readonly senderFunction: IFunction;
+}
+
+export interface RelayAlarmsProps {
+  /** The alarms to create, from `alarmDefinitions(thresholds)`. */
+  readonly definitions: readonly AlarmDefinition[];
+  readonly resources: AlarmResources;
+  /** Notified when an alarm fires and again when it recovers. */
+  readonly topic: ITopic;
+  /** Alarm names are `<prefix>-<definition id>`. */
+  readonly alarmNamePrefix: string;
+}
+
+const COMPARISON: Record<AlarmComparison, cloudwatch.ComparisonOperator> = {
+  GreaterThanOrEqualToThreshold: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  GreaterThanThreshold: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+  LessThanThreshold: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+  LessThanOrEqualToThreshold: cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+};
+
+const MISSING_DATA: Record<MissingDataTreatment, cloudwatch.TreatMissingData> = {
+  notBreaching: cloudwatch.TreatMissingData.NOT_BREACHING,
+  breaching: cloudwatch.TreatMissingData.BREACHING,
+  ignore: cloudwatch.TreatMissingData.IGNORE,
+  missing: cloudwatch.TreatMissingData.MISSING,
+};
+
+/**
+ * The relay's CloudWatch alarms, one per shared alarm definition, each notifying the on-call topic on ALARM
+ * and on OK.
+ */
+export class RelayAlarms extends Construct {
+  /** The alarms by definition id. */
+  readonly alarms: ReadonlyMap<string, cloudwatch.Alarm>;
+
+  constructor(scope: Construct, id: string, props: RelayAlarmsProps) {
+    super(scope, id);
+    const action = new SnsAction(props.topic);
+    const alarms = new Map<string, cloudwatch.Alarm>();
+    for (const definition of props.definitions) {
+      const alarm = new cloudwatch.Alarm(this, definition.id, {
+        alarmName: `${props.alarmNamePrefix}-${definition.id}`,
+        alarmDescription: `${definition.description} Runbook: README, "Alarms and runbook" > ${definition.id}.`,
+        metric: alarmMetric(definition, props.resources),
+        evaluationPeriods: definition.evaluationPeriods,
+        datapointsToAlarm: definition.datapointsToAlarm,
+        threshold: definition.threshold,
+        comparisonOperator: COMPARISON[definition.comparison],
+        treatMissingData: MISSING_DATA[definition.treatMissingData],
+      });
+      alarm.addAlarmAction(action);
+      alarm.addOkAction(action);
+      alarms.set(definition.id, alarm);
+    }
+    this.alarms = alarms;
+  }
+}
+
+/** The CloudWatch metric, or metric math, an alarm definition watches. */
+export function alarmMetric(definition: AlarmDefinition, resources: AlarmResources): cloudwatch.IMetric {
+  const period = Duration.seconds(definition.periodSeconds);
+  const [first] = definition.metrics;
+  if (definition.expression === undefined && first !== undefined && definition.metrics.length === 1) {
+    return cloudWatchMetric(first, resources, period);
+  }
+  if (definition.expression === undefined) {
+    throw new ConfigError(`alarm ${definition.id}`, 'several metrics need an expression to combine them');
+  }
+  return new cloudwatch.MathExpression({
+    expression: definition.expression,
+    label: definition.expressionLabel ?? definition.id,
+    period,
+    usingMetrics: Object.fromEntries(
+      definition.metrics.map((metric) => [metric.id, cloudWatchMetric(metric, resources, period)]),
+    ),
+  });
+}
+
+/** One metric of an alarm definition, resolved to the stack's resource. */
+export function cloudWatchMetric(
+  metric: Pick<AlarmMetric, 'source' | 'metricName' | 'statistic'>,
+  resources: AlarmResources,
+  period: Duration,
+): cloudwatch.Metric {
+  const options = { statistic: metric.statistic, period };
+  const bySource: Record<AlarmMetricSource, () => cloudwatch.Metric> = {
+    relay: () =>
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: metric.metricName,
+        dimensionsMap: { service: METRICS_SERVICE },
+        ...options,
+      }),
+    sendQueue: () => resources.sendQueue.metric(metric.metricName, options),
+    deadLetterQueue: () => resources.deadLetterQueue.metric(metric.metricName, options),
+    eventsDeadLetterQueue: () => resources.eventsDeadLetterQueue.metric(metric.metricName, options),
+    senderFunction: () => resources.senderFunction.metric(metric.metricName, options),
+  };
+  return bySource[metric.source]();
+}

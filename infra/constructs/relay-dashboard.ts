@@ -1,0 +1,167 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { Construct } from 'constructs';
+import { type AlarmResources, cloudWatchMetric } from '#infra/constructs/relay-alarms.ts';
+import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
+
+export interface RelayDashboardProps {
+  readonly dashboardName: string;
+  readonly resources: AlarmResources;
+  /** Shown in an alarm status widget at the top. */
+  readonly alarms: readonly cloudwatch.IAlarm[];
+  /** A line of context at the top (stage, API base URL). */
+  readonly summary: string;
+  /** The event source mapping's maximum concurrency, drawn on the concurrency graph. */
+  readonly maxConcurrency: number;
+}
+
+const PERIOD = Duration.minutes(5);
+const WIDTH = 8;
+const HEIGHT = 6;
+
+/**
+ * One page for on-call: alarm states, eCourtDate responses by status code, outcomes, the send queue's depth
+ * and age, the dead-letter queues, and the sender's duration, errors and concurrency.
+ */
+export class RelayDashboard extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: RelayDashboardProps) {
+    super(scope, id);
+    const { resources } = props;
+    const relay = (metricName: string, label: string) =>
+      cloudWatchMetric({ source: 'relay', metricName, statistic: 'Sum' }, resources, PERIOD).with({ label });
+    const graph = (
+      title: string,
+      left: cloudwatch.IMetric[],
+      extra: Partial<cloudwatch.GraphWidgetProps> = {},
+    ) => new cloudwatch.GraphWidget({ title, left, width: WIDTH, height: HEIGHT, ...extra });
+    const fn = resources.senderFunction;
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName,
+      defaultInterval: Duration.hours(3),
+      widgets: [
+        [
+          new cloudwatch.TextWidget({
+            markdown: `# eCourtDate relay\n${props.summary}. Runbook: README, "Alarms and runbook".`,
+            width: 24,
+            height: 2,
+          }),
+        ],
+        [
+          new cloudwatch.AlarmStatusWidget({
+            title: 'Alarms',
+            alarms: [...props.alarms],
+            width: 24,
+            height: 3,
+          }),
+        ],
+        [
+          graph(
+            'eCourtDate responses by status code',
+            [
+              // Every Status<code> metric the sender has emitted, without listing codes in advance.
+              new cloudwatch.MathExpression({
+                expression: `SEARCH('{${METRICS_NAMESPACE},service} service="${METRICS_SERVICE}" MetricName=Status', 'Sum', ${PERIOD.toSeconds()})`,
+                label: '',
+                period: PERIOD,
+              }),
+            ],
+            { stacked: true },
+          ),
+          graph('Outcomes', [
+            relay(METRIC.delivered, 'delivered'),
+            relay(METRIC.duplicates, 'duplicate'),
+            relay(METRIC.retried, 'retried'),
+            relay(METRIC.deferred, 'deferred (429 wait)'),
+            relay(METRIC.deadLettered, 'dead-lettered'),
+          ]),
+          graph('eCourtDate calls and failures', [
+            relay(METRIC.apiCalls, 'API calls'),
+            relay(METRIC.tokenRequests, 'token requests'),
+            relay(METRIC.responses4xx, '4xx'),
+            relay(METRIC.forbidden, '403'),
+            relay(METRIC.rateLimited, '429'),
+            relay(METRIC.responses5xx, '5xx'),
+            relay(METRIC.transportErrors, 'timeouts and connection errors'),
+            relay(METRIC.authFailures, 'auth failures after refresh'),
+          ]),
+        ],
+        [
+          graph(
+            'Send queue: depth and age',
+            [
+              resources.sendQueue.metricApproximateNumberOfMessagesVisible({
+                period: PERIOD,
+                statistic: 'Maximum',
+                label: 'waiting',
+              }),
+              resources.sendQueue.metricApproximateNumberOfMessagesNotVisible({
+                period: PERIOD,
+                statistic: 'Maximum',
+                label: 'in flight or backing off',
+              }),
+            ],
+            {
+              right: [
+                resources.sendQueue.metricApproximateAgeOfOldestMessage({
+                  period: PERIOD,
+                  statistic: 'Maximum',
+                  label: 'oldest job (s)',
+                }),
+              ],
+            },
+          ),
+          graph('Dead-letter queues', [
+            resources.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+              period: PERIOD,
+              statistic: 'Maximum',
+              label: 'send jobs dead-lettered',
+            }),
+            resources.eventsDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+              period: PERIOD,
+              statistic: 'Maximum',
+              label: 'EventBridge deliveries failed',
+            }),
+          ]),
+          graph(
+            'Dead-lettered by reason',
+            [
+              new cloudwatch.MathExpression({
+                // DeadLettered_<reason>, without the DeadLettered total.
+                expression: `SEARCH('{${METRICS_NAMESPACE},service} service="${METRICS_SERVICE}" MetricName=DeadLettered NOT MetricName="${METRIC.deadLettered}"', 'Sum', ${PERIOD.toSeconds()})`,
+                label: '',
+                period: PERIOD,
+              }),
+            ],
+            { stacked: true },
+          ),
+        ],
+        [
+          graph('Sender duration (ms)', [
+            fn.metricDuration({ period: PERIOD, statistic: 'Average', label: 'average' }),
+            fn.metricDuration({ period: PERIOD, statistic: 'p99', label: 'p99' }),
+            fn.metricDuration({ period: PERIOD, statistic: 'Maximum', label: 'maximum' }),
+          ]),
+          graph('Sender errors and throttles', [
+            fn.metricInvocations({ period: PERIOD, statistic: 'Sum', label: 'invocations' }),
+            fn.metricErrors({ period: PERIOD, statistic: 'Sum', label: 'errors' }),
+            fn.metricThrottles({ period: PERIOD, statistic: 'Sum', label: 'throttles' }),
+          ]),
+          graph(
+            'Sender concurrency',
+            [
+              fn.metric('ConcurrentExecutions', {
+                period: PERIOD,
+                statistic: 'Maximum',
+                label: 'concurrent executions',
+              }),
+            ],
+            { leftAnnotations: [{ value: props.maxConcurrency, label: 'maximum concurrency' }] },
+          ),
+        ],
+      ],
+    });
+  }
+}

@@ -1,0 +1,153 @@
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource, type SqsEventSourceProps } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ConfigError } from '#shared/errors.ts';
+import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
+
+/** The repository root: esbuild's project root and where package-lock.json lives. */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface RelayFunctionProps {
+  /** The handler module, relative to the repository root (e.g. `functions/sender.ts`); it exports `handler`. */
+  readonly entry: string;
+  readonly description: string;
+  /**
+   * @default 30 seconds
+   */
+  readonly timeout?: Duration;
+  /**
+   * @default 256 (MB)
+   */
+  readonly memorySize?: number;
+  /**
+   * Environment variables besides the Powertools ones this construct sets.
+   * @default none
+   */
+  readonly environment?: Readonly<Record<string, string>>;
+  /**
+   * Powertools log level.
+   * @default 'INFO'
+   */
+  readonly logLevel?: string;
+  /**
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * What happens to the log group when the stack is deleted.
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The house Lambda function: Node.js 24 on arm64, bundled by local esbuild as an ESM module with source maps,
+ * X-Ray tracing, its own log group with a retention, Powertools configured, and an execution role that holds
+ * only what is granted explicitly (no AWS-managed policy). Stacks never build raw functions.
+ *
+ * Environment variables and IAM grants for a resource come together through `consume`, `sendTo` and
+ * `readSecret`, so the function cannot learn of a resource it may not use, or the other way round.
+ */
+export class RelayFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: RelayFunctionProps) {
+    super(scope, id);
+    const timeout = props.timeout ?? Duration.seconds(30);
+    const memorySize = props.memorySize ?? 256;
+    if (timeout.toSeconds() < 1 || timeout.toSeconds() > 900) {
+      throw new ConfigError(`${id}.timeout`, `expected 1 s to 15 minutes, got ${timeout.toHumanString()}`);
+    }
+    if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10_240) {
+      throw new ConfigError(`${id}.memorySize`, `expected 128 to 10240 MB, got ${memorySize}`);
+    }
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    // An explicit role instead of AWSLambdaBasicExecutionRole, whose logs permissions cover every log group.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${props.description}`,
+    });
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteOwnLogs',
+        // EMF metrics travel in the log stream too: no cloudwatch:PutMetricData needed.
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: `${REPO_ROOT}${props.entry}`,
+      handler: 'handler',
+      description: props.description,
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: `${REPO_ROOT}package-lock.json`,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      timeout,
+      memorySize,
+      role: this.role,
+      logGroup: this.logGroup,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: {
+        ...props.environment,
+        POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+        // The event holds recipients and message text, which must never reach a log line.
+        POWERTOOLS_LOGGER_LOG_EVENT: 'false',
+        // eCourtDate's responses can echo the message; keep them out of X-Ray segments.
+        POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
+        // Stack traces point at the TypeScript sources instead of the minified bundle.
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        // Prefer the ESM build of dependencies that ship both.
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        // CommonJS dependencies inside an ESM bundle still call require(); give them one.
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        // Ship the pinned AWS SDK the tests ran against instead of whatever version the runtime carries.
+        bundleAwsSDK: true,
+      },
+    });
+  }
+
+  /** Makes the queue the function's event source (receive, delete, change visibility) and names it in `envName`. */
+  consume(queue: IQueue, envName: string, options: SqsEventSourceProps): void {
+    this.function.addEventSource(new SqsEventSource(queue, options));
+    this.function.addEnvironment(envName, queue.queueUrl);
+  }
+
+  /** Lets the function send messages to the queue and names it in `envName`. */
+  sendTo(queue: IQueue, envName: string): void {
+    queue.grantSendMessages(this.function);
+    this.function.addEnvironment(envName, queue.queueUrl);
+  }
+
+  /**
+   * Lets the function read the secret and names it in `envName`: by full ARN, or by name for a secret imported
+   * by name (whose ARN suffix is unknown; a partial ARN is not a reliable secret id).
+   */
+  readSecret(secret: ISecret, envName: string): void {
+    secret.grantRead(this.function);
+    this.function.addEnvironment(envName, secret.secretFullArn ?? secret.secretName);
+  }
+}

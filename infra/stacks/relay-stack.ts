@@ -1,0 +1,239 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags, Validations } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import {
+  DEAD_LETTER_RETENTION_DAYS,
+  EVENT_DETAIL_TYPE,
+  perInstanceRequestsPerMinute,
+  SEND_QUEUE_RETENTION_DAYS,
+  type StageConfig,
+} from '#infra/config.ts';
+import { OnCallTopic } from '#infra/constructs/on-call-topic.ts';
+import { RelayAlarms } from '#infra/constructs/relay-alarms.ts';
+import { RelayDashboard } from '#infra/constructs/relay-dashboard.ts';
+import { RelayFunction } from '#infra/constructs/relay-function.ts';
+import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-queue.ts';
+import { alarmDefinitions } from '#shared/alarm-definitions.ts';
+import { ENV } from '#shared/config.ts';
+
+export interface RelayStackProps extends StackProps {
+  readonly config: StageConfig;
+}
+
+/**
+ * The names of the stack outputs. The README and the operator CLI read them by name: keep them stable.
+ */
+export const OUTPUT = {
+  sendQueueUrl: 'SendQueueUrl',
+  sendQueueArn: 'SendQueueArn',
+  deadLetterQueueUrl: 'DeadLetterQueueUrl',
+  deadLetterQueueArn: 'DeadLetterQueueArn',
+  eventsDeadLetterQueueUrl: 'EventsDeadLetterQueueUrl',
+  onCallTopicArn: 'OnCallTopicArn',
+  secretName: 'SecretName',
+  secretArn: 'SecretArn',
+  dashboardName: 'DashboardName',
+  eventBusName: 'EventBusName',
+  eventSource: 'EventSource',
+  eventDetailType: 'EventDetailType',
+  senderFunctionName: 'SenderFunctionName',
+} as const;
+
+/**
+ * One stage of the relay: the send queue and its dead-letter queue, the EventBridge rule that feeds it, the
+ * sender Lambda, the eCourtDate API client secret, and the alarms, topic and dashboard that watch them.
+ */
+export class RelayStack extends Stack {
+  readonly config: StageConfig;
+  readonly secret: secretsmanager.ISecret;
+  readonly sender: RelayFunction;
+  readonly sendQueues: QueueWithDeadLetterQueue;
+  readonly eventsDeadLetterQueue: sqs.Queue;
+  readonly sendJobRule: events.Rule;
+  readonly onCall: OnCallTopic;
+  readonly alarms: RelayAlarms;
+  readonly dashboard: RelayDashboard;
+
+  constructor(scope: Construct, id: string, props: RelayStackProps) {
+    const { config } = props;
+    super(scope, id, {
+      ...props,
+      stackName: config.stackName,
+      description: `eCourtDate relay (${config.stage}): send jobs from SQS and EventBridge to ${config.baseUrl}`,
+      terminationProtection: config.terminationProtection,
+    });
+    this.config = config;
+    Tags.of(this).add('application', 'ecourtdate-relay');
+    Tags.of(this).add('stage', config.stage);
+    // Production keeps what holds jobs, credentials or evidence when the stack is deleted.
+    const dataRemoval = config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.secret = this.apiClientSecret(config, dataRemoval);
+
+    this.sender = new RelayFunction(this, 'Sender', {
+      entry: 'functions/sender.ts',
+      description: `eCourtDate relay sender (${config.stage})`,
+      // Derived in config.ts: a full batch where every job takes the 401 path and every send times out.
+      timeout: Duration.seconds(config.functionTimeoutSeconds),
+      memorySize: config.memorySizeMb,
+      logLevel: config.logLevel,
+      logRetention: config.logRetentionDays as logs.RetentionDays,
+      logRemovalPolicy: dataRemoval,
+      environment: {
+        [ENV.baseUrl]: config.baseUrl,
+        // Each instance paces itself to its share, so all of them together stay within the budget.
+        [ENV.requestsPerMinute]: String(perInstanceRequestsPerMinute(config)),
+        [ENV.backoffSeconds]: config.backoffSeconds.join(','),
+        [ENV.maxAttempts]: String(config.maxAttempts),
+        [ENV.httpTimeoutMs]: String(config.httpTimeoutMs),
+      },
+    });
+
+    this.sendQueues = new QueueWithDeadLetterQueue(this, 'SendQueue', {
+      // Six times the function timeout (AWS guidance for SQS event sources): a batch still running, or retried by
+      // Lambda after a throttle, is not handed to a second instance. The sender's own retry delays are set per
+      // message with ChangeMessageVisibility and do not depend on this.
+      visibilityTimeout: Duration.seconds(6 * config.functionTimeoutSeconds),
+      // High on purpose; see maxReceiveCount in config.ts.
+      maxReceiveCount: config.maxReceiveCount,
+      // Longer than the 24 h after which the sender stops retrying a job, with days to spare for an outage.
+      retentionPeriod: Duration.days(SEND_QUEUE_RETENTION_DAYS),
+      deadLetterRetentionPeriod: Duration.days(DEAD_LETTER_RETENTION_DAYS),
+      removalPolicy: dataRemoval,
+      deadLetterRemovalPolicy: dataRemoval,
+    });
+    const { queue: sendQueue, deadLetterQueue } = this.sendQueues;
+
+    this.sender.consume(sendQueue, ENV.sendQueueUrl, {
+      batchSize: config.batchSize,
+      maxBatchingWindow:
+        config.maxBatchingWindowSeconds > 0 ? Duration.seconds(config.maxBatchingWindowSeconds) : undefined,
+      // The sender reports only the records to retry; the rest of the batch is deleted, never resent.
+      reportBatchItemFailures: true,
+      // Bounds the instances, so that the per-instance share of the rate limit adds up to the budget.
+      maxConcurrency: config.maxConcurrency,
+    });
+    this.sender.sendTo(deadLetterQueue, ENV.deadLetterQueueUrl);
+    this.sender.readSecret(this.secret, ENV.secretId);
+    Validations.of(this.sender.role.node.findChild('DefaultPolicy')).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Only xray:PutTraceSegments and xray:PutTelemetryRecords, added by Lambda active tracing, use "*": X-Ray ' +
+        'does not support resource-level permissions for them. SQS, Secrets Manager and Logs permissions name ' +
+        'their resources.',
+    });
+
+    this.eventsDeadLetterQueue = secureQueue(this, 'EventsDeadLetterQueue', {
+      retentionPeriod: Duration.days(DEAD_LETTER_RETENTION_DAYS),
+      removalPolicy: dataRemoval,
+    });
+    Validations.of(this.eventsDeadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself a dead-letter queue: the DeadLetterConfig of the EventBridge rule target, which ' +
+        'cdk-nag does not recognise. A dead-letter queue of a dead-letter queue adds nothing; it is alarmed on.',
+    });
+    this.sendJobRule = new events.Rule(this, 'SendJobRule', {
+      eventBus:
+        config.eventBusName === undefined
+          ? undefined
+          : events.EventBus.fromEventBusName(this, 'EventBus', config.eventBusName),
+      description: `Send jobs ("${EVENT_DETAIL_TYPE}") to the eCourtDate relay send queue`,
+      eventPattern: { source: [...config.eventSources], detailType: [EVENT_DETAIL_TYPE] },
+    });
+    this.sendJobRule.addTarget(
+      new targets.SqsQueue(sendQueue, {
+        // The job is the event's detail: the same body an upstream system would send to the queue itself.
+        message: events.RuleTargetInput.fromEventPath('$.detail'),
+        deadLetterQueue: this.eventsDeadLetterQueue,
+        // Keep retrying delivery for as long as a job is worth anything (the sender's 24 h limit).
+        maxEventAge: Duration.hours(24),
+        retryAttempts: 185,
+      }),
+    );
+
+    this.onCall = new OnCallTopic(this, 'OnCall', {
+      displayName: `eCourtDate relay ${config.stage}`,
+      email: config.onCallEmail,
+      keyRemovalPolicy: dataRemoval,
+    });
+    const resources = {
+      sendQueue,
+      deadLetterQueue,
+      eventsDeadLetterQueue: this.eventsDeadLetterQueue,
+      senderFunction: this.sender.function,
+    };
+    this.alarms = new RelayAlarms(this, 'Alarms', {
+      definitions: alarmDefinitions(config.alarmThresholds),
+      resources,
+      topic: this.onCall.topic,
+      alarmNamePrefix: config.stackName,
+    });
+    this.dashboard = new RelayDashboard(this, 'Dashboard', {
+      dashboardName: config.stackName,
+      resources,
+      alarms: [...this.alarms.alarms.values()],
+      summary: `Stage **${config.stage}**, eCourtDate API ${config.baseUrl}`,
+      maxConcurrency: config.maxConcurrency,
+    });
+
+    const output = (name: string, value: string, description: string) =>
+      new CfnOutput(this, name, { value, description });
+    output(OUTPUT.sendQueueUrl, sendQueue.queueUrl, 'Send jobs here (aws sqs send-message)');
+    output(OUTPUT.sendQueueArn, sendQueue.queueArn, 'Send queue ARN (redrive destination)');
+    output(
+      OUTPUT.deadLetterQueueUrl,
+      deadLetterQueue.queueUrl,
+      'Jobs the relay gave up on, with a reason attribute',
+    );
+    output(OUTPUT.deadLetterQueueArn, deadLetterQueue.queueArn, 'Dead-letter queue ARN (redrive source)');
+    output(
+      OUTPUT.eventsDeadLetterQueueUrl,
+      this.eventsDeadLetterQueue.queueUrl,
+      'Events EventBridge could not deliver to the send queue',
+    );
+    output(OUTPUT.onCallTopicArn, this.onCall.topic.topicArn, 'Alarm notifications (aws sns subscribe)');
+    output(OUTPUT.secretName, config.secret.name, 'eCourtDate API client credentials (put-secret-value)');
+    output(
+      OUTPUT.secretArn,
+      this.secret.secretArn,
+      'eCourtDate API client credentials ARN (without the random suffix when imported by name)',
+    );
+    output(OUTPUT.dashboardName, config.stackName, 'CloudWatch dashboard');
+    output(OUTPUT.eventBusName, config.eventBusName ?? 'default', 'Event bus to publish send jobs to');
+    output(OUTPUT.eventSource, config.eventSources.join(','), 'Accepted event source(s), comma-separated');
+    output(OUTPUT.eventDetailType, EVENT_DETAIL_TYPE, 'detail-type of send-job events');
+    output(OUTPUT.senderFunctionName, this.sender.function.functionName, 'Sender Lambda function');
+  }
+
+  private apiClientSecret(config: StageConfig, removalPolicy: RemovalPolicy): secretsmanager.ISecret {
+    if (config.secret.kind === 'existing') {
+      return secretsmanager.Secret.fromSecretNameV2(this, 'ApiClientSecret', config.secret.name);
+    }
+    const secret = new secretsmanager.Secret(this, 'ApiClientSecret', {
+      secretName: config.secret.name,
+      description: `eCourtDate API client credentials for the relay (${config.stage}): {"client_id","client_secret"}`,
+      // A placeholder that cannot authenticate: the real credentials are put in after deploy (README, Deploy),
+      // so they never pass through CloudFormation. A generated client_secret keeps plaintext out of the template.
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ client_id: 'REPLACE_WITH_ECOURTDATE_CLIENT_ID' }),
+        generateStringKey: 'client_secret',
+        excludePunctuation: true,
+      },
+      removalPolicy,
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'The secret holds an eCourtDate API client id and secret, issued in the eCourtDate Console (shown once) ' +
+        'with no API to create or rotate them, so a rotation Lambda cannot exist. Rotation is a documented manual ' +
+        'procedure (README, Deploy: create a new API client, put-secret-value, revoke the old one); the sender ' +
+        're-reads the secret on a 401.',
+    });
+    return secret;
+  }
+}

@@ -1,0 +1,99 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { RelayFunction } from '#infra/constructs/relay-function.ts';
+import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-queue.ts';
+
+const emptyStack = () => new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Test');
+
+describe('QueueWithDeadLetterQueue', () => {
+  const valid = { visibilityTimeout: Duration.minutes(6), maxReceiveCount: 10 };
+
+  it('applies its documented defaults: 4 days on the queue, 14 days on the dead-letter queue', () => {
+    const stack = emptyStack();
+    const queues = new QueueWithDeadLetterQueue(stack, 'Work', valid);
+    const resources = Template.fromStack(stack).toJSON().Resources;
+    expect(resources[stack.getLogicalId(queues.queue.node.defaultChild as never)].Properties).toMatchObject({
+      MessageRetentionPeriod: 4 * 86_400,
+      VisibilityTimeout: 360,
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: { maxReceiveCount: 10 },
+    });
+    expect(
+      resources[stack.getLogicalId(queues.deadLetterQueue.node.defaultChild as never)].Properties,
+    ).toMatchObject({
+      MessageRetentionPeriod: 14 * 86_400,
+      SqsManagedSseEnabled: true,
+    });
+  });
+
+  it.each([
+    [
+      { ...valid, maxReceiveCount: 0 },
+      /Work\.maxReceiveCount: expected a whole number from 1 to 1000, got 0/,
+    ],
+    [{ ...valid, maxReceiveCount: 1001 }, /Work\.maxReceiveCount/],
+    [
+      { ...valid, visibilityTimeout: Duration.hours(13) },
+      /Work\.visibilityTimeout: expected 0 seconds to 12 hours/,
+    ],
+    [{ ...valid, retentionPeriod: Duration.days(15) }, /Work\.retentionPeriod/],
+    [
+      { ...valid, retentionPeriod: Duration.days(7), deadLetterRetentionPeriod: Duration.days(7) },
+      /Work\.deadLetterRetentionPeriod: must exceed the queue's retention \(7 days\)/,
+    ],
+  ])('rejects invalid props at synth: %o', (props, message) => {
+    expect(() => new QueueWithDeadLetterQueue(emptyStack(), 'Work', props)).toThrow(message);
+  });
+});
+
+describe('secureQueue', () => {
+  it('keeps messages 14 days by default, encrypted and TLS-only', () => {
+    const stack = emptyStack();
+    secureQueue(stack, 'Failures');
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      MessageRetentionPeriod: 14 * 86_400,
+      SqsManagedSseEnabled: true,
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: [
+          { Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } },
+        ],
+      },
+    });
+  });
+});
+
+describe('RelayFunction', () => {
+  it.each([
+    [{ memorySize: 64 }, /Sender\.memorySize: expected 128 to 10240 MB, got 64/],
+    [{ timeout: Duration.minutes(16) }, /Sender\.timeout: expected 1 s to 15 minutes/],
+  ])('rejects invalid props at synth: %o', (props, message) => {
+    expect(
+      () =>
+        new RelayFunction(emptyStack(), 'Sender', {
+          entry: 'functions/sender.ts',
+          description: 'test',
+          ...props,
+        }),
+    ).toThrow(message);
+  });
+
+  it('defaults to 30 s, 256 MB, INFO logs kept a month', () => {
+    const stack = emptyStack();
+    const fn = new RelayFunction(stack, 'Sender', { entry: 'functions/sender.ts', description: 'test' });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 30,
+      MemorySize: 256,
+      Environment: { Variables: { POWERTOOLS_LOG_LEVEL: 'INFO' } },
+    });
+    expect(
+      template.toJSON().Resources[stack.getLogicalId(fn.logGroup.node.defaultChild as never)].Properties,
+    ).toEqual({
+      RetentionInDays: 30,
+    });
+  });
+});

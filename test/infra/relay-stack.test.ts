@@ -1,0 +1,693 @@
+import type { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_EVENT_SOURCE, EVENT_DETAIL_TYPE } from '#infra/config.ts';
+import { OUTPUT, type RelayStack } from '#infra/stacks/relay-stack.ts';
+import {
+  ALARM_ID,
+  type AlarmDefinition,
+  type AlarmMetricSource,
+  alarmDefinitions,
+} from '#shared/alarm-definitions.ts';
+import { ENV } from '#shared/config.ts';
+import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
+import { dashboardBody, logicalId, onlyResource, synthRelay } from '#test/helpers/infra.ts';
+
+type Statement = {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Sid?: string;
+  Condition?: unknown;
+};
+
+const getAtt = (id: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [id, attribute] });
+const ref = (id: string) => ({ Ref: id });
+
+function ids(stack: RelayStack) {
+  return {
+    sendQueue: logicalId(stack, stack.sendQueues.queue),
+    deadLetterQueue: logicalId(stack, stack.sendQueues.deadLetterQueue),
+    eventsDeadLetterQueue: logicalId(stack, stack.eventsDeadLetterQueue),
+    function: logicalId(stack, stack.sender.function),
+    logGroup: logicalId(stack, stack.sender.logGroup),
+    role: logicalId(stack, stack.sender.role),
+    rule: logicalId(stack, stack.sendJobRule),
+    topic: logicalId(stack, stack.onCall.topic),
+    key: logicalId(stack, stack.onCall.key),
+  };
+}
+
+function senderEnvironment(template: Template): Record<string, unknown> {
+  const { properties } = onlyResource(template, 'AWS::Lambda::Function');
+  return (properties.Environment as { Variables: Record<string, unknown> }).Variables;
+}
+
+function senderStatements(template: Template): Statement[] {
+  const { properties } = onlyResource(template, 'AWS::IAM::Policy');
+  return (properties.PolicyDocument as { Statement: Statement[] }).Statement;
+}
+
+function queuePolicyStatements(template: Template, queueId: string): Statement[] {
+  const { properties } = onlyResource(template, 'AWS::SQS::QueuePolicy', { Queues: [ref(queueId)] });
+  return (properties.PolicyDocument as { Statement: Statement[] }).Statement;
+}
+
+const denyWithoutTls = (resource: unknown, action = 'sqs:*') => ({
+  Effect: 'Deny',
+  Principal: action === 'sqs:*' ? { AWS: '*' } : '*',
+  Action: action,
+  Resource: resource,
+  Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+});
+
+describe('queues', () => {
+  it('encrypts every queue with SQS-managed keys and denies every request made without TLS', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const queues = [stack.sendQueues.queue, stack.sendQueues.deadLetterQueue, stack.eventsDeadLetterQueue];
+    template.resourceCountIs('AWS::SQS::Queue', queues.length);
+    for (const queue of queues) {
+      const id = logicalId(stack, queue);
+      expect(template.toJSON().Resources[id].Properties.SqsManagedSseEnabled).toBe(true);
+      expect(queuePolicyStatements(template, id)).toContainEqual(
+        expect.objectContaining(denyWithoutTls(getAtt(id))),
+      );
+    }
+  });
+
+  it('gives the send queue a visibility timeout of six function timeouts, 4 days retention and a redrive at 200 receives', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const { sendQueue, deadLetterQueue } = ids(stack);
+    const fn = onlyResource(template, 'AWS::Lambda::Function').properties;
+    expect(fn.Timeout).toBe(360);
+    expect(template.toJSON().Resources[sendQueue].Properties).toEqual({
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 6 * 360,
+      MessageRetentionPeriod: 4 * 86_400,
+      RedrivePolicy: { deadLetterTargetArn: getAtt(deadLetterQueue), maxReceiveCount: 200 },
+      Tags: expect.any(Array),
+    });
+  });
+
+  it('keeps dead-lettered jobs and failed events for 14 days', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const { deadLetterQueue, eventsDeadLetterQueue } = ids(stack);
+    for (const id of [deadLetterQueue, eventsDeadLetterQueue]) {
+      expect(template.toJSON().Resources[id].Properties).toMatchObject({
+        MessageRetentionPeriod: 14 * 86_400,
+      });
+      expect(template.toJSON().Resources[id].Properties.RedrivePolicy).toBeUndefined();
+    }
+  });
+
+  it('follows maxReceiveCount and a function timeout from the settings', () => {
+    const { stack, template } = synthRelay({
+      stage: 'staging',
+      maxReceiveCount: '50',
+      functionTimeoutSeconds: '400',
+    });
+    expect(template.toJSON().Resources[ids(stack).sendQueue].Properties).toMatchObject({
+      VisibilityTimeout: 2400,
+      RedrivePolicy: { maxReceiveCount: 50 },
+    });
+  });
+
+  it('lets only EventBridge rule deliveries and TLS requests through the queue policies', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const { sendQueue, eventsDeadLetterQueue, deadLetterQueue, rule } = ids(stack);
+    const fromRule = { ArnEquals: { 'aws:SourceArn': getAtt(rule) } };
+    expect(queuePolicyStatements(template, sendQueue)).toEqual([
+      denyWithoutTls(getAtt(sendQueue)),
+      {
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+        Resource: getAtt(sendQueue),
+        Condition: fromRule,
+      },
+    ]);
+    expect(queuePolicyStatements(template, eventsDeadLetterQueue)).toEqual([
+      denyWithoutTls(getAtt(eventsDeadLetterQueue)),
+      expect.objectContaining({
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Resource: getAtt(eventsDeadLetterQueue),
+        Condition: fromRule,
+      }),
+    ]);
+    expect(queuePolicyStatements(template, deadLetterQueue)).toEqual([
+      denyWithoutTls(getAtt(deadLetterQueue)),
+    ]);
+  });
+});
+
+describe('EventBridge', () => {
+  it('puts the detail of "eCourtDate Send Message" events from the upstream source on the send queue', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const { sendQueue, eventsDeadLetterQueue } = ids(stack);
+    const { properties } = onlyResource(template, 'AWS::Events::Rule');
+    expect(properties.EventBusName).toBeUndefined();
+    expect(properties.EventPattern).toEqual({
+      source: [DEFAULT_EVENT_SOURCE],
+      'detail-type': [EVENT_DETAIL_TYPE],
+    });
+    expect(properties.Targets).toEqual([
+      {
+        Id: 'Target0',
+        Arn: getAtt(sendQueue),
+        InputPath: '$.detail',
+        DeadLetterConfig: { Arn: getAtt(eventsDeadLetterQueue) },
+        RetryPolicy: { MaximumEventAgeInSeconds: 86_400, MaximumRetryAttempts: 185 },
+      },
+    ]);
+  });
+
+  it('listens on a named bus to the configured sources', () => {
+    const { template } = synthRelay({
+      stage: 'staging',
+      eventBusName: 'court-a-integrations',
+      eventSources: 'cms.court-a,jms.court-a',
+    });
+    const { properties } = onlyResource(template, 'AWS::Events::Rule');
+    expect(properties.EventBusName).toBe('court-a-integrations');
+    expect(properties.EventPattern).toEqual({
+      source: ['cms.court-a', 'jms.court-a'],
+      'detail-type': ['eCourtDate Send Message'],
+    });
+    template.hasOutput(OUTPUT.eventBusName, { Value: 'court-a-integrations' });
+    template.hasOutput(OUTPUT.eventSource, { Value: 'cms.court-a,jms.court-a' });
+  });
+});
+
+describe('the sender function', () => {
+  it('runs Node.js 24 on arm64 with active tracing, its own log group and the bundled ESM handler', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const { logGroup, role } = ids(stack);
+    expect(onlyResource(template, 'AWS::Lambda::Function').properties).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      TracingConfig: { Mode: 'Active' },
+      Timeout: 360,
+      MemorySize: 256,
+      Role: getAtt(role),
+      LoggingConfig: { LogGroup: ref(logGroup) },
+    });
+    expect(template.toJSON().Resources[logGroup].Properties).toMatchObject({ RetentionInDays: 30 });
+  });
+
+  it('hands the sender every resource it uses, its share of the rate limit and the Powertools settings', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const { sendQueue, deadLetterQueue } = ids(stack);
+    expect(senderEnvironment(template)).toEqual({
+      [ENV.baseUrl]: 'https://staging.api.ecourtdate.com',
+      [ENV.secretId]: ref(logicalId(stack, stack.secret as never)),
+      [ENV.sendQueueUrl]: ref(sendQueue),
+      [ENV.deadLetterQueueUrl]: ref(deadLetterQueue),
+      // 900/min shared by 2 instances.
+      [ENV.requestsPerMinute]: '450',
+      [ENV.backoffSeconds]: '60,120,240,480',
+      [ENV.maxAttempts]: '5',
+      [ENV.httpTimeoutMs]: '10000',
+      POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_LOGGER_LOG_EVENT: 'false',
+      POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
+      NODE_OPTIONS: '--enable-source-maps',
+    });
+  });
+
+  it('consumes the send queue in batches, reporting batch item failures, at most maxConcurrency at once', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const { sendQueue, function: fn } = ids(stack);
+    expect(onlyResource(template, 'AWS::Lambda::EventSourceMapping').properties).toEqual({
+      EventSourceArn: getAtt(sendQueue),
+      FunctionName: ref(fn),
+      BatchSize: 10,
+      MaximumBatchingWindowInSeconds: 5,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 2 },
+      Tags: expect.any(Array),
+    });
+  });
+
+  it('divides a configured budget between a configured number of instances', () => {
+    const { template } = synthRelay({
+      stage: 'production',
+      maxConcurrency: '8',
+      requestsPerMinute: '1000',
+      batchSize: '5',
+      maxBatchingWindowSeconds: '0',
+      backoffSeconds: '30,60',
+      maxAttempts: '4',
+      httpTimeoutMs: '8000',
+    });
+    expect(onlyResource(template, 'AWS::Lambda::EventSourceMapping').properties).toMatchObject({
+      BatchSize: 5,
+      ScalingConfig: { MaximumConcurrency: 8 },
+    });
+    expect(
+      onlyResource(template, 'AWS::Lambda::EventSourceMapping').properties.MaximumBatchingWindowInSeconds,
+    ).toBe(undefined);
+    expect(senderEnvironment(template)).toMatchObject({
+      [ENV.requestsPerMinute]: '125',
+      [ENV.backoffSeconds]: '30,60',
+      [ENV.maxAttempts]: '4',
+      [ENV.httpTimeoutMs]: '8000',
+    });
+  });
+});
+
+describe('the API client secret', () => {
+  it('is created per stage with a placeholder value and no plaintext in the template', () => {
+    const { template } = synthRelay({ stage: 'staging' });
+    expect(onlyResource(template, 'AWS::SecretsManager::Secret').properties).toMatchObject({
+      Name: 'ecourtdate-relay/staging/api-client',
+      GenerateSecretString: {
+        SecretStringTemplate: JSON.stringify({ client_id: 'REPLACE_WITH_ECOURTDATE_CLIENT_ID' }),
+        GenerateStringKey: 'client_secret',
+      },
+    });
+    expect(onlyResource(template, 'AWS::SecretsManager::Secret').properties.SecretString).toBeUndefined();
+    template.hasOutput(OUTPUT.secretName, { Value: 'ecourtdate-relay/staging/api-client' });
+  });
+
+  it('can be an existing secret, found by name, which only the sender may read', () => {
+    const { template } = synthRelay({ stage: 'production', existingSecretName: 'court-a/ecourtdate-api' });
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(senderEnvironment(template)[ENV.secretId]).toBe('court-a/ecourtdate-api');
+    expect(senderStatements(template)).toContainEqual({
+      Effect: 'Allow',
+      Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+      // The six "?" stand for the random suffix Secrets Manager adds: this name only, no other secret.
+      Resource: {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            ref('AWS::Partition'),
+            ':secretsmanager:',
+            ref('AWS::Region'),
+            ':',
+            ref('AWS::AccountId'),
+            ':secret:court-a/ecourtdate-api-??????',
+          ],
+        ],
+      },
+    });
+    template.hasOutput(OUTPUT.secretName, { Value: 'court-a/ecourtdate-api' });
+  });
+});
+
+describe('least privilege', () => {
+  it('gives the sender exactly: consume the send queue, send to the dead-letter queue, read its secret, write its logs and traces', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const { sendQueue, deadLetterQueue, logGroup } = ids(stack);
+    const statements = senderStatements(template);
+    expect(statements).toHaveLength(5);
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        {
+          Sid: 'WriteOwnLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: getAtt(logGroup),
+        },
+        { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' },
+        {
+          Effect: 'Allow',
+          Action: [
+            'sqs:ChangeMessageVisibility',
+            'sqs:DeleteMessage',
+            'sqs:GetQueueAttributes',
+            'sqs:GetQueueUrl',
+            'sqs:ReceiveMessage',
+          ],
+          Resource: getAtt(sendQueue),
+        },
+        {
+          Effect: 'Allow',
+          Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+          Resource: getAtt(deadLetterQueue),
+        },
+        {
+          Effect: 'Allow',
+          Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+          Resource: ref(logicalId(stack, stack.secret as never)),
+        },
+      ]),
+    );
+  });
+
+  it('uses no wildcard action or resource for SQS or Secrets Manager, and no AWS-managed policy', () => {
+    const { template } = synthRelay({ stage: 'production' });
+    template.resourceCountIs('AWS::IAM::Role', 1);
+    template.resourceCountIs('AWS::IAM::Policy', 1);
+    const role = onlyResource(template, 'AWS::IAM::Role').properties;
+    expect(role.ManagedPolicyArns).toBeUndefined();
+    expect(role.Policies).toBeUndefined();
+    for (const statement of senderStatements(template)) {
+      const actions = [statement.Action].flat();
+      if (!actions.some((a) => a.startsWith('sqs:') || a.startsWith('secretsmanager:'))) continue;
+      expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+      expect(JSON.stringify(statement.Resource)).not.toContain('*');
+    }
+  });
+});
+
+describe('the on-call topic', () => {
+  it('is encrypted with a rotating customer-managed key that CloudWatch may use', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const { key, topic } = ids(stack);
+    expect(template.toJSON().Resources[key].Properties).toMatchObject({ EnableKeyRotation: true });
+    expect(template.toJSON().Resources[key].Properties.KeyPolicy.Statement).toContainEqual({
+      Sid: 'AllowCloudWatchAlarmsToUseTheKey',
+      Effect: 'Allow',
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      Resource: '*',
+    });
+    expect(template.toJSON().Resources[topic].Properties).toMatchObject({ KmsMasterKeyId: getAtt(key) });
+  });
+
+  it('accepts only TLS publishes, and from CloudWatch only this account’s alarms', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const { topic } = ids(stack);
+    const { properties } = onlyResource(template, 'AWS::SNS::TopicPolicy');
+    expect(properties.Topics).toEqual([ref(topic)]);
+    expect((properties.PolicyDocument as { Statement: Statement[] }).Statement).toEqual([
+      { ...denyWithoutTls(ref(topic), 'sns:Publish'), Sid: 'AllowPublishThroughSSLOnly' },
+      {
+        Sid: 'AllowCloudWatchAlarmsToPublish',
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: 'sns:Publish',
+        Resource: ref(topic),
+        Condition: {
+          ArnLike: {
+            'aws:SourceArn': {
+              'Fn::Join': [
+                '',
+                [
+                  'arn:',
+                  ref('AWS::Partition'),
+                  ':cloudwatch:',
+                  ref('AWS::Region'),
+                  ':',
+                  ref('AWS::AccountId'),
+                  ':alarm:*',
+                ],
+              ],
+            },
+          },
+          StringEquals: { 'aws:SourceAccount': ref('AWS::AccountId') },
+        },
+      },
+    ]);
+  });
+
+  it('has no subscription unless an on-call e-mail is configured', () => {
+    synthRelay({ stage: 'staging' }).template.resourceCountIs('AWS::SNS::Subscription', 0);
+    const { stack, template } = synthRelay({ stage: 'staging', onCallEmail: 'oncall@court.example' });
+    expect(onlyResource(template, 'AWS::SNS::Subscription').properties).toEqual({
+      Protocol: 'email',
+      Endpoint: 'oncall@court.example',
+      TopicArn: ref(ids(stack).topic),
+    });
+  });
+});
+
+describe('alarms', () => {
+  function expectedMetric(source: AlarmMetricSource, stack: RelayStack) {
+    const resource = ids(stack);
+    switch (source) {
+      case 'relay':
+        return { Namespace: METRICS_NAMESPACE, Dimensions: [{ Name: 'service', Value: METRICS_SERVICE }] };
+      case 'senderFunction':
+        return {
+          Namespace: 'AWS/Lambda',
+          Dimensions: [{ Name: 'FunctionName', Value: ref(resource.function) }],
+        };
+      default:
+        return {
+          Namespace: 'AWS/SQS',
+          Dimensions: [{ Name: 'QueueName', Value: getAtt(resource[source], 'QueueName') }],
+        };
+    }
+  }
+
+  function alarm(template: Template, name: string): Record<string, unknown> {
+    return onlyResource(template, 'AWS::CloudWatch::Alarm', { AlarmName: name }).properties;
+  }
+
+  it('creates one alarm per shared definition', () => {
+    synthRelay({ stage: 'staging' }).template.resourceCountIs(
+      'AWS::CloudWatch::Alarm',
+      alarmDefinitions().length,
+    );
+  });
+
+  const singleMetric = alarmDefinitions().filter((d) => d.expression === undefined);
+  it.each(singleMetric.map((d) => [d.id, d] as [string, AlarmDefinition]))(
+    '%s watches its metric with the defined statistic, period, threshold and missing-data rule, paging on ALARM and OK',
+    (id, definition) => {
+      const { stack, template } = synthRelay({ stage: 'staging' });
+      const [metric] = definition.metrics;
+      if (!metric) throw new Error('no metric');
+      const topic = ref(ids(stack).topic);
+      expect(alarm(template, `EcourtdateRelay-staging-${id}`)).toMatchObject({
+        MetricName: metric.metricName,
+        ...expectedMetric(metric.source, stack),
+        Statistic: metric.statistic,
+        Period: 300,
+        Threshold: definition.threshold,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+        DatapointsToAlarm: 1,
+        TreatMissingData: definition.treatMissingData,
+        AlarmActions: [topic],
+        OKActions: [topic],
+      });
+    },
+  );
+
+  it('pins the metric, threshold and missing-data rule of each single-metric alarm', () => {
+    const defined = Object.fromEntries(
+      singleMetric.map((d) => [
+        d.id,
+        [d.metrics[0]?.metricName, d.metrics[0]?.statistic, d.threshold, d.treatMissingData],
+      ]),
+    );
+    expect(defined).toEqual({
+      [ALARM_ID.forbidden]: [METRIC.forbidden, 'Sum', 1, 'notBreaching'],
+      [ALARM_ID.authFailing]: [METRIC.authFailures, 'Sum', 1, 'notBreaching'],
+      [ALARM_ID.deadLetterQueue]: ['ApproximateNumberOfMessagesVisible', 'Maximum', 1, 'ignore'],
+      [ALARM_ID.eventsDeadLetterQueue]: ['ApproximateNumberOfMessagesVisible', 'Maximum', 1, 'ignore'],
+      [ALARM_ID.oldestMessage]: ['ApproximateAgeOfOldestMessage', 'Maximum', 3600, 'ignore'],
+      [ALARM_ID.senderErrors]: ['Errors', 'Sum', 1, 'notBreaching'],
+      [ALARM_ID.senderThrottles]: ['Throttles', 'Sum', 1, 'notBreaching'],
+    });
+  });
+
+  it('alarms on the 5xx share of calls with metric math over three consecutive periods', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const topic = ref(ids(stack).topic);
+    const relayMetric = (id: string, metricName: string) => ({
+      Id: id,
+      ReturnData: false,
+      MetricStat: {
+        Metric: {
+          Namespace: METRICS_NAMESPACE,
+          MetricName: metricName,
+          Dimensions: [{ Name: 'service', Value: METRICS_SERVICE }],
+        },
+        Period: 300,
+        Stat: 'Sum',
+      },
+    });
+    expect(alarm(template, 'EcourtdateRelay-staging-ServerErrorRate')).toMatchObject({
+      Metrics: [
+        {
+          Id: expect.any(String),
+          Expression:
+            'IF(FILL(calls, 0) >= 5, 100 * (FILL(errors5xx, 0) + FILL(transport, 0)) / FILL(calls, 0), 0)',
+          ReturnData: true,
+          Label: '5xx and transport errors (% of calls)',
+        },
+        relayMetric('calls', METRIC.apiCalls),
+        relayMetric('errors5xx', METRIC.responses5xx),
+        relayMetric('transport', METRIC.transportErrors),
+      ],
+      Threshold: 20,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [topic],
+      OKActions: [topic],
+    });
+  });
+
+  it('takes thresholds from the settings', () => {
+    const { template } = synthRelay({
+      stage: 'production',
+      forbiddenThreshold: '3',
+      serverErrorRatePercent: '35',
+      serverErrorMinCalls: '50',
+      serverErrorPeriods: '2',
+      oldestMessageAgeSeconds: '900',
+    });
+    expect(alarm(template, 'EcourtdateRelay-production-Forbidden403')).toMatchObject({ Threshold: 3 });
+    expect(alarm(template, 'EcourtdateRelay-production-OldestMessageTooOld')).toMatchObject({
+      Threshold: 900,
+    });
+    const serverErrors = alarm(template, 'EcourtdateRelay-production-ServerErrorRate');
+    expect(serverErrors).toMatchObject({ Threshold: 35, EvaluationPeriods: 2, DatapointsToAlarm: 2 });
+    expect((serverErrors.Metrics as { Expression?: string }[])[0]?.Expression).toMatch(
+      /^IF\(FILL\(calls, 0\) >= 50,/,
+    );
+  });
+});
+
+describe('the dashboard', () => {
+  it('shows alarms, responses by status code, outcomes, queues, dead letters, duration, errors and concurrency', () => {
+    const { template } = synthRelay({ stage: 'staging' });
+    expect(onlyResource(template, 'AWS::CloudWatch::Dashboard').properties.DashboardName).toBe(
+      'EcourtdateRelay-staging',
+    );
+    const { widgets } = dashboardBody(template);
+    const titles = widgets.map((w) => (w.properties as { title?: string }).title).filter(Boolean);
+    expect(titles).toEqual([
+      'Alarms',
+      'eCourtDate responses by status code',
+      'Outcomes',
+      'eCourtDate calls and failures',
+      'Send queue: depth and age',
+      'Dead-letter queues',
+      'Dead-lettered by reason',
+      'Sender duration (ms)',
+      'Sender errors and throttles',
+      'Sender concurrency',
+    ]);
+    const widget = (title: string) =>
+      JSON.stringify(widgets.find((w) => (w.properties as { title?: string }).title === title));
+    expect(widget('Alarms').match(/"{ref}"/g)).toHaveLength(alarmDefinitions().length);
+    expect(widget('eCourtDate responses by status code')).toContain(
+      `SEARCH('{${METRICS_NAMESPACE},service} service=\\"${METRICS_SERVICE}\\" MetricName=Status', 'Sum', 300)`,
+    );
+    for (const metricName of [METRIC.delivered, METRIC.duplicates, METRIC.retried, METRIC.deadLettered]) {
+      expect(widget('Outcomes')).toContain(`"${metricName}"`);
+    }
+    for (const metricName of [
+      'ApproximateNumberOfMessagesVisible',
+      'ApproximateNumberOfMessagesNotVisible',
+      'ApproximateAgeOfOldestMessage',
+    ]) {
+      expect(widget('Send queue: depth and age')).toContain(`"${metricName}"`);
+    }
+    expect(widget('Dead-letter queues').match(/ApproximateNumberOfMessagesVisible/g)).toHaveLength(2);
+    expect(widget('Sender duration (ms)')).toContain('"Duration"');
+    expect(widget('Sender errors and throttles')).toContain('"Errors"');
+    expect(widget('Sender errors and throttles')).toContain('"Throttles"');
+    expect(widget('Sender concurrency')).toContain('"ConcurrentExecutions"');
+    expect(widget('Sender concurrency')).toContain('"value":2');
+  });
+});
+
+describe('stack outputs', () => {
+  it('publishes the names an operator and upstream systems need, under stable names', () => {
+    const { stack, template } = synthRelay({ stage: 'staging' });
+    const id = ids(stack);
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs).sort()).toEqual(Object.values(OUTPUT).sort());
+    expect(Object.fromEntries(Object.entries(outputs).map(([name, output]) => [name, output.Value]))).toEqual(
+      {
+        SendQueueUrl: ref(id.sendQueue),
+        SendQueueArn: getAtt(id.sendQueue),
+        DeadLetterQueueUrl: ref(id.deadLetterQueue),
+        DeadLetterQueueArn: getAtt(id.deadLetterQueue),
+        EventsDeadLetterQueueUrl: ref(id.eventsDeadLetterQueue),
+        OnCallTopicArn: ref(id.topic),
+        SecretName: 'ecourtdate-relay/staging/api-client',
+        SecretArn: ref(logicalId(stack, stack.secret as never)),
+        DashboardName: 'EcourtdateRelay-staging',
+        EventBusName: 'default',
+        EventSource: DEFAULT_EVENT_SOURCE,
+        EventDetailType: 'eCourtDate Send Message',
+        SenderFunctionName: ref(id.function),
+      },
+    );
+  });
+});
+
+describe('stages', () => {
+  const dataResources = (stack: RelayStack) => [
+    logicalId(stack, stack.secret as never),
+    logicalId(stack, stack.sendQueues.queue),
+    logicalId(stack, stack.sendQueues.deadLetterQueue),
+    logicalId(stack, stack.eventsDeadLetterQueue),
+    logicalId(stack, stack.sender.logGroup),
+    logicalId(stack, stack.onCall.key),
+  ];
+
+  it('lets staging be deleted with its data and without termination protection', () => {
+    const { app, stack, template } = synthRelay({ stage: 'staging' });
+    for (const id of dataResources(stack)) {
+      expect(template.toJSON().Resources[id]).toMatchObject({ DeletionPolicy: 'Delete' });
+    }
+    expect(app.synth().getStackByName('EcourtdateRelay-staging').terminationProtection).toBe(false);
+  });
+
+  it('protects production: termination protection, and the secret, queues, logs and key retained', () => {
+    const { app, stack, template } = synthRelay({ stage: 'production' });
+    for (const id of dataResources(stack)) {
+      expect(template.toJSON().Resources[id]).toMatchObject({
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+      });
+    }
+    expect(app.synth().getStackByName('EcourtdateRelay-production').terminationProtection).toBe(true);
+    expect(
+      template.toJSON().Resources[logicalId(stack, stack.sender.logGroup)].Properties.RetentionInDays,
+    ).toBe(365);
+  });
+
+  it('points production at the multi-region API with five instances by default, or at the configured region', () => {
+    const multi = synthRelay({ stage: 'production' }).template;
+    expect(senderEnvironment(multi)).toMatchObject({
+      [ENV.baseUrl]: 'https://api.ecourtdate.com',
+      [ENV.requestsPerMinute]: '180',
+    });
+    expect(onlyResource(multi, 'AWS::Lambda::EventSourceMapping').properties).toMatchObject({
+      ScalingConfig: { MaximumConcurrency: 5 },
+    });
+    const texas = synthRelay({ stage: 'production', productionRegion: 'us-texas' }).template;
+    expect(senderEnvironment(texas)[ENV.baseUrl]).toBe('https://us-texas.api.ecourtdate.com');
+  });
+
+  it('names each stage’s stack, secret, alarms and dashboard after the stage', () => {
+    const { stack, template } = synthRelay({ stage: 'production' });
+    expect(stack.stackName).toBe('EcourtdateRelay-production');
+    template.hasOutput(OUTPUT.secretName, { Value: 'ecourtdate-relay/production/api-client' });
+    template.hasOutput(OUTPUT.dashboardName, { Value: 'EcourtdateRelay-production' });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'EcourtdateRelay-production-Forbidden403',
+    });
+  });
+});
+
+describe('bad configuration', () => {
+  it.each([
+    [{ stage: 'qa' }, /stage: expected one of staging, production, got "qa"/],
+    [{ stage: 'staging', maxConcurrency: '1' }, /maxConcurrency: expected a value from 2 to 1000, got 1/],
+    [{ stage: 'production', baseUrl: 'http://api.ecourtdate.com' }, /baseUrl: .*https:\/\//],
+    [{ stage: 'staging', onCallEmail: 'not-an-address' }, /onCallEmail: expected one e-mail address/],
+    [
+      { stage: 'staging', serverErrorRatePercent: '0' },
+      /serverErrorRatePercent: expected a value from 1 to 100/,
+    ],
+  ])('fails the synth for %o', (context, message) => {
+    expect(() => synthRelay(context)).toThrow(message);
+  });
+});
