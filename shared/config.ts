@@ -23,14 +23,18 @@ import { ConfigError } from '#shared/errors.ts';
  * | `HTTP_TIMEOUT_MS` | per-request timeout towards eCourtDate | 10000 |
  * | `SECRET_TTL_SECONDS` | how long the secret is cached per container | 300 |
  * | `TOKEN_RENEW_BEFORE_SECONDS` | renew the cached token this long before it expires | 300 |
+ * | `LEDGER_TABLE_NAME` | DynamoDB table of the job ledger and the idempotency records | required |
+ * | `LEDGER_TTL_DAYS` | how long a job's ledger entry is kept after its last change | 30 |
  * | `TIME_SCALE` | divide every delay and window by this (local demos and tests only) | 1 |
- * | `AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_SECRETS_MANAGER` | emulator endpoints (local runs and tests) | unset |
+ * | `AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_DYNAMODB` | emulator endpoints (local runs and tests) | unset |
  */
 export interface SenderConfig {
   readonly baseUrl: URL;
   readonly secretId: string;
   readonly sendQueueUrl: string;
   readonly deadLetterQueueUrl: string;
+  readonly ledgerTableName: string;
+  readonly ledgerTtlSeconds: number;
   readonly requestsPerMinute: number;
   readonly backoffSeconds: readonly number[];
   readonly backoffJitter: number;
@@ -46,6 +50,7 @@ export interface SenderConfig {
   readonly endpoints: {
     readonly sqs?: string | undefined;
     readonly secretsManager?: string | undefined;
+    readonly dynamodb?: string | undefined;
   };
 }
 
@@ -55,6 +60,8 @@ export const ENV = {
   secretId: 'ECOURTDATE_SECRET_ID',
   sendQueueUrl: 'SEND_QUEUE_URL',
   deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
+  ledgerTableName: 'LEDGER_TABLE_NAME',
+  ledgerTtlDays: 'LEDGER_TTL_DAYS',
   requestsPerMinute: 'REQUESTS_PER_MINUTE',
   backoffSeconds: 'BACKOFF_SECONDS',
   backoffJitter: 'BACKOFF_JITTER',
@@ -69,6 +76,7 @@ export const ENV = {
   timeScale: 'TIME_SCALE',
   sqsEndpoint: 'AWS_ENDPOINT_URL_SQS',
   secretsManagerEndpoint: 'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+  dynamodbEndpoint: 'AWS_ENDPOINT_URL_DYNAMODB',
 } as const;
 
 /** Defaults of the tunable settings; the CDK stage config starts from the same values. */
@@ -84,6 +92,7 @@ export const DEFAULTS = {
   httpTimeoutMs: 10_000,
   secretTtlSeconds: 300,
   tokenRenewBeforeSeconds: 300,
+  ledgerTtlDays: 30,
   timeScale: 1,
 } as const;
 
@@ -105,6 +114,8 @@ export function loadSenderConfig(env: Env): SenderConfig {
     secretId: required(env, ENV.secretId),
     sendQueueUrl: url(env, ENV.sendQueueUrl),
     deadLetterQueueUrl: url(env, ENV.deadLetterQueueUrl),
+    ledgerTableName: required(env, ENV.ledgerTableName),
+    ledgerTtlSeconds: number(env, ENV.ledgerTtlDays, DEFAULTS.ledgerTtlDays, { min: 1, max: 365 }) * 86_400,
     requestsPerMinute: number(env, ENV.requestsPerMinute, DEFAULTS.requestsPerMinute, {
       min: 1,
       max: 100_000,
@@ -135,6 +146,7 @@ export function loadSenderConfig(env: Env): SenderConfig {
     endpoints: {
       sqs: optionalUrl(env, ENV.sqsEndpoint),
       secretsManager: optionalUrl(env, ENV.secretsManagerEndpoint),
+      dynamodb: optionalUrl(env, ENV.dynamodbEndpoint),
     },
   };
 }

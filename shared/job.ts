@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { JobValidationError } from '#shared/errors.ts';
 
 /**
@@ -79,6 +80,25 @@ export function peekJobId(body: string): string | undefined {
     // not JSON: no id to report
   }
   return undefined;
+}
+
+/**
+ * A fingerprint of a validated job: the same for the same job however its JSON was spelled (key order,
+ * white space), different when anything that is sent differs. Used to tell a resend from an id conflict.
+ */
+export function jobFingerprint(job: SendJob): string {
+  return createHash('sha256').update(canonicalJson(job)).digest('base64url');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }
 
 /**

@@ -29,6 +29,8 @@ export const METRIC = {
   /** Records not sent because the instance was waiting out a 429; they are retried, not counted as attempts. */
   deferred: 'Deferred',
   deadLettered: 'DeadLettered',
+  /** A job that had already settled came again (redelivery, lost ack, upstream resend): acknowledged, not sent. */
+  alreadySettled: 'AlreadySettled',
 } as const;
 
 /** Per-status-code metric, e.g. `Status201`, `Status503`: the "responses by status code" view. */

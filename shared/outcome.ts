@@ -10,12 +10,20 @@ export const DEAD_LETTER_REASONS = [
   'retries_exhausted',
   'unknown_outcome',
   'expired',
+  'id_conflict',
 ] as const;
 
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 /** Why a retry was chosen; used in logs and the retry metric, never sent anywhere else. */
-export type RetryCause = 'rate_limited' | 'server_error' | 'unknown_outcome' | 'unauthorized' | 'deferred';
+export type RetryCause =
+  | 'rate_limited'
+  | 'server_error'
+  | 'unknown_outcome'
+  | 'unauthorized'
+  | 'deferred'
+  /** Another instance is working on the same job right now. */
+  | 'in_flight';
 
 export type Outcome =
   | { readonly type: 'delivered'; readonly uuid?: string | undefined }

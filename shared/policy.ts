@@ -66,6 +66,41 @@ export function priorFromReceiveCount(receiveCount: number): PriorAttempts {
   return { retryable: earlier, serverErrors500: earlier, rateLimited: earlier, unknownOutcome: earlier > 0 };
 }
 
+/** How one attempt counts towards the budgets in `PriorAttempts`. */
+export interface AttemptClass {
+  /** A request reached the messages endpoint (or may have: timeouts count). */
+  readonly sent: boolean;
+  readonly retryable: boolean;
+  readonly serverError500: boolean;
+  readonly rateLimited: boolean;
+  /** It may have created the message without the relay learning so. */
+  readonly unknownOutcome: boolean;
+}
+
+/**
+ * Classifies an attempt's result for the ledger's counts, consistently with `decide`: 5xx, transport errors
+ * and 401s spend the backoff budget (a 500 also the "retry once" budget); a 429 is only a wait; a 504 or a
+ * transport failure on the messages endpoint leaves the outcome unknown.
+ */
+export function classifyAttempt(result: AttemptResult): AttemptClass {
+  const sent = result.stage === 'send';
+  if (result.kind === 'transport') {
+    return { sent, retryable: true, serverError500: false, rateLimited: false, unknownOutcome: sent };
+  }
+  const { status } = result;
+  return {
+    sent,
+    // At the token endpoint a 400 is bad credentials and a 2xx without a token an API fault: both back off.
+    retryable:
+      status >= 500 ||
+      status === 401 ||
+      (result.stage === 'token' && (status === 400 || (status >= 200 && status < 300))),
+    serverError500: status === 500,
+    rateLimited: status === 429,
+    unknownOutcome: sent && status === 504,
+  };
+}
+
 export interface DecideInput {
   readonly result: AttemptResult;
   /** What is known of the attempts before this one. */

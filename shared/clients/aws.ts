@@ -1,21 +1,24 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SenderConfig } from '#shared/config.ts';
+
+export interface AwsClients {
+  readonly sqs: SQSClient;
+  readonly secrets: SecretsManagerClient;
+  readonly dynamodb: DynamoDBClient;
+}
 
 /**
  * The AWS SDK clients of one container. In Lambda they use the default endpoint and credentials; locally
  * and in tests the configured emulator endpoints. fauxqs hands out queue URLs whose host does not resolve,
  * so with an explicit SQS endpoint the queue URL must not be used as the endpoint.
  */
-export function createAwsClients(config: Pick<SenderConfig, 'endpoints'>): {
-  sqs: SQSClient;
-  secrets: SecretsManagerClient;
-} {
-  const sqsEndpoint = config.endpoints.sqs;
+export function createAwsClients(config: Pick<SenderConfig, 'endpoints'>): AwsClients {
+  const { sqs, secretsManager, dynamodb } = config.endpoints;
   return {
-    sqs: new SQSClient(sqsEndpoint ? { endpoint: sqsEndpoint, useQueueUrlAsEndpoint: false } : {}),
-    secrets: new SecretsManagerClient(
-      config.endpoints.secretsManager ? { endpoint: config.endpoints.secretsManager } : {},
-    ),
+    sqs: new SQSClient(sqs ? { endpoint: sqs, useQueueUrlAsEndpoint: false } : {}),
+    secrets: new SecretsManagerClient(secretsManager ? { endpoint: secretsManager } : {}),
+    dynamodb: new DynamoDBClient(dynamodb ? { endpoint: dynamodb } : {}),
   };
 }

@@ -2,6 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
@@ -12,6 +13,8 @@ import { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
+import { SettledGuard } from '#shared/ledger/guard.ts';
+import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createObservability, type Observability } from '#shared/observability.ts';
 import { recordTokenAnswer } from '#shared/sender/metrics.ts';
 import { RetryLaterError, type SenderRuntime, settleRecord } from '#shared/sender/record.ts';
@@ -20,6 +23,7 @@ export interface SenderDependencies {
   readonly config: SenderConfig;
   readonly sqs: SQSClient;
   readonly secrets: SecretsManagerClient;
+  readonly dynamodb: DynamoDBClient;
   readonly fetch?: FetchLike;
   readonly observability?: Observability;
   readonly now?: () => number;
@@ -50,6 +54,7 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
   if (tracer.isTracingEnabled()) {
     tracer.captureAWSv3Client(deps.sqs);
     tracer.captureAWSv3Client(deps.secrets);
+    tracer.captureAWSv3Client(deps.dynamodb);
   }
   const pacer = new Pacer(config.requestsPerMinute, { now });
   const credentials = new CredentialsSource({
@@ -76,11 +81,18 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     timeoutMs: config.httpTimeoutMs,
     now,
   });
+  const table = {
+    client: deps.dynamodb,
+    tableName: config.ledgerTableName,
+    ttlSeconds: config.ledgerTtlSeconds,
+  };
   const runtime: SenderRuntime = {
     config,
     sqs: deps.sqs,
     client,
     pacer,
+    ledger: new JobLedger(table),
+    guard: new SettledGuard(table),
     logger,
     metrics,
     now,
@@ -109,8 +121,13 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     }
   };
 
-  const base = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-    processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false });
+  const base = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    runtime.guard.registerContext(context);
+    return processPartialResponse(event, recordHandler, processor, {
+      context,
+      throwOnFullBatchFailure: false,
+    });
+  };
 
   const handler = middy(base)
     .use(injectLambdaContext(logger))

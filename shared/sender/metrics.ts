@@ -22,6 +22,11 @@ export function recordTokenAnswer(metrics: Metrics, status: number | 'timeout' |
   recordApiAnswer(metrics, status);
 }
 
+/** Counts a job that came again after it had settled, acknowledged without a send. */
+export function recordAlreadySettled(metrics: Metrics): void {
+  count(metrics, METRIC.alreadySettled);
+}
+
 /** Counts what became of a job on this attempt. */
 export function recordOutcome(metrics: Metrics, outcome: Outcome, authFailed: boolean): void {
   if (authFailed) count(metrics, METRIC.authFailures);

@@ -1,3 +1,7 @@
+import {
+  IdempotencyAlreadyInProgressError,
+  IdempotencyValidationError,
+} from '@aws-lambda-powertools/idempotency';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -6,12 +10,14 @@ import type { SenderConfig } from '#shared/config.ts';
 import type { EcourtdateClient, SendAttempt } from '#shared/ecourtdate/client.ts';
 import type { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { JobValidationError, RelayError } from '#shared/errors.ts';
-import { parseJob, peekJobId, type SendJob } from '#shared/job.ts';
-import type { Outcome } from '#shared/outcome.ts';
-import { decide, deferred, expiredBeforeSend, priorFromReceiveCount, scaled } from '#shared/policy.ts';
+import { jobFingerprint, parseJob, peekJobId, type SendJob } from '#shared/job.ts';
+import type { SettledGuard, SettledResult } from '#shared/ledger/guard.ts';
+import type { JobLedger, LedgerEntry } from '#shared/ledger/ledger.ts';
+import type { DeadLetterReason, Outcome } from '#shared/outcome.ts';
+import { classifyAttempt, decide, deferred, expiredBeforeSend, scaled } from '#shared/policy.ts';
 import { maskRecipient } from '#shared/redact.ts';
-import { recordApiAnswer, recordOutcome } from '#shared/sender/metrics.ts';
-import { type DeadLetterInfo, hideFor, sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
+import { recordAlreadySettled, recordApiAnswer, recordOutcome } from '#shared/sender/metrics.ts';
+import { hideFor, sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
 
 /** Everything one container needs to settle records. */
 export interface SenderRuntime {
@@ -19,6 +25,8 @@ export interface SenderRuntime {
   readonly sqs: SQSClient;
   readonly client: EcourtdateClient;
   readonly pacer: Pacer;
+  readonly ledger: JobLedger;
+  readonly guard: SettledGuard;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: () => number;
@@ -37,25 +45,50 @@ export class RetryLaterError extends RelayError {
   }
 }
 
+/** Leaves the settled-guard's run after the job went to the dead-letter queue (no result is stored). */
+class DeadLetteredSignal extends RelayError {
+  readonly outcome: Outcome;
+  constructor(outcome: Outcome) {
+    super('job dead-lettered');
+    this.outcome = outcome;
+  }
+}
+
 /** What became of one record; returned for delivered, duplicate and dead-lettered jobs. */
 export interface RecordReport {
   readonly jobId: string | undefined;
   readonly outcome: Outcome;
+  /** The job had settled before: acknowledged without a send. */
+  readonly alreadySettled?: boolean;
+}
+
+/** Per-record facts for the log line and the dead-letter attributes. */
+interface RecordFacts {
+  readonly record: SQSRecord;
+  readonly jobId: string | undefined;
+  readonly job?: SendJob | undefined;
+  /** The job's attempt number as the ledger counts sends; SQS's receive count without a ledger entry. */
+  readonly attempts: number;
+  readonly firstAttemptAt: number;
+  readonly sent?: Extract<SendAttempt, { kind: 'attempted' }> | undefined;
+  /** HTTP status, `timeout`, `connection`, or `lost` (an attempt that never reported). */
+  readonly lastStatus?: number | string | undefined;
+  readonly detail?: string | undefined;
 }
 
 /**
- * Settles one SQS record: validates the job, makes one attempt, asks the policy what it means and carries
- * it out (acknowledge, hide for the backoff delay and fail the record, or dead-letter and acknowledge).
- * `maxWaitMs` bounds how long rate pacing may hold the send, from the invocation's remaining time.
+ * Settles one SQS record: validates the job, and, unless it has settled before or is in flight elsewhere,
+ * makes one attempt under the job ledger, asks the policy what it means and carries it out (acknowledge;
+ * hide for the backoff delay and fail the record; or dead-letter and acknowledge). `maxWaitMs` bounds how
+ * long rate pacing may hold the send, from the invocation's remaining time.
  */
 export async function settleRecord(
   record: SQSRecord,
   runtime: SenderRuntime,
   maxWaitMs?: number,
 ): Promise<RecordReport> {
-  const attempt = Math.max(1, Number(record.attributes.ApproximateReceiveCount) || 1);
-  const firstReceivedAt = Number(record.attributes.ApproximateFirstReceiveTimestamp) || runtime.now();
-  const base = { attempt, firstReceivedAt, messageId: record.messageId };
+  const receiveCount = Math.max(1, Number(record.attributes.ApproximateReceiveCount) || 1);
+  const firstReceipt = Number(record.attributes.ApproximateFirstReceiveTimestamp) || runtime.now();
 
   let job: SendJob;
   try {
@@ -63,41 +96,130 @@ export async function settleRecord(
   } catch (error) {
     if (!(error instanceof JobValidationError)) throw error;
     const jobId = peekJobId(record.body);
-    const outcome: Outcome = { type: 'dead_letter', reason: 'invalid_job' };
-    await finish(record, runtime, outcome, { ...base, jobId, detail: error.message });
-    return { jobId, outcome };
+    const facts = {
+      record,
+      jobId,
+      attempts: receiveCount,
+      firstAttemptAt: firstReceipt,
+      detail: error.message,
+    };
+    return deadLetterNow(runtime, facts, 'invalid_job');
   }
 
-  const started = runtime.now();
-  if (expiredBeforeSend(job, firstReceivedAt, started, runtime.config)) {
-    const outcome: Outcome = { type: 'dead_letter', reason: 'expired' };
-    await finish(record, runtime, outcome, {
-      ...base,
-      jobId: job.id,
-      job,
-      detail: 'deadline passed before this attempt; not sent',
-    });
-    return { jobId: job.id, outcome };
+  const base = { record, jobId: job.id, job, attempts: receiveCount, firstAttemptAt: firstReceipt };
+  try {
+    const settled = await runtime.guard.run({ job_id: job.id, body_hash: jobFingerprint(job) }, () =>
+      attempt(record, job, runtime, maxWaitMs),
+    );
+    const outcome: Outcome =
+      settled.type === 'delivered' ? { type: 'delivered', uuid: settled.uuid } : { type: 'duplicate' };
+    if (settled.replayed) reportAlreadySettled(runtime, base, outcome);
+    return { jobId: job.id, outcome, alreadySettled: settled.replayed === true };
+  } catch (error) {
+    if (error instanceof DeadLetteredSignal) return { jobId: job.id, outcome: error.outcome };
+    if (error instanceof IdempotencyValidationError) {
+      const detail = 'a job with this id and a different body has already been settled; not sent';
+      return deadLetterNow(runtime, { ...base, detail }, 'id_conflict');
+    }
+    if (error instanceof IdempotencyAlreadyInProgressError) {
+      // Another instance holds this job (a duplicate SQS delivery): come back once its attempt is over.
+      return retryNow(runtime, base, inFlightDelaySeconds(runtime.config), 'in_flight');
+    }
+    throw error;
+  }
+}
+
+/** One attempt at a job inside the settled guard; returns only for delivered/duplicate, else throws. */
+async function attempt(
+  record: SQSRecord,
+  job: SendJob,
+  runtime: SenderRuntime,
+  maxWaitMs: number | undefined,
+): Promise<SettledResult> {
+  const { config, ledger } = runtime;
+  const begun = await ledger.begin(job.id, {
+    bodyHash: jobFingerprint(job),
+    messageId: record.messageId,
+    now: runtime.now(),
+  });
+  const receiveCount = Math.max(1, Number(record.attributes.ApproximateReceiveCount) || 1);
+  const bare = { record, jobId: job.id, job, attempts: receiveCount, firstAttemptAt: runtime.now() };
+
+  switch (begun.kind) {
+    case 'busy':
+      return retryNow(runtime, bare, inFlightDelaySeconds(config), 'in_flight');
+    case 'conflict': {
+      const facts = {
+        ...factsOf(bare, begun.entry),
+        detail: 'a job with this id and a different body is already known; not sent',
+      };
+      throw new DeadLetteredSignal((await deadLetterNow(runtime, facts, 'id_conflict')).outcome);
+    }
+    case 'settled': {
+      const outcome: Outcome =
+        begun.entry.status === 'delivered'
+          ? { type: 'delivered', uuid: begun.entry.uuid }
+          : { type: 'duplicate' };
+      reportAlreadySettled(runtime, factsOf(bare, begun.entry), outcome);
+      return settledResult(outcome.type === 'delivered' ? 'delivered' : 'duplicate', begun.entry.uuid);
+    }
+    case 'dead_letter_again': {
+      // Dead-lettered before, but the acknowledgement was lost: the dead-letter queue may lack it. Send it there.
+      const reason = (begun.entry.dead_letter_reason ?? 'retries_exhausted') as DeadLetterReason;
+      const facts = {
+        ...factsOf(bare, begun.entry),
+        detail: 'dead-lettered again: the first acknowledgement was lost',
+      };
+      throw new DeadLetteredSignal((await deadLetterNow(runtime, facts, reason)).outcome);
+    }
+    case 'attempt':
+      break;
+  }
+
+  const { entry, prior, lost } = begun;
+  const facts = factsOf(bare, entry);
+  const firstAttemptAt = entry.first_attempt_at;
+  const now = runtime.now();
+  if (expiredBeforeSend(job, firstAttemptAt, now, config)) {
+    return closeAndApply(
+      runtime,
+      entry,
+      { ...facts, detail: 'deadline passed before this attempt; not sent' },
+      { type: 'dead_letter', reason: 'expired' },
+    );
+  }
+  if (lost && job.message.skip_duplicate === true) {
+    const detail =
+      'the previous attempt never reported and skip_duplicate is set: check Console > Logs before resending';
+    return closeAndApply(
+      runtime,
+      entry,
+      { ...facts, lastStatus: 'lost', detail },
+      { type: 'dead_letter', reason: 'unknown_outcome' },
+    );
+  }
+  if (lost && prior.retryable >= config.maxAttempts) {
+    return closeAndApply(
+      runtime,
+      entry,
+      { ...facts, lastStatus: 'lost' },
+      { type: 'dead_letter', reason: 'retries_exhausted' },
+    );
   }
 
   const sent = await runtime.client.send(job, { maxWaitMs });
-  const now = runtime.now();
-  const outcome = judge(sent, job, attempt, firstReceivedAt, now, runtime);
-  await finish(record, runtime, outcome, { ...base, jobId: job.id, job, sent });
-  return { jobId: job.id, outcome };
-}
-
-function judge(
-  sent: SendAttempt,
-  job: SendJob,
-  attempt: number,
-  firstReceivedAt: number,
-  now: number,
-  runtime: SenderRuntime,
-): Outcome {
-  const { config, random } = runtime;
-  if (sent.kind === 'deferred')
-    return deferred({ retryInMs: sent.retryInMs, job, firstReceivedAt, now, policy: config, random });
+  const after = runtime.now();
+  if (sent.kind === 'deferred') {
+    const outcome = deferred({
+      retryInMs: sent.retryInMs,
+      job,
+      firstReceivedAt: firstAttemptAt,
+      now: after,
+      policy: config,
+      random: runtime.random,
+    });
+    return closeAndApply(runtime, entry, facts, outcome);
+  }
   for (const status of sent.sendStatuses) recordApiAnswer(runtime.metrics, status);
   const { result } = sent;
   if (result.kind === 'response' && result.status === 429) {
@@ -106,89 +228,154 @@ function judge(
       scaled(Math.max(config.rateLimitWaitSeconds, result.retryAfterSeconds ?? 0), config) * 1000,
     );
   }
-  return decide({ result, prior: priorFromReceiveCount(attempt), job, firstReceivedAt, now, policy: config, random });
+  const outcome = decide({
+    result,
+    prior,
+    job,
+    firstReceivedAt: firstAttemptAt,
+    now: after,
+    policy: config,
+    random: runtime.random,
+  });
+  const lastStatus = result.kind === 'response' ? result.status : result.error;
+  return closeAndApply(runtime, entry, { ...facts, sent, lastStatus }, outcome, classifyAttempt(result));
 }
 
-interface FinishContext {
-  readonly attempt: number;
-  readonly firstReceivedAt: number;
-  readonly messageId: string;
-  readonly jobId: string | undefined;
-  readonly job?: SendJob;
-  readonly sent?: SendAttempt;
-  readonly detail?: string;
-}
-
-async function finish(
-  record: SQSRecord,
+/** Records the attempt in the ledger, then carries out the outcome. */
+async function closeAndApply(
   runtime: SenderRuntime,
+  entry: LedgerEntry,
+  facts: RecordFacts,
   outcome: Outcome,
-  ctx: FinishContext,
-): Promise<void> {
-  const { logger, metrics, config } = runtime;
-  const attempted = ctx.sent?.kind === 'attempted' ? ctx.sent : undefined;
-  const lastStatus = attempted ? lastOf(attempted) : undefined;
+  attemptClass?: ReturnType<typeof classifyAttempt>,
+): Promise<SettledResult> {
+  const lastStatus = facts.lastStatus === undefined ? undefined : String(facts.lastStatus);
+  // Written before the dead-letter send: if that fails, the record returns and is dead-lettered again.
+  const written = await runtime.ledger.finish({
+    entry,
+    now: runtime.now(),
+    attempt: attemptClass,
+    lastStatus,
+    outcome,
+    messageId: facts.record.messageId,
+    detail: facts.detail,
+  });
+  const closed = { ...facts, attempts: written.sends };
+  switch (outcome.type) {
+    case 'delivered':
+    case 'duplicate':
+      report(runtime, closed, outcome);
+      return settledResult(
+        outcome.type,
+        outcome.type === 'delivered' ? (outcome.uuid ?? written.uuid) : undefined,
+      );
+    case 'retry':
+      return retryNow(runtime, closed, outcome.delaySeconds, outcome.cause);
+    case 'dead_letter':
+      throw new DeadLetteredSignal((await deadLetterNow(runtime, closed, outcome.reason)).outcome);
+  }
+}
+
+async function deadLetterNow(
+  runtime: SenderRuntime,
+  facts: RecordFacts,
+  reason: DeadLetterReason,
+): Promise<RecordReport> {
+  const outcome: Outcome = { type: 'dead_letter', reason };
+  // If SQS refuses, this throws: the record fails and stays on the send queue. A job is never dropped.
+  await sendToDeadLetterQueue(
+    runtime.sqs,
+    runtime.config.deadLetterQueueUrl,
+    facts.record.body,
+    {
+      reason,
+      jobId: facts.jobId,
+      lastStatus: facts.lastStatus,
+      attempts: facts.attempts,
+      firstAttemptAt: facts.firstAttemptAt,
+      detail: facts.detail,
+      responseExcerpt: facts.sent?.excerpt || undefined,
+    },
+    runtime.now(),
+  );
+  report(runtime, facts, outcome);
+  return { jobId: facts.jobId, outcome };
+}
+
+async function retryNow(
+  runtime: SenderRuntime,
+  facts: RecordFacts,
+  delaySeconds: number,
+  cause: Extract<Outcome, { type: 'retry' }>['cause'],
+): Promise<never> {
+  const outcome: Outcome = { type: 'retry', delaySeconds, cause };
+  report(runtime, facts, outcome);
+  try {
+    await hideFor(runtime.sqs, runtime.config.sendQueueUrl, facts.record.receiptHandle, delaySeconds);
+  } catch (error) {
+    // The record still fails below, so it comes back after the queue's own visibility timeout: not lost.
+    runtime.logger.error('could not set the retry delay', {
+      job_id: facts.jobId,
+      error_name: errorName(error),
+    });
+  }
+  throw new RetryLaterError(facts.jobId, delaySeconds);
+}
+
+function reportAlreadySettled(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome): void {
+  recordAlreadySettled(runtime.metrics);
+  runtime.logger.info('job already settled; acknowledged without sending', {
+    job_id: facts.jobId,
+    message_id: facts.record.messageId,
+    outcome: outcome.type,
+  });
+}
+
+/** One structured log line and the outcome metrics for what happened to a record. */
+function report(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome): void {
+  const { sent } = facts;
   const line = {
-    job_id: ctx.jobId,
-    message_id: ctx.messageId,
-    attempt: ctx.attempt,
-    status: lastStatus,
-    statuses: attempted && attempted.sendStatuses.length > 1 ? attempted.sendStatuses : undefined,
+    job_id: facts.jobId,
+    message_id: facts.record.messageId,
+    attempt: facts.attempts,
+    status: facts.lastStatus,
+    statuses: sent && sent.sendStatuses.length > 1 ? sent.sendStatuses : undefined,
     outcome: outcome.type,
     reason: outcome.type === 'dead_letter' ? outcome.reason : undefined,
     cause: outcome.type === 'retry' ? outcome.cause : undefined,
     retry_in_seconds: outcome.type === 'retry' ? outcome.delaySeconds : undefined,
     uuid: outcome.type === 'delivered' ? outcome.uuid : undefined,
-    latency_ms: attempted?.latencyMs,
-    auth_failed: attempted?.authFailed || undefined,
-    to: ctx.job ? maskRecipient(ctx.job.message.to) : undefined,
-    agency_reference: ctx.job?.agencyReference,
-    detail: ctx.detail,
+    latency_ms: sent?.latencyMs,
+    auth_failed: sent?.authFailed || undefined,
+    to: facts.job ? maskRecipient(facts.job.message.to) : undefined,
+    agency_reference: facts.job?.agencyReference,
+    detail: facts.detail,
     response_excerpt:
-      outcome.type === 'dead_letter' || outcome.type === 'retry'
-        ? attempted?.excerpt || undefined
-        : undefined,
+      outcome.type === 'delivered' || outcome.type === 'duplicate' ? undefined : sent?.excerpt || undefined,
   };
-  const authFailed = attempted?.authFailed ?? false;
-
-  switch (outcome.type) {
-    case 'delivered':
-    case 'duplicate':
-      recordOutcome(metrics, outcome, authFailed);
-      logger.info('job settled', line);
-      return;
-    case 'retry':
-      recordOutcome(metrics, outcome, authFailed);
-      logger.warn('job retried later', line);
-      try {
-        await hideFor(runtime.sqs, config.sendQueueUrl, record.receiptHandle, outcome.delaySeconds);
-      } catch (error) {
-        // The record still fails below, so it comes back after the queue's own visibility timeout: not lost.
-        logger.error('could not set the retry delay', { job_id: ctx.jobId, error_name: errorName(error) });
-      }
-      throw new RetryLaterError(ctx.jobId, outcome.delaySeconds);
-    case 'dead_letter': {
-      const info: DeadLetterInfo = {
-        reason: outcome.reason,
-        jobId: ctx.jobId,
-        lastStatus,
-        attempts: ctx.attempt,
-        firstAttemptAt: ctx.firstReceivedAt,
-        detail: ctx.detail,
-        responseExcerpt: attempted?.excerpt || undefined,
-      };
-      // If this throws, the record fails and stays on the send queue: a job is never dropped.
-      await sendToDeadLetterQueue(runtime.sqs, config.deadLetterQueueUrl, record.body, info, runtime.now());
-      recordOutcome(metrics, outcome, authFailed);
-      logger.error('job dead-lettered', line);
-      return;
-    }
-  }
+  recordOutcome(runtime.metrics, outcome, sent?.authFailed ?? false);
+  if (outcome.type === 'retry') runtime.logger.warn('job retried later', line);
+  else if (outcome.type === 'dead_letter') runtime.logger.error('job dead-lettered', line);
+  else runtime.logger.info('job settled', line);
 }
 
-function lastOf(attempted: Extract<SendAttempt, { kind: 'attempted' }>): number | 'timeout' | 'connection' {
-  const { result } = attempted;
-  return result.kind === 'response' ? result.status : result.error;
+/** The guard stores this in DynamoDB, whose marshaller refuses undefined fields. */
+function settledResult(type: SettledResult['type'], uuid: string | undefined): SettledResult {
+  return uuid === undefined ? { type } : { type, uuid };
+}
+
+function factsOf(facts: RecordFacts, entry: LedgerEntry): RecordFacts {
+  return {
+    ...facts,
+    attempts: entry.sends,
+    firstAttemptAt: entry.first_attempt_at,
+    lastStatus: entry.last_status,
+  };
+}
+
+/** How long to wait for another instance's attempt: its worst case is three requests (the 401 path). */
+function inFlightDelaySeconds(config: SenderConfig): number {
+  return Math.ceil((config.httpTimeoutMs * 3) / 1000) + 5;
 }
 
 function errorName(error: unknown): string {

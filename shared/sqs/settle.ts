@@ -33,8 +33,8 @@ export interface DeadLetterInfo {
   readonly reason: DeadLetterReason;
   /** The job's id, when the body had a well-formed one. */
   readonly jobId?: string | undefined;
-  /** Last HTTP status, or `timeout` / `connection`; undefined when nothing was sent. */
-  readonly lastStatus?: number | 'timeout' | 'connection' | undefined;
+  /** Last HTTP status, or `timeout` / `connection` / `lost`; undefined when nothing was sent. */
+  readonly lastStatus?: number | string | undefined;
   readonly attempts: number;
   /** Epoch ms of the first receipt of the job. */
   readonly firstAttemptAt: number;

@@ -65,6 +65,7 @@ export function senderConfig(env: Record<string, string> = {}): SenderConfig {
     ECOURTDATE_SECRET_ID: 'ecourtdate-relay/test',
     SEND_QUEUE_URL: 'http://127.0.0.1:9/000000000000/send',
     DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/000000000000/dlq',
+    LEDGER_TABLE_NAME: 'relay-ledger',
     ...env,
   });
 }

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { vi } from 'vitest';
+import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
 import type { RecordedRequest, Simulator, SimulatorOptions } from '#local/ecourtdate-simulator.ts';
 import { startSimulator } from '#local/ecourtdate-simulator.ts';
 import { type PollResult, pollOnce } from '#local/event-source.ts';
@@ -20,6 +21,7 @@ import {
 import type { SenderHandler } from '#shared/sender/handler.ts';
 
 export const SECRET_ID = 'ecourtdate-relay/test';
+export const LEDGER_TABLE = 'relay-ledger';
 export const CLIENT_ID = 'relay-test-client';
 export const CLIENT_SECRET = 'cs_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0';
 
@@ -30,6 +32,8 @@ export interface Harness {
   readonly deadLetterQueue: EmulatedQueue;
   readonly sim: Simulator;
   readonly secrets: SecretsManagerStub;
+  /** dynalite holding the job ledger table. */
+  readonly dynamodb: DynamoDbEmulator;
   /** The real `functions/sender.ts` handler, loaded with this harness's environment. */
   readonly handler: SenderHandler;
   readonly env: Readonly<Record<string, string>>;
@@ -63,11 +67,14 @@ export interface HarnessOptions {
 
 /**
  * Starts the relay's world on loopback: fauxqs with the send queue and its dead-letter queue, the eCourtDate
- * simulator, a Secrets Manager endpoint holding the client credentials, and the real sender handler loaded
+ * simulator, a Secrets Manager endpoint holding the client credentials, dynalite with the job ledger table,
+ * and the real sender handler loaded
  * from `functions/sender.ts` with environment variables pointing at all of them, as Lambda would load it.
  */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const emulator = await startSqsEmulator();
+  const dynamodb = await startDynamoDbEmulator();
+  await dynamodb.createLedgerTable(LEDGER_TABLE);
   const deadLetterQueue = await emulator.createQueue('relay-dlq');
   const sendQueue = await emulator.createQueue('relay-send', {
     VisibilityTimeout: '360',
@@ -86,7 +93,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ECOURTDATE_SECRET_ID: SECRET_ID,
     SEND_QUEUE_URL: sendQueue.url,
     DEAD_LETTER_QUEUE_URL: deadLetterQueue.url,
+    LEDGER_TABLE_NAME: LEDGER_TABLE,
     AWS_ENDPOINT_URL_SQS: emulator.endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
     BACKOFF_JITTER: '0',
     HTTP_TIMEOUT_MS: '2000',
@@ -104,6 +113,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     deadLetterQueue,
     sim,
     secrets,
+    dynamodb,
     handler,
     env,
     async enqueue(job) {
@@ -156,7 +166,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     sends: () => sim.requests.filter((r) => r.path === '/v1/messages/oneoffs'),
     async close() {
-      await Promise.allSettled([sim.close(), secrets.close(), emulator.stop()]);
+      await Promise.allSettled([sim.close(), secrets.close(), emulator.stop(), dynamodb.stop()]);
     },
   };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULTS, ENV, isLoopbackHost, loadSenderConfig, parseBaseUrl } from '#shared/config.ts';
 import { ConfigError } from '#shared/errors.ts';
 
-/** The four required variables, set to production-like values. */
+/** The required variables, set to production-like values. */
 function requiredEnv(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return {
     ECOURTDATE_BASE_URL: 'https://staging.api.ecourtdate.com',
@@ -10,6 +10,7 @@ function requiredEnv(overrides: Record<string, string | undefined> = {}): Record
       'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecourtdate-relay/staging-AbCdEf',
     SEND_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/ecourtdate-send',
     DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/ecourtdate-send-dlq',
+    LEDGER_TABLE_NAME: 'EcourtdateRelay-staging-Ledger',
     ...overrides,
   };
 }
@@ -41,6 +42,8 @@ describe('loadSenderConfig', () => {
       secretId: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecourtdate-relay/staging-AbCdEf',
       sendQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/ecourtdate-send',
       deadLetterQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/ecourtdate-send-dlq',
+      ledgerTableName: 'EcourtdateRelay-staging-Ledger',
+      ledgerTtlSeconds: 30 * 86_400,
       requestsPerMinute: 900,
       backoffSeconds: [60, 120, 240, 480],
       backoffJitter: 0.1,
@@ -53,7 +56,7 @@ describe('loadSenderConfig', () => {
       secretTtlSeconds: 300,
       tokenRenewBeforeSeconds: 300,
       timeScale: 1,
-      endpoints: { sqs: undefined, secretsManager: undefined },
+      endpoints: { sqs: undefined, secretsManager: undefined, dynamodb: undefined },
     });
   });
 
@@ -64,7 +67,7 @@ describe('loadSenderConfig', () => {
     expect(config.backoffSeconds).not.toBe(DEFAULTS.backoffSeconds);
   });
 
-  it.each([ENV.baseUrl, ENV.secretId, ENV.sendQueueUrl, ENV.deadLetterQueueUrl])(
+  it.each([ENV.baseUrl, ENV.secretId, ENV.sendQueueUrl, ENV.deadLetterQueueUrl, ENV.ledgerTableName])(
     'fails naming %s when it is missing',
     (variable) => {
       const error = expectRejected(requiredEnv({ [variable]: undefined }), variable);
@@ -72,7 +75,7 @@ describe('loadSenderConfig', () => {
     },
   );
 
-  it.each([ENV.baseUrl, ENV.secretId, ENV.sendQueueUrl, ENV.deadLetterQueueUrl])(
+  it.each([ENV.baseUrl, ENV.secretId, ENV.sendQueueUrl, ENV.deadLetterQueueUrl, ENV.ledgerTableName])(
     'treats a blank %s as missing',
     (variable) => {
       expectRejected(requiredEnv({ [variable]: '   ' }), variable);
@@ -98,6 +101,7 @@ describe('loadSenderConfig', () => {
         SECRET_TTL_SECONDS: '0',
         TOKEN_RENEW_BEFORE_SECONDS: '120',
         TIME_SCALE: '60',
+        LEDGER_TTL_DAYS: '7',
       }),
     );
 
@@ -114,6 +118,7 @@ describe('loadSenderConfig', () => {
       secretTtlSeconds: 0,
       tokenRenewBeforeSeconds: 120,
       timeScale: 60,
+      ledgerTtlSeconds: 7 * 86_400,
     });
   });
 
