@@ -39,8 +39,9 @@ export interface PollResult {
 /**
  * One poll of Lambda's SQS event source mapping, reproduced on an SQS-compatible endpoint: receive a batch
  * with all system attributes, invoke the handler, then delete every record that is not reported in
- * `batchItemFailures`. A handler error, or a failure id that is not in the batch, fails the whole batch
- * (the records come back after their visibility timeout), exactly as the managed integration behaves.
+ * `batchItemFailures`. A handler error, an invocation that outlives the function timeout, or a failure id
+ * that is not in the batch fails the whole batch (the records come back after their visibility timeout),
+ * exactly as the managed integration behaves.
  */
 export async function pollOnce(options: EventSourceOptions): Promise<PollResult> {
   const batchSize = Math.min(Math.max(options.batchSize ?? 10, 1), 10);
@@ -58,11 +59,19 @@ export async function pollOnce(options: EventSourceOptions): Promise<PollResult>
 
   const records = messages.map((m) => toRecord(m, options.queueArn, options.region ?? 'us-east-1'));
   const context = lambdaContext(options.functionName ?? 'sender', options.functionTimeoutMs ?? 60_000);
+  const timeoutMs = options.functionTimeoutMs ?? 60_000;
   let response: SQSBatchResponse | undefined;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    response = (await options.handler({ Records: records }, context)) ?? undefined;
+    // Lambda ends an invocation at its timeout; one that never returns (an instance that died) fails its batch.
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`invocation timed out after ${timeoutMs} ms`)), timeoutMs);
+    });
+    response = (await Promise.race([options.handler({ Records: records }, context), timedOut])) ?? undefined;
   } catch (error) {
     return { received: records.length, failed: records.map((r) => r.messageId), deleted: [], error };
+  } finally {
+    clearTimeout(timer);
   }
 
   const ids = new Set(records.map((r) => r.messageId));

@@ -23,6 +23,7 @@ import { ConfigError } from '#shared/errors.ts';
  * | `HTTP_TIMEOUT_MS` | per-request timeout towards eCourtDate | 10000 |
  * | `SECRET_TTL_SECONDS` | how long the secret is cached per container | 300 |
  * | `TOKEN_RENEW_BEFORE_SECONDS` | renew the cached token this long before it expires | 300 |
+ * | `DUPLICATE_WINDOW_SECONDS` | eCourtDate's duplicate window: a resend after an unknown outcome is only made inside it | 1800 |
  * | `LEDGER_TABLE_NAME` | DynamoDB table of the job ledger and the idempotency records | required |
  * | `LEDGER_TTL_DAYS` | how long a job's ledger entry is kept after its last change | 30 |
  * | `TIME_SCALE` | divide every delay and window by this (local demos and tests only) | 1 |
@@ -43,6 +44,7 @@ export interface SenderConfig {
   readonly serverErrorRetrySeconds: number;
   readonly rateLimitWaitSeconds: number;
   readonly maxAgeSeconds: number;
+  readonly duplicateWindowSeconds: number;
   readonly httpTimeoutMs: number;
   readonly secretTtlSeconds: number;
   readonly tokenRenewBeforeSeconds: number;
@@ -70,6 +72,7 @@ export const ENV = {
   serverErrorRetrySeconds: 'SERVER_ERROR_RETRY_SECONDS',
   rateLimitWaitSeconds: 'RATE_LIMIT_WAIT_SECONDS',
   maxAgeSeconds: 'MAX_AGE_SECONDS',
+  duplicateWindowSeconds: 'DUPLICATE_WINDOW_SECONDS',
   httpTimeoutMs: 'HTTP_TIMEOUT_MS',
   secretTtlSeconds: 'SECRET_TTL_SECONDS',
   tokenRenewBeforeSeconds: 'TOKEN_RENEW_BEFORE_SECONDS',
@@ -89,6 +92,7 @@ export const DEFAULTS = {
   serverErrorRetrySeconds: 60,
   rateLimitWaitSeconds: 60,
   maxAgeSeconds: 86_400,
+  duplicateWindowSeconds: 1800,
   httpTimeoutMs: 10_000,
   secretTtlSeconds: 300,
   tokenRenewBeforeSeconds: 300,
@@ -136,6 +140,10 @@ export function loadSenderConfig(env: Env): SenderConfig {
       max: MAX_VISIBILITY_TIMEOUT_SECONDS,
     }),
     maxAgeSeconds: number(env, ENV.maxAgeSeconds, DEFAULTS.maxAgeSeconds, { min: 1, max: 14 * 86_400 }),
+    duplicateWindowSeconds: number(env, ENV.duplicateWindowSeconds, DEFAULTS.duplicateWindowSeconds, {
+      min: 60,
+      max: 86_400,
+    }),
     httpTimeoutMs: number(env, ENV.httpTimeoutMs, DEFAULTS.httpTimeoutMs, { min: 1, max: 900_000 }),
     secretTtlSeconds: number(env, ENV.secretTtlSeconds, DEFAULTS.secretTtlSeconds, { min: 0, max: 86_400 }),
     tokenRenewBeforeSeconds: number(env, ENV.tokenRenewBeforeSeconds, DEFAULTS.tokenRenewBeforeSeconds, {

@@ -37,6 +37,13 @@ export interface LedgerEntry {
   readonly unknown_outcome: boolean;
   /** An attempt began and was never recorded: the instance stopped, its outcome is unknown. */
   readonly attempt_open: boolean;
+  /** Epoch ms when the open (or last) attempt began. */
+  readonly attempt_started_at?: number;
+  /**
+   * Epoch ms of this generation's latest attempt whose outcome is unknown. Resending is only safe while
+   * eCourtDate's duplicate window around it is open; an operator's redrive clears it.
+   */
+  readonly unknown_at?: number;
   readonly last_status?: string;
   readonly uuid?: string;
   readonly dead_letter_reason?: string;
@@ -131,6 +138,7 @@ export class JobLedger {
         rate_limited: 0,
         unknown_outcome: false,
         attempt_open: true,
+        attempt_started_at: now,
         history: [],
         expiration: this.#expiration(now),
         updated_at: now,
@@ -168,6 +176,7 @@ export class JobLedger {
         retryable: 0,
         server_500: 0,
         rate_limited: 0,
+        unknown_at: undefined,
         dead_letter_reason: undefined,
         dead_letter_message_id: undefined,
         history: appendHistory(existing.history, {
@@ -184,6 +193,7 @@ export class JobLedger {
         ...existing,
         retryable: existing.retryable + 1,
         unknown_outcome: true,
+        unknown_at: existing.attempt_started_at ?? existing.updated_at,
         last_status: 'lost',
         history: appendHistory(existing.history, {
           at: now,
@@ -200,6 +210,7 @@ export class JobLedger {
       ...next,
       status: 'in_progress',
       attempt_open: true,
+      attempt_started_at: now,
       version: existing.version + 1,
       expiration: this.#expiration(now),
       updated_at: now,
@@ -224,6 +235,7 @@ export class JobLedger {
       server_500: entry.server_500 + (attempt?.serverError500 ? 1 : 0),
       rate_limited: entry.rate_limited + (attempt?.rateLimited ? 1 : 0),
       unknown_outcome: entry.unknown_outcome || (attempt?.unknownOutcome ?? false),
+      unknown_at: attempt?.unknownOutcome ? (entry.attempt_started_at ?? now) : entry.unknown_at,
       last_status: input.lastStatus ?? entry.last_status,
       uuid: outcome.type === 'delivered' && outcome.uuid ? outcome.uuid : entry.uuid,
       dead_letter_reason: reason,

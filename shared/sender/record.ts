@@ -198,6 +198,16 @@ async function attempt(
       { type: 'dead_letter', reason: 'unknown_outcome' },
     );
   }
+  if (entry.unknown_at !== undefined && !insideDuplicateWindow(entry.unknown_at, now, config)) {
+    const detail =
+      "an earlier attempt's outcome is unknown and eCourtDate's duplicate window has passed, so a resend could reach the person twice: check Console > Logs";
+    return closeAndApply(
+      runtime,
+      entry,
+      { ...facts, detail },
+      { type: 'dead_letter', reason: 'unknown_outcome' },
+    );
+  }
   if (lost && prior.retryable >= config.maxAttempts) {
     return closeAndApply(
       runtime,
@@ -371,6 +381,16 @@ function factsOf(facts: RecordFacts, entry: LedgerEntry): RecordFacts {
     firstAttemptAt: entry.first_attempt_at,
     lastStatus: entry.last_status,
   };
+}
+
+/**
+ * Whether a resend now still falls inside eCourtDate's duplicate window around an attempt whose outcome is
+ * unknown (so a message it created answers 409), keeping a margin for the resend's own latency and clocks.
+ */
+export function insideDuplicateWindow(unknownAt: number, now: number, config: SenderConfig): boolean {
+  const windowMs = (config.duplicateWindowSeconds * 1000) / config.timeScale;
+  const marginMs = Math.min(config.httpTimeoutMs * 3 + 60_000 / config.timeScale, windowMs / 4);
+  return now - unknownAt < windowMs - marginMs;
 }
 
 /** How long to wait for another instance's attempt: its worst case is three requests (the 401 path). */

@@ -18,7 +18,10 @@ import {
   type SqsEmulator,
   startSqsEmulator,
 } from '#local/sqs-emulator.ts';
-import type { SenderHandler } from '#shared/sender/handler.ts';
+import { createAwsClients } from '#shared/clients/aws.ts';
+import { loadSenderConfig } from '#shared/config.ts';
+import type { FetchLike } from '#shared/ecourtdate/http.ts';
+import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
 
 export const SECRET_ID = 'ecourtdate-relay/test';
 export const LEDGER_TABLE = 'relay-ledger';
@@ -41,6 +44,13 @@ export interface Harness {
   enqueue(job: unknown): Promise<string>;
   /** One event-source poll: receive up to 10, invoke the handler, delete what succeeded. */
   invoke(): Promise<PollResult & { response?: SQSBatchResponse | undefined }>;
+  /** Another Lambda container with the same configuration (its own caches), optionally with its own fetch. */
+  createInstance(options?: { fetch?: FetchLike }): SenderHandler;
+  /** One event-source poll into a given instance, with a function timeout (an invocation past it fails). */
+  invokeWith(
+    handler: SenderHandler,
+    options?: { functionTimeoutMs?: number; batchSize?: number },
+  ): Promise<PollResult>;
   /** Reads every message on the dead-letter queue (and leaves them invisible for a while). */
   drainDeadLetters(): Promise<Message[]>;
   /** The send queue's state, without receiving anything: ready, delayed, and in flight with deadlines. */
@@ -129,6 +139,20 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         handler,
         waitTimeSeconds: 0,
         functionTimeoutMs: 60_000,
+      }),
+    createInstance(instanceOptions = {}) {
+      const config = loadSenderConfig(env);
+      return createSenderHandler({ config, ...createAwsClients(config), fetch: instanceOptions.fetch });
+    },
+    invokeWith: (instance, invokeOptions = {}) =>
+      pollOnce({
+        sqs,
+        queueUrl: sendQueue.url,
+        queueArn: sendQueue.arn,
+        handler: instance,
+        waitTimeSeconds: 0,
+        functionTimeoutMs: invokeOptions.functionTimeoutMs ?? 60_000,
+        batchSize: invokeOptions.batchSize,
       }),
     async drainDeadLetters() {
       const all: Message[] = [];

@@ -52,6 +52,7 @@ describe('loadSenderConfig', () => {
       serverErrorRetrySeconds: 60,
       rateLimitWaitSeconds: 60,
       maxAgeSeconds: 86_400,
+      duplicateWindowSeconds: 1800,
       httpTimeoutMs: 10_000,
       secretTtlSeconds: 300,
       tokenRenewBeforeSeconds: 300,

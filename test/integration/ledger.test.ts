@@ -1,0 +1,234 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createThen } from '#local/ecourtdate-simulator.ts';
+import type { FetchLike } from '#shared/ecourtdate/http.ts';
+import { JobLedger } from '#shared/ledger/ledger.ts';
+import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
+import { jobBody } from '#test/helpers/factories.ts';
+import {
+  attr,
+  type Harness,
+  type HarnessOptions,
+  LEDGER_TABLE,
+  startHarness,
+} from '#test/helpers/relay-harness.ts';
+
+const ONEOFFS = '/v1/messages/oneoffs';
+let h: Harness;
+
+afterEach(async () => {
+  await h?.close();
+});
+
+async function start(options: HarnessOptions = {}): Promise<Harness> {
+  h = await startHarness(options);
+  return h;
+}
+
+function ledger(): JobLedger {
+  return new JobLedger({ client: h.dynamodb.client, tableName: LEDGER_TABLE, ttlSeconds: 86_400 });
+}
+
+async function deadLetterReasons(): Promise<(string | undefined)[]> {
+  return (await h.drainDeadLetters()).map((m) => attr(m, DLQ_ATTRIBUTE.reason));
+}
+
+/**
+ * A fetch whose instance dies right after eCourtDate answered the first send: the answer never reaches the
+ * sender, so nothing after the send (ledger, acknowledgement) happens, as when Lambda kills the instance.
+ */
+function dyingAfterFirstSend(): FetchLike {
+  let died = false;
+  return async (input, init) => {
+    const response = await fetch(input, init);
+    if (!died && String(input).includes(ONEOFFS)) {
+      died = true;
+      return new Promise<Response>(() => undefined);
+    }
+    return response;
+  };
+}
+
+describe('job ledger: never lose a job, never send one twice', () => {
+  it('a delivered job that comes again (an upstream resend) is acknowledged without a send', async () => {
+    await start();
+    await h.enqueue(jobBody());
+    await h.invoke();
+    await h.enqueue(jobBody());
+
+    const again = await h.invoke();
+
+    expect(again.deleted).toHaveLength(1);
+    expect(h.sends()).toHaveLength(1);
+    expect(h.sim.messages).toHaveLength(1);
+    expect(await h.drainDeadLetters()).toEqual([]);
+  });
+
+  it('the same id with a different body is dead-lettered id_conflict, not sent, after the first settled', async () => {
+    await start();
+    await h.enqueue(jobBody());
+    await h.invoke();
+    await h.enqueue(jobBody({}, { content: 'A different text under the same id.' }));
+
+    await h.invoke();
+
+    expect(h.sends()).toHaveLength(1);
+    expect(await deadLetterReasons()).toEqual(['id_conflict']);
+  });
+
+  it('the same id with a different body is dead-lettered id_conflict while the first is still retrying', async () => {
+    await start();
+    h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 503 } });
+    await h.enqueue(jobBody());
+    await h.invoke();
+    await h.enqueue(jobBody({}, { content: 'A different text under the same id.' }));
+
+    await h.invoke();
+
+    expect(h.sends()).toHaveLength(1);
+    expect(await deadLetterReasons()).toEqual(['id_conflict']);
+    expect((await ledger().get('cms-48213-reminder-1'))?.status).toBe('retrying');
+  });
+
+  it('a job delivered twice by SQS in one batch is sent once; the copy waits, then settles without a send', async () => {
+    await start();
+    await h.enqueue(jobBody());
+    await h.enqueue(jobBody());
+
+    const first = await h.invoke();
+    expect(first.received).toBe(2);
+    expect(first.failed).toHaveLength(1);
+    expect(h.sends()).toHaveLength(1);
+
+    await h.fastForward();
+    const second = await h.invoke();
+
+    expect(second.deleted).toHaveLength(1);
+    expect(h.sends()).toHaveLength(1);
+    expect(h.sim.messages).toHaveLength(1);
+  });
+
+  it('429 waits do not spend the 5xx budget: four 429s, then 503s, still get all five 5xx attempts', async () => {
+    await start();
+    h.sim.script({ match: { path: ONEOFFS }, times: 4, action: { kind: 'respond', status: 429 } });
+    h.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 503 } });
+    await h.enqueue(jobBody());
+
+    // Each poll gets a fresh instance: a 429 holds back only the instance that saw it.
+    for (let i = 0; i < 9; i++) {
+      await h.invokeWith(h.createInstance());
+      await h.fastForward();
+    }
+
+    expect(h.sends().map((r) => r.status)).toEqual([429, 429, 429, 429, 503, 503, 503, 503, 503]);
+    expect(await deadLetterReasons()).toEqual(['retries_exhausted']);
+    expect(await ledger().get('cms-48213-reminder-1')).toMatchObject({
+      rate_limited: 4,
+      retryable: 5,
+      sends: 9,
+    });
+  });
+
+  it('a 409 after attempts with known outcomes is a duplicate, not a delivery', async () => {
+    await start();
+    await h.enqueue(jobBody({ id: 'someone-else' }));
+    await h.invoke();
+    h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 503 } });
+    await h.enqueue(jobBody({ id: 'ours' }));
+
+    await h.invoke();
+    await h.fastForward();
+    await h.invoke();
+
+    expect(h.sends().map((r) => r.status)).toEqual([201, 503, 409]);
+    expect(await ledger().get('ours')).toMatchObject({ status: 'duplicate', unknown_outcome: false });
+  });
+
+  it('a job redriven from the dead-letter queue gets a fresh budget and is sent again', async () => {
+    await start();
+    h.sim.script({ match: { path: ONEOFFS }, times: 5, action: { kind: 'respond', status: 503 } });
+    await h.enqueue(jobBody());
+    for (let i = 0; i < 5; i++) {
+      await h.invoke();
+      await h.fastForward();
+    }
+    const [dead] = await h.drainDeadLetters();
+    expect(attr(dead ?? {}, DLQ_ATTRIBUTE.reason)).toBe('retries_exhausted');
+
+    // The operator's redrive: the same body, back on the send queue as a new message.
+    await h.enqueue(dead?.Body ?? '');
+    await h.invoke();
+
+    expect(h.sim.messages).toHaveLength(1);
+    const entry = await ledger().get('cms-48213-reminder-1');
+    expect(entry).toMatchObject({ status: 'delivered', generation: 2, sends: 1, retryable: 0 });
+    expect(entry?.history.map((e) => e.outcome)).toContain('redriven');
+  });
+
+  it('an instance killed after the send: the next attempt treats the outcome as unknown, and the 409 proves delivery', async () => {
+    await start();
+    await h.enqueue(jobBody());
+
+    const dead = await h.invokeWith(h.createInstance({ fetch: dyingAfterFirstSend() }), {
+      functionTimeoutMs: 300,
+    });
+    expect(dead.error).toBeDefined();
+    expect(h.sim.messages).toHaveLength(1);
+
+    await h.fastForward();
+    const next = await h.invokeWith(h.createInstance());
+
+    expect(next.deleted).toHaveLength(1);
+    expect(h.sends().map((r) => r.status)).toEqual([201, 409]);
+    expect(h.sim.messages).toHaveLength(1);
+    expect(await ledger().get('cms-48213-reminder-1')).toMatchObject({
+      status: 'delivered',
+      unknown_outcome: true,
+    });
+  });
+
+  it('an instance killed after sending a skip_duplicate job: dead-lettered unknown_outcome, never sent twice', async () => {
+    await start();
+    await h.enqueue(jobBody({}, { skip_duplicate: true }));
+
+    await h.invokeWith(h.createInstance({ fetch: dyingAfterFirstSend() }), { functionTimeoutMs: 300 });
+    await h.fastForward();
+    await h.invokeWith(h.createInstance());
+
+    expect(h.sends()).toHaveLength(1);
+    expect(await deadLetterReasons()).toEqual(['unknown_outcome']);
+  });
+
+  it('created-then-504 on a skip_duplicate job is recorded as an unknown outcome in the ledger', async () => {
+    await start();
+    h.sim.script({ match: { path: ONEOFFS }, action: createThen({ kind: 'respond', status: 504 }) });
+    await h.enqueue(jobBody({}, { skip_duplicate: true }));
+
+    await h.invoke();
+
+    expect(await ledger().get('cms-48213-reminder-1')).toMatchObject({
+      status: 'dead_lettered',
+      dead_letter_reason: 'unknown_outcome',
+      unknown_outcome: true,
+      last_status: '504',
+    });
+  });
+
+  it('never resends after an unknown outcome once the duplicate window has passed: dead-letters unknown_outcome', async () => {
+    // A 60 s window at time scale 1,000 is 60 ms: the resend comes after it closed.
+    await start({ env: { DUPLICATE_WINDOW_SECONDS: '60', TIME_SCALE: '1000' } });
+    h.sim.script({
+      match: { path: ONEOFFS },
+      times: 1,
+      action: createThen({ kind: 'respond', status: 504 }),
+    });
+    await h.enqueue(jobBody());
+    await h.invoke();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    await h.fastForward();
+    await h.invoke();
+
+    expect(h.sends()).toHaveLength(1);
+    expect(await deadLetterReasons()).toEqual(['unknown_outcome']);
+  });
+});
