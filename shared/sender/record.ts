@@ -293,7 +293,7 @@ async function deadLetterNow(
 ): Promise<RecordReport> {
   const outcome: Outcome = { type: 'dead_letter', reason };
   // If SQS refuses, this throws: the record fails and stays on the send queue. A job is never dropped.
-  await sendToDeadLetterQueue(
+  const { droppedAttributes } = await sendToDeadLetterQueue(
     runtime.sqs,
     runtime.config.deadLetterQueueUrl,
     facts.record.body,
@@ -308,7 +308,10 @@ async function deadLetterNow(
     },
     runtime.now(),
   );
-  report(runtime, facts, outcome);
+  const detail = droppedAttributes.length
+    ? `${facts.detail ?? ''} (body too large for these dead-letter attributes: ${droppedAttributes.join(', ')})`.trim()
+    : facts.detail;
+  report(runtime, { ...facts, detail }, outcome);
   return { jobId: facts.jobId, outcome };
 }
 

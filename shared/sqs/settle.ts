@@ -56,10 +56,39 @@ export const DLQ_ATTRIBUTE = {
   responseExcerpt: 'response_excerpt',
 } as const;
 
+/** The largest message SQS accepts (body and attributes together). */
+export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+
+// Shed first when a message would be too large: the least essential, and the largest, attributes.
+const SHED_ORDER = [
+  DLQ_ATTRIBUTE.responseExcerpt,
+  DLQ_ATTRIBUTE.detail,
+  DLQ_ATTRIBUTE.deadLetteredAt,
+  DLQ_ATTRIBUTE.firstAttemptAt,
+  DLQ_ATTRIBUTE.lastStatus,
+  DLQ_ATTRIBUTE.attempts,
+  DLQ_ATTRIBUTE.jobId,
+  DLQ_ATTRIBUTE.reason,
+];
+
+/** Size of a message as SQS counts it: body bytes plus each attribute's name, type and value bytes. */
+export function sqsMessageBytes(body: string, attributes: Record<string, MessageAttributeValue>): number {
+  let size = Buffer.byteLength(body, 'utf8');
+  for (const [name, value] of Object.entries(attributes)) {
+    size +=
+      Buffer.byteLength(name) +
+      Buffer.byteLength(value.DataType ?? '') +
+      Buffer.byteLength(value.StringValue ?? '');
+  }
+  return size;
+}
+
 /**
  * Sends the job's original body, unchanged, to the dead-letter queue with the reason and context as message
- * attributes, so that a redrive later sends the very same job back. Throws if SQS refuses: the caller then
- * leaves the record on the send queue rather than lose it.
+ * attributes, so that a redrive later sends the very same job back. A body near the size limit keeps as
+ * many attributes as fit (the reason last), never a changed body; the names of the dropped attributes are
+ * returned for the log. Throws if SQS refuses: the caller then leaves the record on the send queue rather
+ * than lose it.
  */
 export async function sendToDeadLetterQueue(
   sqs: SQSClient,
@@ -67,7 +96,7 @@ export async function sendToDeadLetterQueue(
   body: string,
   info: DeadLetterInfo,
   now: number = Date.now(),
-): Promise<void> {
+): Promise<{ droppedAttributes: string[] }> {
   const attributes: Record<string, MessageAttributeValue> = {
     [DLQ_ATTRIBUTE.reason]: text(info.reason),
     [DLQ_ATTRIBUTE.lastStatus]: text(info.lastStatus === undefined ? 'none' : String(info.lastStatus)),
@@ -78,6 +107,14 @@ export async function sendToDeadLetterQueue(
   if (info.jobId) attributes[DLQ_ATTRIBUTE.jobId] = text(info.jobId);
   if (info.detail) attributes[DLQ_ATTRIBUTE.detail] = text(truncate(info.detail, 512));
   if (info.responseExcerpt) attributes[DLQ_ATTRIBUTE.responseExcerpt] = text(info.responseExcerpt);
+  const droppedAttributes: string[] = [];
+  for (const name of SHED_ORDER) {
+    if (sqsMessageBytes(body, attributes) <= SQS_MAX_MESSAGE_BYTES) break;
+    if (name in attributes) {
+      delete attributes[name];
+      droppedAttributes.push(name);
+    }
+  }
   await sqs.send(
     new SendMessageCommand({
       QueueUrl: deadLetterQueueUrl,
@@ -85,6 +122,7 @@ export async function sendToDeadLetterQueue(
       MessageAttributes: attributes,
     }),
   );
+  return { droppedAttributes };
 }
 
 function text(value: string): MessageAttributeValue {
