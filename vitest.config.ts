@@ -8,9 +8,15 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // fauxqs uses node:sqlite, which warns on every import that it is experimental.
+    execArgv: ['--disable-warning=ExperimentalWarning'],
     reporters: ['default'],
+    // The sender logs a JSON line per attempt: shown for failing tests, held back for passing ones.
+    silent: 'passed-only',
     env: {
-      // Keep Powertools quiet about X-Ray and make local runs deterministic.
+      // Powertools writes through `console` in dev mode, which vitest can hold back; metrics stay on.
+      POWERTOOLS_DEV: 'true',
+      POWERTOOLS_METRICS_DISABLED: 'false',
       POWERTOOLS_TRACE_ENABLED: 'false',
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'test',
