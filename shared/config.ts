@@ -26,7 +26,7 @@ import { ConfigError } from '#shared/errors.ts';
  * | `DUPLICATE_WINDOW_SECONDS` | eCourtDate's duplicate window: a resend after an unknown outcome is only made inside it | 1800 |
  * | `LEDGER_TABLE_NAME` | DynamoDB table of the job ledger and the idempotency records | required |
  * | `LEDGER_TTL_DAYS` | how long a job's ledger entry is kept after its last change | 30 |
- * | `TIME_SCALE` | divide every delay and window by this (local demos and tests only) | 1 |
+ * | `TIME_SCALE` | divide every delay and window by this, the pacing interval included (local demos and tests only) | 1 |
  * | `AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_DYNAMODB` | emulator endpoints (local runs and tests) | unset |
  */
 export interface SenderConfig {

@@ -56,7 +56,8 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     tracer.captureAWSv3Client(deps.secrets);
     tracer.captureAWSv3Client(deps.dynamodb);
   }
-  const pacer = new Pacer(config.requestsPerMinute, { now });
+  // A scaled run's minute is shorter, so is the pacing interval: the budget is per (scaled) minute.
+  const pacer = new Pacer(config.requestsPerMinute * config.timeScale, { now });
   const credentials = new CredentialsSource({
     client: deps.secrets,
     secretId: config.secretId,
