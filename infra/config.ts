@@ -38,6 +38,11 @@ const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
 /** SQS keeps send jobs this long; it must outlive the sender's own 24 h retry limit (MAX_AGE_SECONDS). */
 export const SEND_QUEUE_RETENTION_DAYS = 4;
 export const DEAD_LETTER_RETENTION_DAYS = 14;
+/**
+ * eCourtDate's duplicate window: a second request with the same content inside it answers 409 instead of
+ * creating a message. `duplicateWindowSeconds` may narrow it, never widen it.
+ */
+export const ECOURTDATE_DUPLICATE_WINDOW_SECONDS = 1800;
 
 export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -65,11 +70,15 @@ export interface StageConfig {
   readonly maxBatchingWindowSeconds: number;
   readonly backoffSeconds: readonly number[];
   readonly maxAttempts: number;
+  /** The part of eCourtDate's duplicate window the sender relies on when it resends after an unknown outcome. */
+  readonly duplicateWindowSeconds: number;
   readonly httpTimeoutMs: number;
   readonly functionTimeoutSeconds: number;
   readonly memorySizeMb: number;
   /** Receives before SQS itself moves a job to the dead-letter queue: the crash safety net. */
   readonly maxReceiveCount: number;
+  /** Days the job ledger keeps a job's entry (and its idempotency record) after the last change (1-365). */
+  readonly ledgerTtlDays: number;
   /** `create`: the stack owns the secret (placeholder value). `existing`: an existing secret, by name. */
   readonly secret: { readonly kind: 'create' | 'existing'; readonly name: string };
   /** Event bus of the rule; undefined for the account's default bus. */
@@ -77,7 +86,7 @@ export interface StageConfig {
   readonly eventSources: readonly string[];
   readonly logLevel: LogLevel;
   readonly logRetentionDays: number;
-  /** Keep the secret, queues and logs when the stack is deleted (production). */
+  /** Keep the secret, queues, ledger table and logs when the stack is deleted (production). */
   readonly retainData: boolean;
   readonly terminationProtection: boolean;
   readonly alarmThresholds: AlarmThresholds;
@@ -103,10 +112,12 @@ export const SETTINGS = [
   'maxBatchingWindowSeconds',
   'backoffSeconds',
   'maxAttempts',
+  'duplicateWindowSeconds',
   'httpTimeoutMs',
   'functionTimeoutSeconds',
   'memorySizeMb',
   'maxReceiveCount',
+  'ledgerTtlDays',
   'secretName',
   'existingSecretName',
   'eventBusName',
@@ -153,6 +164,25 @@ export function loadStageConfig(context: Context): StageConfig {
     MAX_VISIBILITY_TIMEOUT_SECONDS,
   );
   const maxAttempts = int(context, 'maxAttempts', DEFAULTS.maxAttempts, 1, 100);
+  const duplicateWindowSeconds = int(
+    context,
+    'duplicateWindowSeconds',
+    DEFAULTS.duplicateWindowSeconds,
+    60,
+    ECOURTDATE_DUPLICATE_WINDOW_SECONDS,
+  );
+  // The stack leaves BACKOFF_JITTER at the sender's default, so the worst case uses the same value.
+  const backoff = { backoffSeconds, maxAttempts, backoffJitter: DEFAULTS.backoffJitter };
+  const worstBackoff = worstCaseBackoffSeconds(backoff);
+  if (worstBackoff >= duplicateWindowSeconds) {
+    throw new ConfigError(
+      'backoffSeconds',
+      `with maxAttempts ${maxAttempts}, the retries of backoffSeconds ${backoffSeconds.join(',')} take up to ` +
+        `${worstBackoff} s (${Math.round(DEFAULTS.backoffJitter * 100)}% jitter included), which must stay below ` +
+        `duplicateWindowSeconds (${duplicateWindowSeconds} s): a resend after an unknown outcome would come ` +
+        `after eCourtDate's duplicate window has closed; shorten backoffSeconds or lower maxAttempts`,
+    );
+  }
   const httpTimeoutMs = int(context, 'httpTimeoutMs', DEFAULTS.httpTimeoutMs, 1000, 120_000);
 
   const required = requiredFunctionTimeoutSeconds({
@@ -192,6 +222,7 @@ export function loadStageConfig(context: Context): StageConfig {
       `must exceed maxAttempts (${maxAttempts}) so that the sender's own retry limit decides, got ${maxReceiveCount}`,
     );
   }
+  const ledgerTtlDays = int(context, 'ledgerTtlDays', DEFAULTS.ledgerTtlDays, 1, 365);
 
   return {
     stage,
@@ -205,10 +236,12 @@ export function loadStageConfig(context: Context): StageConfig {
     maxBatchingWindowSeconds,
     backoffSeconds,
     maxAttempts,
+    duplicateWindowSeconds,
     httpTimeoutMs,
     functionTimeoutSeconds,
     memorySizeMb,
     maxReceiveCount,
+    ledgerTtlDays,
     secret: resolveSecret(context, stage),
     eventBusName: resolveEventBusName(context),
     eventSources: resolveEventSources(context),
@@ -246,6 +279,29 @@ export function requiredFunctionTimeoutSeconds(input: {
   const waiting = (sends * input.httpTimeoutMs) / 1000;
   const pacing = (sends * 60) / input.perInstanceRequestsPerMinute;
   return Math.ceil(waiting + pacing + INVOCATION_OVERHEAD_SECONDS);
+}
+
+/**
+ * The longest the sender's backoff can spread one job's attempts: the delays after attempts 1 to
+ * `maxAttempts - 1` (the last step repeating), each with the most jitter and rounded up to whole seconds as
+ * the sender does. Every resend after an unknown outcome relies on eCourtDate's duplicate window, so this must
+ * stay below it.
+ *
+ * @example
+ * worstCaseBackoffSeconds({ backoffSeconds: [60, 120], maxAttempts: 4, backoffJitter: 0.1 }); // 66 + 132 + 132
+ */
+export function worstCaseBackoffSeconds(input: {
+  backoffSeconds: readonly number[];
+  maxAttempts: number;
+  backoffJitter: number;
+}): number {
+  const { backoffSeconds: steps } = input;
+  let total = 0;
+  for (let attempt = 1; attempt < input.maxAttempts; attempt++) {
+    const step = steps[Math.min(attempt, steps.length) - 1] ?? 0;
+    total += Math.ceil(step * (1 + input.backoffJitter));
+  }
+  return total;
 }
 
 function rejectUnknownSettings(context: Context): void {
@@ -353,6 +409,14 @@ function resolveAlarmThresholds(context: Context): AlarmThresholds {
     ),
     senderErrorThreshold: int(context, 'senderErrorThreshold', d.senderErrorThreshold, 1, 100_000),
     senderThrottleThreshold: int(context, 'senderThrottleThreshold', d.senderThrottleThreshold, 1, 100_000),
+    ledgerSystemErrorThreshold: int(
+      context,
+      'ledgerSystemErrorThreshold',
+      d.ledgerSystemErrorThreshold,
+      1,
+      100_000,
+    ),
+    ledgerThrottleThreshold: int(context, 'ledgerThrottleThreshold', d.ledgerThrottleThreshold, 1, 100_000),
   };
 }
 

@@ -24,14 +24,15 @@ export type AlarmState = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
 /**
  * Where a metric comes from. `relay` is the sender's own EMF metrics (namespace `METRICS_NAMESPACE`, dimension
  * `service`); the others are the AWS metrics of one of the stack's resources (`AWS/SQS` by queue name,
- * `AWS/Lambda` by function name), which the stack resolves to the real resource.
+ * `AWS/Lambda` by function name, `AWS/DynamoDB` by table name), which the stack resolves to the real resource.
  */
 export type AlarmMetricSource =
   | 'relay'
   | 'sendQueue'
   | 'deadLetterQueue'
   | 'eventsDeadLetterQueue'
-  | 'senderFunction';
+  | 'senderFunction'
+  | 'ledgerTable';
 
 export interface AlarmMetric {
   /** The metric's variable in `expression` (CloudWatch requires a lowercase first letter). */
@@ -39,6 +40,11 @@ export interface AlarmMetric {
   readonly source: AlarmMetricSource;
   readonly metricName: string;
   readonly statistic: AlarmStatistic;
+  /**
+   * Dimensions besides the resource's own, e.g. `{ Operation: 'GetItem' }`: DynamoDB publishes `SystemErrors`
+   * and `ThrottledRequests` per table and operation only.
+   */
+  readonly dimensions?: Readonly<Record<string, string>>;
 }
 
 export interface AlarmDefinition {
@@ -80,6 +86,10 @@ export interface AlarmThresholds {
   readonly senderErrorThreshold: number;
   /** Sender Lambda throttles in 5 minutes. */
   readonly senderThrottleThreshold: number;
+  /** DynamoDB system errors (HTTP 500) on the ledger table in 5 minutes. */
+  readonly ledgerSystemErrorThreshold: number;
+  /** Throttled requests to the ledger table in 5 minutes. */
+  readonly ledgerThrottleThreshold: number;
 }
 
 export const DEFAULT_ALARM_THRESHOLDS: AlarmThresholds = {
@@ -94,6 +104,8 @@ export const DEFAULT_ALARM_THRESHOLDS: AlarmThresholds = {
   oldestMessageAgeSeconds: 3600,
   senderErrorThreshold: 1,
   senderThrottleThreshold: 1,
+  ledgerSystemErrorThreshold: 1,
+  ledgerThrottleThreshold: 1,
 };
 
 /** The ids of the alarms, as used in alarm names, stack tests and the README runbook. */
@@ -106,9 +118,37 @@ export const ALARM_ID = {
   oldestMessage: 'OldestMessageTooOld',
   senderErrors: 'SenderErrors',
   senderThrottles: 'SenderThrottles',
+  ledgerSystemErrors: 'LedgerSystemErrors',
+  ledgerThrottles: 'LedgerThrottles',
 } as const;
 
+/**
+ * The DynamoDB operations the sender makes on the ledger table (its job ledger and the Powertools Idempotency
+ * records): the stack grants exactly these, and the ledger alarms watch them.
+ */
+export const LEDGER_OPERATIONS = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] as const;
+
 const FIVE_MINUTES = 300;
+
+/**
+ * One ledger-table metric per operation, summed. FILL: DynamoDB publishes a datapoint only for the operations
+ * that had one, and plain arithmetic on a missing operand yields no datapoint at all.
+ */
+function perOperationSum(
+  prefix: string,
+  metricName: string,
+): Pick<AlarmDefinition, 'metrics' | 'expression'> {
+  const metrics = LEDGER_OPERATIONS.map(
+    (operation): AlarmMetric => ({
+      id: `${prefix}${operation}`,
+      source: 'ledgerTable',
+      metricName,
+      statistic: 'Sum',
+      dimensions: { Operation: operation },
+    }),
+  );
+  return { metrics, expression: metrics.map((metric) => `FILL(${metric.id}, 0)`).join(' + ') };
+}
 
 /**
  * Builds every alarm definition from the thresholds.
@@ -247,16 +287,49 @@ export function alarmDefinitions(thresholds: AlarmThresholds = DEFAULT_ALARM_THR
       threshold: t.senderThrottleThreshold,
       treatMissingData: 'notBreaching',
     },
+    {
+      id: ALARM_ID.ledgerSystemErrors,
+      description:
+        'DynamoDB answered requests to the job ledger table with internal server errors. The sender fails the ' +
+        'records concerned; SQS offers them again only after the visibility timeout, so jobs are delayed.',
+      ...perOperationSum('systemErrors', 'SystemErrors'),
+      expressionLabel: 'ledger system errors',
+      periodSeconds: FIVE_MINUTES,
+      ...everyPeriod(1),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: t.ledgerSystemErrorThreshold,
+      // DynamoDB publishes no datapoint without errors: none is healthy.
+      treatMissingData: 'notBreaching',
+    },
+    {
+      id: ALARM_ID.ledgerThrottles,
+      description:
+        'DynamoDB throttled requests to the job ledger table. The table is on-demand and the relay uses a tiny ' +
+        'share of it, so a limit is in the way (a maximum set on the table, one item hit in a loop, a lowered ' +
+        'table quota); records that stay throttled fail and come back after the visibility timeout.',
+      ...perOperationSum('throttled', 'ThrottledRequests'),
+      expressionLabel: 'ledger throttled requests',
+      periodSeconds: FIVE_MINUTES,
+      ...everyPeriod(1),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: t.ledgerThrottleThreshold,
+      treatMissingData: 'notBreaching',
+    },
   ];
 }
 
 /**
  * The key of a metric in the per-period values `evaluateAlarm` reads: the EMF metric name for the relay's own
- * metrics (`Responses403`), `<source>.<metricName>` for AWS metrics (`deadLetterQueue.ApproximateNumberOfMessagesVisible`).
+ * metrics (`Responses403`), `<source>.<metricName>` for AWS metrics (`deadLetterQueue.ApproximateNumberOfMessagesVisible`),
+ * followed by any extra dimensions in braces (`ledgerTable.SystemErrors{Operation=GetItem}`).
  * Values are the metric's statistic over one period (the Sum of a count, the Maximum of a queue depth).
  */
-export function metricKey(metric: Pick<AlarmMetric, 'source' | 'metricName'>): string {
-  return metric.source === 'relay' ? metric.metricName : `${metric.source}.${metric.metricName}`;
+export function metricKey(metric: Pick<AlarmMetric, 'source' | 'metricName' | 'dimensions'>): string {
+  const name = metric.source === 'relay' ? metric.metricName : `${metric.source}.${metric.metricName}`;
+  const dimensions = Object.entries(metric.dimensions ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => `${key}=${value}`);
+  return dimensions.length === 0 ? name : `${name}{${dimensions.join(',')}}`;
 }
 
 /** One period's values, keyed by `metricKey`; a missing key or `undefined` is a missing datapoint. */

@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -21,6 +22,7 @@ export interface AlarmResources {
   readonly deadLetterQueue: IQueue;
   readonly eventsDeadLetterQueue: IQueue;
   readonly senderFunction: IFunction;
+  readonly ledgerTable: ITable;
 }
 
 export interface RelayAlarmsProps {
@@ -98,9 +100,9 @@ export function alarmMetric(definition: AlarmDefinition, resources: AlarmResourc
   });
 }
 
-/** One metric of an alarm definition, resolved to the stack's resource. */
+/** One metric of an alarm definition, resolved to the stack's resource, with its extra dimensions if any. */
 export function cloudWatchMetric(
-  metric: Pick<AlarmMetric, 'source' | 'metricName' | 'statistic'>,
+  metric: Pick<AlarmMetric, 'source' | 'metricName' | 'statistic' | 'dimensions'>,
   resources: AlarmResources,
   period: Duration,
 ): cloudwatch.Metric {
@@ -117,6 +119,9 @@ export function cloudWatchMetric(
     deadLetterQueue: () => resources.deadLetterQueue.metric(metric.metricName, options),
     eventsDeadLetterQueue: () => resources.eventsDeadLetterQueue.metric(metric.metricName, options),
     senderFunction: () => resources.senderFunction.metric(metric.metricName, options),
+    ledgerTable: () => resources.ledgerTable.metric(metric.metricName, options),
   };
-  return bySource[metric.source]();
+  const resolved = bySource[metric.source]();
+  if (metric.dimensions === undefined) return resolved;
+  return resolved.with({ dimensionsMap: { ...resolved.dimensions, ...metric.dimensions } });
 }

@@ -1,7 +1,8 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { type AlarmResources, cloudWatchMetric } from '#infra/constructs/relay-alarms.ts';
+import { type AlarmResources, alarmMetric, cloudWatchMetric } from '#infra/constructs/relay-alarms.ts';
+import type { AlarmDefinition } from '#shared/alarm-definitions.ts';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
 
 export interface RelayDashboardProps {
@@ -9,6 +10,8 @@ export interface RelayDashboardProps {
   readonly resources: AlarmResources;
   /** Shown in an alarm status widget at the top. */
   readonly alarms: readonly cloudwatch.IAlarm[];
+  /** The alarms' definitions: the ledger graph draws what the ledger table's alarms watch. */
+  readonly definitions: readonly AlarmDefinition[];
   /** A line of context at the top (stage, API base URL). */
   readonly summary: string;
   /** The event source mapping's maximum concurrency, drawn on the concurrency graph. */
@@ -21,7 +24,7 @@ const HEIGHT = 6;
 
 /**
  * One page for on-call: alarm states, eCourtDate responses by status code, outcomes, the send queue's depth
- * and age, the dead-letter queues, and the sender's duration, errors and concurrency.
+ * and age, the dead-letter queues, the sender's duration, errors and concurrency, and the job ledger table.
  */
 export class RelayDashboard extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
@@ -37,6 +40,10 @@ export class RelayDashboard extends Construct {
       extra: Partial<cloudwatch.GraphWidgetProps> = {},
     ) => new cloudwatch.GraphWidget({ title, left, width: WIDTH, height: HEIGHT, ...extra });
     const fn = resources.senderFunction;
+    const table = resources.ledgerTable;
+    const ledgerAlarmMetrics = props.definitions
+      .filter((definition) => definition.metrics.every((metric) => metric.source === 'ledgerTable'))
+      .map((definition) => alarmMetric(definition, resources));
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,
@@ -76,6 +83,7 @@ export class RelayDashboard extends Construct {
             relay(METRIC.retried, 'retried'),
             relay(METRIC.deferred, 'deferred (429 wait)'),
             relay(METRIC.deadLettered, 'dead-lettered'),
+            relay(METRIC.alreadySettled, 'already settled (not sent again)'),
           ]),
           graph('eCourtDate calls and failures', [
             relay(METRIC.apiCalls, 'API calls'),
@@ -159,6 +167,17 @@ export class RelayDashboard extends Construct {
               }),
             ],
             { leftAnnotations: [{ value: props.maxConcurrency, label: 'maximum concurrency' }] },
+          ),
+        ],
+        [
+          graph(
+            'Job ledger (DynamoDB)',
+            [
+              table.metricConsumedReadCapacityUnits({ period: PERIOD, label: 'read units consumed' }),
+              table.metricConsumedWriteCapacityUnits({ period: PERIOD, label: 'write units consumed' }),
+            ],
+            // The same sums over the sender's operations that the ledger alarms watch.
+            { right: ledgerAlarmMetrics },
           ),
         ],
       ],

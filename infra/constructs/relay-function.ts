@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource, type SqsEventSourceProps } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -10,6 +11,9 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ConfigError } from '#shared/errors.ts';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
+
+/** The single-item DynamoDB operations `useTableItems` can grant: by key, never a query, scan or batch. */
+export type ItemOperation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem';
 
 /** The repository root: esbuild's project root and where package-lock.json lives. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -52,8 +56,9 @@ export interface RelayFunctionProps {
  * X-Ray tracing, its own log group with a retention, Powertools configured, and an execution role that holds
  * only what is granted explicitly (no AWS-managed policy). Stacks never build raw functions.
  *
- * Environment variables and IAM grants for a resource come together through `consume`, `sendTo` and
- * `readSecret`, so the function cannot learn of a resource it may not use, or the other way round.
+ * Environment variables and IAM grants for a resource come together through `consume`, `sendTo`,
+ * `readSecret` and `useTableItems`, so the function cannot learn of a resource it may not use, or the other way
+ * round.
  */
 export class RelayFunction extends Construct {
   readonly function: NodejsFunction;
@@ -149,5 +154,32 @@ export class RelayFunction extends Construct {
   readSecret(secret: ISecret, envName: string): void {
     secret.grantRead(this.function);
     this.function.addEnvironment(envName, secret.secretFullArn ?? secret.secretName);
+  }
+
+  /**
+   * Lets the function make exactly these single-item operations on the table (its ARN only, no index) and
+   * names it in `envName`. Not `grantReadWriteData`, which adds Query, Scan, the batch operations,
+   * ConditionCheckItem, DescribeTable and index ARNs.
+   *
+   * @example
+   * sender.useTableItems(ledgerTable, ENV.ledgerTableName, ['GetItem', 'PutItem']);
+   */
+  useTableItems(table: ITable, envName: string, operations: readonly ItemOperation[]): void {
+    if (operations.length === 0) {
+      throw new ConfigError(
+        `${this.node.id}.useTableItems`,
+        `expected at least one operation on ${table.node.id}`,
+      );
+    }
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: `ItemsOf${table.node.id.replace(/[^A-Za-z0-9]/g, '')}`,
+        actions: [...new Set(operations)].sort().map((operation) => `dynamodb:${operation}`),
+        resources: [table.tableArn],
+      }),
+    );
+    // Only a table encrypted with a customer-managed key needs the key as well.
+    table.encryptionKey?.grantEncryptDecrypt(this.function);
+    this.function.addEnvironment(envName, table.tableName);
   }
 }

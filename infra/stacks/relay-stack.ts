@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -17,7 +18,7 @@ import { RelayAlarms } from '#infra/constructs/relay-alarms.ts';
 import { RelayDashboard } from '#infra/constructs/relay-dashboard.ts';
 import { RelayFunction } from '#infra/constructs/relay-function.ts';
 import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-queue.ts';
-import { alarmDefinitions } from '#shared/alarm-definitions.ts';
+import { alarmDefinitions, LEDGER_OPERATIONS } from '#shared/alarm-definitions.ts';
 import { ENV } from '#shared/config.ts';
 
 export interface RelayStackProps extends StackProps {
@@ -41,16 +42,26 @@ export const OUTPUT = {
   eventSource: 'EventSource',
   eventDetailType: 'EventDetailType',
   senderFunctionName: 'SenderFunctionName',
+  ledgerTableName: 'LedgerTableName',
 } as const;
 
 /**
+ * The ledger table's partition key and TTL attribute: the names `shared/ledger/ledger.ts` writes and Powertools
+ * Idempotency's DynamoDB persistence layer uses by default, so both kinds of record share the table.
+ */
+export const LEDGER_TABLE_KEY = 'id';
+export const LEDGER_TABLE_TTL_ATTRIBUTE = 'expiration';
+
+/**
  * One stage of the relay: the send queue and its dead-letter queue, the EventBridge rule that feeds it, the
- * sender Lambda, the eCourtDate API client secret, and the alarms, topic and dashboard that watch them.
+ * sender Lambda, its job ledger table, the eCourtDate API client secret, and the alarms, topic and dashboard
+ * that watch them.
  */
 export class RelayStack extends Stack {
   readonly config: StageConfig;
   readonly secret: secretsmanager.ISecret;
   readonly sender: RelayFunction;
+  readonly ledgerTable: dynamodb.Table;
   readonly sendQueues: QueueWithDeadLetterQueue;
   readonly eventsDeadLetterQueue: sqs.Queue;
   readonly sendJobRule: events.Rule;
@@ -89,9 +100,16 @@ export class RelayStack extends Stack {
         [ENV.requestsPerMinute]: String(perInstanceRequestsPerMinute(config)),
         [ENV.backoffSeconds]: config.backoffSeconds.join(','),
         [ENV.maxAttempts]: String(config.maxAttempts),
+        // Checked at synth against the backoff schedule (config.ts): every resend fits inside the window.
+        [ENV.duplicateWindowSeconds]: String(config.duplicateWindowSeconds),
         [ENV.httpTimeoutMs]: String(config.httpTimeoutMs),
+        [ENV.ledgerTtlDays]: String(config.ledgerTtlDays),
       },
     });
+
+    this.ledgerTable = this.jobLedgerTable(config, dataRemoval);
+    // The job ledger and Powertools Idempotency read, write and delete single items by key: nothing else.
+    this.sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, LEDGER_OPERATIONS);
 
     this.sendQueues = new QueueWithDeadLetterQueue(this, 'SendQueue', {
       // Six times the function timeout (AWS guidance for SQS event sources): a batch still running, or retried by
@@ -123,8 +141,8 @@ export class RelayStack extends Stack {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'Only xray:PutTraceSegments and xray:PutTelemetryRecords, added by Lambda active tracing, use "*": X-Ray ' +
-        'does not support resource-level permissions for them. SQS, Secrets Manager and Logs permissions name ' +
-        'their resources.',
+        'does not support resource-level permissions for them. SQS, Secrets Manager, DynamoDB and Logs ' +
+        'permissions name their resources.',
     });
 
     this.eventsDeadLetterQueue = secureQueue(this, 'EventsDeadLetterQueue', {
@@ -166,9 +184,11 @@ export class RelayStack extends Stack {
       deadLetterQueue,
       eventsDeadLetterQueue: this.eventsDeadLetterQueue,
       senderFunction: this.sender.function,
+      ledgerTable: this.ledgerTable,
     };
+    const definitions = alarmDefinitions(config.alarmThresholds);
     this.alarms = new RelayAlarms(this, 'Alarms', {
-      definitions: alarmDefinitions(config.alarmThresholds),
+      definitions,
       resources,
       topic: this.onCall.topic,
       alarmNamePrefix: config.stackName,
@@ -177,6 +197,7 @@ export class RelayStack extends Stack {
       dashboardName: config.stackName,
       resources,
       alarms: [...this.alarms.alarms.values()],
+      definitions,
       summary: `Stage **${config.stage}**, eCourtDate API ${config.baseUrl}`,
       maxConcurrency: config.maxConcurrency,
     });
@@ -208,6 +229,31 @@ export class RelayStack extends Stack {
     output(OUTPUT.eventSource, config.eventSources.join(','), 'Accepted event source(s), comma-separated');
     output(OUTPUT.eventDetailType, EVENT_DETAIL_TYPE, 'detail-type of send-job events');
     output(OUTPUT.senderFunctionName, this.sender.function.functionName, 'Sender Lambda function');
+    output(
+      OUTPUT.ledgerTableName,
+      this.ledgerTable.tableName,
+      'Job ledger: per-job attempts, outcome and history (npm run relay -- job ID)',
+    );
+  }
+
+  /**
+   * The sender's job ledger and its Powertools Idempotency records, in one table keyed by `id`; DynamoDB deletes
+   * each item some time after its `expiration` (ledgerTtlDays after the job's last change).
+   */
+  private jobLedgerTable(config: StageConfig, removalPolicy: RemovalPolicy): dynamodb.Table {
+    return new dynamodb.Table(this, 'LedgerTable', {
+      partitionKey: { name: LEDGER_TABLE_KEY, type: dynamodb.AttributeType.STRING },
+      // A few item operations per job, in bursts: on-demand costs nothing when idle and needs no capacity plan.
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: LEDGER_TABLE_TTL_ATTRIBUTE,
+      // AWS-owned key, like the queues' SQS-managed keys: items hold job ids, statuses, counts and body hashes,
+      // not the job body; no KMS request or key policy on the sender's hot path, and no key cost.
+      encryption: dynamodb.TableEncryption.DEFAULT,
+      // Undo a bad deploy or a mistaken bulk change: the ledger is what stops a settled job being sent twice.
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: config.retainData,
+      removalPolicy,
+    });
   }
 
   private apiClientSecret(config: StageConfig, removalPolicy: RemovalPolicy): secretsmanager.ISecret {

@@ -80,3 +80,29 @@ export function dashboardBody(template: Template): { widgets: Record<string, unk
       : body['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : '{ref}')).join('');
   return JSON.parse(text);
 }
+
+/** One IAM policy statement as it appears in the template. */
+export interface StatementJson {
+  readonly Effect: string;
+  readonly Action: string | string[];
+  readonly Resource: unknown;
+  readonly Sid?: string;
+  readonly Condition?: unknown;
+}
+
+/** `{ 'Fn::GetAtt': [id, attribute] }`, as the template writes a resource attribute. */
+export const getAtt = (id: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [id, attribute] });
+/** `{ Ref: id }`, as the template writes a resource's name, URL or ARN. */
+export const ref = (id: string) => ({ Ref: id });
+
+/** The sender function's environment variables. */
+export function senderEnvironment(template: Template): Record<string, unknown> {
+  const { properties } = onlyResource(template, 'AWS::Lambda::Function');
+  return (properties.Environment as { Variables: Record<string, unknown> }).Variables;
+}
+
+/** The statements of the sender role's one policy. */
+export function senderStatements(template: Template): StatementJson[] {
+  const { properties } = onlyResource(template, 'AWS::IAM::Policy');
+  return (properties.PolicyDocument as { Statement: StatementJson[] }).Statement;
+}

@@ -7,6 +7,7 @@ import {
   DEFAULT_ALARM_THRESHOLDS,
   evaluateAlarm,
   evaluateExpression,
+  LEDGER_OPERATIONS,
   type MissingDataTreatment,
   metricKey,
   type PeriodValues,
@@ -197,6 +198,55 @@ describe('the relay alarm definitions', () => {
       OldestMessageTooOld: 3600,
       SenderErrors: 1,
       SenderThrottles: 1,
+      LedgerSystemErrors: 1,
+      LedgerThrottles: 1,
+    });
+  });
+
+  describe('ledger table', () => {
+    const systemErrors = (operation: string) => `ledgerTable.SystemErrors{Operation=${operation}}`;
+    const throttled = (operation: string) => `ledgerTable.ThrottledRequests{Operation=${operation}}`;
+
+    it('keys DynamoDB metrics by table metric and operation', () => {
+      expect(
+        definition(ALARM_ID.ledgerSystemErrors).metrics.map((metric) => [metric.id, metricKey(metric)]),
+      ).toEqual([
+        ['systemErrorsGetItem', systemErrors('GetItem')],
+        ['systemErrorsPutItem', systemErrors('PutItem')],
+        ['systemErrorsUpdateItem', systemErrors('UpdateItem')],
+        ['systemErrorsDeleteItem', systemErrors('DeleteItem')],
+      ]);
+      expect(metricKey({ source: 'ledgerTable', metricName: 'X', dimensions: { b: '2', a: '1' } })).toBe(
+        'ledgerTable.X{a=1,b=2}',
+      );
+    });
+
+    it('watches the operations the sender is granted, nothing else', () => {
+      expect(LEDGER_OPERATIONS).toEqual(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem']);
+      for (const id of [ALARM_ID.ledgerSystemErrors, ALARM_ID.ledgerThrottles]) {
+        expect(definition(id).metrics.map((metric) => metric.dimensions?.Operation)).toEqual([
+          ...LEDGER_OPERATIONS,
+        ]);
+      }
+    });
+
+    it('fires on a single system error of any one operation, the others reporting nothing', () => {
+      const alarm = definition(ALARM_ID.ledgerSystemErrors);
+      expect(evaluateAlarm(alarm, [{ [systemErrors('UpdateItem')]: 1 }]).state).toBe('ALARM');
+      expect(
+        evaluateAlarm(alarm, [{ [systemErrors('GetItem')]: 0, [systemErrors('PutItem')]: 0 }]).state,
+      ).toBe('OK');
+    });
+
+    it('sums throttles over the operations and treats a quiet table as healthy', () => {
+      const alarm = definition(ALARM_ID.ledgerThrottles, {
+        ...DEFAULT_ALARM_THRESHOLDS,
+        ledgerThrottleThreshold: 3,
+      });
+      const result = evaluateAlarm(alarm, [{}, { [throttled('GetItem')]: 1, [throttled('PutItem')]: 2 }]);
+      expect(result.values).toEqual([0, 3]);
+      expect(result.state).toBe('ALARM');
+      expect(evaluateAlarm(alarm, [{}, {}, {}]).state).toBe('OK');
     });
   });
 });

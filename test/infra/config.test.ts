@@ -5,6 +5,7 @@ import {
   perInstanceRequestsPerMinute,
   requiredFunctionTimeoutSeconds,
   SETTINGS,
+  worstCaseBackoffSeconds,
 } from '#infra/config.ts';
 import { DEFAULT_ALARM_THRESHOLDS } from '#shared/alarm-definitions.ts';
 import { ConfigError } from '#shared/errors.ts';
@@ -28,10 +29,12 @@ describe('stage defaults', () => {
       maxBatchingWindowSeconds: 5,
       backoffSeconds: [60, 120, 240, 480],
       maxAttempts: 5,
+      duplicateWindowSeconds: 1800,
       httpTimeoutMs: 10_000,
       functionTimeoutSeconds: 360,
       memorySizeMb: 256,
       maxReceiveCount: 200,
+      ledgerTtlDays: 30,
       secret: { kind: 'create', name: 'ecourtdate-relay/staging/api-client' },
       eventBusName: undefined,
       eventSources: ['ecourtdate-relay.upstream'],
@@ -139,6 +142,8 @@ describe('overrides', () => {
       oldestMessageAgeSeconds: '7200',
       senderErrorThreshold: '2',
       senderThrottleThreshold: '10',
+      ledgerSystemErrorThreshold: '4',
+      ledgerThrottleThreshold: '25',
     };
     expect(staging(thresholds).alarmThresholds).toEqual({
       forbiddenThreshold: 2,
@@ -150,6 +155,19 @@ describe('overrides', () => {
       oldestMessageAgeSeconds: 7200,
       senderErrorThreshold: 2,
       senderThrottleThreshold: 10,
+      ledgerSystemErrorThreshold: 4,
+      ledgerThrottleThreshold: 25,
+    });
+  });
+
+  it('reads the ledger TTL and the duplicate window', () => {
+    expect(production({ ledgerTtlDays: '7', duplicateWindowSeconds: '1200' })).toMatchObject({
+      ledgerTtlDays: 7,
+      duplicateWindowSeconds: 1200,
+    });
+    expect(staging({ ledgerTtlDays: 365, duplicateWindowSeconds: 1800 })).toMatchObject({
+      ledgerTtlDays: 365,
+      duplicateWindowSeconds: 1800,
     });
   });
 
@@ -183,6 +201,59 @@ describe('the function timeout', () => {
 
   it('accepts an explicit timeout at or above the requirement', () => {
     expect(staging({ functionTimeoutSeconds: '600' }).functionTimeoutSeconds).toBe(600);
+  });
+});
+
+describe('the backoff schedule and the duplicate window', () => {
+  it('adds the delays after attempts 1 to maxAttempts - 1, each with the most jitter', () => {
+    // 60, 120, 240, 480 s, each +10 %: the default schedule takes up to 16.5 minutes.
+    expect(
+      worstCaseBackoffSeconds({ backoffSeconds: [60, 120, 240, 480], maxAttempts: 5, backoffJitter: 0.1 }),
+    ).toBe(990);
+  });
+
+  it('repeats the last step when there are more retries than steps', () => {
+    expect(worstCaseBackoffSeconds({ backoffSeconds: [60, 120], maxAttempts: 4, backoffJitter: 0.1 })).toBe(
+      66 + 132 + 132,
+    );
+  });
+
+  it('ignores steps past the last retry, and has nothing to add with a single attempt', () => {
+    expect(
+      worstCaseBackoffSeconds({ backoffSeconds: [60, 120, 240], maxAttempts: 2, backoffJitter: 0.5 }),
+    ).toBe(90);
+    expect(worstCaseBackoffSeconds({ backoffSeconds: [600], maxAttempts: 1, backoffJitter: 0.1 })).toBe(0);
+  });
+
+  it('rounds each delay up to whole seconds, as the sender does', () => {
+    expect(worstCaseBackoffSeconds({ backoffSeconds: [1, 1], maxAttempts: 3, backoffJitter: 0.1 })).toBe(4);
+  });
+
+  it('accepts a schedule that ends 1 s inside the window, and refuses one that reaches it', () => {
+    expect(staging({ duplicateWindowSeconds: '991' }).duplicateWindowSeconds).toBe(991);
+    expect(() => staging({ duplicateWindowSeconds: '990' })).toThrow(
+      /^backoffSeconds: with maxAttempts 5, the retries of backoffSeconds 60,120,240,480 take up to 990 s \(10% jitter included\), which must stay below duplicateWindowSeconds \(990 s\)/,
+    );
+  });
+
+  it.each([
+    [
+      { maxAttempts: '7' },
+      /with maxAttempts 7, .* up to 2046 s .*\(1800 s\).*shorten backoffSeconds or lower maxAttempts/,
+    ],
+    [{ backoffSeconds: '600,1200', maxAttempts: '3' }, /backoffSeconds 600,1200 take up to 1980 s/],
+    [{ duplicateWindowSeconds: '900' }, /up to 990 s .*duplicateWindowSeconds \(900 s\)/],
+  ])('fails for %o, naming backoffSeconds and maxAttempts', (overrides, message) => {
+    let error: unknown;
+    try {
+      staging(overrides);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe('backoffSeconds');
+    expect((error as ConfigError).message).toMatch(message);
+    expect((error as ConfigError).message).toMatch(/maxAttempts/);
   });
 });
 
@@ -239,6 +310,13 @@ describe('invalid settings fail the synth, naming the setting', () => {
     [{ stage: 'staging', memorySizeMb: '64' }, 'memorySizeMb', /from 128 to 10240/],
     [{ stage: 'staging', maxReceiveCount: '1001' }, 'maxReceiveCount', /from 2 to 1000/],
     [{ stage: 'staging', maxReceiveCount: '5' }, 'maxReceiveCount', /must exceed maxAttempts \(5\)/],
+    [{ stage: 'staging', ledgerTtlDays: '0' }, 'ledgerTtlDays', /from 1 to 365, got 0/],
+    [{ stage: 'staging', ledgerTtlDays: '366' }, 'ledgerTtlDays', /from 1 to 365, got 366/],
+    [{ stage: 'staging', ledgerTtlDays: '7.5' }, 'ledgerTtlDays', /whole number, got "7.5"/],
+    [{ stage: 'staging', duplicateWindowSeconds: '59' }, 'duplicateWindowSeconds', /from 60 to 1800, got 59/],
+    // eCourtDate's window is 30 minutes: a longer setting would let resends fall outside it.
+    [{ stage: 'staging', duplicateWindowSeconds: '3600' }, 'duplicateWindowSeconds', /from 60 to 1800/],
+    [{ stage: 'staging', ledgerThrottleThreshold: '0' }, 'ledgerThrottleThreshold', /from 1 to/],
     [{ stage: 'staging', secretName: 'has space' }, 'secretName', /expected 1-512 characters/],
     [
       { stage: 'staging', existingSecretName: 'a', secretName: 'b' },

@@ -1,5 +1,6 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { RelayFunction } from '#infra/constructs/relay-function.ts';
 import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-queue.ts';
@@ -94,6 +95,53 @@ describe('RelayFunction', () => {
       template.toJSON().Resources[stack.getLogicalId(fn.logGroup.node.defaultChild as never)].Properties,
     ).toEqual({
       RetentionInDays: 30,
+    });
+  });
+
+  describe('useTableItems', () => {
+    const withTable = (props: Partial<dynamodb.TableProps> = {}) => {
+      const stack = emptyStack();
+      const fn = new RelayFunction(stack, 'Sender', { entry: 'functions/sender.ts', description: 'test' });
+      const table = new dynamodb.Table(stack, 'Items', {
+        partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
+        ...props,
+      });
+      return { stack, fn, table };
+    };
+
+    it('grants exactly the named item operations on the table ARN and names the table in the variable', () => {
+      const { stack, fn, table } = withTable();
+      fn.useTableItems(table, 'ITEMS_TABLE', ['PutItem', 'GetItem', 'GetItem']);
+      const template = Template.fromStack(stack);
+      const tableId = stack.getLogicalId(table.node.defaultChild as never);
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: { ITEMS_TABLE: { Ref: tableId } } },
+      });
+      const policy = Object.values(template.findResources('AWS::IAM::Policy'))[0] as {
+        Properties: { PolicyDocument: { Statement: unknown[] } };
+      };
+      expect(policy.Properties.PolicyDocument.Statement).toContainEqual({
+        Sid: 'ItemsOfItems',
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        Resource: { 'Fn::GetAtt': [tableId, 'Arn'] },
+      });
+      expect(JSON.stringify(policy)).not.toContain('kms:');
+    });
+
+    it('also grants encrypt/decrypt on a customer-managed key, when the table has one', () => {
+      const { stack, fn, table } = withTable({ encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED });
+      fn.useTableItems(table, 'ITEMS_TABLE', ['GetItem']);
+      expect(JSON.stringify(Template.fromStack(stack).findResources('AWS::IAM::Policy'))).toContain(
+        'kms:Decrypt',
+      );
+    });
+
+    it('refuses an empty list of operations', () => {
+      const { fn, table } = withTable();
+      expect(() => fn.useTableItems(table, 'ITEMS_TABLE', [])).toThrow(
+        /Sender\.useTableItems: expected at least one operation on Items/,
+      );
     });
   });
 });

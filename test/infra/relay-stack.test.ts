@@ -10,18 +10,17 @@ import {
 } from '#shared/alarm-definitions.ts';
 import { ENV } from '#shared/config.ts';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
-import { dashboardBody, logicalId, onlyResource, synthRelay } from '#test/helpers/infra.ts';
-
-type Statement = {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-  Sid?: string;
-  Condition?: unknown;
-};
-
-const getAtt = (id: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [id, attribute] });
-const ref = (id: string) => ({ Ref: id });
+import {
+  dashboardBody,
+  getAtt,
+  logicalId,
+  onlyResource,
+  ref,
+  type StatementJson as Statement,
+  senderEnvironment,
+  senderStatements,
+  synthRelay,
+} from '#test/helpers/infra.ts';
 
 function ids(stack: RelayStack) {
   return {
@@ -34,17 +33,8 @@ function ids(stack: RelayStack) {
     rule: logicalId(stack, stack.sendJobRule),
     topic: logicalId(stack, stack.onCall.topic),
     key: logicalId(stack, stack.onCall.key),
+    ledgerTable: logicalId(stack, stack.ledgerTable),
   };
-}
-
-function senderEnvironment(template: Template): Record<string, unknown> {
-  const { properties } = onlyResource(template, 'AWS::Lambda::Function');
-  return (properties.Environment as { Variables: Record<string, unknown> }).Variables;
-}
-
-function senderStatements(template: Template): Statement[] {
-  const { properties } = onlyResource(template, 'AWS::IAM::Policy');
-  return (properties.PolicyDocument as { Statement: Statement[] }).Statement;
 }
 
 function queuePolicyStatements(template: Template, queueId: string): Statement[] {
@@ -198,16 +188,19 @@ describe('the sender function', () => {
 
   it('hands the sender every resource it uses, its share of the rate limit and the Powertools settings', () => {
     const { stack, template } = synthRelay({ stage: 'staging' });
-    const { sendQueue, deadLetterQueue } = ids(stack);
+    const { sendQueue, deadLetterQueue, ledgerTable } = ids(stack);
     expect(senderEnvironment(template)).toEqual({
       [ENV.baseUrl]: 'https://staging.api.ecourtdate.com',
       [ENV.secretId]: ref(logicalId(stack, stack.secret as never)),
       [ENV.sendQueueUrl]: ref(sendQueue),
       [ENV.deadLetterQueueUrl]: ref(deadLetterQueue),
+      [ENV.ledgerTableName]: ref(ledgerTable),
+      [ENV.ledgerTtlDays]: '30',
       // 900/min shared by 2 instances.
       [ENV.requestsPerMinute]: '450',
       [ENV.backoffSeconds]: '60,120,240,480',
       [ENV.maxAttempts]: '5',
+      [ENV.duplicateWindowSeconds]: '1800',
       [ENV.httpTimeoutMs]: '10000',
       POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
@@ -301,11 +294,11 @@ describe('the API client secret', () => {
 });
 
 describe('least privilege', () => {
-  it('gives the sender exactly: consume the send queue, send to the dead-letter queue, read its secret, write its logs and traces', () => {
+  it('gives the sender exactly: consume the send queue, send to the dead-letter queue, read its secret, use its ledger items, write its logs and traces', () => {
     const { stack, template } = synthRelay({ stage: 'staging' });
-    const { sendQueue, deadLetterQueue, logGroup } = ids(stack);
+    const { sendQueue, deadLetterQueue, logGroup, ledgerTable } = ids(stack);
     const statements = senderStatements(template);
-    expect(statements).toHaveLength(5);
+    expect(statements).toHaveLength(6);
     expect(statements).toEqual(
       expect.arrayContaining([
         {
@@ -336,11 +329,17 @@ describe('least privilege', () => {
           Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
           Resource: ref(logicalId(stack, stack.secret as never)),
         },
+        {
+          Sid: 'ItemsOfLedgerTable',
+          Effect: 'Allow',
+          Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          Resource: getAtt(ledgerTable),
+        },
       ]),
     );
   });
 
-  it('uses no wildcard action or resource for SQS or Secrets Manager, and no AWS-managed policy', () => {
+  it('uses no wildcard action or resource for SQS, Secrets Manager or DynamoDB, and no AWS-managed policy', () => {
     const { template } = synthRelay({ stage: 'production' });
     template.resourceCountIs('AWS::IAM::Role', 1);
     template.resourceCountIs('AWS::IAM::Policy', 1);
@@ -349,7 +348,7 @@ describe('least privilege', () => {
     expect(role.Policies).toBeUndefined();
     for (const statement of senderStatements(template)) {
       const actions = [statement.Action].flat();
-      if (!actions.some((a) => a.startsWith('sqs:') || a.startsWith('secretsmanager:'))) continue;
+      if (!actions.some((a) => /^(sqs|secretsmanager|dynamodb):/.test(a))) continue;
       expect(actions.filter((a) => a.includes('*'))).toEqual([]);
       expect(JSON.stringify(statement.Resource)).not.toContain('*');
     }
@@ -428,6 +427,11 @@ describe('alarms', () => {
         return {
           Namespace: 'AWS/Lambda',
           Dimensions: [{ Name: 'FunctionName', Value: ref(resource.function) }],
+        };
+      case 'ledgerTable':
+        return {
+          Namespace: 'AWS/DynamoDB',
+          Dimensions: [{ Name: 'TableName', Value: ref(resource.ledgerTable) }],
         };
       default:
         return {
@@ -569,6 +573,7 @@ describe('the dashboard', () => {
       'Sender duration (ms)',
       'Sender errors and throttles',
       'Sender concurrency',
+      'Job ledger (DynamoDB)',
     ]);
     const widget = (title: string) =>
       JSON.stringify(widgets.find((w) => (w.properties as { title?: string }).title === title));
@@ -576,9 +581,20 @@ describe('the dashboard', () => {
     expect(widget('eCourtDate responses by status code')).toContain(
       `SEARCH('{${METRICS_NAMESPACE},service} service=\\"${METRICS_SERVICE}\\" MetricName=Status', 'Sum', 300)`,
     );
-    for (const metricName of [METRIC.delivered, METRIC.duplicates, METRIC.retried, METRIC.deadLettered]) {
-      expect(widget('Outcomes')).toContain(`"${metricName}"`);
-    }
+    expect(
+      widget('Outcomes')
+        .match(/"ECourtDateRelay","\w+"/g)
+        ?.map((m) => m.split(',')[1]),
+    ).toEqual(
+      [
+        METRIC.delivered,
+        METRIC.duplicates,
+        METRIC.retried,
+        METRIC.deferred,
+        METRIC.deadLettered,
+        METRIC.alreadySettled,
+      ].map((name) => `"${name}"`),
+    );
     for (const metricName of [
       'ApproximateNumberOfMessagesVisible',
       'ApproximateNumberOfMessagesNotVisible',
@@ -616,6 +632,7 @@ describe('stack outputs', () => {
         EventSource: DEFAULT_EVENT_SOURCE,
         EventDetailType: 'eCourtDate Send Message',
         SenderFunctionName: ref(id.function),
+        LedgerTableName: ref(id.ledgerTable),
       },
     );
   });
@@ -629,6 +646,7 @@ describe('stages', () => {
     logicalId(stack, stack.eventsDeadLetterQueue),
     logicalId(stack, stack.sender.logGroup),
     logicalId(stack, stack.onCall.key),
+    logicalId(stack, stack.ledgerTable),
   ];
 
   it('lets staging be deleted with its data and without termination protection', () => {
@@ -639,7 +657,7 @@ describe('stages', () => {
     expect(app.synth().getStackByName('EcourtdateRelay-staging').terminationProtection).toBe(false);
   });
 
-  it('protects production: termination protection, and the secret, queues, logs and key retained', () => {
+  it('protects production: termination protection, and the secret, queues, ledger table, logs and key retained', () => {
     const { app, stack, template } = synthRelay({ stage: 'production' });
     for (const id of dataResources(stack)) {
       expect(template.toJSON().Resources[id]).toMatchObject({
