@@ -1,5 +1,6 @@
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/ledger.ts';
 
 export interface DynamoDbEmulator {
   /** The endpoint to give DynamoDB clients (`AWS_ENDPOINT_URL_DYNAMODB`). */
@@ -33,15 +34,15 @@ export async function startDynamoDbEmulator(options: { port?: number } = {}): Pr
         new CreateTableCommand({
           TableName: name,
           BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
-          KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+          AttributeDefinitions: [{ AttributeName: LEDGER_TABLE_KEY, AttributeType: 'S' }],
+          KeySchema: [{ AttributeName: LEDGER_TABLE_KEY, KeyType: 'HASH' }],
         }),
       );
       await client
         .send(
           new UpdateTimeToLiveCommand({
             TableName: name,
-            TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+            TimeToLiveSpecification: { AttributeName: LEDGER_TABLE_TTL_ATTRIBUTE, Enabled: true },
           }),
         )
         // dynalite does not implement TTL; the setting only matters in AWS.

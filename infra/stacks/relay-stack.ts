@@ -20,6 +20,7 @@ import { RelayFunction } from '#infra/constructs/relay-function.ts';
 import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-queue.ts';
 import { alarmDefinitions, LEDGER_OPERATIONS } from '#shared/alarm-definitions.ts';
 import { ENV } from '#shared/config.ts';
+import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/ledger.ts';
 
 export interface RelayStackProps extends StackProps {
   readonly config: StageConfig;
@@ -44,13 +45,6 @@ export const OUTPUT = {
   senderFunctionName: 'SenderFunctionName',
   ledgerTableName: 'LedgerTableName',
 } as const;
-
-/**
- * The ledger table's partition key and TTL attribute: the names `shared/ledger/ledger.ts` writes and Powertools
- * Idempotency's DynamoDB persistence layer uses by default, so both kinds of record share the table.
- */
-export const LEDGER_TABLE_KEY = 'id';
-export const LEDGER_TABLE_TTL_ATTRIBUTE = 'expiration';
 
 /**
  * One stage of the relay: the send queue and its dead-letter queue, the EventBridge rule that feeds it, the

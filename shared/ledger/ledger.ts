@@ -85,6 +85,14 @@ export interface FinishInput {
 }
 
 export const LEDGER_HISTORY_MAX = 20;
+
+/**
+ * The table's partition key and TTL attribute: the names the ledger writes and Powertools Idempotency's
+ * DynamoDB persistence layer uses by default, so both kinds of record share one table. The stack and the
+ * local emulator create the table from these.
+ */
+export const LEDGER_TABLE_KEY = 'id';
+export const LEDGER_TABLE_TTL_ATTRIBUTE = 'expiration';
 const KEY_PREFIX = 'job#';
 
 /**

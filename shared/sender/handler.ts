@@ -16,8 +16,10 @@ import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { SettledGuard } from '#shared/ledger/guard.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createObservability, type Observability } from '#shared/observability.ts';
+import { backoffDelaySeconds } from '#shared/policy.ts';
 import { recordTokenAnswer } from '#shared/sender/metrics.ts';
 import { RetryLaterError, type SenderRuntime, settleRecord } from '#shared/sender/record.ts';
+import { hideFor } from '#shared/sqs/settle.ts';
 
 export interface SenderDependencies {
   readonly config: SenderConfig;
@@ -110,14 +112,18 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     try {
       return await settleRecord(record, runtime, maxWaitMs);
     } catch (error) {
-      // A failure the policy did not decide (an SQS outage, a bug): the record stays on the queue and comes
-      // back after the queue's visibility timeout. Say so, by name only: messages may quote request data.
-      if (!(error instanceof RetryLaterError)) {
-        logger.error('record failed unexpectedly; it will be retried after the visibility timeout', {
-          message_id: record.messageId,
-          error_name: error instanceof Error ? error.name : typeof error,
-        });
-      }
+      if (error instanceof RetryLaterError) throw error;
+      // A failure the policy did not decide (a DynamoDB or SQS outage, a bug): the record fails and comes back
+      // after the first backoff step rather than the queue's long visibility timeout, so a resend after an
+      // unknown outcome still falls inside eCourtDate's duplicate window. Logged by name only: messages may
+      // quote request data.
+      const delaySeconds = backoffDelaySeconds(1, config, runtime.random);
+      logger.error('record failed unexpectedly; it will be retried', {
+        message_id: record.messageId,
+        error_name: error instanceof Error ? error.name : typeof error,
+        retry_in_seconds: delaySeconds,
+      });
+      await hideFor(deps.sqs, config.sendQueueUrl, record.receiptHandle, delaySeconds).catch(() => undefined);
       throw error;
     }
   };

@@ -479,6 +479,20 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
 
     expect(failedIds(result)).toEqual([id]);
     expect((await h.inspect()).inflight.map((e) => e.message.messageId)).toEqual([id]);
+    // Back after the first backoff step, not the queue's long visibility timeout.
+    await expectHiddenFor(id, 60);
+  });
+
+  it('a ledger outage fails the record before anything is sent; it comes back after the first backoff step', async () => {
+    await start();
+    const id = await h.enqueue(jobBody());
+    await h.dynamodb.stop();
+
+    const result = await h.invoke();
+
+    expect(failedIds(result)).toEqual([id]);
+    expect(h.sends()).toHaveLength(0);
+    await expectHiddenFor(id, 60);
   });
 
   it('a retried record reappears on the queue after its backoff, not before', async () => {
