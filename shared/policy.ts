@@ -36,7 +36,7 @@ export type RetryPolicy = Pick<
 
 /**
  * What is known of the earlier attempts at a job (not counting the one being judged). The job ledger keeps
- * these exactly; without it, SQS's receive count is all there is (see `priorFromReceiveCount`).
+ * these exactly, per generation of the job.
  */
 export interface PriorAttempts {
   /** Attempts that ended in a 5xx, a timeout or connection error, or a persistent 401: the backoff budget. */
@@ -56,15 +56,6 @@ export const FIRST_ATTEMPT: PriorAttempts = {
   rateLimited: 0,
   unknownOutcome: false,
 };
-
-/**
- * The best that SQS alone can say: every earlier receive could have been any kind of attempt. So a 429 wait
- * spends the 5xx budget too, and a 409 after any earlier receive counts as delivered.
- */
-export function priorFromReceiveCount(receiveCount: number): PriorAttempts {
-  const earlier = Math.max(Math.floor(receiveCount) - 1, 0);
-  return { retryable: earlier, serverErrors500: earlier, rateLimited: earlier, unknownOutcome: earlier > 0 };
-}
 
 /** How one attempt counts towards the budgets in `PriorAttempts`. */
 export interface AttemptClass {

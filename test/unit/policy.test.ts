@@ -9,18 +9,26 @@ import {
   FIRST_ATTEMPT,
   jobDeadline,
   type PriorAttempts,
-  priorFromReceiveCount,
 } from '#shared/policy.ts';
 import { job, policy, response, T0, transport } from '#test/helpers/factories.ts';
 
 const HOUR = 3_600_000;
 
-/** Judges one result; `attempt` is SQS's receive count, as the sender sees it without the job ledger. */
+/**
+ * `attempt` n: n - 1 earlier attempts that each counted towards every budget and left the outcome unknown,
+ * the worst case for the row under test. The ledger's exact counts are tested further down.
+ */
+function sameKindBefore(attempt: number): PriorAttempts {
+  const earlier = attempt - 1;
+  return { retryable: earlier, serverErrors500: earlier, rateLimited: earlier, unknownOutcome: earlier > 0 };
+}
+
+/** Judges one result at attempt `attempt` (see `sameKindBefore`), or with explicit `prior` counts. */
 function decideFor(
   input: Partial<Omit<DecideInput, 'prior'>> &
     Pick<DecideInput, 'result'> & { attempt?: number; prior?: PriorAttempts },
 ) {
-  const { attempt = 1, prior = priorFromReceiveCount(attempt), ...rest } = input;
+  const { attempt = 1, prior = sameKindBefore(attempt), ...rest } = input;
   return decide({
     prior,
     job: job(),
