@@ -1,0 +1,138 @@
+import { readFile } from 'node:fs/promises';
+import { PutEventsCommand, type PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CliError } from '#cli/errors.ts';
+import { awsErrorText, need, type Target } from '#cli/target.ts';
+import { JobValidationError } from '#shared/errors.ts';
+import { parseJob } from '#shared/job.ts';
+
+export type Via = 'queue' | 'bus';
+
+/** One job of the file, checked, with the text it will be sent as. */
+export interface CheckedJob {
+  /** 1-based line of a JSON Lines file; 1 for a file holding one (possibly pretty-printed) job. */
+  readonly line: number;
+  readonly id: string;
+  readonly body: string;
+}
+
+export interface SendResult {
+  readonly sent: readonly { readonly id: string; readonly messageId: string }[];
+}
+
+/**
+ * Reads a job file, either one JSON job (pretty-printed or not) or JSON Lines, and validates every job with the
+ * relay's own `parseJob`. Throws `CliError` listing every invalid job with the field that is wrong; nothing is
+ * sent unless all are valid.
+ */
+export async function readJobs(path: string): Promise<CheckedJob[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause: error,
+    });
+  }
+  const whole = text.trim();
+  const entries = isOneJsonObject(whole)
+    ? [{ line: 1, body: whole }]
+    : text
+        .split('\n')
+        .map((raw, index) => ({ line: index + 1, body: raw.replace(/\r$/, '') }))
+        .filter((entry) => entry.body.trim() !== '');
+  if (entries.length === 0) throw new CliError(`${path} holds no job`);
+  const problems: string[] = [];
+  const jobs: CheckedJob[] = [];
+  for (const entry of entries) {
+    try {
+      jobs.push({ ...entry, id: parseJob(entry.body).id });
+    } catch (error) {
+      if (!(error instanceof JobValidationError)) throw error;
+      problems.push(`  ${path}:${entry.line}: ${error.message}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new CliError(`not a valid send job, nothing was sent:\n${problems.join('\n')}`);
+  }
+  return jobs;
+}
+
+function isOneJsonObject(text: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `send FILE`: puts each job on the send queue (`--via queue`, the body exactly as written) or publishes it
+ * to the event bus with the stack's source and detail-type (`--via bus`), where the rule forwards its detail.
+ */
+export async function sendJobs(target: Target, jobs: readonly CheckedJob[], via: Via): Promise<SendResult> {
+  return via === 'queue' ? sendToQueue(target, jobs) : publishToBus(target, jobs);
+}
+
+async function sendToQueue(target: Target, jobs: readonly CheckedJob[]): Promise<SendResult> {
+  const queueUrl = need(target.sendQueueUrl, 'the send queue', '--send-queue-url');
+  const sent: { id: string; messageId: string }[] = [];
+  for (const job of jobs) {
+    try {
+      const out = await target.sqs.send(
+        new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: job.body }),
+      );
+      sent.push({ id: job.id, messageId: out.MessageId ?? '' });
+    } catch (error) {
+      throw new CliError(
+        `job ${job.id} was not sent: ${awsErrorText(error)}${sent.length ? ` (${sent.length} sent before it)` : ''}`,
+        { cause: error },
+      );
+    }
+  }
+  return { sent };
+}
+
+async function publishToBus(target: Target, jobs: readonly CheckedJob[]): Promise<SendResult> {
+  const bus = target.eventBus;
+  if (bus === undefined) {
+    throw new CliError(
+      'no event bus is known for this target: use --stage (the stack outputs name it) or --event-bus; ' +
+        'the local pipeline has no EventBridge, use --via queue',
+    );
+  }
+  const sent: { id: string; messageId: string }[] = [];
+  for (let start = 0; start < jobs.length; start += 10) {
+    const chunk = jobs.slice(start, start + 10);
+    let out: PutEventsCommandOutput;
+    try {
+      out = await target.events.send(
+        new PutEventsCommand({
+          Entries: chunk.map((job) => ({
+            EventBusName: bus.name,
+            Source: bus.source,
+            DetailType: bus.detailType,
+            Detail: job.body,
+          })),
+        }),
+      );
+    } catch (error) {
+      throw new CliError(`PutEvents failed: ${awsErrorText(error)}`, { cause: error });
+    }
+    const failures: string[] = [];
+    (out.Entries ?? []).forEach((entry, index) => {
+      const job = chunk[index];
+      if (job === undefined) return;
+      if (entry.ErrorCode)
+        failures.push(`job ${job.id}: ${entry.ErrorCode} ${entry.ErrorMessage ?? ''}`.trim());
+      else sent.push({ id: job.id, messageId: entry.EventId ?? '' });
+    });
+    if (failures.length > 0 || (out.FailedEntryCount ?? 0) > 0) {
+      throw new CliError(
+        `EventBridge refused ${failures.length || out.FailedEntryCount} event(s): ${failures.join('; ')}`,
+      );
+    }
+  }
+  return { sent };
+}

@@ -1,0 +1,211 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { checkCredentials, renderCheck } from '#cli/commands/check-credentials.ts';
+import { listDeadLetters, redriveDeadLetters, renderDeadLetters } from '#cli/commands/dlq.ts';
+import { readJobs, sendJobs, type Via } from '#cli/commands/send.ts';
+import { CliError } from '#cli/errors.ts';
+import {
+  awsErrorText,
+  closeTarget,
+  DEFAULT_LOCAL_FILE,
+  resolveTarget,
+  type Target,
+  type TargetOptions,
+} from '#cli/target.ts';
+import { ConfigError } from '#shared/errors.ts';
+
+export interface CliIO {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+  readonly cwd: string;
+}
+
+export const RELAY_HELP = `Usage: npm run relay -- <command> [options]
+
+Day-two tools for the relay, against a deployed stage or the local pipeline.
+
+Commands:
+  dlq list                   dead-lettered jobs: job id, reason, last status, attempts, first attempt and
+                             dead-letter times (never the message text or the recipient); the messages stay
+                             on the queue
+      --max N                list at most N (default 100)
+      --json                 one JSON object per line instead of a table
+  dlq redrive                move every dead-lettered job back to the send queue (SQS StartMessageMoveTask)
+      --reason R             only jobs dead-lettered for R (e.g. forbidden, retries_exhausted): each is sent
+                             back with its body unchanged, then deleted from the dead-letter queue
+  send FILE                  validate a job file (one JSON job, or JSON Lines) and send every job
+      --via queue|bus        the send queue (default) or the stack's EventBridge bus
+  check-credentials          read the secret, get a token, call GET /v1/settings, and say what is wrong
+      --agency-reference R   check access to this agency too
+
+Target (one of):
+  --stage staging|production the deployed stack EcourtdateRelay-<stage>: names from its outputs, default AWS
+                             credentials (AWS_PROFILE, ...); --region R if not the default region
+  --local                    the local pipeline started with "npm start -- --keep-running"
+                             (reads ${DEFAULT_LOCAL_FILE}; --local-file FILE for another)
+  explicit options           --send-queue-url URL, --dlq-url URL, --secret-id ID, --ecourtdate-url URL,
+                             --endpoint-url URL (an SQS emulator), --secrets-endpoint-url URL,
+                             --event-bus NAME [--event-source S]; these also override a stage's outputs
+
+Exit status: 0 done, 1 the check or the job file failed, 2 the command could not run.`;
+
+const OPTIONS = {
+  stage: { type: 'string' },
+  region: { type: 'string' },
+  local: { type: 'boolean' },
+  'local-file': { type: 'string' },
+  'send-queue-url': { type: 'string' },
+  'dlq-url': { type: 'string' },
+  'secret-id': { type: 'string' },
+  'endpoint-url': { type: 'string' },
+  'secrets-endpoint-url': { type: 'string' },
+  'ecourtdate-url': { type: 'string' },
+  'event-bus': { type: 'string' },
+  'event-source': { type: 'string' },
+  reason: { type: 'string' },
+  via: { type: 'string' },
+  max: { type: 'string' },
+  json: { type: 'boolean' },
+  'agency-reference': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * `npm run relay -- <command>`: the operator CLI. Returns the exit status.
+ *
+ * @example
+ * await runCli(['dlq', 'list', '--stage', 'staging']);
+ */
+export async function runCli(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    io.stderr.write(`relay: ${(error as Error).message}\nSee: npm run relay -- --help\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, sub, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    io.stdout.write(`${RELAY_HELP}\n`);
+    return values.help || command === 'help' ? 0 : 2;
+  }
+
+  const targetOptions: TargetOptions = {
+    stage: values.stage,
+    region: values.region,
+    local: values.local,
+    localFile: values['local-file'],
+    sendQueueUrl: values['send-queue-url'],
+    dlqUrl: values['dlq-url'],
+    secretId: values['secret-id'],
+    endpointUrl: values['endpoint-url'],
+    secretsEndpointUrl: values['secrets-endpoint-url'],
+    ecourtdateUrl: values['ecourtdate-url'],
+    eventBus: values['event-bus'],
+    eventSource: values['event-source'],
+  };
+
+  let target: Target | undefined;
+  try {
+    const run = commandOf(command, sub, rest);
+    target = await resolveTarget(targetOptions, io.cwd);
+    return await run(target, values, io);
+  } catch (error) {
+    if (error instanceof CliError || error instanceof ConfigError) {
+      io.stderr.write(`relay: ${error.message}\n`);
+      return 2;
+    }
+    // An AWS error the command did not expect (permissions, throttling, a queue that is gone): say it plainly.
+    io.stderr.write(`relay: ${awsErrorText(error)}\n`);
+    return 2;
+  } finally {
+    if (target) closeTarget(target);
+  }
+}
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+type Command = (target: Target, values: Values, io: CliIO) => Promise<number>;
+
+function commandOf(command: string, sub: string | undefined, rest: readonly string[]): Command {
+  const extra = (args: readonly (string | undefined)[]) => {
+    const unexpected = args.filter((arg) => arg !== undefined);
+    if (unexpected.length > 0) throw new CliError(`unexpected argument(s): ${unexpected.join(' ')}`);
+  };
+  if (command === 'dlq' && sub === 'list') {
+    extra(rest);
+    return async (target, values, io) => {
+      const max = whole(values.max, '--max') ?? 100;
+      const views = await listDeadLetters(target, max);
+      io.stdout.write(`${renderDeadLetters(views, values.json === true)}\n`);
+      return 0;
+    };
+  }
+  if (command === 'dlq' && sub === 'redrive') {
+    extra(rest);
+    return async (target, values, io) => {
+      const result = await redriveDeadLetters(target, values.reason);
+      if (result.kind === 'move-task') {
+        io.stdout.write(
+          `Started moving every dead-lettered job back to the send queue of ${target.description} ` +
+            `(message move task ${result.taskHandle ?? '?'}).\n` +
+            'Follow it with: aws sqs list-message-move-tasks --source-arn <dead-letter queue ARN>\n',
+        );
+      } else {
+        io.stdout.write(
+          `Sent ${result.moved} job(s) with reason ${values.reason} back to the send queue of ${target.description}; ` +
+            `${result.kept} other dead-lettered job(s) left where they were.\n`,
+        );
+      }
+      return 0;
+    };
+  }
+  if (command === 'send') {
+    if (sub === undefined)
+      throw new CliError('send needs a FILE: npm run relay -- send job.json --stage staging');
+    extra(rest);
+    return async (target, values, io) => {
+      const via = values.via ?? 'queue';
+      if (via !== 'queue' && via !== 'bus') throw new CliError(`--via: expected queue or bus, got "${via}"`);
+      const path = resolve(io.cwd, sub);
+      let jobs: Awaited<ReturnType<typeof readJobs>>;
+      try {
+        jobs = await readJobs(path);
+      } catch (error) {
+        if (!(error instanceof CliError)) throw error;
+        io.stderr.write(`relay: ${error.message}\n`);
+        return 1;
+      }
+      const result = await sendJobs(target, jobs, via as Via);
+      for (const sent of result.sent) {
+        io.stdout.write(
+          `sent job ${sent.id} to the ${via === 'queue' ? 'send queue' : 'event bus'} (${sent.messageId})\n`,
+        );
+      }
+      return 0;
+    };
+  }
+  if (command === 'check-credentials') {
+    extra([sub, ...rest]);
+    return async (target, values, io) => {
+      const steps = await checkCredentials(target, { agencyReference: values['agency-reference'] });
+      io.stdout.write(`${renderCheck(steps, target)}\n`);
+      return steps.length === 3 && steps.every((step) => step.ok) ? 0 : 1;
+    };
+  }
+  throw new CliError(
+    `unknown command "${[command, sub].filter(Boolean).join(' ')}"; see npm run relay -- --help`,
+  );
+}
+
+function whole(raw: string | undefined, name: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    throw new CliError(`${name}: expected a whole number above 0, got "${raw}"`);
+  return value;
+}
+
+function processIO(): CliIO {
+  return { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
+}

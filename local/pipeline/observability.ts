@@ -1,0 +1,213 @@
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+import type { LogItem } from '@aws-lambda-powertools/logger';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { MetricResolution, MetricUnit } from '@aws-lambda-powertools/metrics/types';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
+import type { Observability } from '#shared/observability.ts';
+
+/**
+ * Where the sender's logs and metrics go in a local run. In Lambda both are lines on stdout (JSON logs and EMF
+ * blobs) that CloudWatch collects; here they go to a file, so the terminal keeps a clean progress display,
+ * and the structured parts the runner needs (per-job outcomes, metric counts) are handed over typed.
+ */
+export interface SenderSink {
+  /** One JSON log line or EMF blob, as Lambda would have printed it. */
+  write(line: string): void;
+  /** A structured log record of the sender, as Powertools built it. */
+  log(attributes: Readonly<Record<string, unknown>>): void;
+  /** One `addMetric` call: the EMF metric `name` grew by `value`. */
+  metric(name: string, value: number): void;
+}
+
+/** What the sender's per-attempt log line says about one record ("job settled", "job retried later", ...). */
+export interface SenderEvent {
+  readonly kind: 'settled' | 'dead_lettered' | 'retried';
+  /** The ledger knew the job as settled already: acknowledged without a send. */
+  readonly alreadySettled: boolean;
+  /** The SQS message id of the record on the send queue. */
+  readonly messageId: string;
+  readonly jobId: string | undefined;
+  /** The job's attempt number (sends, as the ledger counts them); undefined when the line has none. */
+  readonly attempt: number | undefined;
+  /** Last HTTP status, or `timeout`, `connection`, `lost`; undefined when nothing was sent. */
+  readonly status: number | string | undefined;
+  /** The sender's outcome type: delivered, duplicate, retry or dead_letter. */
+  readonly outcome: string;
+  readonly reason: string | undefined;
+  readonly cause: string | undefined;
+  readonly uuid: string | undefined;
+  readonly retryInSeconds: number | undefined;
+}
+
+const SETTLED_BEFORE = 'job already settled; acknowledged without sending';
+const EVENT_KINDS: Readonly<Record<string, SenderEvent['kind']>> = {
+  'job settled': 'settled',
+  // A job whose id the ledger already holds as delivered or duplicate.
+  [SETTLED_BEFORE]: 'settled',
+  'job dead-lettered': 'dead_lettered',
+  'job retried later': 'retried',
+};
+
+/**
+ * Reads a sender log record (see `finish` in shared/sender/record.ts) as a typed event; undefined for any
+ * other line, or one without the fields an event needs.
+ */
+export function parseSenderEvent(attributes: Readonly<Record<string, unknown>>): SenderEvent | undefined {
+  const kind = typeof attributes.message === 'string' ? EVENT_KINDS[attributes.message] : undefined;
+  const { message_id: messageId, attempt, outcome } = attributes;
+  if (kind === undefined || typeof messageId !== 'string' || typeof outcome !== 'string') return undefined;
+  const status = attributes.status;
+  return {
+    kind,
+    alreadySettled: attributes.message === SETTLED_BEFORE,
+    messageId,
+    jobId: optionalString(attributes.job_id),
+    attempt: typeof attempt === 'number' && Number.isInteger(attempt) ? attempt : undefined,
+    status:
+      typeof status === 'number'
+        ? status
+        : typeof status === 'string' && status !== ''
+          ? /^\d{3}$/.test(status)
+            ? Number(status)
+            : status
+          : undefined,
+    outcome,
+    reason: optionalString(attributes.reason),
+    cause: optionalString(attributes.cause),
+    uuid: optionalString(attributes.uuid),
+    retryInSeconds: typeof attributes.retry_in_seconds === 'number' ? attributes.retry_in_seconds : undefined,
+  };
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+// Powertools' Logger prints from inside its own constructor (lines logged before it was initialised), before a
+// subclass could set a field, so the sink of each logger is kept here and early lines wait for it.
+const loggerSinks = new WeakMap<Logger, SenderSink>();
+const earlyLines = new WeakMap<Logger, Record<string, unknown>[]>();
+
+/** The Powertools Logger, printing to a `SenderSink` instead of stdout. Everything else is the stock Logger. */
+export class SinkLogger extends Logger {
+  constructor(sink: SenderSink, options: ConstructorParameters<typeof Logger>[0] = {}) {
+    super({ serviceName: METRICS_SERVICE, logLevel: 'INFO', ...options });
+    loggerSinks.set(this, sink);
+    for (const attributes of earlyLines.get(this) ?? []) deliver(sink, attributes, this);
+    earlyLines.delete(this);
+  }
+
+  protected override printLog(_logLevel: number, log: LogItem): void {
+    log.prepareForPrint();
+    const attributes = log.getAttributes() as Record<string, unknown>;
+    const sink = loggerSinks.get(this);
+    if (sink === undefined) {
+      earlyLines.set(this, [...(earlyLines.get(this) ?? []), attributes]);
+      return;
+    }
+    deliver(sink, attributes, this);
+  }
+
+  /** The same replacer Powertools serialises with (errors, BigInt, circular references). */
+  replacer(): (key: string, value: unknown) => unknown {
+    return this.getJsonReplacer() as (key: string, value: unknown) => unknown;
+  }
+}
+
+function deliver(sink: SenderSink, attributes: Record<string, unknown>, logger: SinkLogger): void {
+  sink.write(JSON.stringify(attributes, logger.replacer()));
+  sink.log(attributes);
+}
+
+type MetricsOptions = NonNullable<ConstructorParameters<typeof Metrics>[0]>;
+
+/**
+ * Powertools Metrics that counts every `addMetric` into a `SenderSink` and writes the EMF blobs there instead
+ * of stdout. The blobs are the same JSON Lambda would print; the counts feed the local alarm evaluation.
+ */
+export class SinkMetrics extends Metrics {
+  readonly #sink: SenderSink;
+  readonly #options: MetricsOptions;
+
+  constructor(sink: SenderSink, options: MetricsOptions = {}) {
+    const merged: MetricsOptions = {
+      namespace: METRICS_NAMESPACE,
+      serviceName: METRICS_SERVICE,
+      logger: sinkAsLogger(sink),
+      ...options,
+    };
+    super(merged);
+    this.#sink = sink;
+    this.#options = merged;
+  }
+
+  override addMetric(name: string, unit: MetricUnit, value: number, resolution?: MetricResolution): this {
+    this.#sink.metric(name, value);
+    return super.addMetric(name, unit, value, resolution);
+  }
+
+  override publishStoredMetrics(): this {
+    try {
+      if (this.hasStoredMetrics()) this.#sink.write(JSON.stringify(this.serializeMetrics()));
+    } finally {
+      this.clearMetrics();
+      this.clearDimensions();
+      this.clearMetadata();
+    }
+    return this;
+  }
+
+  // The cold-start metric is published through a fresh single-metric instance: keep it in the sink too.
+  override singleMetric(): Metrics {
+    return new SinkMetrics(this.#sink, { ...this.#options, singleMetric: true });
+  }
+}
+
+function sinkAsLogger(sink: SenderSink) {
+  const write =
+    (level: string) =>
+    (...content: unknown[]) =>
+      sink.write(JSON.stringify({ level, message: content.map(String).join(' '), source: 'metrics' }));
+  return { debug: write('DEBUG'), info: write('INFO'), warn: write('WARN'), error: write('ERROR') };
+}
+
+/**
+ * Logger, Metrics and a disabled Tracer for one simulated Lambda instance, all writing to `sink`. Pass it as
+ * `observability` to `createSenderHandler`.
+ */
+export function sinkObservability(sink: SenderSink): Observability {
+  return {
+    logger: new SinkLogger(sink),
+    metrics: new SinkMetrics(sink),
+    // No X-Ray locally: a disabled tracer makes the middleware a no-op.
+    tracer: new Tracer({ serviceName: METRICS_SERVICE, enabled: false }),
+  };
+}
+
+/** A log file that the sender's lines are appended to, one per line, created with its directory. */
+export interface LogFile {
+  readonly path: string;
+  write(line: string): void;
+  close(): Promise<void>;
+}
+
+/** Opens (and truncates) `path` for the run's sender log. */
+export function openLogFile(path: string): LogFile {
+  mkdirSync(dirname(path), { recursive: true });
+  const stream: WriteStream = createWriteStream(path, { flags: 'w' });
+  let closed = false;
+  return {
+    path,
+    write(line) {
+      if (!closed) stream.write(`${line}\n`);
+    },
+    close() {
+      if (closed) return Promise.resolve();
+      closed = true;
+      return new Promise((resolve) => stream.end(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import { parseArgs } from 'node:util';
+import { SAMPLE_JOBS_FILE } from '#local/pipeline/scenario.ts';
+import { parseBaseUrl } from '#shared/config.ts';
+import { ConfigError } from '#shared/errors.ts';
+
+/** Time scale of the built-in demo: a 60 s backoff takes 1 s. */
+export const DEMO_TIME_SCALE = 60;
+/** HTTP timeout of the built-in demo, so the scripted hang times out quickly. */
+export const DEMO_HTTP_TIMEOUT_MS = 3_000;
+export const DEFAULT_TIMEOUT_SECONDS = 120;
+export const DEFAULT_STATE_DIR = '.relay-local';
+export const CLIENT_ID_VARIABLE = 'ECOURTDATE_CLIENT_ID';
+export const CLIENT_SECRET_VARIABLE = 'ECOURTDATE_CLIENT_SECRET';
+
+export interface StartOptions {
+  /** JSON Lines file of jobs. */
+  readonly jobsFile: string;
+  /** A real (or test) eCourtDate-compatible API instead of the built-in simulator. */
+  readonly ecourtdateUrl: URL | undefined;
+  readonly timeScale: number;
+  readonly reportFile: string | undefined;
+  /** Simulated Lambda instances; undefined = the stage's maxConcurrency. */
+  readonly concurrency: number | undefined;
+  readonly timeoutSeconds: number;
+  readonly keepRunning: boolean;
+  /** Where the sender log and, with --keep-running, endpoints.json go. */
+  readonly stateDir: string;
+  readonly help: boolean;
+}
+
+/** A command line that cannot work; the message says why and `npm start -- --help` says more. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const START_HELP = `Usage: npm start -- [options]
+
+Runs the relay's whole pipeline on this machine: an SQS emulator with the send queue and its dead-letter
+queue (configured as the stack configures them), the eCourtDate simulator, a local Secrets Manager, and the
+real sender handler polled like Lambda's SQS event source mapping. Puts the jobs on the queue, waits until
+every job is delivered, a duplicate or dead-lettered, and prints a summary with the alarms' states.
+
+Options:
+  --jobs FILE            JSON Lines, one job per line, each put on the queue exactly as written
+                         (default: ${SAMPLE_JOBS_FILE}, which exercises every response of the design)
+  --ecourtdate-url URL   send to this eCourtDate-compatible API (https://, or http:// to loopback) instead of
+                         the built-in simulator, e.g. https://staging.api.ecourtdate.com; needs --jobs and
+                         the credentials in ${CLIENT_ID_VARIABLE} and ${CLIENT_SECRET_VARIABLE}
+  --time-scale N         run N times faster: backoffs, visibility timeouts, the 24 h maximum age, the
+                         simulator's windows and the alarm periods are divided by N
+                         (default: ${DEMO_TIME_SCALE} with the built-in simulator, 1 with --ecourtdate-url)
+  --concurrency N        simulated sender instances, each with its own token cache and its share of the
+                         rate budget (default: the stage's maxConcurrency)
+  --timeout SECONDS      stop waiting after this long; unsettled jobs make the exit status 1
+                         (default: ${DEFAULT_TIMEOUT_SECONDS})
+  --report FILE          write the result as JSON (summary, every job, API calls, alarm states)
+  --keep-running         keep the queues, simulator and sender running after the summary, and write
+                         <state dir>/endpoints.json for "npm run relay -- --local ..."; Ctrl-C stops
+  --state-dir DIR        where sender.log (and endpoints.json) go (default: ${DEFAULT_STATE_DIR})
+  --help                 show this help
+
+Exit status: 0 when every job settled, 1 when some did not before the timeout, 2 when the run could not
+start (the message says why).`;
+
+/**
+ * Parses `npm start` arguments. Throws `UsageError` naming the bad option. Credentials (environment) and the
+ * jobs file are checked when the run starts.
+ */
+export function parseStartOptions(argv: readonly string[]): StartOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        jobs: { type: 'string' },
+        'ecourtdate-url': { type: 'string' },
+        'time-scale': { type: 'string' },
+        report: { type: 'string' },
+        concurrency: { type: 'string' },
+        timeout: { type: 'string' },
+        'keep-running': { type: 'boolean' },
+        'state-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const text = (name: string) => {
+    const value = values[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+
+  let ecourtdateUrl: URL | undefined;
+  const rawUrl = text('ecourtdate-url');
+  if (rawUrl !== undefined) {
+    try {
+      ecourtdateUrl = parseBaseUrl(rawUrl, '--ecourtdate-url');
+    } catch (error) {
+      throw new UsageError(error instanceof ConfigError ? error.message : String(error));
+    }
+  }
+  const jobsFile = text('jobs');
+  if (ecourtdateUrl !== undefined && jobsFile === undefined) {
+    throw new UsageError(
+      `--ecourtdate-url needs --jobs FILE: the sample jobs script faults into the built-in simulator and mean ` +
+        `nothing to a real API. For eCourtDate staging, try --jobs examples/staging-smoke.jsonl`,
+    );
+  }
+  return {
+    jobsFile: jobsFile ?? SAMPLE_JOBS_FILE,
+    ecourtdateUrl,
+    timeScale: whole(text('time-scale'), '--time-scale', 1, 100_000) ?? (ecourtdateUrl ? 1 : DEMO_TIME_SCALE),
+    reportFile: text('report'),
+    concurrency: whole(text('concurrency'), '--concurrency', 1, 100),
+    timeoutSeconds: positive(text('timeout'), '--timeout') ?? DEFAULT_TIMEOUT_SECONDS,
+    keepRunning: values['keep-running'] === true,
+    stateDir: text('state-dir') ?? DEFAULT_STATE_DIR,
+    help: values.help === true,
+  };
+}
+
+function whole(raw: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`${name}: expected a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function positive(raw: string | undefined, name: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new UsageError(`${name}: expected a number of seconds above 0, got "${raw}"`);
+  }
+  return value;
+}

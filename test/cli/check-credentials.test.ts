@@ -1,0 +1,161 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Simulator, startSimulator } from '#local/ecourtdate-simulator.ts';
+import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
+import { relay } from '#test/cli/run.ts';
+
+const SECRET_ID = 'ecourtdate-relay/staging/api-client';
+const CLIENT_ID = 'relay-staging-client';
+const CLIENT_SECRET = 'cs_4b1d9e7f2a6c8e0d1f3b5a7c9e1d3f5a';
+
+let sim: Simulator;
+let secrets: SecretsManagerStub;
+
+beforeEach(async () => {
+  sim = await startSimulator({ clients: { [CLIENT_ID]: CLIENT_SECRET }, knownAgencies: ['county-a'] });
+  secrets = await startSecretsManagerStub({
+    secrets: { [SECRET_ID]: JSON.stringify({ client_id: CLIENT_ID, client_secret: CLIENT_SECRET }) },
+  });
+});
+
+afterEach(async () => {
+  await Promise.all([sim.close(), secrets.close()]);
+});
+
+function check(...extra: string[]) {
+  return relay(
+    'check-credentials',
+    '--secret-id',
+    SECRET_ID,
+    '--secrets-endpoint-url',
+    secrets.url,
+    '--ecourtdate-url',
+    sim.url,
+    ...extra,
+  );
+}
+
+describe('check-credentials: secret, token, GET /v1/settings (simulator and Secrets Manager stand-in)', () => {
+  it('valid credentials: every step ok and the agency named, exit 0; nothing secret printed', async () => {
+    const run = await check();
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(
+      /^ok {3}secret: read secret ecourtdate-relay\/staging\/api-client: client_id rela…nt$/m,
+    );
+    expect(run.stdout).toMatch(
+      /^ok {3}token: got a token from .*\/oauth\/token \(HTTP 201, expires in 3600 s\)$/m,
+    );
+    expect(run.stdout).toMatch(
+      /^ok {3}settings: GET \/v1\/settings answered HTTP 200: agency .*\(county-a\)$/m,
+    );
+    expect(run.stdout).toContain('The relay can authenticate and reach its agency.');
+    expect(run.stdout).not.toContain(CLIENT_SECRET);
+    expect(run.stdout).not.toContain(CLIENT_ID);
+    expect(run.stdout).not.toMatch(/eyJ/);
+    expect(sim.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /oauth/token',
+      'GET /v1/settings',
+    ]);
+  });
+
+  it("a wrong secret: the token request gets 401, and the advice is eCourtDate's for 401; exit 1", async () => {
+    secrets.setSecret(
+      SECRET_ID,
+      JSON.stringify({ client_id: CLIENT_ID, client_secret: 'an-old-rotated-secret' }),
+    );
+
+    const run = await check();
+
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/^FAIL token: .*\/oauth\/token answered HTTP 401/m);
+    expect(run.stdout).toContain('Console > APIs');
+    expect(run.stdout).toContain('Staging and production credentials are not interchangeable');
+    expect(run.stdout).toContain('revoked');
+    expect(run.stdout).not.toContain('an-old-rotated-secret');
+    expect(sim.requests.map((r) => r.path)).toEqual(['/oauth/token']);
+  });
+
+  it('403 on /v1/settings: agency inactive, user token or permissions', async () => {
+    sim.script({
+      match: { path: '/v1/settings' },
+      action: { kind: 'respond', status: 403, body: { message: 'Agency is inactive.' } },
+    });
+
+    const run = await check();
+
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/^FAIL settings: GET \/v1\/settings answered HTTP 403: .*Agency is inactive/m);
+    expect(run.stdout).toContain('the agency of this API client must be active');
+    expect(run.stdout).toContain('not a user token');
+  });
+
+  it('404 "Agency Not Found": a Default Agency is missing', async () => {
+    sim.script({
+      match: { path: '/v1/settings' },
+      action: { kind: 'respond', status: 404, body: { message: 'Agency Not Found' } },
+    });
+
+    const run = await check();
+
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain('Agency Not Found: set a Default Agency for this API client in the Console');
+  });
+
+  it("--agency-reference of an agency the client may not use: the simulator's own 404", async () => {
+    const run = await check('--agency-reference', 'county-z');
+
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(
+      /FAIL settings: GET \/v1\/settings\?agency_reference=county-z answered HTTP 404/,
+    );
+  });
+
+  it("a secret still holding the stack's placeholder: says to put the real credentials in it", async () => {
+    secrets.setSecret(
+      SECRET_ID,
+      JSON.stringify({ client_id: 'REPLACE_WITH_ECOURTDATE_CLIENT_ID', client_secret: 'generated' }),
+    );
+
+    const run = await check();
+
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain('still holds the placeholder the stack created');
+    expect(run.stdout).toContain('put-secret-value');
+    expect(sim.requests).toHaveLength(0);
+  });
+
+  it('a secret that does not exist', async () => {
+    const run = await relay(
+      'check-credentials',
+      '--secret-id',
+      'no/such/secret',
+      '--secrets-endpoint-url',
+      secrets.url,
+      '--ecourtdate-url',
+      sim.url,
+    );
+
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/FAIL secret: cannot read secret no\/such\/secret: ResourceNotFoundException/);
+    expect(run.stdout).toContain('No such secret in this account and region');
+  });
+
+  it('an API that does not answer: network advice', async () => {
+    const closed = sim.url;
+    await sim.close();
+
+    const run = await relay(
+      'check-credentials',
+      '--secret-id',
+      SECRET_ID,
+      '--secrets-endpoint-url',
+      secrets.url,
+      '--ecourtdate-url',
+      closed,
+    );
+
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/FAIL token: no answer from .* \(connection failed\)/);
+    expect(run.stdout).toContain('TCP 443');
+  });
+});

@@ -1,0 +1,138 @@
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { redriveDeadLetters } from '#cli/commands/dlq.ts';
+import { resolveTarget } from '#cli/target.ts';
+import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
+import type { DeadLetterReason } from '#shared/outcome.ts';
+import { sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
+import { relay } from '#test/cli/run.ts';
+
+const CONTENT = 'Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.';
+
+function body(id: string, to: string): string {
+  return JSON.stringify({ id, message: { to, content: CONTENT } });
+}
+
+describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
+  let emulator: SqsEmulator;
+  let sendQueue: EmulatedQueue;
+  let dlq: EmulatedQueue;
+  let target: string[];
+
+  async function deadLetter(id: string, to: string, reason: DeadLetterReason, lastStatus?: number) {
+    await sendToDeadLetterQueue(emulator.sqs, dlq.url, body(id, to), {
+      reason,
+      jobId: id,
+      lastStatus,
+      attempts: 1,
+      firstAttemptAt: Date.parse('2026-12-01T12:00:00Z'),
+    });
+  }
+
+  beforeEach(async () => {
+    emulator = await startSqsEmulator();
+    dlq = await emulator.createQueue('dlq');
+    sendQueue = await emulator.createQueue('send', {
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: '200' }),
+    });
+    target = ['--endpoint-url', emulator.endpoint, '--send-queue-url', sendQueue.url, '--dlq-url', dlq.url];
+    await deadLetter('job-403-a', '+15550100403', 'forbidden', 403);
+    await deadLetter('job-500', '+15550100501', 'retries_exhausted', 500);
+    await deadLetter('job-403-b', 'someone@example.com', 'forbidden', 403);
+    // Moved by SQS itself after maxReceiveCount: no attributes at all.
+    await emulator.sqs.send(
+      new SendMessageCommand({ QueueUrl: dlq.url, MessageBody: body('job-crashed', '+15551234567') }),
+    );
+  });
+
+  afterEach(async () => {
+    await emulator.stop();
+  });
+
+  it('dlq list: every dead-lettered job with reason, last status, attempts and first attempt; never text or recipient', async () => {
+    const run = await relay('dlq', 'list', ...target);
+
+    expect(run.status).toBe(0);
+    const rows = run.stdout.split('\n');
+    expect(rows.find((r) => r.startsWith('job-403-a'))).toMatch(
+      /^job-403-a\s+forbidden\s+403\s+1\s+2026-12-01T12:00:00.000Z\s+\d{4}-/,
+    );
+    expect(rows.find((r) => r.startsWith('job-500'))).toMatch(/^job-500\s+retries_exhausted\s+500\s+1\s/);
+    expect(rows.find((r) => r.startsWith('job-crashed'))).toMatch(
+      /^job-crashed\s+\(moved by SQS: maxReceiveCount\)/,
+    );
+    expect(run.stdout).toContain('4 dead-lettered job(s): forbidden 2, retries_exhausted 1');
+    for (const secret of [CONTENT, '+15550100403', 'someone@example.com', '0100403', 'someone']) {
+      expect(run.stdout).not.toContain(secret);
+    }
+  });
+
+  it('dlq list leaves every message on the queue, visible', async () => {
+    await relay('dlq', 'list', ...target);
+
+    const state = await emulator.inspect('dlq');
+    expect(state.ready).toHaveLength(4);
+    expect(state.inflight).toHaveLength(0);
+  });
+
+  it('dlq list --json: one object per job', async () => {
+    const run = await relay('dlq', 'list', '--json', ...target);
+
+    const views = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(views.map((v) => v.jobId).sort()).toEqual(['job-403-a', 'job-403-b', 'job-500', 'job-crashed']);
+    expect(views.find((v) => v.jobId === 'job-500')).toMatchObject({
+      reason: 'retries_exhausted',
+      lastStatus: '500',
+    });
+  });
+
+  it('dlq redrive --reason: sends exactly those jobs back with their bodies unchanged and deletes only them', async () => {
+    const run = await relay('dlq', 'redrive', '--reason', 'forbidden', ...target);
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('Sent 2 job(s) with reason forbidden back to the send queue');
+    expect(run.stdout).toContain('2 other dead-lettered job(s) left where they were');
+    const sent = (await emulator.inspect('send')).ready.map((m) => m.body).sort();
+    expect(sent).toEqual(
+      [body('job-403-a', '+15550100403'), body('job-403-b', 'someone@example.com')].sort(),
+    );
+    const left = await emulator.inspect('dlq');
+    expect(left.ready.map((m) => m.body).sort()).toEqual(
+      [body('job-500', '+15550100501'), body('job-crashed', '+15551234567')].sort(),
+    );
+    expect(left.inflight).toHaveLength(0);
+  });
+
+  it('dlq redrive --reason leaves alone what was dead-lettered after it began (a job failing again meanwhile)', async () => {
+    const t = await resolveTarget(
+      { endpointUrl: emulator.endpoint, sendQueueUrl: sendQueue.url, dlqUrl: dlq.url },
+      process.cwd(),
+    );
+
+    // As if every message had arrived after the redrive started.
+    const result = await redriveDeadLetters(t, 'forbidden', { now: () => 0 });
+
+    expect(result).toEqual({ kind: 'resend', moved: 0, kept: 4 });
+    expect((await emulator.inspect('send')).ready).toHaveLength(0);
+    expect((await emulator.inspect('dlq')).ready).toHaveLength(4);
+  });
+
+  it('dlq redrive --reason with an unknown reason names the valid ones, exit 2', async () => {
+    const run = await relay('dlq', 'redrive', '--reason', 'forbiden', ...target);
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--reason: expected one of invalid_job, bad_request, forbidden');
+    expect((await emulator.inspect('dlq')).ready).toHaveLength(4);
+  });
+
+  it('dlq redrive without a reason against the emulator, which lacks StartMessageMoveTask: says to use --reason', async () => {
+    const run = await relay('dlq', 'redrive', ...target);
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('StartMessageMoveTask failed');
+    expect(run.stderr).toContain('--reason');
+  });
+});

@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseStartOptions } from '#local/pipeline/options.ts';
+import { ENDPOINTS_FILE, type PipelineRun, runPipeline } from '#local/pipeline/run.ts';
+import { relay } from '#test/cli/run.ts';
+import { collector, jobLine, REPO_ROOT, tempDir } from '#test/local/io.ts';
+import { eventually } from '#test/local/wait.ts';
+
+describe('the CLI against the local pipeline (npm start -- --keep-running, then --local)', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let pipeline: PipelineRun;
+  let endpointsFile: string;
+  const output = collector();
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    const jobs = await dir.file(
+      'jobs.jsonl',
+      [
+        jobLine('local-ok', '+15551230201'),
+        jobLine('local-forbidden', '+15550100403'),
+        jobLine('local-agency', '+15551230202', { agency_reference: 'county-z' }),
+      ].join('\n'),
+    );
+    const options = parseStartOptions(['--jobs', jobs, '--keep-running', '--state-dir', dir.path]);
+    pipeline = await runPipeline(options, { stdout: output, env: {}, cwd: REPO_ROOT });
+    endpointsFile = join(dir.path, ENDPOINTS_FILE);
+  });
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    await dir?.remove();
+  });
+
+  it('--keep-running writes the endpoints of the local queues, secret and simulator', async () => {
+    const endpoints = JSON.parse(await readFile(endpointsFile, 'utf8')) as Record<string, string>;
+
+    expect(endpoints).toEqual(pipeline.endpoints);
+    expect(Object.keys(endpoints).sort()).toEqual(
+      [
+        'deadLetterQueueArn',
+        'deadLetterQueueUrl',
+        'ecourtdateUrl',
+        'region',
+        'secretId',
+        'secretsManagerEndpoint',
+        'sendQueueArn',
+        'sendQueueUrl',
+        'sqsEndpoint',
+      ].sort(),
+    );
+  });
+
+  it('dlq list --local shows what the run dead-lettered', async () => {
+    const run = await relay('--local', '--local-file', endpointsFile, 'dlq', 'list');
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^local-forbidden\s+forbidden\s+403\s+1\s/m);
+    expect(run.stdout).toMatch(/^local-agency\s+not_found\s+404\s+1\s/m);
+  });
+
+  it('check-credentials --local passes against the built-in simulator', async () => {
+    const run = await relay('check-credentials', '--local', '--local-file', endpointsFile);
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('(from the local pipeline)');
+  });
+
+  it('send --local: the still-running sender delivers it', async () => {
+    const file = await dir.file('one.json', jobLine('local-late', '+15551230203'));
+
+    const run = await relay('send', file, '--local', '--local-file', endpointsFile);
+
+    expect(run.status).toBe(0);
+    await eventually(() => expect(output.text).toContain('job local-late: delivered'));
+  });
+
+  it('dlq redrive --reason --local: the job goes round again (and, still refused, comes back)', async () => {
+    const run = await relay(
+      'dlq',
+      'redrive',
+      '--reason',
+      'forbidden',
+      '--local',
+      '--local-file',
+      endpointsFile,
+    );
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain(
+      'Sent 1 job(s) with reason forbidden back to the send queue of the local pipeline',
+    );
+    await eventually(() => expect(output.text).toContain('job local-forbidden: dead_letter (forbidden)'));
+  });
+
+  it('--local without a running pipeline says how to start one, exit 2', async () => {
+    const run = await relay('dlq', 'list', '--local', '--local-file', join(dir.path, 'missing.json'));
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('npm start -- --keep-running');
+  });
+});

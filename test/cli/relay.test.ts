@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { STACK_OUTPUT } from '#cli/target.ts';
+import { OUTPUT } from '#infra/stacks/relay-stack.ts';
+import { relay } from '#test/cli/run.ts';
+
+describe('npm run relay', () => {
+  it('reads the stack outputs by the names the stack gives them', () => {
+    for (const [key, name] of Object.entries(STACK_OUTPUT)) {
+      expect(OUTPUT[key as keyof typeof OUTPUT]).toBe(name);
+    }
+  });
+
+  it('--help documents every command and target', async () => {
+    const run = await relay('--help');
+
+    expect(run.status).toBe(0);
+    for (const text of [
+      'dlq list',
+      'dlq redrive',
+      '--reason',
+      'send FILE',
+      '--via queue|bus',
+      'check-credentials',
+      '--stage',
+      '--local',
+    ]) {
+      expect(run.stdout).toContain(text);
+    }
+  });
+
+  it.each([
+    [['dlq', 'purge'], 'unknown command "dlq purge"'],
+    [['send'], 'send needs a FILE'],
+    [['dlq', 'list', '--stage', 'dev'], '--stage: expected one of staging, production, got "dev"'],
+    [['dlq', 'list', '--stage', 'staging', '--local'], 'choose one of --stage and --local'],
+    [['dlq', 'list'], 'the dead-letter queue is not known: give --stage, --local, or --dlq-url'],
+    [
+      ['dlq', 'list', '--max', '0', '--dlq-url', 'https://sqs.us-east-1.amazonaws.com/1/q'],
+      '--max: expected a whole number',
+    ],
+    [
+      [
+        'send',
+        'x.json',
+        '--via',
+        'carrier-pigeon',
+        '--send-queue-url',
+        'https://sqs.us-east-1.amazonaws.com/1/q',
+      ],
+      '--via: expected queue or bus',
+    ],
+    [
+      ['check-credentials', '--secret-id', 's', '--ecourtdate-url', 'http://api.example.com'],
+      'expected an https:// URL',
+    ],
+  ])('refuses %j with a message, exit 2', async (argv, message) => {
+    const run = await relay(...argv);
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(message);
+  });
+});

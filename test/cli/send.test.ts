@@ -1,0 +1,131 @@
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { STACK_OUTPUT } from '#cli/target.ts';
+import { EVENT_DETAIL_TYPE } from '#infra/config.ts';
+import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
+import { relay } from '#test/cli/run.ts';
+import { jobLine, tempDir } from '#test/local/io.ts';
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+
+beforeEach(async () => {
+  dir = await tempDir();
+});
+
+afterEach(async () => {
+  await dir.remove();
+});
+
+describe('send FILE --via queue, against the SQS emulator', () => {
+  let emulator: SqsEmulator;
+  let queue: EmulatedQueue;
+  let target: string[];
+
+  beforeEach(async () => {
+    emulator = await startSqsEmulator();
+    queue = await emulator.createQueue('send');
+    target = ['--endpoint-url', emulator.endpoint, '--send-queue-url', queue.url];
+  });
+
+  afterEach(async () => {
+    await emulator.stop();
+  });
+
+  it('puts every job of a JSON Lines file on the queue, each body exactly as written', async () => {
+    const lines = [jobLine('cms-1', '+15551230001'), `  ${jobLine('cms-2', 'someone@example.com')}`];
+    const file = await dir.file('jobs.jsonl', `${lines.join('\n')}\n`);
+
+    const run = await relay('send', file, ...target);
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^sent job cms-1 to the send queue \(/m);
+    expect((await emulator.inspect('send')).ready.map((m) => m.body)).toEqual(lines);
+  });
+
+  it('accepts one pretty-printed job', async () => {
+    const text = JSON.stringify(JSON.parse(jobLine('cms-3', '+15551230003')), null, 2);
+    const file = await dir.file('job.json', `${text}\n`);
+
+    const run = await relay('send', file, ...target);
+
+    expect(run.status).toBe(0);
+    expect((await emulator.inspect('send')).ready.map((m) => JSON.parse(m.body).id)).toEqual(['cms-3']);
+  });
+
+  it('refuses a file with an invalid job, naming line and field, and sends nothing', async () => {
+    const file = await dir.file(
+      'jobs.jsonl',
+      [
+        jobLine('cms-4', '+15551230004'),
+        JSON.stringify({ id: 'cms-5', message: { to: '+15551230005' } }),
+        JSON.stringify({ id: 'has spaces', message: { to: '+1555', content: 'x' } }),
+      ].join('\n'),
+    );
+
+    const run = await relay('send', file, ...target);
+
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`${file}:2: message.content: is required`);
+    expect(run.stderr).toContain(`${file}:3: id: expected 1-128 characters`);
+    expect((await emulator.inspect('send')).ready).toHaveLength(0);
+  });
+});
+
+describe('send FILE --via bus (EventBridge and CloudFormation mocked)', () => {
+  let events: AwsClientStub<EventBridgeClient>;
+  let cloudformation: AwsClientStub<CloudFormationClient>;
+
+  beforeEach(() => {
+    events = mockClient(EventBridgeClient);
+    cloudformation = mockClient(CloudFormationClient);
+    cloudformation.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        {
+          StackName: 'EcourtdateRelay-staging',
+          CreationTime: new Date(),
+          StackStatus: 'CREATE_COMPLETE',
+          Outputs: [
+            { OutputKey: STACK_OUTPUT.eventBusName, OutputValue: 'court-events' },
+            { OutputKey: STACK_OUTPUT.eventSource, OutputValue: 'county.cms,county.jms' },
+            { OutputKey: STACK_OUTPUT.eventDetailType, OutputValue: EVENT_DETAIL_TYPE },
+          ],
+        },
+      ],
+    });
+  });
+
+  afterEach(() => {
+    events.restore();
+    cloudformation.restore();
+  });
+
+  it("publishes each job as the detail of a send-job event on the stack's bus, with its first source", async () => {
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'event-1' }] });
+    const line = jobLine('cms-6', '+15551230006');
+    const file = await dir.file('job.json', line);
+
+    const run = await relay('send', file, '--via', 'bus', '--stage', 'staging');
+
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(events.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries).toEqual([
+      { EventBusName: 'court-events', Source: 'county.cms', DetailType: EVENT_DETAIL_TYPE, Detail: line },
+    ]);
+    expect(run.stdout).toContain('sent job cms-6 to the event bus (event-1)');
+  });
+
+  it('reports an event EventBridge refused, exit 2', async () => {
+    events.on(PutEventsCommand).resolves({
+      FailedEntryCount: 1,
+      Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }],
+    });
+    const file = await dir.file('job.json', jobLine('cms-7', '+15551230007'));
+
+    const run = await relay('send', file, '--via', 'bus', '--stage', 'staging');
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('job cms-7: InternalFailure try again');
+  });
+});

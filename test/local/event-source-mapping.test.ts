@@ -1,0 +1,225 @@
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { PollResult, SqsHandler } from '#local/event-source.ts';
+import {
+  type EventSourceMapping,
+  type SenderInstance,
+  startEventSourceMapping,
+} from '#local/pipeline/event-source-mapping.ts';
+import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
+import { hideFor } from '#shared/sqs/settle.ts';
+import { eventually } from '#test/local/wait.ts';
+
+let emulator: SqsEmulator;
+let mapping: EventSourceMapping | undefined;
+
+afterEach(async () => {
+  await mapping?.stop();
+  mapping = undefined;
+  await emulator?.stop();
+});
+
+/** The send queue and its dead-letter queue, with a 1 s visibility timeout and the given maxReceiveCount. */
+async function queues(maxReceiveCount = 200): Promise<{ queue: EmulatedQueue; dlq: EmulatedQueue }> {
+  emulator = await startSqsEmulator();
+  const dlq = await emulator.createQueue('dlq');
+  const queue = await emulator.createQueue('send', {
+    VisibilityTimeout: '1',
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: String(maxReceiveCount) }),
+  });
+  return { queue, dlq };
+}
+
+async function enqueue(queue: EmulatedQueue, bodies: readonly string[]): Promise<void> {
+  for (let start = 0; start < bodies.length; start += 10) {
+    await emulator.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queue.url,
+        Entries: bodies.slice(start, start + 10).map((body, i) => ({ Id: String(i), MessageBody: body })),
+      }),
+    );
+  }
+}
+
+/** A handler that records its invocations and fails the records `fails` says to. */
+function recordingHandler(fails: (record: SQSRecord) => boolean | 'throw' = () => false) {
+  const batches: SQSRecord[][] = [];
+  let running = 0;
+  let maxRunning = 0;
+  const handler: SqsHandler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    running += 1;
+    maxRunning = Math.max(maxRunning, running);
+    batches.push(event.Records);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (event.Records.some((record) => fails(record) === 'throw')) throw new Error('invocation failed');
+      return {
+        batchItemFailures: event.Records.filter((record) => fails(record) === true).map((record) => ({
+          itemIdentifier: record.messageId,
+        })),
+      };
+    } finally {
+      running -= 1;
+    }
+  };
+  return {
+    handler,
+    batches,
+    get maxRunning() {
+      return maxRunning;
+    },
+    receives: (body: string) => batches.flat().filter((record) => record.body === body),
+  };
+}
+
+function instance(name: string, handler: SqsHandler): SenderInstance {
+  return { name, handler, sqs: emulator.sqs };
+}
+
+async function queueSize(name: string): Promise<number> {
+  const state = await emulator.inspect(name);
+  return state.ready.length + state.inflight.length + state.delayed.length;
+}
+
+describe('local event source mapping against the SQS emulator', () => {
+  it('hands an instance batches of at most 10 records, one batch at a time, and deletes what succeeded', async () => {
+    const { queue } = await queues();
+    await enqueue(
+      queue,
+      Array.from({ length: 25 }, (_, i) => `job-${i}`),
+    );
+    const recorder = recordingHandler();
+
+    mapping = startEventSourceMapping({
+      queue,
+      instances: [instance('a', recorder.handler)],
+      functionTimeoutMs: 60_000,
+    });
+
+    await eventually(async () => expect(await queueSize('send')).toBe(0));
+    expect(recorder.batches.map((batch) => batch.length)).toEqual([10, 10, 5]);
+    expect(recorder.maxRunning).toBe(1);
+    expect(new Set(recorder.batches.flat().map((r) => r.body)).size).toBe(25);
+  });
+
+  it('runs each instance in its own loop with its own handler', async () => {
+    const { queue } = await queues();
+    await enqueue(
+      queue,
+      Array.from({ length: 30 }, (_, i) => `job-${i}`),
+    );
+    const recorders = [recordingHandler(), recordingHandler(), recordingHandler()];
+
+    mapping = startEventSourceMapping({
+      queue,
+      instances: recorders.map((r, i) => instance(`sender-${i}`, r.handler)),
+      functionTimeoutMs: 60_000,
+    });
+
+    await eventually(async () => expect(await queueSize('send')).toBe(0));
+    for (const recorder of recorders) {
+      expect(recorder.batches.length).toBeGreaterThan(0);
+      expect(recorder.maxRunning).toBe(1);
+    }
+    expect(recorders.flatMap((r) => r.batches.flat()).length).toBe(30);
+  });
+
+  it('partial batch failure: deletes the successes and offers the failed record again after its visibility timeout', async () => {
+    const { queue } = await queues();
+    await enqueue(queue, ['ok-1', 'fail-once', 'ok-2']);
+    const recorder = recordingHandler(
+      (record) => record.body === 'fail-once' && record.attributes.ApproximateReceiveCount === '1',
+    );
+    const results: PollResult[] = [];
+
+    mapping = startEventSourceMapping({
+      queue,
+      instances: [instance('a', recorder.handler)],
+      functionTimeoutMs: 60_000,
+      onInvocation: (_name, result) => results.push(result),
+    });
+
+    await eventually(async () => expect(await queueSize('send')).toBe(0));
+    const bodyOf = (id: string) => recorder.batches.flat().find((r) => r.messageId === id)?.body;
+    const [first, second] = results;
+    expect(first?.failed.map(bodyOf)).toEqual(['fail-once']);
+    expect(first?.deleted.map(bodyOf).sort()).toEqual(['ok-1', 'ok-2']);
+    expect(second?.deleted.map(bodyOf)).toEqual(['fail-once']);
+    expect(recorder.receives('fail-once').map((r) => r.attributes.ApproximateReceiveCount)).toEqual([
+      '1',
+      '2',
+    ]);
+    expect(recorder.receives('ok-1')).toHaveLength(1);
+    expect(recorder.receives('ok-2')).toHaveLength(1);
+  });
+
+  it('a handler error fails the whole batch: every record comes back', async () => {
+    const { queue } = await queues();
+    await enqueue(queue, ['a', 'b', 'poison-once']);
+    const recorder = recordingHandler((record) =>
+      record.body === 'poison-once' && record.attributes.ApproximateReceiveCount === '1' ? 'throw' : false,
+    );
+    const errors: unknown[] = [];
+
+    mapping = startEventSourceMapping({
+      queue,
+      instances: [instance('a', recorder.handler)],
+      functionTimeoutMs: 60_000,
+      onInvocation: (_name, result) => {
+        if (result.error) errors.push(result.error);
+      },
+    });
+
+    await eventually(async () => expect(await queueSize('send')).toBe(0));
+    expect(errors).toHaveLength(1);
+    for (const body of ['a', 'b', 'poison-once']) expect(recorder.receives(body)).toHaveLength(2);
+  });
+
+  it('respects a visibility timeout set by the handler: the record is not offered again before it ends', async () => {
+    const { queue } = await queues();
+    await enqueue(queue, ['retry-in-2s']);
+    const seenAt: number[] = [];
+    const handler: SqsHandler = async (event) => {
+      seenAt.push(Date.now());
+      const [record] = event.Records;
+      if (record && record.attributes.ApproximateReceiveCount === '1') {
+        await hideFor(emulator.sqs, queue.url, record.receiptHandle, 2);
+        return { batchItemFailures: [{ itemIdentifier: record.messageId }] };
+      }
+      return { batchItemFailures: [] };
+    };
+
+    mapping = startEventSourceMapping({
+      queue,
+      instances: [instance('a', handler)],
+      functionTimeoutMs: 60_000,
+    });
+
+    await eventually(() => expect(seenAt).toHaveLength(2), 10_000);
+    const [first = 0, second = 0] = seenAt;
+    expect(second - first).toBeGreaterThanOrEqual(1_900);
+  });
+
+  it('redrive: a record that keeps failing moves to the dead-letter queue after maxReceiveCount receives', async () => {
+    const { queue } = await queues(2);
+    await enqueue(queue, ['always-fails', 'fine']);
+    const recorder = recordingHandler((record) => record.body === 'always-fails');
+
+    mapping = startEventSourceMapping({
+      queue,
+      instances: [instance('a', recorder.handler)],
+      functionTimeoutMs: 60_000,
+    });
+
+    await eventually(async () => expect((await emulator.inspect('dlq')).ready).toHaveLength(1), 10_000);
+    const [moved] = (await emulator.inspect('dlq')).ready;
+    expect(moved?.body).toBe('always-fails');
+    expect(recorder.receives('always-fails').map((r) => r.messageId)).toEqual([
+      moved?.messageId,
+      moved?.messageId,
+    ]);
+    expect(recorder.receives('fine')).toHaveLength(1);
+    expect(await queueSize('send')).toBe(0);
+  });
+});

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { createProgress, type ProgressSnapshot } from '#local/pipeline/progress.ts';
+
+/** Carriage return and ANSI "erase line": the bar is redrawn in place. */
+const CLEAR_LINE = '\r\u001b[2K';
+
+function snapshot(settled: number, elapsedMs: number): ProgressSnapshot {
+  return {
+    counts: {
+      total: 4,
+      settled,
+      delivered: settled,
+      duplicate: 0,
+      deadLettered: 0,
+      retrying: 0,
+      waiting: 4 - settled,
+    },
+    apiCalls: settled * 2,
+    elapsedMs,
+  };
+}
+
+function stream(isTTY: boolean) {
+  const writes: string[] = [];
+  return { writes, isTTY, columns: 200, write: (text: string) => writes.push(text) };
+}
+
+describe('progress display', () => {
+  it('in a terminal: one line redrawn in place with a bar, cleared at the end', () => {
+    const out = stream(true);
+    const progress = createProgress(out);
+
+    progress.update(snapshot(1, 100));
+    progress.update(snapshot(2, 200));
+    progress.done();
+
+    expect(out.writes).toHaveLength(3);
+    const [first, second] = out.writes;
+    expect(first?.startsWith(CLEAR_LINE)).toBe(true);
+    expect(second?.startsWith(CLEAR_LINE)).toBe(true);
+    expect(second?.slice(CLEAR_LINE.length)).toMatch(
+      /^█{12}░{12} 2\/4 settled · 2 delivered, .* · 4 API calls · 0\.2 s$/,
+    );
+    expect(out.writes.every((w) => !w.includes('\n'))).toBe(true);
+    expect(out.writes[2]).toBe(CLEAR_LINE);
+  });
+
+  it('in a terminal: never wider than the terminal', () => {
+    const out = { ...stream(true), columns: 40 };
+    createProgress(out).update(snapshot(1, 100));
+
+    expect([...(out.writes[0] ?? '').replace(CLEAR_LINE, '')].length).toBe(39);
+  });
+
+  it('elsewhere: plain lines when jobs settle (at most one a second) and a heartbeat every 5 s', () => {
+    const out = stream(false);
+    const progress = createProgress(out);
+
+    progress.update(snapshot(0, 0));
+    progress.update(snapshot(1, 300));
+    progress.update(snapshot(1, 4_000));
+    progress.update(snapshot(1, 5_100));
+    progress.update(snapshot(4, 5_200));
+
+    expect(out.writes).toEqual([
+      'progress: 0/4 settled; 0 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 0 API calls · 0.0 s\n',
+      'progress: 1/4 settled; 1 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 2 API calls · 4.0 s\n',
+      'progress: 4/4 settled; 4 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 8 API calls · 5.2 s\n',
+    ]);
+  });
+});
