@@ -7,6 +7,7 @@ import type { MetricResolution, MetricUnit } from '@aws-lambda-powertools/metric
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
 import type { Observability } from '#shared/observability.ts';
+import { LOG_MESSAGE } from '#shared/sender/record.ts';
 
 /**
  * Where the sender's logs and metrics go in a local run. In Lambda both are lines on stdout (JSON logs and EMF
@@ -42,13 +43,12 @@ export interface SenderEvent {
   readonly retryInSeconds: number | undefined;
 }
 
-const SETTLED_BEFORE = 'job already settled; acknowledged without sending';
 const EVENT_KINDS: Readonly<Record<string, SenderEvent['kind']>> = {
-  'job settled': 'settled',
+  [LOG_MESSAGE.settled]: 'settled',
   // A job whose id the ledger already holds as delivered or duplicate.
-  [SETTLED_BEFORE]: 'settled',
-  'job dead-lettered': 'dead_lettered',
-  'job retried later': 'retried',
+  [LOG_MESSAGE.alreadySettled]: 'settled',
+  [LOG_MESSAGE.deadLettered]: 'dead_lettered',
+  [LOG_MESSAGE.retried]: 'retried',
 };
 
 /**
@@ -62,7 +62,7 @@ export function parseSenderEvent(attributes: Readonly<Record<string, unknown>>):
   const status = attributes.status;
   return {
     kind,
-    alreadySettled: attributes.message === SETTLED_BEFORE,
+    alreadySettled: attributes.message === LOG_MESSAGE.alreadySettled,
     messageId,
     jobId: optionalString(attributes.job_id),
     attempt: typeof attempt === 'number' && Number.isInteger(attempt) ? attempt : undefined,

@@ -19,6 +19,17 @@ import { maskRecipient } from '#shared/redact.ts';
 import { recordAlreadySettled, recordApiAnswer, recordOutcome } from '#shared/sender/metrics.ts';
 import { hideFor, sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
 
+/**
+ * The messages of the sender's per-record log lines. Operators filter on them in CloudWatch Logs Insights,
+ * and the local pipeline reads them to follow each job.
+ */
+export const LOG_MESSAGE = {
+  settled: 'job settled',
+  alreadySettled: 'job already settled; acknowledged without sending',
+  retried: 'job retried later',
+  deadLettered: 'job dead-lettered',
+} as const;
+
 /** Everything one container needs to settle records. */
 export interface SenderRuntime {
   readonly config: SenderConfig;
@@ -337,7 +348,7 @@ async function retryNow(
 
 function reportAlreadySettled(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome): void {
   recordAlreadySettled(runtime.metrics);
-  runtime.logger.info('job already settled; acknowledged without sending', {
+  runtime.logger.info(LOG_MESSAGE.alreadySettled, {
     job_id: facts.jobId,
     message_id: facts.record.messageId,
     outcome: outcome.type,
@@ -367,9 +378,9 @@ function report(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome): v
       outcome.type === 'delivered' || outcome.type === 'duplicate' ? undefined : sent?.excerpt || undefined,
   };
   recordOutcome(runtime.metrics, outcome, sent?.authFailed ?? false);
-  if (outcome.type === 'retry') runtime.logger.warn('job retried later', line);
-  else if (outcome.type === 'dead_letter') runtime.logger.error('job dead-lettered', line);
-  else runtime.logger.info('job settled', line);
+  if (outcome.type === 'retry') runtime.logger.warn(LOG_MESSAGE.retried, line);
+  else if (outcome.type === 'dead_letter') runtime.logger.error(LOG_MESSAGE.deadLettered, line);
+  else runtime.logger.info(LOG_MESSAGE.settled, line);
 }
 
 /** The guard stores this in DynamoDB, whose marshaller refuses undefined fields. */
@@ -396,9 +407,12 @@ export function insideDuplicateWindow(unknownAt: number, now: number, config: Se
   return now - unknownAt < windowMs - marginMs;
 }
 
-/** How long to wait for another instance's attempt: its worst case is three requests (the 401 path). */
+/**
+ * How long to wait for another instance's attempt: its worst case is three requests (the 401 path), in real
+ * time, plus a margin that follows the time scale like every other delay.
+ */
 function inFlightDelaySeconds(config: SenderConfig): number {
-  return Math.ceil((config.httpTimeoutMs * 3) / 1000) + 5;
+  return Math.ceil((config.httpTimeoutMs * 3) / 1000) + scaled(5, config);
 }
 
 function errorName(error: unknown): string {
