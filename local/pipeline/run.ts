@@ -79,6 +79,16 @@ export interface PipelineRun {
   stop(): Promise<void>;
 }
 
+/** Programmatic hooks for fault-injection runs (the chaos suite); the command line uses none. */
+export interface PipelineHooks {
+  /** Wraps each instance's fetch, e.g. to make an instance die in the middle of a request. */
+  readonly wrapFetch?: (fetch: FetchLike, instance: string) => FetchLike;
+  /** Overrides of the sender's environment, e.g. a short HTTP timeout for runs full of hanging requests. */
+  readonly senderEnv?: Readonly<Record<string, string>>;
+  /** The function timeout in real ms (an invocation that outlives it fails its batch). Default: the stage's. */
+  readonly functionTimeoutMs?: number;
+}
+
 /** The run could not start: bad input, missing credentials, a port that would not open. */
 export class StartError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -94,7 +104,11 @@ export class StartError extends Error {
  * sender handler under a local event source mapping. Enqueues the jobs, waits until all settled or the
  * timeout, and evaluates the stack's alarms over the run's metrics.
  */
-export async function runPipeline(options: StartOptions, io: PipelineIO): Promise<PipelineRun> {
+export async function runPipeline(
+  options: StartOptions,
+  io: PipelineIO,
+  hooks: PipelineHooks = {},
+): Promise<PipelineRun> {
   const jobsPath = resolve(io.cwd, options.jobsFile);
   let lines: JobLine[];
   try {
@@ -181,6 +195,7 @@ export async function runPipeline(options: StartOptions, io: PipelineIO): Promis
       [ENV.sqsEndpoint]: emulator.endpoint,
       [ENV.secretsManagerEndpoint]: secrets.url,
       [ENV.dynamodbEndpoint]: dynamodb.endpoint,
+      ...hooks.senderEnv,
     });
 
     const logFile = openLogFile(join(stateDir, 'sender.log'));
@@ -242,7 +257,7 @@ export async function runPipeline(options: StartOptions, io: PipelineIO): Promis
         sqs,
         secrets: secretsClient,
         dynamodb: dynamodbClient,
-        fetch: countingFetch(apiCalls),
+        fetch: hooks.wrapFetch?.(countingFetch(apiCalls), `sender-${index + 1}`) ?? countingFetch(apiCalls),
         observability: sinkObservability(sink),
       });
       return { name: `sender-${index + 1}`, handler, sqs };
@@ -255,7 +270,7 @@ export async function runPipeline(options: StartOptions, io: PipelineIO): Promis
       instances,
       batchSize: stage.batchSize,
       // Real time: it bounds the computing an invocation may do, which a time scale does not shorten.
-      functionTimeoutMs: stage.functionTimeoutSeconds * 1000,
+      functionTimeoutMs: hooks.functionTimeoutMs ?? stage.functionTimeoutSeconds * 1000,
       onInvocation(instance, result) {
         tracker.onDeleted(result.deleted);
         const at = Date.now();
