@@ -139,7 +139,14 @@ export async function redriveDeadLetters(
           if (message.MessageId) keptIds.add(message.MessageId);
           continue;
         }
-        await target.sqs.send(new SendMessageCommand({ QueueUrl: sendUrl, MessageBody: message.Body ?? '' }));
+        // The dead-letter attributes travel with it, as with SQS's move task: they mark an operator's redrive.
+        await target.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: sendUrl,
+            MessageBody: message.Body ?? '',
+            MessageAttributes: message.MessageAttributes,
+          }),
+        );
         await target.sqs.send(
           new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: message.ReceiptHandle }),
         );

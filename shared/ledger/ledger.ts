@@ -123,11 +123,13 @@ export class JobLedger {
   /**
    * Opens an attempt at a job: creates its entry, or reads it and decides whether it may be sent. A job
    * that comes back after being dead-lettered from another message (an operator's redrive, or upstream
-   * sending it again) starts a new generation with a fresh attempt budget.
+   * sending it again) starts a new generation with a fresh attempt budget. Only an operator's redrive
+   * (`redriven`: the message carries the relay's dead-letter attributes) clears an earlier unknown outcome:
+   * that is a person's decision to send again; an upstream resend is not.
    */
   async begin(
     jobId: string,
-    input: { bodyHash: string; messageId: string; now: number },
+    input: { bodyHash: string; messageId: string; now: number; redriven?: boolean },
   ): Promise<BeginResult> {
     const { bodyHash, messageId, now } = input;
     const existing = await this.get(jobId);
@@ -184,14 +186,14 @@ export class JobLedger {
         retryable: 0,
         server_500: 0,
         rate_limited: 0,
-        unknown_at: undefined,
+        unknown_at: input.redriven ? undefined : existing.unknown_at,
         dead_letter_reason: undefined,
         dead_letter_message_id: undefined,
         history: appendHistory(existing.history, {
           at: now,
           generation: existing.generation + 1,
           status: 'none',
-          outcome: 'redriven',
+          outcome: input.redriven ? 'redriven' : 'resent',
         }),
       };
     } else if (existing.attempt_open) {

@@ -17,7 +17,7 @@ import type { DeadLetterReason, Outcome } from '#shared/outcome.ts';
 import { classifyAttempt, decide, deferred, expiredBeforeSend, scaled } from '#shared/policy.ts';
 import { maskRecipient } from '#shared/redact.ts';
 import { recordAlreadySettled, recordApiAnswer, recordOutcome } from '#shared/sender/metrics.ts';
-import { hideFor, sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
+import { DLQ_ATTRIBUTE, hideFor, sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
 
 /**
  * The messages of the sender's per-record log lines. Operators filter on them in CloudWatch Logs Insights,
@@ -152,6 +152,7 @@ async function attempt(
     bodyHash: jobFingerprint(job),
     messageId: record.messageId,
     now: runtime.now(),
+    redriven: isRedrive(record),
   });
   const receiveCount = Math.max(1, Number(record.attributes.ApproximateReceiveCount) || 1);
   const bare = { record, jobId: job.id, job, attempts: receiveCount, firstAttemptAt: runtime.now() };
@@ -199,25 +200,24 @@ async function attempt(
       { type: 'dead_letter', reason: 'expired' },
     );
   }
-  if (lost && job.message.skip_duplicate === true) {
-    const detail =
-      'the previous attempt never reported and skip_duplicate is set: check Console > Logs before resending';
-    return closeAndApply(
-      runtime,
-      entry,
-      { ...facts, lastStatus: 'lost', detail },
-      { type: 'dead_letter', reason: 'unknown_outcome' },
-    );
-  }
-  if (entry.unknown_at !== undefined && !insideDuplicateWindow(entry.unknown_at, now, config)) {
-    const detail =
-      "an earlier attempt's outcome is unknown and eCourtDate's duplicate window has passed, so a resend could reach the person twice: check Console > Logs";
-    return closeAndApply(
-      runtime,
-      entry,
-      { ...facts, detail },
-      { type: 'dead_letter', reason: 'unknown_outcome' },
-    );
+  // A resend after an unknown outcome is safe only while eCourtDate's duplicate check can catch it: never with
+  // skip_duplicate, and only inside the window. An operator's redrive clears the unknown outcome in the ledger.
+  if (entry.unknown_at !== undefined) {
+    const blocked =
+      job.message.skip_duplicate === true
+        ? 'skip_duplicate is set'
+        : insideDuplicateWindow(entry.unknown_at, now, config)
+          ? undefined
+          : "eCourtDate's duplicate window has passed";
+    if (blocked) {
+      const detail = `an earlier attempt's outcome is unknown and ${blocked}, so a resend could reach the person twice: check Console > Logs, then redrive if it was not sent`;
+      return closeAndApply(
+        runtime,
+        entry,
+        { ...facts, lastStatus: lost ? 'lost' : facts.lastStatus, detail },
+        { type: 'dead_letter', reason: 'unknown_outcome' },
+      );
+    }
   }
   if (lost && prior.retryable >= config.maxAttempts) {
     return closeAndApply(
@@ -381,6 +381,15 @@ function report(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome): v
   if (outcome.type === 'retry') runtime.logger.warn(LOG_MESSAGE.retried, line);
   else if (outcome.type === 'dead_letter') runtime.logger.error(LOG_MESSAGE.deadLettered, line);
   else runtime.logger.info(LOG_MESSAGE.settled, line);
+}
+
+/**
+ * Whether the record is an operator's redrive from the dead-letter queue: it still carries the attributes the
+ * relay put on it there (SQS's move task keeps them; the CLI's filtered redrive copies them).
+ */
+function isRedrive(record: SQSRecord): boolean {
+  const attrs = record.messageAttributes ?? {};
+  return attrs[DLQ_ATTRIBUTE.reason] !== undefined && attrs[DLQ_ATTRIBUTE.deadLetteredAt] !== undefined;
 }
 
 /** The guard stores this in DynamoDB, whose marshaller refuses undefined fields. */

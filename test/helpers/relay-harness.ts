@@ -1,6 +1,7 @@
 import {
   ChangeMessageVisibilityCommand,
   type Message,
+  type MessageAttributeValue,
   ReceiveMessageCommand,
   SendMessageCommand,
   type SQSClient,
@@ -41,7 +42,9 @@ export interface Harness {
   readonly handler: SenderHandler;
   readonly env: Readonly<Record<string, string>>;
   /** Puts a job (object → JSON, string → as is) on the send queue; returns the SQS message id. */
-  enqueue(job: unknown): Promise<string>;
+  enqueue(job: unknown, attributes?: Record<string, MessageAttributeValue>): Promise<string>;
+  /** An operator's redrive of one dead-lettered message: same body and attributes, back on the send queue. */
+  redrive(message: Message): Promise<string>;
   /** One event-source poll: receive up to 10, invoke the handler, delete what succeeded. */
   invoke(): Promise<PollResult & { response?: SQSBatchResponse | undefined }>;
   /** Another Lambda container with the same configuration (its own caches), optionally with its own fetch. */
@@ -115,6 +118,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
   const handler = await loadSenderModule(env);
   const { sqs } = emulator;
+  const enqueue = async (
+    job: unknown,
+    attributes?: Record<string, MessageAttributeValue>,
+  ): Promise<string> => {
+    const body = typeof job === 'string' ? job : JSON.stringify(job);
+    const out = await sqs.send(
+      new SendMessageCommand({ QueueUrl: sendQueue.url, MessageBody: body, MessageAttributes: attributes }),
+    );
+    return out.MessageId ?? '';
+  };
 
   return {
     emulator,
@@ -126,11 +139,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     dynamodb,
     handler,
     env,
-    async enqueue(job) {
-      const body = typeof job === 'string' ? job : JSON.stringify(job);
-      const out = await sqs.send(new SendMessageCommand({ QueueUrl: sendQueue.url, MessageBody: body }));
-      return out.MessageId ?? '';
-    },
+    enqueue,
+    redrive: (message) => enqueue(message.Body ?? '', message.MessageAttributes),
     invoke: () =>
       pollOnce({
         sqs,

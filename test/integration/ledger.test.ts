@@ -154,8 +154,8 @@ describe('job ledger: never lose a job, never send one twice', () => {
     const [dead] = await h.drainDeadLetters();
     expect(attr(dead ?? {}, DLQ_ATTRIBUTE.reason)).toBe('retries_exhausted');
 
-    // The operator's redrive: the same body, back on the send queue as a new message.
-    await h.enqueue(dead?.Body ?? '');
+    // The operator's redrive: the same body and dead-letter attributes, back on the send queue.
+    await h.redrive(dead ?? {});
     await h.invoke();
 
     expect(h.sim.messages).toHaveLength(1);
@@ -230,5 +230,46 @@ describe('job ledger: never lose a job, never send one twice', () => {
 
     expect(h.sends()).toHaveLength(1);
     expect(await deadLetterReasons()).toEqual(['unknown_outcome']);
+  });
+
+  describe('after an unknown outcome was dead-lettered', () => {
+    it('an upstream resend of the same job is not sent again: it could reach the person twice', async () => {
+      await start();
+      h.sim.script({
+        match: { path: ONEOFFS },
+        times: 1,
+        action: createThen({ kind: 'respond', status: 504 }),
+      });
+      await h.enqueue(jobBody({}, { skip_duplicate: true }));
+      await h.invoke();
+      expect(await deadLetterReasons()).toEqual(['unknown_outcome']);
+
+      await h.enqueue(jobBody({}, { skip_duplicate: true }));
+      await h.invoke();
+
+      expect(h.sends()).toHaveLength(1);
+      expect(h.sim.messages).toHaveLength(1);
+      expect(await deadLetterReasons()).toEqual(['unknown_outcome']);
+      expect((await ledger().get('cms-48213-reminder-1'))?.history.map((e) => e.outcome)).toContain('resent');
+    });
+
+    it("an operator's redrive sends it again: a person checked Console > Logs and decided", async () => {
+      await start();
+      // 504 without creating: the message was in fact not sent.
+      h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 504 } });
+      await h.enqueue(jobBody({}, { skip_duplicate: true }));
+      await h.invoke();
+      const [dead] = await h.drainDeadLetters();
+
+      await h.redrive(dead ?? {});
+      await h.invoke();
+
+      expect(h.sends().map((r) => r.status)).toEqual([504, 201]);
+      expect(h.sim.messages).toHaveLength(1);
+      expect(await ledger().get('cms-48213-reminder-1')).toMatchObject({
+        status: 'delivered',
+        generation: 2,
+      });
+    });
   });
 });
