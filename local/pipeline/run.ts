@@ -24,12 +24,12 @@ import {
 import { createProgress, type OutputStream } from '#local/pipeline/progress.ts';
 import { type ApiCallCounts, buildReport, type RunReport, renderSummary } from '#local/pipeline/report.ts';
 import { SCENARIO_AGENCIES, SCENARIO_CLIENT, scriptScenario } from '#local/pipeline/scenario.ts';
-import { cdkStageConfig, localQueueSettings, senderEnvironment } from '#local/pipeline/stage.ts';
+import { cdkStageConfig, localQueueSettings, localSenderEnvironment } from '#local/pipeline/stage.ts';
 import { JobTracker } from '#local/pipeline/tracker.ts';
 import { startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
-import { startSqsEmulator } from '#local/sqs-emulator.ts';
+import { type QueueInspection, startSqsEmulator } from '#local/sqs-emulator.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
-import { ENV, loadSenderConfig } from '#shared/config.ts';
+import { loadSenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { createSenderHandler } from '#shared/sender/handler.ts';
 
@@ -56,6 +56,9 @@ export interface LocalEndpoints {
   readonly secretsManagerEndpoint: string;
   readonly secretId: string;
   readonly ecourtdateUrl: string;
+  /** The job ledger, for `npm run relay -- job ID --local`. */
+  readonly dynamodbEndpoint: string;
+  readonly ledgerTableName: string;
 }
 
 export interface PipelineIO {
@@ -87,6 +90,12 @@ export interface PipelineHooks {
   readonly senderEnv?: Readonly<Record<string, string>>;
   /** The function timeout in real ms (an invocation that outlives it fails its batch). Default: the stage's. */
   readonly functionTimeoutMs?: number;
+  /** Called once the senders are polling, with the send queue, e.g. to redeliver messages as SQS sometimes does. */
+  readonly onStarted?: (sendQueue: {
+    readonly sqs: SQSClient;
+    readonly url: string;
+    inspect(): Promise<QueueInspection>;
+  }) => void;
 }
 
 /** The run could not start: bad input, missing credentials, a port that would not open. */
@@ -182,21 +191,21 @@ export async function runPipeline(
     });
     closers.push(() => secrets.close());
 
-    const config = loadSenderConfig({
-      // As the stack sets them (each instance paces itself to its share of the budget), ...
-      ...senderEnvironment(stage, concurrency),
-      // ... pointed at the local pieces.
-      [ENV.baseUrl]: baseUrl,
-      [ENV.secretId]: LOCAL_SECRET_ID,
-      [ENV.sendQueueUrl]: sendQueue.url,
-      [ENV.deadLetterQueueUrl]: deadLetterQueue.url,
-      [ENV.ledgerTableName]: LEDGER_TABLE_NAME,
-      [ENV.timeScale]: String(timeScale),
-      [ENV.sqsEndpoint]: emulator.endpoint,
-      [ENV.secretsManagerEndpoint]: secrets.url,
-      [ENV.dynamodbEndpoint]: dynamodb.endpoint,
-      ...hooks.senderEnv,
-    });
+    const config = loadSenderConfig(
+      // As the stack sets it (each instance paces itself to its share of the budget), pointed at the local pieces.
+      localSenderEnvironment(stage, {
+        baseUrl,
+        concurrency,
+        timeScale,
+        resources: {
+          secretId: LOCAL_SECRET_ID,
+          sendQueueUrl: sendQueue.url,
+          deadLetterQueueUrl: deadLetterQueue.url,
+          ledgerTableName: LEDGER_TABLE_NAME,
+        },
+        endpoints: { sqs: emulator.endpoint, secretsManager: secrets.url, dynamodb: dynamodb.endpoint },
+      }),
+    );
 
     const logFile = openLogFile(join(stateDir, 'sender.log'));
     closers.push(() => logFile.close());
@@ -311,6 +320,11 @@ export async function runPipeline(
     };
     // Pushed last, so closed first: in-flight invocations end before the clients, queues and log go away.
     closers.push(stopMapping);
+    hooks.onStarted?.({
+      sqs: emulator.sqs,
+      url: sendQueue.url,
+      inspect: () => emulator.inspect(SEND_QUEUE_NAME),
+    });
 
     const progress = createProgress(io.stdout);
     const sample = async () => {
@@ -369,6 +383,8 @@ export async function runPipeline(
       secretsManagerEndpoint: secrets.url,
       secretId: LOCAL_SECRET_ID,
       ecourtdateUrl: baseUrl,
+      dynamodbEndpoint: dynamodb.endpoint,
+      ledgerTableName: LEDGER_TABLE_NAME,
     };
     if (options.keepRunning) {
       await mkdir(stateDir, { recursive: true });
