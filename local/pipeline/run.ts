@@ -191,9 +191,9 @@ export async function runPipeline(
     });
     closers.push(() => secrets.close());
 
-    const config = loadSenderConfig(
+    const config = loadSenderConfig({
       // As the stack sets it (each instance paces itself to its share of the budget), pointed at the local pieces.
-      localSenderEnvironment(stage, {
+      ...localSenderEnvironment(stage, {
         baseUrl,
         concurrency,
         timeScale,
@@ -205,7 +205,8 @@ export async function runPipeline(
         },
         endpoints: { sqs: emulator.endpoint, secretsManager: secrets.url, dynamodb: dynamodb.endpoint },
       }),
-    );
+      ...hooks.senderEnv,
+    });
 
     const logFile = openLogFile(join(stateDir, 'sender.log'));
     closers.push(() => logFile.close());

@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadStageConfig, perInstanceRequestsPerMinute, type StageConfig } from '#infra/config.ts';
+import { loadStageConfig, type StageConfig } from '#infra/config.ts';
+import {
+  type SenderResources,
+  senderEnvironment,
+  sendQueueVisibilityTimeoutSeconds,
+} from '#infra/stack-contract.ts';
 import { ENV, MAX_VISIBILITY_TIMEOUT_SECONDS } from '#shared/config.ts';
-
-/**
- * The send queue's visibility timeout in function timeouts. Same factor as `infra/stacks/relay-stack.ts`
- * (AWS guidance for SQS event sources: six times the function timeout).
- */
-export const VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS = 6;
 
 /**
  * The stage configuration the CDK app would deploy from this checkout: the context in `cdk.json` (stage
@@ -46,7 +45,7 @@ export function localQueueSettings(
   timeScale: number,
   retention: { sendDays: number; deadLetterDays: number },
 ): LocalQueueSettings {
-  const visibility = VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS * stage.functionTimeoutSeconds;
+  const visibility = sendQueueVisibilityTimeoutSeconds(stage);
   return {
     visibilityTimeoutSeconds: Math.min(
       MAX_VISIBILITY_TIMEOUT_SECONDS,
@@ -58,29 +57,29 @@ export function localQueueSettings(
   };
 }
 
-/** Requests a minute each of `concurrency` instances may spend: the stage's budget shared, as the stack does. */
-export function instanceRequestsPerMinute(
-  stage: Pick<StageConfig, 'requestsPerMinute'>,
-  concurrency: number,
-) {
-  return Math.max(
-    1,
-    perInstanceRequestsPerMinute({ requestsPerMinute: stage.requestsPerMinute, maxConcurrency: concurrency }),
-  );
+export interface LocalSender {
+  /** The eCourtDate API of the run: the simulator, or `--ecourtdate-url`. */
+  readonly baseUrl: string;
+  /** Simulated instances; the stage's rate budget is shared by them as the stack shares it by maxConcurrency. */
+  readonly concurrency: number;
+  readonly timeScale: number;
+  readonly resources: SenderResources;
+  readonly endpoints: { readonly sqs: string; readonly secretsManager: string; readonly dynamodb: string };
 }
 
 /**
- * The sender environment the stack sets from the stage configuration (infra/stacks/relay-stack.ts), with the
- * rate budget shared by `concurrency` instances. The resource names (queues, secret, table) come on top.
+ * The sender's environment in a local run: what the stack gives the function (`senderEnvironment`, with the
+ * run's API, instance count and emulator resources), plus the time scale and the emulator endpoints.
  */
-export function senderEnvironment(stage: StageConfig, concurrency: number): Record<string, string> {
+export function localSenderEnvironment(stage: StageConfig, local: LocalSender): Record<string, string> {
   return {
-    [ENV.baseUrl]: stage.baseUrl,
-    [ENV.requestsPerMinute]: String(instanceRequestsPerMinute(stage, concurrency)),
-    [ENV.backoffSeconds]: stage.backoffSeconds.join(','),
-    [ENV.maxAttempts]: String(stage.maxAttempts),
-    [ENV.duplicateWindowSeconds]: String(stage.duplicateWindowSeconds),
-    [ENV.httpTimeoutMs]: String(stage.httpTimeoutMs),
-    [ENV.ledgerTtlDays]: String(stage.ledgerTtlDays),
+    ...senderEnvironment(
+      { ...stage, baseUrl: local.baseUrl, maxConcurrency: local.concurrency },
+      local.resources,
+    ),
+    [ENV.timeScale]: String(local.timeScale),
+    [ENV.sqsEndpoint]: local.endpoints.sqs,
+    [ENV.secretsManagerEndpoint]: local.endpoints.secretsManager,
+    [ENV.dynamodbEndpoint]: local.endpoints.dynamodb,
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEAD_LETTER_RETENTION_DAYS, SEND_QUEUE_RETENTION_DAYS } from '#infra/config.ts';
-import { cdkStageConfig, localQueueSettings, senderEnvironment } from '#local/pipeline/stage.ts';
+import { cdkStageConfig, localQueueSettings, localSenderEnvironment } from '#local/pipeline/stage.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
 import { ENV } from '#shared/config.ts';
 import { onlyResource, synthRelay } from '#test/helpers/infra.ts';
@@ -30,18 +30,34 @@ describe('the local pipeline is configured as the stack deploys it (cdk.json, de
     expect(localQueueSettings(stage, 100_000, retention).visibilityTimeoutSeconds).toBe(1);
   });
 
-  it('sender environment: every setting the stack gives the function, with the same value', () => {
-    const { properties } = onlyResource(template, 'AWS::Lambda::Function', {
-      Environment: { Variables: { [ENV.baseUrl]: stage.baseUrl } },
-    });
+  it('sender environment: every variable the stack gives the function, with the same settings', () => {
+    const { properties } = onlyResource(template, 'AWS::Lambda::Function');
     const variables = (properties.Environment as { Variables: Record<string, unknown> }).Variables;
-    const settings = Object.fromEntries(
-      Object.entries(variables).filter(
-        ([name, value]) => (Object.values(ENV) as string[]).includes(name) && typeof value === 'string',
-      ),
+    const senderVariables = Object.entries(variables).filter(([name]) =>
+      (Object.values(ENV) as string[]).includes(name),
     );
+    const local = localSenderEnvironment(stage, {
+      baseUrl: stage.baseUrl,
+      concurrency: stage.maxConcurrency,
+      timeScale: 1,
+      resources: {
+        secretId: 'local-secret',
+        sendQueueUrl: 'http://127.0.0.1:1/send',
+        deadLetterQueueUrl: 'http://127.0.0.1:1/dlq',
+        ledgerTableName: 'local-ledger',
+      },
+      endpoints: {
+        sqs: 'http://127.0.0.1:1',
+        secretsManager: 'http://127.0.0.1:2',
+        dynamodb: 'http://127.0.0.1:3',
+      },
+    });
 
-    expect(senderEnvironment(stage, stage.maxConcurrency)).toEqual(settings);
+    // Resources are references in the template and emulator URLs locally: the names must match, the values not.
+    expect(Object.keys(local)).toEqual(expect.arrayContaining(senderVariables.map(([name]) => name)));
+    expect(local).toMatchObject(
+      Object.fromEntries(senderVariables.filter(([, value]) => typeof value === 'string')),
+    );
   });
 
   it('alarms: the stack alarms on the very definitions the local run evaluates', () => {

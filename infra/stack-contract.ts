@@ -1,0 +1,93 @@
+import { perInstanceRequestsPerMinute, type StageConfig } from '#infra/config.ts';
+import { ENV } from '#shared/config.ts';
+
+/**
+ * What the relay stack promises beyond its resources: the sender's environment, the send queue's visibility
+ * timeout and the names of its outputs. The stack builds from these, and so do the local pipeline (which runs
+ * the same sender against emulators) and the operator CLI (which reads the outputs). No CDK import here, or
+ * below: the CLI and `npm start` load this module and must start fast.
+ */
+
+/** The names of the stack outputs. The README and the operator CLI read them by name: keep them stable. */
+export const OUTPUT = {
+  sendQueueUrl: 'SendQueueUrl',
+  sendQueueArn: 'SendQueueArn',
+  deadLetterQueueUrl: 'DeadLetterQueueUrl',
+  deadLetterQueueArn: 'DeadLetterQueueArn',
+  eventsDeadLetterQueueUrl: 'EventsDeadLetterQueueUrl',
+  onCallTopicArn: 'OnCallTopicArn',
+  secretName: 'SecretName',
+  secretArn: 'SecretArn',
+  dashboardName: 'DashboardName',
+  eventBusName: 'EventBusName',
+  eventSource: 'EventSource',
+  eventDetailType: 'EventDetailType',
+  senderFunctionName: 'SenderFunctionName',
+  ledgerTableName: 'LedgerTableName',
+  ecourtdateBaseUrl: 'EcourtdateBaseUrl',
+} as const;
+
+/**
+ * The send queue's visibility timeout in function timeouts (AWS guidance for SQS event sources): a batch still
+ * running, or retried by Lambda after a throttle, is not handed to a second instance. The sender's own retry
+ * delays are set per message with ChangeMessageVisibility and do not depend on it.
+ */
+export const VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS = 6;
+
+/** The send queue's visibility timeout for a stage, in seconds. */
+export function sendQueueVisibilityTimeoutSeconds(
+  stage: Pick<StageConfig, 'functionTimeoutSeconds'>,
+): number {
+  return VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS * stage.functionTimeoutSeconds;
+}
+
+/** The resources the sender is told of: CloudFormation references in the stack, emulator URLs locally. */
+export interface SenderResources {
+  readonly secretId: string;
+  readonly sendQueueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  readonly ledgerTableName: string;
+}
+
+/** The stage settings that reach the sender. */
+export type SenderStageSettings = Pick<
+  StageConfig,
+  | 'baseUrl'
+  | 'requestsPerMinute'
+  | 'maxConcurrency'
+  | 'backoffSeconds'
+  | 'maxAttempts'
+  | 'duplicateWindowSeconds'
+  | 'httpTimeoutMs'
+  | 'ledgerTtlDays'
+>;
+
+/**
+ * The sender's environment (the variables `shared/config.ts` reads) for a stage and the resources it uses.
+ * Settings the stage does not fix are left to the sender's defaults.
+ *
+ * @example
+ * // The local pipeline: its own API, instance count and emulator resources, the stage's settings.
+ * senderEnvironment({ ...stage, baseUrl: simulator.url, maxConcurrency: 3 }, localResources);
+ */
+export function senderEnvironment(
+  stage: SenderStageSettings,
+  resources: SenderResources,
+): Record<string, string> {
+  return {
+    [ENV.baseUrl]: stage.baseUrl,
+    [ENV.secretId]: resources.secretId,
+    [ENV.sendQueueUrl]: resources.sendQueueUrl,
+    [ENV.deadLetterQueueUrl]: resources.deadLetterQueueUrl,
+    [ENV.ledgerTableName]: resources.ledgerTableName,
+    // Each instance paces itself to its share, so all of them together stay within the budget. At least 1: a
+    // local run may start more instances than the budget has requests a minute (the stage refuses that).
+    [ENV.requestsPerMinute]: String(Math.max(1, perInstanceRequestsPerMinute(stage))),
+    [ENV.backoffSeconds]: stage.backoffSeconds.join(','),
+    [ENV.maxAttempts]: String(stage.maxAttempts),
+    // Checked against the backoff schedule by loadStageConfig: every resend fits inside the window.
+    [ENV.duplicateWindowSeconds]: String(stage.duplicateWindowSeconds),
+    [ENV.httpTimeoutMs]: String(stage.httpTimeoutMs),
+    [ENV.ledgerTtlDays]: String(stage.ledgerTtlDays),
+  };
+}
