@@ -61,9 +61,10 @@ export class EcourtdateClient {
 
   /**
    * Makes one attempt at `job`. Never throws for API or network failures: they come back as a result for
-   * the policy. `maxWaitMs` bounds how long pacing may hold the request (the invocation's time left).
+   * the policy. `maxWaitMs` bounds how long pacing may hold the request (the invocation's time left); no
+   * request is sent at or after `deadline` (epoch ms).
    */
-  async send(job: SendJob, options: { maxWaitMs?: number } = {}): Promise<SendAttempt> {
+  async send(job: SendJob, options: { maxWaitMs?: number; deadline?: number } = {}): Promise<SendAttempt> {
     const sensitive = [job.message.content, job.message.subject, job.message.to];
     const statuses: (number | 'timeout' | 'connection')[] = [];
     let rejected: string | undefined;
@@ -72,6 +73,9 @@ export class EcourtdateClient {
         const token = await this.#options.tokens.get({ rejected, rereadSecret: step === 'reread' });
         const slot = await this.#options.pacer.acquire(options.maxWaitMs);
         if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
+        // Waiting for a token or a slot may have taken the job past its deadline: then it is not sent.
+        if (options.deadline !== undefined && this.#now() >= options.deadline)
+          return { kind: 'deferred', retryInMs: 0 };
         let answer: HttpAnswer;
         const started = this.#now();
         try {

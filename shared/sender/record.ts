@@ -14,7 +14,7 @@ import { jobFingerprint, parseJob, peekJobId, type SendJob } from '#shared/job.t
 import type { SettledGuard, SettledResult } from '#shared/ledger/guard.ts';
 import type { JobLedger, LedgerEntry } from '#shared/ledger/ledger.ts';
 import type { DeadLetterReason, Outcome } from '#shared/outcome.ts';
-import { classifyAttempt, decide, deferred, expiredBeforeSend, scaled } from '#shared/policy.ts';
+import { classifyAttempt, decide, deferred, expiredBeforeSend, jobDeadline, scaled } from '#shared/policy.ts';
 import { maskRecipient } from '#shared/redact.ts';
 import { recordAlreadySettled, recordApiAnswer, recordOutcome } from '#shared/sender/metrics.ts';
 import { DLQ_ATTRIBUTE, hideFor, sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
@@ -228,7 +228,10 @@ async function attempt(
     );
   }
 
-  const sent = await runtime.client.send(job, { maxWaitMs });
+  const sent = await runtime.client.send(job, {
+    maxWaitMs,
+    deadline: jobDeadline(job, firstAttemptAt, config),
+  });
   const after = runtime.now();
   if (sent.kind === 'deferred') {
     const outcome = deferred({
