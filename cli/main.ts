@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkCredentials, renderCheck } from '#cli/commands/check-credentials.ts';
 import { listDeadLetters, redriveDeadLetters, renderDeadLetters } from '#cli/commands/dlq.ts';
+import { readJob, renderJob } from '#cli/commands/job.ts';
 import { readJobs, sendJobs, type Via } from '#cli/commands/send.ts';
 import { CliError } from '#cli/errors.ts';
 import {
@@ -18,6 +19,8 @@ export interface CliIO {
   readonly stdout: { write(text: string): unknown };
   readonly stderr: { write(text: string): unknown };
   readonly cwd: string;
+  /** For `AWS_ENDPOINT_URL_DYNAMODB`; the AWS SDK reads its own variables (profile, region) itself. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export const RELAY_HELP = `Usage: npm run relay -- <command> [options]
@@ -33,21 +36,30 @@ Commands:
   dlq redrive                move every dead-lettered job back to the send queue (SQS StartMessageMoveTask)
       --reason R             only jobs dead-lettered for R (e.g. forbidden, retries_exhausted): each is sent
                              back with its body unchanged, then deleted from the dead-letter queue
+  job ID                     the job's entry in the job ledger: status, generation, attempts (sent, retryable,
+                             HTTP 500, 429 waits), whether an outcome is unknown, uuid, first attempt, last
+                             status, dead-letter reason, and its history (time, generation, status, outcome,
+                             detail); never the message text or the recipient, which the ledger does not hold.
+                             Exit 1 when the ledger has no entry for ID
+      --json                 one JSON object instead of text
   send FILE                  validate a job file (one JSON job, or JSON Lines) and send every job
       --via queue|bus        the send queue (default) or the stack's EventBridge bus
   check-credentials          read the secret, get a token, call GET /v1/settings, and say what is wrong
       --agency-reference R   check access to this agency too
 
 Target (one of):
-  --stage staging|production the deployed stack EcourtdateRelay-<stage>: names from its outputs, default AWS
-                             credentials (AWS_PROFILE, ...); --region R if not the default region
+  --stage staging|production the deployed stack EcourtdateRelay-<stage>: names and the eCourtDate URL from its
+                             outputs, default AWS credentials (AWS_PROFILE, ...); --region R if not the
+                             default region
   --local                    the local pipeline started with "npm start -- --keep-running"
                              (reads ${DEFAULT_LOCAL_FILE}; --local-file FILE for another)
   explicit options           --send-queue-url URL, --dlq-url URL, --secret-id ID, --ecourtdate-url URL,
-                             --endpoint-url URL (an SQS emulator), --secrets-endpoint-url URL,
-                             --event-bus NAME [--event-source S]; these also override a stage's outputs
+                             --ledger-table NAME, --endpoint-url URL (an SQS emulator),
+                             --secrets-endpoint-url URL, --dynamodb-endpoint URL (else
+                             AWS_ENDPOINT_URL_DYNAMODB), --event-bus NAME [--event-source S]; these also
+                             override a stage's outputs
 
-Exit status: 0 done, 1 the check or the job file failed, 2 the command could not run.`;
+Exit status: 0 done, 1 the check or the job file failed or the job is unknown, 2 the command could not run.`;
 
 const OPTIONS = {
   stage: { type: 'string' },
@@ -62,6 +74,8 @@ const OPTIONS = {
   'ecourtdate-url': { type: 'string' },
   'event-bus': { type: 'string' },
   'event-source': { type: 'string' },
+  'ledger-table': { type: 'string' },
+  'dynamodb-endpoint': { type: 'string' },
   reason: { type: 'string' },
   via: { type: 'string' },
   max: { type: 'string' },
@@ -104,12 +118,14 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
     ecourtdateUrl: values['ecourtdate-url'],
     eventBus: values['event-bus'],
     eventSource: values['event-source'],
+    ledgerTable: values['ledger-table'],
+    dynamodbEndpoint: values['dynamodb-endpoint'],
   };
 
   let target: Target | undefined;
   try {
     const run = commandOf(command, sub, rest);
-    target = await resolveTarget(targetOptions, io.cwd);
+    target = await resolveTarget(targetOptions, io.cwd, io.env);
     return await run(target, values, io);
   } catch (error) {
     if (error instanceof CliError || error instanceof ConfigError) {
@@ -160,6 +176,23 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
       return 0;
     };
   }
+  if (command === 'job') {
+    if (sub === undefined)
+      throw new CliError('job needs an ID: npm run relay -- job cms-48213-reminder-1 --stage staging');
+    extra(rest);
+    return async (target, values, io) => {
+      const view = await readJob(target, sub);
+      if (view === undefined) {
+        io.stderr.write(
+          `relay: the job ledger of ${target.description} has no entry for job ${sub}: the sender never ` +
+            "received it, or the entry expired (ledgerTtlDays after the job's last change)\n",
+        );
+        return 1;
+      }
+      io.stdout.write(`${renderJob(view, values.json === true)}\n`);
+      return 0;
+    };
+  }
   if (command === 'send') {
     if (sub === undefined)
       throw new CliError('send needs a FILE: npm run relay -- send job.json --stage staging');
@@ -207,5 +240,5 @@ function whole(raw: string | undefined, name: string): number | undefined {
 }
 
 function processIO(): CliIO {
-  return { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
+  return { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env };
 }

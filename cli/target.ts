@@ -1,34 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { CliError } from '#cli/errors.ts';
-import {
-  DEFAULT_EVENT_SOURCE,
-  EVENT_DETAIL_TYPE,
-  loadStageConfig,
-  STAGES,
-  type StageConfig,
-} from '#infra/config.ts';
-import { cdkStageConfig } from '#local/pipeline/stage.ts';
-import { isLoopbackHost } from '#shared/config.ts';
-
-/**
- * The stack outputs the CLI reads, by the names `infra/stacks/relay-stack.ts` gives them (`OUTPUT` there; a
- * test keeps the two in step). Kept here so the CLI does not load the CDK library to start.
- */
-export const STACK_OUTPUT = {
-  sendQueueUrl: 'SendQueueUrl',
-  sendQueueArn: 'SendQueueArn',
-  deadLetterQueueUrl: 'DeadLetterQueueUrl',
-  deadLetterQueueArn: 'DeadLetterQueueArn',
-  secretName: 'SecretName',
-  eventBusName: 'EventBusName',
-  eventSource: 'EventSource',
-  eventDetailType: 'EventDetailType',
-} as const;
+import { DEFAULT_EVENT_SOURCE, EVENT_DETAIL_TYPE, STAGES, type Stage, stackNameOf } from '#infra/config.ts';
+import { OUTPUT } from '#infra/stack-contract.ts';
+import { ENV, isLoopbackHost } from '#shared/config.ts';
 
 /** Written by `npm start -- --keep-running` (see local/pipeline/run.ts, `LocalEndpoints`). */
 export const DEFAULT_LOCAL_FILE = '.relay-local/endpoints.json';
@@ -48,9 +28,14 @@ export interface Target {
   readonly eventBus?:
     | { readonly name: string; readonly source: string; readonly detailType: string }
     | undefined;
+  /** The job ledger's DynamoDB table. */
+  readonly ledgerTableName?: string | undefined;
+  /** The deployed stack, when the target is a stage. */
+  readonly stackName?: string | undefined;
   readonly sqs: SQSClient;
   readonly secrets: SecretsManagerClient;
   readonly events: EventBridgeClient;
+  readonly dynamodb: DynamoDBClient;
 }
 
 export interface TargetOptions {
@@ -66,6 +51,8 @@ export interface TargetOptions {
   readonly ecourtdateUrl?: string | undefined;
   readonly eventBus?: string | undefined;
   readonly eventSource?: string | undefined;
+  readonly ledgerTable?: string | undefined;
+  readonly dynamodbEndpoint?: string | undefined;
 }
 
 /** Credentials for emulators, which check none; never used towards AWS. */
@@ -74,37 +61,38 @@ const EMULATOR_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 /**
  * Resolves the target of a command: a deployed stage (`--stage`: the stack's outputs, read with
  * CloudFormation DescribeStacks under the default AWS credentials), the local pipeline (`--local`: the
- * endpoints file `npm start -- --keep-running` writes), or explicit URLs (`--send-queue-url`, `--dlq-url`,
- * `--secret-id`, with `--endpoint-url` for an SQS emulator). Explicit options override what a stage or the
- * local file says.
+ * endpoints file `npm start -- --keep-running` writes), or explicit names (`--send-queue-url`, `--dlq-url`,
+ * `--secret-id`, `--ledger-table`, with `--endpoint-url` and `--dynamodb-endpoint` for emulators). Explicit
+ * options override what a stage or the local file says. `env` is read for `AWS_ENDPOINT_URL_DYNAMODB` only,
+ * the weakest source of the DynamoDB endpoint.
  */
-export async function resolveTarget(options: TargetOptions, cwd: string): Promise<Target> {
+export async function resolveTarget(
+  options: TargetOptions,
+  cwd: string,
+  env: Readonly<Record<string, string | undefined>> = {},
+): Promise<Target> {
   if (options.stage !== undefined && options.local) {
     throw new CliError('choose one of --stage and --local');
   }
-  if (options.local) return localTarget(options, cwd);
-  if (options.stage !== undefined) return stageTarget(options, options.stage, cwd);
-  return explicitTarget(options, 'the queues and secret given on the command line', {});
+  const envDynamodbEndpoint = env[ENV.dynamodbEndpoint] || undefined;
+  if (options.local) return localTarget(options, cwd, envDynamodbEndpoint);
+  const withEnv = { ...options, dynamodbEndpoint: options.dynamodbEndpoint ?? envDynamodbEndpoint };
+  if (options.stage !== undefined) return stageTarget(withEnv, options.stage);
+  return explicitTarget(withEnv, 'the resources given on the command line', {});
 }
 
-async function stageTarget(options: TargetOptions, stage: string, cwd: string): Promise<Target> {
+async function stageTarget(options: TargetOptions, stage: string): Promise<Target> {
   if (!(STAGES as readonly string[]).includes(stage)) {
     throw new CliError(`--stage: expected one of ${STAGES.join(', ')}, got "${stage}"`);
   }
-  let config: StageConfig;
-  try {
-    // cdk.json's context, as the stage was deployed from this checkout (its base URL, for check-credentials).
-    config = cdkStageConfig(cwd, { stage });
-  } catch {
-    config = loadStageConfig({ stage });
-  }
+  const stackName = stackNameOf(stage as Stage);
   const region = options.region;
   const cloudformation = new CloudFormationClient(region ? { region } : {});
   let outputs: Record<string, string>;
   try {
-    const out = await cloudformation.send(new DescribeStacksCommand({ StackName: config.stackName }));
+    const out = await cloudformation.send(new DescribeStacksCommand({ StackName: stackName }));
     const stack = out.Stacks?.[0];
-    if (stack === undefined) throw new CliError(`stack ${config.stackName} not found`);
+    if (stack === undefined) throw new CliError(`stack ${stackName} not found`);
     outputs = Object.fromEntries(
       (stack.Outputs ?? []).flatMap((o) =>
         o.OutputKey && o.OutputValue ? [[o.OutputKey, o.OutputValue]] : [],
@@ -113,30 +101,35 @@ async function stageTarget(options: TargetOptions, stage: string, cwd: string): 
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw new CliError(
-      `cannot read the outputs of stack ${config.stackName}${region ? ` in ${region}` : ''}: ${awsErrorText(error)}. ` +
+      `cannot read the outputs of stack ${stackName}${region ? ` in ${region}` : ''}: ${awsErrorText(error)}. ` +
         'Is the stage deployed in this account and region (--region, AWS_REGION), and are AWS credentials set?',
       { cause: error },
     );
   } finally {
     cloudformation.destroy();
   }
-  const source = outputs[STACK_OUTPUT.eventSource]?.split(',')[0]?.trim();
-  return explicitTarget(options, `stage ${stage} (stack ${config.stackName})`, {
-    sendQueueUrl: outputs[STACK_OUTPUT.sendQueueUrl],
-    sendQueueArn: outputs[STACK_OUTPUT.sendQueueArn],
-    deadLetterQueueUrl: outputs[STACK_OUTPUT.deadLetterQueueUrl],
-    deadLetterQueueArn: outputs[STACK_OUTPUT.deadLetterQueueArn],
-    secretId: outputs[STACK_OUTPUT.secretName],
-    // The stack does not publish its eCourtDate URL; the stage's configured one is what it was deployed with.
-    ecourtdateUrl: config.baseUrl,
-    ecourtdateUrlSource: `the ${stage} stage's configuration in cdk.json (--ecourtdate-url overrides)`,
+  const source = outputs[OUTPUT.eventSource]?.split(',')[0]?.trim();
+  const ecourtdateUrl = outputs[OUTPUT.ecourtdateBaseUrl];
+  return explicitTarget(options, `stage ${stage} (stack ${stackName})`, {
+    stackName,
+    sendQueueUrl: outputs[OUTPUT.sendQueueUrl],
+    sendQueueArn: outputs[OUTPUT.sendQueueArn],
+    deadLetterQueueUrl: outputs[OUTPUT.deadLetterQueueUrl],
+    deadLetterQueueArn: outputs[OUTPUT.deadLetterQueueArn],
+    secretId: outputs[OUTPUT.secretName],
+    ledgerTableName: outputs[OUTPUT.ledgerTableName],
+    ecourtdateUrl,
+    ecourtdateUrlSource:
+      ecourtdateUrl === undefined
+        ? undefined
+        : `the stack output ${OUTPUT.ecourtdateBaseUrl}; --ecourtdate-url overrides`,
     eventBus:
-      outputs[STACK_OUTPUT.eventBusName] === undefined
+      outputs[OUTPUT.eventBusName] === undefined
         ? undefined
         : {
-            name: outputs[STACK_OUTPUT.eventBusName] ?? 'default',
+            name: outputs[OUTPUT.eventBusName] ?? 'default',
             source: source || DEFAULT_EVENT_SOURCE,
-            detailType: outputs[STACK_OUTPUT.eventDetailType] ?? EVENT_DETAIL_TYPE,
+            detailType: outputs[OUTPUT.eventDetailType] ?? EVENT_DETAIL_TYPE,
           },
   });
 }
@@ -151,9 +144,15 @@ interface LocalEndpointsFile {
   readonly secretsManagerEndpoint?: string;
   readonly secretId?: string;
   readonly ecourtdateUrl?: string;
+  readonly dynamodbEndpoint?: string;
+  readonly ledgerTableName?: string;
 }
 
-async function localTarget(options: TargetOptions, cwd: string): Promise<Target> {
+async function localTarget(
+  options: TargetOptions,
+  cwd: string,
+  envDynamodbEndpoint: string | undefined,
+): Promise<Target> {
   const path = resolve(cwd, options.localFile ?? DEFAULT_LOCAL_FILE);
   let endpoints: LocalEndpointsFile;
   try {
@@ -171,6 +170,7 @@ async function localTarget(options: TargetOptions, cwd: string): Promise<Target>
       region: options.region ?? endpoints.region,
       endpointUrl: options.endpointUrl ?? endpoints.sqsEndpoint,
       secretsEndpointUrl: options.secretsEndpointUrl ?? endpoints.secretsManagerEndpoint,
+      dynamodbEndpoint: options.dynamodbEndpoint ?? endpoints.dynamodbEndpoint ?? envDynamodbEndpoint,
     },
     'the local pipeline',
     {
@@ -181,11 +181,12 @@ async function localTarget(options: TargetOptions, cwd: string): Promise<Target>
       secretId: endpoints.secretId,
       ecourtdateUrl: endpoints.ecourtdateUrl,
       ecourtdateUrlSource: 'the local pipeline',
+      ledgerTableName: endpoints.ledgerTableName,
     },
   );
 }
 
-type Resolved = Omit<Target, 'description' | 'sqs' | 'secrets' | 'events'>;
+type Resolved = Omit<Target, 'description' | 'sqs' | 'secrets' | 'events' | 'dynamodb'>;
 
 function explicitTarget(options: TargetOptions, description: string, found: Resolved): Target {
   const region = options.region;
@@ -202,6 +203,13 @@ function explicitTarget(options: TargetOptions, description: string, found: Reso
     ...(secretsEndpoint ? { endpoint: secretsEndpoint, ...emulatorDefaults(secretsEndpoint, region) } : {}),
   });
   const events = new EventBridgeClient(region ? { region } : {});
+  const dynamodbEndpoint = options.dynamodbEndpoint;
+  const dynamodb = new DynamoDBClient({
+    ...(region ? { region } : {}),
+    ...(dynamodbEndpoint
+      ? { endpoint: dynamodbEndpoint, ...emulatorDefaults(dynamodbEndpoint, region) }
+      : {}),
+  });
   const eventBus =
     options.eventBus !== undefined
       ? {
@@ -220,10 +228,12 @@ function explicitTarget(options: TargetOptions, description: string, found: Reso
     secretId: options.secretId ?? found.secretId,
     ecourtdateUrl: options.ecourtdateUrl ?? found.ecourtdateUrl,
     ecourtdateUrlSource: options.ecourtdateUrl ? '--ecourtdate-url' : found.ecourtdateUrlSource,
+    ledgerTableName: options.ledgerTable ?? found.ledgerTableName,
     eventBus,
     sqs,
     secrets,
     events,
+    dynamodb,
   };
 }
 
@@ -243,6 +253,7 @@ export function closeTarget(target: Target): void {
   target.sqs.destroy();
   target.secrets.destroy();
   target.events.destroy();
+  target.dynamodb.destroy();
 }
 
 /** A requirement of a command that the target does not meet, named with the option that provides it. */

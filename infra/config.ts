@@ -226,7 +226,7 @@ export function loadStageConfig(context: Context): StageConfig {
 
   return {
     stage,
-    stackName: `EcourtdateRelay-${stage}`,
+    stackName: stackNameOf(stage),
     baseUrl,
     productionRegion,
     onCallEmail: optionalEmail(context, 'onCallEmail'),
@@ -257,6 +257,11 @@ export function loadStageConfig(context: Context): StageConfig {
     terminationProtection: defaults.terminationProtection,
     alarmThresholds: resolveAlarmThresholds(context),
   };
+}
+
+/** The CloudFormation stack of a stage; the operator CLI finds a deployed stage by it. */
+export function stackNameOf(stage: Stage): string {
+  return `EcourtdateRelay-${stage}`;
 }
 
 /** Requests per minute each sender instance may spend: the budget shared by the concurrent instances. */

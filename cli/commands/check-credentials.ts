@@ -1,9 +1,11 @@
-import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
+import { OUTPUT } from '#infra/stack-contract.ts';
 import { parseBaseUrl } from '#shared/config.ts';
-import { type ClientCredentials, parseCredentials } from '#shared/ecourtdate/credentials.ts';
-import { EcdTransportError } from '#shared/ecourtdate/errors.ts';
+import { type ClientCredentials, CredentialsSource } from '#shared/ecourtdate/credentials.ts';
+import { EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import { apiUrl, type FetchLike, type HttpAnswer, httpRequest } from '#shared/ecourtdate/http.ts';
+import { Pacer } from '#shared/ecourtdate/pacer.ts';
+import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { ConfigError, CredentialsError } from '#shared/errors.ts';
 import { redactText } from '#shared/redact.ts';
 
@@ -25,35 +27,38 @@ export interface CheckOptions {
 
 /** The value the stack puts in a secret it creates, until an operator stores the real credentials. */
 const PLACEHOLDER_CLIENT_ID = 'REPLACE_WITH_ECOURTDATE_CLIENT_ID';
+/**
+ * The check's own pace: it makes three or four requests, which count against the API client's 1,000 a minute
+ * like the running relay's, so it spaces them a little instead of bursting.
+ */
+const CHECK_REQUESTS_PER_MINUTE = 300;
 
 /**
  * `check-credentials`: reads the secret, gets a token from `/oauth/token` and calls `GET /v1/settings`, as
- * eCourtDate's authentication guide suggests for a token check. Stops at the first failing step and says
- * what it means. Never prints the secret, the token or the client id in full.
+ * eCourtDate's authentication guide suggests for a token check, with the sender's own secret reader, token
+ * cache (which re-reads the secret once when the token request is refused, as the sender does) and pacing.
+ * Stops at the first failing step and says what it means. Never prints the secret, the token or the client id
+ * in full.
  */
 export async function checkCredentials(target: Target, options: CheckOptions = {}): Promise<CheckStep[]> {
   const steps: CheckStep[] = [];
   const secretId = need(target.secretId, 'the secret', '--secret-id');
-  const rawUrl = need(target.ecourtdateUrl, 'the eCourtDate API URL', '--ecourtdate-url');
-  let baseUrl: URL;
-  try {
-    baseUrl = parseBaseUrl(rawUrl, '--ecourtdate-url');
-  } catch (error) {
-    throw error instanceof ConfigError ? error : new ConfigError('--ecourtdate-url', String(error));
-  }
+  const baseUrl = ecourtdateBaseUrl(target);
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const timeoutMs = options.timeoutMs ?? 10_000;
+  // One check is one short-lived "container": nothing expires while it runs.
+  const credentials = new CredentialsSource({ client: target.secrets, secretId, ttlMs: 60 * 60_000 });
+  const pacer = new Pacer(CHECK_REQUESTS_PER_MINUTE);
 
   // 1. The secret.
-  let credentials: ClientCredentials;
+  let read: ClientCredentials;
   try {
-    const out = await target.secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
-    credentials = parseCredentials(out.SecretString, secretId);
+    read = await credentials.get();
   } catch (error) {
     steps.push(secretFailure(secretId, error));
     return steps;
   }
-  if (credentials.clientId === PLACEHOLDER_CLIENT_ID) {
+  if (read.clientId === PLACEHOLDER_CLIENT_ID) {
     steps.push({
       step: 'secret',
       ok: false,
@@ -67,50 +72,59 @@ export async function checkCredentials(target: Target, options: CheckOptions = {
   steps.push({
     step: 'secret',
     ok: true,
-    summary: `read secret ${secretId}: client_id ${abbreviate(credentials.clientId)}`,
+    summary: `read secret ${secretId}: client_id ${abbreviate(read.clientId)}`,
   });
 
   // 2. A token.
   const tokenUrl = apiUrl(baseUrl, '/oauth/token');
-  let token: string | undefined;
-  const tokenAnswer = await call(fetchImpl, tokenUrl, timeoutMs, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify({
-      client_id: credentials.clientId,
-      client_secret: credentials.clientSecret,
-      grant_type: 'client_credentials',
-    }),
+  let tokenStatus: number | undefined;
+  const tokens = new TokenCache({
+    baseUrl,
+    credentials,
+    pacer,
+    fetch: fetchImpl,
+    timeoutMs,
+    renewBeforeMs: 0,
+    onAnswer: (status) => {
+      if (typeof status === 'number') tokenStatus = status;
+    },
   });
-  const sensitive = [credentials.clientId, credentials.clientSecret];
-  if ('error' in tokenAnswer) {
-    steps.push(unreachable('token', tokenUrl, tokenAnswer.error));
+  let token: string;
+  try {
+    token = await tokens.get();
+  } catch (error) {
+    // The token cache re-reads the secret after a refusal; that read can fail too.
+    if (error instanceof CredentialsError) steps.push(secretFailure(secretId, error));
+    else if (error instanceof EcdTokenError) steps.push(tokenFailure(tokenUrl, error));
+    else throw error;
     return steps;
   }
-  if (tokenAnswer.status >= 200 && tokenAnswer.status < 300) token = accessToken(tokenAnswer.body);
-  if (token === undefined) {
-    steps.push(tokenFailure(tokenUrl, tokenAnswer, redactText(tokenAnswer.body, sensitive)));
-    return steps;
-  }
-  const expiresIn = expiresInSeconds(tokenAnswer.body);
   steps.push({
     step: 'token',
     ok: true,
-    summary: `got a token from ${tokenUrl.href} (HTTP ${tokenAnswer.status}${expiresIn ? `, expires in ${expiresIn} s` : ''})`,
+    summary: `got a token from ${tokenUrl.href}${tokenStatus === undefined ? '' : ` (HTTP ${tokenStatus})`}`,
   });
 
   // 3. GET /v1/settings with it.
   const settingsUrl = apiUrl(baseUrl, '/v1/settings');
   if (options.agencyReference) settingsUrl.searchParams.set('agency_reference', options.agencyReference);
-  const settings = await call(fetchImpl, settingsUrl, timeoutMs, {
-    method: 'GET',
-    headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
-  });
-  if ('error' in settings) {
-    steps.push(unreachable('settings', settingsUrl, settings.error));
+  await pacer.acquire();
+  let settings: HttpAnswer;
+  try {
+    settings = await httpRequest(
+      fetchImpl,
+      settingsUrl,
+      { method: 'GET', headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' } },
+      timeoutMs,
+    );
+  } catch (error) {
+    if (!(error instanceof EcdTransportError)) throw error;
+    steps.push(unreachable('settings', settingsUrl, error.kind));
     return steps;
   }
-  const excerpt = redactText(settings.body, [...sensitive, token]);
+  // The credentials in use now: the token cache may have re-read a rotated secret.
+  const current = await credentials.get();
+  const excerpt = redactText(settings.body, [current.clientId, current.clientSecret, token]);
   steps.push(settingsStep(settingsUrl, settings, excerpt));
   return steps;
 }
@@ -136,19 +150,19 @@ export function renderCheck(steps: readonly CheckStep[], target: Target): string
   return lines.join('\n');
 }
 
-type CallResult = HttpAnswer | { readonly error: EcdTransportError };
-
-async function call(
-  fetchImpl: FetchLike,
-  url: URL,
-  timeoutMs: number,
-  init: RequestInit,
-): Promise<CallResult> {
+/** The API's base URL: `--ecourtdate-url`, the stack's output or the local pipeline's, validated. */
+function ecourtdateBaseUrl(target: Target): URL {
+  const rawUrl = need(
+    target.ecourtdateUrl,
+    target.stackName === undefined
+      ? 'the eCourtDate API URL'
+      : `the eCourtDate API URL (stack ${target.stackName} has no ${OUTPUT.ecourtdateBaseUrl} output: deploy this version)`,
+    '--ecourtdate-url',
+  );
   try {
-    return await httpRequest(fetchImpl, url, init, timeoutMs);
+    return parseBaseUrl(rawUrl, '--ecourtdate-url');
   } catch (error) {
-    if (error instanceof EcdTransportError) return { error };
-    throw error;
+    throw error instanceof ConfigError ? error : new ConfigError('--ecourtdate-url', String(error));
   }
 }
 
@@ -178,25 +192,27 @@ function secretFailure(secretId: string, error: unknown): CheckStep {
   };
 }
 
-function unreachable(step: 'token' | 'settings', url: URL, error: EcdTransportError): CheckStep {
+function unreachable(step: 'token' | 'settings', url: URL, kind: 'timeout' | 'connection'): CheckStep {
   return {
     step,
     ok: false,
-    summary: `no answer from ${url.origin} (${error.kind === 'timeout' ? 'timed out' : 'connection failed'})`,
+    summary: `no answer from ${url.origin} (${kind === 'timeout' ? 'timed out' : 'connection failed'})`,
     advice:
       'Check the base URL, and that this machine reaches *.api.ecourtdate.com on TCP 443 (proxy, firewall). ' +
       'If the API client has an IP allowlist in the Console, this address must be on it.',
   };
 }
 
-function tokenFailure(url: URL, answer: HttpAnswer, excerpt: string): CheckStep {
-  const status = answer.status;
-  const body = excerpt ? ` ${excerpt}` : '';
+/** The token cache's refusal, with eCourtDate's advice; its excerpt is already redacted of the credentials. */
+function tokenFailure(url: URL, error: EcdTokenError): CheckStep {
+  const { status } = error;
+  if (typeof status !== 'number') return unreachable('token', url, status);
+  const body = error.excerpt ? ` ${error.excerpt}` : '';
   if (status >= 200 && status < 300) {
     return {
       step: 'token',
       ok: false,
-      summary: `HTTP ${status} from ${url.href} without an access_token:${body}`,
+      summary: `HTTP ${status} from ${url.href} without an access_token`,
     };
   }
   const summary = `${url.href} answered HTTP ${status}:${body}`;
@@ -206,7 +222,8 @@ function tokenFailure(url: URL, answer: HttpAnswer, excerpt: string): CheckStep 
       ok: false,
       summary,
       advice: [
-        'eCourtDate rejected the client credentials (401: missing, invalid or revoked API client).',
+        'eCourtDate rejected the client credentials, also after the secret was read again (401: missing,',
+        'invalid or revoked API client).',
         '- Is client_id/client_secret in the secret the pair shown for this API client in Console > APIs?',
         '  (The secret is shown only once: if in doubt, generate a new one and store it.)',
         '- Staging and production credentials are not interchangeable: is this the API of the environment',
@@ -293,17 +310,6 @@ function settingsStep(url: URL, answer: HttpAnswer, excerpt: string): CheckStep 
             : 'Unexpected answer; see Console > Logs for the request.',
       };
   }
-}
-
-function accessToken(body: string): string | undefined {
-  const parsed = parseObject(body);
-  const token = parsed?.access_token;
-  return typeof token === 'string' && token !== '' ? token : undefined;
-}
-
-function expiresInSeconds(body: string): number | undefined {
-  const value = Number(parseObject(body)?.expires_in);
-  return Number.isFinite(value) && value > 0 ? value : undefined;
 }
 
 /** ", agency <name> (<reference>)" when the settings answer names it; eCourtDate documents no shape. */

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -31,7 +31,9 @@ export interface RelayFunctionProps {
    */
   readonly memorySize?: number;
   /**
-   * Environment variables besides the Powertools ones this construct sets.
+   * Environment variables besides the Powertools ones this construct sets. A variable that names a resource of
+   * the stack (a token) must be claimed by the grant for that resource (`consume`, `sendTo`, `readSecret`,
+   * `useTableItems`), or the synth fails.
    * @default none
    */
   readonly environment?: Readonly<Record<string, string>>;
@@ -56,14 +58,18 @@ export interface RelayFunctionProps {
  * X-Ray tracing, its own log group with a retention, Powertools configured, and an execution role that holds
  * only what is granted explicitly (no AWS-managed policy). Stacks never build raw functions.
  *
- * Environment variables and IAM grants for a resource come together through `consume`, `sendTo`,
- * `readSecret` and `useTableItems`, so the function cannot learn of a resource it may not use, or the other way
- * round.
+ * Environment variables and IAM grants for a resource come together: `consume`, `sendTo`, `readSecret` and
+ * `useTableItems` each grant access and name the variable that tells the function of the resource, and refuse a
+ * variable that does not hold it; a variable naming a resource that no grant claimed fails the synth. So the
+ * function cannot learn of a resource it may not use, or the other way round, while the whole environment is
+ * built in one place (`senderEnvironment`, shared with the local pipeline).
  */
 export class RelayFunction extends Construct {
   readonly function: NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  readonly #environment: Readonly<Record<string, string>>;
+  readonly #claimed = new Set<string>();
 
   constructor(scope: Construct, id: string, props: RelayFunctionProps) {
     super(scope, id);
@@ -75,6 +81,9 @@ export class RelayFunction extends Construct {
     if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10_240) {
       throw new ConfigError(`${id}.memorySize`, `expected 128 to 10240 MB, got ${memorySize}`);
     }
+
+    this.#environment = props.environment ?? {};
+    this.node.addValidation({ validate: () => this.#unclaimedResourceVariables() });
 
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -135,31 +144,28 @@ export class RelayFunction extends Construct {
     });
   }
 
-  /** Makes the queue the function's event source (receive, delete, change visibility) and names it in `envName`. */
+  /** Makes the queue the function's event source (receive, delete, change visibility), named in `envName`. */
   consume(queue: IQueue, envName: string, options: SqsEventSourceProps): void {
+    this.#claim(envName, queue.queueUrl, queue.node.id);
     this.function.addEventSource(new SqsEventSource(queue, options));
-    this.function.addEnvironment(envName, queue.queueUrl);
   }
 
-  /** Lets the function send messages to the queue and names it in `envName`. */
+  /** Lets the function send messages to the queue, named in `envName`. */
   sendTo(queue: IQueue, envName: string): void {
+    this.#claim(envName, queue.queueUrl, queue.node.id);
     queue.grantSendMessages(this.function);
-    this.function.addEnvironment(envName, queue.queueUrl);
   }
 
-  /**
-   * Lets the function read the secret and names it in `envName`: by full ARN, or by name for a secret imported
-   * by name (whose ARN suffix is unknown; a partial ARN is not a reliable secret id).
-   */
+  /** Lets the function read the secret, named in `envName` by `secretIdOf(secret)`. */
   readSecret(secret: ISecret, envName: string): void {
+    this.#claim(envName, secretIdOf(secret), secret.node.id);
     secret.grantRead(this.function);
-    this.function.addEnvironment(envName, secret.secretFullArn ?? secret.secretName);
   }
 
   /**
-   * Lets the function make exactly these single-item operations on the table (its ARN only, no index) and
-   * names it in `envName`. Not `grantReadWriteData`, which adds Query, Scan, the batch operations,
-   * ConditionCheckItem, DescribeTable and index ARNs.
+   * Lets the function make exactly these single-item operations on the table (its ARN only, no index), named
+   * in `envName`. Not `grantReadWriteData`, which adds Query, Scan, the batch operations, ConditionCheckItem,
+   * DescribeTable and index ARNs.
    *
    * @example
    * sender.useTableItems(ledgerTable, ENV.ledgerTableName, ['GetItem', 'PutItem']);
@@ -171,6 +177,7 @@ export class RelayFunction extends Construct {
         `expected at least one operation on ${table.node.id}`,
       );
     }
+    this.#claim(envName, table.tableName, table.node.id);
     this.role.addToPolicy(
       new iam.PolicyStatement({
         sid: `ItemsOf${table.node.id.replace(/[^A-Za-z0-9]/g, '')}`,
@@ -180,6 +187,35 @@ export class RelayFunction extends Construct {
     );
     // Only a table encrypted with a customer-managed key needs the key as well.
     table.encryptionKey?.grantEncryptDecrypt(this.function);
-    this.function.addEnvironment(envName, table.tableName);
   }
+
+  /** A grant's resource must be what its variable holds: the grant and the variable come together. */
+  #claim(envName: string, value: string, resource: string): void {
+    if (this.#environment[envName] !== value) {
+      throw new ConfigError(
+        `${this.node.id}.environment`,
+        `${envName} must name ${resource}, which the function is granted; it ${
+          envName in this.#environment ? 'names something else' : 'is not set'
+        }`,
+      );
+    }
+    this.#claimed.add(envName);
+  }
+
+  #unclaimedResourceVariables(): string[] {
+    return Object.entries(this.#environment)
+      .filter(([name, value]) => Token.isUnresolved(value) && !this.#claimed.has(name))
+      .map(
+        ([name]) =>
+          `${this.node.id}: environment variable ${name} names a resource the function is granted nothing on`,
+      );
+  }
+}
+
+/**
+ * How the function names a secret: by full ARN, or by name for a secret imported by name (whose ARN suffix is
+ * unknown; a partial ARN is not a reliable secret id).
+ */
+export function secretIdOf(secret: ISecret): string {
+  return secret.secretFullArn ?? secret.secretName;
 }

@@ -9,15 +9,15 @@ import type { Construct } from 'constructs';
 import {
   DEAD_LETTER_RETENTION_DAYS,
   EVENT_DETAIL_TYPE,
-  perInstanceRequestsPerMinute,
   SEND_QUEUE_RETENTION_DAYS,
   type StageConfig,
 } from '#infra/config.ts';
 import { OnCallTopic } from '#infra/constructs/on-call-topic.ts';
 import { RelayAlarms } from '#infra/constructs/relay-alarms.ts';
 import { RelayDashboard } from '#infra/constructs/relay-dashboard.ts';
-import { RelayFunction } from '#infra/constructs/relay-function.ts';
+import { RelayFunction, secretIdOf } from '#infra/constructs/relay-function.ts';
 import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-queue.ts';
+import { OUTPUT, senderEnvironment, sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
 import { alarmDefinitions, LEDGER_OPERATIONS } from '#shared/alarm-definitions.ts';
 import { ENV } from '#shared/config.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/ledger.ts';
@@ -25,26 +25,6 @@ import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/led
 export interface RelayStackProps extends StackProps {
   readonly config: StageConfig;
 }
-
-/**
- * The names of the stack outputs. The README and the operator CLI read them by name: keep them stable.
- */
-export const OUTPUT = {
-  sendQueueUrl: 'SendQueueUrl',
-  sendQueueArn: 'SendQueueArn',
-  deadLetterQueueUrl: 'DeadLetterQueueUrl',
-  deadLetterQueueArn: 'DeadLetterQueueArn',
-  eventsDeadLetterQueueUrl: 'EventsDeadLetterQueueUrl',
-  onCallTopicArn: 'OnCallTopicArn',
-  secretName: 'SecretName',
-  secretArn: 'SecretArn',
-  dashboardName: 'DashboardName',
-  eventBusName: 'EventBusName',
-  eventSource: 'EventSource',
-  eventDetailType: 'EventDetailType',
-  senderFunctionName: 'SenderFunctionName',
-  ledgerTableName: 'LedgerTableName',
-} as const;
 
 /**
  * One stage of the relay: the send queue and its dead-letter queue, the EventBridge rule that feeds it, the
@@ -78,38 +58,10 @@ export class RelayStack extends Stack {
     const dataRemoval = config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     this.secret = this.apiClientSecret(config, dataRemoval);
-
-    this.sender = new RelayFunction(this, 'Sender', {
-      entry: 'functions/sender.ts',
-      description: `eCourtDate relay sender (${config.stage})`,
-      // Derived in config.ts: a full batch where every job takes the 401 path and every send times out.
-      timeout: Duration.seconds(config.functionTimeoutSeconds),
-      memorySize: config.memorySizeMb,
-      logLevel: config.logLevel,
-      logRetention: config.logRetentionDays as logs.RetentionDays,
-      logRemovalPolicy: dataRemoval,
-      environment: {
-        [ENV.baseUrl]: config.baseUrl,
-        // Each instance paces itself to its share, so all of them together stay within the budget.
-        [ENV.requestsPerMinute]: String(perInstanceRequestsPerMinute(config)),
-        [ENV.backoffSeconds]: config.backoffSeconds.join(','),
-        [ENV.maxAttempts]: String(config.maxAttempts),
-        // Checked at synth against the backoff schedule (config.ts): every resend fits inside the window.
-        [ENV.duplicateWindowSeconds]: String(config.duplicateWindowSeconds),
-        [ENV.httpTimeoutMs]: String(config.httpTimeoutMs),
-        [ENV.ledgerTtlDays]: String(config.ledgerTtlDays),
-      },
-    });
-
     this.ledgerTable = this.jobLedgerTable(config, dataRemoval);
-    // The job ledger and Powertools Idempotency read, write and delete single items by key: nothing else.
-    this.sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, LEDGER_OPERATIONS);
-
     this.sendQueues = new QueueWithDeadLetterQueue(this, 'SendQueue', {
-      // Six times the function timeout (AWS guidance for SQS event sources): a batch still running, or retried by
-      // Lambda after a throttle, is not handed to a second instance. The sender's own retry delays are set per
-      // message with ChangeMessageVisibility and do not depend on this.
-      visibilityTimeout: Duration.seconds(6 * config.functionTimeoutSeconds),
+      // Six times the function timeout (stack-contract.ts says why); the local pipeline uses the same factor.
+      visibilityTimeout: Duration.seconds(sendQueueVisibilityTimeoutSeconds(config)),
       // High on purpose; see maxReceiveCount in config.ts.
       maxReceiveCount: config.maxReceiveCount,
       // Longer than the 24 h after which the sender stops retrying a job, with days to spare for an outage.
@@ -120,6 +72,24 @@ export class RelayStack extends Stack {
     });
     const { queue: sendQueue, deadLetterQueue } = this.sendQueues;
 
+    this.sender = new RelayFunction(this, 'Sender', {
+      entry: 'functions/sender.ts',
+      description: `eCourtDate relay sender (${config.stage})`,
+      // Derived in config.ts: a full batch where every job takes the 401 path and every send times out.
+      timeout: Duration.seconds(config.functionTimeoutSeconds),
+      memorySize: config.memorySizeMb,
+      logLevel: config.logLevel,
+      logRetention: config.logRetentionDays as logs.RetentionDays,
+      logRemovalPolicy: dataRemoval,
+      // The local pipeline builds the sender's environment with the same function, from its own resources.
+      environment: senderEnvironment(config, {
+        secretId: secretIdOf(this.secret),
+        sendQueueUrl: sendQueue.queueUrl,
+        deadLetterQueueUrl: deadLetterQueue.queueUrl,
+        ledgerTableName: this.ledgerTable.tableName,
+      }),
+    });
+    // Each grant names the variable that tells the sender of its resource (checked by RelayFunction).
     this.sender.consume(sendQueue, ENV.sendQueueUrl, {
       batchSize: config.batchSize,
       maxBatchingWindow:
@@ -131,6 +101,8 @@ export class RelayStack extends Stack {
     });
     this.sender.sendTo(deadLetterQueue, ENV.deadLetterQueueUrl);
     this.sender.readSecret(this.secret, ENV.secretId);
+    // The job ledger and Powertools Idempotency read, write and delete single items by key: nothing else.
+    this.sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, LEDGER_OPERATIONS);
     Validations.of(this.sender.role.node.findChild('DefaultPolicy')).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
@@ -227,6 +199,11 @@ export class RelayStack extends Stack {
       OUTPUT.ledgerTableName,
       this.ledgerTable.tableName,
       'Job ledger: per-job attempts, outcome and history (npm run relay -- job ID)',
+    );
+    output(
+      OUTPUT.ecourtdateBaseUrl,
+      config.baseUrl,
+      'eCourtDate API the sender calls (npm run relay -- check-credentials)',
     );
   }
 

@@ -1,4 +1,7 @@
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { OUTPUT } from '#infra/stack-contract.ts';
 import { type Simulator, startSimulator } from '#local/ecourtdate-simulator.ts';
 import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
 import { relay } from '#test/cli/run.ts';
@@ -42,9 +45,7 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
     expect(run.stdout).toMatch(
       /^ok {3}secret: read secret ecourtdate-relay\/staging\/api-client: client_id rela…nt$/m,
     );
-    expect(run.stdout).toMatch(
-      /^ok {3}token: got a token from .*\/oauth\/token \(HTTP 201, expires in 3600 s\)$/m,
-    );
+    expect(run.stdout).toMatch(/^ok {3}token: got a token from .*\/oauth\/token \(HTTP 201\)$/m);
     expect(run.stdout).toMatch(
       /^ok {3}settings: GET \/v1\/settings answered HTTP 200: agency .*\(county-a\)$/m,
     );
@@ -72,7 +73,18 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
     expect(run.stdout).toContain('Staging and production credentials are not interchangeable');
     expect(run.stdout).toContain('revoked');
     expect(run.stdout).not.toContain('an-old-rotated-secret');
-    expect(sim.requests.map((r) => r.path)).toEqual(['/oauth/token']);
+  });
+
+  it('a refused token request: re-reads the secret and asks once more, as the sender does', async () => {
+    secrets.setSecret(
+      SECRET_ID,
+      JSON.stringify({ client_id: CLIENT_ID, client_secret: 'an-old-rotated-secret' }),
+    );
+
+    await check();
+
+    expect(secrets.calls.map((call) => call.secretId)).toEqual([SECRET_ID, SECRET_ID]);
+    expect(sim.requests.map((r) => r.path)).toEqual(['/oauth/token', '/oauth/token']);
   });
 
   it('403 on /v1/settings: agency inactive, user token or permissions', async () => {
@@ -157,5 +169,56 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
     expect(run.status).toBe(1);
     expect(run.stdout).toMatch(/FAIL token: no answer from .* \(connection failed\)/);
     expect(run.stdout).toContain('TCP 443');
+  });
+});
+
+describe('check-credentials --stage: the eCourtDate URL the stack was deployed with (CloudFormation mocked)', () => {
+  let cloudformation: AwsClientStub<CloudFormationClient>;
+
+  beforeEach(() => {
+    cloudformation = mockClient(CloudFormationClient);
+  });
+
+  afterEach(() => {
+    cloudformation.restore();
+  });
+
+  function stackOutputs(outputs: Record<string, string>) {
+    cloudformation.on(DescribeStacksCommand, { StackName: 'EcourtdateRelay-staging' }).resolves({
+      Stacks: [
+        {
+          StackName: 'EcourtdateRelay-staging',
+          CreationTime: new Date(),
+          StackStatus: 'UPDATE_COMPLETE',
+          Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+        },
+      ],
+    });
+  }
+
+  it(`checks against the ${OUTPUT.ecourtdateBaseUrl} output, and says so`, async () => {
+    stackOutputs({ [OUTPUT.secretName]: SECRET_ID, [OUTPUT.ecourtdateBaseUrl]: sim.url });
+
+    const run = await relay('check-credentials', '--stage', 'staging', '--secrets-endpoint-url', secrets.url);
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain(`API: ${sim.url} (from the stack output EcourtdateBaseUrl;`);
+    expect(sim.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /oauth/token',
+      'GET /v1/settings',
+    ]);
+  });
+
+  it(`a stack deployed before the ${OUTPUT.ecourtdateBaseUrl} output: says to deploy or name the URL, exit 2`, async () => {
+    stackOutputs({ [OUTPUT.secretName]: SECRET_ID });
+
+    const run = await relay('check-credentials', '--stage', 'staging', '--secrets-endpoint-url', secrets.url);
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(
+      'stack EcourtdateRelay-staging has no EcourtdateBaseUrl output: deploy this version',
+    );
+    expect(run.stderr).toContain('--ecourtdate-url');
+    expect(sim.requests).toHaveLength(0);
   });
 });

@@ -33,7 +33,7 @@ describe('the CLI against the local pipeline (npm start -- --keep-running, then 
     await dir?.remove();
   });
 
-  it('--keep-running writes the endpoints of the local queues, secret and simulator', async () => {
+  it('--keep-running writes the endpoints of the local queues, secret, simulator and job ledger', async () => {
     const endpoints = JSON.parse(await readFile(endpointsFile, 'utf8')) as Record<string, string>;
 
     expect(endpoints).toEqual(pipeline.endpoints);
@@ -41,7 +41,9 @@ describe('the CLI against the local pipeline (npm start -- --keep-running, then 
       [
         'deadLetterQueueArn',
         'deadLetterQueueUrl',
+        'dynamodbEndpoint',
         'ecourtdateUrl',
+        'ledgerTableName',
         'region',
         'secretId',
         'secretsManagerEndpoint',
@@ -58,6 +60,19 @@ describe('the CLI against the local pipeline (npm start -- --keep-running, then 
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/^local-forbidden\s+forbidden\s+403\s+1\s/m);
     expect(run.stdout).toMatch(/^local-agency\s+not_found\s+404\s+1\s/m);
+  });
+
+  it('job --local reads the ledger entry the run wrote', async () => {
+    const run = await relay('job', 'local-forbidden', '--local', '--local-file', endpointsFile, '--json');
+
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      id: 'local-forbidden',
+      status: 'dead_lettered',
+      lastStatus: '403',
+      deadLetterReason: 'forbidden',
+      attempts: { sends: 1 },
+    });
   });
 
   it('check-credentials --local passes against the built-in simulator', async () => {

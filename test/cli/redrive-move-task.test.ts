@@ -2,7 +2,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { GetQueueAttributesCommand, SQSClient, StartMessageMoveTaskCommand } from '@aws-sdk/client-sqs';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { STACK_OUTPUT } from '#cli/target.ts';
+import { OUTPUT } from '#infra/stack-contract.ts';
 import { relay } from '#test/cli/run.ts';
 
 describe('dlq redrive without a reason: an SQS message move task (SQS client mocked)', () => {
@@ -31,14 +31,14 @@ describe('dlq redrive without a reason: an SQS message move task (SQS client moc
           CreationTime: new Date(),
           StackStatus: 'UPDATE_COMPLETE',
           Outputs: [
-            { OutputKey: STACK_OUTPUT.sendQueueArn, OutputValue: SEND_ARN },
-            { OutputKey: STACK_OUTPUT.deadLetterQueueArn, OutputValue: DLQ_ARN },
+            { OutputKey: OUTPUT.sendQueueArn, OutputValue: SEND_ARN },
+            { OutputKey: OUTPUT.deadLetterQueueArn, OutputValue: DLQ_ARN },
             {
-              OutputKey: STACK_OUTPUT.sendQueueUrl,
+              OutputKey: OUTPUT.sendQueueUrl,
               OutputValue: 'https://sqs.us-east-1.amazonaws.com/123/send',
             },
             {
-              OutputKey: STACK_OUTPUT.deadLetterQueueUrl,
+              OutputKey: OUTPUT.deadLetterQueueUrl,
               OutputValue: 'https://sqs.us-east-1.amazonaws.com/123/dlq',
             },
           ],

@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { STACK_OUTPUT } from '#cli/target.ts';
-import { OUTPUT } from '#infra/stacks/relay-stack.ts';
 import { relay } from '#test/cli/run.ts';
 
 describe('npm run relay', () => {
-  it('reads the stack outputs by the names the stack gives them', () => {
-    for (const [key, name] of Object.entries(STACK_OUTPUT)) {
-      expect(OUTPUT[key as keyof typeof OUTPUT]).toBe(name);
-    }
-  });
-
   it('--help documents every command and target', async () => {
     const run = await relay('--help');
 
@@ -21,6 +13,11 @@ describe('npm run relay', () => {
       'send FILE',
       '--via queue|bus',
       'check-credentials',
+      'job ID',
+      '--json',
+      '--ledger-table NAME',
+      '--dynamodb-endpoint URL',
+      'AWS_ENDPOINT_URL_DYNAMODB',
       '--stage',
       '--local',
     ]) {
@@ -31,6 +28,10 @@ describe('npm run relay', () => {
   it.each([
     [['dlq', 'purge'], 'unknown command "dlq purge"'],
     [['send'], 'send needs a FILE'],
+    [['job'], 'job needs an ID'],
+    [['job', 'a', 'b', '--ledger-table', 't'], 'unexpected argument(s): b'],
+    [['job', 'job-1'], 'the job ledger table is not known: give --stage, --local, or --ledger-table'],
+    [['job', 'no spaces', '--ledger-table', 't'], 'job ID: expected 1-128 characters of A-Z a-z 0-9 . _ : -'],
     [['dlq', 'list', '--stage', 'dev'], '--stage: expected one of staging, production, got "dev"'],
     [['dlq', 'list', '--stage', 'staging', '--local'], 'choose one of --stage and --local'],
     [['dlq', 'list'], 'the dead-letter queue is not known: give --stage, --local, or --dlq-url'],

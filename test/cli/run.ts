@@ -8,13 +8,19 @@ export interface CliRun {
 }
 
 /** Runs `npm run relay -- <argv>` in process, from the repository root, and captures what it prints. */
-export async function relay(...argv: string[]): Promise<CliRun> {
+export function relay(...argv: string[]): Promise<CliRun> {
+  return relayWithEnv({}, ...argv);
+}
+
+/** `relay` with these environment variables (the CLI sees no others of the test process). */
+export async function relayWithEnv(env: Record<string, string>, ...argv: string[]): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const status = await runCli(argv, {
     stdout: { write: (text: string) => (stdout += text) },
     stderr: { write: (text: string) => (stderr += text) },
     cwd: REPO_ROOT,
+    env,
   });
   return { status, stdout, stderr };
 }

@@ -2,8 +2,8 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { STACK_OUTPUT } from '#cli/target.ts';
 import { EVENT_DETAIL_TYPE } from '#infra/config.ts';
+import { OUTPUT } from '#infra/stack-contract.ts';
 import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
 import { relay } from '#test/cli/run.ts';
 import { jobLine, tempDir } from '#test/local/io.ts';
@@ -87,9 +87,9 @@ describe('send FILE --via bus (EventBridge and CloudFormation mocked)', () => {
           CreationTime: new Date(),
           StackStatus: 'CREATE_COMPLETE',
           Outputs: [
-            { OutputKey: STACK_OUTPUT.eventBusName, OutputValue: 'court-events' },
-            { OutputKey: STACK_OUTPUT.eventSource, OutputValue: 'county.cms,county.jms' },
-            { OutputKey: STACK_OUTPUT.eventDetailType, OutputValue: EVENT_DETAIL_TYPE },
+            { OutputKey: OUTPUT.eventBusName, OutputValue: 'court-events' },
+            { OutputKey: OUTPUT.eventSource, OutputValue: 'county.cms,county.jms' },
+            { OutputKey: OUTPUT.eventDetailType, OutputValue: EVENT_DETAIL_TYPE },
           ],
         },
       ],

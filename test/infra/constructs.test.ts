@@ -1,6 +1,7 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import { RelayFunction } from '#infra/constructs/relay-function.ts';
 import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-queue.ts';
@@ -101,15 +102,19 @@ describe('RelayFunction', () => {
   describe('useTableItems', () => {
     const withTable = (props: Partial<dynamodb.TableProps> = {}) => {
       const stack = emptyStack();
-      const fn = new RelayFunction(stack, 'Sender', { entry: 'functions/sender.ts', description: 'test' });
       const table = new dynamodb.Table(stack, 'Items', {
         partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
         ...props,
       });
+      const fn = new RelayFunction(stack, 'Sender', {
+        entry: 'functions/sender.ts',
+        description: 'test',
+        environment: { ITEMS_TABLE: table.tableName },
+      });
       return { stack, fn, table };
     };
 
-    it('grants exactly the named item operations on the table ARN and names the table in the variable', () => {
+    it('grants exactly the named item operations on the table ARN, which the variable names', () => {
       const { stack, fn, table } = withTable();
       fn.useTableItems(table, 'ITEMS_TABLE', ['PutItem', 'GetItem', 'GetItem']);
       const template = Template.fromStack(stack);
@@ -141,6 +146,40 @@ describe('RelayFunction', () => {
       const { fn, table } = withTable();
       expect(() => fn.useTableItems(table, 'ITEMS_TABLE', [])).toThrow(
         /Sender\.useTableItems: expected at least one operation on Items/,
+      );
+    });
+  });
+
+  describe('a resource reaches the function with its grant, or not at all', () => {
+    const setUp = (environment: (queue: sqs.Queue) => Record<string, string>) => {
+      const stack = emptyStack();
+      const queue = new sqs.Queue(stack, 'Work', { enforceSSL: true });
+      const fn = new RelayFunction(stack, 'Sender', {
+        entry: 'functions/sender.ts',
+        description: 'test',
+        environment: environment(queue),
+      });
+      return { stack, fn, queue };
+    };
+
+    it('refuses a grant whose variable holds something else', () => {
+      const { fn, queue } = setUp(() => ({ WORK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/1/other' }));
+      expect(() => fn.sendTo(queue, 'WORK_QUEUE_URL')).toThrow(
+        'Sender.environment: WORK_QUEUE_URL must name Work, which the function is granted; it names something else',
+      );
+    });
+
+    it('refuses a grant whose variable is not set', () => {
+      const { fn, queue } = setUp(() => ({}));
+      expect(() => fn.sendTo(queue, 'WORK_QUEUE_URL')).toThrow(
+        'Sender.environment: WORK_QUEUE_URL must name Work, which the function is granted; it is not set',
+      );
+    });
+
+    it('fails the synth on a variable naming a resource that no grant claimed', () => {
+      const { stack } = setUp((queue) => ({ WORK_QUEUE_URL: queue.queueUrl }));
+      expect(() => Template.fromStack(stack)).toThrow(
+        'Sender: environment variable WORK_QUEUE_URL names a resource the function is granted nothing on',
       );
     });
   });

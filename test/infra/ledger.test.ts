@@ -3,7 +3,8 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { buildRelayApp } from '#infra/relay-app.ts';
-import { OUTPUT, type RelayStack } from '#infra/stacks/relay-stack.ts';
+import { OUTPUT } from '#infra/stack-contract.ts';
+import type { RelayStack } from '#infra/stacks/relay-stack.ts';
 import { ENV } from '#shared/config.ts';
 import {
   CDK_JSON_CONTEXT,

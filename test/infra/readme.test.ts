@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SETTINGS } from '#infra/config.ts';
 import { REPO_ROOT } from '#infra/constructs/relay-function.ts';
-import { OUTPUT } from '#infra/stacks/relay-stack.ts';
+import { OUTPUT } from '#infra/stack-contract.ts';
 import { ALARM_ID } from '#shared/alarm-definitions.ts';
 
 const readme = readFileSync(`${REPO_ROOT}README.md`, 'utf8');

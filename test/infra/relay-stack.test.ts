@@ -1,7 +1,8 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_EVENT_SOURCE, EVENT_DETAIL_TYPE } from '#infra/config.ts';
-import { OUTPUT, type RelayStack } from '#infra/stacks/relay-stack.ts';
+import { OUTPUT } from '#infra/stack-contract.ts';
+import type { RelayStack } from '#infra/stacks/relay-stack.ts';
 import {
   ALARM_ID,
   type AlarmDefinition,
@@ -633,6 +634,7 @@ describe('stack outputs', () => {
         EventDetailType: 'eCourtDate Send Message',
         SenderFunctionName: ref(id.function),
         LedgerTableName: ref(id.ledgerTable),
+        EcourtdateBaseUrl: 'https://staging.api.ecourtdate.com',
       },
     );
   });
@@ -682,6 +684,7 @@ describe('stages', () => {
     });
     const texas = synthRelay({ stage: 'production', productionRegion: 'us-texas' }).template;
     expect(senderEnvironment(texas)[ENV.baseUrl]).toBe('https://us-texas.api.ecourtdate.com');
+    texas.hasOutput(OUTPUT.ecourtdateBaseUrl, { Value: 'https://us-texas.api.ecourtdate.com' });
   });
 
   it('names each stage’s stack, secret, alarms and dashboard after the stage', () => {

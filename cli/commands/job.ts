@@ -1,0 +1,142 @@
+import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { CliError } from '#cli/errors.ts';
+import { awsErrorText, need, type Target } from '#cli/target.ts';
+import { formatTable } from '#local/pipeline/table.ts';
+import { JOB_LIMITS } from '#shared/job.ts';
+import { JobLedger, type LedgerEntry, type LedgerStatus } from '#shared/ledger/ledger.ts';
+
+/**
+ * What an operator may see of a job's ledger entry: statuses, counts, times and the relay's own notes. The
+ * ledger holds neither the message text nor the recipient, and this view adds nothing from anywhere else.
+ * Times are ISO 8601 UTC; `null` where the ledger has nothing (yet).
+ */
+export interface JobView {
+  readonly id: string;
+  readonly status: LedgerStatus;
+  /** 1, plus one for every time the job came back after being dead-lettered (a redrive). */
+  readonly generation: number;
+  /** This generation's attempts, by what they cost. */
+  readonly attempts: {
+    readonly sends: number;
+    /** Attempts that spent the backoff budget: 5xx, timeouts, connection failures, 401s. */
+    readonly retryable: number;
+    readonly server500: number;
+    /** 429 waits, which spend no budget. */
+    readonly rateLimited: number;
+  };
+  /** An attempt may have created the message without the relay learning so (timeout, 504, lost instance). */
+  readonly unknownOutcome: boolean;
+  readonly uuid: string | null;
+  readonly firstAttemptAt: string;
+  readonly lastStatus: string | null;
+  readonly deadLetterReason: string | null;
+  /** Oldest first; the ledger keeps the latest 20. */
+  readonly history: readonly {
+    readonly at: string;
+    readonly generation: number;
+    readonly status: string;
+    readonly outcome: string;
+    readonly detail: string | null;
+  }[];
+}
+
+/**
+ * `job ID`: the job's entry in the ledger table (a consistent read of one item), or undefined when the
+ * ledger has none: the sender never saw the job, or the entry expired (`ledgerTtlDays` after its last change).
+ */
+export async function readJob(target: Target, jobId: string): Promise<JobView | undefined> {
+  if (!JOB_LIMITS.idPattern.test(jobId)) {
+    throw new CliError(
+      `job ID: expected 1-128 characters of A-Z a-z 0-9 . _ : -, got "${jobId}"; the relay dead-letters a job ` +
+        'with any other id (invalid_job) without a ledger entry: see "dlq list"',
+    );
+  }
+  const tableName = need(target.ledgerTableName, 'the job ledger table', '--ledger-table');
+  // Reads only: get() writes nothing, so the entries' time to live does not apply.
+  const ledger = new JobLedger({ client: target.dynamodb, tableName, ttlSeconds: 0 });
+  let entry: LedgerEntry | undefined;
+  try {
+    entry = await ledger.get(jobId);
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+    throw new CliError(
+      `no table ${tableName} in ${target.description}: ${awsErrorText(error)}. Check --ledger-table, --region, ` +
+        `or the stack output LedgerTableName`,
+      { cause: error },
+    );
+  }
+  return entry === undefined ? undefined : jobView(entry);
+}
+
+/** The operator's view of a ledger entry: the fields listed in `JobView`, nothing else of the item. */
+export function jobView(entry: LedgerEntry): JobView {
+  return {
+    id: entry.job_id,
+    status: entry.status,
+    generation: entry.generation,
+    attempts: {
+      sends: entry.sends,
+      retryable: entry.retryable,
+      server500: entry.server_500,
+      rateLimited: entry.rate_limited,
+    },
+    unknownOutcome: entry.unknown_outcome,
+    uuid: entry.uuid ?? null,
+    firstAttemptAt: iso(entry.first_attempt_at),
+    lastStatus: entry.last_status ?? null,
+    deadLetterReason: entry.dead_letter_reason ?? null,
+    history: entry.history.map((event) => ({
+      at: iso(event.at),
+      generation: event.generation,
+      status: event.status,
+      outcome: event.outcome,
+      detail: event.detail ?? null,
+    })),
+  };
+}
+
+/** The entry for a terminal (or as one JSON object with `json`). */
+export function renderJob(view: JobView, json: boolean): string {
+  if (json) return JSON.stringify(view);
+  const { attempts } = view;
+  const fields = formatTable(
+    ['job', view.id],
+    [
+      ['status', view.status],
+      ['generation', String(view.generation)],
+      [
+        'attempts',
+        `${attempts.sends} sent, ${attempts.retryable} retryable, ${attempts.server500} HTTP 500, ` +
+          `${attempts.rateLimited} 429 wait(s)`,
+      ],
+      [
+        'unknown outcome',
+        view.unknownOutcome
+          ? "yes: an attempt may have created the message (eCourtDate's Console > Logs shows whether it did)"
+          : 'no',
+      ],
+      ['uuid', view.uuid ?? '-'],
+      ['first attempt', view.firstAttemptAt],
+      ['last status', view.lastStatus ?? '-'],
+      ['dead-letter reason', view.deadLetterReason ?? '-'],
+    ],
+  );
+  const history =
+    view.history.length === 0
+      ? '(no attempt recorded yet)'
+      : formatTable(
+          ['time', 'generation', 'status', 'outcome', 'detail'],
+          view.history.map((event) => [
+            event.at,
+            String(event.generation),
+            event.status,
+            event.outcome,
+            event.detail ?? '',
+          ]),
+        );
+  return `${fields}\n\nHistory, oldest first:\n${history}`;
+}
+
+function iso(epochMs: number): string {
+  return new Date(epochMs).toISOString();
+}

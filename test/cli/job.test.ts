@@ -1,0 +1,243 @@
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { OUTPUT } from '#infra/stack-contract.ts';
+import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
+import { type FinishInput, JobLedger } from '#shared/ledger/ledger.ts';
+import type { AttemptClass } from '#shared/policy.ts';
+import { relay, relayWithEnv } from '#test/cli/run.ts';
+
+const TABLE = 'ecourtdate-relay-test-ledger';
+/** 2026-12-01T15:00:00.000Z */
+const T0 = Date.UTC(2026, 11, 1, 15, 0, 0);
+const MINUTE = 60_000;
+const UUID = '3f2a9c1e-6b7d-4e8f-9a0b-1c2d3e4f5a6b';
+
+let db: DynamoDbEmulator;
+let ledger: JobLedger;
+
+/** What a send that reached the messages endpoint was, for the ledger's counts. */
+function sent(flags: Partial<AttemptClass> = {}): AttemptClass {
+  return {
+    sent: true,
+    retryable: false,
+    serverError500: false,
+    rateLimited: false,
+    unknownOutcome: false,
+    ...flags,
+  };
+}
+
+/** One attempt through the ledger as the sender makes it: begin at `at`, finish half a second later. */
+async function attempt(jobId: string, at: number, result: Omit<FinishInput, 'entry' | 'now'>) {
+  const begun = await ledger.begin(jobId, { bodyHash: `hash-${jobId}`, messageId: `msg-${jobId}`, now: at });
+  if (begun.kind !== 'attempt') throw new Error(`expected an attempt at ${jobId}, got ${begun.kind}`);
+  await ledger.finish({ entry: begun.entry, now: at + 500, messageId: `msg-${jobId}`, ...result });
+}
+
+function job(id: string, ...extra: string[]) {
+  return relay('job', id, '--ledger-table', TABLE, '--dynamodb-endpoint', db.endpoint, ...extra);
+}
+
+beforeAll(async () => {
+  db = await startDynamoDbEmulator();
+  await db.createLedgerTable(TABLE);
+  ledger = new JobLedger({ client: db.client, tableName: TABLE, ttlSeconds: 30 * 86_400 });
+
+  await attempt('cms-1-delivered', T0, {
+    attempt: sent(),
+    lastStatus: '201',
+    outcome: { type: 'delivered', uuid: UUID },
+  });
+
+  await attempt('cms-2-exhausted', T0, {
+    attempt: sent({ retryable: true }),
+    lastStatus: '503',
+    outcome: { type: 'retry', delaySeconds: 60, cause: 'server_error' },
+  });
+  await attempt('cms-2-exhausted', T0 + MINUTE, {
+    attempt: sent({ rateLimited: true }),
+    lastStatus: '429',
+    outcome: { type: 'retry', delaySeconds: 60, cause: 'rate_limited' },
+  });
+  await attempt('cms-2-exhausted', T0 + 2 * MINUTE, {
+    attempt: sent({ retryable: true, unknownOutcome: true }),
+    lastStatus: '504',
+    outcome: { type: 'retry', delaySeconds: 120, cause: 'unknown_outcome' },
+  });
+  await attempt('cms-2-exhausted', T0 + 4 * MINUTE, {
+    attempt: sent({ retryable: true, serverError500: true }),
+    lastStatus: '500',
+    outcome: { type: 'dead_letter', reason: 'retries_exhausted' },
+    detail: 'HTTP 500 after 3 attempts',
+  });
+
+  const open = await ledger.begin('cms-3-open', { bodyHash: 'hash-3', messageId: 'msg-3', now: T0 });
+  if (open.kind !== 'attempt') throw new Error(`expected an attempt, got ${open.kind}`);
+});
+
+afterAll(async () => {
+  await db?.stop();
+});
+
+describe('job ID: the job ledger entry (dynalite, entries written through JobLedger)', () => {
+  it('a delivered job: status, uuid, one send, its first attempt and its history line', async () => {
+    const run = await job('cms-1-delivered');
+
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^job {17}cms-1-delivered$/m);
+    expect(run.stdout).toMatch(/^status {14}delivered$/m);
+    expect(run.stdout).toMatch(/^generation {10}1$/m);
+    expect(run.stdout).toMatch(/^attempts {12}1 sent, 0 retryable, 0 HTTP 500, 0 429 wait\(s\)$/m);
+    expect(run.stdout).toMatch(/^unknown outcome {5}no$/m);
+    expect(run.stdout).toMatch(new RegExp(`^uuid {16}${UUID}$`, 'm'));
+    expect(run.stdout).toMatch(/^first attempt {7}2026-12-01T15:00:00\.000Z$/m);
+    expect(run.stdout).toMatch(/^last status {9}201$/m);
+    expect(run.stdout).toMatch(/^dead-letter reason {2}-$/m);
+    expect(run.stdout).toMatch(/^2026-12-01T15:00:00\.500Z {2}1 {11}201 {5}delivered$/m);
+  });
+
+  it('a dead-lettered job: the reason, the last status, attempts per class and the unknown outcome', async () => {
+    const run = await job('cms-2-exhausted');
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^status {14}dead_lettered$/m);
+    expect(run.stdout).toMatch(/^attempts {12}4 sent, 3 retryable, 1 HTTP 500, 1 429 wait\(s\)$/m);
+    expect(run.stdout).toMatch(/^unknown outcome {5}yes: an attempt may have created the message/m);
+    expect(run.stdout).toMatch(/^last status {9}500$/m);
+    expect(run.stdout).toMatch(/^dead-letter reason {2}retries_exhausted$/m);
+    expect(run.stdout).toMatch(
+      /^2026-12-01T15:04:00\.500Z +1 +500 +retries_exhausted +HTTP 500 after 3 attempts$/m,
+    );
+  });
+
+  it('--json: one object with exactly what an operator may see of the entry', async () => {
+    const run = await job('cms-2-exhausted', '--json');
+
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({
+      id: 'cms-2-exhausted',
+      status: 'dead_lettered',
+      generation: 1,
+      attempts: { sends: 4, retryable: 3, server500: 1, rateLimited: 1 },
+      unknownOutcome: true,
+      uuid: null,
+      firstAttemptAt: '2026-12-01T15:00:00.000Z',
+      lastStatus: '500',
+      deadLetterReason: 'retries_exhausted',
+      history: [
+        {
+          at: '2026-12-01T15:00:00.500Z',
+          generation: 1,
+          status: '503',
+          outcome: 'retry in 60 s (server_error)',
+          detail: null,
+        },
+        {
+          at: '2026-12-01T15:01:00.500Z',
+          generation: 1,
+          status: '429',
+          outcome: 'retry in 60 s (rate_limited)',
+          detail: null,
+        },
+        {
+          at: '2026-12-01T15:02:00.500Z',
+          generation: 1,
+          status: '504',
+          outcome: 'retry in 120 s (unknown_outcome)',
+          detail: null,
+        },
+        {
+          at: '2026-12-01T15:04:00.500Z',
+          generation: 1,
+          status: '500',
+          outcome: 'retries_exhausted',
+          detail: 'HTTP 500 after 3 attempts',
+        },
+      ],
+    });
+  });
+
+  it('a job whose first attempt is still open: in progress, no history yet', async () => {
+    const run = await job('cms-3-open');
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^status {14}in_progress$/m);
+    expect(run.stdout).toContain('History, oldest first:\n(no attempt recorded yet)');
+  });
+
+  it('a job the ledger does not know: says so, exit 1', async () => {
+    const run = await job('cms-404');
+
+    expect(run.status).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain(
+      'has no entry for job cms-404: the sender never received it, or the entry expired',
+    );
+  });
+
+  it('a table that does not exist: names it, exit 2', async () => {
+    const run = await relay(
+      'job',
+      'cms-1-delivered',
+      '--ledger-table',
+      'no-such-table',
+      '--dynamodb-endpoint',
+      db.endpoint,
+    );
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('no table no-such-table in the resources given on the command line');
+  });
+
+  it('finds DynamoDB at AWS_ENDPOINT_URL_DYNAMODB when --dynamodb-endpoint is not given', async () => {
+    const run = await relayWithEnv(
+      { AWS_ENDPOINT_URL_DYNAMODB: db.endpoint },
+      'job',
+      'cms-1-delivered',
+      '--ledger-table',
+      TABLE,
+    );
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^status {14}delivered$/m);
+  });
+});
+
+describe('job ID --stage: the table named by the stack output (CloudFormation mocked)', () => {
+  let cloudformation: AwsClientStub<CloudFormationClient>;
+
+  beforeEach(() => {
+    cloudformation = mockClient(CloudFormationClient);
+  });
+
+  afterEach(() => {
+    cloudformation.restore();
+  });
+
+  it(`reads the ledger table named by ${OUTPUT.ledgerTableName}`, async () => {
+    cloudformation.on(DescribeStacksCommand, { StackName: 'EcourtdateRelay-production' }).resolves({
+      Stacks: [
+        {
+          StackName: 'EcourtdateRelay-production',
+          CreationTime: new Date(),
+          StackStatus: 'UPDATE_COMPLETE',
+          Outputs: [{ OutputKey: OUTPUT.ledgerTableName, OutputValue: TABLE }],
+        },
+      ],
+    });
+
+    const run = await relay(
+      'job',
+      'cms-1-delivered',
+      '--stage',
+      'production',
+      '--dynamodb-endpoint',
+      db.endpoint,
+    );
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`^uuid {16}${UUID}$`, 'm'));
+  });
+});

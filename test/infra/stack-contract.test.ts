@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { loadStageConfig } from '#infra/config.ts';
+import { type SenderResources, senderEnvironment } from '#infra/stack-contract.ts';
+import { loadSenderConfig } from '#shared/config.ts';
+
+const resources: SenderResources = {
+  secretId: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecourtdate-relay/staging/api-client-AbCdEf',
+  sendQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/EcourtdateRelay-staging-SendQueue',
+  deadLetterQueueUrl:
+    'https://sqs.us-east-1.amazonaws.com/123456789012/EcourtdateRelay-staging-DeadLetterQueue',
+  ledgerTableName: 'EcourtdateRelay-staging-LedgerTable',
+};
+
+describe('senderEnvironment: the one description of what the sender is told', () => {
+  it("is an environment the sender's configuration accepts, with the stage's settings and the resources", () => {
+    const stage = loadStageConfig({
+      stage: 'production',
+      productionRegion: 'us-east',
+      maxConcurrency: '4',
+      backoffSeconds: '30,90',
+      maxAttempts: '4',
+      duplicateWindowSeconds: '900',
+      httpTimeoutMs: '8000',
+      ledgerTtlDays: '7',
+    });
+
+    expect(loadSenderConfig(senderEnvironment(stage, resources))).toMatchObject({
+      baseUrl: new URL('https://us-east.api.ecourtdate.com'),
+      secretId: resources.secretId,
+      sendQueueUrl: resources.sendQueueUrl,
+      deadLetterQueueUrl: resources.deadLetterQueueUrl,
+      ledgerTableName: resources.ledgerTableName,
+      // 900 a minute shared by 4 instances.
+      requestsPerMinute: 225,
+      backoffSeconds: [30, 90],
+      maxAttempts: 4,
+      duplicateWindowSeconds: 900,
+      httpTimeoutMs: 8000,
+      ledgerTtlSeconds: 7 * 86_400,
+    });
+  });
+
+  it('gives each instance at least one request a minute, however many a local run starts', () => {
+    const stage = loadStageConfig({ stage: 'staging', requestsPerMinute: '10' });
+
+    expect(senderEnvironment({ ...stage, maxConcurrency: 50 }, resources).REQUESTS_PER_MINUTE).toBe('1');
+  });
+});
