@@ -117,10 +117,17 @@ export async function settleRecord(
     return deadLetterNow(runtime, facts, 'invalid_job');
   }
 
-  const base = { record, jobId: job.id, job, attempts: receiveCount, firstAttemptAt: firstReceipt };
+  const base: RecordFacts = {
+    record,
+    jobId: job.id,
+    job,
+    attempts: receiveCount,
+    firstAttemptAt: firstReceipt,
+  };
+  const bodyHash = jobFingerprint(job);
   try {
-    const settled = await runtime.guard.run({ job_id: job.id, body_hash: jobFingerprint(job) }, () =>
-      attempt(record, job, runtime, maxWaitMs),
+    const settled = await runtime.guard.run({ job_id: job.id, body_hash: bodyHash }, () =>
+      attempt(job, bodyHash, base, runtime, maxWaitMs),
     );
     const outcome: Outcome =
       settled.type === 'delivered' ? { type: 'delivered', uuid: settled.uuid } : { type: 'duplicate' };
@@ -142,20 +149,20 @@ export async function settleRecord(
 
 /** One attempt at a job inside the settled guard; returns only for delivered/duplicate, else throws. */
 async function attempt(
-  record: SQSRecord,
   job: SendJob,
+  bodyHash: string,
+  bare: RecordFacts,
   runtime: SenderRuntime,
   maxWaitMs: number | undefined,
 ): Promise<SettledResult> {
   const { config, ledger } = runtime;
+  const { record } = bare;
   const begun = await ledger.begin(job.id, {
-    bodyHash: jobFingerprint(job),
+    bodyHash,
     messageId: record.messageId,
     now: runtime.now(),
     redriven: isRedrive(record),
   });
-  const receiveCount = Math.max(1, Number(record.attributes.ApproximateReceiveCount) || 1);
-  const bare = { record, jobId: job.id, job, attempts: receiveCount, firstAttemptAt: runtime.now() };
 
   switch (begun.kind) {
     case 'busy':
