@@ -66,11 +66,6 @@ export class TokenCache {
     return (await this.#inflight).value;
   }
 
-  /** Forgets the cached token (tests, and a credentials change). */
-  clear(): void {
-    this.#current = undefined;
-  }
-
   async #fetch(rereadSecret: boolean): Promise<CachedToken> {
     let credentials = await this.#options.credentials.get({ refresh: rereadSecret });
     try {

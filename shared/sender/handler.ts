@@ -32,11 +32,7 @@ export interface SenderDependencies {
   readonly random?: () => number;
 }
 
-export type SenderHandler = ((event: SQSEvent, context: Context) => Promise<SQSBatchResponse>) & {
-  /** This container's state, for tests and the local pipeline's summary. */
-  readonly runtime: SenderRuntime;
-  readonly credentials: CredentialsSource;
-};
+export type SenderHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
 // Time kept back from the invocation's deadline for the send itself and for settling the record.
 const SETTLE_MARGIN_MS = 5_000;
@@ -140,5 +136,5 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     .use(injectLambdaContext(logger))
     .use(logMetrics(metrics, { captureColdStartMetric: true }))
     .use(captureLambdaHandler(tracer));
-  return Object.assign(handler, { runtime, credentials }) as unknown as SenderHandler;
+  return handler;
 }
