@@ -9,14 +9,13 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
 import { startSimulator } from '#local/ecourtdate-simulator.ts';
 import { startEventSourceMapping } from '#local/pipeline/event-source-mapping.ts';
 import { startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
 import { startSqsEmulator } from '#local/sqs-emulator.ts';
+import { createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
 import { createSenderHandler } from '#shared/sender/handler.ts';
 
@@ -90,6 +89,9 @@ async function run(instances: number): Promise<RunFigures> {
       LEDGER_TABLE_NAME: 'bench-ledger',
       // The whole budget, as if eCourtDate's limit were raised: this measures the relay, not the pacing.
       REQUESTS_PER_MINUTE: String(Math.floor(100_000 / instances)),
+      AWS_ENDPOINT_URL_SQS: sqsEmulator.endpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     });
     const counts = { sqs: new Map(), dynamodb: new Map(), secrets: new Map() } satisfies Record<
       string,
@@ -97,15 +99,14 @@ async function run(instances: number): Promise<RunFigures> {
     >;
     let handlerMs = 0;
     const senders = Array.from({ length: instances }, (_, i) => {
-      const sqs = counting(
-        new SQSClient({ ...LOCAL, endpoint: sqsEmulator.endpoint, useQueueUrlAsEndpoint: false }),
-        counts.sqs,
-      );
+      // The clients the sender gets in a local run, each with a request counter.
+      const clients = createAwsClients(config, LOCAL);
+      const sqs = counting(clients.sqs, counts.sqs);
       const handler = createSenderHandler({
         config,
         sqs,
-        secrets: counting(new SecretsManagerClient({ ...LOCAL, endpoint: secrets.url }), counts.secrets),
-        dynamodb: counting(new DynamoDBClient({ ...LOCAL, endpoint: dynamo.endpoint }), counts.dynamodb),
+        secrets: counting(clients.secrets, counts.secrets),
+        dynamodb: counting(clients.dynamodb, counts.dynamodb),
       });
       const timed: typeof handler = Object.assign(async (...args: Parameters<typeof handler>) => {
         const started = performance.now();

@@ -1,8 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { DEAD_LETTER_RETENTION_DAYS, SEND_QUEUE_RETENTION_DAYS } from '#infra/config.ts';
 import { startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
 import { type Simulator, startSimulator } from '#local/ecourtdate-simulator.ts';
@@ -29,6 +27,7 @@ import { JobTracker } from '#local/pipeline/tracker.ts';
 import { startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
 import { type QueueInspection, startSqsEmulator } from '#local/sqs-emulator.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
+import { createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { createSenderHandler } from '#shared/sender/handler.ts';
@@ -239,38 +238,20 @@ export async function runPipeline(
 
     const apiCalls: ApiCallCounts = { token: 0, send: 0 };
     const instances = Array.from({ length: concurrency }, (_, index) => {
-      const sqs = new SQSClient({
-        endpoint: emulator.endpoint,
-        useQueueUrlAsEndpoint: false,
-        region: LOCAL_REGION,
-        credentials: LOCAL_AWS_CREDENTIALS,
-      });
-      const secretsClient = new SecretsManagerClient({
-        endpoint: secrets.url,
-        region: LOCAL_REGION,
-        credentials: LOCAL_AWS_CREDENTIALS,
-      });
-      const dynamodbClient = new DynamoDBClient({
-        endpoint: dynamodb.endpoint,
-        region: LOCAL_REGION,
-        credentials: LOCAL_AWS_CREDENTIALS,
-      });
+      // Each instance its own clients, as each container has; pointed at the emulators through `config`.
+      const clients = createAwsClients(config, { region: LOCAL_REGION, credentials: LOCAL_AWS_CREDENTIALS });
       closers.push(async () => {
-        sqs.destroy();
-        secretsClient.destroy();
-        dynamodbClient.destroy();
+        for (const client of Object.values(clients)) client.destroy();
       });
       // One createSenderHandler per instance: its own secret cache, token cache and pacer, like a container;
       // the job ledger is shared through the table, as in AWS.
       const handler = createSenderHandler({
         config,
-        sqs,
-        secrets: secretsClient,
-        dynamodb: dynamodbClient,
+        ...clients,
         fetch: hooks.wrapFetch?.(countingFetch(apiCalls), `sender-${index + 1}`) ?? countingFetch(apiCalls),
         observability: sinkObservability(sink),
       });
-      return { name: `sender-${index + 1}`, handler, sqs };
+      return { name: `sender-${index + 1}`, handler, sqs: clients.sqs };
     });
 
     await enqueue(emulator.sqs, sendQueue.url, lines, tracker);

@@ -9,16 +9,28 @@ export interface AwsClients {
   readonly dynamodb: DynamoDBClient;
 }
 
+/** Fixed region and credentials, for the local emulators: no AWS profile or environment is ever consulted. */
+export interface ClientOverrides {
+  readonly region?: string;
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+}
+
 /**
  * The AWS SDK clients of one container. In Lambda they use the default endpoint and credentials; locally
  * and in tests the configured emulator endpoints. fauxqs hands out queue URLs whose host does not resolve,
  * so with an explicit SQS endpoint the queue URL must not be used as the endpoint.
  */
-export function createAwsClients(config: Pick<SenderConfig, 'endpoints'>): AwsClients {
+export function createAwsClients(
+  config: Pick<SenderConfig, 'endpoints'>,
+  overrides: ClientOverrides = {},
+): AwsClients {
   const { sqs, secretsManager, dynamodb } = config.endpoints;
   return {
-    sqs: new SQSClient(sqs ? { endpoint: sqs, useQueueUrlAsEndpoint: false } : {}),
-    secrets: new SecretsManagerClient(secretsManager ? { endpoint: secretsManager } : {}),
-    dynamodb: new DynamoDBClient(dynamodb ? { endpoint: dynamodb } : {}),
+    sqs: new SQSClient({ ...overrides, ...(sqs ? { endpoint: sqs, useQueueUrlAsEndpoint: false } : {}) }),
+    secrets: new SecretsManagerClient({
+      ...overrides,
+      ...(secretsManager ? { endpoint: secretsManager } : {}),
+    }),
+    dynamodb: new DynamoDBClient({ ...overrides, ...(dynamodb ? { endpoint: dynamodb } : {}) }),
   };
 }
