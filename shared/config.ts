@@ -23,6 +23,8 @@ import { ConfigError } from '#shared/errors.ts';
  * | `HTTP_TIMEOUT_MS` | per-request timeout towards eCourtDate | 10000 |
  * | `SECRET_TTL_SECONDS` | how long the secret is cached per container | 300 |
  * | `TOKEN_RENEW_BEFORE_SECONDS` | renew the cached token this long before it expires | 300 |
+ * | `RATE_LIMIT_HINT_MAX_SECONDS` | a 429's wait hint above this is capped to it and logged as suspect (eCourtDate's window is one minute) | 300 |
+ * | `MAX_RECEIVE_COUNT` | the send queue's redrive `maxReceiveCount`: a record re-queued as a fresh copy well before it | 50 |
  * | `DUPLICATE_WINDOW_SECONDS` | eCourtDate's duplicate window: a resend after an unknown outcome is only made inside it | 1800 |
  * | `LEDGER_TABLE_NAME` | DynamoDB table of the job ledger and the idempotency records | required |
  * | `LEDGER_TTL_DAYS` | how long a job's ledger entry is kept after its last change | 30 |
@@ -43,6 +45,10 @@ export interface SenderConfig {
   readonly serverErrorMaxAttempts: number;
   readonly serverErrorRetrySeconds: number;
   readonly rateLimitWaitSeconds: number;
+  /** A 429 wait hint above this many seconds is capped to it and logged as suspect. */
+  readonly rateLimitHintMaxSeconds: number;
+  /** The send queue's redrive `maxReceiveCount`; the sender re-queues a fresh copy long before reaching it. */
+  readonly maxReceiveCount: number;
   readonly maxAgeSeconds: number;
   readonly duplicateWindowSeconds: number;
   readonly httpTimeoutMs: number;
@@ -71,6 +77,8 @@ export const ENV = {
   serverErrorMaxAttempts: 'SERVER_ERROR_MAX_ATTEMPTS',
   serverErrorRetrySeconds: 'SERVER_ERROR_RETRY_SECONDS',
   rateLimitWaitSeconds: 'RATE_LIMIT_WAIT_SECONDS',
+  rateLimitHintMaxSeconds: 'RATE_LIMIT_HINT_MAX_SECONDS',
+  maxReceiveCount: 'MAX_RECEIVE_COUNT',
   maxAgeSeconds: 'MAX_AGE_SECONDS',
   duplicateWindowSeconds: 'DUPLICATE_WINDOW_SECONDS',
   httpTimeoutMs: 'HTTP_TIMEOUT_MS',
@@ -91,6 +99,8 @@ export const DEFAULTS = {
   serverErrorMaxAttempts: 2,
   serverErrorRetrySeconds: 60,
   rateLimitWaitSeconds: 60,
+  rateLimitHintMaxSeconds: 300,
+  maxReceiveCount: 50,
   maxAgeSeconds: 86_400,
   duplicateWindowSeconds: 1800,
   httpTimeoutMs: 10_000,
@@ -100,8 +110,31 @@ export const DEFAULTS = {
   timeScale: 1,
 } as const;
 
-/** The largest visibility timeout SQS accepts (12 hours). */
+/** The largest visibility timeout SQS accepts (12 hours, counted from the ReceiveMessage; SQS API reference). */
 export const MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200;
+
+/** The largest `DelaySeconds` SQS accepts on SendMessage (15 minutes; SQS API reference). */
+export const MAX_DELAY_SECONDS = 900;
+
+/** Lambda's maximum function timeout, seconds. */
+export const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
+
+/** The event source mapping's maximum batching window, seconds (the receive may precede the invocation by this). */
+export const MAX_BATCHING_WINDOW_SECONDS = 300;
+
+/**
+ * The longest the sender ever hides a received record, seconds: SQS's 12 h counted from the receive, less the
+ * longest a record can have waited since (the batching window and a whole invocation). Longer waits are kept by
+ * the job ledger's next-attempt time, which hides an early copy again (README, "The job ledger").
+ */
+export const MAX_HIDE_SECONDS =
+  MAX_VISIBILITY_TIMEOUT_SECONDS - LAMBDA_MAX_TIMEOUT_SECONDS - MAX_BATCHING_WINDOW_SECONDS;
+
+/**
+ * Requests one job can make to the messages endpoint in one attempt: the first send, a resend with a renewed
+ * token after a 401, and a resend after re-reading the secret (docs/contract.md, the 401 row).
+ */
+export const SENDS_PER_JOB_WORST_CASE = 3;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -139,6 +172,11 @@ export function loadSenderConfig(env: Env): SenderConfig {
       min: 0,
       max: MAX_VISIBILITY_TIMEOUT_SECONDS,
     }),
+    rateLimitHintMaxSeconds: number(env, ENV.rateLimitHintMaxSeconds, DEFAULTS.rateLimitHintMaxSeconds, {
+      min: 60,
+      max: MAX_HIDE_SECONDS,
+    }),
+    maxReceiveCount: number(env, ENV.maxReceiveCount, DEFAULTS.maxReceiveCount, { min: 4, max: 1000 }),
     maxAgeSeconds: number(env, ENV.maxAgeSeconds, DEFAULTS.maxAgeSeconds, { min: 1, max: 14 * 86_400 }),
     duplicateWindowSeconds: number(env, ENV.duplicateWindowSeconds, DEFAULTS.duplicateWindowSeconds, {
       min: 60,
