@@ -1,37 +1,78 @@
+/** Options of {@link Pacer}. */
+export interface PacerOptions {
+  /** Clock, epoch ms. @default Date.now */
+  readonly now?: () => number;
+  /** Waits `ms` milliseconds. @default a `setTimeout` promise */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * The window the share applies to, ms. A scaled local run (`TIME_SCALE`) passes `60_000 / TIME_SCALE`, as the
+   * simulator shortens its rate-limit minute. @default 60_000
+   */
+  readonly windowMs?: number;
+}
+
+/** The pacer's answer: go now, or not at all in this invocation (`retryInMs` until it could, ms from now). */
+export type PacerSlot = { ok: true } | { ok: false; retryInMs: number };
+
 /**
- * Paces this instance's requests to its share of eCourtDate's per-client limit (1,000 requests a minute,
- * token requests included). Requests are spaced evenly, one every 60/rpm seconds, so that no burst can
- * overrun the limit whatever kind of window eCourtDate uses. After a 429, `block` stops every request of
- * this instance until the window has reset.
+ * Keeps this instance within its share of eCourtDate's per-client limit (1,000 requests in any minute, token
+ * requests included; docs/pacing.md), while letting a batch go out at once whenever the share has room.
+ *
+ * A sliding-window log of the send times this pacer granted, not a token bucket: a bucket of capacity C refilling
+ * at r a minute lets C + r through in some 60 s window. Grants are made in order, and the k-th grant is at
+ * `max(now, grant[k-1], grant[k-share] + windowMs)`. Grants never go backwards, and any `share + 1` consecutive ones
+ * span at least `windowMs`, so no half-open window `[t, t + windowMs)` (and so no fixed or sliding minute,
+ * whatever eCourtDate uses) holds more than `share` of them. Only the last `share` grants younger than the
+ * window are kept, so memory is bounded by the share.
+ *
+ * After a 429, `block` stops every request of this instance until the wait is over.
+ *
+ * @example
+ * const pacer = new Pacer(450); // this instance's share: 450 requests in any 60 s
+ * const slot = await pacer.acquire(remainingMs);
+ * if (!slot.ok) deferFor(slot.retryInMs);
  */
 export class Pacer {
-  readonly #intervalMs: number;
+  readonly #share: number;
+  readonly #windowMs: number;
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
-  #nextSlot = 0;
+  /** Granted send times (epoch ms), non-decreasing; `#grants[#head]` is the oldest one still kept. */
+  #grants: number[] = [];
+  #head = 0;
   #blockedUntil = 0;
 
-  constructor(
-    requestsPerMinute: number,
-    options: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
-  ) {
-    this.#intervalMs = 60_000 / requestsPerMinute;
+  /**
+   * @param requestsPerMinute this instance's share: requests allowed in any window of `windowMs` (a minute).
+   * @throws RangeError when the share is not a whole number >= 1 or the window is not > 0 ms.
+   */
+  constructor(requestsPerMinute: number, options: PacerOptions = {}) {
+    if (!Number.isInteger(requestsPerMinute) || requestsPerMinute < 1) {
+      throw new RangeError(`requestsPerMinute must be a whole number >= 1, got ${requestsPerMinute}`);
+    }
+    const windowMs = options.windowMs ?? 60_000;
+    if (!(windowMs > 0) || !Number.isFinite(windowMs)) {
+      throw new RangeError(`windowMs must be a finite number > 0, got ${windowMs}`);
+    }
+    this.#share = requestsPerMinute;
+    this.#windowMs = windowMs;
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
   /**
-   * Waits for this request's slot. Resolves `{ ok: false, retryInMs }` without sending when the instance
-   * is blocked by a 429, or when the slot is further away than `maxWaitMs` (the invocation would end first).
+   * Reserves the next send time within the share and waits for it. Resolves `{ ok: true }` at that time, or
+   * `{ ok: false, retryInMs }` without sending: at once when the instance is blocked by a 429 or the slot is
+   * more than `maxWaitMs` (ms, the invocation's time left) away, in which case nothing is reserved; or after the
+   * wait when a 429 blocked the instance meanwhile, in which case the reserved slot stays counted (it errs
+   * towards fewer requests). Never rejects.
    */
-  async acquire(
-    maxWaitMs = Number.POSITIVE_INFINITY,
-  ): Promise<{ ok: true } | { ok: false; retryInMs: number }> {
+  async acquire(maxWaitMs = Number.POSITIVE_INFINITY): Promise<PacerSlot> {
     const now = this.#now();
     if (now < this.#blockedUntil) return { ok: false, retryInMs: this.#blockedUntil - now };
-    const slot = Math.max(now, this.#nextSlot);
+    const slot = this.#nextSlot(now);
     if (slot - now > maxWaitMs) return { ok: false, retryInMs: slot - now };
-    this.#nextSlot = slot + this.#intervalMs;
+    this.#grant(slot);
     if (slot > now) await this.#sleep(slot - now);
     const after = this.#now();
     // A 429 may have come back for another record while this one waited for its slot.
@@ -39,7 +80,7 @@ export class Pacer {
     return { ok: true };
   }
 
-  /** Stops all requests of this instance for `ms` (the rate-limit window's reset). */
+  /** Stops all requests of this instance for `ms` milliseconds from now; a shorter block never cuts a longer one. */
   block(ms: number): void {
     this.#blockedUntil = Math.max(this.#blockedUntil, this.#now() + ms);
   }
@@ -47,5 +88,30 @@ export class Pacer {
   /** Milliseconds until the block lifts; 0 when not blocked. */
   blockedForMs(): number {
     return Math.max(0, this.#blockedUntil - this.#now());
+  }
+
+  /** The earliest time (epoch ms) at or after `now` that keeps every window within the share. */
+  #nextSlot(now: number): number {
+    const grants = this.#grants;
+    // A grant at or before now - windowMs is outside every window that a slot at or after now opens.
+    while (this.#head < grants.length && (grants[this.#head] as number) <= now - this.#windowMs)
+      this.#head += 1;
+    const kept = grants.length - this.#head;
+    const latest = kept > 0 ? (grants[grants.length - 1] as number) : now;
+    // The share-th most recent grant must have left the window before another can go.
+    const freed =
+      kept >= this.#share ? (grants[grants.length - this.#share] as number) + this.#windowMs : now;
+    return Math.max(now, latest, freed);
+  }
+
+  #grant(at: number): void {
+    this.#grants.push(at);
+    const kept = this.#grants.length - this.#head;
+    // Only the last `share` grants can delay a future one.
+    if (kept > this.#share) this.#head = this.#grants.length - this.#share;
+    if (this.#head > 1024 && this.#head * 2 > this.#grants.length) {
+      this.#grants = this.#grants.slice(this.#head);
+      this.#head = 0;
+    }
   }
 }

@@ -1,134 +1,355 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Pacer } from '#shared/ecourtdate/pacer.ts';
-import { fakeClock } from '#test/helpers/unit-factories.ts';
+import { busiestWindow } from '#local/ecourtdate-simulator/rate-limit.ts';
+import { parseBaseUrl } from '#shared/config.ts';
+import { EcourtdateClient } from '#shared/ecourtdate/client.ts';
+import { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
+import { Pacer, type PacerSlot } from '#shared/ecourtdate/pacer.ts';
+import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
+import { job, T0 } from '#test/helpers/factories.ts';
+import {
+  BASE_URL,
+  fakeEcourtdate,
+  SECRET_ID,
+  secretsManager,
+  tokenResponse,
+} from '#test/helpers/unit-factories.ts';
 
-/** A pacer on a fake clock whose sleeps are recorded and return at once. */
-function recordingPacer(requestsPerMinute: number) {
-  const clock = fakeClock();
+const MINUTE = 60_000;
+const RUNS = { seed: 20261201, numRuns: 150 };
+
+/**
+ * Virtual time: a clock that moves only when every task is asleep, straight to the next wake-up. `sleep` is the
+ * pacer's; `at` starts a task at a given time. Nothing waits on wall time.
+ */
+function virtualTime(start = T0) {
+  let now = start;
+  const sleepers: { at: number; wake: () => void }[] = [];
   const sleeps: number[] = [];
-  const pacer = new Pacer(requestsPerMinute, {
-    now: clock.now,
-    sleep: async (ms) => {
+  const wakeAt = (at: number) => new Promise<void>((wake) => sleepers.push({ at, wake }));
+  return {
+    now: () => now,
+    /** Every sleep the pacer asked for, ms. */
+    sleeps,
+    sleep: (ms: number) => {
       sleeps.push(ms);
+      return wakeAt(now + ms);
     },
-  });
-  return { clock, sleeps, pacer };
+    advance(ms: number) {
+      now += ms;
+    },
+    /** Runs `task` at `at` (epoch ms) in virtual time. */
+    at<T>(at: number, task: () => Promise<T>): Promise<T> {
+      return wakeAt(at).then(task);
+    },
+    /** Drives virtual time until every promise has settled. */
+    async run<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+      let settled = false;
+      const all = Promise.all(promises).finally(() => {
+        settled = true;
+      });
+      for (let idle = 0; !settled; ) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (settled) break;
+        if (sleepers.length === 0) {
+          // A fetch or a body read may still be resolving; it needs no clock.
+          if (++idle > 1_000) throw new Error('virtual time: tasks pending with nobody asleep');
+          continue;
+        }
+        idle = 0;
+        sleepers.sort((a, b) => a.at - b.at);
+        now = Math.max(now, (sleepers[0] as { at: number }).at);
+        while (sleepers.length > 0 && (sleepers[0] as { at: number }).at <= now) sleepers.shift()?.wake();
+      }
+      return all;
+    },
+  };
 }
 
-/** A pacer on a fake clock whose sleeps stay pending until the test wakes them. */
-function heldPacer(requestsPerMinute: number) {
-  const clock = fakeClock();
-  const sleeping: { ms: number; wake: () => void }[] = [];
-  const pacer = new Pacer(requestsPerMinute, {
-    now: clock.now,
-    sleep: (ms) => new Promise<void>((resolve) => sleeping.push({ ms, wake: resolve })),
+/** A pacer on virtual time, and the times (epoch ms) at which it let requests go. */
+function pacedWorld(share: number, windowMs?: number) {
+  const time = virtualTime();
+  const pacer = new Pacer(share, {
+    now: time.now,
+    sleep: time.sleep,
+    ...(windowMs === undefined ? {} : { windowMs }),
   });
-  return { clock, sleeping, pacer };
+  const sent: number[] = [];
+  const request = async (maxWaitMs?: number): Promise<PacerSlot> => {
+    const slot = await pacer.acquire(maxWaitMs);
+    if (slot.ok) sent.push(time.now());
+    return slot;
+  };
+  return { time, pacer, sent, request };
 }
+
+/** `n` concurrent calls of `f`. */
+const times = <T>(n: number, f: () => Promise<T>): Promise<T>[] => Array.from({ length: n }, f);
 
 describe('Pacer', () => {
-  it('lets the first request through at once', async () => {
-    const { pacer, sleeps } = recordingPacer(30);
+  describe('bursts within the share', () => {
+    it('lets a full share of concurrent requests go at once', async () => {
+      const { time, sent, request } = pacedWorld(10);
 
-    expect(await pacer.acquire()).toEqual({ ok: true });
-    expect(sleeps).toEqual([]);
+      const slots = await time.run(times(10, () => request()));
+
+      expect(slots).toEqual(Array(10).fill({ ok: true }));
+      expect(sent).toEqual(Array(10).fill(T0));
+      expect(time.sleeps).toEqual([]);
+    });
+
+    it('holds the request past the share until the oldest one has left the 60 s window', async () => {
+      const { time, sent, request } = pacedWorld(10);
+
+      await time.run(times(11, () => request()));
+
+      expect(time.sleeps).toEqual([MINUTE]);
+      expect(sent.at(-1)).toBe(T0 + MINUTE);
+    });
+
+    it('frees the share as the requests of the last minute age out, not all at once', async () => {
+      const { time, sent, request } = pacedWorld(10);
+      await time.run(times(6, () => request()));
+      time.advance(20_000);
+      await time.run(times(4, () => request()));
+      time.advance(5_000);
+
+      await time.run(times(8, () => request()));
+
+      // 6 left the window at T0 + 60 s, the other 4 at T0 + 80 s.
+      expect(sent.slice(10)).toEqual([...Array(6).fill(T0 + 60_000), T0 + 80_000, T0 + 80_000]);
+    });
+
+    it('sends a full share in every minute under a constant backlog', async () => {
+      const { time, sent, request } = pacedWorld(5);
+
+      await time.run(times(50, () => request()));
+
+      const minutes = sent.map((at) => (at - T0) / MINUTE);
+      expect(minutes).toEqual(Array.from({ length: 50 }, (_, i) => Math.floor(i / 5)));
+    });
+
+    it('lets waiting requests go in the order they asked', async () => {
+      const { time, pacer } = pacedWorld(1);
+      const order: string[] = [];
+      const asks = ['first', 'second', 'third'].map(async (name) => {
+        await pacer.acquire();
+        order.push(name);
+      });
+
+      await time.run(asks);
+
+      expect(order).toEqual(['first', 'second', 'third']);
+    });
+
+    it('applies the share to a shorter window when given one (a TIME_SCALE run)', async () => {
+      const { time, sent, request } = pacedWorld(2, 1_000);
+
+      await time.run(times(5, () => request()));
+
+      expect(sent.map((at) => at - T0)).toEqual([0, 0, 1_000, 1_000, 2_000]);
+    });
   });
 
-  it('spaces concurrent requests 60/rpm seconds apart: 2 s, 4 s at 30/min', async () => {
-    const { pacer, sleeps } = recordingPacer(30);
+  describe('never more than the share in any 60 s window', () => {
+    const step = fc.record({
+      gapMs: fc.integer({ min: 0, max: 90_000 }),
+      requests: fc.integer({ min: 1, max: 30 }),
+      maxWaitMs: fc.option(fc.integer({ min: 0, max: 120_000 }), { nil: undefined }),
+      blockMs: fc.option(fc.integer({ min: 1, max: 90_000 }), { freq: 8, nil: undefined }),
+    });
 
-    const results = await Promise.all([pacer.acquire(), pacer.acquire(), pacer.acquire()]);
+    it('holds for arbitrary arrivals, deferrals and blocks over a long run', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 40 }),
+          fc.array(step, { minLength: 1, maxLength: 40 }),
+          async (share, steps) => {
+            const { time, pacer, sent, request } = pacedWorld(share);
+            const tasks: Promise<unknown>[] = [];
+            let at = T0;
+            for (const s of steps) {
+              at += s.gapMs;
+              tasks.push(
+                time.at(at, async () => {
+                  if (s.blockMs !== undefined) pacer.block(s.blockMs);
+                  return Promise.all(times(s.requests, () => request(s.maxWaitMs)));
+                }),
+              );
+            }
 
-    expect(results).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
-    expect(sleeps).toEqual([2_000, 4_000]);
+            await time.run(tasks);
+
+            expect(busiestWindow(sent, MINUTE)).toBeLessThanOrEqual(share);
+          },
+        ),
+        RUNS,
+      );
+    });
+
+    it('lets every request through in the end when nothing defers or blocks it', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 40 }),
+          fc.array(fc.record({ gapMs: fc.integer({ min: 0, max: 90_000 }), requests: fc.nat(30) })),
+          async (share, steps) => {
+            const { time, sent, request } = pacedWorld(share);
+            let at = T0;
+            const tasks = steps.map((s) => {
+              at += s.gapMs;
+              return time.at(at, () => Promise.all(times(s.requests, () => request())));
+            });
+
+            await time.run(tasks);
+
+            expect(sent).toHaveLength(steps.reduce((n, s) => n + s.requests, 0));
+          },
+        ),
+        RUNS,
+      );
+    });
   });
 
-  it('spaces requests 66.7 ms apart at the default 900/min', async () => {
-    const { pacer, sleeps } = recordingPacer(900);
+  describe('token requests count toward the share', () => {
+    /** The eCourtDate client wired as the sender wires it, with a real pacer on virtual time. */
+    function pacedClient(share: number, tokenLifetimeSeconds = 3600) {
+      const time = virtualTime();
+      const api = fakeEcourtdate({
+        token: [async () => tokenResponse(`token-${time.now()}`, { expires_in: tokenLifetimeSeconds })],
+      });
+      const at: { path: string; at: number }[] = [];
+      const fetch: typeof api.fetch = (input, init) => {
+        at.push({ path: new URL(String(input)).pathname, at: time.now() });
+        return api.fetch(input, init);
+      };
+      const pacer = new Pacer(share, { now: time.now, sleep: time.sleep });
+      const credentials = new CredentialsSource({
+        client: secretsManager().client,
+        secretId: SECRET_ID,
+        ttlMs: 86_400_000,
+        now: time.now,
+      });
+      const baseUrl = parseBaseUrl(BASE_URL, 'ECOURTDATE_BASE_URL');
+      const options = { baseUrl, pacer, fetch, timeoutMs: 1_000, now: time.now };
+      const tokens = new TokenCache({ ...options, credentials, renewBeforeMs: 0 });
+      const client = new EcourtdateClient({ ...options, tokens });
+      return { time, client, requests: at };
+    }
 
-    await Promise.all([pacer.acquire(), pacer.acquire()]);
+    it('spends one of the share on the token, so a full share of jobs leaves one for the next minute', async () => {
+      const { time, client, requests } = pacedClient(5);
 
-    expect(sleeps).toHaveLength(1);
-    expect(sleeps[0]).toBeCloseTo(66.67, 1);
+      await time.run(times(5, () => client.send(job())));
+
+      expect(requests.map((r) => [r.path.split('/').at(-1), r.at - T0])).toEqual([
+        ['token', 0],
+        ['oneoffs', 0],
+        ['oneoffs', 0],
+        ['oneoffs', 0],
+        ['oneoffs', 0],
+        ['oneoffs', MINUTE],
+      ]);
+    });
+
+    it('keeps sends and token renewals together within the share over a long run', async () => {
+      // Tokens that live 90 s are renewed again and again between the sends.
+      const { time, client, requests } = pacedClient(7, 90);
+      let at = T0;
+      const tasks = Array.from({ length: 60 }, (_, i) => {
+        at += (i * 7919) % 40_000;
+        return time.at(at, () => Promise.all(times(1 + (i % 5), () => client.send(job()))));
+      });
+
+      await time.run(tasks);
+
+      expect(requests.filter((r) => r.path.endsWith('/oauth/token')).length).toBeGreaterThan(5);
+      expect(
+        busiestWindow(
+          requests.map((r) => r.at),
+          MINUTE,
+        ),
+      ).toBeLessThanOrEqual(7);
+    });
   });
 
-  it('waits only for what is left of the interval', async () => {
-    const { pacer, sleeps, clock } = recordingPacer(30);
-    await pacer.acquire();
-    clock.advance(1_500);
+  describe('maxWaitMs', () => {
+    it('refuses a slot further away than maxWaitMs, saying when it would come', async () => {
+      const { time, request } = pacedWorld(1);
+      await request();
+      time.advance(15_000);
 
-    await pacer.acquire();
+      expect(await request(30_000)).toEqual({ ok: false, retryInMs: 45_000 });
+    });
 
-    expect(sleeps).toEqual([500]);
+    it('waits for a slot within maxWaitMs', async () => {
+      const { time, sent, request } = pacedWorld(1);
+      await request();
+      time.advance(15_000);
+
+      await time.run([request(45_000)]);
+
+      expect(sent).toEqual([T0, T0 + MINUTE]);
+    });
+
+    it('does not reserve a slot for a request it refused', async () => {
+      const { time, request } = pacedWorld(2);
+      await request();
+      await request(0); // room: goes at once
+      await request(0); // refused
+
+      await time.run([request()]);
+
+      expect(time.sleeps).toEqual([MINUTE]);
+    });
   });
 
-  it('does not wait when the previous slot has long passed', async () => {
-    const { pacer, sleeps, clock } = recordingPacer(30);
-    await pacer.acquire();
-    clock.advance(10_000);
+  describe('block (after a 429)', () => {
+    it('refuses every request while blocked, saying how long is left', async () => {
+      const { time, pacer, request } = pacedWorld(900);
+      pacer.block(MINUTE);
 
-    await pacer.acquire();
+      expect(await request()).toEqual({ ok: false, retryInMs: MINUTE });
+      time.advance(15_000);
+      expect(await request()).toEqual({ ok: false, retryInMs: 45_000 });
+      expect(time.sleeps).toEqual([]);
+    });
 
-    expect(sleeps).toEqual([]);
+    it('lets requests through again once the block has passed', async () => {
+      const { time, pacer, request } = pacedWorld(900);
+      pacer.block(MINUTE);
+      time.advance(MINUTE);
+
+      expect(await request()).toEqual({ ok: true });
+      expect(pacer.blockedForMs()).toBe(0);
+    });
+
+    it('never shortens a block: the longer one stands', () => {
+      const { time, pacer } = pacedWorld(900);
+      pacer.block(MINUTE);
+      time.advance(10_000);
+
+      pacer.block(5_000);
+
+      expect(pacer.blockedForMs()).toBe(50_000);
+    });
+
+    it('refuses a request that was waiting for its slot when a block arrives', async () => {
+      const { time, pacer, request } = pacedWorld(1);
+      await request();
+      const waiting = request();
+      const blocker = time.at(T0 + 10_000, async () => pacer.block(MINUTE));
+
+      await time.run<unknown>([waiting, blocker]);
+
+      expect(await waiting).toEqual({ ok: false, retryInMs: 10_000 });
+    });
   });
 
-  it('refuses every request while blocked, saying how long is left', async () => {
-    const { pacer, clock, sleeps } = recordingPacer(900);
-    pacer.block(60_000);
-
-    expect(await pacer.acquire()).toEqual({ ok: false, retryInMs: 60_000 });
-    clock.advance(15_000);
-    expect(await pacer.acquire()).toEqual({ ok: false, retryInMs: 45_000 });
-    expect(sleeps).toEqual([]);
+  it.each([0, 1.5, Number.NaN])('refuses a share of %s', (share) => {
+    expect(() => new Pacer(share)).toThrow(RangeError);
   });
 
-  it('lets requests through again once the block has passed', async () => {
-    const { pacer, clock } = recordingPacer(900);
-    pacer.block(60_000);
-    clock.advance(60_000);
-
-    expect(await pacer.acquire()).toEqual({ ok: true });
-    expect(pacer.blockedForMs()).toBe(0);
-  });
-
-  it('never shortens a block: the longer one stands', () => {
-    const { pacer, clock } = recordingPacer(900);
-    pacer.block(60_000);
-    clock.advance(10_000);
-
-    pacer.block(5_000);
-
-    expect(pacer.blockedForMs()).toBe(50_000);
-  });
-
-  it('refuses a request that was waiting for its slot when a block arrives', async () => {
-    const { pacer, clock, sleeping } = heldPacer(60);
-    await pacer.acquire();
-    const waiting = pacer.acquire();
-    await Promise.resolve();
-    expect(sleeping.map((s) => s.ms)).toEqual([1_000]);
-
-    pacer.block(60_000);
-    clock.advance(1_000);
-    sleeping[0]?.wake();
-
-    expect(await waiting).toEqual({ ok: false, retryInMs: 59_000 });
-  });
-
-  it('refuses a slot further away than maxWaitMs, saying when it would come', async () => {
-    const { pacer } = recordingPacer(60);
-    await pacer.acquire();
-
-    expect(await pacer.acquire(500)).toEqual({ ok: false, retryInMs: 1_000 });
-  });
-
-  it('does not reserve a slot for a request it refused for maxWaitMs', async () => {
-    const { pacer, sleeps } = recordingPacer(60);
-    await pacer.acquire();
-    await pacer.acquire(500);
-
-    await pacer.acquire();
-
-    expect(sleeps).toEqual([1_000]);
+  it('refuses a window that is not a positive number of ms', () => {
+    expect(() => new Pacer(10, { windowMs: 0 })).toThrow(RangeError);
   });
 });
