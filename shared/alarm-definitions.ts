@@ -1,10 +1,10 @@
-import { RelayError } from '#shared/errors.ts';
 import { METRIC } from '#shared/metric-names.ts';
 
 /**
  * The relay's on-call alarms as plain data: what each one watches, how, and when it fires. The CDK stack turns
  * every definition into a CloudWatch alarm, and the local pipeline evaluates the same definitions over the counts
- * of a local run with `evaluateAlarm`, so an alarm means the same thing in both places. No CDK import here.
+ * of a local run (local/pipeline/alarm-evaluation.ts), so an alarm means the same thing in both places. No CDK
+ * import here, and no evaluation: only the stack and the local run's evaluator read these.
  */
 
 /** The CloudWatch comparison operators the relay uses. */
@@ -18,8 +18,6 @@ export type AlarmComparison =
 export type MissingDataTreatment = 'notBreaching' | 'breaching' | 'ignore' | 'missing';
 
 export type AlarmStatistic = 'Sum' | 'Maximum' | 'Average' | 'Minimum' | 'SampleCount';
-
-export type AlarmState = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';
 
 /**
  * Where a metric comes from. `relay` is the sender's own EMF metrics (namespace `METRICS_NAMESPACE`, dimension
@@ -54,7 +52,11 @@ export interface AlarmDefinition {
   readonly description: string;
   /** Metrics the alarm reads. Without `expression` the alarm watches the single metric. */
   readonly metrics: readonly AlarmMetric[];
-  /** CloudWatch metric math over the metrics' ids (the subset `evaluateExpression` understands). */
+  /**
+   * CloudWatch metric math over the metrics' ids. Only the subset the local evaluator understands
+   * (local/pipeline/metric-math.ts: numbers, ids, `+ - * /`, comparisons, `IF`, `FILL`), so a local run can
+   * evaluate every alarm; test/local/alarm-evaluation.test.ts checks each definition parses.
+   */
   readonly expression?: string;
   /** Label of the math expression on graphs. */
   readonly expressionLabel?: string;
@@ -316,282 +318,4 @@ export function alarmDefinitions(thresholds: AlarmThresholds = DEFAULT_ALARM_THR
       treatMissingData: 'notBreaching',
     },
   ];
-}
-
-/**
- * The key of a metric in the per-period values `evaluateAlarm` reads: the EMF metric name for the relay's own
- * metrics (`Responses403`), `<source>.<metricName>` for AWS metrics (`deadLetterQueue.ApproximateNumberOfMessagesVisible`),
- * followed by any extra dimensions in braces (`ledgerTable.SystemErrors{Operation=GetItem}`).
- * Values are the metric's statistic over one period (the Sum of a count, the Maximum of a queue depth).
- */
-export function metricKey(metric: Pick<AlarmMetric, 'source' | 'metricName' | 'dimensions'>): string {
-  const name = metric.source === 'relay' ? metric.metricName : `${metric.source}.${metric.metricName}`;
-  const dimensions = Object.entries(metric.dimensions ?? {})
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([key, value]) => `${key}=${value}`);
-  return dimensions.length === 0 ? name : `${name}{${dimensions.join(',')}}`;
-}
-
-/** One period's values, keyed by `metricKey`; a missing key or `undefined` is a missing datapoint. */
-export type PeriodValues = Readonly<Record<string, number | undefined>>;
-
-export interface AlarmEvaluation {
-  readonly state: AlarmState;
-  /** The alarm's value per period, oldest first (`undefined`: no datapoint). */
-  readonly values: readonly (number | undefined)[];
-  /** Datapoints counted as breaching in the deciding evaluation, missing ones filled as breaching included. */
-  readonly breaching: number;
-}
-
-/**
- * Evaluates an alarm over consecutive periods the way CloudWatch does, including its missing-data rules
- * (AWS CloudWatch user guide, "How alarm state is evaluated when data is missing"):
- * - CloudWatch looks at an evaluation range of a few more periods than `evaluationPeriods` (modelled here as
- *   `evaluationPeriods + 2`, the range AWS documents for 5-minute alarms with 3 evaluation periods);
- * - with at least `evaluationPeriods` real datapoints in the range, the most recent ones decide and the
- *   missing-data treatment is not used;
- * - with fewer, the shortfall is filled per `treatMissingData`: `breaching` fills count as breaching,
- *   `notBreaching` fills as not; with `missing` and `ignore`, a range with no real datapoint gives
- *   INSUFFICIENT_DATA or keeps `previousState`;
- * - "premature alarm" rule: when every real datapoint is breaching and the oldest is at least
- *   `datapointsToAlarm` periods old, `missing` goes to ALARM and `ignore` keeps `previousState`.
- *
- * @param periods per-period metric values, oldest first, keyed by `metricKey`
- * @param previousState the alarm's state before this evaluation (new alarms start in INSUFFICIENT_DATA)
- * @example
- * const [forbidden] = alarmDefinitions();
- * evaluateAlarm(forbidden, [{ Responses403: 0 }, { Responses403: 2 }]).state; // 'ALARM'
- */
-export function evaluateAlarm(
-  definition: AlarmDefinition,
-  periods: readonly PeriodValues[],
-  previousState: AlarmState = 'INSUFFICIENT_DATA',
-): AlarmEvaluation {
-  const values = periods.map((period) => alarmValue(definition, period));
-  const n = definition.evaluationPeriods;
-  const m = definition.datapointsToAlarm;
-  const range = values.slice(-(n + 2));
-  const isBreaching = (value: number) => compare(value, definition.comparison, definition.threshold);
-  // Real datapoints in the range, newest first, with their age in periods (the newest period is age 1).
-  const real: { value: number; age: number }[] = [];
-  for (let age = 1; age <= range.length; age++) {
-    const value = range[range.length - age];
-    if (value !== undefined) real.push({ value, age });
-  }
-  const result = (state: AlarmState, breaching: number): AlarmEvaluation => ({ state, values, breaching });
-
-  if (real.length >= n) {
-    const breaching = real.slice(0, n).filter((d) => isBreaching(d.value)).length;
-    return result(breaching >= m ? 'ALARM' : 'OK', breaching);
-  }
-  const realBreaching = real.filter((d) => isBreaching(d.value)).length;
-  const fills = n - real.length;
-  switch (definition.treatMissingData) {
-    case 'breaching':
-      return result(realBreaching + fills >= m ? 'ALARM' : 'OK', realBreaching + fills);
-    case 'notBreaching':
-      return result(realBreaching >= m ? 'ALARM' : 'OK', realBreaching);
-    case 'missing':
-    case 'ignore': {
-      const keep = definition.treatMissingData === 'ignore' ? previousState : undefined;
-      if (real.length === 0) return result(keep ?? 'INSUFFICIENT_DATA', 0);
-      const oldest = real[real.length - 1];
-      const premature = realBreaching === real.length && oldest !== undefined && oldest.age >= m;
-      if (premature) return result(keep ?? 'ALARM', realBreaching);
-      return result(realBreaching >= m ? 'ALARM' : 'OK', realBreaching);
-    }
-  }
-}
-
-/** The alarm's value for one period: its metric's value, or its expression over the metrics' values. */
-export function alarmValue(definition: AlarmDefinition, period: PeriodValues): number | undefined {
-  if (definition.expression === undefined) {
-    const [metric] = definition.metrics;
-    return metric === undefined ? undefined : finite(period[metricKey(metric)]);
-  }
-  const variables: Record<string, number | undefined> = {};
-  for (const metric of definition.metrics) variables[metric.id] = finite(period[metricKey(metric)]);
-  return evaluateExpression(definition.expression, variables);
-}
-
-function finite(value: number | undefined): number | undefined {
-  return value !== undefined && Number.isFinite(value) ? value : undefined;
-}
-
-function compare(value: number, comparison: AlarmComparison, threshold: number): boolean {
-  switch (comparison) {
-    case 'GreaterThanOrEqualToThreshold':
-      return value >= threshold;
-    case 'GreaterThanThreshold':
-      return value > threshold;
-    case 'LessThanThreshold':
-      return value < threshold;
-    case 'LessThanOrEqualToThreshold':
-      return value <= threshold;
-  }
-}
-
-/** An alarm expression that `evaluateExpression` cannot parse. */
-export class AlarmExpressionError extends RelayError {
-  constructor(expression: string, problem: string) {
-    super(`alarm expression "${expression}": ${problem}`);
-  }
-}
-
-type Token =
-  | { kind: 'number'; value: number }
-  | { kind: 'name'; value: string }
-  | { kind: 'op'; value: string }
-  | { kind: 'end' };
-
-const TOKEN = /\s*(?:(\d+(?:\.\d+)?)|([A-Za-z][A-Za-z0-9_]*)|(>=|<=|==|!=|[-+*/(),<>]))/y;
-
-function tokenize(expression: string): Token[] {
-  const tokens: Token[] = [];
-  let index = 0;
-  while (index < expression.length) {
-    if (expression.slice(index).trim() === '') break;
-    TOKEN.lastIndex = index;
-    const match = TOKEN.exec(expression);
-    if (!match) throw new AlarmExpressionError(expression, `unexpected character at ${index}`);
-    index = TOKEN.lastIndex;
-    const [, number, name, op] = match;
-    if (number !== undefined) tokens.push({ kind: 'number', value: Number(number) });
-    else if (name !== undefined) tokens.push({ kind: 'name', value: name });
-    else if (op !== undefined) tokens.push({ kind: 'op', value: op });
-  }
-  tokens.push({ kind: 'end' });
-  return tokens;
-}
-
-type Value = number | undefined;
-
-/**
- * Evaluates one period of a CloudWatch metric math expression: numbers, metric ids, `+ - * /`, comparisons
- * (1 or 0), parentheses, `IF(condition, then, else)` and `FILL(metric, value)`. As in CloudWatch, arithmetic on
- * a missing datapoint gives a missing datapoint (`undefined`); division by zero gives no datapoint either.
- *
- * @example
- * evaluateExpression('IF(calls >= 5, 100 * errors / calls, 0)', { calls: 10, errors: 3 }); // 30
- */
-export function evaluateExpression(expression: string, variables: Readonly<Record<string, Value>>): Value {
-  const tokens = tokenize(expression);
-  let position = 0;
-  const peek = (): Token => tokens[position] ?? { kind: 'end' };
-  const next = (): Token => tokens[position++] ?? { kind: 'end' };
-  const isOp = (token: Token, value: string) => token.kind === 'op' && token.value === value;
-  const expect = (value: string) => {
-    const token = next();
-    if (!isOp(token, value)) throw new AlarmExpressionError(expression, `expected "${value}"`);
-  };
-
-  const arithmetic = (a: Value, b: Value, apply: (x: number, y: number) => number): Value => {
-    if (a === undefined || b === undefined) return undefined;
-    const result = apply(a, b);
-    return Number.isFinite(result) ? result : undefined;
-  };
-
-  const comparison = (): Value => {
-    const left = additive();
-    const token = peek();
-    if (token.kind !== 'op' || !['>=', '<=', '>', '<', '==', '!='].includes(token.value)) return left;
-    next();
-    const right = additive();
-    return arithmetic(left, right, (x, y) => {
-      const holds =
-        token.value === '>='
-          ? x >= y
-          : token.value === '<='
-            ? x <= y
-            : token.value === '>'
-              ? x > y
-              : token.value === '<'
-                ? x < y
-                : token.value === '=='
-                  ? x === y
-                  : x !== y;
-      return holds ? 1 : 0;
-    });
-  };
-
-  const additive = (): Value => {
-    let value = term();
-    for (let token = peek(); isOp(token, '+') || isOp(token, '-'); token = peek()) {
-      next();
-      const right = term();
-      value = isOp(token, '+')
-        ? arithmetic(value, right, (x, y) => x + y)
-        : arithmetic(value, right, (x, y) => x - y);
-    }
-    return value;
-  };
-
-  const term = (): Value => {
-    let value = unary();
-    for (let token = peek(); isOp(token, '*') || isOp(token, '/'); token = peek()) {
-      next();
-      const right = unary();
-      value = isOp(token, '*')
-        ? arithmetic(value, right, (x, y) => x * y)
-        : arithmetic(value, right, (x, y) => x / y);
-    }
-    return value;
-  };
-
-  const unary = (): Value => {
-    if (isOp(peek(), '-')) {
-      next();
-      const value = unary();
-      return value === undefined ? undefined : -value;
-    }
-    return primary();
-  };
-
-  const primary = (): Value => {
-    const token = next();
-    if (token.kind === 'number') return token.value;
-    if (isOp(token, '(')) {
-      const value = comparison();
-      expect(')');
-      return value;
-    }
-    if (token.kind !== 'name')
-      throw new AlarmExpressionError(expression, 'expected a number, a metric id or "("');
-    if (!isOp(peek(), '(')) {
-      if (!(token.value in variables))
-        throw new AlarmExpressionError(expression, `unknown metric id "${token.value}"`);
-      return variables[token.value];
-    }
-    next();
-    const args: Value[] = [comparison()];
-    while (isOp(peek(), ',')) {
-      next();
-      args.push(comparison());
-    }
-    expect(')');
-    return call(token.value, args);
-  };
-
-  const call = (name: string, args: Value[]): Value => {
-    switch (name) {
-      case 'IF': {
-        if (args.length !== 3) throw new AlarmExpressionError(expression, 'IF takes three arguments');
-        const [condition, then, otherwise] = args;
-        if (condition === undefined) return undefined;
-        return condition !== 0 ? then : otherwise;
-      }
-      case 'FILL': {
-        if (args.length !== 2) throw new AlarmExpressionError(expression, 'FILL takes two arguments');
-        const [value, fill] = args;
-        return value ?? fill;
-      }
-      default:
-        throw new AlarmExpressionError(expression, `unsupported function ${name}`);
-    }
-  };
-
-  const value = comparison();
-  if (peek().kind !== 'end')
-    throw new AlarmExpressionError(expression, 'unexpected text after the expression');
-  return value;
 }

@@ -1,11 +1,10 @@
 import {
-  type AlarmDefinition,
-  type AlarmMetricSource,
   type AlarmState,
   evaluateAlarm,
   metricKey,
   type PeriodValues,
-} from '#shared/alarm-definitions.ts';
+} from '#local/pipeline/alarm-evaluation.ts';
+import type { AlarmDefinition, AlarmMetricSource } from '#shared/alarm-definitions.ts';
 
 /** An alarm's state at the end of a local run, and how it got there. */
 export interface AlarmOutcome {
@@ -39,7 +38,7 @@ export interface AlarmMonitorOptions {
 
 /**
  * Collects the metrics a local run produces and evaluates the stack's alarm definitions over them with the
- * shared `evaluateAlarm`, period by period, as CloudWatch would: the sender's EMF counts (summed per period),
+ * `evaluateAlarm`, period by period, as CloudWatch would: the sender's EMF counts (summed per period),
  * the queues' depth and age (maximum per period, sampled), and the simulated function's errors and throttles.
  * Periods are scaled like every other window of the run (5 minutes = 5 s at time scale 60); so are ages.
  */

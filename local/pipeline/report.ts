@@ -1,7 +1,7 @@
 import type { AlarmOutcome } from '#local/pipeline/alarms.ts';
 import { formatTable } from '#local/pipeline/table.ts';
 import type { JobOutcome, JobState } from '#local/pipeline/tracker.ts';
-import type { AlarmState } from '#shared/alarm-definitions.ts';
+import type { AlarmState } from '#local/pipeline/alarm-evaluation.ts';
 
 /** The run's result as `--report FILE` writes it (the shape is a contract: see the README). */
 export interface RunReport {
