@@ -3,12 +3,77 @@ import { RelayError } from '#shared/errors.ts';
 /** Base class of errors talking to the eCourtDate API. */
 export class EcdApiError extends RelayError {}
 
-/** The request got no HTTP answer: it timed out or the connection failed. Its outcome is unknown. */
+/**
+ * Why a request got no HTTP answer: the host name did not resolve (`dns`), nothing listened (`refused`), the
+ * TLS handshake failed, e.g. on a certificate (`tls`), the peer dropped the connection (`reset`), no answer
+ * came in time (`timeout`), or another network fault (`network`).
+ */
+export type TransportFailure = 'dns' | 'refused' | 'tls' | 'reset' | 'timeout' | 'network';
+
+/** The command that checks the API address and credentials end to end (README.md, "Operator CLI"). */
+export const CHECK_CREDENTIALS_COMMAND = 'npm run relay -- check-credentials';
+
+/**
+ * The request got no HTTP answer: it timed out or the connection failed. `kind` is what the retry policy
+ * reads (`timeout` or `connection`); `failure` names the cause and `code` the system or undici error code
+ * (e.g. `ENOTFOUND`, `CERT_HAS_EXPIRED`). Neither the message nor `describe()` carries a query string,
+ * credentials or a body: only the URL's origin and path, or its host.
+ */
 export class EcdTransportError extends EcdApiError {
   readonly kind: 'timeout' | 'connection';
-  constructor(kind: 'timeout' | 'connection', url: string, options?: { cause?: unknown }) {
-    super(`${kind === 'timeout' ? 'timed out' : 'connection failed'} calling ${url}`, options);
-    this.kind = kind;
+  readonly failure: TransportFailure;
+  /** `host[:port]` of the URL called. */
+  readonly host: string;
+  /** The error code found on the error or its causes, when there was one. */
+  readonly code: string | undefined;
+  /**
+   * Whether the request may have reached the server. A DNS, refused, TLS or connect-timeout failure happens
+   * before any byte of the request is written, so nothing can have been processed; after a reset or a
+   * timeout the server may have processed it.
+   */
+  readonly mayHaveBeenSent: boolean;
+
+  constructor(
+    failure: TransportFailure,
+    url: URL,
+    options: { cause?: unknown; code?: string | undefined; beforeSend?: boolean } = {},
+  ) {
+    const detail = failureDetail(failure, options.code);
+    super(`${failure === 'timeout' ? 'timed out' : detail} calling ${url.origin}${url.pathname}`, {
+      cause: options.cause,
+    });
+    this.kind = failure === 'timeout' ? 'timeout' : 'connection';
+    this.failure = failure;
+    this.host = url.host;
+    this.code = options.code;
+    this.mayHaveBeenSent = !(options.beforeSend ?? false) && !['dns', 'refused', 'tls'].includes(failure);
+  }
+
+  /**
+   * One sentence for an operator: the cause, the host, and what to run next.
+   * @example "Could not reach api.ecourtdate.com: its name did not resolve in DNS (ENOTFOUND). Check the API
+   *   base URL and this network, then run `npm run relay -- check-credentials`."
+   */
+  describe(): string {
+    return `Could not reach ${this.host}: ${failureDetail(this.failure, this.code)}. Check the API base URL and this network, then run \`${CHECK_CREDENTIALS_COMMAND}\`.`;
+  }
+}
+
+function failureDetail(failure: TransportFailure, code: string | undefined): string {
+  const suffix = code ? ` (${code})` : '';
+  switch (failure) {
+    case 'dns':
+      return `its name did not resolve in DNS${suffix}`;
+    case 'refused':
+      return `the connection was refused${suffix}`;
+    case 'tls':
+      return `the TLS handshake failed${suffix}`;
+    case 'reset':
+      return `the connection was reset${suffix}`;
+    case 'timeout':
+      return `no answer in time${suffix}`;
+    case 'network':
+      return `the connection failed${suffix}`;
   }
 }
 

@@ -2,8 +2,17 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_VISIBILITY_TIMEOUT_SECONDS } from '#shared/config.ts';
+import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import { EcdTransportError } from '#shared/ecourtdate/errors.ts';
-import { apiUrl, extractUuid, httpRequest, retryAfterSeconds } from '#shared/ecourtdate/http.ts';
+import {
+  apiUrl,
+  classifyTransportFailure,
+  extractUuid,
+  httpRequest,
+  MAX_BODY_BYTES,
+  retryAfterSeconds,
+  waitHint,
+} from '#shared/ecourtdate/http.ts';
 import { T0 } from '#test/helpers/factories.ts';
 import { fakeClock } from '#test/helpers/unit-factories.ts';
 
@@ -21,53 +30,128 @@ describe('apiUrl', () => {
   });
 });
 
-describe('retryAfterSeconds', () => {
-  const wait = (headers: Record<string, string>) => retryAfterSeconds(new Headers(headers), T0);
+describe('waitHint', () => {
+  const hint = (headers: Record<string, string>, capSeconds?: number) =>
+    waitHint(new Headers(headers), T0, capSeconds === undefined ? {} : { capSeconds });
+  const seconds = (headers: Record<string, string>) => hint(headers)?.seconds;
 
   it('reads Retry-After in seconds', () => {
-    expect(wait({ 'Retry-After': '120' })).toBe(120);
+    expect(hint({ 'Retry-After': '120' })).toEqual({
+      seconds: 120,
+      cappedSeconds: 120,
+      suspect: false,
+      header: 'retry-after',
+      form: 'delta-seconds',
+    });
   });
 
   it('rounds fractional seconds up', () => {
-    expect(wait({ 'Retry-After': '1.2' })).toBe(2);
+    expect(seconds({ 'Retry-After': '1.2' })).toBe(2);
   });
 
   it('reads Retry-After as an HTTP date, relative to now', () => {
-    expect(wait({ 'Retry-After': new Date(T0 + 90_000).toUTCString() })).toBe(90);
+    expect(hint({ 'Retry-After': new Date(T0 + 90_000).toUTCString() })).toMatchObject({
+      seconds: 90,
+      form: 'http-date',
+    });
   });
 
   it('ignores a Retry-After date in the past', () => {
-    expect(wait({ 'Retry-After': new Date(T0 - 5_000).toUTCString() })).toBeUndefined();
+    expect(hint({ 'Retry-After': new Date(T0 - 5_000).toUTCString() })).toBeUndefined();
   });
 
   it('reads X-RateLimit-Reset as an epoch time in seconds', () => {
-    expect(wait({ 'X-RateLimit-Reset': String(T0 / 1000 + 45) })).toBe(45);
+    expect(hint({ 'X-RateLimit-Reset': String(T0 / 1000 + 45) })).toMatchObject({
+      seconds: 45,
+      header: 'x-ratelimit-reset',
+      form: 'epoch-seconds',
+    });
+  });
+
+  // Regression (issue 8, item 7): an epoch in milliseconds was read as epoch seconds far in the future, and
+  // the job and the whole instance waited 12 h.
+  it('reads X-RateLimit-Reset as an epoch time in milliseconds', () => {
+    expect(hint({ 'X-RateLimit-Reset': String(T0 + 60_000) })).toMatchObject({
+      seconds: 60,
+      suspect: false,
+      form: 'epoch-ms',
+    });
+  });
+
+  it('reads RateLimit-Reset as an epoch time in milliseconds too', () => {
+    expect(hint({ 'RateLimit-Reset': String(T0 + 30_000) })).toMatchObject({
+      seconds: 30,
+      header: 'ratelimit-reset',
+      form: 'epoch-ms',
+    });
   });
 
   it('reads a small X-RateLimit-Reset as seconds from now', () => {
-    expect(wait({ 'X-RateLimit-Reset': '30' })).toBe(30);
+    expect(hint({ 'X-RateLimit-Reset': '30' })).toMatchObject({ seconds: 30, form: 'delta-seconds' });
   });
 
   it('reads RateLimit-Reset as seconds from now', () => {
-    expect(wait({ 'RateLimit-Reset': '20' })).toBe(20);
+    expect(hint({ 'RateLimit-Reset': '20' })).toMatchObject({ seconds: 20, header: 'ratelimit-reset' });
   });
 
-  it('takes the largest wait when several headers are sent', () => {
-    expect(wait({ 'Retry-After': '10', 'X-RateLimit-Reset': '30', 'RateLimit-Reset': '20' })).toBe(30);
+  it('ignores a reset epoch (seconds or ms) that has already passed', () => {
+    expect(hint({ 'X-RateLimit-Reset': String(T0 / 1000 - 10) })).toBeUndefined();
+    expect(hint({ 'X-RateLimit-Reset': String(T0 - 10_000) })).toBeUndefined();
   });
 
-  it('caps the wait at the longest SQS visibility timeout', () => {
-    expect(wait({ 'Retry-After': '999999' })).toBe(MAX_VISIBILITY_TIMEOUT_SECONDS);
+  it('takes the largest wait when several headers are sent, and names its header', () => {
+    expect(hint({ 'Retry-After': '10', 'X-RateLimit-Reset': '30', 'RateLimit-Reset': '20' })).toMatchObject({
+      seconds: 30,
+      header: 'x-ratelimit-reset',
+    });
+  });
+
+  it("caps a wait beyond the caller's cap and marks it suspect, keeping the asked wait", () => {
+    expect(hint({ 'Retry-After': '86400' }, 300)).toEqual({
+      seconds: 86_400,
+      cappedSeconds: 300,
+      suspect: true,
+      header: 'retry-after',
+      form: 'delta-seconds',
+    });
+  });
+
+  it('is not suspect at exactly the cap', () => {
+    expect(hint({ 'Retry-After': '300' }, 300)).toMatchObject({ cappedSeconds: 300, suspect: false });
+  });
+
+  it('caps nothing without a cap: a long 503 maintenance Retry-After is kept whole', () => {
+    expect(hint({ 'Retry-After': new Date(T0 + 6 * 3_600_000).toUTCString() })).toMatchObject({
+      seconds: 21_600,
+      cappedSeconds: 21_600,
+      suspect: false,
+    });
   });
 
   it('is undefined with no rate-limit header', () => {
-    expect(wait({ 'Content-Type': 'application/json' })).toBeUndefined();
+    expect(hint({ 'Content-Type': 'application/json' })).toBeUndefined();
   });
 
   it('is undefined when every header is unusable or zero', () => {
     expect(
-      wait({ 'Retry-After': 'soon', 'X-RateLimit-Reset': '-5', 'RateLimit-Reset': '0' }),
+      hint({ 'Retry-After': 'soon', 'X-RateLimit-Reset': '-5', 'RateLimit-Reset': '0' }),
     ).toBeUndefined();
+  });
+
+  it('ignores a number too large to be finite', () => {
+    expect(hint({ 'Retry-After': '9'.repeat(400) })).toBeUndefined();
+  });
+});
+
+describe('retryAfterSeconds (deprecated, until the client reads waitHint)', () => {
+  it('reads an epoch-milliseconds reset as its delta', () => {
+    expect(retryAfterSeconds(new Headers({ 'X-RateLimit-Reset': String(T0 + 60_000) }), T0)).toBe(60);
+  });
+
+  it('still caps the wait at the longest SQS visibility timeout', () => {
+    expect(retryAfterSeconds(new Headers({ 'Retry-After': '999999' }), T0)).toBe(
+      MAX_VISIBILITY_TIMEOUT_SECONDS,
+    );
   });
 });
 
@@ -160,13 +244,11 @@ describe('httpRequest against a loopback server', () => {
     const server = await serve(() => {
       // holds the request open
     });
-    const started = Date.now();
 
     const error = await transportErrorOf(httpRequest(fetch, new URL(`${server.url}/slow`), {}, 40));
 
-    expect(error.kind).toBe('timeout');
+    expect(error).toMatchObject({ kind: 'timeout', failure: 'timeout', mayHaveBeenSent: true });
     expect(error.message).toBe(`timed out calling ${server.url}/slow`);
-    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it('turns a body that stops half way into a timeout too', async () => {
@@ -187,7 +269,7 @@ describe('httpRequest against a loopback server', () => {
 
     const error = await transportErrorOf(httpRequest(fetch, new URL(`${server.url}/drop`), {}, 1_000));
 
-    expect(error.kind).toBe('connection');
+    expect(error).toMatchObject({ kind: 'connection', failure: 'reset', mayHaveBeenSent: true });
     expect(error.cause).toBeInstanceOf(Error);
   });
 
@@ -200,7 +282,67 @@ describe('httpRequest against a loopback server', () => {
 
     const error = await transportErrorOf(httpRequest(fetch, url, {}, 1_000));
 
-    expect(error.kind).toBe('connection');
+    expect(error).toMatchObject({
+      kind: 'connection',
+      failure: 'refused',
+      code: 'ECONNREFUSED',
+      host: url.host,
+      mayHaveBeenSent: false,
+    });
+    expect(error.describe()).toBe(
+      `Could not reach ${url.host}: the connection was refused (ECONNREFUSED). Check the API base URL and this network, then run \`npm run relay -- check-credentials\`.`,
+    );
+  });
+
+  it('names a TLS handshake failure, with the host', async () => {
+    const server = await serve((_req, res) => res.end('plain HTTP'));
+    const url = new URL(server.url.replace('http:', 'https:'));
+
+    const error = await transportErrorOf(httpRequest(fetch, url, {}, 1_000));
+
+    expect(error).toMatchObject({ kind: 'connection', failure: 'tls', mayHaveBeenSent: false });
+    expect(error.describe()).toContain(`Could not reach ${url.host}: the TLS handshake failed`);
+  });
+
+  it('names a host that does not resolve as a DNS failure, pointing to check-credentials', async () => {
+    const apiFetch = createApiFetch({
+      agent: {
+        connect: {
+          lookup: (hostname: string, _options: unknown, callback: (error: Error) => void) => {
+            callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }));
+          },
+        } as never,
+      },
+    });
+
+    const error = await transportErrorOf(
+      httpRequest(apiFetch, new URL('http://api.ecourtdate.invalid/v1/messages/oneoffs'), {}, 1_000),
+    );
+    await apiFetch.close();
+
+    expect(error).toMatchObject({ failure: 'dns', code: 'ENOTFOUND', mayHaveBeenSent: false });
+    expect(error.describe()).toBe(
+      'Could not reach api.ecourtdate.invalid: its name did not resolve in DNS (ENOTFOUND). Check the API base URL and this network, then run `npm run relay -- check-credentials`.',
+    );
+  });
+
+  it('never puts the query string or URL credentials in the message or the description', async () => {
+    const server = await serve(() => {});
+    const url = new URL(`${server.url}/v1/messages/oneoffs?agency_reference=county-a&token=abc123`);
+    url.username = 'relay';
+    url.password = 'pa55word';
+    const last = servers.pop();
+    last?.closeAllConnections();
+    await new Promise<void>((resolve) => last?.close(() => resolve()));
+
+    const error = await transportErrorOf(httpRequest(fetch, url, {}, 1_000));
+
+    for (const text of [error.message, error.describe()]) {
+      expect(text).not.toContain('county-a');
+      expect(text).not.toContain('abc123');
+      expect(text).not.toContain('pa55word');
+      expect(text).not.toContain('relay@');
+    }
   });
 
   it('returns a 302 as it came, without following it', async () => {
@@ -230,5 +372,112 @@ describe('httpRequest against a loopback server', () => {
     const answer = await httpRequest(fetch, new URL(`${server.url}/big`), {}, 1_000);
 
     expect(answer.body).toHaveLength(64 * 1024);
+    expect(answer.truncated).toBe(true);
+  });
+
+  it('reads a small body whole and says it was not cut', async () => {
+    const server = await serve((_req, res) => res.end('{"message":"The given data was invalid."}'));
+
+    const answer = await httpRequest(fetch, new URL(`${server.url}/small`), {}, 1_000);
+
+    expect(answer).toMatchObject({ body: '{"message":"The given data was invalid."}', truncated: false });
+  });
+
+  // Regression (issue 8, item 3): the whole body was read into memory before it was cut, so a huge error
+  // body could run the function out of memory.
+  it('stops downloading a multi-megabyte body at the limit', async () => {
+    const total = 64 * 1024 * 1024;
+    const chunk = Buffer.alloc(1024 * 1024, 'x');
+    let written = 0;
+    const server = await serve((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain', 'content-length': String(total) });
+      const pump = () => {
+        while (written < total && !res.destroyed) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        if (written >= total) res.end();
+      };
+      pump();
+    });
+
+    const answer = await httpRequest(fetch, new URL(`${server.url}/huge`), {}, 10_000);
+
+    expect(answer.status).toBe(500);
+    expect(answer.body).toHaveLength(MAX_BODY_BYTES);
+    expect(answer.truncated).toBe(true);
+    // The socket buffers hold a few MB at most; the rest of the body is never sent.
+    expect(written).toBeLessThan(total / 4);
+  });
+
+  it('drops a character cut in half at the limit instead of showing U+FFFD', async () => {
+    const server = await serve((_req, res) => res.end(`x${'é'.repeat(40_000)}`));
+
+    const answer = await httpRequest(fetch, new URL(`${server.url}/accents`), {}, 1_000);
+
+    // 1 byte, then 32,767 two-byte characters: 65,535 bytes; the next "é" straddles the 65,536-byte limit.
+    expect(answer.body).toBe(`x${'é'.repeat(32_767)}`);
+  });
+});
+
+describe('classifyTransportFailure', () => {
+  // undici wraps the socket's error: TypeError('fetch failed', { cause }).
+  const fetchFailed = (code: string) =>
+    new TypeError('fetch failed', { cause: Object.assign(new Error('socket error'), { code }) });
+
+  it.each([
+    ['ENOTFOUND', 'dns'],
+    ['EAI_AGAIN', 'dns'],
+    ['ECONNREFUSED', 'refused'],
+    ['CERT_HAS_EXPIRED', 'tls'],
+    ['DEPTH_ZERO_SELF_SIGNED_CERT', 'tls'],
+    ['SELF_SIGNED_CERT_IN_CHAIN', 'tls'],
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'tls'],
+    ['ERR_TLS_CERT_ALTNAME_INVALID', 'tls'],
+    ['ERR_SSL_WRONG_VERSION_NUMBER', 'tls'],
+    ['EPROTO', 'tls'],
+    ['ECONNRESET', 'reset'],
+    ['EPIPE', 'reset'],
+    ['UND_ERR_SOCKET', 'reset'],
+    ['ETIMEDOUT', 'timeout'],
+    ['UND_ERR_CONNECT_TIMEOUT', 'timeout'],
+    ['UND_ERR_HEADERS_TIMEOUT', 'timeout'],
+    ['EHOSTUNREACH', 'network'],
+  ])('names %s as %s', (code, failure) => {
+    expect(classifyTransportFailure(fetchFailed(code), false)).toMatchObject({ failure, code });
+  });
+
+  it('finds the code inside an AggregateError (several addresses tried)', () => {
+    const error = new TypeError('fetch failed', {
+      cause: new AggregateError([
+        Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }),
+        Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }),
+      ]),
+    });
+
+    expect(classifyTransportFailure(error, false)).toMatchObject({
+      failure: 'refused',
+      code: 'ECONNREFUSED',
+    });
+  });
+
+  it("calls it a timeout when the request's own timeout fired, whatever the error says", () => {
+    expect(classifyTransportFailure(new Error('aborted'), true).failure).toBe('timeout');
+  });
+
+  it('counts a connect timeout as before anything was sent, a reply timeout as possibly sent', () => {
+    expect(classifyTransportFailure(fetchFailed('UND_ERR_CONNECT_TIMEOUT'), false).beforeSend).toBe(true);
+    expect(classifyTransportFailure(fetchFailed('UND_ERR_HEADERS_TIMEOUT'), false).beforeSend).toBe(false);
+  });
+
+  it('names an error without a code a network failure', () => {
+    expect(classifyTransportFailure(new TypeError('fetch failed'), false)).toEqual({
+      failure: 'network',
+      code: undefined,
+      beforeSend: false,
+    });
   });
 });
