@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { isObject } from './faults.ts';
+import { formatTimeHint, isObject } from './faults.ts';
 import { createRateLimiter, type RateDecision, type RateLimiter } from './rate-limit.ts';
 import { createTokenStore, type IssuedToken, type TokenStore } from './tokens.ts';
-import type { CreatedMessage } from './types.ts';
+import type { CreatedMessage, TimeHintForm } from './types.ts';
 import {
   formatIso,
   formatScheduledAt,
@@ -22,6 +22,7 @@ export interface ApiConfig {
   readonly rateLimitWindow: 'fixed' | 'sliding';
   readonly rateLimitWindowMs: number;
   readonly rateLimitHeaders: 'none' | 'retry-after' | 'x-ratelimit';
+  readonly rateLimitResetForm: TimeHintForm;
   readonly duplicateWindowMs: number;
   readonly duplicateKey: (message: Record<string, unknown>) => string;
   readonly knownAgencies: readonly string[] | null;
@@ -214,7 +215,7 @@ export function createApi(config: ApiConfig, clients: Record<string, string>): A
         decision?.allowed === false
           ? { status: 429, body: { message: 'Too Many Attempts.' } }
           : route(req, now);
-      const headers = decision ? rateHeaders(config.rateLimitHeaders, decision, result.status, now) : {};
+      const headers = decision ? rateHeaders(config, decision, result.status, now) : {};
       return { ...result, headers: { ...result.headers, ...headers } };
     },
     messages,
@@ -243,16 +244,17 @@ function objectBody(body: ParsedBody): { value: Record<string, unknown> } | ApiR
 }
 
 function rateHeaders(
-  mode: ApiConfig['rateLimitHeaders'],
+  config: Pick<ApiConfig, 'rateLimitHeaders' | 'rateLimitResetForm'>,
   decision: RateDecision,
   status: number,
   now: number,
 ): Record<string, string> {
+  const mode = config.rateLimitHeaders;
   if (mode === 'x-ratelimit') {
     return {
       'x-ratelimit-limit': String(decision.limit),
       'x-ratelimit-remaining': String(decision.remaining),
-      'x-ratelimit-reset': String(Math.ceil(decision.resetAt / 1000)),
+      'x-ratelimit-reset': formatTimeHint(config.rateLimitResetForm, (decision.resetAt - now) / 1000, now),
     };
   }
   if (mode === 'retry-after' && status === 429) {

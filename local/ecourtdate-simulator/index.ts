@@ -4,6 +4,7 @@ import { type ApiConfig, type ApiResult, createApi, defaultDuplicateKey, type Pa
 import { createFaultScript, describeRule, isObject } from './faults.ts';
 import type {
   DropAction,
+  FaultRequestView,
   HangAction,
   RecordedRequest,
   RespondAction,
@@ -11,7 +12,15 @@ import type {
   SimulatorOptions,
 } from './types.ts';
 
-export { createThen } from './faults.ts';
+export {
+  createThen,
+  formatTimeHint,
+  type HostileBody,
+  hostile,
+  type RateLimitHint,
+  rateLimited,
+  retryAfter,
+} from './faults.ts';
 export type * from './types.ts';
 
 const DEFAULT_CLIENTS = { 'sim-client': 'sim-secret' };
@@ -25,8 +34,10 @@ const DEFAULT_CLIENTS = { 'sim-client': 'sim-secret' };
  *    record the request;
  * 2. match the scripted rules (first match wins, `times` used up);
  * 3. wait the rule's `delayMs`;
+ *    (the rule's `onApply` runs here);
  * 4. `respond`, `drop` and `hang` act at once: they stand for failures in front of the API (gateway,
- *    network), so they need no valid token, do not count toward the rate limit and create nothing;
+ *    network), so they need no valid token, do not count toward the rate limit and create nothing; a
+ *    `respond` body or headers given as a function are computed now, from the clock and the request;
  * 5. otherwise (`pass`, `create-then`, or no rule) the API path runs: rate limit (429) -> route (404/405)
  *    -> token check (401) -> agency (404) -> body (400) -> duplicate check (409) -> create (201);
  *    `create-then` then swaps a 2xx answer for its `then` fault.
@@ -74,11 +85,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         record.status = result.status;
         writeJson(res, result.status, result.body, result.headers);
       };
-      const fault = (action: RespondAction | DropAction | HangAction) => {
+      const fault = (action: RespondAction | DropAction | HangAction, request: FaultRequestView) => {
         if (action.kind === 'respond') {
           record.status = action.status;
-          const contentType = typeof action.body === 'string' ? 'text/plain' : 'application/json';
-          writeJson(res, action.status, action.body, action.headers, contentType);
+          const context = { now: now(), request };
+          const body = typeof action.body === 'function' ? action.body(context) : action.body;
+          const headers = typeof action.headers === 'function' ? action.headers(context) : action.headers;
+          const contentType =
+            typeof body === 'string' ? (action.contentType ?? 'text/plain') : 'application/json';
+          writeJson(res, action.status, body, headers, contentType);
         } else if (action.kind === 'drop') {
           record.status = 'dropped';
           destroy(res);
@@ -90,7 +105,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         answer({ status: 413, body: { message: 'The request body is too large.' } });
         return;
       }
-      const view = {
+      const view: FaultRequestView = {
         method,
         path,
         query,
@@ -99,15 +114,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       };
       const rule = script.take(view);
       if (rule !== undefined) record.faultApplied = describeRule(rule);
+      rule?.onApply?.(view);
       if (rule?.delayMs && !(await delays.wait(rule.delayMs))) return;
       const action = rule?.action ?? { kind: 'pass' };
       if (action.kind === 'respond' || action.kind === 'drop' || action.kind === 'hang') {
-        fault(action);
+        fault(action, view);
         return;
       }
       const result = api.handle({ seq: record.seq, method, path, query, clientId, bearer, body }, now());
       if (result.createdUuid !== undefined) record.createdUuid = result.createdUuid;
-      if (action.kind === 'create-then' && result.status >= 200 && result.status < 300) fault(action.then);
+      if (action.kind === 'create-then' && result.status >= 200 && result.status < 300)
+        fault(action.then, view);
       else answer(result);
     },
     { host: options.host, port: options.port, onClose: () => delays.cancelAll() },
@@ -164,6 +181,7 @@ function resolveConfig(options: SimulatorOptions): ApiConfig {
     rateLimitWindow: options.rateLimitWindow ?? 'fixed',
     rateLimitWindowMs: 60_000 / scale,
     rateLimitHeaders: options.rateLimitHeaders ?? 'none',
+    rateLimitResetForm: options.rateLimitResetForm ?? 'epoch-seconds',
     duplicateWindowMs: (duplicateWindow * 1000) / scale,
     duplicateKey: options.duplicateKey ?? defaultDuplicateKey,
     knownAgencies: options.knownAgencies ?? null,

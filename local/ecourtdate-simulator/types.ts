@@ -22,10 +22,17 @@ export interface SimulatorOptions {
   rateLimitWindow?: 'fixed' | 'sliding';
   /**
    * UNKNOWN upstream. 'retry-after' adds `Retry-After: <seconds until reset>` to 429s; 'x-ratelimit' adds
-   * `X-RateLimit-Limit/-Remaining/-Reset` (epoch seconds) to every answer to an identified client.
+   * `X-RateLimit-Limit/-Remaining/-Reset` (the reset in `rateLimitResetForm`) to every answer to an identified
+   * client.
    * @default 'none'
    */
   rateLimitHeaders?: 'none' | 'retry-after' | 'x-ratelimit';
+  /**
+   * UNKNOWN upstream: how `X-RateLimit-Reset` states the reset. APIs in the wild use all three: epoch seconds
+   * (GitHub), seconds from now (IETF draft `RateLimit-Reset`), epoch milliseconds.
+   * @default 'epoch-seconds'
+   */
+  rateLimitResetForm?: TimeHintForm;
   /** Duplicate window before and after the effective send time. @default 1800 */
   duplicateWindowSeconds?: number;
   /** What makes two messages "the same" (UNKNOWN upstream). @default JSON of [to, channel ?? 'text', subject ?? '', content] */
@@ -90,12 +97,31 @@ export interface FaultMatch {
   agencyReference?: string;
 }
 
+/**
+ * How a response states a time: seconds from now (`Retry-After: 120`), epoch seconds, epoch milliseconds, or
+ * an HTTP-date (`Retry-After: Wed, 21 Oct 2026 07:28:00 GMT`, whole seconds).
+ */
+export type TimeHintForm = 'delta-seconds' | 'epoch-seconds' | 'epoch-ms' | 'http-date';
+
+/** What a response computed per request sees: the simulator clock and the request. */
+export interface ResponseContext {
+  /** Simulator clock (`now`), ms. */
+  readonly now: number;
+  readonly request: FaultRequestView;
+}
+
 export interface RespondAction {
   kind: 'respond';
   status: number;
-  /** Objects are sent as JSON, strings as text, `undefined` as an empty body. */
+  /**
+   * Objects are sent as JSON, strings as they are (see `contentType`), `undefined` as an empty body. A
+   * function is called for each request, e.g. to echo the request's recipient.
+   */
   body?: unknown;
-  headers?: Record<string, string>;
+  /** Response headers; a function is called for each request, e.g. for a reset time relative to now. */
+  headers?: Record<string, string> | ((context: ResponseContext) => Record<string, string>);
+  /** Content type of a string body. @default 'text/plain' (objects are always 'application/json') */
+  contentType?: string;
 }
 export interface DropAction {
   kind: 'drop';
@@ -122,6 +148,11 @@ export interface FaultRule {
   /** Real milliseconds to wait before acting (latency injection). */
   delayMs?: number;
   action: FaultAction;
+  /**
+   * Called when the rule is used, before its delay: a side effect in the world around the API, e.g. a
+   * Secrets Manager outage that starts with this answer. An error it throws answers 500 "simulator bug".
+   */
+  onApply?: (request: FaultRequestView) => void;
 }
 
 export interface Simulator {

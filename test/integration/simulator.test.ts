@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   createThen,
+  hostile,
+  rateLimited,
+  retryAfter,
   type Simulator,
   type SimulatorOptions,
   startSimulator,
@@ -615,6 +618,258 @@ describe('scripted faults', () => {
     await new Promise((resolve) => setTimeout(resolve, 80));
 
     expect(sim.requests[0]?.status).toBe('pending');
+  });
+});
+
+describe('fault kinds that production integrations meet', () => {
+  const ONEOFFS = { path: '/v1/messages/oneoffs' };
+
+  it.each([500, 502, 503])(
+    'created-then-%i: creates the message, answers the 5xx, and a resend answers 409',
+    async (status) => {
+      const sim = await start();
+      const bearer = await token(sim);
+      sim.script({ match: ONEOFFS, times: 1, action: createThen({ kind: 'respond', status }) });
+
+      const first = await send(sim, bearer, message());
+      const resend = await send(sim, bearer, message());
+
+      expect(first.status).toBe(status);
+      expect(sim.messages).toHaveLength(1);
+      expect(sim.requests.at(-2)).toMatchObject({ status, createdUuid: sim.messages[0]?.uuid });
+      expect(resend.status).toBe(409);
+    },
+  );
+
+  it('created-then-5xx with skip_duplicate: the resend creates a second message, as eCourtDate would', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    sim.script({ match: ONEOFFS, times: 1, action: createThen({ kind: 'respond', status: 503 }) });
+
+    await send(sim, bearer, message({ skip_duplicate: true }));
+    const resend = await send(sim, bearer, message({ skip_duplicate: true }));
+
+    expect(resend.status).toBe(201);
+    expect(sim.messages).toHaveLength(2);
+  });
+
+  it('answers 408 Request Timeout and creates nothing', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    sim.script({
+      match: ONEOFFS,
+      action: { kind: 'respond', status: 408, body: { message: 'Request Timeout' } },
+    });
+
+    const response = await send(sim, bearer, message());
+
+    expect(response.status).toBe(408);
+    expect(sim.messages).toHaveLength(0);
+  });
+
+  it('retryAfter: a 503 with Retry-After in seconds', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    sim.script({ match: ONEOFFS, action: retryAfter(600) });
+
+    const response = await send(sim, bearer, message());
+
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('600');
+    expect(sim.messages).toHaveLength(0);
+  });
+
+  it('retryAfter: a Retry-After HTTP-date, rounded up to the next whole second of the simulator clock', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    clock = T0 + 400;
+    sim.script({ match: ONEOFFS, action: retryAfter(120, { form: 'http-date' }) });
+
+    const response = await send(sim, bearer, message());
+
+    expect(response.headers.get('retry-after')).toBe(new Date(T0 + 121_000).toUTCString());
+  });
+
+  it('rateLimited: a 429 "Too Many Attempts." without any header by default', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    sim.script({ match: ONEOFFS, action: rateLimited() });
+
+    const response = await send(sim, bearer, message());
+
+    expect(response.status).toBe(429);
+    expect(await response.json()).toEqual({ message: 'Too Many Attempts.' });
+    expect([...response.headers.keys()].filter((name) => /retry|ratelimit/.test(name))).toEqual([]);
+  });
+
+  it.each([
+    ['delta-seconds', '60'],
+    ['epoch-seconds', String(T0 / 1000 + 60)],
+    ['epoch-ms', String(T0 + 60_000)],
+  ] as const)('rateLimited: X-RateLimit-Reset one minute ahead as %s', async (form, expected) => {
+    const sim = await start();
+    const bearer = await token(sim);
+    sim.script({ match: ONEOFFS, action: rateLimited({ header: 'x-ratelimit-reset', seconds: 60, form }) });
+
+    const response = await send(sim, bearer, message());
+
+    expect(response.status).toBe(429);
+    expect(response.headers.get('x-ratelimit-reset')).toBe(expected);
+    expect(response.headers.get('x-ratelimit-remaining')).toBe('0');
+  });
+
+  it('rateLimited: computes an epoch reset from the clock when it answers, not when it was scripted', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    sim.script({
+      match: ONEOFFS,
+      action: rateLimited({ header: 'x-ratelimit-reset', seconds: 60, form: 'epoch-seconds' }),
+    });
+
+    clock = T0 + 10 * MINUTE;
+    const response = await send(sim, bearer, message());
+
+    expect(response.headers.get('x-ratelimit-reset')).toBe(String((T0 + 11 * MINUTE) / 1000));
+  });
+
+  it('rateLimited: refuses a Retry-After in an epoch form, which no server sends', () => {
+    expect(() => rateLimited({ header: 'retry-after', seconds: 60, form: 'epoch-ms' })).toThrow(RangeError);
+  });
+
+  it.each([
+    ['delta-seconds', '60'],
+    ['epoch-ms', String(T0 + MINUTE)],
+  ] as const)(
+    'the rate limiter states X-RateLimit-Reset as %s when rateLimitResetForm says so',
+    async (form, expected) => {
+      const sim = await start({
+        rateLimitPerMinute: 5,
+        rateLimitHeaders: 'x-ratelimit',
+        rateLimitResetForm: form,
+      });
+
+      const response = await requestToken(sim);
+
+      expect(response.headers.get('x-ratelimit-reset')).toBe(expected);
+    },
+  );
+
+  it('hostile control-characters: valid JSON whose strings hold NUL, ESC, BEL, U+FFFF and a lone surrogate', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    sim.script({ match: ONEOFFS, action: hostile('control-characters', 400) });
+
+    const response = await send(sim, bearer, message());
+    const body = (await response.json()) as { message: string };
+
+    expect(response.status).toBe(400);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    for (const ch of ['\u0000', '\u001b', '\u0007', '\uffff', '\ud800']) expect(body.message).toContain(ch);
+  });
+
+  it('hostile raw-control-characters: the characters raw in a body that is not valid JSON', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    sim.script({ match: ONEOFFS, action: hostile('raw-control-characters', 400) });
+
+    const text = await (await send(sim, bearer, message())).text();
+
+    for (const ch of ['\u0000', '\u001b', '\u0007', '\uffff']) expect(text).toContain(ch);
+    expect(() => JSON.parse(text)).toThrow(SyntaxError);
+  });
+
+  it('hostile huge: a valid JSON body of the size asked, 5 MiB by default', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    sim.script({ match: ONEOFFS, times: 1, action: hostile('huge', 503) });
+    sim.script({ match: ONEOFFS, times: 1, action: hostile('huge', 500, { sizeBytes: 1001 }) });
+
+    const big = await (await send(sim, bearer, message())).text();
+    const small = await (await send(sim, bearer, message())).text();
+
+    expect(Buffer.byteLength(big)).toBe(5 * 1024 * 1024);
+    expect(JSON.parse(big)).toMatchObject({ message: 'Server Error' });
+    expect(Buffer.byteLength(small)).toBe(1001);
+    expect(JSON.parse(small)).toMatchObject({ message: 'Server Error' });
+  });
+
+  it('hostile escaped-echo: the recipient and text come back only as JSON escapes', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    sim.script({ match: ONEOFFS, action: hostile('escaped-echo', 400) });
+    const sent = message({ to: '+15550100401', content: 'Hello José, court is at 9:00.' });
+
+    const text = await (await send(sim, bearer, sent)).text();
+
+    expect(text).not.toContain('5550100401');
+    expect(text).not.toContain('José');
+    expect(text).not.toContain('court');
+    expect(text).toContain('\\u0035\\u0035\\u0035');
+    expect(JSON.parse(text)).toMatchObject({ received: { to: sent.to, content: sent.content } });
+  });
+
+  it('hostile unicode-echo: the recipient with U+2010 hyphens and fullwidth digits, the text in NFD, escaped as PHP does', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    sim.script({ match: ONEOFFS, action: hostile('unicode-echo', 400) });
+    const sent = message({ to: '+15550100401', content: 'Hello José, see https://ecourtdate.com/x' });
+
+    const text = await (await send(sim, bearer, sent)).text();
+    const body = JSON.parse(text) as {
+      message: string;
+      errors: { to: string[] };
+      received: { content: string };
+    };
+
+    expect(text).toContain('555\\u2010010\\u20100401');
+    expect(text).toContain('Jose\\u0301');
+    expect(text).toContain('https:\\/\\/ecourtdate.com');
+    expect(text).not.toContain('5550100401');
+    expect(body.errors.to[0]).toContain('５５５０１００４０１');
+    expect(body.received.content).toBe(sent.content?.toString().normalize('NFD'));
+  });
+
+  it('onApply: runs once each time the rule is used, with the request, and not for requests it does not match', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    const applied: unknown[] = [];
+    sim.script({
+      match: { ...ONEOFFS, to: '+15550100401' },
+      times: 2,
+      action: { kind: 'respond', status: 503 },
+      onApply: (request) => applied.push(request.body),
+    });
+
+    await send(sim, bearer, message({ to: '+15550100401' }));
+    await send(sim, bearer, message({ to: '+15550100402' }));
+    await send(sim, bearer, message({ to: '+15550100401' }));
+    await send(sim, bearer, message({ to: '+15550100401' }));
+
+    expect(applied).toEqual([
+      expect.objectContaining({ to: '+15550100401' }),
+      expect.objectContaining({ to: '+15550100401' }),
+    ]);
+  });
+
+  it('a respond body given as a function sees the request and the simulator clock', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    clock = T0 + 5_000;
+    sim.script({
+      match: ONEOFFS,
+      action: {
+        kind: 'respond',
+        status: 400,
+        body: ({ now, request }: { now: number; request: { body: unknown } }) => ({
+          at: now,
+          to: (request.body as { to?: string }).to,
+        }),
+      },
+    });
+
+    const response = await send(sim, bearer, message());
+
+    expect(await response.json()).toEqual({ at: T0 + 5_000, to: '+15555550100' });
   });
 });
 
