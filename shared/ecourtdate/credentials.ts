@@ -65,14 +65,16 @@ export class CredentialsSource {
 }
 
 /**
- * Validates the secret's JSON. Errors name the missing or malformed field, never its value.
+ * Validates the secret's JSON (README.md, "Put the API client credentials in the secret"). A UTF-8 byte order
+ * mark before it, as a Windows editor saves a file, is ignored. Throws `CredentialsError` naming the missing
+ * or malformed field, never its value.
  * @example parseCredentials('{"client_id":"abc","client_secret":"xyz"}', 'relay/staging')
  */
 export function parseCredentials(secretString: string | undefined, secretId: string): ClientCredentials {
   if (!secretString) throw new CredentialsError(`secret ${secretId} has no SecretString`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(secretString);
+    parsed = JSON.parse(secretString.startsWith('\uFEFF') ? secretString.slice(1) : secretString);
   } catch {
     throw new CredentialsError(
       `secret ${secretId} is not JSON; expected {"client_id": "...", "client_secret": "..."}`,

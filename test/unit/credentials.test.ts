@@ -170,6 +170,25 @@ describe('parseCredentials', () => {
     });
   });
 
+  // Regression (issue 8, item 8): a secret saved by a Windows editor starts with a byte order mark, and was
+  // "not JSON" on every job.
+  it('reads a secret that starts with a UTF-8 byte order mark', () => {
+    expect(parseCredentials(`\uFEFF${secretString()}`, SECRET_ID)).toEqual({
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+    });
+  });
+
+  it('reads a pretty-printed secret that starts with a byte order mark', () => {
+    const pretty = JSON.stringify({ client_id: CLIENT_ID, client_secret: CLIENT_SECRET }, null, 2);
+
+    expect(parseCredentials(`\uFEFF${pretty}\r\n`, SECRET_ID).clientSecret).toBe(CLIENT_SECRET);
+  });
+
+  it('rejects a secret that is only a byte order mark, without quoting anything', () => {
+    expect(errorOf('\uFEFF').message).toContain(`secret ${SECRET_ID} is not JSON`);
+  });
+
   it('rejects a secret that is not JSON, without quoting it', () => {
     const error = errorOf(`client_id=${CLIENT_ID}&client_secret=${CLIENT_SECRET}`);
 
