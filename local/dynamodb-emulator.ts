@@ -1,6 +1,8 @@
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/ledger.ts';
+import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/schema.ts';
 
 export interface DynamoDbEmulator {
   /** The endpoint to give DynamoDB clients (`AWS_ENDPOINT_URL_DYNAMODB`). */
@@ -8,19 +10,36 @@ export interface DynamoDbEmulator {
   readonly client: DynamoDBClient;
   /** Creates the ledger table as the stack does: string partition key `id`, TTL on `expiration`. */
   createLedgerTable(name: string): Promise<void>;
+  /** Requests received so far, by DynamoDB operation (e.g. `{ PutItem: 2 }`): what a job costs. */
+  requestCounts(): Readonly<Record<string, number>>;
   stop(): Promise<void>;
 }
 
-/** Starts dynalite in-process, in memory, on 127.0.0.1. */
+/**
+ * Starts dynalite in-process, in memory, on 127.0.0.1, behind a small loopback front that adds what dynalite
+ * lacks and DynamoDB has: a conditional write with `ReturnValuesOnConditionCheckFailure: ALL_OLD` returns the
+ * item that failed the condition in the error (DynamoDB API reference, PutItem). The front also counts requests
+ * per operation.
+ */
 export async function startDynamoDbEmulator(options: { port?: number } = {}): Promise<DynamoDbEmulator> {
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  const backend = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await listen(backend, 0);
+  const backendPort = (backend.address() as AddressInfo).port;
+  const counts: Record<string, number> = {};
+
+  const front = createServer((req, res) => {
+    void forward(req, res, backendPort, counts).catch((error: unknown) => {
+      res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(
+        JSON.stringify({
+          __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+          message: String(error),
+        }),
+      );
+    });
   });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('dynalite did not report a port');
-  const endpoint = `http://127.0.0.1:${address.port}`;
+  await listen(front, options.port ?? 0);
+  const endpoint = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
   const client = new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
@@ -48,9 +67,102 @@ export async function startDynamoDbEmulator(options: { port?: number } = {}): Pr
         // dynalite does not implement TTL; the setting only matters in AWS.
         .catch(() => undefined);
     },
+    requestCounts: () => ({ ...counts }),
     async stop() {
       client.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      front.closeAllConnections();
+      await new Promise<void>((resolve) => front.close(() => resolve()));
+      await new Promise<void>((resolve) => backend.close(() => resolve()));
     },
   };
+}
+
+function listen(server: import('node:net').Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+}
+
+async function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  backendPort: number,
+  counts: Record<string, number>,
+): Promise<void> {
+  const body = await readAll(req);
+  const target = String(req.headers['x-amz-target'] ?? '');
+  const operation = target.split('.').pop() ?? 'unknown';
+  counts[operation] = (counts[operation] ?? 0) + 1;
+  const answer = await send(backendPort, req.method ?? 'POST', req.headers, body);
+  let out = answer.body;
+  if (answer.status === 400 && answer.body.includes('ConditionalCheckFailedException')) {
+    out = await withOldItem(backendPort, req.headers, operation, body, answer.body);
+  }
+  // The body may have changed, so its checksum goes: the SDK verifies it only when present.
+  const { 'x-amz-crc32': _checksum, ...headers } = answer.headers;
+  headers['content-length'] = String(Buffer.byteLength(out));
+  res.writeHead(answer.status, headers);
+  res.end(out);
+}
+
+/** Adds `Item` (the item as it was) to a failed conditional write that asked for `ALL_OLD`, as DynamoDB does. */
+async function withOldItem(
+  backendPort: number,
+  headers: IncomingMessage['headers'],
+  operation: string,
+  requestBody: string,
+  errorBody: string,
+): Promise<string> {
+  if (!['PutItem', 'UpdateItem', 'DeleteItem'].includes(operation)) return errorBody;
+  const input = JSON.parse(requestBody) as {
+    TableName: string;
+    Item?: Record<string, unknown>;
+    Key?: Record<string, unknown>;
+    ReturnValuesOnConditionCheckFailure?: string;
+  };
+  if (input.ReturnValuesOnConditionCheckFailure !== 'ALL_OLD') return errorBody;
+  const key = input.Key ?? { [LEDGER_TABLE_KEY]: input.Item?.[LEDGER_TABLE_KEY] };
+  const got = await send(
+    backendPort,
+    'POST',
+    { ...headers, 'x-amz-target': 'DynamoDB_20120810.GetItem' },
+    JSON.stringify({ TableName: input.TableName, Key: key, ConsistentRead: true }),
+  );
+  const item = (JSON.parse(got.body) as { Item?: unknown }).Item;
+  if (item === undefined) return errorBody;
+  return JSON.stringify({ ...(JSON.parse(errorBody) as object), Item: item });
+}
+
+function send(
+  port: number,
+  method: string,
+  headers: IncomingMessage['headers'],
+  body: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const out = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: '/',
+        headers: { ...headers, host: `127.0.0.1:${port}`, 'content-length': String(Buffer.byteLength(body)) },
+      },
+      (answer) => {
+        void readAll(answer).then(
+          (text) => resolve({ status: answer.statusCode ?? 500, headers: { ...answer.headers }, body: text }),
+          reject,
+        );
+      },
+    );
+    out.once('error', reject);
+    out.end(body);
+  });
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,5 +1,6 @@
 /**
- * What the relay decides for one attempt at one job. See the table "What each response does" in design.md.
+ * What the relay decides for one attempt at one job. See the table "What each response does" in
+ * docs/contract.md.
  */
 export const DEAD_LETTER_REASONS = [
   'invalid_job',
@@ -21,7 +22,11 @@ export type RetryCause =
   | 'server_error'
   | 'unknown_outcome'
   | 'unauthorized'
+  /** The client secret could not be read (Secrets Manager failed, or the secret is malformed). */
+  | 'credentials'
   | 'deferred'
+  /** The job's next attempt is not due yet (a copy arrived during its backoff): hidden until then, not sent. */
+  | 'not_due'
   /** Another instance is working on the same job right now. */
   | 'in_flight';
 

@@ -1,10 +1,27 @@
-import { MAX_VISIBILITY_TIMEOUT_SECONDS, type SenderConfig } from '#shared/config.ts';
+import { MAX_HIDE_SECONDS, type SenderConfig } from '#shared/config.ts';
 import type { SendJob } from '#shared/job.ts';
 import type { DeadLetterReason, Outcome, RetryCause } from '#shared/outcome.ts';
 
 /**
- * What one attempt produced. `stage` says whether the failure came from the token endpoint (nothing was sent,
- * so the outcome is known) or from the messages endpoint.
+ * The relay's rules, pure: no I/O, no clock, no randomness but the injected one. Every rule here comes from
+ * docs/contract.md ("What each response does") and is tested row by row in test/unit/policy.test.ts.
+ *
+ * A record's path (shared/sender/record.ts) asks three questions of this module, in order:
+ * 1. `beforeSend`: the job's ledger entry is claimed; may it be sent now?
+ * 2. `decide`: what does this attempt's result mean?
+ * 3. `classifyAttempt`: how does the attempt count towards the job's budgets?
+ */
+
+/** How an HTTP request can fail without an answer. */
+export type TransportFailure = 'timeout' | 'connection';
+
+/** What eCourtDate answered one request with: an HTTP status, or a transport failure. */
+export type ApiStatus = number | TransportFailure;
+
+/**
+ * What one attempt produced. `stage` says where it ended: `secret` (the client secret could not be read),
+ * `token` (the token endpoint did not issue a token), or `send` (the messages endpoint answered, or may have
+ * received the request). Only `send` results can have created a message.
  */
 export type AttemptResult =
   | {
@@ -13,13 +30,21 @@ export type AttemptResult =
       readonly status: number;
       /** The created message's uuid, when the response carried one. */
       readonly uuid?: string | undefined;
-      /** Seconds to wait, from `Retry-After` or a rate-limit reset header, when the response had one. */
+      /**
+       * Seconds the response asked us to wait (`Retry-After` or a rate-limit reset header), uncapped; `decide`
+       * caps it by the row's rule.
+       */
       readonly retryAfterSeconds?: number | undefined;
     }
   | {
       readonly kind: 'transport';
       readonly stage: 'token' | 'send';
-      readonly error: 'timeout' | 'connection';
+      readonly error: TransportFailure;
+    }
+  | {
+      /** The client secret could not be read or parsed: nothing was sent. */
+      readonly kind: 'secret';
+      readonly stage: 'secret';
     };
 
 export type RetryPolicy = Pick<
@@ -30,7 +55,10 @@ export type RetryPolicy = Pick<
   | 'serverErrorMaxAttempts'
   | 'serverErrorRetrySeconds'
   | 'rateLimitWaitSeconds'
+  | 'rateLimitHintMaxSeconds'
   | 'maxAgeSeconds'
+  | 'duplicateWindowSeconds'
+  | 'httpTimeoutMs'
   | 'timeScale'
 >;
 
@@ -39,12 +67,20 @@ export type RetryPolicy = Pick<
  * these exactly, per generation of the job.
  */
 export interface PriorAttempts {
-  /** Attempts that ended in a 5xx, a timeout or connection error, or a persistent 401: the backoff budget. */
+  /**
+   * Attempts that reached the messages endpoint and failed in a way worth retrying (5xx, 408, timeout,
+   * connection error, or an attempt whose instance stopped): the backoff budget, `maxAttempts`.
+   */
   readonly retryable: number;
   /** Plain 500 answers ("retry once"). */
   readonly serverErrors500: number;
   /** 429 answers: they set the wait, never the attempt budget. */
   readonly rateLimited: number;
+  /**
+   * Attempts that failed before a request could reach the messages endpoint (secret, token endpoint) or were
+   * refused with a persistent 401: they set the backoff step, never the 5xx budget; only the deadline ends them.
+   */
+  readonly notSent: number;
   /** Whether an earlier attempt's outcome was unknown (it may have created the message). */
   readonly unknownOutcome: boolean;
 }
@@ -54,41 +90,57 @@ export const FIRST_ATTEMPT: PriorAttempts = {
   retryable: 0,
   serverErrors500: 0,
   rateLimited: 0,
+  notSent: 0,
   unknownOutcome: false,
 };
 
 /** How one attempt counts towards the budgets in `PriorAttempts`. */
 export interface AttemptClass {
-  /** A request reached the messages endpoint (or may have: timeouts count). */
+  /** A request reached the messages endpoint (or may have: a transport failure counts). */
   readonly sent: boolean;
   readonly retryable: boolean;
   readonly serverError500: boolean;
   readonly rateLimited: boolean;
+  readonly notSent: boolean;
   /** It may have created the message without the relay learning so. */
   readonly unknownOutcome: boolean;
 }
 
+/** Whether an HTTP status on the messages endpoint leaves the outcome unknown: every 5xx (docs/contract.md). */
+export function isUnknownOutcomeStatus(status: number): boolean {
+  return status >= 500 && status < 600;
+}
+
 /**
- * Classifies an attempt's result for the ledger's counts, consistently with `decide`: 5xx, transport errors
- * and 401s spend the backoff budget (a 500 also the "retry once" budget); a 429 is only a wait; a 504 or a
- * transport failure on the messages endpoint leaves the outcome unknown.
+ * Classifies an attempt's result for the ledger's counts, consistently with `decide`: any 5xx, a 408 and a
+ * transport failure on the messages endpoint spend the backoff budget (a 500 also the "retry once" budget), and
+ * all but the 408 leave the outcome unknown; a 429 is only a wait; a failure before the request left (secret,
+ * token endpoint) and a persistent 401 count as `notSent`.
  */
 export function classifyAttempt(result: AttemptResult): AttemptClass {
-  const sent = result.stage === 'send';
-  if (result.kind === 'transport') {
-    return { sent, retryable: true, serverError500: false, rateLimited: false, unknownOutcome: sent };
+  const none = {
+    sent: false,
+    retryable: false,
+    serverError500: false,
+    rateLimited: false,
+    notSent: false,
+    unknownOutcome: false,
+  };
+  if (result.kind === 'secret') return { ...none, notSent: true };
+  if (result.stage === 'token') {
+    if (result.kind === 'response' && result.status === 429) return { ...none, rateLimited: true };
+    return { ...none, notSent: true };
   }
+  if (result.kind === 'transport') return { ...none, sent: true, retryable: true, unknownOutcome: true };
   const { status } = result;
   return {
-    sent,
-    // At the token endpoint a 400 is bad credentials and a 2xx without a token an API fault: both back off.
-    retryable:
-      status >= 500 ||
-      status === 401 ||
-      (result.stage === 'token' && (status === 400 || (status >= 200 && status < 300))),
+    ...none,
+    sent: true,
+    retryable: isUnknownOutcomeStatus(status) || status === 408,
     serverError500: status === 500,
     rateLimited: status === 429,
-    unknownOutcome: sent && status === 504,
+    notSent: status === 401,
+    unknownOutcome: isUnknownOutcomeStatus(status),
   };
 }
 
@@ -97,7 +149,7 @@ export interface DecideInput {
   /** What is known of the attempts before this one. */
   readonly prior: PriorAttempts;
   readonly job: SendJob;
-  /** Epoch ms when the relay first received the job. */
+  /** Epoch ms when the relay first received the job (this generation). */
   readonly firstReceivedAt: number;
   /** Epoch ms, now. */
   readonly now: number;
@@ -126,53 +178,143 @@ export function expiredBeforeSend(
 }
 
 /**
- * Turns one attempt's result into the relay's outcome, exactly as design.md's table "What each response
- * does" says. Pure: no I/O, no clock, no randomness but the injected one.
+ * Whether a resend now still falls inside eCourtDate's duplicate window around an attempt whose outcome is
+ * unknown (so a message it created answers 409), keeping a margin for the resend's own requests (the 401 path
+ * at its timeout) and for clocks. Times are epoch ms.
+ */
+export function insideDuplicateWindow(unknownAt: number, now: number, policy: RetryPolicy): boolean {
+  const windowMs = (policy.duplicateWindowSeconds * 1000) / policy.timeScale;
+  const marginMs = Math.min(policy.httpTimeoutMs * 3 + 60_000 / policy.timeScale, windowMs / 4);
+  return now - unknownAt < windowMs - marginMs;
+}
+
+/** What the ledger knows of a claimed job, as `beforeSend` needs it. */
+export interface ClaimedJob {
+  readonly prior: PriorAttempts;
+  /** Epoch ms of the first attempt of this generation: the maximum age counts from here. */
+  readonly firstAttemptAt: number;
+  /** Epoch ms of this generation's latest attempt whose outcome is unknown; undefined when none. */
+  readonly unknownAt?: number | undefined;
+  /** The previous attempt never reported (its instance stopped): the claim just counted it as unknown. */
+  readonly lost: boolean;
+}
+
+/** `beforeSend`'s answer: send now, or settle the job without a request. */
+export type SendVerdict =
+  | { readonly type: 'send' }
+  | { readonly type: 'settle'; readonly outcome: Outcome; readonly detail: string };
+
+/**
+ * The rules of when a claimed job may be sent (docs/contract.md): never after its deadline; after an unknown
+ * outcome only while eCourtDate's duplicate check can still catch a resend (never with `skip_duplicate`, and
+ * only inside the duplicate window); and an attempt that never reported still spends the backoff budget.
+ *
+ * @example
+ * beforeSend({ claimed: { prior: FIRST_ATTEMPT, firstAttemptAt: now, lost: false }, job, now, policy }); // { type: 'send' }
+ */
+export function beforeSend(input: {
+  readonly claimed: ClaimedJob;
+  readonly job: SendJob;
+  readonly now: number;
+  readonly policy: RetryPolicy;
+}): SendVerdict {
+  const { claimed, job, now, policy } = input;
+  if (expiredBeforeSend(job, claimed.firstAttemptAt, now, policy)) {
+    return settle('expired', 'deadline passed before this attempt; not sent');
+  }
+  if (claimed.unknownAt !== undefined) {
+    const blocked =
+      job.message.skip_duplicate === true
+        ? 'skip_duplicate is set'
+        : insideDuplicateWindow(claimed.unknownAt, now, policy)
+          ? undefined
+          : "eCourtDate's duplicate window has passed";
+    if (blocked) {
+      return settle(
+        'unknown_outcome',
+        `an earlier attempt's outcome is unknown and ${blocked}, so a resend could reach the person twice: ` +
+          'check Console > Logs, then redrive if it was not sent',
+      );
+    }
+  }
+  if (claimed.lost && claimed.prior.retryable >= policy.maxAttempts) {
+    return settle('retries_exhausted', 'the last attempt never reported and the attempt budget is spent');
+  }
+  return { type: 'send' };
+}
+
+function settle(reason: DeadLetterReason, detail: string): SendVerdict {
+  return { type: 'settle', outcome: { type: 'dead_letter', reason }, detail };
+}
+
+/**
+ * Turns one attempt's result into the relay's outcome, exactly as docs/contract.md's table "What each response
+ * does" says.
  *
  * @example
  * decide({ result: { kind: 'response', stage: 'send', status: 503 }, prior: FIRST_ATTEMPT, job, firstReceivedAt, now, policy })
- * // => { type: 'retry', delaySeconds: 60..66, cause: 'server_error' }
+ * // => { type: 'retry', delaySeconds: 60..66, cause: 'unknown_outcome' }
  */
 export function decide(input: DecideInput): Outcome {
   const { result } = input;
-  if (result.kind === 'transport') {
-    // A token request that timed out sent nothing, so its outcome is known: plain backoff.
-    return result.stage === 'send' ? unknownOutcome(input) : backoff(input, 'server_error');
-  }
+  if (result.kind === 'secret') return notSentBackoff(input, 'credentials');
+  if (result.stage === 'token') return decideToken(input, result);
+  if (result.kind === 'transport') return unknownOutcome(input, undefined);
   const { status } = result;
-  if (status >= 200 && status < 300) {
-    // A token answer without a usable token is an API fault: nothing was sent, so it is never a delivery.
-    return result.stage === 'send'
-      ? { type: 'delivered', uuid: result.uuid }
-      : backoff(input, 'server_error');
-  }
+  if (status >= 200 && status < 300) return { type: 'delivered', uuid: result.uuid };
   switch (status) {
     case 400:
-      // At the token endpoint a 400 means the credentials are malformed: the job itself is fine.
-      return result.stage === 'token' ? backoff(input, 'unauthorized') : deadLetter('bad_request');
+      return deadLetter('bad_request');
     case 401:
       // The client has already renewed the token and re-read the secret before this reaches the policy.
-      return backoff(input, 'unauthorized');
+      return notSentBackoff(input, 'unauthorized');
     case 403:
       return deadLetter('forbidden');
     case 404:
       return deadLetter('not_found');
+    case 408:
+      // Request Timeout: the server processed nothing, so the outcome is known. Back off as for a 503.
+      return backoff(input, 'server_error', undefined);
     case 409:
       // Only an earlier attempt with an unknown outcome can have created it; otherwise it is someone else's.
       return input.prior.unknownOutcome ? { type: 'delivered' } : { type: 'duplicate' };
     case 429:
       return rateLimited(input, result.retryAfterSeconds);
     case 500:
+      if (input.job.message.skip_duplicate === true) return deadLetter('unknown_outcome');
       return input.prior.serverErrors500 + 1 < input.policy.serverErrorMaxAttempts &&
         input.prior.retryable + 1 < input.policy.maxAttempts
-        ? retry(input, input.policy.serverErrorRetrySeconds, 'server_error')
+        ? retry(input, input.policy.serverErrorRetrySeconds, 'unknown_outcome')
         : deadLetter('retries_exhausted');
-    case 504:
-      return result.stage === 'send' ? unknownOutcome(input) : backoff(input, 'server_error');
   }
-  if (status >= 500 && status < 600) return backoff(input, 'server_error');
+  if (isUnknownOutcomeStatus(status)) {
+    // A 503 may name a maintenance window: honour it, up to the job's deadline.
+    return unknownOutcome(input, status === 503 ? result.retryAfterSeconds : undefined);
+  }
   // 405, other 4xx, and anything that is neither success nor error (a redirect from a wrong base URL).
   return deadLetter('client_error');
+}
+
+/** A token endpoint's answer: nothing was sent, so every outcome is known. */
+function decideToken(
+  input: DecideInput,
+  result: Extract<AttemptResult, { stage: 'token' | 'send' }>,
+): Outcome {
+  if (result.kind === 'transport') return notSentBackoff(input, 'server_error');
+  switch (result.status) {
+    case 400:
+    case 401:
+      // Malformed or revoked credentials: the job itself is fine.
+      return notSentBackoff(input, 'unauthorized');
+    case 403:
+      return deadLetter('forbidden');
+    case 404:
+      return deadLetter('not_found');
+    case 429:
+      return rateLimited(input, result.retryAfterSeconds);
+  }
+  // A 2xx without a usable token, a 5xx, a 408, anything else: an API fault on a request that sent nothing.
+  return notSentBackoff(input, 'server_error');
 }
 
 /**
@@ -193,7 +335,7 @@ export function deferred(
  */
 export function backoffDelaySeconds(
   attempt: number,
-  policy: RetryPolicy,
+  policy: Pick<RetryPolicy, 'backoffSeconds' | 'backoffJitter' | 'timeScale'>,
   random: () => number = Math.random,
 ): number {
   const steps = policy.backoffSeconds;
@@ -201,29 +343,67 @@ export function backoffDelaySeconds(
   return scaled(base + random() * base * policy.backoffJitter, policy);
 }
 
-/** Seconds, scaled down for local runs, rounded up so that a scaled wait is never zero, capped for SQS. */
+/**
+ * How long the instance stops sending after a 429, ms: the hint (or the minimum wait), never more than
+ * `rateLimitHintMaxSeconds`, so that no single header blocks an instance for hours.
+ */
+export function rateLimitBlockMs(hintSeconds: number | undefined, policy: RetryPolicy): number {
+  const seconds = Math.min(
+    Math.max(policy.rateLimitWaitSeconds, hintSeconds ?? 0),
+    policy.rateLimitHintMaxSeconds,
+  );
+  return scaledMs(seconds, policy);
+}
+
+/** Whether a 429's wait hint is beyond belief (eCourtDate's window is one minute) and was capped. */
+export function suspectRateLimitHint(hintSeconds: number | undefined, policy: RetryPolicy): boolean {
+  return hintSeconds !== undefined && hintSeconds > policy.rateLimitHintMaxSeconds;
+}
+
+/**
+ * Seconds, scaled down for local runs, rounded up so that a scaled wait is never zero. Not capped: a wait
+ * longer than SQS can hide a record is kept by the ledger's next-attempt time (see `hideSeconds`).
+ */
 export function scaled(seconds: number, policy: Pick<RetryPolicy, 'timeScale'>): number {
   if (seconds <= 0) return 0;
-  return Math.min(MAX_VISIBILITY_TIMEOUT_SECONDS, Math.ceil(seconds / policy.timeScale));
+  return Math.ceil(seconds / policy.timeScale);
 }
 
-function unknownOutcome(input: DecideInput): Outcome {
+/** Milliseconds of a scaled wait given in seconds. */
+export function scaledMs(seconds: number, policy: Pick<RetryPolicy, 'timeScale'>): number {
+  return (Math.max(seconds, 0) * 1000) / policy.timeScale;
+}
+
+/** How long SQS can hide a record for a wait of `delaySeconds`: the wait, at most `MAX_HIDE_SECONDS`. */
+export function hideSeconds(delaySeconds: number): number {
+  return Math.min(Math.max(Math.ceil(delaySeconds), 0), MAX_HIDE_SECONDS);
+}
+
+function unknownOutcome(input: DecideInput, retryAfterSeconds: number | undefined): Outcome {
   // Without eCourtDate's duplicate check a resend could reach the person twice: a human checks Console > Logs.
   if (input.job.message.skip_duplicate === true) return deadLetter('unknown_outcome');
-  return backoff(input, 'unknown_outcome');
+  return backoff(input, 'unknown_outcome', retryAfterSeconds);
 }
 
-function backoff(input: DecideInput, cause: RetryCause): Outcome {
+function backoff(input: DecideInput, cause: RetryCause, retryAfterSeconds: number | undefined): Outcome {
   const attempt = input.prior.retryable + 1;
   if (attempt >= input.policy.maxAttempts) return deadLetter('retries_exhausted');
-  return withinDeadline(input, backoffDelaySeconds(attempt, input.policy, input.random), cause);
+  const step = backoffDelaySeconds(attempt, input.policy, input.random);
+  return withinDeadline(input, Math.max(step, scaled(retryAfterSeconds ?? 0, input.policy)), cause);
+}
+
+function notSentBackoff(input: DecideInput, cause: RetryCause): Outcome {
+  // Nothing reached the messages endpoint: the 5xx budget is untouched, only the deadline ends these waits.
+  const step = backoffDelaySeconds(input.prior.notSent + 1, input.policy, input.random);
+  return withinDeadline(input, step, cause);
 }
 
 function rateLimited(input: DecideInput, hintSeconds: number | undefined): Outcome {
-  // eCourtDate: wait at least a minute, then back off 1, 2, 4 minutes; honour a longer hint from the response.
-  // 429s never exhaust the attempt budget: only the job's deadline ends them.
+  // eCourtDate: wait at least a minute, then back off 1, 2, 4 minutes; honour a longer hint from the response
+  // up to `rateLimitHintMaxSeconds`. 429s never exhaust the attempt budget: only the job's deadline ends them.
   const { policy } = input;
-  const floor = Math.max(policy.rateLimitWaitSeconds, hintSeconds ?? 0);
+  const hint = Math.min(hintSeconds ?? 0, policy.rateLimitHintMaxSeconds);
+  const floor = Math.max(policy.rateLimitWaitSeconds, hint);
   const wait = input.prior.rateLimited + 1;
   const delay = Math.max(scaled(floor, policy), backoffDelaySeconds(wait, policy, input.random));
   return withinDeadline(input, delay, 'rate_limited');

@@ -9,8 +9,9 @@ import {
 } from '#shared/ecourtdate/http.ts';
 import type { Pacer } from '#shared/ecourtdate/pacer.ts';
 import type { TokenCache } from '#shared/ecourtdate/token-cache.ts';
+import { CredentialsError } from '#shared/errors.ts';
 import type { SendJob } from '#shared/job.ts';
-import type { AttemptResult } from '#shared/policy.ts';
+import type { ApiStatus, AttemptResult } from '#shared/policy.ts';
 import { redactText } from '#shared/redact.ts';
 
 export const ONEOFFS_PATH = '/v1/messages/oneoffs';
@@ -33,7 +34,7 @@ export type SendAttempt =
       /** The 401 persisted after a token renewal and a re-read of the secret. */
       readonly authFailed: boolean;
       /** Every HTTP status the messages endpoint answered in this attempt, in order (401s included). */
-      readonly sendStatuses: readonly (number | 'timeout' | 'connection')[];
+      readonly sendStatuses: readonly ApiStatus[];
     };
 
 export interface EcourtdateClientOptions {
@@ -47,8 +48,8 @@ export interface EcourtdateClientOptions {
 
 /**
  * Sends one-off messages to eCourtDate. On a 401 it renews the token and resends at once; if that is
- * rejected too, it re-reads the secret, renews again and resends once more (design.md, 401 row). A 401
- * means nothing was created, so these resends can never double a message.
+ * rejected too, it re-reads the secret, renews again and resends once more (docs/contract.md, the 401 row).
+ * A 401 means nothing was created, so these resends can never double a message.
  */
 export class EcourtdateClient {
   readonly #options: EcourtdateClientOptions;
@@ -60,13 +61,15 @@ export class EcourtdateClient {
   }
 
   /**
-   * Makes one attempt at `job`. Never throws for API or network failures: they come back as a result for
-   * the policy. `maxWaitMs` bounds how long pacing may hold the request (the invocation's time left); no
-   * request is sent at or after `deadline` (epoch ms).
+   * Makes one attempt at `job`. Never throws for API, network or secret failures: they come back as a result
+   * for the policy, and everything that fails before the request leaves (the secret, the token, pacing, the
+   * deadline) is a known outcome: `deferred`, or a result of stage `secret` or `token`. `maxWaitMs` bounds how
+   * long pacing may hold the request (the invocation's time left); no request is sent at or after `deadline`
+   * (epoch ms).
    */
   async send(job: SendJob, options: { maxWaitMs?: number; deadline?: number } = {}): Promise<SendAttempt> {
     const sensitive = [job.message.content, job.message.subject, job.message.to];
-    const statuses: (number | 'timeout' | 'connection')[] = [];
+    const statuses: ApiStatus[] = [];
     let rejected: string | undefined;
     try {
       for (const step of ['first', 'renewed', 'reread'] as const) {
@@ -115,6 +118,7 @@ export class EcourtdateClient {
       }
     } catch (error) {
       if (error instanceof EcdDeferredError) return { kind: 'deferred', retryInMs: error.retryInMs };
+      if (error instanceof CredentialsError) return secretFailure(statuses);
       if (!(error instanceof EcdTokenError)) throw error;
       return tokenFailure(error, statuses);
     }
@@ -145,10 +149,20 @@ export class EcourtdateClient {
   }
 }
 
-function tokenFailure(
-  error: EcdTokenError,
-  statuses: readonly (number | 'timeout' | 'connection')[],
-): SendAttempt {
+/** The secret could not be read or parsed (Secrets Manager failed, or the secret is malformed): nothing sent. */
+function secretFailure(statuses: readonly ApiStatus[]): SendAttempt {
+  return {
+    kind: 'attempted',
+    result: { kind: 'secret', stage: 'secret' },
+    excerpt: '',
+    latencyMs: 0,
+    // A secret that cannot be read is the "auth failing" alarm's case too: a person must fix it.
+    authFailed: true,
+    sendStatuses: statuses,
+  };
+}
+
+function tokenFailure(error: EcdTokenError, statuses: readonly ApiStatus[]): SendAttempt {
   const result: AttemptResult =
     typeof error.status === 'number'
       ? { kind: 'response', stage: 'token', status: error.status, retryAfterSeconds: error.retryAfterSeconds }

@@ -7,13 +7,12 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { SenderConfig } from '#shared/config.ts';
+import { SENDS_PER_JOB_WORST_CASE, type SenderConfig } from '#shared/config.ts';
 import { EcourtdateClient } from '#shared/ecourtdate/client.ts';
 import { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
-import { SettledGuard } from '#shared/ledger/guard.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createObservability, type Observability } from '#shared/observability.ts';
 import { backoffDelaySeconds } from '#shared/policy.ts';
@@ -91,7 +90,6 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     client,
     pacer,
     ledger: new JobLedger(table),
-    guard: new SettledGuard(table),
     logger,
     metrics,
     now,
@@ -101,12 +99,15 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
 
   const recordHandler = async (record: SQSRecord, context?: Context) => {
     const remaining = context?.getRemainingTimeInMillis?.();
-    const maxWaitMs =
-      remaining === undefined
-        ? undefined
-        : Math.max(remaining - config.httpTimeoutMs * 3 - SETTLE_MARGIN_MS, 0);
+    // The worst-case chain after pacing: every send of the 401 path, each with a token request, at the timeout.
+    const chainMs = config.httpTimeoutMs * SENDS_PER_JOB_WORST_CASE * 2 + SETTLE_MARGIN_MS;
+    const budget = {
+      // The lease of every attempt this invocation claims: a copy seen after it finds the attempt lost.
+      deadlineAt: now() + (remaining ?? chainMs),
+      maxWaitMs: remaining === undefined ? undefined : Math.max(remaining - chainMs, 0),
+    };
     try {
-      return await settleRecord(record, runtime, maxWaitMs);
+      return await settleRecord(record, runtime, budget);
     } catch (error) {
       if (error instanceof RetryLaterError) throw error;
       // A failure the policy did not decide (a DynamoDB or SQS outage, a bug): the record fails and comes back
@@ -125,7 +126,6 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
   };
 
   const base = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-    runtime.guard.registerContext(context);
     return processPartialResponse(event, recordHandler, processor, {
       context,
       throwOnFullBatchFailure: false,
@@ -133,7 +133,8 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
   };
 
   const handler = middy(base)
-    .use(injectLambdaContext(logger))
+    // Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: it holds message text and recipients.
+    .use(injectLambdaContext(logger, { logEvent: false }))
     .use(logMetrics(metrics, { captureColdStartMetric: true }))
     .use(captureLambdaHandler(tracer));
   return handler;

@@ -1,7 +1,3 @@
-import {
-  IdempotencyAlreadyInProgressError,
-  IdempotencyValidationError,
-} from '@aws-lambda-powertools/idempotency';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -11,13 +7,29 @@ import type { EcourtdateClient, SendAttempt } from '#shared/ecourtdate/client.ts
 import type { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { JobValidationError, RelayError } from '#shared/errors.ts';
 import { jobFingerprint, parseJob, peekJobId, type SendJob } from '#shared/job.ts';
-import type { SettledGuard, SettledResult } from '#shared/ledger/guard.ts';
-import type { JobLedger, LedgerEntry } from '#shared/ledger/ledger.ts';
-import type { DeadLetterReason, Outcome } from '#shared/outcome.ts';
-import { classifyAttempt, decide, deferred, expiredBeforeSend, jobDeadline, scaled } from '#shared/policy.ts';
+import { type ClaimResult, type JobLedger, type LedgerEntry, priorOf } from '#shared/ledger/ledger.ts';
+import type { DeadLetterReason, Outcome, RetryCause } from '#shared/outcome.ts';
+import {
+  type AttemptClass,
+  beforeSend,
+  classifyAttempt,
+  decide,
+  deferred,
+  hideSeconds,
+  jobDeadline,
+  rateLimitBlockMs,
+  scaled,
+  suspectRateLimitHint,
+} from '#shared/policy.ts';
 import { maskRecipient } from '#shared/redact.ts';
 import { recordAlreadySettled, recordApiAnswer, recordOutcome } from '#shared/sender/metrics.ts';
-import { DLQ_ATTRIBUTE, hideFor, sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
+import {
+  DLQ_ATTRIBUTE,
+  firstReceivedAt,
+  hideFor,
+  requeueCopy,
+  sendToDeadLetterQueue,
+} from '#shared/sqs/settle.ts';
 
 /**
  * The messages of the sender's per-record log lines. Operators filter on them in CloudWatch Logs Insights,
@@ -27,7 +39,9 @@ export const LOG_MESSAGE = {
   settled: 'job settled',
   alreadySettled: 'job already settled; acknowledged without sending',
   retried: 'job retried later',
+  requeued: 'job re-queued as a fresh copy',
   deadLettered: 'job dead-lettered',
+  suspectHint: 'rate-limit hint beyond belief; capped',
 } as const;
 
 /** Everything one container needs to settle records. */
@@ -37,16 +51,24 @@ export interface SenderRuntime {
   readonly client: EcourtdateClient;
   readonly pacer: Pacer;
   readonly ledger: JobLedger;
-  readonly guard: SettledGuard;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: () => number;
   readonly random: () => number;
 }
 
+/** What the invocation tells each of its records. */
+export interface InvocationBudget {
+  /** Epoch ms by which this invocation must be done: the lease of every attempt it claims. */
+  readonly deadlineAt: number;
+  /** How long rate pacing may hold a send, ms: the time left less the worst-case request chain. */
+  readonly maxWaitMs?: number | undefined;
+}
+
 /**
  * Thrown by the record handler to report the record as a batch item failure after its visibility timeout
- * was set to the backoff delay: SQS offers it again when the delay has passed.
+ * was set to the retry delay: SQS offers it again when the delay has passed. The record path's one failure
+ * exit for a decided retry.
  */
 export class RetryLaterError extends RelayError {
   readonly delaySeconds: number;
@@ -56,21 +78,14 @@ export class RetryLaterError extends RelayError {
   }
 }
 
-/** Leaves the settled-guard's run after the job went to the dead-letter queue (no result is stored). */
-class DeadLetteredSignal extends RelayError {
-  readonly outcome: Outcome;
-  constructor(outcome: Outcome) {
-    super('job dead-lettered');
-    this.outcome = outcome;
-  }
-}
-
-/** What became of one record; returned for delivered, duplicate and dead-lettered jobs. */
+/** What became of one acknowledged record: delivered, duplicate, dead-lettered, or re-queued as a fresh copy. */
 export interface RecordReport {
   readonly jobId: string | undefined;
   readonly outcome: Outcome;
   /** The job had settled before: acknowledged without a send. */
   readonly alreadySettled?: boolean;
+  /** A retry carried by a fresh copy of the message (the original is acknowledged). */
+  readonly requeued?: boolean;
 }
 
 /** Per-record facts for the log line and the dead-letter attributes. */
@@ -78,248 +93,262 @@ interface RecordFacts {
   readonly record: SQSRecord;
   readonly jobId: string | undefined;
   readonly job?: SendJob | undefined;
-  /** The job's attempt number as the ledger counts sends; SQS's receive count without a ledger entry. */
+  /** Requests that reached (or may have reached) the messages endpoint, as the ledger counts them. */
   readonly attempts: number;
+  /** Epoch ms of the first attempt of this generation (SQS's first receipt without a ledger entry). */
   readonly firstAttemptAt: number;
   readonly sent?: Extract<SendAttempt, { kind: 'attempted' }> | undefined;
-  /** HTTP status, `timeout`, `connection`, or `lost` (an attempt that never reported). */
+  /** HTTP status, `timeout`, `connection`, `secret`, or `lost` (an attempt that never reported). */
   readonly lastStatus?: number | string | undefined;
   readonly detail?: string | undefined;
 }
 
+/** The one decision about a record, made before anything is done about it; `apply` carries it out. */
+interface Plan {
+  readonly outcome: Outcome;
+  readonly facts: RecordFacts;
+  /** The claimed entry to settle, and how the attempt counts; absent when the record claimed nothing. */
+  readonly settle?: {
+    readonly entry: LedgerEntry;
+    readonly attempt?: AttemptClass | undefined;
+  };
+  /** The job had settled before: acknowledged without a send. */
+  readonly alreadySettled?: boolean;
+  /** Stop this instance's requests for this long, ms (a 429). */
+  readonly blockMs?: number;
+  /** A 429's wait hint that was capped as beyond belief, seconds. */
+  readonly suspectHintSeconds?: number;
+}
+
 /**
- * Settles one SQS record: validates the job, and, unless it has settled before or is in flight elsewhere,
- * makes one attempt under the job ledger, asks the policy what it means and carries it out (acknowledge;
- * hide for the backoff delay and fail the record; or dead-letter and acknowledge). `maxWaitMs` bounds how
- * long rate pacing may hold the send, from the invocation's remaining time.
+ * Settles one SQS record, as stages: parse → gate (the ledger's claim) → pre-send rules (pure) → send →
+ * decide (pure) → apply. Every stage before `apply` only decides; `apply` is the one place with ledger, SQS,
+ * log and metric effects. Returns for an acknowledged record; throws `RetryLaterError` for a retried one, and
+ * any other error for a failure nobody decided (the handler retries it after the first backoff step).
  */
 export async function settleRecord(
   record: SQSRecord,
   runtime: SenderRuntime,
-  maxWaitMs?: number,
+  budget: InvocationBudget,
 ): Promise<RecordReport> {
-  const receiveCount = Math.max(1, Number(record.attributes.ApproximateReceiveCount) || 1);
-  const firstReceipt = Number(record.attributes.ApproximateFirstReceiveTimestamp) || runtime.now();
+  return apply(runtime, await plan(record, runtime, budget));
+}
 
+async function plan(record: SQSRecord, runtime: SenderRuntime, budget: InvocationBudget): Promise<Plan> {
+  const { config, now } = runtime;
+  const firstReceipt = firstReceivedAt(record) ?? now();
+
+  // parse
   let job: SendJob;
   try {
     job = parseJob(record.body);
   } catch (error) {
     if (!(error instanceof JobValidationError)) throw error;
-    const jobId = peekJobId(record.body);
-    const facts = {
-      record,
-      jobId,
-      attempts: receiveCount,
-      firstAttemptAt: firstReceipt,
-      detail: error.message,
+    const facts = { record, jobId: peekJobId(record.body), attempts: 0, firstAttemptAt: firstReceipt };
+    return deadLetterPlan({ ...facts, detail: error.message }, 'invalid_job');
+  }
+  const base: RecordFacts = { record, jobId: job.id, job, attempts: 0, firstAttemptAt: firstReceipt };
+
+  // An instance waiting out a 429 sends nothing: the record comes back after the wait, without ledger I/O.
+  const blockedMs = runtime.pacer.blockedForMs();
+  if (blockedMs > 0) {
+    return {
+      outcome: deferred({ ...timing(job, firstReceipt, runtime), retryInMs: blockedMs }),
+      facts: base,
     };
-    return deadLetterNow(runtime, facts, 'invalid_job');
   }
 
-  const base: RecordFacts = {
-    record,
+  // gate
+  const claim = await runtime.ledger.claim({
     jobId: job.id,
-    job,
-    attempts: receiveCount,
-    firstAttemptAt: firstReceipt,
-  };
-  const bodyHash = jobFingerprint(job);
-  try {
-    const settled = await runtime.guard.run({ job_id: job.id, body_hash: bodyHash }, () =>
-      attempt(job, bodyHash, base, runtime, maxWaitMs),
-    );
-    const outcome: Outcome =
-      settled.type === 'delivered' ? { type: 'delivered', uuid: settled.uuid } : { type: 'duplicate' };
-    if (settled.replayed) reportAlreadySettled(runtime, base, outcome);
-    return { jobId: job.id, outcome, alreadySettled: settled.replayed === true };
-  } catch (error) {
-    if (error instanceof DeadLetteredSignal) return { jobId: job.id, outcome: error.outcome };
-    if (error instanceof IdempotencyValidationError) {
-      const detail = 'a job with this id and a different body has already been settled; not sent';
-      return deadLetterNow(runtime, { ...base, detail }, 'id_conflict');
-    }
-    if (error instanceof IdempotencyAlreadyInProgressError) {
-      // Another instance holds this job (a duplicate SQS delivery): come back once its attempt is over.
-      return retryNow(runtime, base, inFlightDelaySeconds(runtime.config), 'in_flight');
-    }
-    throw error;
-  }
-}
-
-/** One attempt at a job inside the settled guard; returns only for delivered/duplicate, else throws. */
-async function attempt(
-  job: SendJob,
-  bodyHash: string,
-  bare: RecordFacts,
-  runtime: SenderRuntime,
-  maxWaitMs: number | undefined,
-): Promise<SettledResult> {
-  const { config, ledger } = runtime;
-  const { record } = bare;
-  const begun = await ledger.begin(job.id, {
-    bodyHash,
+    bodyHash: jobFingerprint(job),
     messageId: record.messageId,
-    now: runtime.now(),
+    now: now(),
+    leaseUntil: budget.deadlineAt,
     redriven: isRedrive(record),
   });
+  if (claim.kind !== 'claimed') return gatePlan(claim, base, runtime);
+  const { entry, lost } = claim;
+  const facts = factsOf(base, entry);
 
-  switch (begun.kind) {
-    case 'busy':
-      return retryNow(runtime, bare, inFlightDelaySeconds(config), 'in_flight');
-    case 'conflict': {
-      const facts = {
-        ...factsOf(bare, begun.entry),
-        detail: 'a job with this id and a different body is already known; not sent',
-      };
-      throw new DeadLetteredSignal((await deadLetterNow(runtime, facts, 'id_conflict')).outcome);
-    }
-    case 'settled': {
-      const outcome: Outcome =
-        begun.entry.status === 'delivered'
-          ? { type: 'delivered', uuid: begun.entry.uuid }
-          : { type: 'duplicate' };
-      reportAlreadySettled(runtime, factsOf(bare, begun.entry), outcome);
-      return settledResult(outcome.type === 'delivered' ? 'delivered' : 'duplicate', begun.entry.uuid);
-    }
-    case 'dead_letter_again': {
-      // Dead-lettered before, but the acknowledgement was lost: the dead-letter queue may lack it. Send it there.
-      const reason = (begun.entry.dead_letter_reason ?? 'retries_exhausted') as DeadLetterReason;
-      const facts = {
-        ...factsOf(bare, begun.entry),
-        detail: 'dead-lettered again: the first acknowledgement was lost',
-      };
-      throw new DeadLetteredSignal((await deadLetterNow(runtime, facts, reason)).outcome);
-    }
-    case 'attempt':
-      break;
-  }
-
-  const { entry, prior, lost } = begun;
-  const facts = factsOf(bare, entry);
-  const firstAttemptAt = entry.first_attempt_at;
-  const now = runtime.now();
-  if (expiredBeforeSend(job, firstAttemptAt, now, config)) {
-    return closeAndApply(
-      runtime,
-      entry,
-      { ...facts, detail: 'deadline passed before this attempt; not sent' },
-      { type: 'dead_letter', reason: 'expired' },
-    );
-  }
-  // A resend after an unknown outcome is safe only while eCourtDate's duplicate check can catch it: never with
-  // skip_duplicate, and only inside the window. An operator's redrive clears the unknown outcome in the ledger.
-  if (entry.unknown_at !== undefined) {
-    const blocked =
-      job.message.skip_duplicate === true
-        ? 'skip_duplicate is set'
-        : insideDuplicateWindow(entry.unknown_at, now, config)
-          ? undefined
-          : "eCourtDate's duplicate window has passed";
-    if (blocked) {
-      const detail = `an earlier attempt's outcome is unknown and ${blocked}, so a resend could reach the person twice: check Console > Logs, then redrive if it was not sent`;
-      return closeAndApply(
-        runtime,
-        entry,
-        { ...facts, lastStatus: lost ? 'lost' : facts.lastStatus, detail },
-        { type: 'dead_letter', reason: 'unknown_outcome' },
-      );
-    }
-  }
-  if (lost && prior.retryable >= config.maxAttempts) {
-    return closeAndApply(
-      runtime,
-      entry,
-      { ...facts, lastStatus: 'lost' },
-      { type: 'dead_letter', reason: 'retries_exhausted' },
-    );
-  }
-
-  const sent = await runtime.client.send(job, {
-    maxWaitMs,
-    deadline: jobDeadline(job, firstAttemptAt, config),
-  });
-  const after = runtime.now();
-  if (sent.kind === 'deferred') {
-    const outcome = deferred({
-      retryInMs: sent.retryInMs,
-      job,
-      firstReceivedAt: firstAttemptAt,
-      now: after,
-      policy: config,
-      random: runtime.random,
-    });
-    return closeAndApply(runtime, entry, facts, outcome);
-  }
-  for (const status of sent.sendStatuses) recordApiAnswer(runtime.metrics, status);
-  const { result } = sent;
-  if (result.kind === 'response' && result.status === 429) {
-    // Slow the whole instance down, not just this record: the rest of the batch waits for the window too.
-    runtime.pacer.block(
-      scaled(Math.max(config.rateLimitWaitSeconds, result.retryAfterSeconds ?? 0), config) * 1000,
-    );
-  }
-  const outcome = decide({
-    result,
-    prior,
+  // pre-send rules
+  const verdict = beforeSend({
+    claimed: {
+      prior: priorOf(entry),
+      firstAttemptAt: entry.first_attempt_at,
+      unknownAt: entry.unknown_at,
+      lost,
+    },
     job,
-    firstReceivedAt: firstAttemptAt,
-    now: after,
+    now: now(),
     policy: config,
-    random: runtime.random,
   });
-  const lastStatus = result.kind === 'response' ? result.status : result.error;
-  return closeAndApply(runtime, entry, { ...facts, sent, lastStatus }, outcome, classifyAttempt(result));
+  if (verdict.type === 'settle') {
+    return {
+      outcome: verdict.outcome,
+      facts: { ...facts, detail: verdict.detail, lastStatus: lost ? 'lost' : facts.lastStatus },
+      settle: { entry },
+    };
+  }
+
+  // send
+  const sent = await runtime.client.send(job, {
+    maxWaitMs: budget.maxWaitMs,
+    deadline: jobDeadline(job, entry.first_attempt_at, config),
+  });
+
+  // decide
+  const judged = timing(job, entry.first_attempt_at, runtime);
+  if (sent.kind === 'deferred') {
+    return { outcome: deferred({ ...judged, retryInMs: sent.retryInMs }), facts, settle: { entry } };
+  }
+  const { result } = sent;
+  const outcome = decide({ ...judged, result, prior: priorOf(entry) });
+  const hint = result.kind === 'response' && result.status === 429 ? result.retryAfterSeconds : undefined;
+  const rateLimited = result.kind === 'response' && result.status === 429;
+  return {
+    outcome,
+    facts: {
+      ...facts,
+      sent,
+      lastStatus:
+        result.kind === 'response' ? result.status : result.kind === 'transport' ? result.error : 'secret',
+    },
+    settle: { entry, attempt: classifyAttempt(result) },
+    ...(rateLimited ? { blockMs: rateLimitBlockMs(hint, config) } : {}),
+    ...(suspectRateLimitHint(hint, config) && hint !== undefined ? { suspectHintSeconds: hint } : {}),
+  };
 }
 
-/** Records the attempt in the ledger, then carries out the outcome. */
-async function closeAndApply(
+/** What a record does when the gate did not hand it the attempt: nothing is sent, the ledger is not written. */
+function gatePlan(
+  claim: Exclude<ClaimResult, { kind: 'claimed' }>,
+  base: RecordFacts,
   runtime: SenderRuntime,
-  entry: LedgerEntry,
-  facts: RecordFacts,
-  outcome: Outcome,
-  attemptClass?: ReturnType<typeof classifyAttempt>,
-): Promise<SettledResult> {
-  const lastStatus = facts.lastStatus === undefined ? undefined : String(facts.lastStatus);
-  // Written before the dead-letter send: if that fails, the record returns and is dead-lettered again.
-  const written = await runtime.ledger.finish({
-    entry,
-    now: runtime.now(),
-    attempt: attemptClass,
-    lastStatus,
-    outcome,
-    messageId: facts.record.messageId,
-    detail: facts.detail,
-  });
-  const closed = { ...facts, attempts: written.sends };
+): Plan {
+  const { config } = runtime;
+  switch (claim.kind) {
+    case 'busy':
+      return retryPlan(base, scaled(5, config), 'in_flight');
+    case 'in_flight':
+      // Another instance holds the job: come back once its lease is over, when it has settled or is lost.
+      return retryPlan(
+        factsOf(base, claim.entry),
+        untilSeconds(claim.until, runtime) + scaled(5, config),
+        'in_flight',
+      );
+    case 'not_due':
+      return retryPlan(factsOf(base, claim.entry), untilSeconds(claim.until, runtime), 'not_due');
+    case 'settled':
+      return {
+        outcome:
+          claim.entry.status === 'delivered'
+            ? { type: 'delivered', uuid: claim.entry.uuid }
+            : { type: 'duplicate' },
+        facts: factsOf(base, claim.entry),
+        alreadySettled: true,
+      };
+    case 'conflict':
+      return deadLetterPlan(
+        {
+          ...factsOf(base, claim.entry),
+          detail: 'a job with this id and a different body is already known; not sent',
+        },
+        'id_conflict',
+      );
+    case 'dead_letter_again':
+      // Dead-lettered before, but the acknowledgement was lost: the dead-letter queue may lack it. Send it there.
+      return deadLetterPlan(
+        {
+          ...factsOf(base, claim.entry),
+          detail: 'dead-lettered again: the first acknowledgement was lost',
+        },
+        (claim.entry.dead_letter_reason ?? 'retries_exhausted') as DeadLetterReason,
+      );
+  }
+}
+
+/** Carries out a plan: the ledger, then SQS, then the log line and metrics. The record path's only effects. */
+async function apply(runtime: SenderRuntime, plan: Plan): Promise<RecordReport> {
+  const { config, logger } = runtime;
+  const { outcome } = plan;
+  let facts = plan.facts;
+  if (plan.blockMs !== undefined) {
+    // Slow the whole instance down, not just this record: the rest of the batch waits for the window too.
+    runtime.pacer.block(plan.blockMs);
+  }
+  if (plan.suspectHintSeconds !== undefined) {
+    logger.warn(LOG_MESSAGE.suspectHint, {
+      job_id: facts.jobId,
+      hint_seconds: plan.suspectHintSeconds,
+      capped_to_seconds: config.rateLimitHintMaxSeconds,
+    });
+  }
+  for (const status of facts.sent?.sendStatuses ?? []) recordApiAnswer(runtime.metrics, status);
+  if (plan.settle) {
+    // Written before SQS is told: if SQS fails, the record returns and the ledger already knows what happened.
+    const written = await runtime.ledger.settle({
+      entry: plan.settle.entry,
+      now: runtime.now(),
+      attempt: plan.settle.attempt,
+      lastStatus: facts.lastStatus === undefined ? undefined : String(facts.lastStatus),
+      outcome,
+      messageId: facts.record.messageId,
+      detail: facts.detail,
+    });
+    facts = { ...facts, attempts: written.sends };
+  }
+  const jobId = facts.jobId;
   switch (outcome.type) {
     case 'delivered':
     case 'duplicate':
-      report(runtime, closed, outcome);
-      return settledResult(
-        outcome.type,
-        outcome.type === 'delivered' ? (outcome.uuid ?? written.uuid) : undefined,
-      );
-    case 'retry':
-      return retryNow(runtime, closed, outcome.delaySeconds, outcome.cause);
+      if (plan.alreadySettled) reportAlreadySettled(runtime, facts, outcome);
+      else report(runtime, facts, outcome);
+      return { jobId, outcome, alreadySettled: plan.alreadySettled === true };
     case 'dead_letter':
-      throw new DeadLetteredSignal((await deadLetterNow(runtime, closed, outcome.reason)).outcome);
+      return deadLetter(runtime, facts, outcome);
+    case 'retry':
+      if (receiveCount(facts.record) >= requeueAfterReceives(config)) {
+        // The receive count nears the queue's redrive limit: a fresh copy starts it again, so a long wait (a
+        // 429 storm, an outage) never sends a healthy job to the dead-letter queue without a reason.
+        await requeueCopy(
+          runtime.sqs,
+          config.sendQueueUrl,
+          facts.record,
+          outcome.delaySeconds,
+          runtime.now(),
+        );
+        report(runtime, facts, outcome, LOG_MESSAGE.requeued);
+        return { jobId, outcome, requeued: true };
+      }
+      report(runtime, facts, outcome);
+      try {
+        await hideFor(
+          runtime.sqs,
+          config.sendQueueUrl,
+          facts.record.receiptHandle,
+          hideSeconds(outcome.delaySeconds),
+        );
+      } catch (error) {
+        // The record still fails below, so it comes back after the queue's own visibility timeout: not lost.
+        logger.error('could not set the retry delay', { job_id: jobId, error_name: errorName(error) });
+      }
+      throw new RetryLaterError(jobId, outcome.delaySeconds);
   }
 }
 
-async function deadLetterNow(
+async function deadLetter(
   runtime: SenderRuntime,
   facts: RecordFacts,
-  reason: DeadLetterReason,
+  outcome: Extract<Outcome, { type: 'dead_letter' }>,
 ): Promise<RecordReport> {
-  const outcome: Outcome = { type: 'dead_letter', reason };
   // If SQS refuses, this throws: the record fails and stays on the send queue. A job is never dropped.
   const { droppedAttributes } = await sendToDeadLetterQueue(
     runtime.sqs,
     runtime.config.deadLetterQueueUrl,
     facts.record.body,
     {
-      reason,
+      reason: outcome.reason,
       jobId: facts.jobId,
       lastStatus: facts.lastStatus,
       attempts: facts.attempts,
@@ -336,26 +365,6 @@ async function deadLetterNow(
   return { jobId: facts.jobId, outcome };
 }
 
-async function retryNow(
-  runtime: SenderRuntime,
-  facts: RecordFacts,
-  delaySeconds: number,
-  cause: Extract<Outcome, { type: 'retry' }>['cause'],
-): Promise<never> {
-  const outcome: Outcome = { type: 'retry', delaySeconds, cause };
-  report(runtime, facts, outcome);
-  try {
-    await hideFor(runtime.sqs, runtime.config.sendQueueUrl, facts.record.receiptHandle, delaySeconds);
-  } catch (error) {
-    // The record still fails below, so it comes back after the queue's own visibility timeout: not lost.
-    runtime.logger.error('could not set the retry delay', {
-      job_id: facts.jobId,
-      error_name: errorName(error),
-    });
-  }
-  throw new RetryLaterError(facts.jobId, delaySeconds);
-}
-
 function reportAlreadySettled(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome): void {
   recordAlreadySettled(runtime.metrics);
   runtime.logger.info(LOG_MESSAGE.alreadySettled, {
@@ -366,7 +375,7 @@ function reportAlreadySettled(runtime: SenderRuntime, facts: RecordFacts, outcom
 }
 
 /** One structured log line and the outcome metrics for what happened to a record. */
-function report(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome): void {
+function report(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome, message?: string): void {
   const { sent } = facts;
   const line = {
     job_id: facts.jobId,
@@ -378,6 +387,7 @@ function report(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome): v
     reason: outcome.type === 'dead_letter' ? outcome.reason : undefined,
     cause: outcome.type === 'retry' ? outcome.cause : undefined,
     retry_in_seconds: outcome.type === 'retry' ? outcome.delaySeconds : undefined,
+    receive_count: receiveCount(facts.record),
     uuid: outcome.type === 'delivered' ? outcome.uuid : undefined,
     latency_ms: sent?.latencyMs,
     auth_failed: sent?.authFailed || undefined,
@@ -388,9 +398,39 @@ function report(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome): v
       outcome.type === 'delivered' || outcome.type === 'duplicate' ? undefined : sent?.excerpt || undefined,
   };
   recordOutcome(runtime.metrics, outcome, sent?.authFailed ?? false);
-  if (outcome.type === 'retry') runtime.logger.warn(LOG_MESSAGE.retried, line);
+  if (outcome.type === 'retry') runtime.logger.warn(message ?? LOG_MESSAGE.retried, line);
   else if (outcome.type === 'dead_letter') runtime.logger.error(LOG_MESSAGE.deadLettered, line);
   else runtime.logger.info(LOG_MESSAGE.settled, line);
+}
+
+function deadLetterPlan(facts: RecordFacts, reason: DeadLetterReason): Plan {
+  return { outcome: { type: 'dead_letter', reason }, facts };
+}
+
+function retryPlan(facts: RecordFacts, delaySeconds: number, cause: RetryCause): Plan {
+  return { outcome: { type: 'retry', delaySeconds: Math.max(delaySeconds, 1), cause }, facts };
+}
+
+/** The timing inputs of the policy for a job: now, the policy and the jitter source. */
+function timing(job: SendJob, firstReceivedAt: number, runtime: SenderRuntime) {
+  return { job, firstReceivedAt, now: runtime.now(), policy: runtime.config, random: runtime.random };
+}
+
+/** Whole seconds from now until `until` (epoch ms), at least 1. */
+function untilSeconds(until: number, runtime: SenderRuntime): number {
+  return Math.max(1, Math.ceil((until - runtime.now()) / 1000));
+}
+
+function receiveCount(record: SQSRecord): number {
+  return Math.max(1, Number(record.attributes.ApproximateReceiveCount) || 1);
+}
+
+/**
+ * After how many receives a retried record is re-queued as a fresh copy rather than hidden again: half the
+ * queue's `maxReceiveCount`, so that SQS's own redrive only ever catches a real crash loop.
+ */
+export function requeueAfterReceives(config: Pick<SenderConfig, 'maxReceiveCount'>): number {
+  return Math.max(2, Math.floor(config.maxReceiveCount / 2));
 }
 
 /**
@@ -402,11 +442,6 @@ function isRedrive(record: SQSRecord): boolean {
   return attrs[DLQ_ATTRIBUTE.reason] !== undefined && attrs[DLQ_ATTRIBUTE.deadLetteredAt] !== undefined;
 }
 
-/** The guard stores this in DynamoDB, whose marshaller refuses undefined fields. */
-function settledResult(type: SettledResult['type'], uuid: string | undefined): SettledResult {
-  return uuid === undefined ? { type } : { type, uuid };
-}
-
 function factsOf(facts: RecordFacts, entry: LedgerEntry): RecordFacts {
   return {
     ...facts,
@@ -414,24 +449,6 @@ function factsOf(facts: RecordFacts, entry: LedgerEntry): RecordFacts {
     firstAttemptAt: entry.first_attempt_at,
     lastStatus: entry.last_status,
   };
-}
-
-/**
- * Whether a resend now still falls inside eCourtDate's duplicate window around an attempt whose outcome is
- * unknown (so a message it created answers 409), keeping a margin for the resend's own latency and clocks.
- */
-export function insideDuplicateWindow(unknownAt: number, now: number, config: SenderConfig): boolean {
-  const windowMs = (config.duplicateWindowSeconds * 1000) / config.timeScale;
-  const marginMs = Math.min(config.httpTimeoutMs * 3 + 60_000 / config.timeScale, windowMs / 4);
-  return now - unknownAt < windowMs - marginMs;
-}
-
-/**
- * How long to wait for another instance's attempt: its worst case is three requests (the 401 path), in real
- * time, plus a margin that follows the time scale like every other delay.
- */
-function inFlightDelaySeconds(config: SenderConfig): number {
-  return Math.ceil((config.httpTimeoutMs * 3) / 1000) + scaled(5, config);
 }
 
 function errorName(error: unknown): string {

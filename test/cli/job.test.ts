@@ -3,7 +3,7 @@ import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OUTPUT } from '#infra/stack-contract.ts';
 import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
-import { type FinishInput, JobLedger } from '#shared/ledger/ledger.ts';
+import { JobLedger, type SettleInput } from '#shared/ledger/ledger.ts';
 import type { AttemptClass } from '#shared/policy.ts';
 import { relay, relayWithEnv } from '#test/cli/run.ts';
 
@@ -23,16 +23,23 @@ function sent(flags: Partial<AttemptClass> = {}): AttemptClass {
     retryable: false,
     serverError500: false,
     rateLimited: false,
+    notSent: false,
     unknownOutcome: false,
     ...flags,
   };
 }
 
-/** One attempt through the ledger as the sender makes it: begin at `at`, finish half a second later. */
-async function attempt(jobId: string, at: number, result: Omit<FinishInput, 'entry' | 'now'>) {
-  const begun = await ledger.begin(jobId, { bodyHash: `hash-${jobId}`, messageId: `msg-${jobId}`, now: at });
-  if (begun.kind !== 'attempt') throw new Error(`expected an attempt at ${jobId}, got ${begun.kind}`);
-  await ledger.finish({ entry: begun.entry, now: at + 500, messageId: `msg-${jobId}`, ...result });
+/** One attempt through the ledger as the sender makes it: claim at `at`, settle half a second later. */
+async function attempt(jobId: string, at: number, result: Omit<SettleInput, 'entry' | 'now'>) {
+  const claim = await ledger.claim({
+    jobId,
+    bodyHash: `hash-${jobId}`,
+    messageId: `msg-${jobId}`,
+    now: at,
+    leaseUntil: at + MINUTE,
+  });
+  if (claim.kind !== 'claimed') throw new Error(`expected a claim of ${jobId}, got ${claim.kind}`);
+  await ledger.settle({ entry: claim.entry, now: at + 500, messageId: `msg-${jobId}`, ...result });
 }
 
 function job(id: string, ...extra: string[]) {
@@ -72,8 +79,14 @@ beforeAll(async () => {
     detail: 'HTTP 500 after 3 attempts',
   });
 
-  const open = await ledger.begin('cms-3-open', { bodyHash: 'hash-3', messageId: 'msg-3', now: T0 });
-  if (open.kind !== 'attempt') throw new Error(`expected an attempt, got ${open.kind}`);
+  const open = await ledger.claim({
+    jobId: 'cms-3-open',
+    bodyHash: 'hash-3',
+    messageId: 'msg-3',
+    now: T0,
+    leaseUntil: T0 + MINUTE,
+  });
+  if (open.kind !== 'claimed') throw new Error(`expected a claim, got ${open.kind}`);
 });
 
 afterAll(async () => {

@@ -1,6 +1,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import { DEFAULTS, loadSenderConfig, type SenderConfig } from '#shared/config.ts';
 import { type SendJob, validateJob } from '#shared/job.ts';
+import type { ClaimInput, LedgerEntry } from '#shared/ledger/gate.ts';
 import type { AttemptResult, RetryPolicy } from '#shared/policy.ts';
 
 /** A realistic job body as upstream systems send it; override any field. */
@@ -35,7 +36,10 @@ export function policy(overrides: Partial<RetryPolicy> = {}): RetryPolicy {
     serverErrorMaxAttempts: DEFAULTS.serverErrorMaxAttempts,
     serverErrorRetrySeconds: DEFAULTS.serverErrorRetrySeconds,
     rateLimitWaitSeconds: DEFAULTS.rateLimitWaitSeconds,
+    rateLimitHintMaxSeconds: DEFAULTS.rateLimitHintMaxSeconds,
     maxAgeSeconds: DEFAULTS.maxAgeSeconds,
+    duplicateWindowSeconds: DEFAULTS.duplicateWindowSeconds,
+    httpTimeoutMs: DEFAULTS.httpTimeoutMs,
     timeScale: 1,
     ...overrides,
   };
@@ -91,5 +95,57 @@ export function sqsRecord(
     eventSource: 'aws:sqs',
     eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:send',
     awsRegion: 'us-east-1',
+  };
+}
+
+/** A failure to read or parse the client secret: the attempt ended before any request (stage `secret`). */
+export function secretFailure(): AttemptResult {
+  return { kind: 'secret', stage: 'secret' };
+}
+
+/** The fingerprint of the job body in `ledgerEntry` and `claimInput`. */
+export const BODY_HASH = 'sha256-of-the-job-body';
+
+/**
+ * A job's ledger entry between attempts: retrying after one 503 at T0 that was settled at T0 + 1 s with a
+ * 60 s wait (version 3). Override any field.
+ */
+export function ledgerEntry(overrides: Partial<LedgerEntry> = {}): LedgerEntry {
+  return {
+    id: 'job#cms-48213-reminder-1',
+    job_id: 'cms-48213-reminder-1',
+    status: 'retrying',
+    body_hash: BODY_HASH,
+    generation: 1,
+    version: 3,
+    first_attempt_at: T0,
+    sends: 1,
+    retryable: 1,
+    server_500: 0,
+    rate_limited: 0,
+    not_sent: 0,
+    unknown_outcome: true,
+    attempt_open: false,
+    attempt_started_at: T0,
+    next_attempt_at: T0 + 61_000,
+    unknown_at: T0,
+    last_status: '503',
+    history: [{ at: T0 + 1_000, generation: 1, status: '503', outcome: 'retry in 60 s (unknown_outcome)' }],
+    expiration: Math.floor(T0 / 1000) + 30 * 86_400,
+    updated_at: T0 + 1_000,
+    ...overrides,
+  };
+}
+
+/** A record's claim on the job of `ledgerEntry`, at `now` (default: T0 + 2 min) with a 5 min lease. */
+export function claimInput(overrides: Partial<ClaimInput> = {}): ClaimInput {
+  const now = overrides.now ?? T0 + 120_000;
+  return {
+    jobId: 'cms-48213-reminder-1',
+    bodyHash: BODY_HASH,
+    messageId: 'msg-copy-2',
+    now,
+    leaseUntil: now + 300_000,
+    ...overrides,
   };
 }

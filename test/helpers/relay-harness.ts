@@ -63,8 +63,12 @@ export interface Harness {
    * id: the backoff the sender chose.
    */
   hiddenFor(): Promise<Map<string, number>>;
-  /** Time passes: every in-flight message of the send queue becomes visible at once. */
-  fastForward(): Promise<void>;
+  /**
+   * Time passes until the longest hidden message of the send queue is due (or `ms` more, when given): every
+   * in-flight message becomes visible at once, and the clock (`Date.now`, which the sender, the ledger and the
+   * emulators read) moves on that far, so that the ledger's next-attempt times are due too.
+   */
+  fastForward(ms?: number): Promise<void>;
   /** Requests the simulator received on the messages endpoint. */
   sends(): readonly RecordedRequest[];
   close(): Promise<void>;
@@ -85,6 +89,8 @@ export interface HarnessOptions {
  * from `functions/sender.ts` with environment variables pointing at all of them, as Lambda would load it.
  */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  // Virtual wall clock: it runs on as real time does, and `fastForward` moves it on (timers stay real).
+  vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
   const emulator = await startSqsEmulator();
   const dynamodb = await startDynamoDbEmulator();
   await dynamodb.createLedgerTable(LEDGER_TABLE);
@@ -186,8 +192,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       const now = Date.now();
       return new Map(state.inflight.map((e) => [e.message.messageId, (e.visibilityDeadline - now) / 1000]));
     },
-    async fastForward() {
+    async fastForward(ms) {
       const state = await emulator.inspect(sendQueue.name);
+      const now = Date.now();
+      const longest = Math.max(0, ...state.inflight.map((e) => e.visibilityDeadline - now));
       for (const entry of state.inflight) {
         await sqs.send(
           new ChangeMessageVisibilityCommand({
@@ -197,10 +205,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           }),
         );
       }
+      vi.setSystemTime(Date.now() + (ms ?? longest + 1_000));
     },
     sends: () => sim.requests.filter((r) => r.path === '/v1/messages/oneoffs'),
     async close() {
       await Promise.allSettled([sim.close(), secrets.close(), emulator.stop(), dynamodb.stop()]);
+      vi.useRealTimers();
     },
   };
 }

@@ -132,14 +132,15 @@ describe('job ledger: never lose a job, never send one twice', () => {
     await start();
     await h.enqueue(jobBody({ id: 'someone-else' }));
     await h.invoke();
-    h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 503 } });
+    // A 408 says nothing was processed: a known outcome, unlike any 5xx.
+    h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 408 } });
     await h.enqueue(jobBody({ id: 'ours' }));
 
     await h.invoke();
     await h.fastForward();
     await h.invoke();
 
-    expect(h.sends().map((r) => r.status)).toEqual([201, 503, 409]);
+    expect(h.sends().map((r) => r.status)).toEqual([201, 408, 409]);
     expect(await ledger().get('ours')).toMatchObject({ status: 'duplicate', unknown_outcome: false });
   });
 

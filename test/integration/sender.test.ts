@@ -288,25 +288,31 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
   });
 
   describe('429', () => {
-    it('waits at least 60 s and defers the rest of the batch instead of sending into the limit', async () => {
-      // 600/min spaces requests 100 ms apart, so the 429 is back before the second record's turn.
-      await start({ env: { REQUESTS_PER_MINUTE: '600' } });
+    it('waits at least 60 s, and the instance sends nothing else until the window has reset', async () => {
+      await start();
+      const instance = h.createInstance();
       h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 429 } });
+      const first = await h.enqueue(jobBody({ id: 'job-0' }, { content: 'Reminder 0' }));
+
+      await h.invokeWith(instance);
+      await expectHiddenFor(first, 60);
+
+      // The rest of the traffic on this instance is deferred without a request (and without ledger writes).
       const ids = [];
-      for (let i = 0; i < 5; i++)
+      for (let i = 1; i < 5; i++)
         ids.push(await h.enqueue(jobBody({ id: `job-${i}` }, { content: `Reminder ${i}` })));
-
-      const result = await h.invoke();
-
-      expect(failedIds(result).sort()).toEqual([...ids].sort());
+      const writesBefore = h.dynamodb.requestCounts().PutItem ?? 0;
+      const held = await h.invokeWith(instance);
+      expect(failedIds(held).sort()).toEqual([...ids].sort());
       expect(h.sends()).toHaveLength(1);
-      for (const [, seconds] of await h.hiddenFor()) expect(seconds).toBeGreaterThan(58);
+      expect(h.dynamodb.requestCounts().PutItem ?? 0).toBe(writesBefore);
+      for (const id of ids) expect((await h.hiddenFor()).get(id)).toBeGreaterThan(50);
 
-      // Still inside the window: the same instance sends nothing, even when the records come back early.
+      // Once the window has passed, the same instance sends them all.
       await h.fastForward();
-      const again = await h.invoke();
+      const again = await h.invokeWith(instance);
       expect(again.received).toBe(5);
-      expect(h.sends()).toHaveLength(1);
+      expect(h.sends()).toHaveLength(6);
       expect(await h.drainDeadLetters()).toEqual([]);
     });
 

@@ -1,0 +1,231 @@
+import type { PriorAttempts } from '#shared/policy.ts';
+
+/** Where a job stands in the ledger. */
+export type LedgerStatus = 'in_progress' | 'retrying' | 'delivered' | 'duplicate' | 'dead_lettered';
+
+/** One line of a job's short history, newest last. */
+export interface LedgerEvent {
+  /** Epoch ms. */
+  readonly at: number;
+  readonly generation: number;
+  /** HTTP status, `timeout`, `connection`, `secret`, `lost` (the instance stopped mid-attempt) or `none`. */
+  readonly status: string;
+  readonly outcome: string;
+  readonly detail?: string;
+}
+
+/**
+ * The ledger's record of one job (DynamoDB item `job#<id>`), the one place that knows what became of it.
+ * Counts are per generation: a redrive from the dead-letter queue starts a new generation with a fresh budget.
+ * `unknown_outcome` is kept across generations, because a message created by any earlier attempt still
+ * answers 409. All times are epoch ms except `expiration` (epoch seconds, the TTL).
+ */
+export interface LedgerEntry {
+  readonly id: string;
+  readonly job_id: string;
+  readonly status: LedgerStatus;
+  readonly body_hash: string;
+  readonly generation: number;
+  /** Bumped by every write; every write is conditional on the version it read. */
+  readonly version: number;
+  /** The first attempt of this generation: the maximum age counts from here. */
+  readonly first_attempt_at: number;
+  /** Requests that reached (or may have reached) the messages endpoint. */
+  readonly sends: number;
+  readonly retryable: number;
+  readonly server_500: number;
+  readonly rate_limited: number;
+  /** Attempts that failed before a request left (secret, token endpoint) or with a persistent 401. */
+  readonly not_sent: number;
+  readonly unknown_outcome: boolean;
+  /** An attempt is claimed and has not reported yet. */
+  readonly attempt_open: boolean;
+  /** When the open (or last) attempt was claimed. */
+  readonly attempt_started_at?: number;
+  /**
+   * Until when the open attempt's invocation may still be running. Before it, another copy of the job is in
+   * flight elsewhere and waits; after it, the attempt is lost (its instance stopped, perhaps after sending).
+   */
+  readonly lease_until?: number;
+  /** The earliest time of the job's next attempt: a copy arriving before it is hidden until then, unsent. */
+  readonly next_attempt_at?: number;
+  /**
+   * This generation's latest attempt whose outcome is unknown. Resending is only safe while eCourtDate's
+   * duplicate window around it is open; an operator's redrive clears it.
+   */
+  readonly unknown_at?: number;
+  readonly last_status?: string;
+  readonly uuid?: string;
+  readonly dead_letter_reason?: string;
+  /** The send-queue message id that was dead-lettered; the same id coming back means the ack was lost. */
+  readonly dead_letter_message_id?: string;
+  readonly history: readonly LedgerEvent[];
+  /** TTL, epoch seconds. */
+  readonly expiration: number;
+  readonly updated_at: number;
+}
+
+/** What the claim needs to know of the record in hand. */
+export interface ClaimInput {
+  readonly jobId: string;
+  readonly bodyHash: string;
+  /** The SQS message id of the record. */
+  readonly messageId: string;
+  /** Epoch ms. */
+  readonly now: number;
+  /** Epoch ms until which this invocation may run: the claim's lease. */
+  readonly leaseUntil: number;
+  /** The record is an operator's redrive from the dead-letter queue (it carries the relay's attributes). */
+  readonly redriven?: boolean;
+}
+
+/**
+ * The gate's verdict on a job whose entry exists. Only `claim` writes (the entry given, conditional on the
+ * version read); every other verdict settles the record without a request and without a ledger write.
+ */
+export type GateVerdict =
+  /** Go ahead: write `entry` to claim the attempt. `lost` says the previous attempt never reported. */
+  | { readonly kind: 'claim'; readonly entry: LedgerEntry; readonly lost: boolean }
+  /** Same id, different body: never sent. */
+  | { readonly kind: 'conflict'; readonly entry: LedgerEntry }
+  /** Already delivered or a duplicate: acknowledge without sending. */
+  | { readonly kind: 'settled'; readonly entry: LedgerEntry }
+  /** This very SQS message was dead-lettered before but not acknowledged: dead-letter it again, do not send. */
+  | { readonly kind: 'dead_letter_again'; readonly entry: LedgerEntry }
+  /** Another instance holds the job until `until` (epoch ms): hide this copy until then. */
+  | { readonly kind: 'in_flight'; readonly entry: LedgerEntry; readonly until: number }
+  /** The job's next attempt is not due before `until` (epoch ms): hide this copy until then. */
+  | { readonly kind: 'not_due'; readonly entry: LedgerEntry; readonly until: number };
+
+/** History kept per job: enough for `relay job ID`, small enough that an entry stays within one write unit. */
+export const LEDGER_HISTORY_MAX = 12;
+
+/**
+ * A copy may arrive this much before the job's next-attempt time and still be sent: SQS shows a hidden record
+ * again when its visibility timeout ends, which the sender set a moment after computing that time.
+ */
+export const NOT_DUE_TOLERANCE_MS = 1_000;
+
+/** The entry a job's first claim creates. */
+export function firstEntry(input: ClaimInput, expiration: number, keyPrefix: string): LedgerEntry {
+  return {
+    id: keyPrefix + input.jobId,
+    job_id: input.jobId,
+    status: 'in_progress',
+    body_hash: input.bodyHash,
+    generation: 1,
+    version: 1,
+    first_attempt_at: input.now,
+    sends: 0,
+    retryable: 0,
+    server_500: 0,
+    rate_limited: 0,
+    not_sent: 0,
+    unknown_outcome: false,
+    attempt_open: true,
+    attempt_started_at: input.now,
+    lease_until: input.leaseUntil,
+    history: [],
+    expiration,
+    updated_at: input.now,
+  };
+}
+
+/**
+ * Decides what a record may do with a job whose entry exists (README, "The job ledger"). Pure. A job that
+ * comes back after being dead-lettered from another message (an operator's redrive, or upstream sending it
+ * again) starts a new generation with a fresh budget; only an operator's redrive clears an earlier unknown
+ * outcome, since that is a person's decision to send again.
+ */
+export function gate(existing: LedgerEntry, input: ClaimInput, expiration: number): GateVerdict {
+  const { now } = input;
+  if (existing.body_hash !== input.bodyHash) return { kind: 'conflict', entry: existing };
+  if (existing.status === 'delivered' || existing.status === 'duplicate') {
+    return { kind: 'settled', entry: existing };
+  }
+  if (existing.status === 'dead_lettered' && existing.dead_letter_message_id === input.messageId) {
+    return { kind: 'dead_letter_again', entry: existing };
+  }
+  if (existing.attempt_open && now < (existing.lease_until ?? 0)) {
+    return { kind: 'in_flight', entry: existing, until: existing.lease_until ?? now };
+  }
+
+  let next: LedgerEntry;
+  let lost = false;
+  if (existing.status === 'dead_lettered') {
+    const generation = existing.generation + 1;
+    next = {
+      ...existing,
+      generation,
+      first_attempt_at: now,
+      sends: 0,
+      retryable: 0,
+      server_500: 0,
+      rate_limited: 0,
+      not_sent: 0,
+      next_attempt_at: undefined,
+      unknown_at: input.redriven ? undefined : existing.unknown_at,
+      dead_letter_reason: undefined,
+      dead_letter_message_id: undefined,
+      history: appendHistory(existing.history, {
+        at: now,
+        generation,
+        status: 'none',
+        outcome: input.redriven ? 'redriven' : 'resent',
+      }),
+    };
+  } else if (existing.attempt_open) {
+    // The last attempt was claimed and never reported: its instance stopped, perhaps after sending.
+    lost = true;
+    next = {
+      ...existing,
+      retryable: existing.retryable + 1,
+      unknown_outcome: true,
+      unknown_at: existing.attempt_started_at ?? existing.updated_at,
+      last_status: 'lost',
+      history: appendHistory(existing.history, {
+        at: now,
+        generation: existing.generation,
+        status: 'lost',
+        outcome: 'unknown',
+        detail: 'the previous attempt never reported (instance stopped)',
+      }),
+    };
+  } else {
+    const due = existing.next_attempt_at;
+    if (due !== undefined && now < due - NOT_DUE_TOLERANCE_MS) {
+      return { kind: 'not_due', entry: existing, until: due };
+    }
+    next = existing;
+  }
+  return {
+    kind: 'claim',
+    lost,
+    entry: {
+      ...next,
+      status: 'in_progress',
+      attempt_open: true,
+      attempt_started_at: now,
+      lease_until: input.leaseUntil,
+      version: existing.version + 1,
+      expiration,
+      updated_at: now,
+    },
+  };
+}
+
+/** The counts of earlier attempts that the policy judges by. */
+export function priorOf(entry: LedgerEntry): PriorAttempts {
+  return {
+    retryable: entry.retryable,
+    serverErrors500: entry.server_500,
+    rateLimited: entry.rate_limited,
+    notSent: entry.not_sent ?? 0,
+    unknownOutcome: entry.unknown_outcome,
+  };
+}
+
+/** Appends an event, keeping the newest `LEDGER_HISTORY_MAX`. */
+export function appendHistory(history: readonly LedgerEvent[], event: LedgerEvent): LedgerEvent[] {
+  return [...history, event].slice(-LEDGER_HISTORY_MAX);
+}
