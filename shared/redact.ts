@@ -1,6 +1,11 @@
 /**
  * Redaction of anything that could carry personal data or credentials before it reaches a log line, an
  * error, a metric or a dead-letter attribute. The relay never logs message text or a full recipient.
+ *
+ * An API may echo a value in another spelling than the job's: JSON-escaped (`jos\u00e9`, `555\u2010010`),
+ * in another Unicode normal form (an accent as a combining mark), or with other dashes and spaces (U+2010,
+ * U+2212, NBSP, fullwidth forms). Matching therefore runs on a folded view of the text, and what it finds is
+ * replaced in the text as it came.
  */
 
 const EMAIL = /[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})/g;
@@ -28,8 +33,12 @@ export function maskRecipient(to: string): string {
 
 /**
  * Redacts free text (typically an API response body): every given sensitive value (message text, subject,
- * recipient, token, secret; also in its JSON-escaped form) is replaced, then e-mail addresses, phone
- * numbers, JWTs and long opaque strings; the result is cut to `maxChars`.
+ * recipient, token, secret) is replaced wherever it occurs, also in part (a run of 12 or more characters),
+ * JSON-escaped, or in a Unicode, dash, space or letter-case variant; then e-mail addresses, phone numbers,
+ * JWTs and long opaque strings, also when escaped or written with variant characters. White space is
+ * collapsed and the result cut to `maxChars` characters (code points).
+ *
+ * @example redactText('{"to":"555\\u2010010\\u20100401"}') === '{"to":"********01"}'
  */
 export function redactText(
   text: string,
@@ -37,50 +46,165 @@ export function redactText(
   maxChars = EXCERPT_MAX_CHARS,
 ): string {
   // Only the start of a body can end up in an excerpt; bound the work on large bodies.
-  let out = text.slice(0, maxChars * 16);
-  for (const value of sensitive) {
-    if (!value || value.length < 4) continue;
-    for (const form of new Set([value, JSON.stringify(value).slice(1, -1)])) {
-      out = out.split(form).join('[redacted]');
-      out = redactSharedRuns(out, form);
-    }
-  }
-  out = out
-    .replace(JWT, '[token]')
-    .replace(OPAQUE, '[redacted]')
-    .replace(EMAIL, '***@$1')
-    .replace(PHONE, (match) => maskRecipient(match))
-    .replace(/\s+/g, ' ')
-    .trim();
-  return truncate(out, maxChars);
+  let out = redactValues(text.slice(0, maxChars * 16), sensitive);
+  out = replaceInView(out, JWT, () => '[token]');
+  out = replaceInView(out, OPAQUE, () => '[redacted]');
+  out = replaceInView(out, EMAIL, (match) => `***${match.slice(match.lastIndexOf('@'))}`);
+  out = replaceInView(out, PHONE, (match) => maskRecipient(match));
+  return truncate(out.replace(/\s+/g, ' ').trim(), maxChars);
 }
 
 /** Length of the shortest run of a sensitive value that is redacted where it is quoted in part. */
 const SHARED_RUN_CHARS = 12;
+/** Sensitive values shorter than this are not looked for: they would match ordinary words. */
+const MIN_SENSITIVE_CHARS = 4;
 
 /**
- * Redacts every run of `SHARED_RUN_CHARS` or more characters that `text` shares with `value`: servers quote
- * message text in part (truncated, inside a sentence), which an exact match would miss.
+ * Replaces every occurrence of each sensitive value, and every run of `SHARED_RUN_CHARS` or more characters
+ * that the text shares with one (servers quote message text in part: truncated, inside a sentence), with
+ * `[redacted]`: once per contiguous stretch. Matching is on folded, lower-case views of the text, with and
+ * without JSON escapes decoded (a value may itself hold a backslash).
  */
-function redactSharedRuns(text: string, value: string): string {
-  if (value.length < SHARED_RUN_CHARS || text.length < SHARED_RUN_CHARS) return text;
-  const windows = new Set<string>();
-  for (let i = 0; i + SHARED_RUN_CHARS <= value.length; i++)
-    windows.add(value.slice(i, i + SHARED_RUN_CHARS));
+function redactValues(text: string, sensitive: readonly (string | undefined)[]): string {
+  const values = sensitive
+    .filter((value): value is string => value !== undefined && value.length >= MIN_SENSITIVE_CHARS)
+    .map((value) => foldString(value, true))
+    .filter((value) => value.length >= MIN_SENSITIVE_CHARS);
+  if (values.length === 0) return text;
   const hidden = new Uint8Array(text.length);
-  let found = false;
-  for (let i = 0; i + SHARED_RUN_CHARS <= text.length; i++) {
-    if (windows.has(text.slice(i, i + SHARED_RUN_CHARS))) {
-      hidden.fill(1, i, i + SHARED_RUN_CHARS);
-      found = true;
+  for (const view of [buildView(text, true, true), buildView(text, false, true)]) {
+    const hide = (start: number, end: number) => {
+      const first = view.from[start];
+      const last = view.to[end - 1];
+      if (first !== undefined && last !== undefined) hidden.fill(1, first, last);
+    };
+    for (const value of values) {
+      for (let at = view.text.indexOf(value); at !== -1; at = view.text.indexOf(value, at + 1))
+        hide(at, at + value.length);
+      if (value.length < SHARED_RUN_CHARS) continue;
+      const windows = new Set<string>();
+      for (let i = 0; i + SHARED_RUN_CHARS <= value.length; i++)
+        windows.add(value.slice(i, i + SHARED_RUN_CHARS));
+      for (let i = 0; i + SHARED_RUN_CHARS <= view.text.length; i++)
+        if (windows.has(view.text.slice(i, i + SHARED_RUN_CHARS))) hide(i, i + SHARED_RUN_CHARS);
     }
   }
-  if (!found) return text;
   let out = '';
   for (let i = 0; i < text.length; i++) {
     if (!hidden[i]) out += text[i];
     else if (i === 0 || !hidden[i - 1]) out += '[redacted]';
   }
+  return out;
+}
+
+/**
+ * Runs `pattern` (global) on the folded view of `text` with JSON escapes decoded, and replaces the part of
+ * `text` each match came from with `replacement(match as seen in the view)`.
+ */
+function replaceInView(text: string, pattern: RegExp, replacement: (match: string) => string): string {
+  const view = buildView(text, true, false);
+  let out = '';
+  let copied = 0;
+  for (const match of view.text.matchAll(pattern)) {
+    const start = view.from[match.index];
+    const end = view.to[match.index + match[0].length - 1];
+    // A match may begin inside a character that folded to several (e.g. a ligature) already replaced.
+    if (start === undefined || end === undefined || start < copied) continue;
+    out += text.slice(copied, start) + replacement(match[0]);
+    copied = end;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+/** A folded copy of a text; character `i` of `text` came from `[from[i], to[i])` of the original. */
+interface View {
+  readonly text: string;
+  readonly from: readonly number[];
+  readonly to: readonly number[];
+}
+
+const JSON_SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
+  '"': '"',
+  '\\': '\\',
+  '/': '/',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+};
+const UNICODE_ESCAPE = /^\\u([0-9A-Fa-f]{4})/;
+
+/** Builds the folded view of `text`, decoding JSON escapes (`\u00e9`, `\"`, `\n`...) when asked. */
+function buildView(text: string, decodeEscapes: boolean, lowerCase: boolean): View {
+  let folded = '';
+  const from: number[] = [];
+  const to: number[] = [];
+  let i = 0;
+  while (i < text.length) {
+    let char: string;
+    let length: number;
+    const escaped = decodeEscapes && text[i] === '\\' ? jsonEscapeAt(text, i) : undefined;
+    if (escaped) {
+      [char, length] = escaped;
+    } else {
+      char = String.fromCodePoint(text.codePointAt(i) ?? 0);
+      length = char.length;
+    }
+    const piece = fold(char, lowerCase);
+    folded += piece;
+    for (let k = 0; k < piece.length; k++) {
+      from.push(i);
+      to.push(i + length);
+    }
+    i += length;
+  }
+  return { text: folded, from, to };
+}
+
+/** The character a JSON escape at `i` stands for, and the escape's length; undefined if none starts there. */
+function jsonEscapeAt(text: string, i: number): [string, number] | undefined {
+  const next = text[i + 1];
+  if (next === undefined) return undefined;
+  const simple = JSON_SIMPLE_ESCAPES[next];
+  if (simple !== undefined) return [simple, 2];
+  const unit = UNICODE_ESCAPE.exec(text.slice(i, i + 6));
+  if (!unit?.[1]) return undefined;
+  const high = Number.parseInt(unit[1], 16);
+  if (high >= 0xd800 && high <= 0xdbff) {
+    const low = UNICODE_ESCAPE.exec(text.slice(i + 6, i + 12));
+    const lowUnit = low?.[1] ? Number.parseInt(low[1], 16) : 0;
+    if (lowUnit >= 0xdc00 && lowUnit <= 0xdfff) return [String.fromCharCode(high, lowUnit), 12];
+  }
+  return [String.fromCharCode(high), 6];
+}
+
+// Dashes that NFKD leaves alone: hyphen, non-breaking hyphen, figure dash, en and em dash, horizontal bar,
+// minus sign, hyphen bullet, two- and three-em dash.
+const DASHES = /[\u2010-\u2015\u2212\u2043\u2E3A\u2E3B]/g;
+const SPACES = /\p{Zs}/gu;
+// Soft hyphen, zero-width space, joiners, word joiner, byte order mark: invisible, so dropped.
+const INVISIBLE = /[\u00AD\u200B-\u200D\u2060\uFEFF]/g;
+const MARKS = /\p{M}/gu;
+
+/**
+ * Folds one character for matching: compatibility decomposition (fullwidth `＋１` to `+1`, `ﬁ` to `fi`) without
+ * accents (so `é`, `e` + U+0301 and `\u00e9` meet), any dash to `-`, any space to ` `, invisible characters
+ * dropped, and optionally lower case.
+ */
+function fold(char: string, lowerCase: boolean): string {
+  const folded = char
+    .normalize('NFKD')
+    .replace(MARKS, '')
+    .replace(DASHES, '-')
+    .replace(SPACES, ' ')
+    .replace(INVISIBLE, '');
+  return lowerCase ? folded.toLowerCase() : folded;
+}
+
+function foldString(value: string, lowerCase: boolean): string {
+  let out = '';
+  for (const char of value) out += fold(char, lowerCase);
   return out;
 }
 

@@ -129,6 +129,127 @@ describe('redactText', () => {
   });
 });
 
+describe('redactText: escaped and Unicode-variant echoes (issue 8, item 8)', () => {
+  // Each body below is the text as it came over the wire: a JSON escape is a backslash, "u" and 4 hex digits.
+  const PHONE_DIGITS = ['555', '010', '0401', '5550100401'];
+
+  function expectNoPhone(out: string): void {
+    const digits = out.replace(/\D/g, '');
+    for (const part of PHONE_DIGITS) expect(digits).not.toContain(part);
+  }
+
+  it('masks a phone number echoed with JSON-escaped U+2010 hyphens', () => {
+    const body = '{"errors":{"to":["555\\u2010010\\u20100401 is not a mobile number"]}}';
+
+    const out = redactText(body, ['+15550100401']);
+
+    expect(out).toBe('{"errors":{"to":["********01 is not a mobile number"]}}');
+    expectNoPhone(out);
+  });
+
+  it.each([
+    ['U+2010 hyphen', '\u2010'],
+    ['U+2011 non-breaking hyphen', '\u2011'],
+    ['U+2012 figure dash', '\u2012'],
+    ['U+2013 en dash', '\u2013'],
+    ['U+2014 em dash', '\u2014'],
+    ['U+2015 horizontal bar', '\u2015'],
+    ['U+2212 minus sign', '\u2212'],
+    ['U+FF0D fullwidth hyphen', '\uFF0D'],
+    ['U+FE63 small hyphen', '\uFE63'],
+    ['NBSP', '\u00A0'],
+    ['U+202F narrow NBSP', '\u202F'],
+    ['U+2007 figure space', '\u2007'],
+    ['U+3000 ideographic space', '\u3000'],
+  ])('masks a phone number written with the %s as it is, or JSON-escaped', (_name, separator) => {
+    const escaped = JSON.stringify(separator)
+      .slice(1, -1)
+      .replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    for (const phone of [`555${separator}010${separator}0401`, `555${escaped}010${escaped}0401`]) {
+      expectNoPhone(redactText(`Unknown recipient ${phone}.`));
+    }
+  });
+
+  it('masks a phone number in fullwidth digits', () => {
+    expectNoPhone(
+      redactText('Unknown recipient \uFF15\uFF15\uFF15\uFF10\uFF11\uFF10\uFF10\uFF14\uFF10\uFF11'),
+    );
+  });
+
+  it('redacts an accented e-mail recipient echoed JSON-escaped', () => {
+    const out = redactText('{"to":"jos\\u00e9@example.com"}', ['josé@example.com']);
+
+    expect(out).toBe('{"to":"[redacted]"}');
+  });
+
+  it('keeps only the domain of an escaped accented e-mail address that was not given as sensitive', () => {
+    const out = redactText('{"cc":"jos\\u00e9.garc\\u00eda@example.com"}');
+
+    expect(out).toBe('{"cc":"***@example.com"}');
+  });
+
+  it('redacts a recipient echoed in another normal form (decomposed accent) or letter case', () => {
+    const decomposed = 'Jose\u0301@Example.com';
+
+    expect(redactText(`Bounced: ${decomposed}`, ['josé@example.com'])).toBe('Bounced: [redacted]');
+  });
+
+  it('redacts message text echoed in NFKC-equivalent characters (fullwidth, ligatures)', () => {
+    const content = 'Your court date is confirmed for Dec 3, Room 4B.';
+    const echo = 'Your court date is con\uFB01rmed for Dec\u00A03, Room \uFF14\uFF22.';
+
+    expect(redactText(`Rejected: ${echo}`, [content])).toBe('Rejected: [redacted]');
+  });
+
+  it('redacts message text whose non-ASCII characters were all JSON-escaped', () => {
+    const content = 'Recordatorio: su cita en el tribunal es el 3 de diciembre — Sala 4B, José';
+    const body = JSON.stringify({ content }).replace(
+      /[\u007f-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+    expect(body).toContain('\\u2014');
+
+    const out = redactText(body, [content]);
+
+    expect(out).toBe('{"content":"[redacted]"}');
+  });
+
+  it('redacts part of an escaped message text quoted inside a sentence', () => {
+    const content = 'Reminder: your hearing in Sala José is at 9:00 on Dec 3.';
+
+    const out = redactText('Content "hearing in Sala Jos\\u00e9 is at" is not allowed.', [content]);
+
+    expect(out).toBe('Content "[redacted]" is not allowed.');
+  });
+
+  it('redacts a value with an escaped emoji (a surrogate pair)', () => {
+    const content = 'See you in court 📅 on Dec 3';
+
+    expect(redactText('{"c":"See you in court \\ud83d\\udcc5 on Dec 3"}', [content])).toBe(
+      '{"c":"[redacted]"}',
+    );
+  });
+
+  it('redacts a value that holds a backslash, as it is and JSON-escaped', () => {
+    const content = 'File C:\\court\\notices\\dec3.txt';
+
+    expect(redactText(`plain ${content} end`, [content])).toBe('plain [redacted] end');
+    expect(redactText(`${JSON.stringify({ content })}`, [content])).toBe('{"content":"[redacted]"}');
+  });
+
+  it('replaces a long opaque string whose slashes were escaped by the server', () => {
+    const escapedOpaque = 'def50200a1b2c3d4\\/e5f6a7b8c9d0e1f2\\/a3b4c5d6e7f8a9b0';
+
+    expect(redactText(`{"refresh_token":"${escapedOpaque}"}`)).toBe('{"refresh_token":"[redacted]"}');
+  });
+
+  it('leaves other escaped text as it came', () => {
+    const body = '{"message":"Caf\\u00e9 \\"closed\\"","uuid":"123e4567-e89b-12d3-a456-426614174000"}';
+
+    expect(redactText(body)).toBe(body);
+  });
+});
+
 describe('truncate', () => {
   it('leaves text within the limit unchanged', () => {
     expect(truncate('Agency Not Found', 16)).toBe('Agency Not Found');
