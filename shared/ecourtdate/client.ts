@@ -37,6 +37,15 @@ export type SendAttempt =
       readonly sendStatuses: readonly ApiStatus[];
     };
 
+/** A token and a pacing slot in hand: the first request may go. */
+export interface Ready {
+  readonly kind: 'ready';
+  readonly token: string;
+}
+
+/** What `prepare` gives: ready to send, or a known outcome with nothing sent. */
+export type Prepared = Ready | SendAttempt;
+
 export interface EcourtdateClientOptions {
   readonly baseUrl: URL;
   readonly tokens: TokenCache;
@@ -61,21 +70,42 @@ export class EcourtdateClient {
   }
 
   /**
-   * Makes one attempt at `job`. Never throws for API, network or secret failures: they come back as a result
-   * for the policy, and everything that fails before the request leaves (the secret, the token, pacing, the
-   * deadline) is a known outcome: `deferred`, or a result of stage `secret` or `token`. `maxWaitMs` bounds how
-   * long pacing may hold the request (the invocation's time left); no request is sent at or after `deadline`
-   * (epoch ms).
+   * Gets what the first request of an attempt needs, sending nothing to the messages endpoint: a token (from the
+   * cache, or the token endpoint) and a pacing slot. `maxWaitMs` bounds how long pacing may hold the slot (the
+   * invocation's time left). Never throws for API, network or secret failures: a failure here is a known outcome
+   * (nothing was sent), returned as `deferred` (pacing) or as an attempt of stage `secret` or `token`.
    */
-  async send(job: SendJob, options: { maxWaitMs?: number; deadline?: number } = {}): Promise<SendAttempt> {
+  async prepare(options: { maxWaitMs?: number | undefined } = {}): Promise<Prepared> {
+    try {
+      const token = await this.#options.tokens.get();
+      const slot = await this.#options.pacer.acquire(options.maxWaitMs);
+      if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
+      return { kind: 'ready', token };
+    } catch (error) {
+      return notSent(error, []);
+    }
+  }
+
+  /**
+   * Sends `job` with a prepared token: the request may reach the messages endpoint from here on. On a 401 it
+   * renews the token (and then re-reads the secret) and resends, each resend with its own pacing slot. Never
+   * throws for API, network or secret failures. No request is sent at or after `deadline` (epoch ms).
+   */
+  async post(
+    job: SendJob,
+    prepared: Ready,
+    options: { maxWaitMs?: number | undefined; deadline?: number | undefined } = {},
+  ): Promise<SendAttempt> {
     const sensitive = [job.message.content, job.message.subject, job.message.to];
     const statuses: ApiStatus[] = [];
-    let rejected: string | undefined;
+    let token = prepared.token;
     try {
       for (const step of ['first', 'renewed', 'reread'] as const) {
-        const token = await this.#options.tokens.get({ rejected, rereadSecret: step === 'reread' });
-        const slot = await this.#options.pacer.acquire(options.maxWaitMs);
-        if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
+        if (step !== 'first') {
+          token = await this.#options.tokens.get({ rejected: token, rereadSecret: step === 'reread' });
+          const slot = await this.#options.pacer.acquire(options.maxWaitMs);
+          if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
+        }
         // Waiting for a token or a slot may have taken the job past its deadline: then it is not sent.
         if (options.deadline !== undefined && this.#now() >= options.deadline)
           return { kind: 'deferred', retryInMs: 0 };
@@ -114,16 +144,21 @@ export class EcourtdateClient {
             sendStatuses: statuses,
           };
         }
-        rejected = token;
       }
     } catch (error) {
-      if (error instanceof EcdDeferredError) return { kind: 'deferred', retryInMs: error.retryInMs };
-      if (error instanceof CredentialsError) return secretFailure(statuses);
-      if (!(error instanceof EcdTokenError)) throw error;
-      return tokenFailure(error, statuses);
+      return notSent(error, statuses);
     }
     // Unreachable: the loop returns on its last step.
     throw new Error('send loop ended without a result');
+  }
+
+  /** One whole attempt: `prepare`, then `post` (for callers without a ledger between the two). */
+  async send(
+    job: SendJob,
+    options: { maxWaitMs?: number | undefined; deadline?: number | undefined } = {},
+  ): Promise<SendAttempt> {
+    const prepared = await this.prepare(options);
+    return prepared.kind === 'ready' ? this.post(job, prepared, options) : prepared;
   }
 
   async #post(job: SendJob, token: string): Promise<HttpAnswer> {
@@ -147,6 +182,14 @@ export class EcourtdateClient {
       this.#now,
     );
   }
+}
+
+/** A failure before any request of the attempt left (or after a 401, which created nothing): a known outcome. */
+function notSent(error: unknown, statuses: readonly ApiStatus[]): SendAttempt {
+  if (error instanceof EcdDeferredError) return { kind: 'deferred', retryInMs: error.retryInMs };
+  if (error instanceof CredentialsError) return secretFailure(statuses);
+  if (error instanceof EcdTokenError) return tokenFailure(error, statuses);
+  throw error;
 }
 
 /** The secret could not be read or parsed (Secrets Manager failed, or the secret is malformed): nothing sent. */

@@ -121,8 +121,10 @@ interface Plan {
 }
 
 /**
- * Settles one SQS record, as stages: parse → gate (the ledger's claim) → pre-send rules (pure) → send →
- * decide (pure) → apply. Every stage before `apply` only decides; `apply` is the one place with ledger, SQS,
+ * Settles one SQS record, as stages: parse → prepare (token, pacing slot) → gate (the ledger's claim) →
+ * pre-send rules (pure) → send → decide (pure) → apply. The claim comes after everything that can fail before
+ * a request leaves, so an attempt is open in the ledger (and counted lost if its instance dies) only from just
+ * before its request may reach the messages endpoint. Every stage before `apply` only decides; `apply` is the one place with ledger, SQS,
  * log and metric effects. Returns for an acknowledged record; throws `RetryLaterError` for a retried one, and
  * any other error for a failure nobody decided (the handler retries it after the first backoff step).
  */
@@ -149,13 +151,13 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
   }
   const base: RecordFacts = { record, jobId: job.id, job, attempts: 0, firstAttemptAt: firstReceipt };
 
-  // An instance waiting out a 429 sends nothing: the record comes back after the wait, without ledger I/O.
-  const blockedMs = runtime.pacer.blockedForMs();
-  if (blockedMs > 0) {
-    return {
-      outcome: deferred({ ...timing(job, firstReceipt, runtime), retryInMs: blockedMs }),
-      facts: base,
-    };
+  // prepare: a token and a pacing slot. Nothing leaves yet, so a failure here is a known outcome.
+  const prepared = await runtime.client.prepare({ maxWaitMs: budget.maxWaitMs });
+  if (prepared.kind === 'deferred') {
+    // An instance waiting out a 429, or out of pacing room, sends nothing: the record comes back after the
+    // wait, without ledger I/O (unless the wait would pass the deadline: the ledger then settles it expired).
+    const outcome = deferred({ ...timing(job, firstReceipt, runtime), retryInMs: prepared.retryInMs });
+    if (outcome.type === 'retry') return { outcome, facts: base };
   }
 
   // gate
@@ -191,11 +193,14 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
     };
   }
 
-  // send
-  const sent = await runtime.client.send(job, {
-    maxWaitMs: budget.maxWaitMs,
-    deadline: jobDeadline(job, entry.first_attempt_at, config),
-  });
+  // send: from here on the request may reach the messages endpoint.
+  const sent =
+    prepared.kind === 'ready'
+      ? await runtime.client.post(job, prepared, {
+          maxWaitMs: budget.maxWaitMs,
+          deadline: jobDeadline(job, entry.first_attempt_at, config),
+        })
+      : prepared;
 
   // decide
   const judged = timing(job, entry.first_attempt_at, runtime);
