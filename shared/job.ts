@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { JobValidationError } from '#shared/errors.ts';
 
 /**
- * A send job: the public contract with upstream systems (design.md, "The send job"). `message` is the body
- * of `POST /v1/messages/oneoffs`, passed through unchanged except for `scheduled_at`, which is normalised
- * to UTC `YYYY-MM-DD HH:mm:ss`.
+ * A send job: the public contract with upstream systems (docs/contract.md, "The send job"). `message` is the
+ * body of `POST /v1/messages/oneoffs`, passed through unchanged except for `scheduled_at`, which is
+ * normalised to UTC `YYYY-MM-DD HH:mm:ss`. A number whose JSON text a JavaScript number cannot hold exactly
+ * (`12345678901234567891`, `1.10`, `1e2`) is kept as its text (a `JSON.rawJSON` value), so `serializeMessage`
+ * sends it as written.
  */
 export interface SendJob {
   readonly id: string;
@@ -37,7 +39,8 @@ const ISO_DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 
 /**
- * Parses and validates one SQS message body (or EventBridge `detail`) as a send job.
+ * Parses and validates one SQS message body (or EventBridge `detail`) as a send job. A UTF-8 byte order mark
+ * before the JSON is ignored. Numbers are read losslessly (see `SendJob`).
  * Throws `JobValidationError` naming the offending field, e.g. `message.content: expected at most 2000
  * characters, got 2001`. Error messages never quote the message text or the recipient.
  *
@@ -47,11 +50,65 @@ const ISO_DATE_TIME =
 export function parseJob(body: string): SendJob {
   let raw: unknown;
   try {
-    raw = JSON.parse(body);
-  } catch {
+    raw = parseJsonLossless(withoutByteOrderMark(body));
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
     throw new JobValidationError('body', 'expected a JSON object, got text that is not valid JSON');
   }
   return validateJob(raw);
+}
+
+/**
+ * The body of `POST /v1/messages/oneoffs` for a job: its message as JSON, with every number written exactly
+ * as the job wrote it (docs/contract.md, "The send job": unknown fields pass through unchanged).
+ * @example serializeMessage(parseJob('{"id":"a","message":{"to":"+15551234567","content":"Hi","n":1.10}}'))
+ *   === '{"to":"+15551234567","content":"Hi","n":1.10}'
+ */
+export function serializeMessage(job: SendJob): string {
+  return JSON.stringify(job.message);
+}
+
+/** The text without one leading UTF-8 byte order mark (U+FEFF), as a Windows editor writes a file. */
+export function withoutByteOrderMark(text: string): string {
+  return text.startsWith('\uFEFF') ? text.slice(1) : text;
+}
+
+/** A number kept as its JSON text; `JSON.stringify` writes the text as it is. */
+interface RawJson {
+  readonly rawJSON: string;
+}
+
+// ECMAScript's "JSON.parse source text access": the reviver's third argument carries a value's source text,
+// and JSON.rawJSON makes a value JSON.stringify writes verbatim. On by default since Node 21 (V8 11.4), so in
+// the pinned Node 24; TypeScript's lib does not declare it yet.
+const NativeJson = JSON as unknown as {
+  rawJSON(text: string): RawJson;
+  isRawJSON(value: unknown): value is RawJson;
+  parse(
+    text: string,
+    reviver: (key: string, value: unknown, context?: { readonly source?: string }) => unknown,
+  ): unknown;
+};
+
+/**
+ * `JSON.parse`, except that a number whose text does not survive the round trip through a JavaScript number
+ * (a big integer, `1.10`, `-0`, `1e2`) becomes a raw JSON value holding its text. Keys such as `__proto__`
+ * stay own data properties, as with `JSON.parse`. Throws `SyntaxError` for text that is not JSON.
+ */
+function parseJsonLossless(text: string): unknown {
+  return NativeJson.parse(text, (_key, value, context) => {
+    if (typeof value !== 'number') return value;
+    const source = context?.source;
+    if (source === undefined)
+      throw new Error(
+        'JSON.parse source text access is missing: the relay needs Node 21 or later (24 pinned)',
+      );
+    return String(value) === source ? value : NativeJson.rawJSON(source);
+  });
+}
+
+function isRawJson(value: unknown): value is RawJson {
+  return NativeJson.isRawJSON(value);
 }
 
 /** Validates an already-parsed job; see `parseJob`. */
@@ -70,11 +127,11 @@ export function validateJob(raw: unknown): SendJob {
 
 /**
  * Best effort to read a job id from a body that failed validation, so reports can name the job. Returns
- * undefined unless the body is JSON with a well-formed `id`.
+ * undefined unless the body is JSON (after an optional byte order mark) with a well-formed `id`.
  */
 export function peekJobId(body: string): string | undefined {
   try {
-    const raw: unknown = JSON.parse(body);
+    const raw: unknown = JSON.parse(withoutByteOrderMark(body));
     if (isRecord(raw) && typeof raw.id === 'string' && JOB_LIMITS.idPattern.test(raw.id)) return raw.id;
   } catch {
     // not JSON: no id to report
@@ -84,13 +141,15 @@ export function peekJobId(body: string): string | undefined {
 
 /**
  * A fingerprint of a validated job: the same for the same job however its JSON was spelled (key order,
- * white space), different when anything that is sent differs. Used to tell a resend from an id conflict.
+ * white space), different when anything that is sent differs, including a number's text (`1.1` and `1.10`,
+ * or two big integers a JavaScript number cannot tell apart). Used to tell a resend from an id conflict.
  */
 export function jobFingerprint(job: SendJob): string {
   return createHash('sha256').update(canonicalJson(job)).digest('base64url');
 }
 
 function canonicalJson(value: unknown): string {
+  if (isRawJson(value)) return value.rawJSON;
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)
@@ -212,11 +271,12 @@ function checkLength(value: string, field: string, maxChars: number): void {
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !isRawJson(value);
 }
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
+  if (isRawJson(value)) return 'a number';
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { JobValidationError } from '#shared/errors.ts';
-import { JOB_LIMITS, parseJob } from '#shared/job.ts';
+import { JOB_LIMITS, jobFingerprint, parseJob, serializeMessage } from '#shared/job.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 
 // Seeded: a failure reproduces with the same inputs on every machine.
@@ -38,6 +38,16 @@ const wrongType = fc.oneof(
   fc.constant(null),
   fc.array(fc.string(), { maxLength: 3 }),
 );
+
+/** The text of any JSON number (RFC 8259 grammar), often too long or too precise for a double. */
+const jsonNumberText = fc
+  .tuple(
+    fc.constantFrom('', '-'),
+    fc.oneof(fc.constant('0'), fc.stringMatching(/^[1-9]\d{0,30}$/)),
+    fc.option(fc.stringMatching(/^\.\d{1,30}$/), { nil: '' }),
+    fc.option(fc.stringMatching(/^[eE][+-]?\d{1,3}$/), { nil: '' }),
+  )
+  .map((parts) => parts.join(''));
 
 describe('job validation over arbitrary input (property-based)', () => {
   it('any text at all is either a job or a JobValidationError naming a known field', () => {
@@ -146,6 +156,42 @@ describe('job validation over arbitrary input (property-based)', () => {
         const job = parseJob(JSON.stringify(raw));
         expect(job.id).toBe(raw.id);
         expect({ ...job.message }).toEqual(raw.message);
+      }),
+      RUNS,
+    );
+  });
+
+  it('a byte order mark before any text changes nothing about the verdict', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+        ),
+        (text) => {
+          expect(verdict(`\uFEFF${text}`)).toBe(verdict(text));
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('any JSON number in an unknown field reaches the request body exactly as written', () => {
+    fc.assert(
+      fc.property(jsonNumberText, (text) => {
+        const job = parseJob(`{"id":"n-1","message":{"to":"+15551234567","content":"Hi","n":${text}}}`);
+        expect(serializeMessage(job)).toBe(`{"to":"+15551234567","content":"Hi","n":${text}}`);
+      }),
+      RUNS,
+    );
+  });
+
+  it("two jobs that differ only in a number's text have different fingerprints", () => {
+    const fingerprint = (text: string) =>
+      jobFingerprint(parseJob(`{"id":"n-1","message":{"to":"+15551234567","content":"Hi","n":${text}}}`));
+    fc.assert(
+      fc.property(jsonNumberText, jsonNumberText, (a, b) => {
+        expect(fingerprint(a) === fingerprint(b)).toBe(a === b);
       }),
       RUNS,
     );

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { JobValidationError } from '#shared/errors.ts';
-import { parseJob, peekJobId, toEcourtdateTimestamp, validateJob } from '#shared/job.ts';
+import {
+  jobFingerprint,
+  parseJob,
+  peekJobId,
+  serializeMessage,
+  toEcourtdateTimestamp,
+  validateJob,
+} from '#shared/job.ts';
 import { jobBody } from '#test/helpers/factories.ts';
+import { clientHarness } from '#test/helpers/unit-factories.ts';
 
 const CONTENT = 'Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.';
 const RECIPIENT = '+15551234567';
@@ -30,7 +38,7 @@ function emoji(count: number): string {
 }
 
 describe('parseJob / validateJob: the send job contract', () => {
-  it('accepts the example job of design.md and maps it to a SendJob', () => {
+  it('accepts the example job of docs/contract.md and maps it to a SendJob', () => {
     const parsed = parseJob(
       JSON.stringify(jobBody({ agency_reference: 'county-a', expires_at: '2026-12-03T09:00:00Z' })),
     );
@@ -293,6 +301,113 @@ describe('parseJob / validateJob: the send job contract', () => {
     expect(message).not.toContain('Reminder');
     expect(message).not.toContain(RECIPIENT);
     expect(message).not.toContain('5551234567');
+  });
+});
+
+describe('a byte order mark before the JSON (issue 8, item 8)', () => {
+  const BOM = '\uFEFF';
+
+  // Regression: the job was dead-lettered invalid_job, and without a job_id attribute.
+  it('is ignored by parseJob', () => {
+    const body = `${BOM}${JSON.stringify(jobBody())}`;
+
+    expect(parseJob(body).id).toBe('cms-48213-reminder-1');
+  });
+
+  it('is ignored by peekJobId, so an invalid job still has its id', () => {
+    const body = `${BOM}${JSON.stringify(jobBody({ message: 'not an object' }))}`;
+
+    expect(peekJobId(body)).toBe('cms-48213-reminder-1');
+  });
+
+  it('is ignored before a pretty-printed job', () => {
+    expect(parseJob(`${BOM}${JSON.stringify(jobBody(), null, 2)}\r\n`).id).toBe('cms-48213-reminder-1');
+  });
+
+  it('is accepted only once, at the start: two marks are not JSON', () => {
+    const error = rejectionOf(`${BOM}${BOM}${JSON.stringify(jobBody())}`, parseJob);
+
+    expect(error.field).toBe('body');
+  });
+});
+
+describe('numbers in the message pass through exactly as written (issue 8, item 8)', () => {
+  const bodyWith = (fields: string) =>
+    `{"id":"n-1","message":{"to":"${RECIPIENT}","content":"Hi",${fields}}}`;
+
+  // Regression: 12345678901234567891 reached eCourtDate as 12345678901234567000, and 1.10 as 1.1.
+  it.each([
+    ['a big integer', '"case_number":12345678901234567891'],
+    ['a trailing zero', '"fee":1.10'],
+    ['a negative zero', '"offset":-0'],
+    ['an exponent', '"weight":1E+2'],
+    ['a long fraction', '"ratio":0.1000000000000000055511151231257827'],
+    ['a number too large for a double', '"huge":1e400'],
+    [
+      'numbers nested in objects and arrays',
+      '"custom_fields":{"ids":[12345678901234567891,1.10],"n":{"m":2.50}}',
+    ],
+  ])('keeps %s', (_case, fields) => {
+    const job = parseJob(bodyWith(fields));
+
+    expect(serializeMessage(job)).toBe(`{"to":"${RECIPIENT}","content":"Hi",${fields}}`);
+  });
+
+  it('keeps ordinary numbers as numbers', () => {
+    const { message } = parseJob(bodyWith('"priority":3,"ratio":0.25,"big":9007199254740991'));
+
+    expect(message).toMatchObject({ priority: 3, ratio: 0.25, big: 9007199254740991 });
+  });
+
+  it('is what the client POSTs to eCourtDate', async () => {
+    const { client, api } = clientHarness();
+
+    await client.send(parseJob(bodyWith('"case_number":12345678901234567891,"fee":1.10')));
+
+    expect(api.sendRequests()[0]?.body).toBe(
+      `{"to":"${RECIPIENT}","content":"Hi","case_number":12345678901234567891,"fee":1.10}`,
+    );
+  });
+
+  it.each([
+    ['1.1', '1.10'],
+    ['12345678901234567891', '12345678901234567892'],
+    ['12345678901234567891', '12345678901234567000'],
+    ['100', '1e2'],
+  ])('gives %s and %s different fingerprints', (a, b) => {
+    expect(jobFingerprint(parseJob(bodyWith(`"n":${a}`)))).not.toBe(
+      jobFingerprint(parseJob(bodyWith(`"n":${b}`))),
+    );
+  });
+
+  it('gives the same fingerprint to the same numbers in another key order and spacing', () => {
+    const a = parseJob(bodyWith('"n":1.10,"m":12345678901234567891'));
+    const b = parseJob(
+      `{ "message": { "m": 12345678901234567891, "content": "Hi", "n": 1.10, "to": "${RECIPIENT}" }, "id": "n-1" }`,
+    );
+
+    expect(jobFingerprint(a)).toBe(jobFingerprint(b));
+  });
+
+  it.each([
+    ['id', '{"id":12345678901234567891,"message":{"to":"+15551234567","content":"Hi"}}'],
+    ['message', '{"id":"n-1","message":1.10}'],
+    ['message.to', '{"id":"n-1","message":{"to":15551234567890123456,"content":"Hi"}}'],
+    ['message.content', '{"id":"n-1","message":{"to":"+15551234567","content":1.10}}'],
+    [
+      'message.skip_duplicate',
+      '{"id":"n-1","message":{"to":"+15551234567","content":"Hi","skip_duplicate":1.0}}',
+    ],
+    [
+      'agency_reference',
+      '{"id":"n-1","agency_reference":1e2,"message":{"to":"+15551234567","content":"Hi"}}',
+    ],
+    ['body', '1.10'],
+  ])('still rejects a kept number in %s, naming the field and calling it a number', (field, body) => {
+    const error = rejectionOf(body, parseJob);
+
+    expect(error.field).toBe(field);
+    expect(error.message).toContain('a number');
   });
 });
 
