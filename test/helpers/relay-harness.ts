@@ -64,8 +64,8 @@ export interface Harness {
    */
   hiddenFor(): Promise<Map<string, number>>;
   /**
-   * Time passes until the longest hidden message of the send queue is due (or `ms` more, when given): every
-   * in-flight message becomes visible at once, and the clock (`Date.now`, which the sender, the ledger and the
+   * Time passes until the longest hidden or delayed message of the send queue is due (or `ms` more, when
+   * given): every in-flight message becomes visible at once, and the clock (`Date.now`, which the sender, the ledger and the
    * emulators read) moves on that far, so that the ledger's next-attempt times are due too.
    */
   fastForward(ms?: number): Promise<void>;
@@ -80,6 +80,8 @@ export interface HarnessOptions {
   readonly simulator?: SimulatorOptions;
   /** Secret value; defaults to valid credentials for the simulator's client. */
   readonly secretValue?: string;
+  /** The send queue's redrive `maxReceiveCount` (also given to the sender as MAX_RECEIVE_COUNT). @default 50 */
+  readonly maxReceiveCount?: number;
 }
 
 /**
@@ -98,7 +100,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const sendQueue = await emulator.createQueue('relay-send', {
     VisibilityTimeout: '360',
     // The crash safety net only; the sender dead-letters explicitly long before this.
-    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterQueue.arn, maxReceiveCount: '200' }),
+    RedrivePolicy: JSON.stringify({
+      deadLetterTargetArn: deadLetterQueue.arn,
+      maxReceiveCount: String(options.maxReceiveCount ?? 50),
+    }),
   });
   const sim = await startSimulator({ clients: { [CLIENT_ID]: CLIENT_SECRET }, ...options.simulator });
   const secrets = await startSecretsManagerStub({
@@ -120,6 +125,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     HTTP_TIMEOUT_MS: '2000',
     // Fast enough for tests; pacing itself is tested on its own.
     REQUESTS_PER_MINUTE: '60000',
+    MAX_RECEIVE_COUNT: String(options.maxReceiveCount ?? 50),
     ...options.env,
   };
   const handler = await loadSenderModule(env);
@@ -195,7 +201,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     async fastForward(ms) {
       const state = await emulator.inspect(sendQueue.name);
       const now = Date.now();
-      const longest = Math.max(0, ...state.inflight.map((e) => e.visibilityDeadline - now));
+      const longest = Math.max(
+        0,
+        ...state.inflight.map((e) => e.visibilityDeadline - now),
+        ...state.delayed.map((m) => (m.delayUntil ?? now) - now),
+      );
       for (const entry of state.inflight) {
         await sqs.send(
           new ChangeMessageVisibilityCommand({
