@@ -1,0 +1,277 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Reading eCourtDate webhook payloads. What is documented (docs/webhooks.md, "What the receiver reads"): a JSON
+ * body with `uuid` (the event id), `channel`, `direction`, `created_at`, `from`, `to`, `content`, `token` and
+ * `last_status`, for categories from messages to payments. What is not (UNKNOWN): the type names of outbound
+ * status updates and the field that names the message an update is about. So this module reads every likely
+ * form, never fails on an unexpected one, and the raw payload always travels on with the event.
+ */
+
+/** What kind of webhook a payload is, which picks the event's `detail-type`. */
+export type WebhookKind = 'message_status' | 'inbound_message' | 'webhook';
+
+/** The status of an outbound message, in the relay's words; anything else is kept as eCourtDate spelled it. */
+export type DeliveryStatus =
+  | 'queued'
+  | 'sent'
+  | 'delivered'
+  | 'failed'
+  | 'retried'
+  | 'replied'
+  | (string & {});
+
+export interface NormalisedWebhook {
+  readonly kind: WebhookKind;
+  /** The payload's `uuid` (its event id), when it has a usable one. */
+  readonly uuid: string | undefined;
+  /** What deliveries are deduplicated on; see `dedupeKeyOf`. */
+  readonly dedupeKey: string;
+  /** The payload's own type name (`type`, `event`, ...), when it carries one. */
+  readonly type: string | undefined;
+  readonly direction: 'inbound' | 'outbound' | undefined;
+  readonly channel: string | undefined;
+  /** The normalised status of a message update (`delivered`, `failed`, ...). */
+  readonly status: DeliveryStatus | undefined;
+  /** The status as eCourtDate spelled it. */
+  readonly rawStatus: string | undefined;
+  /** Candidate uuids of the outbound message an update is about, most specific first. */
+  readonly messageUuids: readonly string[];
+  /** Candidate uuids of the outbound message an inbound reply answers, most specific first. */
+  readonly repliedToUuids: readonly string[];
+  /** When the update happened by the payload's own clock (epoch ms), if it says. */
+  readonly occurredAt: number | undefined;
+  /** The payload's `created_at`, as sent. */
+  readonly createdAt: string | undefined;
+}
+
+const TYPE_FIELDS = ['type', 'event_type', 'event', 'webhook_type', 'webhook', 'topic', 'category'] as const;
+const STATUS_FIELDS = ['last_status', 'status', 'delivery_status', 'message_status'] as const;
+const MESSAGE_FIELDS = [
+  'message_uuid',
+  'message_id',
+  'message',
+  'outbound_message_uuid',
+  'outbound_uuid',
+] as const;
+const REPLY_FIELDS = [
+  'in_reply_to',
+  'reply_to',
+  'reply_to_uuid',
+  'parent_uuid',
+  'parent_message_uuid',
+  'parent_message',
+  'original_message_uuid',
+  'original_message',
+  'outbound_message_uuid',
+  'outbound_message',
+] as const;
+const TIME_FIELDS = ['status_at', 'last_status_at', 'updated_at', 'timestamp', 'created_at'] as const;
+const CHANNELS = new Set(['text', 'sms', 'mms', 'email', 'voice', 'push', 'call']);
+const MESSAGE_TYPE = /message|text|sms|mms|e-?mail|voice|call/i;
+
+/** Words eCourtDate (or a carrier) may use for a status, and the relay's word for each. */
+const STATUS_WORDS: Readonly<Record<string, DeliveryStatus>> = {
+  queued: 'queued',
+  scheduled: 'queued',
+  pending: 'queued',
+  accepted: 'queued',
+  created: 'queued',
+  sent: 'sent',
+  sending: 'sent',
+  dispatched: 'sent',
+  delivered: 'delivered',
+  received: 'delivered',
+  failed: 'failed',
+  failure: 'failed',
+  undelivered: 'failed',
+  undeliverable: 'failed',
+  bounced: 'failed',
+  rejected: 'failed',
+  error: 'failed',
+  retry: 'retried',
+  retried: 'retried',
+  retrying: 'retried',
+  resent: 'retried',
+  requeued: 'retried',
+  replied: 'replied',
+  reply: 'replied',
+  responded: 'replied',
+  answered: 'replied',
+};
+
+/**
+ * Reads a parsed webhook body (any JSON value) into the fields the receiver and upstream systems use. The body's
+ * raw bytes give the dedupe key when the payload has no uuid.
+ *
+ * @example normaliseWebhook({ uuid: 'e1', direction: 'outbound', last_status: 'delivered' }, raw).kind === 'message_status'
+ */
+export function normaliseWebhook(payload: unknown, rawBody: Uint8Array): NormalisedWebhook {
+  const top = isRecord(payload) ? payload : {};
+  // A wrapped form ({"type": "...", "data": {...message...}}) is as likely as the flat one documented.
+  const nested = [top.data, top.message, top.payload].find(isRecord);
+  const record = nested ?? top;
+  const field = (name: string): unknown => record[name] ?? top[name];
+
+  const type = firstText(
+    TYPE_FIELDS.map((name) => top[name]),
+    64,
+    /[^\w .:/-]/g,
+  );
+  const declaredDirection = word(field('direction'));
+  const direction =
+    declaredDirection === 'inbound' || declaredDirection === 'outbound'
+      ? declaredDirection
+      : type && /inbound/i.test(type)
+        ? 'inbound'
+        : type && /outbound/i.test(type)
+          ? 'outbound'
+          : undefined;
+  const channel = word(field('channel'));
+  const rawStatus =
+    firstText(
+      STATUS_FIELDS.map((name) => field(name)).filter((value) => !isRecord(value)),
+      32,
+      /[^\w .-]/g,
+    )?.toLowerCase() ?? statusFromType(type);
+  const status = rawStatus === undefined ? undefined : normaliseStatus(rawStatus);
+
+  const messageLike =
+    direction !== undefined ||
+    (channel !== undefined && CHANNELS.has(channel)) ||
+    (type !== undefined && MESSAGE_TYPE.test(type)) ||
+    'last_status' in record;
+  const kind: WebhookKind = !messageLike
+    ? 'webhook'
+    : direction === 'inbound'
+      ? 'inbound_message'
+      : direction === 'outbound' || status !== undefined
+        ? 'message_status'
+        : 'webhook';
+
+  const uuid = identifier(top.uuid) ?? (nested ? undefined : identifier(record.uuid));
+  const messageUuids = unique([
+    ...MESSAGE_FIELDS.flatMap((name) => [reference(record[name]), reference(top[name])]),
+    // The message record itself, when the update is wrapped around it or when the payload is the record.
+    nested && nested !== top.payload ? identifier(nested.uuid) : undefined,
+    messageLike ? identifier(top.uuid) : undefined,
+  ]);
+  const repliedToUuids = unique(
+    REPLY_FIELDS.flatMap((name) => [reference(record[name]), reference(top[name])]),
+  );
+  const createdAt = firstText([field('created_at')], 64, /[^\w .:+-]/g);
+  const occurredAt = TIME_FIELDS.map((name) => parseTime(field(name))).find((at) => at !== undefined);
+
+  return {
+    kind,
+    uuid,
+    dedupeKey: dedupeKeyOf(uuid, rawStatus, rawBody),
+    type,
+    direction,
+    channel,
+    status,
+    rawStatus,
+    messageUuids: messageUuids.slice(0, 3),
+    repliedToUuids: repliedToUuids.slice(0, 3),
+    occurredAt,
+    createdAt,
+  };
+}
+
+/**
+ * The key deliveries are deduplicated on: the payload's `uuid`, which the documentation calls the event id, and
+ * its status when it carries one. A redelivery is byte-for-byte the same payload, so it has the same key either
+ * way; the status keeps two updates of one message apart should `uuid` turn out to be the message's own id (the
+ * webhook guide's sample is a message record). A payload with no uuid is keyed by the SHA-256 of its bytes.
+ */
+export function dedupeKeyOf(
+  uuid: string | undefined,
+  rawStatus: string | undefined,
+  rawBody: Uint8Array,
+): string {
+  const base = uuid ?? `sha256-${createHash('sha256').update(rawBody).digest('hex')}`;
+  return rawStatus === undefined ? base : `${base}#${rawStatus.replace(/[^\w.-]/g, '_')}`;
+}
+
+/**
+ * The relay's word for a status: `delivered`, `failed`, `retried`, `replied`, `sent` or `queued`, from the
+ * spellings eCourtDate and carriers use; anything else is returned as given (lower case), never dropped.
+ *
+ * @example normaliseStatus('Undelivered') === 'failed'; normaliseStatus('opened') === 'opened'
+ */
+export function normaliseStatus(raw: string): DeliveryStatus {
+  const value = raw.trim().toLowerCase();
+  return (
+    STATUS_WORDS[value] ??
+    STATUS_WORDS[
+      value
+        .replace(/[\s-]+/g, '_')
+        .split('_')
+        .pop() ?? ''
+    ] ??
+    value
+  );
+}
+
+/** A status spelled in a type name such as `message.delivered` or `OUTBOUND_MESSAGE_FAILED`. */
+function statusFromType(type: string | undefined): string | undefined {
+  if (type === undefined) return undefined;
+  const last = type
+    .toLowerCase()
+    .split(/[^a-z]+/)
+    .filter(Boolean)
+    .pop();
+  return last !== undefined && last in STATUS_WORDS ? last : undefined;
+}
+
+/**
+ * A time from the payload: ISO 8601, eCourtDate's `YYYY-MM-DD HH:mm:ss` (UTC), or epoch seconds/ms. Epoch ms.
+ */
+export function parseTime(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isFinite(value) && value > 0) {
+    return value > 1e12 ? value : value * 1000;
+  }
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  const eCourtDate = /^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}:\d{2})$/.exec(text);
+  const ms = eCourtDate
+    ? Date.parse(`${eCourtDate[1]}T${eCourtDate[2]?.padStart(8, '0')}Z`)
+    : Date.parse(text);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** An id-like value: a string or number of 1-128 characters of `[A-Za-z0-9._:-]`. */
+function identifier(value: unknown): string | undefined {
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  const text = String(value).trim();
+  return /^[\w.:-]{1,128}$/.test(text) ? text : undefined;
+}
+
+/** A reference to a message: its id, or an object holding it in `uuid`. */
+function reference(value: unknown): string | undefined {
+  return isRecord(value) ? identifier(value.uuid) : identifier(value);
+}
+
+function word(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[\w-]{1,32}$/.test(value.trim())
+    ? value.trim().toLowerCase()
+    : undefined;
+}
+
+/** The first string (or number) among `values`, cleaned of `strip` characters and cut to `max`. */
+function firstText(values: readonly unknown[], max: number, strip: RegExp): string | undefined {
+  for (const value of values) {
+    if (typeof value !== 'string' && typeof value !== 'number') continue;
+    const text = String(value).replace(strip, '').trim().slice(0, max);
+    if (text !== '') return text;
+  }
+  return undefined;
+}
+
+function unique(values: readonly (string | undefined)[]): string[] {
+  return [...new Set(values.filter((value): value is string => value !== undefined))];
+}

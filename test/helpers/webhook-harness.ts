@@ -1,0 +1,172 @@
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { vi } from 'vitest';
+import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
+import { type EventBridgeStub, startEventBridgeStub } from '#local/eventbridge-stub.ts';
+import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
+import { startWebhookGateway, type WebhookGateway } from '#local/webhook-gateway.ts';
+import { DeliveryLedger } from '#shared/ledger/delivery.ts';
+import { createWebhookClients } from '#shared/webhook/clients.ts';
+import { loadWebhookConfig } from '#shared/webhook/config.ts';
+import { createWebhookHandler, type WebhookHandler } from '#shared/webhook/handler.ts';
+import { signBody } from '#shared/webhook/signature.ts';
+
+export const WEBHOOK_SECRET_ID = 'ecourtdate-relay/test/webhook';
+/** 22 characters: within eCourtDate's 24. */
+export const WEBHOOK_SECRET = 'whk9f8e7d6c5b4a3928170';
+export const WEBHOOK_LEDGER_TABLE = 'relay-ledger';
+
+export interface WebhookHarness {
+  /** The webhook URL on the local gateway. */
+  readonly url: string;
+  readonly events: EventBridgeStub;
+  readonly secrets: SecretsManagerStub;
+  readonly dynamodb: DynamoDbEmulator;
+  readonly env: Readonly<Record<string, string>>;
+  /** The real `functions/webhook.ts` handler, loaded with this harness's environment. */
+  readonly handler: WebhookHandler;
+  readonly delivery: DeliveryLedger;
+  /** Another Lambda container with the same configuration and its own caches, or with extra variables. */
+  createInstance(options?: { env?: Record<string, string>; now?: () => number }): WebhookHandler;
+  /** A gateway in front of other handlers (e.g. with another configuration), closed with the harness. */
+  gateway(
+    handlers: readonly WebhookHandler[],
+    options?: { base64?: 'auto' | 'always' },
+  ): Promise<WebhookGateway>;
+  /** POSTs `body` (object → JSON; string or bytes → as is), signed with the secret unless `signature` is given. */
+  post(body: unknown, options?: PostOptions): Promise<Response>;
+  /** A job's ledger entry as the sender leaves it after a 201, with the uuid index written. */
+  seedDeliveredJob(jobId: string, messageUuid: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PostOptions {
+  /** `null`: no signature header. */
+  readonly signature?: string | null;
+  readonly headers?: Record<string, string>;
+  readonly method?: string;
+  readonly url?: string;
+}
+
+/** The body's bytes as they go on the wire. */
+export function bodyBytes(body: unknown): Buffer {
+  if (Buffer.isBuffer(body)) return body;
+  if (body instanceof Uint8Array) return Buffer.from(body);
+  if (body === undefined) return Buffer.alloc(0);
+  return Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
+}
+
+/**
+ * Starts the receiver's world on loopback: dynalite with the ledger table, a Secrets Manager endpoint holding the
+ * webhook secret, the EventBridge stub, the real handler loaded from `functions/webhook.ts` with an environment
+ * pointing at them, and the local API Gateway in front of it (`instances` containers, round-robin).
+ */
+export async function startWebhookHarness(
+  options: { env?: Record<string, string>; instances?: number; secretValue?: string } = {},
+): Promise<WebhookHarness> {
+  const dynamodb = await startDynamoDbEmulator();
+  await dynamodb.createLedgerTable(WEBHOOK_LEDGER_TABLE);
+  const secrets = await startSecretsManagerStub({
+    secrets: { [WEBHOOK_SECRET_ID]: options.secretValue ?? JSON.stringify({ secret: WEBHOOK_SECRET }) },
+  });
+  const events = await startEventBridgeStub();
+  const env: Record<string, string> = {
+    WEBHOOK_SECRET_ID,
+    EVENT_BUS_NAME: 'relay-test-bus',
+    LEDGER_TABLE_NAME: WEBHOOK_LEDGER_TABLE,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
+    ...options.env,
+  };
+  const handler = await loadWebhookModule(env);
+  const createInstance = (instance: { env?: Record<string, string>; now?: () => number } = {}) => {
+    const config = loadWebhookConfig({ ...env, ...instance.env });
+    return createWebhookHandler({ config, ...createWebhookClients(config), now: instance.now });
+  };
+  const handlers = [
+    handler,
+    ...Array.from({ length: Math.max((options.instances ?? 1) - 1, 0) }, () => createInstance()),
+  ];
+  const gateways: WebhookGateway[] = [await startWebhookGateway({ handlers })];
+  const [main] = gateways as [WebhookGateway];
+  const delivery = new DeliveryLedger({
+    client: dynamodb.client,
+    tableName: WEBHOOK_LEDGER_TABLE,
+    ttlSeconds: 86_400,
+  });
+  const doc = DynamoDBDocumentClient.from(dynamodb.client);
+
+  return {
+    url: main.url,
+    events,
+    secrets,
+    dynamodb,
+    env,
+    handler,
+    delivery,
+    createInstance,
+    async gateway(list, gatewayOptions = {}) {
+      const gateway = await startWebhookGateway({ handlers: list, base64: gatewayOptions.base64 });
+      gateways.push(gateway);
+      return gateway;
+    },
+    post(body, postOptions = {}) {
+      const bytes = bodyBytes(body);
+      const signature =
+        postOptions.signature === undefined ? signBody(WEBHOOK_SECRET, bytes) : postOptions.signature;
+      return fetch(postOptions.url ?? main.url, {
+        method: postOptions.method ?? 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(signature === null ? {} : { 'x-ecd-signature': signature }),
+          ...postOptions.headers,
+        },
+        body: (postOptions.method ?? 'POST') === 'GET' ? undefined : bytes,
+      });
+    },
+    async seedDeliveredJob(jobId, messageUuid) {
+      const now = Date.now();
+      await doc.send(
+        new PutCommand({
+          TableName: WEBHOOK_LEDGER_TABLE,
+          Item: {
+            id: `job#${jobId}`,
+            job_id: jobId,
+            status: 'delivered',
+            uuid: messageUuid,
+            version: 2,
+            history: [],
+            expiration: Math.floor(now / 1000) + 86_400,
+            updated_at: now,
+          },
+        }),
+      );
+      await delivery.putUuidIndex(messageUuid, jobId);
+    },
+    async close() {
+      await Promise.allSettled([
+        ...gateways.map((gateway) => gateway.close()),
+        events.close(),
+        secrets.close(),
+        dynamodb.stop(),
+      ]);
+    },
+  };
+}
+
+/**
+ * Loads `functions/webhook.ts` afresh (a cold start) with `env` as its environment; the module reads its
+ * configuration at import, so the environment is set for the import and restored afterwards.
+ */
+export async function loadWebhookModule(env: Record<string, string>): Promise<WebhookHandler> {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    vi.resetModules();
+    const module = (await import('../../functions/webhook.ts')) as { handler: WebhookHandler };
+    return module.handler;
+  } finally {
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+  }
+}

@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { DETAIL_TYPE, planEvents } from '#shared/webhook/events.ts';
+import { normaliseStatus, normaliseWebhook, parseTime } from '#shared/webhook/payload.ts';
+
+const raw = (payload: unknown) => Buffer.from(JSON.stringify(payload));
+const read = (payload: unknown) => normaliseWebhook(payload, raw(payload));
+
+describe('normaliseWebhook', () => {
+  it('reads the documented message fields of an inbound text', () => {
+    const payload = {
+      uuid: 'e1',
+      channel: 'text',
+      direction: 'inbound',
+      created_at: '2026-03-15T14:30:00Z',
+      last_status: 'received',
+    };
+
+    expect(read(payload)).toMatchObject({
+      kind: 'inbound_message',
+      uuid: 'e1',
+      channel: 'text',
+      direction: 'inbound',
+      createdAt: '2026-03-15T14:30:00Z',
+    });
+  });
+
+  it('takes an outbound message with a status as a message status update', () => {
+    expect(
+      read({ uuid: 'e2', direction: 'outbound', last_status: 'delivered', message_uuid: 'm2' }),
+    ).toMatchObject({
+      kind: 'message_status',
+      status: 'delivered',
+      messageUuids: ['m2', 'e2'],
+    });
+  });
+
+  it('reads the direction from a type name such as INBOUND_TEXTS', () => {
+    expect(read({ uuid: 'e3', type: 'INBOUND_TEXTS', content: 'hi' })).toMatchObject({
+      kind: 'inbound_message',
+      direction: 'inbound',
+      type: 'INBOUND_TEXTS',
+    });
+  });
+
+  it('reads the status from a type name such as message.failed', () => {
+    expect(read({ uuid: 'e4', type: 'message.failed', message_id: 'm4' })).toMatchObject({
+      kind: 'message_status',
+      status: 'failed',
+      rawStatus: 'failed',
+      messageUuids: ['m4', 'e4'],
+    });
+  });
+
+  it('reads a wrapped record, with the message id from the record and the event id from the envelope', () => {
+    const payload = {
+      uuid: 'e5',
+      type: 'outbound_message',
+      data: { uuid: 'm5', direction: 'outbound', last_status: 'sent' },
+    };
+
+    expect(read(payload)).toMatchObject({
+      kind: 'message_status',
+      uuid: 'e5',
+      status: 'sent',
+      messageUuids: ['m5', 'e5'],
+    });
+  });
+
+  it('takes anything that is not a message as a generic webhook', () => {
+    expect(read({ uuid: 'e6', type: 'payment.created', amount: 25 }).kind).toBe('webhook');
+    expect(read([1, 2, 3]).kind).toBe('webhook');
+  });
+
+  it('reads the message an inbound reply answers', () => {
+    expect(read({ uuid: 'e7', direction: 'inbound', in_reply_to: { uuid: 'm7' } }).repliedToUuids).toEqual([
+      'm7',
+    ]);
+  });
+
+  it('ignores ids that are not id-like rather than carrying them into keys', () => {
+    expect(read({ uuid: 'a b <script>', direction: 'inbound' }).uuid).toBeUndefined();
+  });
+});
+
+describe('dedupe key', () => {
+  it('is the same for a redelivery of the same bytes', () => {
+    const payload = { uuid: 'e1', direction: 'outbound', last_status: 'sent' };
+
+    expect(read(payload).dedupeKey).toBe(read(payload).dedupeKey);
+  });
+
+  it('differs for two statuses under one uuid', () => {
+    expect(read({ uuid: 'm1', last_status: 'sent' }).dedupeKey).not.toBe(
+      read({ uuid: 'm1', last_status: 'delivered' }).dedupeKey,
+    );
+  });
+
+  it('is the hash of the bytes when the payload has no uuid', () => {
+    expect(read({ type: 'form.submitted', id: 3 }).dedupeKey).toMatch(/^sha256-[0-9a-f]{64}$/);
+  });
+});
+
+describe('normaliseStatus', () => {
+  it.each([
+    ['Delivered', 'delivered'],
+    ['undelivered', 'failed'],
+    ['bounced', 'failed'],
+    ['retrying', 'retried'],
+    ['reply', 'replied'],
+    ['queued', 'queued'],
+    ['message_delivered', 'delivered'],
+    ['opened', 'opened'],
+  ])('reads %s as %s', (given, expected) => {
+    expect(normaliseStatus(given)).toBe(expected);
+  });
+});
+
+describe('parseTime', () => {
+  it('reads ISO 8601, eCourtDate’s UTC "YYYY-MM-DD H:i:s" and epoch seconds alike', () => {
+    const at = Date.UTC(2026, 2, 15, 14, 30, 0);
+
+    expect(parseTime('2026-03-15T14:30:00Z')).toBe(at);
+    expect(parseTime('2026-03-15 14:30:00')).toBe(at);
+    expect(parseTime('2026-03-15 9:30:00')).toBe(at - 5 * 3_600_000);
+    expect(parseTime(at / 1000)).toBe(at);
+    expect(parseTime('soon')).toBeUndefined();
+  });
+});
+
+describe('planEvents', () => {
+  it('plans the kind’s event with the raw payload, and a job event when a job matched', () => {
+    const payload = { uuid: 'e1', direction: 'outbound', last_status: 'delivered', message_uuid: 'm1' };
+
+    const events = planEvents(read(payload), payload, 0, {
+      jobId: 'job-1',
+      messageUuid: 'm1',
+      status: 'delivered',
+      jobStatus: 'delivered',
+    });
+
+    expect(events.map((e) => [e.key, e.detailType])).toEqual([
+      ['webhook', DETAIL_TYPE.messageStatus],
+      ['job_delivery_status', DETAIL_TYPE.jobDeliveryStatus],
+    ]);
+    expect(events[0]?.detail).toMatchObject({ job_id: 'job-1', message_uuid: 'm1', payload });
+    expect(events[1]?.detail).toMatchObject({ job_id: 'job-1', status: 'delivered', webhook_uuid: 'e1' });
+  });
+});
