@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { listenOnLoopback, readBody, writeJson } from '../loopback-server.ts';
 import { type ApiConfig, type ApiResult, createApi, defaultDuplicateKey, type ParsedBody } from './api.ts';
 import { createFaultScript, describeRule, isObject } from './faults.ts';
@@ -109,6 +109,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         method,
         path,
         query,
+        headers: plainHeaders(req.headers),
         body: bodyValue(body),
         ...(clientId === undefined ? {} : { clientId }),
       };
@@ -217,6 +218,16 @@ function redact(path: string, body: ParsedBody): unknown {
   const value = bodyValue(body);
   if (!isObject(value) || !('client_secret' in value)) return structuredClone(value);
   return { ...structuredClone(value), client_secret: '[redacted]' };
+}
+
+/** Header values as strings; `authorization` left out, so no rule or log can see a token. */
+function plainHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const plain: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name === 'authorization' || value === undefined) continue;
+    plain[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return plain;
 }
 
 function destroy(res: ServerResponse): void {

@@ -83,6 +83,8 @@ export interface FaultRequestView {
   method: string;
   path: string;
   query: Record<string, string>;
+  /** Request headers, names in lower case, without `authorization` (it holds the bearer token). */
+  headers: Record<string, string>;
   body: unknown;
   clientId?: string;
 }

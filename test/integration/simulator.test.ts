@@ -851,6 +851,30 @@ describe('fault kinds that production integrations meet', () => {
     ]);
   });
 
+  it('a matcher sees the request headers, never the authorization header', async () => {
+    const sim = await start();
+    const bearer = await token(sim);
+    const seen: Record<string, string>[] = [];
+    sim.script({
+      match: (request) => {
+        seen.push(request.headers);
+        return request.headers['x-test-fault'] === 'yes';
+      },
+      action: { kind: 'respond', status: 503 },
+    });
+
+    const plain = await send(sim, bearer, message());
+    const tagged = await postJson(`${sim.url}/v1/messages/oneoffs`, message(), {
+      authorization: `Bearer ${bearer}`,
+      'x-test-fault': 'yes',
+    });
+
+    expect(plain.status).toBe(201);
+    expect(tagged.status).toBe(503);
+    expect(seen.at(-1)).toMatchObject({ 'x-test-fault': 'yes', 'content-type': 'application/json' });
+    expect(seen.every((headers) => !('authorization' in headers))).toBe(true);
+  });
+
   it('a respond body given as a function sees the request and the simulator clock', async () => {
     const sim = await start();
     const bearer = await token(sim);
