@@ -4,7 +4,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { CliError } from '#cli/errors.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
 import { JobValidationError } from '#shared/errors.ts';
-import { parseJob } from '#shared/job.ts';
+import { parseJob, withoutByteOrderMark } from '#shared/job.ts';
 
 export type Via = 'queue' | 'bus';
 
@@ -28,7 +28,8 @@ export interface SendResult {
 export async function readJobs(path: string): Promise<CheckedJob[]> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // A byte order mark (as a Windows editor saves the file) can only stand before the first job.
+    text = withoutByteOrderMark(await readFile(path, 'utf8'));
   } catch (error) {
     throw new CliError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
       cause: error,

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { peekJobId } from '#shared/job.ts';
+import { peekJobId, withoutByteOrderMark } from '#shared/job.ts';
 
 /** One non-blank line of a JSON Lines jobs file, kept exactly as written: it becomes an SQS message body. */
 export interface JobLine {
@@ -28,7 +28,8 @@ const MAX_BODY_BYTES = 256 * 1024;
 export async function readJobsFile(path: string): Promise<JobLine[]> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    // A byte order mark (as a Windows editor saves the file) can only stand before the first job.
+    text = withoutByteOrderMark(await readFile(path, 'utf8'));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new JobsFileError(`cannot read the jobs file ${path}${code ? ` (${code})` : ''}`, { cause: error });
