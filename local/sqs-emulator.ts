@@ -1,5 +1,13 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
+import {
+  type IgnoredDelete,
+  type SqsRefusal,
+  type StrictSqsOptions,
+  startStrictSqsLayer,
+} from '#local/strict-sqs.ts';
+
+export type { IgnoredDelete, SqsRefusal } from '#local/strict-sqs.ts';
 
 export interface EmulatedQueue {
   readonly name: string;
@@ -12,6 +20,15 @@ export interface InspectedMessage {
   readonly messageId: string;
   readonly body: string;
   readonly approximateReceiveCount?: number;
+  /** Epoch ms at which a delayed message becomes visible. */
+  readonly delayUntil?: number;
+  /** The message attributes as sent (`DataType`, `StringValue` or base64 `BinaryValue`). */
+  readonly messageAttributes?: Readonly<
+    Record<
+      string,
+      { readonly DataType: string; readonly StringValue?: string; readonly BinaryValue?: string }
+    >
+  >;
 }
 
 export interface QueueInspection {
@@ -26,26 +43,60 @@ export interface QueueInspection {
 }
 
 export interface SqsEmulator {
-  /** The endpoint to give SQS clients (`AWS_ENDPOINT_URL_SQS`), e.g. http://127.0.0.1:41234. */
+  /**
+   * The endpoint to give SQS clients (`AWS_ENDPOINT_URL_SQS`), e.g. http://127.0.0.1:41234: the strict SQS
+   * layer, which refuses what real SQS refuses and forwards the rest to fauxqs.
+   */
   readonly endpoint: string;
   /** An SDK client pointed at the emulator. */
   readonly sqs: SQSClient;
   createQueue(name: string, attributes?: Record<string, string>): Promise<EmulatedQueue>;
   /** Non-destructive view of a queue: nothing is received, no visibility changes. */
   inspect(name: string): Promise<QueueInspection>;
+  /**
+   * Every request (or batch entry) the strict layer refused so far, oldest first: a run that stayed inside SQS's
+   * limits has none. Each names the action, SQS's error code and message, never a value.
+   */
+  refusals(): readonly SqsRefusal[];
+  /** DeleteMessage calls with a stale receipt handle, which SQS answers with success but which delete nothing. */
+  ignoredDeletes(): readonly IgnoredDelete[];
   stop(): Promise<void>;
 }
 
+/** Options of `startSqsEmulator`. */
+export interface SqsEmulatorOptions extends Omit<StrictSqsOptions, 'upstream'> {
+  /** The strict layer's port; 0 picks a free one. @default 0 */
+  readonly port?: number;
+  readonly region?: string;
+}
+
 /**
- * Starts fauxqs in-process, listening on 127.0.0.1 only. Its queue URLs name a `localhost` subdomain that
- * does not resolve, so every client must use `endpoint` with `useQueueUrlAsEndpoint: false` (the relay's
- * `createAwsClients` does this whenever `AWS_ENDPOINT_URL_SQS` is set).
+ * Starts fauxqs in-process behind the strict SQS layer (local/strict-sqs.ts), both on 127.0.0.1 only. Every
+ * client given `endpoint` (the sender, the local event source, the CLI) goes through the layer, so the tests and
+ * `npm start` meet SQS's documented limits as the relay meets them in AWS. fauxqs's queue URLs name a
+ * `localhost` subdomain that does not resolve, so every client must use `endpoint` with
+ * `useQueueUrlAsEndpoint: false` (the relay's `createAwsClients` does this whenever `AWS_ENDPOINT_URL_SQS` is
+ * set).
+ *
+ * @example
+ * const emulator = await startSqsEmulator();
+ * // ... run ...
+ * expect(emulator.refusals()).toEqual([]);
  */
-export async function startSqsEmulator(
-  options: { port?: number; region?: string } = {},
-): Promise<SqsEmulator> {
+export async function startSqsEmulator(options: SqsEmulatorOptions = {}): Promise<SqsEmulator> {
   const app = buildApp({ logger: false, host: 'localhost' });
-  const endpoint = await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
+  const fauxqs = await app.listen({ host: '127.0.0.1', port: 0 });
+  const strict = await startStrictSqsLayer({
+    upstream: fauxqs,
+    now: options.now,
+    timeScale: options.timeScale,
+    onRefusal: options.onRefusal,
+    port: options.port,
+  }).catch(async (error: unknown) => {
+    await app.close();
+    throw error;
+  });
+  const { endpoint } = strict;
   const sqs = new SQSClient({
     endpoint,
     useQueueUrlAsEndpoint: false,
@@ -64,13 +115,16 @@ export async function startSqsEmulator(
       return { name, url, arn: attrs.Attributes?.QueueArn ?? '' };
     },
     async inspect(name) {
-      const response = await fetch(`${endpoint}/_fauxqs/queues/${encodeURIComponent(name)}`);
+      const response = await fetch(`${fauxqs}/_fauxqs/queues/${encodeURIComponent(name)}`);
       if (!response.ok) throw new Error(`fauxqs has no queue named ${name} (HTTP ${response.status})`);
       const state = (await response.json()) as { messages: QueueInspection };
       return state.messages;
     },
+    refusals: () => strict.refusals(),
+    ignoredDeletes: () => strict.ignoredDeletes(),
     async stop() {
       sqs.destroy();
+      await strict.close();
       await app.close();
     },
   };

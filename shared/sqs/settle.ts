@@ -4,21 +4,31 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { MAX_VISIBILITY_TIMEOUT_SECONDS } from '#shared/config.ts';
+import type { SQSRecord } from 'aws-lambda';
+import { MAX_DELAY_SECONDS, MAX_HIDE_SECONDS } from '#shared/config.ts';
 import type { DeadLetterReason } from '#shared/outcome.ts';
 import { truncate } from '#shared/redact.ts';
 
 /**
- * Keeps a record out of sight for `delaySeconds` before SQS offers it again: the relay's backoff. The
- * caller then reports the record as a batch item failure so that it is not deleted.
+ * Keeps a received record out of sight for `delaySeconds` (seconds from now) before SQS offers it again: the
+ * relay's backoff. The caller then reports the record as a batch item failure so that it is not deleted.
+ *
+ * SQS refuses a visibility that ends more than 12 h after the ReceiveMessage that produced the receipt handle.
+ * The sender does not know that moment, only that it came at most one batching window (300 s) and one whole
+ * invocation (900 s) before now, so the wait is capped at `MAX_HIDE_SECONDS` (43,200 - 900 - 300 = 42,000 s).
+ * A longer wait is kept by the job ledger's next-attempt time, which hides an early copy again
+ * (docs/sqs-limits.md, "Visibility changes").
+ *
+ * Returns the seconds actually requested. Throws `RangeError` for a NaN delay (a bug: nothing is sent) and
+ * whatever SQS throws (a stale receipt handle, an outage).
  */
 export async function hideFor(
   sqs: SQSClient,
   queueUrl: string,
   receiptHandle: string,
   delaySeconds: number,
-): Promise<void> {
-  const timeout = Math.min(Math.max(Math.round(delaySeconds), 0), MAX_VISIBILITY_TIMEOUT_SECONDS);
+): Promise<number> {
+  const timeout = clampSeconds(delaySeconds, MAX_HIDE_SECONDS, 'hide');
   await sqs.send(
     new ChangeMessageVisibilityCommand({
       QueueUrl: queueUrl,
@@ -26,6 +36,7 @@ export async function hideFor(
       VisibilityTimeout: timeout,
     }),
   );
+  return timeout;
 }
 
 /** What the dead-letter queue records about why a job ended there; every field is safe to show an operator. */
@@ -40,7 +51,7 @@ export interface DeadLetterInfo {
   readonly firstAttemptAt: number;
   /** A human sentence: the validation error naming the field, or what the policy saw. Never message text. */
   readonly detail?: string | undefined;
-  /** Short, already-redacted excerpt of the last response body. */
+  /** Short, already-redacted excerpt of the last response body; may hold any character the API sent. */
   readonly responseExcerpt?: string | undefined;
 }
 
@@ -56,8 +67,51 @@ export const DLQ_ATTRIBUTE = {
   responseExcerpt: 'response_excerpt',
 } as const;
 
-/** The largest message SQS accepts (body and attributes together). */
+/**
+ * Names of the message attributes `requeueCopy` adds to a fresh copy of a record (docs/sqs-limits.md,
+ * "Fresh copies"): `requeued_from`, the SQS message id of the first message of the chain of copies (String);
+ * `first_received_at`, epoch ms of the first receipt of that first message (Number).
+ */
+export const REQUEUE_ATTRIBUTE = {
+  requeuedFrom: 'requeued_from',
+  firstReceivedAt: 'first_received_at',
+} as const;
+
+/** The largest message SQS accepts (body and attributes together; SendMessage, 1 MiB). */
 export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+
+/** The most message attributes SQS accepts on one message. */
+export const SQS_MAX_MESSAGE_ATTRIBUTES = 10;
+
+// Every character SQS refuses in a message body or a String attribute value (SendMessage: only #x9 | #xA | #xD |
+// #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF are allowed). With the `u` flag a lone surrogate is one code
+// point, outside every range, so it is replaced too.
+const SQS_DISALLOWED_CHARACTER = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/**
+ * `text` with every character SQS refuses (controls such as U+0000, ESC and BEL, U+FFFE, U+FFFF, lone
+ * surrogates) replaced by U+FFFD, so that it can be sent as a String attribute value or a body. Text that SQS
+ * accepts comes back unchanged. A replacement takes 3 UTF-8 bytes: size a message after sanitising it.
+ */
+export function sqsSafeText(text: string): string {
+  return text.replace(SQS_DISALLOWED_CHARACTER, '\uFFFD');
+}
+
+/**
+ * Size of a message as SQS counts it: body bytes plus each attribute's name, data type and value bytes (a
+ * String value as UTF-8, a Binary value as its bytes).
+ */
+export function sqsMessageBytes(body: string, attributes: Record<string, MessageAttributeValue>): number {
+  let size = Buffer.byteLength(body, 'utf8');
+  for (const [name, value] of Object.entries(attributes)) {
+    size +=
+      Buffer.byteLength(name) +
+      Buffer.byteLength(value.DataType ?? '') +
+      Buffer.byteLength(value.StringValue ?? '') +
+      (value.BinaryValue?.byteLength ?? 0);
+  }
+  return size;
+}
 
 // Shed first when a message would be too large: the least essential, and the largest, attributes.
 const SHED_ORDER = [
@@ -71,24 +125,28 @@ const SHED_ORDER = [
   DLQ_ATTRIBUTE.reason,
 ];
 
-/** Size of a message as SQS counts it: body bytes plus each attribute's name, type and value bytes. */
-export function sqsMessageBytes(body: string, attributes: Record<string, MessageAttributeValue>): number {
-  let size = Buffer.byteLength(body, 'utf8');
-  for (const [name, value] of Object.entries(attributes)) {
-    size +=
-      Buffer.byteLength(name) +
-      Buffer.byteLength(value.DataType ?? '') +
-      Buffer.byteLength(value.StringValue ?? '');
-  }
-  return size;
-}
+// The free-text attributes: the only ones whose content comes from outside the relay's own vocabulary.
+const FREE_TEXT = [DLQ_ATTRIBUTE.responseExcerpt, DLQ_ATTRIBUTE.detail];
+
+// SQS's answers to a message it will not take as sent (SendMessage errors); a throttle or an outage is not one.
+const REFUSED_MESSAGE = new Set([
+  'InvalidParameterValue',
+  'InvalidMessageContents',
+  'InvalidAttributeName',
+  'InvalidAttributeValue',
+]);
 
 /**
  * Sends the job's original body, unchanged, to the dead-letter queue with the reason and context as message
- * attributes, so that a redrive later sends the very same job back. A body near the size limit keeps as
- * many attributes as fit (the reason last), never a changed body; the names of the dropped attributes are
- * returned for the log. Throws if SQS refuses: the caller then leaves the record on the send queue rather
- * than lose it.
+ * attributes, so that a redrive later sends the very same job back. Every attribute value holds only characters
+ * SQS accepts (`sqsSafeText`), and an empty one is left out. A body near the size limit keeps as many attributes
+ * as fit (the reason last), never a changed body. Should SQS still refuse the message, it is sent once more
+ * without the free-text attributes (`detail`, `response_excerpt`), so that dead-lettering never depends on what
+ * an API response contained (docs/sqs-limits.md, "Dead-letter attributes"). The names of the dropped attributes
+ * are returned for the log.
+ *
+ * Throws if SQS refuses (or fails) anyway: the caller then leaves the record on the send queue rather than lose
+ * it.
  */
 export async function sendToDeadLetterQueue(
   sqs: SQSClient,
@@ -97,16 +155,20 @@ export async function sendToDeadLetterQueue(
   info: DeadLetterInfo,
   now: number = Date.now(),
 ): Promise<{ droppedAttributes: string[] }> {
-  const attributes: Record<string, MessageAttributeValue> = {
-    [DLQ_ATTRIBUTE.reason]: text(info.reason),
-    [DLQ_ATTRIBUTE.lastStatus]: text(info.lastStatus === undefined ? 'none' : String(info.lastStatus)),
-    [DLQ_ATTRIBUTE.attempts]: { DataType: 'Number', StringValue: String(info.attempts) },
-    [DLQ_ATTRIBUTE.firstAttemptAt]: text(new Date(info.firstAttemptAt).toISOString()),
-    [DLQ_ATTRIBUTE.deadLetteredAt]: text(new Date(now).toISOString()),
+  const attributes: Record<string, MessageAttributeValue> = {};
+  const put = (name: string, value: string | undefined, dataType = 'String') => {
+    const safe = value === undefined ? '' : sqsSafeText(value);
+    if (safe.length > 0) attributes[name] = { DataType: dataType, StringValue: safe };
   };
-  if (info.jobId) attributes[DLQ_ATTRIBUTE.jobId] = text(info.jobId);
-  if (info.detail) attributes[DLQ_ATTRIBUTE.detail] = text(truncate(info.detail, 512));
-  if (info.responseExcerpt) attributes[DLQ_ATTRIBUTE.responseExcerpt] = text(info.responseExcerpt);
+  put(DLQ_ATTRIBUTE.reason, info.reason);
+  put(DLQ_ATTRIBUTE.lastStatus, info.lastStatus === undefined ? 'none' : String(info.lastStatus));
+  put(DLQ_ATTRIBUTE.attempts, Number.isFinite(info.attempts) ? String(info.attempts) : undefined, 'Number');
+  put(DLQ_ATTRIBUTE.firstAttemptAt, isoTime(info.firstAttemptAt));
+  put(DLQ_ATTRIBUTE.deadLetteredAt, isoTime(now));
+  put(DLQ_ATTRIBUTE.jobId, info.jobId);
+  put(DLQ_ATTRIBUTE.detail, info.detail === undefined ? undefined : truncate(info.detail, 512));
+  put(DLQ_ATTRIBUTE.responseExcerpt, info.responseExcerpt);
+
   const droppedAttributes: string[] = [];
   for (const name of SHED_ORDER) {
     if (sqsMessageBytes(body, attributes) <= SQS_MAX_MESSAGE_BYTES) break;
@@ -115,16 +177,141 @@ export async function sendToDeadLetterQueue(
       droppedAttributes.push(name);
     }
   }
-  await sqs.send(
-    new SendMessageCommand({
-      QueueUrl: deadLetterQueueUrl,
-      MessageBody: body,
-      MessageAttributes: attributes,
-    }),
-  );
+  const send = () =>
+    sqs.send(
+      new SendMessageCommand({
+        QueueUrl: deadLetterQueueUrl,
+        MessageBody: body,
+        MessageAttributes: attributes,
+      }),
+    );
+  try {
+    await send();
+  } catch (error) {
+    const freeText = FREE_TEXT.filter((name) => name in attributes);
+    if (!isRefusedMessage(error) || freeText.length === 0) throw error;
+    for (const name of freeText) {
+      delete attributes[name];
+      droppedAttributes.push(name);
+    }
+    await send();
+  }
   return { droppedAttributes };
 }
 
-function text(value: string): MessageAttributeValue {
-  return { DataType: 'String', StringValue: value };
+/** What `requeueCopy` sent. */
+export interface RequeuedCopy {
+  /** The copy's SQS message id. */
+  readonly messageId: string;
+  /** The `DelaySeconds` requested: the delay asked for, capped at 900. */
+  readonly delaySeconds: number;
+  /** Attributes of the record that could not be carried over (a list type SQS does not implement, or empty). */
+  readonly droppedAttributes: readonly string[];
+}
+
+/**
+ * Sends a fresh copy of a received record to `queueUrl`, so that SQS's receive count starts again: the same body,
+ * the same message attributes (converted from the Lambda record shape to SendMessage's, String values sanitised
+ * with `sqsSafeText`), and `DelaySeconds` = min(`delaySeconds`, 900), SQS's maximum. The caller then acknowledges
+ * the original (does not report it as a batch item failure); if this throws, it keeps the original instead.
+ *
+ * The copy also carries `first_received_at` (epoch ms, Number) and `requeued_from` (message id), taken from the
+ * record when it is itself a copy, so that a job's life is counted from its first receipt across copies; each is
+ * added only when it fits SQS's 10 attributes and 1 MiB, `first_received_at` first (docs/sqs-limits.md, "Fresh
+ * copies"). `now` (epoch ms) stands in for a record with no first-receive timestamp.
+ *
+ * Throws `RangeError` for a NaN delay, and whatever SQS throws.
+ *
+ * @example
+ * await requeueCopy(sqs, config.sendQueueUrl, record, 3_600); // visible again in 900 s, receive count 1
+ */
+export async function requeueCopy(
+  sqs: SQSClient,
+  queueUrl: string,
+  record: SQSRecord,
+  delaySeconds: number,
+  now: number = Date.now(),
+): Promise<RequeuedCopy> {
+  const delay = clampSeconds(delaySeconds, MAX_DELAY_SECONDS, 'delay');
+  const attributes: Record<string, MessageAttributeValue> = {};
+  const droppedAttributes: string[] = [];
+  const ours = new Set<string>(Object.values(REQUEUE_ATTRIBUTE));
+  for (const [name, value] of Object.entries(record.messageAttributes ?? {})) {
+    if (ours.has(name)) continue;
+    const converted = toSendAttribute(value);
+    if (converted) attributes[name] = converted;
+    else droppedAttributes.push(name);
+  }
+  const additions: [string, MessageAttributeValue][] = [
+    [
+      REQUEUE_ATTRIBUTE.firstReceivedAt,
+      { DataType: 'Number', StringValue: String(firstReceivedAt(record) ?? Math.trunc(now)) },
+    ],
+    [
+      REQUEUE_ATTRIBUTE.requeuedFrom,
+      {
+        DataType: 'String',
+        StringValue: sqsSafeText(stringAttribute(record, REQUEUE_ATTRIBUTE.requeuedFrom) ?? record.messageId),
+      },
+    ],
+  ];
+  for (const [name, value] of additions) {
+    const candidate = { ...attributes, [name]: value };
+    if (
+      Object.keys(candidate).length <= SQS_MAX_MESSAGE_ATTRIBUTES &&
+      sqsMessageBytes(record.body, candidate) <= SQS_MAX_MESSAGE_BYTES
+    ) {
+      attributes[name] = value;
+    }
+  }
+  const sent = await sqs.send(
+    new SendMessageCommand({
+      QueueUrl: queueUrl,
+      MessageBody: record.body,
+      MessageAttributes: attributes,
+      DelaySeconds: delay,
+    }),
+  );
+  return { messageId: sent.MessageId ?? '', delaySeconds: delay, droppedAttributes };
+}
+
+/**
+ * Epoch ms of the job's first receipt: the `first_received_at` a fresh copy carries (see `requeueCopy`), else
+ * SQS's `ApproximateFirstReceiveTimestamp` of this message; undefined when the record has neither.
+ */
+export function firstReceivedAt(record: SQSRecord): number | undefined {
+  const carried = Number(stringAttribute(record, REQUEUE_ATTRIBUTE.firstReceivedAt));
+  if (Number.isSafeInteger(carried) && carried > 0) return carried;
+  const approximate = Number(record.attributes?.ApproximateFirstReceiveTimestamp);
+  return Number.isSafeInteger(approximate) && approximate > 0 ? approximate : undefined;
+}
+
+function toSendAttribute(value: SQSRecord['messageAttributes'][string]): MessageAttributeValue | undefined {
+  const dataType = value.dataType;
+  if (!dataType) return undefined;
+  if (dataType.startsWith('Binary')) {
+    return value.binaryValue
+      ? { DataType: dataType, BinaryValue: Buffer.from(value.binaryValue, 'base64') }
+      : undefined;
+  }
+  const text = value.stringValue === undefined ? '' : sqsSafeText(value.stringValue);
+  return text.length > 0 ? { DataType: dataType, StringValue: text } : undefined;
+}
+
+function stringAttribute(record: SQSRecord, name: string): string | undefined {
+  return record.messageAttributes?.[name]?.stringValue || undefined;
+}
+
+function clampSeconds(seconds: number, max: number, what: string): number {
+  if (Number.isNaN(seconds)) throw new RangeError(`the ${what} must be a number of seconds, not NaN`);
+  return Math.min(Math.max(Math.round(seconds), 0), max);
+}
+
+function isoTime(epochMs: number): string | undefined {
+  const date = new Date(epochMs);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
+function isRefusedMessage(error: unknown): boolean {
+  return error instanceof Error && REFUSED_MESSAGE.has(error.name);
 }
