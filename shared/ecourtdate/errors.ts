@@ -27,16 +27,22 @@ export class EcdTransportError extends EcdApiError {
   /** The error code found on the error or its causes, when there was one. */
   readonly code: string | undefined;
   /**
-   * Whether the request may have reached the server. A DNS, refused, TLS or connect-timeout failure happens
-   * before any byte of the request is written, so nothing can have been processed; after a reset or a
-   * timeout the server may have processed it.
+   * Whether the request may have reached the server. A DNS failure, a refused connection, a certificate the
+   * handshake rejected or a connect timeout all happen before any byte of the request is written, so nothing
+   * can have been processed; after any other failure (a reset, a timeout waiting for the answer, another TLS
+   * error) the server may have processed it.
    */
   readonly mayHaveBeenSent: boolean;
 
   constructor(
     failure: TransportFailure,
     url: URL,
-    options: { cause?: unknown; code?: string | undefined; beforeSend?: boolean } = {},
+    options: {
+      cause?: unknown;
+      code?: string | undefined;
+      /** Known to have failed before the request was written; by default only for `dns` and `refused`. */
+      beforeSend?: boolean;
+    } = {},
   ) {
     const detail = failureDetail(failure, options.code);
     super(`${failure === 'timeout' ? 'timed out' : detail} calling ${url.origin}${url.pathname}`, {
@@ -46,7 +52,7 @@ export class EcdTransportError extends EcdApiError {
     this.failure = failure;
     this.host = url.host;
     this.code = options.code;
-    this.mayHaveBeenSent = !(options.beforeSend ?? false) && !['dns', 'refused', 'tls'].includes(failure);
+    this.mayHaveBeenSent = !(options.beforeSend ?? (failure === 'dns' || failure === 'refused'));
   }
 
   /**

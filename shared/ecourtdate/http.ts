@@ -85,9 +85,12 @@ const TIMEOUT_CODES = new Set([
   'UND_ERR_BODY_TIMEOUT',
   'ABORT_ERR',
 ]);
-// OpenSSL's certificate verification codes and Node's TLS error codes.
-const TLS_CODE =
-  /^(?:ERR_TLS_|ERR_SSL_|ERR_OSSL_|EPROTO$|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH$|INVALID_CA$|PATH_LENGTH_EXCEEDED$|INVALID_PURPOSE$|CERT_UNTRUSTED$|CERT_REJECTED$)/;
+// OpenSSL's certificate verification codes (and Node's for a name mismatch): raised during the handshake,
+// before any request byte is written.
+const CERTIFICATE_CODE =
+  /^(?:CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH$|INVALID_CA$|PATH_LENGTH_EXCEEDED$|INVALID_PURPOSE$|ERR_TLS_CERT_ALTNAME_INVALID$)/;
+// Other TLS and OpenSSL errors, which may also come after the request was written.
+const TLS_CODE = /^(?:ERR_TLS_|ERR_SSL_|ERR_OSSL_|EPROTO$)/;
 
 /**
  * Names the cause of a failed fetch from the error codes on the error and its `cause` chain (undici wraps
@@ -102,7 +105,8 @@ export function classifyTransportFailure(
   const has = (test: (c: string) => boolean) => codes.some(test);
   if (has((c) => DNS_CODES.has(c))) return { failure: 'dns', code, beforeSend: true };
   if (has((c) => c === 'ECONNREFUSED')) return { failure: 'refused', code, beforeSend: true };
-  if (has((c) => TLS_CODE.test(c))) return { failure: 'tls', code, beforeSend: true };
+  if (has((c) => CERTIFICATE_CODE.test(c))) return { failure: 'tls', code, beforeSend: true };
+  if (has((c) => TLS_CODE.test(c))) return { failure: 'tls', code, beforeSend: false };
   if (has((c) => c === 'UND_ERR_CONNECT_TIMEOUT')) return { failure: 'timeout', code, beforeSend: true };
   if (timedOut || has((c) => TIMEOUT_CODES.has(c)) || isAbort(error))
     return { failure: 'timeout', code, beforeSend: false };

@@ -300,7 +300,7 @@ describe('httpRequest against a loopback server', () => {
 
     const error = await transportErrorOf(httpRequest(fetch, url, {}, 1_000));
 
-    expect(error).toMatchObject({ kind: 'connection', failure: 'tls', mayHaveBeenSent: false });
+    expect(error).toMatchObject({ kind: 'connection', failure: 'tls' });
     expect(error.describe()).toContain(`Could not reach ${url.host}: the TLS handshake failed`);
   });
 
@@ -466,6 +466,20 @@ describe('classifyTransportFailure', () => {
 
   it("calls it a timeout when the request's own timeout fired, whatever the error says", () => {
     expect(classifyTransportFailure(new Error('aborted'), true).failure).toBe('timeout');
+  });
+
+  it.each([
+    ['ENOTFOUND', true],
+    ['ECONNREFUSED', true],
+    ['CERT_HAS_EXPIRED', true],
+    ['ERR_TLS_CERT_ALTNAME_INVALID', true],
+    ['UND_ERR_CONNECT_TIMEOUT', true],
+    ['ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC', false],
+    ['ECONNRESET', false],
+    ['UND_ERR_HEADERS_TIMEOUT', false],
+    ['EHOSTUNREACH', false],
+  ])('knows whether %s came before the request was written: %s', (code, beforeSend) => {
+    expect(classifyTransportFailure(fetchFailed(code), false).beforeSend).toBe(beforeSend);
   });
 
   it('counts a connect timeout as before anything was sent, a reply timeout as possibly sent', () => {
