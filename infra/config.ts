@@ -1,6 +1,19 @@
+import {
+  sendQueueVisibilityTimeoutSeconds,
+  VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS,
+} from '#infra/stack-contract.ts';
 import { type AlarmThresholds, DEFAULT_ALARM_THRESHOLDS } from '#shared/alarm-definitions.ts';
-import { DEFAULTS, MAX_VISIBILITY_TIMEOUT_SECONDS, parseBaseUrl } from '#shared/config.ts';
+import { AWS_CALL_LIMITS, awsCallWorstCaseMs } from '#shared/clients/aws-call-limits.ts';
+import {
+  DEFAULTS,
+  LAMBDA_MAX_TIMEOUT_SECONDS,
+  MAX_BATCHING_WINDOW_SECONDS,
+  parseBaseUrl,
+  RANGES,
+  SENDS_PER_JOB_WORST_CASE,
+} from '#shared/config.ts';
 import { ConfigError } from '#shared/errors.ts';
+import { type SettingsReader, settingsReader } from '#shared/settings.ts';
 
 /**
  * Stage configuration of the CDK app: one typed place for everything that differs between staging and
@@ -28,13 +41,21 @@ export const EVENT_DETAIL_TYPE = 'eCourtDate Send Message';
 export const DEFAULT_EVENT_SOURCE = 'ecourtdate-relay.upstream';
 
 /**
- * Attempts one job can take inside one invocation on the 401 path: the send, a resend with a new token, and a
- * resend after re-reading the secret (design.md, "What each response does").
+ * Lambda's init phase may take up to 10 s; when it runs out, Lambda runs it again inside the first invocation,
+ * on that invocation's timeout.
  */
-export const SENDS_PER_JOB_WORST_CASE = 3;
-/** Cold start, secret read and the token request on top of the sends. */
-const INVOCATION_OVERHEAD_SECONDS = 30;
-const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
+const INVOCATION_OVERHEAD_SECONDS = 10;
+/**
+ * The AWS SDK calls one record makes at worst, one after the other: the job ledger's claim, a re-read and the
+ * settle (DynamoDB); the secret's first read and its re-read on the 401 path (Secrets Manager); one SQS call to
+ * hide, re-queue or dead-letter the record.
+ */
+export const AWS_CALLS_PER_RECORD_WORST_CASE = { dynamodb: 3, secretsManager: 2, sqs: 1 } as const;
+/**
+ * Kept between a crash recovery and the end of the duplicate window: clock differences between the relay and
+ * eCourtDate, and the edge of eCourtDate's window.
+ */
+export const CRASH_RECOVERY_MARGIN_SECONDS = 60;
 /** SQS keeps send jobs this long; it must outlive the sender's own 24 h retry limit (MAX_AGE_SECONDS). */
 export const SEND_QUEUE_RETENTION_DAYS = 4;
 export const DEAD_LETTER_RETENTION_DAYS = 14;
@@ -77,6 +98,8 @@ export interface StageConfig {
   readonly memorySizeMb: number;
   /** Receives before SQS itself moves a job to the dead-letter queue: the crash safety net. */
   readonly maxReceiveCount: number;
+  /** A 429's wait hint above this many seconds is capped to it and logged as suspect. */
+  readonly rateLimitHintMaxSeconds: number;
   /** Days the job ledger keeps a job's entry (and its idempotency record) after the last change (1-365). */
   readonly ledgerTtlDays: number;
   /** `create`: the stack owns the secret (placeholder value). `existing`: an existing secret, by name. */
@@ -117,6 +140,7 @@ export const SETTINGS = [
   'functionTimeoutSeconds',
   'memorySizeMb',
   'maxReceiveCount',
+  'rateLimitHintMaxSeconds',
   'ledgerTtlDays',
   'secretName',
   'existingSecretName',
@@ -136,41 +160,46 @@ export const SETTINGS = [
  */
 export function loadStageConfig(context: Context): StageConfig {
   rejectUnknownSettings(context);
-  const stage = oneOf(context, 'stage', STAGES, undefined);
+  const read = settingsReader(context);
+  const stage = read.oneOf('stage', STAGES, undefined);
   const defaults = STAGE_DEFAULTS[stage];
 
-  const productionRegion = optionalOneOf(context, 'productionRegion', keysOf(PRODUCTION_BASE_URLS));
+  const productionRegion =
+    read.text('productionRegion') === undefined
+      ? undefined
+      : read.oneOf('productionRegion', keysOf(PRODUCTION_BASE_URLS), undefined);
   if (productionRegion !== undefined && stage !== 'production') {
     throw new ConfigError('productionRegion', 'applies to the production stage only');
   }
-  const baseUrl = resolveBaseUrl(context, stage, productionRegion);
+  const baseUrl = resolveBaseUrl(read, stage, productionRegion);
 
-  const maxConcurrency = int(context, 'maxConcurrency', defaults.maxConcurrency, 2, 1000);
+  const maxConcurrency = read.number('maxConcurrency', defaults.maxConcurrency, { min: 2, max: 1000 });
   // eCourtDate allows 1,000 requests a minute per API client, token requests included.
-  const requestsPerMinute = int(context, 'requestsPerMinute', DEFAULTS.requestsPerMinute, 1, 1000);
+  const requestsPerMinute = read.number('requestsPerMinute', DEFAULTS.requestsPerMinute, {
+    min: 1,
+    max: 1000,
+  });
   if (Math.floor(requestsPerMinute / maxConcurrency) < 1) {
     throw new ConfigError(
       'requestsPerMinute',
       `${requestsPerMinute} shared by maxConcurrency ${maxConcurrency} instances leaves less than 1 request a minute each`,
     );
   }
-  const batchSize = int(context, 'batchSize', 10, 1, 10);
-  const maxBatchingWindowSeconds = int(context, 'maxBatchingWindowSeconds', 5, 0, 300);
-  const backoffSeconds = intList(
-    context,
+  const batchSize = read.number('batchSize', 10, { min: 1, max: 10 });
+  const maxBatchingWindowSeconds = read.number('maxBatchingWindowSeconds', 5, {
+    min: 0,
+    max: MAX_BATCHING_WINDOW_SECONDS,
+  });
+  const backoffSeconds = read.numberList(
     'backoffSeconds',
     DEFAULTS.backoffSeconds,
-    0,
-    MAX_VISIBILITY_TIMEOUT_SECONDS,
+    RANGES.backoffStepSeconds,
   );
-  const maxAttempts = int(context, 'maxAttempts', DEFAULTS.maxAttempts, 1, 100);
-  const duplicateWindowSeconds = int(
-    context,
-    'duplicateWindowSeconds',
-    DEFAULTS.duplicateWindowSeconds,
-    60,
-    ECOURTDATE_DUPLICATE_WINDOW_SECONDS,
-  );
+  const maxAttempts = read.number('maxAttempts', DEFAULTS.maxAttempts, RANGES.maxAttempts);
+  const duplicateWindowSeconds = read.number('duplicateWindowSeconds', DEFAULTS.duplicateWindowSeconds, {
+    min: 60,
+    max: ECOURTDATE_DUPLICATE_WINDOW_SECONDS,
+  });
   // The stack leaves BACKOFF_JITTER at the sender's default, so the worst case uses the same value.
   const backoff = { backoffSeconds, maxAttempts, backoffJitter: DEFAULTS.backoffJitter };
   const worstBackoff = worstCaseBackoffSeconds(backoff);
@@ -183,53 +212,54 @@ export function loadStageConfig(context: Context): StageConfig {
         `after eCourtDate's duplicate window has closed; shorten backoffSeconds or lower maxAttempts`,
     );
   }
-  const httpTimeoutMs = int(context, 'httpTimeoutMs', DEFAULTS.httpTimeoutMs, 1000, 120_000);
+  const httpTimeoutMs = read.number('httpTimeoutMs', DEFAULTS.httpTimeoutMs, { min: 1000, max: 120_000 });
 
-  const required = requiredFunctionTimeoutSeconds({
-    batchSize,
-    httpTimeoutMs,
-    perInstanceRequestsPerMinute: Math.floor(requestsPerMinute / maxConcurrency),
-  });
+  const required = requiredFunctionTimeoutSeconds({ httpTimeoutMs });
   if (required > LAMBDA_MAX_TIMEOUT_SECONDS) {
     throw new ConfigError(
-      'batchSize',
-      `a batch of ${batchSize} needs up to ${required} s at httpTimeoutMs ${httpTimeoutMs}, more than Lambda's ` +
-        `${LAMBDA_MAX_TIMEOUT_SECONDS} s; lower batchSize or httpTimeoutMs, or raise requestsPerMinute`,
+      'httpTimeoutMs',
+      `one job's worst case takes ${required} s at httpTimeoutMs ${httpTimeoutMs}, more than Lambda's ` +
+        `${LAMBDA_MAX_TIMEOUT_SECONDS} s; lower httpTimeoutMs`,
     );
   }
-  const functionTimeoutSeconds = int(
-    context,
+  const functionTimeoutSeconds = read.number(
     'functionTimeoutSeconds',
-    Math.min(LAMBDA_MAX_TIMEOUT_SECONDS, Math.ceil(required / 30) * 30),
-    1,
-    LAMBDA_MAX_TIMEOUT_SECONDS,
+    Math.min(LAMBDA_MAX_TIMEOUT_SECONDS, Math.ceil(required / 10) * 10),
+    { min: 1, max: LAMBDA_MAX_TIMEOUT_SECONDS },
   );
   if (functionTimeoutSeconds < required) {
     throw new ConfigError(
       'functionTimeoutSeconds',
-      `${functionTimeoutSeconds} s cannot finish a worst-case batch (${batchSize} jobs x ${SENDS_PER_JOB_WORST_CASE} ` +
-        `sends at ${httpTimeoutMs} ms, paced); expected at least ${required}`,
+      `${functionTimeoutSeconds} s cannot finish one job's worst case (${SENDS_PER_JOB_WORST_CASE} sends and ` +
+        `${SENDS_PER_JOB_WORST_CASE} token requests at ${httpTimeoutMs} ms, and its AWS calls); expected at least ` +
+        `${required}`,
     );
   }
-  const memorySizeMb = int(context, 'memorySizeMb', 256, 128, 10_240);
-  // 200: the sender dead-letters on its own with a reason; SQS's redrive is only for jobs that crash the
-  // function every time. 429 waits (60 s and more, until the job expires after 24 h) each cost a receive, so the
-  // net must sit far above the sender's retry limit or it would dead-letter healthy, rate-limited jobs.
-  const maxReceiveCount = int(context, 'maxReceiveCount', 200, 2, 1000);
+  checkCrashRecovery(read, { functionTimeoutSeconds, maxBatchingWindowSeconds, duplicateWindowSeconds });
+  const memorySizeMb = read.number('memorySizeMb', 256, { min: 128, max: 10_240 });
+  // 10: the sender dead-letters on its own, with a reason, and re-queues a job that waits long as a fresh copy,
+  // so SQS's redrive only catches jobs that crash the function every time: 10 receives end such a loop within
+  // hours (AWS advises at least 5), with room for the sender's retries.
+  const maxReceiveCount = read.number('maxReceiveCount', 10, RANGES.maxReceiveCount);
   if (maxReceiveCount <= maxAttempts) {
     throw new ConfigError(
       'maxReceiveCount',
       `must exceed maxAttempts (${maxAttempts}) so that the sender's own retry limit decides, got ${maxReceiveCount}`,
     );
   }
-  const ledgerTtlDays = int(context, 'ledgerTtlDays', DEFAULTS.ledgerTtlDays, 1, 365);
+  const rateLimitHintMaxSeconds = read.number(
+    'rateLimitHintMaxSeconds',
+    DEFAULTS.rateLimitHintMaxSeconds,
+    RANGES.rateLimitHintMaxSeconds,
+  );
+  const ledgerTtlDays = read.number('ledgerTtlDays', DEFAULTS.ledgerTtlDays, RANGES.ledgerTtlDays);
 
   return {
     stage,
     stackName: stackNameOf(stage),
     baseUrl,
     productionRegion,
-    onCallEmail: optionalEmail(context, 'onCallEmail'),
+    onCallEmail: optionalEmail(read, 'onCallEmail'),
     maxConcurrency,
     requestsPerMinute,
     batchSize,
@@ -241,21 +271,16 @@ export function loadStageConfig(context: Context): StageConfig {
     functionTimeoutSeconds,
     memorySizeMb,
     maxReceiveCount,
+    rateLimitHintMaxSeconds,
     ledgerTtlDays,
-    secret: resolveSecret(context, stage),
-    eventBusName: resolveEventBusName(context),
-    eventSources: resolveEventSources(context),
-    logLevel: oneOf(context, 'logLevel', LOG_LEVELS, 'INFO', (raw) => raw.toUpperCase()),
-    logRetentionDays: oneOf(
-      context,
-      'logRetentionDays',
-      LOG_RETENTION_DAYS,
-      defaults.logRetentionDays,
-      Number,
-    ),
+    secret: resolveSecret(read, stage),
+    eventBusName: resolveEventBusName(read),
+    eventSources: resolveEventSources(read),
+    logLevel: read.oneOf('logLevel', LOG_LEVELS, 'INFO', (raw) => raw.toUpperCase()),
+    logRetentionDays: read.oneOf('logRetentionDays', LOG_RETENTION_DAYS, defaults.logRetentionDays, Number),
     retainData: defaults.retainData,
     terminationProtection: defaults.terminationProtection,
-    alarmThresholds: resolveAlarmThresholds(context),
+    alarmThresholds: resolveAlarmThresholds(read),
   };
 }
 
@@ -264,26 +289,67 @@ export function stackNameOf(stage: Stage): string {
   return `EcourtdateRelay-${stage}`;
 }
 
-/** Requests per minute each sender instance may spend: the budget shared by the concurrent instances. */
-export function perInstanceRequestsPerMinute(
-  config: Pick<StageConfig, 'requestsPerMinute' | 'maxConcurrency'>,
-) {
-  return Math.floor(config.requestsPerMinute / config.maxConcurrency);
+/**
+ * The longest one invocation can take, in whole seconds: start-up, then one job's worst case. The jobs of a batch
+ * are sent concurrently, and pacing never makes an invocation overrun (a job whose pacing slot lies beyond the
+ * remaining time is deferred, not sent), so neither the batch size nor the rate limit adds to it. One job at
+ * worst takes the 401 path: `SENDS_PER_JOB_WORST_CASE` sends, each after a token request, every request running
+ * to `httpTimeoutMs`; and its AWS calls (`AWS_CALLS_PER_RECORD_WORST_CASE`), each at `awsCallWorstCaseMs`.
+ *
+ * @example
+ * requiredFunctionTimeoutSeconds({ httpTimeoutMs: 10_000 }); // 10 + 6 x 10 + 6 x 25 = 220
+ */
+export function requiredFunctionTimeoutSeconds(input: { httpTimeoutMs: number; awsCallMs?: number }): number {
+  const awsCallMs = input.awsCallMs ?? awsCallWorstCaseMs(AWS_CALL_LIMITS);
+  const { dynamodb, secretsManager, sqs } = AWS_CALLS_PER_RECORD_WORST_CASE;
+  const requests = SENDS_PER_JOB_WORST_CASE * 2 * input.httpTimeoutMs;
+  const awsCalls = (dynamodb + secretsManager + sqs) * awsCallMs;
+  return Math.ceil(INVOCATION_OVERHEAD_SECONDS + (requests + awsCalls) / 1000);
 }
 
 /**
- * The longest one invocation can take: every job of a full batch on the 401 path, each send timing out, paced
- * to the instance's share of the rate limit, plus start-up.
+ * The longest from a job's receive to its resend after the invocation that held it crashed (a timeout, out of
+ * memory), in seconds: SQS hides the record for the send queue's visibility timeout, counted from the receive;
+ * the next receive may wait out the batching window; the resend leaves within one invocation. The request of
+ * the crashed attempt left after the receive, so eCourtDate's duplicate window must cover this, with
+ * `CRASH_RECOVERY_MARGIN_SECONDS` to spare, for a 409 to prove what the crashed attempt created.
+ *
+ * @example
+ * crashRecoverySeconds({ functionTimeoutSeconds: 220, maxBatchingWindowSeconds: 5 }); // 1320 + 5 + 220 = 1545
  */
-export function requiredFunctionTimeoutSeconds(input: {
-  batchSize: number;
-  httpTimeoutMs: number;
-  perInstanceRequestsPerMinute: number;
-}): number {
-  const sends = input.batchSize * SENDS_PER_JOB_WORST_CASE;
-  const waiting = (sends * input.httpTimeoutMs) / 1000;
-  const pacing = (sends * 60) / input.perInstanceRequestsPerMinute;
-  return Math.ceil(waiting + pacing + INVOCATION_OVERHEAD_SECONDS);
+export function crashRecoverySeconds(
+  stage: Pick<StageConfig, 'functionTimeoutSeconds' | 'maxBatchingWindowSeconds'>,
+): number {
+  return (
+    sendQueueVisibilityTimeoutSeconds(stage) + stage.maxBatchingWindowSeconds + stage.functionTimeoutSeconds
+  );
+}
+
+/**
+ * Refuses a stage whose crash recovery cannot land inside the duplicate window. Names the setting the operator
+ * changed (functionTimeoutSeconds, duplicateWindowSeconds, maxBatchingWindowSeconds), else httpTimeoutMs, which
+ * the derived function timeout follows.
+ */
+function checkCrashRecovery(
+  read: SettingsReader,
+  stage: Pick<StageConfig, 'functionTimeoutSeconds' | 'maxBatchingWindowSeconds' | 'duplicateWindowSeconds'>,
+): void {
+  const recovery = crashRecoverySeconds(stage);
+  if (recovery + CRASH_RECOVERY_MARGIN_SECONDS <= stage.duplicateWindowSeconds) return;
+  const changed = ['functionTimeoutSeconds', 'duplicateWindowSeconds', 'maxBatchingWindowSeconds'].find(
+    (setting) => read.text(setting) !== undefined,
+  );
+  const timeout = stage.functionTimeoutSeconds;
+  throw new ConfigError(
+    changed ?? 'httpTimeoutMs',
+    `after a crash a job can come back ${recovery} s after its request left (visibility timeout ` +
+      `${VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS} x ${timeout} s, maxBatchingWindowSeconds ` +
+      `${stage.maxBatchingWindowSeconds} s, functionTimeoutSeconds ${timeout} s), which with a ` +
+      `${CRASH_RECOVERY_MARGIN_SECONDS} s margin must fit inside duplicateWindowSeconds ` +
+      `(${stage.duplicateWindowSeconds} s), or a 409 could no longer prove that a crashed attempt created the ` +
+      `message and the job would be dead-lettered unknown_outcome; lower httpTimeoutMs or ` +
+      `functionTimeoutSeconds, lower maxBatchingWindowSeconds, or raise duplicateWindowSeconds`,
+  );
 }
 
 /**
@@ -319,8 +385,8 @@ function rejectUnknownSettings(context: Context): void {
   }
 }
 
-function resolveBaseUrl(context: Context, stage: Stage, region: ProductionRegion | undefined): string {
-  const raw = text(context, 'baseUrl');
+function resolveBaseUrl(read: SettingsReader, stage: Stage, region: ProductionRegion | undefined): string {
+  const raw = read.text('baseUrl');
   if (raw === undefined) {
     return stage === 'staging' ? STAGING_BASE_URL : PRODUCTION_BASE_URLS[region ?? 'multi'];
   }
@@ -348,9 +414,9 @@ function resolveBaseUrl(context: Context, stage: Stage, region: ProductionRegion
 
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 
-function resolveSecret(context: Context, stage: Stage): StageConfig['secret'] {
-  const existing = text(context, 'existingSecretName');
-  const created = text(context, 'secretName');
+function resolveSecret(read: SettingsReader, stage: Stage): StageConfig['secret'] {
+  const existing = read.text('existingSecretName');
+  const created = read.text('secretName');
   if (existing !== undefined && created !== undefined) {
     throw new ConfigError(
       'existingSecretName',
@@ -365,8 +431,8 @@ function resolveSecret(context: Context, stage: Stage): StageConfig['secret'] {
   return { kind: existing !== undefined ? 'existing' : 'create', name };
 }
 
-function resolveEventBusName(context: Context): string | undefined {
-  const name = text(context, 'eventBusName');
+function resolveEventBusName(read: SettingsReader): string | undefined {
+  const name = read.text('eventBusName');
   if (name === undefined || name === 'default') return undefined;
   if (!/^[A-Za-z0-9._\-/]{1,256}$/.test(name)) {
     throw new ConfigError(
@@ -377,8 +443,8 @@ function resolveEventBusName(context: Context): string | undefined {
   return name;
 }
 
-function resolveEventSources(context: Context): string[] {
-  const sources = list(context, 'eventSources') ?? [DEFAULT_EVENT_SOURCE];
+function resolveEventSources(read: SettingsReader): string[] {
+  const sources = read.list('eventSources') ?? [DEFAULT_EVENT_SOURCE];
   if (sources.length === 0) throw new ConfigError('eventSources', 'expected at least one event source');
   for (const source of sources) {
     if (source.length > 256)
@@ -394,136 +460,39 @@ function resolveEventSources(context: Context): string[] {
   return sources;
 }
 
-function resolveAlarmThresholds(context: Context): AlarmThresholds {
+function resolveAlarmThresholds(read: SettingsReader): AlarmThresholds {
   const d = DEFAULT_ALARM_THRESHOLDS;
   const maxAge = SEND_QUEUE_RETENTION_DAYS * 86_400;
+  const count = (name: keyof AlarmThresholds) => read.number(name, d[name], { min: 1, max: 100_000 });
   return {
-    forbiddenThreshold: int(context, 'forbiddenThreshold', d.forbiddenThreshold, 1, 100_000),
-    serverErrorRatePercent: num(context, 'serverErrorRatePercent', d.serverErrorRatePercent, 1, 100),
-    serverErrorMinCalls: int(context, 'serverErrorMinCalls', d.serverErrorMinCalls, 1, 100_000),
+    forbiddenThreshold: count('forbiddenThreshold'),
+    serverErrorRatePercent: read.number('serverErrorRatePercent', d.serverErrorRatePercent, {
+      min: 1,
+      max: 100,
+      integer: false,
+    }),
+    serverErrorMinCalls: count('serverErrorMinCalls'),
     // 5-minute periods; CloudWatch caps periods x evaluation periods at one day, 2 hours is plenty.
-    serverErrorPeriods: int(context, 'serverErrorPeriods', d.serverErrorPeriods, 1, 24),
-    authFailureThreshold: int(context, 'authFailureThreshold', d.authFailureThreshold, 1, 100_000),
-    deadLetterThreshold: int(context, 'deadLetterThreshold', d.deadLetterThreshold, 1, 100_000),
-    oldestMessageAgeSeconds: int(
-      context,
-      'oldestMessageAgeSeconds',
-      d.oldestMessageAgeSeconds,
-      60,
-      maxAge - 1,
-    ),
-    senderErrorThreshold: int(context, 'senderErrorThreshold', d.senderErrorThreshold, 1, 100_000),
-    senderThrottleThreshold: int(context, 'senderThrottleThreshold', d.senderThrottleThreshold, 1, 100_000),
-    ledgerSystemErrorThreshold: int(
-      context,
-      'ledgerSystemErrorThreshold',
-      d.ledgerSystemErrorThreshold,
-      1,
-      100_000,
-    ),
-    ledgerThrottleThreshold: int(context, 'ledgerThrottleThreshold', d.ledgerThrottleThreshold, 1, 100_000),
+    serverErrorPeriods: read.number('serverErrorPeriods', d.serverErrorPeriods, { min: 1, max: 24 }),
+    authFailureThreshold: count('authFailureThreshold'),
+    deadLetterThreshold: count('deadLetterThreshold'),
+    oldestMessageAgeSeconds: read.number('oldestMessageAgeSeconds', d.oldestMessageAgeSeconds, {
+      min: 60,
+      max: maxAge - 1,
+    }),
+    senderErrorThreshold: count('senderErrorThreshold'),
+    senderThrottleThreshold: count('senderThrottleThreshold'),
+    ledgerSystemErrorThreshold: count('ledgerSystemErrorThreshold'),
+    ledgerThrottleThreshold: count('ledgerThrottleThreshold'),
   };
 }
-
-// --- value readers: context values are strings from `-c`, or JSON values from cdk.json ---
 
 function keysOf<T extends object>(object: T): (keyof T & string)[] {
   return Object.keys(object) as (keyof T & string)[];
 }
 
-function text(context: Context, key: string): string | undefined {
-  const raw = context[key];
-  if (raw === undefined || raw === null) return undefined;
-  if (typeof raw !== 'string' && typeof raw !== 'number') {
-    throw new ConfigError(key, `expected a single value, got ${JSON.stringify(raw)}`);
-  }
-  const value = String(raw).trim();
-  return value === '' ? undefined : value;
-}
-
-function num(
-  context: Context,
-  key: string,
-  fallback: number,
-  min: number,
-  max: number,
-  integer = false,
-): number {
-  const raw = text(context, key);
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) {
-    throw new ConfigError(key, `expected ${integer ? 'a whole number' : 'a number'}, got "${raw}"`);
-  }
-  if (value < min || value > max)
-    throw new ConfigError(key, `expected a value from ${min} to ${max}, got ${value}`);
-  return value;
-}
-
-function int(context: Context, key: string, fallback: number, min: number, max: number): number {
-  return num(context, key, fallback, min, max, true);
-}
-
-function list(context: Context, key: string): string[] | undefined {
-  const raw = context[key];
-  if (raw === undefined || raw === null) return undefined;
-  const items = Array.isArray(raw)
-    ? raw
-    : typeof raw === 'string' || typeof raw === 'number'
-      ? String(raw).split(',')
-      : undefined;
-  if (items === undefined)
-    throw new ConfigError(key, `expected a comma-separated list, got ${JSON.stringify(raw)}`);
-  return items.map((item) => String(item).trim()).filter((item) => item !== '');
-}
-
-function intList(
-  context: Context,
-  key: string,
-  fallback: readonly number[],
-  min: number,
-  max: number,
-): number[] {
-  const items = list(context, key);
-  if (items === undefined) return [...fallback];
-  const values = items.map(Number);
-  if (values.length === 0 || values.some((v) => !Number.isInteger(v) || v < min || v > max)) {
-    throw new ConfigError(
-      key,
-      `expected a comma-separated list of whole numbers from ${min} to ${max}, got "${items.join(',')}"`,
-    );
-  }
-  return values;
-}
-
-function oneOf<T extends string | number>(
-  context: Context,
-  key: string,
-  allowed: readonly T[],
-  fallback: T | undefined,
-  normalize: (raw: string) => string | number = (raw) => raw,
-): T {
-  const raw = text(context, key);
-  if (raw === undefined) {
-    if (fallback === undefined) throw new ConfigError(key, `is required: one of ${allowed.join(', ')}`);
-    return fallback;
-  }
-  const value = normalize(raw);
-  const match = allowed.find((candidate) => candidate === value);
-  if (match === undefined) throw new ConfigError(key, `expected one of ${allowed.join(', ')}, got "${raw}"`);
-  return match;
-}
-
-function optionalOneOf<T extends string>(
-  context: Context,
-  key: string,
-  allowed: readonly T[],
-): T | undefined {
-  return text(context, key) === undefined ? undefined : oneOf(context, key, allowed, undefined);
-}
-
-function optionalEmail(context: Context, key: string): string | undefined {
-  const value = text(context, key);
+function optionalEmail(read: SettingsReader, key: string): string | undefined {
+  const value = read.text(key);
   if (value !== undefined && !/^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/.test(value)) {
     throw new ConfigError(key, `expected one e-mail address, got "${value}"`);
   }

@@ -1,4 +1,4 @@
-import { perInstanceRequestsPerMinute, type StageConfig } from '#infra/config.ts';
+import type { StageConfig } from '#infra/config.ts';
 import { ENV } from '#shared/config.ts';
 
 /**
@@ -30,7 +30,9 @@ export const OUTPUT = {
 /**
  * The send queue's visibility timeout in function timeouts (AWS guidance for SQS event sources): a batch still
  * running, or retried by Lambda after a throttle, is not handed to a second instance. The sender's own retry
- * delays are set per message with ChangeMessageVisibility and do not depend on it.
+ * delays are set per message with ChangeMessageVisibility and do not depend on it. After a crash the batch comes
+ * back only after it, so `loadStageConfig` refuses a stage where that lands outside the duplicate window
+ * (`crashRecoverySeconds` in config.ts).
  */
 export const VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS = 6;
 
@@ -39,6 +41,13 @@ export function sendQueueVisibilityTimeoutSeconds(
   stage: Pick<StageConfig, 'functionTimeoutSeconds'>,
 ): number {
   return VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS * stage.functionTimeoutSeconds;
+}
+
+/** Requests per minute each sender instance may spend: the budget shared by the concurrent instances. */
+export function perInstanceRequestsPerMinute(
+  config: Pick<StageConfig, 'requestsPerMinute' | 'maxConcurrency'>,
+): number {
+  return Math.floor(config.requestsPerMinute / config.maxConcurrency);
 }
 
 /** The resources the sender is told of: CloudFormation references in the stack, emulator URLs locally. */
@@ -60,6 +69,8 @@ export type SenderStageSettings = Pick<
   | 'duplicateWindowSeconds'
   | 'httpTimeoutMs'
   | 'ledgerTtlDays'
+  | 'maxReceiveCount'
+  | 'rateLimitHintMaxSeconds'
 >;
 
 /**
@@ -89,5 +100,8 @@ export function senderEnvironment(
     [ENV.duplicateWindowSeconds]: String(stage.duplicateWindowSeconds),
     [ENV.httpTimeoutMs]: String(stage.httpTimeoutMs),
     [ENV.ledgerTtlDays]: String(stage.ledgerTtlDays),
+    // The send queue's own redrive limit: the sender re-queues a job that waits long as a fresh copy before it.
+    [ENV.maxReceiveCount]: String(stage.maxReceiveCount),
+    [ENV.rateLimitHintMaxSeconds]: String(stage.rateLimitHintMaxSeconds),
   };
 }

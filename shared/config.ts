@@ -1,4 +1,5 @@
 import { ConfigError } from '#shared/errors.ts';
+import { type Bounds, settingsReader } from '#shared/settings.ts';
 
 /**
  * The sender's configuration, read and validated once at cold start. This module is the only reader of
@@ -13,7 +14,7 @@ import { ConfigError } from '#shared/errors.ts';
  * | `SEND_QUEUE_URL` | the send queue (for `ChangeMessageVisibility`) | required |
  * | `DEAD_LETTER_QUEUE_URL` | where the relay dead-letters jobs explicitly | required |
  * | `REQUESTS_PER_MINUTE` | this instance's share of the API client's 1,000/min limit | 900 |
- * | `BACKOFF_SECONDS` | comma list, delay after attempt 1, 2, ... (last repeats) | 60,120,240,480 |
+ * | `BACKOFF_SECONDS` | comma list, delay after attempt 1, 2, ... (last repeats), each at most `MAX_HIDE_SECONDS` | 60,120,240,480 |
  * | `BACKOFF_JITTER` | extra random delay, as a fraction of the backoff step (0-1) | 0.1 |
  * | `MAX_ATTEMPTS` | attempts before 5xx/timeouts/auth failures dead-letter `retries_exhausted` | 5 |
  * | `SERVER_ERROR_MAX_ATTEMPTS` | attempts for a plain 500 ("retry once") | 2 |
@@ -136,6 +137,32 @@ export const MAX_HIDE_SECONDS =
  */
 export const SENDS_PER_JOB_WORST_CASE = 3;
 
+/**
+ * The accepted range of each numeric sender setting, for `loadSenderConfig` and for the CDK stage settings that
+ * reach the sender (`infra/config.ts` uses the same bounds, or narrower ones). Every delay the sender hides a
+ * received record for stays within `MAX_HIDE_SECONDS`, which SQS can hold.
+ */
+export const RANGES = {
+  ledgerTtlDays: { min: 1, max: 365 },
+  requestsPerMinute: { min: 1, max: 100_000 },
+  backoffStepSeconds: { min: 0, max: MAX_HIDE_SECONDS },
+  backoffJitter: { min: 0, max: 1, integer: false },
+  maxAttempts: { min: 1, max: 100 },
+  serverErrorMaxAttempts: { min: 1, max: 100 },
+  serverErrorRetrySeconds: { min: 0, max: MAX_HIDE_SECONDS },
+  rateLimitWaitSeconds: { min: 0, max: MAX_HIDE_SECONDS },
+  // eCourtDate's rate-limit window is one minute: a cap below it would cut honest hints.
+  rateLimitHintMaxSeconds: { min: 60, max: MAX_HIDE_SECONDS },
+  // The sender re-queues a fresh copy some receives before the limit, so it needs a few to work with.
+  maxReceiveCount: { min: 4, max: 1000 },
+  maxAgeSeconds: { min: 1, max: 14 * 86_400 },
+  duplicateWindowSeconds: { min: 60, max: 86_400 },
+  httpTimeoutMs: { min: 1, max: 900_000 },
+  secretTtlSeconds: { min: 0, max: 86_400 },
+  tokenRenewBeforeSeconds: { min: 0, max: 3_000 },
+  timeScale: { min: 1, max: 100_000 },
+} as const satisfies Record<string, Bounds>;
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
@@ -145,54 +172,35 @@ type Env = Readonly<Record<string, string | undefined>>;
  * const config = loadSenderConfig(process.env);
  */
 export function loadSenderConfig(env: Env): SenderConfig {
-  const timeScale = number(env, ENV.timeScale, DEFAULTS.timeScale, { min: 1, max: 100_000 });
+  const read = settingsReader(env);
+  const number = (name: keyof typeof ENV & keyof typeof RANGES & keyof typeof DEFAULTS) =>
+    read.number(ENV[name], DEFAULTS[name], RANGES[name]);
   return {
-    baseUrl: baseUrl(env, ENV.baseUrl),
-    secretId: required(env, ENV.secretId),
-    sendQueueUrl: url(env, ENV.sendQueueUrl),
-    deadLetterQueueUrl: url(env, ENV.deadLetterQueueUrl),
-    ledgerTableName: required(env, ENV.ledgerTableName),
-    ledgerTtlSeconds: number(env, ENV.ledgerTtlDays, DEFAULTS.ledgerTtlDays, { min: 1, max: 365 }) * 86_400,
-    requestsPerMinute: number(env, ENV.requestsPerMinute, DEFAULTS.requestsPerMinute, {
-      min: 1,
-      max: 100_000,
-    }),
-    backoffSeconds: backoff(env, ENV.backoffSeconds),
-    backoffJitter: number(env, ENV.backoffJitter, DEFAULTS.backoffJitter, { min: 0, max: 1, integer: false }),
-    maxAttempts: number(env, ENV.maxAttempts, DEFAULTS.maxAttempts, { min: 1, max: 100 }),
-    serverErrorMaxAttempts: number(env, ENV.serverErrorMaxAttempts, DEFAULTS.serverErrorMaxAttempts, {
-      min: 1,
-      max: 100,
-    }),
-    serverErrorRetrySeconds: number(env, ENV.serverErrorRetrySeconds, DEFAULTS.serverErrorRetrySeconds, {
-      min: 0,
-      max: MAX_VISIBILITY_TIMEOUT_SECONDS,
-    }),
-    rateLimitWaitSeconds: number(env, ENV.rateLimitWaitSeconds, DEFAULTS.rateLimitWaitSeconds, {
-      min: 0,
-      max: MAX_VISIBILITY_TIMEOUT_SECONDS,
-    }),
-    rateLimitHintMaxSeconds: number(env, ENV.rateLimitHintMaxSeconds, DEFAULTS.rateLimitHintMaxSeconds, {
-      min: 60,
-      max: MAX_HIDE_SECONDS,
-    }),
-    maxReceiveCount: number(env, ENV.maxReceiveCount, DEFAULTS.maxReceiveCount, { min: 4, max: 1000 }),
-    maxAgeSeconds: number(env, ENV.maxAgeSeconds, DEFAULTS.maxAgeSeconds, { min: 1, max: 14 * 86_400 }),
-    duplicateWindowSeconds: number(env, ENV.duplicateWindowSeconds, DEFAULTS.duplicateWindowSeconds, {
-      min: 60,
-      max: 86_400,
-    }),
-    httpTimeoutMs: number(env, ENV.httpTimeoutMs, DEFAULTS.httpTimeoutMs, { min: 1, max: 900_000 }),
-    secretTtlSeconds: number(env, ENV.secretTtlSeconds, DEFAULTS.secretTtlSeconds, { min: 0, max: 86_400 }),
-    tokenRenewBeforeSeconds: number(env, ENV.tokenRenewBeforeSeconds, DEFAULTS.tokenRenewBeforeSeconds, {
-      min: 0,
-      max: 3_000,
-    }),
-    timeScale,
+    baseUrl: parseBaseUrl(read.requiredText(ENV.baseUrl), ENV.baseUrl),
+    secretId: read.requiredText(ENV.secretId),
+    sendQueueUrl: url(read.requiredText(ENV.sendQueueUrl), ENV.sendQueueUrl),
+    deadLetterQueueUrl: url(read.requiredText(ENV.deadLetterQueueUrl), ENV.deadLetterQueueUrl),
+    ledgerTableName: read.requiredText(ENV.ledgerTableName),
+    ledgerTtlSeconds: number('ledgerTtlDays') * 86_400,
+    requestsPerMinute: number('requestsPerMinute'),
+    backoffSeconds: read.numberList(ENV.backoffSeconds, DEFAULTS.backoffSeconds, RANGES.backoffStepSeconds),
+    backoffJitter: number('backoffJitter'),
+    maxAttempts: number('maxAttempts'),
+    serverErrorMaxAttempts: number('serverErrorMaxAttempts'),
+    serverErrorRetrySeconds: number('serverErrorRetrySeconds'),
+    rateLimitWaitSeconds: number('rateLimitWaitSeconds'),
+    rateLimitHintMaxSeconds: number('rateLimitHintMaxSeconds'),
+    maxReceiveCount: number('maxReceiveCount'),
+    maxAgeSeconds: number('maxAgeSeconds'),
+    duplicateWindowSeconds: number('duplicateWindowSeconds'),
+    httpTimeoutMs: number('httpTimeoutMs'),
+    secretTtlSeconds: number('secretTtlSeconds'),
+    tokenRenewBeforeSeconds: number('tokenRenewBeforeSeconds'),
+    timeScale: number('timeScale'),
     endpoints: {
-      sqs: optionalUrl(env, ENV.sqsEndpoint),
-      secretsManager: optionalUrl(env, ENV.secretsManagerEndpoint),
-      dynamodb: optionalUrl(env, ENV.dynamodbEndpoint),
+      sqs: optionalUrl(read.text(ENV.sqsEndpoint), ENV.sqsEndpoint),
+      secretsManager: optionalUrl(read.text(ENV.secretsManagerEndpoint), ENV.secretsManagerEndpoint),
+      dynamodb: optionalUrl(read.text(ENV.dynamodbEndpoint), ENV.dynamodbEndpoint),
     },
   };
 }
@@ -235,18 +243,7 @@ export function parseBaseUrl(raw: string, variable: string): URL {
   return parsed;
 }
 
-function required(env: Env, name: string): string {
-  const value = env[name]?.trim();
-  if (!value) throw new ConfigError(name, 'is required but not set');
-  return value;
-}
-
-function baseUrl(env: Env, name: string): URL {
-  return parseBaseUrl(required(env, name), name);
-}
-
-function url(env: Env, name: string): string {
-  const value = required(env, name);
+function url(value: string, name: string): string {
   try {
     new URL(value);
   } catch {
@@ -255,42 +252,6 @@ function url(env: Env, name: string): string {
   return value;
 }
 
-function optionalUrl(env: Env, name: string): string | undefined {
-  return env[name]?.trim() ? url(env, name) : undefined;
-}
-
-function number(
-  env: Env,
-  name: string,
-  fallback: number,
-  bounds: { min: number; max: number; integer?: boolean },
-): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  const integer = bounds.integer ?? true;
-  if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) {
-    throw new ConfigError(name, `expected ${integer ? 'a whole number' : 'a number'}, got "${raw}"`);
-  }
-  if (value < bounds.min || value > bounds.max) {
-    throw new ConfigError(name, `expected a value from ${bounds.min} to ${bounds.max}, got ${value}`);
-  }
-  return value;
-}
-
-function backoff(env: Env, name: string): number[] {
-  const raw = env[name]?.trim();
-  if (!raw) return [...DEFAULTS.backoffSeconds];
-  const parts = raw.split(',').map((part) => part.trim());
-  const steps = parts.map(Number);
-  if (
-    parts.some((p) => p === '') ||
-    steps.some((s) => !Number.isInteger(s) || s < 0 || s > MAX_VISIBILITY_TIMEOUT_SECONDS)
-  ) {
-    throw new ConfigError(
-      name,
-      `expected a comma-separated list of whole seconds from 0 to ${MAX_VISIBILITY_TIMEOUT_SECONDS}, got "${raw}"`,
-    );
-  }
-  return steps;
+function optionalUrl(value: string | undefined, name: string): string | undefined {
+  return value === undefined ? undefined : url(value, name);
 }

@@ -61,8 +61,9 @@ export class RelayStack extends Stack {
     this.ledgerTable = this.jobLedgerTable(config, dataRemoval);
     this.sendQueues = new QueueWithDeadLetterQueue(this, 'SendQueue', {
       // Six times the function timeout (stack-contract.ts says why); the local pipeline uses the same factor.
+      // config.ts checked that a crashed batch comes back inside eCourtDate's duplicate window.
       visibilityTimeout: Duration.seconds(sendQueueVisibilityTimeoutSeconds(config)),
-      // High on purpose; see maxReceiveCount in config.ts.
+      // A net for crash loops only (see maxReceiveCount in config.ts); the sender is told it as MAX_RECEIVE_COUNT.
       maxReceiveCount: config.maxReceiveCount,
       // Longer than the 24 h after which the sender stops retrying a job, with days to spare for an outage.
       retentionPeriod: Duration.days(SEND_QUEUE_RETENTION_DAYS),
@@ -75,7 +76,7 @@ export class RelayStack extends Stack {
     this.sender = new RelayFunction(this, 'Sender', {
       entry: 'functions/sender.ts',
       description: `eCourtDate relay sender (${config.stage})`,
-      // Derived in config.ts: a full batch where every job takes the 401 path and every send times out.
+      // Derived in config.ts: one job's worst case (the batch is sent concurrently), every request timing out.
       timeout: Duration.seconds(config.functionTimeoutSeconds),
       memorySize: config.memorySizeMb,
       logLevel: config.logLevel,

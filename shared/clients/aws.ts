@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { AWS_CALL_LIMITS, type AwsCallLimits } from '#shared/clients/aws-call-limits.ts';
 import type { SenderConfig } from '#shared/config.ts';
 
 export interface AwsClients {
@@ -16,21 +17,35 @@ export interface ClientOverrides {
 }
 
 /**
- * The AWS SDK clients of one container. In Lambda they use the default endpoint and credentials; locally
- * and in tests the configured emulator endpoints. fauxqs hands out queue URLs whose host does not resolve,
- * so with an explicit SQS endpoint the queue URL must not be used as the endpoint.
+ * The AWS SDK clients of one container, each bounded by `limits` (default `AWS_CALL_LIMITS`). In Lambda they use
+ * the default endpoint and credentials; locally and in tests the configured emulator endpoints. fauxqs hands
+ * out queue URLs whose host does not resolve, so with an explicit SQS endpoint the queue URL must not be used as
+ * the endpoint.
  */
 export function createAwsClients(
   config: Pick<SenderConfig, 'endpoints'>,
   overrides: ClientOverrides = {},
+  limits: AwsCallLimits = AWS_CALL_LIMITS,
 ): AwsClients {
   const { sqs, secretsManager, dynamodb } = config.endpoints;
+  const bounded = {
+    ...overrides,
+    maxAttempts: limits.maxAttempts,
+    retryMode: 'standard',
+    requestHandler: {
+      connectionTimeout: limits.connectionTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // Without it a request past requestTimeout is only logged as a warning, never ended.
+      throwOnRequestTimeout: true,
+      socketTimeout: limits.socketTimeoutMs,
+    },
+  };
   return {
-    sqs: new SQSClient({ ...overrides, ...(sqs ? { endpoint: sqs, useQueueUrlAsEndpoint: false } : {}) }),
+    sqs: new SQSClient({ ...bounded, ...(sqs ? { endpoint: sqs, useQueueUrlAsEndpoint: false } : {}) }),
     secrets: new SecretsManagerClient({
-      ...overrides,
+      ...bounded,
       ...(secretsManager ? { endpoint: secretsManager } : {}),
     }),
-    dynamodb: new DynamoDBClient({ ...overrides, ...(dynamodb ? { endpoint: dynamodb } : {}) }),
+    dynamodb: new DynamoDBClient({ ...bounded, ...(dynamodb ? { endpoint: dynamodb } : {}) }),
   };
 }

@@ -1,14 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import {
+  CRASH_RECOVERY_MARGIN_SECONDS,
+  crashRecoverySeconds,
   loadStageConfig,
   PRODUCTION_BASE_URLS,
-  perInstanceRequestsPerMinute,
   requiredFunctionTimeoutSeconds,
   SETTINGS,
   worstCaseBackoffSeconds,
 } from '#infra/config.ts';
+import { perInstanceRequestsPerMinute, sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
 import { DEFAULT_ALARM_THRESHOLDS } from '#shared/alarm-definitions.ts';
+import { AWS_CALL_LIMITS, awsCallWorstCaseMs } from '#shared/clients/aws-call-limits.ts';
+import { MAX_HIDE_SECONDS } from '#shared/config.ts';
 import { ConfigError } from '#shared/errors.ts';
+
+/** Runs `load` and returns the ConfigError it must raise; fails the test if it raises none. */
+function configErrorOf(load: () => unknown): ConfigError {
+  try {
+    load();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError, but the configuration was accepted');
+}
 
 const staging = (overrides: Record<string, unknown> = {}) =>
   loadStageConfig({ stage: 'staging', ...overrides });
@@ -31,9 +46,10 @@ describe('stage defaults', () => {
       maxAttempts: 5,
       duplicateWindowSeconds: 1800,
       httpTimeoutMs: 10_000,
-      functionTimeoutSeconds: 360,
+      functionTimeoutSeconds: 220,
       memorySizeMb: 256,
-      maxReceiveCount: 200,
+      maxReceiveCount: 10,
+      rateLimitHintMaxSeconds: 300,
       ledgerTtlDays: 30,
       secret: { kind: 'create', name: 'ecourtdate-relay/staging/api-client' },
       eventBusName: undefined,
@@ -160,10 +176,17 @@ describe('overrides', () => {
     });
   });
 
+  it("reads the queue's maxReceiveCount and the cap on 429 wait hints", () => {
+    expect(staging({ maxReceiveCount: '20', rateLimitHintMaxSeconds: '120' })).toMatchObject({
+      maxReceiveCount: 20,
+      rateLimitHintMaxSeconds: 120,
+    });
+  });
+
   it('reads the ledger TTL and the duplicate window', () => {
-    expect(production({ ledgerTtlDays: '7', duplicateWindowSeconds: '1200' })).toMatchObject({
+    expect(production({ ledgerTtlDays: '7', duplicateWindowSeconds: '1700' })).toMatchObject({
       ledgerTtlDays: 7,
-      duplicateWindowSeconds: 1200,
+      duplicateWindowSeconds: 1700,
     });
     expect(staging({ ledgerTtlDays: 365, duplicateWindowSeconds: 1800 })).toMatchObject({
       ledgerTtlDays: 365,
@@ -183,24 +206,72 @@ describe('overrides', () => {
 });
 
 describe('the function timeout', () => {
-  it('fits a full batch on the 401 path with every send timing out, paced, plus start-up', () => {
-    // 10 jobs x 3 sends x 10 s, 30 requests at 450/min, 30 s start-up.
-    expect(
-      requiredFunctionTimeoutSeconds({
-        batchSize: 10,
-        httpTimeoutMs: 10_000,
-        perInstanceRequestsPerMinute: 450,
-      }),
-    ).toBe(334);
-    expect(staging().functionTimeoutSeconds).toBe(360);
+  it("fits one job's worst case: 3 sends and 3 token requests timing out, 6 AWS calls at their worst, start-up", () => {
+    const awsCallSeconds = awsCallWorstCaseMs(AWS_CALL_LIMITS) / 1000;
+    expect(requiredFunctionTimeoutSeconds({ httpTimeoutMs: 10_000 })).toBe(10 + 6 * 10 + 6 * awsCallSeconds);
+    expect(staging().functionTimeoutSeconds).toBe(220);
   });
 
-  it('follows a smaller batch and a shorter HTTP timeout', () => {
-    expect(staging({ batchSize: '5', httpTimeoutMs: '5000' }).functionTimeoutSeconds).toBe(120);
+  it('counts the AWS calls at the given worst case', () => {
+    expect(requiredFunctionTimeoutSeconds({ httpTimeoutMs: 10_000, awsCallMs: 1000 })).toBe(10 + 60 + 6);
+  });
+
+  it('does not grow with the batch size or shrink with the rate limit: the jobs of a batch go concurrently', () => {
+    const timeout = staging().functionTimeoutSeconds;
+
+    expect(staging({ batchSize: '1' }).functionTimeoutSeconds).toBe(timeout);
+    expect(staging({ requestsPerMinute: '10' }).functionTimeoutSeconds).toBe(timeout);
+  });
+
+  it('follows a shorter HTTP timeout, rounded up to whole 10 s', () => {
+    // 10 + 6 x 5.5 + 150 = 193 s.
+    expect(staging({ httpTimeoutMs: '5500' }).functionTimeoutSeconds).toBe(200);
   });
 
   it('accepts an explicit timeout at or above the requirement', () => {
-    expect(staging({ functionTimeoutSeconds: '600' }).functionTimeoutSeconds).toBe(600);
+    expect(staging({ functionTimeoutSeconds: '230' }).functionTimeoutSeconds).toBe(230);
+  });
+});
+
+describe('crash recovery and the duplicate window', () => {
+  it('adds the visibility timeout (six function timeouts), the batching window and one invocation', () => {
+    expect(crashRecoverySeconds({ functionTimeoutSeconds: 220, maxBatchingWindowSeconds: 5 })).toBe(
+      6 * 220 + 5 + 220,
+    );
+  });
+
+  it.each(['staging', 'production'])(
+    'brings a crashed batch of the %s defaults back inside the duplicate window, with the margin',
+    (stage) => {
+      const config = loadStageConfig({ stage });
+
+      expect(sendQueueVisibilityTimeoutSeconds(config)).toBe(1320);
+      expect(crashRecoverySeconds(config) + CRASH_RECOVERY_MARGIN_SECONDS).toBeLessThanOrEqual(
+        config.duplicateWindowSeconds,
+      );
+    },
+  );
+
+  it('accepts the longest explicit function timeout that still fits', () => {
+    // 6 x 240 + 5 + 240 + 60 = 1745 s.
+    expect(staging({ functionTimeoutSeconds: '240' }).functionTimeoutSeconds).toBe(240);
+  });
+
+  it.each([
+    [{ functionTimeoutSeconds: '250' }, 'functionTimeoutSeconds', /come back 1755 s after/],
+    [{ httpTimeoutMs: '15000' }, 'httpTimeoutMs', /come back 1755 s after/],
+    [
+      { duplicateWindowSeconds: '1500' },
+      'duplicateWindowSeconds',
+      /inside duplicateWindowSeconds \(1500 s\)/,
+    ],
+    [{ maxBatchingWindowSeconds: '300' }, 'maxBatchingWindowSeconds', /maxBatchingWindowSeconds 300 s/],
+  ])('refuses %o, naming %s', (overrides, setting, message) => {
+    const error = configErrorOf(() => staging(overrides));
+
+    expect(error.variable).toBe(setting);
+    expect(error.message).toMatch(message);
+    expect(error.message).toMatch(/unknown_outcome; lower httpTimeoutMs or functionTimeoutSeconds/);
   });
 });
 
@@ -230,9 +301,11 @@ describe('the backoff schedule and the duplicate window', () => {
   });
 
   it('accepts a schedule that ends 1 s inside the window, and refuses one that reaches it', () => {
-    expect(staging({ duplicateWindowSeconds: '991' }).duplicateWindowSeconds).toBe(991);
-    expect(() => staging({ duplicateWindowSeconds: '990' })).toThrow(
-      /^backoffSeconds: with maxAttempts 5, the retries of backoffSeconds 60,120,240,480 take up to 990 s \(10% jitter included\), which must stay below duplicateWindowSeconds \(990 s\)/,
+    // 111 + 221 + 441 + 881 s (each rounded up): longer than a crash recovery (1605 s with its margin), so the backoff decides.
+    const backoffSeconds = '100,200,400,800';
+    expect(staging({ backoffSeconds, duplicateWindowSeconds: '1655' }).duplicateWindowSeconds).toBe(1655);
+    expect(() => staging({ backoffSeconds, duplicateWindowSeconds: '1654' })).toThrow(
+      /^backoffSeconds: with maxAttempts 5, the retries of backoffSeconds 100,200,400,800 take up to 1654 s \(10% jitter included\), which must stay below duplicateWindowSeconds \(1654 s\)/,
     );
   });
 
@@ -292,23 +365,37 @@ describe('invalid settings fail the synth, naming the setting', () => {
       /less than 1 request a minute each/,
     ],
     [{ stage: 'staging', batchSize: '11' }, 'batchSize', /from 1 to 10/],
-    [
-      { stage: 'staging', requestsPerMinute: '2', httpTimeoutMs: '30000' },
-      'batchSize',
-      /more than Lambda's 900 s/,
-    ],
+    [{ stage: 'staging', httpTimeoutMs: '30000' }, 'httpTimeoutMs', /dead-lettered unknown_outcome/],
     [{ stage: 'staging', maxBatchingWindowSeconds: '301' }, 'maxBatchingWindowSeconds', /from 0 to 300/],
     [
       { stage: 'staging', backoffSeconds: '60,soon' },
       'backoffSeconds',
       /comma-separated list of whole numbers/,
     ],
-    [{ stage: 'staging', backoffSeconds: '50000' }, 'backoffSeconds', /from 0 to 43200/],
+    // SQS holds a received message for 12 h from the receive: MAX_HIDE_SECONDS is what is left to hide it.
+    [
+      { stage: 'staging', backoffSeconds: String(MAX_HIDE_SECONDS + 1) },
+      'backoffSeconds',
+      /whole numbers from 0 to 42000, got "42001"/,
+    ],
+    [{ stage: 'staging', backoffSeconds: '60,,120' }, 'backoffSeconds', /comma-separated list/],
     [{ stage: 'staging', maxAttempts: '0' }, 'maxAttempts', /from 1 to 100/],
     [{ stage: 'staging', httpTimeoutMs: '500' }, 'httpTimeoutMs', /from 1000 to 120000/],
-    [{ stage: 'staging', functionTimeoutSeconds: '60' }, 'functionTimeoutSeconds', /expected at least 334/],
+    [{ stage: 'staging', functionTimeoutSeconds: '60' }, 'functionTimeoutSeconds', /expected at least 220/],
     [{ stage: 'staging', memorySizeMb: '64' }, 'memorySizeMb', /from 128 to 10240/],
-    [{ stage: 'staging', maxReceiveCount: '1001' }, 'maxReceiveCount', /from 2 to 1000/],
+    [{ stage: 'staging', maxReceiveCount: '1001' }, 'maxReceiveCount', /from 4 to 1000/],
+    // The sender refuses fewer than 4 (it re-queues a fresh copy some receives before the limit).
+    [
+      { stage: 'staging', maxReceiveCount: '3', maxAttempts: '2' },
+      'maxReceiveCount',
+      /from 4 to 1000, got 3/,
+    ],
+    [{ stage: 'staging', rateLimitHintMaxSeconds: '59' }, 'rateLimitHintMaxSeconds', /from 60 to 42000/],
+    [
+      { stage: 'staging', rateLimitHintMaxSeconds: String(MAX_HIDE_SECONDS + 1) },
+      'rateLimitHintMaxSeconds',
+      /from 60 to 42000, got 42001/,
+    ],
     [{ stage: 'staging', maxReceiveCount: '5' }, 'maxReceiveCount', /must exceed maxAttempts \(5\)/],
     [{ stage: 'staging', ledgerTtlDays: '0' }, 'ledgerTtlDays', /from 1 to 365, got 0/],
     [{ stage: 'staging', ledgerTtlDays: '366' }, 'ledgerTtlDays', /from 1 to 365, got 366/],

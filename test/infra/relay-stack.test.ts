@@ -1,6 +1,6 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_EVENT_SOURCE, EVENT_DETAIL_TYPE } from '#infra/config.ts';
+import { CRASH_RECOVERY_MARGIN_SECONDS, DEFAULT_EVENT_SOURCE, EVENT_DETAIL_TYPE } from '#infra/config.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
 import type { RelayStack } from '#infra/stacks/relay-stack.ts';
 import {
@@ -65,19 +65,35 @@ describe('queues', () => {
     }
   });
 
-  it('gives the send queue a visibility timeout of six function timeouts, 4 days retention and a redrive at 200 receives', () => {
+  it('gives the send queue a visibility timeout of six function timeouts, 4 days retention and a redrive at 10 receives', () => {
     const { stack, template } = synthRelay({ stage: 'staging' });
     const { sendQueue, deadLetterQueue } = ids(stack);
     const fn = onlyResource(template, 'AWS::Lambda::Function').properties;
-    expect(fn.Timeout).toBe(360);
+    expect(fn.Timeout).toBe(220);
     expect(template.toJSON().Resources[sendQueue].Properties).toEqual({
       SqsManagedSseEnabled: true,
-      VisibilityTimeout: 6 * 360,
+      VisibilityTimeout: 6 * 220,
       MessageRetentionPeriod: 4 * 86_400,
-      RedrivePolicy: { deadLetterTargetArn: getAtt(deadLetterQueue), maxReceiveCount: 200 },
+      RedrivePolicy: { deadLetterTargetArn: getAtt(deadLetterQueue), maxReceiveCount: 10 },
       Tags: expect.any(Array),
     });
   });
+
+  // After a crash (timeout, out of memory) the batch comes back only after the visibility timeout, counted from
+  // the receive; its resend must still meet eCourtDate's 409 for a message the crashed attempt created.
+  it.each(['staging', 'production'])(
+    '%s: a crashed batch is resent inside the duplicate window the sender is told, with a margin',
+    (stage) => {
+      const { stack, template } = synthRelay({ stage });
+      const queue = template.toJSON().Resources[ids(stack).sendQueue].Properties;
+      const fn = onlyResource(template, 'AWS::Lambda::Function').properties;
+      const mapping = onlyResource(template, 'AWS::Lambda::EventSourceMapping').properties;
+      const window = Number(senderEnvironment(template)[ENV.duplicateWindowSeconds]);
+
+      const recovery = queue.VisibilityTimeout + mapping.MaximumBatchingWindowInSeconds + fn.Timeout;
+      expect(recovery + CRASH_RECOVERY_MARGIN_SECONDS).toBeLessThanOrEqual(window);
+    },
+  );
 
   it('keeps dead-lettered jobs and failed events for 14 days', () => {
     const { stack, template } = synthRelay({ stage: 'staging' });
@@ -94,12 +110,23 @@ describe('queues', () => {
     const { stack, template } = synthRelay({
       stage: 'staging',
       maxReceiveCount: '50',
-      functionTimeoutSeconds: '400',
+      functionTimeoutSeconds: '240',
     });
     expect(template.toJSON().Resources[ids(stack).sendQueue].Properties).toMatchObject({
-      VisibilityTimeout: 2400,
+      VisibilityTimeout: 1440,
       RedrivePolicy: { maxReceiveCount: 50 },
     });
+    expect(onlyResource(template, 'AWS::Lambda::Function').properties.Timeout).toBe(240);
+  });
+
+  it("tells the sender the send queue's maxReceiveCount, so that it re-queues a waiting job before the redrive", () => {
+    const { stack, template } = synthRelay({ stage: 'staging', maxReceiveCount: '25' });
+    const queue = template.toJSON().Resources[ids(stack).sendQueue].Properties;
+
+    expect(senderEnvironment(template)[ENV.maxReceiveCount]).toBe(
+      String(queue.RedrivePolicy.maxReceiveCount),
+    );
+    expect(senderEnvironment(template)[ENV.maxReceiveCount]).toBe('25');
   });
 
   it('lets only EventBridge rule deliveries and TLS requests through the queue policies', () => {
@@ -179,7 +206,7 @@ describe('the sender function', () => {
       Architectures: ['arm64'],
       Handler: 'index.handler',
       TracingConfig: { Mode: 'Active' },
-      Timeout: 360,
+      Timeout: 220,
       MemorySize: 256,
       Role: getAtt(role),
       LoggingConfig: { LogGroup: ref(logGroup) },
@@ -203,6 +230,8 @@ describe('the sender function', () => {
       [ENV.maxAttempts]: '5',
       [ENV.duplicateWindowSeconds]: '1800',
       [ENV.httpTimeoutMs]: '10000',
+      [ENV.maxReceiveCount]: '10',
+      [ENV.rateLimitHintMaxSeconds]: '300',
       POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: 'INFO',

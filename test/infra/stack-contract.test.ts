@@ -19,9 +19,11 @@ describe('senderEnvironment: the one description of what the sender is told', ()
       maxConcurrency: '4',
       backoffSeconds: '30,90',
       maxAttempts: '4',
-      duplicateWindowSeconds: '900',
+      duplicateWindowSeconds: '1600',
       httpTimeoutMs: '8000',
       ledgerTtlDays: '7',
+      maxReceiveCount: '12',
+      rateLimitHintMaxSeconds: '120',
     });
 
     expect(loadSenderConfig(senderEnvironment(stage, resources))).toMatchObject({
@@ -34,9 +36,20 @@ describe('senderEnvironment: the one description of what the sender is told', ()
       requestsPerMinute: 225,
       backoffSeconds: [30, 90],
       maxAttempts: 4,
-      duplicateWindowSeconds: 900,
+      duplicateWindowSeconds: 1600,
       httpTimeoutMs: 8000,
       ledgerTtlSeconds: 7 * 86_400,
+      maxReceiveCount: 12,
+      rateLimitHintMaxSeconds: 120,
+    });
+  });
+
+  it("tells the sender the send queue's maxReceiveCount, so that it re-queues a waiting job before SQS's redrive", () => {
+    const stage = loadStageConfig({ stage: 'staging' });
+
+    expect(senderEnvironment(stage, resources)).toMatchObject({
+      MAX_RECEIVE_COUNT: String(stage.maxReceiveCount),
+      RATE_LIMIT_HINT_MAX_SECONDS: String(stage.rateLimitHintMaxSeconds),
     });
   });
 

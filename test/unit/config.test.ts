@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, ENV, isLoopbackHost, loadSenderConfig, parseBaseUrl } from '#shared/config.ts';
+import {
+  DEFAULTS,
+  ENV,
+  isLoopbackHost,
+  loadSenderConfig,
+  MAX_HIDE_SECONDS,
+  parseBaseUrl,
+} from '#shared/config.ts';
 import { ConfigError } from '#shared/errors.ts';
 
 /** The required variables, set to production-like values. */
@@ -51,6 +58,8 @@ describe('loadSenderConfig', () => {
       serverErrorMaxAttempts: 2,
       serverErrorRetrySeconds: 60,
       rateLimitWaitSeconds: 60,
+      rateLimitHintMaxSeconds: 300,
+      maxReceiveCount: 50,
       maxAgeSeconds: 86_400,
       duplicateWindowSeconds: 1800,
       httpTimeoutMs: 10_000,
@@ -97,6 +106,8 @@ describe('loadSenderConfig', () => {
         SERVER_ERROR_MAX_ATTEMPTS: '3',
         SERVER_ERROR_RETRY_SECONDS: '30',
         RATE_LIMIT_WAIT_SECONDS: '90',
+        RATE_LIMIT_HINT_MAX_SECONDS: '120',
+        MAX_RECEIVE_COUNT: '10',
         MAX_AGE_SECONDS: '3600',
         HTTP_TIMEOUT_MS: '5000',
         SECRET_TTL_SECONDS: '0',
@@ -114,6 +125,8 @@ describe('loadSenderConfig', () => {
       serverErrorMaxAttempts: 3,
       serverErrorRetrySeconds: 30,
       rateLimitWaitSeconds: 90,
+      rateLimitHintMaxSeconds: 120,
+      maxReceiveCount: 10,
       maxAgeSeconds: 3600,
       httpTimeoutMs: 5000,
       secretTtlSeconds: 0,
@@ -133,8 +146,11 @@ describe('loadSenderConfig', () => {
     [ENV.maxAttempts, '0'],
     [ENV.maxAttempts, '101'],
     [ENV.serverErrorMaxAttempts, '0'],
-    [ENV.serverErrorRetrySeconds, '43201'],
+    [ENV.serverErrorRetrySeconds, '-1'],
     [ENV.rateLimitWaitSeconds, '-1'],
+    [ENV.rateLimitHintMaxSeconds, '59'],
+    [ENV.maxReceiveCount, '3'],
+    [ENV.maxReceiveCount, '1001'],
     [ENV.maxAgeSeconds, '1209601'],
     [ENV.httpTimeoutMs, '0'],
     [ENV.secretTtlSeconds, '86401'],
@@ -157,6 +173,25 @@ describe('loadSenderConfig', () => {
     expect(error.message).toContain(`got "${value}"`);
   });
 
+  // SQS holds a received message for at most 12 h counted from the receive; MAX_HIDE_SECONDS is what is left
+  // once the batching window and the invocation have passed.
+  it.each([
+    ENV.serverErrorRetrySeconds,
+    ENV.rateLimitWaitSeconds,
+    ENV.rateLimitHintMaxSeconds,
+    ENV.backoffSeconds,
+  ])('refuses %s above MAX_HIDE_SECONDS, the longest SQS can still hide a received record', (variable) => {
+    const error = expectRejected(requiredEnv({ [variable]: String(MAX_HIDE_SECONDS + 1) }), variable);
+    expect(error.message).toContain(`to ${MAX_HIDE_SECONDS}`);
+  });
+
+  it.each([ENV.serverErrorRetrySeconds, ENV.rateLimitWaitSeconds, ENV.rateLimitHintMaxSeconds])(
+    'accepts %s of exactly MAX_HIDE_SECONDS',
+    (variable) => {
+      expect(() => loadSenderConfig(requiredEnv({ [variable]: String(MAX_HIDE_SECONDS) }))).not.toThrow();
+    },
+  );
+
   it('accepts a fractional BACKOFF_JITTER within 0-1', () => {
     expect(loadSenderConfig(requiredEnv({ BACKOFF_JITTER: '0.5' })).backoffJitter).toBe(0.5);
   });
@@ -172,13 +207,13 @@ describe('loadSenderConfig', () => {
       expect(loadSenderConfig(requiredEnv({ BACKOFF_SECONDS: '45' })).backoffSeconds).toEqual([45]);
     });
 
-    it('accepts the SQS maximum of 43200 s and 0 s', () => {
-      expect(loadSenderConfig(requiredEnv({ BACKOFF_SECONDS: '0,43200' })).backoffSeconds).toEqual([
-        0, 43_200,
-      ]);
+    it('accepts 0 s and the longest hide, MAX_HIDE_SECONDS', () => {
+      expect(
+        loadSenderConfig(requiredEnv({ BACKOFF_SECONDS: `0,${MAX_HIDE_SECONDS}` })).backoffSeconds,
+      ).toEqual([0, MAX_HIDE_SECONDS]);
     });
 
-    it.each(['60,abc', '-60', '60,1.5', '60,43201', 'sixty'])('rejects %j, naming the variable', (value) => {
+    it.each(['60,abc', '-60', '60,1.5', '60,43200', 'sixty'])('rejects %j, naming the variable', (value) => {
       expectRejected(requiredEnv({ BACKOFF_SECONDS: value }), ENV.backoffSeconds);
     });
 
