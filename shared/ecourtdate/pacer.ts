@@ -15,15 +15,25 @@ export interface PacerOptions {
 export type PacerSlot = { ok: true } | { ok: false; retryInMs: number };
 
 /**
+ * How much later than its grant a request may reach eCourtDate and still be counted in the window the pacer
+ * meant, per minute of window: 1 s (scaled like the window). eCourtDate counts a request when it arrives, and the
+ * time from grant to arrival varies (event loop, a new TLS connection, the network). Without a margin, a burst
+ * that arrived late followed a minute later by one that arrived early would land in one window of eCourtDate's.
+ * It costs 1/61 of the budget.
+ */
+export const ARRIVAL_SPREAD_MS_PER_MINUTE = 1_000;
+
+/**
  * Keeps this instance within its share of eCourtDate's per-client limit (1,000 requests in any minute, token
  * requests included; docs/pacing.md), while letting a batch go out at once whenever the share has room.
  *
  * A sliding-window log of the send times this pacer granted, not a token bucket: a bucket of capacity C refilling
  * at r a minute lets C + r through in some 60 s window. Grants are made in order, and the k-th grant is at
- * `max(now, grant[k-1], grant[k-share] + windowMs)`. Grants never go backwards, and any `share + 1` consecutive ones
- * span at least `windowMs`, so no half-open window `[t, t + windowMs)` (and so no fixed or sliding minute,
- * whatever eCourtDate uses) holds more than `share` of them. Only the last `share` grants younger than the
- * window are kept, so memory is bounded by the share.
+ * `max(now, grant[k-1], grant[k-share] + spacing)`, where `spacing` is the window plus the arrival spread (61 s
+ * for a minute). Grants never go backwards, and any `share + 1` consecutive ones span at least `spacing`. So no
+ * half-open window `[t, t + windowMs)` (and so no fixed or sliding minute, whatever eCourtDate uses) holds more
+ * than `share` grants, nor more than `share` arrivals as long as every request arrives within the spread of its
+ * grant. Only the last `share` grants are kept, so memory is bounded by the share.
  *
  * After a 429, `block` stops every request of this instance until the wait is over.
  *
@@ -34,7 +44,8 @@ export type PacerSlot = { ok: true } | { ok: false; retryInMs: number };
  */
 export class Pacer {
   readonly #share: number;
-  readonly #windowMs: number;
+  /** Least time between a grant and the share-th one after it: the window plus the arrival spread, ms. */
+  readonly #spacingMs: number;
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
   /** Granted send times (epoch ms), non-decreasing; `#grants[#head]` is the oldest one still kept. */
@@ -55,7 +66,7 @@ export class Pacer {
       throw new RangeError(`windowMs must be a finite number > 0, got ${windowMs}`);
     }
     this.#share = requestsPerMinute;
-    this.#windowMs = windowMs;
+    this.#spacingMs = windowMs * (1 + ARRIVAL_SPREAD_MS_PER_MINUTE / 60_000);
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
@@ -90,17 +101,17 @@ export class Pacer {
     return Math.max(0, this.#blockedUntil - this.#now());
   }
 
-  /** The earliest time (epoch ms) at or after `now` that keeps every window within the share. */
+  /** The earliest time (epoch ms) at or after `now` that keeps `share + 1` consecutive grants `spacing` apart. */
   #nextSlot(now: number): number {
     const grants = this.#grants;
-    // A grant at or before now - windowMs is outside every window that a slot at or after now opens.
-    while (this.#head < grants.length && (grants[this.#head] as number) <= now - this.#windowMs)
+    // A grant at or before now - spacing can no longer delay a slot at or after now.
+    while (this.#head < grants.length && (grants[this.#head] as number) <= now - this.#spacingMs)
       this.#head += 1;
     const kept = grants.length - this.#head;
     const latest = kept > 0 ? (grants[grants.length - 1] as number) : now;
-    // The share-th most recent grant must have left the window before another can go.
+    // The share-th most recent grant must be `spacing` old before another can go.
     const freed =
-      kept >= this.#share ? (grants[grants.length - this.#share] as number) + this.#windowMs : now;
+      kept >= this.#share ? (grants[grants.length - this.#share] as number) + this.#spacingMs : now;
     return Math.max(now, latest, freed);
   }
 

@@ -16,6 +16,8 @@ import {
 } from '#test/helpers/unit-factories.ts';
 
 const MINUTE = 60_000;
+/** A minute plus the 1 s the pacer keeps for requests that reach eCourtDate later than they were let go. */
+const SPACING = 61_000;
 const RUNS = { seed: 20261201, numRuns: 150 };
 
 /**
@@ -98,13 +100,13 @@ describe('Pacer', () => {
       expect(time.sleeps).toEqual([]);
     });
 
-    it('holds the request past the share until the oldest one has left the 60 s window', async () => {
+    it('holds the request past the share until the oldest one is a minute and a second old', async () => {
       const { time, sent, request } = pacedWorld(10);
 
       await time.run(times(11, () => request()));
 
-      expect(time.sleeps).toEqual([MINUTE]);
-      expect(sent.at(-1)).toBe(T0 + MINUTE);
+      expect(time.sleeps).toEqual([SPACING]);
+      expect(sent.at(-1)).toBe(T0 + SPACING);
     });
 
     it('frees the share as the requests of the last minute age out, not all at once', async () => {
@@ -116,8 +118,8 @@ describe('Pacer', () => {
 
       await time.run(times(8, () => request()));
 
-      // 6 left the window at T0 + 60 s, the other 4 at T0 + 80 s.
-      expect(sent.slice(10)).toEqual([...Array(6).fill(T0 + 60_000), T0 + 80_000, T0 + 80_000]);
+      // 6 are a minute and a second old at T0 + 61 s, the other 4 at T0 + 81 s.
+      expect(sent.slice(10)).toEqual([...Array(6).fill(T0 + SPACING), T0 + 81_000, T0 + 81_000]);
     });
 
     it('sends a full share in every minute under a constant backlog', async () => {
@@ -125,8 +127,8 @@ describe('Pacer', () => {
 
       await time.run(times(50, () => request()));
 
-      const minutes = sent.map((at) => (at - T0) / MINUTE);
-      expect(minutes).toEqual(Array.from({ length: 50 }, (_, i) => Math.floor(i / 5)));
+      const rounds = sent.map((at) => (at - T0) / SPACING);
+      expect(rounds).toEqual(Array.from({ length: 50 }, (_, i) => Math.floor(i / 5)));
     });
 
     it('lets waiting requests go in the order they asked', async () => {
@@ -147,7 +149,8 @@ describe('Pacer', () => {
 
       await time.run(times(5, () => request()));
 
-      expect(sent.map((at) => at - T0)).toEqual([0, 0, 1_000, 1_000, 2_000]);
+      // A scaled minute of 1 s, and a scaled spread of 1/60 s.
+      expect(sent.map((at) => Math.round(at - T0))).toEqual([0, 0, 1_017, 1_017, 2_033]);
     });
   });
 
@@ -181,6 +184,30 @@ describe('Pacer', () => {
             await time.run(tasks);
 
             expect(busiestWindow(sent, MINUTE)).toBeLessThanOrEqual(share);
+          },
+        ),
+        RUNS,
+      );
+    });
+
+    it('holds at eCourtDate too when each request arrives up to 1 s after the pacer let it go', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 40 }),
+          fc.array(fc.record({ gapMs: fc.integer({ min: 0, max: 90_000 }), requests: fc.nat(30) })),
+          fc.array(fc.integer({ min: 0, max: 1_000 }), { minLength: 1 }),
+          async (share, steps, delays) => {
+            const { time, sent, request } = pacedWorld(share);
+            let at = T0;
+            const tasks = steps.map((s) => {
+              at += s.gapMs;
+              return time.at(at, () => Promise.all(times(s.requests, () => request())));
+            });
+
+            await time.run(tasks);
+
+            const arrivals = sent.map((granted, i) => granted + (delays[i % delays.length] as number));
+            expect(busiestWindow(arrivals, MINUTE)).toBeLessThanOrEqual(share);
           },
         ),
         RUNS,
@@ -247,7 +274,7 @@ describe('Pacer', () => {
         ['oneoffs', 0],
         ['oneoffs', 0],
         ['oneoffs', 0],
-        ['oneoffs', MINUTE],
+        ['oneoffs', SPACING],
       ]);
     });
 
@@ -278,7 +305,7 @@ describe('Pacer', () => {
       await request();
       time.advance(15_000);
 
-      expect(await request(30_000)).toEqual({ ok: false, retryInMs: 45_000 });
+      expect(await request(30_000)).toEqual({ ok: false, retryInMs: 46_000 });
     });
 
     it('waits for a slot within maxWaitMs', async () => {
@@ -286,9 +313,9 @@ describe('Pacer', () => {
       await request();
       time.advance(15_000);
 
-      await time.run([request(45_000)]);
+      await time.run([request(46_000)]);
 
-      expect(sent).toEqual([T0, T0 + MINUTE]);
+      expect(sent).toEqual([T0, T0 + SPACING]);
     });
 
     it('does not reserve a slot for a request it refused', async () => {
@@ -299,7 +326,7 @@ describe('Pacer', () => {
 
       await time.run([request()]);
 
-      expect(time.sleeps).toEqual([MINUTE]);
+      expect(time.sleeps).toEqual([SPACING]);
     });
   });
 
@@ -341,7 +368,8 @@ describe('Pacer', () => {
 
       await time.run<unknown>([waiting, blocker]);
 
-      expect(await waiting).toEqual({ ok: false, retryInMs: 10_000 });
+      // Woken at T0 + 61 s; the block lasts until T0 + 70 s.
+      expect(await waiting).toEqual({ ok: false, retryInMs: 9_000 });
     });
   });
 
