@@ -2,6 +2,7 @@ import {
   sendQueueVisibilityTimeoutSeconds,
   VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS,
 } from '#infra/stack-contract.ts';
+import { WEBHOOK_SETTINGS } from '#infra/webhook-config.ts';
 import { type AlarmThresholds, DEFAULT_ALARM_THRESHOLDS } from '#shared/alarm-definitions.ts';
 import { AWS_CALL_LIMITS, awsCallWorstCaseMs } from '#shared/clients/aws-call-limits.ts';
 import {
@@ -149,6 +150,7 @@ export const SETTINGS = [
   'logLevel',
   'logRetentionDays',
   ...(Object.keys(DEFAULT_ALARM_THRESHOLDS) as (keyof AlarmThresholds)[]),
+  ...WEBHOOK_SETTINGS,
 ] as const;
 
 /**

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { WEBHOOK_ROUTE_PATH } from '#infra/webhook-config.ts';
 import type { WebhookHandler } from '#shared/webhook/handler.ts';
 import { listenOnLoopback, writeJson } from './loopback-server.ts';
 
-/** The route the stack gives the receiver (infra/constructs/webhook-receiver.ts); the local gateway uses the same. */
-export const WEBHOOK_PATH = '/ecourtdate/webhook';
+/** The route the stack gives the receiver; the local gateway serves the same. */
+export const WEBHOOK_PATH = WEBHOOK_ROUTE_PATH;
 
 /** API Gateway HTTP APIs take request bodies up to 10 MB; the function applies its own, smaller, limit. */
 const GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;

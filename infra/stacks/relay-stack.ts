@@ -17,7 +17,9 @@ import { RelayAlarms } from '#infra/constructs/relay-alarms.ts';
 import { RelayDashboard } from '#infra/constructs/relay-dashboard.ts';
 import { RelayFunction, secretIdOf } from '#infra/constructs/relay-function.ts';
 import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-queue.ts';
+import { WebhookReceiver } from '#infra/constructs/webhook-receiver.ts';
 import { OUTPUT, senderEnvironment, sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
+import { loadWebhookStageConfig } from '#infra/webhook-config.ts';
 import { alarmDefinitions, LEDGER_OPERATIONS } from '#shared/alarm-definitions.ts';
 import { ENV } from '#shared/config.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/ledger.ts';
@@ -42,6 +44,8 @@ export class RelayStack extends Stack {
   readonly onCall: OnCallTopic;
   readonly alarms: RelayAlarms;
   readonly dashboard: RelayDashboard;
+  /** The webhook receiver (docs/webhooks.md), when the stage turns webhooks on (`-c webhooks=true`). */
+  readonly webhooks: WebhookReceiver | undefined;
 
   constructor(scope: Construct, id: string, props: RelayStackProps) {
     const { config } = props;
@@ -168,6 +172,21 @@ export class RelayStack extends Stack {
       summary: `Stage **${config.stage}**, eCourtDate API ${config.baseUrl}`,
       maxConcurrency: config.maxConcurrency,
     });
+    const webhook = loadWebhookStageConfig(this.node.getAllContext(), config.stage);
+    this.webhooks = webhook.enabled
+      ? new WebhookReceiver(this, 'Webhooks', {
+          stage: config.stage,
+          webhook,
+          ledgerTable: this.ledgerTable,
+          eventBusName: config.eventBusName,
+          topic: this.onCall.topic,
+          alarmNamePrefix: config.stackName,
+          dashboard: this.dashboard.dashboard,
+          logLevel: config.logLevel,
+          logRetention: config.logRetentionDays as logs.RetentionDays,
+          removalPolicy: dataRemoval,
+        })
+      : undefined;
 
     const output = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });

@@ -81,7 +81,6 @@ const STATUS_WORDS: Readonly<Record<string, DeliveryStatus>> = {
   sending: 'sent',
   dispatched: 'sent',
   delivered: 'delivered',
-  received: 'delivered',
   failed: 'failed',
   failure: 'failed',
   undelivered: 'failed',
