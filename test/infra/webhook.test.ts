@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Validations } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -114,6 +116,22 @@ describe('the webhook endpoint', () => {
     });
     template.hasOutput(WEBHOOK_OUTPUT.secretName, { Value: 'ecourtdate-relay/staging/webhook-secret' });
     template.hasOutput(WEBHOOK_OUTPUT.functionName, { Value: ref(receiverFunction(template).id) });
+  });
+});
+
+describe('bundling the receiver', () => {
+  it('bundles functions/webhook.ts with the local esbuild into an ESM module with its own AWS SDK and a source map', () => {
+    const { app, template } = synthRelay(ON, { bundle: true });
+    const { properties } = receiverFunction(template);
+    const assetKey = (properties.Code as { S3Key: string }).S3Key;
+    const assetDir = join(app.synth().directory, `asset.${assetKey.replace(/\.zip$/, '')}`);
+    const bundle = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
+
+    expect(properties.Handler).toBe('index.handler');
+    expect(bundle).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);
+    expect(bundle).not.toMatch(/from\s*["']@aws-sdk\//);
+    expect(bundle).toContain('AWSEvents');
+    expect(existsSync(join(assetDir, 'index.mjs.map'))).toBe(true);
   });
 });
 
