@@ -40,6 +40,11 @@ export type AttemptResult =
       readonly kind: 'transport';
       readonly stage: 'token' | 'send';
       readonly error: TransportFailure;
+      /**
+       * Whether the request may have reached the server: false when it failed before a byte was written (the
+       * name did not resolve, the connection was refused, the TLS handshake failed). Absent means it may have.
+       */
+      readonly mayHaveBeenSent?: boolean | undefined;
     }
   | {
       /** The client secret could not be read or parsed: nothing was sent. */
@@ -114,7 +119,7 @@ export function isUnknownOutcomeStatus(status: number): boolean {
 /**
  * Classifies an attempt's result for the ledger's counts, consistently with `decide`: any 5xx, a 408 and a
  * transport failure on the messages endpoint spend the backoff budget (a 500 also the "retry once" budget), and
- * all but the 408 leave the outcome unknown; a 429 is only a wait; a failure before the request left (secret,
+ * all but the 408 and a request that never left (DNS, refused, TLS) leave the outcome unknown; a 429 is only a wait; a failure before the request left (secret,
  * token endpoint) and a persistent 401 count as `notSent`.
  */
 export function classifyAttempt(result: AttemptResult): AttemptClass {
@@ -131,7 +136,10 @@ export function classifyAttempt(result: AttemptResult): AttemptClass {
     if (result.kind === 'response' && result.status === 429) return { ...none, rateLimited: true };
     return { ...none, notSent: true };
   }
-  if (result.kind === 'transport') return { ...none, sent: true, retryable: true, unknownOutcome: true };
+  if (result.kind === 'transport') {
+    const reached = result.mayHaveBeenSent !== false;
+    return { ...none, sent: reached, retryable: true, unknownOutcome: reached };
+  }
   const { status } = result;
   return {
     ...none,
@@ -259,7 +267,12 @@ export function decide(input: DecideInput): Outcome {
   const { result } = input;
   if (result.kind === 'secret') return notSentBackoff(input, 'credentials');
   if (result.stage === 'token') return decideToken(input, result);
-  if (result.kind === 'transport') return unknownOutcome(input, undefined);
+  if (result.kind === 'transport') {
+    // A request that never left (DNS, refused, TLS) created nothing: plain backoff, even with skip_duplicate.
+    return result.mayHaveBeenSent === false
+      ? backoff(input, 'server_error', undefined)
+      : unknownOutcome(input, undefined);
+  }
   const { status } = result;
   if (status >= 200 && status < 300) return { type: 'delivered', uuid: result.uuid };
   switch (status) {

@@ -5,12 +5,12 @@ import {
   type FetchLike,
   type HttpAnswer,
   httpRequest,
-  retryAfterSeconds,
+  waitHint,
 } from '#shared/ecourtdate/http.ts';
 import type { Pacer } from '#shared/ecourtdate/pacer.ts';
 import type { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { CredentialsError } from '#shared/errors.ts';
-import type { SendJob } from '#shared/job.ts';
+import { type SendJob, serializeMessage } from '#shared/job.ts';
 import type { ApiStatus, AttemptResult } from '#shared/policy.ts';
 import { redactText } from '#shared/redact.ts';
 
@@ -35,6 +35,8 @@ export type SendAttempt =
       readonly authFailed: boolean;
       /** Every HTTP status the messages endpoint answered in this attempt, in order (401s included). */
       readonly sendStatuses: readonly ApiStatus[];
+      /** For a request that got no answer: the cause and the host, and what to run next (never a secret). */
+      readonly detail?: string | undefined;
     };
 
 /** A token and a pacing slot in hand: the first request may go. */
@@ -116,11 +118,17 @@ export class EcourtdateClient {
         } catch (error) {
           if (!(error instanceof EcdTransportError)) throw error;
           statuses.push(error.kind);
-          const result: AttemptResult = { kind: 'transport', stage: 'send', error: error.kind };
+          const result: AttemptResult = {
+            kind: 'transport',
+            stage: 'send',
+            error: error.kind,
+            mayHaveBeenSent: error.mayHaveBeenSent,
+          };
           return {
             kind: 'attempted',
             result,
             excerpt: '',
+            detail: error.describe(),
             latencyMs: this.#now() - started,
             authFailed: false,
             sendStatuses: statuses,
@@ -136,7 +144,7 @@ export class EcourtdateClient {
               stage: 'send',
               status: answer.status,
               uuid: answer.status < 300 ? extractUuid(answer.body) : undefined,
-              retryAfterSeconds: retryAfterSeconds(answer.headers, this.#now()),
+              retryAfterSeconds: waitHint(answer.headers, this.#now())?.seconds,
             },
             excerpt,
             latencyMs: answer.latencyMs,
@@ -176,7 +184,8 @@ export class EcourtdateClient {
           Accept: 'application/json',
           'User-Agent': USER_AGENT,
         },
-        body: JSON.stringify(job.message),
+        // Passed-through fields keep their exact numbers (a big integer, 1.10): docs/contract.md, "The send job".
+        body: serializeMessage(job),
       },
       this.#options.timeoutMs,
       this.#now,
@@ -216,6 +225,7 @@ function tokenFailure(error: EcdTokenError, statuses: readonly ApiStatus[]): Sen
     kind: 'attempted',
     result,
     excerpt: error.excerpt,
+    detail: error.cause instanceof EcdTransportError ? error.cause.describe() : undefined,
     latencyMs: 0,
     authFailed,
     sendStatuses: statuses,

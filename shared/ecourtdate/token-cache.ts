@@ -1,6 +1,6 @@
 import type { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import { EcdDeferredError, EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
-import { apiUrl, type FetchLike, httpRequest, retryAfterSeconds } from '#shared/ecourtdate/http.ts';
+import { apiUrl, type FetchLike, httpRequest, waitHint } from '#shared/ecourtdate/http.ts';
 import type { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { redactText } from '#shared/redact.ts';
 
@@ -109,7 +109,7 @@ export class TokenCache {
     this.#options.onAnswer?.(answer.status);
     const excerpt = redactText(answer.body, [credentials.clientSecret, credentials.clientId]);
     if (answer.status < 200 || answer.status >= 300) {
-      throw new EcdTokenError(answer.status, excerpt, retryAfterSeconds(answer.headers, this.#now()));
+      throw new EcdTokenError(answer.status, excerpt, waitHint(answer.headers, this.#now())?.seconds);
     }
     const token = parseTokenResponse(answer.body);
     if (!token) throw new EcdTokenError(answer.status, 'token response without access_token');

@@ -7,8 +7,10 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { awsCallWorstCaseMs } from '#shared/clients/aws-call-limits.ts';
 import { SENDS_PER_JOB_WORST_CASE, type SenderConfig } from '#shared/config.ts';
 import { EcourtdateClient } from '#shared/ecourtdate/client.ts';
+import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { Pacer } from '#shared/ecourtdate/pacer.ts';
@@ -33,8 +35,10 @@ export interface SenderDependencies {
 
 export type SenderHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
-// Time kept back from the invocation's deadline for the send itself and for settling the record.
+// Time kept back from the invocation's deadline beyond the worst-case chain below.
 const SETTLE_MARGIN_MS = 5_000;
+// AWS calls a record can make once its pacing slot is granted: a secret re-read, the ledger settle, one SQS call.
+const AWS_CALLS_AFTER_PACING = 3;
 
 /**
  * Builds the sender Lambda handler with the state of one container: credentials cache, token cache and
@@ -45,7 +49,8 @@ const SETTLE_MARGIN_MS = 5_000;
 export function createSenderHandler(deps: SenderDependencies): SenderHandler {
   const { config } = deps;
   const now = deps.now ?? Date.now;
-  const fetchImpl = deps.fetch ?? globalThis.fetch;
+  // Never a kept-alive socket idle longer than servers keep them: after a thaw it would fail (README, "Sender settings").
+  const fetchImpl = deps.fetch ?? createApiFetch();
   const { logger, metrics, tracer } = deps.observability ?? createObservability();
   // SQS and Secrets Manager calls show up as X-Ray subsegments; fetch to eCourtDate is traced by the Tracer.
   if (tracer.isTracingEnabled()) {
@@ -99,8 +104,12 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
 
   const recordHandler = async (record: SQSRecord, context?: Context) => {
     const remaining = context?.getRemainingTimeInMillis?.();
-    // The worst-case chain after pacing: every send of the 401 path, each with a token request, at the timeout.
-    const chainMs = config.httpTimeoutMs * SENDS_PER_JOB_WORST_CASE * 2 + SETTLE_MARGIN_MS;
+    // The worst case after pacing: every send of the 401 path with its token request at the HTTP timeout, then
+    // the secret re-read, the ledger settle and the SQS call at the AWS SDK's limits.
+    const chainMs =
+      config.httpTimeoutMs * SENDS_PER_JOB_WORST_CASE * 2 +
+      AWS_CALLS_AFTER_PACING * awsCallWorstCaseMs() +
+      SETTLE_MARGIN_MS;
     const budget = {
       // The lease of every attempt this invocation claims: a copy seen after it finds the attempt lost.
       deadlineAt: now() + (remaining ?? chainMs),

@@ -216,6 +216,7 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
     facts: {
       ...facts,
       sent,
+      detail: sent.detail,
       lastStatus:
         result.kind === 'response' ? result.status : result.kind === 'transport' ? result.error : 'secret',
     },

@@ -8,6 +8,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { vi } from 'vitest';
+import { loadStageConfig } from '#infra/config.ts';
+import { sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
 import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
 import type { RecordedRequest, Simulator, SimulatorOptions } from '#local/ecourtdate-simulator.ts';
 import { startSimulator } from '#local/ecourtdate-simulator.ts';
@@ -66,9 +68,10 @@ export interface Harness {
   /**
    * Time passes until the longest hidden or delayed message of the send queue is due (or `ms` more, when
    * given): every in-flight message becomes visible at once, and the clock (`Date.now`, which the sender, the ledger and the
-   * emulators read) moves on that far, so that the ledger's next-attempt times are due too.
+   * emulators read) moves on that far, so that the ledger's next-attempt times are due too. `'earliest'` moves
+   * the clock only until the next message is due, for runs where the elapsed time matters (the duplicate window).
    */
-  fastForward(ms?: number): Promise<void>;
+  fastForward(ms?: number | 'earliest'): Promise<void>;
   /** Requests the simulator received on the messages endpoint. */
   sends(): readonly RecordedRequest[];
   close(): Promise<void>;
@@ -98,7 +101,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   await dynamodb.createLedgerTable(LEDGER_TABLE);
   const deadLetterQueue = await emulator.createQueue('relay-dlq');
   const sendQueue = await emulator.createQueue('relay-send', {
-    VisibilityTimeout: '360',
+    // As the stack configures it (six function timeouts).
+    VisibilityTimeout: String(sendQueueVisibilityTimeoutSeconds(loadStageConfig({ stage: 'staging' }))),
     // The crash safety net only; the sender dead-letters explicitly long before this.
     RedrivePolicy: JSON.stringify({
       deadLetterTargetArn: deadLetterQueue.arn,
@@ -201,11 +205,16 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     async fastForward(ms) {
       const state = await emulator.inspect(sendQueue.name);
       const now = Date.now();
-      const longest = Math.max(
-        0,
+      const dueIn = [
         ...state.inflight.map((e) => e.visibilityDeadline - now),
         ...state.delayed.map((m) => (m.delayUntil ?? now) - now),
-      );
+      ];
+      if (ms === 'earliest') {
+        // Only as far as the next message is due: the emulator shows it again by itself.
+        if (state.ready.length === 0 && dueIn.length > 0)
+          vi.setSystemTime(now + Math.max(0, Math.min(...dueIn)) + 1_000);
+        return;
+      }
       for (const entry of state.inflight) {
         await sqs.send(
           new ChangeMessageVisibilityCommand({
@@ -215,7 +224,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           }),
         );
       }
-      vi.setSystemTime(Date.now() + (ms ?? longest + 1_000));
+      vi.setSystemTime(Date.now() + (ms ?? Math.max(0, ...dueIn) + 1_000));
     },
     sends: () => sim.requests.filter((r) => r.path === '/v1/messages/oneoffs'),
     async close() {

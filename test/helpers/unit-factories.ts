@@ -182,6 +182,8 @@ export function clientHarness(
     renewBeforeMs?: number;
     timeoutMs?: number;
     secretTtlMs?: number;
+    /** The pacer's share, requests per minute; default: room for every request. */
+    requestsPerMinute?: number;
   } = {},
 ): ClientHarness {
   const clock = fakeClock();
@@ -193,7 +195,10 @@ export function clientHarness(
     ttlMs: options.secretTtlMs ?? 300_000,
     now: clock.now,
   });
-  const pacer = instantPacer(clock.now);
+  const pacer =
+    options.requestsPerMinute === undefined
+      ? instantPacer(clock.now)
+      : new Pacer(options.requestsPerMinute, { now: clock.now, sleep: async () => {} });
   // Parsed as the sender's configuration parses ECOURTDATE_BASE_URL.
   const baseUrl = parseBaseUrl(options.baseUrl ?? BASE_URL, 'ECOURTDATE_BASE_URL');
   const timeoutMs = options.timeoutMs ?? 1_000;

@@ -167,12 +167,18 @@ describe('EcourtdateClient.send', () => {
 
     const attempt = attempted(await client.send(job()));
 
-    expect(attempt.result).toEqual({ kind: 'transport', stage: 'send', error: 'timeout' });
+    // A timeout after the request was written may have reached the server: the outcome is unknown.
+    expect(attempt.result).toEqual({
+      kind: 'transport',
+      stage: 'send',
+      error: 'timeout',
+      mayHaveBeenSent: true,
+    });
     expect(attempt.sendStatuses).toEqual(['timeout']);
     expect(attempt.excerpt).toBe('');
   });
 
-  it('reports a refused connection as a transport result', async () => {
+  it('reports a fetch that failed without an answer as a transport result that may have reached the server', async () => {
     const { client } = clientHarness({
       send: [
         () => {
@@ -183,7 +189,13 @@ describe('EcourtdateClient.send', () => {
 
     const attempt = attempted(await client.send(job()));
 
-    expect(attempt.result).toEqual({ kind: 'transport', stage: 'send', error: 'connection' });
+    // No error code says the request never left (DNS, refused, TLS): it may have been processed.
+    expect(attempt.result).toEqual({
+      kind: 'transport',
+      stage: 'send',
+      error: 'connection',
+      mayHaveBeenSent: true,
+    });
   });
 
   it('keeps content, recipient and token out of the excerpt even when the server echoes them', async () => {
@@ -232,17 +244,19 @@ describe('EcourtdateClient.send', () => {
     });
   });
 
-  it('defers when the pacing slot is further away than maxWaitMs', async () => {
-    const { client, api, tokens, clock } = clientHarness();
-    await tokens.get();
-    clock.advance(1_000);
+  it('defers, sending nothing, when the instance has spent its share of the minute and maxWaitMs is shorter', async () => {
+    // A share of two requests a minute: the token request and one send. The clock only moves when told to.
+    const { client, api, clock } = clientHarness({ requestsPerMinute: 2 });
 
-    // The harness pacer spaces requests 1 ms apart, and its clock only moves when told to.
     const first = await client.send(job(), { maxWaitMs: 0 });
+    clock.advance(1_000);
     const second = await client.send(job(), { maxWaitMs: 0 });
 
     expect(first.kind).toBe('attempted');
-    expect(second).toEqual({ kind: 'deferred', retryInMs: 1 });
+    expect(second).toMatchObject({ kind: 'deferred' });
+    const { retryInMs } = second as { retryInMs: number };
+    expect(retryInMs).toBeGreaterThan(58_000);
+    expect(retryInMs).toBeLessThanOrEqual(60_000);
     expect(api.sendRequests()).toHaveLength(1);
   });
 
