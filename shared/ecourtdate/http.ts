@@ -1,4 +1,3 @@
-import { MAX_VISIBILITY_TIMEOUT_SECONDS } from '#shared/config.ts';
 import { EcdTransportError, type TransportFailure } from '#shared/ecourtdate/errors.ts';
 
 export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -211,14 +210,6 @@ export function waitHint(
     header: longest.header,
     form: longest.form,
   };
-}
-
-/**
- * @deprecated Use `waitHint`, which leaves capping to the caller. Kept, with its old cap at the longest SQS
- * visibility timeout, until `client.ts` and `token-cache.ts` move to `waitHint`.
- */
-export function retryAfterSeconds(headers: Headers, nowMs: number): number | undefined {
-  return waitHint(headers, nowMs, { capSeconds: MAX_VISIBILITY_TIMEOUT_SECONDS })?.cappedSeconds;
 }
 
 /**

@@ -1,7 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_VISIBILITY_TIMEOUT_SECONDS } from '#shared/config.ts';
 import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import { EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import {
@@ -10,7 +9,6 @@ import {
   extractUuid,
   httpRequest,
   MAX_BODY_BYTES,
-  retryAfterSeconds,
   waitHint,
 } from '#shared/ecourtdate/http.ts';
 import { T0 } from '#test/helpers/factories.ts';
@@ -140,18 +138,6 @@ describe('waitHint', () => {
 
   it('ignores a number too large to be finite', () => {
     expect(hint({ 'Retry-After': '9'.repeat(400) })).toBeUndefined();
-  });
-});
-
-describe('retryAfterSeconds (deprecated, until the client reads waitHint)', () => {
-  it('reads an epoch-milliseconds reset as its delta', () => {
-    expect(retryAfterSeconds(new Headers({ 'X-RateLimit-Reset': String(T0 + 60_000) }), T0)).toBe(60);
-  });
-
-  it('still caps the wait at the longest SQS visibility timeout', () => {
-    expect(retryAfterSeconds(new Headers({ 'Retry-After': '999999' }), T0)).toBe(
-      MAX_VISIBILITY_TIMEOUT_SECONDS,
-    );
   });
 });
 
