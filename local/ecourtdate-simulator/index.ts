@@ -123,7 +123,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         return;
       }
       const result = api.handle({ seq: record.seq, method, path, query, clientId, bearer, body }, now());
-      if (result.createdUuid !== undefined) record.createdUuid = result.createdUuid;
+      if (result.createdUuid !== undefined) {
+        record.createdUuid = result.createdUuid;
+        const created = api.messages.find((message) => message.uuid === result.createdUuid);
+        if (created) options.onMessageCreated?.(created);
+      }
       if (action.kind === 'create-then' && result.status >= 200 && result.status < 300)
         fault(action.then, view);
       else answer(result);

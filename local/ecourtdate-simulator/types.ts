@@ -43,6 +43,11 @@ export interface SimulatorOptions {
   timeScale?: number;
   /** Clock in ms; tests move it instead of sleeping. Scripted `delayMs` still uses real timers. @default Date.now */
   now?: () => number;
+  /**
+   * Called with each message as it is created (a `create-then` fault included: the message exists), e.g. to send
+   * its webhooks (`./webhooks.ts`). Must not throw. @default none
+   */
+  onMessageCreated?: (message: CreatedMessage) => void;
   /** @default '127.0.0.1' */
   host?: string;
   /** @default 0 (ephemeral) */
