@@ -35,6 +35,14 @@ function priorWith(counts: Partial<PriorAttempts>): PriorAttempts {
   return { ...FIRST_ATTEMPT, ...counts };
 }
 
+/** A transport failure on the messages endpoint before a byte was written: the request never left. */
+const neverLeft = (error: 'timeout' | 'connection'): AttemptResult => ({
+  kind: 'transport',
+  stage: 'send',
+  error,
+  mayHaveBeenSent: false,
+});
+
 /** A job with `skip_duplicate: true`: eCourtDate's duplicate check is off, so an unknown outcome ends it. */
 const skipDuplicate = (): SendJob => job({}, { skip_duplicate: true });
 
@@ -353,6 +361,29 @@ describe('decide: the table "What each response does" (docs/contract.md)', () =>
           prior: priorWith({ retryable: 4, unknownOutcome: true }),
         }),
       ).toEqual(deadLetter('retries_exhausted'));
+    });
+  });
+
+  describe('a transport failure before a byte left (DNS, refused connection, TLS handshake): a known outcome', () => {
+    it.each(['connection', 'timeout'] as const)(
+      'a %s that never left, with skip_duplicate, is retried',
+      (error) => {
+        expect(decideFor({ result: neverLeft(error), job: skipDuplicate() })).toEqual(
+          retry(60, 'server_error'),
+        );
+      },
+    );
+
+    it('does not count as sent, nor leave the outcome unknown', () => {
+      expect(classifyAttempt(neverLeft('connection'))).toMatchObject({ sent: false, unknownOutcome: false });
+    });
+
+    it('a 409 after attempts that only ever failed before leaving is a duplicate', () => {
+      const prior = priorWith({
+        retryable: 2,
+        unknownOutcome: classifyAttempt(neverLeft('connection')).unknownOutcome,
+      });
+      expect(decideFor({ result: response(409), prior })).toEqual({ type: 'duplicate' });
     });
   });
 
