@@ -7,6 +7,8 @@ import { type EventBridgeStub, startEventBridgeStub } from './eventbridge-stub.t
 import type { SecretsManagerStub } from './secrets-manager-stub.ts';
 import { startWebhookGateway, type WebhookGateway } from './webhook-gateway.ts';
 
+export { deliveryHistoryLines, describeDelivery } from './webhook-report.ts';
+
 /** The local webhook secret: 24 characters, as eCourtDate allows. Not a real credential. */
 export const LOCAL_WEBHOOK_SECRET = 'relay-local-webhook-0001';
 export const LOCAL_WEBHOOK_SECRET_ID = 'ecourtdate-relay/local/webhook-secret';
@@ -104,17 +106,4 @@ export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<
       }
     },
   };
-}
-
-/**
- * A job's delivery status in one line for summaries and reports: `delivered`, `failed (retried, failed)`, or `-`
- * when no webhook has named the job's message.
- *
- * @example describeDelivery({ delivery_status: 'delivered', delivery_history: [sent, delivered] }) === 'delivered (sent → delivered)'
- */
-export function describeDelivery(delivery: JobDelivery | undefined): string {
-  const status = delivery?.delivery_status;
-  if (status === undefined) return '-';
-  const steps = (delivery?.delivery_history ?? []).map((event) => event.status);
-  return steps.length > 1 ? `${status} (${steps.join(' → ')})` : status;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { deliveryHistoryLines, describeDelivery } from '#local/webhook-report.ts';
 import { DETAIL_TYPE, planEvents } from '#shared/webhook/events.ts';
 import { normaliseStatus, normaliseWebhook, parseTime } from '#shared/webhook/payload.ts';
 
@@ -144,5 +145,30 @@ describe('planEvents', () => {
     ]);
     expect(events[0]?.detail).toMatchObject({ job_id: 'job-1', message_uuid: 'm1', payload });
     expect(events[1]?.detail).toMatchObject({ job_id: 'job-1', status: 'delivered', webhook_uuid: 'e1' });
+  });
+});
+
+describe('describeDelivery and deliveryHistoryLines', () => {
+  const sent = { status: 'sent', at: Date.UTC(2026, 11, 1, 15, 0, 3), received_at: 0, webhook_uuid: 'w1' };
+  const failed = {
+    status: 'failed',
+    raw_status: 'undelivered',
+    at: Date.UTC(2026, 11, 1, 15, 0, 9),
+    received_at: 0,
+  };
+
+  it('reads a job’s status with the steps that led to it, or - without one', () => {
+    expect(describeDelivery({ delivery_status: 'failed', delivery_history: [sent, failed] })).toBe(
+      'failed (sent → failed)',
+    );
+    expect(describeDelivery({ delivery_status: 'sent', delivery_history: [sent] })).toBe('sent');
+    expect(describeDelivery(undefined)).toBe('-');
+  });
+
+  it('lists the history oldest first with times in UTC and eCourtDate’s own word', () => {
+    expect(deliveryHistoryLines({ delivery_history: [sent, failed] })).toEqual([
+      '2026-12-01 15:00:03Z  sent  webhook w1',
+      '2026-12-01 15:00:09Z  failed  (eCourtDate: undelivered)',
+    ]);
   });
 });
