@@ -1,14 +1,16 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { joinNegativeValues } from '#cli/args.ts';
 import { checkCredentials, renderCheck } from '#cli/commands/check-credentials.ts';
 import { listDeadLetters, redriveDeadLetters, renderDeadLetters } from '#cli/commands/dlq.ts';
 import { readJob, renderJob } from '#cli/commands/job.ts';
 import { readJobs, sendJobs, type Via } from '#cli/commands/send.ts';
-import { CliError } from '#cli/errors.ts';
+import { CliError, InvalidJobFileError } from '#cli/errors.ts';
+import { DEFAULT_LOCAL_FILE, START_LOCAL_PIPELINE } from '#cli/local-endpoints.ts';
 import {
   awsErrorText,
   closeTarget,
-  DEFAULT_LOCAL_FILE,
+  explainTargetError,
   resolveTarget,
   type Target,
   type TargetOptions,
@@ -32,7 +34,8 @@ Commands:
                              dead-letter times (never the message text or the recipient); the messages stay
                              on the queue
       --max N                list at most N (default 100)
-      --json                 one JSON object per line instead of a table
+      --json                 one JSON object per line instead of a table (snake_case keys as in the
+                             table, numbers as numbers, detail and response_excerpt included)
   dlq redrive                move every dead-lettered job back to the send queue (SQS StartMessageMoveTask)
       --reason R             only jobs dead-lettered for R (e.g. forbidden, retries_exhausted): each is sent
                              back with its body unchanged, then deleted from the dead-letter queue
@@ -41,17 +44,17 @@ Commands:
                              status, dead-letter reason, and its history (time, generation, status, outcome,
                              detail); never the message text or the recipient, which the ledger does not hold.
                              Exit 1 when the ledger has no entry for ID
-      --json                 one JSON object instead of text
+      --json                 one JSON object instead of text (snake_case keys, numbers as numbers)
   send FILE                  validate a job file (one JSON job, or JSON Lines) and send every job
       --via queue|bus        the send queue (default) or the stack's EventBridge bus
   check-credentials          read the secret, get a token, call GET /v1/settings, and say what is wrong
-      --agency-reference R   check access to this agency too
+      --agency-reference R   then check that the API client can reach agency R
 
 Target (one of):
   --stage staging|production the deployed stack EcourtdateRelay-<stage>: names and the eCourtDate URL from its
                              outputs, default AWS credentials (AWS_PROFILE, ...); --region R if not the
                              default region
-  --local                    the local pipeline started with "npm start -- --keep-running"
+  --local                    the local pipeline started with "${START_LOCAL_PIPELINE}"
                              (reads ${DEFAULT_LOCAL_FILE}; --local-file FILE for another)
   explicit options           --send-queue-url URL, --dlq-url URL, --secret-id ID, --ecourtdate-url URL,
                              --ledger-table NAME, --endpoint-url URL (an SQS emulator),
@@ -59,7 +62,9 @@ Target (one of):
                              AWS_ENDPOINT_URL_DYNAMODB), --event-bus NAME [--event-source S]; these also
                              override a stage's outputs
 
-Exit status: 0 done, 1 the check or the job file failed or the job is unknown, 2 the command could not run.`;
+Exit status: 0 done; 1 the check failed, the job file holds an invalid job (nothing sent) or the ledger has
+no entry for the job; 2 the command could not run (a missing or empty file, an unknown target, the local
+pipeline not running, an AWS error: the message says which).`;
 
 const OPTIONS = {
   stage: { type: 'string' },
@@ -93,7 +98,12 @@ const OPTIONS = {
 export async function runCli(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: joinNegativeValues(argv, OPTIONS),
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     io.stderr.write(`relay: ${(error as Error).message}\nSee: npm run relay -- --help\n`);
     return 2;
@@ -127,7 +137,12 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
     const run = commandOf(command, sub, rest);
     target = await resolveTarget(targetOptions, io.cwd, io.env);
     return await run(target, values, io);
-  } catch (error) {
+  } catch (caught) {
+    const error = explainTargetError(target, caught);
+    if (error instanceof InvalidJobFileError) {
+      io.stderr.write(`relay: ${error.message}\n`);
+      return 1;
+    }
     if (error instanceof CliError || error instanceof ConfigError) {
       io.stderr.write(`relay: ${error.message}\n`);
       return 2;
@@ -200,15 +215,8 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
     return async (target, values, io) => {
       const via = values.via ?? 'queue';
       if (via !== 'queue' && via !== 'bus') throw new CliError(`--via: expected queue or bus, got "${via}"`);
-      const path = resolve(io.cwd, sub);
-      let jobs: Awaited<ReturnType<typeof readJobs>>;
-      try {
-        jobs = await readJobs(path);
-      } catch (error) {
-        if (!(error instanceof CliError)) throw error;
-        io.stderr.write(`relay: ${error.message}\n`);
-        return 1;
-      }
+      // A file that cannot be read or holds no job: exit 2; a job the relay would refuse: exit 1 (runCli).
+      const jobs = await readJobs(resolve(io.cwd, sub));
       const result = await sendJobs(target, jobs, via as Via);
       for (const sent of result.sent) {
         io.stdout.write(
@@ -221,9 +229,9 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
   if (command === 'check-credentials') {
     extra([sub, ...rest]);
     return async (target, values, io) => {
-      const steps = await checkCredentials(target, { agencyReference: values['agency-reference'] });
-      io.stdout.write(`${renderCheck(steps, target)}\n`);
-      return steps.length === 3 && steps.every((step) => step.ok) ? 0 : 1;
+      const check = await checkCredentials(target, { agencyReference: values['agency-reference'] });
+      io.stdout.write(`${renderCheck(check, target)}\n`);
+      return check.passed ? 0 : 1;
     };
   }
   throw new CliError(

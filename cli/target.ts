@@ -1,20 +1,32 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { CliError } from '#cli/errors.ts';
+import {
+  DEFAULT_LOCAL_FILE,
+  EMULATOR_CREDENTIALS,
+  isConnectionRefused,
+  LOCAL_REGION,
+  LocalPipelineNotRunningError,
+  readLocalEndpoints,
+} from '#cli/local-endpoints.ts';
 import { DEFAULT_EVENT_SOURCE, EVENT_DETAIL_TYPE, STAGES, type Stage, stackNameOf } from '#infra/config.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
+import { type ClientOverrides, createAwsClients } from '#shared/clients/aws.ts';
 import { ENV, isLoopbackHost } from '#shared/config.ts';
 
-/** Written by `npm start -- --keep-running` (see local/pipeline/run.ts, `LocalEndpoints`). */
-export const DEFAULT_LOCAL_FILE = '.relay-local/endpoints.json';
+export { DEFAULT_LOCAL_FILE } from '#cli/local-endpoints.ts';
 
 /** What a command works on, and the AWS clients to reach it. */
 export interface Target {
+  /**
+   * `stage`: a deployed stack's outputs; `local`: the local pipeline's endpoints file; `explicit` (or unset):
+   * the command line's options only.
+   */
+  readonly kind?: 'stage' | 'local' | 'explicit';
   /** For messages: "stage staging (stack EcourtdateRelay-staging)", "the local pipeline", ... */
   readonly description: string;
   readonly sendQueueUrl?: string | undefined;
@@ -55,9 +67,6 @@ export interface TargetOptions {
   readonly dynamodbEndpoint?: string | undefined;
 }
 
-/** Credentials for emulators, which check none; never used towards AWS. */
-const EMULATOR_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-
 /**
  * Resolves the target of a command: a deployed stage (`--stage`: the stack's outputs, read with
  * CloudFormation DescribeStacks under the default AWS credentials), the local pipeline (`--local`: the
@@ -78,7 +87,7 @@ export async function resolveTarget(
   if (options.local) return localTarget(options, cwd, envDynamodbEndpoint);
   const withEnv = { ...options, dynamodbEndpoint: options.dynamodbEndpoint ?? envDynamodbEndpoint };
   if (options.stage !== undefined) return stageTarget(withEnv, options.stage);
-  return explicitTarget(withEnv, 'the resources given on the command line', {});
+  return explicitTarget(withEnv, 'explicit', 'the resources given on the command line', {});
 }
 
 async function stageTarget(options: TargetOptions, stage: string): Promise<Target> {
@@ -110,7 +119,7 @@ async function stageTarget(options: TargetOptions, stage: string): Promise<Targe
   }
   const source = outputs[OUTPUT.eventSource]?.split(',')[0]?.trim();
   const ecourtdateUrl = outputs[OUTPUT.ecourtdateBaseUrl];
-  return explicitTarget(options, `stage ${stage} (stack ${stackName})`, {
+  return explicitTarget(options, 'stage', `stage ${stage} (stack ${stackName})`, {
     stackName,
     sendQueueUrl: outputs[OUTPUT.sendQueueUrl],
     sendQueueArn: outputs[OUTPUT.sendQueueArn],
@@ -134,36 +143,12 @@ async function stageTarget(options: TargetOptions, stage: string): Promise<Targe
   });
 }
 
-interface LocalEndpointsFile {
-  readonly region?: string;
-  readonly sqsEndpoint?: string;
-  readonly sendQueueUrl?: string;
-  readonly sendQueueArn?: string;
-  readonly deadLetterQueueUrl?: string;
-  readonly deadLetterQueueArn?: string;
-  readonly secretsManagerEndpoint?: string;
-  readonly secretId?: string;
-  readonly ecourtdateUrl?: string;
-  readonly dynamodbEndpoint?: string;
-  readonly ledgerTableName?: string;
-}
-
 async function localTarget(
   options: TargetOptions,
   cwd: string,
   envDynamodbEndpoint: string | undefined,
 ): Promise<Target> {
-  const path = resolve(cwd, options.localFile ?? DEFAULT_LOCAL_FILE);
-  let endpoints: LocalEndpointsFile;
-  try {
-    endpoints = JSON.parse(await readFile(path, 'utf8')) as LocalEndpointsFile;
-  } catch (error) {
-    throw new CliError(
-      `cannot read ${path}: start the local pipeline with "npm start -- --keep-running" first ` +
-        `(${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-      { cause: error },
-    );
-  }
+  const endpoints = await readLocalEndpoints(resolve(cwd, options.localFile ?? DEFAULT_LOCAL_FILE));
   return explicitTarget(
     {
       ...options,
@@ -172,6 +157,7 @@ async function localTarget(
       secretsEndpointUrl: options.secretsEndpointUrl ?? endpoints.secretsManagerEndpoint,
       dynamodbEndpoint: options.dynamodbEndpoint ?? endpoints.dynamodbEndpoint ?? envDynamodbEndpoint,
     },
+    'local',
     'the local pipeline',
     {
       sendQueueUrl: endpoints.sendQueueUrl,
@@ -186,30 +172,24 @@ async function localTarget(
   );
 }
 
-type Resolved = Omit<Target, 'description' | 'sqs' | 'secrets' | 'events' | 'dynamodb'>;
+type Resolved = Omit<Target, 'kind' | 'description' | 'sqs' | 'secrets' | 'events' | 'dynamodb'>;
 
-function explicitTarget(options: TargetOptions, description: string, found: Resolved): Target {
-  const region = options.region;
-  const sqsEndpoint = options.endpointUrl;
-  const secretsEndpoint = options.secretsEndpointUrl;
-  const sqs = new SQSClient({
-    ...(region ? { region } : {}),
-    ...(sqsEndpoint
-      ? { endpoint: sqsEndpoint, useQueueUrlAsEndpoint: false, ...emulatorDefaults(sqsEndpoint, region) }
-      : {}),
-  });
-  const secrets = new SecretsManagerClient({
-    ...(region ? { region } : {}),
-    ...(secretsEndpoint ? { endpoint: secretsEndpoint, ...emulatorDefaults(secretsEndpoint, region) } : {}),
-  });
-  const events = new EventBridgeClient(region ? { region } : {});
-  const dynamodbEndpoint = options.dynamodbEndpoint;
-  const dynamodb = new DynamoDBClient({
-    ...(region ? { region } : {}),
-    ...(dynamodbEndpoint
-      ? { endpoint: dynamodbEndpoint, ...emulatorDefaults(dynamodbEndpoint, region) }
-      : {}),
-  });
+function explicitTarget(
+  options: TargetOptions,
+  kind: Target['kind'],
+  description: string,
+  found: Resolved,
+): Target {
+  const endpoints = {
+    sqs: options.endpointUrl,
+    secretsManager: options.secretsEndpointUrl,
+    dynamodb: options.dynamodbEndpoint,
+  };
+  const { sqs, secrets, dynamodb } = createAwsClients(
+    { endpoints },
+    clientOverrides(options.region, endpoints),
+  );
+  const events = new EventBridgeClient(options.region ? { region: options.region } : {});
   const eventBus =
     options.eventBus !== undefined
       ? {
@@ -220,6 +200,7 @@ function explicitTarget(options: TargetOptions, description: string, found: Reso
       : found.eventBus;
   return {
     ...found,
+    kind,
     description,
     sendQueueUrl: options.sendQueueUrl ?? found.sendQueueUrl,
     sendQueueArn: options.sendQueueUrl ? undefined : found.sendQueueArn,
@@ -237,15 +218,29 @@ function explicitTarget(options: TargetOptions, description: string, found: Reso
   };
 }
 
-/** An emulator on loopback needs a region and some credentials, but must never get the user's real ones. */
-function emulatorDefaults(endpoint: string, region: string | undefined) {
-  let loopback = false;
+/**
+ * Region and credentials of the clients. An emulator on loopback needs a region and some credentials, but must
+ * never get the user's real ones: when any endpoint is a loopback address, every client gets the emulator's
+ * (a target that mixes an emulator with real AWS is a test setup, not an operator's). Otherwise the SDK's own
+ * chain decides (`AWS_PROFILE`, `AWS_REGION`, ...), with `--region` on top.
+ */
+function clientOverrides(
+  region: string | undefined,
+  endpoints: Readonly<Record<string, string | undefined>>,
+): ClientOverrides {
+  const loopback = Object.values(endpoints).some(
+    (endpoint) => endpoint !== undefined && isLoopback(endpoint),
+  );
+  if (loopback) return { region: region ?? LOCAL_REGION, credentials: EMULATOR_CREDENTIALS };
+  return region ? { region } : {};
+}
+
+function isLoopback(endpoint: string): boolean {
   try {
-    loopback = isLoopbackHost(new URL(endpoint).hostname);
+    return isLoopbackHost(new URL(endpoint).hostname);
   } catch {
     throw new CliError(`expected an endpoint URL such as http://127.0.0.1:4566, got "${endpoint}"`);
   }
-  return loopback ? { region: region ?? 'us-east-1', credentials: EMULATOR_CREDENTIALS } : {};
 }
 
 /** Releases the target's SDK clients (their sockets), so the process can exit. */
@@ -262,6 +257,17 @@ export function need<T>(value: T | undefined, what: string, option: string): T {
     throw new CliError(`${what} is not known: give --stage, --local, or ${option}`);
   }
   return value;
+}
+
+/**
+ * What to tell the operator about an error a command did not expect. Against the local pipeline a refused
+ * connection means it has stopped: that becomes `LocalPipelineNotRunningError`; anything else is returned as is.
+ */
+export function explainTargetError(target: Target | undefined, error: unknown): unknown {
+  if (target?.kind === 'local' && isConnectionRefused(error)) {
+    return new LocalPipelineNotRunningError('its endpoints refuse connections', { cause: error });
+  }
+  return error;
 }
 
 /** An AWS SDK error as one line: its name and message, never request data. */

@@ -18,7 +18,10 @@ export class ConfigError extends RelayError {
   }
 }
 
-/** A send job that breaks the contract in design.md; `field` is the dotted path of the offending field. */
+/**
+ * A send job that breaks the contract of docs/contract.md ("The send job"); `field` is the dotted path of the
+ * offending field.
+ */
 export class JobValidationError extends RelayError {
   readonly field: string;
   constructor(field: string, problem: string) {

@@ -1,3 +1,4 @@
+import { isConnectionRefused, LocalPipelineNotRunningError } from '#cli/local-endpoints.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
 import { parseBaseUrl } from '#shared/config.ts';
@@ -11,12 +12,19 @@ import { redactText } from '#shared/redact.ts';
 
 /** One step of the check, as reported to the operator. */
 export interface CheckStep {
-  readonly step: 'secret' | 'token' | 'settings';
+  /** `agency`: the `--agency-reference` agency, checked after the API client's own (default) agency. */
+  readonly step: 'secret' | 'token' | 'settings' | 'agency';
   readonly ok: boolean;
   /** What happened, in a sentence. */
   readonly summary: string;
   /** What to do about it, when it failed (from eCourtDate's troubleshooting advice). */
   readonly advice?: string;
+}
+
+/** The steps run, in order (the check stops at the first failing one), and whether every step passed. */
+export interface CheckResult {
+  readonly steps: readonly CheckStep[];
+  readonly passed: boolean;
 }
 
 export interface CheckOptions {
@@ -37,11 +45,17 @@ const CHECK_REQUESTS_PER_MINUTE = 300;
  * `check-credentials`: reads the secret, gets a token from `/oauth/token` and calls `GET /v1/settings`, as
  * eCourtDate's authentication guide suggests for a token check, with the sender's own secret reader, token
  * cache (which re-reads the secret once when the token request is refused, as the sender does) and pacing.
- * Stops at the first failing step and says what it means. Never prints the secret, the token or the client id
- * in full.
+ * With `agencyReference`, then calls it again for that agency, so that an agency the API client cannot reach is
+ * told apart from credentials that do not work. Stops at the first failing step and says what it means. Never
+ * prints the secret, the token or the client id in full. Throws `LocalPipelineNotRunningError` when the target
+ * is the local pipeline and it refuses connections (it has stopped).
  */
-export async function checkCredentials(target: Target, options: CheckOptions = {}): Promise<CheckStep[]> {
+export async function checkCredentials(target: Target, options: CheckOptions = {}): Promise<CheckResult> {
   const steps: CheckStep[] = [];
+  const done = (): CheckResult => ({
+    steps,
+    passed: steps.length === (options.agencyReference ? 4 : 3) && steps.every((step) => step.ok),
+  });
   const secretId = need(target.secretId, 'the secret', '--secret-id');
   const baseUrl = ecourtdateBaseUrl(target);
   const fetchImpl = options.fetch ?? globalThis.fetch;
@@ -55,8 +69,9 @@ export async function checkCredentials(target: Target, options: CheckOptions = {
   try {
     read = await credentials.get();
   } catch (error) {
+    localPipelineDown(target, error);
     steps.push(secretFailure(secretId, error));
-    return steps;
+    return done();
   }
   if (read.clientId === PLACEHOLDER_CLIENT_ID) {
     steps.push({
@@ -67,7 +82,7 @@ export async function checkCredentials(target: Target, options: CheckOptions = {
         "Store the API client's credentials: aws secretsmanager put-secret-value --secret-id " +
         `${secretId} --secret-string '{"client_id":"...","client_secret":"..."}' (README, Deploy).`,
     });
-    return steps;
+    return done();
   }
   steps.push({
     step: 'secret',
@@ -93,11 +108,12 @@ export async function checkCredentials(target: Target, options: CheckOptions = {
   try {
     token = await tokens.get();
   } catch (error) {
+    localPipelineDown(target, error);
     // The token cache re-reads the secret after a refusal; that read can fail too.
     if (error instanceof CredentialsError) steps.push(secretFailure(secretId, error));
     else if (error instanceof EcdTokenError) steps.push(tokenFailure(tokenUrl, error));
     else throw error;
-    return steps;
+    return done();
   }
   steps.push({
     step: 'token',
@@ -105,32 +121,71 @@ export async function checkCredentials(target: Target, options: CheckOptions = {
     summary: `got a token from ${tokenUrl.href}${tokenStatus === undefined ? '' : ` (HTTP ${tokenStatus})`}`,
   });
 
-  // 3. GET /v1/settings with it.
-  const settingsUrl = apiUrl(baseUrl, '/v1/settings');
-  if (options.agencyReference) settingsUrl.searchParams.set('agency_reference', options.agencyReference);
-  await pacer.acquire();
-  let settings: HttpAnswer;
+  // 3. GET /v1/settings with it: the API client's own (default) agency.
+  const settings = await settingsStep(target, { baseUrl, token, fetchImpl, timeoutMs, pacer, credentials });
+  steps.push(settings);
+  if (!settings.ok || !options.agencyReference) return done();
+
+  // 4. The same for the agency asked about.
+  steps.push(
+    await settingsStep(
+      target,
+      { baseUrl, token, fetchImpl, timeoutMs, pacer, credentials },
+      options.agencyReference,
+    ),
+  );
+  return done();
+}
+
+interface SettingsCall {
+  readonly baseUrl: URL;
+  readonly token: string;
+  readonly fetchImpl: FetchLike;
+  readonly timeoutMs: number;
+  readonly pacer: Pacer;
+  readonly credentials: CredentialsSource;
+}
+
+/** `GET /v1/settings` (with `agency_reference` when given) and what its answer means. */
+async function settingsStep(
+  target: Target,
+  call: SettingsCall,
+  agencyReference?: string,
+): Promise<CheckStep> {
+  const url = apiUrl(call.baseUrl, '/v1/settings');
+  if (agencyReference) url.searchParams.set('agency_reference', agencyReference);
+  await call.pacer.acquire();
+  let answer: HttpAnswer;
   try {
-    settings = await httpRequest(
-      fetchImpl,
-      settingsUrl,
-      { method: 'GET', headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' } },
-      timeoutMs,
+    answer = await httpRequest(
+      call.fetchImpl,
+      url,
+      { method: 'GET', headers: { Authorization: `Bearer ${call.token}`, Accept: 'application/json' } },
+      call.timeoutMs,
     );
   } catch (error) {
     if (!(error instanceof EcdTransportError)) throw error;
-    steps.push(unreachable('settings', settingsUrl, error.kind));
-    return steps;
+    localPipelineDown(target, error);
+    return unreachable(agencyReference ? 'agency' : 'settings', error);
   }
   // The credentials in use now: the token cache may have re-read a rotated secret.
-  const current = await credentials.get();
-  const excerpt = redactText(settings.body, [current.clientId, current.clientSecret, token]);
-  steps.push(settingsStep(settingsUrl, settings, excerpt));
-  return steps;
+  const current = await call.credentials.get();
+  const excerpt = redactText(answer.body, [current.clientId, current.clientSecret, call.token]);
+  return agencyReference
+    ? agencyStep(url, answer, excerpt, agencyReference)
+    : defaultAgencyStep(url, answer, excerpt);
+}
+
+/** Against the local pipeline, a refused connection means it has stopped: say that, not "check the network". */
+function localPipelineDown(target: Target, error: unknown): void {
+  if (target.kind === 'local' && isConnectionRefused(error)) {
+    throw new LocalPipelineNotRunningError('its endpoints refuse connections', { cause: error });
+  }
 }
 
 /** The steps as lines for the terminal, with a closing verdict. */
-export function renderCheck(steps: readonly CheckStep[], target: Target): string {
+export function renderCheck(check: CheckResult, target: Target): string {
+  const { steps } = check;
   const lines = [`Checking the eCourtDate credentials of ${target.description}`];
   if (target.ecourtdateUrl) {
     lines.push(
@@ -141,11 +196,13 @@ export function renderCheck(steps: readonly CheckStep[], target: Target): string
     lines.push(`${step.ok ? 'ok  ' : 'FAIL'} ${step.step}: ${step.summary}`);
     if (step.advice) lines.push(...step.advice.split('\n').map((line) => `       ${line}`));
   }
-  const passed = steps.length === 3 && steps.every((step) => step.ok);
+  const agencyFailed = steps.some((step) => step.step === 'agency' && !step.ok);
   lines.push(
-    passed
+    check.passed
       ? 'The relay can authenticate and reach its agency.'
-      : 'The relay cannot send with these credentials.',
+      : agencyFailed
+        ? 'The credentials work; only jobs for this agency_reference cannot be sent.'
+        : 'The relay cannot send with these credentials.',
   );
   return lines.join('\n');
 }
@@ -192,21 +249,31 @@ function secretFailure(secretId: string, error: unknown): CheckStep {
   };
 }
 
-function unreachable(step: 'token' | 'settings', url: URL, kind: 'timeout' | 'connection'): CheckStep {
-  return {
-    step,
-    ok: false,
-    summary: `no answer from ${url.origin} (${kind === 'timeout' ? 'timed out' : 'connection failed'})`,
-    advice:
-      'Check the base URL, and that this machine reaches *.api.ecourtdate.com on TCP 443 (proxy, firewall). ' +
-      'If the API client has an IP allowlist in the Console, this address must be on it.',
+/** No answer: the cause (DNS, refused, TLS, reset, timeout) and the host, with what to check for that cause. */
+function unreachable(step: CheckStep['step'], error: EcdTransportError): CheckStep {
+  const network =
+    'that this machine reaches *.api.ecourtdate.com on TCP 443 (proxy, firewall); if the API client has an IP ' +
+    'allowlist in the Console, this address must be on it.';
+  const advice: Record<EcdTransportError['failure'], string> = {
+    dns: `${error.host} does not resolve: check the host name of the base URL, and this machine's DNS.`,
+    refused: `Nothing accepts connections at ${error.host}: check the base URL's host and port.`,
+    tls:
+      `The TLS handshake with ${error.host} failed: check the host name of the base URL, and whether a proxy ` +
+      'replaces certificates (NODE_EXTRA_CA_CERTS names its CA).',
+    reset: `The connection was dropped: check ${network}`,
+    timeout: `No answer in time: check ${network}`,
+    network: `Check the base URL, and ${network}`,
   };
+  return { step, ok: false, summary: `no answer: ${error.message}`, advice: advice[error.failure] };
 }
 
 /** The token cache's refusal, with eCourtDate's advice; its excerpt is already redacted of the credentials. */
 function tokenFailure(url: URL, error: EcdTokenError): CheckStep {
   const { status } = error;
-  if (typeof status !== 'number') return unreachable('token', url, status);
+  if (typeof status !== 'number') {
+    if (error.cause instanceof EcdTransportError) return unreachable('token', error.cause);
+    return { step: 'token', ok: false, summary: `no answer from ${url.host} (${status})` };
+  }
   const body = error.excerpt ? ` ${error.excerpt}` : '';
   if (status >= 200 && status < 300) {
     return {
@@ -257,7 +324,41 @@ function tokenFailure(url: URL, error: EcdTokenError): CheckStep {
   };
 }
 
-function settingsStep(url: URL, answer: HttpAnswer, excerpt: string): CheckStep {
+/**
+ * The answer for the given `agency_reference`: with the credentials proven by the steps before, a 403 or 404
+ * says this API client cannot reach that agency, not that the credentials are wrong.
+ */
+function agencyStep(url: URL, answer: HttpAnswer, excerpt: string, agencyReference: string): CheckStep {
+  const { status } = answer;
+  if (status >= 200 && status < 300) {
+    return {
+      step: 'agency',
+      ok: true,
+      summary: `GET ${url.pathname}${url.search} answered HTTP ${status}${agencyOf(answer.body)}`,
+    };
+  }
+  const summary =
+    `this API client cannot reach agency ${agencyReference}: GET ${url.pathname}${url.search} answered ` +
+    `HTTP ${status}${excerpt ? `: ${excerpt}` : ''}`;
+  if (status === 403 || status === 404) {
+    return {
+      step: 'agency',
+      ok: false,
+      summary,
+      advice: [
+        `The credentials work (the steps above passed); only agency ${agencyReference} is out of reach:`,
+        `- is "${agencyReference}" the agency's reference exactly as in the eCourtDate Console?`,
+        '- may this API client act for that agency (a multi-agency client, Console > APIs)? Is the agency active?',
+        `Jobs with agency_reference ${agencyReference} are dead-lettered ${status === 404 ? 'not_found' : 'forbidden'} until then.`,
+      ].join('\n'),
+    };
+  }
+  const other = defaultAgencyStep(url, answer, excerpt);
+  return { ...other, step: 'agency', summary };
+}
+
+/** The answer for the API client's own (default) agency, with eCourtDate's advice for each failure. */
+function defaultAgencyStep(url: URL, answer: HttpAnswer, excerpt: string): CheckStep {
   const status = answer.status;
   if (status >= 200 && status < 300) {
     return {

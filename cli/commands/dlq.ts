@@ -9,22 +9,52 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { CliError } from '#cli/errors.ts';
+import { formatTable } from '#cli/table.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
-import { formatTable } from '#local/pipeline/table.ts';
+import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import { peekJobId } from '#shared/job.ts';
 import { DEAD_LETTER_REASONS } from '#shared/outcome.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 
-/** What an operator may see of one dead-lettered job: never the message text or the recipient. */
+/**
+ * What an operator may see of one dead-lettered job: its dead-letter attributes (README.md, "Alarms and
+ * runbook"), never the message text or the recipient. `null` where the message has nothing: a message SQS moved
+ * by itself (maxReceiveCount) carries no attribute at all.
+ */
 export interface DeadLetterView {
   readonly messageId: string;
-  readonly jobId: string | undefined;
-  /** The relay's reason, or undefined when SQS moved the message itself (maxReceiveCount). */
-  readonly reason: string | undefined;
-  readonly lastStatus: string | undefined;
-  readonly attempts: string | undefined;
-  readonly firstAttemptAt: string | undefined;
-  readonly deadLetteredAt: string | undefined;
+  /** The job's `id` (attribute `job_id`, else read from the body); null when the body has no readable one. */
+  readonly jobId: string | null;
+  /** The relay's reason, or null when SQS moved the message itself (maxReceiveCount). */
+  readonly reason: string | null;
+  /** HTTP status as a number, `timeout`, `connection` or `lost`; null when nothing was sent. */
+  readonly lastStatus: number | string | null;
+  /** Requests the relay sent to the messages endpoint for the job. */
+  readonly attempts: number | null;
+  readonly firstAttemptAt: string | null;
+  readonly deadLetteredAt: string | null;
+  /** Why, in a sentence: the field an invalid job breaks, what the policy saw. */
+  readonly detail: string | null;
+  /** Short, redacted excerpt of eCourtDate's last answer. */
+  readonly responseExcerpt: string | null;
+}
+
+/**
+ * One dead-lettered job as `dlq list --json` prints it: the same conventions as every `--json` of the CLI and
+ * the `npm start` report (snake_case keys, the attribute names; numbers as numbers; null where there is nothing).
+ */
+export function deadLetterJson(view: DeadLetterView): Record<string, string | number | null> {
+  return {
+    job_id: view.jobId,
+    reason: view.reason,
+    last_status: view.lastStatus,
+    attempts: view.attempts,
+    first_attempt_at: view.firstAttemptAt,
+    dead_lettered_at: view.deadLetteredAt,
+    detail: view.detail,
+    response_excerpt: view.responseExcerpt,
+    message_id: view.messageId,
+  };
 }
 
 export interface ReceiveOptions {
@@ -72,19 +102,22 @@ export async function listDeadLetters(
   return [...seen.values()].map(view);
 }
 
-/** The listing as a table (or JSON lines with `json`). */
+/** The listing as a table with why each job is there (or JSON lines with `json`, see `deadLetterJson`). */
 export function renderDeadLetters(views: readonly DeadLetterView[], json: boolean): string {
-  if (json) return views.map((v) => JSON.stringify(v)).join('\n');
+  if (json) return views.map((v) => JSON.stringify(deadLetterJson(v))).join('\n');
   if (views.length === 0) return 'The dead-letter queue is empty.';
   const table = formatTable(
-    ['job_id', 'reason', 'last_status', 'attempts', 'first_attempt_at', 'dead_lettered_at'],
+    ['job_id', 'reason', 'last_status', 'attempts', 'first_attempt_at', 'dead_lettered_at', 'detail'],
     views.map((v) => [
       v.jobId ?? '(no id)',
       v.reason ?? SQS_REDRIVE_LABEL,
-      v.lastStatus ?? '-',
-      v.attempts ?? '-',
+      v.lastStatus === null ? '-' : String(v.lastStatus),
+      v.attempts === null ? '-' : String(v.attempts),
       v.firstAttemptAt ?? '-',
       v.deadLetteredAt ?? '-',
+      [v.detail, v.responseExcerpt === null ? null : `eCourtDate: ${v.responseExcerpt}`]
+        .filter((part) => part !== null && part !== '')
+        .join('; '),
     ]),
   );
   const byReason = new Map<string, number>();
@@ -225,15 +258,18 @@ async function makeVisible(sqs: SQSClient, queueUrl: string, handles: readonly s
 }
 
 function view(message: Message): DeadLetterView {
+  const attempts = Number(attribute(message, DLQ_ATTRIBUTE.attempts) ?? Number.NaN);
   return {
     messageId: message.MessageId ?? '',
     // A message SQS moved on its own has no attributes: its id is read from the body, nothing else.
-    jobId: attribute(message, DLQ_ATTRIBUTE.jobId) ?? peekJobId(message.Body ?? ''),
-    reason: attribute(message, DLQ_ATTRIBUTE.reason),
-    lastStatus: attribute(message, DLQ_ATTRIBUTE.lastStatus),
-    attempts: attribute(message, DLQ_ATTRIBUTE.attempts),
-    firstAttemptAt: attribute(message, DLQ_ATTRIBUTE.firstAttemptAt),
-    deadLetteredAt: attribute(message, DLQ_ATTRIBUTE.deadLetteredAt),
+    jobId: attribute(message, DLQ_ATTRIBUTE.jobId) ?? peekJobId(message.Body ?? '') ?? null,
+    reason: attribute(message, DLQ_ATTRIBUTE.reason) ?? null,
+    lastStatus: parseLastStatus(attribute(message, DLQ_ATTRIBUTE.lastStatus)),
+    attempts: Number.isInteger(attempts) ? attempts : null,
+    firstAttemptAt: attribute(message, DLQ_ATTRIBUTE.firstAttemptAt) ?? null,
+    deadLetteredAt: attribute(message, DLQ_ATTRIBUTE.deadLetteredAt) ?? null,
+    detail: attribute(message, DLQ_ATTRIBUTE.detail) ?? null,
+    responseExcerpt: attribute(message, DLQ_ATTRIBUTE.responseExcerpt) ?? null,
   };
 }
 

@@ -1,7 +1,8 @@
 import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { CliError } from '#cli/errors.ts';
+import { formatTable } from '#cli/table.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
-import { formatTable } from '#local/pipeline/table.ts';
+import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import { JOB_LIMITS } from '#shared/job.ts';
 import { JobLedger, type LedgerEntry, type LedgerStatus } from '#shared/ledger/ledger.ts';
 
@@ -23,6 +24,8 @@ export interface JobView {
     readonly server500: number;
     /** 429 waits, which spend no budget. */
     readonly rateLimited: number;
+    /** Attempts that ended before a request left (the secret, the token endpoint) or on a persistent 401. */
+    readonly notSent: number;
   };
   /** An attempt may have created the message without the relay learning so (timeout, 504, lost instance). */
   readonly unknownOutcome: boolean;
@@ -79,6 +82,7 @@ export function jobView(entry: LedgerEntry): JobView {
       retryable: entry.retryable,
       server500: entry.server_500,
       rateLimited: entry.rate_limited,
+      notSent: entry.not_sent ?? 0,
     },
     unknownOutcome: entry.unknown_outcome,
     uuid: entry.uuid ?? null,
@@ -95,9 +99,39 @@ export function jobView(entry: LedgerEntry): JobView {
   };
 }
 
-/** The entry for a terminal (or as one JSON object with `json`). */
+/**
+ * The entry as `job ID --json` prints it: the same conventions as every `--json` of the CLI and the `npm start`
+ * report (snake_case keys; `attempts` is the number of sends, as everywhere; statuses and counts as numbers;
+ * times in ISO 8601 UTC; null where the ledger has nothing).
+ */
+export function jobJson(view: JobView): Record<string, unknown> {
+  return {
+    id: view.id,
+    status: view.status,
+    generation: view.generation,
+    attempts: view.attempts.sends,
+    retryable_attempts: view.attempts.retryable,
+    server_500_attempts: view.attempts.server500,
+    rate_limit_waits: view.attempts.rateLimited,
+    not_sent_attempts: view.attempts.notSent,
+    unknown_outcome: view.unknownOutcome,
+    uuid: view.uuid,
+    first_attempt_at: view.firstAttemptAt,
+    last_status: parseLastStatus(view.lastStatus ?? undefined),
+    reason: view.deadLetterReason,
+    history: view.history.map((event) => ({
+      at: event.at,
+      generation: event.generation,
+      status: parseLastStatus(event.status),
+      outcome: event.outcome,
+      detail: event.detail,
+    })),
+  };
+}
+
+/** The entry for a terminal (or as one JSON object with `json`, see `jobJson`). */
 export function renderJob(view: JobView, json: boolean): string {
-  if (json) return JSON.stringify(view);
+  if (json) return JSON.stringify(jobJson(view));
   const { attempts } = view;
   const fields = formatTable(
     ['job', view.id],
@@ -107,7 +141,7 @@ export function renderJob(view: JobView, json: boolean): string {
       [
         'attempts',
         `${attempts.sends} sent, ${attempts.retryable} retryable, ${attempts.server500} HTTP 500, ` +
-          `${attempts.rateLimited} 429 wait(s)`,
+          `${attempts.rateLimited} 429 wait(s), ${attempts.notSent} not sent`,
       ],
       [
         'unknown outcome',

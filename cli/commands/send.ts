@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { PutEventsCommand, type PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { CliError } from '#cli/errors.ts';
+import { CliError, InvalidJobFileError } from '#cli/errors.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
 import { JobValidationError } from '#shared/errors.ts';
 import { parseJob, withoutByteOrderMark } from '#shared/job.ts';
@@ -22,8 +22,8 @@ export interface SendResult {
 
 /**
  * Reads a job file, either one JSON job (pretty-printed or not) or JSON Lines, and validates every job with the
- * relay's own `parseJob`. Throws `CliError` listing every invalid job with the field that is wrong; nothing is
- * sent unless all are valid.
+ * relay's own `parseJob`. Throws `InvalidJobFileError` listing every invalid job with the field that is wrong
+ * (nothing is sent unless all are valid), and `CliError` when the file cannot be read or holds no job.
  */
 export async function readJobs(path: string): Promise<CheckedJob[]> {
   let text: string;
@@ -31,9 +31,12 @@ export async function readJobs(path: string): Promise<CheckedJob[]> {
     // A byte order mark (as a Windows editor saves the file) can only stand before the first job.
     text = withoutByteOrderMark(await readFile(path, 'utf8'));
   } catch (error) {
-    throw new CliError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
-      cause: error,
-    });
+    throw new CliError(
+      `cannot read the job file ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      {
+        cause: error,
+      },
+    );
   }
   const whole = text.trim();
   const entries = isOneJsonObject(whole)
@@ -42,7 +45,7 @@ export async function readJobs(path: string): Promise<CheckedJob[]> {
         .split('\n')
         .map((raw, index) => ({ line: index + 1, body: raw.replace(/\r$/, '') }))
         .filter((entry) => entry.body.trim() !== '');
-  if (entries.length === 0) throw new CliError(`${path} holds no job`);
+  if (entries.length === 0) throw new CliError(`${path} holds no job (one JSON job, or one per line)`);
   const problems: string[] = [];
   const jobs: CheckedJob[] = [];
   for (const entry of entries) {
@@ -54,7 +57,7 @@ export async function readJobs(path: string): Promise<CheckedJob[]> {
     }
   }
   if (problems.length > 0) {
-    throw new CliError(`not a valid send job, nothing was sent:\n${problems.join('\n')}`);
+    throw new InvalidJobFileError(`not a valid send job, nothing was sent:\n${problems.join('\n')}`);
   }
   return jobs;
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { RelayError } from '#shared/errors.ts';
 import { peekJobId, withoutByteOrderMark } from '#shared/job.ts';
 
 /** One non-blank line of a JSON Lines jobs file, kept exactly as written: it becomes an SQS message body. */
@@ -6,17 +7,15 @@ export interface JobLine {
   /** 1-based line number in the file. */
   readonly line: number;
   readonly body: string;
-  /** The job's `id` when the line is JSON with a well-formed one, else `line-<n>`, so every job has a name. */
-  readonly id: string;
+  /**
+   * The job's `id` when the line is JSON with a well-formed one; undefined otherwise (the dead-letter queue then
+   * has no `job_id` for it either, and reports show the line number instead).
+   */
+  readonly id: string | undefined;
 }
 
 /** The jobs file could not be read, or holds no job. */
-export class JobsFileError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'JobsFileError';
-  }
-}
+export class JobsFileError extends RelayError {}
 
 /** Largest SQS message body (256 KiB). */
 const MAX_BODY_BYTES = 256 * 1024;
@@ -42,7 +41,7 @@ export async function readJobsFile(path: string): Promise<JobLine[]> {
     if (Buffer.byteLength(body) > MAX_BODY_BYTES) {
       throw new JobsFileError(`${path}:${line}: the line is larger than SQS's 256 KiB message limit`);
     }
-    jobs.push({ line, body, id: peekJobId(body) ?? `line-${line}` });
+    jobs.push({ line, body, id: peekJobId(body) });
   });
   if (jobs.length === 0)
     throw new JobsFileError(`the jobs file ${path} holds no job (one JSON job per line)`);

@@ -1,36 +1,61 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { START_LOCAL_PIPELINE } from '#cli/local-endpoints.ts';
 import { parseStartOptions, START_HELP, type StartOptions, UsageError } from '#local/pipeline/options.ts';
+import { checkReportPath, checkTimeScale, planRun, type RunPlan } from '#local/pipeline/plan.ts';
 import type { OutputStream } from '#local/pipeline/progress.ts';
-import { ENDPOINTS_FILE, type PipelineRun, runPipeline, StartError } from '#local/pipeline/run.ts';
+import { type PipelineRun, runPlan, StartError } from '#local/pipeline/run.ts';
+
+/** The exit status of a run the user interrupted (128 + SIGINT), as shells report a Ctrl-C. */
+export const INTERRUPTED_STATUS = 130;
 
 export interface MainIO {
   readonly stdout: OutputStream;
   readonly stderr: OutputStream;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
-  /** With --keep-running: resolves when the user asks to stop (Ctrl-C). */
-  readonly waitForStop: () => Promise<void>;
+  /** Aborted when the user asks to stop (Ctrl-C): during the run, and with --keep-running after it. */
+  readonly signal: AbortSignal;
 }
 
-/** The process's own streams, environment and signals. */
+/**
+ * Signals this soon after the first are the same Ctrl-C: a terminal sends SIGINT to npm, tsx and this process at
+ * once, and tsx passes its own on to this process as well.
+ */
+const SAME_CTRL_C_MS = 1_000;
+
+/**
+ * The process's own streams, environment and signals. The first Ctrl-C (SIGINT) or SIGTERM asks the run to
+ * stop cleanly (summary, report, endpoints file removed); another one a second later ends the process at once.
+ */
 export function processIO(): MainIO {
+  const controller = new AbortController();
+  let firstAt: number | undefined;
+  const stop = () => {
+    const now = Date.now();
+    if (firstAt === undefined) {
+      firstAt = now;
+      controller.abort();
+    } else if (now - firstAt > SAME_CTRL_C_MS) {
+      process.exit(INTERRUPTED_STATUS);
+    }
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   return {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
     cwd: process.cwd(),
-    waitForStop: () =>
-      new Promise<void>((done) => {
-        process.once('SIGINT', () => done());
-        process.once('SIGTERM', () => done());
-      }),
+    signal: controller.signal,
   };
 }
 
 /**
- * `npm start`: parses the options, runs the local pipeline, prints the summary and writes the report.
- * Returns the exit status: 0 every job settled, 1 some did not, 2 the run could not start.
+ * `npm start`: parses the options, checks what can be checked before anything starts (the jobs file, the
+ * credentials, the time scale, the report path), runs the local pipeline, prints the summary and writes the
+ * report. Returns the exit status: 0 every job settled, 1 some did not, 2 the run could not start, 130
+ * interrupted (Ctrl-C) before every job settled.
  *
  * @example
  * const status = await main(['--jobs', 'my-jobs.jsonl', '--report', 'report.json']);
@@ -48,15 +73,17 @@ export async function main(argv: readonly string[], io: MainIO = processIO()): P
     io.stdout.write(`${START_HELP}\n`);
     return 0;
   }
+  const reportPath = options.reportFile === undefined ? undefined : resolve(io.cwd, options.reportFile);
 
-  const target = options.ecourtdateUrl ? options.ecourtdateUrl.origin : 'the built-in eCourtDate simulator';
-  io.stdout.write(
-    `ecourtdate-relay, local pipeline: jobs from ${options.jobsFile} to ${target}` +
-      `${options.timeScale === 1 ? '' : `, ${options.timeScale}x faster`}\n`,
-  );
   let run: PipelineRun;
   try {
-    run = await runPipeline(options, io);
+    const plan = await prepare(options, io, reportPath);
+    const target = options.ecourtdateUrl ? options.ecourtdateUrl.origin : 'the built-in eCourtDate simulator';
+    io.stdout.write(
+      `ecourtdate-relay, local pipeline: jobs from ${options.jobsFile} to ${target}` +
+        `${options.timeScale === 1 ? '' : `, ${options.timeScale}x faster`}\n`,
+    );
+    run = await runPlan(plan, io);
   } catch (error) {
     if (!(error instanceof StartError)) throw error;
     io.stderr.write(`npm start: ${error.message}\n`);
@@ -64,28 +91,40 @@ export async function main(argv: readonly string[], io: MainIO = processIO()): P
   }
   io.stdout.write(`\n${run.summary}\n`);
 
-  if (options.reportFile !== undefined) {
-    const path = resolve(io.cwd, options.reportFile);
+  if (reportPath !== undefined) {
     try {
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, `${JSON.stringify(run.report, null, 2)}\n`);
-      io.stdout.write(`Report: ${path}\n`);
+      await writeFile(reportPath, `${JSON.stringify(run.report, null, 2)}\n`);
+      io.stdout.write(`Report: ${reportPath}\n`);
     } catch (error) {
       await run.stop();
-      io.stderr.write(`npm start: cannot write the report ${path}: ${(error as Error).message}\n`);
+      io.stderr.write(`npm start: cannot write the report ${reportPath}: ${(error as Error).message}\n`);
       return 2;
     }
   }
 
-  if (options.keepRunning) {
-    const endpointsFile = join(resolve(io.cwd, options.stateDir), ENDPOINTS_FILE);
+  if (run.endpointsFile !== undefined) {
     io.stdout.write(
       `\nStill running: the queues, ${options.ecourtdateUrl ? 'the secret' : 'the simulator, the secret'} and ` +
-        `the sender instances. Endpoints: ${endpointsFile}\n` +
-        `Try: npm run relay -- --local dlq list    (Ctrl-C stops)\n`,
+        `the sender instances. Endpoints: ${run.endpointsFile}\n` +
+        'Try: npm run relay -- dlq list --local    (Ctrl-C stops)\n',
     );
-    await io.waitForStop();
+    await aborted(io.signal);
     await run.stop();
+    io.stdout.write(`Stopped; removed ${run.endpointsFile}. Start again with: ${START_LOCAL_PIPELINE}\n`);
   }
+  if (run.ended === 'interrupted') return INTERRUPTED_STATUS;
   return run.settled ? 0 : 1;
+}
+
+/** Everything checked before the run starts. Throws `StartError`. */
+async function prepare(options: StartOptions, io: MainIO, reportPath: string | undefined): Promise<RunPlan> {
+  const plan = await planRun(options, io);
+  checkTimeScale(plan);
+  if (reportPath !== undefined) await checkReportPath(reportPath);
+  return plan;
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }

@@ -5,6 +5,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { MetricResolution, MetricUnit } from '@aws-lambda-powertools/metrics/types';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
 import type { Observability } from '#shared/observability.ts';
 import { LOG_MESSAGE } from '#shared/sender/record.ts';
@@ -25,7 +26,8 @@ export interface SenderSink {
 
 /** What the sender's per-attempt log line says about one record ("job settled", "job retried later", ...). */
 export interface SenderEvent {
-  readonly kind: 'settled' | 'dead_lettered' | 'retried';
+  /** `requeued`: retried later as a fresh copy of the message (a new message id), the original acknowledged. */
+  readonly kind: 'settled' | 'dead_lettered' | 'retried' | 'requeued';
   /** The ledger knew the job as settled already: acknowledged without a send. */
   readonly alreadySettled: boolean;
   /** The SQS message id of the record on the send queue. */
@@ -35,6 +37,12 @@ export interface SenderEvent {
   readonly attempt: number | undefined;
   /** Last HTTP status, or `timeout`, `connection`, `lost`; undefined when nothing was sent. */
   readonly status: number | string | undefined;
+  /** Why: the field an invalid job breaks, what the policy saw (docs/contract.md); never message text. */
+  readonly detail: string | undefined;
+  /** Short, redacted excerpt of eCourtDate's answer, when the sender kept one. */
+  readonly responseExcerpt: string | undefined;
+  /** For `requeued`: the message id of the fresh copy, when the sender logged it. */
+  readonly requeuedAs: string | undefined;
   /** The sender's outcome type: delivered, duplicate, retry or dead_letter. */
   readonly outcome: string;
   readonly reason: string | undefined;
@@ -49,6 +57,7 @@ const EVENT_KINDS: Readonly<Record<string, SenderEvent['kind']>> = {
   [LOG_MESSAGE.alreadySettled]: 'settled',
   [LOG_MESSAGE.deadLettered]: 'dead_lettered',
   [LOG_MESSAGE.retried]: 'retried',
+  [LOG_MESSAGE.requeued]: 'requeued',
 };
 
 /**
@@ -66,14 +75,10 @@ export function parseSenderEvent(attributes: Readonly<Record<string, unknown>>):
     messageId,
     jobId: optionalString(attributes.job_id),
     attempt: typeof attempt === 'number' && Number.isInteger(attempt) ? attempt : undefined,
-    status:
-      typeof status === 'number'
-        ? status
-        : typeof status === 'string' && status !== ''
-          ? /^\d{3}$/.test(status)
-            ? Number(status)
-            : status
-          : undefined,
+    status: typeof status === 'number' ? status : (parseLastStatus(optionalString(status)) ?? undefined),
+    detail: optionalString(attributes.detail),
+    responseExcerpt: optionalString(attributes.response_excerpt),
+    requeuedAs: optionalString(attributes.requeued_as),
     outcome,
     reason: optionalString(attributes.reason),
     cause: optionalString(attributes.cause),

@@ -1,14 +1,16 @@
 import { parseArgs } from 'node:util';
+import { joinNegativeValues } from '#cli/args.ts';
+import { DEFAULT_STATE_DIR, ENDPOINTS_FILE } from '#cli/local-endpoints.ts';
 import { SAMPLE_JOBS_FILE } from '#local/pipeline/scenario.ts';
 import { parseBaseUrl } from '#shared/config.ts';
-import { ConfigError } from '#shared/errors.ts';
+import { ConfigError, RelayError } from '#shared/errors.ts';
 
 /** Time scale of the built-in demo: a 60 s backoff takes 1 s. */
 export const DEMO_TIME_SCALE = 60;
 /** HTTP timeout of the built-in demo, so the scripted hang times out quickly. */
 export const DEMO_HTTP_TIMEOUT_MS = 3_000;
 export const DEFAULT_TIMEOUT_SECONDS = 120;
-export const DEFAULT_STATE_DIR = '.relay-local';
+export { DEFAULT_STATE_DIR } from '#cli/local-endpoints.ts';
 export const CLIENT_ID_VARIABLE = 'ECOURTDATE_CLIENT_ID';
 export const CLIENT_SECRET_VARIABLE = 'ECOURTDATE_CLIENT_SECRET';
 
@@ -29,41 +31,56 @@ export interface StartOptions {
 }
 
 /** A command line that cannot work; the message says why and `npm start -- --help` says more. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export class UsageError extends RelayError {}
 
 export const START_HELP = `Usage: npm start -- [options]
 
 Runs the relay's whole pipeline on this machine: an SQS emulator with the send queue and its dead-letter
-queue (configured as the stack configures them), the eCourtDate simulator, a local Secrets Manager, and the
-real sender handler polled like Lambda's SQS event source mapping. Puts the jobs on the queue, waits until
-every job is delivered, a duplicate or dead-lettered, and prints a summary with the alarms' states.
+queue (configured as the stack configures them), a DynamoDB emulator with the job ledger table, the
+eCourtDate simulator, a local Secrets Manager, and the real sender handler polled like Lambda's SQS event
+source mapping. Puts the jobs on the queue, waits until every job is delivered, a duplicate or
+dead-lettered, and prints a summary with the alarms' states.
 
 Options:
   --jobs FILE            JSON Lines, one job per line, each put on the queue exactly as written
-                         (default: ${SAMPLE_JOBS_FILE}, which exercises every response of the design)
+                         (default: ${SAMPLE_JOBS_FILE}: sample jobs that meet every answer eCourtDate can
+                         give, from 201 to timeouts, with the outcome the relay gives each)
   --ecourtdate-url URL   send to this eCourtDate-compatible API (https://, or http:// to loopback) instead of
                          the built-in simulator, e.g. https://staging.api.ecourtdate.com; needs --jobs and
                          the credentials in ${CLIENT_ID_VARIABLE} and ${CLIENT_SECRET_VARIABLE}
   --time-scale N         run N times faster: backoffs, visibility timeouts, the 24 h maximum age, the
-                         simulator's windows and the alarm periods are divided by N
-                         (default: ${DEMO_TIME_SCALE} with the built-in simulator, 1 with --ecourtdate-url)
+                         duplicate window, the simulator's windows and the alarm periods are divided by N
+                         (default: ${DEMO_TIME_SCALE} with the built-in simulator, 1 with --ecourtdate-url). A scale
+                         at which the run would decide jobs differently from the deployed relay is refused,
+                         with the largest one that is faithful and why
   --concurrency N        simulated sender instances, each with its own token cache and its share of the
                          rate budget (default: the stage's maxConcurrency)
   --timeout SECONDS      stop waiting after this long; unsettled jobs make the exit status 1
                          (default: ${DEFAULT_TIMEOUT_SECONDS})
-  --report FILE          write the result as JSON (summary, every job, API calls, alarm states)
+  --report FILE          write the result as JSON (summary, every job with why, API calls, alarm states);
+                         checked before the run starts, written also when the run is interrupted
   --keep-running         keep the queues, simulator and sender running after the summary, and write
-                         <state dir>/endpoints.json for "npm run relay -- --local ..."; Ctrl-C stops
-  --state-dir DIR        where sender.log (and endpoints.json) go (default: ${DEFAULT_STATE_DIR})
+                         <state dir>/${ENDPOINTS_FILE} for "npm run relay -- --local ..."; Ctrl-C stops and
+                         removes the file
+  --state-dir DIR        where sender.log (and ${ENDPOINTS_FILE}) go (default: ${DEFAULT_STATE_DIR})
   --help                 show this help
 
+Ctrl-C stops the run: it prints how many jobs settled, the summary so far, and writes the report.
+
 Exit status: 0 when every job settled, 1 when some did not before the timeout, 2 when the run could not
-start (the message says why).`;
+start (the message says why), 130 when interrupted with Ctrl-C before every job settled.`;
+
+const START_OPTIONS = {
+  jobs: { type: 'string' },
+  'ecourtdate-url': { type: 'string' },
+  'time-scale': { type: 'string' },
+  report: { type: 'string' },
+  concurrency: { type: 'string' },
+  timeout: { type: 'string' },
+  'keep-running': { type: 'boolean' },
+  'state-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 /**
  * Parses `npm start` arguments. Throws `UsageError` naming the bad option. Credentials (environment) and the
@@ -73,20 +90,10 @@ export function parseStartOptions(argv: readonly string[]): StartOptions {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
-      args: [...argv],
+      args: joinNegativeValues(argv, START_OPTIONS),
       strict: true,
       allowPositionals: false,
-      options: {
-        jobs: { type: 'string' },
-        'ecourtdate-url': { type: 'string' },
-        'time-scale': { type: 'string' },
-        report: { type: 'string' },
-        concurrency: { type: 'string' },
-        timeout: { type: 'string' },
-        'keep-running': { type: 'boolean' },
-        'state-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: START_OPTIONS,
     }));
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
@@ -108,8 +115,9 @@ export function parseStartOptions(argv: readonly string[]): StartOptions {
   const jobsFile = text('jobs');
   if (ecourtdateUrl !== undefined && jobsFile === undefined) {
     throw new UsageError(
-      `--ecourtdate-url needs --jobs FILE: the sample jobs script faults into the built-in simulator and mean ` +
-        `nothing to a real API. For eCourtDate staging, try --jobs examples/staging-smoke.jsonl`,
+      '--ecourtdate-url needs --jobs FILE: the sample jobs are scripted for the built-in simulator (their ' +
+        'recipients trigger its faults) and mean nothing to a real API. For eCourtDate staging, try ' +
+        '--jobs examples/staging-smoke.jsonl',
     );
   }
   return {

@@ -15,6 +15,8 @@ export interface ProgressSnapshot {
 
 export interface Progress {
   update(snapshot: ProgressSnapshot): void;
+  /** A line of its own above the progress (the bar is redrawn after it). */
+  note(text: string): void;
   /** Clears the bar (TTY) so that what follows starts on a clean line. */
   done(): void;
 }
@@ -45,6 +47,10 @@ function ttyProgress(stream: OutputStream): Progress {
       stream.write(`\r\x1b[2K${[...line].slice(0, columns - 1).join('')}`);
       drawn = true;
     },
+    note(text) {
+      stream.write(`${drawn ? '\r\x1b[2K' : ''}${text}\n`);
+      drawn = false;
+    },
     done() {
       if (drawn) stream.write('\r\x1b[2K');
       drawn = false;
@@ -66,6 +72,9 @@ function plainProgress(stream: OutputStream): Progress {
       stream.write(`progress: ${counts.settled}/${counts.total} settled; ${describe(snapshot)}\n`);
       lastLineAt = elapsedMs;
       lastSettled = counts.settled;
+    },
+    note(text) {
+      stream.write(`${text}\n`);
     },
     done() {},
   };

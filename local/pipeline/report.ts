@@ -1,10 +1,17 @@
-import type { AlarmOutcome } from '#local/pipeline/alarms.ts';
-import { formatTable } from '#local/pipeline/table.ts';
-import type { JobOutcome, JobState } from '#local/pipeline/tracker.ts';
+import { formatTable } from '#cli/table.ts';
 import type { AlarmState } from '#local/pipeline/alarm-evaluation.ts';
+import type { AlarmOutcome } from '#local/pipeline/alarms.ts';
+import { type JobOutcome, type JobState, jobName } from '#local/pipeline/tracker.ts';
 
-/** The run's result as `--report FILE` writes it (the shape is a contract: see the README). */
+/** How the watch over a run ended: every job settled, the `--timeout` passed, or the user pressed Ctrl-C. */
+export type RunEnd = 'settled' | 'timed_out' | 'interrupted';
+
+/**
+ * The run's result as `--report FILE` writes it (the shape is a contract: see the README). The same conventions
+ * as every `--json` of the operator CLI: snake_case keys, numbers as numbers, null where there is nothing.
+ */
 export interface RunReport {
+  readonly ended: RunEnd;
   readonly summary: {
     readonly jobs: number;
     readonly delivered: number;
@@ -13,12 +20,18 @@ export interface RunReport {
     readonly unsettled: number;
   };
   readonly jobs: readonly {
-    readonly id: string;
+    /** The job's `id`; null for a line without a readable one (its `line` names it). */
+    readonly id: string | null;
+    /** 1-based line of the jobs file. */
+    readonly line: number;
     readonly outcome: JobOutcome;
     readonly reason: string | null;
+    /** Requests sent to the messages endpoint for the job. */
     readonly attempts: number;
     readonly last_status: number | string | null;
     readonly uuid: string | null;
+    readonly detail: string | null;
+    readonly response_excerpt: string | null;
   }[];
   /** Requests the sender made: `send` to the messages endpoints, `token` to `/oauth/token`. */
   readonly api_calls: { readonly token: number; readonly send: number };
@@ -35,9 +48,11 @@ export function buildReport(
   jobs: readonly JobState[],
   apiCalls: ApiCallCounts,
   alarms: readonly AlarmOutcome[],
+  ended: RunEnd,
 ): RunReport {
   const count = (outcome: JobOutcome) => jobs.filter((job) => job.outcome === outcome).length;
   return {
+    ended,
     summary: {
       jobs: jobs.length,
       delivered: count('delivered'),
@@ -46,12 +61,15 @@ export function buildReport(
       unsettled: count('unsettled'),
     },
     jobs: jobs.map((job) => ({
-      id: job.id,
+      id: job.id ?? null,
+      line: job.line,
       outcome: job.outcome,
       reason: job.reason,
       attempts: job.attempts,
       last_status: job.lastStatus,
       uuid: job.uuid,
+      detail: job.detail,
+      response_excerpt: job.responseExcerpt,
     })),
     api_calls: { token: apiCalls.token, send: apiCalls.send },
     alarms: alarms.map((alarm) => ({ name: alarm.name, state: alarm.state })),
@@ -69,10 +87,11 @@ export interface SummaryContext {
   /** "the built-in eCourtDate simulator" or the URL. */
   readonly target: string;
   readonly logFile: string;
-  readonly timedOut: boolean;
+  /** The first request to eCourtDate that got no answer, in a sentence naming the cause; undefined if none. */
+  readonly transportFailure?: string | undefined;
 }
 
-/** The summary printed at the end of a run: outcomes and reasons, every job, API calls, alarms. */
+/** The summary printed at the end of a run: outcomes and reasons, every job with why, API calls, alarms. */
 export function renderSummary(context: SummaryContext): string {
   const { report, jobs, alarms, timeScale } = context;
   const { summary } = report;
@@ -80,10 +99,13 @@ export function renderSummary(context: SummaryContext): string {
   const seconds = (context.elapsedMs / 1000).toFixed(1);
   const scale =
     timeScale === 1 ? 'real time' : `time scale ${timeScale}: every delay and window ${timeScale}x shorter`;
-  lines.push(`${summary.jobs} jobs against ${context.target} in ${seconds} s (${scale})`);
-  if (context.timedOut) {
-    lines.push(`Stopped by the timeout with ${summary.unsettled} job(s) not settled.`);
+  lines.push(`${plural(summary.jobs, 'job')} against ${context.target} in ${seconds} s (${scale})`);
+  if (report.ended === 'timed_out') {
+    lines.push(`Stopped by the timeout with ${plural(summary.unsettled, 'job')} not settled.`);
+  } else if (report.ended === 'interrupted') {
+    lines.push(`Interrupted (Ctrl-C) with ${plural(summary.unsettled, 'job')} not settled.`);
   }
+  if (context.transportFailure !== undefined) lines.push(context.transportFailure);
   lines.push('');
 
   const reasons = new Map<string, number>();
@@ -108,20 +130,23 @@ export function renderSummary(context: SummaryContext): string {
 
   lines.push(
     formatTable(
-      ['job', 'outcome', 'reason', 'attempts', 'last status'],
+      ['job', 'outcome', 'reason', 'attempts', 'last status', 'detail'],
       jobs.map((job) => [
-        job.id,
+        jobName(job),
         job.outcome,
         job.reason ?? (job.movedBySqsRedrive ? '(SQS redrive: maxReceiveCount)' : '-'),
         String(job.attempts),
         job.lastStatus === null ? '-' : String(job.lastStatus),
+        why(job),
       ]),
     ),
   );
   lines.push('');
 
   const calls = report.api_calls;
-  lines.push(`API calls: ${calls.send} to the messages endpoint, ${calls.token} token requests`);
+  lines.push(
+    `API calls: ${plural(calls.send, 'request')} to the messages endpoint, ${plural(calls.token, 'token request')}`,
+  );
   lines.push('');
 
   const periodSeconds = context.alarmPeriodSeconds / timeScale;
@@ -142,6 +167,21 @@ export function renderSummary(context: SummaryContext): string {
   lines.push('');
   lines.push(`Sender logs and EMF metrics (what Lambda would print): ${context.logFile}`);
   return lines.join('\n');
+}
+
+/**
+ * Why a job ended as it did, for the summary's last column: the sender's detail and eCourtDate's answer, shown
+ * for dead-lettered and unsettled jobs (a delivered job needs no explanation).
+ */
+function why(job: JobState): string {
+  if (job.outcome === 'delivered' || job.outcome === 'duplicate') return '';
+  const parts = [job.detail, job.responseExcerpt === null ? null : `eCourtDate: ${job.responseExcerpt}`];
+  return parts.filter((part) => part !== null && part !== '').join('; ');
+}
+
+/** "1 job", "2 jobs". */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 function formatSeconds(seconds: number): string {

@@ -5,25 +5,39 @@ export type JobOutcome = 'delivered' | 'duplicate' | 'dead_lettered' | 'unsettle
 
 /** One job of the run, as the report shows it. */
 export interface JobState {
+  /** 1-based line of the jobs file. */
   readonly line: number;
-  readonly id: string;
-  readonly messageId: string;
+  /** The job's `id`; undefined for a line without a readable one (not JSON, or a malformed id). */
+  readonly id: string | undefined;
+  /** The SQS message id of the job on the send queue; a re-queued copy takes over the new one. */
+  messageId: string;
   readonly enqueuedAt: number;
   outcome: JobOutcome;
-  /** The dead-letter reason from design.md; null unless dead-lettered by the relay. */
+  /** The dead-letter reason (docs/contract.md, "What each response does"); null unless dead-lettered by the relay. */
   reason: string | null;
-  /** Receives of the record when it was last handled (its attempt number); 0 before the first. */
+  /** Requests the relay sent to the messages endpoint for this job, as the sender counted them; 0 before any. */
   attempts: number;
-  /** Last HTTP status, `timeout`/`connection`, or null when nothing was sent. */
+  /** Last HTTP status, `timeout`/`connection`/`lost`, or null when nothing was sent. */
   lastStatus: number | string | null;
   uuid: string | null;
+  /** Why the job ended as it did (or is retried): the sender's `detail`, e.g. the field an invalid job breaks. */
+  detail: string | null;
+  /** The short, redacted excerpt of eCourtDate's last answer, when the sender kept one (400, 404, ...). */
+  responseExcerpt: string | null;
   /** Set when SQS moved the record to the dead-letter queue itself (maxReceiveCount), without the relay. */
   movedBySqsRedrive: boolean;
-  /** Times the sender scheduled a retry (backoff, rate limit, deferral). */
+  /** Times the sender scheduled a retry (backoff, rate limit, deferral, a re-queued copy). */
   retries: number;
   settledAt?: number;
   /** The latest event the sender logged for this record, kept until the record is deleted. */
   lastEvent?: SenderEvent;
+  /** The sender re-queued this job as a fresh copy whose message id it did not log: adopt the next copy seen. */
+  awaitingCopy?: boolean;
+}
+
+/** The name of a job in summaries: its `id`, or the line for a job without one. */
+export function jobName(job: Pick<JobState, 'id' | 'line'>): string {
+  return job.id ?? `(no id) line ${job.line}`;
 }
 
 export interface TrackerCounts {
@@ -41,7 +55,8 @@ export interface TrackerCounts {
 /**
  * Follows every job of a run to its settlement. A job is settled when its record is deleted from the send
  * queue after an invocation (then the sender's log line for that record says delivered, duplicate or
- * dead-lettered), or when SQS itself moved it to the dead-letter queue (redrive at maxReceiveCount).
+ * dead-lettered), or when SQS itself moved it to the dead-letter queue (redrive at maxReceiveCount). A job the
+ * sender re-queued as a fresh copy is followed to the copy.
  */
 export class JobTracker {
   readonly #jobs: JobState[] = [];
@@ -66,6 +81,8 @@ export class JobTracker {
       attempts: 0,
       lastStatus: null,
       uuid: null,
+      detail: null,
+      responseExcerpt: null,
       movedBySqsRedrive: false,
       retries: 0,
     };
@@ -80,13 +97,19 @@ export class JobTracker {
 
   /** The sender logged an outcome for a record. Returns false when the record is not one of this run's jobs. */
   onSenderEvent(event: SenderEvent): boolean {
-    const job = this.#byMessageId.get(event.messageId);
+    const job = this.#byMessageId.get(event.messageId) ?? this.#adoptCopy(event);
     if (job === undefined) return false;
     if (job.outcome !== 'unsettled') return true;
     job.lastEvent = event;
     if (event.attempt !== undefined) job.attempts = Math.max(job.attempts, event.attempt);
     if (event.status !== undefined) job.lastStatus = event.status;
-    if (event.kind === 'retried') job.retries += 1;
+    if (event.detail !== undefined) job.detail = event.detail;
+    if (event.responseExcerpt !== undefined) job.responseExcerpt = event.responseExcerpt;
+    if (event.kind === 'retried' || event.kind === 'requeued') job.retries += 1;
+    if (event.kind === 'requeued') {
+      if (event.requeuedAs === undefined) job.awaitingCopy = true;
+      else this.#follow(job, event.requeuedAs);
+    }
     return true;
   }
 
@@ -96,6 +119,7 @@ export class JobTracker {
       const job = this.#byMessageId.get(messageId);
       const event = job?.lastEvent;
       if (job === undefined || job.outcome !== 'unsettled' || event === undefined) continue;
+      if (event.messageId !== messageId) continue;
       if (event.kind === 'dead_lettered') {
         this.#settle(job, 'dead_lettered', event.reason ?? null);
       } else if (event.kind === 'settled') {
@@ -109,7 +133,7 @@ export class JobTracker {
   onDeadLetterQueue(messageIds: Iterable<string>): void {
     for (const messageId of messageIds) {
       const job = this.#byMessageId.get(messageId);
-      if (job === undefined || job.outcome !== 'unsettled') continue;
+      if (job === undefined || job.outcome !== 'unsettled' || job.messageId !== messageId) continue;
       job.movedBySqsRedrive = true;
       this.#settle(job, 'dead_lettered', null);
     }
@@ -145,6 +169,23 @@ export class JobTracker {
 
   allSettled(): boolean {
     return this.#jobs.every((job) => job.outcome !== 'unsettled');
+  }
+
+  /** A record of a job this run does not know by message id: the re-queued copy of one awaiting it? */
+  #adoptCopy(event: SenderEvent): JobState | undefined {
+    if (event.jobId === undefined) return undefined;
+    const job = this.#jobs.find(
+      (candidate) =>
+        candidate.awaitingCopy && candidate.id === event.jobId && candidate.outcome === 'unsettled',
+    );
+    if (job !== undefined) this.#follow(job, event.messageId);
+    return job;
+  }
+
+  #follow(job: JobState, messageId: string): void {
+    job.messageId = messageId;
+    job.awaitingCopy = false;
+    this.#byMessageId.set(messageId, job);
   }
 
   #settle(job: JobState, outcome: JobOutcome, reason: string | null): void {

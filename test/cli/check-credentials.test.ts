@@ -113,13 +113,31 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
     expect(run.stdout).toContain('Agency Not Found: set a Default Agency for this API client in the Console');
   });
 
-  it("--agency-reference of an agency the client may not use: the simulator's own 404", async () => {
+  it('--agency-reference of an agency the client cannot reach: blames that agency, not the credentials', async () => {
     const run = await check('--agency-reference', 'county-z');
 
     expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/^ok {3}settings: GET \/v1\/settings answered HTTP 200/m);
     expect(run.stdout).toMatch(
-      /FAIL settings: GET \/v1\/settings\?agency_reference=county-z answered HTTP 404/,
+      /^FAIL agency: this API client cannot reach agency county-z: GET \/v1\/settings\?agency_reference=county-z answered HTTP 404/m,
     );
+    expect(run.stdout).toContain('The credentials work (the steps above passed); only agency county-z');
+    expect(run.stdout).toContain('The credentials work; only jobs for this agency_reference cannot be sent.');
+    expect(run.stdout).not.toContain('cannot send with these credentials');
+  });
+
+  it('--agency-reference of an agency the client can reach: four steps ok, exit 0', async () => {
+    const run = await check('--agency-reference', 'county-a');
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(
+      /^ok {3}agency: GET \/v1\/settings\?agency_reference=county-a answered HTTP 200/m,
+    );
+    expect(sim.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /oauth/token',
+      'GET /v1/settings',
+      'GET /v1/settings',
+    ]);
   });
 
   it("a secret still holding the stack's placeholder: says to put the real credentials in it", async () => {
@@ -152,7 +170,7 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
     expect(run.stdout).toContain('No such secret in this account and region');
   });
 
-  it('an API that does not answer: network advice', async () => {
+  it('an API that refuses connections: names the cause and the host, and what to check', async () => {
     const closed = sim.url;
     await sim.close();
 
@@ -167,8 +185,13 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
     );
 
     expect(run.status).toBe(1);
-    expect(run.stdout).toMatch(/FAIL token: no answer from .* \(connection failed\)/);
-    expect(run.stdout).toContain('TCP 443');
+    const host = new URL(closed).host;
+    expect(run.stdout).toMatch(
+      /^FAIL token: no answer: the connection was refused \(ECONNREFUSED\) calling http:\/\/127\.0\.0\.1:\d+\/oauth\/token$/m,
+    );
+    expect(run.stdout).toContain(
+      `Nothing accepts connections at ${host}: check the base URL's host and port.`,
+    );
   });
 });
 

@@ -75,17 +75,60 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
     expect(state.inflight).toHaveLength(0);
   });
 
-  it('dlq list --json: one object per job', async () => {
+  it('dlq list --json: one object per job, snake_case keys as in the table, numbers as numbers', async () => {
     const run = await relay('dlq', 'list', '--json', ...target);
 
     const views = run.stdout
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(views.map((v) => v.jobId).sort()).toEqual(['job-403-a', 'job-403-b', 'job-500', 'job-crashed']);
-    expect(views.find((v) => v.jobId === 'job-500')).toMatchObject({
+    expect(views.map((v) => v.job_id).sort()).toEqual(['job-403-a', 'job-403-b', 'job-500', 'job-crashed']);
+    const job500 = views.find((v) => v.job_id === 'job-500');
+    expect(job500).toEqual({
+      job_id: 'job-500',
       reason: 'retries_exhausted',
-      lastStatus: '500',
+      last_status: 500,
+      attempts: 1,
+      first_attempt_at: '2026-12-01T12:00:00.000Z',
+      dead_lettered_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      detail: null,
+      response_excerpt: null,
+      message_id: expect.any(String),
+    });
+    expect(views.find((v) => v.job_id === 'job-crashed')).toMatchObject({
+      reason: null,
+      last_status: null,
+      attempts: null,
+    });
+  });
+
+  it("dlq list says why: the detail and eCourtDate's answer, in the table and in --json", async () => {
+    await sendToDeadLetterQueue(emulator.sqs, dlq.url, body('job-400', '+15550100400'), {
+      reason: 'bad_request',
+      jobId: 'job-400',
+      lastStatus: 400,
+      attempts: 1,
+      firstAttemptAt: Date.parse('2026-12-01T12:00:00Z'),
+      detail: 'eCourtDate refused the body',
+      responseExcerpt: '{"message":"The to field must be a valid phone number."}',
+    });
+    await emulator.sqs.send(new SendMessageCommand({ QueueUrl: dlq.url, MessageBody: '{not json' }));
+
+    const table = await relay('dlq', 'list', ...target);
+    const json = await relay('dlq', 'list', '--json', ...target);
+
+    expect(table.stdout).toMatch(
+      /^job-400\s+bad_request\s+400\s+1\s+\S+\s+\S+\s+eCourtDate refused the body; eCourtDate: \{"message":"The to field/m,
+    );
+    expect(table.stdout).toMatch(/^\(no id\)\s+\(moved by SQS: maxReceiveCount\)/m);
+    const job400 = json.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((v) => v.job_id === 'job-400');
+    expect(job400).toMatchObject({
+      detail: 'eCourtDate refused the body',
+      response_excerpt: '{"message":"The to field must be a valid phone number."}',
     });
   });
 

@@ -102,7 +102,9 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
     expect(run.stdout).toMatch(/^job {17}cms-1-delivered$/m);
     expect(run.stdout).toMatch(/^status {14}delivered$/m);
     expect(run.stdout).toMatch(/^generation {10}1$/m);
-    expect(run.stdout).toMatch(/^attempts {12}1 sent, 0 retryable, 0 HTTP 500, 0 429 wait\(s\)$/m);
+    expect(run.stdout).toMatch(
+      /^attempts {12}1 sent, 0 retryable, 0 HTTP 500, 0 429 wait\(s\), 0 not sent$/m,
+    );
     expect(run.stdout).toMatch(/^unknown outcome {5}no$/m);
     expect(run.stdout).toMatch(new RegExp(`^uuid {16}${UUID}$`, 'm'));
     expect(run.stdout).toMatch(/^first attempt {7}2026-12-01T15:00:00\.000Z$/m);
@@ -116,7 +118,9 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
 
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/^status {14}dead_lettered$/m);
-    expect(run.stdout).toMatch(/^attempts {12}4 sent, 3 retryable, 1 HTTP 500, 1 429 wait\(s\)$/m);
+    expect(run.stdout).toMatch(
+      /^attempts {12}4 sent, 3 retryable, 1 HTTP 500, 1 429 wait\(s\), 0 not sent$/m,
+    );
     expect(run.stdout).toMatch(/^unknown outcome {5}yes: an attempt may have created the message/m);
     expect(run.stdout).toMatch(/^last status {9}500$/m);
     expect(run.stdout).toMatch(/^dead-letter reason {2}retries_exhausted$/m);
@@ -125,7 +129,7 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
     );
   });
 
-  it('--json: one object with exactly what an operator may see of the entry', async () => {
+  it('--json: one object with exactly what an operator may see of the entry, snake_case, numbers as numbers', async () => {
     const run = await job('cms-2-exhausted', '--json');
 
     expect(run.status).toBe(0);
@@ -133,38 +137,42 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
       id: 'cms-2-exhausted',
       status: 'dead_lettered',
       generation: 1,
-      attempts: { sends: 4, retryable: 3, server500: 1, rateLimited: 1 },
-      unknownOutcome: true,
+      attempts: 4,
+      retryable_attempts: 3,
+      server_500_attempts: 1,
+      rate_limit_waits: 1,
+      not_sent_attempts: 0,
+      unknown_outcome: true,
       uuid: null,
-      firstAttemptAt: '2026-12-01T15:00:00.000Z',
-      lastStatus: '500',
-      deadLetterReason: 'retries_exhausted',
+      first_attempt_at: '2026-12-01T15:00:00.000Z',
+      last_status: 500,
+      reason: 'retries_exhausted',
       history: [
         {
           at: '2026-12-01T15:00:00.500Z',
           generation: 1,
-          status: '503',
+          status: 503,
           outcome: 'retry in 60 s (server_error)',
           detail: null,
         },
         {
           at: '2026-12-01T15:01:00.500Z',
           generation: 1,
-          status: '429',
+          status: 429,
           outcome: 'retry in 60 s (rate_limited)',
           detail: null,
         },
         {
           at: '2026-12-01T15:02:00.500Z',
           generation: 1,
-          status: '504',
+          status: 504,
           outcome: 'retry in 120 s (unknown_outcome)',
           detail: null,
         },
         {
           at: '2026-12-01T15:04:00.500Z',
           generation: 1,
-          status: '500',
+          status: 500,
           outcome: 'retries_exhausted',
           detail: 'HTTP 500 after 3 attempts',
         },

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENDPOINTS_FILE } from '#cli/local-endpoints.ts';
 import { parseStartOptions } from '#local/pipeline/options.ts';
-import { ENDPOINTS_FILE, type PipelineRun, runPipeline } from '#local/pipeline/run.ts';
+import { type PipelineRun, runPipeline } from '#local/pipeline/run.ts';
 import { relay } from '#test/cli/run.ts';
 import { collector, jobLine, REPO_ROOT, tempDir } from '#test/local/io.ts';
 import { eventually } from '#test/local/wait.ts';
@@ -21,6 +22,8 @@ describe('the CLI against the local pipeline (npm start -- --keep-running, then 
         jobLine('local-ok', '+15551230201'),
         jobLine('local-forbidden', '+15550100403'),
         jobLine('local-agency', '+15551230202', { agency_reference: 'county-z' }),
+        '{not json',
+        jobLine('local-bad', '+15550100400'),
       ].join('\n'),
     );
     const options = parseStartOptions(['--jobs', jobs, '--keep-running', '--state-dir', dir.path]);
@@ -39,6 +42,7 @@ describe('the CLI against the local pipeline (npm start -- --keep-running, then 
     expect(endpoints).toEqual(pipeline.endpoints);
     expect(Object.keys(endpoints).sort()).toEqual(
       [
+        'pid',
         'deadLetterQueueArn',
         'deadLetterQueueUrl',
         'dynamodbEndpoint',
@@ -62,6 +66,36 @@ describe('the CLI against the local pipeline (npm start -- --keep-running, then 
     expect(run.stdout).toMatch(/^local-agency\s+not_found\s+404\s+1\s/m);
   });
 
+  it('dlq list --local says why each job is there; a line without an id is "(no id)" there and in the summary', async () => {
+    const run = await relay('--local', '--local-file', endpointsFile, 'dlq', 'list');
+
+    expect(run.stdout).toMatch(
+      /^\(no id\)\s+invalid_job\s+-\s+0\s+\S+\s+\S+\s+body: expected a JSON object/m,
+    );
+    expect(run.stdout).toMatch(
+      /^local-bad\s+bad_request\s+400\s+1\s+\S+\s+\S+\s+.*eCourtDate: .*The to field/m,
+    );
+    expect(pipeline.summary).toMatch(/^\(no id\) line 4\s+dead_lettered\s+invalid_job/m);
+  });
+
+  it('dlq list --local --json: the same snake_case schema as the npm start report', async () => {
+    const run = await relay('--local', '--local-file', endpointsFile, 'dlq', 'list', '--json');
+
+    const rows = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const bad = rows.find((row) => row.job_id === 'local-bad');
+    const reported = pipeline.report.jobs.find((job) => job.id === 'local-bad');
+    expect(bad).toMatchObject({
+      reason: reported?.reason,
+      last_status: reported?.last_status,
+      attempts: reported?.attempts,
+      response_excerpt: reported?.response_excerpt,
+    });
+    expect(rows.find((row) => row.job_id === null)).toMatchObject({ reason: 'invalid_job', attempts: 0 });
+  });
+
   it('job --local reads the ledger entry the run wrote', async () => {
     const run = await relay('job', 'local-forbidden', '--local', '--local-file', endpointsFile, '--json');
 
@@ -69,9 +103,9 @@ describe('the CLI against the local pipeline (npm start -- --keep-running, then 
     expect(JSON.parse(run.stdout)).toMatchObject({
       id: 'local-forbidden',
       status: 'dead_lettered',
-      lastStatus: '403',
-      deadLetterReason: 'forbidden',
-      attempts: { sends: 1 },
+      last_status: 403,
+      reason: 'forbidden',
+      attempts: 1,
     });
   });
 

@@ -40,6 +40,14 @@ describe('npm run relay', () => {
       '--max: expected a whole number',
     ],
     [
+      ['dlq', 'list', '--max', '-1', '--dlq-url', 'https://sqs.us-east-1.amazonaws.com/1/q'],
+      '--max: expected a whole number above 0, got "-1"',
+    ],
+    [
+      ['send', '/nonexistent/jobs.jsonl', '--send-queue-url', 'https://sqs.us-east-1.amazonaws.com/1/q'],
+      'cannot read the job file /nonexistent/jobs.jsonl (ENOENT)',
+    ],
+    [
       [
         'send',
         'x.json',

@@ -54,6 +54,19 @@ describe('send FILE --via queue, against the SQS emulator', () => {
     expect((await emulator.inspect('send')).ready.map((m) => JSON.parse(m.body).id)).toEqual(['cms-3']);
   });
 
+  it('a missing or empty file: the command could not run, exit 2 (as npm start --jobs), nothing sent', async () => {
+    const empty = await dir.file('empty.jsonl', '\n\n');
+
+    const missing = await relay('send', `${dir.path}/missing.jsonl`, ...target);
+    const blank = await relay('send', empty, ...target);
+
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain(`cannot read the job file ${dir.path}/missing.jsonl (ENOENT)`);
+    expect(blank.status).toBe(2);
+    expect(blank.stderr).toContain(`${empty} holds no job`);
+    expect((await emulator.inspect('send')).ready).toHaveLength(0);
+  });
+
   it('refuses a file with an invalid job, naming line and field, and sends nothing', async () => {
     const file = await dir.file(
       'jobs.jsonl',

@@ -11,6 +11,7 @@ import {
   type AlarmDefinition,
   alarmDefinitions,
   DEFAULT_ALARM_THRESHOLDS,
+  LEDGER_OPERATIONS,
   type MissingDataTreatment,
 } from '#shared/alarm-definitions.ts';
 import { METRIC } from '#shared/metric-names.ts';
@@ -193,12 +194,7 @@ describe('the relay alarm definitions, evaluated as CloudWatch would', () => {
     it('keys DynamoDB metrics by table metric and operation', () => {
       expect(
         definition(ALARM_ID.ledgerSystemErrors).metrics.map((metric) => [metric.id, metricKey(metric)]),
-      ).toEqual([
-        ['systemErrorsGetItem', systemErrors('GetItem')],
-        ['systemErrorsPutItem', systemErrors('PutItem')],
-        ['systemErrorsUpdateItem', systemErrors('UpdateItem')],
-        ['systemErrorsDeleteItem', systemErrors('DeleteItem')],
-      ]);
+      ).toEqual(LEDGER_OPERATIONS.map((operation) => [`systemErrors${operation}`, systemErrors(operation)]));
       expect(metricKey({ source: 'ledgerTable', metricName: 'X', dimensions: { b: '2', a: '1' } })).toBe(
         'ledgerTable.X{a=1,b=2}',
       );

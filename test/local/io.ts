@@ -24,12 +24,10 @@ export function collector(): { write(text: string): boolean; readonly text: stri
 export function testIO(env: Record<string, string | undefined> = {}) {
   const stdout = collector();
   const stderr = collector();
-  let stop: () => void = () => {};
-  const stopped = new Promise<void>((resolve) => {
-    stop = resolve;
-  });
-  const io: MainIO = { stdout, stderr, env, cwd: REPO_ROOT, waitForStop: () => stopped };
-  return { io, stdout, stderr, stop };
+  // What Ctrl-C does to `npm start`: `stop()` aborts the signal.
+  const controller = new AbortController();
+  const io: MainIO = { stdout, stderr, env, cwd: REPO_ROOT, signal: controller.signal };
+  return { io, stdout, stderr, stop: () => controller.abort() };
 }
 
 /** A temporary directory, removed by the returned cleanup. */

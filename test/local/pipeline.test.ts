@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '#local/ecourtdate-simulator.ts';
@@ -19,6 +20,16 @@ afterEach(async () => {
   sim = undefined;
   await dir.remove();
 });
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
 
 async function readReport(path: string): Promise<RunReport> {
   return JSON.parse(await readFile(path, 'utf8')) as RunReport;
@@ -44,21 +55,25 @@ describe('npm start, in process', () => {
     expect(stderr.text).toBe('');
     expect(status).toBe(0);
     const result = await readReport(report);
-    expect(Object.keys(result)).toEqual(['summary', 'jobs', 'api_calls', 'alarms']);
+    expect(Object.keys(result)).toEqual(['ended', 'summary', 'jobs', 'api_calls', 'alarms']);
+    expect(result.ended).toBe('settled');
     expect(result.summary).toEqual({ jobs: 4, delivered: 1, duplicate: 0, dead_lettered: 3, unsettled: 0 });
-    expect(result.jobs.map((j) => [j.id, j.outcome, j.reason, j.last_status])).toEqual([
-      ['fine', 'delivered', null, 201],
-      ['refused', 'dead_lettered', 'forbidden', 403],
-      ['line-3', 'dead_lettered', 'invalid_job', null],
-      ['too-late', 'dead_lettered', 'expired', null],
+    expect(result.jobs.map((j) => [j.id, j.line, j.outcome, j.reason, j.last_status])).toEqual([
+      ['fine', 1, 'delivered', null, 201],
+      ['refused', 2, 'dead_lettered', 'forbidden', 403],
+      [null, 3, 'dead_lettered', 'invalid_job', null],
+      ['too-late', 5, 'dead_lettered', 'expired', null],
     ]);
     expect(Object.keys(result.jobs[0] ?? {})).toEqual([
       'id',
+      'line',
       'outcome',
       'reason',
       'attempts',
       'last_status',
       'uuid',
+      'detail',
+      'response_excerpt',
     ]);
     expect(result.jobs[0]?.uuid).toMatch(/^[0-9a-f-]{36}$/);
     expect(result.jobs[0]?.attempts).toBe(1);
@@ -72,6 +87,51 @@ describe('npm start, in process', () => {
     expect(state[ALARM_ID.eventsDeadLetterQueue]).toBe('INSUFFICIENT_DATA');
   });
 
+  it("says why each job failed, in the summary and the report: the detail and eCourtDate's answer", async () => {
+    const jobs = await dir.file(
+      'jobs.jsonl',
+      [
+        JSON.stringify({ id: 'no-content', message: { to: '+15551230111' } }),
+        jobLine('bad-request', '+15550100400'),
+        jobLine('same-id', '+15551230112'),
+        jobLine('same-id', '+15551230113'),
+        jobLine('skip-duplicate-504', '+15550100505', {
+          message: { to: '+15550100505', content: 'Court on Dec 3.', skip_duplicate: true },
+        }),
+        '{not json',
+      ].join('\n'),
+    );
+    const report = join(dir.path, 'report.json');
+    const { io, stdout } = testIO();
+
+    expect(await main(['--jobs', jobs, '--report', report, '--state-dir', dir.path], io)).toBe(0);
+
+    const byLine = Object.fromEntries((await readReport(report)).jobs.map((j) => [j.line, j]));
+    expect(byLine[1]).toMatchObject({
+      id: 'no-content',
+      reason: 'invalid_job',
+      detail: 'message.content: is required',
+      attempts: 0,
+    });
+    expect(byLine[2]).toMatchObject({ reason: 'bad_request', attempts: 1, last_status: 400 });
+    expect(byLine[2]?.response_excerpt).toContain('The to field must be a valid phone number.');
+    const conflict = [byLine[3], byLine[4]].find((j) => j?.outcome === 'dead_lettered');
+    expect(conflict).toMatchObject({ reason: 'id_conflict' });
+    expect(conflict?.detail).toContain('different body');
+    expect(byLine[5]).toMatchObject({ reason: 'unknown_outcome', last_status: 504 });
+    expect(byLine[5]?.response_excerpt).toContain('Gateway Timeout');
+    expect(byLine[6]).toMatchObject({ id: null, reason: 'invalid_job', attempts: 0 });
+    expect(byLine[6]?.detail).toMatch(/JSON/);
+
+    expect(stdout.text).toMatch(
+      /^no-content\s+dead_lettered\s+invalid_job\s+0\s+-\s+message\.content: is required$/m,
+    );
+    expect(stdout.text).toMatch(
+      /^bad-request\s+dead_lettered\s+bad_request\s+1\s+400\s+.*eCourtDate: .*The to field/m,
+    );
+    expect(stdout.text).toMatch(/^\(no id\) line 6\s+dead_lettered\s+invalid_job\s+0\s+-\s+\S/m);
+  });
+
   it('keeps the sender logs out of the terminal: plain progress lines and the summary there, JSON lines in the log file', async () => {
     const jobs = await dir.file('jobs.jsonl', `${jobLine('fine', '+15551230103')}\n`);
     const { io, stdout } = testIO();
@@ -79,7 +139,8 @@ describe('npm start, in process', () => {
     await main(['--jobs', jobs, '--state-dir', dir.path], io);
 
     expect(stdout.text).toMatch(/^progress: 1\/1 settled; 1 delivered/m);
-    expect(stdout.text).toContain('1 jobs against the built-in eCourtDate simulator');
+    expect(stdout.text).toContain('1 job against the built-in eCourtDate simulator');
+    expect(stdout.text).toContain('API calls: 1 request to the messages endpoint, 1 token request\n');
     expect(stdout.text).toMatch(/^Forbidden403\s+OK/m);
     expect(stdout.text).not.toContain('job settled');
     expect(stdout.text).not.toContain('_aws');
@@ -121,6 +182,35 @@ describe('npm start, in process', () => {
     expect(stdout.text).not.toContain('staging-secret-value');
   });
 
+  it('--ecourtdate-url that cannot be reached: names the cause and the host on the first failure, and in the summary', async () => {
+    const port = await closedPort();
+    const jobs = await dir.file('jobs.jsonl', `${jobLine('smoke-1', '+15555550101')}\n`);
+    const { io, stdout } = testIO({ ECOURTDATE_CLIENT_ID: 'id', ECOURTDATE_CLIENT_SECRET: 'secret' });
+
+    const status = await main(
+      [
+        '--ecourtdate-url',
+        `http://127.0.0.1:${port}`,
+        '--jobs',
+        jobs,
+        '--timeout',
+        '2',
+        '--state-dir',
+        dir.path,
+      ],
+      io,
+    );
+
+    expect(status).toBe(1);
+    const cause = `Could not reach 127.0.0.1:${port}: the connection was refused (ECONNREFUSED).`;
+    expect(stdout.text).toContain(`First request without an answer: ${cause}`);
+    expect(stdout.text.indexOf(`First request without an answer: ${cause}`)).toBeLessThan(
+      stdout.text.indexOf('Stopped by the timeout'),
+    );
+    expect(stdout.text.split('Stopped by the timeout')[1]).toContain(cause);
+    expect(stdout.text).toContain('npm run relay -- check-credentials');
+  });
+
   it('--ecourtdate-url without the credentials in the environment: says which variable is missing, exit 2', async () => {
     const jobs = await dir.file('jobs.jsonl', `${jobLine('smoke-1', '+15555550101')}\n`);
     const { io, stderr } = testIO({ ECOURTDATE_CLIENT_ID: 'staging-client' });
@@ -137,6 +227,8 @@ describe('npm start, in process', () => {
     [['--ecourtdate-url', 'http://staging.api.ecourtdate.com', '--jobs', 'x'], 'expected an https:// URL'],
     [['--time-scale', '0'], '--time-scale: expected a whole number from 1'],
     [['--concurrency', 'many'], '--concurrency: expected a whole number'],
+    [['--concurrency', '-1'], '--concurrency: expected a whole number from 1 to 100, got "-1"'],
+    [['--timeout', '-5'], '--timeout: expected a number of seconds above 0, got "-5"'],
     [['--jobs', '/nonexistent/jobs.jsonl'], 'cannot read the jobs file /nonexistent/jobs.jsonl (ENOENT)'],
     [['--frobnicate'], "Unknown option '--frobnicate'"],
   ])('refuses %j with a message saying why, exit 2', async (argv, message) => {
@@ -144,6 +236,44 @@ describe('npm start, in process', () => {
 
     expect(await main(argv, io)).toBe(2);
     expect(stderr.text).toContain(message);
+  });
+
+  it('--time-scale beyond the faithful limit: refused before anything starts, naming the limit and why, exit 2', async () => {
+    const { io, stdout, stderr } = testIO();
+
+    expect(await main(['--time-scale', '600'], io)).toBe(2);
+    expect(stderr.text).toContain('--time-scale 600 is too fast to be faithful; use 61 or less');
+    expect(stderr.text).toContain('duplicate window lasts 3.0 s');
+    expect(stderr.text).toContain('3 s HTTP timeout in real time');
+    expect(stdout.text).toBe('');
+  });
+
+  it('--time-scale at the faithful limit: a job that timed out, and one created then answered 504, are still delivered', async () => {
+    const jobs = await dir.file(
+      'jobs.jsonl',
+      [jobLine('timeout-once', '+15550100408'), jobLine('created-then-504', '+15550100504')].join('\n'),
+    );
+    const report = join(dir.path, 'report.json');
+    const { io } = testIO();
+
+    expect(
+      await main(['--jobs', jobs, '--time-scale', '61', '--report', report, '--state-dir', dir.path], io),
+    ).toBe(0);
+
+    const result = await readReport(report);
+    expect(result.jobs.map((j) => [j.id, j.outcome, j.attempts])).toEqual([
+      ['timeout-once', 'delivered', 2],
+      ['created-then-504', 'delivered', 2],
+    ]);
+  });
+
+  it('--report to a path that cannot be written: refused before the run, exit 2', async () => {
+    const file = await dir.file('a-file', 'not a directory');
+    const { io, stdout, stderr } = testIO();
+
+    expect(await main(['--report', join(file, 'report.json'), '--state-dir', dir.path], io)).toBe(2);
+    expect(stderr.text).toContain(`--report: cannot write ${join(file, 'report.json')} (`);
+    expect(stdout.text).not.toContain('progress:');
   });
 
   it('--help prints the options', async () => {
@@ -160,6 +290,10 @@ describe('npm start, in process', () => {
     ]) {
       expect(stdout.text).toContain(option);
     }
+    // In the user's words: what runs, and what the sample jobs are for.
+    expect(stdout.text).toContain('a DynamoDB emulator with the job ledger table');
+    expect(stdout.text).toContain('sample jobs that meet every answer eCourtDate can');
+    expect(stdout.text).not.toContain('design');
   });
 
   it('--timeout: a job still waiting for its retry is reported unsettled, exit 1', async () => {
@@ -176,9 +310,10 @@ describe('npm start, in process', () => {
     expect(status).toBe(1);
     const result = await readReport(report);
     expect(result.summary.unsettled).toBe(1);
-    expect(result.jobs).toEqual([
+    expect(result.ended).toBe('timed_out');
+    expect(result.jobs).toMatchObject([
       { id: 'unavailable', outcome: 'unsettled', reason: null, attempts: 1, last_status: 503, uuid: null },
     ]);
-    expect(stdout.text).toContain('Stopped by the timeout with 1 job(s) not settled.');
+    expect(stdout.text).toContain('Stopped by the timeout with 1 job not settled.');
   });
 });

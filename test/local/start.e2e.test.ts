@@ -8,7 +8,8 @@ import { REPO_ROOT, tempDir } from '#test/local/io.ts';
 
 /**
  * What each sample job in examples/jobs.jsonl must come to, with the built-in simulator's script (the magic
- * recipients in local/pipeline/scenario.ts): one entry per row of design.md's response table.
+ * recipients in local/pipeline/scenario.ts): one entry per row of the response table in docs/contract.md ("What
+ * each response does"). Line 21 is not JSON: it has no id, and the report names it by its line.
  */
 const EXPECTED: Record<string, { outcome: string; reason: string | null }> = {
   'ok-1': { outcome: 'delivered', reason: null },
@@ -31,7 +32,7 @@ const EXPECTED: Record<string, { outcome: string; reason: string | null }> = {
   expired: { outcome: 'dead_lettered', reason: 'expired' },
   'invalid-no-content': { outcome: 'dead_lettered', reason: 'invalid_job' },
   'duplicate-of-ok-1': { outcome: 'duplicate', reason: null },
-  'line-21': { outcome: 'dead_lettered', reason: 'invalid_job' },
+  'line 21': { outcome: 'dead_lettered', reason: 'invalid_job' },
   'rate-limited-once': { outcome: 'delivered', reason: null },
 };
 
@@ -95,7 +96,9 @@ describe('npm start, end to end (a child process, the sample jobs, the built-in 
     const lines = (await readFile(join(REPO_ROOT, 'examples', 'jobs.jsonl'), 'utf8')).trim().split('\n');
     expect(report.jobs).toHaveLength(lines.length);
     expect(
-      Object.fromEntries(report.jobs.map((j) => [j.id, { outcome: j.outcome, reason: j.reason }])),
+      Object.fromEntries(
+        report.jobs.map((j) => [j.id ?? `line ${j.line}`, { outcome: j.outcome, reason: j.reason }]),
+      ),
     ).toEqual(EXPECTED);
     expect(report.summary).toEqual({
       jobs: 22,
@@ -113,6 +116,9 @@ describe('npm start, end to end (a child process, the sample jobs, the built-in 
     expect(job('unavailable')).toMatchObject({ attempts: 5, last_status: 503 });
     expect(job('server-error-twice')).toMatchObject({ attempts: 2, last_status: 500 });
     expect(job('duplicate-of-ok-1')).toMatchObject({ attempts: 1, last_status: 409 });
+    // Nothing was sent for an invalid job: attempts count sends.
+    expect(job('invalid-no-content')).toMatchObject({ attempts: 0, last_status: null });
+    expect(job('invalid-no-content')?.detail).toContain('message.content');
     expect(job('ok-1')?.uuid).toMatch(/^[0-9a-f-]{36}$/);
     expect(report.api_calls.token).toBeGreaterThanOrEqual(2);
     expect(report.api_calls.send).toBeGreaterThanOrEqual(30);
@@ -130,6 +136,7 @@ describe('npm start, end to end (a child process, the sample jobs, the built-in 
     expect(run.stdout).toContain('22 jobs against the built-in eCourtDate simulator');
     expect(run.stdout).toMatch(/^dead-lettered\s+10\s+bad_request 1/m);
     expect(run.stdout).toMatch(/^duplicate-of-ok-1\s+duplicate/m);
+    expect(run.stdout).toMatch(/^\(no id\) line 21\s+dead_lettered\s+invalid_job\s+0\s/m);
     expect(run.stdout).toMatch(/^DeadLetterQueueNotEmpty\s+ALARM/m);
     expect(run.stdout).not.toContain('ExperimentalWarning');
   });

@@ -1,0 +1,83 @@
+import { LOCAL_REGION } from '#cli/local-endpoints.ts';
+import { DEAD_LETTER_RETENTION_DAYS, SEND_QUEUE_RETENTION_DAYS } from '#infra/config.ts';
+import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
+import { type Simulator, startSimulator } from '#local/ecourtdate-simulator/index.ts';
+import type { Closers } from '#local/pipeline/closers.ts';
+import type { RunPlan } from '#local/pipeline/plan.ts';
+import { SCENARIO_AGENCIES, SCENARIO_CLIENT, scriptScenario } from '#local/pipeline/scenario.ts';
+import { localQueueSettings } from '#local/pipeline/stage.ts';
+import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
+import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
+
+export const LOCAL_SECRET_ID = 'ecourtdate-relay/local/api-client';
+export const SEND_QUEUE_NAME = 'ecourtdate-relay-local-send';
+export const DEAD_LETTER_QUEUE_NAME = 'ecourtdate-relay-local-dlq';
+export const LEDGER_TABLE_NAME = 'ecourtdate-relay-local-ledger';
+
+/** The stack's resources, on this machine: what the senders are pointed at. */
+export interface LocalResources {
+  readonly emulator: SqsEmulator;
+  readonly sendQueue: EmulatedQueue;
+  readonly deadLetterQueue: EmulatedQueue;
+  readonly dynamodb: DynamoDbEmulator;
+  /** The built-in simulator; undefined with `--ecourtdate-url`. */
+  readonly sim: Simulator | undefined;
+  readonly secrets: SecretsManagerStub;
+  /** The eCourtDate API of the run: the simulator's URL or `--ecourtdate-url`. */
+  readonly baseUrl: string;
+}
+
+/**
+ * Step 1 of a run: starts the local stand-ins of what the stack creates, each registered with `closers`: the
+ * SQS emulator with the send queue and its dead-letter queue configured as the stack configures them (visibility
+ * timeout scaled, `maxReceiveCount`, retention), the DynamoDB emulator with the ledger table, the eCourtDate
+ * simulator scripted for the sample jobs (unless `--ecourtdate-url`), and the Secrets Manager stand-in holding
+ * the API client's credentials.
+ */
+export async function startLocalResources(plan: RunPlan, closers: Closers): Promise<LocalResources> {
+  const { stage, options } = plan;
+  const emulator = await startSqsEmulator({ region: LOCAL_REGION });
+  closers.push(() => emulator.stop());
+  const queues = localQueueSettings(stage, options.timeScale, {
+    sendDays: SEND_QUEUE_RETENTION_DAYS,
+    deadLetterDays: DEAD_LETTER_RETENTION_DAYS,
+  });
+  const deadLetterQueue = await emulator.createQueue(DEAD_LETTER_QUEUE_NAME, {
+    MessageRetentionPeriod: String(queues.deadLetterRetentionSeconds),
+  });
+  const sendQueue = await emulator.createQueue(SEND_QUEUE_NAME, {
+    VisibilityTimeout: String(queues.visibilityTimeoutSeconds),
+    MessageRetentionPeriod: String(queues.retentionSeconds),
+    RedrivePolicy: JSON.stringify({
+      deadLetterTargetArn: deadLetterQueue.arn,
+      maxReceiveCount: String(queues.maxReceiveCount),
+    }),
+  });
+
+  const dynamodb = await startDynamoDbEmulator();
+  closers.push(() => dynamodb.stop());
+  await dynamodb.createLedgerTable(LEDGER_TABLE_NAME);
+
+  let sim: Simulator | undefined;
+  if (options.ecourtdateUrl === undefined) {
+    const started = await startSimulator({
+      clients: { [SCENARIO_CLIENT.id]: SCENARIO_CLIENT.secret },
+      knownAgencies: [...SCENARIO_AGENCIES],
+      timeScale: options.timeScale,
+    });
+    closers.push(() => started.close());
+    scriptScenario(started);
+    sim = started;
+  }
+  const secrets = await startSecretsManagerStub({
+    secrets: {
+      [LOCAL_SECRET_ID]: JSON.stringify({
+        client_id: plan.credentials.id,
+        client_secret: plan.credentials.secret,
+      }),
+    },
+  });
+  closers.push(() => secrets.close());
+  const baseUrl = sim?.url ?? options.ecourtdateUrl?.href ?? '';
+  return { emulator, sendQueue, deadLetterQueue, dynamodb, sim, secrets, baseUrl };
+}

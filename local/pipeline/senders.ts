@@ -1,0 +1,288 @@
+import { join } from 'node:path';
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { EMULATOR_CREDENTIALS, LOCAL_REGION } from '#cli/local-endpoints.ts';
+import { AlarmMonitor } from '#local/pipeline/alarms.ts';
+import type { Closers } from '#local/pipeline/closers.ts';
+import { startEventSourceMapping } from '#local/pipeline/event-source-mapping.ts';
+import type { JobLine } from '#local/pipeline/jobs-file.ts';
+import {
+  type LogFile,
+  openLogFile,
+  parseSenderEvent,
+  sinkObservability,
+} from '#local/pipeline/observability.ts';
+import { type RunPlan, StartError } from '#local/pipeline/plan.ts';
+import type { ApiCallCounts } from '#local/pipeline/report.ts';
+import {
+  LEDGER_TABLE_NAME,
+  LOCAL_SECRET_ID,
+  type LocalResources,
+  SEND_QUEUE_NAME,
+} from '#local/pipeline/resources.ts';
+import { localSenderEnvironment } from '#local/pipeline/stage.ts';
+import { JobTracker } from '#local/pipeline/tracker.ts';
+import type { QueueInspection } from '#local/sqs-emulator.ts';
+import { alarmDefinitions } from '#shared/alarm-definitions.ts';
+import { type AwsClients, createAwsClients } from '#shared/clients/aws.ts';
+import { loadSenderConfig, type SenderConfig } from '#shared/config.ts';
+import { createApiFetch } from '#shared/ecourtdate/connection.ts';
+import { EcdTransportError } from '#shared/ecourtdate/errors.ts';
+import { classifyTransportFailure, type FetchLike } from '#shared/ecourtdate/http.ts';
+import { createSenderHandler } from '#shared/sender/handler.ts';
+
+/** Programmatic hooks for fault-injection runs (the chaos suite); the command line uses none. */
+export interface PipelineHooks {
+  /** Wraps each instance's fetch, e.g. to make an instance die in the middle of a request. */
+  readonly wrapFetch?: (fetch: FetchLike, instance: string) => FetchLike;
+  /** Called with each instance's AWS SDK clients before it starts, e.g. to add middleware that freezes it. */
+  readonly onInstance?: (instance: string, clients: AwsClients) => void;
+  /** Overrides of the sender's environment, e.g. a short HTTP timeout for runs full of hanging requests. */
+  readonly senderEnv?: Readonly<Record<string, string>>;
+  /** The function timeout in real ms (an invocation that outlives it fails its batch). Default: the stage's. */
+  readonly functionTimeoutMs?: number;
+  /** Called once the senders are polling, with the send queue, e.g. to redeliver messages as SQS sometimes does. */
+  readonly onStarted?: (sendQueue: {
+    readonly sqs: SQSClient;
+    readonly url: string;
+    inspect(): Promise<QueueInspection>;
+  }) => void;
+}
+
+/** The senders of a run and what they report: job outcomes, API calls, metrics for the alarms. */
+export interface Senders {
+  readonly config: SenderConfig;
+  readonly tracker: JobTracker;
+  readonly monitor: AlarmMonitor;
+  readonly apiCalls: ApiCallCounts;
+  readonly logFile: LogFile;
+  /** Epoch ms the jobs were put on the queue: the run's clock starts here. */
+  readonly startedAt: number;
+  /**
+   * The first request to a real API (`--ecourtdate-url`) that got no answer, as a sentence naming the cause
+   * and the host; undefined while every request got one. The simulator's scripted drops are not reported.
+   */
+  readonly firstTransportFailure: () => string | undefined;
+  /** After the summary (with --keep-running): called with a line for every job handled from then on. */
+  afterRun: ((line: string) => void) | undefined;
+}
+
+const INSTANCE = (index: number) => `sender-${index + 1}`;
+
+/**
+ * Step 2 of a run: builds the sender's configuration as the stack would (pointed at the local resources), opens
+ * the sender log, puts every job on the send queue, and starts `plan.concurrency` instances of the real sender
+ * handler under the local event source mapping. Everything started is registered with `closers`.
+ */
+export async function startSenders(
+  plan: RunPlan,
+  resources: LocalResources,
+  hooks: PipelineHooks,
+  closers: Closers,
+): Promise<Senders> {
+  const config = loadSenderConfig({
+    // As the stack sets it (each instance paces itself to its share of the budget), pointed at the local pieces.
+    ...localSenderEnvironment(plan.stage, {
+      baseUrl: resources.baseUrl,
+      concurrency: plan.concurrency,
+      timeScale: plan.options.timeScale,
+      resources: {
+        secretId: LOCAL_SECRET_ID,
+        sendQueueUrl: resources.sendQueue.url,
+        deadLetterQueueUrl: resources.deadLetterQueue.url,
+        ledgerTableName: LEDGER_TABLE_NAME,
+      },
+      endpoints: {
+        sqs: resources.emulator.endpoint,
+        secretsManager: resources.secrets.url,
+        dynamodb: resources.dynamodb.endpoint,
+      },
+    }),
+    ...hooks.senderEnv,
+  });
+  const logFile = openLogFile(join(plan.stateDir, 'sender.log'));
+  closers.push(() => logFile.close());
+  const startedAt = Date.now();
+  let transportFailure: string | undefined;
+  const senders: Senders = {
+    config,
+    tracker: new JobTracker(),
+    monitor: new AlarmMonitor({
+      definitions: alarmDefinitions(plan.stage.alarmThresholds),
+      startedAt,
+      timeScale: plan.options.timeScale,
+      unavailableSources: {
+        eventsDeadLetterQueue: 'no EventBridge in a local run',
+        ledgerTable: 'the DynamoDB emulator publishes no metrics',
+      },
+    }),
+    apiCalls: { token: 0, send: 0 },
+    logFile,
+    startedAt,
+    firstTransportFailure: () => transportFailure,
+    afterRun: undefined,
+  };
+  const onTransportFailure = plan.options.ecourtdateUrl
+    ? (description: string) => {
+        transportFailure ??= description;
+      }
+    : undefined;
+  const instances = createInstances(plan, senders, hooks, closers, onTransportFailure);
+  await enqueue(resources.emulator.sqs, resources.sendQueue.url, plan.lines, senders.tracker);
+  startMapping(plan, resources, senders, instances, hooks, closers);
+  hooks.onStarted?.({
+    sqs: resources.emulator.sqs,
+    url: resources.sendQueue.url,
+    inspect: () => resources.emulator.inspect(SEND_QUEUE_NAME),
+  });
+  return senders;
+}
+
+/**
+ * One handler per instance, like one per container: its own SDK clients, secret cache, token cache, pacer and
+ * API connection pool; the job ledger is shared through the table, as in AWS. Logs and metrics go to the log
+ * file and feed the tracker and the alarms.
+ */
+function createInstances(
+  plan: RunPlan,
+  senders: Senders,
+  hooks: PipelineHooks,
+  closers: Closers,
+  onTransportFailure: ((description: string) => void) | undefined,
+) {
+  const { config, tracker, monitor, logFile } = senders;
+  const sink = {
+    write: (line: string) => logFile.write(line),
+    log(attributes: Readonly<Record<string, unknown>>) {
+      const event = parseSenderEvent(attributes);
+      if (event === undefined) return;
+      const tracked = tracker.onSenderEvent(event);
+      if (!tracked && senders.afterRun && event.kind !== 'retried' && event.kind !== 'requeued') {
+        const name = event.jobId ?? '(no id)';
+        senders.afterRun(`job ${name}: ${event.outcome}${event.reason ? ` (${event.reason})` : ''}`);
+      }
+    },
+    metric: (name: string, value: number) => monitor.count(name, value),
+  };
+  return Array.from({ length: plan.concurrency }, (_, index) => {
+    const clients = createAwsClients(config, { region: LOCAL_REGION, credentials: EMULATOR_CREDENTIALS });
+    hooks.onInstance?.(INSTANCE(index), clients);
+    const apiFetch = createApiFetch();
+    closers.push(async () => {
+      for (const client of Object.values(clients)) client.destroy();
+      await apiFetch.close();
+    });
+    const counted = countingFetch(senders.apiCalls, apiFetch, onTransportFailure);
+    const handler = createSenderHandler({
+      config,
+      ...clients,
+      fetch: hooks.wrapFetch?.(counted, INSTANCE(index)) ?? counted,
+      observability: sinkObservability(sink),
+    });
+    return { name: INSTANCE(index), handler, sqs: clients.sqs };
+  });
+}
+
+/** Starts the event source mapping; stopping it is registered last, so it runs first. */
+function startMapping(
+  plan: RunPlan,
+  resources: LocalResources,
+  senders: Senders,
+  instances: ReturnType<typeof createInstances>,
+  hooks: PipelineHooks,
+  closers: Closers,
+): void {
+  const { tracker, monitor, logFile } = senders;
+  const logError = (message: string, instance: string, error: unknown) =>
+    logFile.write(
+      JSON.stringify({
+        level: 'ERROR',
+        message,
+        function_name: instance,
+        error_name: error instanceof Error ? error.name : typeof error,
+      }),
+    );
+  const mapping = startEventSourceMapping({
+    queue: resources.sendQueue,
+    instances,
+    batchSize: plan.stage.batchSize,
+    // Real time: it bounds the computing an invocation may do, which a time scale does not shorten.
+    functionTimeoutMs: hooks.functionTimeoutMs ?? plan.stage.functionTimeoutSeconds * 1000,
+    onInvocation(instance, result) {
+      tracker.onDeleted(result.deleted);
+      const at = Date.now();
+      monitor.sum('senderFunction', 'Invocations', 1, at);
+      monitor.sum('senderFunction', 'Errors', result.error === undefined ? 0 : 1, at);
+      // Nothing throttles a local instance; Lambda reports 0 for a function that ran.
+      monitor.sum('senderFunction', 'Throttles', 0, at);
+      if (result.error !== undefined) {
+        logError(
+          'invocation failed: the whole batch returns after the visibility timeout',
+          instance,
+          result.error,
+        );
+      }
+    },
+    onPollError: (instance, error) => logError('event source poll failed', instance, error),
+  });
+  let stopped = false;
+  closers.push(async () => {
+    if (stopped) return;
+    stopped = true;
+    // Closing the simulator first ends any held (scripted hang) request at once.
+    const stopping = mapping.stop();
+    await resources.sim?.close();
+    await stopping;
+  });
+}
+
+/**
+ * `fetch` that counts the sender's requests (token requests, and requests to the messages endpoints) and, when
+ * asked, describes the first request that got no answer (DNS, refused, TLS, reset, timeout, with the host).
+ */
+function countingFetch(
+  counts: ApiCallCounts,
+  send: FetchLike,
+  onTransportFailure: ((description: string) => void) | undefined,
+): FetchLike {
+  return async (input, init) => {
+    const url = new URL(String(input));
+    if (url.pathname.endsWith('/oauth/token')) counts.token += 1;
+    else if (url.pathname.includes('/v1/messages')) counts.send += 1;
+    try {
+      return await send(input, init);
+    } catch (error) {
+      if (onTransportFailure) {
+        const { failure, code, beforeSend } = classifyTransportFailure(error, init?.signal?.aborted === true);
+        onTransportFailure(
+          new EcdTransportError(failure, url, { cause: error, code, beforeSend }).describe(),
+        );
+      }
+      throw error;
+    }
+  };
+}
+
+/** Puts every line on the send queue as written, in file order, and registers it with the tracker. */
+async function enqueue(sqs: SQSClient, queueUrl: string, lines: readonly JobLine[], tracker: JobTracker) {
+  for (let start = 0; start < lines.length; start += 10) {
+    const chunk = lines.slice(start, start + 10);
+    const out = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: chunk.map((line, index) => ({ Id: String(index), MessageBody: line.body })),
+      }),
+    );
+    const failed = out.Failed?.[0];
+    if (failed) {
+      const line = chunk[Number(failed.Id)];
+      throw new StartError(
+        `line ${line?.line ?? '?'} could not be put on the queue: ${failed.Message ?? failed.Code ?? 'rejected'}`,
+      );
+    }
+    const enqueuedAt = Date.now();
+    for (const entry of out.Successful ?? []) {
+      const line = chunk[Number(entry.Id)];
+      if (line && entry.MessageId) tracker.add(line, entry.MessageId, enqueuedAt);
+    }
+  }
+}

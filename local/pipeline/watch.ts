@@ -1,0 +1,93 @@
+import type { RunPlan } from '#local/pipeline/plan.ts';
+import { createProgress, type OutputStream } from '#local/pipeline/progress.ts';
+import type { RunEnd } from '#local/pipeline/report.ts';
+import { DEAD_LETTER_QUEUE_NAME, type LocalResources } from '#local/pipeline/resources.ts';
+import type { Senders } from '#local/pipeline/senders.ts';
+
+/** How often the watch samples the queues and redraws the progress, ms. */
+const TICK_MS = 200;
+
+export interface WatchIO {
+  /** Progress lines (or a bar in a terminal), the first transport failure, and the "interrupted" line. */
+  readonly stdout: OutputStream;
+  /** Aborted when the user asks to stop (Ctrl-C): the watch ends at once with what has settled. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Step 3 of a run: samples the queues every tick (the dead-letter queue's depth and the oldest job's age, for
+ * the tracker and the alarms) and shows progress, until every job settled, the `--timeout` passed or the user
+ * interrupted. With `--ecourtdate-url`, the first request that got no answer is named as soon as it happens.
+ * Prints "interrupted: N/M settled" when interrupted. Returns how the watch ended.
+ */
+export async function watchUntilSettled(
+  plan: RunPlan,
+  resources: LocalResources,
+  senders: Senders,
+  io: WatchIO,
+): Promise<RunEnd> {
+  const { tracker, monitor } = senders;
+  const progress = createProgress(io.stdout);
+  const deadline = senders.startedAt + plan.options.timeoutSeconds * 1000;
+  let failureShown = false;
+  const sample = async () => {
+    const at = Date.now();
+    try {
+      const dlq = await resources.emulator.inspect(DEAD_LETTER_QUEUE_NAME);
+      tracker.onDeadLetterQueue(dlq.ready.map((m) => m.messageId));
+      monitor.gauge('deadLetterQueue', 'ApproximateNumberOfMessagesVisible', dlq.ready.length, at);
+    } catch {
+      // The emulator is going away: nothing to sample.
+    }
+    const oldest = tracker.oldestUnsettledAt();
+    const ageSeconds = oldest === undefined ? 0 : ((at - oldest) / 1000) * plan.options.timeScale;
+    monitor.gauge('sendQueue', 'ApproximateAgeOfOldestMessage', Math.floor(ageSeconds), at);
+    const failure = senders.firstTransportFailure();
+    if (failure !== undefined && !failureShown) {
+      failureShown = true;
+      progress.note(`First request without an answer: ${failure}`);
+    }
+    progress.update({
+      counts: tracker.counts(),
+      apiCalls: senders.apiCalls.send + senders.apiCalls.token,
+      elapsedMs: at - senders.startedAt,
+    });
+  };
+
+  let ended: RunEnd;
+  for (;;) {
+    await sample();
+    if (tracker.allSettled()) {
+      ended = 'settled';
+      break;
+    }
+    if (io.signal?.aborted) {
+      ended = 'interrupted';
+      break;
+    }
+    if (Date.now() >= deadline) {
+      ended = 'timed_out';
+      break;
+    }
+    await tick(io.signal);
+  }
+  progress.done();
+  if (ended === 'interrupted') {
+    const counts = tracker.counts();
+    io.stdout.write(`interrupted: ${counts.settled}/${counts.total} settled\n`);
+  }
+  return ended;
+}
+
+/** Waits one tick, or less when the signal aborts meanwhile. */
+function tick(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, TICK_MS);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

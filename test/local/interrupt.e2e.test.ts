@@ -1,0 +1,81 @@
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ENDPOINTS_FILE } from '#cli/local-endpoints.ts';
+import type { RunReport } from '#local/pipeline/report.ts';
+import { relay } from '#test/cli/run.ts';
+import { jobLine, tempDir } from '#test/local/io.ts';
+import { killProcess, type StartProcess, startProcess } from '#test/local/start-process.ts';
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+describe('Ctrl-C on npm start (a child process, SIGINT to its process group as a terminal sends it)', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let started: StartProcess | undefined;
+
+  beforeEach(async () => {
+    dir = await tempDir();
+  });
+
+  afterEach(async () => {
+    killProcess(started);
+    started = undefined;
+    await dir.remove();
+  });
+
+  it('during the run: prints "interrupted: N/M settled" and the summary, writes the partial report, exit 130', async () => {
+    // In real time the 503 job's first retry is a minute away: it cannot settle before the Ctrl-C.
+    const jobs = await dir.file(
+      'jobs.jsonl',
+      [jobLine('fine', '+15551230401'), jobLine('unavailable', '+15550100503')].join('\n'),
+    );
+    const report = join(dir.path, 'report.json');
+    started = startProcess([
+      '--jobs',
+      jobs,
+      '--time-scale',
+      '1',
+      '--report',
+      report,
+      '--state-dir',
+      dir.path,
+    ]);
+    await started.waitForOutput(/^progress: 1\/2 settled/m);
+
+    started.pressCtrlC();
+
+    expect(await started.exited).toBe(130);
+    expect(started.stdout()).toMatch(/^interrupted: 1\/2 settled$/m);
+    expect(started.stdout()).toContain('Interrupted (Ctrl-C) with 1 job not settled.');
+    expect(started.stdout()).toMatch(/^unavailable\s+unsettled\s+-\s+1\s+503/m);
+    const written = JSON.parse(await readFile(report, 'utf8')) as RunReport;
+    expect(written.ended).toBe('interrupted');
+    expect(written.summary).toMatchObject({ jobs: 2, delivered: 1, unsettled: 1 });
+  });
+
+  it('with --keep-running: stops, removes the endpoints file, and --local commands then say it is not running', async () => {
+    const jobs = await dir.file('jobs.jsonl', jobLine('fine', '+15551230402'));
+    const endpoints = join(dir.path, ENDPOINTS_FILE);
+    started = startProcess(['--jobs', jobs, '--keep-running', '--state-dir', dir.path]);
+    await started.waitForOutput(/^Still running/m);
+    expect(await exists(endpoints)).toBe(true);
+    expect((await relay('dlq', 'list', '--local', '--local-file', endpoints)).status).toBe(0);
+
+    started.pressCtrlC();
+
+    // Its exit status is what npm and the shell make of a Ctrl-C (130), whatever the run's own was.
+    await started.exited;
+    expect(started.stdout()).toContain(`Stopped; removed ${endpoints}`);
+    expect(await exists(endpoints)).toBe(false);
+    for (const argv of [['dlq', 'list'], ['check-credentials']]) {
+      const run = await relay(...argv, '--local', '--local-file', endpoints);
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain('the local pipeline is not running');
+      expect(run.stderr).toContain('npm start -- --keep-running');
+    }
+  });
+});
