@@ -21,7 +21,7 @@ import {
 } from '#local/pipeline/resources.ts';
 import { localSenderEnvironment } from '#local/pipeline/stage.ts';
 import { JobTracker } from '#local/pipeline/tracker.ts';
-import type { QueueInspection } from '#local/sqs-emulator.ts';
+import type { QueueInspection, SqsRefusal } from '#local/sqs-emulator.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
 import { type AwsClients, createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig, type SenderConfig } from '#shared/config.ts';
@@ -45,6 +45,8 @@ export interface PipelineHooks {
     readonly sqs: SQSClient;
     readonly url: string;
     inspect(): Promise<QueueInspection>;
+    /** What the strict SQS layer refused so far: none in a run that stays inside SQS's limits. */
+    refusals(): readonly SqsRefusal[];
   }) => void;
 }
 
@@ -133,6 +135,7 @@ export async function startSenders(
     sqs: resources.emulator.sqs,
     url: resources.sendQueue.url,
     inspect: () => resources.emulator.inspect(SEND_QUEUE_NAME),
+    refusals: () => resources.emulator.refusals(),
   });
   return senders;
 }
