@@ -125,10 +125,17 @@ export const ALARM_ID = {
 } as const;
 
 /**
- * The DynamoDB operations the sender makes on the ledger table (its job ledger and the Powertools Idempotency
- * records): the stack grants exactly these, and the ledger alarms watch them.
+ * The DynamoDB operations the sender makes on the ledger table: conditional PutItem (claim, settle) and a
+ * consistent GetItem where the emulator cannot return the item a failed condition found. The stack grants the
+ * sender exactly these.
  */
-export const LEDGER_OPERATIONS = ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] as const;
+export const SENDER_LEDGER_OPERATIONS = ['GetItem', 'PutItem'] as const;
+
+/**
+ * Every DynamoDB operation made on the ledger table (the sender's, and the webhook receiver's UpdateItem of a
+ * job's delivery status): the ledger alarms watch them all.
+ */
+export const LEDGER_OPERATIONS = ['GetItem', 'PutItem', 'UpdateItem'] as const;
 
 const FIVE_MINUTES = 300;
 

@@ -137,8 +137,9 @@ export function classifyAttempt(result: AttemptResult): AttemptClass {
     return { ...none, notSent: true };
   }
   if (result.kind === 'transport') {
-    const reached = result.mayHaveBeenSent !== false;
-    return { ...none, sent: reached, retryable: true, unknownOutcome: reached };
+    // A request that never left (DNS, refused, TLS) is a failure before the send, like the token's.
+    if (result.mayHaveBeenSent === false) return { ...none, notSent: true };
+    return { ...none, sent: true, retryable: true, unknownOutcome: true };
   }
   const { status } = result;
   return {
@@ -164,6 +165,11 @@ export interface DecideInput {
   readonly policy: RetryPolicy;
   /** Source of jitter in [0, 1); injectable for tests. */
   readonly random?: () => number;
+  /**
+   * Epoch ms of this generation's earliest attempt whose outcome is unknown, before this one (the ledger's
+   * `unknown_at`); undefined when none. A resend after an unknown outcome must fall inside its duplicate window.
+   */
+  readonly unknownSince?: number | undefined;
 }
 
 /**
@@ -201,7 +207,7 @@ export interface ClaimedJob {
   readonly prior: PriorAttempts;
   /** Epoch ms of the first attempt of this generation: the maximum age counts from here. */
   readonly firstAttemptAt: number;
-  /** Epoch ms of this generation's latest attempt whose outcome is unknown; undefined when none. */
+  /** Epoch ms of this generation's earliest attempt whose outcome is unknown; undefined when none. */
   readonly unknownAt?: number | undefined;
   /** The previous attempt never reported (its instance stopped): the claim just counted it as unknown. */
   readonly lost: boolean;
@@ -268,9 +274,10 @@ export function decide(input: DecideInput): Outcome {
   if (result.kind === 'secret') return notSentBackoff(input, 'credentials');
   if (result.stage === 'token') return decideToken(input, result);
   if (result.kind === 'transport') {
-    // A request that never left (DNS, refused, TLS) created nothing: plain backoff, even with skip_duplicate.
+    // A request that never left (DNS, refused, TLS) created nothing: it backs off like a failure before the send,
+    // even with skip_duplicate, without spending the 5xx budget.
     return result.mayHaveBeenSent === false
-      ? backoff(input, 'server_error', undefined)
+      ? notSentBackoff(input, 'server_error')
       : unknownOutcome(input, undefined);
   }
   const { status } = result;
@@ -395,7 +402,17 @@ export function hideSeconds(delaySeconds: number): number {
 function unknownOutcome(input: DecideInput, retryAfterSeconds: number | undefined): Outcome {
   // Without eCourtDate's duplicate check a resend could reach the person twice: a human checks Console > Logs.
   if (input.job.message.skip_duplicate === true) return deadLetter('unknown_outcome');
-  return backoff(input, 'unknown_outcome', retryAfterSeconds);
+  const outcome = backoff(input, 'unknown_outcome', retryAfterSeconds);
+  // A resend that could only come after the duplicate window (a long Retry-After) could not be proven by a 409:
+  // dead-letter now for a person to check, rather than wait only to be dead-lettered then.
+  const since = Math.min(input.unknownSince ?? input.now, input.now);
+  if (
+    outcome.type === 'retry' &&
+    !insideDuplicateWindow(since, input.now + outcome.delaySeconds * 1000, input.policy)
+  ) {
+    return deadLetter('unknown_outcome');
+  }
+  return outcome;
 }
 
 function backoff(input: DecideInput, cause: RetryCause, retryAfterSeconds: number | undefined): Outcome {
@@ -432,9 +449,11 @@ function withinDeadline(
   cause: RetryCause,
 ): Outcome {
   // A retry that could only happen after the deadline is pointless: a reminder after the hearing is worthless.
+  // Never sooner than a second: a zero step would loop straight back, against a rate limit too.
+  const delay = Math.max(delaySeconds, 1);
   const deadline = jobDeadline(input.job, input.firstReceivedAt, input.policy);
-  if (input.now + delaySeconds * 1000 >= deadline) return deadLetter('expired');
-  return { type: 'retry', delaySeconds, cause };
+  if (input.now + delay * 1000 >= deadline) return deadLetter('expired');
+  return { type: 'retry', delaySeconds: delay, cause };
 }
 
 function deadLetter(reason: DeadLetterReason): Outcome {

@@ -20,7 +20,7 @@ import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-
 import { WebhookReceiver } from '#infra/constructs/webhook-receiver.ts';
 import { OUTPUT, senderEnvironment, sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
 import { loadWebhookStageConfig } from '#infra/webhook-config.ts';
-import { alarmDefinitions, LEDGER_OPERATIONS } from '#shared/alarm-definitions.ts';
+import { alarmDefinitions, SENDER_LEDGER_OPERATIONS } from '#shared/alarm-definitions.ts';
 import { ENV } from '#shared/config.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/ledger.ts';
 
@@ -106,8 +106,8 @@ export class RelayStack extends Stack {
     });
     this.sender.sendTo(deadLetterQueue, ENV.deadLetterQueueUrl);
     this.sender.readSecret(this.secret, ENV.secretId);
-    // The job ledger and Powertools Idempotency read, write and delete single items by key: nothing else.
-    this.sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, LEDGER_OPERATIONS);
+    // The job ledger claims and settles single items by key with conditional puts: nothing else.
+    this.sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, SENDER_LEDGER_OPERATIONS);
     Validations.of(this.sender.role.node.findChild('DefaultPolicy')).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
@@ -228,7 +228,7 @@ export class RelayStack extends Stack {
   }
 
   /**
-   * The sender's job ledger and its Powertools Idempotency records, in one table keyed by `id`; DynamoDB deletes
+   * The sender's job ledger (one item per job) and the webhook receiver's records, in one table keyed by `id`; DynamoDB deletes
    * each item some time after its `expiration` (ledgerTtlDays after the job's last change).
    */
   private jobLedgerTable(config: StageConfig, removalPolicy: RemovalPolicy): dynamodb.Table {

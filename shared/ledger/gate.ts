@@ -181,7 +181,7 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
       ...existing,
       retryable: existing.retryable + 1,
       unknown_outcome: true,
-      unknown_at: existing.attempt_started_at ?? existing.updated_at,
+      unknown_at: existing.unknown_at ?? existing.attempt_started_at ?? existing.updated_at,
       last_status: 'lost',
       history: appendHistory(existing.history, {
         at: now,

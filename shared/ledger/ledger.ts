@@ -162,7 +162,8 @@ export function settledEntry(input: SettleInput, expiration: number): LedgerEntr
     rate_limited: entry.rate_limited + (attempt?.rateLimited ? 1 : 0),
     not_sent: (entry.not_sent ?? 0) + (attempt?.notSent ? 1 : 0),
     unknown_outcome: entry.unknown_outcome || (attempt?.unknownOutcome ?? false),
-    unknown_at: attempt?.unknownOutcome ? (entry.attempt_started_at ?? now) : entry.unknown_at,
+    // The earliest unknown outcome of the generation: a message it created is the first to leave the window.
+    unknown_at: entry.unknown_at ?? (attempt?.unknownOutcome ? (entry.attempt_started_at ?? now) : undefined),
     next_attempt_at: outcome.type === 'retry' ? now + outcome.delaySeconds * 1000 : undefined,
     last_status: input.lastStatus ?? entry.last_status,
     uuid: outcome.type === 'delivered' && outcome.uuid ? outcome.uuid : entry.uuid,

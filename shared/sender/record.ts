@@ -208,7 +208,7 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
     return { outcome: deferred({ ...judged, retryInMs: sent.retryInMs }), facts, settle: { entry } };
   }
   const { result } = sent;
-  const outcome = decide({ ...judged, result, prior: priorOf(entry) });
+  const outcome = decide({ ...judged, result, prior: priorOf(entry), unknownSince: entry.unknown_at });
   const hint = result.kind === 'response' && result.status === 429 ? result.retryAfterSeconds : undefined;
   const rateLimited = result.kind === 'response' && result.status === 429;
   return {

@@ -23,7 +23,7 @@ describe('the relay alarm definitions', () => {
   });
 
   it('watches the operations the sender is granted, nothing else', () => {
-    expect(LEDGER_OPERATIONS).toEqual(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem']);
+    expect(LEDGER_OPERATIONS).toEqual(['GetItem', 'PutItem', 'UpdateItem']);
     for (const id of [ALARM_ID.ledgerSystemErrors, ALARM_ID.ledgerThrottles]) {
       const definition = alarmDefinitions().find((d) => d.id === id);
       expect(definition?.metrics.map((metric) => metric.dimensions?.Operation)).toEqual([

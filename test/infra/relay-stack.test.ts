@@ -362,7 +362,7 @@ describe('least privilege', () => {
         {
           Sid: 'ItemsOfLedgerTable',
           Effect: 'Allow',
-          Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
           Resource: getAtt(ledgerTable),
         },
       ]),

@@ -135,12 +135,20 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
       expect(claimed(gate(entry, input, EXPIRATION)).entry.retryable).toBe(2);
     });
 
-    it("the lost attempt's outcome is unknown, dated from when it was claimed", () => {
+    it("the lost attempt's outcome is unknown; the window still counts from the earliest unknown outcome", () => {
       expect(claimed(gate(entry, input, EXPIRATION)).entry).toMatchObject({
         unknown_outcome: true,
-        unknown_at: T0 + 2 * MINUTE,
+        unknown_at: T0,
         last_status: 'lost',
       });
+    });
+
+    it('a lost attempt after only known outcomes is dated from when it was claimed', () => {
+      const lost = openAttempt(T0 + 2 * MINUTE, T0 + 7 * MINUTE, {
+        unknown_outcome: false,
+        unknown_at: undefined,
+      });
+      expect(claimed(gate(lost, input, EXPIRATION)).entry.unknown_at).toBe(T0 + 2 * MINUTE);
     });
 
     it('a lost first attempt makes an unknown outcome of a job that had none', () => {
@@ -161,6 +169,7 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
       const old = openAttempt(T0, T0 + 5 * MINUTE, {
         attempt_started_at: undefined,
         updated_at: T0 + SECOND,
+        unknown_at: undefined,
       });
       expect(claimed(gate(old, claimInput({ now: T0 + 6 * MINUTE }), EXPIRATION)).entry.unknown_at).toBe(
         T0 + SECOND,
@@ -462,9 +471,9 @@ describe('settledEntry: the entry after an attempt settled', () => {
       expect([e.unknown_outcome, e.unknown_at]).toEqual([true, startedAt]);
     });
 
-    it('a later unknown outcome moves the time: the duplicate window counts from the latest', () => {
+    it('a later unknown outcome keeps the earlier time: the duplicate window counts from the earliest', () => {
       const e = settle({ attempt: classifyAttempt(transport('connection')), outcome: retry60 });
-      expect(e.unknown_at).toBe(startedAt);
+      expect(e.unknown_at).toBe(T0);
     });
 
     it('an attempt with a known outcome keeps the earlier unknown outcome and its time', () => {

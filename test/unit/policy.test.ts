@@ -773,3 +773,94 @@ describe('classifyAttempt: how an attempt counts, row by row', () => {
     ]);
   });
 });
+
+describe('resends after an unknown outcome stay provable by a 409', () => {
+  const input = (
+    result: Parameters<typeof decide>[0]['result'],
+    extra: Partial<Parameters<typeof decide>[0]> = {},
+  ) =>
+    decide({
+      result,
+      prior: FIRST_ATTEMPT,
+      job: job(),
+      firstReceivedAt: T0,
+      now: T0,
+      policy: policy(),
+      random: () => 0,
+      ...extra,
+    });
+
+  it('a 503 whose Retry-After still lands inside the duplicate window is honoured', () => {
+    expect(input(response(503, { retryAfterSeconds: 900 }))).toEqual({
+      type: 'retry',
+      delaySeconds: 900,
+      cause: 'unknown_outcome',
+    });
+  });
+
+  it('a 503 whose Retry-After lands past the duplicate window is dead-lettered unknown_outcome at once', () => {
+    expect(input(response(503, { retryAfterSeconds: 7_200 }))).toEqual({
+      type: 'dead_letter',
+      reason: 'unknown_outcome',
+    });
+  });
+
+  it('the window counts from the earliest unknown outcome of the job, not from this attempt', () => {
+    // 1,680 s ago: the first backoff step (60 s) would land past the window less its 90 s margin.
+    const since = T0 - 1_680_000;
+    expect(input(response(503), { now: T0, unknownSince: since })).toEqual({
+      type: 'dead_letter',
+      reason: 'unknown_outcome',
+    });
+    expect(input(response(503), { now: T0, unknownSince: T0 - 600_000 })).toMatchObject({ type: 'retry' });
+  });
+});
+
+describe('a request that never left (DNS, refused, TLS) is a failure before the send', () => {
+  const neverLeft = {
+    kind: 'transport',
+    stage: 'send',
+    error: 'connection',
+    mayHaveBeenSent: false,
+  } as const;
+
+  it('counts as not sent, never towards the 5xx budget', () => {
+    expect(classifyAttempt(neverLeft)).toMatchObject({
+      sent: false,
+      retryable: false,
+      notSent: true,
+      unknownOutcome: false,
+    });
+  });
+
+  it('backs off by the not-sent count even when the 5xx budget is spent', () => {
+    const prior = { ...FIRST_ATTEMPT, retryable: 4, notSent: 1 };
+    expect(
+      decide({
+        result: neverLeft,
+        prior,
+        job: job(),
+        firstReceivedAt: T0,
+        now: T0,
+        policy: policy(),
+        random: () => 0,
+      }),
+    ).toEqual({ type: 'retry', delaySeconds: 120, cause: 'server_error' });
+  });
+});
+
+describe('no retry loops straight back', () => {
+  it('a zero backoff step still waits a second', () => {
+    expect(
+      decide({
+        result: response(503),
+        prior: FIRST_ATTEMPT,
+        job: job(),
+        firstReceivedAt: T0,
+        now: T0,
+        policy: policy({ backoffSeconds: [0] }),
+        random: () => 0,
+      }),
+    ).toEqual({ type: 'retry', delaySeconds: 1, cause: 'unknown_outcome' });
+  });
+});
