@@ -129,11 +129,11 @@ describe('the sender and the ledger', () => {
     const { template } = synthRelay({
       stage: 'production',
       ledgerTtlDays: '90',
-      duplicateWindowSeconds: '1200',
+      duplicateWindowSeconds: '1700',
     });
     expect(senderEnvironment(template)).toMatchObject({
       [ENV.ledgerTtlDays]: '90',
-      [ENV.duplicateWindowSeconds]: '1200',
+      [ENV.duplicateWindowSeconds]: '1700',
     });
   });
 
