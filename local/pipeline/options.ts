@@ -5,8 +5,11 @@ import { SAMPLE_JOBS_FILE } from '#local/pipeline/scenario.ts';
 import { parseBaseUrl } from '#shared/config.ts';
 import { ConfigError, RelayError } from '#shared/errors.ts';
 
-/** Time scale of the built-in demo: a 60 s backoff takes 1 s. */
-export const DEMO_TIME_SCALE = 60;
+/**
+ * Time scale of the built-in demo: a 60 s backoff takes 2 s. Below the largest faithful scale for the staging
+ * settings and the demo's HTTP timeout (38, see local/pipeline/time-scale.ts), with room to spare.
+ */
+export const DEMO_TIME_SCALE = 30;
 /** HTTP timeout of the built-in demo, so the scripted hang times out quickly. */
 export const DEMO_HTTP_TIMEOUT_MS = 3_000;
 export const DEFAULT_TIMEOUT_SECONDS = 120;

@@ -94,20 +94,23 @@ export function plannedSenderConfig(plan: RunPlan): SenderConfig {
 /**
  * Refuses a `--time-scale` at which the run would no longer decide as the deployed relay does (see
  * local/pipeline/time-scale.ts): with the built-in simulator a job meets at most one timeout, against a real API
- * every attempt may. Throws `StartError` with the largest faithful scale and why.
+ * every attempt may; either way one 429 may hold it back. Throws `StartError` with the largest faithful scale
+ * and why.
  */
 export function checkTimeScale(plan: RunPlan): void {
   const config = plannedSenderConfig(plan);
   const timeouts = plan.options.ecourtdateUrl ? config.maxAttempts - 1 : 1;
-  const limit = faithfulTimeScaleLimit(config, timeouts, plan.options.timeScale);
+  const limit = faithfulTimeScaleLimit(config, { timeouts, deferrals: 1 }, plan.options.timeScale);
   if (limit >= plan.options.timeScale) return;
-  const window = config.duplicateWindowSeconds / plan.options.timeScale;
+  const scale = plan.options.timeScale;
   throw new StartError(
-    `--time-scale ${plan.options.timeScale} is too fast to be faithful; use ${limit} or less. At ` +
-      `${plan.options.timeScale}x, eCourtDate's ${config.duplicateWindowSeconds / 60}-minute duplicate window ` +
-      `lasts ${window.toFixed(1)} s, but a request without an answer still waits its whole ` +
-      `${config.httpTimeoutMs / 1000} s HTTP timeout in real time: resends after a timeout would miss the window, ` +
-      'and jobs the deployed relay retries would be dead-lettered unknown_outcome instead',
+    `--time-scale ${scale} is too fast to be faithful; use ${limit} or less. At ${scale}x, eCourtDate's ` +
+      `${config.duplicateWindowSeconds / 60}-minute duplicate window lasts ` +
+      `${(config.duplicateWindowSeconds / scale).toFixed(1)} s, but a job's retries after an unknown outcome ` +
+      'would not all fit in it: the backoffs shrink (rounded up to whole seconds), while a request without an ' +
+      `answer still waits its whole ${config.httpTimeoutMs / 1000} s HTTP timeout in real time and a record held ` +
+      'back by a 429 returns seconds later. Jobs the deployed relay retries would be dead-lettered ' +
+      'unknown_outcome instead',
   );
 }
 

@@ -242,9 +242,10 @@ describe('npm start, in process', () => {
     const { io, stdout, stderr } = testIO();
 
     expect(await main(['--time-scale', '600'], io)).toBe(2);
-    expect(stderr.text).toContain('--time-scale 600 is too fast to be faithful; use 61 or less');
+    expect(stderr.text).toContain('--time-scale 600 is too fast to be faithful; use 38 or less');
     expect(stderr.text).toContain('duplicate window lasts 3.0 s');
     expect(stderr.text).toContain('3 s HTTP timeout in real time');
+    expect(stderr.text).toContain('dead-lettered unknown_outcome instead');
     expect(stdout.text).toBe('');
   });
 
@@ -257,7 +258,7 @@ describe('npm start, in process', () => {
     const { io } = testIO();
 
     expect(
-      await main(['--jobs', jobs, '--time-scale', '61', '--report', report, '--state-dir', dir.path], io),
+      await main(['--jobs', jobs, '--time-scale', '38', '--report', report, '--state-dir', dir.path], io),
     ).toBe(0);
 
     const result = await readReport(report);
