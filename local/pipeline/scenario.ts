@@ -1,4 +1,4 @@
-import { createThen, type FaultRule, type Simulator } from '#local/ecourtdate-simulator.ts';
+import { createThen, type FaultRule, type Simulator } from '#local/ecourtdate-simulator/index.ts';
 
 /** The sample jobs `npm start` sends when no `--jobs` file is given. */
 export const SAMPLE_JOBS_FILE = 'examples/jobs.jsonl';

@@ -2,7 +2,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OUTPUT } from '#infra/stack-contract.ts';
-import { type Simulator, startSimulator } from '#local/ecourtdate-simulator.ts';
+import { type Simulator, startSimulator } from '#local/ecourtdate-simulator/index.ts';
 import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
 import { relay } from '#test/cli/run.ts';
 

@@ -11,8 +11,8 @@ import { vi } from 'vitest';
 import { loadStageConfig } from '#infra/config.ts';
 import { sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
 import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
-import type { RecordedRequest, Simulator, SimulatorOptions } from '#local/ecourtdate-simulator.ts';
-import { startSimulator } from '#local/ecourtdate-simulator.ts';
+import type { RecordedRequest, Simulator, SimulatorOptions } from '#local/ecourtdate-simulator/index.ts';
+import { startSimulator } from '#local/ecourtdate-simulator/index.ts';
 import { type PollResult, pollOnce } from '#local/event-source.ts';
 import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
 import {

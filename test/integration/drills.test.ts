@@ -4,7 +4,7 @@ import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redriveDeadLetters } from '#cli/commands/dlq.ts';
 import type { Target } from '#cli/target.ts';
-import { createThen } from '#local/ecourtdate-simulator.ts';
+import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import { attr, CLIENT_ID, type Harness, SECRET_ID, startHarness } from '#test/helpers/relay-harness.ts';

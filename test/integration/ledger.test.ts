@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createThen } from '#local/ecourtdate-simulator.ts';
+import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createThen } from '#local/ecourtdate-simulator.ts';
+import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import { CLIENT_SECRET, type Harness, startHarness } from '#test/helpers/relay-harness.ts';

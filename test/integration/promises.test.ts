@@ -6,7 +6,7 @@
  */
 import type { Message } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createThen } from '#local/ecourtdate-simulator.ts';
+import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';

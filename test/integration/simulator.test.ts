@@ -7,7 +7,7 @@ import {
   type Simulator,
   type SimulatorOptions,
   startSimulator,
-} from '#local/ecourtdate-simulator.ts';
+} from '#local/ecourtdate-simulator/index.ts';
 
 const T0 = Date.UTC(2025, 2, 15, 14, 0, 0);
 const MINUTE = 60_000;

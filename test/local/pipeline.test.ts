@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Simulator, startSimulator } from '#local/ecourtdate-simulator.ts';
+import { type Simulator, startSimulator } from '#local/ecourtdate-simulator/index.ts';
 import { main } from '#local/pipeline/main.ts';
 import type { RunReport } from '#local/pipeline/report.ts';
 import { ALARM_ID, alarmDefinitions } from '#shared/alarm-definitions.ts';

@@ -92,7 +92,7 @@ describe('npm start, end to end (a child process, the sample jobs, the built-in 
     expect(report.summary.unsettled).toBe(0);
   });
 
-  it('gives every sample job the outcome and reason the design prescribes', async () => {
+  it('gives every sample job the outcome and reason the response table prescribes', async () => {
     const lines = (await readFile(join(REPO_ROOT, 'examples', 'jobs.jsonl'), 'utf8')).trim().split('\n');
     expect(report.jobs).toHaveLength(lines.length);
     expect(
