@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import type { SenderEvent } from '#local/pipeline/observability.ts';
+import { JobTracker, jobName } from '#local/pipeline/tracker.ts';
+
+function event(kind: SenderEvent['kind'], messageId: string, extra: Partial<SenderEvent> = {}): SenderEvent {
+  return {
+    kind,
+    alreadySettled: false,
+    messageId,
+    jobId: 'job-1',
+    attempt: 1,
+    status: undefined,
+    detail: undefined,
+    responseExcerpt: undefined,
+    requeuedAs: undefined,
+    outcome: kind === 'settled' ? 'delivered' : kind === 'dead_lettered' ? 'dead_letter' : 'retry',
+    reason: undefined,
+    cause: undefined,
+    uuid: undefined,
+    retryInSeconds: undefined,
+    ...extra,
+  };
+}
+
+describe('JobTracker', () => {
+  it('follows a job the sender re-queued as a fresh copy to the copy, by the message id it logged', () => {
+    const tracker = new JobTracker(() => 0);
+    tracker.add({ line: 1, body: '{}', id: 'job-1' }, 'original');
+
+    tracker.onSenderEvent(event('requeued', 'original', { requeuedAs: 'copy' }));
+    tracker.onDeleted(['original']);
+    expect(tracker.allSettled()).toBe(false);
+    tracker.onSenderEvent(event('settled', 'copy', { uuid: 'u-1' }));
+    tracker.onDeleted(['copy']);
+
+    expect(tracker.jobs[0]).toMatchObject({
+      outcome: 'delivered',
+      uuid: 'u-1',
+      messageId: 'copy',
+      retries: 1,
+    });
+  });
+
+  it('adopts the copy by job id when the sender did not log its message id', () => {
+    const tracker = new JobTracker(() => 0);
+    tracker.add({ line: 1, body: '{}', id: 'job-1' }, 'original');
+    tracker.add({ line: 2, body: '{}', id: 'job-2' }, 'other');
+
+    tracker.onSenderEvent(event('requeued', 'original'));
+    tracker.onDeleted(['original']);
+    expect(tracker.onSenderEvent(event('dead_lettered', 'copy', { reason: 'expired' }))).toBe(true);
+    tracker.onDeleted(['copy']);
+
+    expect(tracker.jobs.map((job) => [job.id, job.outcome, job.reason])).toEqual([
+      ['job-1', 'dead_lettered', 'expired'],
+      ['job-2', 'unsettled', null],
+    ]);
+  });
+
+  it("keeps why a job failed: the detail and eCourtDate's answer", () => {
+    const tracker = new JobTracker(() => 0);
+    tracker.add({ line: 1, body: '{}', id: 'job-1' }, 'm-1');
+
+    tracker.onSenderEvent(
+      event('dead_lettered', 'm-1', {
+        reason: 'bad_request',
+        detail: 'refused',
+        responseExcerpt: '{"to":"bad"}',
+      }),
+    );
+    tracker.onDeleted(['m-1']);
+
+    expect(tracker.jobs[0]).toMatchObject({
+      reason: 'bad_request',
+      detail: 'refused',
+      responseExcerpt: '{"to":"bad"}',
+    });
+  });
+
+  it('names a job without an id by its line', () => {
+    expect(jobName({ id: undefined, line: 21 })).toBe('(no id) line 21');
+    expect(jobName({ id: 'ok-1', line: 1 })).toBe('ok-1');
+  });
+});
