@@ -1,0 +1,242 @@
+/**
+ * The chaos suite's faults and its seeded plan of jobs. Every row of the response table in docs/contract.md
+ * ("What each response does") is a fault here, plus the fault kinds of issue 8 that production integrations
+ * meet: 5xx answers after the message was created, 408, 503 with Retry-After, 429 with every form of wait
+ * hint, hostile response bodies, secret and token outages, and instances killed before or after a send.
+ */
+
+/** What one request of a job meets. A job's plan is a few of these, then plain success. */
+export type Fault =
+  | 'ok'
+  | 'latency'
+  | 'r400'
+  | 'r401'
+  | 'r403'
+  | 'r404'
+  | 'r405'
+  | 'r408'
+  | 'r429'
+  | 'r429-retry-after'
+  | 'r429-reset-delta'
+  | 'r429-reset-epoch-s'
+  | 'r429-reset-epoch-ms'
+  | 'r500'
+  | 'r502'
+  | 'r503'
+  | 'r503-retry-after'
+  | 'r503-retry-date'
+  | 'created-500'
+  | 'created-502'
+  | 'created-503'
+  | 'created-504'
+  | 'hang'
+  | 'drop'
+  | 'created-drop'
+  | 'hostile-control'
+  | 'hostile-raw-control'
+  | 'hostile-huge'
+  | 'hostile-escaped-echo'
+  | 'hostile-unicode-echo'
+  | 'kill-after-send'
+  | 'kill-before-send'
+  | 'token-outage'
+  | 'secret-outage';
+
+/** How the relay must read a fault (docs/contract.md, "What each response does"). */
+export interface FaultKind {
+  /** Relative frequency in a plan. */
+  readonly weight: number;
+  /**
+   * The relay cannot know whether the message was created: every 5xx and transport failure of the messages
+   * endpoint, and an instance that died with the request out.
+   */
+  readonly unknown: boolean;
+  /** The job is dead-lettered at once with this reason (and the answer's status). */
+  readonly deadEnd?: { readonly reason: string; readonly status: number };
+  /** Spends a retry budget (5xx, transport, 408, a failure before the request left). */
+  readonly spendsBudget: boolean;
+  /** Least wait before the job's next request, in the API's seconds (the relay scales it). */
+  readonly floorSeconds?: number;
+  /** A 429 wait hint (seconds) the relay must honour, but never beyond its cap. */
+  readonly hintSeconds?: number;
+}
+
+const kind = (weight: number, rest: Partial<Omit<FaultKind, 'weight'>> = {}): FaultKind => ({
+  weight,
+  unknown: false,
+  spendsBudget: false,
+  ...rest,
+});
+const unknown5xx = (weight: number, floorSeconds = 60) =>
+  kind(weight, { unknown: true, spendsBudget: true, floorSeconds });
+const rateLimit = (weight: number, hintSeconds?: number) =>
+  kind(weight, { floorSeconds: 60, ...(hintSeconds === undefined ? {} : { hintSeconds }) });
+const badRequest = (weight: number) => kind(weight, { deadEnd: { reason: 'bad_request', status: 400 } });
+
+/** The maintenance window a 503 with Retry-After announces, in the API's seconds. */
+export const MAINTENANCE_SECONDS = 300;
+
+export const FAULTS: Readonly<Record<Fault, FaultKind>> = {
+  ok: kind(40),
+  latency: kind(6),
+  r400: badRequest(2),
+  // A single 401 is handled inline (a new token, a resend at once); only a persistent one spends the budget.
+  r401: kind(4),
+  r403: kind(2, { deadEnd: { reason: 'forbidden', status: 403 } }),
+  r404: kind(1.5, { deadEnd: { reason: 'not_found', status: 404 } }),
+  r405: kind(1.5, { deadEnd: { reason: 'client_error', status: 405 } }),
+  r408: kind(2, { spendsBudget: true, floorSeconds: 60 }),
+  r429: rateLimit(3),
+  'r429-retry-after': rateLimit(1, 60),
+  'r429-reset-delta': rateLimit(1, 60),
+  'r429-reset-epoch-s': rateLimit(1, 60),
+  'r429-reset-epoch-ms': rateLimit(1, 60),
+  r500: unknown5xx(4),
+  r502: unknown5xx(2),
+  r503: unknown5xx(4),
+  'r503-retry-after': unknown5xx(1.5, MAINTENANCE_SECONDS),
+  'r503-retry-date': unknown5xx(1, MAINTENANCE_SECONDS),
+  'created-500': unknown5xx(2),
+  'created-502': unknown5xx(1),
+  'created-503': unknown5xx(2),
+  'created-504': unknown5xx(3),
+  hang: unknown5xx(2),
+  drop: unknown5xx(2),
+  'created-drop': unknown5xx(2),
+  'hostile-control': badRequest(1),
+  'hostile-raw-control': badRequest(1),
+  'hostile-huge': unknown5xx(1),
+  'hostile-escaped-echo': badRequest(1),
+  'hostile-unicode-echo': badRequest(1),
+  'kill-after-send': kind(0.7, { unknown: true, spendsBudget: true }),
+  'kill-before-send': kind(0.7, { unknown: true, spendsBudget: true }),
+  'token-outage': kind(1, { spendsBudget: true }),
+  'secret-outage': kind(1, { spendsBudget: true }),
+};
+
+export const FAULT_NAMES = Object.keys(FAULTS) as Fault[];
+
+export interface PlannedJob {
+  readonly id: string;
+  /** The job as a line of the jobs file. */
+  readonly line: string;
+  readonly to: string;
+  readonly valid: boolean;
+  /** What its 1st, 2nd, ... request meets; requests past the end succeed. */
+  readonly plan: readonly Fault[];
+  readonly skipDuplicate: boolean;
+  /** Epoch ms of `expires_at`, when set. */
+  readonly expiresAt?: number;
+  readonly unknownAgency: boolean;
+  /** Enqueued twice from the start (an upstream resend). */
+  readonly resent: boolean;
+  /** Handed out again by SQS while an instance holds it (visibility cut to 0 once). */
+  readonly redelivered: boolean;
+  /** A second copy is put on the queue during its first backoff (an upstream resend, or SQS's duplicate). */
+  readonly copied: boolean;
+}
+
+/** mulberry32: a tiny seeded generator, so a plan is the same on every machine. */
+export function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** The job id a message body names (the content carries it), or undefined. */
+export function jobIdOf(body: unknown): string | undefined {
+  const content = (body as { content?: unknown } | undefined)?.content;
+  return typeof content === 'string' ? /\(job (chaos-\d+)\)/.exec(content)?.[1] : undefined;
+}
+
+/** The recipient of job `index`: a distinct, well-formed NANP number in the fictional 555 range. */
+export function recipientOf(index: number): string {
+  return `+1555${String(index).padStart(7, '0')}`;
+}
+
+/** The words every message text carries; none of them may reach a log or a dead-letter attribute. */
+export const TEXT_MARKER = 'Chaos reminder for José';
+
+/**
+ * Plans `count` jobs from `seed`: their faults, flags and bodies. `expiringMs` is where a job that expires
+ * mid-run may set its `expires_at` (after `now` + 2 s).
+ */
+export function planJobs(count: number, seed: number, now: number, expiringMs = 6_000): PlannedJob[] {
+  const rand = random(seed);
+  const weighted = FAULT_NAMES.map((name) => [name, FAULTS[name].weight] as const);
+  const total = weighted.reduce((sum, [, w]) => sum + w, 0);
+  const pick = (): Fault => {
+    let r = rand() * total;
+    for (const [fault, weight] of weighted) {
+      r -= weight;
+      if (r < 0) return fault;
+    }
+    return 'ok';
+  };
+  return Array.from({ length: count }, (_, i) => {
+    const id = `chaos-${String(i).padStart(5, '0')}`;
+    // A secret outage needs two 401s in a row: the relay re-reads the secret only after a fresh token failed too.
+    const plan = Array.from({ length: Math.floor(rand() * 5) }, pick).flatMap((fault): Fault[] =>
+      fault === 'secret-outage' ? ['r401', 'secret-outage'] : [fault],
+    );
+    const skipDuplicate = rand() < 0.12;
+    const expiry = rand();
+    // 4 % expired before they arrive, 4 % expiring a few seconds into the run (mid-retry).
+    const expiresAt =
+      expiry < 0.04 ? now - 60_000 : expiry < 0.08 ? now + 2_000 + rand() * expiringMs : undefined;
+    const unknownAgency = rand() < 0.02;
+    const valid = rand() >= 0.03;
+    const to = recipientOf(i);
+    const message = {
+      to,
+      content: `${TEXT_MARKER} (job ${id}): court on Dec 3 at 9:00 AM, Room 4B.`,
+      channel: 'text',
+      ...(skipDuplicate ? { skip_duplicate: true } : {}),
+    };
+    const job = {
+      id,
+      message: valid ? message : { to },
+      ...(expiresAt === undefined ? {} : { expires_at: new Date(expiresAt).toISOString() }),
+      ...(unknownAgency ? { agency_reference: 'county-unknown' } : {}),
+    };
+    return {
+      id,
+      line: JSON.stringify(job),
+      to,
+      valid,
+      plan,
+      skipDuplicate,
+      ...(expiresAt === undefined ? {} : { expiresAt }),
+      unknownAgency,
+      resent: rand() < 0.05,
+      redelivered: rand() < 0.05,
+      copied: rand() < 0.06,
+    };
+  });
+}
+
+/** `count` well-formed jobs that meet nothing of their own (for a scenario whose fault is the world's). */
+export function plainJobs(count: number): PlannedJob[] {
+  return Array.from({ length: count }, (_, i) => {
+    const id = `chaos-${String(i).padStart(5, '0')}`;
+    const to = recipientOf(i);
+    const message = { to, content: `${TEXT_MARKER} (job ${id}): court on Dec 3 at 9:00 AM, Room 4B.` };
+    return {
+      id,
+      line: JSON.stringify({ id, message }),
+      to,
+      valid: true,
+      plan: [],
+      skipDuplicate: false,
+      unknownAgency: false,
+      resent: false,
+      redelivered: false,
+      copied: false,
+    };
+  });
+}

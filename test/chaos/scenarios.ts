@@ -1,0 +1,83 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rateLimited } from '#local/ecourtdate-simulator/index.ts';
+import { Facts } from '#test/chaos/checks.ts';
+import { figuresOf } from '#test/chaos/figures.ts';
+import { type ChaosOptions, runTimeoutSeconds } from '#test/chaos/options.ts';
+import { plainJobs, planJobs } from '#test/chaos/plan.ts';
+import { writeFigures } from '#test/chaos/summary.ts';
+import { runChaos } from '#test/chaos/world.ts';
+
+/** The senders' HTTP timeout in both scenarios, real ms. */
+export const HTTP_TIMEOUT_MS = 500;
+/**
+ * The function timeout, real ms: room for the 401 path's sends and the sender's settling margin. A killed
+ * instance holds its batch this long; it must end before the queue's (scaled) visibility timeout does.
+ */
+export const FUNCTION_TIMEOUT_MS = 8_000;
+
+/**
+ * The mixed-faults run: `options.jobs` seeded jobs through `options.instances` sender instances at
+ * `options.timeScale`, every instance's first secret read failing. Writes reports/chaos.local.json.
+ */
+export async function runMixed(options: ChaosOptions): Promise<Facts> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'relay-chaos-'));
+  const evidence = await runChaos({
+    jobs: planJobs(options.jobs, options.seed, Date.now()),
+    timeScale: options.timeScale,
+    concurrency: options.instances,
+    httpTimeoutMs: HTTP_TIMEOUT_MS,
+    functionTimeoutMs: FUNCTION_TIMEOUT_MS,
+    runTimeoutSeconds: runTimeoutSeconds(options),
+    stateDir,
+    // Every instance's first read of the secret fails (all three tries of the SDK).
+    coldStartSecretFailures: options.instances * 3,
+  });
+  const facts = new Facts(evidence);
+  await writeFigures(
+    join(options.reportDir, 'chaos.local.json'),
+    figuresOf(facts, 'mixed faults', options.seed),
+  );
+  return facts;
+}
+
+/**
+ * The 429 storm: every POST answers 429 without headers for `options.stormHours` (time-scaled), over
+ * `STORM_JOBS` jobs on one instance paced as deployed. Each deferral spends an SQS receive, and the send
+ * queue's redrive would move a job to the dead-letter queue without the relay's reason once it has spent
+ * `maxReceiveCount` of them; the relay must keep each job its whole life through the storm and deliver it
+ * afterwards. Writes reports/chaos-storm.local.json.
+ *
+ * At time scale 600 an hour takes 6 s, but SQS hides a record for whole seconds, so a deferral costs at least
+ * 10 scaled minutes where the deployed relay spends about one: `maxReceiveCount` is lowered to
+ * `STORM_MAX_RECEIVE_COUNT` (from the stage's) so that the storm still outlasts the receive limit.
+ */
+export async function runStorm(options: ChaosOptions): Promise<{ facts: Facts; stormEnds: number }> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'relay-storm-'));
+  const stormMs = stormDurationMs(options);
+  const stormEnds = Date.now() + stormMs;
+  const evidence = await runChaos({
+    jobs: plainJobs(STORM_JOBS),
+    timeScale: STORM_TIME_SCALE,
+    concurrency: 1,
+    httpTimeoutMs: HTTP_TIMEOUT_MS,
+    functionTimeoutMs: FUNCTION_TIMEOUT_MS,
+    runTimeoutSeconds: Math.ceil(stormMs / 1000) + 60,
+    stateDir,
+    stage: { maxReceiveCount: STORM_MAX_RECEIVE_COUNT },
+    storm: { until: stormEnds, action: rateLimited() },
+  });
+  const facts = new Facts(evidence);
+  await writeFigures(join(options.reportDir, 'chaos-storm.local.json'), figuresOf(facts, '429 storm', 0));
+  return { facts, stormEnds };
+}
+
+export const STORM_TIME_SCALE = 600;
+export const STORM_JOBS = 20;
+export const STORM_MAX_RECEIVE_COUNT = 10;
+
+/** Real ms the storm lasts. */
+export function stormDurationMs(options: Pick<ChaosOptions, 'stormHours'>): number {
+  return (options.stormHours * 3_600_000) / STORM_TIME_SCALE;
+}
