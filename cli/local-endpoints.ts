@@ -22,6 +22,12 @@ export interface LocalEndpoints {
   /** The job ledger, for `npm run relay -- job ID --local`. */
   readonly dynamodbEndpoint: string;
   readonly ledgerTableName: string;
+  /**
+   * The local webhook receiver (docs/webhooks.md): POST signed payloads here. Its shared secret is in the local
+   * Secrets Manager under `webhookSecretId`. Absent in files written before webhooks.
+   */
+  readonly webhookUrl?: string;
+  readonly webhookSecretId?: string;
 }
 
 /** The state directory of `npm start` (its `--state-dir` default): the sender log and the endpoints file. */

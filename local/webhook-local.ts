@@ -1,5 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeliveryLedger, type JobDelivery } from '#shared/ledger/delivery.ts';
+import type { Observability } from '#shared/observability.ts';
 import { createWebhookClients } from '#shared/webhook/clients.ts';
 import { loadWebhookConfig, WEBHOOK_ENV } from '#shared/webhook/config.ts';
 import { createWebhookHandler } from '#shared/webhook/handler.ts';
@@ -22,6 +23,11 @@ export interface LocalWebhookOptions {
   readonly ledgerTableName: string;
   /** Receiver containers behind the gateway. @default 2 */
   readonly instances?: number;
+  /**
+   * Logger, metrics and tracer of each receiver container, e.g. writing to a log file instead of the terminal.
+   * @default Powertools printing to stdout, as in Lambda
+   */
+  readonly observability?: () => Observability;
   /** Extra receiver environment (e.g. `WEBHOOK_ALLOWED_IPS`). */
   readonly env?: Readonly<Record<string, string>>;
   /** @default '127.0.0.1' */
@@ -40,6 +46,8 @@ export interface LocalWebhooks {
   readonly env: Readonly<Record<string, string>>;
   /** A job's delivery status and history, or undefined when the job has no ledger entry. */
   deliveryOf(jobId: string): Promise<JobDelivery | undefined>;
+  /** The delivery status of each of `jobIds` that has one (for a run's summary and report). */
+  deliveriesOf(jobIds: readonly string[]): Promise<Map<string, JobDelivery>>;
   close(): Promise<void>;
 }
 
@@ -77,7 +85,9 @@ export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<
   let gateway: WebhookGateway;
   try {
     gateway = await startWebhookGateway({
-      handlers: clients.map((aws) => createWebhookHandler({ config, ...aws })),
+      handlers: clients.map((aws) =>
+        createWebhookHandler({ config, ...aws, observability: options.observability?.() }),
+      ),
       host: options.host,
       port: options.port,
     });
@@ -97,6 +107,14 @@ export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<
     events,
     env,
     deliveryOf: (jobId) => delivery.getDelivery(jobId),
+    async deliveriesOf(jobIds) {
+      const found = new Map<string, JobDelivery>();
+      for (const jobId of jobIds) {
+        const entry = await delivery.getDelivery(jobId);
+        if (entry?.delivery_status !== undefined) found.set(jobId, entry);
+      }
+      return found;
+    },
     async close() {
       await Promise.allSettled([gateway.close(), events.close()]);
       for (const aws of clients) {

@@ -4,6 +4,7 @@ import { formatTable } from '#cli/table.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import { JOB_LIMITS } from '#shared/job.ts';
+import type { JobDelivery } from '#shared/ledger/delivery.ts';
 import { JobLedger, type LedgerEntry, type LedgerStatus } from '#shared/ledger/ledger.ts';
 
 /**
@@ -41,6 +42,19 @@ export interface JobView {
     readonly outcome: string;
     readonly detail: string | null;
   }[];
+  /**
+   * What eCourtDate's webhooks said of the message (docs/webhooks.md, "Delivery status per job"): the newest
+   * status and every update, oldest first; null and empty while none named it (or webhooks are off).
+   */
+  readonly delivery: {
+    readonly status: string | null;
+    readonly history: readonly {
+      readonly at: string;
+      readonly status: string;
+      readonly rawStatus: string | null;
+      readonly webhookUuid: string | null;
+    }[];
+  };
 }
 
 /**
@@ -72,7 +86,7 @@ export async function readJob(target: Target, jobId: string): Promise<JobView | 
 }
 
 /** The operator's view of a ledger entry: the fields listed in `JobView`, nothing else of the item. */
-export function jobView(entry: LedgerEntry): JobView {
+export function jobView(entry: LedgerEntry & JobDelivery): JobView {
   return {
     id: entry.job_id,
     status: entry.status,
@@ -96,6 +110,15 @@ export function jobView(entry: LedgerEntry): JobView {
       outcome: event.outcome,
       detail: event.detail ?? null,
     })),
+    delivery: {
+      status: entry.delivery_status ?? null,
+      history: (entry.delivery_history ?? []).map((event) => ({
+        at: iso(event.at),
+        status: event.status,
+        rawStatus: event.raw_status ?? null,
+        webhookUuid: event.webhook_uuid ?? null,
+      })),
+    },
   };
 }
 
@@ -126,6 +149,13 @@ export function jobJson(view: JobView): Record<string, unknown> {
       outcome: event.outcome,
       detail: event.detail,
     })),
+    delivery_status: view.delivery.status,
+    delivery_history: view.delivery.history.map((event) => ({
+      at: event.at,
+      status: event.status,
+      raw_status: event.rawStatus,
+      webhook_uuid: event.webhookUuid,
+    })),
   };
 }
 
@@ -153,6 +183,7 @@ export function renderJob(view: JobView, json: boolean): string {
       ['first attempt', view.firstAttemptAt],
       ['last status', view.lastStatus ?? '-'],
       ['dead-letter reason', view.deadLetterReason ?? '-'],
+      ['delivery status', view.delivery.status ?? '- (no webhook has named the message)'],
     ],
   );
   const history =
@@ -168,7 +199,19 @@ export function renderJob(view: JobView, json: boolean): string {
             event.detail ?? '',
           ]),
         );
-  return `${fields}\n\nHistory, oldest first:\n${history}`;
+  const delivery =
+    view.delivery.history.length === 0
+      ? ''
+      : `\n\nDelivery (eCourtDate webhooks), oldest first:\n${formatTable(
+          ['time', 'status', 'eCourtDate', 'webhook'],
+          view.delivery.history.map((event) => [
+            event.at,
+            event.status,
+            event.rawStatus ?? '',
+            event.webhookUuid ?? '',
+          ]),
+        )}`;
+  return `${fields}\n\nHistory, oldest first:\n${history}${delivery}`;
 }
 
 function iso(epochMs: number): string {

@@ -2,6 +2,8 @@ import { formatTable } from '#cli/table.ts';
 import type { AlarmState } from '#local/pipeline/alarm-evaluation.ts';
 import type { AlarmOutcome } from '#local/pipeline/alarms.ts';
 import { type JobOutcome, type JobState, jobName } from '#local/pipeline/tracker.ts';
+import { describeDelivery } from '#local/webhook-report.ts';
+import type { JobDelivery } from '#shared/ledger/delivery.ts';
 
 /** How the watch over a run ended: every job settled, the `--timeout` passed, or the user pressed Ctrl-C. */
 export type RunEnd = 'settled' | 'timed_out' | 'interrupted';
@@ -32,6 +34,10 @@ export interface RunReport {
     readonly uuid: string | null;
     readonly detail: string | null;
     readonly response_excerpt: string | null;
+    /** From eCourtDate's webhooks (docs/webhooks.md): `delivered`, `failed`, `replied`, ...; null when none came. */
+    readonly delivery_status: string | null;
+    /** The statuses the webhooks reported, oldest first. */
+    readonly delivery_history: readonly string[];
   }[];
   /** Requests the sender made: `send` to the messages endpoints, `token` to `/oauth/token`. */
   readonly api_calls: { readonly token: number; readonly send: number };
@@ -43,12 +49,16 @@ export interface ApiCallCounts {
   send: number;
 }
 
-/** Builds the report from the tracked jobs (in file order), the API call counts and the alarm states. */
+/**
+ * Builds the report from the tracked jobs (in file order), the API call counts, the alarm states and the jobs'
+ * delivery status from eCourtDate's webhooks (by job id).
+ */
 export function buildReport(
   jobs: readonly JobState[],
   apiCalls: ApiCallCounts,
   alarms: readonly AlarmOutcome[],
   ended: RunEnd,
+  deliveries: ReadonlyMap<string, JobDelivery> = new Map(),
 ): RunReport {
   const count = (outcome: JobOutcome) => jobs.filter((job) => job.outcome === outcome).length;
   return {
@@ -70,6 +80,8 @@ export function buildReport(
       uuid: job.uuid,
       detail: job.detail,
       response_excerpt: job.responseExcerpt,
+      delivery_status: (job.id && deliveries.get(job.id)?.delivery_status) || null,
+      delivery_history: ((job.id && deliveries.get(job.id)?.delivery_history) || []).map((e) => e.status),
     })),
     api_calls: { token: apiCalls.token, send: apiCalls.send },
     alarms: alarms.map((alarm) => ({ name: alarm.name, state: alarm.state })),
@@ -89,6 +101,8 @@ export interface SummaryContext {
   readonly logFile: string;
   /** The first request to eCourtDate that got no answer, in a sentence naming the cause; undefined if none. */
   readonly transportFailure?: string | undefined;
+  /** The jobs' delivery status from eCourtDate's webhooks, by job id; undefined leaves the section out. */
+  readonly deliveries?: ReadonlyMap<string, JobDelivery> | undefined;
 }
 
 /** The summary printed at the end of a run: outcomes and reasons, every job with why, API calls, alarms. */
@@ -142,6 +156,20 @@ export function renderSummary(context: SummaryContext): string {
     ),
   );
   lines.push('');
+
+  if (context.deliveries !== undefined) {
+    const sent = jobs.filter((job) => job.outcome === 'delivered' && job.id !== undefined);
+    lines.push("Delivery status from eCourtDate's webhooks (docs/webhooks.md):");
+    lines.push(
+      sent.length === 0
+        ? '(no job was delivered)'
+        : formatTable(
+            ['job', 'delivery'],
+            sent.map((job) => [jobName(job), describeDelivery(context.deliveries?.get(job.id ?? ''))]),
+          ),
+    );
+    lines.push('');
+  }
 
   const calls = report.api_calls;
   lines.push(

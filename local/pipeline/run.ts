@@ -20,6 +20,7 @@ import {
 } from '#local/pipeline/resources.ts';
 import { type PipelineHooks, type Senders, startSenders } from '#local/pipeline/senders.ts';
 import { watchUntilSettled } from '#local/pipeline/watch.ts';
+import { LOCAL_WEBHOOK_SECRET_ID } from '#local/webhook-local.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
 
 export { StartError } from '#local/pipeline/plan.ts';
@@ -106,7 +107,12 @@ async function report(
   const { tracker, monitor, apiCalls, logFile } = senders;
   const endedAt = Date.now();
   const alarms = monitor.evaluate(endedAt);
-  const runReport = buildReport(tracker.jobs, apiCalls, alarms, ended);
+  // eCourtDate's webhooks for the run's messages trail the 201s: let them arrive, then read each job's status.
+  if (ended !== 'interrupted') await resources.simulatorWebhooks?.idle();
+  const deliveries = await resources.webhooks.deliveriesOf(
+    tracker.jobs.flatMap((job) => (job.outcome === 'delivered' && job.id !== undefined ? [job.id] : [])),
+  );
+  const runReport = buildReport(tracker.jobs, apiCalls, alarms, ended, deliveries);
   const summary = renderSummary({
     jobs: tracker.jobs,
     report: runReport,
@@ -117,6 +123,7 @@ async function report(
     target: resources.sim ? 'the built-in eCourtDate simulator' : resources.baseUrl,
     logFile: displayPath(io.cwd, logFile.path),
     transportFailure: senders.firstTransportFailure(),
+    deliveries,
   });
   const endpoints = localEndpoints(resources);
   let endpointsFile: string | undefined;
@@ -157,6 +164,8 @@ function localEndpoints(resources: LocalResources): LocalEndpoints {
     ecourtdateUrl: resources.baseUrl,
     dynamodbEndpoint: resources.dynamodb.endpoint,
     ledgerTableName: LEDGER_TABLE_NAME,
+    webhookUrl: resources.webhooks.url,
+    webhookSecretId: LOCAL_WEBHOOK_SECRET_ID,
   };
 }
 

@@ -177,6 +177,8 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
           detail: 'HTTP 500 after 3 attempts',
         },
       ],
+      delivery_status: null,
+      delivery_history: [],
     });
   });
 

@@ -54,6 +54,8 @@ describe('the CLI against the local pipeline (npm start -- --keep-running, then 
         'sendQueueArn',
         'sendQueueUrl',
         'sqsEndpoint',
+        'webhookSecretId',
+        'webhookUrl',
       ].sort(),
     );
   });

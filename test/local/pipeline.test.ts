@@ -74,6 +74,8 @@ describe('npm start, in process', () => {
       'uuid',
       'detail',
       'response_excerpt',
+      'delivery_status',
+      'delivery_history',
     ]);
     expect(result.jobs[0]?.uuid).toMatch(/^[0-9a-f-]{36}$/);
     expect(result.jobs[0]?.attempts).toBe(1);
