@@ -51,16 +51,24 @@ export class InstanceKiller {
   readonly #instances = new Map<string, InstanceState>();
   readonly #functionTimeoutMs: number;
   readonly #jobIdOfRecord: (body: string | undefined) => string | undefined;
+  readonly #now: () => number;
   readonly kills: KillEvent[] = [];
   /** SQS receives per job id, over every instance and every copy of the job. */
   readonly receives = new Map<string, number>();
 
+  /**
+   * @param options.functionTimeoutMs real ms; an invocation that lasts this long was ended by Lambda
+   * @param options.jobIdOfRecord the job id of an SQS message body, for the batch a kill touches
+   * @param options.now epoch ms clock @default Date.now
+   */
   constructor(options: {
     functionTimeoutMs: number;
     jobIdOfRecord: (body: string | undefined) => string | undefined;
+    now?: () => number;
   }) {
     this.#functionTimeoutMs = options.functionTimeoutMs;
     this.#jobIdOfRecord = options.jobIdOfRecord;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Instruments one instance's SDK clients (the pipeline's `onInstance` hook). */
@@ -98,11 +106,11 @@ export class InstanceKiller {
     const state = this.#state(instance);
     if (state.dead) return;
     state.dead = true;
-    this.kills.push({ instance, at: Date.now(), cause, jobId, touched: [...state.batch] });
+    this.kills.push({ instance, at: this.#now(), cause, jobId, touched: [...state.batch] });
   }
 
   async #receive(state: InstanceState, next: Parameters<Middleware>[0], args: unknown) {
-    const now = Date.now();
+    const now = this.#now();
     if (state.dead) {
       // The dead invocation has ended (its function timeout): a new container polls.
       state.dead = false;
@@ -124,7 +132,7 @@ export class InstanceKiller {
     const messages = (out.output as { Messages?: { Body?: string }[] }).Messages ?? [];
     state.batch = messages.map((m) => this.#jobIdOfRecord(m.Body)).filter((id) => id !== undefined);
     for (const id of state.batch) this.receives.set(id, (this.receives.get(id) ?? 0) + 1);
-    state.receivedAt = messages.length > 0 ? Date.now() : undefined;
+    state.receivedAt = messages.length > 0 ? this.#now() : undefined;
     return out;
   }
 
