@@ -56,6 +56,8 @@ export interface SenderResources {
   readonly sendQueueUrl: string;
   readonly deadLetterQueueUrl: string;
   readonly ledgerTableName: string;
+  /** A webhook receiver reads the ledger's message-uuid index (docs/webhooks.md). @default false */
+  readonly webhooksEnabled?: boolean;
 }
 
 /** The stage settings that reach the sender. */
@@ -103,5 +105,6 @@ export function senderEnvironment(
     // The send queue's own redrive limit: the sender re-queues a job that waits long as a fresh copy before it.
     [ENV.maxReceiveCount]: String(stage.maxReceiveCount),
     [ENV.rateLimitHintMaxSeconds]: String(stage.rateLimitHintMaxSeconds),
+    [ENV.webhooksEnabled]: String(resources.webhooksEnabled ?? false),
   };
 }

@@ -25,6 +25,7 @@ import { type Bounds, settingsReader } from '#shared/settings.ts';
  * | `SECRET_TTL_SECONDS` | how long the secret is cached per container | 300 |
  * | `TOKEN_RENEW_BEFORE_SECONDS` | renew the cached token this long before it expires | 300 |
  * | `RATE_LIMIT_HINT_MAX_SECONDS` | a 429's wait hint above this is capped to it and logged as suspect (eCourtDate's window is one minute) | 300 |
+ * | `WEBHOOKS_ENABLED` | `true` when the stage receives eCourtDate's webhooks: delivered jobs are indexed by message uuid | false |
  * | `MAX_RECEIVE_COUNT` | the send queue's redrive `maxReceiveCount`: a record re-queued as a fresh copy well before it | 50 |
  * | `DUPLICATE_WINDOW_SECONDS` | eCourtDate's duplicate window: a resend after an unknown outcome is only made inside it | 1800 |
  * | `LEDGER_TABLE_NAME` | DynamoDB table of the job ledger and the idempotency records | required |
@@ -50,6 +51,11 @@ export interface SenderConfig {
   readonly rateLimitHintMaxSeconds: number;
   /** The send queue's redrive `maxReceiveCount`; the sender re-queues a fresh copy long before reaching it. */
   readonly maxReceiveCount: number;
+  /**
+   * The stage receives eCourtDate's webhooks: a delivered job's message uuid is indexed to its job id (one more
+   * write per delivered job), so that status updates become the job's delivery status (docs/webhooks.md).
+   */
+  readonly webhooksEnabled: boolean;
   readonly maxAgeSeconds: number;
   readonly duplicateWindowSeconds: number;
   readonly httpTimeoutMs: number;
@@ -80,6 +86,7 @@ export const ENV = {
   rateLimitWaitSeconds: 'RATE_LIMIT_WAIT_SECONDS',
   rateLimitHintMaxSeconds: 'RATE_LIMIT_HINT_MAX_SECONDS',
   maxReceiveCount: 'MAX_RECEIVE_COUNT',
+  webhooksEnabled: 'WEBHOOKS_ENABLED',
   maxAgeSeconds: 'MAX_AGE_SECONDS',
   duplicateWindowSeconds: 'DUPLICATE_WINDOW_SECONDS',
   httpTimeoutMs: 'HTTP_TIMEOUT_MS',
@@ -181,6 +188,7 @@ export function loadSenderConfig(env: Env): SenderConfig {
     sendQueueUrl: url(read.requiredText(ENV.sendQueueUrl), ENV.sendQueueUrl),
     deadLetterQueueUrl: url(read.requiredText(ENV.deadLetterQueueUrl), ENV.deadLetterQueueUrl),
     ledgerTableName: read.requiredText(ENV.ledgerTableName),
+    webhooksEnabled: read.flag(ENV.webhooksEnabled, false),
     ledgerTtlSeconds: number('ledgerTtlDays') * 86_400,
     requestsPerMinute: number('requestsPerMinute'),
     backoffSeconds: read.numberList(ENV.backoffSeconds, DEFAULTS.backoffSeconds, RANGES.backoffStepSeconds),

@@ -92,6 +92,7 @@ export class RelayStack extends Stack {
         sendQueueUrl: sendQueue.queueUrl,
         deadLetterQueueUrl: deadLetterQueue.queueUrl,
         ledgerTableName: this.ledgerTable.tableName,
+        webhooksEnabled: loadWebhookStageConfig(this.node.getAllContext(), config.stage).enabled,
       }),
     });
     // Each grant names the variable that tells the sender of its resource (checked by RelayFunction).

@@ -92,6 +92,8 @@ export async function startSenders(
         sendQueueUrl: resources.sendQueue.url,
         deadLetterQueueUrl: resources.deadLetterQueue.url,
         ledgerTableName: LEDGER_TABLE_NAME,
+        // The local run always receives the simulator's webhooks (local/webhook-local.ts).
+        webhooksEnabled: true,
       },
       endpoints: {
         sqs: resources.emulator.endpoint,

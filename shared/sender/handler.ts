@@ -15,6 +15,7 @@ import { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
+import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createObservability, type Observability } from '#shared/observability.ts';
 import { backoffDelaySeconds } from '#shared/policy.ts';
@@ -95,6 +96,7 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     client,
     pacer,
     ledger: new JobLedger(table),
+    delivery: config.webhooksEnabled ? new DeliveryLedger(table) : undefined,
     logger,
     metrics,
     now,

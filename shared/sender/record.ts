@@ -7,6 +7,7 @@ import type { EcourtdateClient, SendAttempt } from '#shared/ecourtdate/client.ts
 import type { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { JobValidationError, RelayError } from '#shared/errors.ts';
 import { jobFingerprint, parseJob, peekJobId, type SendJob } from '#shared/job.ts';
+import type { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { type ClaimResult, type JobLedger, type LedgerEntry, priorOf } from '#shared/ledger/ledger.ts';
 import type { DeadLetterReason, Outcome, RetryCause } from '#shared/outcome.ts';
 import {
@@ -51,6 +52,8 @@ export interface SenderRuntime {
   readonly client: EcourtdateClient;
   readonly pacer: Pacer;
   readonly ledger: JobLedger;
+  /** Indexes a delivered job's message uuid for the webhook receiver; absent when webhooks are off. */
+  readonly delivery?: Pick<DeliveryLedger, 'putUuidIndex'> | undefined;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: () => number;
@@ -303,6 +306,12 @@ async function apply(runtime: SenderRuntime, plan: Plan): Promise<RecordReport> 
       detail: facts.detail,
     });
     facts = { ...facts, attempts: written.sends };
+  }
+  // After the settle, which replaces the job's item, so a status update can only add to it; again for a copy of
+  // a delivered job, in case the first index write failed (it is idempotent). One write per delivered job, only
+  // when webhooks are on (docs/webhooks.md).
+  if (runtime.delivery && outcome.type === 'delivered' && outcome.uuid && facts.jobId) {
+    await runtime.delivery.putUuidIndex(outcome.uuid, facts.jobId);
   }
   const jobId = facts.jobId;
   switch (outcome.type) {

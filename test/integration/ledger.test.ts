@@ -1,3 +1,4 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
@@ -272,5 +273,70 @@ describe('job ledger: never lose a job, never send one twice', () => {
         generation: 2,
       });
     });
+  });
+});
+
+describe('what a job costs in DynamoDB', () => {
+  it('a first-attempt delivered job: two requests, both conditional writes, and no read', async () => {
+    await start();
+    const before = h.dynamodb.requestCounts();
+    await h.enqueue(jobBody());
+
+    await h.invoke();
+
+    const after = h.dynamodb.requestCounts();
+    const delta = (op: string) => (after[op] ?? 0) - (before[op] ?? 0);
+    expect(h.sim.messages).toHaveLength(1);
+    expect({ PutItem: delta('PutItem'), GetItem: delta('GetItem'), UpdateItem: delta('UpdateItem') }).toEqual(
+      {
+        PutItem: 2,
+        GetItem: 0,
+        UpdateItem: 0,
+      },
+    );
+  });
+
+  it('a retry: three requests (the claim that finds the entry, the claim by version, the settle), no read', async () => {
+    await start();
+    h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 503 } });
+    await h.enqueue(jobBody());
+    await h.invoke();
+    await h.fastForward();
+    const before = h.dynamodb.requestCounts();
+
+    await h.invoke();
+
+    const after = h.dynamodb.requestCounts();
+    expect(h.sends().map((r) => r.status)).toEqual([503, 201]);
+    expect((after.PutItem ?? 0) - (before.PutItem ?? 0)).toBe(3);
+    expect((after.GetItem ?? 0) - (before.GetItem ?? 0)).toBe(0);
+  });
+
+  it('with webhooks on, a delivered job also indexes its message uuid: one more write, nothing more', async () => {
+    await start({ env: { WEBHOOKS_ENABLED: 'true' } });
+    await h.enqueue(jobBody());
+
+    await h.invoke();
+
+    expect(h.dynamodb.requestCounts().PutItem).toBe(3);
+    const uuid = (await ledger().get('cms-48213-reminder-1'))?.uuid;
+    expect(uuid).toBeDefined();
+    const out = await h.dynamodb.client.send(
+      new GetItemCommand({ TableName: LEDGER_TABLE, Key: { id: { S: `uuid#${uuid}` } } }),
+    );
+    expect(out.Item?.job_id?.S).toBe('cms-48213-reminder-1');
+  });
+
+  it('with webhooks off, no uuid index is written', async () => {
+    await start();
+    await h.enqueue(jobBody());
+
+    await h.invoke();
+
+    const uuid = (await ledger().get('cms-48213-reminder-1'))?.uuid;
+    const out = await h.dynamodb.client.send(
+      new GetItemCommand({ TableName: LEDGER_TABLE, Key: { id: { S: `uuid#${uuid}` } } }),
+    );
+    expect(out.Item).toBeUndefined();
   });
 });
