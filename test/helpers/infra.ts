@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { App, type Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { REPO_ROOT } from '#infra/constructs/relay-function.ts';
 import { buildRelayApp } from '#infra/relay-app.ts';
 import type { RelayStack } from '#infra/stacks/relay-stack.ts';
@@ -97,7 +97,10 @@ export const ref = (id: string) => ({ Ref: id });
 
 /** The sender function's environment variables. */
 export function senderEnvironment(template: Template): Record<string, unknown> {
-  const { properties } = onlyResource(template, 'AWS::Lambda::Function');
+  // The sender is the function the send queue triggers (a stage with webhooks on has a receiver too).
+  const { properties } = onlyResource(template, 'AWS::Lambda::Function', {
+    Description: Match.stringLikeRegexp('relay sender'),
+  });
   return (properties.Environment as { Variables: Record<string, unknown> }).Variables;
 }
 

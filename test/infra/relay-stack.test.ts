@@ -232,6 +232,7 @@ describe('the sender function', () => {
       [ENV.httpTimeoutMs]: '10000',
       [ENV.maxReceiveCount]: '10',
       [ENV.rateLimitHintMaxSeconds]: '300',
+      [ENV.webhooksEnabled]: 'false',
       POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: 'INFO',

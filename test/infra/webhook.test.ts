@@ -7,6 +7,7 @@ import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import type { RelayStack } from '#infra/stacks/relay-stack.ts';
 import { WEBHOOK_OUTPUT, WEBHOOK_ROUTE_PATH } from '#infra/webhook-config.ts';
+import { ENV } from '#shared/config.ts';
 import { ConfigError } from '#shared/errors.ts';
 import { WEBHOOK_ALARM_ID } from '#shared/webhook/alarms.ts';
 import { WEBHOOK_METRIC } from '#shared/webhook/metrics.ts';
@@ -17,6 +18,7 @@ import {
   onlyResource,
   ref,
   type StatementJson,
+  senderEnvironment,
   synthRelay,
 } from '#test/helpers/infra.ts';
 
@@ -48,6 +50,13 @@ describe('webhooks off (the default)', () => {
     template.resourceCountIs('AWS::Lambda::Function', 1);
     expect(stack.webhooks).toBeUndefined();
     expect(Object.keys(template.findOutputs(WEBHOOK_OUTPUT.url))).toEqual([]);
+  });
+});
+
+describe('the sender with webhooks on', () => {
+  it("is told to index each delivered job's message uuid for the receiver (WEBHOOKS_ENABLED)", () => {
+    expect(senderEnvironment(synthRelay(ON).template)[ENV.webhooksEnabled]).toBe('true');
+    expect(senderEnvironment(synthRelay({ stage: 'staging' }).template)[ENV.webhooksEnabled]).toBe('false');
   });
 });
 
