@@ -1,0 +1,108 @@
+/**
+ * A reviewer's attempts to break the relay's pure rules (issue "Keep every promise under real SQS limits", items
+ * 8 and 9; docs/contract.md). Each test states a promise; the ones here held.
+ */
+import { describe, expect, it } from 'vitest';
+import { jobFingerprint, parseJob, peekJobId } from '#shared/job.ts';
+import { firstEntry, gate } from '#shared/ledger/gate.ts';
+import { redactText } from '#shared/redact.ts';
+
+const PHONE = '+15551234567';
+const EMAIL = 'jose.defendant@court.gov';
+const CONTENT = 'Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.';
+
+/** The digits of the recipient's national number: none of its runs of 7 may survive redaction. */
+function leaksPhone(text: string): boolean {
+  return text.replace(/\D/g, '').includes('5551234567');
+}
+
+describe('redaction catches escaped and variant echoes of the recipient and the text', () => {
+  it.each([
+    [
+      'JSON \\u escapes of every digit',
+      '{"to":"\\u002b\\u0031\\u0035\\u0035\\u0035\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037"}',
+    ],
+    ['Unicode hyphens', '{"to":"555\u2010123\u20104567"}'],
+    ['escaped Unicode hyphens', '{"to":"555\\u2010123\\u20104567"}'],
+    ['fullwidth digits', '{"to":"＋１５５５１２３４５６７"}'],
+    ['a formatted national number', 'invalid number (555) 123-4567'],
+    ['a tel: URI', 'cannot reach tel:+15551234567'],
+    ['non-breaking spaces', 'to 555\u00a0123\u00a04567'],
+  ])('a phone number echoed with %s', (_name, body) => {
+    expect(leaksPhone(redactText(body, [CONTENT, PHONE]))).toBe(false);
+  });
+
+  it.each([
+    ['an escaped accent', 'unknown address jos\\u00e9.defendant@court.gov'],
+    ['a combining accent', 'unknown address jose\u0301.defendant@court.gov'],
+    ['upper case', 'UNKNOWN ADDRESS JOSE.DEFENDANT@COURT.GOV'],
+  ])('an e-mail address echoed with %s is redacted', (_name, body) => {
+    const out = redactText(body, [CONTENT, EMAIL]);
+    expect(out.toLowerCase()).not.toContain('defendant');
+  });
+
+  it.each([
+    ['JSON-escaped quotes and slashes', JSON.stringify({ content: `${CONTENT} "quoted" a/b` })],
+    ['upper case, in part', `rejected: ${CONTENT.toUpperCase().slice(5, 40)}`],
+    [
+      'every character \\u-escaped',
+      [...CONTENT].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+    ],
+  ])('the message text echoed with %s', (_name, body) => {
+    const out = redactText(body, [CONTENT, PHONE]);
+    expect(out).not.toMatch(/court on Dec|COURT ON DEC|Room 4B/i);
+  });
+
+  it('a control character in a body never reaches the excerpt as a raw line break or escape sequence', () => {
+    const out = redactText('bad\u001b[31m\nrequest\u0007', []);
+    expect(out).not.toContain('\n');
+  });
+});
+
+describe('the job fingerprint tells a resend from an id conflict', () => {
+  const job = (text: string) => parseJob(text);
+
+  it('a byte order mark, key order and white space do not make a different job', () => {
+    const a = job('{"id":"j-1","message":{"to":"+15551234567","content":"Hi","n":1.10}}');
+    const b = job('\uFEFF{ "message": { "n": 1.10, "content": "Hi", "to": "+15551234567" }, "id": "j-1" }');
+    expect(jobFingerprint(a)).toBe(jobFingerprint(b));
+  });
+
+  it('a number written differently (1.10 and 1.1, two big integers) is a different job', () => {
+    const base = '{"id":"j-1","message":{"to":"+15551234567","content":"Hi","n":%}}';
+    const f = (n: string) => jobFingerprint(job(base.replace('%', n)));
+    expect(f('1.10')).not.toBe(f('1.1'));
+    expect(f('12345678901234567891')).not.toBe(f('12345678901234567890'));
+  });
+
+  it('the id of an invalid job behind a byte order mark is still found for the dead-letter attributes', () => {
+    expect(peekJobId('\uFEFF{"id":"j-1","message":{}}')).toBe('j-1');
+  });
+});
+
+describe('the gate', () => {
+  const input = {
+    jobId: 'j-1',
+    bodyHash: 'h',
+    messageId: 'm-1',
+    now: 1_000_000,
+    leaseUntil: 1_060_000,
+  };
+
+  it('a copy arriving while the attempt is leased is in flight until the lease ends, not claimed', () => {
+    const open = firstEntry(input, 0, 'job#');
+    const verdict = gate(open, { ...input, messageId: 'm-2', now: 1_059_999 }, 0);
+    expect(verdict).toMatchObject({ kind: 'in_flight', until: 1_060_000 });
+  });
+
+  it('a copy arriving after the lease finds the attempt lost, and dates the unknown outcome from its claim', () => {
+    const open = firstEntry(input, 0, 'job#');
+    const verdict = gate(open, { ...input, messageId: 'm-2', now: 1_060_000 }, 0);
+    expect(verdict).toMatchObject({ kind: 'claim', lost: true, entry: { unknown_at: 1_000_000 } });
+  });
+
+  it('the same id with a different body is a conflict even after the job was delivered', () => {
+    const delivered = { ...firstEntry(input, 0, 'job#'), status: 'delivered' as const, attempt_open: false };
+    expect(gate(delivered, { ...input, bodyHash: 'other' }, 0).kind).toBe('conflict');
+  });
+});
