@@ -1,0 +1,159 @@
+/**
+ * What the benchmark's processes say to each other: the orchestrator (bench/relay.bench.ts) forks the emulator
+ * host (bench/emulator-host.ts) once and one workload process (bench/workload.ts) per measurement, so that each
+ * measurement's CPU time and JIT state are its own.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+
+export const BENCH_CLIENT = { id: 'bench-client', secret: 'bench-secret-0123456789abcdef' } as const;
+export const BENCH_SECRET_ID = 'ecourtdate-relay/bench';
+export const LOCAL_AWS = {
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+} as const;
+
+export interface HostEndpoints {
+  readonly sqs: string;
+  readonly dynamodb: string;
+  readonly secretsManager: string;
+  readonly ecourtdate: string;
+}
+
+export type HostCommand =
+  | { cmd: 'createQueue'; name: string; attributes?: Record<string, string> }
+  | { cmd: 'createTable'; name: string }
+  /** Every `POST /v1/messages/oneoffs` answers after `ms` (0: at once). */
+  | { cmd: 'latency'; ms: number }
+  | { cmd: 'counts' }
+  | { cmd: 'stop' };
+
+export interface HostCounts {
+  readonly ecourtdate: { readonly token: number; readonly send: number; readonly rateLimited: number };
+  readonly dynamodb: Readonly<Record<string, number>>;
+  /** Requests the strict SQS layer refused: a run inside SQS's limits has none. */
+  readonly sqsRefusals: number;
+}
+
+/** A send queue with its dead-letter queue and a ledger table, on the host. */
+export interface BenchResources {
+  readonly queue: { readonly url: string; readonly arn: string };
+  readonly deadLetterQueueUrl: string;
+  readonly table: string;
+}
+
+/** Request counts by AWS command name (`PutItemCommand`, ...). */
+export type CommandCounts = Record<string, number>;
+
+/** One measured run of a workload. */
+export interface WorkloadFigures {
+  readonly jobs: number;
+  /** Wall time of the measured span, s. */
+  readonly seconds: number;
+  /** CPU time (user + system) of the workload process over the span, ms. */
+  readonly cpuMs: number;
+  readonly sqs: CommandCounts;
+  readonly dynamodb: CommandCounts;
+  readonly secrets: CommandCounts;
+  /** Requests the workload made to eCourtDate (token + send). */
+  readonly ecourtdate: { readonly token: number; readonly send: number };
+  /** Lambda invocations (relay only). */
+  readonly invocations: number;
+  /** Summed wall time of the handler's invocations, ms (relay only). */
+  readonly handlerMs: number;
+  /** The largest ledger item seen after the run, bytes as DynamoDB sizes them (relay and floor). */
+  readonly largestItemBytes?: number;
+}
+
+export type WorkloadSpec =
+  | {
+      kind: 'relay';
+      instances: number;
+      jobs: number;
+      warmup: number;
+      endpoints: HostEndpoints;
+      resources: BenchResources;
+      /** Each instance's share, requests a minute. */
+      requestsPerMinute: number;
+      batchSize: number;
+      functionTimeoutMs: number;
+      runId: string;
+    }
+  | {
+      kind: 'fetch' | 'floor';
+      concurrency: number;
+      jobs: number;
+      warmup: number;
+      endpoints: HostEndpoints;
+      table: string;
+      runId: string;
+    }
+  | {
+      /** One warm instance at `requestsPerMinute`: one batch of `batchSize` jobs, and one bare call. */
+      kind: 'batch-latency';
+      endpoints: HostEndpoints;
+      resources: BenchResources;
+      requestsPerMinute: number;
+      batchSize: number;
+      functionTimeoutMs: number;
+      runId: string;
+    }
+  | { kind: 'pacing'; instances: number; timeScale: number; windows: number };
+
+export interface BatchLatencyFigures {
+  /** Wall time of an invocation that sent the whole batch, ms: the median of three. */
+  readonly batchMs: number;
+  /** Wall time of one bare `fetch` of the same endpoint, ms. */
+  readonly oneCallMs: number;
+  /** Wall time of an invocation with a single job, ms. */
+  readonly singleJobMs: number;
+  readonly delivered: number;
+}
+
+/** A forked child on the IPC channel: `call` sends a message and resolves with the matching answer. */
+export interface Child<Out> {
+  readonly process: ChildProcess;
+  call(command: unknown): Promise<Out>;
+}
+
+/**
+ * Forks `script` (a .ts file: the child inherits tsx's loader from this process) with its stdout and stderr
+ * appended to `logFd`, and waits for its first message when `waitReady` is set.
+ */
+export async function forkChild<Out, Ready = unknown>(
+  script: string,
+  options: { logFd: number; env?: NodeJS.ProcessEnv },
+): Promise<{ child: Child<Out>; ready: Ready }> {
+  const proc = fork(script, [], {
+    stdio: ['ignore', options.logFd, options.logFd, 'ipc'],
+    env: { ...process.env, ...options.env },
+  });
+  const pending = new Map<number, { resolve: (v: Out) => void; reject: (e: Error) => void }>();
+  let nextId = 0;
+  const ready = new Promise<Ready>((resolve, reject) => {
+    proc.once('error', reject);
+    proc.once('exit', (code) => {
+      const error = new Error(`${script} exited with code ${code}`);
+      reject(error);
+      for (const p of pending.values()) p.reject(error);
+    });
+    proc.on('message', (message: { ready?: Ready; id?: number; result?: Out; error?: string }) => {
+      if (message.ready !== undefined) resolve(message.ready);
+      if (message.id === undefined) return;
+      const waiter = pending.get(message.id);
+      pending.delete(message.id);
+      if (message.error !== undefined) waiter?.reject(new Error(message.error));
+      else waiter?.resolve(message.result as Out);
+    });
+  });
+  const child: Child<Out> = {
+    process: proc,
+    call(command) {
+      const id = nextId++;
+      return new Promise<Out>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        proc.send({ id, command });
+      });
+    },
+  };
+  return { child, ready: await ready };
+}

@@ -1,0 +1,393 @@
+/**
+ * One measurement of the benchmark, in a process of its own (forked by bench/relay.bench.ts): the relay's real
+ * handler polled like Lambda's event source mapping, a bare `fetch` loop, the floor (a `fetch` and two
+ * conditional DynamoDB writes per job), one batch at a given share, or a pacing drill. Receives one
+ * {@link WorkloadSpec}, answers with its figures and exits. What the sender logs goes to this process's stdout,
+ * which the orchestrator appends to the log file.
+ */
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { SQSEvent } from 'aws-lambda';
+import { loadStageConfig } from '#infra/config.ts';
+import { senderEnvironment } from '#infra/stack-contract.ts';
+import { pollOnce } from '#local/event-source.ts';
+import { runPacingDrill } from '#local/pacing-drill.ts';
+import { startEventSourceMapping } from '#local/pipeline/event-source-mapping.ts';
+import { createAwsClients } from '#shared/clients/aws.ts';
+import { ENV, loadSenderConfig } from '#shared/config.ts';
+import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
+import {
+  type BatchLatencyFigures,
+  BENCH_CLIENT,
+  BENCH_SECRET_ID,
+  type BenchResources,
+  type CommandCounts,
+  type HostEndpoints,
+  LOCAL_AWS,
+  type WorkloadFigures,
+  type WorkloadSpec,
+} from './protocol.ts';
+
+type Next = (args: unknown) => Promise<unknown>;
+interface MiddlewareStack {
+  add(middleware: (next: Next, context: { commandName?: string }) => Next, options: object): void;
+}
+
+/** Counts every request `client` sends, by command name, into `counts`. */
+function counting<T extends { middlewareStack: unknown }>(client: T, counts: CommandCounts): T {
+  (client.middlewareStack as MiddlewareStack).add(
+    (next, context) => async (args) => {
+      const name = String(context.commandName);
+      counts[name] = (counts[name] ?? 0) + 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchCounter' },
+  );
+  return client;
+}
+
+/** Requests to eCourtDate by endpoint, counted on the process's global `fetch` (what the relay sends through). */
+const apiCounts = { token: 0, send: 0 };
+const globalFetch = globalThis.fetch;
+globalThis.fetch = (input, init) => {
+  const path = new URL(input instanceof Request ? input.url : String(input)).pathname;
+  if (path.endsWith('/oauth/token')) apiCounts.token += 1;
+  else if (path.endsWith('/v1/messages/oneoffs')) apiCounts.send += 1;
+  return globalFetch(input, init);
+};
+
+function zero(...all: CommandCounts[]): void {
+  for (const counts of all) for (const key of Object.keys(counts)) delete counts[key];
+  apiCounts.token = 0;
+  apiCounts.send = 0;
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
+}
+
+function jobBody(runId: string, i: number): string {
+  return JSON.stringify({
+    id: `${runId}-${i}`,
+    message: { to: '+15550100000', content: `Benchmark reminder ${runId} ${i}`, channel: 'text' },
+  });
+}
+
+async function enqueue(sqs: SQSClient, queueUrl: string, runId: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i += 10) {
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: Array.from({ length: Math.min(10, count - i) }, (_, k) => ({
+          Id: String(k),
+          MessageBody: jobBody(runId, i + k),
+        })),
+      }),
+    );
+  }
+}
+
+/** The sender's configuration as the stack sets it for staging, pointed at the host and at `requestsPerMinute`. */
+function senderConfig(endpoints: HostEndpoints, resources: BenchResources, requestsPerMinute: number) {
+  const stage = loadStageConfig({ stage: 'staging' });
+  return loadSenderConfig({
+    ...senderEnvironment(
+      { ...stage, baseUrl: endpoints.ecourtdate },
+      {
+        secretId: BENCH_SECRET_ID,
+        sendQueueUrl: resources.queue.url,
+        deadLetterQueueUrl: resources.deadLetterQueueUrl,
+        ledgerTableName: resources.table,
+      },
+    ),
+    [ENV.requestsPerMinute]: String(requestsPerMinute),
+    [ENV.sqsEndpoint]: endpoints.sqs,
+    [ENV.secretsManagerEndpoint]: endpoints.secretsManager,
+    [ENV.dynamodbEndpoint]: endpoints.dynamodb,
+  });
+}
+
+function feeder(endpoints: HostEndpoints): SQSClient {
+  return new SQSClient({ ...LOCAL_AWS, endpoint: endpoints.sqs, useQueueUrlAsEndpoint: false });
+}
+
+/** The handler with its invocations' wall time added to `clock.ms`. */
+function timed(handler: SenderHandler, clock: { ms: number }): SenderHandler {
+  return async (event: SQSEvent, context) => {
+    const started = performance.now();
+    try {
+      return await handler(event, context);
+    } finally {
+      clock.ms += performance.now() - started;
+    }
+  };
+}
+
+async function relay(spec: Extract<WorkloadSpec, { kind: 'relay' }>): Promise<WorkloadFigures> {
+  const config = senderConfig(spec.endpoints, spec.resources, spec.requestsPerMinute);
+  const counts = { sqs: {}, dynamodb: {}, secrets: {} } as Record<
+    'sqs' | 'dynamodb' | 'secrets',
+    CommandCounts
+  >;
+  const clock = { ms: 0 };
+  const instances = Array.from({ length: spec.instances }, (_, i) => {
+    // The clients of one container, as functions/sender.ts builds them, each with a request counter.
+    const clients = createAwsClients(config, LOCAL_AWS);
+    counting(clients.sqs, counts.sqs);
+    counting(clients.dynamodb, counts.dynamodb);
+    counting(clients.secrets, counts.secrets);
+    const handler = timed(createSenderHandler({ config, ...clients }), clock);
+    return { name: `sender-${i + 1}`, handler, sqs: clients.sqs };
+  });
+  const sqs = feeder(spec.endpoints);
+
+  /** Runs the mapping until `count` records were deleted (settled); resolves with the invocations made. */
+  const deliver = async (count: number): Promise<number> => {
+    let deleted = 0;
+    let done: () => void = () => {};
+    const finished = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const mapping = startEventSourceMapping({
+      queue: spec.resources.queue,
+      instances,
+      batchSize: spec.batchSize,
+      functionTimeoutMs: spec.functionTimeoutMs,
+      onInvocation(_, result) {
+        deleted += result.deleted.length;
+        if (deleted >= count) done();
+      },
+    });
+    await finished;
+    const invocations = mapping.invocations;
+    await mapping.stop();
+    return invocations;
+  };
+
+  // Warm-up: cold start, secret, token and JIT outside the measured span.
+  await enqueue(sqs, spec.resources.queue.url, `${spec.runId}-warm`, spec.warmup);
+  await deliver(spec.warmup);
+  await enqueue(sqs, spec.resources.queue.url, spec.runId, spec.jobs);
+  zero(counts.sqs, counts.dynamodb, counts.secrets);
+  clock.ms = 0;
+
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const invocations = await deliver(spec.jobs);
+  const seconds = (performance.now() - started) / 1000;
+  const cpuMs = cpuMsSince(cpu);
+  // The mapping's last long poll ends after the span; its receive is not the jobs' cost.
+  return {
+    jobs: spec.jobs,
+    seconds,
+    cpuMs,
+    ...counts,
+    ecourtdate: { ...apiCounts },
+    invocations,
+    handlerMs: clock.ms,
+    largestItemBytes: await largestItem(spec.endpoints, spec.resources.table),
+  };
+}
+
+/** `fetch` (bare) or the floor: `concurrency` loops sharing the jobs, one `POST` each (floor: between two writes). */
+async function loops(spec: Extract<WorkloadSpec, { kind: 'fetch' | 'floor' }>): Promise<WorkloadFigures> {
+  const base = spec.endpoints.ecourtdate;
+  const dynamodbCounts: CommandCounts = {};
+  const doc = DynamoDBDocumentClient.from(
+    counting(new DynamoDBClient({ ...LOCAL_AWS, endpoint: spec.endpoints.dynamodb }), dynamodbCounts),
+  );
+  const tokenAnswer = await fetch(`${base}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({
+      grant_type: 'client_credentials',
+      client_id: BENCH_CLIENT.id,
+      client_secret: BENCH_CLIENT.secret,
+    }),
+  });
+  const { access_token: token } = (await tokenAnswer.json()) as { access_token: string };
+
+  const post = async (runId: string, i: number): Promise<string> => {
+    const answer = await fetch(`${base}/v1/messages/oneoffs`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json',
+      },
+      body: JSON.stringify(JSON.parse(jobBody(runId, i)).message),
+    });
+    const text = await answer.text();
+    if (answer.status !== 201) throw new Error(`expected 201, got ${answer.status}`);
+    return (JSON.parse(text) as { uuid: string }).uuid;
+  };
+  const job = async (runId: string, i: number): Promise<void> => {
+    if (spec.kind === 'fetch') {
+      await post(runId, i);
+      return;
+    }
+    // The least an exactly-once relay does: claim the job, send, settle the claim.
+    const id = `job#${runId}-${i}`;
+    const expiration = Math.floor(Date.now() / 1000) + 30 * 86_400;
+    await doc.send(
+      new PutCommand({
+        TableName: spec.table,
+        Item: { id, state: 'sending', version: 1, attempt: 1, claimedAt: Date.now(), expiration },
+        ConditionExpression: 'attribute_not_exists(id)',
+      }),
+    );
+    const uuid = await post(runId, i);
+    await doc.send(
+      new PutCommand({
+        TableName: spec.table,
+        Item: { id, state: 'delivered', version: 2, attempt: 1, uuid, settledAt: Date.now(), expiration },
+        ConditionExpression: 'version = :claimed',
+        ExpressionAttributeValues: { ':claimed': 1 },
+      }),
+    );
+  };
+  const run = async (runId: string, count: number) => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: spec.concurrency }, async () => {
+        for (let i = next++; i < count; i = next++) await job(runId, i);
+      }),
+    );
+  };
+
+  await run(`${spec.runId}-warm`, spec.warmup);
+  zero(dynamodbCounts);
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await run(spec.runId, spec.jobs);
+  const seconds = (performance.now() - started) / 1000;
+  const cpuMs = cpuMsSince(cpu);
+  return {
+    jobs: spec.jobs,
+    seconds,
+    cpuMs,
+    sqs: {},
+    dynamodb: dynamodbCounts,
+    secrets: {},
+    ecourtdate: { ...apiCounts },
+    invocations: 0,
+    handlerMs: 0,
+    ...(spec.kind === 'floor' ? { largestItemBytes: await largestItem(spec.endpoints, spec.table) } : {}),
+  };
+}
+
+async function batchLatency(
+  spec: Extract<WorkloadSpec, { kind: 'batch-latency' }>,
+): Promise<BatchLatencyFigures> {
+  const config = senderConfig(spec.endpoints, spec.resources, spec.requestsPerMinute);
+  const clients = createAwsClients(config, LOCAL_AWS);
+  const clock = { ms: 0 };
+  const handler = timed(createSenderHandler({ config, ...clients }), clock);
+  const sqs = feeder(spec.endpoints);
+  const invoke = async (runId: string, count: number) => {
+    await enqueue(sqs, spec.resources.queue.url, runId, count);
+    clock.ms = 0;
+    const result = await pollOnce({
+      sqs: clients.sqs,
+      queueUrl: spec.resources.queue.url,
+      queueArn: spec.resources.queue.arn,
+      handler,
+      batchSize: spec.batchSize,
+      waitTimeSeconds: 1,
+      functionTimeoutMs: spec.functionTimeoutMs,
+    });
+    return { ms: clock.ms, delivered: result.deleted.length };
+  };
+  // Cold start (secret, token) first, as a warm container would have it done.
+  await invoke(`${spec.runId}-cold`, 1);
+  const single = await invoke(`${spec.runId}-single`, 1);
+  // Three batches, all within the share (3 + 3 x batchSize requests); the median one is reported.
+  const batches = [];
+  for (let i = 0; i < 3; i++) batches.push(await invoke(`${spec.runId}-batch-${i}`, spec.batchSize));
+  const batch = [...batches].sort((x, y) => x.ms - y.ms)[1] as { ms: number; delivered: number };
+
+  const tokenAnswer = await fetch(`${spec.endpoints.ecourtdate}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_id: BENCH_CLIENT.id, client_secret: BENCH_CLIENT.secret }),
+  });
+  const { access_token: token } = (await tokenAnswer.json()) as { access_token: string };
+  const call = async (i: number) => {
+    const started = performance.now();
+    const answer = await fetch(`${spec.endpoints.ecourtdate}/v1/messages/oneoffs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(JSON.parse(jobBody(`${spec.runId}-call`, i)).message),
+    });
+    await answer.text();
+    return performance.now() - started;
+  };
+  await call(0); // opens the connection, as the relay's are open
+  const oneCallMs = await call(1);
+  return { batchMs: batch.ms, oneCallMs, singleJobMs: single.ms, delivered: batch.delivered };
+}
+
+/** The largest ledger item, sized as DynamoDB bills it (attribute names plus values, UTF-8). */
+async function largestItem(endpoints: HostEndpoints, table: string): Promise<number> {
+  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: endpoints.dynamodb });
+  const out = await client.send(new ScanCommand({ TableName: table, Limit: 200 }));
+  let largest = 0;
+  for (const item of out.Items ?? []) {
+    let size = 0;
+    for (const [name, value] of Object.entries(item))
+      size += Buffer.byteLength(name) + valueSize(value as unknown as Record<string, unknown>);
+    largest = Math.max(largest, size);
+  }
+  return largest;
+}
+
+function valueSize(value: Record<string, unknown>): number {
+  if (typeof value.S === 'string') return Buffer.byteLength(value.S);
+  if (typeof value.N === 'string') return Math.ceil(value.N.replace(/^-|\.|^0+/g, '').length / 2) + 1;
+  if (value.BOOL !== undefined || value.NULL !== undefined) return 1;
+  if (value.M !== undefined) {
+    let size = 3;
+    for (const [name, inner] of Object.entries(value.M as Record<string, Record<string, unknown>>)) {
+      size += Buffer.byteLength(name) + valueSize(inner) + 1;
+    }
+    return size;
+  }
+  if (Array.isArray(value.L)) {
+    return 3 + (value.L as Record<string, unknown>[]).reduce((n, inner) => n + valueSize(inner) + 1, 0);
+  }
+  return JSON.stringify(value).length;
+}
+
+async function run(spec: WorkloadSpec): Promise<unknown> {
+  switch (spec.kind) {
+    case 'relay':
+      return relay(spec);
+    case 'fetch':
+    case 'floor':
+      return loops(spec);
+    case 'batch-latency':
+      return batchLatency(spec);
+    case 'pacing':
+      return runPacingDrill({
+        instances: spec.instances,
+        timeScale: spec.timeScale,
+        windows: spec.windows,
+        sink: { write: (line) => process.stdout.write(`${line}\n`), log() {}, metric() {} },
+      });
+  }
+}
+
+process.once('message', (message: { id: number; command: WorkloadSpec }) => {
+  run(message.command).then(
+    (result) => process.send?.({ id: message.id, result }, () => process.exit(0)),
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.send?.({ id: message.id, error: error instanceof Error ? error.message : String(error) }, () =>
+        process.exit(1),
+      );
+    },
+  );
+});
+process.send?.({ ready: true });

@@ -1,0 +1,176 @@
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { loadStageConfig, type StageConfig } from '#infra/config.ts';
+import { startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
+import { busiestWindow } from '#local/ecourtdate-simulator/rate-limit.ts';
+import { startSimulator } from '#local/ecourtdate-simulator.ts';
+import { startEventSourceMapping } from '#local/pipeline/event-source-mapping.ts';
+import { type SenderSink, sinkObservability } from '#local/pipeline/observability.ts';
+import { localSenderEnvironment } from '#local/pipeline/stage.ts';
+import { startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
+import { startSqsEmulator } from '#local/sqs-emulator.ts';
+import { createAwsClients } from '#shared/clients/aws.ts';
+import { loadSenderConfig } from '#shared/config.ts';
+import { createSenderHandler } from '#shared/sender/handler.ts';
+
+const LOCAL = {
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+} as const;
+const CLIENT = { id: 'pacing-drill', secret: 'pacing-drill-secret-0123456789' } as const;
+/** eCourtDate's documented limit per API client (docs/pacing.md). */
+export const ECOURTDATE_LIMIT_PER_MINUTE = 1000;
+
+export interface PacingDrillOptions {
+  /** Sender instances polling the queue, each with the stack's share of the budget (maxConcurrency). */
+  readonly instances: number;
+  /** Divides the minute of the sender and the simulator alike; a window lasts 60 / timeScale real seconds. */
+  readonly timeScale: number;
+  /** Windows measured from the first request. @default 2 */
+  readonly windows?: number;
+  /** The stage whose budget, batch size and timeouts are used. @default staging's defaults */
+  readonly stage?: StageConfig;
+  /** Receives every log line and metric of the senders. @default discarded */
+  readonly sink?: SenderSink;
+}
+
+export interface PacingDrillResult {
+  readonly instances: number;
+  /** The relay's budget (`requestsPerMinute`) and each instance's share of it, requests a minute. */
+  readonly budgetPerMinute: number;
+  readonly perInstancePerMinute: number;
+  /** One (scaled) minute, real ms. */
+  readonly windowMs: number;
+  readonly windows: number;
+  /** Requests (token and send) that reached the simulator within `windows` windows of the first one. */
+  readonly requestsInSpan: number;
+  /** `requestsInSpan / (windows x budgetPerMinute)`: how much of the budget the relay used under a backlog. */
+  readonly sustainedShare: number;
+  /** The most requests the simulator saw in any one window, over the whole run. */
+  readonly busiestWindow: number;
+  /** 429 answers from the simulator, over the whole run. */
+  readonly rateLimited: number;
+  readonly tokenRequests: number;
+}
+
+const discard: SenderSink = { write() {}, log() {}, metric() {} };
+
+/**
+ * Runs `instances` real sender handlers, as the stack deploys them (each paced to `requestsPerMinute /
+ * maxConcurrency`), against the eCourtDate simulator enforcing 1,000 requests per API client in any (scaled)
+ * minute with a sliding window, with a backlog larger than the measured windows can take. Counts what the
+ * simulator saw. Takes about `windows + 1` scaled minutes of real time: after the span, the mapping is stopped
+ * and every invocation still waiting for a slot is let finish.
+ *
+ * @example
+ * const result = await runPacingDrill({ instances: 4, timeScale: 4 }); // two 15 s windows
+ */
+export async function runPacingDrill(options: PacingDrillOptions): Promise<PacingDrillResult> {
+  const stage = options.stage ?? loadStageConfig({ stage: 'staging' });
+  const windows = options.windows ?? 2;
+  const windowMs = 60_000 / options.timeScale;
+  const sink = options.sink ?? discard;
+  const closers: (() => Promise<unknown>)[] = [];
+  try {
+    const sqs = await startSqsEmulator({ region: LOCAL.region });
+    closers.push(() => sqs.stop());
+    const dynamodb = await startDynamoDbEmulator();
+    closers.push(() => dynamodb.stop());
+    await dynamodb.createLedgerTable('pacing-ledger');
+    const sim = await startSimulator({
+      clients: { [CLIENT.id]: CLIENT.secret },
+      rateLimitPerMinute: ECOURTDATE_LIMIT_PER_MINUTE,
+      rateLimitWindow: 'sliding',
+      timeScale: options.timeScale,
+    });
+    closers.push(() => sim.close());
+    const secrets = await startSecretsManagerStub({
+      secrets: { 'pacing-drill': JSON.stringify({ client_id: CLIENT.id, client_secret: CLIENT.secret }) },
+    });
+    closers.push(() => secrets.close());
+    const dlq = await sqs.createQueue('pacing-dlq');
+    const queue = await sqs.createQueue('pacing-send', { VisibilityTimeout: '360' });
+
+    const config = loadSenderConfig(
+      localSenderEnvironment(stage, {
+        baseUrl: sim.url,
+        concurrency: options.instances,
+        timeScale: options.timeScale,
+        resources: {
+          secretId: 'pacing-drill',
+          sendQueueUrl: queue.url,
+          deadLetterQueueUrl: dlq.url,
+          ledgerTableName: 'pacing-ledger',
+        },
+        endpoints: { sqs: sqs.endpoint, secretsManager: secrets.url, dynamodb: dynamodb.endpoint },
+      }),
+    );
+    const instances = Array.from({ length: options.instances }, (_, i) => {
+      const clients = createAwsClients(config, LOCAL);
+      closers.push(async () => {
+        for (const client of Object.values(clients)) client.destroy();
+      });
+      const handler = createSenderHandler({ config, ...clients, observability: sinkObservability(sink) });
+      return { name: `sender-${i + 1}`, handler, sqs: clients.sqs };
+    });
+
+    // More than the measured windows can take, so every instance has work until the end of the span.
+    const jobs = Math.ceil(windows * stage.requestsPerMinute * 1.25) + 10 * options.instances;
+    await enqueueJobs(sqs.sqs, queue.url, jobs);
+
+    const mapping = startEventSourceMapping({
+      queue,
+      instances,
+      batchSize: stage.batchSize,
+      functionTimeoutMs: stage.functionTimeoutSeconds * 1000,
+    });
+    try {
+      while (sim.requests.length === 0) await sleep(5);
+      const first = (sim.requests[0] as { at: number }).at;
+      await sleep(first + windows * windowMs - Date.now() + 50);
+    } finally {
+      await mapping.stop();
+    }
+
+    const identified = sim.requests.filter((r) => r.clientId === CLIENT.id);
+    const first = identified[0]?.at ?? 0;
+    const requestsInSpan = identified.filter((r) => r.at < first + windows * windowMs).length;
+    return {
+      instances: options.instances,
+      budgetPerMinute: stage.requestsPerMinute,
+      perInstancePerMinute: config.requestsPerMinute,
+      windowMs,
+      windows,
+      requestsInSpan,
+      sustainedShare: requestsInSpan / (windows * stage.requestsPerMinute),
+      busiestWindow: busiestWindow(
+        identified.map((r) => r.at),
+        windowMs,
+      ),
+      rateLimited: identified.filter((r) => r.status === 429).length,
+      tokenRequests: identified.filter((r) => r.path === '/oauth/token').length,
+    };
+  } finally {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+  }
+}
+
+async function enqueueJobs(sqs: SQSClient, queueUrl: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i += 10) {
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: Array.from({ length: Math.min(10, count - i) }, (_, k) => ({
+          Id: String(k),
+          MessageBody: JSON.stringify({
+            id: `pacing-${i + k}`,
+            message: { to: '+15550100000', content: `Pacing drill reminder ${i + k}`, channel: 'text' },
+          }),
+        })),
+      }),
+    );
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
