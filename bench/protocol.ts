@@ -117,7 +117,8 @@ export interface Child<Out> {
 
 /**
  * Forks `script` (a .ts file: the child inherits tsx's loader from this process) with its stdout and stderr
- * appended to `logFd`, and waits for its first message when `waitReady` is set.
+ * appended to `logFd`, and resolves with the `ready` value of the child's first message. Rejects when the child
+ * exits first; every pending `call` rejects when it exits.
  */
 export async function forkChild<Out, Ready = unknown>(
   script: string,
