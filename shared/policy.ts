@@ -1,4 +1,5 @@
 import { MAX_HIDE_SECONDS, type SenderConfig } from '#shared/config.ts';
+import type { TransportKind } from '#shared/ecourtdate/status.ts';
 import type { SendJob } from '#shared/job.ts';
 import type { DeadLetterReason, Outcome, RetryCause } from '#shared/outcome.ts';
 
@@ -11,12 +12,6 @@ import type { DeadLetterReason, Outcome, RetryCause } from '#shared/outcome.ts';
  * 2. `decide`: what does this attempt's result mean?
  * 3. `classifyAttempt`: how does the attempt count towards the job's budgets?
  */
-
-/** How an HTTP request can fail without an answer. */
-export type TransportFailure = 'timeout' | 'connection';
-
-/** What eCourtDate answered one request with: an HTTP status, or a transport failure. */
-export type ApiStatus = number | TransportFailure;
 
 /**
  * What one attempt produced. `stage` says where it ended: `secret` (the client secret could not be read),
@@ -39,7 +34,7 @@ export type AttemptResult =
   | {
       readonly kind: 'transport';
       readonly stage: 'token' | 'send';
-      readonly error: TransportFailure;
+      readonly error: TransportKind;
       /**
        * Whether the request may have reached the server: false when it failed before a byte was written (the
        * name did not resolve, the connection was refused, the TLS handshake failed). Absent means it may have.

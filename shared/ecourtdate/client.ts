@@ -8,10 +8,11 @@ import {
   waitHint,
 } from '#shared/ecourtdate/http.ts';
 import type { Pacer } from '#shared/ecourtdate/pacer.ts';
+import type { ApiStatus } from '#shared/ecourtdate/status.ts';
 import type { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { CredentialsError } from '#shared/errors.ts';
 import { type SendJob, serializeMessage } from '#shared/job.ts';
-import type { ApiStatus, AttemptResult } from '#shared/policy.ts';
+import type { AttemptResult } from '#shared/policy.ts';
 import { redactText } from '#shared/redact.ts';
 
 export const ONEOFFS_PATH = '/v1/messages/oneoffs';

@@ -75,6 +75,11 @@ export interface ClaimInput {
   readonly now: number;
   /** Epoch ms until which this invocation may run: the claim's lease. */
   readonly leaseUntil: number;
+  /**
+   * Epoch ms of the job's first receipt (carried across fresh copies), when known: a first entry's maximum age
+   * counts from it, not from its first claim, since a job can wait unclaimed (deferred during a 429) first.
+   */
+  readonly firstReceivedAt?: number | undefined;
   /** The record is an operator's redrive from the dead-letter queue (it carries the relay's attributes). */
   readonly redriven?: boolean;
 }
@@ -115,7 +120,7 @@ export function firstEntry(input: ClaimInput, expiration: number, keyPrefix: str
     body_hash: input.bodyHash,
     generation: 1,
     version: 1,
-    first_attempt_at: input.now,
+    first_attempt_at: Math.min(input.firstReceivedAt ?? input.now, input.now),
     sends: 0,
     retryable: 0,
     server_500: 0,
@@ -179,6 +184,8 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
     lost = true;
     next = {
       ...existing,
+      // It may have reached the messages endpoint: it counts as a send, like a timeout.
+      sends: existing.sends + 1,
       retryable: existing.retryable + 1,
       unknown_outcome: true,
       unknown_at: existing.unknown_at ?? existing.attempt_started_at ?? existing.updated_at,

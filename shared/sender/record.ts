@@ -170,6 +170,7 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
     messageId: record.messageId,
     now: now(),
     leaseUntil: budget.deadlineAt,
+    firstReceivedAt: firstReceipt,
     redriven: isRedrive(record),
   });
   if (claim.kind !== 'claimed') return gatePlan(claim, base, runtime);
@@ -214,15 +215,12 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
   const outcome = decide({ ...judged, result, prior: priorOf(entry), unknownSince: entry.unknown_at });
   const hint = result.kind === 'response' && result.status === 429 ? result.retryAfterSeconds : undefined;
   const rateLimited = result.kind === 'response' && result.status === 429;
+  const lastStatus =
+    result.kind === 'response' ? result.status : result.kind === 'transport' ? result.error : 'secret';
+  const why = outcome.type === 'dead_letter' ? whyDeadLettered(outcome.reason, lastStatus, job) : undefined;
   return {
     outcome,
-    facts: {
-      ...facts,
-      sent,
-      detail: sent.detail,
-      lastStatus:
-        result.kind === 'response' ? result.status : result.kind === 'transport' ? result.error : 'secret',
-    },
+    facts: { ...facts, sent, detail: sent.detail ?? why, lastStatus },
     settle: { entry, attempt: classifyAttempt(result) },
     ...(rateLimited ? { blockMs: rateLimitBlockMs(hint, config) } : {}),
     ...(suspectRateLimitHint(hint, config) && hint !== undefined ? { suspectHintSeconds: hint } : {}),
@@ -326,14 +324,14 @@ async function apply(runtime: SenderRuntime, plan: Plan): Promise<RecordReport> 
       if (receiveCount(facts.record) >= requeueAfterReceives(config)) {
         // The receive count nears the queue's redrive limit: a fresh copy starts it again, so a long wait (a
         // 429 storm, an outage) never sends a healthy job to the dead-letter queue without a reason.
-        await requeueCopy(
+        const copy = await requeueCopy(
           runtime.sqs,
           config.sendQueueUrl,
           facts.record,
           outcome.delaySeconds,
           runtime.now(),
         );
-        report(runtime, facts, outcome, LOG_MESSAGE.requeued);
+        report(runtime, facts, outcome, LOG_MESSAGE.requeued, { requeued_as: copy.messageId });
         return { jobId, outcome, requeued: true };
       }
       report(runtime, facts, outcome);
@@ -390,9 +388,16 @@ function reportAlreadySettled(runtime: SenderRuntime, facts: RecordFacts, outcom
 }
 
 /** One structured log line and the outcome metrics for what happened to a record. */
-function report(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome, message?: string): void {
+function report(
+  runtime: SenderRuntime,
+  facts: RecordFacts,
+  outcome: Outcome,
+  message?: string,
+  extra: Record<string, string> = {},
+): void {
   const { sent } = facts;
   const line = {
+    ...extra,
     job_id: facts.jobId,
     message_id: facts.record.messageId,
     attempt: facts.attempts,
@@ -416,6 +421,34 @@ function report(runtime: SenderRuntime, facts: RecordFacts, outcome: Outcome, me
   if (outcome.type === 'retry') runtime.logger.warn(message ?? LOG_MESSAGE.retried, line);
   else if (outcome.type === 'dead_letter') runtime.logger.error(LOG_MESSAGE.deadLettered, line);
   else runtime.logger.info(LOG_MESSAGE.settled, line);
+}
+
+/**
+ * Why a job decided on an answer was dead-lettered, in a sentence for the `detail` attribute, the log and the
+ * local report (docs/contract.md, "What each response does"). Never quotes the message or the response.
+ */
+function whyDeadLettered(reason: DeadLetterReason, lastStatus: number | string, job: SendJob): string {
+  const answer = typeof lastStatus === 'number' ? `HTTP ${lastStatus}` : lastStatus;
+  switch (reason) {
+    case 'unknown_outcome':
+      return job.message.skip_duplicate === true
+        ? `the request may have created the message (${answer}) and skip_duplicate is set, so it is not resent: check Console > Logs, then redrive if it was not sent`
+        : `the request may have created the message (${answer}) and a resend could not land inside eCourtDate's duplicate window: check Console > Logs, then redrive if it was not sent`;
+    case 'retries_exhausted':
+      return `eCourtDate kept failing (last ${answer}); the attempt budget is spent: redrive once the API recovers`;
+    case 'bad_request':
+      return 'eCourtDate rejected the message (HTTP 400): response_excerpt names the field; fix the job and send it again';
+    case 'forbidden':
+      return 'HTTP 403: the agency is inactive or the API client lacks permission (see the Forbidden403 runbook)';
+    case 'not_found':
+      return 'HTTP 404: wrong base URL, or no Default Agency / unknown agency_reference ("Agency Not Found")';
+    case 'client_error':
+      return `eCourtDate refused the request (${answer}); retrying the same request would not help`;
+    case 'expired':
+      return `the job's deadline passed before it could be delivered (last ${answer})`;
+    default:
+      return `dead-lettered ${reason} after ${answer}`;
+  }
 }
 
 function deadLetterPlan(facts: RecordFacts, reason: DeadLetterReason): Plan {

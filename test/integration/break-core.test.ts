@@ -147,13 +147,16 @@ describe('an instance killed mid-record', () => {
   it('a copy of the job seen by another instance while the killed one still holds the lease waits, then resends inside the window', async () => {
     await start();
     await h.enqueue(jobBody());
-    await h.invokeWith(killedInstance('after-send'), { functionTimeoutMs: 1_500 });
+    // The killed invocation is still within its function timeout (its lease) while the copy is handled.
+    const killed = h.invokeWith(killedInstance('after-send'), { functionTimeoutMs: 4_000 });
+    while (h.sends().length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
 
     // An upstream resend of the same job arrives at once, before the lease of the killed attempt ends.
     const copy = await h.enqueue(jobBody());
     const early = await h.invokeWith(h.createInstance());
     expect(early.failed).toEqual([copy]);
     expect(h.sends()).toHaveLength(1);
+    await killed;
 
     await runUntilQuiet(8);
     expect(h.sim.messages).toHaveLength(1);
@@ -335,5 +338,60 @@ describe('expiry and hostile input', () => {
       return (code < 0x20 && code !== 0x9 && code !== 0xa && code !== 0xd) || code === 0xffff;
     });
     expect(refused).toEqual([]);
+  });
+});
+
+describe('found by this review, fixed', () => {
+  it('the maximum age counts from the first receipt, also when the first receipts were deferred without a claim', async () => {
+    await start({ env: { MAX_AGE_SECONDS: '600' } });
+    const instance = h.createInstance();
+    h.sim.script({
+      match: { path: ONEOFFS, contentIncludes: 'blocker' },
+      times: 1,
+      action: { kind: 'respond', status: 429, headers: { 'Retry-After': '300' } },
+    });
+    h.sim.script({
+      match: { path: ONEOFFS, contentIncludes: 'victim' },
+      action: { kind: 'respond', status: 429 },
+    });
+    await h.enqueue(jobBody({ id: 'blocker' }, { content: 'blocker reminder' }));
+    await h.invokeWith(instance);
+    const firstReceipt = Date.now();
+    await h.enqueue(jobBody({ id: 'victim' }, { content: 'victim reminder' }));
+    await h.invokeWith(instance);
+    expect(await ledger().get('victim')).toBeUndefined();
+    await h.fastForward();
+    await runUntilQuiet(20);
+
+    const victimSends = h.sends().filter((r) => JSON.stringify(r.body).includes('victim'));
+    expect(victimSends.length).toBeGreaterThan(0);
+    for (const send of victimSends) expect(send.at - firstReceipt).toBeLessThan(600_000);
+    expect(deadLetters(await h.drainDeadLetters())).toEqual([
+      { reason: 'expired', lastStatus: '429', attempts: String(victimSends.length), jobId: 'victim' },
+    ]);
+  });
+
+  it('attempts counts a killed attempt that may have reached eCourtDate', async () => {
+    await start();
+    await h.enqueue(jobBody({}, { skip_duplicate: true }));
+    await h.invokeWith(killedInstance('after-send'), { functionTimeoutMs: 1_500 });
+    await h.fastForward();
+    await runUntilQuiet(6);
+
+    expect(h.sends()).toHaveLength(1);
+    expect(deadLetters(await h.drainDeadLetters())).toEqual([
+      { reason: 'unknown_outcome', lastStatus: 'lost', attempts: '1', jobId: JOB_ID },
+    ]);
+  });
+
+  it('after a killed attempt and a 409 the ledger counts both requests', async () => {
+    await start();
+    await h.enqueue(jobBody());
+    await h.invokeWith(killedInstance('after-send'), { functionTimeoutMs: 1_500 });
+    await h.fastForward();
+    await runUntilQuiet(6);
+
+    expect(h.sends()).toHaveLength(2);
+    expect(await ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', sends: 2 });
   });
 });

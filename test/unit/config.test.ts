@@ -60,6 +60,7 @@ describe('loadSenderConfig', () => {
       rateLimitWaitSeconds: 60,
       rateLimitHintMaxSeconds: 300,
       maxReceiveCount: 50,
+      webhooksEnabled: false,
       maxAgeSeconds: 86_400,
       duplicateWindowSeconds: 1800,
       httpTimeoutMs: 10_000,
