@@ -72,7 +72,8 @@ function redactValues(text: string, sensitive: readonly (string | undefined)[]):
     .filter((value) => value.length >= MIN_SENSITIVE_CHARS);
   if (values.length === 0) return text;
   const hidden = new Uint8Array(text.length);
-  for (const view of [buildView(text, true, true), buildView(text, false, true)]) {
+  const views = [buildView(text, 'json', true), buildView(text, 'url', true), buildView(text, 'none', true)];
+  for (const view of views) {
     const hide = (start: number, end: number) => {
       const first = view.from[start];
       const last = view.to[end - 1];
@@ -102,7 +103,16 @@ function redactValues(text: string, sensitive: readonly (string | undefined)[]):
  * `text` each match came from with `replacement(match as seen in the view)`.
  */
 function replaceInView(text: string, pattern: RegExp, replacement: (match: string) => string): string {
-  const view = buildView(text, true, false);
+  return replaceInOneView(replaceInOneView(text, pattern, replacement, 'json'), pattern, replacement, 'url');
+}
+
+function replaceInOneView(
+  text: string,
+  pattern: RegExp,
+  replacement: (match: string) => string,
+  decode: Decoding,
+): string {
+  const view = buildView(text, decode, false);
   let out = '';
   let copied = 0;
   for (const match of view.text.matchAll(pattern)) {
@@ -135,8 +145,15 @@ const JSON_SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
 };
 const UNICODE_ESCAPE = /^\\u([0-9A-Fa-f]{4})/;
 
-/** Builds the folded view of `text`, decoding JSON escapes (`\u00e9`, `\"`, `\n`...) when asked. */
-function buildView(text: string, decodeEscapes: boolean, lowerCase: boolean): View {
+/**
+ * How a view decodes the text before folding it: JSON escapes (`\u00e9`, `\"`) and HTML entities (`&nbsp;`,
+ * `&#233;`); URL encoding (`%2B`, `%C3%A9`, `+` for a space) and HTML entities; or nothing (a value may itself
+ * hold a backslash or a percent sign).
+ */
+type Decoding = 'json' | 'url' | 'none';
+
+/** Builds the folded view of `text`, decoding escapes as `decode` says. */
+function buildView(text: string, decode: Decoding, lowerCase: boolean): View {
   let folded = '';
   const from: number[] = [];
   const to: number[] = [];
@@ -144,7 +161,7 @@ function buildView(text: string, decodeEscapes: boolean, lowerCase: boolean): Vi
   while (i < text.length) {
     let char: string;
     let length: number;
-    const escaped = decodeEscapes && text[i] === '\\' ? jsonEscapeAt(text, i) : undefined;
+    const escaped = decodeAt(text, i, decode);
     if (escaped) {
       [char, length] = escaped;
     } else {
@@ -160,6 +177,61 @@ function buildView(text: string, decodeEscapes: boolean, lowerCase: boolean): Vi
     i += length;
   }
   return { text: folded, from, to };
+}
+
+/** The character an escape at `i` stands for under `decode`, and the escape's length; undefined if none. */
+function decodeAt(text: string, i: number, decode: Decoding): [string, number] | undefined {
+  if (decode === 'none') return undefined;
+  const char = text[i];
+  if (char === '&') return htmlEntityAt(text, i);
+  if (decode === 'json') return char === '\\' ? jsonEscapeAt(text, i) : undefined;
+  if (char === '+') return [' ', 1];
+  return char === '%' ? percentEscapeAt(text, i) : undefined;
+}
+
+const HTML_ENTITY = /^&(#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z]{2,8});/;
+const HTML_NAMED: Readonly<Record<string, string>> = {
+  nbsp: '\u00A0',
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  ndash: '\u2013',
+  mdash: '\u2014',
+};
+
+/** The character an HTML entity at `i` stands for (`&nbsp;`, `&#233;`, `&#xE9;`), and its length. */
+function htmlEntityAt(text: string, i: number): [string, number] | undefined {
+  const entity = HTML_ENTITY.exec(text.slice(i, i + 12));
+  const name = entity?.[1];
+  if (!entity || !name) return undefined;
+  if (name.startsWith('#')) {
+    const code =
+      name[1] === 'x' || name[1] === 'X' ? Number.parseInt(name.slice(2), 16) : Number(name.slice(1));
+    return code > 0 && code <= 0x10ffff ? [String.fromCodePoint(code), entity[0].length] : undefined;
+  }
+  const named = Object.hasOwn(HTML_NAMED, name.toLowerCase()) ? HTML_NAMED[name.toLowerCase()] : undefined;
+  return named === undefined ? undefined : [named, entity[0].length];
+}
+
+const PERCENT_BYTE = /^%([0-9A-Fa-f]{2})/;
+
+/** The character a URL-encoded UTF-8 sequence at `i` stands for (`%2B`, `%C3%A9`), and its length. */
+function percentEscapeAt(text: string, i: number): [string, number] | undefined {
+  const bytes: number[] = [];
+  for (let at = i; bytes.length < 4; at += 3) {
+    const byte = PERCENT_BYTE.exec(text.slice(at, at + 3))?.[1];
+    if (byte === undefined) break;
+    bytes.push(Number.parseInt(byte, 16));
+    const first = bytes[0] ?? 0;
+    const need = first < 0x80 ? 1 : first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1;
+    if (bytes.length === need) {
+      const decoded = new TextDecoder('utf-8', { fatal: false }).decode(Uint8Array.from(bytes));
+      return [decoded, bytes.length * 3];
+    }
+  }
+  return undefined;
 }
 
 /** The character a JSON escape at `i` stands for, and the escape's length; undefined if none starts there. */

@@ -60,7 +60,7 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     tracer.captureAWSv3Client(deps.dynamodb);
   }
   // A scaled run's minute is shorter, so is the pacing interval: the budget is per (scaled) minute.
-  const pacer = new Pacer(config.requestsPerMinute * config.timeScale, { now });
+  const pacer = new Pacer(config.requestsPerMinute, { now, windowMs: 60_000 / config.timeScale });
   const credentials = new CredentialsSource({
     client: deps.secrets,
     secretId: config.secretId,
