@@ -106,3 +106,26 @@ describe('the gate', () => {
     expect(gate(delivered, { ...input, bodyHash: 'other' }, 0).kind).toBe('conflict');
   });
 });
+
+describe('redaction of URL-encoded and HTML-escaped echoes (found in review, fixed)', () => {
+  it.each([
+    ['a percent-encoded recipient', 'to=%2B15551234567&x=1'],
+    ['a form-encoded recipient', 'to=%2B1+555+123+4567'],
+  ])('a phone number echoed as %s is redacted', (_name, body) => {
+    expect(redactText(body, [CONTENT, PHONE]).replace(/\D/g, '')).not.toContain('5551234567');
+  });
+
+  it.each([
+    ['percent-encoded', `content=${encodeURIComponent(CONTENT)}`],
+    ['form-encoded', `content=${encodeURIComponent(CONTENT).replace(/%20/g, '+')}`],
+    ['HTML-escaped', `content=${CONTENT.replace(/ /g, '&nbsp;')}`],
+    ['with numeric HTML entities', `content=${CONTENT.replace(/o/g, '&#111;')}`],
+  ])('the message text echoed %s is redacted', (_name, body) => {
+    expect(redactText(body, [CONTENT, PHONE])).not.toMatch(/court(%20|\+|&nbsp;| )on/i);
+    expect(redactText(body, [CONTENT, PHONE])).toContain('[redacted]');
+  });
+
+  it('an e-mail address echoed percent-encoded is masked even when it is not the recipient', () => {
+    expect(redactText('to=jose.defendant%40court.gov', [])).not.toContain('jose.defendant');
+  });
+});
