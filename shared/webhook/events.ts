@@ -36,8 +36,36 @@ export interface WebhookEventDetail {
   readonly received_at: string;
   /** The relay's job that sent the message, when the update names a message the relay created. */
   readonly job_id?: string;
-  /** The parsed payload, unchanged. */
+  /**
+   * The payload exactly as received: the handler passes its JSON text (`PayloadText`), which goes into the
+   * event's `Detail` as written, so big integers keep every digit and any nesting depth serialises.
+   */
   readonly payload: unknown;
+}
+
+/**
+ * A JSON text (already checked to parse) carried into an event's `detail` as written, never re-serialised
+ * (docs/webhooks.md, "Events on the bus"). `JSON.rawJSON` cannot do this: it takes primitives only.
+ */
+export class PayloadText {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
+/**
+ * The `Detail` string of an event: its fields as JSON, with a `PayloadText` payload spliced in as its text.
+ * Throws only what `JSON.stringify` throws for a payload passed as a value (a `PayloadText` never throws).
+ *
+ * @example serializeDetail({ a: 1, payload: new PayloadText('{"id":12345678901234567890}') })
+ * // '{"a":1,"payload":{"id":12345678901234567890}}'
+ */
+export function serializeDetail(detail: object): string {
+  if (!('payload' in detail) || !(detail.payload instanceof PayloadText)) return JSON.stringify(detail);
+  const { payload, ...rest } = detail;
+  const head = JSON.stringify(rest);
+  return `${head.slice(0, -1)}${head === '{}' ? '' : ','}"payload":${payload.text}}`;
 }
 
 /** `detail` of `eCourtDate Job Delivery Status`. */

@@ -7,18 +7,24 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { withoutByteOrderMark } from '#shared/job.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { createObservability, type Observability } from '#shared/observability.ts';
 import type { WebhookConfig } from '#shared/webhook/config.ts';
 import { WebhookDedupe } from '#shared/webhook/dedupe.ts';
 import { PublishError } from '#shared/webhook/errors.ts';
-import { type JobMatch, planEvents } from '#shared/webhook/events.ts';
+import { type JobMatch, PayloadText, planEvents } from '#shared/webhook/events.ts';
 import { WEBHOOK_METRIC } from '#shared/webhook/metrics.ts';
-import { type NormalisedWebhook, normaliseWebhook } from '#shared/webhook/payload.ts';
+import { KNOWN_STATUSES, type NormalisedWebhook, normaliseWebhook } from '#shared/webhook/payload.ts';
 import { EventPublisher } from '#shared/webhook/publish.ts';
 import { readWebhookRequest, screenRequest } from '#shared/webhook/request.ts';
 import { respond } from '#shared/webhook/responses.ts';
-import { WebhookSecretSource } from '#shared/webhook/secret.ts';
+import {
+  ECOURTDATE_SECRET_MAX_CHARS,
+  exceedsEcourtdateMax,
+  WebhookSecretSource,
+  type WebhookSecrets,
+} from '#shared/webhook/secret.ts';
 import { verifySignature } from '#shared/webhook/signature.ts';
 
 export interface WebhookDependencies {
@@ -64,7 +70,8 @@ interface Verdict {
  * parse → claim its uuid → tie it to a job → publish → mark done, and is answered (docs/webhooks.md):
  * 200 accepted or duplicate; 400 signed but not JSON; 401 missing or wrong signature (no detail); 403 source IP
  * not on the allowlist; 405 not POST; 409 the same delivery is being handled right now (retry); 413 too large;
- * 415 not JSON; 503 the secret, the table or `PutEvents` failed (retry). Every non-2xx makes eCourtDate retry.
+ * 415 not JSON; 500 an unexpected error; 503 the secret, the table or `PutEvents` failed (retry). Every non-2xx
+ * makes eCourtDate retry. Every answer carries the security headers; nothing throws out of the handler.
  */
 export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler {
   const { config } = deps;
@@ -75,11 +82,21 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
     tracer.captureAWSv3Client(deps.dynamodb);
     tracer.captureAWSv3Client(deps.eventBridge);
   }
+  let warnedLongSecret = false;
   const secretSource = new WebhookSecretSource({
     client: deps.secrets,
     secretId: config.secretId,
     ttlMs: config.secretTtlSeconds * 1000,
     now,
+    // Once per container, at the first read after a cold start (docs/webhooks.md, "The secret").
+    onRead: (secrets) => {
+      if (warnedLongSecret || !exceedsEcourtdateMax(secrets)) return;
+      warnedLongSecret = true;
+      logger.warn('webhook secret is longer than eCourtDate accepts', {
+        secret_id: config.secretId,
+        max_chars: ECOURTDATE_SECRET_MAX_CHARS,
+      });
+    },
   });
   const table = { client: deps.dynamodb, tableName: config.ledgerTableName, now };
   const dedupe = new WebhookDedupe({
@@ -90,16 +107,37 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
   const deliveries = new DeliveryLedger({ ...table, ttlSeconds: config.dedupeTtlSeconds });
   const publisher = new EventPublisher({ client: deps.eventBridge, eventBusName: config.eventBusName });
 
-  /** True when the signature verifies under the current (or previous) secret, re-reading a stale secret once. */
-  const signatureValid = async (header: string | undefined, body: Buffer): Promise<boolean> => {
+  /**
+   * Whether the signature verifies under the current (or previous) secret, re-reading a stale secret once. When
+   * a read fails but a secret was read before, that one decides (docs/webhooks.md, "The secret"): a forged
+   * signature is a 401 whether or not Secrets Manager answers. Throws only when no secret was ever read.
+   */
+  const checkSignature = async (
+    header: string | undefined,
+    body: Buffer,
+    notes: Record<string, string>,
+  ): Promise<boolean> => {
     if (header === undefined) return false;
-    const secrets = await secretSource.get();
-    if (verifySignature(header, body, [secrets.current, ...(secrets.previous ? [secrets.previous] : [])])) {
-      return true;
+    const verify = (secrets: WebhookSecrets) =>
+      verifySignature(header, body, [secrets.current, ...(secrets.previous ? [secrets.previous] : [])]);
+    let secrets: WebhookSecrets;
+    try {
+      secrets = await secretSource.get();
+    } catch (error) {
+      const lastKnown = secretSource.lastKnown;
+      if (lastKnown === undefined) throw error;
+      notes.secret_read_error = errorName(error);
+      return verify(lastKnown);
     }
-    const reread = await secretSource.get({ refreshIfOlderThanMs: SECRET_REFRESH_MIN_INTERVAL_MS });
-    if (reread === secrets) return false;
-    return verifySignature(header, body, [reread.current, ...(reread.previous ? [reread.previous] : [])]);
+    if (verify(secrets)) return true;
+    let reread: WebhookSecrets;
+    try {
+      reread = await secretSource.get({ refreshIfOlderThanMs: SECRET_REFRESH_MIN_INTERVAL_MS });
+    } catch (error) {
+      notes.secret_read_error = errorName(error);
+      return false;
+    }
+    return reread !== secrets && verify(reread);
   };
 
   /** The relay's job an update is about, with the status recorded on it; undefined when it is not the relay's. */
@@ -133,7 +171,7 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
     return undefined;
   };
 
-  const receive = async (event: APIGatewayProxyEventV2): Promise<Verdict> => {
+  const receive = async (event: APIGatewayProxyEventV2, notes: Record<string, string>): Promise<Verdict> => {
     const receivedAt = now();
     const request = readWebhookRequest(event);
     const rejection = screenRequest(request, config);
@@ -152,7 +190,7 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
 
     let valid: boolean;
     try {
-      valid = await signatureValid(request.signature, request.body);
+      valid = await checkSignature(request.signature, request.body, notes);
     } catch (error) {
       return internalError('secret_unavailable', error);
     }
@@ -165,9 +203,11 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
       };
     }
 
+    // The signature is over the exact bytes, a byte order mark included; JSON itself has none.
+    const text = withoutByteOrderMark(request.body.toString('utf8'));
     let payload: unknown;
     try {
-      payload = JSON.parse(request.body.toString('utf8'));
+      payload = JSON.parse(text);
     } catch {
       return {
         status: 400,
@@ -177,7 +217,7 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
         level: 'warn',
       };
     }
-    const webhook = normaliseWebhook(payload, request.body);
+    const webhook = normaliseWebhook(payload, request.body, receivedAt);
 
     let claim: Awaited<ReturnType<WebhookDedupe['claim']>>;
     try {
@@ -214,7 +254,14 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
       await giveBack(claim.published);
       return internalError('ledger_unavailable', error, webhook);
     }
-    const planned = planEvents(webhook, payload, receivedAt, match);
+    let planned: ReturnType<typeof planEvents>;
+    try {
+      // The payload goes on the bus as its text: exact numbers, any depth (docs/webhooks.md, "Events on the bus").
+      planned = planEvents(webhook, new PayloadText(text), receivedAt, match);
+    } catch (error) {
+      await giveBack(claim.published);
+      return unexpectedError(error, webhook);
+    }
     const pending = planned.filter((e) => !claim.published.includes(e.key));
     try {
       await publisher.publish(pending);
@@ -230,7 +277,7 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
         jobId: match?.jobId,
         published: published.length,
         detail: {
-          error_name: error instanceof Error ? error.name : typeof error,
+          error_name: errorName(error),
           ...(error instanceof PublishError && error.errorCodes.length > 0
             ? { error_codes: error.errorCodes.join(',') }
             : {}),
@@ -272,30 +319,61 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
     metrics: [WEBHOOK_METRIC.internalErrors],
     webhook,
     // By name only: SDK messages can quote request data.
-    detail: { error_name: error instanceof Error ? error.name : typeof error },
+    detail: { error_name: errorName(error) },
+    level: 'error',
+  });
+
+  /** Anything the receiver did not foresee: 500, so eCourtDate retries; logged by the error's name only. */
+  const unexpectedError = (error: unknown, webhook?: NormalisedWebhook): Verdict => ({
+    status: 500,
+    outcome: 'internal_error',
+    body: { message: 'internal error; retry later' },
+    metrics: [WEBHOOK_METRIC.internalErrors],
+    webhook,
+    detail: { error_name: errorName(error) },
     level: 'error',
   });
 
   const base = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
-    const verdict = await receive(event);
+    const notes: Record<string, string> = {};
+    let verdict: Verdict;
+    try {
+      verdict = await receive(event, notes);
+    } catch (error) {
+      verdict = unexpectedError(error);
+    }
     metrics.addMetric(WEBHOOK_METRIC.received, MetricUnit.Count, 1);
     for (const name of verdict.metrics) metrics.addMetric(name, MetricUnit.Count, 1);
     if (verdict.published) metrics.addMetric(WEBHOOK_METRIC.published, MetricUnit.Count, verdict.published);
     // The uuid, the kind and the outcome: never the payload, a recipient or the secret.
-    logger[verdict.level ?? 'info']('webhook', {
+    // A secret read that failed (a cached secret decided) is worth a warning even when the answer was fine.
+    const level = verdict.level ?? (notes.secret_read_error ? 'warn' : 'info');
+    logger[level]('webhook', {
       webhook_uuid: verdict.webhook?.uuid,
       kind: verdict.webhook?.kind,
       outcome: verdict.outcome,
       status_code: verdict.status,
       ...(verdict.jobId ? { job_id: verdict.jobId } : {}),
-      ...(verdict.webhook?.status ? { delivery_status: verdict.webhook.status } : {}),
+      // The relay's own word only: eCourtDate's may carry anything, a phone number included.
+      ...(verdict.webhook?.status
+        ? { delivery_status: KNOWN_STATUSES.has(verdict.webhook.status) ? verdict.webhook.status : 'other' }
+        : {}),
       ...verdict.detail,
+      ...notes,
     });
     return respond(verdict.status, verdict.body, verdict.headers);
   };
 
-  return middy(base)
-    .use(injectLambdaContext(logger))
-    .use(logMetrics(metrics))
-    .use(captureLambdaHandler(tracer)) as unknown as WebhookHandler;
+  return (
+    middy(base)
+      // Never the event: it holds the payload (POWERTOOLS_LOGGER_LOG_EVENT must not turn that on).
+      .use(injectLambdaContext(logger, { logEvent: false }))
+      .use(logMetrics(metrics))
+      .use(captureLambdaHandler(tracer)) as unknown as WebhookHandler
+  );
+}
+
+/** An error's name, which is all a log line may say of it: SDK messages can quote request data. */
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
 }

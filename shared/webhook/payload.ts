@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { redactText } from '#shared/redact.ts';
 
 /**
  * Reading eCourtDate webhook payloads. What is documented (docs/webhooks.md, "What the receiver reads"): a JSON
@@ -33,7 +34,7 @@ export interface NormalisedWebhook {
   readonly channel: string | undefined;
   /** The normalised status of a message update (`delivered`, `failed`, ...). */
   readonly status: DeliveryStatus | undefined;
-  /** The status as eCourtDate spelled it. */
+  /** The status as eCourtDate spelled it (lower case), a digit run that could be a phone number masked. */
   readonly rawStatus: string | undefined;
   /** Candidate uuids of the outbound message an update is about, most specific first. */
   readonly messageUuids: readonly string[];
@@ -70,42 +71,62 @@ const TIME_FIELDS = ['status_at', 'last_status_at', 'updated_at', 'timestamp', '
 const CHANNELS = new Set(['text', 'sms', 'mms', 'email', 'voice', 'push', 'call']);
 const MESSAGE_TYPE = /message|text|sms|mms|e-?mail|voice|call/i;
 
-/** Words eCourtDate (or a carrier) may use for a status, and the relay's word for each. */
-const STATUS_WORDS: Readonly<Record<string, DeliveryStatus>> = {
-  queued: 'queued',
-  scheduled: 'queued',
-  pending: 'queued',
-  accepted: 'queued',
-  created: 'queued',
-  sent: 'sent',
-  sending: 'sent',
-  dispatched: 'sent',
-  delivered: 'delivered',
-  failed: 'failed',
-  failure: 'failed',
-  undelivered: 'failed',
-  undeliverable: 'failed',
-  bounced: 'failed',
-  rejected: 'failed',
-  error: 'failed',
-  retry: 'retried',
-  retried: 'retried',
-  retrying: 'retried',
-  resent: 'retried',
-  requeued: 'retried',
-  replied: 'replied',
-  reply: 'replied',
-  responded: 'replied',
-  answered: 'replied',
-};
+/** The relay's own status words; any other status is eCourtDate's word, kept as it spelled it. */
+export const KNOWN_STATUSES: ReadonlySet<string> = new Set([
+  'queued',
+  'sent',
+  'delivered',
+  'failed',
+  'retried',
+  'replied',
+]);
+
+/**
+ * Words eCourtDate (or a carrier) may use for a status, and the relay's word for each. A Map, not an object
+ * literal: a status such as `constructor` or `__proto__` must not find `Object.prototype`'s members.
+ */
+const STATUS_WORDS: ReadonlyMap<string, DeliveryStatus> = new Map(
+  Object.entries({
+    queued: 'queued',
+    scheduled: 'queued',
+    pending: 'queued',
+    accepted: 'queued',
+    created: 'queued',
+    sent: 'sent',
+    sending: 'sent',
+    dispatched: 'sent',
+    delivered: 'delivered',
+    failed: 'failed',
+    failure: 'failed',
+    undelivered: 'failed',
+    undeliverable: 'failed',
+    bounced: 'failed',
+    rejected: 'failed',
+    error: 'failed',
+    retry: 'retried',
+    retried: 'retried',
+    retrying: 'retried',
+    resent: 'retried',
+    requeued: 'retried',
+    replied: 'replied',
+    reply: 'replied',
+    responded: 'replied',
+    answered: 'replied',
+  }),
+);
 
 /**
  * Reads a parsed webhook body (any JSON value) into the fields the receiver and upstream systems use. The body's
- * raw bytes give the dedupe key when the payload has no uuid.
+ * raw bytes give the dedupe key when the payload has no uuid; `now` (epoch ms, the receive time) bounds the
+ * payload's own time (see `parseTime`).
  *
  * @example normaliseWebhook({ uuid: 'e1', direction: 'outbound', last_status: 'delivered' }, raw).kind === 'message_status'
  */
-export function normaliseWebhook(payload: unknown, rawBody: Uint8Array): NormalisedWebhook {
+export function normaliseWebhook(
+  payload: unknown,
+  rawBody: Uint8Array,
+  now: number = Date.now(),
+): NormalisedWebhook {
   const top = isRecord(payload) ? payload : {};
   // A wrapped form ({"type": "...", "data": {...message...}}) is as likely as the flat one documented.
   const nested = [top.data, top.message, top.payload].find(isRecord);
@@ -127,19 +148,19 @@ export function normaliseWebhook(payload: unknown, rawBody: Uint8Array): Normali
           ? 'outbound'
           : undefined;
   const channel = word(field('channel'));
-  const rawStatus =
-    firstText(
-      STATUS_FIELDS.map((name) => field(name)).filter((value) => !isRecord(value)),
-      32,
-      /[^\w .-]/g,
-    )?.toLowerCase() ?? statusFromType(type);
+  const statusText = firstText(
+    STATUS_FIELDS.map((name) => field(name)).filter((value) => !isRecord(value)),
+    32,
+    /[^\w .-]/g,
+  )?.toLowerCase();
+  const rawStatus = statusText === undefined ? statusFromType(type) : safeStatusText(statusText);
   const status = rawStatus === undefined ? undefined : normaliseStatus(rawStatus);
 
   const messageLike =
     direction !== undefined ||
     (channel !== undefined && CHANNELS.has(channel)) ||
     (type !== undefined && MESSAGE_TYPE.test(type)) ||
-    'last_status' in record;
+    Object.hasOwn(record, 'last_status');
   const kind: WebhookKind = !messageLike
     ? 'webhook'
     : direction === 'inbound'
@@ -159,7 +180,7 @@ export function normaliseWebhook(payload: unknown, rawBody: Uint8Array): Normali
     REPLY_FIELDS.flatMap((name) => [reference(record[name]), reference(top[name])]),
   );
   const createdAt = firstText([field('created_at')], 64, /[^\w .:+-]/g);
-  const occurredAt = TIME_FIELDS.map((name) => parseTime(field(name))).find((at) => at !== undefined);
+  const occurredAt = TIME_FIELDS.map((name) => parseTime(field(name), now)).find((at) => at !== undefined);
 
   return {
     kind,
@@ -194,22 +215,32 @@ export function dedupeKeyOf(
 
 /**
  * The relay's word for a status: `delivered`, `failed`, `retried`, `replied`, `sent` or `queued`, from the
- * spellings eCourtDate and carriers use; anything else is returned as given (lower case), never dropped.
+ * spellings eCourtDate and carriers use (the whole status, else its last word, else its first: `Undelivered to
+ * ...` is `failed`); anything else is returned as given (lower case), never dropped.
  *
  * @example normaliseStatus('Undelivered') === 'failed'; normaliseStatus('opened') === 'opened'
  */
 export function normaliseStatus(raw: string): DeliveryStatus {
   const value = raw.trim().toLowerCase();
+  const words = value.split(/[\s_-]+/).filter(Boolean);
   return (
-    STATUS_WORDS[value] ??
-    STATUS_WORDS[
-      value
-        .replace(/[\s-]+/g, '_')
-        .split('_')
-        .pop() ?? ''
-    ] ??
+    STATUS_WORDS.get(value) ??
+    STATUS_WORDS.get(words[words.length - 1] ?? '') ??
+    STATUS_WORDS.get(words[0] ?? '') ??
     value
   );
+}
+
+/**
+ * A status as it may be recorded on a job and published: eCourtDate's word as it spelled it, except that a run
+ * of seven or more digits that could be a phone number (`Undelivered to 5557654321`) is masked to its last two
+ * digits, as `shared/redact.ts` masks a recipient. Logs get only the relay's own words (docs/webhooks.md, "What
+ * the receiver reads").
+ *
+ * @example safeStatusText('undelivered to 5557654321') === 'undelivered to ********21'
+ */
+export function safeStatusText(raw: string): string {
+  return /\d/.test(raw) ? redactText(raw, [], raw.length) : raw;
 }
 
 /** A status spelled in a type name such as `message.delivered` or `OUTBOUND_MESSAGE_FAILED`. */
@@ -220,23 +251,31 @@ function statusFromType(type: string | undefined): string | undefined {
     .split(/[^a-z]+/)
     .filter(Boolean)
     .pop();
-  return last !== undefined && last in STATUS_WORDS ? last : undefined;
+  return last !== undefined && STATUS_WORDS.has(last) ? last : undefined;
 }
 
+/** The latest and earliest instants a JavaScript `Date` can hold, epoch ms (ECMA-262, "Time Values"). */
+const DATE_RANGE_MS = 8.64e15;
+/** A payload time further ahead of the receive time than this is not believed (clocks drift; years do not). */
+export const MAX_FUTURE_SKEW_MS = 86_400_000;
+
 /**
- * A time from the payload: ISO 8601, eCourtDate's `YYYY-MM-DD HH:mm:ss` (UTC), or epoch seconds/ms. Epoch ms.
+ * A time from the payload: ISO 8601, eCourtDate's `YYYY-MM-DD HH:mm:ss` (UTC), or epoch seconds/ms. Epoch ms,
+ * a safe integer. Undefined for anything else, for a time outside the range of a `Date`, and for a time more than
+ * `MAX_FUTURE_SKEW_MS` (a day) after `now` (epoch ms): such a time is treated as absent, so the receive time
+ * stands in for it (docs/webhooks.md, "What the receiver reads").
  */
-export function parseTime(value: unknown): number | undefined {
+export function parseTime(value: unknown, now: number = Date.now()): number | undefined {
+  let ms: number | undefined;
   if (typeof value === 'number' && Number.isFinite(value) && value > 0) {
-    return value > 1e12 ? value : value * 1000;
+    ms = Math.round(value > 1e12 ? value : value * 1000);
+  } else if (typeof value === 'string') {
+    const text = value.trim();
+    const eCourtDate = /^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}:\d{2})$/.exec(text);
+    ms = eCourtDate ? Date.parse(`${eCourtDate[1]}T${eCourtDate[2]?.padStart(8, '0')}Z`) : Date.parse(text);
   }
-  if (typeof value !== 'string') return undefined;
-  const text = value.trim();
-  const eCourtDate = /^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}:\d{2})$/.exec(text);
-  const ms = eCourtDate
-    ? Date.parse(`${eCourtDate[1]}T${eCourtDate[2]?.padStart(8, '0')}Z`)
-    : Date.parse(text);
-  return Number.isFinite(ms) ? ms : undefined;
+  if (ms === undefined || !Number.isSafeInteger(ms) || Math.abs(ms) > DATE_RANGE_MS) return undefined;
+  return ms > now + MAX_FUTURE_SKEW_MS ? undefined : ms;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

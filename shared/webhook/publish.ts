@@ -4,7 +4,7 @@ import {
   type PutEventsCommandOutput,
 } from '@aws-sdk/client-eventbridge';
 import { PublishError } from '#shared/webhook/errors.ts';
-import { EVENT_SOURCE, type PlannedEvent } from '#shared/webhook/events.ts';
+import { EVENT_SOURCE, type PlannedEvent, serializeDetail } from '#shared/webhook/events.ts';
 
 /**
  * Puts events on the stack's bus with one `PutEvents` call. EventBridge may take some entries of a call and
@@ -31,7 +31,7 @@ export class EventPublisher {
             EventBusName: this.#eventBusName,
             Source: EVENT_SOURCE,
             DetailType: event.detailType,
-            Detail: JSON.stringify(event.detail),
+            Detail: serializeDetail(event.detail),
           })),
         }),
       );

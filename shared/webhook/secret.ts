@@ -13,6 +13,16 @@ export interface WebhookSecrets {
 export const ECOURTDATE_SECRET_MAX_CHARS = 24;
 
 /**
+ * True when a secret (current or previous) is longer than eCourtDate's Console takes, in characters (code
+ * points): the Console cannot hold it, so deliveries will not verify (docs/webhooks.md, "The secret").
+ */
+export function exceedsEcourtdateMax(secrets: WebhookSecrets): boolean {
+  return [secrets.current, secrets.previous].some(
+    (secret) => secret !== undefined && [...secret].length > ECOURTDATE_SECRET_MAX_CHARS,
+  );
+}
+
+/**
  * The webhook secret, read from Secrets Manager (one per stage) and cached per container for `ttlMs`, like the
  * API client secret. `get({ refreshIfOlderThanMs })` re-reads when the cached value is older than that: a
  * signature that does not verify may mean the secret was rotated, but a stream of forged requests must not turn
@@ -23,25 +33,37 @@ export class WebhookSecretSource {
   readonly #secretId: string;
   readonly #ttlMs: number;
   readonly #now: () => number;
+  readonly #onRead: ((secrets: WebhookSecrets) => void) | undefined;
   #cached: { value: WebhookSecrets; readAt: number } | undefined;
   #inflight: Promise<WebhookSecrets> | undefined;
   #reads = 0;
 
+  /** `ttlMs`: how long a read value is used; `onRead`: called with each value read (e.g. to check it). */
   constructor(options: {
     client: SecretsManagerClient;
     secretId: string;
     ttlMs: number;
     now?: () => number;
+    onRead?: (secrets: WebhookSecrets) => void;
   }) {
     this.#client = options.client;
     this.#secretId = options.secretId;
     this.#ttlMs = options.ttlMs;
     this.#now = options.now ?? Date.now;
+    this.#onRead = options.onRead;
   }
 
   /** How many times the secret has been read. */
   get reads(): number {
     return this.#reads;
+  }
+
+  /**
+   * The last value read, however old, or undefined before the first successful read: what a signature is
+   * checked against when a read fails (docs/webhooks.md, "The secret").
+   */
+  get lastKnown(): WebhookSecrets | undefined {
+    return this.#cached?.value;
   }
 
   /** The secrets, from the cache when fresh. Throws `WebhookSecretError` when they cannot be read. */
@@ -70,6 +92,7 @@ export class WebhookSecretSource {
     }
     const value = parseWebhookSecret(secretString, this.#secretId);
     this.#cached = { value, readAt: this.#now() };
+    this.#onRead?.(value);
     return value;
   }
 }
@@ -77,8 +100,9 @@ export class WebhookSecretSource {
 /**
  * Parses the secret's value. The stack creates it as JSON `{"secret": "..."}`; a rotation may add
  * `"previous_secret"` so deliveries signed with either verify while the Console is being updated. A value that is
- * not a JSON object is taken as the secret itself (an operator who pasted the plain string). Errors name the
- * problem, never the value.
+ * not a JSON object is taken as the secret itself (an operator who pasted the plain string), without the white
+ * space around it (a trailing newline from `--secret-string file://...`). Errors name the problem, never the
+ * value.
  *
  * @example parseWebhookSecret('{"secret":"abc","previous_secret":"xyz"}', 'relay/webhook')
  */
@@ -93,7 +117,7 @@ export function parseWebhookSecret(secretString: string | undefined, secretId: s
     parsed = undefined;
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return { current: secretString };
+    return { current: secretString.trim() };
   }
   const record = parsed as Record<string, unknown>;
   const current = record.secret;

@@ -294,6 +294,69 @@ describe('the shared secret', () => {
   });
 });
 
+describe('the shared secret when Secrets Manager fails', () => {
+  it('answers a forged signature 401 even when the secret re-read fails', async () => {
+    let clock = Date.now();
+    const handler = h.createInstance({ now: () => clock });
+    const ok = bodyBytes(inboundText());
+    const first = await invoke(handler, { sourceIp: '127.0.0.1', headers: signed(ok), body: ok.toString() });
+    expect(first.statusCode).toBe(200);
+    // Older than the 30 s re-read interval, within the 5 min cache.
+    clock += 60_000;
+    h.secrets.failNext(SDK_ATTEMPTS, 'InternalServiceError');
+
+    const body = bodyBytes(inboundText());
+    const res = await invoke(handler, {
+      sourceIp: '127.0.0.1',
+      headers: { 'content-type': 'application/json', 'x-ecd-signature': 'a'.repeat(64) },
+      body: body.toString(),
+    });
+
+    expect(res.statusCode).toBe(401);
+  });
+
+  it('checks signatures against the secret read before while the cache has expired and a read fails', async () => {
+    let clock = Date.now();
+    const handler = h.createInstance({ now: () => clock });
+    const ok = bodyBytes(inboundText());
+    await invoke(handler, { sourceIp: '127.0.0.1', headers: signed(ok), body: ok.toString() });
+    // Past the 5 min cache.
+    clock += 10 * 60_000;
+    h.secrets.failNext(SDK_ATTEMPTS, 'InternalServiceError');
+    const forged = await invoke(handler, {
+      sourceIp: '127.0.0.1',
+      headers: { 'content-type': 'application/json', 'x-ecd-signature': 'b'.repeat(64) },
+      body: bodyBytes(inboundText()).toString(),
+    });
+    h.secrets.failNext(SDK_ATTEMPTS, 'InternalServiceError');
+    const next = bodyBytes(inboundText());
+    const valid = await invoke(handler, {
+      sourceIp: '127.0.0.1',
+      headers: signed(next),
+      body: next.toString(),
+    });
+
+    expect([forged.statusCode, valid.statusCode]).toEqual([401, 200]);
+  });
+
+  it('takes a plain-text secret without the trailing newline a file gave it', async () => {
+    h.secrets.setSecret(WEBHOOK_SECRET_ID, `${WEBHOOK_SECRET}\n`);
+    try {
+      const bytes = bodyBytes(inboundText());
+
+      const res = await invoke(h.createInstance(), {
+        sourceIp: '127.0.0.1',
+        headers: signed(bytes),
+        body: bytes.toString('utf8'),
+      });
+
+      expect(res.statusCode).toBe(200);
+    } finally {
+      h.secrets.setSecret(WEBHOOK_SECRET_ID, JSON.stringify({ secret: WEBHOOK_SECRET }));
+    }
+  });
+});
+
 describe('request limits', () => {
   const LIMIT = 2048;
 
@@ -665,6 +728,129 @@ describe('payload shapes', () => {
   });
 });
 
+/** The `Detail` text of each entry of the next `PutEvents` call, as EventBridge receives it. */
+function captureNextDetails(): string[] {
+  const details: string[] = [];
+  h.events.failEntriesNext(1, {
+    select: (entry) => {
+      details.push(entry.Detail ?? '');
+      return false;
+    },
+  });
+  return details;
+}
+
+describe('hostile values in a signed payload', () => {
+  it.each([8.7e15, 1e20])(
+    'publishes an update whose status_at is %s, out of Date range',
+    async (statusAt) => {
+      const m = randomUUID();
+      await h.seedDeliveredJob(`job-far-${statusAt}`, m);
+      const body = bodyBytes({
+        uuid: randomUUID(),
+        direction: 'outbound',
+        message_uuid: m,
+        last_status: 'delivered',
+        status_at: statusAt,
+      });
+
+      const res = await invoke(h.createInstance(), {
+        sourceIp: '127.0.0.1',
+        headers: signed(body),
+        body: body.toString('utf8'),
+      });
+
+      expect(res.statusCode).toBe(200);
+      expectSecurityHeaders(res.headers);
+    },
+  );
+
+  it('records a status_at far in the future at the receive time instead', async () => {
+    const m = randomUUID();
+    await h.seedDeliveredJob('job-future', m);
+    const before = Date.now();
+
+    await h.post({
+      uuid: randomUUID(),
+      direction: 'outbound',
+      message_uuid: m,
+      last_status: 'delivered',
+      status_at: '2999-01-01T00:00:00Z',
+    });
+    const delivery = await h.delivery.getDelivery('job-future');
+
+    expect(delivery?.delivery_status_at).toBeGreaterThanOrEqual(before);
+    expect(delivery?.delivery_status_at).toBeLessThanOrEqual(Date.now());
+  });
+
+  it.each(['constructor', '__proto__'])(
+    'keeps an unknown status such as "%s" as eCourtDate spelled it',
+    async (status) => {
+      const m = randomUUID();
+      await h.seedDeliveredJob(`job-${status}`, m);
+      const p = { uuid: randomUUID(), direction: 'outbound', message_uuid: m, last_status: status };
+
+      expect((await h.post(p)).status).toBe(200);
+      expect(h.events.events[0]?.detail).toMatchObject({ status });
+      expect((await h.delivery.getDelivery(`job-${status}`))?.delivery_status).toBe(status);
+    },
+  );
+
+  it('records and publishes no phone number carried in an unrecognised status', async () => {
+    const m = randomUUID();
+    await h.seedDeliveredJob('job-status-number', m);
+
+    const res = await h.post({
+      uuid: randomUUID(),
+      direction: 'outbound',
+      message_uuid: m,
+      last_status: 'Undelivered to 5557654321',
+    });
+    const delivery = await h.delivery.getDelivery('job-status-number');
+
+    expect(res.status).toBe(200);
+    expect(JSON.stringify(delivery)).not.toContain('5557654321');
+    expect(delivery?.delivery_status).toBe('failed');
+    const published = h.events.events.map(({ detail }) => {
+      const { payload: _payload, ...fields } = detail as Record<string, unknown>;
+      return fields;
+    });
+    expect(published).toHaveLength(2);
+    expect(JSON.stringify(published)).not.toContain('5557654321');
+  });
+
+  it('publishes a signed payload nested 6,000 deep', async () => {
+    const d = 6000;
+    const body = `{"uuid":"${randomUUID()}","direction":"inbound","x":${'['.repeat(d)}${']'.repeat(d)}}`;
+
+    expect((await h.post(body)).status).toBe(200);
+    expect(h.events.events).toHaveLength(1);
+  });
+
+  it('keeps large integers of the payload exact', async () => {
+    const details = captureNextDetails();
+
+    await h.post(`{"uuid":"${randomUUID()}","direction":"inbound","id":12345678901234567890}`);
+
+    expect(details).toHaveLength(1);
+    expect(details[0]).toContain('"payload":{"uuid":');
+    expect(details[0]).toContain('"id":12345678901234567890}');
+  });
+
+  it('accepts a signed body that starts with a byte order mark', async () => {
+    const uuid = randomUUID();
+    const res = await h.post(
+      Buffer.concat([
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        Buffer.from(`{"uuid":"${uuid}","direction":"inbound"}`),
+      ]),
+    );
+
+    expect(res.status).toBe(200);
+    expect(eventsOf(uuid)[0]?.detail).toMatchObject({ payload: { uuid, direction: 'inbound' } });
+  });
+});
+
 describe('security headers', () => {
   it('are on every answer the receiver gives', async () => {
     const payload = inboundText();
@@ -716,6 +902,79 @@ describe('logs', () => {
 
   afterAll(() => {
     for (const undo of restore) undo();
+  });
+
+  it('never logs the request, whatever POWERTOOLS_LOGGER_LOG_EVENT says', async () => {
+    output = '';
+    const h2 = await startWebhookHarness({ env: { POWERTOOLS_LOGGER_LOG_EVENT: 'true' } });
+    const res = await h2.post({
+      uuid: randomUUID(),
+      direction: 'inbound',
+      from: '+15557654321',
+      content: 'Private hearing text here',
+    });
+    await h2.close();
+
+    expect(res.status).toBe(200);
+    expect(output).not.toContain('Private hearing text');
+    expect(output).not.toContain('5557654321');
+  });
+
+  it('logs no number carried in an unrecognised status', async () => {
+    output = '';
+
+    const res = await h.post({
+      uuid: randomUUID(),
+      direction: 'outbound',
+      last_status: 'Undelivered to 5557654321',
+    });
+
+    expect(res.status).toBe(200);
+    expect(output).not.toContain('5557654321');
+  });
+
+  it('logs an unrecognised status as other', async () => {
+    output = '';
+
+    await h.post({ uuid: randomUUID(), direction: 'outbound', last_status: 'opened by Jordan' });
+
+    expect(output).toMatch(/"delivery_status": ?"other"/);
+    expect(output).not.toContain('Jordan');
+  });
+
+  it('warns once, without the secret, when the secret is longer than eCourtDate accepts', async () => {
+    const long = 'abcdefghijklmnopqrstuvwxyz0123456789';
+    h.secrets.setSecret(WEBHOOK_SECRET_ID, JSON.stringify({ secret: long }));
+    output = '';
+    try {
+      const handler = h.createInstance();
+      for (let i = 0; i < 2; i++) {
+        const bytes = bodyBytes(inboundText());
+        await invoke(handler, {
+          sourceIp: '127.0.0.1',
+          headers: signed(bytes, long),
+          body: bytes.toString(),
+        });
+      }
+    } finally {
+      h.secrets.setSecret(WEBHOOK_SECRET_ID, JSON.stringify({ secret: WEBHOOK_SECRET }));
+    }
+
+    expect(output.match(/longer than eCourtDate accepts/g)).toHaveLength(1);
+    expect(output).not.toContain(long);
+  });
+
+  it('logs an unexpected error by its name, with the security headers on the answer', async () => {
+    output = '';
+    const handler = h.createInstance();
+
+    // No request context at all: nothing API Gateway sends, but the handler must not throw out of it.
+    const res = await handler(null as unknown as APIGatewayProxyEventV2, context());
+
+    expect(res.statusCode).toBeGreaterThanOrEqual(500);
+    expectSecurityHeaders(res.headers);
+    expect(output).toMatch(/"outcome": ?"internal_error"/);
+    expect(output).toMatch(/"error_name": ?"TypeError"/);
   });
 
   it('hold no message text, number, e-mail or secret when the personal data sits in unusual fields', async () => {
