@@ -5,7 +5,7 @@
  * 127.0.0.1. Answers the commands of {@link HostCommand} over the IPC channel.
  */
 import { startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
-import { startSimulator } from '#local/ecourtdate-simulator.ts';
+import { startSimulator } from '#local/ecourtdate-simulator/index.ts';
 import { startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
 import { startSqsEmulator } from '#local/sqs-emulator.ts';
 import { BENCH_CLIENT, BENCH_SECRET_ID, type HostCommand, type HostEndpoints } from './protocol.ts';

@@ -1,8 +1,8 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { loadStageConfig, type StageConfig } from '#infra/config.ts';
 import { startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
+import { startSimulator } from '#local/ecourtdate-simulator/index.ts';
 import { busiestWindow } from '#local/ecourtdate-simulator/rate-limit.ts';
-import { startSimulator } from '#local/ecourtdate-simulator.ts';
 import { startEventSourceMapping } from '#local/pipeline/event-source-mapping.ts';
 import { type SenderSink, sinkObservability } from '#local/pipeline/observability.ts';
 import { localSenderEnvironment } from '#local/pipeline/stage.ts';
