@@ -44,6 +44,17 @@ export interface BenchResources {
 /** Request counts by AWS command name (`PutItemCommand`, ...). */
 export type CommandCounts = Record<string, number>;
 
+/**
+ * DynamoDB requests by operation and the kind of item they touch, e.g. `PutItem job#` or `PutItem uuid#` (the
+ * key's prefix up to its `#`), with the capacity units DynamoDB reports for them (`ReturnConsumedCapacity:
+ * TOTAL`: a write is one unit per KB of the larger of the item before and after, a strongly consistent read one
+ * per 4 KB) and how many failed their condition.
+ */
+export type CapacityCounts = Record<
+  string,
+  { requests: number; capacityUnits: number; conditionFailed: number }
+>;
+
 /** One measured run of a workload. */
 export interface WorkloadFigures {
   readonly jobs: number;
@@ -62,6 +73,14 @@ export interface WorkloadFigures {
   readonly handlerMs: number;
   /** The largest ledger item seen after the run, bytes as DynamoDB sizes them (relay and floor). */
   readonly largestItemBytes?: number;
+  /** The largest ledger item of each kind (key prefix up to `#`: `job#`, `uuid#`) after the run, bytes. */
+  readonly largestItemBytesByKind?: Readonly<Record<string, number>>;
+  /** DynamoDB requests of the measured span by operation and item kind, with their capacity units. */
+  readonly capacity?: CapacityCounts;
+  /** Jobs of the measured span whose ledger entry says `delivered` after the run (relay only). */
+  readonly delivered?: number;
+  /** Jobs of the measured span with a message-uuid index item (`uuid#<uuid>`) after the run (relay only). */
+  readonly uuidIndexed?: number;
 }
 
 export type WorkloadSpec =
@@ -77,6 +96,11 @@ export type WorkloadSpec =
       batchSize: number;
       functionTimeoutMs: number;
       runId: string;
+      /**
+       * The sender's `WEBHOOKS_ENABLED`: with it, each delivered job's message uuid is indexed (docs/webhooks.md).
+       * Default false.
+       */
+      webhooksEnabled?: boolean;
     }
   | {
       kind: 'fetch' | 'floor';
@@ -96,6 +120,8 @@ export type WorkloadSpec =
       batchSize: number;
       functionTimeoutMs: number;
       runId: string;
+      /** The sender's `WEBHOOKS_ENABLED` (default false). */
+      webhooksEnabled?: boolean;
     }
   | { kind: 'pacing'; instances: number; timeScale: number; windows: number };
 

@@ -6,6 +6,9 @@
  * - (b) a bare `fetch` loop posting the same messages;
  * - (c) the floor: a `fetch` plus two conditional DynamoDB writes per job (claim, settle).
  *
+ * The relay runs again with webhooks on (`WEBHOOKS_ENABLED`, issue 10): the same job bodies, the same emulators,
+ * its DynamoDB requests and write units per delivered job and its cost side by side with webhooks off.
+ *
  * Then the latency of one batch at 200 ms API latency at the deployed per-instance shares, the cost per million
  * jobs at the deployed memory size, the sustained share of the rate budget for 1, 2 and 4 instances against a
  * 1,000/min sliding window, and the cold start (bundle size, import time).
@@ -28,6 +31,7 @@ import { type ColdStartFigures, measureColdStart } from './cold-start.ts';
 import {
   type BatchLatencyFigures,
   type BenchResources,
+  type CapacityCounts,
   type CommandCounts,
   forkChild,
   type HostCommand,
@@ -75,6 +79,10 @@ const PRICE = {
   secretsManagerCall: 0.05 / 1e4,
   logsIngestedGb: 0.5,
   xrayTrace: 5 / 1e6,
+  /** API Gateway HTTP API, the first 300 million requests a month, each up to 512 KB. */
+  httpApiRequest: 1 / 1e6,
+  /** EventBridge custom events put on a bus, each 64 KB chunk of an entry one event. */
+  eventBridgeEvent: 1 / 1e6,
 } as const;
 /** The upstream system's SendMessageBatch: 10 jobs a request. */
 const UPSTREAM_SQS_REQUESTS_PER_JOB = 0.1;
@@ -85,6 +93,14 @@ const UPSTREAM_SQS_REQUESTS_PER_JOB = 0.1;
  */
 const XRAY_SAMPLED_INVOCATIONS = 1 / 1.5 + 0.05 * (1 - 1 / 1.5);
 const DYNAMO_WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand']);
+/** The receiver's memory size, as infra/constructs/webhook-receiver.ts sets it. */
+const RECEIVER_MEMORY_MB = 256;
+/**
+ * The receiver's Lambda time per status update assumed by the estimate, ms: six sequential AWS calls of a few ms
+ * each in the region (claim, two reads, the status write, PutEvents, done) plus the HMAC and JSON work at
+ * 256 MB's share of a vCPU. Not measured.
+ */
+const RECEIVER_ASSUMED_MS = 100;
 
 interface Options {
   readonly jobs: number;
@@ -132,6 +148,8 @@ function parseOptions(argv: string[]): Options {
 }
 
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+type RunKind = 'relay' | 'fetch' | 'floor' | 'relayNoXray' | 'relayWebhooks';
 
 interface Run<T> {
   readonly label: string;
@@ -200,7 +218,7 @@ async function main(): Promise<void> {
   try {
     const concurrency = options.instances * staging.batchSize;
     const common = { jobs: options.jobs, warmup: WARMUP_JOBS, endpoints };
-    const relaySpec = async (runId: string): Promise<WorkloadSpec> => ({
+    const relaySpec = async (runId: string, webhooksEnabled = false): Promise<WorkloadSpec> => ({
       kind: 'relay',
       ...common,
       instances: options.instances,
@@ -209,16 +227,19 @@ async function main(): Promise<void> {
       batchSize: staging.batchSize,
       functionTimeoutMs: staging.functionTimeoutSeconds * 1000,
       runId,
+      webhooksEnabled,
     });
 
-    const runs: Record<'relay' | 'fetch' | 'floor' | 'relayNoXray', Run<WorkloadFigures>[]> = {
+    const runs: Record<RunKind, Run<WorkloadFigures>[]> = {
       relay: [],
       fetch: [],
       floor: [],
       relayNoXray: [],
+      relayWebhooks: [],
     };
-    // Within a round the relay runs right after the floor and right before itself without the X-Ray hook, so the
-    // ratios compare neighbours.
+    // Within a round the relay runs right after the floor, then with webhooks on, then without the X-Ray hook, so
+    // the ratios compare neighbours (or the next but one). Run ids of one length: the same job bodies, byte for
+    // byte in size, while each job id is new to the simulator (a repeat would be a duplicate, not a delivery).
     for (let rep = 1; rep <= options.repeats; rep++) {
       progress(`throughput, round ${rep} of ${options.repeats}: floor`);
       const floorTable = (await resources()).table;
@@ -234,6 +255,10 @@ async function main(): Promise<void> {
       });
       progress(`throughput, round ${rep}: relay`);
       runs.relay.push(await relayRun('relay', await relaySpec(`relay-${rep}`)));
+      progress(`throughput, round ${rep}: relay with webhooks on`);
+      runs.relayWebhooks.push(
+        await relayRun('relay, WEBHOOKS_ENABLED', await relaySpec(`hooks-${rep}`, true), {}),
+      );
       progress(`throughput, round ${rep}: relay without X-Ray's context hook`);
       runs.relayNoXray.push(
         await relayRun('relay, AWS_XRAY_MANUAL_MODE', await relaySpec(`relay-manual-${rep}`), {
@@ -262,19 +287,35 @@ async function main(): Promise<void> {
       }),
     ];
     const latency: Run<BatchLatencyFigures>[] = [];
+    const batchLatency = async (requestsPerMinute: number, runId: string, webhooksEnabled: boolean) =>
+      workload<BatchLatencyFigures>({
+        kind: 'batch-latency',
+        endpoints,
+        resources: await resources(),
+        requestsPerMinute,
+        batchSize: staging.batchSize,
+        functionTimeoutMs: staging.functionTimeoutSeconds * 1000,
+        runId,
+        webhooksEnabled,
+      });
     for (const share of shares) {
       progress(`batch of ${staging.batchSize} at ${API_LATENCY_MS} ms, ${share.label}`);
       latency.push({
         label: share.label,
-        figures: await workload({
-          kind: 'batch-latency',
-          endpoints,
-          resources: await resources(),
-          requestsPerMinute: share.requestsPerMinute,
-          batchSize: staging.batchSize,
-          functionTimeoutMs: staging.functionTimeoutSeconds * 1000,
-          runId: `latency-${latency.length}`,
-        }),
+        figures: await batchLatency(share.requestsPerMinute, `latency-${latency.length}`, false),
+      });
+    }
+    // The same at each stage's share with webhooks on, for its cost.
+    const latencyWebhooks: Run<BatchLatencyFigures>[] = [];
+    for (const stage of STAGES) {
+      progress(`batch of ${staging.batchSize} at ${API_LATENCY_MS} ms, ${stage} with webhooks on`);
+      latencyWebhooks.push({
+        label: stage,
+        figures: await batchLatency(
+          perInstanceRequestsPerMinute(stages[stage]),
+          `latency-hooks-${latencyWebhooks.length}`,
+          true,
+        ),
       });
     }
     await command({ cmd: 'latency', ms: 0 });
@@ -296,6 +337,7 @@ async function main(): Promise<void> {
       stages,
       runs,
       latency,
+      latencyWebhooks,
       pacing,
       coldStart,
       concurrency,
@@ -376,6 +418,51 @@ interface Cost {
   readonly awsPerMillion: number;
 }
 
+const WRITE_OPERATIONS = new Set(['PutItem', 'UpdateItem', 'DeleteItem']);
+
+/** Requests and capacity units in `capacity` whose operation (`PutItem`) and item kind (`uuid#`) pass `filter`. */
+function capacityOf(
+  capacity: CapacityCounts | undefined,
+  filter: (operation: string, kind: string) => boolean,
+): { requests: number; units: number } {
+  let requests = 0;
+  let units = 0;
+  for (const [key, value] of Object.entries(capacity ?? {})) {
+    const [operation = '', kind = ''] = key.split(' ');
+    if (!filter(operation, kind)) continue;
+    requests += value.requests;
+    units += value.capacityUnits;
+  }
+  return { requests, units };
+}
+
+/**
+ * Write and read units per job: as DynamoDB reported them for the run (`capacity`), else bounded by the largest
+ * item (one write unit per KB, one strongly consistent read unit per 4 KB).
+ */
+function unitsPerJob(f: WorkloadFigures): { writes: number; reads: number; measured: boolean } {
+  if (f.capacity) {
+    return {
+      writes: perJob(capacityOf(f.capacity, (op) => WRITE_OPERATIONS.has(op)).units, f),
+      reads: perJob(capacityOf(f.capacity, (op) => !WRITE_OPERATIONS.has(op)).units, f),
+      measured: true,
+    };
+  }
+  const writes = perJob(
+    total(f.dynamodb, (n) => DYNAMO_WRITES.has(n)),
+    f,
+  );
+  const reads = perJob(
+    total(f.dynamodb, (n) => !DYNAMO_WRITES.has(n)),
+    f,
+  );
+  return {
+    writes: writes * Math.max(1, Math.ceil((f.largestItemBytes ?? 0) / 1024)),
+    reads: reads * Math.max(1, Math.ceil((f.largestItemBytes ?? 0) / 4096)),
+    measured: false,
+  };
+}
+
 function cost(
   relay: WorkloadFigures,
   batch: BatchLatencyFigures,
@@ -391,8 +478,8 @@ function cost(
     total(relay.dynamodb, (n) => !DYNAMO_WRITES.has(n)),
     relay,
   );
-  const writeUnits = Math.max(1, Math.ceil((relay.largestItemBytes ?? 0) / 1024));
-  const readUnits = Math.max(1, Math.ceil((relay.largestItemBytes ?? 0) / 4096));
+  const units = unitsPerJob(relay);
+  const unitsBasis = units.measured ? 'as DynamoDB reports them' : 'bounded by the largest item';
   const invocations = perJob(relay.invocations, relay);
   const gb = stage.memorySizeMb / 1024;
   const secondsPerJob = batch.batchMs / 1000 / batchSize;
@@ -420,13 +507,13 @@ function cost(
     },
     {
       item: 'DynamoDB writes',
-      perMillion: writes * writeUnits * PRICE.dynamoWriteUnit * million,
-      basis: `${writes.toFixed(2)} writes per job x ${writeUnits} unit (items up to ${relay.largestItemBytes ?? 0} bytes)`,
+      perMillion: units.writes * PRICE.dynamoWriteUnit * million,
+      basis: `${writes.toFixed(2)} writes per job, ${units.writes.toFixed(2)} write units (${unitsBasis}; items up to ${relay.largestItemBytes ?? 0} bytes)`,
     },
     {
       item: 'DynamoDB reads',
-      perMillion: reads * readUnits * PRICE.dynamoReadUnit * million,
-      basis: `${reads.toFixed(2)} strongly consistent reads per job`,
+      perMillion: units.reads * PRICE.dynamoReadUnit * million,
+      basis: `${reads.toFixed(2)} strongly consistent reads per job, ${units.reads.toFixed(2)} read units`,
     },
     {
       item: 'Secrets Manager',
@@ -479,8 +566,10 @@ interface ReportInput {
   readonly options: Options;
   readonly machine: string;
   readonly stages: Record<Stage, StageConfig>;
-  readonly runs: Record<'relay' | 'fetch' | 'floor' | 'relayNoXray', Run<WorkloadFigures>[]>;
+  readonly runs: Record<RunKind, Run<WorkloadFigures>[]>;
   readonly latency: Run<BatchLatencyFigures>[];
+  /** One batch at each stage's share with webhooks on, labelled by stage. */
+  readonly latencyWebhooks: Run<BatchLatencyFigures>[];
   readonly pacing: PacingDrillResult[];
   readonly coldStart: ColdStartFigures;
   readonly concurrency: number;
@@ -550,6 +639,7 @@ function render(input: ReportInput): string {
   const productionCost = costs.find((c) => c.stage === 'production')?.cost as Cost;
   const obs = observability(relay, logBytesPerJob);
   const obsTotal = obs.reduce((s, l) => s + l.perMillion, 0);
+  const webhooks = webhookFigures(input, relay, logBytesPerJob, costs);
   const total429 = pacing.reduce((n, p) => n + p.rateLimited, 0);
   const batchRatio = (l: Run<BatchLatencyFigures> | undefined) =>
     l ? l.figures.batchMs / l.figures.oneCallMs : Number.NaN;
@@ -604,6 +694,11 @@ function render(input: ReportInput): string {
         pacing.length
           ? `${pacing.map((p) => `${(p.sustainedShare * 100).toFixed(1)} %`).join(', ')}; ${total429}`
           : 'not run (--skip-pacing)',
+      ],
+      [
+        'extra write units per delivered job for the uuid lookup (issue 10)',
+        '≤ 1, only with webhooks on',
+        webhooks.verdict,
       ],
       ['sender bundle', '≤ 1 MB', `${(coldStart.sender.bytes / 1024 ** 2).toFixed(2)} MB`],
       [
@@ -669,6 +764,7 @@ function render(input: ReportInput): string {
     `the handler's time, as on Lambda where the poller receives and deletes outside the function, (a) would run`,
     `${fixed(handlerJobsPerSecond(relay, options.instances), 0)} jobs/s: ${ratio(ratios.handlerToFloor)} the floor (median of the rounds).`,
     '',
+    ...webhooks.lines,
     "## X-Ray's context hooks with tracing off",
     '',
     'Importing the X-Ray SDK (through Powertools Tracer) installs an `async_hooks` hook (cls-hooked) for every',
@@ -812,6 +908,232 @@ function render(input: ReportInput): string {
     ],
   );
   return `${lines.join('\n').trimEnd()}\n`;
+}
+
+/**
+ * The side by side of the relay with webhooks off and on (issue 10; docs/webhooks.md): DynamoDB requests and
+ * write units per delivered job, jobs/s and the cost per million jobs at each stage's memory size, then the
+ * receiver's cost per status update, estimated from the operations it makes. Returns the report's lines and the
+ * goal row's verdict.
+ */
+function webhookFigures(
+  input: ReportInput,
+  off: WorkloadFigures,
+  offLogBytesPerJob: number,
+  offCosts: readonly { stage: Stage; cost: Cost }[],
+): { lines: string[]; verdict: string } {
+  const { runs, stages } = input;
+  const batchSize = stages.staging.batchSize;
+  const onRun = bestRun(runs.relayWebhooks);
+  const on = onRun.figures;
+  const onLogBytesPerJob = (onRun.logBytes ?? 0) / (on.jobs + WARMUP_JOBS);
+  const delivered = (f: WorkloadFigures) => f.delivered ?? f.jobs;
+  const perDelivered = (n: number, f: WorkloadFigures) => n / delivered(f);
+  const of = (f: WorkloadFigures, filter: (op: string, kind: string) => boolean) =>
+    capacityOf(f.capacity, filter);
+  const writesOf = (f: WorkloadFigures) => of(f, (op) => WRITE_OPERATIONS.has(op));
+  const readsOf = (f: WorkloadFigures) => of(f, (op) => !WRITE_OPERATIONS.has(op));
+  const indexWrites = (f: WorkloadFigures) =>
+    of(f, (op, kind) => WRITE_OPERATIONS.has(op) && kind === 'uuid#');
+  const puts = (f: WorkloadFigures) => of(f, (op) => op === 'PutItem').requests;
+  const extraPuts = perDelivered(puts(on), on) - perDelivered(puts(off), off);
+  const extraUnits = perDelivered(writesOf(on).units, on) - perDelivered(writesOf(off).units, off);
+  const offIndexWrites = indexWrites(off).requests;
+  const within = extraUnits <= 1 + 1e-9 && offIndexWrites === 0;
+  const uuidBytes = on.largestItemBytesByKind?.['uuid#'];
+  const signed = (n: number, digits = 2) => `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(digits)}`;
+  const verdict = `${signed(extraUnits)} with webhooks on (${signed(extraPuts)} PutItem of an index item of ${
+    uuidBytes ?? '?'
+  } bytes); ${offIndexWrites} index writes with webhooks off${within ? '' : ' — MORE than the issue allows'}`;
+
+  const ratioOnOff = median(
+    runs.relay
+      .map((_, r) => {
+        const a = runs.relay[r]?.figures;
+        const b = runs.relayWebhooks[r]?.figures;
+        return a && b ? jobsPerSecond(b) / jobsPerSecond(a) : Number.NaN;
+      })
+      .filter((n) => Number.isFinite(n)),
+  );
+  const onCosts = STAGES.map((stage) => {
+    const batch =
+      input.latencyWebhooks.find((l) => l.label === stage)?.figures ??
+      (input.latency[0] as Run<BatchLatencyFigures>).figures;
+    return { stage, cost: cost(on, batch, stages[stage], batchSize) };
+  });
+  const obsOf = (f: WorkloadFigures, bytes: number) =>
+    observability(f, bytes).reduce((sum, l) => sum + l.perMillion, 0);
+  const keys = [...new Set([...Object.keys(off.capacity ?? {}), ...Object.keys(on.capacity ?? {})])].sort();
+  const largest = (f: WorkloadFigures, kind: string) => {
+    const bytes = f.largestItemBytesByKind?.[kind];
+    return bytes === undefined ? '—' : `${bytes}`;
+  };
+
+  const lines: string[] = [];
+  const table = (header: string[], rows: string[][]) => {
+    lines.push(`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`);
+    for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
+    lines.push('');
+  };
+  lines.push(
+    '## Webhooks off and on (issue 10)',
+    '',
+    "With `WEBHOOKS_ENABLED=true` the sender writes a small index item, `uuid#<the 201's uuid>` → the job id, for",
+    "each delivered job, after the settle write, so that the webhook receiver can tie eCourtDate's status updates",
+    'to the job (docs/webhooks.md). The relay as in (a), run again in each round with webhooks on: the same job',
+    'bodies (ids of the same length, new to the simulator), the same emulators, a fresh queue and table. Write',
+    'and read units are what DynamoDB reports for each request (`ReturnConsumedCapacity`; dynalite sizes items as',
+    'DynamoDB does: one write unit per KB of the larger of the item before and after the write); delivered jobs',
+    "are counted in the ledger after the run. Figures from each setting's best round.",
+    '',
+  );
+  const row = (label: string, a: string, b: string, d: string) => [label, a, b, d];
+  table(
+    ['per delivered job', 'webhooks off', 'webhooks on', 'on − off'],
+    [
+      row(
+        'jobs/s (best of the rounds)',
+        fixed(jobsPerSecond(off), 0),
+        fixed(jobsPerSecond(on), 0),
+        `${signed((ratioOnOff - 1) * 100, 1)} % (median of the rounds' on ÷ off)`,
+      ),
+      row(`delivered jobs (of ${off.jobs})`, String(delivered(off)), String(delivered(on)), ''),
+      row(
+        'DynamoDB requests',
+        fixed(perDelivered(total(off.dynamodb), off)),
+        fixed(perDelivered(total(on.dynamodb), on)),
+        signed(perDelivered(total(on.dynamodb), on) - perDelivered(total(off.dynamodb), off)),
+      ),
+      ...keys.map((key) => {
+        const a = perDelivered(off.capacity?.[key]?.requests ?? 0, off);
+        const b = perDelivered(on.capacity?.[key]?.requests ?? 0, on);
+        return row(`… ${key}`, fixed(a), fixed(b), signed(b - a));
+      }),
+      row(
+        'write units',
+        fixed(perDelivered(writesOf(off).units, off)),
+        fixed(perDelivered(writesOf(on).units, on)),
+        signed(extraUnits),
+      ),
+      row(
+        'read units',
+        fixed(perDelivered(readsOf(off).units, off)),
+        fixed(perDelivered(readsOf(on).units, on)),
+        signed(perDelivered(readsOf(on).units, on) - perDelivered(readsOf(off).units, off)),
+      ),
+      row(
+        'largest item after the run, bytes: job# / uuid#',
+        `${largest(off, 'job#')} / ${largest(off, 'uuid#')}`,
+        `${largest(on, 'job#')} / ${largest(on, 'uuid#')}`,
+        '',
+      ),
+      row('delivered jobs with an index item', String(off.uuidIndexed ?? 0), String(on.uuidIndexed ?? 0), ''),
+      ...STAGES.flatMap((stage) => {
+        const a = offCosts.find((c) => c.stage === stage)?.cost.awsPerMillion ?? Number.NaN;
+        const b = onCosts.find((c) => c.stage === stage)?.cost.awsPerMillion ?? Number.NaN;
+        const allA = a + obsOf(off, offLogBytesPerJob);
+        const allB = b + obsOf(on, onLogBytesPerJob);
+        return [
+          row(
+            `AWS cost per million jobs, ${stage} (${stages[stage].memorySizeMb} MB)`,
+            money(a),
+            money(b),
+            `${b >= a ? '+' : '−'}${money(Math.abs(b - a))}`,
+          ),
+          row(
+            `… all-in (+ logs and X-Ray), ${stage}`,
+            money(allA),
+            money(allB),
+            `${allB >= allA ? '+' : '−'}${money(Math.abs(allB - allA))}`,
+          ),
+        ];
+      }),
+    ],
+  );
+  const onProduction = onCosts.find((c) => c.stage === 'production')?.cost;
+  const onBatch = input.latencyWebhooks.find((l) => l.label === 'production')?.figures;
+  lines.push(
+    `Issue 10 allows a lookup by eCourtDate uuid at most one extra write unit per delivered job, and only with`,
+    `webhooks on. This run: ${verdict}${within ? ', within it' : ''}. Exact counts: PutItem ${puts(on)} for ${delivered(on)} delivered`,
+    `jobs with webhooks on, ${puts(off)} for ${delivered(off)} with webhooks off. Every round, jobs/s off: ${runs.relay
+      .map((r) => fixed(jobsPerSecond(r.figures), 0))
+      .join(', ')}; on: ${runs.relayWebhooks.map((r) => fixed(jobsPerSecond(r.figures), 0)).join(', ')}.`,
+    `The costs use the same prices and method as "Cost per million jobs" below; with webhooks on, Lambda time is`,
+    `a batch of ${batchSize} measured with webhooks on (production share: ${onBatch ? fixed(onBatch.batchMs, 0) : '?'} ms), DynamoDB writes ${
+      onProduction
+        ? money(onProduction.lines.find((l) => l.item === 'DynamoDB writes')?.perMillion ?? Number.NaN)
+        : '?'
+    } per million jobs.`,
+    '',
+  );
+  lines.push(...receiverEstimate(on));
+  return { lines, verdict };
+}
+
+/**
+ * The webhook receiver's cost per status update, estimated from the operations shared/webhook/handler.ts makes
+ * for an outbound status update of one of the relay's jobs, delivered for the first time (no contention), at list
+ * prices. Not measured: the bench does not drive the receiver.
+ */
+function receiverEstimate(on: WorkloadFigures): string[] {
+  const million = 1e6;
+  const gb = RECEIVER_MEMORY_MB / 1024;
+  // Delivery attributes (delivery_status, _at, _version, _updated_at, delivery_history) about 125 bytes, each
+  // history entry (status, at, received_at, webhook_uuid, message_uuid) about 150: sizes as DynamoDB counts them.
+  const jobBytes = on.largestItemBytesByKind?.['job#'] ?? 412;
+  const updatesUnderOneKb = Math.max(0, Math.floor((1024 - jobBytes - 125) / 150));
+  const items = [
+    {
+      item: 'API Gateway HTTP API',
+      perMillion: PRICE.httpApiRequest * million,
+      basis: '1 request (up to 512 KB)',
+    },
+    { item: 'Lambda requests', perMillion: PRICE.lambdaRequest * million, basis: '1 invocation' },
+    {
+      item: 'Lambda duration',
+      perMillion: (RECEIVER_ASSUMED_MS / 1000) * gb * PRICE.lambdaArmGbSecond * million,
+      basis: `${RECEIVER_MEMORY_MB} MB arm64, ${RECEIVER_ASSUMED_MS} ms assumed (not measured)`,
+    },
+    {
+      item: 'DynamoDB writes',
+      perMillion: 3 * PRICE.dynamoWriteUnit * million,
+      basis:
+        "3 write units: the conditional PutItem of the dedupe claim, the UpdateItem of the job's delivery status, the UpdateItem that marks the delivery done; each 1 unit while its item is under 1 KB",
+    },
+    {
+      item: 'DynamoDB reads',
+      perMillion: 2 * PRICE.dynamoReadUnit * million,
+      basis: "2 strongly consistent GetItems: the uuid# index item, then the job's entry (under 4 KB)",
+    },
+    {
+      item: 'EventBridge PutEvents',
+      perMillion: 2 * PRICE.eventBridgeEvent * million,
+      basis:
+        "1 request of 2 entries: the kind's event and `eCourtDate Job Delivery Status` (each under 64 KB)",
+    },
+  ];
+  const sum = items.reduce((n, l) => n + l.perMillion, 0);
+  const lines = [
+    '### The webhook receiver, per status update (an estimate, not a measurement)',
+    '',
+    'Estimated from the operations the receiver makes (shared/webhook/handler.ts) for an outbound status update of a relay job,',
+    `delivered once, at list prices (API Gateway HTTP API $1.00 per million requests; EventBridge $1.00 per million`,
+    `events put; the rest as below). The bench does not drive the receiver; Lambda time is assumed.`,
+    '',
+    '| item | per million status updates | basis |',
+    '|---|---|---|',
+    ...items.map((l) => `| ${l.item} | ${money(l.perMillion)} | ${l.basis} |`),
+    `| **estimate** | **${money(sum)}** | |`,
+    '',
+    `A job's entry grows with its history: from the ${jobBytes} bytes measured above, at about 125 bytes of delivery`,
+    `attributes and 150 per update, the status write stays 1 unit for the first ${updatesUnderOneKb} update(s) and then costs 2 or more`,
+    `(the history keeps 20). A repeated delivery costs the failed conditional PutItem (1 write unit) and one read; an update`,
+    `for a message the relay did not send, one read and one entry less. eCourtDate decides how many updates a message`,
+    `gets; at two (sent, delivered) the receiver costs about ${money(2 * sum)} per million jobs, CloudWatch`,
+    `Logs (one line per request) and X-Ray left out.`,
+    '',
+  ];
+  return lines;
 }
 
 function fmt(counts: CommandCounts): string {

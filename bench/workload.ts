@@ -22,6 +22,7 @@ import {
   BENCH_CLIENT,
   BENCH_SECRET_ID,
   type BenchResources,
+  type CapacityCounts,
   type CommandCounts,
   type HostEndpoints,
   LOCAL_AWS,
@@ -47,6 +48,60 @@ function counting<T extends { middlewareStack: unknown }>(client: T, counts: Com
   return client;
 }
 
+/** The item operations whose capacity DynamoDB reports with `ReturnConsumedCapacity`. */
+const ITEM_OPERATIONS = new Set([
+  'GetItemCommand',
+  'PutItemCommand',
+  'UpdateItemCommand',
+  'DeleteItemCommand',
+]);
+
+/** The kind of ledger item a request touches: its key's prefix up to `#` (`job#`, `uuid#`), else `other`. */
+function itemKind(input: Record<string, unknown>): string {
+  const item = (input.Item ?? input.Key) as Record<string, unknown> | undefined;
+  const raw = item?.id;
+  // Marshalled ({ S: 'job#...' }) or, before the document client marshals it, plain.
+  const id = typeof raw === 'string' ? raw : (raw as { S?: unknown } | undefined)?.S;
+  if (typeof id !== 'string') return 'other';
+  const hash = id.indexOf('#');
+  return hash < 0 ? 'other' : id.slice(0, hash + 1);
+}
+
+/**
+ * Asks DynamoDB for the capacity each item operation of `client` consumes (`ReturnConsumedCapacity: TOTAL`;
+ * dynalite sizes items as DynamoDB does) and adds it to `capacity` by operation and item kind. Adds a few bytes
+ * to each request; changes nothing else.
+ */
+function measuringCapacity<T extends { middlewareStack: unknown }>(client: T, capacity: CapacityCounts): T {
+  (client.middlewareStack as MiddlewareStack).add(
+    (next, context) => async (args) => {
+      const name = String(context.commandName);
+      if (!ITEM_OPERATIONS.has(name)) return next(args);
+      const { input } = args as { input: Record<string, unknown> };
+      const key = `${name.replace(/Command$/, '')} ${itemKind(input)}`;
+      const entry = capacity[key] ?? { requests: 0, capacityUnits: 0, conditionFailed: 0 };
+      capacity[key] = entry;
+      entry.requests += 1;
+      try {
+        const out = (await next({
+          ...(args as object),
+          input: { ...input, ReturnConsumedCapacity: 'TOTAL' },
+        })) as {
+          output?: { ConsumedCapacity?: { CapacityUnits?: number } };
+        };
+        entry.capacityUnits += out.output?.ConsumedCapacity?.CapacityUnits ?? 0;
+        return out;
+      } catch (error) {
+        if (error instanceof Error && error.name === 'ConditionalCheckFailedException')
+          entry.conditionFailed += 1;
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'benchCapacity' },
+  );
+  return client;
+}
+
 /** Requests to eCourtDate by endpoint, counted on the process's global `fetch` (what the relay sends through). */
 const apiCounts = { token: 0, send: 0 };
 const globalFetch = globalThis.fetch;
@@ -57,7 +112,7 @@ globalThis.fetch = (input, init) => {
   return globalFetch(input, init);
 };
 
-function zero(...all: CommandCounts[]): void {
+function zero(...all: (CommandCounts | CapacityCounts)[]): void {
   for (const counts of all) for (const key of Object.keys(counts)) delete counts[key];
   apiCounts.token = 0;
   apiCounts.send = 0;
@@ -89,8 +144,16 @@ async function enqueue(sqs: SQSClient, queueUrl: string, runId: string, count: n
   }
 }
 
-/** The sender's configuration as the stack sets it for staging, pointed at the host and at `requestsPerMinute`. */
-function senderConfig(endpoints: HostEndpoints, resources: BenchResources, requestsPerMinute: number) {
+/**
+ * The sender's configuration as the stack sets it for staging, pointed at the host and at `requestsPerMinute`,
+ * with webhooks (the message-uuid index) on or off.
+ */
+function senderConfig(
+  endpoints: HostEndpoints,
+  resources: BenchResources,
+  requestsPerMinute: number,
+  webhooksEnabled = false,
+) {
   const stage = loadStageConfig({ stage: 'staging' });
   return loadSenderConfig({
     ...senderEnvironment(
@@ -100,6 +163,7 @@ function senderConfig(endpoints: HostEndpoints, resources: BenchResources, reque
         sendQueueUrl: resources.queue.url,
         deadLetterQueueUrl: resources.deadLetterQueueUrl,
         ledgerTableName: resources.table,
+        webhooksEnabled,
       },
     ),
     [ENV.requestsPerMinute]: String(requestsPerMinute),
@@ -126,17 +190,23 @@ function timed(handler: SenderHandler, clock: { ms: number }): SenderHandler {
 }
 
 async function relay(spec: Extract<WorkloadSpec, { kind: 'relay' }>): Promise<WorkloadFigures> {
-  const config = senderConfig(spec.endpoints, spec.resources, spec.requestsPerMinute);
+  const config = senderConfig(
+    spec.endpoints,
+    spec.resources,
+    spec.requestsPerMinute,
+    spec.webhooksEnabled === true,
+  );
   const counts = { sqs: {}, dynamodb: {}, secrets: {} } as Record<
     'sqs' | 'dynamodb' | 'secrets',
     CommandCounts
   >;
+  const capacity: CapacityCounts = {};
   const clock = { ms: 0 };
   const instances = Array.from({ length: spec.instances }, (_, i) => {
     // The clients of one container, as functions/sender.ts builds them, each with a request counter.
     const clients = createAwsClients(config, LOCAL_AWS);
     counting(clients.sqs, counts.sqs);
-    counting(clients.dynamodb, counts.dynamodb);
+    measuringCapacity(counting(clients.dynamodb, counts.dynamodb), capacity);
     counting(clients.secrets, counts.secrets);
     const handler = timed(createSenderHandler({ config, ...clients }), clock);
     return { name: `sender-${i + 1}`, handler, sqs: clients.sqs };
@@ -170,7 +240,7 @@ async function relay(spec: Extract<WorkloadSpec, { kind: 'relay' }>): Promise<Wo
   await enqueue(sqs, spec.resources.queue.url, `${spec.runId}-warm`, spec.warmup);
   await deliver(spec.warmup);
   await enqueue(sqs, spec.resources.queue.url, spec.runId, spec.jobs);
-  zero(counts.sqs, counts.dynamodb, counts.secrets);
+  zero(counts.sqs, counts.dynamodb, counts.secrets, capacity);
   clock.ms = 0;
 
   const cpu = process.cpuUsage();
@@ -179,15 +249,22 @@ async function relay(spec: Extract<WorkloadSpec, { kind: 'relay' }>): Promise<Wo
   const seconds = (performance.now() - started) / 1000;
   const cpuMs = cpuMsSince(cpu);
   // The mapping's last long poll ends after the span; its receive is not the jobs' cost.
+  const ecourtdate = { ...apiCounts };
+  const measured = { ...capacity };
+  const ledger = await scanLedger(spec.endpoints, spec.resources.table, spec.runId);
   return {
     jobs: spec.jobs,
     seconds,
     cpuMs,
     ...counts,
-    ecourtdate: { ...apiCounts },
+    ecourtdate,
     invocations,
     handlerMs: clock.ms,
-    largestItemBytes: await largestItem(spec.endpoints, spec.resources.table),
+    largestItemBytes: ledger.largest,
+    largestItemBytesByKind: ledger.largestByKind,
+    capacity: measured,
+    delivered: ledger.delivered,
+    uuidIndexed: ledger.uuidIndexed,
   };
 }
 
@@ -195,8 +272,12 @@ async function relay(spec: Extract<WorkloadSpec, { kind: 'relay' }>): Promise<Wo
 async function loops(spec: Extract<WorkloadSpec, { kind: 'fetch' | 'floor' }>): Promise<WorkloadFigures> {
   const base = spec.endpoints.ecourtdate;
   const dynamodbCounts: CommandCounts = {};
+  const capacity: CapacityCounts = {};
   const doc = DynamoDBDocumentClient.from(
-    counting(new DynamoDBClient({ ...LOCAL_AWS, endpoint: spec.endpoints.dynamodb }), dynamodbCounts),
+    measuringCapacity(
+      counting(new DynamoDBClient({ ...LOCAL_AWS, endpoint: spec.endpoints.dynamodb }), dynamodbCounts),
+      capacity,
+    ),
   );
   const tokenAnswer = await fetch(`${base}/oauth/token`, {
     method: 'POST',
@@ -258,7 +339,7 @@ async function loops(spec: Extract<WorkloadSpec, { kind: 'fetch' | 'floor' }>): 
   };
 
   await run(`${spec.runId}-warm`, spec.warmup);
-  zero(dynamodbCounts);
+  zero(dynamodbCounts, capacity);
   const cpu = process.cpuUsage();
   const started = performance.now();
   await run(spec.runId, spec.jobs);
@@ -274,14 +355,24 @@ async function loops(spec: Extract<WorkloadSpec, { kind: 'fetch' | 'floor' }>): 
     ecourtdate: { ...apiCounts },
     invocations: 0,
     handlerMs: 0,
-    ...(spec.kind === 'floor' ? { largestItemBytes: await largestItem(spec.endpoints, spec.table) } : {}),
+    ...(spec.kind === 'floor'
+      ? {
+          largestItemBytes: (await scanLedger(spec.endpoints, spec.table, spec.runId)).largest,
+          capacity: { ...capacity },
+        }
+      : {}),
   };
 }
 
 async function batchLatency(
   spec: Extract<WorkloadSpec, { kind: 'batch-latency' }>,
 ): Promise<BatchLatencyFigures> {
-  const config = senderConfig(spec.endpoints, spec.resources, spec.requestsPerMinute);
+  const config = senderConfig(
+    spec.endpoints,
+    spec.resources,
+    spec.requestsPerMinute,
+    spec.webhooksEnabled === true,
+  );
   const clients = createAwsClients(config, LOCAL_AWS);
   const clock = { ms: 0 };
   const handler = timed(createSenderHandler({ config, ...clients }), clock);
@@ -329,18 +420,49 @@ async function batchLatency(
   return { batchMs: batch.ms, oneCallMs, singleJobMs: single.ms, delivered: batch.delivered };
 }
 
-/** The largest ledger item, sized as DynamoDB bills it (attribute names plus values, UTF-8). */
-async function largestItem(endpoints: HostEndpoints, table: string): Promise<number> {
+/**
+ * The ledger table after a run: its largest item, overall and by kind (key prefix up to `#`), sized as DynamoDB
+ * bills it (attribute names plus values, UTF-8); how many of run `runId`'s measured jobs (ids `<runId>-<n>`, not
+ * the warm-up's) are `delivered`, and how many have a message-uuid index item.
+ */
+async function scanLedger(
+  endpoints: HostEndpoints,
+  table: string,
+  runId: string,
+): Promise<{
+  largest: number;
+  largestByKind: Record<string, number>;
+  delivered: number;
+  uuidIndexed: number;
+}> {
   const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: endpoints.dynamodb });
-  const out = await client.send(new ScanCommand({ TableName: table, Limit: 200 }));
+  const measuredJob = new RegExp(`^${runId.replace(/[^\w]/g, '\\$&')}-\\d+$`);
+  const largestByKind: Record<string, number> = {};
   let largest = 0;
-  for (const item of out.Items ?? []) {
-    let size = 0;
-    for (const [name, value] of Object.entries(item))
-      size += Buffer.byteLength(name) + valueSize(value as unknown as Record<string, unknown>);
-    largest = Math.max(largest, size);
-  }
-  return largest;
+  let delivered = 0;
+  let uuidIndexed = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await client.send(
+      new ScanCommand({ TableName: table, ExclusiveStartKey: start as never, Limit: 1000 }),
+    );
+    for (const item of out.Items ?? []) {
+      let size = 0;
+      for (const [name, value] of Object.entries(item))
+        size += Buffer.byteLength(name) + valueSize(value as unknown as Record<string, unknown>);
+      largest = Math.max(largest, size);
+      const id = item.id?.S ?? '';
+      const kind = id.includes('#') ? id.slice(0, id.indexOf('#') + 1) : 'other';
+      largestByKind[kind] = Math.max(largestByKind[kind] ?? 0, size);
+      if (kind === 'job#' && measuredJob.test(id.slice(kind.length)) && item.status?.S === 'delivered') {
+        delivered += 1;
+      }
+      if (kind === 'uuid#' && measuredJob.test(item.job_id?.S ?? '')) uuidIndexed += 1;
+    }
+    start = out.LastEvaluatedKey;
+  } while (start !== undefined);
+  client.destroy();
+  return { largest, largestByKind, delivered, uuidIndexed };
 }
 
 function valueSize(value: Record<string, unknown>): number {
