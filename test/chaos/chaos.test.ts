@@ -18,7 +18,7 @@ import {
   sqsRefusals,
   wrongReasons,
 } from '#test/chaos/checks.ts';
-import { CHAOS_DEFAULTS, chaosOptions, runTimeoutSeconds } from '#test/chaos/options.ts';
+import { CHAOS_DEFAULTS, chaosOptions, runTimeoutSeconds, waves } from '#test/chaos/options.ts';
 import {
   FUNCTION_TIMEOUT_MS,
   runMixed,
@@ -48,7 +48,8 @@ const mixed = only === 'storm' ? undefined : runMixed(options);
 const storm = only === 'mixed' ? undefined : runStorm(options);
 mixed?.catch(() => undefined);
 storm?.catch(() => undefined);
-const HOOK_TIMEOUT_MS = (Math.max(runTimeoutSeconds(options), stormDurationMs(options) / 1000) + 180) * 1000;
+const HOOK_TIMEOUT_MS =
+  (Math.max(runTimeoutSeconds(options) * waves(options), stormDurationMs(options) / 1000) + 180) * 1000;
 
 describe.runIf(mixed)(`chaos: ${options.jobs} jobs with mixed faults, seed ${options.seed}`, () => {
   let facts: Facts;

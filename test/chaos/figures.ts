@@ -3,7 +3,12 @@ import { type Facts, personalData, sentTwice, sqsRefusals } from '#test/chaos/ch
 import type { ChaosFigures } from '#test/chaos/summary.ts';
 
 /** Counts what a run did and what it broke. */
-export function figuresOf(facts: Facts, scenario: string, seed: number): ChaosFigures {
+export function figuresOf(
+  facts: Facts,
+  scenario: string,
+  seed: number,
+  waveSize = Number.POSITIVE_INFINITY,
+): ChaosFigures {
   const { evidence } = facts;
   const faults: Record<string, number> = {};
   for (const post of evidence.posts) faults[post.fault] = (faults[post.fault] ?? 0) + 1;
@@ -29,7 +34,8 @@ export function figuresOf(facts: Facts, scenario: string, seed: number): ChaosFi
     messages_enqueued: evidence.lines.length,
     time_scale: evidence.settings.timeScale,
     instances: evidence.settings.concurrency,
-    seconds: Math.round(evidence.seconds),
+    seconds: Math.round(evidence.wallSeconds),
+    waves: Math.max(1, Math.ceil(evidence.settings.jobs.length / waveSize)),
     summary: evidence.report.summary,
     lost: evidence.report.summary.unsettled,
     sent_twice: sentTwice(facts).length,

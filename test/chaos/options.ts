@@ -20,6 +20,13 @@ export interface ChaosOptions {
   readonly timeScale: number;
   /** `CHAOS_INSTANCES`: simulated sender instances of the mixed-faults run. */
   readonly instances: number;
+  /**
+   * `CHAOS_WAVE`: jobs per pipeline run of the mixed-faults scenario; more jobs run in waves, one after the
+   * other. One machine sends some 10 jobs a second; a larger burst would wait in the queue for what the time
+   * scale makes hours, far past the 30-minute duplicate window that a deployed relay, sending 900 a minute,
+   * never leaves.
+   */
+  readonly wave: number;
   /** `CHAOS_STORM_HOURS`: how long the 429 storm lasts, in the API's hours. */
   readonly stormHours: number;
   /** `CHAOS_REPORT_DIR`: where the figures go. */
@@ -31,6 +38,7 @@ export const CHAOS_DEFAULTS = {
   jobs: 500,
   timeScale: 120,
   instances: 4,
+  wave: 500,
   stormHours: 4,
 } as const;
 
@@ -39,6 +47,7 @@ export const CHAOS_ENV = {
   jobs: 'CHAOS_JOBS',
   timeScale: 'CHAOS_TIME_SCALE',
   instances: 'CHAOS_INSTANCES',
+  wave: 'CHAOS_WAVE',
   stormHours: 'CHAOS_STORM_HOURS',
   reportDir: 'CHAOS_REPORT_DIR',
 } as const;
@@ -61,15 +70,21 @@ export function chaosOptions(env: Readonly<Record<string, string | undefined>> =
     jobs: number('jobs', 1, 100_000),
     timeScale: number('timeScale', 1, 600),
     instances: number('instances', 1, 50),
+    wave: number('wave', 1, 100_000),
     stormHours: number('stormHours', 0.1, 48, false),
     reportDir: env[CHAOS_ENV.reportDir] || join(ROOT, 'reports'),
   };
 }
 
 /**
- * Real seconds a mixed-faults run may take before the jobs not settled count as lost: a default run settles in
- * well under a minute, so three minutes means something is stuck; a large run gets 0.2 s a job.
+ * Real seconds one wave of the mixed-faults run may take before the jobs not settled count as lost: a default
+ * wave settles in well under a minute, so three minutes means something is stuck; a larger one gets 0.2 s a job.
  */
-export function runTimeoutSeconds(options: Pick<ChaosOptions, 'jobs'>): number {
-  return Math.max(180, Math.ceil(options.jobs / 5));
+export function runTimeoutSeconds(options: Pick<ChaosOptions, 'jobs' | 'wave'>): number {
+  return Math.max(180, Math.ceil(Math.min(options.jobs, options.wave) / 5));
+}
+
+/** Waves of the mixed-faults run. */
+export function waves(options: Pick<ChaosOptions, 'jobs' | 'wave'>): number {
+  return Math.ceil(options.jobs / options.wave);
 }

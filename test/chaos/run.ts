@@ -17,6 +17,8 @@ Options:
   --seed N          seed of the plan of faults (default 20261125)
   --time-scale N    time scale of the mixed-faults run (default 120)
   --instances N     simulated sender instances of the mixed-faults run (default 4)
+  --wave N          jobs per pipeline run: more jobs run in waves, one after the other (default 500; a
+                    larger burst waits in the queue for hours of scaled time, past the duplicate window)
   --storm-hours H   length of the 429 storm, in the API's hours (default 4)
   --only NAME       run only "mixed" or "storm"
   --help            show this help`;
@@ -36,6 +38,7 @@ async function main(argv: readonly string[]): Promise<number> {
       seed: { type: 'string' },
       'time-scale': { type: 'string' },
       instances: { type: 'string' },
+      wave: { type: 'string' },
       'storm-hours': { type: 'string' },
       only: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -53,6 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
   set('seed', values.seed);
   set('timeScale', values['time-scale']);
   set('instances', values.instances);
+  set('wave', values.wave);
   set('stormHours', values['storm-hours']);
   // Checked here, so a typo fails before anything starts, naming the option's variable.
   const options = chaosOptions(env);

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { rateLimited } from '#local/ecourtdate-simulator/index.ts';
 import { Facts } from '#test/chaos/checks.ts';
 import { figuresOf } from '#test/chaos/figures.ts';
-import { type ChaosOptions, runTimeoutSeconds } from '#test/chaos/options.ts';
+import { type ChaosOptions, runTimeoutSeconds, waves } from '#test/chaos/options.ts';
 import { plainJobs, planJobs } from '#test/chaos/plan.ts';
 import { writeFigures } from '#test/chaos/summary.ts';
-import { runChaos } from '#test/chaos/world.ts';
+import { type ChaosEvidence, mergeEvidence, runChaos } from '#test/chaos/world.ts';
 
 /** The senders' HTTP timeout in both scenarios, real ms. */
 export const HTTP_TIMEOUT_MS = 500;
@@ -19,25 +19,37 @@ export const FUNCTION_TIMEOUT_MS = 8_000;
 
 /**
  * The mixed-faults run: `options.jobs` seeded jobs through `options.instances` sender instances at
- * `options.timeScale`, every instance's first secret read failing. Writes reports/chaos.local.json.
+ * `options.timeScale`, every instance's first secret read failing; in waves of `options.wave` jobs, each a
+ * pipeline run of its own, one after the other (the plan is the seed's, whatever the waves). Writes
+ * reports/chaos.local.json.
  */
 export async function runMixed(options: ChaosOptions): Promise<Facts> {
-  const stateDir = await mkdtemp(join(tmpdir(), 'relay-chaos-'));
-  const evidence = await runChaos({
-    jobs: planJobs(options.jobs, options.seed, Date.now()),
-    timeScale: options.timeScale,
-    concurrency: options.instances,
-    httpTimeoutMs: HTTP_TIMEOUT_MS,
-    functionTimeoutMs: FUNCTION_TIMEOUT_MS,
-    runTimeoutSeconds: runTimeoutSeconds(options),
-    stateDir,
-    // Every instance's first read of the secret fails (all three tries of the SDK).
-    coldStartSecretFailures: options.instances * 3,
-  });
-  const facts = new Facts(evidence);
+  const runs: ChaosEvidence[] = [];
+  for (let wave = 0; wave < waves(options); wave++) {
+    const stateDir = await mkdtemp(join(tmpdir(), 'relay-chaos-'));
+    // Planned anew for each wave so that expires_at is relative to the wave's start; the faults are the seed's.
+    const jobs = planJobs(options.jobs, options.seed, Date.now()).slice(
+      wave * options.wave,
+      (wave + 1) * options.wave,
+    );
+    runs.push(
+      await runChaos({
+        jobs,
+        timeScale: options.timeScale,
+        concurrency: options.instances,
+        httpTimeoutMs: HTTP_TIMEOUT_MS,
+        functionTimeoutMs: FUNCTION_TIMEOUT_MS,
+        runTimeoutSeconds: runTimeoutSeconds(options),
+        stateDir,
+        // Every instance's first read of the secret fails (all three tries of the SDK).
+        coldStartSecretFailures: options.instances * 3,
+      }),
+    );
+  }
+  const facts = new Facts(mergeEvidence(runs));
   await writeFigures(
     join(options.reportDir, 'chaos.local.json'),
-    figuresOf(facts, 'mixed faults', options.seed),
+    figuresOf(facts, 'mixed faults', options.seed, options.wave),
   );
   return facts;
 }

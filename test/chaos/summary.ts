@@ -11,6 +11,8 @@ export interface ChaosFigures {
   readonly time_scale: number;
   readonly instances: number;
   readonly seconds: number;
+  /** Pipeline runs the jobs went through, one after the other (a wave each). */
+  readonly waves: number;
   readonly summary: Readonly<Record<string, number>>;
   readonly lost: number;
   readonly sent_twice: number;
@@ -52,7 +54,7 @@ export function renderFigures(figures: ChaosFigures): string {
     ['messages enqueued', String(figures.messages_enqueued)],
     ['seed', String(figures.seed)],
     ['time scale, instances', `${figures.time_scale}, ${figures.instances}`],
-    ['time', `${figures.seconds} s`],
+    ['time', `${figures.seconds} s${figures.waves > 1 ? ` in ${figures.waves} waves` : ''}`],
     ['delivered', String(figures.summary.delivered ?? 0)],
     ['duplicate', String(figures.summary.duplicate ?? 0)],
     ['dead-lettered', `${figures.summary.dead_lettered ?? 0}${reasons ? ` (${reasons})` : ''}`],

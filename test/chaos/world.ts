@@ -84,8 +84,10 @@ export interface ChaosEvidence {
   readonly lines: readonly string[];
   readonly report: RunReport;
   readonly settled: boolean;
-  /** Real seconds from the start until every job settled. */
+  /** Real seconds from the start until every job settled (of the longest run, when runs are merged). */
   readonly seconds: number;
+  /** Real seconds of every run together. */
+  readonly wallSeconds: number;
   readonly requests: readonly RecordedRequest[];
   readonly messages: readonly CreatedMessage[];
   readonly posts: readonly PostEvent[];
@@ -353,6 +355,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     report: run.report,
     settled: run.settled,
     seconds,
+    wallSeconds: seconds,
     requests: sim.requests,
     messages: sim.messages,
     posts,
@@ -368,6 +371,65 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     redeliveredHandles,
     logLines: log.split('\n').filter((line) => line !== ''),
     world,
+  };
+}
+
+/**
+ * The evidence of several runs (waves of one plan) as one: every list joined, every count added, `seconds` the
+ * longest run's (the time a job could live), `wallSeconds` all of them together. Job ids are unique over the
+ * waves, so every check reads the merged evidence as it reads one run's.
+ */
+export function mergeEvidence(runs: readonly ChaosEvidence[]): ChaosEvidence {
+  const [first] = runs;
+  if (first === undefined) throw new RangeError('mergeEvidence: no runs');
+  if (runs.length === 1) return first;
+  const all = <T>(pick: (run: ChaosEvidence) => readonly T[]): T[] => runs.flatMap(pick);
+  const sum = (pick: (run: ChaosEvidence) => number): number =>
+    runs.reduce((total, run) => total + pick(run), 0);
+  const summary = { jobs: 0, delivered: 0, duplicate: 0, dead_lettered: 0, unsettled: 0 };
+  for (const run of runs) {
+    for (const key of Object.keys(summary) as (keyof typeof summary)[])
+      summary[key] += run.report.summary[key];
+  }
+  const receives = new Map<string, number>();
+  for (const run of runs) {
+    for (const [id, n] of run.receives) receives.set(id, (receives.get(id) ?? 0) + n);
+  }
+  const refusals = runs.every((run) => run.refusals !== undefined)
+    ? all((run) => run.refusals ?? [])
+    : undefined;
+  return {
+    settings: { ...first.settings, jobs: all((run) => run.settings.jobs) },
+    lines: all((run) => run.lines),
+    report: {
+      ...first.report,
+      ended: runs.every((run) => run.report.ended === 'settled') ? 'settled' : 'timed_out',
+      summary,
+      jobs: all((run) => run.report.jobs),
+      api_calls: {
+        token: sum((run) => run.report.api_calls.token),
+        send: sum((run) => run.report.api_calls.send),
+      },
+      alarms: [],
+    },
+    settled: runs.every((run) => run.settled),
+    seconds: Math.max(...runs.map((run) => run.seconds)),
+    wallSeconds: sum((run) => run.wallSeconds),
+    requests: all((run) => run.requests),
+    messages: all((run) => run.messages),
+    posts: all((run) => run.posts),
+    kills: all((run) => run.kills),
+    receives,
+    copies: all((run) => run.copies),
+    redeliveries: sum((run) => run.redeliveries),
+    secretOutages: sum((run) => run.secretOutages),
+    tokenOutages: sum((run) => run.tokenOutages),
+    deadLetters: all((run) => run.deadLetters),
+    leftOnSendQueue: sum((run) => run.leftOnSendQueue),
+    refusals,
+    redeliveredHandles: new Set(all((run) => [...run.redeliveredHandles])),
+    logLines: all((run) => run.logLines),
+    world: first.world,
   };
 }
 
