@@ -82,6 +82,8 @@ export interface ClaimInput {
   readonly firstReceivedAt?: number | undefined;
   /** The record is an operator's redrive from the dead-letter queue (it carries the relay's attributes). */
   readonly redriven?: boolean;
+  /** How early a copy may come and still be due, ms. @default NOT_DUE_TOLERANCE_MS (scaled down in local runs) */
+  readonly dueToleranceMs?: number | undefined;
 }
 
 /**
@@ -89,8 +91,16 @@ export interface ClaimInput {
  * version read); every other verdict settles the record without a request and without a ledger write.
  */
 export type GateVerdict =
-  /** Go ahead: write `entry` to claim the attempt. `lost` says the previous attempt never reported. */
-  | { readonly kind: 'claim'; readonly entry: LedgerEntry; readonly lost: boolean }
+  /**
+   * Go ahead: write `entry` to claim the attempt. `lost` says the previous attempt never reported;
+   * `resentAfterUnknown` that the job was dead-lettered `unknown_outcome` and this is not an operator's redrive.
+   */
+  | {
+      readonly kind: 'claim';
+      readonly entry: LedgerEntry;
+      readonly lost: boolean;
+      readonly resentAfterUnknown: boolean;
+    }
   /** Same id, different body: never sent. */
   | { readonly kind: 'conflict'; readonly entry: LedgerEntry }
   /** Already delivered or a duplicate: acknowledge without sending. */
@@ -157,6 +167,11 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
 
   let next: LedgerEntry;
   let lost = false;
+  // A person was asked to check Console > Logs: only their redrive may send the job again, not a resend.
+  const resentAfterUnknown =
+    existing.status === 'dead_lettered' &&
+    existing.dead_letter_reason === 'unknown_outcome' &&
+    !input.redriven;
   if (existing.status === 'dead_lettered') {
     const generation = existing.generation + 1;
     next = {
@@ -200,7 +215,7 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
     };
   } else {
     const due = existing.next_attempt_at;
-    if (due !== undefined && now < due - NOT_DUE_TOLERANCE_MS) {
+    if (due !== undefined && now < due - (input.dueToleranceMs ?? NOT_DUE_TOLERANCE_MS)) {
       return { kind: 'not_due', entry: existing, until: due };
     }
     next = existing;
@@ -208,6 +223,7 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
   return {
     kind: 'claim',
     lost,
+    resentAfterUnknown,
     entry: {
       ...next,
       status: 'in_progress',

@@ -8,6 +8,7 @@ import type { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { JobValidationError, RelayError } from '#shared/errors.ts';
 import { jobFingerprint, parseJob, peekJobId, type SendJob } from '#shared/job.ts';
 import type { DeliveryLedger } from '#shared/ledger/delivery.ts';
+import { NOT_DUE_TOLERANCE_MS } from '#shared/ledger/gate.ts';
 import { type ClaimResult, type JobLedger, type LedgerEntry, priorOf } from '#shared/ledger/ledger.ts';
 import type { DeadLetterReason, Outcome, RetryCause } from '#shared/outcome.ts';
 import {
@@ -172,9 +173,10 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
     leaseUntil: budget.deadlineAt,
     firstReceivedAt: firstReceipt,
     redriven: isRedrive(record),
+    dueToleranceMs: NOT_DUE_TOLERANCE_MS / config.timeScale,
   });
   if (claim.kind !== 'claimed') return gatePlan(claim, base, runtime);
-  const { entry, lost } = claim;
+  const { entry, lost, resentAfterUnknown } = claim;
   const facts = factsOf(base, entry);
 
   // pre-send rules
@@ -184,6 +186,7 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
       firstAttemptAt: entry.first_attempt_at,
       unknownAt: entry.unknown_at,
       lost,
+      resentAfterUnknown,
     },
     job,
     now: now(),

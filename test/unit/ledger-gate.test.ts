@@ -222,6 +222,7 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
       expect(gate(entry, input, EXPIRATION)).toEqual({
         kind: 'claim',
         lost: false,
+        resentAfterUnknown: false,
         entry: {
           ...entry,
           status: 'in_progress',
@@ -715,5 +716,38 @@ describe('JobLedger: one conditional write to claim, one to settle (DynamoDB moc
     expect(doc.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
       expiration: Math.floor(input.now / 1000) + 86_400,
     });
+  });
+});
+
+describe('a resend of a job dead-lettered unknown_outcome', () => {
+  const parked = ledgerEntry({
+    status: 'dead_lettered',
+    dead_letter_reason: 'unknown_outcome',
+    dead_letter_message_id: 'msg-old',
+    unknown_outcome: true,
+    unknown_at: T0,
+  });
+
+  it('is claimed as a resend after an unknown outcome, so the pre-send rules park it again', () => {
+    const verdict = gate(parked, claimInput({ messageId: 'msg-new', now: T0 + MINUTE }), EXPIRATION);
+    expect(verdict).toMatchObject({ kind: 'claim', resentAfterUnknown: true });
+  });
+
+  it("is not, when it is an operator's redrive", () => {
+    const verdict = gate(
+      parked,
+      claimInput({ messageId: 'msg-new', now: T0 + MINUTE, redriven: true }),
+      EXPIRATION,
+    );
+    expect(verdict).toMatchObject({ kind: 'claim', resentAfterUnknown: false });
+  });
+
+  it('is not, after another dead-letter reason', () => {
+    const exhausted = { ...parked, dead_letter_reason: 'retries_exhausted' };
+    expect(gate(exhausted, claimInput({ messageId: 'msg-new', now: T0 + MINUTE }), EXPIRATION)).toMatchObject(
+      {
+        resentAfterUnknown: false,
+      },
+    );
   });
 });
