@@ -107,6 +107,11 @@ export interface StageConfig {
   readonly secret: { readonly kind: 'create' | 'existing'; readonly name: string };
   /** Event bus of the rule; undefined for the account's default bus. */
   readonly eventBusName: string | undefined;
+  /**
+   * Put an `eCourtDate Job Settled` event on the same bus for every settled job (docs/webhooks.md, "Events on
+   * the bus"). Off by default.
+   */
+  readonly publishJobSettled: boolean;
   readonly eventSources: readonly string[];
   readonly logLevel: LogLevel;
   readonly logRetentionDays: number;
@@ -146,6 +151,7 @@ export const SETTINGS = [
   'secretName',
   'existingSecretName',
   'eventBusName',
+  'publishJobSettled',
   'eventSources',
   'logLevel',
   'logRetentionDays',
@@ -277,6 +283,7 @@ export function loadStageConfig(context: Context): StageConfig {
     ledgerTtlDays,
     secret: resolveSecret(read, stage),
     eventBusName: resolveEventBusName(read),
+    publishJobSettled: read.flag('publishJobSettled', false),
     eventSources: resolveEventSources(read),
     logLevel: read.oneOf('logLevel', LOG_LEVELS, 'INFO', (raw) => raw.toUpperCase()),
     logRetentionDays: read.oneOf('logRetentionDays', LOG_RETENTION_DAYS, defaults.logRetentionDays, Number),

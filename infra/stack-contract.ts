@@ -58,6 +58,8 @@ export interface SenderResources {
   readonly ledgerTableName: string;
   /** A webhook receiver reads the ledger's message-uuid index (docs/webhooks.md). @default false */
   readonly webhooksEnabled?: boolean;
+  /** The bus to put `eCourtDate Job Settled` events on; absent when the stage does not publish them. */
+  readonly jobSettledBusName?: string | undefined;
 }
 
 /** The stage settings that reach the sender. */
@@ -106,5 +108,8 @@ export function senderEnvironment(
     [ENV.maxReceiveCount]: String(stage.maxReceiveCount),
     [ENV.rateLimitHintMaxSeconds]: String(stage.rateLimitHintMaxSeconds),
     [ENV.webhooksEnabled]: String(resources.webhooksEnabled ?? false),
+    ...(resources.jobSettledBusName === undefined
+      ? {}
+      : { [ENV.publishJobSettled]: 'true', [ENV.eventBusName]: resources.jobSettledBusName }),
   };
 }

@@ -26,12 +26,14 @@ import { type Bounds, settingsReader } from '#shared/settings.ts';
  * | `TOKEN_RENEW_BEFORE_SECONDS` | renew the cached token this long before it expires | 300 |
  * | `RATE_LIMIT_HINT_MAX_SECONDS` | a 429's wait hint above this is capped to it and logged as suspect (eCourtDate's window is one minute) | 300 |
  * | `WEBHOOKS_ENABLED` | `true` when the stage receives eCourtDate's webhooks: delivered jobs are indexed by message uuid | false |
+ * | `PUBLISH_JOB_SETTLED` | `true`: put an `eCourtDate Job Settled` event on `EVENT_BUS_NAME` for every settled job | false |
+ * | `EVENT_BUS_NAME` | the bus for `PUBLISH_JOB_SETTLED` (required with it) | unset |
  * | `MAX_RECEIVE_COUNT` | the send queue's redrive `maxReceiveCount`: a record re-queued as a fresh copy well before it | 50 |
  * | `DUPLICATE_WINDOW_SECONDS` | eCourtDate's duplicate window: a resend after an unknown outcome is only made inside it | 1800 |
  * | `LEDGER_TABLE_NAME` | DynamoDB table of the job ledger and the idempotency records | required |
  * | `LEDGER_TTL_DAYS` | how long a job's ledger entry is kept after its last change | 30 |
  * | `TIME_SCALE` | divide every delay and window by this, the pacing interval included (local demos and tests only) | 1 |
- * | `AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_DYNAMODB` | emulator endpoints (local runs and tests) | unset |
+ * | `AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_EVENTBRIDGE` | emulator endpoints (local runs and tests) | unset |
  */
 export interface SenderConfig {
   readonly baseUrl: URL;
@@ -56,6 +58,11 @@ export interface SenderConfig {
    * write per delivered job), so that status updates become the job's delivery status (docs/webhooks.md).
    */
   readonly webhooksEnabled: boolean;
+  /**
+   * The bus to put an `eCourtDate Job Settled` event on for every settled job (docs/webhooks.md, "Events on the
+   * bus"); undefined when that is off (the default).
+   */
+  readonly jobSettledBus: string | undefined;
   readonly maxAgeSeconds: number;
   readonly duplicateWindowSeconds: number;
   readonly httpTimeoutMs: number;
@@ -66,6 +73,7 @@ export interface SenderConfig {
     readonly sqs?: string | undefined;
     readonly secretsManager?: string | undefined;
     readonly dynamodb?: string | undefined;
+    readonly eventBridge?: string | undefined;
   };
 }
 
@@ -87,6 +95,9 @@ export const ENV = {
   rateLimitHintMaxSeconds: 'RATE_LIMIT_HINT_MAX_SECONDS',
   maxReceiveCount: 'MAX_RECEIVE_COUNT',
   webhooksEnabled: 'WEBHOOKS_ENABLED',
+  publishJobSettled: 'PUBLISH_JOB_SETTLED',
+  eventBusName: 'EVENT_BUS_NAME',
+  eventBridgeEndpoint: 'AWS_ENDPOINT_URL_EVENTBRIDGE',
   maxAgeSeconds: 'MAX_AGE_SECONDS',
   duplicateWindowSeconds: 'DUPLICATE_WINDOW_SECONDS',
   httpTimeoutMs: 'HTTP_TIMEOUT_MS',
@@ -189,6 +200,7 @@ export function loadSenderConfig(env: Env): SenderConfig {
     deadLetterQueueUrl: url(read.requiredText(ENV.deadLetterQueueUrl), ENV.deadLetterQueueUrl),
     ledgerTableName: read.requiredText(ENV.ledgerTableName),
     webhooksEnabled: read.flag(ENV.webhooksEnabled, false),
+    jobSettledBus: read.flag(ENV.publishJobSettled, false) ? read.requiredText(ENV.eventBusName) : undefined,
     ledgerTtlSeconds: number('ledgerTtlDays') * 86_400,
     requestsPerMinute: number('requestsPerMinute'),
     backoffSeconds: read.numberList(ENV.backoffSeconds, DEFAULTS.backoffSeconds, RANGES.backoffStepSeconds),
@@ -209,6 +221,7 @@ export function loadSenderConfig(env: Env): SenderConfig {
       sqs: optionalUrl(read.text(ENV.sqsEndpoint), ENV.sqsEndpoint),
       secretsManager: optionalUrl(read.text(ENV.secretsManagerEndpoint), ENV.secretsManagerEndpoint),
       dynamodb: optionalUrl(read.text(ENV.dynamodbEndpoint), ENV.dynamodbEndpoint),
+      eventBridge: optionalUrl(read.text(ENV.eventBridgeEndpoint), ENV.eventBridgeEndpoint),
     },
   };
 }

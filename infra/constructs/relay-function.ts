@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource, type SqsEventSourceProps } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -187,6 +188,12 @@ export class RelayFunction extends Construct {
     );
     // Only a table encrypted with a customer-managed key needs the key as well.
     table.encryptionKey?.grantEncryptDecrypt(this.function);
+  }
+
+  /** Lets the function put events on the bus (its ARN only), named in `envName`. */
+  putEventsOn(bus: IEventBus, envName: string): void {
+    this.#claim(envName, bus.eventBusName, bus.node.id);
+    bus.grantPutEventsTo(this.function);
   }
 
   /** A grant's resource must be what its variable holds: the grant and the variable come together. */

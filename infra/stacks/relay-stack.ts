@@ -93,8 +93,14 @@ export class RelayStack extends Stack {
         deadLetterQueueUrl: deadLetterQueue.queueUrl,
         ledgerTableName: this.ledgerTable.tableName,
         webhooksEnabled: loadWebhookStageConfig(this.node.getAllContext(), config.stage).enabled,
+        jobSettledBusName: config.publishJobSettled ? (config.eventBusName ?? 'default') : undefined,
       }),
     });
+    if (config.publishJobSettled) {
+      // The relay's verdict on each job, on the bus upstream systems already use (docs/webhooks.md).
+      const bus = events.EventBus.fromEventBusName(this, 'JobSettledBus', config.eventBusName ?? 'default');
+      this.sender.putEventsOn(bus, ENV.eventBusName);
+    }
     // Each grant names the variable that tells the sender of its resource (checked by RelayFunction).
     this.sender.consume(sendQueue, ENV.sendQueueUrl, {
       batchSize: config.batchSize,

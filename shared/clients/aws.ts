@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { AWS_CALL_LIMITS, type AwsCallLimits } from '#shared/clients/aws-call-limits.ts';
@@ -28,7 +29,33 @@ export function createAwsClients(
   limits: AwsCallLimits = AWS_CALL_LIMITS,
 ): AwsClients {
   const { sqs, secretsManager, dynamodb } = config.endpoints;
-  const bounded = {
+  const bounded = boundedOptions(overrides, limits);
+  return {
+    sqs: new SQSClient({ ...bounded, ...(sqs ? { endpoint: sqs, useQueueUrlAsEndpoint: false } : {}) }),
+    secrets: new SecretsManagerClient({
+      ...bounded,
+      ...(secretsManager ? { endpoint: secretsManager } : {}),
+    }),
+    dynamodb: new DynamoDBClient({ ...bounded, ...(dynamodb ? { endpoint: dynamodb } : {}) }),
+  };
+}
+
+/**
+ * An EventBridge client bounded like the others, for a sender that publishes `eCourtDate Job Settled` events.
+ * The SDK module is loaded on first use only, so a sender that does not publish never pays for its import.
+ */
+export async function createEventBridgeClient(
+  config: Pick<SenderConfig, 'endpoints'>,
+  overrides: ClientOverrides = {},
+  limits: AwsCallLimits = AWS_CALL_LIMITS,
+): Promise<EventBridgeClient> {
+  const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge');
+  const endpoint = config.endpoints.eventBridge;
+  return new EventBridgeClient({ ...boundedOptions(overrides, limits), ...(endpoint ? { endpoint } : {}) });
+}
+
+function boundedOptions(overrides: ClientOverrides, limits: AwsCallLimits) {
+  return {
     ...overrides,
     maxAttempts: limits.maxAttempts,
     retryMode: 'standard',
@@ -39,13 +66,5 @@ export function createAwsClients(
       throwOnRequestTimeout: true,
       socketTimeout: limits.socketTimeoutMs,
     },
-  };
-  return {
-    sqs: new SQSClient({ ...bounded, ...(sqs ? { endpoint: sqs, useQueueUrlAsEndpoint: false } : {}) }),
-    secrets: new SecretsManagerClient({
-      ...bounded,
-      ...(secretsManager ? { endpoint: secretsManager } : {}),
-    }),
-    dynamodb: new DynamoDBClient({ ...bounded, ...(dynamodb ? { endpoint: dynamodb } : {}) }),
   };
 }

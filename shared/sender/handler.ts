@@ -3,10 +3,12 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { createEventBridgeClient } from '#shared/clients/aws.ts';
 import { awsCallWorstCaseMs } from '#shared/clients/aws-call-limits.ts';
 import { SENDS_PER_JOB_WORST_CASE, type SenderConfig } from '#shared/config.ts';
 import { EcourtdateClient } from '#shared/ecourtdate/client.ts';
@@ -21,6 +23,7 @@ import { createObservability, type Observability } from '#shared/observability.t
 import { backoffDelaySeconds } from '#shared/policy.ts';
 import { recordTokenAnswer } from '#shared/sender/metrics.ts';
 import { RetryLaterError, type SenderRuntime, settleRecord } from '#shared/sender/record.ts';
+import { JobSettledPublisher } from '#shared/sender/settled-event.ts';
 import { hideFor } from '#shared/sqs/settle.ts';
 
 export interface SenderDependencies {
@@ -28,6 +31,8 @@ export interface SenderDependencies {
   readonly sqs: SQSClient;
   readonly secrets: SecretsManagerClient;
   readonly dynamodb: DynamoDBClient;
+  /** For `eCourtDate Job Settled` events; built from the configuration when absent and needed. */
+  readonly events?: EventBridgeClient;
   readonly fetch?: FetchLike;
   readonly observability?: Observability;
   readonly now?: () => number;
@@ -97,6 +102,13 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     pacer,
     ledger: new JobLedger(table),
     delivery: config.webhooksEnabled ? new DeliveryLedger(table) : undefined,
+    settledEvents:
+      config.jobSettledBus === undefined
+        ? undefined
+        : new JobSettledPublisher({
+            busName: config.jobSettledBus,
+            client: async () => deps.events ?? (await createEventBridgeClient(config)),
+          }),
     logger,
     metrics,
     now,

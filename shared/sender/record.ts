@@ -25,6 +25,7 @@ import {
 } from '#shared/policy.ts';
 import { maskRecipient } from '#shared/redact.ts';
 import { recordAlreadySettled, recordApiAnswer, recordOutcome } from '#shared/sender/metrics.ts';
+import type { JobSettledDetail, JobSettledPublisher } from '#shared/sender/settled-event.ts';
 import {
   DLQ_ATTRIBUTE,
   firstReceivedAt,
@@ -53,6 +54,8 @@ export interface SenderRuntime {
   readonly client: EcourtdateClient;
   readonly pacer: Pacer;
   readonly ledger: JobLedger;
+  /** Puts an `eCourtDate Job Settled` event on the bus for each settled job; absent when that is off. */
+  readonly settledEvents?: Pick<JobSettledPublisher, 'publish'> | undefined;
   /** Indexes a delivered job's message uuid for the webhook receiver; absent when webhooks are off. */
   readonly delivery?: Pick<DeliveryLedger, 'putUuidIndex'> | undefined;
   readonly logger: Logger;
@@ -314,6 +317,13 @@ async function apply(runtime: SenderRuntime, plan: Plan): Promise<RecordReport> 
   if (runtime.delivery && outcome.type === 'delivered' && outcome.uuid && facts.jobId) {
     await runtime.delivery.putUuidIndex(outcome.uuid, facts.jobId);
   }
+  // Before SQS is told: if EventBridge refuses, the record fails and comes back (its ledger entry settled),
+  // and the event is published again with the acknowledgement or the dead letter. At least once.
+  if (runtime.settledEvents && outcome.type !== 'retry') {
+    await runtime.settledEvents.publish(
+      settledDetail(facts, outcome, plan.alreadySettled === true, runtime.now()),
+    );
+  }
   const jobId = facts.jobId;
   switch (outcome.type) {
     case 'delivered':
@@ -452,6 +462,25 @@ function whyDeadLettered(reason: DeadLetterReason, lastStatus: number | string, 
     default:
       return `dead-lettered ${reason} after ${answer}`;
   }
+}
+
+/** The `eCourtDate Job Settled` detail of a settled record. */
+function settledDetail(
+  facts: RecordFacts,
+  outcome: Exclude<Outcome, { type: 'retry' }>,
+  replayed: boolean,
+  now: number,
+): JobSettledDetail {
+  return {
+    job_id: facts.jobId ?? null,
+    outcome: outcome.type === 'dead_letter' ? 'dead_lettered' : outcome.type,
+    ...(outcome.type === 'dead_letter' ? { reason: outcome.reason } : {}),
+    ...(outcome.type === 'delivered' && outcome.uuid ? { uuid: outcome.uuid } : {}),
+    attempts: facts.attempts,
+    ...(facts.lastStatus !== undefined ? { last_status: facts.lastStatus } : {}),
+    settled_at: new Date(now).toISOString(),
+    ...(replayed ? { replayed: true as const } : {}),
+  };
 }
 
 function deadLetterPlan(facts: RecordFacts, reason: DeadLetterReason): Plan {

@@ -53,6 +53,7 @@ describe('stage defaults', () => {
       ledgerTtlDays: 30,
       secret: { kind: 'create', name: 'ecourtdate-relay/staging/api-client' },
       eventBusName: undefined,
+      publishJobSettled: false,
       eventSources: ['ecourtdate-relay.upstream'],
       logLevel: 'INFO',
       logRetentionDays: 30,

@@ -378,3 +378,26 @@ describe('cdk-nag AwsSolutions with webhooks on', () => {
     for (const [, , reason] of acknowledged) expect(reason.length).toBeGreaterThan(120);
   });
 });
+
+describe('eCourtDate Job Settled events (publishJobSettled)', () => {
+  it('are off by default: the sender is told of no bus and may not put events', () => {
+    const { template } = synthRelay({ stage: 'staging' });
+    expect(senderEnvironment(template)[ENV.publishJobSettled]).toBeUndefined();
+    expect(JSON.stringify(template.toJSON())).not.toContain('"events:PutEvents"');
+  });
+
+  it('when on, the sender is told of the bus and may put events on that bus only', () => {
+    const { template } = synthRelay({
+      stage: 'staging',
+      publishJobSettled: 'true',
+      eventBusName: 'court-bus',
+    });
+    expect(senderEnvironment(template)).toMatchObject({
+      [ENV.publishJobSettled]: 'true',
+      [ENV.eventBusName]: 'court-bus',
+    });
+    const statements = JSON.stringify(template.toJSON());
+    expect(statements).toContain('"events:PutEvents"');
+    expect(statements).toContain(':event-bus/court-bus');
+  });
+});

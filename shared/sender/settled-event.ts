@@ -1,0 +1,78 @@
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { RelayError } from '#shared/errors.ts';
+import type { DeadLetterReason } from '#shared/outcome.ts';
+
+/** The event's source and detail-type on the bus (docs/webhooks.md, "Events on the bus"). */
+export const JOB_SETTLED = { source: 'ecourtdate-relay', detailType: 'eCourtDate Job Settled' } as const;
+
+/**
+ * `detail` of `eCourtDate Job Settled`: the relay's own verdict on a job, for upstream systems that want it on
+ * the bus. Published at least once per settled job (again when a copy of a settled job is acknowledged:
+ * `replayed`), so consumers drop repeats by `job_id`. Never holds the message text or the recipient.
+ */
+export interface JobSettledDetail {
+  /** The job's id; null for a body too broken to carry one (dead-lettered `invalid_job`). */
+  readonly job_id: string | null;
+  readonly outcome: 'delivered' | 'duplicate' | 'dead_lettered';
+  /** The dead-letter reason (docs/contract.md), when dead-lettered. */
+  readonly reason?: DeadLetterReason;
+  /** The eCourtDate message uuid, when delivered and the 201 named it. */
+  readonly uuid?: string;
+  /** Requests that reached, or may have reached, the messages endpoint. */
+  readonly attempts: number;
+  /** The last HTTP status, `timeout`, `connection`, `secret`, `lost`; absent when nothing was sent. */
+  readonly last_status?: number | string;
+  /** ISO 8601 UTC. */
+  readonly settled_at: string;
+  /** The job had settled before; this is a copy of it, acknowledged without a send. */
+  readonly replayed?: true;
+}
+
+/** `PutEvents` did not take the event. The record fails and comes back, and the event is published again. */
+export class JobSettledPublishError extends RelayError {}
+
+/**
+ * Puts one `eCourtDate Job Settled` event on the bus. Throws `JobSettledPublishError` when EventBridge refuses
+ * it (the call fails, or `FailedEntryCount` is not 0), naming only the error code.
+ */
+export class JobSettledPublisher {
+  readonly #client: () => Promise<EventBridgeClient>;
+  readonly #busName: string;
+
+  /** `client` is called once, on the first event (the SDK is loaded lazily). */
+  constructor(options: { client: () => Promise<EventBridgeClient>; busName: string }) {
+    let client: Promise<EventBridgeClient> | undefined;
+    this.#client = () => {
+      client ??= options.client();
+      return client;
+    };
+    this.#busName = options.busName;
+  }
+
+  async publish(detail: JobSettledDetail): Promise<void> {
+    const client = await this.#client();
+    // Loaded on first use, with the client: a sender that does not publish never imports the SDK module.
+    const { PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
+    let failed: string | undefined;
+    try {
+      const out = await client.send(
+        new PutEventsCommand({
+          Entries: [
+            {
+              EventBusName: this.#busName,
+              Source: JOB_SETTLED.source,
+              DetailType: JOB_SETTLED.detailType,
+              Detail: JSON.stringify(detail),
+            },
+          ],
+        }),
+      );
+      if ((out.FailedEntryCount ?? 0) > 0) failed = out.Entries?.[0]?.ErrorCode ?? 'FailedEntry';
+    } catch (error) {
+      failed = error instanceof Error ? error.name : 'UnknownError';
+    }
+    if (failed !== undefined) {
+      throw new JobSettledPublishError(`PutEvents did not take the Job Settled event: ${failed}`);
+    }
+  }
+}

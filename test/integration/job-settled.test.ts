@@ -1,0 +1,109 @@
+/**
+ * The optional `eCourtDate Job Settled` event (docs/webhooks.md, "Events on the bus"): with PUBLISH_JOB_SETTLED
+ * the real sender handler puts the relay's verdict on each settled job on the bus, at least once, through the
+ * real SDK talking to the loopback EventBridge stand-in.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type EventBridgeStub, startEventBridgeStub } from '#local/eventbridge-stub.ts';
+import { JOB_SETTLED } from '#shared/sender/settled-event.ts';
+import { jobBody } from '#test/helpers/factories.ts';
+import { type Harness, startHarness } from '#test/helpers/relay-harness.ts';
+
+const ONEOFFS = '/v1/messages/oneoffs';
+const JOB_ID = 'cms-48213-reminder-1';
+let h: Harness;
+let bus: EventBridgeStub;
+
+beforeEach(async () => {
+  bus = await startEventBridgeStub();
+});
+
+afterEach(async () => {
+  await h?.close();
+  await bus?.close();
+});
+
+function start(on = true): Promise<Harness> {
+  const env: Record<string, string> = on
+    ? { PUBLISH_JOB_SETTLED: 'true', EVENT_BUS_NAME: 'relay-bus', AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url }
+    : { AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url };
+  return startHarness({ env }).then((harness) => {
+    h = harness;
+    return h;
+  });
+}
+
+describe('eCourtDate Job Settled', () => {
+  it('is published for a delivered job with its uuid and attempts, on the configured bus', async () => {
+    await start();
+    await h.enqueue(jobBody());
+
+    await h.invoke();
+
+    expect(bus.events).toHaveLength(1);
+    const [event] = bus.events;
+    expect(event).toMatchObject({
+      eventBusName: 'relay-bus',
+      source: JOB_SETTLED.source,
+      detailType: JOB_SETTLED.detailType,
+      detail: { job_id: JOB_ID, outcome: 'delivered', attempts: 1, last_status: 201 },
+    });
+    expect((event?.detail as { uuid?: string } | undefined)?.uuid).toBe(h.sim.messages[0]?.uuid);
+  });
+
+  it('is published for a dead-lettered job with its reason, and never carries the text or the recipient', async () => {
+    await start();
+    h.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 403 } });
+    await h.enqueue(jobBody({}, { to: '+15559871234', content: 'Private: Room 4B at 9' }));
+
+    await h.invoke();
+
+    expect(bus.events.map((e) => e.detail)).toMatchObject([
+      { job_id: JOB_ID, outcome: 'dead_lettered', reason: 'forbidden', last_status: 403 },
+    ]);
+    const raw = JSON.stringify(bus.events);
+    expect(raw).not.toContain('Room 4B');
+    expect(raw).not.toContain('5559871234');
+  });
+
+  it('is not published for a retry: only when the job settles', async () => {
+    await start();
+    h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 503 } });
+    await h.enqueue(jobBody());
+
+    await h.invoke();
+    expect(bus.events).toHaveLength(0);
+    await h.fastForward();
+    await h.invoke();
+
+    expect(bus.events.map((e) => (e.detail as { outcome: string }).outcome)).toEqual(['delivered']);
+  });
+
+  it('when EventBridge refuses, the record comes back and the event goes out then, without a second send', async () => {
+    await start();
+    bus.failNext(3, 'InternalException');
+    await h.enqueue(jobBody());
+
+    const first = await h.invoke();
+    expect(first.response?.batchItemFailures).toHaveLength(1);
+    expect(bus.events).toHaveLength(0);
+    await h.fastForward();
+    await h.invoke();
+
+    expect(h.sends()).toHaveLength(1);
+    expect(bus.events.map((e) => e.detail)).toMatchObject([
+      { job_id: JOB_ID, outcome: 'delivered', replayed: true },
+    ]);
+    expect(await h.drainDeadLetters()).toEqual([]);
+  });
+
+  it('is off by default: nothing is published and no EventBridge call is made', async () => {
+    await start(false);
+    await h.enqueue(jobBody());
+
+    await h.invoke();
+
+    expect(h.sim.messages).toHaveLength(1);
+    expect(bus.calls).toEqual([]);
+  });
+});
