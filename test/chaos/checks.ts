@@ -1,6 +1,7 @@
 import { DEFAULTS } from '#shared/config.ts';
 import { NOT_DUE_TOLERANCE_MS } from '#shared/ledger/gate.ts';
 import { DEAD_LETTER_REASONS } from '#shared/outcome.ts';
+import { insideDuplicateWindow } from '#shared/policy.ts';
 import { LOG_MESSAGE } from '#shared/sender/record.ts';
 import {
   FAULT_NAMES,
@@ -94,7 +95,23 @@ export class Facts {
 
   /** Requests whose outcome the relay could not know: a 5xx, no answer, or an instance that died first. */
   unknownPosts(id: string): PostEvent[] {
-    return (this.postsOf.get(id) ?? []).filter((post) => FAULTS[post.fault].unknown || !post.answered);
+    return (this.postsOf.get(id) ?? []).filter(unknownOutcome);
+  }
+
+  /**
+   * Whether a kill of the instance holding the job was recovered too late for the scaled world to be faithful:
+   * the batch came back after the visibility timeout, but the job's record then waited in the queue (every
+   * instance busy, one of them dead) until a resend could no longer land inside the duplicate window by the
+   * sender's own rule, where Lambda, scaling out, would have picked it up at once.
+   */
+  recoveredTooLate(id: string): boolean {
+    const { policy } = this.evidence.world;
+    const receives = this.evidence.receiveTimes.get(id) ?? [];
+    return this.evidence.kills.some((kill) => {
+      if (!kill.touched.includes(id) || kill.batchReceivedAt === undefined) return false;
+      const next = receives.find((at) => at > kill.at);
+      return next === undefined || !insideDuplicateWindow(kill.batchReceivedAt, next, policy);
+    });
   }
 
   /** What spent a retry budget: each such fault met, and a kill of the instance holding the job. */
@@ -120,6 +137,11 @@ export class Facts {
   ms(apiSeconds: number): number {
     return (apiSeconds * 1000) / this.scale;
   }
+}
+
+/** The relay could not know what became of this request: no answer (a timeout, a drop, a kill) or a 5xx. */
+function unknownOutcome(post: PostEvent): boolean {
+  return !post.answered || (post.status ?? 0) >= 500;
 }
 
 function push<T>(map: Map<string, T[]>, key: string, value: T): void {
@@ -234,7 +256,11 @@ export function recoverableNotDelivered(facts: Facts): string[] {
         return ['dead_lettered:unknown_outcome'];
       // Two budget-spending faults may exhaust a budget (a second 500): nothing is required then.
       if (facts.budgetSpent(job.id) > 1) return undefined;
-      if ((job.skipDuplicate && facts.touched.has(job.id)) || facts.heldBackAfterUnknown(job.id)) {
+      if (
+        (job.skipDuplicate && facts.touched.has(job.id)) ||
+        facts.heldBackAfterUnknown(job.id) ||
+        facts.recoveredTooLate(job.id)
+      ) {
         return ['delivered', 'dead_lettered:unknown_outcome'];
       }
       return ['delivered'];
@@ -255,7 +281,7 @@ export function skipDuplicateResent(facts: Facts): string[] {
   for (const job of facts.evidence.settings.jobs) {
     if (!job.skipDuplicate) continue;
     const posts = facts.postsOf.get(job.id) ?? [];
-    const first = posts.findIndex((post) => FAULTS[post.fault].unknown || !post.answered);
+    const first = posts.findIndex(unknownOutcome);
     if (first >= 0 && first < posts.length - 1) {
       wrong.push(`${job.id}: sent ${posts.length - first - 1} more time(s) after ${posts[first]?.fault}`);
     }
@@ -305,23 +331,20 @@ function floorSeconds(request: JobRequest): number | undefined {
 }
 
 /**
- * A 429's wait hint never holds a job longer than RATE_LIMIT_HINT_MAX_SECONDS (an epoch-ms reset is not read as
- * 12 h): the next request comes within the cap, give or take a visibility timeout and a function timeout.
+ * A 429's wait hint never holds a job or an instance for long (an epoch-ms reset is not read as 12 h): no record
+ * the sender hides because of a 429 (its own, or its instance's wait) is hidden for longer than the table's
+ * longest 429 wait (RATE_LIMIT_HINT_MAX_SECONDS, or 8 minutes when 429s repeat, with 10 % jitter), scaled,
+ * plus the whole second SQS rounds up to and the 0-4 s spread of a hold.
  */
 export function heldTooLong(facts: Facts, capSeconds = DEFAULTS.rateLimitHintMaxSeconds): string[] {
-  const { world, settings } = facts.evidence;
-  const slackMs = world.visibilityTimeoutSeconds * 1000 + settings.functionTimeoutMs + 2_000;
+  const limit = Math.ceil(Math.max(capSeconds, 480 * 1.1) / facts.scale) + 1 + 4;
   const wrong: string[] = [];
-  for (const [id, requests] of facts.requestsOf) {
-    for (let i = 1; i < requests.length; i++) {
-      const before = requests[i - 1];
-      const after = requests[i];
-      if (!before || !after || before.status !== 429 || before.fault === 'storm') continue;
-      if (FAULTS[before.fault].hintSeconds === undefined) continue;
-      const gap = after.at - before.at;
-      if (gap > facts.ms(capSeconds) + slackMs) {
-        wrong.push(`${id}: held ${gap} ms after ${before.fault}; the cap is ${facts.ms(capSeconds)} ms`);
-      }
+  for (const line of facts.evidence.logLines) {
+    if (!line.includes(`"message":"${LOG_MESSAGE.retried}"`)) continue;
+    const entry = JSON.parse(line) as { job_id?: string; cause?: string; retry_in_seconds?: number };
+    if (entry.cause !== 'rate_limited' && entry.cause !== 'deferred') continue;
+    if ((entry.retry_in_seconds ?? 0) > limit) {
+      wrong.push(`${entry.job_id}: hidden ${entry.retry_in_seconds} s (${entry.cause}); at most ${limit} s`);
     }
   }
   return wrong;

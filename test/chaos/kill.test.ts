@@ -144,6 +144,7 @@ describe('InstanceKiller', () => {
         at: 1_000_000 + FUNCTION_TIMEOUT_MS,
         cause: 'invocation-timeout',
         touched: ['job-5'],
+        batchReceivedAt: 1_000_000,
       },
     ]);
   });

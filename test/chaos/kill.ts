@@ -15,6 +15,8 @@ export interface KillEvent {
   readonly jobId?: string | undefined;
   /** Every job of the batch the instance held: any of them may have been anywhere on its path. */
   readonly touched: readonly string[];
+  /** Epoch ms the instance received that batch: its records are hidden from then for the visibility timeout. */
+  readonly batchReceivedAt?: number | undefined;
 }
 
 interface InstanceState {
@@ -53,8 +55,13 @@ export class InstanceKiller {
   readonly #jobIdOfRecord: (body: string | undefined) => string | undefined;
   readonly #now: () => number;
   readonly kills: KillEvent[] = [];
-  /** SQS receives per job id, over every instance and every copy of the job. */
-  readonly receives = new Map<string, number>();
+  /** Epoch ms of every SQS receive of each job, over every instance and every copy of the job. */
+  readonly receiveTimes = new Map<string, number[]>();
+
+  /** SQS receives per job id. */
+  get receives(): Map<string, number> {
+    return new Map([...this.receiveTimes].map(([id, times]) => [id, times.length]));
+  }
 
   /**
    * @param options.functionTimeoutMs real ms; an invocation that lasts this long was ended by Lambda
@@ -106,7 +113,14 @@ export class InstanceKiller {
     const state = this.#state(instance);
     if (state.dead) return;
     state.dead = true;
-    this.kills.push({ instance, at: this.#now(), cause, jobId, touched: [...state.batch] });
+    this.kills.push({
+      instance,
+      at: this.#now(),
+      cause,
+      jobId,
+      touched: [...state.batch],
+      batchReceivedAt: state.receivedAt,
+    });
   }
 
   async #receive(state: InstanceState, next: Parameters<Middleware>[0], args: unknown) {
@@ -126,13 +140,18 @@ export class InstanceKiller {
         at: state.receivedAt + this.#functionTimeoutMs,
         cause: 'invocation-timeout',
         touched: [...state.batch],
+        batchReceivedAt: state.receivedAt,
       });
     }
     const out = await next(args);
     const messages = (out.output as { Messages?: { Body?: string }[] }).Messages ?? [];
     state.batch = messages.map((m) => this.#jobIdOfRecord(m.Body)).filter((id) => id !== undefined);
-    for (const id of state.batch) this.receives.set(id, (this.receives.get(id) ?? 0) + 1);
     state.receivedAt = messages.length > 0 ? this.#now() : undefined;
+    for (const id of state.batch) {
+      const times = this.receiveTimes.get(id) ?? [];
+      times.push(state.receivedAt ?? this.#now());
+      this.receiveTimes.set(id, times);
+    }
     return out;
   }
 

@@ -46,11 +46,6 @@ export type Fault =
 export interface FaultKind {
   /** Relative frequency in a plan. */
   readonly weight: number;
-  /**
-   * The relay cannot know whether the message was created: every 5xx and transport failure of the messages
-   * endpoint, and an instance that died with the request out.
-   */
-  readonly unknown: boolean;
   /** The job is dead-lettered at once with this reason (and the answer's status). */
   readonly deadEnd?: { readonly reason: string; readonly status: number };
   /** Spends a retry budget (5xx, transport, 408, a failure before the request left). */
@@ -63,12 +58,10 @@ export interface FaultKind {
 
 const kind = (weight: number, rest: Partial<Omit<FaultKind, 'weight'>> = {}): FaultKind => ({
   weight,
-  unknown: false,
   spendsBudget: false,
   ...rest,
 });
-const unknown5xx = (weight: number, floorSeconds = 60) =>
-  kind(weight, { unknown: true, spendsBudget: true, floorSeconds });
+const unknown5xx = (weight: number, floorSeconds = 60) => kind(weight, { spendsBudget: true, floorSeconds });
 const rateLimit = (weight: number, hintSeconds?: number) =>
   kind(weight, { floorSeconds: 60, ...(hintSeconds === undefined ? {} : { hintSeconds }) });
 const badRequest = (weight: number) => kind(weight, { deadEnd: { reason: 'bad_request', status: 400 } });
@@ -108,8 +101,8 @@ export const FAULTS: Readonly<Record<Fault, FaultKind>> = {
   'hostile-huge': unknown5xx(1),
   'hostile-escaped-echo': badRequest(1),
   'hostile-unicode-echo': badRequest(1),
-  'kill-after-send': kind(0.7, { unknown: true, spendsBudget: true }),
-  'kill-before-send': kind(0.7, { unknown: true, spendsBudget: true }),
+  'kill-after-send': kind(0.7, { spendsBudget: true }),
+  'kill-before-send': kind(0.7, { spendsBudget: true }),
   'token-outage': kind(1, { spendsBudget: true }),
   'secret-outage': kind(1, { spendsBudget: true }),
 };

@@ -24,7 +24,7 @@ import { cdkStageConfig, localSenderEnvironment } from '#local/pipeline/stage.ts
 import { faithfulTimeScaleLimit } from '#local/pipeline/time-scale.ts';
 import { startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
 import type { SqsRefusal } from '#local/sqs-emulator.ts';
-import { ENV, loadSenderConfig } from '#shared/config.ts';
+import { ENV, loadSenderConfig, type SenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { InstanceKiller, type KillEvent } from '#test/chaos/kill.ts';
 import { ROOT } from '#test/chaos/options.ts';
@@ -73,8 +73,10 @@ export interface PostEvent {
   readonly instance: string;
   /** Epoch ms the instance called fetch. */
   readonly at: number;
-  /** False when the relay never learnt the answer: the instance died first (or before sending). */
+  /** False when the relay never learnt the answer: the instance died first (or before sending), or none came. */
   answered: boolean;
+  /** The answer's HTTP status, when there was one. */
+  status?: number;
 }
 
 /** Everything a chaos run leaves behind, for the checks. */
@@ -94,6 +96,8 @@ export interface ChaosEvidence {
   readonly kills: readonly KillEvent[];
   /** SQS receives per job (every copy of it included) by the senders. */
   readonly receives: ReadonlyMap<string, number>;
+  /** Epoch ms of each of those receives. */
+  readonly receiveTimes: ReadonlyMap<string, readonly number[]>;
   /** Copies of jobs put on the queue during a backoff. */
   readonly copies: readonly string[];
   /** In-flight messages handed out again by cutting their visibility to 0. */
@@ -124,6 +128,8 @@ export interface ChaosEvidence {
      * local/pipeline/time-scale.ts computes it for `npm start`.
      */
     readonly faithfulTimeScale: number;
+    /** The sender's settings as the run loaded them (its duplicate-window rule is read with them). */
+    readonly policy: SenderConfig;
   };
 }
 
@@ -254,6 +260,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
         return new Promise<Response>(() => undefined);
       }
       post.answered = true;
+      post.status = response.status;
       return response;
     };
 
@@ -361,6 +368,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     posts,
     kills: killer.kills,
     receives: killer.receives,
+    receiveTimes: killer.receiveTimes,
     copies,
     redeliveries,
     secretOutages,
@@ -392,8 +400,11 @@ export function mergeEvidence(runs: readonly ChaosEvidence[]): ChaosEvidence {
       summary[key] += run.report.summary[key];
   }
   const receives = new Map<string, number>();
+  const receiveTimes = new Map<string, number[]>();
   for (const run of runs) {
     for (const [id, n] of run.receives) receives.set(id, (receives.get(id) ?? 0) + n);
+    for (const [id, times] of run.receiveTimes)
+      receiveTimes.set(id, [...(receiveTimes.get(id) ?? []), ...times]);
   }
   const refusals = runs.every((run) => run.refusals !== undefined)
     ? all((run) => run.refusals ?? [])
@@ -420,6 +431,7 @@ export function mergeEvidence(runs: readonly ChaosEvidence[]): ChaosEvidence {
     posts: all((run) => run.posts),
     kills: all((run) => run.kills),
     receives,
+    receiveTimes,
     copies: all((run) => run.copies),
     redeliveries: sum((run) => run.redeliveries),
     secretOutages: sum((run) => run.secretOutages),
@@ -586,5 +598,6 @@ async function worldOf(
     duplicateWindowMs: (config.duplicateWindowSeconds * 1000) / settings.timeScale,
     maxAgeMs: (config.maxAgeSeconds * 1000) / settings.timeScale,
     faithfulTimeScale: faithfulTimeScaleLimit(config, { timeouts: 2, deferrals: 0 }, settings.timeScale * 10),
+    policy: config,
   };
 }
