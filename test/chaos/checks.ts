@@ -63,8 +63,10 @@ export class Facts {
         push(this.killedAt, id, kill.at);
       }
     }
+    // A hold-back is logged as a retry, or as a re-queue when the record was handed to a fresh copy.
+    const retryLines = [LOG_MESSAGE.retried, LOG_MESSAGE.requeued].map((message) => `"message":"${message}"`);
     for (const line of evidence.logLines) {
-      if (!line.includes(`"message":"${LOG_MESSAGE.retried}"`) || !line.includes('"cause":"deferred"'))
+      if (!retryLines.some((marker) => line.includes(marker)) || !line.includes('"cause":"deferred"'))
         continue;
       const entry = JSON.parse(line) as { job_id?: string; timestamp?: string };
       if (entry.job_id) push(this.deferredAt, entry.job_id, Date.parse(entry.timestamp ?? ''));
@@ -107,17 +109,20 @@ export class Facts {
   recoveredTooLate(id: string): boolean {
     const { policy } = this.evidence.world;
     const receives = this.evidence.receiveTimes.get(id) ?? [];
+    const posts = this.unknownPosts(id).map((post) => post.at);
     return this.evidence.kills.some((kill) => {
       if (!kill.touched.includes(id) || kill.batchReceivedAt === undefined) return false;
+      // The window counts from the job's earliest unknown outcome: this kill's claim, or an earlier request.
+      const since = Math.min(kill.batchReceivedAt, ...posts);
       const next = receives.find((at) => at > kill.at);
-      return next === undefined || !insideDuplicateWindow(kill.batchReceivedAt, next, policy);
+      return next === undefined || !insideDuplicateWindow(since, next, policy);
     });
   }
 
-  /** What spent a retry budget: each such fault met, and a kill of the instance holding the job. */
+  /** What spent a retry budget: each such fault met, and each kill of the instance holding the job. */
   budgetSpent(id: string): number {
     const spent = this.met(id).filter((fault) => FAULTS[fault].spendsBudget).length;
-    return spent + (this.touched.has(id) ? 1 : 0);
+    return spent + (this.killedAt.get(id)?.length ?? 0);
   }
 
   /** Jobs that cannot be required to deliver: invalid, unknown agency, expiring, or past the 24 h. */
@@ -339,8 +344,9 @@ function floorSeconds(request: JobRequest): number | undefined {
 export function heldTooLong(facts: Facts, capSeconds = DEFAULTS.rateLimitHintMaxSeconds): string[] {
   const limit = Math.ceil(Math.max(capSeconds, 480 * 1.1) / facts.scale) + 1 + 4;
   const wrong: string[] = [];
+  const retryLines = [LOG_MESSAGE.retried, LOG_MESSAGE.requeued].map((message) => `"message":"${message}"`);
   for (const line of facts.evidence.logLines) {
-    if (!line.includes(`"message":"${LOG_MESSAGE.retried}"`)) continue;
+    if (!retryLines.some((marker) => line.includes(marker))) continue;
     const entry = JSON.parse(line) as { job_id?: string; cause?: string; retry_in_seconds?: number };
     if (entry.cause !== 'rate_limited' && entry.cause !== 'deferred') continue;
     if ((entry.retry_in_seconds ?? 0) > limit) {
