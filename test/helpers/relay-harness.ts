@@ -24,6 +24,7 @@ import {
 import { createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
+import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
 
 export const SECRET_ID = 'ecourtdate-relay/test';
@@ -72,6 +73,13 @@ export interface Harness {
    * the clock only until the next message is due, for runs where the elapsed time matters (the duplicate window).
    */
   fastForward(ms?: number | 'earliest'): Promise<void>;
+  /** The job ledger in the harness's table, to read entries as the operator CLI does. */
+  ledger(): JobLedger;
+  /**
+   * Polls (`invoke`, each followed by `fastForward`) until the send queue is empty, at most `max` times; returns
+   * how many polls it took. `invoke` defaults to the real handler.
+   */
+  runUntilQuiet(max: number, invoke?: () => Promise<unknown>): Promise<number>;
   /** Requests the simulator received on the messages endpoint. */
   sends(): readonly RecordedRequest[];
   close(): Promise<void>;
@@ -145,7 +153,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     return out.MessageId ?? '';
   };
 
-  return {
+  const harness: Harness = {
     emulator,
     sqs,
     sendQueue,
@@ -226,12 +234,23 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       }
       vi.setSystemTime(Date.now() + (ms ?? Math.max(0, ...dueIn) + 1_000));
     },
+    ledger: () => new JobLedger({ client: dynamodb.client, tableName: LEDGER_TABLE, ttlSeconds: 86_400 }),
+    async runUntilQuiet(max, invoke) {
+      for (let polls = 0; polls < max; polls++) {
+        const state = await emulator.inspect(sendQueue.name);
+        if (state.ready.length + state.delayed.length + state.inflight.length === 0) return polls;
+        await (invoke ?? harness.invoke)();
+        await harness.fastForward();
+      }
+      return max;
+    },
     sends: () => sim.requests.filter((r) => r.path === '/v1/messages/oneoffs'),
     async close() {
       await Promise.allSettled([sim.close(), secrets.close(), emulator.stop(), dynamodb.stop()]);
       vi.useRealTimers();
     },
   };
+  return harness;
 }
 
 /**

@@ -11,17 +11,10 @@ import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import { createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
-import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
-import {
-  attr,
-  type Harness,
-  type HarnessOptions,
-  LEDGER_TABLE,
-  startHarness,
-} from '#test/helpers/relay-harness.ts';
+import { attr, type Harness, type HarnessOptions, startHarness } from '#test/helpers/relay-harness.ts';
 
 const ONEOFFS = '/v1/messages/oneoffs';
 const JOB_ID = 'cms-48213-reminder-1';
@@ -37,10 +30,6 @@ async function start(options: HarnessOptions = {}): Promise<Harness> {
   return h;
 }
 
-function ledger(): JobLedger {
-  return new JobLedger({ client: h.dynamodb.client, tableName: LEDGER_TABLE, ttlSeconds: 86_400 });
-}
-
 function deadLetters(messages: Message[]) {
   return messages.map((m) => ({
     reason: attr(m, DLQ_ATTRIBUTE.reason),
@@ -50,17 +39,9 @@ function deadLetters(messages: Message[]) {
   }));
 }
 
-async function runUntilQuiet(
-  max: number,
-  invoke: () => Promise<unknown> = () => h.invokeWith(h.createInstance()),
-) {
-  for (let i = 0; i < max; i++) {
-    const state = await h.inspect();
-    if (state.ready.length + state.delayed.length + state.inflight.length === 0) return i;
-    await invoke();
-    await h.fastForward();
-  }
-  return max;
+/** Polls until the send queue is empty, each poll by a fresh instance (a new Lambda container). */
+function runUntilQuiet(max: number, invoke = () => h.invokeWith(h.createInstance())): Promise<number> {
+  return h.runUntilQuiet(max, invoke);
 }
 
 const forever = <T>(): Promise<T> => new Promise<T>(() => undefined);
@@ -105,7 +86,7 @@ describe('an instance killed mid-record', () => {
     const killed = await h.invokeWith(killedInstance('after-send'), { functionTimeoutMs: 1_500 });
     expect(killed.error).toBeDefined();
     expect(h.sim.messages).toHaveLength(1);
-    expect(await ledger().get(JOB_ID)).toMatchObject({ attempt_open: true, sends: 0 });
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({ attempt_open: true, sends: 0 });
 
     await h.fastForward();
     await runUntilQuiet(6);
@@ -113,7 +94,7 @@ describe('an instance killed mid-record', () => {
     expect(h.sends().map((r) => r.status)).toEqual([201, 409]);
     expect(h.sim.messages).toHaveLength(1);
     expect(await h.drainDeadLetters()).toEqual([]);
-    expect(await ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', unknown_outcome: true });
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', unknown_outcome: true });
   });
 
   it('killed after sending a skip_duplicate job: dead-lettered unknown_outcome with last_status lost, never resent', async () => {
@@ -141,7 +122,7 @@ describe('an instance killed mid-record', () => {
 
     expect(h.sends().map((r) => r.status)).toEqual([201]);
     expect(h.sim.messages).toHaveLength(1);
-    expect(await ledger().get(JOB_ID)).toMatchObject({ status: 'delivered' });
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered' });
   });
 
   it('a copy of the job seen by another instance while the killed one still holds the lease waits, then resends inside the window', async () => {
@@ -161,7 +142,7 @@ describe('an instance killed mid-record', () => {
     await runUntilQuiet(8);
     expect(h.sim.messages).toHaveLength(1);
     expect(await h.drainDeadLetters()).toEqual([]);
-    expect(await ledger().get(JOB_ID)).toMatchObject({ status: 'delivered' });
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered' });
   });
 });
 
@@ -240,7 +221,7 @@ describe('a 409 after a mix of known and unknown outcomes', () => {
     await runUntilQuiet(8);
 
     expect(h.sends().map((r) => r.status)).toEqual([408, 503, 409]);
-    expect(await ledger().get(JOB_ID)).toMatchObject({ status: 'delivered' });
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered' });
   });
 
   it("a 408 (known) then a 409 caused by someone else's message: a duplicate, not a delivery", async () => {
@@ -252,7 +233,7 @@ describe('a 409 after a mix of known and unknown outcomes', () => {
     await runUntilQuiet(8);
 
     expect(h.sends().map((r) => r.status)).toEqual([201, 408, 409]);
-    expect(await ledger().get(JOB_ID)).toMatchObject({ status: 'duplicate', unknown_outcome: false });
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({ status: 'duplicate', unknown_outcome: false });
   });
 });
 
@@ -275,7 +256,7 @@ describe('redrives and upstream resends', () => {
 
     expect(h.sends().map((r) => r.status)).toEqual([503, 503, 503, 503, 503, 409]);
     expect(h.sim.messages).toHaveLength(1);
-    expect(await ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', generation: 2 });
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', generation: 2 });
   });
 
   it('an upstream resend with another body after delivery is dead-lettered id_conflict, never sent', async () => {
@@ -359,7 +340,7 @@ describe('found by this review, fixed', () => {
     const firstReceipt = Date.now();
     await h.enqueue(jobBody({ id: 'victim' }, { content: 'victim reminder' }));
     await h.invokeWith(instance);
-    expect(await ledger().get('victim')).toBeUndefined();
+    expect(await h.ledger().get('victim')).toBeUndefined();
     await h.fastForward();
     await runUntilQuiet(20);
 
@@ -392,6 +373,6 @@ describe('found by this review, fixed', () => {
     await runUntilQuiet(6);
 
     expect(h.sends()).toHaveLength(2);
-    expect(await ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', sends: 2 });
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', sends: 2 });
   });
 });

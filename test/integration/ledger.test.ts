@@ -2,7 +2,6 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
-import { JobLedger } from '#shared/ledger/ledger.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import {
@@ -23,10 +22,6 @@ afterEach(async () => {
 async function start(options: HarnessOptions = {}): Promise<Harness> {
   h = await startHarness(options);
   return h;
-}
-
-function ledger(): JobLedger {
-  return new JobLedger({ client: h.dynamodb.client, tableName: LEDGER_TABLE, ttlSeconds: 86_400 });
 }
 
 async function deadLetterReasons(): Promise<(string | undefined)[]> {
@@ -87,7 +82,7 @@ describe('job ledger: never lose a job, never send one twice', () => {
 
     expect(h.sends()).toHaveLength(1);
     expect(await deadLetterReasons()).toEqual(['id_conflict']);
-    expect((await ledger().get('cms-48213-reminder-1'))?.status).toBe('retrying');
+    expect((await h.ledger().get('cms-48213-reminder-1'))?.status).toBe('retrying');
   });
 
   it('a job delivered twice by SQS in one batch is sent once; the copy waits, then settles without a send', async () => {
@@ -122,7 +117,7 @@ describe('job ledger: never lose a job, never send one twice', () => {
 
     expect(h.sends().map((r) => r.status)).toEqual([429, 429, 429, 429, 503, 503, 503, 503, 503]);
     expect(await deadLetterReasons()).toEqual(['retries_exhausted']);
-    expect(await ledger().get('cms-48213-reminder-1')).toMatchObject({
+    expect(await h.ledger().get('cms-48213-reminder-1')).toMatchObject({
       rate_limited: 4,
       retryable: 5,
       sends: 9,
@@ -142,7 +137,7 @@ describe('job ledger: never lose a job, never send one twice', () => {
     await h.invoke();
 
     expect(h.sends().map((r) => r.status)).toEqual([201, 408, 409]);
-    expect(await ledger().get('ours')).toMatchObject({ status: 'duplicate', unknown_outcome: false });
+    expect(await h.ledger().get('ours')).toMatchObject({ status: 'duplicate', unknown_outcome: false });
   });
 
   it('a job redriven from the dead-letter queue gets a fresh budget and is sent again', async () => {
@@ -161,7 +156,7 @@ describe('job ledger: never lose a job, never send one twice', () => {
     await h.invoke();
 
     expect(h.sim.messages).toHaveLength(1);
-    const entry = await ledger().get('cms-48213-reminder-1');
+    const entry = await h.ledger().get('cms-48213-reminder-1');
     expect(entry).toMatchObject({ status: 'delivered', generation: 2, sends: 1, retryable: 0 });
     expect(entry?.history.map((e) => e.outcome)).toContain('redriven');
   });
@@ -182,7 +177,7 @@ describe('job ledger: never lose a job, never send one twice', () => {
     expect(next.deleted).toHaveLength(1);
     expect(h.sends().map((r) => r.status)).toEqual([201, 409]);
     expect(h.sim.messages).toHaveLength(1);
-    expect(await ledger().get('cms-48213-reminder-1')).toMatchObject({
+    expect(await h.ledger().get('cms-48213-reminder-1')).toMatchObject({
       status: 'delivered',
       unknown_outcome: true,
     });
@@ -207,7 +202,7 @@ describe('job ledger: never lose a job, never send one twice', () => {
 
     await h.invoke();
 
-    expect(await ledger().get('cms-48213-reminder-1')).toMatchObject({
+    expect(await h.ledger().get('cms-48213-reminder-1')).toMatchObject({
       status: 'dead_lettered',
       dead_letter_reason: 'unknown_outcome',
       unknown_outcome: true,
@@ -252,7 +247,9 @@ describe('job ledger: never lose a job, never send one twice', () => {
       expect(h.sends()).toHaveLength(1);
       expect(h.sim.messages).toHaveLength(1);
       expect(await deadLetterReasons()).toEqual(['unknown_outcome']);
-      expect((await ledger().get('cms-48213-reminder-1'))?.history.map((e) => e.outcome)).toContain('resent');
+      expect((await h.ledger().get('cms-48213-reminder-1'))?.history.map((e) => e.outcome)).toContain(
+        'resent',
+      );
     });
 
     it("an operator's redrive sends it again: a person checked Console > Logs and decided", async () => {
@@ -268,7 +265,7 @@ describe('job ledger: never lose a job, never send one twice', () => {
 
       expect(h.sends().map((r) => r.status)).toEqual([504, 201]);
       expect(h.sim.messages).toHaveLength(1);
-      expect(await ledger().get('cms-48213-reminder-1')).toMatchObject({
+      expect(await h.ledger().get('cms-48213-reminder-1')).toMatchObject({
         status: 'delivered',
         generation: 2,
       });
@@ -319,7 +316,7 @@ describe('what a job costs in DynamoDB', () => {
     await h.invoke();
 
     expect(h.dynamodb.requestCounts().PutItem).toBe(3);
-    const uuid = (await ledger().get('cms-48213-reminder-1'))?.uuid;
+    const uuid = (await h.ledger().get('cms-48213-reminder-1'))?.uuid;
     expect(uuid).toBeDefined();
     const out = await h.dynamodb.client.send(
       new GetItemCommand({ TableName: LEDGER_TABLE, Key: { id: { S: `uuid#${uuid}` } } }),
@@ -333,7 +330,7 @@ describe('what a job costs in DynamoDB', () => {
 
     await h.invoke();
 
-    const uuid = (await ledger().get('cms-48213-reminder-1'))?.uuid;
+    const uuid = (await h.ledger().get('cms-48213-reminder-1'))?.uuid;
     const out = await h.dynamodb.client.send(
       new GetItemCommand({ TableName: LEDGER_TABLE, Key: { id: { S: `uuid#${uuid}` } } }),
     );

@@ -7,16 +7,9 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
-import { JobLedger } from '#shared/ledger/ledger.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
-import {
-  attr,
-  type Harness,
-  type HarnessOptions,
-  LEDGER_TABLE,
-  startHarness,
-} from '#test/helpers/relay-harness.ts';
+import { attr, type Harness, type HarnessOptions, startHarness } from '#test/helpers/relay-harness.ts';
 
 const ONEOFFS = '/v1/messages/oneoffs';
 const JOB_ID = 'cms-48213-reminder-1';
@@ -33,10 +26,6 @@ async function start(options: HarnessOptions = {}): Promise<Harness> {
   return h;
 }
 
-function ledger(): JobLedger {
-  return new JobLedger({ client: h.dynamodb.client, tableName: LEDGER_TABLE, ttlSeconds: 86_400 });
-}
-
 function deadLetters(messages: Message[]) {
   return messages.map((m) => ({
     reason: attr(m, DLQ_ATTRIBUTE.reason),
@@ -49,20 +38,6 @@ function failedIds(result: Awaited<ReturnType<Harness['invoke']>>): string[] {
   return (result.response?.batchItemFailures ?? []).map((f) => f.itemIdentifier);
 }
 
-/** Runs polls (each fast-forwarding to the next due record) until the send queue is empty, at most `max`. */
-async function runUntilQuiet(
-  max: number,
-  invoke: () => Promise<unknown> = () => h.invoke(),
-): Promise<number> {
-  for (let i = 0; i < max; i++) {
-    const state = await h.inspect();
-    if (state.ready.length + state.delayed.length + state.inflight.length === 0) return i;
-    await invoke();
-    await h.fastForward();
-  }
-  return max;
-}
-
 describe('any 5xx on the messages endpoint may have created the message', () => {
   it.each([500, 502, 503])(
     'created-then-%i with skip_duplicate: dead-lettered unknown_outcome, never resent',
@@ -71,7 +46,7 @@ describe('any 5xx on the messages endpoint may have created the message', () => 
       h.sim.script({ match: { path: ONEOFFS }, action: createThen({ kind: 'respond', status }) });
       await h.enqueue(jobBody({}, { skip_duplicate: true }));
 
-      await runUntilQuiet(5);
+      await h.runUntilQuiet(5);
 
       expect(h.sends()).toHaveLength(1);
       expect(h.sim.messages).toHaveLength(1);
@@ -88,12 +63,12 @@ describe('any 5xx on the messages endpoint may have created the message', () => 
       h.sim.script({ match: { path: ONEOFFS }, times: 1, action: createThen({ kind: 'respond', status }) });
       await h.enqueue(jobBody());
 
-      await runUntilQuiet(5);
+      await h.runUntilQuiet(5);
 
       expect(h.sends().map((r) => r.status)).toEqual([status, 409]);
       expect(h.sim.messages).toHaveLength(1);
       expect(await h.drainDeadLetters()).toEqual([]);
-      expect(await ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', unknown_outcome: true });
+      expect(await h.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', unknown_outcome: true });
     },
   );
 
@@ -102,7 +77,7 @@ describe('any 5xx on the messages endpoint may have created the message', () => 
     h.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 500 } });
     await h.enqueue(jobBody());
 
-    await runUntilQuiet(5);
+    await h.runUntilQuiet(5);
 
     expect(h.sends().map((r) => r.status)).toEqual([500, 500]);
     expect(deadLetters(await h.drainDeadLetters())).toEqual([
@@ -120,7 +95,7 @@ describe('a failure before the request leaves is not a possible send', () => {
     const first = await h.invoke();
     expect(failedIds(first)).toHaveLength(1);
     expect(h.sends()).toHaveLength(0);
-    expect(await ledger().get(JOB_ID)).toMatchObject({
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({
       status: 'retrying',
       sends: 0,
       retryable: 0,
@@ -129,10 +104,10 @@ describe('a failure before the request leaves is not a possible send', () => {
       attempt_open: false,
     });
 
-    await runUntilQuiet(5);
+    await h.runUntilQuiet(5);
     expect(h.sends().map((r) => r.status)).toEqual([201]);
     expect(await h.drainDeadLetters()).toEqual([]);
-    expect(await ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', unknown_outcome: false });
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', unknown_outcome: false });
   });
 
   it('six secret outages in a row never spend the 5xx budget: the job is still retried, not dead-lettered', async () => {
@@ -147,7 +122,7 @@ describe('a failure before the request leaves is not a possible send', () => {
 
     expect(h.sends()).toHaveLength(0);
     expect(await h.drainDeadLetters()).toEqual([]);
-    expect(await ledger().get(JOB_ID)).toMatchObject({ status: 'retrying', not_sent: 6, retryable: 0 });
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({ status: 'retrying', not_sent: 6, retryable: 0 });
   });
 
   it('after a secret outage, a 409 caused by someone else is a duplicate, not a delivery', async () => {
@@ -158,10 +133,10 @@ describe('a failure before the request leaves is not a possible send', () => {
     await h.enqueue(jobBody({ id: 'ours' }));
     await h.invokeWith(h.createInstance());
 
-    await runUntilQuiet(5);
+    await h.runUntilQuiet(5);
 
     expect(h.sends().map((r) => r.status)).toEqual([201, 409]);
-    expect(await ledger().get('ours')).toMatchObject({ status: 'duplicate', unknown_outcome: false });
+    expect(await h.ledger().get('ours')).toMatchObject({ status: 'duplicate', unknown_outcome: false });
   });
 
   it('a token endpoint outage backs off without spending the 5xx budget and without an unknown outcome', async () => {
@@ -169,11 +144,11 @@ describe('a failure before the request leaves is not a possible send', () => {
     h.sim.script({ match: { path: '/oauth/token' }, times: 6, action: { kind: 'respond', status: 503 } });
     await h.enqueue(jobBody({}, { skip_duplicate: true }));
 
-    await runUntilQuiet(12, () => h.invokeWith(h.createInstance()));
+    await h.runUntilQuiet(12, () => h.invokeWith(h.createInstance()));
 
     expect(h.sends().map((r) => r.status)).toEqual([201]);
     expect(await h.drainDeadLetters()).toEqual([]);
-    expect(await ledger().get(JOB_ID)).toMatchObject({
+    expect(await h.ledger().get(JOB_ID)).toMatchObject({
       status: 'delivered',
       retryable: 0,
       unknown_outcome: false,
@@ -199,7 +174,7 @@ describe('a backoff survives duplicate copies', () => {
     const hidden = (await h.hiddenFor()).get(copy) ?? 0;
     expect(hidden).toBeGreaterThan(55);
 
-    await runUntilQuiet(6, () => h.invokeWith(h.createInstance()));
+    await h.runUntilQuiet(6, () => h.invokeWith(h.createInstance()));
 
     expect(h.sends().map((r) => r.status)).toEqual([status, 201]);
     expect(h.sim.messages).toHaveLength(1);
@@ -220,12 +195,12 @@ describe('a long 429 storm or outage never burns the SQS receive budget', () => 
       await h.fastForward();
     }
     storm = false;
-    await runUntilQuiet(40, () => h.invokeWith(h.createInstance()));
+    await h.runUntilQuiet(40, () => h.invokeWith(h.createInstance()));
 
     expect(await h.drainDeadLetters()).toEqual([]);
     expect(h.sim.messages).toHaveLength(20);
     for (let i = 0; i < 20; i++) {
-      expect(await ledger().get(`storm-${i}`)).toMatchObject({ status: 'delivered' });
+      expect(await h.ledger().get(`storm-${i}`)).toMatchObject({ status: 'delivered' });
     }
   });
 
@@ -234,7 +209,7 @@ describe('a long 429 storm or outage never burns the SQS receive budget', () => 
     h.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 429 } });
     await h.enqueue(jobBody());
 
-    await runUntilQuiet(80, () => h.invokeWith(h.createInstance()));
+    await h.runUntilQuiet(80, () => h.invokeWith(h.createInstance()));
 
     expect(h.sim.messages).toHaveLength(0);
     expect(deadLetters(await h.drainDeadLetters())).toEqual([
@@ -312,7 +287,7 @@ describe('rate-limit hints within reason; 408', () => {
 
     const first = await h.invoke();
     expect(failedIds(first)).toEqual([id]);
-    await runUntilQuiet(4);
+    await h.runUntilQuiet(4);
 
     expect(h.sends().map((r) => r.status)).toEqual([408, 201]);
     expect(await h.drainDeadLetters()).toEqual([]);
