@@ -36,8 +36,8 @@ export class Facts {
   readonly touched = new Set<string>();
   /** Epoch ms of the kills that touched each job. */
   readonly killedAt = new Map<string, number[]>();
-  /** Epoch ms of each time the sender held a job back because its instance was waiting out a 429. */
-  readonly deferredAt = new Map<string, number[]>();
+  /** The sender's retries of each job, as its log says them: when, why, and the status it met. */
+  readonly retriesOf = new Map<string, { at: number; cause: string; status: unknown }[]>();
   readonly scale: number;
 
   readonly evidence: ChaosEvidence;
@@ -63,13 +63,22 @@ export class Facts {
         push(this.killedAt, id, kill.at);
       }
     }
-    // A hold-back is logged as a retry, or as a re-queue when the record was handed to a fresh copy.
+    // A retry is logged as such, or as a re-queue when the record was handed to a fresh copy.
     const retryLines = [LOG_MESSAGE.retried, LOG_MESSAGE.requeued].map((message) => `"message":"${message}"`);
     for (const line of evidence.logLines) {
-      if (!retryLines.some((marker) => line.includes(marker)) || !line.includes('"cause":"deferred"'))
-        continue;
-      const entry = JSON.parse(line) as { job_id?: string; timestamp?: string };
-      if (entry.job_id) push(this.deferredAt, entry.job_id, Date.parse(entry.timestamp ?? ''));
+      if (!retryLines.some((marker) => line.includes(marker))) continue;
+      const entry = JSON.parse(line) as {
+        job_id?: string;
+        timestamp?: string;
+        cause?: string;
+        status?: unknown;
+      };
+      if (entry.job_id === undefined) continue;
+      push(this.retriesOf, entry.job_id, {
+        at: Date.parse(entry.timestamp ?? ''),
+        cause: entry.cause ?? '',
+        status: entry.status,
+      });
     }
   }
 
@@ -80,14 +89,20 @@ export class Facts {
   }
 
   /**
-   * Whether a 429 held the job back after an outcome it could not know. The spread the sender adds to such a
-   * wait (0-4 s) is real time (local/pipeline/time-scale.ts): at the suite's time scale it can carry the resend
-   * past the scaled duplicate window, which no deployed relay would meet, so the job may then be dead-lettered
-   * `unknown_outcome` where the deployed relay delivers it.
+   * Whether a 429 (its own, or its instance's wait) held the job back after an outcome it could not know. Such a
+   * wait is rounded up to whole SQS seconds and the sender adds a 0-4 s spread to a hold (real time:
+   * local/pipeline/time-scale.ts), so at the suite's time scale it can carry the resend past the scaled duplicate
+   * window, which no deployed relay would meet: the job may then be dead-lettered `unknown_outcome` where the
+   * deployed relay delivers it.
    */
   heldBackAfterUnknown(id: string): boolean {
     const since = this.firstUnknownAt(id);
-    return since !== undefined && (this.deferredAt.get(id) ?? []).some((at) => at > since);
+    return (
+      since !== undefined &&
+      (this.retriesOf.get(id) ?? []).some(
+        (retry) => retry.at > since && (retry.cause === 'deferred' || retry.cause === 'rate_limited'),
+      )
+    );
   }
 
   /** The faults a job really met, in order (kills before sending included). */
@@ -122,7 +137,13 @@ export class Facts {
   /** What spent a retry budget: each such fault met, and each kill of the instance holding the job. */
   budgetSpent(id: string): number {
     const spent = this.met(id).filter((fault) => FAULTS[fault].spendsBudget).length;
-    return spent + (this.killedAt.get(id)?.length ?? 0);
+    const retries = this.retriesOf.get(id) ?? [];
+    // Failures before a request left that other jobs' outages caused too: a secret read, a token request (a
+    // 'server_error' retry with no 408 of the job's own behind it).
+    const secret = retries.filter((retry) => retry.cause === 'credentials').length;
+    const own408 = (this.postsOf.get(id) ?? []).filter((post) => post.status === 408).length;
+    const token = Math.max(0, retries.filter((retry) => retry.cause === 'server_error').length - own408);
+    return spent + (this.killedAt.get(id)?.length ?? 0) + secret + token;
   }
 
   /** Jobs that cannot be required to deliver: invalid, unknown agency, expiring, or past the 24 h. */
