@@ -58,8 +58,8 @@ const discard: SenderSink = { write() {}, log() {}, metric() {} };
  * Runs `instances` real sender handlers, as the stack deploys them (each paced to `requestsPerMinute /
  * maxConcurrency`), against the eCourtDate simulator enforcing 1,000 requests per API client in any (scaled)
  * minute with a sliding window, with a backlog larger than the measured windows can take. Counts what the
- * simulator saw. Takes about `windows + 1` scaled minutes of real time: after the span, the mapping is stopped
- * and every invocation still waiting for a slot is let finish.
+ * simulator saw. Takes `windows` scaled minutes of real time, plus the set-up and the invocations still running
+ * when the span ends, which the mapping's stop lets finish (about half a second in all at time scale 12).
  *
  * @example
  * const result = await runPacingDrill({ instances: 4, timeScale: 4 }); // two 15 s windows

@@ -262,6 +262,9 @@ function unreachable(step: CheckStep['step'], error: EcdTransportError): CheckSt
       'replaces certificates (NODE_EXTRA_CA_CERTS names its CA).',
     reset: `The connection was dropped: check ${network}`,
     timeout: `No answer in time: check ${network}`,
+    bad_port:
+      `fetch never connects to the port of ${error.host} (the Fetch standard's bad ports, e.g. 9 or 6000): ` +
+      'check the port of the base URL (eCourtDate listens on 443, the https:// default).',
     network: `Check the base URL, and ${network}`,
   };
   return { step, ok: false, summary: `no answer: ${error.message}`, advice: advice[error.failure] };

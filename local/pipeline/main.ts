@@ -54,8 +54,10 @@ export function processIO(): MainIO {
 /**
  * `npm start`: parses the options, checks what can be checked before anything starts (the jobs file, the
  * credentials, the time scale, the report path), runs the local pipeline, prints the summary and writes the
- * report. Returns the exit status: 0 every job settled, 1 some did not, 2 the run could not start, 130
- * interrupted (Ctrl-C) before every job settled.
+ * report. Returns the exit status: 0 every job settled, 1 some did not, 2 the run could not start or the API of
+ * `--ecourtdate-url` cannot be reached at all, 130 interrupted (Ctrl-C) before every job settled. With
+ * `--keep-running`, a stop after the summary keeps the run's own status (0 or 1); npm itself reports 130 for
+ * any Ctrl-C it receives (README.md, "Quick start").
  *
  * @example
  * const status = await main(['--jobs', 'my-jobs.jsonl', '--report', 'report.json']);
@@ -113,6 +115,8 @@ export async function main(argv: readonly string[], io: MainIO = processIO()): P
     io.stdout.write(`Stopped; removed ${run.endpointsFile}. Start again with: ${START_LOCAL_PIPELINE}\n`);
   }
   if (run.ended === 'interrupted') return INTERRUPTED_STATUS;
+  // The API given to --ecourtdate-url cannot be reached at all: like a bad option, nothing can run until fixed.
+  if (run.ended === 'unreachable') return 2;
   return run.settled ? 0 : 1;
 }
 

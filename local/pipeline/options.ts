@@ -61,17 +61,24 @@ Options:
   --timeout SECONDS      stop waiting after this long; unsettled jobs make the exit status 1
                          (default: ${DEFAULT_TIMEOUT_SECONDS})
   --report FILE          write the result as JSON (summary, every job with why, API calls, alarm states);
-                         checked before the run starts, written also when the run is interrupted
-  --keep-running         keep the queues, simulator and sender running after the summary, and write
-                         <state dir>/${ENDPOINTS_FILE} for "npm run relay -- --local ..."; Ctrl-C stops and
-                         removes the file
-  --state-dir DIR        where sender.log (and ${ENDPOINTS_FILE}) go (default: ${DEFAULT_STATE_DIR})
+                         checked before the run starts (a missing folder is created), written also when
+                         the run is interrupted
+  --keep-running         keep the queues, simulator, webhook receiver, secret and sender running after the
+                         summary, and write <state dir>/${ENDPOINTS_FILE} for "npm run relay -- --local ...";
+                         Ctrl-C stops them and removes the file. In the background, stop it by signalling the
+                         pid in ${ENDPOINTS_FILE} (kill -INT <pid>): a signal to npm alone does not reach it
+  --state-dir DIR        where sender.log, webhook.log (and ${ENDPOINTS_FILE}) go (default: ${DEFAULT_STATE_DIR})
   --help                 show this help
 
 Ctrl-C stops the run: it prints how many jobs settled, the summary so far, and writes the report.
+With --ecourtdate-url, the run stops at the first request if the API cannot be reached at all (its name
+does not resolve, the connection is refused, the TLS handshake fails, or fetch blocks the port).
 
 Exit status: 0 when every job settled, 1 when some did not before the timeout, 2 when the run could not
-start (the message says why), 130 when interrupted with Ctrl-C before every job settled.`;
+start (the message says why) or the --ecourtdate-url API cannot be reached, 130 when interrupted with
+Ctrl-C before every job settled. With --keep-running, a signal to the pipeline's pid after the summary
+ends it with the run's own status (0 or 1); a Ctrl-C in the terminal also reaches npm, which then exits
+130 whatever the run's status (the report's "ended" says how the run ended).`;
 
 const START_OPTIONS = {
   jobs: { type: 'string' },

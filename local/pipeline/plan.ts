@@ -115,10 +115,16 @@ export function checkTimeScale(plan: RunPlan): void {
 }
 
 /**
- * Checks up front that the report can be written at `path` (its directory is created), so that a bad path
- * fails before the run rather than after it. Leaves no file behind. Throws `StartError`.
+ * Checks up front that the report can be written at `path`, so that a bad path fails before the run rather than
+ * after it. A missing folder is created (with its parents), as `--state-dir` is. Leaves no file behind (the
+ * folders it created stay). Throws `StartError` naming the cause: a part of the path that is a file, a directory
+ * at the path itself, or the system's error code (e.g. EACCES).
  */
 export async function checkReportPath(path: string): Promise<void> {
+  const file = await fileOnTheWay(dirname(path));
+  if (file !== undefined) {
+    throw new StartError(`--report: cannot write ${path}: ${file} is a file, not a folder`);
+  }
   try {
     const found = await stat(path).catch(() => undefined);
     if (found?.isDirectory()) throw new Error('it is a directory');
@@ -130,6 +136,15 @@ export async function checkReportPath(path: string): Promise<void> {
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new StartError(`--report: cannot write ${path} (${reason})`, { cause: error });
+  }
+}
+
+/** The closest part of `folder` (itself or an ancestor) that exists, when it is a file; undefined otherwise. */
+async function fileOnTheWay(folder: string): Promise<string | undefined> {
+  for (let current = folder; ; current = dirname(current)) {
+    const found = await stat(current).catch(() => undefined);
+    if (found !== undefined) return found.isDirectory() ? undefined : current;
+    if (dirname(current) === current) return undefined;
   }
 }
 

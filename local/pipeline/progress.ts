@@ -9,7 +9,8 @@ export interface OutputStream {
 
 export interface ProgressSnapshot {
   readonly counts: TrackerCounts;
-  readonly apiCalls: number;
+  /** Requests to eCourtDate so far: to the messages endpoint (`send`) and to `/oauth/token` (`token`). */
+  readonly apiCalls: { readonly send: number; readonly token: number };
   readonly elapsedMs: number;
 }
 
@@ -87,5 +88,6 @@ function describe({ counts, apiCalls, elapsedMs }: ProgressSnapshot): string {
     `${counts.deadLettered} dead-lettered`,
     `${counts.retrying} awaiting retry`,
   ];
-  return `${parts.join(', ')} · ${apiCalls} API calls · ${(elapsedMs / 1000).toFixed(1)} s`;
+  const calls = apiCalls.send + apiCalls.token;
+  return `${parts.join(', ')} · ${calls} API calls (${apiCalls.token} token) · ${(elapsedMs / 1000).toFixed(1)} s`;
 }

@@ -5,8 +5,11 @@ import { type JobOutcome, type JobState, jobName } from '#local/pipeline/tracker
 import { describeDelivery } from '#local/webhook-report.ts';
 import type { JobDelivery } from '#shared/ledger/delivery.ts';
 
-/** How the watch over a run ended: every job settled, the `--timeout` passed, or the user pressed Ctrl-C. */
-export type RunEnd = 'settled' | 'timed_out' | 'interrupted';
+/**
+ * How the watch over a run ended: every job settled, the `--timeout` passed, the user pressed Ctrl-C, or (with
+ * `--ecourtdate-url`) the first request showed that the API cannot be reached from here at all.
+ */
+export type RunEnd = 'settled' | 'timed_out' | 'interrupted' | 'unreachable';
 
 /**
  * The run's result as `--report FILE` writes it (the shape is a contract: see the README). The same conventions
@@ -99,8 +102,15 @@ export interface SummaryContext {
   /** "the built-in eCourtDate simulator" or the URL. */
   readonly target: string;
   readonly logFile: string;
+  /** The webhook receiver's log, shown with the sender's; undefined leaves it out. */
+  readonly webhookLogFile?: string | undefined;
   /** The first request to eCourtDate that got no answer, in a sentence naming the cause; undefined if none. */
   readonly transportFailure?: string | undefined;
+  /**
+   * What to run to look into failed jobs in this context (e.g. check-credentials against the local pipeline),
+   * printed after the jobs when some job was dead-lettered or did not settle; undefined leaves it out.
+   */
+  readonly nextStep?: string | undefined;
   /** The jobs' delivery status from eCourtDate's webhooks, by job id; undefined leaves the section out. */
   readonly deliveries?: ReadonlyMap<string, JobDelivery> | undefined;
 }
@@ -118,6 +128,11 @@ export function renderSummary(context: SummaryContext): string {
     lines.push(`Stopped by the timeout with ${plural(summary.unsettled, 'job')} not settled.`);
   } else if (report.ended === 'interrupted') {
     lines.push(`Interrupted (Ctrl-C) with ${plural(summary.unsettled, 'job')} not settled.`);
+  } else if (report.ended === 'unreachable') {
+    lines.push(
+      `Stopped at the first failed request, with ${plural(summary.unsettled, 'job')} not settled: the API ` +
+        'cannot be reached from here, and retrying would not change that. Fix the URL or this network and run again.',
+    );
   }
   if (context.transportFailure !== undefined) lines.push(context.transportFailure);
   lines.push('');
@@ -155,6 +170,9 @@ export function renderSummary(context: SummaryContext): string {
       ]),
     ),
   );
+  const failed = summary.dead_lettered + summary.unsettled > 0;
+  if (context.nextStep !== undefined && failed && report.ended !== 'unreachable')
+    lines.push(context.nextStep);
   lines.push('');
 
   if (context.deliveries !== undefined) {
@@ -165,9 +183,12 @@ export function renderSummary(context: SummaryContext): string {
         ? '(no job was delivered)'
         : formatTable(
             ['job', 'delivery'],
-            sent.map((job) => [jobName(job), describeDelivery(context.deliveries?.get(job.id ?? ''))]),
+            sent.map((job) => [jobName(job), deliveryCell(job, context.deliveries)]),
           ),
     );
+    if (sent.some((job) => deliveryCell(job, context.deliveries) === NO_UUID_CELL)) {
+      lines.push(NO_UUID_NOTE);
+    }
     lines.push('');
   }
 
@@ -194,7 +215,25 @@ export function renderSummary(context: SummaryContext): string {
   );
   lines.push('');
   lines.push(`Sender logs and EMF metrics (what Lambda would print): ${context.logFile}`);
+  if (context.webhookLogFile !== undefined) lines.push(`Webhook receiver logs: ${context.webhookLogFile}`);
   return lines.join('\n');
+}
+
+/**
+ * The footnote of a delivered job without a uuid: eCourtDate answered 409 to its resend, and a 409 names no
+ * message, so no webhook can be matched to the job (docs/contract.md, "What each response does").
+ */
+const NO_UUID_NOTE =
+  '(no uuid): delivered by a 409 to a resend (the first attempt created the message, its answer was lost); ' +
+  'a 409 returns no uuid, so no webhook can be matched to the job.';
+
+const NO_UUID_CELL = '- (no uuid)';
+
+/** A delivered job's delivery status; `- (no uuid)` when the job has no uuid to match webhooks by. */
+function deliveryCell(job: JobState, deliveries: ReadonlyMap<string, JobDelivery> | undefined): string {
+  const delivery = deliveries?.get(job.id ?? '');
+  if (delivery?.delivery_status === undefined && job.uuid === null) return NO_UUID_CELL;
+  return describeDelivery(delivery);
 }
 
 /**

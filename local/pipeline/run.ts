@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import {
+  DEFAULT_LOCAL_FILE,
   ENDPOINTS_FILE,
   LOCAL_REGION,
   type LocalEndpoints,
@@ -17,6 +18,7 @@ import {
   LOCAL_SECRET_ID,
   type LocalResources,
   startLocalResources,
+  WEBHOOK_LOG_FILE,
 } from '#local/pipeline/resources.ts';
 import { type PipelineHooks, type Senders, startSenders } from '#local/pipeline/senders.ts';
 import { watchUntilSettled } from '#local/pipeline/watch.ts';
@@ -122,12 +124,15 @@ async function report(
     timeScale: plan.options.timeScale,
     target: resources.sim ? 'the built-in eCourtDate simulator' : resources.baseUrl,
     logFile: displayPath(io.cwd, logFile.path),
+    webhookLogFile: displayPath(io.cwd, join(plan.stateDir, WEBHOOK_LOG_FILE)),
     transportFailure: senders.firstTransportFailure(),
+    nextStep: plan.options.ecourtdateUrl ? localCheckAdvice(plan, io.cwd) : undefined,
     deliveries,
   });
   const endpoints = localEndpoints(resources);
   let endpointsFile: string | undefined;
-  if (plan.options.keepRunning && ended !== 'interrupted') {
+  // Nothing to keep running for after a Ctrl-C, nor for an API that cannot be reached.
+  if (plan.options.keepRunning && ended !== 'interrupted' && ended !== 'unreachable') {
     endpointsFile = join(plan.stateDir, ENDPOINTS_FILE);
     const written = endpointsFile;
     await mkdir(plan.stateDir, { recursive: true });
@@ -167,6 +172,21 @@ function localEndpoints(resources: LocalResources): LocalEndpoints {
     webhookUrl: resources.webhooks.url,
     webhookSecretId: LOCAL_WEBHOOK_SECRET_ID,
   };
+}
+
+/**
+ * How to check the credentials and the API step by step before the first deploy (README.md, "Smoke test against
+ * eCourtDate staging"): `check-credentials --local` against this run's local secret, which holds the
+ * environment's credentials; with --keep-running the run is still up after the summary, else it must be started
+ * again with it. Names the endpoints file when it is not the default one.
+ */
+export function localCheckAdvice(plan: RunPlan, cwd: string): string {
+  const file = displayPath(cwd, join(plan.stateDir, ENDPOINTS_FILE));
+  const check = `npm run relay -- check-credentials --local${file === DEFAULT_LOCAL_FILE ? '' : ` --local-file ${file}`}`;
+  return plan.options.keepRunning
+    ? `To check the credentials and the API step by step, run in another terminal: ${check}`
+    : 'To check the credentials and the API step by step: run this again with --keep-running, then, in another ' +
+        `terminal: ${check}`;
 }
 
 /** A path relative to the working directory when it is inside it, else absolute. */

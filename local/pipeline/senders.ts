@@ -64,6 +64,11 @@ export interface Senders {
    * and the host; undefined while every request got one. The simulator's scripted drops are not reported.
    */
   readonly firstTransportFailure: () => string | undefined;
+  /**
+   * With `--ecourtdate-url`: the first failure's sentence when no request had got an answer before it and its
+   * cause is one that retrying from this machine cannot fix (`cannotRecover`); the watch then stops the run.
+   */
+  readonly unreachable: () => string | undefined;
   /** After the summary (with --keep-running): called with a line for every job handled from then on. */
   afterRun: ((line: string) => void) | undefined;
 }
@@ -107,6 +112,8 @@ export async function startSenders(
   closers.push(() => logFile.close());
   const startedAt = Date.now();
   let transportFailure: string | undefined;
+  let unreachable: string | undefined;
+  let answered = false;
   const senders: Senders = {
     config,
     tracker: new JobTracker(),
@@ -123,14 +130,22 @@ export async function startSenders(
     logFile,
     startedAt,
     firstTransportFailure: () => transportFailure,
+    unreachable: () => unreachable,
     afterRun: undefined,
   };
-  const onTransportFailure = plan.options.ecourtdateUrl
-    ? (description: string) => {
-        transportFailure ??= description;
+  const watcher: TransportWatcher | undefined = plan.options.ecourtdateUrl
+    ? {
+        onAnswer() {
+          answered = true;
+        },
+        onFailure(error) {
+          if (transportFailure !== undefined) return;
+          transportFailure = error.describe();
+          if (!answered && cannotRecover(error)) unreachable = transportFailure;
+        },
       }
     : undefined;
-  const instances = createInstances(plan, senders, hooks, closers, onTransportFailure);
+  const instances = createInstances(plan, senders, hooks, closers, watcher);
   await enqueue(resources.emulator.sqs, resources.sendQueue.url, plan.lines, senders.tracker);
   startMapping(plan, resources, senders, instances, hooks, closers);
   hooks.onStarted?.({
@@ -152,7 +167,7 @@ function createInstances(
   senders: Senders,
   hooks: PipelineHooks,
   closers: Closers,
-  onTransportFailure: ((description: string) => void) | undefined,
+  watcher: TransportWatcher | undefined,
 ) {
   const { config, tracker, monitor, logFile } = senders;
   const sink = {
@@ -176,7 +191,7 @@ function createInstances(
       for (const client of Object.values(clients)) client.destroy();
       await apiFetch.close();
     });
-    const counted = countingFetch(senders.apiCalls, apiFetch, onTransportFailure);
+    const counted = countingFetch(senders.apiCalls, apiFetch, watcher);
     const handler = createSenderHandler({
       config,
       ...clients,
@@ -240,27 +255,54 @@ function startMapping(
   });
 }
 
+/** What `countingFetch` tells about requests to a real API: that one got an answer, or that one got none. */
+interface TransportWatcher {
+  onAnswer(): void;
+  onFailure(error: EcdTransportError): void;
+}
+
+/**
+ * Whether a request's failure is one that retrying from this machine will not fix, so a smoke run (README.md,
+ * "Smoke test against eCourtDate staging") should stop at once rather than wait out its backoffs and timeout:
+ * the name does not resolve (but a temporary DNS failure, EAI_AGAIN, may pass), nothing listens at the address,
+ * the server's certificate is rejected, or `fetch` blocks the port. All of them happen before any byte is sent.
+ */
+export function cannotRecover(error: EcdTransportError): boolean {
+  if (error.mayHaveBeenSent) return false;
+  switch (error.failure) {
+    case 'refused':
+    case 'bad_port':
+    case 'tls':
+      return true;
+    case 'dns':
+      return error.code !== 'EAI_AGAIN';
+    default:
+      return false;
+  }
+}
+
 /**
  * `fetch` that counts the sender's requests (token requests, and requests to the messages endpoints) and, when
- * asked, describes the first request that got no answer (DNS, refused, TLS, reset, timeout, with the host).
+ * given a watcher, tells it which requests got an answer and which got none (DNS, refused, TLS, reset, timeout,
+ * a blocked port, with the host).
  */
 function countingFetch(
   counts: ApiCallCounts,
   send: FetchLike,
-  onTransportFailure: ((description: string) => void) | undefined,
+  watcher: TransportWatcher | undefined,
 ): FetchLike {
   return async (input, init) => {
     const url = new URL(String(input));
     if (url.pathname.endsWith('/oauth/token')) counts.token += 1;
     else if (url.pathname.includes('/v1/messages')) counts.send += 1;
     try {
-      return await send(input, init);
+      const response = await send(input, init);
+      watcher?.onAnswer();
+      return response;
     } catch (error) {
-      if (onTransportFailure) {
+      if (watcher) {
         const { failure, code, beforeSend } = classifyTransportFailure(error, init?.signal?.aborted === true);
-        onTransportFailure(
-          new EcdTransportError(failure, url, { cause: error, code, beforeSend }).describe(),
-        );
+        watcher.onFailure(new EcdTransportError(failure, url, { cause: error, code, beforeSend }));
       }
       throw error;
     }

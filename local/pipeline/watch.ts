@@ -17,7 +17,8 @@ export interface WatchIO {
 /**
  * Step 3 of a run: samples the queues every tick (the dead-letter queue's depth and the oldest job's age, for
  * the tracker and the alarms) and shows progress, until every job settled, the `--timeout` passed or the user
- * interrupted. With `--ecourtdate-url`, the first request that got no answer is named as soon as it happens.
+ * interrupted. With `--ecourtdate-url`, the first request that got no answer is named as soon as it happens, and
+ * the watch ends at once (`unreachable`) when that failure is one retrying cannot fix (`Senders.unreachable`).
  * Prints "interrupted: N/M settled" when interrupted. Returns how the watch ended.
  */
 export async function watchUntilSettled(
@@ -49,7 +50,7 @@ export async function watchUntilSettled(
     }
     progress.update({
       counts: tracker.counts(),
-      apiCalls: senders.apiCalls.send + senders.apiCalls.token,
+      apiCalls: { send: senders.apiCalls.send, token: senders.apiCalls.token },
       elapsedMs: at - senders.startedAt,
     });
   };
@@ -59,6 +60,10 @@ export async function watchUntilSettled(
     await sample();
     if (tracker.allSettled()) {
       ended = 'settled';
+      break;
+    }
+    if (senders.unreachable() !== undefined) {
+      ended = 'unreachable';
       break;
     }
     if (io.signal?.aborted) {

@@ -6,9 +6,10 @@ export class EcdApiError extends RelayError {}
 /**
  * Why a request got no HTTP answer: the host name did not resolve (`dns`), nothing listened (`refused`), the
  * TLS handshake failed, e.g. on a certificate (`tls`), the peer dropped the connection (`reset`), no answer
- * came in time (`timeout`), or another network fault (`network`).
+ * came in time (`timeout`), `fetch` itself refused the port (`bad_port`: a port on the Fetch standard's list of
+ * bad ports, such as 9 or 6000, which no `fetch` ever connects to), or another network fault (`network`).
  */
-export type TransportFailure = 'dns' | 'refused' | 'tls' | 'reset' | 'timeout' | 'network';
+export type TransportFailure = 'dns' | 'refused' | 'tls' | 'reset' | 'timeout' | 'bad_port' | 'network';
 
 /** The command that checks the API address and credentials end to end (README.md, "Operator CLI"). */
 export const CHECK_CREDENTIALS_COMMAND = 'npm run relay -- check-credentials';
@@ -40,11 +41,11 @@ export class EcdTransportError extends EcdApiError {
     options: {
       cause?: unknown;
       code?: string | undefined;
-      /** Known to have failed before the request was written; by default only for `dns` and `refused`. */
+      /** Known to have failed before the request was written; by default only for `dns`, `refused` and `bad_port`. */
       beforeSend?: boolean;
     } = {},
   ) {
-    const detail = failureDetail(failure, options.code);
+    const detail = failureDetail(failure, options.code, url.host);
     super(`${failure === 'timeout' ? 'timed out' : detail} calling ${url.origin}${url.pathname}`, {
       cause: options.cause,
     });
@@ -52,20 +53,26 @@ export class EcdTransportError extends EcdApiError {
     this.failure = failure;
     this.host = url.host;
     this.code = options.code;
-    this.mayHaveBeenSent = !(options.beforeSend ?? (failure === 'dns' || failure === 'refused'));
+    this.mayHaveBeenSent = !(
+      options.beforeSend ??
+      (failure === 'dns' || failure === 'refused' || failure === 'bad_port')
+    );
   }
 
   /**
-   * One sentence for an operator: the cause, the host, and what to run next.
+   * One sentence for an operator: the cause, the host, and what to check. `next`, when given, is appended as
+   * the command to run next; the caller knows the context (a deployed stage, the local pipeline), which this
+   * error does not, and `check-credentials` needs a target to run (README.md, "Operator CLI").
    * @example "Could not reach api.ecourtdate.com: its name did not resolve in DNS (ENOTFOUND). Check the API
-   *   base URL and this network, then run `npm run relay -- check-credentials`."
+   *   base URL and this network."
    */
-  describe(): string {
-    return `Could not reach ${this.host}: ${failureDetail(this.failure, this.code)}. Check the API base URL and this network, then run \`${CHECK_CREDENTIALS_COMMAND}\`.`;
+  describe(next?: string): string {
+    const then = next === undefined ? '' : `, then run \`${next}\``;
+    return `Could not reach ${this.host}: ${failureDetail(this.failure, this.code, this.host)}. Check the API base URL and this network${then}.`;
   }
 }
 
-function failureDetail(failure: TransportFailure, code: string | undefined): string {
+function failureDetail(failure: TransportFailure, code: string | undefined, host?: string): string {
   const suffix = code ? ` (${code})` : '';
   switch (failure) {
     case 'dns':
@@ -78,6 +85,10 @@ function failureDetail(failure: TransportFailure, code: string | undefined): str
       return `the connection was reset${suffix}`;
     case 'timeout':
       return `no answer in time${suffix}`;
+    case 'bad_port': {
+      const port = host?.match(/:(\d+)$/)?.[1];
+      return `fetch refuses to connect to port ${port ?? 'of this URL'} (a "bad port" of the Fetch standard, blocked for every request; nothing was sent)`;
+    }
     case 'network':
       return `the connection failed${suffix}`;
   }

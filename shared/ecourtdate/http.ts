@@ -92,8 +92,17 @@ const CERTIFICATE_CODE =
 const TLS_CODE = /^(?:ERR_TLS_|ERR_SSL_|ERR_OSSL_|EPROTO$)/;
 
 /**
- * Names the cause of a failed fetch from the error codes on the error and its `cause` chain (undici wraps
- * the socket's error in `TypeError: fetch failed`). `timedOut`: the request's own timeout fired.
+ * undici's words (`makeNetworkError('bad port')`) when the Fetch standard's port blocking refuses a URL before
+ * any connection is made: `fetch failed` caused by an `Error('bad port')` without a code.
+ */
+const BAD_PORT_MESSAGE = 'bad port';
+
+/**
+ * Names the cause of a failed fetch from the error codes on the error, its `cause` chain and an AggregateError's
+ * `errors` (undici wraps the socket's error in `TypeError: fetch failed`; a host with several addresses gives
+ * one error per address). A port `fetch` refuses outright (the Fetch standard's bad ports: 9, 6000, ...) has no
+ * code, only undici's message, and is `bad_port`: nothing was connected, let alone sent. `timedOut`: the
+ * request's own timeout fired.
  */
 export function classifyTransportFailure(
   error: unknown,
@@ -107,6 +116,8 @@ export function classifyTransportFailure(
   if (has((c) => CERTIFICATE_CODE.test(c))) return { failure: 'tls', code, beforeSend: true };
   if (has((c) => TLS_CODE.test(c))) return { failure: 'tls', code, beforeSend: false };
   if (has((c) => c === 'UND_ERR_CONNECT_TIMEOUT')) return { failure: 'timeout', code, beforeSend: true };
+  if (code === undefined && errorMessages(error).includes(BAD_PORT_MESSAGE))
+    return { failure: 'bad_port', code, beforeSend: true };
   if (timedOut || has((c) => TIMEOUT_CODES.has(c)) || isAbort(error))
     return { failure: 'timeout', code, beforeSend: false };
   if (has((c) => RESET_CODES.has(c))) return { failure: 'reset', code, beforeSend: false };
@@ -120,6 +131,14 @@ function errorCodes(error: unknown, depth = 0): string[] {
   const own = typeof record.code === 'string' ? [record.code] : [];
   const nested = Array.isArray(record.errors) ? record.errors.flatMap((e) => errorCodes(e, depth + 1)) : [];
   return [...own, ...nested, ...errorCodes(record.cause, depth + 1)];
+}
+
+/** The messages of an error, its `cause` chain and an AggregateError's `errors`. */
+function errorMessages(error: unknown, depth = 0): string[] {
+  if (depth > 6 || !(error instanceof Error)) return [];
+  const nested =
+    error instanceof AggregateError ? error.errors.flatMap((e) => errorMessages(e, depth + 1)) : [];
+  return [error.message, ...nested, ...errorMessages(error.cause, depth + 1)];
 }
 
 function isAbort(error: unknown): boolean {

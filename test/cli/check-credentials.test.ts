@@ -193,6 +193,24 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
       `Nothing accepts connections at ${host}: check the base URL's host and port.`,
     );
   });
+
+  it("an API on a port fetch blocks (the Fetch standard's bad ports): names that, not a network fault", async () => {
+    const run = await relay(
+      'check-credentials',
+      '--secret-id',
+      SECRET_ID,
+      '--secrets-endpoint-url',
+      secrets.url,
+      '--ecourtdate-url',
+      'https://127.0.0.1:9',
+    );
+
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain(
+      'FAIL token: no answer: fetch refuses to connect to port 9 (a "bad port" of the Fetch standard',
+    );
+    expect(run.stdout).toContain('fetch never connects to the port of 127.0.0.1:9');
+  });
 });
 
 describe('check-credentials --stage: the eCourtDate URL the stack was deployed with (CloudFormation mocked)', () => {

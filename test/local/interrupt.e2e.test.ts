@@ -67,8 +67,8 @@ describe('Ctrl-C on npm start (a child process, SIGINT to its process group as a
 
     started.pressCtrlC();
 
-    // Its exit status is what npm and the shell make of a Ctrl-C (130), whatever the run's own was.
-    await started.exited;
+    // A terminal's Ctrl-C reaches npm (npx) too, which then exits 130 whatever the run's own status was (0 here).
+    expect(await started.exited).toBe(130);
     expect(started.stdout()).toContain(`Stopped; removed ${endpoints}`);
     expect(await exists(endpoints)).toBe(false);
     for (const argv of [['dlq', 'list'], ['check-credentials']]) {
@@ -77,5 +77,21 @@ describe('Ctrl-C on npm start (a child process, SIGINT to its process group as a
       expect(run.stderr).toContain('the local pipeline is not running');
       expect(run.stderr).toContain('npm start -- --keep-running');
     }
+  });
+
+  it("with --keep-running in the background: SIGINT to the pid in endpoints.json stops it with the run's own status, 0", async () => {
+    const jobs = await dir.file('jobs.jsonl', jobLine('fine', '+15551230406'));
+    const endpoints = join(dir.path, ENDPOINTS_FILE);
+    started = startProcess(['--jobs', jobs, '--keep-running', '--state-dir', dir.path]);
+    await started.waitForOutput(/^Still running/m);
+    const { pid } = JSON.parse(await readFile(endpoints, 'utf8')) as { pid: number };
+    expect(pid).not.toBe(started.child.pid);
+
+    // As `kill -INT <pid>` from a script: the pipeline's own process only, not npm (npx) around it.
+    process.kill(pid, 'SIGINT');
+
+    expect(await started.exited).toBe(0);
+    expect(started.stdout()).toContain(`Stopped; removed ${endpoints}`);
+    expect(await exists(endpoints)).toBe(false);
   });
 });

@@ -184,33 +184,63 @@ describe('npm start, in process', () => {
     expect(stdout.text).not.toContain('staging-secret-value');
   });
 
-  it('--ecourtdate-url that cannot be reached: names the cause and the host on the first failure, and in the summary', async () => {
+  it('--ecourtdate-url refusing connections: stops at the first request, names the cause and the host, exit 2', async () => {
     const port = await closedPort();
-    const jobs = await dir.file('jobs.jsonl', `${jobLine('smoke-1', '+15555550101')}\n`);
+    const jobs = await dir.file(
+      'jobs.jsonl',
+      [jobLine('smoke-1', '+15555550101'), jobLine('smoke-2', '+15555550102')].join('\n'),
+    );
+    const report = join(dir.path, 'report.json');
     const { io, stdout } = testIO({ ECOURTDATE_CLIENT_ID: 'id', ECOURTDATE_CLIENT_SECRET: 'secret' });
 
+    // The timeout is far beyond the test's own: only stopping at the first failure lets this test pass.
     const status = await main(
-      [
-        '--ecourtdate-url',
-        `http://127.0.0.1:${port}`,
-        '--jobs',
-        jobs,
-        '--timeout',
-        '2',
+      ['--ecourtdate-url', `http://127.0.0.1:${port}`, '--jobs', jobs, '--timeout', '600'].concat([
+        '--report',
+        report,
         '--state-dir',
         dir.path,
-      ],
+      ]),
       io,
     );
 
-    expect(status).toBe(1);
-    const cause = `Could not reach 127.0.0.1:${port}: the connection was refused (ECONNREFUSED).`;
+    expect(status).toBe(2);
+    const result = await readReport(report);
+    expect(result.ended).toBe('unreachable');
+    expect(result.summary).toMatchObject({ jobs: 2, unsettled: 2 });
+    // One token request told it all: no send was made, and no retry.
+    expect(result.api_calls).toEqual({ token: 1, send: 0 });
+    const cause = `Could not reach 127.0.0.1:${port}: the connection was refused (ECONNREFUSED). Check the API base URL and this network.`;
     expect(stdout.text).toContain(`First request without an answer: ${cause}`);
-    expect(stdout.text.indexOf(`First request without an answer: ${cause}`)).toBeLessThan(
-      stdout.text.indexOf('Stopped by the timeout'),
+    const summary = stdout.text.split('Stopped at the first failed request')[1] ?? '';
+    expect(summary).toContain(cause);
+    expect(stdout.text).toContain('the API cannot be reached from here, and retrying would not change that');
+    // No advice to run a command that cannot help (or, without a target, cannot run).
+    expect(stdout.text).not.toContain('check-credentials');
+  });
+
+  it('--ecourtdate-url with a job dead-lettered: points to check-credentials --local, a command that runs here', async () => {
+    sim = await startSimulator({
+      clients: { 'staging-client': 'staging-secret-value' },
+      knownAgencies: ['county-a'],
+    });
+    const jobs = await dir.file(
+      'jobs.jsonl',
+      `${jobLine('smoke-agency', '+15555550103', { agency_reference: 'county-z' })}\n`,
     );
-    expect(stdout.text.split('Stopped by the timeout')[1]).toContain(cause);
-    expect(stdout.text).toContain('npm run relay -- check-credentials');
+    const { io, stdout } = testIO({
+      ECOURTDATE_CLIENT_ID: 'staging-client',
+      ECOURTDATE_CLIENT_SECRET: 'staging-secret-value',
+    });
+
+    const status = await main(['--ecourtdate-url', sim.url, '--jobs', jobs, '--state-dir', dir.path], io);
+
+    expect(status).toBe(0);
+    expect(stdout.text).toMatch(/^smoke-agency\s+dead_lettered\s+not_found/m);
+    expect(stdout.text).toContain(
+      'To check the credentials and the API step by step: run this again with --keep-running, then, in ' +
+        `another terminal: npm run relay -- check-credentials --local --local-file ${join(dir.path, 'endpoints.json')}`,
+    );
   });
 
   it('--ecourtdate-url without the credentials in the environment: says which variable is missing, exit 2', async () => {
@@ -270,13 +300,65 @@ describe('npm start, in process', () => {
     ]);
   });
 
-  it('--report to a path that cannot be written: refused before the run, exit 2', async () => {
+  it('a job delivered by a 409 has no uuid: the summary says why it has no delivery status', async () => {
+    const jobs = await dir.file(
+      'jobs.jsonl',
+      [jobLine('ok-1', '+15551230404'), jobLine('created-then-504', '+15550100504')].join('\n'),
+    );
+    const report = join(dir.path, 'report.json');
+    const { io, stdout } = testIO();
+
+    expect(await main(['--jobs', jobs, '--report', report, '--state-dir', dir.path], io)).toBe(0);
+
+    const result = await readReport(report);
+    expect(result.jobs.map((j) => [j.id, j.last_status, j.uuid === null, j.delivery_status])).toEqual([
+      ['ok-1', 201, false, 'delivered'],
+      ['created-then-504', 409, true, null],
+    ]);
+    const deliveries = stdout.text.split("Delivery status from eCourtDate's webhooks")[1] ?? '';
+    expect(deliveries).toMatch(/^ok-1\s+delivered \(sent → delivered\)$/m);
+    expect(deliveries).toMatch(/^created-then-504\s+- \(no uuid\)$/m);
+    expect(deliveries).toContain('(no uuid): delivered by a 409 to a resend');
+  });
+
+  it("the summary names both logs: the sender's and the webhook receiver's", async () => {
+    const jobs = await dir.file('jobs.jsonl', `${jobLine('fine', '+15551230405')}\n`);
+    const { io, stdout } = testIO();
+
+    expect(await main(['--jobs', jobs, '--state-dir', dir.path], io)).toBe(0);
+
+    expect(stdout.text).toContain(`(what Lambda would print): ${join(dir.path, 'sender.log')}`);
+    expect(stdout.text).toContain(`Webhook receiver logs: ${join(dir.path, 'webhook.log')}`);
+  });
+
+  it('--report under a file: refused before the run naming the file, exit 2', async () => {
     const file = await dir.file('a-file', 'not a directory');
     const { io, stdout, stderr } = testIO();
 
-    expect(await main(['--report', join(file, 'report.json'), '--state-dir', dir.path], io)).toBe(2);
-    expect(stderr.text).toContain(`--report: cannot write ${join(file, 'report.json')} (`);
+    expect(await main(['--report', join(file, 'sub', 'report.json'), '--state-dir', dir.path], io)).toBe(2);
+    expect(stderr.text).toContain(
+      `--report: cannot write ${join(file, 'sub', 'report.json')}: ${file} is a file, not a folder`,
+    );
     expect(stdout.text).not.toContain('progress:');
+  });
+
+  it('--report in a folder that does not exist: the folder is created', async () => {
+    const folder = join(dir.path, 'no-such-folder', 'deeper');
+    const jobs = await dir.file('jobs.jsonl', `${jobLine('fine', '+15551230403')}\n`);
+    const { io, stderr } = testIO();
+
+    expect(
+      await main(['--jobs', jobs, '--report', join(folder, 'r.json'), '--state-dir', dir.path], io),
+    ).toBe(0);
+    expect(stderr.text).toBe('');
+    expect((await readReport(join(folder, 'r.json'))).ended).toBe('settled');
+  });
+
+  it('--report naming a directory: refused before the run, exit 2', async () => {
+    const { io, stderr } = testIO();
+
+    expect(await main(['--report', dir.path, '--state-dir', dir.path], io)).toBe(2);
+    expect(stderr.text).toContain(`--report: cannot write ${dir.path} (it is a directory)`);
   });
 
   it('--help prints the options', async () => {

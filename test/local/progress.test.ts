@@ -15,7 +15,7 @@ function snapshot(settled: number, elapsedMs: number): ProgressSnapshot {
       retrying: 0,
       waiting: 4 - settled,
     },
-    apiCalls: settled * 2,
+    apiCalls: { send: settled, token: settled },
     elapsedMs,
   };
 }
@@ -39,7 +39,7 @@ describe('progress display', () => {
     expect(first?.startsWith(CLEAR_LINE)).toBe(true);
     expect(second?.startsWith(CLEAR_LINE)).toBe(true);
     expect(second?.slice(CLEAR_LINE.length)).toMatch(
-      /^█{12}░{12} 2\/4 settled · 2 delivered, .* · 4 API calls · 0\.2 s$/,
+      /^█{12}░{12} 2\/4 settled · 2 delivered, .* · 4 API calls \(2 token\) · 0\.2 s$/,
     );
     expect(out.writes.every((w) => !w.includes('\n'))).toBe(true);
     expect(out.writes[2]).toBe(CLEAR_LINE);
@@ -62,10 +62,11 @@ describe('progress display', () => {
     progress.update(snapshot(1, 5_100));
     progress.update(snapshot(4, 5_200));
 
+    // API calls count token requests too; the parenthesis says how many of them.
     expect(out.writes).toEqual([
-      'progress: 0/4 settled; 0 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 0 API calls · 0.0 s\n',
-      'progress: 1/4 settled; 1 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 2 API calls · 4.0 s\n',
-      'progress: 4/4 settled; 4 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 8 API calls · 5.2 s\n',
+      'progress: 0/4 settled; 0 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 0 API calls (0 token) · 0.0 s\n',
+      'progress: 1/4 settled; 1 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 2 API calls (1 token) · 4.0 s\n',
+      'progress: 4/4 settled; 4 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 8 API calls (4 token) · 5.2 s\n',
     ]);
   });
 });

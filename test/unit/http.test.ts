@@ -276,9 +276,59 @@ describe('httpRequest against a loopback server', () => {
       mayHaveBeenSent: false,
     });
     expect(error.describe()).toBe(
-      `Could not reach ${url.host}: the connection was refused (ECONNREFUSED). Check the API base URL and this network, then run \`npm run relay -- check-credentials\`.`,
+      `Could not reach ${url.host}: the connection was refused (ECONNREFUSED). Check the API base URL and this network.`,
     );
   });
+
+  it('ends the description with the command the caller names, and with none when it names none', async () => {
+    const server = await serve(() => {});
+    const url = new URL(`${server.url}/gone`);
+    const last = servers.pop();
+    await new Promise<void>((resolve) => last?.close(() => resolve()));
+
+    const error = await transportErrorOf(httpRequest(fetch, url, {}, 1_000));
+
+    expect(error.describe('npm run relay -- check-credentials --stage staging')).toBe(
+      `Could not reach ${url.host}: the connection was refused (ECONNREFUSED). Check the API base URL and this network, then run \`npm run relay -- check-credentials --stage staging\`.`,
+    );
+    expect(error.describe()).not.toContain('check-credentials');
+  });
+
+  it.each(['http', 'https'])(
+    "names a closed loopback port refused over %s, through the relay's own fetch (undici Agent)",
+    async (scheme) => {
+      const server = await serve(() => {});
+      const port = new URL(server.url).port;
+      const last = servers.pop();
+      await new Promise<void>((resolve) => last?.close(() => resolve()));
+      const apiFetch = createApiFetch();
+
+      const error = await transportErrorOf(
+        httpRequest(apiFetch, new URL(`${scheme}://127.0.0.1:${port}/oauth/token`), {}, 1_000),
+      );
+      await apiFetch.close();
+
+      expect(error).toMatchObject({ failure: 'refused', code: 'ECONNREFUSED', mayHaveBeenSent: false });
+      expect(error.describe()).toContain(`Could not reach 127.0.0.1:${port}: the connection was refused`);
+    },
+  );
+
+  it.each(['https://127.0.0.1:9/oauth/token', 'http://127.0.0.1:6000/oauth/token'])(
+    "names a port fetch refuses outright (the Fetch standard's bad ports) as such: %s",
+    async (href) => {
+      const url = new URL(href);
+      const apiFetch = createApiFetch();
+
+      const error = await transportErrorOf(httpRequest(apiFetch, url, {}, 1_000));
+      await apiFetch.close();
+
+      expect(error).toMatchObject({ kind: 'connection', failure: 'bad_port', code: undefined });
+      expect(error.mayHaveBeenSent).toBe(false);
+      expect(error.describe()).toBe(
+        `Could not reach ${url.host}: fetch refuses to connect to port ${url.port} (a "bad port" of the Fetch standard, blocked for every request; nothing was sent). Check the API base URL and this network.`,
+      );
+    },
+  );
 
   it('names a TLS handshake failure, with the host', async () => {
     const server = await serve((_req, res) => res.end('plain HTTP'));
@@ -290,7 +340,7 @@ describe('httpRequest against a loopback server', () => {
     expect(error.describe()).toContain(`Could not reach ${url.host}: the TLS handshake failed`);
   });
 
-  it('names a host that does not resolve as a DNS failure, pointing to check-credentials', async () => {
+  it('names a host that does not resolve as a DNS failure', async () => {
     const apiFetch = createApiFetch({
       agent: {
         connect: {
@@ -308,7 +358,7 @@ describe('httpRequest against a loopback server', () => {
 
     expect(error).toMatchObject({ failure: 'dns', code: 'ENOTFOUND', mayHaveBeenSent: false });
     expect(error.describe()).toBe(
-      'Could not reach api.ecourtdate.invalid: its name did not resolve in DNS (ENOTFOUND). Check the API base URL and this network, then run `npm run relay -- check-credentials`.',
+      'Could not reach api.ecourtdate.invalid: its name did not resolve in DNS (ENOTFOUND). Check the API base URL and this network.',
     );
   });
 
@@ -471,6 +521,16 @@ describe('classifyTransportFailure', () => {
   it('counts a connect timeout as before anything was sent, a reply timeout as possibly sent', () => {
     expect(classifyTransportFailure(fetchFailed('UND_ERR_CONNECT_TIMEOUT'), false).beforeSend).toBe(true);
     expect(classifyTransportFailure(fetchFailed('UND_ERR_HEADERS_TIMEOUT'), false).beforeSend).toBe(false);
+  });
+
+  it("names undici's bad port error (no code) bad_port, before anything was sent", () => {
+    const error = new TypeError('fetch failed', { cause: new Error('bad port') });
+
+    expect(classifyTransportFailure(error, false)).toEqual({
+      failure: 'bad_port',
+      code: undefined,
+      beforeSend: true,
+    });
   });
 
   it('names an error without a code a network failure', () => {
