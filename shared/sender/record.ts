@@ -131,9 +131,10 @@ interface Plan {
  * Settles one SQS record, as stages: parse → prepare (token, pacing slot) → gate (the ledger's claim) →
  * pre-send rules (pure) → send → decide (pure) → apply. The claim comes after everything that can fail before
  * a request leaves, so an attempt is open in the ledger (and counted lost if its instance dies) only from just
- * before its request may reach the messages endpoint. Every stage before `apply` only decides; `apply` is the one place with ledger, SQS,
- * log and metric effects. Returns for an acknowledged record; throws `RetryLaterError` for a retried one, and
- * any other error for a failure nobody decided (the handler retries it after the first backoff step).
+ * before its request may reach the messages endpoint. Every stage before `apply` only decides; `apply` is the
+ * one place with ledger, SQS, log and metric effects. Returns for an acknowledged record; throws
+ * `RetryLaterError` for a retried one, and any other error for a failure nobody decided (the handler retries it
+ * after the first backoff step). Rules: docs/contract.md and the README's "Reliability: the job ledger".
  */
 export async function settleRecord(
   record: SQSRecord,
@@ -219,8 +220,9 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
   }
   const { result } = sent;
   const outcome = decide({ ...judged, result, prior: priorOf(entry), unknownSince: entry.unknown_at });
-  const hint = result.kind === 'response' && result.status === 429 ? result.retryAfterSeconds : undefined;
-  const rateLimited = result.kind === 'response' && result.status === 429;
+  // A 429 holds the whole instance back; its hint is capped, and logged when beyond belief.
+  const rateLimit =
+    result.kind === 'response' && result.status === 429 ? { hint: result.retryAfterSeconds } : undefined;
   const lastStatus =
     result.kind === 'response' ? result.status : result.kind === 'transport' ? result.error : 'secret';
   const why = outcome.type === 'dead_letter' ? whyDeadLettered(outcome.reason, lastStatus, job) : undefined;
@@ -228,8 +230,10 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
     outcome,
     facts: { ...facts, sent, detail: sent.detail ?? why, lastStatus },
     settle: { entry, attempt: classifyAttempt(result) },
-    ...(rateLimited ? { blockMs: rateLimitBlockMs(hint, config) } : {}),
-    ...(suspectRateLimitHint(hint, config) && hint !== undefined ? { suspectHintSeconds: hint } : {}),
+    ...(rateLimit ? { blockMs: rateLimitBlockMs(rateLimit.hint, config) } : {}),
+    ...(rateLimit?.hint !== undefined && suspectRateLimitHint(rateLimit.hint, config)
+      ? { suspectHintSeconds: rateLimit.hint }
+      : {}),
   };
 }
 
