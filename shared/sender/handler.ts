@@ -115,15 +115,15 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     random: deps.random ?? Math.random,
   };
   const processor = new BatchProcessor(EventType.SQS);
+  // The worst case after pacing: every send of the 401 path with its token request at the HTTP timeout, then
+  // the secret re-read, the ledger settle and the SQS call at the AWS SDK's limits.
+  const chainMs =
+    config.httpTimeoutMs * SENDS_PER_JOB_WORST_CASE * 2 +
+    AWS_CALLS_AFTER_PACING * awsCallWorstCaseMs() +
+    SETTLE_MARGIN_MS;
 
   const recordHandler = async (record: SQSRecord, context?: Context) => {
     const remaining = context?.getRemainingTimeInMillis?.();
-    // The worst case after pacing: every send of the 401 path with its token request at the HTTP timeout, then
-    // the secret re-read, the ledger settle and the SQS call at the AWS SDK's limits.
-    const chainMs =
-      config.httpTimeoutMs * SENDS_PER_JOB_WORST_CASE * 2 +
-      AWS_CALLS_AFTER_PACING * awsCallWorstCaseMs() +
-      SETTLE_MARGIN_MS;
     const budget = {
       // The lease of every attempt this invocation claims: a copy seen after it finds the attempt lost.
       deadlineAt: now() + (remaining ?? chainMs),
