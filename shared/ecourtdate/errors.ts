@@ -11,9 +11,6 @@ export class EcdApiError extends RelayError {}
  */
 export type TransportFailure = 'dns' | 'refused' | 'tls' | 'reset' | 'timeout' | 'bad_port' | 'network';
 
-/** The command that checks the API address and credentials end to end (README.md, "Operator CLI"). */
-export const CHECK_CREDENTIALS_COMMAND = 'npm run relay -- check-credentials';
-
 /**
  * The request got no HTTP answer: it timed out or the connection failed. `kind` is what the retry policy
  * reads (`timeout` or `connection`); `failure` names the cause and `code` the system or undici error code
