@@ -206,8 +206,6 @@ export interface ClaimedJob {
   readonly unknownAt?: number | undefined;
   /** The previous attempt never reported (its instance stopped): the claim just counted it as unknown. */
   readonly lost: boolean;
-  /** The job was dead-lettered `unknown_outcome` and this copy is an upstream resend, not an operator's redrive. */
-  readonly resentAfterUnknown?: boolean | undefined;
 }
 
 /** `beforeSend`'s answer: send now, or settle the job without a request. */
@@ -232,13 +230,6 @@ export function beforeSend(input: {
   const { claimed, job, now, policy } = input;
   if (expiredBeforeSend(job, claimed.firstAttemptAt, now, policy)) {
     return settle('expired', 'deadline passed before this attempt; not sent');
-  }
-  if (claimed.resentAfterUnknown === true) {
-    return settle(
-      'unknown_outcome',
-      "the job was dead-lettered unknown_outcome and this is a resend, not an operator's redrive: check Console > " +
-        'Logs, then redrive the dead-lettered job if it was not sent',
-    );
   }
   if (claimed.unknownAt !== undefined) {
     const blocked =

@@ -91,21 +91,17 @@ export interface ClaimInput {
  * version read); every other verdict settles the record without a request and without a ledger write.
  */
 export type GateVerdict =
-  /**
-   * Go ahead: write `entry` to claim the attempt. `lost` says the previous attempt never reported;
-   * `resentAfterUnknown` that the job was dead-lettered `unknown_outcome` and this is not an operator's redrive.
-   */
-  | {
-      readonly kind: 'claim';
-      readonly entry: LedgerEntry;
-      readonly lost: boolean;
-      readonly resentAfterUnknown: boolean;
-    }
+  /** Go ahead: write `entry` to claim the attempt. `lost` says the previous attempt never reported. */
+  | { readonly kind: 'claim'; readonly entry: LedgerEntry; readonly lost: boolean }
   /** Same id, different body: never sent. */
   | { readonly kind: 'conflict'; readonly entry: LedgerEntry }
   /** Already delivered or a duplicate: acknowledge without sending. */
   | { readonly kind: 'settled'; readonly entry: LedgerEntry }
-  /** This very SQS message was dead-lettered before but not acknowledged: dead-letter it again, do not send. */
+  /**
+   * The job is dead-lettered and this is not an operator's redrive: this very message, whose acknowledgement was
+   * lost, or another copy of the job (SQS's second copy, an upstream resend). Dead-letter it again, do not send:
+   * only a person's redrive starts a new generation.
+   */
   | { readonly kind: 'dead_letter_again'; readonly entry: LedgerEntry }
   /** Another instance holds the job until `until` (epoch ms): hide this copy until then. */
   | { readonly kind: 'in_flight'; readonly entry: LedgerEntry; readonly until: number }
@@ -147,10 +143,10 @@ export function firstEntry(input: ClaimInput, expiration: number, keyPrefix: str
 }
 
 /**
- * Decides what a record may do with a job whose entry exists (README, "The job ledger"). Pure. A job that
- * comes back after being dead-lettered from another message (an operator's redrive, or upstream sending it
- * again) starts a new generation with a fresh budget; only an operator's redrive clears an earlier unknown
- * outcome, since that is a person's decision to send again.
+ * Decides what a record may do with a job whose entry exists (README, "The job ledger"). Pure. A dead-lettered
+ * job starts a new generation, with a fresh budget and its unknown outcome cleared, only on an operator's
+ * redrive: that is a person's decision to send again. Any other copy of it (SQS's second copy, an upstream
+ * resend) is dead-lettered again without a send, so no copy undoes a dead letter's wait or reason.
  */
 export function gate(existing: LedgerEntry, input: ClaimInput, expiration: number): GateVerdict {
   const { now } = input;
@@ -158,7 +154,10 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
   if (existing.status === 'delivered' || existing.status === 'duplicate') {
     return { kind: 'settled', entry: existing };
   }
-  if (existing.status === 'dead_lettered' && existing.dead_letter_message_id === input.messageId) {
+  if (
+    existing.status === 'dead_lettered' &&
+    (existing.dead_letter_message_id === input.messageId || !input.redriven)
+  ) {
     return { kind: 'dead_letter_again', entry: existing };
   }
   if (existing.attempt_open && now < (existing.lease_until ?? 0)) {
@@ -167,11 +166,6 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
 
   let next: LedgerEntry;
   let lost = false;
-  // A person was asked to check Console > Logs: only their redrive may send the job again, not a resend.
-  const resentAfterUnknown =
-    existing.status === 'dead_lettered' &&
-    existing.dead_letter_reason === 'unknown_outcome' &&
-    !input.redriven;
   if (existing.status === 'dead_lettered') {
     const generation = existing.generation + 1;
     next = {
@@ -184,14 +178,14 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
       rate_limited: 0,
       not_sent: 0,
       next_attempt_at: undefined,
-      unknown_at: input.redriven ? undefined : existing.unknown_at,
+      unknown_at: undefined,
       dead_letter_reason: undefined,
       dead_letter_message_id: undefined,
       history: appendHistory(existing.history, {
         at: now,
         generation,
         status: 'none',
-        outcome: input.redriven ? 'redriven' : 'resent',
+        outcome: 'redriven',
       }),
     };
   } else if (existing.attempt_open) {
@@ -223,7 +217,6 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
   return {
     kind: 'claim',
     lost,
-    resentAfterUnknown,
     entry: {
       ...next,
       status: 'in_progress',

@@ -21,13 +21,7 @@ export { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/sch
 
 /** What a claim came to: the attempt is ours, or the gate's verdict, or another writer won the race. */
 export type ClaimResult =
-  | {
-      readonly kind: 'claimed';
-      readonly entry: LedgerEntry;
-      readonly lost: boolean;
-      /** The job was dead-lettered `unknown_outcome` and this copy is not an operator's redrive. */
-      readonly resentAfterUnknown: boolean;
-    }
+  | { readonly kind: 'claimed'; readonly entry: LedgerEntry; readonly lost: boolean }
   | Exclude<GateVerdict, { kind: 'claim' }>
   /** Another writer changed the entry at the same moment: try again shortly. */
   | { readonly kind: 'busy' };
@@ -86,17 +80,12 @@ export class JobLedger {
     const expiration = this.#expiration(input.now);
     const created = firstEntry(input, expiration, JOB_KEY_PREFIX);
     const existing = await this.#putIfAbsent(created);
-    if (existing === null) return { kind: 'claimed', entry: created, lost: false, resentAfterUnknown: false };
+    if (existing === null) return { kind: 'claimed', entry: created, lost: false };
     if (existing === undefined) return { kind: 'busy' };
     const verdict = gate(existing, input, expiration);
     if (verdict.kind !== 'claim') return verdict;
     if (!(await this.#replace(verdict.entry, existing.version))) return { kind: 'busy' };
-    return {
-      kind: 'claimed',
-      entry: verdict.entry,
-      lost: verdict.lost,
-      resentAfterUnknown: verdict.resentAfterUnknown,
-    };
+    return { kind: 'claimed', entry: verdict.entry, lost: verdict.lost };
   }
 
   /**

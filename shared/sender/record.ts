@@ -180,7 +180,7 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
     dueToleranceMs: NOT_DUE_TOLERANCE_MS / config.timeScale,
   });
   if (claim.kind !== 'claimed') return gatePlan(claim, base, runtime);
-  const { entry, lost, resentAfterUnknown } = claim;
+  const { entry, lost } = claim;
   const facts = factsOf(base, entry);
 
   // pre-send rules
@@ -190,7 +190,6 @@ async function plan(record: SQSRecord, runtime: SenderRuntime, budget: Invocatio
       firstAttemptAt: entry.first_attempt_at,
       unknownAt: entry.unknown_at,
       lost,
-      resentAfterUnknown,
     },
     job,
     now: now(),
@@ -273,15 +272,16 @@ function gatePlan(
         },
         'id_conflict',
       );
-    case 'dead_letter_again':
-      // Dead-lettered before, but the acknowledgement was lost: the dead-letter queue may lack it. Send it there.
-      return deadLetterPlan(
-        {
-          ...factsOf(base, claim.entry),
-          detail: 'dead-lettered again: the first acknowledgement was lost',
-        },
-        (claim.entry.dead_letter_reason ?? 'retries_exhausted') as DeadLetterReason,
-      );
+    case 'dead_letter_again': {
+      // Dead-lettered before: this message's acknowledgement was lost (the dead-letter queue may lack it), or it
+      // is another copy of the job. Either way it goes there too, never to eCourtDate.
+      const reason = (claim.entry.dead_letter_reason ?? 'retries_exhausted') as DeadLetterReason;
+      const detail =
+        claim.entry.dead_letter_message_id === base.record.messageId
+          ? 'dead-lettered again: the first acknowledgement was lost'
+          : `a copy of a job already dead-lettered ${reason}; not sent: only an operator's redrive sends it again`;
+      return deadLetterPlan({ ...factsOf(base, claim.entry), detail }, reason);
+    }
   }
 }
 

@@ -247,9 +247,11 @@ describe('job ledger: never lose a job, never send one twice', () => {
       expect(h.sends()).toHaveLength(1);
       expect(h.sim.messages).toHaveLength(1);
       expect(await deadLetterReasons()).toEqual(['unknown_outcome']);
-      expect((await h.ledger().get('cms-48213-reminder-1'))?.history.map((e) => e.outcome)).toContain(
-        'resent',
-      );
+      // The copy is dead-lettered again without touching the ledger: the job stays in its first generation.
+      expect(await h.ledger().get('cms-48213-reminder-1')).toMatchObject({
+        generation: 1,
+        status: 'dead_lettered',
+      });
     });
 
     it("an operator's redrive sends it again: a person checked Console > Logs and decided", async () => {
@@ -335,5 +337,22 @@ describe('what a job costs in DynamoDB', () => {
       new GetItemCommand({ TableName: LEDGER_TABLE, Key: { id: { S: `uuid#${uuid}` } } }),
     );
     expect(out.Item).toBeUndefined();
+  });
+});
+
+describe('a copy of a dead-lettered job', () => {
+  it('arriving right after a retry-once 500 dead letter is dead-lettered again, never sent a third time', async () => {
+    await start();
+    h.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 500 } });
+    await h.enqueue(jobBody());
+    await h.runUntilQuiet(4);
+    expect(h.sends().map((r) => r.status)).toEqual([500, 500]);
+
+    // SQS's second copy, or an upstream resend, of the same job.
+    await h.enqueue(jobBody());
+    await h.runUntilQuiet(4);
+
+    expect(h.sends()).toHaveLength(2);
+    expect(await deadLetterReasons()).toEqual(['retries_exhausted', 'retries_exhausted']);
   });
 });

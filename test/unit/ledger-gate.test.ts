@@ -222,7 +222,6 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
       expect(gate(entry, input, EXPIRATION)).toEqual({
         kind: 'claim',
         lost: false,
-        resentAfterUnknown: false,
         entry: {
           ...entry,
           status: 'in_progress',
@@ -242,12 +241,13 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
     });
   });
 
-  describe('a new generation after a dead letter from another message', () => {
+  describe("a new generation after a dead letter: an operator's redrive", () => {
     const entry = deadLettered('msg-1', { unknown_outcome: true, unknown_at: T0 });
     const now = T0 + 3 * 3_600_000;
+    const redrive = claimInput({ messageId: 'msg-2', now, redriven: true });
 
-    it('an upstream resend starts a new generation with a fresh budget, from now', () => {
-      expect(claimed(gate(entry, claimInput({ messageId: 'msg-2', now }), EXPIRATION)).entry).toMatchObject({
+    it('starts a new generation with a fresh budget, from now', () => {
+      expect(claimed(gate(entry, redrive, EXPIRATION)).entry).toMatchObject({
         generation: entry.generation + 1,
         first_attempt_at: now,
         sends: 0,
@@ -261,7 +261,7 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
     });
 
     it('clears the dead-letter reason, its message id and any next-attempt time', () => {
-      const next = claimed(gate(entry, claimInput({ messageId: 'msg-2', now }), EXPIRATION)).entry;
+      const next = claimed(gate(entry, redrive, EXPIRATION)).entry;
       expect([next.dead_letter_reason, next.dead_letter_message_id, next.next_attempt_at]).toEqual([
         undefined,
         undefined,
@@ -269,28 +269,22 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
       ]);
     });
 
-    it('keeps an unknown outcome: a message created by any generation still answers 409', () => {
-      expect(
-        claimed(gate(entry, claimInput({ messageId: 'msg-2', now }), EXPIRATION)).entry.unknown_outcome,
-      ).toBe(true);
+    it('keeps that an unknown outcome happened: a message created by any generation still answers 409', () => {
+      expect(claimed(gate(entry, redrive, EXPIRATION)).entry.unknown_outcome).toBe(true);
     });
 
-    it("an upstream resend keeps the unknown outcome's time, so the pre-send rules still refuse it", () => {
-      const verdict = claimed(gate(entry, claimInput({ messageId: 'msg-2', now }), EXPIRATION));
-      expect(verdict.entry.unknown_at).toBe(T0);
-      expect(verdict.entry.history.at(-1)).toMatchObject({ outcome: 'resent', generation: 2 });
-    });
-
-    it("an operator's redrive clears the unknown outcome's time: a person checked and decided", () => {
-      const verdict = claimed(
-        gate(entry, claimInput({ messageId: 'msg-2', now, redriven: true }), EXPIRATION),
-      );
+    it("clears the unknown outcome's time: a person checked and decided", () => {
+      const verdict = claimed(gate(entry, redrive, EXPIRATION));
       expect(verdict.entry.unknown_at).toBeUndefined();
       expect(verdict.entry.history.at(-1)).toMatchObject({ outcome: 'redriven', generation: 2 });
     });
 
     it('is not a lost attempt', () => {
-      expect(claimed(gate(entry, claimInput({ messageId: 'msg-2', now }), EXPIRATION)).lost).toBe(false);
+      expect(claimed(gate(entry, redrive, EXPIRATION)).lost).toBe(false);
+    });
+
+    it('an upstream resend (no dead-letter attributes) is dead-lettered again instead', () => {
+      expect(gate(entry, claimInput({ messageId: 'msg-2', now }), EXPIRATION).kind).toBe('dead_letter_again');
     });
   });
 
@@ -719,7 +713,7 @@ describe('JobLedger: one conditional write to claim, one to settle (DynamoDB moc
   });
 });
 
-describe('a resend of a job dead-lettered unknown_outcome', () => {
+describe("a copy of a dead-lettered job that is not an operator's redrive", () => {
   const parked = ledgerEntry({
     status: 'dead_lettered',
     dead_letter_reason: 'unknown_outcome',
@@ -728,26 +722,24 @@ describe('a resend of a job dead-lettered unknown_outcome', () => {
     unknown_at: T0,
   });
 
-  it('is claimed as a resend after an unknown outcome, so the pre-send rules park it again', () => {
-    const verdict = gate(parked, claimInput({ messageId: 'msg-new', now: T0 + MINUTE }), EXPIRATION);
-    expect(verdict).toMatchObject({ kind: 'claim', resentAfterUnknown: true });
-  });
+  it.each(['unknown_outcome', 'retries_exhausted', 'bad_request'])(
+    'is dead-lettered again (%s), never claimed: a copy never undoes a dead letter',
+    (reason) => {
+      const entry = { ...parked, dead_letter_reason: reason };
+      expect(gate(entry, claimInput({ messageId: 'msg-new', now: T0 + MINUTE }), EXPIRATION)).toEqual({
+        kind: 'dead_letter_again',
+        entry,
+      });
+    },
+  );
 
-  it("is not, when it is an operator's redrive", () => {
+  it("an operator's redrive starts a new generation and clears the unknown outcome's time", () => {
     const verdict = gate(
       parked,
       claimInput({ messageId: 'msg-new', now: T0 + MINUTE, redriven: true }),
       EXPIRATION,
     );
-    expect(verdict).toMatchObject({ kind: 'claim', resentAfterUnknown: false });
-  });
-
-  it('is not, after another dead-letter reason', () => {
-    const exhausted = { ...parked, dead_letter_reason: 'retries_exhausted' };
-    expect(gate(exhausted, claimInput({ messageId: 'msg-new', now: T0 + MINUTE }), EXPIRATION)).toMatchObject(
-      {
-        resentAfterUnknown: false,
-      },
-    );
+    expect(verdict).toMatchObject({ kind: 'claim', entry: { generation: parked.generation + 1 } });
+    expect(verdict.kind === 'claim' ? verdict.entry.unknown_at : 'x').toBeUndefined();
   });
 });

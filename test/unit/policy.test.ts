@@ -864,22 +864,3 @@ describe('no retry loops straight back', () => {
     ).toEqual({ type: 'retry', delaySeconds: 1, cause: 'unknown_outcome' });
   });
 });
-
-describe('beforeSend: a resend of a job dead-lettered unknown_outcome', () => {
-  it('is dead-lettered unknown_outcome again, even inside the duplicate window and without skip_duplicate', () => {
-    expect(
-      beforeSend({
-        claimed: {
-          prior: FIRST_ATTEMPT,
-          firstAttemptAt: T0,
-          unknownAt: T0,
-          lost: false,
-          resentAfterUnknown: true,
-        },
-        job: job(),
-        now: T0 + 60_000,
-        policy: policy(),
-      }),
-    ).toMatchObject({ type: 'settle', outcome: { type: 'dead_letter', reason: 'unknown_outcome' } });
-  });
-});
