@@ -140,7 +140,11 @@ describe('local event source mapping against the SQS emulator', () => {
       onInvocation: (_name, result) => results.push(result),
     });
 
-    await eventually(async () => expect(await queueSize('send')).toBe(0));
+    // The queue empties a moment before the last invocation is reported: wait for both.
+    await eventually(async () => {
+      expect(await queueSize('send')).toBe(0);
+      expect(results.flatMap((result) => result.deleted)).toHaveLength(3);
+    });
     const bodyOf = (id: string) => recorder.batches.flat().find((r) => r.messageId === id)?.body;
     // SQS may hand the three messages out over more than one receive: look at every invocation.
     const failed = results.flatMap((result) => result.failed.map(bodyOf));
