@@ -101,7 +101,7 @@ export interface StageConfig {
   readonly maxReceiveCount: number;
   /** A 429's wait hint above this many seconds is capped to it and logged as suspect. */
   readonly rateLimitHintMaxSeconds: number;
-  /** Days the job ledger keeps a job's entry (and its idempotency record) after the last change (1-365). */
+  /** Days the job ledger keeps a job's entry (and its uuid index item) after the last change (1-365). */
   readonly ledgerTtlDays: number;
   /** `create`: the stack owns the secret (placeholder value). `existing`: an existing secret, by name. */
   readonly secret: { readonly kind: 'create' | 'existing'; readonly name: string };
