@@ -35,14 +35,16 @@ export interface RelayAlarmsProps {
   readonly alarmNamePrefix: string;
 }
 
-const COMPARISON: Record<AlarmComparison, cloudwatch.ComparisonOperator> = {
+/** CloudWatch's comparison operator for each comparison of the shared alarm definitions. */
+export const COMPARISON: Record<AlarmComparison, cloudwatch.ComparisonOperator> = {
   GreaterThanOrEqualToThreshold: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
   GreaterThanThreshold: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
   LessThanThreshold: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
   LessThanOrEqualToThreshold: cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
 };
 
-const MISSING_DATA: Record<MissingDataTreatment, cloudwatch.TreatMissingData> = {
+/** CloudWatch's missing-data treatment for each one of the shared alarm definitions. */
+export const MISSING_DATA: Record<MissingDataTreatment, cloudwatch.TreatMissingData> = {
   notBreaching: cloudwatch.TreatMissingData.NOT_BREACHING,
   breaching: cloudwatch.TreatMissingData.BREACHING,
   ignore: cloudwatch.TreatMissingData.IGNORE,

@@ -11,6 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { COMPARISON, MISSING_DATA } from '#infra/constructs/relay-alarms.ts';
 import { RelayFunction, secretIdOf } from '#infra/constructs/relay-function.ts';
 import {
   WEBHOOK_FUNCTION_TIMEOUT_SECONDS,
@@ -19,7 +20,6 @@ import {
   WEBHOOK_ROUTE_PATH,
   type WebhookStageConfig,
 } from '#infra/webhook-config.ts';
-import type { AlarmComparison, MissingDataTreatment } from '#shared/alarm-definitions.ts';
 import { ConfigError } from '#shared/errors.ts';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
 import {
@@ -29,20 +29,6 @@ import {
 } from '#shared/webhook/alarms.ts';
 import { WEBHOOK_ENV } from '#shared/webhook/config.ts';
 import { WEBHOOK_METRIC } from '#shared/webhook/metrics.ts';
-
-const COMPARISON: Record<AlarmComparison, cloudwatch.ComparisonOperator> = {
-  GreaterThanOrEqualToThreshold: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-  GreaterThanThreshold: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-  LessThanThreshold: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-  LessThanOrEqualToThreshold: cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
-};
-
-const MISSING_DATA: Record<MissingDataTreatment, cloudwatch.TreatMissingData> = {
-  notBreaching: cloudwatch.TreatMissingData.NOT_BREACHING,
-  breaching: cloudwatch.TreatMissingData.BREACHING,
-  ignore: cloudwatch.TreatMissingData.IGNORE,
-  missing: cloudwatch.TreatMissingData.MISSING,
-};
 
 export interface WebhookReceiverProps {
   readonly stage: string;
