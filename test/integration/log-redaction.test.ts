@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
+import { captureLogs, type LogCapture } from '#test/helpers/log-capture.ts';
 import { CLIENT_SECRET, type Harness, startHarness } from '#test/helpers/relay-harness.ts';
 
 const ONEOFFS = '/v1/messages/oneoffs';
@@ -11,44 +12,15 @@ const CONTENT = 'Private: Jordan, your hearing on Dec 3 at 9:00 AM in Room 4B.';
 const SUBJECT = 'Confidential hearing notice';
 
 let h: Harness;
-let output = '';
-const restore: (() => void)[] = [];
-
-/** Tees everything written to stdout/stderr (Powertools logs and EMF metrics included) into `output`. */
-function capture(stream: NodeJS.WriteStream): void {
-  const original = stream.write.bind(stream);
-  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    output += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    return (original as (...args: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof stream.write;
-  restore.push(() => {
-    stream.write = original as typeof stream.write;
-  });
-}
-
-/** Tees every console method (Powertools writes through them in dev mode) into `output`. */
-function captureConsole(): void {
-  for (const method of ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const) {
-    const original = console[method];
-    console[method] = (...args: unknown[]) => {
-      output += `${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}\n`;
-      original.apply(console, args);
-    };
-    restore.push(() => {
-      console[method] = original;
-    });
-  }
-}
+let logs: LogCapture;
 
 beforeAll(async () => {
   h = await startHarness({ env: { HTTP_TIMEOUT_MS: '300', POWERTOOLS_LOG_LEVEL: 'DEBUG' } });
-  capture(process.stdout);
-  capture(process.stderr);
-  captureConsole();
+  logs = captureLogs();
 });
 
 afterAll(async () => {
-  for (const undo of restore) undo();
+  logs?.stop();
   await h?.close();
 });
 
@@ -90,17 +62,17 @@ it('logs, metrics and dead-letter attributes of a run through every row carry no
     .flatMap((m) => Object.values(m.MessageAttributes ?? {}).map((v) => v.StringValue ?? ''))
     .join('\n');
 
-  // The run really went through the rows: without this, an empty output would pass.
-  expect(output).toMatch(/"outcome":\s*"delivered"/);
-  expect(output).toMatch(/"reason":\s*"bad_request"/);
-  expect(output).toMatch(/"cause":\s*"unknown_outcome"/);
-  expect(output).toMatch(/"AuthFailures"/);
-  expect(output).toMatch(/"response_excerpt":/);
+  // The run really went through the rows: without this, an empty capture would pass.
+  expect(logs.text()).toMatch(/"outcome":\s*"delivered"/);
+  expect(logs.text()).toMatch(/"reason":\s*"bad_request"/);
+  expect(logs.text()).toMatch(/"cause":\s*"unknown_outcome"/);
+  expect(logs.text()).toMatch(/"AuthFailures"/);
+  expect(logs.text()).toMatch(/"response_excerpt":/);
   expect(deadLetters.map((m) => m.MessageAttributes?.[DLQ_ATTRIBUTE.reason]?.StringValue).sort()).toEqual(
     ['bad_request', 'client_error', 'expired', 'forbidden', 'invalid_job', 'invalid_job', 'not_found'].sort(),
   );
 
-  for (const text of [output, attributes]) {
+  for (const text of [logs.text(), attributes]) {
     expect(text).not.toContain(CLIENT_SECRET);
     expect(text).not.toContain('eyJ'); // every token the simulator issues is a JWT
     expect(text).not.toMatch(/Bearer\s+\S/);

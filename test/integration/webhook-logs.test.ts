@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { signBody } from '#shared/webhook/signature.ts';
+import { captureLogs, type LogCapture } from '#test/helpers/log-capture.ts';
 import {
   bodyBytes,
   startWebhookHarness,
@@ -15,44 +16,15 @@ const CONTENT = 'Private: Jordan, I cannot make the hearing on Dec 3, my case is
 const TOKEN = 'tok_9f8e7d6c5b4a39281706';
 
 let h: WebhookHarness;
-let output = '';
-const restore: (() => void)[] = [];
-
-/** Tees everything written to stdout/stderr (Powertools logs and EMF metrics included) into `output`. */
-function capture(stream: NodeJS.WriteStream): void {
-  const original = stream.write.bind(stream);
-  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    output += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    return (original as (...args: unknown[]) => boolean)(chunk, ...rest);
-  }) as typeof stream.write;
-  restore.push(() => {
-    stream.write = original as typeof stream.write;
-  });
-}
-
-/** Tees every console method (Powertools writes through them in dev mode) into `output`. */
-function captureConsole(): void {
-  for (const method of ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const) {
-    const original = console[method];
-    console[method] = (...args: unknown[]) => {
-      output += `${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}\n`;
-      original.apply(console, args);
-    };
-    restore.push(() => {
-      console[method] = original;
-    });
-  }
-}
+let logs: LogCapture;
 
 beforeAll(async () => {
   h = await startWebhookHarness({ env: { POWERTOOLS_LOG_LEVEL: 'DEBUG' } });
-  capture(process.stdout);
-  capture(process.stderr);
-  captureConsole();
+  logs = captureLogs();
 });
 
 afterAll(async () => {
-  for (const undo of restore) undo();
+  logs?.stop();
   await h?.close();
 });
 
@@ -87,11 +59,11 @@ it('logs of every outcome carry the uuid, kind and outcome, and no message text,
   ].map((res) => res.status);
 
   expect(answers).toEqual([200, 200, 200, 401, 401, 413, 400, 415, 503]);
-  expect(output).toContain(inbound.uuid);
-  expect(output).toMatch(/"outcome":\s*"accepted"/);
-  expect(output).toMatch(/"outcome":\s*"duplicate"/);
-  expect(output).toMatch(/"outcome":\s*"signature_invalid"/);
-  expect(output).toMatch(/"job_id":\s*"job-logs"/);
+  expect(logs.text()).toContain(inbound.uuid);
+  expect(logs.text()).toMatch(/"outcome":\s*"accepted"/);
+  expect(logs.text()).toMatch(/"outcome":\s*"duplicate"/);
+  expect(logs.text()).toMatch(/"outcome":\s*"signature_invalid"/);
+  expect(logs.text()).toMatch(/"job_id":\s*"job-logs"/);
   for (const secretOrPersonal of [
     CONTENT,
     'cannot make the hearing',
@@ -101,6 +73,6 @@ it('logs of every outcome carry the uuid, kind and outcome, and no message text,
     TOKEN,
     WEBHOOK_SECRET,
   ]) {
-    expect(output).not.toContain(secretOrPersonal);
+    expect(logs.text()).not.toContain(secretOrPersonal);
   }
 });
