@@ -8,6 +8,7 @@ import type { WebhookHandler } from '#shared/webhook/handler.ts';
 import { normaliseWebhook } from '#shared/webhook/payload.ts';
 import { SECURITY_HEADERS } from '#shared/webhook/responses.ts';
 import { signBody } from '#shared/webhook/signature.ts';
+import { captureLogs, type LogCapture } from '#test/helpers/log-capture.ts';
 import {
   bodyBytes,
   startWebhookHarness,
@@ -874,38 +875,18 @@ describe('security headers', () => {
 });
 
 describe('logs', () => {
-  let output = '';
-  const restore: (() => void)[] = [];
+  let logs: LogCapture;
 
   beforeAll(() => {
-    for (const stream of [process.stdout, process.stderr]) {
-      const original = stream.write.bind(stream);
-      stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-        output += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-        return (original as (...args: unknown[]) => boolean)(chunk, ...rest);
-      }) as typeof stream.write;
-      restore.push(() => {
-        stream.write = original as typeof stream.write;
-      });
-    }
-    for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
-      const original = console[method];
-      console[method] = (...args: unknown[]) => {
-        output += `${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}\n`;
-        original.apply(console, args);
-      };
-      restore.push(() => {
-        console[method] = original;
-      });
-    }
+    logs = captureLogs();
   });
 
   afterAll(() => {
-    for (const undo of restore) undo();
+    logs?.stop();
   });
 
   it('never logs the request, whatever POWERTOOLS_LOGGER_LOG_EVENT says', async () => {
-    output = '';
+    logs.clear();
     const h2 = await startWebhookHarness({ env: { POWERTOOLS_LOGGER_LOG_EVENT: 'true' } });
     const res = await h2.post({
       uuid: randomUUID(),
@@ -916,12 +897,12 @@ describe('logs', () => {
     await h2.close();
 
     expect(res.status).toBe(200);
-    expect(output).not.toContain('Private hearing text');
-    expect(output).not.toContain('5557654321');
+    expect(logs.text()).not.toContain('Private hearing text');
+    expect(logs.text()).not.toContain('5557654321');
   });
 
   it('logs no number carried in an unrecognised status', async () => {
-    output = '';
+    logs.clear();
 
     const res = await h.post({
       uuid: randomUUID(),
@@ -930,22 +911,22 @@ describe('logs', () => {
     });
 
     expect(res.status).toBe(200);
-    expect(output).not.toContain('5557654321');
+    expect(logs.text()).not.toContain('5557654321');
   });
 
   it('logs an unrecognised status as other', async () => {
-    output = '';
+    logs.clear();
 
     await h.post({ uuid: randomUUID(), direction: 'outbound', last_status: 'opened by Jordan' });
 
-    expect(output).toMatch(/"delivery_status": ?"other"/);
-    expect(output).not.toContain('Jordan');
+    expect(logs.text()).toMatch(/"delivery_status": ?"other"/);
+    expect(logs.text()).not.toContain('Jordan');
   });
 
   it('warns once, without the secret, when the secret is longer than eCourtDate accepts', async () => {
     const long = 'abcdefghijklmnopqrstuvwxyz0123456789';
     h.secrets.setSecret(WEBHOOK_SECRET_ID, JSON.stringify({ secret: long }));
-    output = '';
+    logs.clear();
     try {
       const handler = h.createInstance();
       for (let i = 0; i < 2; i++) {
@@ -960,12 +941,12 @@ describe('logs', () => {
       h.secrets.setSecret(WEBHOOK_SECRET_ID, JSON.stringify({ secret: WEBHOOK_SECRET }));
     }
 
-    expect(output.match(/longer than eCourtDate accepts/g)).toHaveLength(1);
-    expect(output).not.toContain(long);
+    expect(logs.text().match(/longer than eCourtDate accepts/g)).toHaveLength(1);
+    expect(logs.text()).not.toContain(long);
   });
 
   it('logs an unexpected error by its name, with the security headers on the answer', async () => {
-    output = '';
+    logs.clear();
     const handler = h.createInstance();
 
     // No request context at all: nothing API Gateway sends, but the handler must not throw out of it.
@@ -973,12 +954,12 @@ describe('logs', () => {
 
     expect(res.statusCode).toBeGreaterThanOrEqual(500);
     expectSecurityHeaders(res.headers);
-    expect(output).toMatch(/"outcome": ?"internal_error"/);
-    expect(output).toMatch(/"error_name": ?"TypeError"/);
+    expect(logs.text()).toMatch(/"outcome": ?"internal_error"/);
+    expect(logs.text()).toMatch(/"error_name": ?"TypeError"/);
   });
 
   it('hold no message text, number, e-mail or secret when the personal data sits in unusual fields', async () => {
-    output = '';
+    logs.clear();
     const messageUuid = randomUUID();
     await h.seedDeliveredJob('job-log-shapes', messageUuid);
     const answers = [
@@ -998,7 +979,7 @@ describe('logs', () => {
 
     expect(answers).toEqual([200, 200, 200, 200]);
     for (const leak of ['Private hearing text', '5557654321', 'jordan.private', WEBHOOK_SECRET]) {
-      expect(output).not.toContain(leak);
+      expect(logs.text()).not.toContain(leak);
     }
   });
 });
