@@ -36,7 +36,7 @@ export interface RelayAlarmsProps {
 }
 
 /** CloudWatch's comparison operator for each comparison of the shared alarm definitions. */
-export const COMPARISON: Record<AlarmComparison, cloudwatch.ComparisonOperator> = {
+const COMPARISON: Record<AlarmComparison, cloudwatch.ComparisonOperator> = {
   GreaterThanOrEqualToThreshold: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
   GreaterThanThreshold: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
   LessThanThreshold: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -44,7 +44,7 @@ export const COMPARISON: Record<AlarmComparison, cloudwatch.ComparisonOperator> 
 };
 
 /** CloudWatch's missing-data treatment for each one of the shared alarm definitions. */
-export const MISSING_DATA: Record<MissingDataTreatment, cloudwatch.TreatMissingData> = {
+const MISSING_DATA: Record<MissingDataTreatment, cloudwatch.TreatMissingData> = {
   notBreaching: cloudwatch.TreatMissingData.NOT_BREACHING,
   breaching: cloudwatch.TreatMissingData.BREACHING,
   ignore: cloudwatch.TreatMissingData.IGNORE,
@@ -64,22 +64,48 @@ export class RelayAlarms extends Construct {
     const action = new SnsAction(props.topic);
     const alarms = new Map<string, cloudwatch.Alarm>();
     for (const definition of props.definitions) {
-      const alarm = new cloudwatch.Alarm(this, definition.id, {
-        alarmName: `${props.alarmNamePrefix}-${definition.id}`,
-        alarmDescription: `${definition.description} Runbook: README, "Alarms and runbook" > ${definition.id}.`,
-        metric: alarmMetric(definition, props.resources),
-        evaluationPeriods: definition.evaluationPeriods,
-        datapointsToAlarm: definition.datapointsToAlarm,
-        threshold: definition.threshold,
-        comparisonOperator: COMPARISON[definition.comparison],
-        treatMissingData: MISSING_DATA[definition.treatMissingData],
-      });
-      alarm.addAlarmAction(action);
-      alarm.addOkAction(action);
-      alarms.set(definition.id, alarm);
+      alarms.set(
+        definition.id,
+        onCallAlarm(this, definition, {
+          alarmNamePrefix: props.alarmNamePrefix,
+          runbook: 'README, "Alarms and runbook"',
+          metric: alarmMetric(definition, props.resources),
+          action,
+        }),
+      );
     }
     this.alarms = alarms;
   }
+}
+
+/**
+ * One CloudWatch alarm from a shared alarm definition, named `<prefix>-<id>`, its description pointing at the
+ * runbook entry, notifying `action` on ALARM and on OK. The relay's and the webhook receiver's alarms.
+ */
+export function onCallAlarm(
+  scope: Construct,
+  definition: Omit<AlarmDefinition, 'metrics' | 'expression'>,
+  options: {
+    readonly alarmNamePrefix: string;
+    /** Where the runbook entries are, e.g. `README, "Alarms and runbook"`. */
+    readonly runbook: string;
+    readonly metric: cloudwatch.IMetric;
+    readonly action: cloudwatch.IAlarmAction;
+  },
+): cloudwatch.Alarm {
+  const alarm = new cloudwatch.Alarm(scope, definition.id, {
+    alarmName: `${options.alarmNamePrefix}-${definition.id}`,
+    alarmDescription: `${definition.description} Runbook: ${options.runbook} > ${definition.id}.`,
+    metric: options.metric,
+    evaluationPeriods: definition.evaluationPeriods,
+    datapointsToAlarm: definition.datapointsToAlarm,
+    threshold: definition.threshold,
+    comparisonOperator: COMPARISON[definition.comparison],
+    treatMissingData: MISSING_DATA[definition.treatMissingData],
+  });
+  alarm.addAlarmAction(options.action);
+  alarm.addOkAction(options.action);
+  return alarm;
 }
 
 /** The CloudWatch metric, or metric math, an alarm definition watches. */

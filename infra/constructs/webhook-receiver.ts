@@ -11,7 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { COMPARISON, MISSING_DATA } from '#infra/constructs/relay-alarms.ts';
+import { onCallAlarm } from '#infra/constructs/relay-alarms.ts';
 import { RelayFunction, secretIdOf } from '#infra/constructs/relay-function.ts';
 import {
   WEBHOOK_FUNCTION_TIMEOUT_SECONDS,
@@ -179,19 +179,15 @@ export class WebhookReceiver extends Construct {
     const action = new SnsAction(props.topic);
     const alarms = new Map<string, cloudwatch.Alarm>();
     for (const definition of this.definitions) {
-      const alarm = new cloudwatch.Alarm(this, definition.id, {
-        alarmName: `${props.alarmNamePrefix}-${definition.id}`,
-        alarmDescription: `${definition.description} Runbook: docs/webhooks.md, "Alarms and runbook" > ${definition.id}.`,
-        metric: this.alarmMetric(definition),
-        evaluationPeriods: definition.evaluationPeriods,
-        datapointsToAlarm: definition.datapointsToAlarm,
-        threshold: definition.threshold,
-        comparisonOperator: COMPARISON[definition.comparison],
-        treatMissingData: MISSING_DATA[definition.treatMissingData],
-      });
-      alarm.addAlarmAction(action);
-      alarm.addOkAction(action);
-      alarms.set(definition.id, alarm);
+      alarms.set(
+        definition.id,
+        onCallAlarm(this, definition, {
+          alarmNamePrefix: props.alarmNamePrefix,
+          runbook: 'docs/webhooks.md, "Alarms and runbook"',
+          metric: this.alarmMetric(definition),
+          action,
+        }),
+      );
     }
     this.alarms = alarms;
     for (const row of props.dashboard ? this.dashboardWidgets() : []) props.dashboard?.addWidgets(...row);
