@@ -1,4 +1,6 @@
-import { Agent } from 'undici';
+import type { Agent as UndiciAgent } from 'undici';
+// Only undici's connection pool, not the whole package: the sender's bundle stays under 1 MB (README, "Cold start").
+import Agent from 'undici/lib/dispatcher/agent.js';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 
 /**
@@ -17,7 +19,7 @@ export interface ApiFetchOptions {
   /** The fetch to send through (the global `fetch` by default); it must accept undici's `dispatcher`. */
   readonly fetch?: FetchLike;
   /** More options for each undici `Agent` (e.g. `connect.timeout`, or a test's `connect.lookup`). */
-  readonly agent?: Agent.Options;
+  readonly agent?: UndiciAgent.Options;
 }
 
 /** A `fetch` for the eCourtDate API with the connection policy of `createApiFetch`. */

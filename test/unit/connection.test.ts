@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Agent } from 'undici';
+import AgentOnly from 'undici/lib/dispatcher/agent.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApiFetch, DEFAULT_MAX_IDLE_MS } from '#shared/ecourtdate/connection.ts';
 import { EcdTransportError } from '#shared/ecourtdate/errors.ts';
@@ -75,6 +76,12 @@ async function post(fetchImpl: FetchLike, url: URL, timeoutMs = 2_000) {
 }
 
 describe('createApiFetch: the connection policy', () => {
+  it("imports undici's own Agent class on its own, the one the package exports", () => {
+    // connection.ts imports the module by its path to keep the rest of undici out of the bundle; an undici
+    // release that moves or changes it must fail here, not in Lambda.
+    expect(AgentOnly).toBe(Agent);
+  });
+
   it('opens a fresh connection after an idle gap longer than the limit, so the request succeeds', async () => {
     const server = await dropsReusedConnections();
     const { clock, apiFetch } = apiFetchWithClock();
