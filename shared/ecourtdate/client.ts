@@ -28,7 +28,10 @@ export type SendAttempt =
   | {
       readonly kind: 'attempted';
       readonly result: AttemptResult;
-      /** A short, redacted excerpt of the last response body (never the message text or recipient). */
+      /**
+       * A short, redacted excerpt of the last response body (never the message text or recipient). May be a getter
+       * that redacts on first read: read it only where it is logged or dead-lettered.
+       */
       readonly excerpt: string;
       /** Latency of the last HTTP request of the attempt, ms. */
       readonly latencyMs: number;
@@ -136,18 +139,24 @@ export class EcourtdateClient {
           };
         }
         statuses.push(answer.status);
-        const excerpt = redactText(answer.body, [...sensitive, token]);
         if (answer.status !== 401 || step === 'reread') {
+          const body = answer.body;
+          const secrets = [...sensitive, token];
+          let excerpt: string | undefined;
           return {
             kind: 'attempted',
             result: {
               kind: 'response',
               stage: 'send',
               status: answer.status,
-              uuid: answer.status < 300 ? extractUuid(answer.body) : undefined,
+              uuid: answer.status < 300 ? extractUuid(body) : undefined,
               retryAfterSeconds: waitHint(answer.headers, this.#now())?.seconds,
             },
-            excerpt,
+            // Redacted on first read: a delivered job never logs it, and redaction is most of a send's CPU time.
+            get excerpt() {
+              excerpt ??= redactText(body, secrets);
+              return excerpt;
+            },
             latencyMs: answer.latencyMs,
             authFailed: answer.status === 401,
             sendStatuses: statuses,
