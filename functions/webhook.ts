@@ -1,3 +1,4 @@
+import { lambdaObservability } from '#shared/observability.ts';
 import { createWebhookClients } from '#shared/webhook/clients.ts';
 import { loadWebhookConfig } from '#shared/webhook/config.ts';
 import { createWebhookHandler } from '#shared/webhook/handler.ts';
@@ -6,4 +7,9 @@ import { createWebhookHandler } from '#shared/webhook/handler.ts';
 const config = loadWebhookConfig(process.env);
 
 /** API Gateway HTTP API → signature check, dedupe, `PutEvents` onto the stack's bus (docs/webhooks.md). */
-export const handler = createWebhookHandler({ config, ...createWebhookClients(config) });
+export const handler = createWebhookHandler({
+  config,
+  ...createWebhookClients(config),
+  // The X-Ray SDK is imported only when the stage traces subsegments (README, "X-Ray subsegments").
+  observability: await lambdaObservability(process.env),
+});

@@ -112,6 +112,12 @@ export interface StageConfig {
    * the bus"). Off by default.
    */
   readonly publishJobSettled: boolean;
+  /**
+   * X-Ray subsegments from Powertools Tracer in both functions (AWS SDK calls, requests to eCourtDate). Off by
+   * default: the X-Ray SDK's context hook costs the sender about 40 % of its CPU per job, while Lambda's own
+   * active tracing (each invocation's segment) stays on either way (README, "X-Ray subsegments").
+   */
+  readonly traceSubsegments: boolean;
   readonly eventSources: readonly string[];
   readonly logLevel: LogLevel;
   readonly logRetentionDays: number;
@@ -152,6 +158,7 @@ export const SETTINGS = [
   'existingSecretName',
   'eventBusName',
   'publishJobSettled',
+  'traceSubsegments',
   'eventSources',
   'logLevel',
   'logRetentionDays',
@@ -284,6 +291,7 @@ export function loadStageConfig(context: Context): StageConfig {
     secret: resolveSecret(read, stage),
     eventBusName: resolveEventBusName(read),
     publishJobSettled: read.flag('publishJobSettled', false),
+    traceSubsegments: read.flag('traceSubsegments', false),
     eventSources: resolveEventSources(read),
     logLevel: read.oneOf('logLevel', LOG_LEVELS, 'INFO', (raw) => raw.toUpperCase()),
     logRetentionDays: read.oneOf('logRetentionDays', LOG_RETENTION_DAYS, defaults.logRetentionDays, Number),

@@ -48,6 +48,12 @@ export interface RelayFunctionProps {
    */
   readonly logRetention?: logs.RetentionDays;
   /**
+   * X-Ray subsegments from Powertools Tracer (`POWERTOOLS_TRACE_ENABLED`). Off: the function never imports the
+   * X-Ray SDK and its context hook (README, "X-Ray subsegments"); Lambda's active tracing stays on either way.
+   * @default false
+   */
+  readonly traceSubsegments?: boolean;
+  /**
    * What happens to the log group when the stack is deleted.
    * @default RemovalPolicy.DESTROY
    */
@@ -56,7 +62,7 @@ export interface RelayFunctionProps {
 
 /**
  * The house Lambda function: Node.js 24 on arm64, bundled by local esbuild as an ESM module with source maps,
- * X-Ray tracing, its own log group with a retention, Powertools configured, and an execution role that holds
+ * X-Ray active tracing (subsegments only with `traceSubsegments`), its own log group with a retention, Powertools configured, and an execution role that holds
  * only what is granted explicitly (no AWS-managed policy). Stacks never build raw functions.
  *
  * Environment variables and IAM grants for a resource come together: `consume`, `sendTo`, `readSecret` and
@@ -124,6 +130,8 @@ export class RelayFunction extends Construct {
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
         // The event holds recipients and message text, which must never reach a log line.
         POWERTOOLS_LOGGER_LOG_EVENT: 'false',
+        // Read by shared/observability.ts before the Tracer is imported, and by the Tracer itself.
+        POWERTOOLS_TRACE_ENABLED: String(props.traceSubsegments ?? false),
         // eCourtDate's responses can echo the message; keep them out of X-Ray segments.
         POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
         // Stack traces point at the TypeScript sources instead of the minified bundle.

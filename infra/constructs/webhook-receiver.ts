@@ -48,6 +48,8 @@ export interface WebhookReceiverProps {
   readonly dashboard?: cloudwatch.Dashboard;
   readonly logLevel: string;
   readonly logRetention: logs.RetentionDays;
+  /** X-Ray subsegments from Powertools Tracer (the stage's `traceSubsegments`). @default false */
+  readonly traceSubsegments?: boolean;
   /** What happens to the secret and the logs when the stack is deleted. */
   readonly removalPolicy: RemovalPolicy;
 }
@@ -105,6 +107,7 @@ export class WebhookReceiver extends Construct {
       logLevel: props.logLevel,
       logRetention: props.logRetention,
       logRemovalPolicy: props.removalPolicy,
+      traceSubsegments: props.traceSubsegments ?? false,
       environment,
     });
     this.receiver.readSecret(this.secret, WEBHOOK_ENV.secretId);

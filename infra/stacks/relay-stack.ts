@@ -86,6 +86,7 @@ export class RelayStack extends Stack {
       logLevel: config.logLevel,
       logRetention: config.logRetentionDays as logs.RetentionDays,
       logRemovalPolicy: dataRemoval,
+      traceSubsegments: config.traceSubsegments,
       // The local pipeline builds the sender's environment with the same function, from its own resources.
       environment: senderEnvironment(config, {
         secretId: secretIdOf(this.secret),
@@ -192,6 +193,7 @@ export class RelayStack extends Stack {
           logLevel: config.logLevel,
           logRetention: config.logRetentionDays as logs.RetentionDays,
           removalPolicy: dataRemoval,
+          traceSubsegments: config.traceSubsegments,
         })
       : undefined;
 

@@ -4,7 +4,6 @@ import type { LogItem } from '@aws-lambda-powertools/logger';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { MetricResolution, MetricUnit } from '@aws-lambda-powertools/metrics/types';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
 import type { Observability } from '#shared/observability.ts';
@@ -180,15 +179,14 @@ function sinkAsLogger(sink: SenderSink) {
 }
 
 /**
- * Logger, Metrics and a disabled Tracer for one simulated Lambda instance, all writing to `sink`. Pass it as
+ * Logger and Metrics (no Tracer) for one simulated Lambda instance, all writing to `sink`. Pass it as
  * `observability` to `createSenderHandler`.
  */
 export function sinkObservability(sink: SenderSink): Observability {
   return {
     logger: new SinkLogger(sink),
     metrics: new SinkMetrics(sink),
-    // No X-Ray locally: a disabled tracer makes the middleware a no-op.
-    tracer: new Tracer({ serviceName: METRICS_SERVICE, enabled: false }),
+    // No X-Ray locally, so no Tracer: the X-Ray SDK and its context hook are never loaded.
   };
 }
 

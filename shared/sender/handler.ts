@@ -1,7 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -19,7 +18,7 @@ import { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
-import { createObservability, type Observability } from '#shared/observability.ts';
+import { createObservability, type Observability, traceClients } from '#shared/observability.ts';
 import { backoffDelaySeconds } from '#shared/policy.ts';
 import { recordTokenAnswer } from '#shared/sender/metrics.ts';
 import { RetryLaterError, type SenderRuntime, settleRecord } from '#shared/sender/record.ts';
@@ -57,13 +56,10 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
   const now = deps.now ?? Date.now;
   // Never a kept-alive socket idle longer than servers keep them: after a thaw it would fail (README, "Sender settings").
   const fetchImpl = deps.fetch ?? createApiFetch();
-  const { logger, metrics, tracer } = deps.observability ?? createObservability();
-  // SQS and Secrets Manager calls show up as X-Ray subsegments; fetch to eCourtDate is traced by the Tracer.
-  if (tracer.isTracingEnabled()) {
-    tracer.captureAWSv3Client(deps.sqs);
-    tracer.captureAWSv3Client(deps.secrets);
-    tracer.captureAWSv3Client(deps.dynamodb);
-  }
+  const { logger, metrics, tracing } = deps.observability ?? createObservability();
+  // SQS, Secrets Manager and DynamoDB calls become X-Ray subsegments when the stage traces them; fetch to
+  // eCourtDate is traced by the Tracer itself.
+  const traced = traceClients(tracing, [deps.sqs, deps.secrets, deps.dynamodb]);
   // A scaled run's minute is shorter, so is the pacing interval: the budget is per (scaled) minute.
   const pacer = new Pacer(config.requestsPerMinute, { now, windowMs: 60_000 / config.timeScale });
   const credentials = new CredentialsSource({
@@ -159,6 +155,6 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     // Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: it holds message text and recipients.
     .use(injectLambdaContext(logger, { logEvent: false }))
     .use(logMetrics(metrics, { captureColdStartMetric: true }))
-    .use(captureLambdaHandler(tracer));
+    .use(traced);
   return handler;
 }

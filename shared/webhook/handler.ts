@@ -1,7 +1,6 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -9,7 +8,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { withoutByteOrderMark } from '#shared/job.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
-import { createObservability, type Observability } from '#shared/observability.ts';
+import { createObservability, type Observability, traceClients } from '#shared/observability.ts';
 import type { WebhookConfig } from '#shared/webhook/config.ts';
 import { WebhookDedupe } from '#shared/webhook/dedupe.ts';
 import { PublishError } from '#shared/webhook/errors.ts';
@@ -76,12 +75,9 @@ interface Verdict {
 export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler {
   const { config } = deps;
   const now = deps.now ?? Date.now;
-  const { logger, metrics, tracer } = deps.observability ?? createObservability();
-  if (tracer.isTracingEnabled()) {
-    tracer.captureAWSv3Client(deps.secrets);
-    tracer.captureAWSv3Client(deps.dynamodb);
-    tracer.captureAWSv3Client(deps.eventBridge);
-  }
+  const { logger, metrics, tracing } = deps.observability ?? createObservability();
+  // Secrets Manager, DynamoDB and EventBridge calls become X-Ray subsegments when the stage traces them.
+  const traced = traceClients(tracing, [deps.secrets, deps.dynamodb, deps.eventBridge]);
   let warnedLongSecret = false;
   const secretSource = new WebhookSecretSource({
     client: deps.secrets,
@@ -369,7 +365,7 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
       // Never the event: it holds the payload (POWERTOOLS_LOGGER_LOG_EVENT must not turn that on).
       .use(injectLambdaContext(logger, { logEvent: false }))
       .use(logMetrics(metrics))
-      .use(captureLambdaHandler(tracer)) as unknown as WebhookHandler
+      .use(traced) as unknown as WebhookHandler
   );
 }
 

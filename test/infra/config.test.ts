@@ -54,6 +54,7 @@ describe('stage defaults', () => {
       secret: { kind: 'create', name: 'ecourtdate-relay/staging/api-client' },
       eventBusName: undefined,
       publishJobSettled: false,
+      traceSubsegments: false,
       eventSources: ['ecourtdate-relay.upstream'],
       logLevel: 'INFO',
       logRetentionDays: 30,

@@ -237,9 +237,24 @@ describe('the sender function', () => {
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: 'INFO',
       POWERTOOLS_LOGGER_LOG_EVENT: 'false',
+      POWERTOOLS_TRACE_ENABLED: 'false',
       POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
       NODE_OPTIONS: '--enable-source-maps',
     });
+  });
+
+  it('keeps active tracing on and turns X-Ray subsegments on only with traceSubsegments', () => {
+    for (const [context, expected] of [
+      [{}, 'false'],
+      [{ traceSubsegments: 'false' }, 'false'],
+      [{ traceSubsegments: 'true' }, 'true'],
+    ] as const) {
+      const { template } = synthRelay({ stage: 'production', ...context });
+      expect(senderEnvironment(template).POWERTOOLS_TRACE_ENABLED).toBe(expected);
+      expect(onlyResource(template, 'AWS::Lambda::Function').properties).toMatchObject({
+        TracingConfig: { Mode: 'Active' },
+      });
+    }
   });
 
   it('consumes the send queue in batches, reporting batch item failures, at most maxConcurrency at once', () => {

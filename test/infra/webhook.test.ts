@@ -161,6 +161,11 @@ describe('the webhook secret', () => {
 
   it('can be an existing secret, by name', () => {
     const { template } = synthRelay({ ...ON, existingWebhookSecretName: 'shared/ecd-webhook' });
+    // Subsegments off by default, as for the sender.
+    expect(receiverEnvironment(template).POWERTOOLS_TRACE_ENABLED).toBe('false');
+    expect(
+      receiverEnvironment(synthRelay({ ...ON, traceSubsegments: 'true' }).template).POWERTOOLS_TRACE_ENABLED,
+    ).toBe('true');
 
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     expect(receiverEnvironment(template).WEBHOOK_SECRET_ID).toBe('shared/ecd-webhook');
