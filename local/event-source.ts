@@ -36,14 +36,25 @@ export interface PollResult {
   readonly response?: SQSBatchResponse | undefined;
 }
 
+/** What an invocation of a batch came to, before its records are deleted ({@link invokeBatch}). */
+export interface InvocationOutcome {
+  /** Records handed to the handler. */
+  readonly received: number;
+  /** Message ids the handler reported as failed, or every id of the batch when the invocation failed. */
+  readonly failed: readonly string[];
+  /** The messages to delete: those not failed (none when the invocation failed). */
+  readonly toDelete: readonly Message[];
+  readonly error?: unknown;
+  readonly response?: SQSBatchResponse | undefined;
+}
+
 /**
- * One poll of Lambda's SQS event source mapping, reproduced on an SQS-compatible endpoint: receive a batch
- * with all system attributes, invoke the handler, then delete every record that is not reported in
- * `batchItemFailures`. A handler error, an invocation that outlives the function timeout, or a failure id
- * that is not in the batch fails the whole batch (the records come back after their visibility timeout),
- * exactly as the managed integration behaves.
+ * The poller's receive: up to `batchSize` messages (1-10), with all system and message attributes, long-polling
+ * `waitTimeSeconds`. Resolves with no messages when none arrived in that time. Throws what `ReceiveMessage` throws.
  */
-export async function pollOnce(options: EventSourceOptions): Promise<PollResult> {
+export async function receiveBatch(
+  options: Pick<EventSourceOptions, 'sqs' | 'queueUrl' | 'batchSize' | 'waitTimeSeconds'>,
+): Promise<Message[]> {
   const batchSize = Math.min(Math.max(options.batchSize ?? 10, 1), 10);
   const out = await options.sqs.send(
     new ReceiveMessageCommand({
@@ -54,9 +65,19 @@ export async function pollOnce(options: EventSourceOptions): Promise<PollResult>
       MessageAttributeNames: ['All'],
     }),
   );
-  const messages = out.Messages ?? [];
-  if (messages.length === 0) return { received: 0, failed: [], deleted: [] };
+  return out.Messages ?? [];
+}
 
+/**
+ * One invocation of the handler with `messages` as Lambda hands them to an SQS-triggered function. A handler
+ * error, an invocation that outlives the function timeout (ms), or a failure id that is not in the batch fails
+ * the whole batch (nothing to delete; the records come back after their visibility timeout), exactly as the
+ * managed integration behaves. Never rejects.
+ */
+export async function invokeBatch(
+  options: Pick<EventSourceOptions, 'handler' | 'queueArn' | 'functionTimeoutMs' | 'functionName' | 'region'>,
+  messages: readonly Message[],
+): Promise<InvocationOutcome> {
   const records = messages.map((m) => toRecord(m, options.queueArn, options.region ?? 'us-east-1'));
   const context = lambdaContext(options.functionName ?? 'sender', options.functionTimeoutMs ?? 60_000);
   const timeoutMs = options.functionTimeoutMs ?? 60_000;
@@ -69,7 +90,7 @@ export async function pollOnce(options: EventSourceOptions): Promise<PollResult>
     });
     response = (await Promise.race([options.handler({ Records: records }, context), timedOut])) ?? undefined;
   } catch (error) {
-    return { received: records.length, failed: records.map((r) => r.messageId), deleted: [], error };
+    return { received: records.length, failed: records.map((r) => r.messageId), toDelete: [], error };
   } finally {
     clearTimeout(timer);
   }
@@ -80,24 +101,48 @@ export async function pollOnce(options: EventSourceOptions): Promise<PollResult>
     const error = new Error(
       'batchItemFailures named a record that is not in the batch: the whole batch failed',
     );
-    return { received: records.length, failed: [...ids], deleted: [], error, response };
+    return { received: records.length, failed: [...ids], toDelete: [], error, response };
   }
   const failed = new Set(failures);
-  const toDelete = messages.filter((m) => m.MessageId && !failed.has(m.MessageId));
-  if (toDelete.length > 0) {
+  return {
+    received: records.length,
+    failed: [...failed],
+    toDelete: messages.filter((m) => m.MessageId && !failed.has(m.MessageId)),
+    ...(response === undefined ? {} : { response }),
+  };
+}
+
+/** The poller's delete of an invocation's succeeded records (one `DeleteMessageBatch`). Throws what it throws. */
+export async function deleteSucceeded(
+  options: Pick<EventSourceOptions, 'sqs' | 'queueUrl'>,
+  outcome: InvocationOutcome,
+): Promise<PollResult> {
+  if (outcome.toDelete.length > 0) {
     await options.sqs.send(
       new DeleteMessageBatchCommand({
         QueueUrl: options.queueUrl,
-        Entries: toDelete.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+        Entries: outcome.toDelete.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
       }),
     );
   }
   return {
-    received: records.length,
-    failed: [...failed],
-    deleted: toDelete.map((m) => m.MessageId ?? ''),
-    response,
+    received: outcome.received,
+    failed: outcome.failed,
+    deleted: outcome.toDelete.map((m) => m.MessageId ?? ''),
+    ...(outcome.error === undefined ? {} : { error: outcome.error }),
+    ...(outcome.response === undefined ? {} : { response: outcome.response }),
   };
+}
+
+/**
+ * One poll of Lambda's SQS event source mapping, reproduced on an SQS-compatible endpoint: receive a batch
+ * ({@link receiveBatch}), invoke the handler ({@link invokeBatch}), then delete every record that is not reported
+ * in `batchItemFailures` ({@link deleteSucceeded}). Throws when the receive or the delete fails.
+ */
+export async function pollOnce(options: EventSourceOptions): Promise<PollResult> {
+  const messages = await receiveBatch(options);
+  if (messages.length === 0) return { received: 0, failed: [], deleted: [] };
+  return deleteSucceeded(options, await invokeBatch(options, messages));
 }
 
 /** Converts a ReceiveMessage result into the record shape Lambda hands to an SQS-triggered function. */

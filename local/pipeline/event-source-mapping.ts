@@ -1,5 +1,11 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { type PollResult, pollOnce, type SqsHandler } from '#local/event-source.ts';
+import {
+  deleteSucceeded,
+  invokeBatch,
+  type PollResult,
+  receiveBatch,
+  type SqsHandler,
+} from '#local/event-source.ts';
 
 /** One simulated Lambda container: its own handler (and so its own module state) and SQS client. */
 export interface SenderInstance {
@@ -10,8 +16,15 @@ export interface SenderInstance {
 
 export interface EventSourceMappingOptions {
   readonly queue: { readonly url: string; readonly arn: string };
-  /** One polling loop per instance: the mapping's maximum concurrency. */
+  /** The function's instances: at most one invocation each at a time, so their number is the maximum concurrency. */
   readonly instances: readonly SenderInstance[];
+  /**
+   * Polling loops, at least 1. Each receives a batch, waits for a free instance, invokes it, and deletes the
+   * batch's succeeded records after the instance is free again, as Lambda's pollers do outside the function.
+   * More pollers than instances keep a received batch ready for the next free instance (Lambda runs at least
+   * five pollers for a queue, whatever the maximum concurrency). @default instances.length
+   */
+  readonly pollers?: number;
   /** Records per invocation (1-10). @default 10 */
   readonly batchSize?: number;
   /** The function timeout, which `context.getRemainingTimeInMillis()` counts down from. */
@@ -23,7 +36,7 @@ export interface EventSourceMappingOptions {
   readonly waitTimeSeconds?: number;
   /** Pause after a failed receive, ms. @default 500 */
   readonly errorDelayMs?: number;
-  /** Called after every invocation (not after empty receives). */
+  /** Called after every invocation and its delete (not after empty receives). */
   readonly onInvocation?: (instance: string, result: PollResult) => void;
   /** Called when a receive or delete failed (the emulator went away, a bad queue URL). */
   readonly onPollError?: (instance: string, error: unknown) => void;
@@ -37,18 +50,24 @@ export interface EventSourceMapping {
 }
 
 /**
- * Lambda's SQS event source mapping, on one machine: each instance polls in its own loop and handles one batch
- * at a time, as a Lambda container handles one invocation at a time; a batch is up to `batchSize` records;
- * records the handler reports in `batchItemFailures` stay on the queue until their visibility timeout ends,
- * the rest are deleted; a handler error fails the whole batch. Redrive to the dead-letter queue at
- * `maxReceiveCount` is the queue's own (fauxqs applies the RedrivePolicy on receive, as SQS does).
+ * Lambda's SQS event source mapping, on one machine: pollers receive batches of up to `batchSize` records and
+ * invoke a free instance with each, and an instance handles one batch at a time, as a Lambda container handles
+ * one invocation at a time; records the handler reports in `batchItemFailures` stay on the queue until their
+ * visibility timeout ends, the rest are deleted by the poller; a handler error fails the whole batch. Redrive to
+ * the dead-letter queue at `maxReceiveCount` is the queue's own (fauxqs applies the RedrivePolicy on receive,
+ * as SQS does). A received batch is always invoked, also after `stop()` was called.
  *
+ * @throws RangeError when there are no instances or `pollers` is not a whole number >= 1.
  * @example
  * const mapping = startEventSourceMapping({ queue, instances, functionTimeoutMs: 60_000 });
  * await mapping.stop();
  */
 export function startEventSourceMapping(options: EventSourceMappingOptions): EventSourceMapping {
   const errorDelayMs = options.errorDelayMs ?? 500;
+  const pollers = options.pollers ?? options.instances.length;
+  if (options.instances.length === 0) throw new RangeError('instances: expected at least one');
+  if (!Number.isInteger(pollers) || pollers < 1)
+    throw new RangeError(`pollers: expected a whole number >= 1, got ${pollers}`);
   let stopping = false;
   let wake: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
@@ -56,35 +75,71 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
   });
   let invocations = 0;
 
+  // Free instances, and the pollers waiting for one (first come, first served).
+  const free = [...options.instances];
+  const waiting: ((instance: SenderInstance) => void)[] = [];
+  const acquire = (): Promise<SenderInstance> => {
+    const instance = free.shift();
+    return instance ? Promise.resolve(instance) : new Promise((resolve) => waiting.push(resolve));
+  };
+  const release = (instance: SenderInstance) => {
+    const next = waiting.shift();
+    if (next) next(instance);
+    else free.push(instance);
+  };
+
   const pause = (ms: number) =>
     Promise.race([new Promise<void>((resolve) => setTimeout(resolve, ms).unref()), stopped]);
 
-  const loop = async (instance: SenderInstance) => {
+  const loop = async (index: number) => {
+    // A poller's own requests go through one instance's client (each instance's client counts its requests).
+    const sqs = (options.instances[index % options.instances.length] as SenderInstance).sqs;
+    const queue = { sqs, queueUrl: options.queue.url };
     while (!stopping) {
-      let result: PollResult;
+      let messages: Awaited<ReturnType<typeof receiveBatch>>;
       try {
-        result = await pollOnce({
-          sqs: instance.sqs,
-          queueUrl: options.queue.url,
-          queueArn: options.queue.arn,
-          handler: instance.handler,
+        messages = await receiveBatch({
+          ...queue,
           batchSize: options.batchSize ?? 10,
           waitTimeSeconds: options.waitTimeSeconds ?? 1,
-          functionTimeoutMs: options.functionTimeoutMs,
-          functionName: instance.name,
         });
       } catch (error) {
+        if (!stopping) options.onPollError?.(`poller-${index + 1}`, error);
+        await pause(errorDelayMs);
+        continue;
+      }
+      if (messages.length === 0) continue;
+      const instance = await acquire();
+      let outcome: Awaited<ReturnType<typeof invokeBatch>>;
+      try {
+        outcome = await invokeBatch(
+          {
+            handler: instance.handler,
+            queueArn: options.queue.arn,
+            functionTimeoutMs: options.functionTimeoutMs,
+            functionName: instance.name,
+          },
+          messages,
+        );
+      } finally {
+        release(instance);
+      }
+      invocations += 1;
+      let result: PollResult;
+      try {
+        result = await deleteSucceeded(queue, outcome);
+      } catch (error) {
+        // The records stay on the queue and come back after their visibility timeout, as in Lambda.
         if (!stopping) options.onPollError?.(instance.name, error);
         await pause(errorDelayMs);
         continue;
       }
-      if (result.received === 0) continue;
-      invocations += 1;
       options.onInvocation?.(instance.name, result);
     }
   };
 
-  const loops = options.instances.map((instance) => loop(instance));
+  const loops = Array.from({ length: pollers }, (_, index) => loop(index));
+
   return {
     get invocations() {
       return invocations;

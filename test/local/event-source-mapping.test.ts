@@ -103,7 +103,7 @@ describe('local event source mapping against the SQS emulator', () => {
     expect(new Set(recorder.batches.flat().map((r) => r.body)).size).toBe(25);
   });
 
-  it('runs each instance in its own loop with its own handler', async () => {
+  it('runs each instance with its own handler, one batch at a time', async () => {
     const { queue } = await queues();
     await enqueue(
       queue,
@@ -123,6 +123,59 @@ describe('local event source mapping against the SQS emulator', () => {
       expect(recorder.maxRunning).toBe(1);
     }
     expect(recorders.flatMap((r) => r.batches.flat()).length).toBe(30);
+  });
+
+  it('with more pollers than instances, keeps the next batch ready and deletes off the instance, never running an instance twice at once', async () => {
+    const { queue } = await queues();
+    await enqueue(
+      queue,
+      Array.from({ length: 40 }, (_, i) => `job-${i}`),
+    );
+    const recorder = recordingHandler();
+    // The pollers' deletes take a while, as a round trip to SQS does; the instance must not wait for them.
+    const events: string[] = [];
+    let deletesPending = 0;
+    const sqs = {
+      send: async (command: { constructor: { name: string } }) => {
+        const isDelete = command.constructor.name === 'DeleteMessageBatchCommand';
+        if (isDelete) deletesPending += 1;
+        try {
+          if (isDelete) await new Promise((resolve) => setTimeout(resolve, 50));
+          return await emulator.sqs.send(command as never);
+        } finally {
+          if (isDelete) deletesPending -= 1;
+        }
+      },
+    } as unknown as SenderInstance['sqs'];
+    const handler: SqsHandler = async (event, context) => {
+      events.push(deletesPending > 0 ? 'invoked while a delete was pending' : 'invoked');
+      return recorder.handler(event, context);
+    };
+
+    mapping = startEventSourceMapping({
+      queue,
+      instances: [{ name: 'a', handler, sqs }],
+      pollers: 2,
+      functionTimeoutMs: 60_000,
+    });
+
+    await eventually(async () => expect(await queueSize('send')).toBe(0));
+    expect(recorder.maxRunning).toBe(1);
+    expect(recorder.batches.flat().length).toBe(40);
+    expect(events).toContain('invoked while a delete was pending');
+  });
+
+  it('refuses a mapping without instances or with a pollers count that is not a whole number >= 1', async () => {
+    const { queue } = await queues();
+    const a = instance('a', recordingHandler().handler);
+    expect(() => startEventSourceMapping({ queue, instances: [], functionTimeoutMs: 1_000 })).toThrow(
+      /instances/,
+    );
+    for (const pollers of [0, 1.5, Number.NaN]) {
+      expect(() =>
+        startEventSourceMapping({ queue, instances: [a], pollers, functionTimeoutMs: 1_000 }),
+      ).toThrow(/pollers/);
+    }
   });
 
   it('partial batch failure: deletes the successes and offers the failed record again after its visibility timeout', async () => {
