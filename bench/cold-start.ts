@@ -35,8 +35,9 @@ const SENDER_ENV = {
   SEND_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/send',
   DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/dead-letter',
   LEDGER_TABLE_NAME: 'ledger',
-  // As the stack sets it (infra/constructs/relay-function.ts).
+  // As the stack sets them (infra/constructs/relay-function.ts), X-Ray subsegments off by default.
   NODE_OPTIONS: '--enable-source-maps',
+  POWERTOOLS_TRACE_ENABLED: 'false',
 };
 
 /** Bundles `entry` with the stack's esbuild options into `outDir`/index.mjs. */

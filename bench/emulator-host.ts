@@ -68,8 +68,10 @@ async function handle(command: HostCommand): Promise<unknown> {
 
 process.on('message', (message: { id: number; command: HostCommand }) => {
   handle(message.command).then(
-    (result) => process.send?.({ id: message.id, result }),
+    // After `stop` the channel is closed: there is no one left to answer.
+    (result) => process.connected && process.send?.({ id: message.id, result }),
     (error: unknown) =>
+      process.connected &&
       process.send?.({ id: message.id, error: error instanceof Error ? error.message : String(error) }),
   );
 });

@@ -77,11 +77,19 @@ export interface WorkloadFigures {
   readonly largestItemBytesByKind?: Readonly<Record<string, number>>;
   /** DynamoDB requests of the measured span by operation and item kind, with their capacity units. */
   readonly capacity?: CapacityCounts;
+  /**
+   * CPU time of the relay's event source mapping (its pollers' receives and deletes, in a process of their own as
+   * Lambda's run outside the function), ms (relay only; `cpuMs` is the handler's process).
+   */
+  readonly pollerCpuMs?: number;
   /** Jobs of the measured span whose ledger entry says `delivered` after the run (relay only). */
   readonly delivered?: number;
   /** Jobs of the measured span with a message-uuid index item (`uuid#<uuid>`) after the run (relay only). */
   readonly uuidIndexed?: number;
 }
+
+/** The event source mapping's pollers per instance in the relay's throughput runs (README, "Performance and cost"). */
+export const RELAY_POLLERS_PER_INSTANCE = 2;
 
 export type WorkloadSpec =
   | {
@@ -101,6 +109,11 @@ export type WorkloadSpec =
        * Default false.
        */
       webhooksEnabled?: boolean;
+      /**
+       * The stage's `traceSubsegments`: each instance gets Powertools Tracer, so the X-Ray SDK and its context hook
+       * are loaded (outside Lambda the Tracer itself stays disabled). Default false, as the stack deploys.
+       */
+      traceSubsegments?: boolean;
     }
   | {
       kind: 'fetch' | 'floor';
@@ -183,4 +196,22 @@ export async function forkChild<Out, Ready = unknown>(
     },
   };
   return { child, ready: await ready };
+}
+
+export type Next = (args: unknown) => Promise<unknown>;
+export interface MiddlewareStack {
+  add(middleware: (next: Next, context: { commandName?: string }) => Next, options: object): void;
+}
+
+/** Counts every request `client` sends, by command name, into `counts`. */
+export function counting<T extends { middlewareStack: unknown }>(client: T, counts: CommandCounts): T {
+  (client.middlewareStack as MiddlewareStack).add(
+    (next, context) => async (args) => {
+      const name = String(context.commandName);
+      counts[name] = (counts[name] ?? 0) + 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchCounter' },
+  );
+  return client;
 }

@@ -36,6 +36,7 @@ import {
   forkChild,
   type HostCommand,
   type HostEndpoints,
+  RELAY_POLLERS_PER_INSTANCE,
   type WorkloadFigures,
   type WorkloadSpec,
 } from './protocol.ts';
@@ -47,6 +48,7 @@ const WARMUP_JOBS = 100;
 /** What the stack sets for the sender's Powertools (infra/constructs/relay-function.ts). */
 const SENDER_OBSERVABILITY_ENV = {
   POWERTOOLS_LOG_LEVEL: 'INFO',
+  POWERTOOLS_TRACE_ENABLED: 'false',
   POWERTOOLS_LOGGER_LOG_EVENT: 'false',
   POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
 };
@@ -149,7 +151,7 @@ function parseOptions(argv: string[]): Options {
 
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
-type RunKind = 'relay' | 'fetch' | 'floor' | 'relayNoXray' | 'relayWebhooks';
+type RunKind = 'relay' | 'fetch' | 'floor' | 'relayTraced' | 'relayWebhooks';
 
 interface Run<T> {
   readonly label: string;
@@ -218,7 +220,11 @@ async function main(): Promise<void> {
   try {
     const concurrency = options.instances * staging.batchSize;
     const common = { jobs: options.jobs, warmup: WARMUP_JOBS, endpoints };
-    const relaySpec = async (runId: string, webhooksEnabled = false): Promise<WorkloadSpec> => ({
+    const relaySpec = async (
+      runId: string,
+      webhooksEnabled = false,
+      traceSubsegments = false,
+    ): Promise<WorkloadSpec> => ({
       kind: 'relay',
       ...common,
       instances: options.instances,
@@ -228,16 +234,17 @@ async function main(): Promise<void> {
       functionTimeoutMs: staging.functionTimeoutSeconds * 1000,
       runId,
       webhooksEnabled,
+      traceSubsegments,
     });
 
     const runs: Record<RunKind, Run<WorkloadFigures>[]> = {
       relay: [],
       fetch: [],
       floor: [],
-      relayNoXray: [],
+      relayTraced: [],
       relayWebhooks: [],
     };
-    // Within a round the relay runs right after the floor, then with webhooks on, then without the X-Ray hook, so
+    // Within a round the relay runs right after the floor, then with webhooks on, then with X-Ray subsegments, so
     // the ratios compare neighbours (or the next but one). Run ids of one length: the same job bodies, byte for
     // byte in size, while each job id is new to the simulator (a repeat would be a duplicate, not a delivery).
     for (let rep = 1; rep <= options.repeats; rep++) {
@@ -259,11 +266,9 @@ async function main(): Promise<void> {
       runs.relayWebhooks.push(
         await relayRun('relay, WEBHOOKS_ENABLED', await relaySpec(`hooks-${rep}`, true), {}),
       );
-      progress(`throughput, round ${rep}: relay without X-Ray's context hook`);
-      runs.relayNoXray.push(
-        await relayRun('relay, AWS_XRAY_MANUAL_MODE', await relaySpec(`relay-manual-${rep}`), {
-          AWS_XRAY_MANUAL_MODE: 'true',
-        }),
+      progress(`throughput, round ${rep}: relay with X-Ray subsegments (traceSubsegments)`);
+      runs.relayTraced.push(
+        await relayRun('relay, traceSubsegments', await relaySpec(`relay-traced-${rep}`, false, true)),
       );
       progress(`throughput, round ${rep}: bare fetch`);
       runs.fetch.push({
@@ -584,7 +589,7 @@ function render(input: ReportInput): string {
   const relay = best(runs.relay);
   const bare = best(runs.fetch);
   const floor = best(runs.floor);
-  const noXray = best(runs.relayNoXray);
+  const traced = best(runs.relayTraced);
   // CPU time per job: the least of the rounds, which the rest of the machine disturbed least.
   const leastCpu = (all: readonly Run<WorkloadFigures>[]) =>
     Math.min(...all.map((r) => r.figures.cpuMs / r.figures.jobs));
@@ -596,14 +601,14 @@ function render(input: ReportInput): string {
   const ratios = {
     relayToFloor: roundRatio((r) => jobsPerSecond(at(runs.relay, r)) / jobsPerSecond(at(runs.floor, r))),
     relayToFetch: roundRatio((r) => jobsPerSecond(at(runs.relay, r)) / jobsPerSecond(at(runs.fetch, r))),
-    // Within a round: CPU the relay saves without the hook, as a share of its CPU, and the speed it gains.
-    xrayHookCpuShare: roundRatio((r) => {
-      const withHook = at(runs.relay, r);
-      const without = at(runs.relayNoXray, r);
-      return 1 - without.cpuMs / without.jobs / (withHook.cpuMs / withHook.jobs);
+    // Within a round: the CPU per job the X-Ray SDK's hook adds, as a share of the relay's, and the speed lost.
+    xrayHookCpuAdded: roundRatio((r) => {
+      const without = at(runs.relay, r);
+      const withHook = at(runs.relayTraced, r);
+      return withHook.cpuMs / withHook.jobs / (without.cpuMs / without.jobs) - 1;
     }),
-    noXrayThroughputGain: roundRatio(
-      (r) => jobsPerSecond(at(runs.relayNoXray, r)) / jobsPerSecond(at(runs.relay, r)) - 1,
+    tracedThroughputChange: roundRatio(
+      (r) => jobsPerSecond(at(runs.relayTraced, r)) / jobsPerSecond(at(runs.relay, r)) - 1,
     ),
     handlerToFloor: roundRatio(
       (r) => handlerJobsPerSecond(at(runs.relay, r), options.instances) / jobsPerSecond(at(runs.floor, r)),
@@ -613,7 +618,7 @@ function render(input: ReportInput): string {
     relay: leastCpu(runs.relay),
     fetch: leastCpu(runs.fetch),
     floor: leastCpu(runs.floor),
-    relayNoXray: leastCpu(runs.relayNoXray),
+    relayTraced: leastCpu(runs.relayTraced),
   };
   const batchSize = stages.staging.batchSize;
   // Warm-up jobs log too: the bytes are spread over every job the run settled.
@@ -751,44 +756,51 @@ function render(input: ReportInput): string {
     ],
   );
   lines.push(
-    `The relay's figures include its event source mapping's SQS receive and delete, which run in the relay's`,
-    `process here and in Lambda's poller in AWS. Requests by kind for (a): SQS ${fmt(relay.sqs)}; DynamoDB`,
+    `The relay is polled like Lambda's event source mapping: ${RELAY_POLLERS_PER_INSTANCE} pollers per instance receive batches, a received batch`,
+    `waits for the next free instance, and a poller deletes a batch's records after the instance is free again`,
+    `(Lambda runs at least five pollers for a queue). The pollers run in a process of their own, as Lambda's run`,
+    `outside the function, and hand each batch to the relay's process over an IPC channel: the relay's CPU time is`,
+    `its handler's (and the IPC's); the pollers took ${fixed((relay.pollerCpuMs ?? 0) / relay.jobs)} ms per job more. Requests by kind for (a), the pollers'`,
+    `included: SQS ${fmt(relay.sqs)}; DynamoDB`,
     `${fmt(relay.dynamodb)}; Secrets Manager ${fmt(relay.secrets) || 'none'} (cached from the warm-up);`,
     `eCourtDate ${relay.ecourtdate.send} sends, ${relay.ecourtdate.token} token requests. Every round:`,
     `(a) ${runs.relay.map((r) => fixed(jobsPerSecond(r.figures), 0)).join(', ')}; (b) ${runs.fetch.map((r) => fixed(jobsPerSecond(r.figures), 0)).join(', ')};`,
     `(c) ${runs.floor.map((r) => fixed(jobsPerSecond(r.figures), 0)).join(', ')} jobs/s.`,
     '',
-    `An instance takes one batch at a time: receive, the handler (${fixed(relay.handlerMs / relay.invocations, 1)} ms per batch of`,
-    `${fixed(relay.jobs / relay.invocations, 1)} here), delete. That cycle (${fixed((relay.seconds * 1000 * options.instances) / relay.invocations, 1)} ms) is what bounds (a) at`,
-    `${input.concurrency} at once, while each loop of (b) and (c) starts its next job as soon as one ends. Counting only`,
-    `the handler's time, as on Lambda where the poller receives and deletes outside the function, (a) would run`,
+    `An instance handles one batch at a time (${fixed(relay.handlerMs / relay.invocations, 1)} ms in the handler per batch of`,
+    `${fixed(relay.jobs / relay.invocations, 1)} here; ${fixed((relay.seconds * 1000 * options.instances) / relay.invocations, 1)} ms from one batch to the next), and a batch ends with its slowest job, while each`,
+    `loop of (b) and (c) starts its next job as soon as one ends. Counting only the handler's time, (a) would run`,
     `${fixed(handlerJobsPerSecond(relay, options.instances), 0)} jobs/s: ${ratio(ratios.handlerToFloor)} the floor (median of the rounds).`,
     '',
     ...webhooks.lines,
-    "## X-Ray's context hooks with tracing off",
+    '## X-Ray subsegments (`traceSubsegments`)',
     '',
-    'Importing the X-Ray SDK (through Powertools Tracer) installs an `async_hooks` hook (cls-hooked) for every',
-    'async resource, whether tracing is on or not; `AWS_XRAY_MANUAL_MODE` keeps it from being installed. The relay',
-    `with and without it (tracing off in both; each round runs both):`,
+    'Importing the X-Ray SDK (through Powertools Tracer) installs an `async_hooks` hook (cls-hooked) on every',
+    "async resource, and in Lambda even the SDK's manual mode installs it. So the stack deploys without the",
+    "SDK: Lambda's active tracing records each invocation, and the Tracer with its subsegments (AWS SDK calls,",
+    'requests to eCourtDate) is imported only with the stage setting `traceSubsegments=true`. The relay as',
+    'deployed and with the setting on (the Tracer loaded; outside Lambda it records nothing, so in Lambda',
+    'subsegments cost more than this); each round runs both:',
     '',
   );
   table(
     ['', 'jobs/s', 'CPU ms per job'],
     [
-      ['relay (hook installed, as deployed)', fixed(jobsPerSecond(relay), 0), fixed(cpu.relay)],
-      ['relay with AWS_XRAY_MANUAL_MODE=true', fixed(jobsPerSecond(noXray), 0), fixed(cpu.relayNoXray)],
+      ['relay (as deployed: no X-Ray SDK)', fixed(jobsPerSecond(relay), 0), fixed(cpu.relay)],
+      ['relay with traceSubsegments=true', fixed(jobsPerSecond(traced), 0), fixed(cpu.relayTraced)],
       [
         'difference (median of the rounds)',
-        `${ratios.noXrayThroughputGain >= 0 ? '+' : ''}${fixed(ratios.noXrayThroughputGain * 100, 1)} % jobs/s`,
-        `${fixed(ratios.xrayHookCpuShare * 100, 1)} % of the relay's CPU`,
+        `${ratios.tracedThroughputChange >= 0 ? '+' : ''}${fixed(ratios.tracedThroughputChange * 100, 1)} % jobs/s`,
+        `+${fixed(ratios.xrayHookCpuAdded * 100, 1)} % CPU per job`,
       ],
     ],
   );
 
   lines.push(`## A batch of ${batchSize} at ${API_LATENCY_MS} ms API latency`, '');
   lines.push(
-    `One warm instance paced to the share below receives one batch of ${batchSize}; "one call" is one bare`,
-    `\`fetch\` of the same endpoint (${production ? fixed(production.figures.oneCallMs, 0) : '?'} ms).`,
+    `One instance paced to the share below, warmed by 3 batches, receives 3 single jobs and then 5 batches of`,
+    `${batchSize}, one invocation at a time; the medians are reported. "One call" is the median of 5 bare \`fetch\`es`,
+    `of the same endpoint on an open connection (${production ? fixed(production.figures.oneCallMs, 0) : '?'} ms).`,
     '',
   );
   table(

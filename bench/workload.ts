@@ -5,18 +5,22 @@
  * {@link WorkloadSpec}, answers with its figures and exits. What the sender logs goes to this process's stdout,
  * which the orchestrator appends to the log file.
  */
+import { fork } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
+import { join } from 'node:path';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSEvent } from 'aws-lambda';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { loadStageConfig } from '#infra/config.ts';
 import { senderEnvironment } from '#infra/stack-contract.ts';
-import { pollOnce } from '#local/event-source.ts';
+import { lambdaContext, pollOnce } from '#local/event-source.ts';
 import { runPacingDrill } from '#local/pacing-drill.ts';
-import { startEventSourceMapping } from '#local/pipeline/event-source-mapping.ts';
 import { createAwsClients } from '#shared/clients/aws.ts';
 import { ENV, loadSenderConfig } from '#shared/config.ts';
+import { createObservability, loadTracing } from '#shared/observability.ts';
 import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
+import type { PollersCommand, PollersEvent } from './pollers.ts';
 import {
   type BatchLatencyFigures,
   BENCH_CLIENT,
@@ -24,29 +28,13 @@ import {
   type BenchResources,
   type CapacityCounts,
   type CommandCounts,
+  counting,
   type HostEndpoints,
   LOCAL_AWS,
+  type MiddlewareStack,
   type WorkloadFigures,
   type WorkloadSpec,
 } from './protocol.ts';
-
-type Next = (args: unknown) => Promise<unknown>;
-interface MiddlewareStack {
-  add(middleware: (next: Next, context: { commandName?: string }) => Next, options: object): void;
-}
-
-/** Counts every request `client` sends, by command name, into `counts`. */
-function counting<T extends { middlewareStack: unknown }>(client: T, counts: CommandCounts): T {
-  (client.middlewareStack as MiddlewareStack).add(
-    (next, context) => async (args) => {
-      const name = String(context.commandName);
-      counts[name] = (counts[name] ?? 0) + 1;
-      return next(args);
-    },
-    { step: 'initialize', name: 'benchCounter' },
-  );
-  return client;
-}
 
 /** The item operations whose capacity DynamoDB reports with `ReturnConsumedCapacity`. */
 const ITEM_OPERATIONS = new Set([
@@ -202,38 +190,71 @@ async function relay(spec: Extract<WorkloadSpec, { kind: 'relay' }>): Promise<Wo
   >;
   const capacity: CapacityCounts = {};
   const clock = { ms: 0 };
-  const instances = Array.from({ length: spec.instances }, (_, i) => {
+  const containers = Array.from({ length: spec.instances }, (_, i) => {
     // The clients of one container, as functions/sender.ts builds them, each with a request counter.
     const clients = createAwsClients(config, LOCAL_AWS);
     counting(clients.sqs, counts.sqs);
     measuringCapacity(counting(clients.dynamodb, counts.dynamodb), capacity);
     counting(clients.secrets, counts.secrets);
-    const handler = timed(createSenderHandler({ config, ...clients }), clock);
-    return { name: `sender-${i + 1}`, handler, sqs: clients.sqs };
+    return { clients, name: `sender-${i + 1}` };
   });
+  // As functions/sender.ts: Powertools Tracer (and the X-Ray SDK) only with traceSubsegments.
+  const tracing = spec.traceSubsegments === true ? await loadTracing() : undefined;
+  const instances = new Map(
+    containers.map(({ clients, name }) => {
+      const observability = createObservability(tracing);
+      return [name, timed(createSenderHandler({ config, ...clients, observability }), clock)] as const;
+    }),
+  );
   const sqs = feeder(spec.endpoints);
 
-  /** Runs the mapping until `count` records were deleted (settled); resolves with the invocations made. */
-  const deliver = async (count: number): Promise<number> => {
-    let deleted = 0;
-    let done: () => void = () => {};
-    const finished = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    const mapping = startEventSourceMapping({
+  // The event source mapping runs in a process of its own, as Lambda's pollers run outside the function: this
+  // process spends its CPU time on the handler only. Each invocation comes over the IPC channel.
+  const pollers = fork(join(import.meta.dirname, 'pollers.ts'), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const events = new EventEmitter();
+  pollers.on('message', (event: PollersEvent | { type: 'ready' }) => {
+    if (event.type !== 'invoke') {
+      events.emit(event.type, event);
+      return;
+    }
+    const handler = instances.get(event.instance) as SenderHandler;
+    const context = lambdaContext(event.instance, Math.max(event.deadline - Date.now(), 0));
+    handler({ Records: event.records as SQSRecord[] }, context).then(
+      (response) => pollers.send({ type: 'invoked', id: event.id, response } satisfies PollersCommand),
+      (error: unknown) =>
+        pollers.send({
+          type: 'invoked',
+          id: event.id,
+          error: error instanceof Error ? error.message : String(error),
+        } satisfies PollersCommand),
+    );
+  });
+  const next = <T>(type: string) => once(events, type).then(([event]) => event as T);
+  await next('ready');
+
+  /**
+   * Runs the mapping until `count` records were deleted (settled) and until it stopped. Resolves with what the
+   * pollers report, the time (performance.now(), ms) and this process's CPU usage when they reported the last
+   * delete: the mapping's stop waits for the pollers' pending long polls, which are not the jobs' time.
+   */
+  const deliver = async (count: number) => {
+    const delivered = next<Extract<PollersEvent, { type: 'delivered' }>>('delivered');
+    const stopped = next('stopped');
+    pollers.send({
+      type: 'deliver',
+      count,
+      sqsEndpoint: spec.endpoints.sqs,
       queue: spec.resources.queue,
-      instances,
+      instances: [...instances.keys()],
       batchSize: spec.batchSize,
       functionTimeoutMs: spec.functionTimeoutMs,
-      onInvocation(_, result) {
-        deleted += result.deleted.length;
-        if (deleted >= count) done();
-      },
-    });
-    await finished;
-    const invocations = mapping.invocations;
-    await mapping.stop();
-    return invocations;
+    } satisfies PollersCommand);
+    const report = await delivered;
+    const end = { endedAt: performance.now(), cpuAtEnd: process.cpuUsage() };
+    await stopped;
+    return { ...report, ...end };
   };
 
   // Warm-up: cold start, secret, token and JIT outside the measured span.
@@ -245,10 +266,12 @@ async function relay(spec: Extract<WorkloadSpec, { kind: 'relay' }>): Promise<Wo
 
   const cpu = process.cpuUsage();
   const started = performance.now();
-  const invocations = await deliver(spec.jobs);
-  const seconds = (performance.now() - started) / 1000;
-  const cpuMs = cpuMsSince(cpu);
-  // The mapping's last long poll ends after the span; its receive is not the jobs' cost.
+  const { invocations, endedAt, cpuAtEnd, sqs: pollerSqs, cpuMs: pollerCpuMs } = await deliver(spec.jobs);
+  pollers.disconnect();
+  const seconds = (endedAt - started) / 1000;
+  const cpuMs = (cpuAtEnd.user + cpuAtEnd.system - cpu.user - cpu.system) / 1000;
+  // The handler's own SQS requests (visibility changes, dead-letter sends) and the pollers' receives and deletes.
+  for (const [name, n] of Object.entries(pollerSqs)) counts.sqs[name] = (counts.sqs[name] ?? 0) + n;
   const ecourtdate = { ...apiCounts };
   const measured = { ...capacity };
   const ledger = await scanLedger(spec.endpoints, spec.resources.table, spec.runId);
@@ -260,6 +283,7 @@ async function relay(spec: Extract<WorkloadSpec, { kind: 'relay' }>): Promise<Wo
     ecourtdate,
     invocations,
     handlerMs: clock.ms,
+    pollerCpuMs,
     largestItemBytes: ledger.largest,
     largestItemBytesByKind: ledger.largestByKind,
     capacity: measured,
@@ -391,13 +415,19 @@ async function batchLatency(
     });
     return { ms: clock.ms, delivered: result.deleted.length };
   };
-  // Cold start (secret, token) first, as a warm container would have it done.
+  // Cold start (secret, token) and a few batches first, as a warm container would have them done (JIT, the
+  // connections of a batch). Then 3 single jobs and 5 batches, the median of each reported: 1 + 3 x 10 + 3 +
+  // 5 x 10 requests plus the token, within the smallest share a stage deploys (180 a minute).
   await invoke(`${spec.runId}-cold`, 1);
-  const single = await invoke(`${spec.runId}-single`, 1);
-  // Three batches, all within the share (3 + 3 x batchSize requests); the median one is reported.
+  for (let i = 0; i < 3; i++) await invoke(`${spec.runId}-warm-${i}`, spec.batchSize);
+  const singles = [];
+  for (let i = 0; i < 3; i++) singles.push(await invoke(`${spec.runId}-single-${i}`, 1));
   const batches = [];
-  for (let i = 0; i < 3; i++) batches.push(await invoke(`${spec.runId}-batch-${i}`, spec.batchSize));
-  const batch = [...batches].sort((x, y) => x.ms - y.ms)[1] as { ms: number; delivered: number };
+  for (let i = 0; i < 5; i++) batches.push(await invoke(`${spec.runId}-batch-${i}`, spec.batchSize));
+  const middle = <T extends { ms: number }>(all: T[]) =>
+    [...all].sort((x, y) => x.ms - y.ms)[Math.floor(all.length / 2)] as T;
+  const single = middle(singles);
+  const batch = middle(batches);
 
   const tokenAnswer = await fetch(`${spec.endpoints.ecourtdate}/oauth/token`, {
     method: 'POST',
@@ -416,7 +446,9 @@ async function batchLatency(
     return performance.now() - started;
   };
   await call(0); // opens the connection, as the relay's are open
-  const oneCallMs = await call(1);
+  const calls = [];
+  for (let i = 1; i <= 5; i++) calls.push(await call(i));
+  const oneCallMs = [...calls].sort((x, y) => x - y)[2] as number;
   return { batchMs: batch.ms, oneCallMs, singleJobMs: single.ms, delivered: batch.delivered };
 }
 
