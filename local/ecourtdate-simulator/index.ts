@@ -125,7 +125,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       const result = api.handle({ seq: record.seq, method, path, query, clientId, bearer, body }, now());
       if (result.createdUuid !== undefined) {
         record.createdUuid = result.createdUuid;
-        const created = api.messages.find((message) => message.uuid === result.createdUuid);
+        // From the end: the message was just created (a scan from the start grows with every message).
+        const created = api.messages.findLast((message) => message.uuid === result.createdUuid);
         if (created) options.onMessageCreated?.(created);
       }
       if (action.kind === 'create-then' && result.status >= 200 && result.status < 300)
