@@ -59,7 +59,8 @@ const USAGE = `Usage: npm run bench -- [options]
 
   --jobs N            jobs per throughput measurement (default 1000, after 100 warm-up jobs)
   --instances N       sender instances of the relay; the fetch loop and the floor run N x batchSize
-                      requests at once, the relay's concurrency (default 1)
+                      requests at once, the relay's concurrency (default: staging's maxConcurrency, the
+                      instances it deploys)
   --repeats N         rounds of (a), (b), (c), one after the other; ratios are the median of the rounds'
                       ratios, speeds the best round's (default 3)
   --time-scale N      pacing drills: a minute lasts 60/N s (default 3)
@@ -113,7 +114,7 @@ interface Options {
   readonly write: boolean;
 }
 
-function parseOptions(argv: string[]): Options {
+function parseOptions(argv: string[], defaultInstances: number): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -141,7 +142,7 @@ function parseOptions(argv: string[]): Options {
   };
   return {
     jobs: whole('jobs', values.jobs, 1000, 10, 100_000),
-    instances: whole('instances', values.instances, 1, 1, 20),
+    instances: whole('instances', values.instances, defaultInstances, 1, 20),
     repeats: whole('repeats', values.repeats, 3, 1, 10),
     timeScale: whole('time-scale', values['time-scale'], 3, 1, 60),
     pacing: !values['skip-pacing'],
@@ -161,18 +162,18 @@ interface Run<T> {
 }
 
 async function main(): Promise<void> {
+  const stages = Object.fromEntries(STAGES.map((stage) => [stage, loadStageConfig({ stage })])) as Record<
+    Stage,
+    StageConfig
+  >;
   let options: Options;
   try {
-    options = parseOptions(process.argv.slice(2));
+    options = parseOptions(process.argv.slice(2), stages.staging.maxConcurrency);
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
     process.exitCode = 2;
     return;
   }
-  const stages = Object.fromEntries(STAGES.map((stage) => [stage, loadStageConfig({ stage })])) as Record<
-    Stage,
-    StageConfig
-  >;
   const staging = stages.staging;
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, load average ${loadavg()
     .map((n) => n.toFixed(1))
@@ -675,7 +676,7 @@ function render(input: ReportInput): string {
       [
         'relay / floor throughput',
         '≥ 0.8×',
-        `${ratio(ratios.relayToFloor)} end to end; ${ratio(
+        `${ratio(ratios.relayToFloor)} end to end, ${input.concurrency} at once (${options.instances} instance(s)); ${ratio(
           ratios.handlerToFloor,
         )} counting the handler's time only`,
       ],
