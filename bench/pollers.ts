@@ -75,7 +75,8 @@ async function deliver(command: Extract<PollersCommand, { type: 'deliver' }>): P
         });
       }),
   }));
-  let deleted = 0;
+  // Distinct messages: a message received again after its visibility timeout may be deleted twice.
+  const deleted = new Set<string>();
   let done: () => void = () => {};
   const finished = new Promise<void>((resolve) => {
     done = resolve;
@@ -88,8 +89,8 @@ async function deliver(command: Extract<PollersCommand, { type: 'deliver' }>): P
     batchSize: command.batchSize,
     functionTimeoutMs: command.functionTimeoutMs,
     onInvocation(_, result) {
-      deleted += result.deleted.length;
-      if (deleted >= command.count) done();
+      for (const id of result.deleted) deleted.add(id);
+      if (deleted.size >= command.count) done();
     },
   });
   await finished;

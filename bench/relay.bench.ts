@@ -556,14 +556,18 @@ function throttledCpuMs(cpuMsPerJob: number, batchSize: number, memoryMb: number
   return (cpuMsPerJob * batchSize) / Math.min(1, memoryMb / LAMBDA_MB_PER_VCPU);
 }
 
-/** A batch at the API latency with its CPU time stretched to Lambda's share: one call plus that CPU time, ms. */
+/**
+ * A measured batch with its CPU time stretched to Lambda's share, ms: the measured batch plus the time its CPU
+ * work takes beyond what it took on a whole core. Never less than the measurement.
+ */
 function projectedBatchMs(
   cpuMsPerJob: number,
   batch: BatchLatencyFigures | undefined,
   batchSize: number,
   memoryMb: number,
 ): number {
-  return (batch?.oneCallMs ?? Number.NaN) + throttledCpuMs(cpuMsPerJob, batchSize, memoryMb);
+  const extra = throttledCpuMs(cpuMsPerJob, batchSize, memoryMb) - cpuMsPerJob * batchSize;
+  return (batch?.batchMs ?? Number.NaN) + Math.max(0, extra);
 }
 
 // --- report ---
@@ -665,7 +669,15 @@ function render(input: ReportInput): string {
     `Machine: ${input.machine}. ${options.jobs} jobs per measurement after 100 warm-up jobs, ${input.concurrency} at`,
     `once (${options.instances} instance(s) x batches of ${batchSize}), ${options.repeats} rounds of (a), (b), (c): speeds from the`,
     "best round, ratios the median of the rounds' own ratios, CPU time the least of the rounds.",
-    "Absolute speeds are this machine's; ratios and counts per job are what carry over.",
+    "Absolute speeds are this machine's; ratios and counts per job are what carry over. The throughput runs",
+    'leave the pacer out of the way (a share of 100,000 requests a minute per instance): at a deployed share',
+    'the relay would send at most 15 jobs a second, and the runs measure what it costs, not the rate limit.',
+    ...(options.repeats === 1
+      ? [
+          '**One round:** every ratio below is a single sample, and on a busy machine the order of the runs',
+          'can outweigh what they compare; use `--repeats 3` or more before drawing conclusions.',
+        ]
+      : []),
     '',
     '## Goals (issue 9)',
     '',
@@ -819,7 +831,7 @@ function render(input: ReportInput): string {
     `(one vCPU at ${LAMBDA_MB_PER_VCPU} MB): at the deployed ${stages.production.memorySizeMb} MB, ${fixed(
       stages.production.memorySizeMb / LAMBDA_MB_PER_VCPU,
     )} of one. A batch's CPU time (${batchSize} × ${fixed(cpu.relay)} ms measured in (a)) then`,
-    `takes about ${fixed(throttledCpuMs(cpu.relay, batchSize, stages.production.memorySizeMb), 0)} ms, so a batch of ${batchSize} would take about`,
+    `takes about ${fixed(throttledCpuMs(cpu.relay, batchSize, stages.production.memorySizeMb), 0)} ms, so production's measured batch of ${batchSize} would take about`,
     `${fixed(projectedBatchMs(cpu.relay, production?.figures, batchSize, stages.production.memorySizeMb), 0)} ms on Lambda, ${ratio(
       projectedBatchMs(cpu.relay, production?.figures, batchSize, stages.production.memorySizeMb) /
         (production?.figures.oneCallMs ?? Number.NaN),

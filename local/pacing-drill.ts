@@ -120,6 +120,9 @@ export async function runPacingDrill(options: PacingDrillOptions): Promise<Pacin
     const mapping = startEventSourceMapping({
       queue,
       instances,
+      // A batch ready for each instance as it frees up, as with Lambda's pollers (at least five for a queue): the
+      // drill measures the pacer, not a lone poller's round trips.
+      pollers: 2 * instances.length,
       batchSize: stage.batchSize,
       functionTimeoutMs: stage.functionTimeoutSeconds * 1000,
     });

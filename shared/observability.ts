@@ -35,11 +35,11 @@ export function createObservability(tracing?: Tracing): Observability {
 
 /**
  * Whether the function wants X-Ray subsegments: Powertools' own switch, `POWERTOOLS_TRACE_ENABLED`, which turns
- * tracing off only when it is `false` (any case). The stack sets it from the stage's `traceSubsegments`
+ * tracing off only when it is `false` (any case, spaces around ignored, as Powertools reads it). The stack sets it from the stage's `traceSubsegments`
  * (README, "X-Ray subsegments").
  */
 export function subsegmentsWanted(env: Readonly<Record<string, string | undefined>>): boolean {
-  return env.POWERTOOLS_TRACE_ENABLED?.toLowerCase() !== 'false';
+  return env.POWERTOOLS_TRACE_ENABLED?.trim().toLowerCase() !== 'false';
 }
 
 /**

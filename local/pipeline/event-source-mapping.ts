@@ -45,7 +45,11 @@ export interface EventSourceMappingOptions {
 export interface EventSourceMapping {
   /** Invocations so far, over all instances. */
   readonly invocations: number;
-  /** Stops polling; resolves when every instance has finished its current invocation. */
+  /**
+   * Stops polling; resolves when every poller has finished its current batch. An invocation that outlived the
+   * function timeout counts as finished (its batch failed) though its handler may still be running: Lambda
+   * would stop that environment, and JavaScript cannot be stopped.
+   */
   stop(): Promise<void>;
 }
 
@@ -134,7 +138,12 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
         await pause(errorDelayMs);
         continue;
       }
-      options.onInvocation?.(instance.name, result);
+      try {
+        options.onInvocation?.(instance.name, result);
+      } catch (error) {
+        // A failing observer must not end the poller (its queue would stop being read).
+        options.onPollError?.(instance.name, error);
+      }
     }
   };
 

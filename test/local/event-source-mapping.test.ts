@@ -165,6 +165,30 @@ describe('local event source mapping against the SQS emulator', () => {
     expect(events).toContain('invoked while a delete was pending');
   });
 
+  it('keeps polling when onInvocation throws, and reports the error to onPollError', async () => {
+    const { queue } = await queues();
+    await enqueue(
+      queue,
+      Array.from({ length: 30 }, (_, i) => `job-${i}`),
+    );
+    const recorder = recordingHandler();
+    const errors: unknown[] = [];
+
+    mapping = startEventSourceMapping({
+      queue,
+      instances: [instance('a', recorder.handler)],
+      functionTimeoutMs: 60_000,
+      onInvocation() {
+        throw new Error('observer failed');
+      },
+      onPollError: (_, error) => errors.push(error),
+    });
+
+    await eventually(async () => expect(await queueSize('send')).toBe(0));
+    expect(recorder.batches.flat().length).toBe(30);
+    expect(errors.length).toBeGreaterThanOrEqual(3);
+  });
+
   it('refuses a mapping without instances or with a pollers count that is not a whole number >= 1', async () => {
     const { queue } = await queues();
     const a = instance('a', recordingHandler().handler);

@@ -43,6 +43,8 @@ describe('X-Ray subsegments (README, "X-Ray subsegments")', () => {
     expect(subsegmentsWanted({ POWERTOOLS_TRACE_ENABLED: 'true' })).toBe(true);
     expect(subsegmentsWanted({ POWERTOOLS_TRACE_ENABLED: 'false' })).toBe(false);
     expect(subsegmentsWanted({ POWERTOOLS_TRACE_ENABLED: 'FALSE' })).toBe(false);
+    expect(subsegmentsWanted({ POWERTOOLS_TRACE_ENABLED: ' false\n' })).toBe(false);
+    expect(subsegmentsWanted({ POWERTOOLS_TRACE_ENABLED: '0' })).toBe(true);
   });
 
   it('without tracing, a handler gets no middleware and no client is wrapped', () => {
