@@ -682,8 +682,12 @@ function render(input: ReportInput): string {
     '## Goals (issue 9)',
     '',
   );
+  const met = (ok: boolean | undefined) => (ok === undefined ? '—' : ok ? 'yes' : '**no**');
+  const batchRatios = latency.map((l) => batchRatio(l));
+  const stagingCost = costs.find((c) => c.stage === 'staging')?.cost as Cost;
+  const importRatio = coldStart.sender.importMs / coldStart.sqsOnly.importMs;
   table(
-    ['figure', 'goal', 'this run'],
+    ['figure', 'goal', 'this run', 'met'],
     [
       [
         'relay / floor throughput',
@@ -691,8 +695,9 @@ function render(input: ReportInput): string {
         `${ratio(ratios.relayToFloor)} end to end, ${input.concurrency} at once (${options.instances} instance(s)); ${ratio(
           ratios.handlerToFloor,
         )} counting the handler's time only`,
+        met(ratios.relayToFloor >= 0.8),
       ],
-      ['DynamoDB requests per first-attempt job', '≤ 2', fixed(dynamo(relay))],
+      ['DynamoDB requests per first-attempt job', '≤ 2', fixed(dynamo(relay)), met(dynamo(relay) <= 2)],
       [
         `batch of ${batchSize} at ${API_LATENCY_MS} ms vs one call, default share (staging, production)`,
         '≤ 1.3×',
@@ -700,11 +705,13 @@ function render(input: ReportInput): string {
           .slice(1)
           .map((l) => ratio(batchRatio(l)))
           .join(', ')})`,
+        met(batchRatios.every((r) => r <= 1.3)),
       ],
       [
-        `AWS cost per million jobs, deployed memory (${stages.production.memorySizeMb} MB)`,
+        `AWS cost per million jobs, deployed memory (${stages.production.memorySizeMb} MB), production (staging)`,
         '≤ $1.60',
-        `${money(productionCost.awsPerMillion)} (+ ${money(obsTotal)} logs and X-Ray)`,
+        `${money(productionCost.awsPerMillion)} (${money(stagingCost.awsPerMillion)}), + ${money(obsTotal)} logs and X-Ray`,
+        met(Math.max(productionCost.awsPerMillion, stagingCost.awsPerMillion) <= 1.6),
       ],
       [
         'sustained share of budget, N = 1, 2, 4; 429s',
@@ -712,17 +719,25 @@ function render(input: ReportInput): string {
         pacing.length
           ? `${pacing.map((p) => `${(p.sustainedShare * 100).toFixed(1)} %`).join(', ')}; ${total429}`
           : 'not run (--skip-pacing)',
+        met(pacing.length ? pacing.every((p) => p.sustainedShare >= 0.95) && total429 === 0 : undefined),
       ],
       [
         'extra write units per delivered job for the uuid lookup (issue 10)',
         '≤ 1, only with webhooks on',
         webhooks.verdict,
+        met(webhooks.within),
       ],
-      ['sender bundle', '≤ 1 MB', `${(coldStart.sender.bytes / 1024 ** 2).toFixed(2)} MB`],
+      [
+        'sender bundle',
+        '≤ 1 MB',
+        `${(coldStart.sender.bytes / 1024 ** 2).toFixed(2)} MB`,
+        met(coldStart.sender.bytes <= 1024 ** 2),
+      ],
       [
         'import time vs a handler importing only the SQS client',
         '≤ 2×',
-        ratio(coldStart.sender.importMs / coldStart.sqsOnly.importMs),
+        ratio(importRatio),
+        met(importRatio <= 2),
       ],
     ],
   );
@@ -946,7 +961,7 @@ function webhookFigures(
   off: WorkloadFigures,
   offLogBytesPerJob: number,
   offCosts: readonly { stage: Stage; cost: Cost }[],
-): { lines: string[]; verdict: string } {
+): { lines: string[]; verdict: string; within: boolean } {
   const { runs, stages } = input;
   const batchSize = stages.staging.batchSize;
   const onRun = bestRun(runs.relayWebhooks);
@@ -1092,7 +1107,7 @@ function webhookFigures(
     '',
   );
   lines.push(...receiverEstimate(on));
-  return { lines, verdict };
+  return { lines, verdict, within };
 }
 
 /**
