@@ -37,15 +37,9 @@ export interface PollResult {
 }
 
 /** What an invocation of a batch came to, before its records are deleted ({@link invokeBatch}). */
-export interface InvocationOutcome {
-  /** Records handed to the handler. */
-  readonly received: number;
-  /** Message ids the handler reported as failed, or every id of the batch when the invocation failed. */
-  readonly failed: readonly string[];
+export interface InvocationOutcome extends Omit<PollResult, 'deleted'> {
   /** The messages to delete: those not failed (none when the invocation failed). */
   readonly toDelete: readonly Message[];
-  readonly error?: unknown;
-  readonly response?: SQSBatchResponse | undefined;
 }
 
 /**
