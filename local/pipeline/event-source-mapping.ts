@@ -1,4 +1,4 @@
-import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import {
   deleteSucceeded,
   invokeBatch,
@@ -100,7 +100,7 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
     const sqs = (options.instances[index % options.instances.length] as SenderInstance).sqs;
     const queue = { sqs, queueUrl: options.queue.url };
     while (!stopping) {
-      let messages: Awaited<ReturnType<typeof receiveBatch>>;
+      let messages: Message[];
       try {
         messages = await receiveBatch({
           ...queue,
@@ -114,20 +114,17 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
       }
       if (messages.length === 0) continue;
       const instance = await acquire();
-      let outcome: Awaited<ReturnType<typeof invokeBatch>>;
-      try {
-        outcome = await invokeBatch(
-          {
-            handler: instance.handler,
-            queueArn: options.queue.arn,
-            functionTimeoutMs: options.functionTimeoutMs,
-            functionName: instance.name,
-          },
-          messages,
-        );
-      } finally {
-        release(instance);
-      }
+      // Never rejects: a failed or timed-out invocation is an outcome with nothing to delete.
+      const outcome = await invokeBatch(
+        {
+          handler: instance.handler,
+          queueArn: options.queue.arn,
+          functionTimeoutMs: options.functionTimeoutMs,
+          functionName: instance.name,
+        },
+        messages,
+      );
+      release(instance);
       invocations += 1;
       let result: PollResult;
       try {
