@@ -1,4 +1,5 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CachedSecret } from '#shared/clients/cached-secret.ts';
 import { CredentialsError } from '#shared/errors.ts';
 
 export interface ClientCredentials {
@@ -12,13 +13,7 @@ export interface ClientCredentials {
  * have been rotated). Concurrent callers share one read.
  */
 export class CredentialsSource {
-  readonly #client: SecretsManagerClient;
-  readonly #secretId: string;
-  readonly #ttlMs: number;
-  readonly #now: () => number;
-  #cached: { value: ClientCredentials; readAt: number } | undefined;
-  #inflight: Promise<ClientCredentials> | undefined;
-  #reads = 0;
+  readonly #secret: CachedSecret<ClientCredentials>;
 
   constructor(options: {
     client: SecretsManagerClient;
@@ -26,41 +21,24 @@ export class CredentialsSource {
     ttlMs: number;
     now?: () => number;
   }) {
-    this.#client = options.client;
-    this.#secretId = options.secretId;
-    this.#ttlMs = options.ttlMs;
-    this.#now = options.now ?? Date.now;
+    this.#secret = new CachedSecret({
+      ...options,
+      parse: parseCredentials,
+      readError: (name, cause) =>
+        new CredentialsError(`could not read the eCourtDate client secret ${options.secretId}: ${name}`, {
+          cause,
+        }),
+    });
   }
 
   /** How many times the secret has been read (for tests and the local run's summary). */
   get reads(): number {
-    return this.#reads;
+    return this.#secret.reads;
   }
 
+  /** The credentials, from the cache when fresh; `refresh` re-reads at once. Throws `CredentialsError`. */
   async get(options: { refresh?: boolean } = {}): Promise<ClientCredentials> {
-    const cached = this.#cached;
-    if (!options.refresh && cached && this.#now() - cached.readAt < this.#ttlMs) return cached.value;
-    this.#inflight ??= this.#read().finally(() => {
-      this.#inflight = undefined;
-    });
-    return this.#inflight;
-  }
-
-  async #read(): Promise<ClientCredentials> {
-    this.#reads += 1;
-    let secretString: string | undefined;
-    try {
-      const out = await this.#client.send(new GetSecretValueCommand({ SecretId: this.#secretId }));
-      secretString = out.SecretString;
-    } catch (error) {
-      const name = error instanceof Error ? error.name : 'UnknownError';
-      throw new CredentialsError(`could not read the eCourtDate client secret ${this.#secretId}: ${name}`, {
-        cause: error,
-      });
-    }
-    const value = parseCredentials(secretString, this.#secretId);
-    this.#cached = { value, readAt: this.#now() };
-    return value;
+    return this.#secret.get(options.refresh ? 0 : undefined);
   }
 }
 

@@ -1,4 +1,5 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CachedSecret } from '#shared/clients/cached-secret.ts';
 import { WebhookSecretError } from '#shared/webhook/errors.ts';
 
 /**
@@ -29,14 +30,7 @@ export function exceedsEcourtdateMax(secrets: WebhookSecrets): boolean {
  * into a stream of Secrets Manager reads. Concurrent callers share one read.
  */
 export class WebhookSecretSource {
-  readonly #client: SecretsManagerClient;
-  readonly #secretId: string;
-  readonly #ttlMs: number;
-  readonly #now: () => number;
-  readonly #onRead: ((secrets: WebhookSecrets) => void) | undefined;
-  #cached: { value: WebhookSecrets; readAt: number } | undefined;
-  #inflight: Promise<WebhookSecrets> | undefined;
-  #reads = 0;
+  readonly #secret: CachedSecret<WebhookSecrets>;
 
   /** `ttlMs`: how long a read value is used; `onRead`: called with each value read (e.g. to check it). */
   constructor(options: {
@@ -46,16 +40,17 @@ export class WebhookSecretSource {
     now?: () => number;
     onRead?: (secrets: WebhookSecrets) => void;
   }) {
-    this.#client = options.client;
-    this.#secretId = options.secretId;
-    this.#ttlMs = options.ttlMs;
-    this.#now = options.now ?? Date.now;
-    this.#onRead = options.onRead;
+    this.#secret = new CachedSecret({
+      ...options,
+      parse: parseWebhookSecret,
+      readError: (name, cause) =>
+        new WebhookSecretError(`could not read the webhook secret ${options.secretId}: ${name}`, { cause }),
+    });
   }
 
   /** How many times the secret has been read. */
   get reads(): number {
-    return this.#reads;
+    return this.#secret.reads;
   }
 
   /**
@@ -63,37 +58,12 @@ export class WebhookSecretSource {
    * checked against when a read fails (docs/webhooks.md, "The secret").
    */
   get lastKnown(): WebhookSecrets | undefined {
-    return this.#cached?.value;
+    return this.#secret.lastKnown;
   }
 
   /** The secrets, from the cache when fresh. Throws `WebhookSecretError` when they cannot be read. */
   async get(options: { refreshIfOlderThanMs?: number } = {}): Promise<WebhookSecrets> {
-    const cached = this.#cached;
-    const age = cached ? this.#now() - cached.readAt : Number.POSITIVE_INFINITY;
-    const maxAge = Math.min(this.#ttlMs, options.refreshIfOlderThanMs ?? Number.POSITIVE_INFINITY);
-    if (cached && age < maxAge) return cached.value;
-    this.#inflight ??= this.#read().finally(() => {
-      this.#inflight = undefined;
-    });
-    return this.#inflight;
-  }
-
-  async #read(): Promise<WebhookSecrets> {
-    this.#reads += 1;
-    let secretString: string | undefined;
-    try {
-      const out = await this.#client.send(new GetSecretValueCommand({ SecretId: this.#secretId }));
-      secretString = out.SecretString;
-    } catch (error) {
-      const name = error instanceof Error ? error.name : 'UnknownError';
-      throw new WebhookSecretError(`could not read the webhook secret ${this.#secretId}: ${name}`, {
-        cause: error,
-      });
-    }
-    const value = parseWebhookSecret(secretString, this.#secretId);
-    this.#cached = { value, readAt: this.#now() };
-    this.#onRead?.(value);
-    return value;
+    return this.#secret.get(options.refreshIfOlderThanMs);
   }
 }
 
