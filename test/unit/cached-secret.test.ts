@@ -66,7 +66,7 @@ describe('CachedSecret', () => {
     });
     mock.on(GetSecretValueCommand).rejects(failure);
 
-    const error = await secret.get().catch((e: unknown) => e as Error);
+    const error = (await secret.get().catch((e: unknown) => e)) as Error;
     expect(error.message).toBe(`could not read ${SECRET_ID}: AccessDeniedException`);
     expect(error.cause).toBe(failure);
     expect(secret.lastKnown).toBeUndefined();
