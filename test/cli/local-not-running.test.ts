@@ -1,19 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalEndpoints, writeLocalEndpoints } from '#cli/local-endpoints.ts';
 import { relay } from '#test/cli/run.ts';
+import { refusedPort } from '#test/helpers/refused-port.ts';
 import { jobLine, tempDir } from '#test/local/io.ts';
-
-/** A loopback port nothing listens on: opened, read, closed. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** The id of a process that has exited. */
 function stoppedPid(): number {
@@ -47,7 +37,7 @@ describe('--local when the local pipeline is not running: says so and how to sta
 
   beforeAll(async () => {
     dir = await tempDir();
-    const port = await closedPort();
+    const port = await refusedPort();
     stale = `${dir.path}/stale.json`;
     refusing = `${dir.path}/refusing.json`;
     // Left behind by an `npm start` that was killed (no chance to remove it).

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '#local/ecourtdate-simulator/index.ts';
 import { main } from '#local/pipeline/main.ts';
 import type { RunReport } from '#local/pipeline/report.ts';
 import { ALARM_ID, alarmDefinitions } from '#shared/alarm-definitions.ts';
+import { refusedPort } from '#test/helpers/refused-port.ts';
 import { jobLine, tempDir, testIO } from '#test/local/io.ts';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -20,16 +20,6 @@ afterEach(async () => {
   sim = undefined;
   await dir.remove();
 });
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 async function readReport(path: string): Promise<RunReport> {
   return JSON.parse(await readFile(path, 'utf8')) as RunReport;
@@ -185,7 +175,7 @@ describe('npm start, in process', () => {
   });
 
   it('--ecourtdate-url refusing connections: stops at the first request, names the cause and the host, exit 2', async () => {
-    const port = await closedPort();
+    const port = await refusedPort();
     const jobs = await dir.file(
       'jobs.jsonl',
       [jobLine('smoke-1', '+15555550101'), jobLine('smoke-2', '+15555550102')].join('\n'),
