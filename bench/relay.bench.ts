@@ -585,6 +585,16 @@ interface ReportInput {
   readonly concurrency: number;
 }
 
+/** A Markdown table: the header row, the separator, one line a row, and an empty line after it. */
+function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+    '',
+  ];
+}
+
 const money = (n: number) => `$${n.toFixed(2)}`;
 const ratio = (n: number) => `${n.toFixed(2)}×`;
 const fixed = (n: number, digits = 2) => n.toFixed(digits);
@@ -655,11 +665,7 @@ function render(input: ReportInput): string {
     l ? l.figures.batchMs / l.figures.oneCallMs : Number.NaN;
 
   const lines: string[] = [];
-  const table = (header: string[], rows: string[][]) => {
-    lines.push(`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`);
-    for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
-    lines.push('');
-  };
+  const table = (header: string[], rows: string[][]) => lines.push(...markdownTable(header, rows));
 
   lines.push(
     '# Benchmark: the relay, a bare fetch loop and the floor',
@@ -1010,11 +1016,7 @@ function webhookFigures(
   };
 
   const lines: string[] = [];
-  const table = (header: string[], rows: string[][]) => {
-    lines.push(`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`);
-    for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
-    lines.push('');
-  };
+  const table = (header: string[], rows: string[][]) => lines.push(...markdownTable(header, rows));
   lines.push(
     '## Webhooks off and on (issue 10)',
     '',
