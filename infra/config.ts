@@ -268,6 +268,14 @@ export function loadStageConfig(context: Context): StageConfig {
     RANGES.rateLimitHintMaxSeconds,
   );
   const ledgerTtlDays = read.number('ledgerTtlDays', DEFAULTS.ledgerTtlDays, RANGES.ledgerTtlDays);
+  // A redrive is judged against the job's ledger entry (README, "Reliability: the job ledger"): the entry must outlive every
+  // dead letter that can still be redriven, so a late redrive never finds a job the relay has forgotten.
+  if (ledgerTtlDays <= DEAD_LETTER_RETENTION_DAYS) {
+    throw new ConfigError(
+      'ledgerTtlDays',
+      `must exceed the dead-letter queue's retention (${DEAD_LETTER_RETENTION_DAYS} days), so that a redriven job still finds its ledger entry, got ${ledgerTtlDays}`,
+    );
+  }
 
   return {
     stage,

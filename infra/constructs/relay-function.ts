@@ -153,10 +153,15 @@ export class RelayFunction extends Construct {
     });
   }
 
-  /** Makes the queue the function's event source (receive, delete, change visibility), named in `envName`. */
+  /**
+   * Makes the queue the function's event source (receive, delete, change visibility), named in `envName`, and
+   * lets the function send to it: the sender re-queues a record as a fresh copy of itself when a wait would spend
+   * the queue's receive budget (docs/sqs-limits.md, "Fresh copies").
+   */
   consume(queue: IQueue, envName: string, options: SqsEventSourceProps): void {
     this.#claim(envName, queue.queueUrl, queue.node.id);
     this.function.addEventSource(new SqsEventSource(queue, options));
+    queue.grantSendMessages(this.function);
   }
 
   /** Lets the function send messages to the queue, named in `envName`. */

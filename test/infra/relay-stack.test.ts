@@ -340,7 +340,7 @@ describe('the API client secret', () => {
 });
 
 describe('least privilege', () => {
-  it('gives the sender exactly: consume the send queue, send to the dead-letter queue, read its secret, use its ledger items, write its logs and traces', () => {
+  it('gives the sender exactly: consume the send queue and re-queue copies on it, send to the dead-letter queue, read its secret, use its ledger items, write its logs and traces', () => {
     const { stack, template } = synthRelay({ stage: 'staging' });
     const { sendQueue, deadLetterQueue, logGroup, ledgerTable } = ids(stack);
     const statements = senderStatements(template);
@@ -362,6 +362,8 @@ describe('least privilege', () => {
             'sqs:GetQueueAttributes',
             'sqs:GetQueueUrl',
             'sqs:ReceiveMessage',
+            // Fresh copies of a waiting job go back on the send queue (docs/sqs-limits.md, "Fresh copies").
+            'sqs:SendMessage',
           ],
           Resource: getAtt(sendQueue),
         },
