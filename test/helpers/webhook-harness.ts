@@ -1,3 +1,4 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { vi } from 'vitest';
 import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
@@ -5,7 +6,7 @@ import { type EventBridgeStub, startEventBridgeStub } from '#local/eventbridge-s
 import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
 import { startWebhookGateway, type WebhookGateway } from '#local/webhook-gateway.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
-import { createWebhookClients } from '#shared/webhook/clients.ts';
+import { createWebhookClients, type WebhookClients } from '#shared/webhook/clients.ts';
 import { loadWebhookConfig } from '#shared/webhook/config.ts';
 import { createWebhookHandler, type WebhookHandler } from '#shared/webhook/handler.ts';
 import { signBody } from '#shared/webhook/signature.ts';
@@ -25,8 +26,11 @@ export interface WebhookHarness {
   /** The real `functions/webhook.ts` handler, loaded with this harness's environment. */
   readonly handler: WebhookHandler;
   readonly delivery: DeliveryLedger;
-  /** Another Lambda container with the same configuration and its own caches, or with extra variables. */
-  createInstance(options?: { env?: Record<string, string>; now?: () => number }): WebhookHandler;
+  /**
+   * Another Lambda container with the same configuration and its own caches, or with extra variables, its own
+   * clock (epoch ms), or its SDK clients changed before use (e.g. `injectDynamoFaults`).
+   */
+  createInstance(options?: InstanceOptions): WebhookHandler;
   /** A gateway in front of other handlers (e.g. with another configuration), closed with the harness. */
   gateway(
     handlers: readonly WebhookHandler[],
@@ -36,7 +40,15 @@ export interface WebhookHarness {
   post(body: unknown, options?: PostOptions): Promise<Response>;
   /** A job's ledger entry as the sender leaves it after a 201, with the uuid index written. */
   seedDeliveredJob(jobId: string, messageUuid: string): Promise<void>;
+  /** A job's ledger entry as the sender leaves it after a 201, before it writes the uuid index. */
+  seedJob(jobId: string, messageUuid: string): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface InstanceOptions {
+  readonly env?: Record<string, string>;
+  readonly now?: () => number;
+  readonly clients?: (clients: WebhookClients) => void;
 }
 
 export interface PostOptions {
@@ -79,9 +91,11 @@ export async function startWebhookHarness(
     ...options.env,
   };
   const handler = await loadWebhookModule(env);
-  const createInstance = (instance: { env?: Record<string, string>; now?: () => number } = {}) => {
+  const createInstance = (instance: InstanceOptions = {}) => {
     const config = loadWebhookConfig({ ...env, ...instance.env });
-    return createWebhookHandler({ config, ...createWebhookClients(config), now: instance.now });
+    const clients = createWebhookClients(config);
+    instance.clients?.(clients);
+    return createWebhookHandler({ config, ...clients, now: instance.now });
   };
   const handlers = [
     handler,
@@ -95,6 +109,24 @@ export async function startWebhookHarness(
     ttlSeconds: 86_400,
   });
   const doc = DynamoDBDocumentClient.from(dynamodb.client);
+  const seedJob = async (jobId: string, messageUuid: string): Promise<void> => {
+    const now = Date.now();
+    await doc.send(
+      new PutCommand({
+        TableName: WEBHOOK_LEDGER_TABLE,
+        Item: {
+          id: `job#${jobId}`,
+          job_id: jobId,
+          status: 'delivered',
+          uuid: messageUuid,
+          version: 2,
+          history: [],
+          expiration: Math.floor(now / 1000) + 86_400,
+          updated_at: now,
+        },
+      }),
+    );
+  };
 
   return {
     url: main.url,
@@ -125,24 +157,10 @@ export async function startWebhookHarness(
       });
     },
     async seedDeliveredJob(jobId, messageUuid) {
-      const now = Date.now();
-      await doc.send(
-        new PutCommand({
-          TableName: WEBHOOK_LEDGER_TABLE,
-          Item: {
-            id: `job#${jobId}`,
-            job_id: jobId,
-            status: 'delivered',
-            uuid: messageUuid,
-            version: 2,
-            history: [],
-            expiration: Math.floor(now / 1000) + 86_400,
-            updated_at: now,
-          },
-        }),
-      );
+      await seedJob(jobId, messageUuid);
       await delivery.putUuidIndex(messageUuid, jobId);
     },
+    seedJob,
     async close() {
       await Promise.allSettled([
         ...gateways.map((gateway) => gateway.close()),
@@ -169,4 +187,59 @@ export async function loadWebhookModule(env: Record<string, string>): Promise<We
     for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
     Object.assign(process.env, saved);
   }
+}
+
+let faultsInjected = 0;
+
+/** A fault `injectDynamoFaults` puts on the DynamoDB calls of one client. */
+export interface DynamoFault {
+  /** The DynamoDB operation: `PutItem`, `UpdateItem`, `GetItem`, ... */
+  readonly operation: string;
+  /** Picks the calls by the request's JSON text (marshalled, as sent); default: every call of `operation`. */
+  readonly match?: (requestBody: string) => boolean;
+  /**
+   * `lost_answer`: DynamoDB applies the first attempt of the call, then the connection resets before the answer
+   * arrives, so the SDK sends it again; `throttled`: every attempt of the call is refused with
+   * `ThrottlingException` before it reaches the table, so the SDK gives up on it.
+   */
+  readonly kind: 'lost_answer' | 'throttled';
+  /** How many matching calls (`send`s, each with its SDK retries) to spoil. */
+  readonly calls: number;
+}
+
+/**
+ * Spoils the first matching DynamoDB calls of `client` as `fault` says. It works inside the SDK's retry loop (the
+ * `deserialize` step runs once per attempt; a call's attempts share its `amz-sdk-invocation-id`), so the SDK's own
+ * retries meet the fault as they would meet a real one. Returns a reader of the attempts spoiled so far.
+ */
+export function injectDynamoFaults(client: DynamoDBClient, fault: DynamoFault): () => number {
+  const spoiledCalls = new Set<string>();
+  let spoiledAttempts = 0;
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string>; body?: unknown };
+      const headers = request.headers ?? {};
+      const call = headers['amz-sdk-invocation-id'] ?? '';
+      const body = request.body instanceof Uint8Array ? Buffer.from(request.body).toString('utf8') : '';
+      const firstAttempt = /attempt=1;/.test(headers['amz-sdk-request'] ?? 'attempt=1;');
+      const matches =
+        (headers['x-amz-target'] ?? '').endsWith(`.${fault.operation}`) && (fault.match?.(body) ?? true);
+      const spoil = spoiledCalls.has(call)
+        ? fault.kind === 'throttled'
+        : matches && firstAttempt && spoiledCalls.size < fault.calls;
+      if (!spoil) return next(args);
+      spoiledCalls.add(call);
+      spoiledAttempts += 1;
+      if (fault.kind === 'throttled') {
+        throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), {
+          name: 'ThrottlingException',
+          $metadata: { httpStatusCode: 400 },
+        });
+      }
+      await next(args).catch(() => undefined);
+      throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    },
+    { step: 'deserialize', name: `webhookTestFault${++faultsInjected}` },
+  );
+  return () => spoiledAttempts;
 }
