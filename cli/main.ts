@@ -2,7 +2,13 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { joinNegativeValues } from '#cli/args.ts';
 import { checkCredentials, renderCheck } from '#cli/commands/check-credentials.ts';
-import { listDeadLetters, redriveDeadLetters, renderDeadLetters } from '#cli/commands/dlq.ts';
+import {
+  listDeadLetters,
+  listingNotes,
+  redriveDeadLetters,
+  renderDeadLetters,
+  type StopReason,
+} from '#cli/commands/dlq.ts';
 import { readJob, renderJob } from '#cli/commands/job.ts';
 import { readJobs, sendJobs, type Via } from '#cli/commands/send.ts';
 import { CliError, InvalidJobFileError } from '#cli/errors.ts';
@@ -32,13 +38,17 @@ Day-two tools for the relay, against a deployed stage or the local pipeline.
 Commands:
   dlq list                   dead-lettered jobs: job id, reason, last status, attempts, first attempt and
                              dead-letter times (never the message text or the recipient); the messages stay
-                             on the queue
+                             on the queue. One pass: it stops after 20 s, or when the messages it listed
+                             come round again, and says so, with how many it listed and how many others
+                             hold hidden (in flight)
       --max N                list at most N (default 100)
       --json                 one JSON object per line instead of a table (snake_case keys as in the
-                             table, numbers as numbers, detail and response_excerpt included)
+                             table, numbers as numbers, detail and response_excerpt included); a listing
+                             that stopped early ends with a line {"stopped_early": {...}}
   dlq redrive                move every dead-lettered job back to the send queue (SQS StartMessageMoveTask)
       --reason R             only jobs dead-lettered for R (e.g. forbidden, retries_exhausted): each is sent
-                             back with its body unchanged, then deleted from the dead-letter queue
+                             back with its body unchanged, then deleted from the dead-letter queue; one pass
+                             (90 s at most), each job sent once; run it again when it says it stopped early
   job ID                     the job's entry in the job ledger: status, generation, attempts (sent, retryable,
                              HTTP 500, 429 waits), whether an outcome is unknown, uuid, first attempt, last
                              status, dead-letter reason, and its history (time, generation, status, outcome,
@@ -167,8 +177,12 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
     extra(rest);
     return async (target, values, io) => {
       const max = whole(values.max, '--max') ?? 100;
-      const views = await listDeadLetters(target, max);
-      io.stdout.write(`${renderDeadLetters(views, values.json === true)}\n`);
+      const listing = await listDeadLetters(target, max);
+      const json = values.json === true;
+      io.stdout.write(`${renderDeadLetters(listing, json)}\n`);
+      // What the listing did not show: after the table; with --json on stderr, so stdout stays JSON.
+      const notes = listingNotes(listing);
+      if (notes.length > 0) (json ? io.stderr : io.stdout).write(`${json ? '' : '\n'}${notes.join('\n')}\n`);
       return 0;
     };
   }
@@ -187,6 +201,7 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
           `Sent ${result.moved} job(s) with reason ${values.reason} back to the send queue of ${target.description}; ` +
             `${result.kept} other dead-lettered job(s) left where they were.\n`,
         );
+        if (result.stoppedEarly !== null) io.stdout.write(`${redriveStoppedEarly(result.stoppedEarly)}\n`);
       }
       return 0;
     };
@@ -236,6 +251,18 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
   }
   throw new CliError(
     `unknown command "${[command, sub].filter(Boolean).join(' ')}"; see npm run relay -- --help`,
+  );
+}
+
+/** Why a redrive by reason stopped before the end of the queue, and the next step. */
+function redriveStoppedEarly(reason: StopReason): string {
+  const why =
+    reason === 'time_budget'
+      ? 'its time budget was spent, before the first job it left is shown again'
+      : 'the jobs it left were shown again (their hide ran out), so it had been round the queue once';
+  return (
+    `Stopped before the end of the dead-letter queue: ${why}. Run the same command again to send the rest: ` +
+    'the jobs sent are off the dead-letter queue, so none goes twice.'
   );
 }
 

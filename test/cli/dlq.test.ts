@@ -1,4 +1,4 @@
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { redriveDeadLetters } from '#cli/commands/dlq.ts';
 import { resolveTarget } from '#cli/target.ts';
@@ -132,6 +132,51 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
     });
   });
 
+  it('dlq list at --max with more on the queue: says it stopped early, how many it listed and how to list more', async () => {
+    const table = await relay('dlq', 'list', '--max', '2', ...target);
+    const json = await relay('dlq', 'list', '--max', '2', '--json', ...target);
+
+    expect(table.status).toBe(0);
+    expect(table.stdout).toContain('2 dead-lettered job(s)');
+    expect(table.stdout).toContain(
+      'Stopped early at --max 2: listed 2 of about 4 visible when it began. Give a larger --max to list more',
+    );
+    const lines = json.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toEqual({
+      stopped_early: { reason: 'max', listed: 2, visible_at_start: 4, not_visible_at_start: 0 },
+    });
+    expect(json.stderr).toContain('Stopped early at --max 2');
+  });
+
+  it('dlq list at --max with exactly that many on the queue: the whole queue, no note', async () => {
+    const table = await relay('dlq', 'list', '--max', '4', ...target);
+    const json = await relay('dlq', 'list', '--max', '4', '--json', ...target);
+
+    expect(table.stdout).not.toContain('Stopped early');
+    expect(json.stdout.trim().split('\n')).toHaveLength(4);
+    expect(json.stderr).toBe('');
+  });
+
+  it('dlq list says about how many messages another reader holds hidden (in flight) and did not list', async () => {
+    // A redrive or another listing running: 3 of the 4 received and hidden for a minute.
+    await emulator.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: dlq.url, MaxNumberOfMessages: 3, VisibilityTimeout: 60 }),
+    );
+
+    const table = await relay('dlq', 'list', ...target);
+    const json = await relay('dlq', 'list', '--json', ...target);
+
+    expect(table.stdout).toContain('1 dead-lettered job(s)');
+    expect(table.stdout).toContain('About 3 more were in flight');
+    expect(table.stdout).toContain('were not listed');
+    expect(json.stdout.trim().split('\n')).toHaveLength(1);
+    expect(json.stderr).toContain('About 3 more were in flight');
+  });
+
   it('dlq redrive --reason: sends exactly those jobs back with their bodies unchanged and deletes only them', async () => {
     const run = await relay('dlq', 'redrive', '--reason', 'forbidden', ...target);
 
@@ -158,7 +203,7 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
     // As if every message had arrived after the redrive started.
     const result = await redriveDeadLetters(t, 'forbidden', { now: () => 0 });
 
-    expect(result).toEqual({ kind: 'resend', moved: 0, kept: 4 });
+    expect(result).toEqual({ kind: 'resend', moved: 0, kept: 4, stoppedEarly: null });
     expect((await emulator.inspect('send')).ready).toHaveLength(0);
     expect((await emulator.inspect('dlq')).ready).toHaveLength(4);
   });
