@@ -1,10 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/ledger.ts';
+import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/schema.ts';
+import { type ConditionalWrite, conditionalWrite } from '#shared/webhook/conditional.ts';
 
 /** Key prefix of a delivery's dedupe record in the ledger table: `webhook#<dedupe key>`. */
 export const WEBHOOK_KEY_PREFIX = 'webhook#';
+
+/** Rounds of `claim` before it concludes that other writers hold the delivery. */
+const CLAIM_ROUNDS = 4;
+/** Tries of a progress write (each with the SDK's own retries) before the answer goes without it. */
+export const PROGRESS_WRITE_TRIES = 3;
+/** Pause before the second try of a progress write, ms; doubled before each further one. */
+const PROGRESS_RETRY_DELAY_MS = 200;
 
 /** What `claim` found. */
 export type Claim =
@@ -15,10 +23,26 @@ export type Claim =
   /** Another invocation holds it right now: answer non-2xx so eCourtDate comes back; it may still fail. */
   | { readonly kind: 'in_progress'; readonly retryAfterSeconds: number };
 
+/**
+ * How long a delivery's record is kept: until `until` (epoch seconds, the record's TTL), or for good (`forever`:
+ * no TTL) for a delivery nothing dates (docs/webhooks.md, "Replays").
+ */
+export type Retention = { readonly until: number } | 'forever';
+
+/** What became of a progress write (`saveProgress`). */
+export type ProgressWrite =
+  /** The record holds what went out, under lease 0: a retry takes it over at once and publishes the rest. */
+  | { readonly kind: 'saved' }
+  /** The claim was someone else's by then (its lease ran out and it was taken over): nothing to record. */
+  | { readonly kind: 'lost' }
+  /** DynamoDB refused every try: the record still says what it said at the claim. */
+  | { readonly kind: 'unsaved'; readonly errorName: string };
+
 /** The dedupe record of one delivery (DynamoDB item `webhook#<key>`). Times are epoch ms except `expiration`. */
 export interface DedupeRecord {
   readonly id: string;
   readonly webhook_state: 'pending' | 'done';
+  /** Written by the claim that holds the delivery; random, so a claim recognises its own write. */
   readonly claim_token: string;
   /** Until when the claiming invocation may still be publishing; 0 once it gave the delivery back. */
   readonly lease_until: number;
@@ -27,14 +51,14 @@ export interface DedupeRecord {
   readonly attempts: number;
   readonly first_received_at: number;
   readonly done_at?: number;
-  /** TTL, epoch seconds. */
-  readonly expiration: number;
+  /** TTL, epoch seconds; absent for a record kept for good. */
+  readonly expiration?: number;
 }
 
 /**
  * Exactly one event per delivery, with nothing lost (docs/webhooks.md, "Deduplication"). A delivery is claimed
  * with a conditional write before anything is published and marked done only after `PutEvents` took every entry:
- * - the first delivery of a uuid creates the record (`attribute_not_exists`): it alone publishes;
+ * - the first delivery of a key creates the record (`attribute_not_exists`): it alone publishes;
  * - a concurrent copy finds it pending under a live lease and is answered non-2xx, so eCourtDate retries it
  *   later, in case the first one fails;
  * - a publish failure gives the delivery back (lease 0, with the events that did go out), so eCourtDate's retry
@@ -42,8 +66,8 @@ export interface DedupeRecord {
  * - a holder that died mid-way loses its lease when it runs out; the lease outlasts the function timeout, so a
  *   live holder is never taken over;
  * - once done, every copy is answered 200 and publishes nothing, until the record's TTL.
- * The one gap: an instance that stops after `PutEvents` succeeded but before the done write leaves the delivery
- * to be published again by eCourtDate's retry; the event's `webhook_uuid` lets a consumer drop that copy.
+ * Every claim writes a random token, so a write the SDK resent after DynamoDB had applied it (its answer lost) is
+ * recognised as this claim's own, not taken for another holder's.
  */
 export class WebhookDedupe {
   readonly #doc: DynamoDBDocumentClient;
@@ -52,6 +76,7 @@ export class WebhookDedupe {
   readonly #leaseMs: number;
   readonly #now: () => number;
 
+  /** `ttlSeconds`: the default retention of a record; `leaseMs`: how long a claim holds a delivery. */
   constructor(options: {
     client: DynamoDBClient;
     tableName: string;
@@ -68,67 +93,25 @@ export class WebhookDedupe {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Claims a delivery by its dedupe key. DynamoDB errors other than a lost condition are thrown. */
-  async claim(key: string): Promise<Claim> {
+  /**
+   * Claims a delivery by its dedupe key; a new record is kept as `retention` says (default: `ttlSeconds` from
+   * now). DynamoDB errors other than a lost condition are thrown.
+   */
+  async claim(key: string, retention?: Retention): Promise<Claim> {
     const id = WEBHOOK_KEY_PREFIX + key;
-    // A few rounds at most: each lost condition means another writer moved the record on.
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < CLAIM_ROUNDS; round++) {
       const now = this.#now();
       const token = randomUUID();
-      const record: DedupeRecord = {
-        id,
-        webhook_state: 'pending',
-        claim_token: token,
-        lease_until: now + this.#leaseMs,
-        published: [],
-        attempts: 1,
-        first_received_at: now,
-        expiration: Math.floor(now / 1000) + this.#ttlSeconds,
-      };
-      // DynamoDB deletes expired items lazily: one past its TTL counts as gone.
-      if (
-        await this.#conditional(() =>
-          this.#doc.send(
-            new PutCommand({
-              TableName: this.#table,
-              Item: record,
-              ConditionExpression: 'attribute_not_exists(#id) OR #expiration < :nowSeconds',
-              ExpressionAttributeNames: {
-                '#id': LEDGER_TABLE_KEY,
-                '#expiration': LEDGER_TABLE_TTL_ATTRIBUTE,
-              },
-              ExpressionAttributeValues: { ':nowSeconds': Math.floor(now / 1000) },
-            }),
-          ),
-        )
-      ) {
-        return { kind: 'claimed', token, published: [] };
-      }
-      const existing = await this.#get(id);
+      const created = await this.#create(id, token, now, retention);
+      if (isMine(created, token)) return { kind: 'claimed', token, published: [] };
+      const existing =
+        (created.applied ? undefined : (created.old as DedupeRecord | undefined)) ?? (await this.#get(id));
       if (existing === undefined) continue;
-      if (existing.webhook_state === 'done') return { kind: 'done' };
-      if (existing.lease_until > now) {
-        return {
-          kind: 'in_progress',
-          retryAfterSeconds: Math.max(1, Math.ceil((existing.lease_until - now) / 1000)),
-        };
+      const held = this.#heldElsewhere(existing, now);
+      if (held !== undefined) return held;
+      if (isMine(await this.#takeOver(id, token, existing, now), token)) {
+        return { kind: 'claimed', token, published: existing.published ?? [] };
       }
-      const takenOver = await this.#conditional(() =>
-        this.#update({
-          TableName: this.#table,
-          Key: { [LEDGER_TABLE_KEY]: id },
-          UpdateExpression: 'SET claim_token = :token, lease_until = :lease, attempts = attempts + :one',
-          ConditionExpression: 'claim_token = :previous AND webhook_state = :pending',
-          ExpressionAttributeValues: {
-            ':token': token,
-            ':lease': now + this.#leaseMs,
-            ':one': 1,
-            ':previous': existing.claim_token,
-            ':pending': 'pending',
-          },
-        }),
-      );
-      if (takenOver) return { kind: 'claimed', token, published: existing.published ?? [] };
     }
     // Several writers in a row beat this one: it is certainly in progress elsewhere.
     return { kind: 'in_progress', retryAfterSeconds: Math.ceil(this.#leaseMs / 1000) };
@@ -136,47 +119,116 @@ export class WebhookDedupe {
 
   /**
    * Marks a claimed delivery done. False when the claim was lost (the lease ran out and another invocation took
-   * the delivery over): the caller has published anyway, and says so in its log.
+   * the delivery over): the caller has published anyway, and says so in its log. Throws DynamoDB's errors.
    */
   async complete(key: string, token: string, published: readonly string[]): Promise<boolean> {
-    const now = this.#now();
-    return this.#conditional(() =>
-      this.#update({
-        TableName: this.#table,
-        Key: { [LEDGER_TABLE_KEY]: WEBHOOK_KEY_PREFIX + key },
-        UpdateExpression:
-          'SET webhook_state = :done, published = :published, done_at = :now, lease_until = :zero',
-        ConditionExpression: 'claim_token = :token',
-        ExpressionAttributeValues: {
-          ':done': 'done',
-          ':published': [...published],
-          ':now': now,
-          ':zero': 0,
-          ':token': token,
-        },
-      }),
-    );
+    const done = await this.#update(WEBHOOK_KEY_PREFIX + key, {
+      UpdateExpression:
+        'SET webhook_state = :done, published = :published, done_at = :now, lease_until = :zero',
+      ConditionExpression: 'claim_token = :token',
+      ExpressionAttributeValues: {
+        ':done': 'done',
+        ':published': [...published],
+        ':now': this.#now(),
+        ':zero': 0,
+        ':token': token,
+      },
+    });
+    return done.applied;
   }
 
   /**
    * Gives a claimed delivery back after a failure, keeping what was published, so eCourtDate's retry can take
-   * it over at once. A lost claim is ignored (the record is already someone else's).
+   * it over at once. False when the claim was lost (the record is already someone else's). Throws DynamoDB's
+   * errors.
    */
-  async release(key: string, token: string, published: readonly string[]): Promise<void> {
-    await this.#conditional(() =>
-      this.#update({
-        TableName: this.#table,
-        Key: { [LEDGER_TABLE_KEY]: WEBHOOK_KEY_PREFIX + key },
-        UpdateExpression: 'SET lease_until = :zero, published = :published',
-        ConditionExpression: 'claim_token = :token',
-        ExpressionAttributeValues: { ':zero': 0, ':published': [...published], ':token': token },
-      }),
-    );
+  async release(key: string, token: string, published: readonly string[]): Promise<boolean> {
+    const released = await this.#update(WEBHOOK_KEY_PREFIX + key, {
+      UpdateExpression: 'SET lease_until = :zero, published = :published',
+      ConditionExpression: 'claim_token = :token',
+      ExpressionAttributeValues: { ':zero': 0, ':published': [...published], ':token': token },
+    });
+    return released.applied;
+  }
+
+  /**
+   * `release`, tried `PROGRESS_WRITE_TRIES` times (200 ms, then 400 ms apart; each try with the SDK's own
+   * retries): what went out must be on record before the answer, or eCourtDate's retry publishes it again
+   * (docs/webhooks.md, "Deduplication"). Never throws.
+   */
+  async saveProgress(key: string, token: string, published: readonly string[]): Promise<ProgressWrite> {
+    let errorName = 'UnknownError';
+    for (let tried = 0; tried < PROGRESS_WRITE_TRIES; tried++) {
+      if (tried > 0) await sleep(PROGRESS_RETRY_DELAY_MS * 2 ** (tried - 1));
+      try {
+        return (await this.release(key, token, published)) ? { kind: 'saved' } : { kind: 'lost' };
+      } catch (error) {
+        errorName = error instanceof Error ? error.name : typeof error;
+      }
+    }
+    return { kind: 'unsaved', errorName };
   }
 
   /** The record of a delivery, or undefined. */
   async get(key: string): Promise<DedupeRecord | undefined> {
     return this.#get(WEBHOOK_KEY_PREFIX + key);
+  }
+
+  /** Creates the record of a delivery nobody holds: no record, or one past its TTL (deleted lazily). */
+  #create(
+    id: string,
+    token: string,
+    now: number,
+    retention: Retention | undefined,
+  ): Promise<ConditionalWrite> {
+    const kept = retention ?? { until: Math.floor(now / 1000) + this.#ttlSeconds };
+    const record: DedupeRecord = {
+      id,
+      webhook_state: 'pending',
+      claim_token: token,
+      lease_until: now + this.#leaseMs,
+      published: [],
+      attempts: 1,
+      first_received_at: now,
+      ...(kept === 'forever' ? {} : { expiration: kept.until }),
+    };
+    return conditionalWrite(() =>
+      this.#doc.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: record,
+          ConditionExpression: 'attribute_not_exists(#id) OR #expiration < :nowSeconds',
+          ExpressionAttributeNames: { '#id': LEDGER_TABLE_KEY, '#expiration': LEDGER_TABLE_TTL_ATTRIBUTE },
+          ExpressionAttributeValues: { ':nowSeconds': Math.floor(now / 1000) },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      ),
+    );
+  }
+
+  /** `done` or `in_progress` when `existing` is not free to take over; undefined when it is. */
+  #heldElsewhere(existing: DedupeRecord, now: number): Claim | undefined {
+    if (existing.webhook_state === 'done') return { kind: 'done' };
+    if (existing.lease_until <= now) return undefined;
+    return {
+      kind: 'in_progress',
+      retryAfterSeconds: Math.max(1, Math.ceil((existing.lease_until - now) / 1000)),
+    };
+  }
+
+  /** Takes over a pending record whose lease ran out, conditional on the claim it read. */
+  #takeOver(id: string, token: string, existing: DedupeRecord, now: number): Promise<ConditionalWrite> {
+    return this.#update(id, {
+      UpdateExpression: 'SET claim_token = :token, lease_until = :lease, attempts = attempts + :one',
+      ConditionExpression: 'claim_token = :previous AND webhook_state = :pending',
+      ExpressionAttributeValues: {
+        ':token': token,
+        ':lease': now + this.#leaseMs,
+        ':one': 1,
+        ':previous': existing.claim_token,
+        ':pending': 'pending',
+      },
+    });
   }
 
   async #get(id: string): Promise<DedupeRecord | undefined> {
@@ -186,18 +238,32 @@ export class WebhookDedupe {
     return out.Item as DedupeRecord | undefined;
   }
 
-  #update(input: ConstructorParameters<typeof UpdateCommand>[0]): Promise<unknown> {
-    return this.#doc.send(new UpdateCommand(input));
+  /** A conditional UpdateItem of the record `id` that returns the record when its condition fails. */
+  #update(
+    id: string,
+    input: Pick<
+      ConstructorParameters<typeof UpdateCommand>[0],
+      'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeValues'
+    >,
+  ): Promise<ConditionalWrite> {
+    return conditionalWrite(() =>
+      this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [LEDGER_TABLE_KEY]: id },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ...input,
+        }),
+      ),
+    );
   }
+}
 
-  /** Runs a conditional write: true when it was applied, false when its condition did not hold. */
-  async #conditional(write: () => Promise<unknown>): Promise<boolean> {
-    try {
-      await write();
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
-  }
+/** True when a conditional write is this claim's: applied, or applied before and resent (the token is there). */
+function isMine(write: ConditionalWrite, token: string): boolean {
+  return write.applied || write.old?.claim_token === token;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
