@@ -528,7 +528,7 @@ async function run(spec: WorkloadSpec): Promise<unknown> {
         instances: spec.instances,
         timeScale: spec.timeScale,
         windows: spec.windows,
-        sink: { write: (line) => process.stdout.write(`${line}\n`), log() {}, metric() {} },
+        sink: { write: (line) => process.stdout.write(`${line}\n`), metric() {} },
       });
   }
 }

@@ -52,7 +52,7 @@ export interface PacingDrillResult {
   readonly tokenRequests: number;
 }
 
-const discard: SenderSink = { write() {}, log() {}, metric() {} };
+const discard: SenderSink = { write() {}, metric() {} };
 
 /**
  * Runs `instances` real sender handlers, as the stack deploys them (each paced to `requestsPerMinute /

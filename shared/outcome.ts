@@ -28,10 +28,23 @@ export type RetryCause =
   /** The job's next attempt is not due yet (a copy arrived during its backoff): hidden until then, not sent. */
   | 'not_due'
   /** Another instance is working on the same job right now. */
-  | 'in_flight';
+  | 'in_flight'
+  /**
+   * A dependency failed in a way no rule decides (DynamoDB, SQS or EventBridge refused, or a bug): the record is
+   * re-queued as a fresh copy, carrying any answer eCourtDate gave, so no receive budget is spent.
+   */
+  | 'dependency_failure';
 
 export type Outcome =
   | { readonly type: 'delivered'; readonly uuid?: string | undefined }
   | { readonly type: 'duplicate' }
   | { readonly type: 'retry'; readonly delaySeconds: number; readonly cause: RetryCause }
-  | { readonly type: 'dead_letter'; readonly reason: DeadLetterReason };
+  | {
+      readonly type: 'dead_letter';
+      readonly reason: DeadLetterReason;
+      /**
+       * For `unknown_outcome` given to a job that ended otherwise (its budget spent, its deadline passed, a 4xx)
+       * after an attempt whose outcome is unknown: what ended it (docs/contract.md, "What each response does").
+       */
+      readonly endedBy?: DeadLetterReason;
+    };

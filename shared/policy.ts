@@ -227,6 +227,20 @@ export function beforeSend(input: {
   readonly now: number;
   readonly policy: RetryPolicy;
 }): SendVerdict {
+  const verdict = sendVerdict(input);
+  if (verdict.type === 'send') return verdict;
+  const outcome = unknownOutcomeKept(verdict.outcome, input.claimed.unknownAt !== undefined);
+  if (outcome === verdict.outcome) return verdict;
+  const detail = `${verdict.detail}; an earlier attempt's outcome is unknown (it may have created the message): check Console > Logs, then redrive if it was not sent`;
+  return { type: 'settle', outcome, detail };
+}
+
+function sendVerdict(input: {
+  readonly claimed: ClaimedJob;
+  readonly job: SendJob;
+  readonly now: number;
+  readonly policy: RetryPolicy;
+}): SendVerdict {
   const { claimed, job, now, policy } = input;
   if (expiredBeforeSend(job, claimed.firstAttemptAt, now, policy)) {
     return settle('expired', 'deadline passed before this attempt; not sent');
@@ -265,6 +279,28 @@ function settle(reason: DeadLetterReason, detail: string): SendVerdict {
  * // => { type: 'retry', delaySeconds: 60..66, cause: 'unknown_outcome' }
  */
 export function decide(input: DecideInput): Outcome {
+  const unknown = input.unknownSince !== undefined || classifyAttempt(input.result).unknownOutcome;
+  return unknownOutcomeKept(decideAnswer(input), unknown);
+}
+
+/**
+ * An unknown outcome is never relabelled as a plain failure (docs/contract.md): a job of a generation in which any
+ * attempt's outcome is unknown, and no 409 resolved it, is dead-lettered `unknown_outcome` whatever ended it (its
+ * attempt budget, its deadline, a 4xx), with `endedBy` saying what did, so that nobody redrives it without first
+ * checking eCourtDate's Console > Logs. Pure; any other outcome comes back unchanged.
+ *
+ * @example
+ * unknownOutcomeKept({ type: 'dead_letter', reason: 'retries_exhausted' }, true)
+ * // => { type: 'dead_letter', reason: 'unknown_outcome', endedBy: 'retries_exhausted' }
+ */
+export function unknownOutcomeKept(outcome: Outcome, unknownInGeneration: boolean): Outcome {
+  if (outcome.type !== 'dead_letter' || !unknownInGeneration || outcome.reason === 'unknown_outcome') {
+    return outcome;
+  }
+  return { type: 'dead_letter', reason: 'unknown_outcome', endedBy: outcome.reason };
+}
+
+function decideAnswer(input: DecideInput): Outcome {
   const { result } = input;
   if (result.kind === 'secret') return notSentBackoff(input, 'credentials');
   if (result.stage === 'token') return decideToken(input, result);

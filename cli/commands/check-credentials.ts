@@ -3,7 +3,7 @@ import { awsErrorText, need, type Target } from '#cli/target.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
 import { parseBaseUrl } from '#shared/config.ts';
 import { type ClientCredentials, CredentialsSource } from '#shared/ecourtdate/credentials.ts';
-import { EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
+import { type EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import { apiUrl, type FetchLike, type HttpAnswer, httpRequest } from '#shared/ecourtdate/http.ts';
 import { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
@@ -104,17 +104,19 @@ export async function checkCredentials(target: Target, options: CheckOptions = {
       if (typeof status === 'number') tokenStatus = status;
     },
   });
-  let token: string;
-  try {
-    token = await tokens.get();
-  } catch (error) {
-    localPipelineDown(target, error);
-    // The token cache re-reads the secret after a refusal; that read can fail too.
-    if (error instanceof CredentialsError) steps.push(secretFailure(secretId, error));
-    else if (error instanceof EcdTokenError) steps.push(tokenFailure(tokenUrl, error));
-    else throw error;
+  const got = await tokens.get();
+  if (!got.ok) {
+    // The token cache re-reads the secret after a refusal; that read can fail too. The pacer never defers the
+    // CLI's one token request (it has the whole share), but a deferral is reported rather than ignored.
+    if (got.failure === 'deferred')
+      throw new Error(`token request held back by pacing for ${got.retryInMs} ms`);
+    localPipelineDown(target, got.error);
+    steps.push(
+      got.failure === 'secret' ? secretFailure(secretId, got.error) : tokenFailure(tokenUrl, got.error),
+    );
     return done();
   }
+  const token = got.token;
   steps.push({
     step: 'token',
     ok: true,

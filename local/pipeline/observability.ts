@@ -7,7 +7,7 @@ import type { MetricResolution, MetricUnit } from '@aws-lambda-powertools/metric
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
 import type { Observability } from '#shared/observability.ts';
-import { LOG_MESSAGE } from '#shared/sender/record.ts';
+import type { Settlement } from '#shared/sender/runtime.ts';
 
 /**
  * Where the sender's logs and metrics go in a local run. In Lambda both are lines on stdout (JSON logs and EMF
@@ -17,13 +17,11 @@ import { LOG_MESSAGE } from '#shared/sender/record.ts';
 export interface SenderSink {
   /** One JSON log line or EMF blob, as Lambda would have printed it. */
   write(line: string): void;
-  /** A structured log record of the sender, as Powertools built it. */
-  log(attributes: Readonly<Record<string, unknown>>): void;
   /** One `addMetric` call: the EMF metric `name` grew by `value`. */
   metric(name: string, value: number): void;
 }
 
-/** What the sender's per-attempt log line says about one record ("job settled", "job retried later", ...). */
+/** What became of one record, as the local pipeline's tracker follows it (from the sender's `Settlement`). */
 export interface SenderEvent {
   /** `requeued`: retried later as a fresh copy of the message (a new message id), the original acknowledged. */
   readonly kind: 'settled' | 'dead_lettered' | 'retried' | 'requeued';
@@ -50,44 +48,37 @@ export interface SenderEvent {
   readonly retryInSeconds: number | undefined;
 }
 
-const EVENT_KINDS: Readonly<Record<string, SenderEvent['kind']>> = {
-  [LOG_MESSAGE.settled]: 'settled',
-  // A job whose id the ledger already holds as delivered or duplicate.
-  [LOG_MESSAGE.alreadySettled]: 'settled',
-  [LOG_MESSAGE.deadLettered]: 'dead_lettered',
-  [LOG_MESSAGE.retried]: 'retried',
-  [LOG_MESSAGE.requeued]: 'requeued',
+const EVENT_KINDS: Readonly<Record<Settlement['applied'], SenderEvent['kind']>> = {
+  acknowledged: 'settled',
+  dead_lettered: 'dead_lettered',
+  hidden: 'retried',
+  // Left on the queue without a new visibility: it comes back, like a retry.
+  left: 'retried',
+  requeued: 'requeued',
 };
 
-/**
- * Reads a sender log record (see `finish` in shared/sender/record.ts) as a typed event; undefined for any
- * other line, or one without the fields an event needs.
- */
-export function parseSenderEvent(attributes: Readonly<Record<string, unknown>>): SenderEvent | undefined {
-  const kind = typeof attributes.message === 'string' ? EVENT_KINDS[attributes.message] : undefined;
-  const { message_id: messageId, attempt, outcome } = attributes;
-  if (kind === undefined || typeof messageId !== 'string' || typeof outcome !== 'string') return undefined;
-  const status = attributes.status;
+/** A record's settlement, as the sender's batch adapter hands it over (`onSettled`), as a tracker event. */
+export function senderEventOf(settlement: Settlement): SenderEvent {
+  const { outcome } = settlement;
   return {
-    kind,
-    alreadySettled: attributes.message === LOG_MESSAGE.alreadySettled,
-    messageId,
-    jobId: optionalString(attributes.job_id),
-    attempt: typeof attempt === 'number' && Number.isInteger(attempt) ? attempt : undefined,
-    status: typeof status === 'number' ? status : (parseLastStatus(optionalString(status)) ?? undefined),
-    detail: optionalString(attributes.detail),
-    responseExcerpt: optionalString(attributes.response_excerpt),
-    requeuedAs: optionalString(attributes.requeued_as),
-    outcome,
-    reason: optionalString(attributes.reason),
-    cause: optionalString(attributes.cause),
-    uuid: optionalString(attributes.uuid),
-    retryInSeconds: typeof attributes.retry_in_seconds === 'number' ? attributes.retry_in_seconds : undefined,
+    kind: EVENT_KINDS[settlement.applied],
+    alreadySettled: settlement.alreadySettled,
+    messageId: settlement.messageId,
+    jobId: settlement.jobId,
+    attempt: settlement.attempts,
+    status:
+      typeof settlement.lastStatus === 'number'
+        ? settlement.lastStatus
+        : (parseLastStatus(settlement.lastStatus) ?? undefined),
+    detail: settlement.detail,
+    responseExcerpt: settlement.responseExcerpt,
+    requeuedAs: settlement.requeuedAs,
+    outcome: outcome.type,
+    reason: outcome.type === 'dead_letter' ? outcome.reason : undefined,
+    cause: outcome.type === 'retry' ? outcome.cause : undefined,
+    uuid: outcome.type === 'delivered' ? outcome.uuid : undefined,
+    retryInSeconds: settlement.retryInSeconds,
   };
-}
-
-function optionalString(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
 }
 
 // Powertools' Logger prints from inside its own constructor (lines logged before it was initialised), before a
@@ -123,7 +114,6 @@ export class SinkLogger extends Logger {
 
 function deliver(sink: SenderSink, attributes: Record<string, unknown>, logger: SinkLogger): void {
   sink.write(JSON.stringify(attributes, logger.replacer()));
-  sink.log(attributes);
 }
 
 type MetricsOptions = NonNullable<ConstructorParameters<typeof Metrics>[0]>;

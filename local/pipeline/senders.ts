@@ -8,7 +8,7 @@ import type { JobLine } from '#local/pipeline/jobs-file.ts';
 import {
   type LogFile,
   openLogFile,
-  parseSenderEvent,
+  senderEventOf,
   sinkObservability,
 } from '#local/pipeline/observability.ts';
 import { type RunPlan, StartError } from '#local/pipeline/plan.ts';
@@ -29,6 +29,7 @@ import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import { EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import { classifyTransportFailure, type FetchLike } from '#shared/ecourtdate/http.ts';
 import { createSenderHandler } from '#shared/sender/handler.ts';
+import type { Settlement } from '#shared/sender/runtime.ts';
 
 /** Programmatic hooks for fault-injection runs (the chaos suite); the command line uses none. */
 export interface PipelineHooks {
@@ -172,16 +173,18 @@ function createInstances(
   const { config, tracker, monitor, logFile } = senders;
   const sink = {
     write: (line: string) => logFile.write(line),
-    log(attributes: Readonly<Record<string, unknown>>) {
-      const event = parseSenderEvent(attributes);
-      if (event === undefined) return;
+    metric: (name: string, value: number) => monitor.count(name, value),
+  };
+  // Each record's settlement, as the sender's batch adapter keeps it: the tracker follows jobs by these values.
+  const onSettled = (settlements: readonly Settlement[]) => {
+    for (const settlement of settlements) {
+      const event = senderEventOf(settlement);
       const tracked = tracker.onSenderEvent(event);
       if (!tracked && senders.afterRun && event.kind !== 'retried' && event.kind !== 'requeued') {
         const name = event.jobId ?? '(no id)';
         senders.afterRun(`job ${name}: ${event.outcome}${event.reason ? ` (${event.reason})` : ''}`);
       }
-    },
-    metric: (name: string, value: number) => monitor.count(name, value),
+    }
   };
   return Array.from({ length: plan.concurrency }, (_, index) => {
     const clients = createAwsClients(config, { region: LOCAL_REGION, credentials: EMULATOR_CREDENTIALS });
@@ -197,6 +200,7 @@ function createInstances(
       ...clients,
       fetch: hooks.wrapFetch?.(counted, INSTANCE(index)) ?? counted,
       observability: sinkObservability(sink),
+      onSettled,
     });
     return { name: INSTANCE(index), handler, sqs: clients.sqs };
   });

@@ -1,4 +1,4 @@
-import { EcdDeferredError, EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
+import { type EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import {
   apiUrl,
   extractUuid,
@@ -9,8 +9,7 @@ import {
 } from '#shared/ecourtdate/http.ts';
 import type { Pacer } from '#shared/ecourtdate/pacer.ts';
 import type { ApiStatus } from '#shared/ecourtdate/status.ts';
-import type { TokenCache } from '#shared/ecourtdate/token-cache.ts';
-import { CredentialsError } from '#shared/errors.ts';
+import type { TokenCache, TokenResult } from '#shared/ecourtdate/token-cache.ts';
 import { type SendJob, serializeMessage } from '#shared/job.ts';
 import type { AttemptResult } from '#shared/policy.ts';
 import { redactText } from '#shared/redact.ts';
@@ -52,6 +51,17 @@ export interface Ready {
 /** What `prepare` gives: ready to send, or a known outcome with nothing sent. */
 export type Prepared = Ready | SendAttempt;
 
+/**
+ * The time an attempt has, epoch ms: every wait inside it comes out of it. `waitUntil`: every wait of the attempt
+ * (pacing for the first request, a token renewal's pacing, a resend's slot) is over by then, so the requests that
+ * follow the waits fit in the time left; a wait that would pass it is not made (`deferred`). `deadline`: the
+ * job's own deadline; no message request leaves at or after it.
+ */
+export interface AttemptTime {
+  readonly waitUntil?: number | undefined;
+  readonly deadline?: number | undefined;
+}
+
 export interface EcourtdateClientOptions {
   readonly baseUrl: URL;
   readonly tokens: TokenCache;
@@ -64,7 +74,8 @@ export interface EcourtdateClientOptions {
 /**
  * Sends one-off messages to eCourtDate. On a 401 it renews the token and resends at once; if that is
  * rejected too, it re-reads the secret, renews again and resends once more (docs/contract.md, the 401 row).
- * A 401 means nothing was created, so these resends can never double a message.
+ * A 401 means nothing was created, so these resends can never double a message. Returns values: never throws
+ * for API, network, pacing or secret failures.
  */
 export class EcourtdateClient {
   readonly #options: EcourtdateClientOptions;
@@ -77,106 +88,99 @@ export class EcourtdateClient {
 
   /**
    * Gets what the first request of an attempt needs, sending nothing to the messages endpoint: a token (from the
-   * cache, or the token endpoint) and a pacing slot. `maxWaitMs` bounds how long pacing may hold the slot (the
-   * invocation's time left). Never throws for API, network or secret failures: a failure here is a known outcome
-   * (nothing was sent), returned as `deferred` (pacing) or as an attempt of stage `secret` or `token`.
+   * cache, or the token endpoint) and a pacing slot, both waited for until `time.waitUntil` at most. A failure here is a known
+   * outcome (nothing was sent), returned as `deferred` (pacing, or no time left) or as an attempt of stage
+   * `secret` or `token`.
    */
-  async prepare(options: { maxWaitMs?: number | undefined } = {}): Promise<Prepared> {
-    try {
-      const token = await this.#options.tokens.get();
-      const slot = await this.#options.pacer.acquire(options.maxWaitMs);
-      if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
-      return { kind: 'ready', token };
-    } catch (error) {
-      return notSent(error, []);
-    }
+  async prepare(time: AttemptTime = {}): Promise<Prepared> {
+    const token = await this.#options.tokens.get({ waitUntil: time.waitUntil });
+    if (!token.ok) return notSent(token, []);
+    const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
+    if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
+    return { kind: 'ready', token: token.token };
   }
 
   /**
    * Sends `job` with a prepared token: the request may reach the messages endpoint from here on. On a 401 it
-   * renews the token (and then re-reads the secret) and resends, each resend with its own pacing slot. Never
-   * throws for API, network or secret failures. No request is sent at or after `deadline` (epoch ms).
+   * renews the token (and then re-reads the secret) and resends, each resend with its own pacing slot, all
+   * within `time` (a resend that cannot start in time is `deferred`: the 401 created nothing).
    */
-  async post(
-    job: SendJob,
-    prepared: Ready,
-    options: { maxWaitMs?: number | undefined; deadline?: number | undefined } = {},
-  ): Promise<SendAttempt> {
-    const sensitive = [job.message.content, job.message.subject, job.message.to];
+  async post(job: SendJob, prepared: Ready, time: AttemptTime = {}): Promise<SendAttempt> {
     const statuses: ApiStatus[] = [];
     let token = prepared.token;
-    try {
-      for (const step of ['first', 'renewed', 'reread'] as const) {
-        if (step !== 'first') {
-          token = await this.#options.tokens.get({ rejected: token, rereadSecret: step === 'reread' });
-          const slot = await this.#options.pacer.acquire(options.maxWaitMs);
-          if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
-        }
-        // Waiting for a token or a slot may have taken the job past its deadline: then it is not sent.
-        if (options.deadline !== undefined && this.#now() >= options.deadline)
-          return { kind: 'deferred', retryInMs: 0 };
-        let answer: HttpAnswer;
-        const started = this.#now();
-        try {
-          answer = await this.#post(job, token);
-        } catch (error) {
-          if (!(error instanceof EcdTransportError)) throw error;
-          statuses.push(error.kind);
-          const result: AttemptResult = {
-            kind: 'transport',
-            stage: 'send',
-            error: error.kind,
-            mayHaveBeenSent: error.mayHaveBeenSent,
-          };
-          return {
-            kind: 'attempted',
-            result,
-            excerpt: '',
-            detail: error.describe(),
-            latencyMs: this.#now() - started,
-            authFailed: false,
-            sendStatuses: statuses,
-          };
-        }
-        statuses.push(answer.status);
-        if (answer.status !== 401 || step === 'reread') {
-          const body = answer.body;
-          const secrets = [...sensitive, token];
-          let excerpt: string | undefined;
-          return {
-            kind: 'attempted',
-            result: {
-              kind: 'response',
-              stage: 'send',
-              status: answer.status,
-              uuid: answer.status < 300 ? extractUuid(body) : undefined,
-              retryAfterSeconds: waitHint(answer.headers, this.#now())?.seconds,
-            },
-            // Redacted on first read: a delivered job never logs it, and redaction is most of a send's CPU time.
-            get excerpt() {
-              excerpt ??= redactText(body, secrets);
-              return excerpt;
-            },
-            latencyMs: answer.latencyMs,
-            authFailed: answer.status === 401,
-            sendStatuses: statuses,
-          };
-        }
+    for (const step of ['first', 'renewed', 'reread'] as const) {
+      if (step !== 'first') {
+        const renewed = await this.#options.tokens.get({
+          rejected: token,
+          rereadSecret: step === 'reread',
+          waitUntil: time.waitUntil,
+        });
+        if (!renewed.ok) return notSent(renewed, statuses);
+        token = renewed.token;
+        const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
+        if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
       }
-    } catch (error) {
-      return notSent(error, statuses);
+      // Waiting for a token or a slot may have taken the job past its deadline or the attempt past its time.
+      if (this.#outOfTime(time)) return { kind: 'deferred', retryInMs: 0 };
+      const answer = await this.#attempt(job, token, statuses);
+      if (answer.kind !== 'unauthorized') return answer;
+      if (step === 'reread') return answer.last;
     }
     // Unreachable: the loop returns on its last step.
-    throw new Error('send loop ended without a result');
+    return { kind: 'deferred', retryInMs: 0 };
   }
 
   /** One whole attempt: `prepare`, then `post` (for callers without a ledger between the two). */
-  async send(
+  async send(job: SendJob, time: AttemptTime = {}): Promise<SendAttempt> {
+    const prepared = await this.prepare(time);
+    return prepared.kind === 'ready' ? this.post(job, prepared, time) : prepared;
+  }
+
+  /** One message request: its attempt, or a 401 to renew the token for (`last`: the attempt if none follows). */
+  async #attempt(
     job: SendJob,
-    options: { maxWaitMs?: number | undefined; deadline?: number | undefined } = {},
-  ): Promise<SendAttempt> {
-    const prepared = await this.prepare(options);
-    return prepared.kind === 'ready' ? this.post(job, prepared, options) : prepared;
+    token: string,
+    statuses: ApiStatus[],
+  ): Promise<
+    | Extract<SendAttempt, { kind: 'attempted' }>
+    | { readonly kind: 'unauthorized'; readonly last: SendAttempt }
+  > {
+    const started = this.#now();
+    let answer: HttpAnswer;
+    try {
+      answer = await this.#post(job, token);
+    } catch (error) {
+      if (!(error instanceof EcdTransportError)) throw error;
+      statuses.push(error.kind);
+      return {
+        kind: 'attempted',
+        result: {
+          kind: 'transport',
+          stage: 'send',
+          error: error.kind,
+          mayHaveBeenSent: error.mayHaveBeenSent,
+        },
+        excerpt: '',
+        detail: error.describe(),
+        latencyMs: this.#now() - started,
+        authFailed: false,
+        sendStatuses: [...statuses],
+      };
+    }
+    statuses.push(answer.status);
+    const attempted = answered(answer, [job.message.content, job.message.subject, job.message.to, token], {
+      statuses: [...statuses],
+      retryAfterSeconds: waitHint(answer.headers, this.#now())?.seconds,
+    });
+    return answer.status === 401 ? { kind: 'unauthorized', last: attempted } : attempted;
+  }
+
+  #waitLeft(time: AttemptTime): number | undefined {
+    return time.waitUntil === undefined ? undefined : Math.max(time.waitUntil - this.#now(), 0);
+  }
+
+  #outOfTime(time: AttemptTime): boolean {
+    return time.deadline !== undefined && this.#now() >= time.deadline;
   }
 
   async #post(job: SendJob, token: string): Promise<HttpAnswer> {
@@ -203,12 +207,47 @@ export class EcourtdateClient {
   }
 }
 
-/** A failure before any request of the attempt left (or after a 401, which created nothing): a known outcome. */
-function notSent(error: unknown, statuses: readonly ApiStatus[]): SendAttempt {
-  if (error instanceof EcdDeferredError) return { kind: 'deferred', retryInMs: error.retryInMs };
-  if (error instanceof CredentialsError) return secretFailure(statuses);
-  if (error instanceof EcdTokenError) return tokenFailure(error, statuses);
-  throw error;
+/** An HTTP answer of the messages endpoint as an attempt; its excerpt is redacted on first read. */
+function answered(
+  answer: HttpAnswer,
+  secrets: readonly (string | undefined)[],
+  extra: { statuses: readonly ApiStatus[]; retryAfterSeconds: number | undefined },
+): Extract<SendAttempt, { kind: 'attempted' }> {
+  const body = answer.body;
+  let excerpt: string | undefined;
+  return {
+    kind: 'attempted',
+    result: {
+      kind: 'response',
+      stage: 'send',
+      status: answer.status,
+      uuid: answer.status < 300 ? extractUuid(body) : undefined,
+      retryAfterSeconds: extra.retryAfterSeconds,
+    },
+    // Redacted on first read: a delivered job never logs it, and redaction is most of a send's CPU time.
+    get excerpt() {
+      excerpt ??= redactText(
+        body,
+        secrets.filter((s): s is string => s !== undefined),
+      );
+      return excerpt;
+    },
+    latencyMs: answer.latencyMs,
+    authFailed: answer.status === 401,
+    sendStatuses: extra.statuses,
+  };
+}
+
+/** A token that could not be had (or after a 401, which created nothing): a known outcome, nothing sent. */
+function notSent(token: Exclude<TokenResult, { ok: true }>, statuses: readonly ApiStatus[]): SendAttempt {
+  switch (token.failure) {
+    case 'deferred':
+      return { kind: 'deferred', retryInMs: token.retryInMs };
+    case 'secret':
+      return secretFailure(statuses);
+    case 'token':
+      return tokenFailure(token.error, statuses);
+  }
 }
 
 /** The secret could not be read or parsed (Secrets Manager failed, or the secret is malformed): nothing sent. */

@@ -1,7 +1,8 @@
 import type { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
-import { EcdDeferredError, EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
+import { EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import { apiUrl, type FetchLike, httpRequest, waitHint } from '#shared/ecourtdate/http.ts';
 import type { Pacer } from '#shared/ecourtdate/pacer.ts';
+import { CredentialsError } from '#shared/errors.ts';
 import { redactText } from '#shared/redact.ts';
 
 /** When `expires_in` is absent (eCourtDate's authentication page shows none), tokens are assumed to last an hour. */
@@ -19,6 +20,30 @@ export interface TokenCacheOptions {
   readonly onAnswer?: (status: number | 'timeout' | 'connection') => void;
 }
 
+/**
+ * What `TokenCache.get` gives: a token, or why there is none. Nothing reached the messages endpoint in any case:
+ * `deferred` (pacing held the token request back, or it could not start in time; `retryInMs` from now),
+ * `token` (the token endpoint did not issue one), `secret` (the client secret could not be read or parsed).
+ */
+export type TokenResult =
+  | { readonly ok: true; readonly token: string }
+  | { readonly ok: false; readonly failure: 'deferred'; readonly retryInMs: number }
+  | { readonly ok: false; readonly failure: 'token'; readonly error: EcdTokenError }
+  | { readonly ok: false; readonly failure: 'secret'; readonly error: CredentialsError };
+
+/** What a caller of `TokenCache.get` may ask. */
+export interface TokenRequestOptions {
+  /** A token the API just answered 401 to: a new one is fetched unless another caller already replaced it. */
+  readonly rejected?: string | undefined;
+  /** Re-read the client secret first (it may have been rotated). */
+  readonly rereadSecret?: boolean | undefined;
+  /**
+   * Epoch ms by which the token request's pacing wait must be over (the attempt's `waitUntil`): a request whose
+   * slot lies beyond it is not made (`deferred`). @default no limit
+   */
+  readonly waitUntil?: number | undefined;
+}
+
 interface CachedToken {
   readonly value: string;
   /** When to stop using it: `renewBeforeMs` before expiry, but never before half its lifetime. */
@@ -34,8 +59,8 @@ export class TokenCache {
   readonly #options: TokenCacheOptions;
   readonly #now: () => number;
   #current: CachedToken | undefined;
-  #inflight: Promise<CachedToken> | undefined;
-  #inflightReread: Promise<CachedToken> | undefined;
+  #inflight: Promise<TokenResult> | undefined;
+  #inflightReread: Promise<TokenResult> | undefined;
 
   constructor(options: TokenCacheOptions) {
     this.#options = options;
@@ -43,46 +68,55 @@ export class TokenCache {
   }
 
   /**
-   * A valid token. `rejected` is a token the API just answered 401 to: a new one is fetched unless another
-   * caller already replaced it. `rereadSecret` re-reads the client secret first (it may have been rotated).
-   * Throws `EcdTokenError` when no token could be had, `EcdDeferredError` when pacing held the request back.
+   * A valid token, or why there is none (`TokenResult`); never rejects for API, network, pacing or secret
+   * failures. A renewal in flight is shared by concurrent callers; one that re-reads the secret is never
+   * satisfied by one that does not. The first caller's `waitUntil` bounds the shared request's wait.
    */
-  async get(options: { rejected?: string; rereadSecret?: boolean } = {}): Promise<string> {
+  async get(options: TokenRequestOptions = {}): Promise<TokenResult> {
     const current = this.#current;
     // Usable unless about to expire or just rejected; a token someone else fetched since the rejection is fine.
     if (current && this.#now() < current.renewAt && current.value !== options.rejected) {
-      return current.value;
+      return { ok: true, token: current.value };
     }
-    // A renewal that re-reads the secret is never satisfied by one in flight that does not.
     if (options.rereadSecret) {
-      this.#inflightReread ??= this.#fetch(true).finally(() => {
+      this.#inflightReread ??= this.#fetch(true, options.waitUntil).finally(() => {
         this.#inflightReread = undefined;
       });
-      return (await this.#inflightReread).value;
+      return this.#inflightReread;
     }
-    this.#inflight ??= this.#fetch(false).finally(() => {
+    this.#inflight ??= this.#fetch(false, options.waitUntil).finally(() => {
       this.#inflight = undefined;
     });
-    return (await this.#inflight).value;
+    return this.#inflight;
   }
 
-  async #fetch(rereadSecret: boolean): Promise<CachedToken> {
-    let credentials = await this.#options.credentials.get({ refresh: rereadSecret });
+  async #fetch(rereadSecret: boolean, waitUntil: number | undefined): Promise<TokenResult> {
+    const first = await this.#withCredentials(rereadSecret, waitUntil);
+    // Rejected credentials may be stale: the secret can have been rotated since it was cached. Re-read once.
+    const refused =
+      !first.ok && first.failure === 'token' && [400, 401].includes(first.error.status as number);
+    return !rereadSecret && refused ? this.#withCredentials(true, waitUntil) : first;
+  }
+
+  async #withCredentials(refresh: boolean, waitUntil: number | undefined): Promise<TokenResult> {
+    let credentials: { clientId: string; clientSecret: string };
     try {
-      return await this.#request(credentials);
+      credentials = await this.#options.credentials.get({ refresh });
     } catch (error) {
-      // Rejected credentials may be stale: the secret can have been rotated since it was cached. Re-read once.
-      if (!rereadSecret && error instanceof EcdTokenError && (error.status === 401 || error.status === 400)) {
-        credentials = await this.#options.credentials.get({ refresh: true });
-        return this.#request(credentials);
-      }
+      if (error instanceof CredentialsError) return { ok: false, failure: 'secret', error };
       throw error;
     }
+    return this.#request(credentials, waitUntil);
   }
 
-  async #request(credentials: { clientId: string; clientSecret: string }): Promise<CachedToken> {
-    const slot = await this.#options.pacer.acquire();
-    if (!slot.ok) throw new EcdDeferredError(slot.retryInMs);
+  async #request(
+    credentials: { clientId: string; clientSecret: string },
+    waitUntil: number | undefined,
+  ): Promise<TokenResult> {
+    const slot = await this.#options.pacer.acquire(
+      waitUntil === undefined ? undefined : Math.max(waitUntil - this.#now(), 0),
+    );
+    if (!slot.ok) return { ok: false, failure: 'deferred', retryInMs: slot.retryInMs };
     const url = apiUrl(this.#options.baseUrl, '/oauth/token');
     let answer: Awaited<ReturnType<typeof httpRequest>>;
     try {
@@ -104,20 +138,30 @@ export class TokenCache {
     } catch (error) {
       if (!(error instanceof EcdTransportError)) throw error;
       this.#options.onAnswer?.(error.kind);
-      throw new EcdTokenError(error.kind, '', undefined, { cause: error });
+      return {
+        ok: false,
+        failure: 'token',
+        error: new EcdTokenError(error.kind, '', undefined, { cause: error }),
+      };
     }
     this.#options.onAnswer?.(answer.status);
     const excerpt = redactText(answer.body, [credentials.clientSecret, credentials.clientId]);
     if (answer.status < 200 || answer.status >= 300) {
-      throw new EcdTokenError(answer.status, excerpt, waitHint(answer.headers, this.#now())?.seconds);
+      const error = new EcdTokenError(answer.status, excerpt, waitHint(answer.headers, this.#now())?.seconds);
+      return { ok: false, failure: 'token', error };
     }
     const token = parseTokenResponse(answer.body);
-    if (!token) throw new EcdTokenError(answer.status, 'token response without access_token');
+    if (!token) {
+      return {
+        ok: false,
+        failure: 'token',
+        error: new EcdTokenError(answer.status, 'token response without access_token'),
+      };
+    }
     const lifetimeMs = (token.expiresIn ?? DEFAULT_TOKEN_LIFETIME_SECONDS) * 1000;
     const usableMs = Math.max(lifetimeMs - this.#options.renewBeforeMs, lifetimeMs / 2);
-    const cached = { value: token.accessToken, renewAt: this.#now() + usableMs };
-    this.#current = cached;
-    return cached;
+    this.#current = { value: token.accessToken, renewAt: this.#now() + usableMs };
+    return { ok: true, token: token.accessToken };
   }
 }
 

@@ -59,6 +59,22 @@ export interface LedgerEntry {
   readonly dead_letter_reason?: string;
   /** The send-queue message id that was dead-lettered; the same id coming back means the ack was lost. */
   readonly dead_letter_message_id?: string;
+  /**
+   * The dead letter's redrive token: a random id the relay wrote here and on the dead-letter message
+   * (`dead_letter_id`). A redriven message carrying it starts one new generation, which clears it, so one dead
+   * letter is redriven at most once, whatever number of copies carry it (README, "Redrives").
+   */
+  readonly dead_letter_token?: string;
+  /**
+   * The token of the open (or last) attempt, random per claim: a copy of the record that carries this attempt's
+   * answer (a settle that could not be written) is matched to it by this token.
+   */
+  readonly attempt_token?: string;
+  /**
+   * A random id written by every write of the entry: a conditional write whose first answer was lost, and whose
+   * retry then failed its condition, recognises its own write by it.
+   */
+  readonly write_token?: string;
   readonly history: readonly LedgerEvent[];
   /** TTL, epoch seconds. */
   readonly expiration: number;
@@ -80,8 +96,18 @@ export interface ClaimInput {
    * counts from it, not from its first claim, since a job can wait unclaimed (deferred during a 429) first.
    */
   readonly firstReceivedAt?: number | undefined;
-  /** The record is an operator's redrive from the dead-letter queue (it carries the relay's attributes). */
-  readonly redriven?: boolean;
+  /** The claim's attempt token and write token: random, new for every claim (`JobLedger.claim` makes one). */
+  readonly token?: string | undefined;
+  /**
+   * The redrive token the record carries (its `dead_letter_id` attribute): an operator's redrive of the dead
+   * letter that holds it. Only the token the ledger holds starts a new generation.
+   */
+  readonly redriveToken?: string | undefined;
+  /**
+   * The open attempt a copy of the record carries (made when the attempt's settle could not be written): its
+   * attempt token, and whether the copy carries eCourtDate's answer (`answered`) or the attempt sent nothing.
+   */
+  readonly carried?: { readonly token: string; readonly answered: boolean } | undefined;
   /** How early a copy may come and still be due, ms. @default NOT_DUE_TOLERANCE_MS (scaled down in local runs) */
   readonly dueToleranceMs?: number | undefined;
 }
@@ -103,6 +129,11 @@ export type GateVerdict =
    * only a person's redrive starts a new generation.
    */
   | { readonly kind: 'dead_letter_again'; readonly entry: LedgerEntry }
+  /**
+   * The record carries the answer of the attempt still open in the ledger (its settle could not be written):
+   * settle that attempt with the carried answer, without a claim and without a send.
+   */
+  | { readonly kind: 'carried'; readonly entry: LedgerEntry }
   /** Another instance holds the job until `until` (epoch ms): hide this copy until then. */
   | { readonly kind: 'in_flight'; readonly entry: LedgerEntry; readonly until: number }
   /** The job's next attempt is not due before `until` (epoch ms): hide this copy until then. */
@@ -136,6 +167,8 @@ export function firstEntry(input: ClaimInput, expiration: number, keyPrefix: str
     attempt_open: true,
     attempt_started_at: input.now,
     lease_until: input.leaseUntil,
+    attempt_token: input.token,
+    write_token: input.token,
     history: [],
     expiration,
     updated_at: input.now,
@@ -143,10 +176,29 @@ export function firstEntry(input: ClaimInput, expiration: number, keyPrefix: str
 }
 
 /**
+ * Whether the record is the one redrive the job's dead letter allows: it carries the redrive token the ledger
+ * holds for that dead letter, and it is not the very message that was dead-lettered (whose acknowledgement was
+ * lost). Pure.
+ */
+export function isRedriveOf(
+  existing: LedgerEntry,
+  input: Pick<ClaimInput, 'redriveToken' | 'messageId'>,
+): boolean {
+  return (
+    existing.status === 'dead_lettered' &&
+    existing.dead_letter_token !== undefined &&
+    input.redriveToken === existing.dead_letter_token &&
+    existing.dead_letter_message_id !== input.messageId
+  );
+}
+
+/**
  * Decides what a record may do with a job whose entry exists (README, "The job ledger"). Pure. A dead-lettered
  * job starts a new generation, with a fresh budget and its unknown outcome cleared, only on an operator's
- * redrive: that is a person's decision to send again. Any other copy of it (SQS's second copy, an upstream
- * resend) is dead-lettered again without a send, so no copy undoes a dead letter's wait or reason.
+ * redrive of the dead letter the ledger recorded (`isRedriveOf`): that is a person's decision to send again, and
+ * the generation it starts consumes the dead letter's token. Any other copy (SQS's second copy, an upstream
+ * resend, a second copy of the dead letter, a copy the sender made) is dead-lettered again without a send, so
+ * no copy undoes a dead letter's wait or reason. A record carrying the answer of the open attempt settles it.
  */
 export function gate(existing: LedgerEntry, input: ClaimInput, expiration: number): GateVerdict {
   const { now } = input;
@@ -154,13 +206,14 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
   if (existing.status === 'delivered' || existing.status === 'duplicate') {
     return { kind: 'settled', entry: existing };
   }
-  if (
-    existing.status === 'dead_lettered' &&
-    (existing.dead_letter_message_id === input.messageId || !input.redriven)
-  ) {
+  if (existing.status === 'dead_lettered' && !isRedriveOf(existing, input)) {
     return { kind: 'dead_letter_again', entry: existing };
   }
-  if (existing.attempt_open && now < (existing.lease_until ?? 0)) {
+  // The open attempt is the one this record carries: its answer settles it; if it sent nothing, it is not lost.
+  const ownOpenAttempt =
+    existing.attempt_open && input.carried !== undefined && existing.attempt_token === input.carried.token;
+  if (ownOpenAttempt && input.carried?.answered) return { kind: 'carried', entry: existing };
+  if (existing.attempt_open && !ownOpenAttempt && now < (existing.lease_until ?? 0)) {
     return { kind: 'in_flight', entry: existing, until: existing.lease_until ?? now };
   }
 
@@ -181,6 +234,7 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
       unknown_at: undefined,
       dead_letter_reason: undefined,
       dead_letter_message_id: undefined,
+      dead_letter_token: undefined,
       history: appendHistory(existing.history, {
         at: now,
         generation,
@@ -188,7 +242,7 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
         outcome: 'redriven',
       }),
     };
-  } else if (existing.attempt_open) {
+  } else if (existing.attempt_open && !ownOpenAttempt) {
     // The last attempt was claimed and never reported: its instance stopped, perhaps after sending.
     lost = true;
     next = {
@@ -223,6 +277,8 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
       attempt_open: true,
       attempt_started_at: now,
       lease_until: input.leaseUntil,
+      attempt_token: input.token,
+      write_token: input.token,
       version: existing.version + 1,
       expiration,
       updated_at: now,

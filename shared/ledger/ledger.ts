@@ -1,7 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { RelayError } from '#shared/errors.ts';
 import {
   appendHistory,
   type ClaimInput,
@@ -27,8 +27,15 @@ export type ClaimResult =
   | { readonly kind: 'busy' };
 
 export interface SettleInput {
-  /** The entry as the claim wrote it. */
+  /** The entry as the claim wrote it (or as found, for an answer carried by a copy). */
   readonly entry: LedgerEntry;
+  /**
+   * This write's token: random, new for every write, so that the write recognises itself (see `write_token`).
+   * @default a new random UUID
+   */
+  readonly token?: string | undefined;
+  /** For a dead letter: its redrive token, also put on the dead-letter message (`dead_letter_id`). */
+  readonly deadLetterToken?: string | undefined;
   /** Epoch ms. */
   readonly now: number;
   /** How the attempt counts; undefined when nothing was attempted (deferred, expired, blocked). */
@@ -41,8 +48,11 @@ export interface SettleInput {
   readonly detail?: string | undefined;
 }
 
-/** The entry changed under an open attempt (another writer took over a lease this invocation still held). */
-export class LedgerConflictError extends RelayError {}
+/** What a settle came to: written (by this call, or by its first try whose answer was lost), or a conflict. */
+export type SettleResult =
+  | { readonly kind: 'written'; readonly entry: LedgerEntry }
+  /** The entry changed under the open attempt: another writer took over a lease this invocation still held. */
+  | { readonly kind: 'conflict' };
 
 /**
  * The job ledger: one DynamoDB item per job, and the one gate every record passes (README, "The job ledger").
@@ -74,68 +84,66 @@ export class JobLedger {
 
   /**
    * Claims the job's next attempt, or says why this record may not make one. Throws the SDK's error when
-   * DynamoDB fails: nothing was claimed then, and nothing sent.
+   * DynamoDB fails: nothing was claimed then, and nothing sent. A claim whose write DynamoDB applied but whose
+   * answer was lost (the SDK's retry then fails the condition) is still this claim's: it finds its own token.
    */
-  async claim(input: ClaimInput): Promise<ClaimResult> {
+  async claim(request: ClaimInput): Promise<ClaimResult> {
+    const input = { ...request, token: request.token ?? randomUUID() };
     const expiration = this.#expiration(input.now);
     const created = firstEntry(input, expiration, JOB_KEY_PREFIX);
-    const existing = await this.#putIfAbsent(created);
-    if (existing === null) return { kind: 'claimed', entry: created, lost: false };
+    const existing = await this.#put(created, 'attribute_not_exists(id)');
+    if (existing === 'written') return { kind: 'claimed', entry: created, lost: false };
     if (existing === undefined) return { kind: 'busy' };
     const verdict = gate(existing, input, expiration);
     if (verdict.kind !== 'claim') return verdict;
-    if (!(await this.#replace(verdict.entry, existing.version))) return { kind: 'busy' };
+    if ((await this.#replace(verdict.entry, existing.version)) !== 'written') return { kind: 'busy' };
     return { kind: 'claimed', entry: verdict.entry, lost: verdict.lost };
   }
 
   /**
    * Closes the claimed attempt with what it came to; a retry also records the earliest time of the next
-   * attempt. Returns the entry as written. Throws `LedgerConflictError` if another writer changed the entry.
+   * attempt; a dead letter its redrive token. Returns the entry as written, or `conflict` when another writer
+   * changed the entry. Throws the SDK's error when DynamoDB fails (the caller carries the answer on a copy).
    */
-  async settle(input: SettleInput): Promise<LedgerEntry> {
+  async settle(request: SettleInput): Promise<SettleResult> {
+    const input = { ...request, token: request.token ?? randomUUID() };
     const next = settledEntry(input, this.#expiration(input.now));
-    if (!(await this.#replace(next, input.entry.version))) {
-      throw new LedgerConflictError(
-        `ledger entry of job ${input.entry.job_id} changed under an open attempt`,
-      );
-    }
-    return next;
+    const written = await this.#replace(next, input.entry.version);
+    return written === 'written' ? { kind: 'written', entry: next } : { kind: 'conflict' };
   }
 
-  /** Creates the entry; null when created, else the entry that exists (undefined if it vanished meanwhile). */
-  async #putIfAbsent(entry: LedgerEntry): Promise<LedgerEntry | null | undefined> {
+  /** Replaces the entry if it still has `expectedVersion`; `written`, or the entry found instead. */
+  #replace(entry: LedgerEntry, expectedVersion: number): Promise<'written' | LedgerEntry | undefined> {
+    return this.#put(entry, 'version = :expected', { ':expected': expectedVersion });
+  }
+
+  /**
+   * Puts the entry under `condition`. Returns `written` when the item now holds this very write (the put, or its
+   * first try whose answer was lost: the SDK retried, the retry failed the condition, and the item carries this
+   * write's `write_token`); else the entry that failed the condition (undefined if there is none).
+   */
+  async #put(
+    entry: LedgerEntry,
+    condition: string,
+    values?: Record<string, unknown>,
+  ): Promise<'written' | LedgerEntry | undefined> {
     try {
       await this.#doc.send(
         new PutCommand({
           TableName: this.#table,
           Item: entry,
-          ConditionExpression: 'attribute_not_exists(id)',
+          ConditionExpression: condition,
+          ...(values ? { ExpressionAttributeValues: values } : {}),
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return null;
+      return 'written';
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       // DynamoDB hands back the item that failed the condition; an emulator without that feature costs a read.
-      if (error.Item) return unmarshall(error.Item) as LedgerEntry;
-      return this.get(entry.job_id);
-    }
-  }
-
-  async #replace(entry: LedgerEntry, expectedVersion: number): Promise<boolean> {
-    try {
-      await this.#doc.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: entry,
-          ConditionExpression: 'version = :expected',
-          ExpressionAttributeValues: { ':expected': expectedVersion },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
+      const found = error.Item ? (unmarshall(error.Item) as LedgerEntry) : await this.get(entry.job_id);
+      if (found?.write_token !== undefined && found.write_token === entry.write_token) return 'written';
+      return found;
     }
   }
 
@@ -155,6 +163,7 @@ export function settledEntry(input: SettleInput, expiration: number): LedgerEntr
     status,
     attempt_open: false,
     lease_until: undefined,
+    write_token: input.token,
     version: entry.version + 1,
     sends: entry.sends + (attempt?.sent ? 1 : 0),
     retryable: entry.retryable + (attempt?.retryable ? 1 : 0),
@@ -169,6 +178,7 @@ export function settledEntry(input: SettleInput, expiration: number): LedgerEntr
     uuid: outcome.type === 'delivered' && outcome.uuid ? outcome.uuid : entry.uuid,
     dead_letter_reason: reason,
     dead_letter_message_id: reason ? input.messageId : undefined,
+    dead_letter_token: reason ? input.deadLetterToken : undefined,
     history: appendHistory(entry.history, {
       at: now,
       generation: entry.generation,

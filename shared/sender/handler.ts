@@ -1,4 +1,4 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { randomUUID } from 'node:crypto';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -19,11 +19,12 @@ import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createObservability, type Observability, traceClients } from '#shared/observability.ts';
-import { backoffDelaySeconds } from '#shared/policy.ts';
+import { applyDecision } from '#shared/sender/apply.ts';
+import { decideRecord } from '#shared/sender/decide.ts';
 import { recordTokenAnswer } from '#shared/sender/metrics.ts';
-import { RetryLaterError, type SenderRuntime, settleRecord } from '#shared/sender/record.ts';
+import type { InvocationBudget, SenderRuntime, Settlement } from '#shared/sender/runtime.ts';
 import { JobSettledPublisher } from '#shared/sender/settled-event.ts';
-import { hideFor } from '#shared/sqs/settle.ts';
+import { observe, recordContext } from '#shared/sender/stages.ts';
 
 export interface SenderDependencies {
   readonly config: SenderConfig;
@@ -34,24 +35,82 @@ export interface SenderDependencies {
   readonly events?: EventBridgeClient;
   readonly fetch?: FetchLike;
   readonly observability?: Observability;
+  /** Epoch ms. @default Date.now */
   readonly now?: () => number;
+  /** Jitter source in [0, 1). @default Math.random */
   readonly random?: () => number;
+  /**
+   * Called once per invocation with the settlement of every record, in the batch's order (the local pipeline
+   * follows its jobs by them). A throwing hook is ignored: it never changes what SQS is told.
+   */
+  readonly onSettled?: (settlements: readonly Settlement[]) => void;
 }
 
 export type SenderHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
 // Time kept back from the invocation's deadline beyond the worst-case chain below.
 const SETTLE_MARGIN_MS = 5_000;
-// AWS calls a record can make once its pacing slot is granted: a secret re-read, the ledger settle, one SQS call.
-const AWS_CALLS_AFTER_PACING = 3;
+// AWS calls a record can make once its waits are over: a secret re-read, the ledger settle, one SQS call.
+const AWS_CALLS_AFTER_WAITS = 3;
 
 /**
- * Builds the sender Lambda handler with the state of one container: credentials cache, token cache and
- * rate pacer. `functions/sender.ts` calls it once at module scope; the local pipeline calls it once per
- * simulated instance. Records of a batch are settled concurrently; each one succeeds or fails on its own
- * (partial batch response), and a batch where every record is retried is not an invocation error.
+ * Builds the sender Lambda handler with the state of one container: credentials cache, token cache and rate
+ * pacer. `functions/sender.ts` calls it once at module scope; the local pipeline calls it once per simulated
+ * instance. Each record goes through its stages (`observe`), one pure decision (`decideRecord`) and one applier
+ * (`applyDecision`), concurrently with the rest of its batch; the batch adapter keeps every record's settlement
+ * and answers SQS with the batch item failures (values in, `batchItemFailures` out). A batch where every record is
+ * retried is not an invocation error.
  */
 export function createSenderHandler(deps: SenderDependencies): SenderHandler {
+  const runtime = createRuntime(deps);
+  const { config, now } = runtime;
+  // The worst case after the waits: every send of the 401 path with its token request at the HTTP timeout, then
+  // the secret re-read, the ledger settle and the SQS call at the AWS SDK's limits.
+  const chainMs =
+    config.httpTimeoutMs * SENDS_PER_JOB_WORST_CASE * 2 +
+    AWS_CALLS_AFTER_WAITS * awsCallWorstCaseMs() +
+    SETTLE_MARGIN_MS;
+
+  const settle = async (record: SQSRecord, budget: InvocationBudget): Promise<Settlement> => {
+    const context = recordContext(record, now());
+    const observed = await observe(context, runtime, budget);
+    const decision = decideRecord(context, observed, { config, now: now(), random: runtime.random });
+    return applyDecision(context, decision, runtime);
+  };
+
+  const base = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    const remaining = context?.getRemainingTimeInMillis?.();
+    const budget: InvocationBudget = {
+      // The lease of every attempt this invocation claims: a copy seen after it finds the attempt lost.
+      deadlineAt: now() + (remaining ?? chainMs),
+      waitUntil: remaining === undefined ? undefined : now() + Math.max(remaining - chainMs, 0),
+    };
+    const settlements = await Promise.all(event.Records.map((record) => settle(record, budget)));
+    try {
+      deps.onSettled?.(settlements);
+    } catch {
+      // An observer's fault is not the batch's.
+    }
+    return {
+      batchItemFailures: settlements
+        .filter((s) => s.batchItemFailure)
+        .map((s) => ({ itemIdentifier: s.messageId })),
+    };
+  };
+
+  return (
+    middy(base)
+      // Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: it holds message text and recipients.
+      .use(injectLambdaContext(runtime.logger, { logEvent: false }))
+      .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }))
+      .use(runtime.traced)
+  );
+}
+
+/** The state of one container: clients, caches, the pacer and the ledger. */
+function createRuntime(
+  deps: SenderDependencies,
+): SenderRuntime & { readonly traced: ReturnType<typeof traceClients> } {
   const { config } = deps;
   const now = deps.now ?? Date.now;
   // Never a kept-alive socket idle longer than servers keep them: after a thaw it would fail (README, "Sender settings").
@@ -68,33 +127,22 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     ttlMs: config.secretTtlSeconds * 1000,
     now,
   });
+  const http = { baseUrl: config.baseUrl, pacer, fetch: fetchImpl, timeoutMs: config.httpTimeoutMs, now };
   const tokens = new TokenCache({
-    baseUrl: config.baseUrl,
+    ...http,
     credentials,
-    pacer,
-    fetch: fetchImpl,
-    timeoutMs: config.httpTimeoutMs,
     renewBeforeMs: config.tokenRenewBeforeSeconds * 1000,
-    now,
     onAnswer: (status) => recordTokenAnswer(metrics, status),
-  });
-  const client = new EcourtdateClient({
-    baseUrl: config.baseUrl,
-    tokens,
-    pacer,
-    fetch: fetchImpl,
-    timeoutMs: config.httpTimeoutMs,
-    now,
   });
   const table = {
     client: deps.dynamodb,
     tableName: config.ledgerTableName,
     ttlSeconds: config.ledgerTtlSeconds,
   };
-  const runtime: SenderRuntime = {
+  return {
     config,
     sqs: deps.sqs,
-    client,
+    client: new EcourtdateClient({ ...http, tokens }),
     pacer,
     ledger: new JobLedger(table),
     delivery: config.webhooksEnabled ? new DeliveryLedger(table) : undefined,
@@ -109,52 +157,7 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
     metrics,
     now,
     random: deps.random ?? Math.random,
+    token: randomUUID,
+    traced,
   };
-  const processor = new BatchProcessor(EventType.SQS);
-  // The worst case after pacing: every send of the 401 path with its token request at the HTTP timeout, then
-  // the secret re-read, the ledger settle and the SQS call at the AWS SDK's limits.
-  const chainMs =
-    config.httpTimeoutMs * SENDS_PER_JOB_WORST_CASE * 2 +
-    AWS_CALLS_AFTER_PACING * awsCallWorstCaseMs() +
-    SETTLE_MARGIN_MS;
-
-  const recordHandler = async (record: SQSRecord, context?: Context) => {
-    const remaining = context?.getRemainingTimeInMillis?.();
-    const budget = {
-      // The lease of every attempt this invocation claims: a copy seen after it finds the attempt lost.
-      deadlineAt: now() + (remaining ?? chainMs),
-      maxWaitMs: remaining === undefined ? undefined : Math.max(remaining - chainMs, 0),
-    };
-    try {
-      return await settleRecord(record, runtime, budget);
-    } catch (error) {
-      if (error instanceof RetryLaterError) throw error;
-      // A failure the policy did not decide (a DynamoDB or SQS outage, a bug): the record fails and comes back
-      // after the first backoff step rather than the queue's long visibility timeout, so a resend after an
-      // unknown outcome still falls inside eCourtDate's duplicate window. Logged by name only: messages may
-      // quote request data.
-      const delaySeconds = backoffDelaySeconds(1, config, runtime.random);
-      logger.error('record failed unexpectedly; it will be retried', {
-        message_id: record.messageId,
-        error_name: error instanceof Error ? error.name : typeof error,
-        retry_in_seconds: delaySeconds,
-      });
-      await hideFor(deps.sqs, config.sendQueueUrl, record.receiptHandle, delaySeconds).catch(() => undefined);
-      throw error;
-    }
-  };
-
-  const base = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-    return processPartialResponse(event, recordHandler, processor, {
-      context,
-      throwOnFullBatchFailure: false,
-    });
-  };
-
-  const handler = middy(base)
-    // Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: it holds message text and recipients.
-    .use(injectLambdaContext(logger, { logEvent: false }))
-    .use(logMetrics(metrics, { captureColdStartMetric: true }))
-    .use(traced);
-  return handler;
 }

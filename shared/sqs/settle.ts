@@ -8,6 +8,15 @@ import type { SQSRecord } from 'aws-lambda';
 import { MAX_DELAY_SECONDS, MAX_HIDE_SECONDS } from '#shared/config.ts';
 import type { DeadLetterReason } from '#shared/outcome.ts';
 import { truncate } from '#shared/redact.ts';
+import {
+  type CarriedAnswer,
+  DLQ_ATTRIBUTE,
+  firstReceivedAt,
+  REQUEUE_ATTRIBUTE,
+  stringAttribute,
+} from '#shared/sqs/attributes.ts';
+
+export { DLQ_ATTRIBUTE, firstReceivedAt, REQUEUE_ATTRIBUTE } from '#shared/sqs/attributes.ts';
 
 /**
  * Keeps a received record out of sight for `delaySeconds` (seconds from now) before SQS offers it again: the
@@ -53,29 +62,9 @@ export interface DeadLetterInfo {
   readonly detail?: string | undefined;
   /** Short, already-redacted excerpt of the last response body; may hold any character the API sent. */
   readonly responseExcerpt?: string | undefined;
+  /** The dead letter's redrive token, as the ledger holds it; absent when the job has no ledger entry. */
+  readonly deadLetterId?: string | undefined;
 }
-
-/** Names of the message attributes on a dead-lettered job, for operators and the CLI. */
-export const DLQ_ATTRIBUTE = {
-  reason: 'reason',
-  jobId: 'job_id',
-  lastStatus: 'last_status',
-  attempts: 'attempts',
-  firstAttemptAt: 'first_attempt_at',
-  deadLetteredAt: 'dead_lettered_at',
-  detail: 'detail',
-  responseExcerpt: 'response_excerpt',
-} as const;
-
-/**
- * Names of the message attributes `requeueCopy` adds to a fresh copy of a record (docs/sqs-limits.md,
- * "Fresh copies"): `requeued_from`, the SQS message id of the first message of the chain of copies (String);
- * `first_received_at`, epoch ms of the first receipt of that first message (Number).
- */
-export const REQUEUE_ATTRIBUTE = {
-  requeuedFrom: 'requeued_from',
-  firstReceivedAt: 'first_received_at',
-} as const;
 
 /** The largest message SQS accepts (body and attributes together; SendMessage, 1 MiB). */
 export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
@@ -123,6 +112,8 @@ const SHED_ORDER = [
   DLQ_ATTRIBUTE.attempts,
   DLQ_ATTRIBUTE.jobId,
   DLQ_ATTRIBUTE.reason,
+  // Last: without it the dead letter cannot be redriven.
+  DLQ_ATTRIBUTE.deadLetterId,
 ];
 
 // The free-text attributes: the only ones whose content comes from outside the relay's own vocabulary.
@@ -168,6 +159,7 @@ export async function sendToDeadLetterQueue(
   put(DLQ_ATTRIBUTE.jobId, info.jobId);
   put(DLQ_ATTRIBUTE.detail, info.detail === undefined ? undefined : truncate(info.detail, 512));
   put(DLQ_ATTRIBUTE.responseExcerpt, info.responseExcerpt);
+  put(DLQ_ATTRIBUTE.deadLetterId, info.deadLetterId);
 
   const droppedAttributes: string[] = [];
   for (const name of SHED_ORDER) {
@@ -209,16 +201,32 @@ export interface RequeuedCopy {
   readonly droppedAttributes: readonly string[];
 }
 
+/** What a fresh copy carries besides the record's body and attributes (`requeueCopy`). */
+export interface CopyOptions {
+  /** The open attempt and its answer, when its settle could not be written (`carried_answer`). */
+  readonly carry?: CarriedAnswer | undefined;
+  /** The job settled but its `eCourtDate Job Settled` event is not out yet (`settled_event_pending`). */
+  readonly settledEventPending?: boolean | undefined;
+  /**
+   * Keep the redrive token (`dead_letter_id`): only for a copy of a redriven record whose redrive has not yet
+   * started its generation. Every other copy drops it, so a copy the sender made never redrives a job. The other
+   * dead-letter attributes are always dropped (they described the dead letter, not this copy).
+   */
+  readonly keepRedriveToken?: boolean | undefined;
+}
+
 /**
  * Sends a fresh copy of a received record to `queueUrl`, so that SQS's receive count starts again: the same body,
- * the same message attributes (converted from the Lambda record shape to SendMessage's, String values sanitised
- * with `sqsSafeText`), and `DelaySeconds` = min(`delaySeconds`, 900), SQS's maximum. The caller then acknowledges
- * the original (does not report it as a batch item failure); if this throws, it keeps the original instead.
+ * the producer's message attributes (converted from the Lambda record shape to SendMessage's, String values
+ * sanitised with `sqsSafeText`), and `DelaySeconds` = min(`delaySeconds`, 900), SQS's maximum. The caller then
+ * acknowledges the original (does not report it as a batch item failure); if this throws, it keeps the original.
  *
- * The copy also carries `first_received_at` (epoch ms, Number) and `requeued_from` (message id), taken from the
- * record when it is itself a copy, so that a job's life is counted from its first receipt across copies; each is
- * added only when it fits SQS's 10 attributes and 1 MiB, `first_received_at` first (docs/sqs-limits.md, "Fresh
- * copies"). `now` (epoch ms) stands in for a record with no first-receive timestamp.
+ * The copy also carries, in this order of priority and each only when it fits SQS's 10 attributes and 1 MiB:
+ * `carried_answer` (`options.carry`, or the one the record carries), `first_received_at` (epoch ms, taken from
+ * the record when it is itself a copy, so that a job's life is counted from its first receipt across copies),
+ * `settled_event_pending`, and `requeued_from` (docs/sqs-limits.md, "Fresh copies"). `now` (epoch ms) stands in
+ * for a record with no first-receive timestamp. A carried answer that does not fit throws `RangeError`: the
+ * caller keeps the original rather than lose the answer.
  *
  * Throws `RangeError` for a NaN delay, and whatever SQS throws.
  *
@@ -231,21 +239,26 @@ export async function requeueCopy(
   record: SQSRecord,
   delaySeconds: number,
   now: number = Date.now(),
+  options: CopyOptions = {},
 ): Promise<RequeuedCopy> {
   const delay = clampSeconds(delaySeconds, MAX_DELAY_SECONDS, 'delay');
-  const attributes: Record<string, MessageAttributeValue> = {};
-  const droppedAttributes: string[] = [];
-  const ours = new Set<string>(Object.values(REQUEUE_ATTRIBUTE));
-  for (const [name, value] of Object.entries(record.messageAttributes ?? {})) {
-    if (ours.has(name)) continue;
-    const converted = toSendAttribute(value);
-    if (converted) attributes[name] = converted;
-    else droppedAttributes.push(name);
-  }
-  const additions: [string, MessageAttributeValue][] = [
+  const { attributes, droppedAttributes } = producerAttributes(record, options);
+  const carry =
+    options.carry === undefined
+      ? stringAttribute(record, REQUEUE_ATTRIBUTE.carriedAnswer)
+      : JSON.stringify(options.carry);
+  const additions: [string, MessageAttributeValue | undefined][] = [
+    [
+      REQUEUE_ATTRIBUTE.carriedAnswer,
+      carry === undefined ? undefined : { DataType: 'String', StringValue: sqsSafeText(carry) },
+    ],
     [
       REQUEUE_ATTRIBUTE.firstReceivedAt,
       { DataType: 'Number', StringValue: String(firstReceivedAt(record) ?? Math.trunc(now)) },
+    ],
+    [
+      REQUEUE_ATTRIBUTE.settledEventPending,
+      options.settledEventPending ? { DataType: 'String', StringValue: 'true' } : undefined,
     ],
     [
       REQUEUE_ATTRIBUTE.requeuedFrom,
@@ -256,12 +269,17 @@ export async function requeueCopy(
     ],
   ];
   for (const [name, value] of additions) {
+    if (value === undefined) continue;
     const candidate = { ...attributes, [name]: value };
     if (
       Object.keys(candidate).length <= SQS_MAX_MESSAGE_ATTRIBUTES &&
       sqsMessageBytes(record.body, candidate) <= SQS_MAX_MESSAGE_BYTES
     ) {
       attributes[name] = value;
+    } else if (name === REQUEUE_ATTRIBUTE.carriedAnswer) {
+      throw new RangeError(
+        'the carried answer does not fit on a copy of this message (10 attributes, 1 MiB)',
+      );
     }
   }
   const sent = await sqs.send(
@@ -275,15 +293,22 @@ export async function requeueCopy(
   return { messageId: sent.MessageId ?? '', delaySeconds: delay, droppedAttributes };
 }
 
-/**
- * Epoch ms of the job's first receipt: the `first_received_at` a fresh copy carries (see `requeueCopy`), else
- * SQS's `ApproximateFirstReceiveTimestamp` of this message; undefined when the record has neither.
- */
-export function firstReceivedAt(record: SQSRecord): number | undefined {
-  const carried = Number(stringAttribute(record, REQUEUE_ATTRIBUTE.firstReceivedAt));
-  if (Number.isSafeInteger(carried) && carried > 0) return carried;
-  const approximate = Number(record.attributes?.ApproximateFirstReceiveTimestamp);
-  return Number.isSafeInteger(approximate) && approximate > 0 ? approximate : undefined;
+/** The record's attributes a copy keeps: the producer's own, and the redrive token when asked for. */
+function producerAttributes(
+  record: SQSRecord,
+  options: CopyOptions,
+): { attributes: Record<string, MessageAttributeValue>; droppedAttributes: string[] } {
+  const attributes: Record<string, MessageAttributeValue> = {};
+  const droppedAttributes: string[] = [];
+  const ours = new Set<string>([...Object.values(REQUEUE_ATTRIBUTE), ...Object.values(DLQ_ATTRIBUTE)]);
+  for (const [name, value] of Object.entries(record.messageAttributes ?? {})) {
+    const keep = options.keepRedriveToken === true && name === DLQ_ATTRIBUTE.deadLetterId;
+    if (ours.has(name) && !keep) continue;
+    const converted = toSendAttribute(value);
+    if (converted) attributes[name] = converted;
+    else droppedAttributes.push(name);
+  }
+  return { attributes, droppedAttributes };
 }
 
 function toSendAttribute(value: SQSRecord['messageAttributes'][string]): MessageAttributeValue | undefined {
@@ -296,10 +321,6 @@ function toSendAttribute(value: SQSRecord['messageAttributes'][string]): Message
   }
   const text = value.stringValue === undefined ? '' : sqsSafeText(value.stringValue);
   return text.length > 0 ? { DataType: dataType, StringValue: text } : undefined;
-}
-
-function stringAttribute(record: SQSRecord, name: string): string | undefined {
-  return record.messageAttributes?.[name]?.stringValue || undefined;
 }
 
 function clampSeconds(seconds: number, max: number, what: string): number {

@@ -2,7 +2,7 @@ import { DEFAULTS } from '#shared/config.ts';
 import { NOT_DUE_TOLERANCE_MS } from '#shared/ledger/gate.ts';
 import { DEAD_LETTER_REASONS } from '#shared/outcome.ts';
 import { insideDuplicateWindow } from '#shared/policy.ts';
-import { LOG_MESSAGE } from '#shared/sender/record.ts';
+import { LOG_MESSAGE } from '#shared/sender/runtime.ts';
 import {
   FAULT_NAMES,
   FAULTS,

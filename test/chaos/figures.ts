@@ -1,4 +1,4 @@
-import { LOG_MESSAGE } from '#shared/sender/record.ts';
+import { LOG_MESSAGE } from '#shared/sender/runtime.ts';
 import { type Facts, personalData, sentTwice, sqsRefusals } from '#test/chaos/checks.ts';
 import type { ChaosFigures } from '#test/chaos/summary.ts';
 

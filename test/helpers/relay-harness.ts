@@ -21,11 +21,12 @@ import {
   type SqsEmulator,
   startSqsEmulator,
 } from '#local/sqs-emulator.ts';
-import { createAwsClients } from '#shared/clients/aws.ts';
+import { type AwsClients, createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
+import type { Settlement } from '#shared/sender/runtime.ts';
 
 export const SECRET_ID = 'ecourtdate-relay/test';
 export const LEDGER_TABLE = 'relay-ledger';
@@ -50,8 +51,17 @@ export interface Harness {
   redrive(message: Message): Promise<string>;
   /** One event-source poll: receive up to 10, invoke the handler, delete what succeeded. */
   invoke(): Promise<PollResult & { response?: SQSBatchResponse | undefined }>;
-  /** Another Lambda container with the same configuration (its own caches), optionally with its own fetch. */
-  createInstance(options?: { fetch?: FetchLike }): SenderHandler;
+  /**
+   * Another Lambda container with the same configuration (its own caches), optionally with its own fetch, extra
+   * variables, its SDK clients changed before use (e.g. `injectDynamoFaults`), or a hook on each batch's
+   * settlements.
+   */
+  createInstance(options?: {
+    fetch?: FetchLike;
+    env?: Record<string, string>;
+    clients?: (clients: AwsClients) => void;
+    onSettled?: (settlements: readonly Settlement[]) => void;
+  }): SenderHandler;
   /** One event-source poll into a given instance, with a function timeout (an invocation past it fails). */
   invokeWith(
     handler: SenderHandler,
@@ -175,8 +185,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         functionTimeoutMs: 60_000,
       }),
     createInstance(instanceOptions = {}) {
-      const config = loadSenderConfig(env);
-      return createSenderHandler({ config, ...createAwsClients(config), fetch: instanceOptions.fetch });
+      const config = loadSenderConfig({ ...env, ...instanceOptions.env });
+      const clients = createAwsClients(config);
+      instanceOptions.clients?.(clients);
+      return createSenderHandler({
+        config,
+        ...clients,
+        fetch: instanceOptions.fetch,
+        onSettled: instanceOptions.onSettled,
+      });
     },
     invokeWith: (instance, invokeOptions = {}) =>
       pollOnce({

@@ -403,7 +403,11 @@ describe('invalid settings fail the synth, naming the setting', () => {
     [{ stage: 'staging', ledgerTtlDays: '366' }, 'ledgerTtlDays', /from 1 to 365, got 366/],
     [{ stage: 'staging', ledgerTtlDays: '7.5' }, 'ledgerTtlDays', /whole number, got "7.5"/],
     // A redrive is judged by the job's ledger entry: it must outlive the dead letters (14 days).
-    [{ stage: 'staging', ledgerTtlDays: '14' }, 'ledgerTtlDays', /must exceed the dead-letter queue's retention \(14 days\)/],
+    [
+      { stage: 'staging', ledgerTtlDays: '14' },
+      'ledgerTtlDays',
+      /must exceed the dead-letter queue's retention \(14 days\)/,
+    ],
     [{ stage: 'staging', duplicateWindowSeconds: '59' }, 'duplicateWindowSeconds', /from 60 to 1800, got 59/],
     // eCourtDate's window is 30 minutes: a longer setting would let resends fall outside it.
     [{ stage: 'staging', duplicateWindowSeconds: '3600' }, 'duplicateWindowSeconds', /from 60 to 1800/],

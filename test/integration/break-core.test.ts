@@ -238,7 +238,7 @@ describe('a 409 after a mix of known and unknown outcomes', () => {
 });
 
 describe('redrives and upstream resends', () => {
-  it('a job dead-lettered retries_exhausted after a created-then-503 is redriven: the 409 proves the delivery, still one message', async () => {
+  it('a job dead-lettered unknown_outcome after a created-then-503 and four 503s is redriven inside the window: the 409 proves the delivery, still one message', async () => {
     await start();
     h.sim.script({
       match: { path: ONEOFFS },
@@ -249,7 +249,7 @@ describe('redrives and upstream resends', () => {
     await h.enqueue(jobBody());
     await runUntilQuiet(10);
     const [letter] = await h.drainDeadLetters();
-    expect(letter && attr(letter, DLQ_ATTRIBUTE.reason)).toBe('retries_exhausted');
+    expect(letter && attr(letter, DLQ_ATTRIBUTE.reason)).toBe('unknown_outcome');
 
     if (letter) await h.redrive(letter);
     await runUntilQuiet(4);

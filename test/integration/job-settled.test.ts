@@ -79,21 +79,30 @@ describe('eCourtDate Job Settled', () => {
     expect(bus.events.map((e) => (e.detail as { outcome: string }).outcome)).toEqual(['delivered']);
   });
 
-  it('when EventBridge refuses, the record comes back and the event goes out then, without a second send', async () => {
+  it('when EventBridge refuses, a fresh copy comes back and publishes the first event (not a replay), without a second send', async () => {
     await start();
     bus.failNext(3, 'InternalException');
     await h.enqueue(jobBody());
 
     const first = await h.invoke();
-    expect(first.response?.batchItemFailures).toHaveLength(1);
+    // Re-queued as a fresh copy: no receive of the original is spent on the outage.
+    expect(first.response?.batchItemFailures).toEqual([]);
     expect(bus.events).toHaveLength(0);
     await h.fastForward();
     await h.invoke();
 
     expect(h.sends()).toHaveLength(1);
+    expect(bus.events.map((e) => e.detail)).toEqual([expect.not.objectContaining({ replayed: true })]);
+    expect(bus.events[0]?.detail).toMatchObject({ job_id: JOB_ID, outcome: 'delivered' });
+
+    // A later upstream resend of the same job is a replay.
+    await h.enqueue(jobBody());
+    await h.invoke();
     expect(bus.events.map((e) => e.detail)).toMatchObject([
+      { job_id: JOB_ID, outcome: 'delivered' },
       { job_id: JOB_ID, outcome: 'delivered', replayed: true },
     ]);
+    expect(h.sends()).toHaveLength(1);
     expect(await h.drainDeadLetters()).toEqual([]);
   });
 

@@ -72,7 +72,7 @@ describe('any 5xx on the messages endpoint may have created the message', () => 
     },
   );
 
-  it('two 500s still dead-letter retries_exhausted (the "retry once" rule stays)', async () => {
+  it('two 500s dead-letter after the one retry, as unknown_outcome: either may have created the message', async () => {
     await start();
     h.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 500 } });
     await h.enqueue(jobBody());
@@ -81,7 +81,7 @@ describe('any 5xx on the messages endpoint may have created the message', () => 
 
     expect(h.sends().map((r) => r.status)).toEqual([500, 500]);
     expect(deadLetters(await h.drainDeadLetters())).toEqual([
-      { reason: 'retries_exhausted', lastStatus: '500', jobId: JOB_ID },
+      { reason: 'unknown_outcome', lastStatus: '500', jobId: JOB_ID },
     ]);
   });
 });

@@ -332,7 +332,7 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
   });
 
   describe('500', () => {
-    it('is retried once after 60 s; the second 500 dead-letters retries_exhausted', async () => {
+    it('is retried once after 60 s; the second 500 dead-letters unknown_outcome (either may have created the message)', async () => {
       await start();
       h.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 500 } });
       const id = await h.enqueue(jobBody());
@@ -344,7 +344,7 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
 
       expect(h.sends()).toHaveLength(2);
       expect((await h.drainDeadLetters()).map(deadLetter)).toMatchObject([
-        { reason: 'retries_exhausted', lastStatus: '500', attempts: '2' },
+        { reason: 'unknown_outcome', lastStatus: '500', attempts: '2' },
       ]);
       await expectSendQueueEmpty();
     });
@@ -363,7 +363,7 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
     });
   });
 
-  it('503: backs off 60, 120, 240, 480 s, then dead-letters retries_exhausted after the fifth attempt', async () => {
+  it('503: backs off 60, 120, 240, 480 s, then dead-letters unknown_outcome after the fifth attempt', async () => {
     await start();
     h.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 503 } });
     const id = await h.enqueue(jobBody());
@@ -377,7 +377,7 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
 
     expect(h.sends()).toHaveLength(5);
     expect((await h.drainDeadLetters()).map(deadLetter)).toMatchObject([
-      { reason: 'retries_exhausted', lastStatus: '503', attempts: '5' },
+      { reason: 'unknown_outcome', lastStatus: '503', attempts: '5' },
     ]);
     await expectSendQueueEmpty();
   });
@@ -397,6 +397,19 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
 
     it('a retry that would land after the maximum age dead-letters expired instead', async () => {
       await start({ env: { MAX_AGE_SECONDS: '30' } });
+      h.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 408 } });
+      await h.enqueue(jobBody());
+
+      await h.invoke();
+
+      expect(h.sends()).toHaveLength(1);
+      expect((await h.drainDeadLetters()).map(deadLetter)).toMatchObject([
+        { reason: 'expired', lastStatus: '408' },
+      ]);
+    });
+
+    it('after an answer that may have created the message, the deadline dead-letters unknown_outcome, not expired', async () => {
+      await start({ env: { MAX_AGE_SECONDS: '30' } });
       h.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 503 } });
       await h.enqueue(jobBody());
 
@@ -404,7 +417,7 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
 
       expect(h.sends()).toHaveLength(1);
       expect((await h.drainDeadLetters()).map(deadLetter)).toMatchObject([
-        { reason: 'expired', lastStatus: '503' },
+        { reason: 'unknown_outcome', lastStatus: '503' },
       ]);
     });
   });
@@ -474,7 +487,7 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
     ).toBe(true);
   });
 
-  it('a dead-letter queue that refuses the job leaves it on the send queue: nothing is lost', async () => {
+  it('a dead-letter queue that refuses the job puts a fresh copy back on the send queue: nothing is lost, no receive spent', async () => {
     await start({
       env: { DEAD_LETTER_QUEUE_URL: 'http://sqs.us-east-1.localhost/000000000000/does-not-exist' },
     });
@@ -483,22 +496,32 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
 
     const result = await h.invoke();
 
-    expect(failedIds(result)).toEqual([id]);
-    expect((await h.inspect()).inflight.map((e) => e.message.messageId)).toEqual([id]);
-    // Back after the first backoff step, not the queue's long visibility timeout.
-    await expectHiddenFor(id, 60);
+    expect(failedIds(result)).toEqual([]);
+    const { delayed, inflight } = await h.inspect();
+    expect(inflight).toEqual([]);
+    // The same job, back after the first backoff step; the ledger already holds it dead-lettered, so the copy is
+    // dead-lettered again (never sent) once the dead-letter queue takes it.
+    expect(delayed.map((m) => [m.body, m.messageId === id])).toEqual([[JSON.stringify(jobBody()), false]]);
+    expect(h.sends()).toHaveLength(1);
+    expect(await h.ledger().get('cms-48213-reminder-1')).toMatchObject({
+      status: 'dead_lettered',
+      dead_letter_reason: 'forbidden',
+    });
   });
 
-  it('a ledger outage fails the record before anything is sent; it comes back after the first backoff step', async () => {
+  it('a ledger outage re-queues a fresh copy before anything is sent; it comes back after the first backoff step', async () => {
     await start();
     const id = await h.enqueue(jobBody());
     await h.dynamodb.stop();
 
     const result = await h.invoke();
 
-    expect(failedIds(result)).toEqual([id]);
+    expect(failedIds(result)).toEqual([]);
     expect(h.sends()).toHaveLength(0);
-    await expectHiddenFor(id, 60);
+    const { delayed } = await h.inspect();
+    expect(delayed).toHaveLength(1);
+    expect(delayed[0]?.messageId).not.toBe(id);
+    expect(((delayed[0]?.delayUntil ?? 0) - Date.now()) / 1000).toBeGreaterThan(55);
   });
 
   it('a retried record reappears on the queue after its backoff, not before', async () => {

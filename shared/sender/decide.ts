@@ -1,0 +1,473 @@
+import type { SenderConfig } from '#shared/config.ts';
+import type { SendAttempt } from '#shared/ecourtdate/client.ts';
+import type { SendJob } from '#shared/job.ts';
+import { type LedgerEntry, priorOf } from '#shared/ledger/ledger.ts';
+import type { DeadLetterReason, Outcome, RetryCause } from '#shared/outcome.ts';
+import {
+  type AttemptClass,
+  type AttemptResult,
+  backoffDelaySeconds,
+  classifyAttempt,
+  decide,
+  deferred,
+  rateLimitBlockMs,
+  scaled,
+  suspectRateLimitHint,
+} from '#shared/policy.ts';
+import type { Observed, RecordContext } from '#shared/sender/stages.ts';
+import type { CarriedAnswer } from '#shared/sqs/attributes.ts';
+
+/** Per-record facts for the log line, the dead-letter attributes and the settlement. */
+export interface RecordFacts {
+  readonly jobId: string | undefined;
+  readonly job?: SendJob | undefined;
+  /** Requests that reached (or may have reached) the messages endpoint, as the ledger counts them. */
+  readonly attempts: number;
+  /** Epoch ms of the first attempt of this generation (the job's first receipt without a ledger entry). */
+  readonly firstAttemptAt: number;
+  /** This invocation's attempt, when a request went out (its statuses are counted in the metrics). */
+  readonly sent?: Extract<SendAttempt, { kind: 'attempted' }> | undefined;
+  /** HTTP status, `timeout`, `connection`, `secret`, or `lost` (an attempt that never reported). */
+  readonly lastStatus?: number | string | undefined;
+  readonly detail?: string | undefined;
+}
+
+/** The ledger write a decision makes: closes the claimed (or carried) attempt of `entry`. */
+export interface LedgerSettle {
+  readonly entry: LedgerEntry;
+  /** How the attempt counts; undefined when nothing was attempted. */
+  readonly attempt?: AttemptClass | undefined;
+  /** eCourtDate's answer, carried on a copy should the write fail; undefined when nothing was sent. */
+  readonly result?: AttemptResult | undefined;
+}
+
+/** What a copy of the record carries (see `requeueCopy` in shared/sqs/settle.ts). */
+export interface CopySpec {
+  readonly carry?: CarriedAnswer | undefined;
+  readonly settledEventPending?: boolean | undefined;
+  readonly keepRedriveToken?: boolean | undefined;
+}
+
+/**
+ * The one decision about a record, made by pure code (`decideRecord`) before anything is done about it;
+ * `applyDecision` carries it out. `action` is what happens to the SQS message: acknowledged, sent to the
+ * dead-letter queue (then acknowledged), hidden for `delaySeconds` (a batch item failure), or re-queued as a fresh
+ * copy delayed `delaySeconds` (then acknowledged). `settle` is the ledger write that goes first.
+ */
+export interface Decision {
+  readonly action: 'acknowledge' | 'dead_letter' | 'hide' | 'requeue';
+  readonly outcome: Outcome;
+  readonly facts: RecordFacts;
+  readonly settle?: LedgerSettle | undefined;
+  /** For `hide` and `requeue`: seconds until the job is offered again. */
+  readonly delaySeconds?: number | undefined;
+  readonly copy?: CopySpec | undefined;
+  /** The job had settled before: acknowledged without a send. */
+  readonly alreadySettled?: boolean | undefined;
+  /** For a job settled before: its `eCourtDate Job Settled` event already went out (this one is a replay). */
+  readonly replayed?: boolean | undefined;
+  /** For a dead letter the ledger recorded before: its redrive token, put on the dead-letter message again. */
+  readonly deadLetterToken?: string | undefined;
+  /** Stop this instance's requests for this long, ms (a 429). */
+  readonly blockMs?: number | undefined;
+  /** A 429's wait hint that was capped as beyond belief, seconds. */
+  readonly suspectHintSeconds?: number | undefined;
+}
+
+/** The policy and the clock a decision needs. */
+export interface DecideContext {
+  readonly config: SenderConfig;
+  /** Epoch ms. */
+  readonly now: number;
+  /** Jitter source in [0, 1). */
+  readonly random: () => number;
+}
+
+/**
+ * The one decision about a record (docs/contract.md, "What each response does"): from what its stages observed to
+ * what is done with it. Pure: no I/O, no clock but `ctx.now`, no randomness but `ctx.random`.
+ *
+ * @example
+ * decideRecord(context, { stage: 'invalid', jobId: 'x', detail: 'id: expected ...' }, ctx).action; // 'dead_letter'
+ */
+export function decideRecord(context: RecordContext, observed: Observed, ctx: DecideContext): Decision {
+  const base = baseFacts(context, observed);
+  switch (observed.stage) {
+    case 'invalid':
+      return deadLetter({ ...base, detail: observed.detail }, 'invalid_job');
+    case 'deferred': {
+      const outcome = deferred({
+        ...timing(observed.job, context.firstReceivedAt, ctx),
+        retryInMs: observed.retryInMs,
+      });
+      // Nothing was claimed: a copy keeps the redrive token, which no generation has used yet.
+      return retryOrDeadLetter(context, base, outcome, ctx, { keepRedriveToken: true });
+    }
+    case 'gated':
+      return decideGated(context, observed, base, ctx);
+    case 'held': {
+      const facts = { ...factsOf(base, observed.entry), detail: observed.verdict.detail };
+      const settled = { ...facts, lastStatus: observed.lost ? 'lost' : facts.lastStatus };
+      return withSettle(context, ctx, settled, observed.verdict.outcome, { entry: observed.entry });
+    }
+    case 'attempted':
+      return decideAttempt(context, observed, base, ctx);
+    case 'carried':
+      return decideCarried(context, observed, base, ctx);
+    case 'failed':
+      return dependencyFailure(
+        context,
+        { ...base, detail: `failed unexpectedly (${observed.errorName})` },
+        ctx,
+        {
+          keepRedriveToken: observed.entry === undefined,
+        },
+      );
+  }
+}
+
+function decideGated(
+  context: RecordContext,
+  observed: Extract<Observed, { stage: 'gated' }>,
+  base: RecordFacts,
+  ctx: DecideContext,
+): Decision {
+  const { claim } = observed;
+  const { config } = ctx;
+  switch (claim.kind) {
+    case 'busy':
+      return retry(context, base, scaled(5, config), 'in_flight', ctx);
+    case 'in_flight':
+      // Another instance holds the job: come back once its lease is over, when it has settled or is lost.
+      return retry(
+        context,
+        factsOf(base, claim.entry),
+        untilSeconds(claim.until, ctx) + scaled(5, config),
+        'in_flight',
+        ctx,
+      );
+    case 'not_due':
+      return retry(context, factsOf(base, claim.entry), untilSeconds(claim.until, ctx), 'not_due', ctx);
+    case 'settled': {
+      const outcome: Outcome =
+        claim.entry.status === 'delivered'
+          ? { type: 'delivered', uuid: claim.entry.uuid }
+          : { type: 'duplicate' };
+      return {
+        action: 'acknowledge',
+        outcome,
+        facts: factsOf(base, claim.entry),
+        alreadySettled: true,
+        // A copy made because the event could not be published is the event's first publication.
+        replayed: !context.settledEventPending,
+      };
+    }
+    case 'conflict':
+      return deadLetter(
+        {
+          ...factsOf(base, claim.entry),
+          detail: 'a job with this id and a different body is already known; not sent',
+        },
+        'id_conflict',
+      );
+    case 'dead_letter_again': {
+      // Dead-lettered before: this message's acknowledgement was lost, or it is another copy of the job (a second
+      // copy of the dead letter, an upstream resend, a redrive of a dead letter that was redriven already).
+      // Either way it goes there too, never to eCourtDate, carrying the redrive token of the job's dead letter.
+      const reason = (claim.entry.dead_letter_reason ?? 'retries_exhausted') as DeadLetterReason;
+      const detail =
+        claim.entry.dead_letter_message_id === context.record.messageId
+          ? 'dead-lettered again: the first acknowledgement was lost'
+          : `a copy of a job already dead-lettered ${reason}; not sent: only one redrive of its dead letter sends it again`;
+      return {
+        ...deadLetter({ ...factsOf(base, claim.entry), detail }, reason),
+        deadLetterToken: claim.entry.dead_letter_token,
+      };
+    }
+  }
+}
+
+function decideAttempt(
+  context: RecordContext,
+  observed: Extract<Observed, { stage: 'attempted' }>,
+  base: RecordFacts,
+  ctx: DecideContext,
+): Decision {
+  const { entry, sent, job } = observed;
+  const facts = factsOf(base, entry);
+  const judged = timing(job, entry.first_attempt_at, ctx);
+  if (sent.kind === 'deferred') {
+    return withSettle(context, ctx, facts, deferred({ ...judged, retryInMs: sent.retryInMs }), { entry });
+  }
+  const decision = decideAnswer(context, facts, entry, sent.result, ctx);
+  const why = decision.outcome.type === 'dead_letter' ? decision.facts.detail : undefined;
+  const rateLimit =
+    sent.result.kind === 'response' && sent.result.status === 429
+      ? { hint: sent.result.retryAfterSeconds }
+      : undefined;
+  return {
+    ...decision,
+    facts: { ...decision.facts, sent, detail: sent.detail ?? why },
+    ...(rateLimit ? { blockMs: rateLimitBlockMs(rateLimit.hint, ctx.config) } : {}),
+    ...(rateLimit?.hint !== undefined && suspectRateLimitHint(rateLimit.hint, ctx.config)
+      ? { suspectHintSeconds: rateLimit.hint }
+      : {}),
+  };
+}
+
+function decideCarried(
+  context: RecordContext,
+  observed: Extract<Observed, { stage: 'carried' }>,
+  base: RecordFacts,
+  ctx: DecideContext,
+): Decision {
+  const { entry, carried } = observed;
+  const facts = { ...factsOf(base, entry), detail: carried.detail };
+  // The gate matched the carried token to the open attempt only for a copy that carries an answer.
+  const result = carried.result as AttemptResult;
+  const decision = decideAnswer(context, { ...facts, lastStatus: carried.last_status }, entry, result, ctx);
+  return { ...decision, facts: { ...decision.facts, detail: carried.detail ?? decision.facts.detail } };
+}
+
+/** The decision on eCourtDate's answer to the claimed attempt of `entry`. */
+function decideAnswer(
+  context: RecordContext,
+  facts: RecordFacts,
+  entry: LedgerEntry,
+  result: AttemptResult,
+  ctx: DecideContext,
+): Decision {
+  const job = facts.job as SendJob;
+  const outcome = decide({
+    ...timing(job, entry.first_attempt_at, ctx),
+    result,
+    prior: priorOf(entry),
+    unknownSince: entry.unknown_at,
+  });
+  const lastStatus =
+    result.kind === 'response' ? result.status : result.kind === 'transport' ? result.error : 'secret';
+  const detail = outcome.type === 'dead_letter' ? whyDeadLettered(outcome, lastStatus, job) : undefined;
+  return withSettle(context, ctx, { ...facts, lastStatus, detail }, outcome, {
+    entry,
+    attempt: classifyAttempt(result),
+    result,
+  });
+}
+
+/** A decided outcome with the ledger write that closes the attempt first. */
+function withSettle(
+  context: RecordContext,
+  ctx: DecideContext,
+  facts: RecordFacts,
+  outcome: Outcome,
+  settle: LedgerSettle,
+): Decision {
+  // The claim consumed any redrive token: copies of this record must not carry it (they are plain copies now).
+  const decision = retryOrDeadLetter(context, facts, outcome, ctx, {});
+  return { ...decision, settle };
+}
+
+function retryOrDeadLetter(
+  context: RecordContext,
+  facts: RecordFacts,
+  outcome: Outcome,
+  ctx: DecideContext,
+  copy: CopySpec,
+): Decision {
+  switch (outcome.type) {
+    case 'delivered':
+    case 'duplicate':
+      return { action: 'acknowledge', outcome, facts };
+    case 'dead_letter':
+      return { action: 'dead_letter', outcome, facts };
+    case 'retry':
+      return retryDecision(context, facts, outcome, ctx, copy);
+  }
+}
+
+function retry(
+  context: RecordContext,
+  facts: RecordFacts,
+  delaySeconds: number,
+  cause: RetryCause,
+  ctx: DecideContext,
+) {
+  return retryDecision(
+    context,
+    facts,
+    { type: 'retry', delaySeconds: Math.max(delaySeconds, 1), cause },
+    ctx,
+    {},
+  );
+}
+
+/**
+ * A retry: hidden for its delay, or, once the record has been received half the queue's `maxReceiveCount` times,
+ * re-queued as a fresh copy, so that a long wait (a 429 storm, an outage) never lets SQS dead-letter a healthy
+ * job without a reason (docs/sqs-limits.md, "Fresh copies").
+ */
+function retryDecision(
+  context: RecordContext,
+  facts: RecordFacts,
+  outcome: Extract<Outcome, { type: 'retry' }>,
+  ctx: DecideContext,
+  copy: CopySpec,
+): Decision {
+  const requeue = context.receiveCount >= requeueAfterReceives(ctx.config);
+  return { action: requeue ? 'requeue' : 'hide', outcome, facts, delaySeconds: outcome.delaySeconds, copy };
+}
+
+/**
+ * A failure no rule decides (a dependency refused, a bug): the record is re-queued as a fresh copy after the first
+ * backoff step, so that SQS's receive count never grows with an outage (docs/contract.md).
+ */
+function dependencyFailure(
+  context: RecordContext,
+  facts: RecordFacts,
+  ctx: DecideContext,
+  copy: CopySpec,
+): Decision {
+  const delaySeconds = backoffDelaySeconds(1, ctx.config, ctx.random);
+  return {
+    action: 'requeue',
+    outcome: { type: 'retry', delaySeconds, cause: 'dependency_failure' },
+    facts,
+    delaySeconds,
+    copy,
+  };
+}
+
+/**
+ * What a decision becomes when its ledger write failed (DynamoDB refused it): a fresh copy that carries the open
+ * attempt and eCourtDate's answer, so that a known answer (a 201 and its uuid) is never turned into an unknown
+ * one; or, when another writer took the entry over meanwhile (`conflict`), an acknowledgement: the job lives on
+ * with that writer. Pure.
+ */
+export function afterLedgerFailure(
+  decision: Decision,
+  failure: 'conflict' | { readonly errorName: string },
+  ctx: DecideContext,
+): Decision {
+  const settle = decision.settle;
+  if (failure === 'conflict' || settle === undefined) {
+    const detail = 'the ledger entry was taken over by another copy of the job; this record is acknowledged';
+    return { action: 'acknowledge', outcome: decision.outcome, facts: { ...decision.facts, detail } };
+  }
+  const carry: CarriedAnswer = {
+    token: settle.entry.attempt_token ?? '',
+    result: settle.result,
+    last_status: decision.facts.lastStatus,
+    detail: decision.facts.detail,
+  };
+  const facts = {
+    ...decision.facts,
+    detail: `the ledger write failed (${failure.errorName}); the attempt's answer is carried on a fresh copy`,
+  };
+  const delaySeconds = backoffDelaySeconds(1, ctx.config, ctx.random);
+  return {
+    action: 'requeue',
+    outcome: { type: 'retry', delaySeconds, cause: 'dependency_failure' },
+    facts,
+    delaySeconds,
+    copy: { carry },
+  };
+}
+
+/**
+ * What a decision becomes when the job settled in the ledger but a step after it failed (the uuid index write, or
+ * the `eCourtDate Job Settled` event): a fresh copy, which finds the job settled and does that step again. Pure.
+ */
+export function afterSettledStepFailure(decision: Decision, errorName: string, ctx: DecideContext): Decision {
+  const delaySeconds = scaled(5, ctx.config);
+  return {
+    action: 'requeue',
+    outcome: { type: 'retry', delaySeconds, cause: 'dependency_failure' },
+    facts: {
+      ...decision.facts,
+      detail: `settled, but a step after it failed (${errorName}); a fresh copy does it again`,
+    },
+    delaySeconds,
+    copy: { settledEventPending: true },
+  };
+}
+
+/** What a decision becomes when SQS refused its action: re-queue (for a dead letter), else hide, else leave. */
+export function afterQueueFailure(decision: Decision, ctx: DecideContext): Decision | undefined {
+  const delaySeconds = decision.delaySeconds ?? backoffDelaySeconds(1, ctx.config, ctx.random);
+  if (decision.action === 'dead_letter') return { ...decision, action: 'requeue', delaySeconds, copy: {} };
+  if (decision.action === 'requeue') return { ...decision, action: 'hide', delaySeconds };
+  return undefined;
+}
+
+/**
+ * After how many receives a retried record is re-queued as a fresh copy rather than hidden again: half the
+ * queue's `maxReceiveCount`, so that SQS's own redrive only ever catches a real crash loop.
+ */
+export function requeueAfterReceives(config: Pick<SenderConfig, 'maxReceiveCount'>): number {
+  return Math.max(2, Math.floor(config.maxReceiveCount / 2));
+}
+
+/**
+ * Why a job decided on an answer was dead-lettered, in a sentence for the `detail` attribute, the log and the
+ * local report (docs/contract.md, "What each response does"). Never quotes the message or the response.
+ */
+export function whyDeadLettered(
+  outcome: Extract<Outcome, { type: 'dead_letter' }>,
+  lastStatus: number | string,
+  job: SendJob,
+): string {
+  const answer = typeof lastStatus === 'number' ? `HTTP ${lastStatus}` : lastStatus;
+  const check = 'check Console > Logs, then redrive if it was not sent';
+  switch (outcome.reason) {
+    case 'unknown_outcome':
+      if (outcome.endedBy !== undefined) {
+        return `an attempt's outcome is unknown (it may have created the message) and the job then ended ${outcome.endedBy} (last ${answer}): ${check}`;
+      }
+      return job.message.skip_duplicate === true
+        ? `the request may have created the message (${answer}) and skip_duplicate is set, so it is not resent: ${check}`
+        : `the request may have created the message (${answer}) and a resend could not land inside eCourtDate's duplicate window: ${check}`;
+    case 'retries_exhausted':
+      return `eCourtDate kept failing (last ${answer}) and nothing was created; the attempt budget is spent: redrive once the API recovers`;
+    case 'bad_request':
+      return 'eCourtDate rejected the message (HTTP 400): response_excerpt names the field; fix the job and send it again';
+    case 'forbidden':
+      return 'HTTP 403: the agency is inactive or the API client lacks permission (see the Forbidden403 runbook)';
+    case 'not_found':
+      return 'HTTP 404: wrong base URL, or no Default Agency / unknown agency_reference ("Agency Not Found")';
+    case 'client_error':
+      return `eCourtDate refused the request (${answer}); retrying the same request would not help`;
+    case 'expired':
+      return `the job's deadline passed before it could be delivered (last ${answer})`;
+    default:
+      return `dead-lettered ${outcome.reason} after ${answer}`;
+  }
+}
+
+function deadLetter(facts: RecordFacts, reason: DeadLetterReason): Decision {
+  return { action: 'dead_letter', outcome: { type: 'dead_letter', reason }, facts };
+}
+
+function baseFacts(context: RecordContext, observed: Observed): RecordFacts {
+  const job = 'job' in observed ? observed.job : undefined;
+  const jobId = job?.id ?? (observed.stage === 'invalid' ? observed.jobId : undefined);
+  return { jobId, job, attempts: 0, firstAttemptAt: context.firstReceivedAt };
+}
+
+function factsOf(facts: RecordFacts, entry: LedgerEntry): RecordFacts {
+  return {
+    ...facts,
+    attempts: entry.sends,
+    firstAttemptAt: entry.first_attempt_at,
+    lastStatus: entry.last_status,
+  };
+}
+
+/** The timing inputs of the policy for a job. */
+function timing(job: SendJob, firstReceivedAt: number, ctx: DecideContext) {
+  return { job, firstReceivedAt, now: ctx.now, policy: ctx.config, random: ctx.random };
+}
+
+/** Whole seconds from now until `until` (epoch ms), at least 1. */
+function untilSeconds(until: number, ctx: DecideContext): number {
+  return Math.max(1, Math.ceil((until - ctx.now) / 1000));
+}

@@ -1,0 +1,191 @@
+import type { SQSRecord } from 'aws-lambda';
+import type { SendAttempt } from '#shared/ecourtdate/client.ts';
+import { JobValidationError } from '#shared/errors.ts';
+import { jobFingerprint, parseJob, peekJobId, type SendJob } from '#shared/job.ts';
+import { NOT_DUE_TOLERANCE_MS } from '#shared/ledger/gate.ts';
+import { type ClaimResult, type LedgerEntry, priorOf } from '#shared/ledger/ledger.ts';
+import { beforeSend, deferred, jobDeadline, type SendVerdict } from '#shared/policy.ts';
+import type { InvocationBudget, SenderRuntime } from '#shared/sender/runtime.ts';
+import {
+  type CarriedAnswer,
+  carriedAnswerOf,
+  firstReceivedAt,
+  receiveCount,
+  redriveTokenOf,
+  settledEventPending,
+} from '#shared/sqs/attributes.ts';
+
+/** What the record itself says, read once from its attributes. Times are epoch ms. */
+export interface RecordContext {
+  readonly record: SQSRecord;
+  readonly receiveCount: number;
+  /** The job's first receipt: carried across fresh copies, else SQS's first receive, else now. */
+  readonly firstReceivedAt: number;
+  /** The redrive token of a redriven dead letter (`dead_letter_id`). */
+  readonly redriveToken: string | undefined;
+  /** The open attempt a fresh copy carries, with its answer (`carried_answer`). */
+  readonly carried: CarriedAnswer | undefined;
+  /** The job settled and its `eCourtDate Job Settled` event is still to go out (`settled_event_pending`). */
+  readonly settledEventPending: boolean;
+}
+
+/**
+ * Where a record's stages stopped and what they saw: the input of the one pure decision (`decideRecord`).
+ * - `invalid`: the body is not a valid job;
+ * - `deferred`: no token or pacing slot could be had in time before the claim (nothing claimed, nothing sent);
+ * - `gated`: the ledger's gate did not hand this record the attempt;
+ * - `held`: the claim is ours, but the pre-send rules settle the job without a request;
+ * - `attempted`: the claim is ours and the attempt ran (`sent` says how far: it may be deferred or not sent);
+ * - `carried`: the record carries the answer of the attempt still open in the ledger: no request;
+ * - `failed`: a stage failed in a way no rule decides (DynamoDB refused the claim, a bug); `entry` and `sent`
+ *   say how far it got.
+ */
+export type Observed =
+  | { readonly stage: 'invalid'; readonly jobId: string | undefined; readonly detail: string }
+  | { readonly stage: 'deferred'; readonly job: SendJob; readonly retryInMs: number }
+  | {
+      readonly stage: 'gated';
+      readonly job: SendJob;
+      readonly claim: Exclude<ClaimResult, { kind: 'claimed' } | { kind: 'carried' }>;
+    }
+  | {
+      readonly stage: 'held';
+      readonly job: SendJob;
+      readonly entry: LedgerEntry;
+      readonly lost: boolean;
+      readonly verdict: Extract<SendVerdict, { type: 'settle' }>;
+    }
+  | {
+      readonly stage: 'attempted';
+      readonly job: SendJob;
+      readonly entry: LedgerEntry;
+      readonly lost: boolean;
+      readonly sent: SendAttempt;
+    }
+  | {
+      readonly stage: 'carried';
+      readonly job: SendJob;
+      readonly entry: LedgerEntry;
+      readonly carried: CarriedAnswer;
+    }
+  | {
+      readonly stage: 'failed';
+      readonly job: SendJob | undefined;
+      readonly errorName: string;
+      readonly entry?: LedgerEntry | undefined;
+      readonly sent?: SendAttempt | undefined;
+    };
+
+/** Reads what the record says of itself (pure). */
+export function recordContext(record: SQSRecord, now: number): RecordContext {
+  return {
+    record,
+    receiveCount: receiveCount(record),
+    firstReceivedAt: firstReceivedAt(record) ?? now,
+    redriveToken: redriveTokenOf(record),
+    carried: carriedAnswerOf(record),
+    settledEventPending: settledEventPending(record),
+  };
+}
+
+/**
+ * Runs a record's stages: parse → prepare (token, pacing slot) → gate (the ledger's claim) → pre-send rules (pure)
+ * → send. The claim comes after everything that can fail before a request leaves, so an attempt is open in the
+ * ledger (and counted lost if its instance dies) only from just before its request may reach the messages
+ * endpoint. Only observes: nothing here settles the record, and nothing is thrown for flow; a failure no rule
+ * decides comes back as `failed` (docs/contract.md; README, "Reliability: the job ledger").
+ */
+export async function observe(
+  context: RecordContext,
+  runtime: SenderRuntime,
+  budget: InvocationBudget,
+): Promise<Observed> {
+  let job: SendJob;
+  try {
+    job = parseJob(context.record.body);
+  } catch (error) {
+    if (!(error instanceof JobValidationError)) return failed(undefined, error);
+    return { stage: 'invalid', jobId: peekJobId(context.record.body), detail: error.message };
+  }
+  try {
+    return await observeJob(job, context, runtime, budget);
+  } catch (error) {
+    // DynamoDB refused the claim, or a bug: the decision re-queues the record (nothing was sent: the claim comes
+    // before the request, and the client returns every API, network and secret failure as a value).
+    return failed(job, error);
+  }
+}
+
+async function observeJob(
+  job: SendJob,
+  context: RecordContext,
+  runtime: SenderRuntime,
+  budget: InvocationBudget,
+): Promise<Observed> {
+  const { config, now } = runtime;
+  // A copy carrying an answer sends nothing, so it needs no token or slot.
+  const prepared =
+    context.carried?.result === undefined
+      ? await runtime.client.prepare({ waitUntil: budget.waitUntil })
+      : undefined;
+  if (prepared?.kind === 'deferred') {
+    // An instance waiting out a 429, or out of pacing room, sends nothing: the record comes back after the wait,
+    // without ledger I/O (unless the wait would pass the deadline: the ledger then settles it expired).
+    const timing = { job, firstReceivedAt: context.firstReceivedAt, now: now(), policy: config };
+    if (deferred({ ...timing, retryInMs: prepared.retryInMs, random: runtime.random }).type === 'retry') {
+      return { stage: 'deferred', job, retryInMs: prepared.retryInMs };
+    }
+  }
+  const claim = await runtime.ledger.claim({
+    jobId: job.id,
+    bodyHash: jobFingerprint(job),
+    messageId: context.record.messageId,
+    now: now(),
+    leaseUntil: budget.deadlineAt,
+    token: runtime.token(),
+    firstReceivedAt: context.firstReceivedAt,
+    redriveToken: context.redriveToken,
+    carried: context.carried && {
+      token: context.carried.token,
+      answered: context.carried.result !== undefined,
+    },
+    dueToleranceMs: NOT_DUE_TOLERANCE_MS / config.timeScale,
+  });
+  if (claim.kind === 'carried' && context.carried) {
+    return { stage: 'carried', job, entry: claim.entry, carried: context.carried };
+  }
+  if (claim.kind !== 'claimed') {
+    // A carried claim without a carried answer cannot happen (the gate matched the record's token).
+    return claim.kind === 'carried'
+      ? failed(job, new Error('carried claim without an answer'))
+      : { stage: 'gated', job, claim };
+  }
+  const { entry, lost } = claim;
+  const verdict = beforeSend({
+    claimed: {
+      prior: priorOf(entry),
+      firstAttemptAt: entry.first_attempt_at,
+      unknownAt: entry.unknown_at,
+      lost,
+    },
+    job,
+    now: now(),
+    policy: config,
+  });
+  if (verdict.type === 'settle') return { stage: 'held', job, entry, lost, verdict };
+  // A copy whose carried answer no longer matched an open attempt prepares now, like any other record.
+  const ready = prepared ?? (await runtime.client.prepare({ waitUntil: budget.waitUntil }));
+  // From here on the request may reach the messages endpoint.
+  const sent =
+    ready.kind === 'ready'
+      ? await runtime.client.post(job, ready, {
+          waitUntil: budget.waitUntil,
+          deadline: jobDeadline(job, entry.first_attempt_at, config),
+        })
+      : ready;
+  return { stage: 'attempted', job, entry, lost, sent };
+}
+
+function failed(job: SendJob | undefined, error: unknown): Observed {
+  return { stage: 'failed', job, errorName: error instanceof Error ? error.name : typeof error };
+}
