@@ -54,6 +54,19 @@ export function redactText(
   return truncate(out.replace(/\s+/g, ' ').trim(), maxChars);
 }
 
+/**
+ * Masks the e-mail addresses (to their domain) and phone numbers (to their last two digits) in a short text such
+ * as a status or a type name, as `redactText` does, and nothing else: the text keeps its length class and its
+ * spaces, and a long name such as `OUTBOUND_MESSAGE_DELIVERY_NOTIFICATION` is not taken for a token. Run it on the
+ * raw text, before any character is stripped: `john.doe@example.com` stripped of `@` is no address any more.
+ *
+ * @example maskContacts('bounced: ann@court.gov') === 'bounced: ***@court.gov'
+ */
+export function maskContacts(text: string): string {
+  const out = replaceInView(text, EMAIL, (match) => `***${match.slice(match.lastIndexOf('@'))}`);
+  return replaceInView(out, PHONE, (match) => maskRecipient(match));
+}
+
 /** Length of the shortest run of a sensitive value that is redacted where it is quoted in part. */
 const SHARED_RUN_CHARS = 12;
 /** Sensitive values shorter than this are not looked for: they would match ordinary words. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { redactText } from '#shared/redact.ts';
+import { maskContacts } from '#shared/redact.ts';
 
 /**
  * Reading eCourtDate webhook payloads. What is documented (docs/webhooks.md, "What the receiver reads"): a JSON
@@ -32,10 +32,21 @@ export interface NormalisedWebhook {
   readonly type: string | undefined;
   readonly direction: 'inbound' | 'outbound' | undefined;
   readonly channel: string | undefined;
-  /** The normalised status of a message update (`delivered`, `failed`, ...). */
+  /**
+   * The normalised status of a message update: the relay's word (`delivered`, `failed`, ...), eCourtDate's when
+   * it is a single word (`opened`), else `other`. Never free text: it goes where the payload does not.
+   */
   readonly status: DeliveryStatus | undefined;
-  /** The status as eCourtDate spelled it (lower case), a digit run that could be a phone number masked. */
+  /**
+   * The status as eCourtDate sent it (lower case, at most 32 characters), with e-mail addresses and numbers that
+   * could be phone numbers masked on the raw text: for the events that carry the payload anyway.
+   */
   readonly rawStatus: string | undefined;
+  /**
+   * eCourtDate's own word for the status when it has one (`undelivered`, `bounced`, `opened`): what the
+   * payload-free views (the job's history, `eCourtDate Job Delivery Status`) keep beside `status`.
+   */
+  readonly statusWord: string | undefined;
   /** Candidate uuids of the outbound message an update is about, most specific first. */
   readonly messageUuids: readonly string[];
   /** Candidate uuids of the outbound message an inbound reply answers, most specific first. */
@@ -44,6 +55,12 @@ export interface NormalisedWebhook {
   readonly occurredAt: number | undefined;
   /** The payload's `created_at`, as sent. */
   readonly createdAt: string | undefined;
+  /**
+   * Every instant the payload's time fields name (a field `timestamp` or ending in `_at`, at the top level and in
+   * a wrapped record), epoch ms, however far ahead: what dates a delivery against replays
+   * (shared/webhook/freshness.ts).
+   */
+  readonly times: readonly number[];
 }
 
 const TYPE_FIELDS = ['type', 'event_type', 'event', 'webhook_type', 'webhook', 'topic', 'category'] as const;
@@ -68,6 +85,14 @@ const REPLY_FIELDS = [
   'outbound_message',
 ] as const;
 const TIME_FIELDS = ['status_at', 'last_status_at', 'updated_at', 'timestamp', 'created_at'] as const;
+/** The fields whose instants date a delivery: `timestamp`, `at`, or any name ending in `_at`. */
+const DATING_FIELD = /^(?:timestamp|at|\w*_at)$/;
+/** At most this many fields of each object are looked at for instants: a payload's size must not cost time. */
+const DATING_FIELDS_MAX = 64;
+/** The statuses kept as eCourtDate spelled them: one word of letters, `_` and `-`, at most 32 characters. */
+const STATUS_WORD = /^(?=[_-]*[a-z])[a-z_-]{1,32}$/;
+/** What a status in free text normalises to: its text never goes where the payload does not. */
+export const OTHER_STATUS = 'other';
 const CHANNELS = new Set(['text', 'sms', 'mms', 'email', 'voice', 'push', 'call']);
 const MESSAGE_TYPE = /message|text|sms|mms|e-?mail|voice|call/i;
 
@@ -136,7 +161,7 @@ export function normaliseWebhook(
   const type = firstText(
     TYPE_FIELDS.map((name) => top[name]),
     64,
-    /[^\w .:/-]/g,
+    /[^\w .:/*@-]/g,
   );
   const declaredDirection = word(field('direction'));
   const direction =
@@ -148,13 +173,14 @@ export function normaliseWebhook(
           ? 'outbound'
           : undefined;
   const channel = word(field('channel'));
-  const statusText = firstText(
-    STATUS_FIELDS.map((name) => field(name)).filter((value) => !isRecord(value)),
-    32,
-    /[^\w .-]/g,
-  )?.toLowerCase();
-  const rawStatus = statusText === undefined ? statusFromType(type) : safeStatusText(statusText);
-  const status = rawStatus === undefined ? undefined : normaliseStatus(rawStatus);
+  const rawStatus =
+    firstText(
+      STATUS_FIELDS.map((name) => field(name)).filter((value) => !isRecord(value)),
+      STATUS_MAX_CHARS,
+      STATUS_STRIP,
+    )?.toLowerCase() ?? statusFromType(type);
+  const read = rawStatus === undefined ? undefined : readStatus(rawStatus);
+  const status = read?.status;
 
   const messageLike =
     direction !== undefined ||
@@ -179,7 +205,7 @@ export function normaliseWebhook(
   const repliedToUuids = unique(
     REPLY_FIELDS.flatMap((name) => [reference(record[name]), reference(top[name])]),
   );
-  const createdAt = firstText([field('created_at')], 64, /[^\w .:+-]/g);
+  const createdAt = firstText([field('created_at')], 64, /[^\w .:+*@-]/g);
   const occurredAt = TIME_FIELDS.map((name) => parseTime(field(name), now)).find((at) => at !== undefined);
 
   return {
@@ -191,10 +217,12 @@ export function normaliseWebhook(
     channel,
     status,
     rawStatus,
+    statusWord: read?.word,
     messageUuids: messageUuids.slice(0, 3),
     repliedToUuids: repliedToUuids.slice(0, 3),
     occurredAt,
     createdAt,
+    times: unique([top, ...(nested ? [nested] : [])].flatMap(instantsOf)),
   };
 }
 
@@ -216,31 +244,39 @@ export function dedupeKeyOf(
 /**
  * The relay's word for a status: `delivered`, `failed`, `retried`, `replied`, `sent` or `queued`, from the
  * spellings eCourtDate and carriers use (the whole status, else its last word, else its first: `Undelivered to
- * ...` is `failed`); anything else is returned as given (lower case), never dropped.
+ * ...` is `failed`); else eCourtDate's word when the status is one word (lower case); else `other`. Free text
+ * never comes out of it (docs/webhooks.md, "What the receiver reads").
  *
  * @example normaliseStatus('Undelivered') === 'failed'; normaliseStatus('opened') === 'opened'
+ * normaliseStatus('opened by Jordan') === 'other'
  */
 export function normaliseStatus(raw: string): DeliveryStatus {
-  const value = raw.trim().toLowerCase();
-  const words = value.split(/[\s_-]+/).filter(Boolean);
-  return (
-    STATUS_WORDS.get(value) ??
-    STATUS_WORDS.get(words[words.length - 1] ?? '') ??
-    STATUS_WORDS.get(words[0] ?? '') ??
-    value
-  );
+  return readStatus(raw).status;
 }
 
 /**
- * A status as it may be recorded on a job and published: eCourtDate's word as it spelled it, except that a run
- * of seven or more digits that could be a phone number (`Undelivered to 5557654321`) is masked to its last two
- * digits, as `shared/redact.ts` masks a recipient. Logs get only the relay's own words (docs/webhooks.md, "What
- * the receiver reads").
+ * A status's normalised form and eCourtDate's own word for it: the word that decided a known status
+ * (`bounced` in `bounced: ***@example.com`), the status itself when it is one word, else none.
+ */
+function readStatus(raw: string): { readonly status: DeliveryStatus; readonly word: string | undefined } {
+  const value = raw.trim().toLowerCase();
+  const words = value.split(/[\s_-]+/).filter(Boolean);
+  for (const word of [value, words[words.length - 1], words[0]]) {
+    const status = word === undefined ? undefined : STATUS_WORDS.get(word);
+    if (status !== undefined) return { status, word };
+  }
+  return STATUS_WORD.test(value) ? { status: value, word: value } : { status: OTHER_STATUS, word: undefined };
+}
+
+/**
+ * A status as it may be published in an event that carries the payload anyway: eCourtDate's text, with e-mail
+ * addresses masked to their domain and a run of seven or more digits that could be a phone number to its last two
+ * digits (`maskContacts`, shared/redact.ts), on the raw text, before any character is stripped.
  *
  * @example safeStatusText('undelivered to 5557654321') === 'undelivered to ********21'
  */
 export function safeStatusText(raw: string): string {
-  return /\d/.test(raw) ? redactText(raw, [], raw.length) : raw;
+  return firstText([raw], STATUS_MAX_CHARS, STATUS_STRIP) ?? '';
 }
 
 /** A status spelled in a type name such as `message.delivered` or `OUTBOUND_MESSAGE_FAILED`. */
@@ -254,6 +290,11 @@ function statusFromType(type: string | undefined): string | undefined {
   return last !== undefined && STATUS_WORDS.has(last) ? last : undefined;
 }
 
+/** The longest status text kept, in characters. */
+const STATUS_MAX_CHARS = 32;
+/** What a status keeps besides letters, digits and `_`: separators, and the `*` and `@` of a mask. */
+const STATUS_STRIP = /[^\w .*@-]/g;
+
 /** The latest and earliest instants a JavaScript `Date` can hold, epoch ms (ECMA-262, "Time Values"). */
 const DATE_RANGE_MS = 8.64e15;
 /** A payload time further ahead of the receive time than this is not believed (clocks drift; years do not). */
@@ -266,6 +307,15 @@ export const MAX_FUTURE_SKEW_MS = 86_400_000;
  * stands in for it (docs/webhooks.md, "What the receiver reads").
  */
 export function parseTime(value: unknown, now: number = Date.now()): number | undefined {
+  const ms = parseInstant(value);
+  return ms === undefined || ms > now + MAX_FUTURE_SKEW_MS ? undefined : ms;
+}
+
+/**
+ * An instant from the payload, read as `parseTime` reads it but however far ahead: epoch ms, a safe integer
+ * within the range of a `Date`, or undefined.
+ */
+export function parseInstant(value: unknown): number | undefined {
   let ms: number | undefined;
   if (typeof value === 'number' && Number.isFinite(value) && value > 0) {
     ms = Math.round(value > 1e12 ? value : value * 1000);
@@ -274,8 +324,16 @@ export function parseTime(value: unknown, now: number = Date.now()): number | un
     const eCourtDate = /^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}:\d{2})$/.exec(text);
     ms = eCourtDate ? Date.parse(`${eCourtDate[1]}T${eCourtDate[2]?.padStart(8, '0')}Z`) : Date.parse(text);
   }
-  if (ms === undefined || !Number.isSafeInteger(ms) || Math.abs(ms) > DATE_RANGE_MS) return undefined;
-  return ms > now + MAX_FUTURE_SKEW_MS ? undefined : ms;
+  return ms === undefined || !Number.isSafeInteger(ms) || Math.abs(ms) > DATE_RANGE_MS ? undefined : ms;
+}
+
+/** The instants an object's dating fields name (see `DATING_FIELD`), epoch ms. */
+function instantsOf(record: Readonly<Record<string, unknown>>): number[] {
+  return Object.keys(record)
+    .slice(0, DATING_FIELDS_MAX)
+    .filter((name) => DATING_FIELD.test(name))
+    .map((name) => parseInstant(record[name]))
+    .filter((ms): ms is number => ms !== undefined);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -300,16 +358,28 @@ function word(value: unknown): string | undefined {
     : undefined;
 }
 
-/** The first string (or number) among `values`, cleaned of `strip` characters and cut to `max`. */
+/**
+ * The first string (or number) among `values`, cleaned of `strip` characters and cut to `max`. E-mail addresses
+ * and phone numbers are masked on the raw text first (`maskContacts`): stripping first would fuse
+ * `john.doe@example.com` into `john.doeexample.com`, which no pattern knows any more. They are masked again
+ * after, since stripping can join what was apart (`john.doe@exa"mple.com`); `strip` must keep `@` for that.
+ */
 function firstText(values: readonly unknown[], max: number, strip: RegExp): string | undefined {
   for (const value of values) {
     if (typeof value !== 'string' && typeof value !== 'number') continue;
-    const text = String(value).replace(strip, '').trim().slice(0, max);
+    const whole = String(value);
+    // Bounded work on a long field; a word cut at the bound is dropped whole, so no half address stays.
+    const head =
+      whole.length > REDACT_SPAN_CHARS ? whole.slice(0, REDACT_SPAN_CHARS).replace(/\S*$/, '') : whole;
+    const text = maskContacts(maskContacts(head).replace(strip, '')).trim().slice(0, max);
     if (text !== '') return text;
   }
   return undefined;
 }
 
-function unique(values: readonly (string | undefined)[]): string[] {
-  return [...new Set(values.filter((value): value is string => value !== undefined))];
+/** How much of a field is read, in UTF-16 units: four times the longest text kept (64). */
+const REDACT_SPAN_CHARS = 256;
+
+function unique<T>(values: readonly (T | undefined)[]): T[] {
+  return [...new Set(values.filter((value): value is T => value !== undefined))];
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EXCERPT_MAX_CHARS, maskRecipient, redactText, truncate } from '#shared/redact.ts';
+import { EXCERPT_MAX_CHARS, maskContacts, maskRecipient, redactText, truncate } from '#shared/redact.ts';
 
 const RECIPIENT = '+15551234567';
 const CONTENT = 'Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.';
@@ -257,5 +257,19 @@ describe('truncate', () => {
 
   it('counts code points, never splitting an emoji', () => {
     expect(truncate('📅📅📅📅', 3)).toBe('📅📅…');
+  });
+});
+
+describe('maskContacts', () => {
+  it('masks an e-mail address to its domain and a phone number to its last two digits, and nothing else', () => {
+    expect(maskContacts('bounced: john.doe@example.com, to (555) 765-4321')).toBe(
+      'bounced: ***@example.com, to (********21',
+    );
+  });
+
+  it('leaves a long name that redactText would take for a token', () => {
+    expect(maskContacts('OUTBOUND_MESSAGE_DELIVERY_NOTIFICATION')).toBe(
+      'OUTBOUND_MESSAGE_DELIVERY_NOTIFICATION',
+    );
   });
 });

@@ -83,6 +83,38 @@ describe('normaliseWebhook', () => {
   });
 });
 
+describe('personal data in the normalised fields', () => {
+  it('masks an e-mail address in a status before it strips any character', () => {
+    const webhook = read({ uuid: 'e9', direction: 'outbound', last_status: 'bounced: john.doe@example.com' });
+
+    expect(webhook).toMatchObject({ status: 'failed', statusWord: 'bounced' });
+    expect(JSON.stringify(webhook)).not.toMatch(/john|doeexample/);
+  });
+
+  it('masks an e-mail address that only stripping would join together', () => {
+    const webhook = read({
+      uuid: 'e10',
+      direction: 'outbound',
+      last_status: 'bounced john.doe@exa"mple.com',
+    });
+
+    expect(JSON.stringify(webhook)).not.toMatch(/john|doe/);
+  });
+
+  it('masks an e-mail address in a type name before it strips any character', () => {
+    const webhook = read({ uuid: 'e11', type: 'message.bounced <jordan.private@example.org>' });
+
+    expect(JSON.stringify(webhook)).not.toMatch(/jordan|private/);
+  });
+
+  it('has no status word for a status in free text, which normalises to other', () => {
+    const webhook = read({ uuid: 'e12', direction: 'outbound', last_status: 'Opened by Jordan' });
+
+    expect(webhook.status).toBe('other');
+    expect(webhook.statusWord).toBeUndefined();
+  });
+});
+
 describe('dedupe key', () => {
   it('is the same for a redelivery of the same bytes', () => {
     const payload = { uuid: 'e1', direction: 'outbound', last_status: 'sent' };
@@ -111,6 +143,8 @@ describe('normaliseStatus', () => {
     ['queued', 'queued'],
     ['message_delivered', 'delivered'],
     ['opened', 'opened'],
+    ['opened by jordan', 'other'],
+    ['clicked twice', 'other'],
   ])('reads %s as %s', (given, expected) => {
     expect(normaliseStatus(given)).toBe(expected);
   });
