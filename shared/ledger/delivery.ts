@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { RelayError } from '#shared/errors.ts';
 import { JOB_KEY_PREFIX, LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/schema.ts';
 import { conditionalWrite } from '#shared/webhook/conditional.ts';
@@ -142,42 +142,60 @@ export class DeliveryLedger {
    * Records which job created the eCourtDate message `uuid` (the uuid of the 201), and moves onto the job's
    * entry any update that arrived before (kept by `keepPendingStatus`). The sender calls it when a job is
    * delivered and webhooks are on, right after it settles the job. Idempotent; throws DynamoDB's errors (the
-   * sender then retries the record, and a second call merges what the first did not).
+   * sender then retries the record, and the next call merges what this one did not), and
+   * `DeliveryContentionError`.
    *
-   * One UpdateItem (one write unit) that returns the item; when updates were pending, one job write merges them
-   * all and one more UpdateItem clears them. The index is written first and cleared last: once `job_id` is on the
-   * item no update is kept there any more (that write is conditional on its absence), so the list merged is
-   * the whole list, and a failure in between leaves it to the next call.
+   * When nothing is pending: one PutItem (one write unit), conditional on no update being pending. Otherwise the
+   * failed condition returns the item; the pending updates are recorded on the job in one versioned write, then
+   * one UpdateItem sets `job_id` and clears them, conditional on the pending version merged (an update kept
+   * meanwhile makes it merge again). Once `job_id` is on the item, no update is kept there any more (that write
+   * is conditional on its absence), so nothing can be left behind.
    */
   async putUuidIndex(uuid: string, jobId: string): Promise<UuidIndexResult> {
+    const key = { [LEDGER_TABLE_KEY]: UUID_KEY_PREFIX + uuid };
     const now = this.#now();
-    const out = await this.#doc.send(
-      new UpdateCommand({
-        TableName: this.#table,
-        Key: { [LEDGER_TABLE_KEY]: UUID_KEY_PREFIX + uuid },
-        UpdateExpression: 'SET job_id = :job, created_at = :now, #expiration = :expiration',
-        ExpressionAttributeNames: { '#expiration': LEDGER_TABLE_TTL_ATTRIBUTE },
-        ExpressionAttributeValues: { ':job': jobId, ':now': now, ':expiration': this.#expiration(now) },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    const { pending } = indexItemOf(out.Attributes);
-    if (pending.length === 0) return { merged: [], status: undefined };
-    const recorded = await this.#record(jobId, pending);
-    // No entry for the job (it expired): the updates stay pending rather than vanish.
-    if (recorded.kind === 'no_job') return { merged: [], status: undefined };
-    await conditionalWrite(() =>
+    const expiration = this.#expiration(now);
+    let write = await conditionalWrite(() =>
       this.#doc.send(
-        new UpdateCommand({
+        new PutCommand({
           TableName: this.#table,
-          Key: { [LEDGER_TABLE_KEY]: UUID_KEY_PREFIX + uuid },
-          UpdateExpression: 'REMOVE pending_statuses',
-          ConditionExpression: 'job_id = :job',
-          ExpressionAttributeValues: { ':job': jobId },
+          Item: { ...key, job_id: jobId, created_at: now, [LEDGER_TABLE_TTL_ATTRIBUTE]: expiration },
+          ConditionExpression: 'attribute_not_exists(pending_statuses)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       ),
     );
-    return { merged: pending, status: recorded.status };
+    for (let round = 0; round < WRITE_ROUNDS; round++) {
+      if (write.applied) return { merged: [], status: undefined };
+      const item = write.old === undefined ? await this.readUuidIndex(uuid) : indexItemOf(write.old);
+      const pending = item?.pending ?? [];
+      const recorded = pending.length === 0 ? undefined : await this.#record(jobId, pending);
+      // No entry for the job (it expired): the updates stay pending rather than vanish.
+      if (recorded?.kind === 'no_job') return { merged: [], status: undefined };
+      write = await conditionalWrite(() =>
+        this.#doc.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: key,
+            UpdateExpression:
+              'SET job_id = :job, created_at = :now, #expiration = :expiration REMOVE pending_statuses',
+            ConditionExpression: 'attribute_not_exists(pending_statuses) OR pending_version = :version',
+            ExpressionAttributeNames: { '#expiration': LEDGER_TABLE_TTL_ATTRIBUTE },
+            ExpressionAttributeValues: {
+              ':job': jobId,
+              ':now': now,
+              ':expiration': expiration,
+              ':version': item?.pendingVersion ?? 0,
+            },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        ),
+      );
+      if (write.applied) return { merged: pending, status: recorded?.status };
+    }
+    throw new DeliveryContentionError(
+      `the pending updates of message ${uuid} kept changing under the index write`,
+    );
   }
 
   /** The job that created the eCourtDate message `uuid`, or undefined when the relay did not (or not yet). */
