@@ -163,15 +163,7 @@ export function normaliseWebhook(
     64,
     /[^\w .:/*@-]/g,
   );
-  const declaredDirection = word(field('direction'));
-  const direction =
-    declaredDirection === 'inbound' || declaredDirection === 'outbound'
-      ? declaredDirection
-      : type && /inbound/i.test(type)
-        ? 'inbound'
-        : type && /outbound/i.test(type)
-          ? 'outbound'
-          : undefined;
+  const direction = readDirection(field('direction'), type);
   const channel = word(field('channel'));
   const rawStatus =
     firstText(
@@ -187,13 +179,7 @@ export function normaliseWebhook(
     (channel !== undefined && CHANNELS.has(channel)) ||
     (type !== undefined && MESSAGE_TYPE.test(type)) ||
     Object.hasOwn(record, 'last_status');
-  const kind: WebhookKind = !messageLike
-    ? 'webhook'
-    : direction === 'inbound'
-      ? 'inbound_message'
-      : direction === 'outbound' || status !== undefined
-        ? 'message_status'
-        : 'webhook';
+  const kind = readKind(messageLike, direction, status);
 
   const uuid = identifier(top.uuid) ?? (nested ? undefined : identifier(record.uuid));
   const messageUuids = unique([
@@ -224,6 +210,25 @@ export function normaliseWebhook(
     createdAt,
     times: unique([top, ...(nested ? [nested] : [])].flatMap(instantsOf)),
   };
+}
+
+/** The direction a payload declares, else the one its type name spells (`INBOUND_TEXTS`). */
+function readDirection(declared: unknown, type: string | undefined): 'inbound' | 'outbound' | undefined {
+  const direction = word(declared);
+  if (direction === 'inbound' || direction === 'outbound') return direction;
+  if (type && /inbound/i.test(type)) return 'inbound';
+  return type && /outbound/i.test(type) ? 'outbound' : undefined;
+}
+
+/** The kind of a payload: an inbound message, an update of an outbound one, or anything else. */
+function readKind(
+  messageLike: boolean,
+  direction: 'inbound' | 'outbound' | undefined,
+  status: DeliveryStatus | undefined,
+): WebhookKind {
+  if (!messageLike) return 'webhook';
+  if (direction === 'inbound') return 'inbound_message';
+  return direction === 'outbound' || status !== undefined ? 'message_status' : 'webhook';
 }
 
 /**
