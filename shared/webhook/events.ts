@@ -26,8 +26,15 @@ export interface WebhookEventDetail {
   readonly type: string | null;
   readonly direction: 'inbound' | 'outbound' | null;
   readonly channel: string | null;
-  /** Normalised: `queued`, `sent`, `delivered`, `failed`, `retried`, `replied`, or eCourtDate's word. */
+  /**
+   * Normalised: `queued`, `sent`, `delivered`, `failed`, `retried`, `replied`, eCourtDate's word when it is one
+   * word, or `other`.
+   */
   readonly status: DeliveryStatus | null;
+  /**
+   * eCourtDate's status text (lower case, at most 32 characters), e-mail addresses and phone numbers masked: this
+   * event carries the payload anyway.
+   */
   readonly raw_status: string | null;
   /** The outbound message the update is about (or the reply answers), when one could be read. */
   readonly message_uuid: string | null;
@@ -72,8 +79,9 @@ export function serializeDetail(detail: object): string {
 export interface JobDeliveryStatusDetail {
   readonly job_id: string;
   readonly message_uuid: string;
-  /** This update's status. */
+  /** This update's status: the relay's word, eCourtDate's single word, or `other` (never free text). */
   readonly status: DeliveryStatus;
+  /** eCourtDate's own word for it (`undelivered`, `bounced`), or null: never its free text. */
   readonly raw_status: string | null;
   /**
    * The job's delivery status with this update counted: the newest by time, so a late `sent` after `delivered`
@@ -146,7 +154,8 @@ export function planEvents(
         job_id: match.jobId,
         message_uuid: match.messageUuid,
         status: match.status,
-        raw_status: webhook.rawStatus ?? null,
+        // eCourtDate's word, never its free text: this event carries no payload.
+        raw_status: webhook.statusWord ?? null,
         job_status: match.jobStatus,
         at: new Date(webhook.occurredAt ?? receivedAt).toISOString(),
         webhook_uuid: webhook.uuid ?? null,

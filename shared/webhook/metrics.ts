@@ -26,4 +26,13 @@ export const WEBHOOK_METRIC = {
   malformed: 'WebhookMalformed',
   /** A status update recorded on one of the relay's jobs. */
   jobStatusRecorded: 'WebhookJobStatusRecorded',
+  /**
+   * A status update whose message no uuid index named yet: kept pending on the index item until the sender
+   * writes it (or, for a message the relay did not send, until it expires).
+   */
+  statusPending: 'WebhookStatusPending',
+  /** Signed, but its own time is older than the replay horizon: answered 200, published no more. */
+  stale: 'WebhookStale',
+  /** What `PutEvents` took could not be put on record before the answer (docs/webhooks.md, "Deduplication"). */
+  progressUnsaved: 'WebhookProgressUnsaved',
 } as const;

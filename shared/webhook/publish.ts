@@ -3,13 +3,24 @@ import {
   PutEventsCommand,
   type PutEventsCommandOutput,
 } from '@aws-sdk/client-eventbridge';
-import { PublishError } from '#shared/webhook/errors.ts';
 import { EVENT_SOURCE, type PlannedEvent, serializeDetail } from '#shared/webhook/events.ts';
+
+/** What a `publish` came to. `published` names the events that went out (their `key`), in both cases. */
+export type PublishOutcome =
+  | { readonly ok: true; readonly published: readonly string[] }
+  | {
+      readonly ok: false;
+      readonly published: readonly string[];
+      /** The error's name when the call failed whole, else `PublishPartialFailure`. */
+      readonly errorName: string;
+      /** EventBridge's codes: of the call, or of each refused entry. */
+      readonly errorCodes: readonly string[];
+    };
 
 /**
  * Puts events on the stack's bus with one `PutEvents` call. EventBridge may take some entries of a call and
- * refuse others (`FailedEntryCount`), so success is per entry: the call resolves only when every entry was taken,
- * and otherwise throws `PublishError` naming the ones that were, so a retry publishes only the rest.
+ * refuse others (`FailedEntryCount`), so success is per entry: the outcome names the entries that were taken,
+ * so a retry publishes only the rest.
  */
 export class EventPublisher {
   readonly #client: EventBridgeClient;
@@ -20,9 +31,12 @@ export class EventPublisher {
     this.#eventBusName = options.eventBusName;
   }
 
-  /** Publishes `events` (at most 10, PutEvents' limit). Throws `PublishError` unless every one was taken. */
-  async publish(events: readonly PlannedEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  /**
+   * Publishes `events` (at most 10, PutEvents' limit). Never throws: a failed call or refused entries come back
+   * as `ok: false`, with what did go out.
+   */
+  async publish(events: readonly PlannedEvent[]): Promise<PublishOutcome> {
+    if (events.length === 0) return { ok: true, published: [] };
     let out: PutEventsCommandOutput;
     try {
       out = await this.#client.send(
@@ -37,7 +51,7 @@ export class EventPublisher {
       );
     } catch (error) {
       const name = error instanceof Error ? error.name : 'UnknownError';
-      throw new PublishError(`PutEvents failed: ${name}`, [], [name], { cause: error });
+      return { ok: false, published: [], errorName: name, errorCodes: [name] };
     }
     const entries = out.Entries ?? [];
     const published = events
@@ -46,13 +60,9 @@ export class EventPublisher {
         return entry !== undefined && entry.ErrorCode === undefined && entry.EventId !== undefined;
       })
       .map((event) => event.key);
-    if ((out.FailedEntryCount ?? 0) > 0 || published.length < events.length) {
-      const codes = [...new Set(entries.map((entry) => entry.ErrorCode).filter((c): c is string => !!c))];
-      throw new PublishError(
-        `PutEvents took ${published.length} of ${events.length} entries (${codes.join(', ') || 'no error code'})`,
-        published,
-        codes,
-      );
-    }
+    if ((out.FailedEntryCount ?? 0) === 0 && published.length === events.length)
+      return { ok: true, published };
+    const codes = [...new Set(entries.map((entry) => entry.ErrorCode).filter((c): c is string => !!c))];
+    return { ok: false, published, errorName: 'PublishPartialFailure', errorCodes: codes };
   }
 }

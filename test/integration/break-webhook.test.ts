@@ -29,7 +29,8 @@ function inboundText(overrides: Record<string, unknown> = {}): Record<string, un
     uuid: randomUUID(),
     channel: 'text',
     direction: 'inbound',
-    created_at: '2026-03-15T14:30:00Z',
+    // Its own time: a delivery older than the replay horizon is refused (docs/webhooks.md, "Replays").
+    created_at: new Date().toISOString(),
     from: '+15557654321',
     to: '+15550001111',
     content: 'Yes I will be there',
@@ -706,7 +707,7 @@ describe('payload shapes', () => {
         direction: 'outbound',
         message_uuid: messageUuid,
         last_status: i % 2 ? 'retried' : 'failed',
-        status_at: 1_770_000_000_000 + i * 1000,
+        status_at: Date.now() - 60_000 + i * 1000,
       });
       expect(res.status).toBe(200);
     }

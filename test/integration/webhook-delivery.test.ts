@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DELIVERY_HISTORY_MAX } from '#shared/ledger/delivery.ts';
 import { DETAIL_TYPE } from '#shared/webhook/events.ts';
+import { captureLogs } from '#test/helpers/log-capture.ts';
 import { startWebhookHarness, type WebhookHarness } from '#test/helpers/webhook-harness.ts';
 
 /** An outbound message update; which field names the message is UNKNOWN, so tests use several forms. */
@@ -70,8 +71,10 @@ describe('delivery status per job', () => {
     const messageUuid = randomUUID();
     await h.seedDeliveredJob('job-late', messageUuid);
 
-    await h.post(statusUpdate(messageUuid, 'delivered', { updated_at: '2026-03-15 14:31:00' }));
-    await h.post(statusUpdate(messageUuid, 'sent', { updated_at: '2026-03-15 14:30:00' }));
+    // eCourtDate's UTC `YYYY-MM-DD H:i:s`, a minute apart, within the replay horizon.
+    const at = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+    await h.post(statusUpdate(messageUuid, 'delivered', { updated_at: at(Date.now() - 60_000) }));
+    await h.post(statusUpdate(messageUuid, 'sent', { updated_at: at(Date.now() - 120_000) }));
 
     const delivery = await h.delivery.getDelivery('job-late');
     expect(delivery?.delivery_status).toBe('delivered');
@@ -160,6 +163,51 @@ describe('delivery status per job', () => {
       'sent',
       'delivered',
     ]);
+  });
+});
+
+describe('eCourtDate’s free-text status', () => {
+  it('keeps an e-mail address in a status out of the job’s history, the job event and the logs', async () => {
+    const messageUuid = randomUUID();
+    await h.seedDeliveredJob('job-bounced', messageUuid);
+    const logs = captureLogs();
+    try {
+      const res = await h.post(statusUpdate(messageUuid, 'bounced: john.doe@example.com'));
+
+      expect(res.status).toBe(200);
+      const delivery = await h.delivery.getDelivery('job-bounced');
+      expect(delivery?.delivery_status).toBe('failed');
+      for (const view of [JSON.stringify(delivery), JSON.stringify(jobEvents()), logs.text()]) {
+        expect(view).not.toMatch(/john|doe|example/i);
+      }
+    } finally {
+      logs.stop();
+    }
+  });
+
+  it('records and publishes only the normalised status of a status in free text, never the text', async () => {
+    const messageUuid = randomUUID();
+    await h.seedDeliveredJob('job-free-text', messageUuid);
+
+    await h.post(statusUpdate(messageUuid, 'Opened by Jordan Smith'));
+
+    const delivery = await h.delivery.getDelivery('job-free-text');
+    expect(delivery?.delivery_history?.map((e) => e.status)).toEqual(['other']);
+    expect(jobEvents()).toEqual([expect.objectContaining({ status: 'other', raw_status: null })]);
+    expect(JSON.stringify([delivery, jobEvents()])).not.toMatch(/jordan|smith/i);
+  });
+
+  it('keeps eCourtDate’s own word beside the relay’s when the status is one word', async () => {
+    const messageUuid = randomUUID();
+    await h.seedDeliveredJob('job-word', messageUuid);
+
+    await h.post(statusUpdate(messageUuid, 'Bounced: jordan.smith@example.com'));
+
+    expect((await h.delivery.getDelivery('job-word'))?.delivery_history?.[0]).toMatchObject({
+      status: 'failed',
+      raw_status: 'bounced',
+    });
+    expect(jobEvents()).toEqual([expect.objectContaining({ status: 'failed', raw_status: 'bounced' })]);
   });
 });
 

@@ -16,7 +16,8 @@ function inboundText(overrides: Record<string, unknown> = {}): Record<string, un
     uuid: randomUUID(),
     channel: 'text',
     direction: 'inbound',
-    created_at: '2026-03-15T14:30:00Z',
+    // Its own time: a delivery older than the replay horizon is refused (docs/webhooks.md, "Replays").
+    created_at: new Date().toISOString(),
     from: '+15557654321',
     to: '+15550001111',
     content: 'Yes I will be there',
