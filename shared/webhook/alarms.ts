@@ -53,14 +53,16 @@ export function webhookAlarmDefinitions(signatureFailureThreshold: number): Webh
     {
       id: WEBHOOK_ALARM_ID.receiverErrors,
       description:
-        'The webhook receiver failed: the Lambda crashed or timed out, or could not read its secret or the ledger ' +
-        'table. eCourtDate retries what got no 2xx, so nothing is lost while this is fixed.',
+        'The webhook receiver failed: the Lambda crashed or timed out, or could not read its secret or use the ' +
+        'ledger table (also: could not record what it had published). eCourtDate retries what got no 2xx, so ' +
+        'nothing is lost while this is fixed.',
       metrics: [
         { id: 'errors', source: 'webhookFunction', metricName: 'Errors', statistic: 'Sum' },
         { id: 'internal', source: 'relay', metricName: WEBHOOK_METRIC.internalErrors, statistic: 'Sum' },
+        { id: 'progress', source: 'relay', metricName: WEBHOOK_METRIC.progressUnsaved, statistic: 'Sum' },
       ],
       // FILL: each metric has no datapoint in a period without its kind of failure.
-      expression: 'FILL(errors, 0) + FILL(internal, 0)',
+      expression: 'FILL(errors, 0) + FILL(internal, 0) + FILL(progress, 0)',
       expressionLabel: 'receiver errors',
       ...ONE_PERIOD,
       comparison: 'GreaterThanOrEqualToThreshold',

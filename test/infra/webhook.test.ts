@@ -273,7 +273,7 @@ describe('webhook alarms', () => {
     expect(props(tuned).Threshold).toBe(20);
   });
 
-  it('count receiver errors as Lambda errors plus the receiver’s own secret and table failures', () => {
+  it('count receiver errors as Lambda errors plus the receiver’s own secret and table failures and unsaved progress', () => {
     const { template } = synthRelay(ON);
     const { properties } = onlyResource(template, 'AWS::CloudWatch::Alarm', {
       AlarmName: `EcourtdateRelay-staging-${WEBHOOK_ALARM_ID.receiverErrors}`,
@@ -283,9 +283,11 @@ describe('webhook alarms', () => {
       MetricStat?: { Metric: { MetricName: string } };
     }[];
 
-    expect(metrics.find((m) => m.Expression)?.Expression).toBe('FILL(errors, 0) + FILL(internal, 0)');
+    expect(metrics.find((m) => m.Expression)?.Expression).toBe(
+      'FILL(errors, 0) + FILL(internal, 0) + FILL(progress, 0)',
+    );
     expect(metrics.flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric.MetricName] : [])).sort()).toEqual(
-      ['Errors', WEBHOOK_METRIC.internalErrors].sort(),
+      ['Errors', WEBHOOK_METRIC.internalErrors, WEBHOOK_METRIC.progressUnsaved].sort(),
     );
   });
 
