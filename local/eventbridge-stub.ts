@@ -45,6 +45,8 @@ export interface EventBridgeStub {
   subscribe(listener: (event: PublishedEvent) => void): () => void;
   /** Forgets the events and calls recorded so far (not the injected failures). */
   clear(): void;
+  /** Drops the failures still queued by `failNext` and `failEntriesNext`: the outage is over. */
+  recover(): void;
   close(): Promise<void>;
 }
 
@@ -167,6 +169,9 @@ export async function startEventBridgeStub(
       const select = failure.select ?? (() => true);
       const errorCode = failure.errorCode ?? 'InternalFailure';
       for (let i = 0; i < count; i += 1) failures.push({ kind: 'entries', select, errorCode });
+    },
+    recover() {
+      failures.length = 0;
     },
     subscribe(listener) {
       listeners.add(listener);

@@ -30,7 +30,7 @@ export interface SenderEvent {
   /** The SQS message id of the record on the send queue. */
   readonly messageId: string;
   readonly jobId: string | undefined;
-  /** The job's attempt number (sends, as the ledger counts them); undefined when the line has none. */
+  /** The job's attempts so far (sends, as the ledger counts them). */
   readonly attempt: number | undefined;
   /** Last HTTP status, or `timeout`, `connection`, `lost`; undefined when nothing was sent. */
   readonly status: number | string | undefined;

@@ -120,7 +120,7 @@ export class EcourtdateClient {
         const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
         if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
       }
-      // Waiting for a token or a slot may have taken the job past its deadline or the attempt past its time.
+      // Waiting for a token or a slot may have taken the job past its deadline: then it is not sent.
       if (this.#outOfTime(time)) return { kind: 'deferred', retryInMs: 0 };
       const answer = await this.#attempt(job, token, statuses);
       if (answer.kind !== 'unauthorized') return answer;

@@ -13,6 +13,7 @@ import {
   rateLimitBlockMs,
   scaled,
   suspectRateLimitHint,
+  unknownOutcomeKept,
 } from '#shared/policy.ts';
 import type { Observed, RecordContext } from '#shared/sender/stages.ts';
 import type { CarriedAnswer } from '#shared/sqs/attributes.ts';
@@ -197,7 +198,14 @@ function decideAttempt(
   const facts = factsOf(base, entry);
   const judged = timing(job, entry.first_attempt_at, ctx);
   if (sent.kind === 'deferred') {
-    return withSettle(context, ctx, facts, deferred({ ...judged, retryInMs: sent.retryInMs }), { entry });
+    // Nothing was sent; a deferral past the deadline still keeps an earlier unknown outcome's reason.
+    const outcome = unknownOutcomeKept(
+      deferred({ ...judged, retryInMs: sent.retryInMs }),
+      entry.unknown_at !== undefined,
+    );
+    const detail =
+      outcome.type === 'dead_letter' ? whyDeadLettered(outcome, entry.last_status ?? 'none', job) : undefined;
+    return withSettle(context, ctx, { ...facts, detail }, outcome, { entry });
   }
   const decision = decideAnswer(context, facts, entry, sent.result, ctx);
   const why = decision.outcome.type === 'dead_letter' ? decision.facts.detail : undefined;
@@ -378,7 +386,7 @@ export function afterLedgerFailure(
  * the `eCourtDate Job Settled` event): a fresh copy, which finds the job settled and does that step again. Pure.
  */
 export function afterSettledStepFailure(decision: Decision, errorName: string, ctx: DecideContext): Decision {
-  const delaySeconds = scaled(5, ctx.config);
+  const delaySeconds = backoffDelaySeconds(1, ctx.config, ctx.random);
   return {
     action: 'requeue',
     outcome: { type: 'retry', delaySeconds, cause: 'dependency_failure' },
@@ -421,7 +429,7 @@ export function whyDeadLettered(
   switch (outcome.reason) {
     case 'unknown_outcome':
       if (outcome.endedBy !== undefined) {
-        return `an attempt's outcome is unknown (it may have created the message) and the job then ended ${outcome.endedBy} (last ${answer}): ${check}`;
+        return `ended ${outcome.endedBy} (last ${answer}) after an attempt that may have created the message: ${check}`;
       }
       return job.message.skip_duplicate === true
         ? `the request may have created the message (${answer}) and skip_duplicate is set, so it is not resent: ${check}`

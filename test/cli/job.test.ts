@@ -39,7 +39,14 @@ async function attempt(jobId: string, at: number, result: Omit<SettleInput, 'ent
     leaseUntil: at + MINUTE,
   });
   if (claim.kind !== 'claimed') throw new Error(`expected a claim of ${jobId}, got ${claim.kind}`);
-  await ledger.settle({ entry: claim.entry, now: at + 500, messageId: `msg-${jobId}`, ...result });
+  const settled = await ledger.settle({
+    entry: claim.entry,
+    now: at + 500,
+    messageId: `msg-${jobId}`,
+    ...result,
+  });
+  if (settled.kind !== 'written')
+    throw new Error(`expected the settle of ${jobId} written, got ${settled.kind}`);
 }
 
 function job(id: string, ...extra: string[]) {
@@ -57,10 +64,12 @@ beforeAll(async () => {
     outcome: { type: 'delivered', uuid: UUID },
   });
 
+  // A job whose budget ran out after answers that may have created the message (a 503, a 504, a 500): the sender
+  // dead-letters it unknown_outcome, ended by retries_exhausted (docs/contract.md), with its redrive token.
   await attempt('cms-2-exhausted', T0, {
-    attempt: sent({ retryable: true }),
+    attempt: sent({ retryable: true, unknownOutcome: true }),
     lastStatus: '503',
-    outcome: { type: 'retry', delaySeconds: 60, cause: 'server_error' },
+    outcome: { type: 'retry', delaySeconds: 60, cause: 'unknown_outcome' },
   });
   await attempt('cms-2-exhausted', T0 + MINUTE, {
     attempt: sent({ rateLimited: true }),
@@ -73,10 +82,11 @@ beforeAll(async () => {
     outcome: { type: 'retry', delaySeconds: 120, cause: 'unknown_outcome' },
   });
   await attempt('cms-2-exhausted', T0 + 4 * MINUTE, {
-    attempt: sent({ retryable: true, serverError500: true }),
+    attempt: sent({ retryable: true, serverError500: true, unknownOutcome: true }),
     lastStatus: '500',
-    outcome: { type: 'dead_letter', reason: 'retries_exhausted' },
-    detail: 'HTTP 500 after 3 attempts',
+    outcome: { type: 'dead_letter', reason: 'unknown_outcome', endedBy: 'retries_exhausted' },
+    detail: 'HTTP 500 after 3 attempts; ended by retries_exhausted',
+    deadLetterToken: 'dl-token-cms-2',
   });
 
   const open = await ledger.claim({
@@ -123,9 +133,9 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
     );
     expect(run.stdout).toMatch(/^unknown outcome {5}yes: an attempt may have created the message/m);
     expect(run.stdout).toMatch(/^last status {9}500$/m);
-    expect(run.stdout).toMatch(/^dead-letter reason {2}retries_exhausted$/m);
+    expect(run.stdout).toMatch(/^dead-letter reason {2}unknown_outcome$/m);
     expect(run.stdout).toMatch(
-      /^2026-12-01T15:04:00\.500Z +1 +500 +retries_exhausted +HTTP 500 after 3 attempts$/m,
+      /^2026-12-01T15:04:00\.500Z +1 +500 +unknown_outcome +HTTP 500 after 3 attempts; ended by retries_exhausted$/m,
     );
   });
 
@@ -146,13 +156,13 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
       uuid: null,
       first_attempt_at: '2026-12-01T15:00:00.000Z',
       last_status: 500,
-      reason: 'retries_exhausted',
+      reason: 'unknown_outcome',
       history: [
         {
           at: '2026-12-01T15:00:00.500Z',
           generation: 1,
           status: 503,
-          outcome: 'retry in 60 s (server_error)',
+          outcome: 'retry in 60 s (unknown_outcome)',
           detail: null,
         },
         {
@@ -173,8 +183,8 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
           at: '2026-12-01T15:04:00.500Z',
           generation: 1,
           status: 500,
-          outcome: 'retries_exhausted',
-          detail: 'HTTP 500 after 3 attempts',
+          outcome: 'unknown_outcome',
+          detail: 'HTTP 500 after 3 attempts; ended by retries_exhausted',
         },
       ],
       delivery_status: null,

@@ -137,7 +137,13 @@ export function ledgerEntry(overrides: Partial<LedgerEntry> = {}): LedgerEntry {
   };
 }
 
-/** A record's claim on the job of `ledgerEntry`, at `now` (default: T0 + 2 min) with a 5 min lease. */
+/** The attempt (and write) token of `claimInput`'s claim; `JobLedger.claim` makes a random one when none is given. */
+export const CLAIM_TOKEN = 'claim-token-of-the-copy';
+
+/**
+ * A record's claim on the job of `ledgerEntry`, at `now` (default: T0 + 2 min) with a 5 min lease, under the
+ * token `CLAIM_TOKEN`. A plain copy of the job: no redrive token, no carried attempt, unless given.
+ */
 export function claimInput(overrides: Partial<ClaimInput> = {}): ClaimInput {
   const now = overrides.now ?? T0 + 120_000;
   return {
@@ -146,6 +152,7 @@ export function claimInput(overrides: Partial<ClaimInput> = {}): ClaimInput {
     messageId: 'msg-copy-2',
     now,
     leaseUntil: now + 300_000,
+    token: CLAIM_TOKEN,
     ...overrides,
   };
 }

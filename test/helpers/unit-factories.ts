@@ -10,7 +10,7 @@ import { EcourtdateClient } from '#shared/ecourtdate/client.ts';
 import { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { Pacer } from '#shared/ecourtdate/pacer.ts';
-import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
+import { TokenCache, type TokenResult } from '#shared/ecourtdate/token-cache.ts';
 import { T0 } from '#test/helpers/factories.ts';
 
 export const SECRET_ID = 'ecourtdate-relay/test';
@@ -151,6 +151,12 @@ export function fakeEcourtdate(script: { token?: FakeAnswer[]; send?: FakeAnswer
   };
   const byPath = (path: string) => () => requests.filter((r) => r.url.href.split('?')[0]?.endsWith(path));
   return { fetch, requests, tokenRequests: byPath(TOKEN_PATH), sendRequests: byPath(ONEOFFS_PATH) };
+}
+
+/** The token of a `TokenCache.get` result, or throws naming the failure it resolved to instead. */
+export function tokenOf(result: TokenResult): string {
+  if (!result.ok) throw new Error(`expected a token, got ${JSON.stringify(result)}`);
+  return result.token;
 }
 
 /** A pacer with room for every request and a sleep that returns at once, so tests never wait. */

@@ -21,7 +21,7 @@ describe('senderEnvironment: the one description of what the sender is told', ()
       maxAttempts: '4',
       duplicateWindowSeconds: '1600',
       httpTimeoutMs: '8000',
-      ledgerTtlDays: '7',
+      ledgerTtlDays: '20',
       maxReceiveCount: '12',
       rateLimitHintMaxSeconds: '120',
     });
@@ -38,7 +38,7 @@ describe('senderEnvironment: the one description of what the sender is told', ()
       maxAttempts: 4,
       duplicateWindowSeconds: 1600,
       httpTimeoutMs: 8000,
-      ledgerTtlSeconds: 7 * 86_400,
+      ledgerTtlSeconds: 20 * 86_400,
       maxReceiveCount: 12,
       rateLimitHintMaxSeconds: 120,
     });

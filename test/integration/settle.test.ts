@@ -158,7 +158,7 @@ describe('requeueCopy', () => {
     count: { DataType: 'Number', StringValue: '3' },
   };
 
-  it('sends the same body and attributes as a new message, its receive count starting again', async () => {
+  it('sends the same body and the producer attributes as a new message, its receive count starting again', async () => {
     const received = await enqueueAndReceive(originalAttributes);
     const record = toRecord(received, queue.arn, 'us-east-1');
     const copy = await requeueCopy(emulator.sqs, queue.url, record, 0, clock);
@@ -167,7 +167,47 @@ describe('requeueCopy', () => {
     const fresh = state.ready.find((m) => m.messageId === copy.messageId);
     expect(fresh?.body).toBe(JOB);
     expect(fresh?.approximateReceiveCount ?? 0).toBe(0);
-    expect(fresh?.messageAttributes).toMatchObject(originalAttributes);
+    const { [DLQ_ATTRIBUTE.reason]: _deadLetterReason, ...producers } = originalAttributes;
+    expect(fresh?.messageAttributes).toMatchObject(producers);
+    // The dead letter's attributes described the dead letter, not this copy; its redrive token is not copied.
+    expect(fresh?.messageAttributes?.[DLQ_ATTRIBUTE.reason]).toBeUndefined();
+  });
+
+  it('keeps the redrive token only when asked (a copy of a redriven record not yet claimed)', async () => {
+    const token = { [DLQ_ATTRIBUTE.deadLetterId]: text('0f8e2c1a-redrive') };
+    const record = toRecord(
+      await enqueueAndReceive({ ...originalAttributes, ...token }),
+      queue.arn,
+      'us-east-1',
+    );
+    const plain = await requeueCopy(emulator.sqs, queue.url, record, 0, clock);
+    const kept = await requeueCopy(emulator.sqs, queue.url, record, 0, clock, { keepRedriveToken: true });
+    const { ready } = await emulator.inspect('send');
+    const attrs = (id: string) => ready.find((m) => m.messageId === id)?.messageAttributes ?? {};
+    expect(attrs(plain.messageId)[DLQ_ATTRIBUTE.deadLetterId]).toBeUndefined();
+    expect(attrs(kept.messageId)[DLQ_ATTRIBUTE.deadLetterId]).toEqual(token[DLQ_ATTRIBUTE.deadLetterId]);
+  });
+
+  it('carries an answer (carried_answer)', async () => {
+    const record = toRecord(await enqueueAndReceive(originalAttributes), queue.arn, 'us-east-1');
+    const carry = {
+      token: 'attempt-1',
+      result: { kind: 'response' as const, stage: 'send' as const, status: 201 },
+    };
+    const copy = await requeueCopy(emulator.sqs, queue.url, record, 0, clock, { carry });
+    const fresh = (await emulator.inspect('send')).ready.find((m) => m.messageId === copy.messageId);
+    expect(
+      JSON.parse(fresh?.messageAttributes?.[REQUEUE_ATTRIBUTE.carriedAnswer]?.StringValue ?? '{}'),
+    ).toEqual(carry);
+  });
+
+  it('refuses to copy rather than drop a carried answer that does not fit SQS 10 attributes', async () => {
+    const full = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`a${i}`, text(`v${i}`)]));
+    const crowded = toRecord(await enqueueAndReceive(full), queue.arn, 'us-east-1');
+    const carry = { token: 'attempt-1' };
+    await expect(requeueCopy(emulator.sqs, queue.url, crowded, 0, clock, { carry })).rejects.toThrow(
+      RangeError,
+    );
   });
 
   it('adds first_received_at (the first receipt, epoch ms) and requeued_from (the message id)', async () => {

@@ -1,17 +1,35 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { parseSenderEvent, type SenderSink, SinkLogger, SinkMetrics } from '#local/pipeline/observability.ts';
+import { type SenderSink, SinkLogger, SinkMetrics, senderEventOf } from '#local/pipeline/observability.ts';
+import type { Settlement } from '#shared/sender/runtime.ts';
 
 function sink() {
   const lines: string[] = [];
-  const logs: Record<string, unknown>[] = [];
   const metrics: [string, number][] = [];
   const value: SenderSink = {
     write: (line) => lines.push(line),
-    log: (attributes) => logs.push({ ...attributes }),
     metric: (name, n) => metrics.push([name, n]),
   };
-  return { value, lines, logs, metrics };
+  return { value, lines, metrics };
+}
+
+/** A record's settlement as the sender's batch adapter hands it over; override any field. */
+function settlement(overrides: Partial<Settlement> = {}): Settlement {
+  return {
+    messageId: 'm-1',
+    jobId: 'j-1',
+    applied: 'acknowledged',
+    batchItemFailure: false,
+    outcome: { type: 'delivered', uuid: 'u-1' },
+    alreadySettled: false,
+    attempts: 1,
+    lastStatus: 201,
+    detail: undefined,
+    responseExcerpt: undefined,
+    requeuedAs: undefined,
+    retryInSeconds: undefined,
+    ...overrides,
+  };
 }
 
 afterEach(() => {
@@ -19,17 +37,18 @@ afterEach(() => {
 });
 
 describe("capturing the sender's logs and metrics in a local run", () => {
-  it('reads the per-attempt log line as a typed event', () => {
+  it("reads the sender's settlement of a record as a typed event", () => {
     expect(
-      parseSenderEvent({
-        message: 'job dead-lettered',
-        message_id: 'm-1',
-        job_id: 'j-1',
-        attempt: 2,
-        status: 500,
-        outcome: 'dead_letter',
-        reason: 'retries_exhausted',
-      }),
+      senderEventOf(
+        settlement({
+          applied: 'dead_lettered',
+          attempts: 2,
+          lastStatus: 500,
+          outcome: { type: 'dead_letter', reason: 'unknown_outcome', endedBy: 'retries_exhausted' },
+          detail: "an attempt's outcome is unknown (it may have created the message)",
+          responseExcerpt: '{"message":"Server Error"}',
+        }),
+      ),
     ).toEqual({
       kind: 'dead_lettered',
       alreadySettled: false,
@@ -37,8 +56,11 @@ describe("capturing the sender's logs and metrics in a local run", () => {
       jobId: 'j-1',
       attempt: 2,
       status: 500,
+      detail: "an attempt's outcome is unknown (it may have created the message)",
+      responseExcerpt: '{"message":"Server Error"}',
+      requeuedAs: undefined,
       outcome: 'dead_letter',
-      reason: 'retries_exhausted',
+      reason: 'unknown_outcome',
       cause: undefined,
       uuid: undefined,
       retryInSeconds: undefined,
@@ -46,19 +68,71 @@ describe("capturing the sender's logs and metrics in a local run", () => {
   });
 
   it('reads a status kept as text (from the ledger) as a number, and knows an already settled job', () => {
-    const event = parseSenderEvent({
-      message: 'job already settled; acknowledged without sending',
-      message_id: 'm-2',
-      outcome: 'delivered',
-      status: '201',
-    });
+    const event = senderEventOf(
+      settlement({ messageId: 'm-2', alreadySettled: true, attempts: 0, lastStatus: '201' }),
+    );
 
-    expect(event).toMatchObject({ kind: 'settled', alreadySettled: true, attempt: undefined, status: 201 });
+    expect(event).toMatchObject({
+      kind: 'settled',
+      alreadySettled: true,
+      attempt: 0,
+      status: 201,
+      uuid: 'u-1',
+    });
   });
 
-  it('ignores any other line', () => {
-    expect(parseSenderEvent({ message: 'could not set the retry delay', job_id: 'j' })).toBeUndefined();
-    expect(parseSenderEvent({ message: 'job settled' })).toBeUndefined();
+  it.each([
+    ['timeout', 'timeout'],
+    ['lost', 'lost'],
+    ['none', undefined],
+    [undefined, undefined],
+  ])('keeps a status %s that is not an HTTP status as %s', (lastStatus, status) => {
+    expect(senderEventOf(settlement({ lastStatus })).status).toBe(status);
+  });
+
+  it.each<[Settlement['applied'], string]>([
+    ['acknowledged', 'settled'],
+    ['dead_lettered', 'dead_lettered'],
+    ['hidden', 'retried'],
+    ['left', 'retried'],
+    ['requeued', 'requeued'],
+  ])('a record %s is a %s event', (applied, kind) => {
+    expect(senderEventOf(settlement({ applied })).kind).toBe(kind);
+  });
+
+  it("a retry carries its cause, its delay and, re-queued, the fresh copy's message id", () => {
+    const event = senderEventOf(
+      settlement({
+        applied: 'requeued',
+        outcome: { type: 'retry', delaySeconds: 120, cause: 'rate_limited' },
+        lastStatus: 429,
+        requeuedAs: 'm-fresh',
+        retryInSeconds: 120,
+      }),
+    );
+
+    expect(event).toMatchObject({
+      kind: 'requeued',
+      outcome: 'retry',
+      cause: 'rate_limited',
+      reason: undefined,
+      uuid: undefined,
+      requeuedAs: 'm-fresh',
+      retryInSeconds: 120,
+      status: 429,
+    });
+  });
+
+  it('a job without an id (an invalid one) keeps that unknown', () => {
+    const event = senderEventOf(
+      settlement({
+        jobId: undefined,
+        applied: 'dead_lettered',
+        outcome: { type: 'dead_letter', reason: 'invalid_job' },
+      }),
+    );
+
+    expect(event).toMatchObject({ jobId: undefined, reason: 'invalid_job' });
   });
 
   it('the logger writes JSON lines to the sink, never to the console', () => {
@@ -75,12 +149,13 @@ describe("capturing the sender's logs and metrics in a local run", () => {
 
     expect(console).not.toHaveBeenCalled();
     expect(stdout).not.toHaveBeenCalled();
+    expect(s.lines).toHaveLength(1);
     expect(JSON.parse(s.lines[0] ?? '{}')).toMatchObject({
       level: 'INFO',
       message: 'job settled',
       job_id: 'j-1',
+      attempt: 1,
     });
-    expect(s.logs[0]).toMatchObject({ message: 'job settled', attempt: 1 });
   });
 
   it('metrics are counted as they are added and published as EMF into the sink, single metrics included', () => {

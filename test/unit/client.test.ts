@@ -244,13 +244,13 @@ describe('EcourtdateClient.send', () => {
     });
   });
 
-  it('defers, sending nothing, when the instance has spent its share of the minute and maxWaitMs is shorter', async () => {
+  it('defers, sending nothing, when the instance has spent its share of the minute and waitUntil comes before its slot', async () => {
     // A share of two requests a minute: the token request and one send. The clock only moves when told to.
     const { client, api, clock } = clientHarness({ requestsPerMinute: 2 });
 
-    const first = await client.send(job(), { maxWaitMs: 0 });
+    const first = await client.send(job(), { waitUntil: clock.now() });
     clock.advance(1_000);
-    const second = await client.send(job(), { maxWaitMs: 0 });
+    const second = await client.send(job(), { waitUntil: clock.now() });
 
     expect(first.kind).toBe('attempted');
     expect(second).toMatchObject({ kind: 'deferred' });
@@ -258,6 +258,132 @@ describe('EcourtdateClient.send', () => {
     expect(retryInMs).toBeGreaterThan(58_000);
     expect(retryInMs).toBeLessThanOrEqual(60_000);
     expect(api.sendRequests()).toHaveLength(1);
+  });
+
+  describe('waitUntil: every pacing wait of the attempt is over by then, or the attempt is deferred', () => {
+    it('sends at once when the slot is free, even with waitUntil now', async () => {
+      const { client, clock } = clientHarness({ requestsPerMinute: 2 });
+
+      expect(attempted(await client.send(job(), { waitUntil: clock.now() })).sendStatuses).toEqual([201]);
+    });
+
+    it('waits for a send slot that comes by waitUntil', async () => {
+      // The pacer's sleep returns at once: the send goes in the slot a minute on.
+      const { client, api, clock } = clientHarness({ requestsPerMinute: 2 });
+      await client.send(job());
+
+      const second = await client.send(job(), { waitUntil: clock.now() + 61_000 });
+
+      expect(attempted(second).sendStatuses).toEqual([201]);
+      expect(api.sendRequests()).toHaveLength(2);
+    });
+
+    it('does not request a token whose slot lies beyond waitUntil: deferred, nothing sent', async () => {
+      const { client, api, pacer, clock } = clientHarness({ requestsPerMinute: 1 });
+      await pacer.acquire();
+
+      expect(await client.send(job(), { waitUntil: clock.now() + 30_000 })).toEqual({
+        kind: 'deferred',
+        retryInMs: 61_000,
+      });
+      expect(api.requests).toHaveLength(0);
+    });
+
+    it("after a 401, does not renew the token when the renewal's slot lies beyond waitUntil: deferred, the 401 created nothing", async () => {
+      // Two a minute: the token and the first send, answered 401.
+      const { client, api, clock } = clientHarness({
+        requestsPerMinute: 2,
+        send: [unauthorized(), created()],
+      });
+
+      const attempt = await client.send(job(), { waitUntil: clock.now() + 30_000 });
+
+      expect(attempt).toEqual({ kind: 'deferred', retryInMs: 61_000 });
+      expect(api.tokenRequests()).toHaveLength(1);
+      expect(api.sendRequests()).toHaveLength(1);
+    });
+
+    it('after a 401 and a renewed token, does not wait for a resend slot beyond waitUntil: deferred', async () => {
+      // Three a minute: the token, the first send (401) and the renewed token; the resend's slot is a minute on.
+      const { client, api, clock } = clientHarness({
+        requestsPerMinute: 3,
+        send: [unauthorized(), created()],
+      });
+
+      const attempt = await client.send(job(), { waitUntil: clock.now() + 30_000 });
+
+      expect(attempt).toEqual({ kind: 'deferred', retryInMs: 61_000 });
+      expect(api.tokenRequests()).toHaveLength(2);
+      expect(api.sendRequests()).toHaveLength(1);
+    });
+
+    it('resends after a 401 when the renewal and the resend slot both come by waitUntil', async () => {
+      const { client, api, clock } = clientHarness({
+        requestsPerMinute: 3,
+        send: [unauthorized(), created()],
+      });
+
+      const attempt = attempted(await client.send(job(), { waitUntil: clock.now() + 61_000 }));
+
+      expect(attempt.sendStatuses).toEqual([401, 201]);
+      expect(api.sendRequests()).toHaveLength(2);
+    });
+
+    it('prepare and post take the same time: a prepared attempt whose resend cannot start in time is deferred', async () => {
+      const { client, api, clock } = clientHarness({
+        requestsPerMinute: 3,
+        send: [unauthorized(), created()],
+      });
+      const time = { waitUntil: clock.now() + 30_000 };
+
+      const prepared = await client.prepare(time);
+      if (prepared.kind !== 'ready') throw new Error(`expected a token and a slot, got ${prepared.kind}`);
+      const attempt = await client.post(job(), prepared, time);
+
+      expect(attempt).toMatchObject({ kind: 'deferred' });
+      expect(api.sendRequests()).toHaveLength(1);
+    });
+  });
+
+  describe('deadline: no message request leaves at or after it', () => {
+    it('sends nothing when the deadline has come', async () => {
+      const { client, api, clock } = clientHarness();
+
+      expect(await client.send(job(), { deadline: clock.now() })).toEqual({ kind: 'deferred', retryInMs: 0 });
+      expect(api.sendRequests()).toHaveLength(0);
+    });
+
+    it('sends when the deadline is still ahead', async () => {
+      const { client, clock } = clientHarness();
+
+      expect((await client.send(job(), { deadline: clock.now() + 1 })).kind).toBe('attempted');
+    });
+  });
+
+  describe('a secret that cannot be read', () => {
+    it('is an attempt of stage secret that sent nothing, and an auth failure', async () => {
+      const { client, api } = clientHarness({ secrets: [undefined] });
+
+      const attempt = attempted(await client.send(job()));
+
+      expect(attempt.result).toEqual({ kind: 'secret', stage: 'secret' });
+      expect(attempt.authFailed).toBe(true);
+      expect(attempt.sendStatuses).toEqual([]);
+      expect(api.requests).toHaveLength(0);
+    });
+
+    it('after two 401s, a secret that can no longer be re-read ends the attempt at stage secret, keeping the statuses', async () => {
+      const { client, api } = clientHarness({
+        secrets: [secretString(), undefined],
+        send: [unauthorized()],
+      });
+
+      const attempt = attempted(await client.send(job()));
+
+      expect(attempt.result).toEqual({ kind: 'secret', stage: 'secret' });
+      expect(attempt.sendStatuses).toEqual([401, 401]);
+      expect(api.sendRequests()).toHaveLength(2);
+    });
   });
 
   describe('token endpoint failures', () => {

@@ -2,27 +2,40 @@ import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
 import {
   appendHistory,
+  type ClaimInput,
   firstEntry,
   type GateVerdict,
   gate,
+  isRedriveOf,
   LEDGER_HISTORY_MAX,
   type LedgerEntry,
   type LedgerEvent,
   NOT_DUE_TOLERANCE_MS,
   priorOf,
 } from '#shared/ledger/gate.ts';
-import { JobLedger, LedgerConflictError, type SettleInput, settledEntry } from '#shared/ledger/ledger.ts';
+import { JobLedger, type SettleInput, settledEntry } from '#shared/ledger/ledger.ts';
 import { JOB_KEY_PREFIX } from '#shared/ledger/schema.ts';
 import { classifyAttempt, FIRST_ATTEMPT } from '#shared/policy.ts';
-import { claimInput, ledgerEntry, response, secretFailure, T0, transport } from '#test/helpers/factories.ts';
+import {
+  CLAIM_TOKEN,
+  claimInput,
+  ledgerEntry,
+  response,
+  secretFailure,
+  T0,
+  transport,
+} from '#test/helpers/factories.ts';
 
 const SECOND = 1_000;
 const MINUTE = 60_000;
 /** The TTL the claim or settle under test writes, epoch seconds. */
 const EXPIRATION = Math.floor(T0 / 1000) + 31 * 86_400;
+/** The redrive token the settle of `deadLettered`'s dead letter wrote, also on the dead-letter message. */
+const REDRIVE_TOKEN = 'dl-token-of-the-dead-letter';
 
 /** The claim's entry, or fails the test naming the verdict it got instead. */
 function claimed(verdict: GateVerdict): { entry: LedgerEntry; lost: boolean } {
@@ -46,12 +59,13 @@ function openAttempt(
   });
 }
 
-/** An entry dead-lettered from send-queue message `messageId`. */
+/** An entry dead-lettered from send-queue message `messageId`, with the redrive token `REDRIVE_TOKEN`. */
 function deadLettered(messageId: string, overrides: Partial<LedgerEntry> = {}): LedgerEntry {
   return ledgerEntry({
     status: 'dead_lettered',
     dead_letter_reason: 'retries_exhausted',
     dead_letter_message_id: messageId,
+    dead_letter_token: REDRIVE_TOKEN,
     next_attempt_at: undefined,
     retryable: 5,
     server_500: 1,
@@ -99,11 +113,11 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
       });
     });
 
-    it('is so even when that message carries the relay dead-letter attributes', () => {
+    it("is so even when that message carries the dead letter's redrive token", () => {
       const entry = deadLettered('msg-1');
-      expect(gate(entry, claimInput({ messageId: 'msg-1', redriven: true }), EXPIRATION).kind).toBe(
-        'dead_letter_again',
-      );
+      expect(
+        gate(entry, claimInput({ messageId: 'msg-1', redriveToken: REDRIVE_TOKEN }), EXPIRATION).kind,
+      ).toBe('dead_letter_again');
     });
   });
 
@@ -228,6 +242,8 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
           attempt_open: true,
           attempt_started_at: T0 + 2 * MINUTE,
           lease_until: T0 + 7 * MINUTE,
+          attempt_token: CLAIM_TOKEN,
+          write_token: CLAIM_TOKEN,
           version: entry.version + 1,
           expiration: EXPIRATION,
           updated_at: T0 + 2 * MINUTE,
@@ -241,10 +257,10 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
     });
   });
 
-  describe("a new generation after a dead letter: an operator's redrive", () => {
+  describe("a new generation after a dead letter: an operator's redrive, carrying the dead letter's token", () => {
     const entry = deadLettered('msg-1', { unknown_outcome: true, unknown_at: T0 });
     const now = T0 + 3 * 3_600_000;
-    const redrive = claimInput({ messageId: 'msg-2', now, redriven: true });
+    const redrive = claimInput({ messageId: 'msg-2', now, redriveToken: REDRIVE_TOKEN });
 
     it('starts a new generation with a fresh budget, from now', () => {
       expect(claimed(gate(entry, redrive, EXPIRATION)).entry).toMatchObject({
@@ -260,13 +276,14 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
       });
     });
 
-    it('clears the dead-letter reason, its message id and any next-attempt time', () => {
+    it('clears the dead-letter reason, its message id, its redrive token and any next-attempt time', () => {
       const next = claimed(gate(entry, redrive, EXPIRATION)).entry;
-      expect([next.dead_letter_reason, next.dead_letter_message_id, next.next_attempt_at]).toEqual([
-        undefined,
-        undefined,
-        undefined,
-      ]);
+      expect([
+        next.dead_letter_reason,
+        next.dead_letter_message_id,
+        next.dead_letter_token,
+        next.next_attempt_at,
+      ]).toEqual([undefined, undefined, undefined, undefined]);
     });
 
     it('keeps that an unknown outcome happened: a message created by any generation still answers 409', () => {
@@ -283,8 +300,232 @@ describe('gate: what a record may do with a job whose ledger entry exists (READM
       expect(claimed(gate(entry, redrive, EXPIRATION)).lost).toBe(false);
     });
 
-    it('an upstream resend (no dead-letter attributes) is dead-lettered again instead', () => {
+    it("opens the new generation's attempt under the claim's own token", () => {
+      expect(claimed(gate(entry, redrive, EXPIRATION)).entry).toMatchObject({
+        attempt_token: CLAIM_TOKEN,
+        write_token: CLAIM_TOKEN,
+      });
+    });
+
+    it('an upstream resend (no redrive token) is dead-lettered again instead', () => {
       expect(gate(entry, claimInput({ messageId: 'msg-2', now }), EXPIRATION).kind).toBe('dead_letter_again');
+    });
+
+    it.each([
+      ["another dead letter's token", 'dl-token-of-an-older-dead-letter'],
+      ['an empty token', ''],
+    ])('a redrive token that does not match (%s) is dead-lettered again, never claimed', (_name, token) => {
+      expect(gate(entry, claimInput({ messageId: 'msg-2', now, redriveToken: token }), EXPIRATION)).toEqual({
+        kind: 'dead_letter_again',
+        entry,
+      });
+    });
+
+    it('a dead letter recorded without a redrive token is dead-lettered again, whatever token a copy carries', () => {
+      const untokened = deadLettered('msg-1', { dead_letter_token: undefined });
+      for (const redriveToken of [undefined, REDRIVE_TOKEN]) {
+        expect(gate(untokened, claimInput({ messageId: 'msg-2', now, redriveToken }), EXPIRATION).kind).toBe(
+          'dead_letter_again',
+        );
+      }
+    });
+
+    describe('one redrive per dead letter: a second message carrying the same token', () => {
+      /** The generation the first redrive started: its attempt open under a lease to now + 5 min. */
+      const started = claimed(gate(entry, redrive, EXPIRATION)).entry;
+      const second = (at: number, overrides: Partial<ClaimInput> = {}) =>
+        claimInput({
+          messageId: 'msg-3',
+          now: at,
+          redriveToken: REDRIVE_TOKEN,
+          token: 'claim-token-of-the-second-copy',
+          ...overrides,
+        });
+      /** The new generation after its first attempt got a 503: retrying in 60 s. */
+      const retrying = settledEntry(
+        {
+          entry: started,
+          now: now + SECOND,
+          attempt: classifyAttempt(response(503)),
+          outcome: { type: 'retry', delaySeconds: 60, cause: 'unknown_outcome' },
+          lastStatus: '503',
+        },
+        EXPIRATION,
+      );
+
+      it("is in flight while the new generation's attempt is open: a copy, not a second generation", () => {
+        expect(gate(started, second(now + MINUTE), EXPIRATION)).toEqual({
+          kind: 'in_flight',
+          entry: started,
+          until: now + 5 * MINUTE,
+        });
+      });
+
+      it("is not due during the new generation's backoff", () => {
+        expect(gate(retrying, second(now + 30 * SECOND), EXPIRATION)).toEqual({
+          kind: 'not_due',
+          entry: retrying,
+          until: now + SECOND + 60 * SECOND,
+        });
+      });
+
+      it("once the new generation's retry is due, claims that generation's next attempt, without a fresh budget", () => {
+        const verdict = claimed(gate(retrying, second(now + 2 * MINUTE), EXPIRATION));
+        expect(verdict.lost).toBe(false);
+        expect(verdict.entry).toMatchObject({
+          generation: 2,
+          first_attempt_at: now,
+          sends: 1,
+          retryable: 1,
+          unknown_at: now,
+          version: retrying.version + 1,
+        });
+        expect(verdict.entry.history.filter((e) => e.outcome === 'redriven')).toHaveLength(1);
+      });
+
+      it("after the new generation's lease ended unreported, claims that generation and counts the lost attempt", () => {
+        const verdict = claimed(gate(started, second(now + 5 * MINUTE), EXPIRATION));
+        expect(verdict.lost).toBe(true);
+        expect(verdict.entry).toMatchObject({ generation: 2, retryable: 1, first_attempt_at: now });
+      });
+
+      it('after the new generation was delivered, is settled', () => {
+        const delivered = settledEntry(
+          { entry: started, now: now + SECOND, outcome: { type: 'delivered', uuid: 'u-2' } },
+          EXPIRATION,
+        );
+        expect(gate(delivered, second(now + MINUTE), EXPIRATION)).toEqual({
+          kind: 'settled',
+          entry: delivered,
+        });
+      });
+
+      it('after the new generation was dead-lettered, is dead-lettered again; only the new dead letter redrives', () => {
+        const again = settledEntry(
+          {
+            entry: started,
+            now: now + SECOND,
+            attempt: classifyAttempt(response(400)),
+            outcome: { type: 'dead_letter', reason: 'bad_request' },
+            messageId: 'msg-2',
+            deadLetterToken: 'dl-token-of-generation-2',
+          },
+          EXPIRATION,
+        );
+        expect(gate(again, second(now + MINUTE), EXPIRATION)).toEqual({
+          kind: 'dead_letter_again',
+          entry: again,
+        });
+        const third = gate(
+          again,
+          second(now + MINUTE, { redriveToken: 'dl-token-of-generation-2' }),
+          EXPIRATION,
+        );
+        expect(claimed(third).entry.generation).toBe(3);
+      });
+    });
+  });
+
+  describe('isRedriveOf: the one redrive a dead letter allows', () => {
+    const entry = deadLettered('msg-1');
+
+    it("is a message other than the dead-lettered one, carrying the dead letter's token", () => {
+      expect(isRedriveOf(entry, { messageId: 'msg-2', redriveToken: REDRIVE_TOKEN })).toBe(true);
+    });
+
+    it.each<[string, LedgerEntry, Pick<ClaimInput, 'messageId' | 'redriveToken'>]>([
+      ['the dead-lettered message itself', entry, { messageId: 'msg-1', redriveToken: REDRIVE_TOKEN }],
+      ['a message without a token', entry, { messageId: 'msg-2' }],
+      ['another token', entry, { messageId: 'msg-2', redriveToken: 'dl-token-x' }],
+      [
+        'a dead letter without a token',
+        deadLettered('msg-1', { dead_letter_token: undefined }),
+        { messageId: 'msg-2', redriveToken: undefined },
+      ],
+      [
+        'an entry that is not dead-lettered',
+        ledgerEntry({ dead_letter_token: REDRIVE_TOKEN }),
+        { messageId: 'msg-2', redriveToken: REDRIVE_TOKEN },
+      ],
+    ])('is not %s', (_name, existing, input) => {
+      expect(isRedriveOf(existing, input)).toBe(false);
+    });
+  });
+
+  describe('carried: a copy carrying the answer of the attempt still open (its settle could not be written)', () => {
+    const ATTEMPT = 'attempt-token-of-the-open-attempt';
+    const open = openAttempt(T0 + 2 * MINUTE, T0 + 7 * MINUTE, {
+      attempt_token: ATTEMPT,
+      write_token: ATTEMPT,
+    });
+    const carrying = (answered: boolean, overrides: Partial<ClaimInput> = {}) =>
+      claimInput({
+        now: T0 + 3 * MINUTE,
+        messageId: 'msg-fresh-copy',
+        carried: { token: ATTEMPT, answered },
+        ...overrides,
+      });
+
+    it('with the answer, settles that attempt while its lease holds: no claim, no send, no write by the gate', () => {
+      expect(gate(open, carrying(true), EXPIRATION)).toEqual({ kind: 'carried', entry: open });
+    });
+
+    it('with the answer, after the lease ended: still carried, never a lost attempt', () => {
+      expect(gate(open, carrying(true, { now: T0 + 8 * MINUTE }), EXPIRATION)).toEqual({
+        kind: 'carried',
+        entry: open,
+      });
+    });
+
+    it('without an answer (the attempt sent nothing), claims the next attempt at once: not in flight, not lost', () => {
+      const verdict = claimed(gate(open, carrying(false), EXPIRATION));
+      expect(verdict.lost).toBe(false);
+      expect(verdict.entry).toMatchObject({
+        sends: open.sends,
+        retryable: open.retryable,
+        unknown_at: open.unknown_at,
+        attempt_open: true,
+        attempt_token: CLAIM_TOKEN,
+        version: open.version + 1,
+      });
+    });
+
+    it("an earlier attempt's token is any copy: in flight while the lease holds, then the open attempt is lost", () => {
+      const stale = { token: 'attempt-token-of-an-earlier-attempt', answered: true };
+      expect(gate(open, carrying(true, { carried: stale }), EXPIRATION).kind).toBe('in_flight');
+      expect(
+        claimed(gate(open, carrying(true, { carried: stale, now: T0 + 7 * MINUTE }), EXPIRATION)).lost,
+      ).toBe(true);
+    });
+
+    it('once the attempt has settled (none open), the carried answer is stale: the copy is judged as any copy', () => {
+      const settled = settledEntry(
+        {
+          entry: open,
+          now: T0 + 3 * MINUTE,
+          attempt: classifyAttempt(response(503)),
+          outcome: { type: 'retry', delaySeconds: 60, cause: 'unknown_outcome' },
+        },
+        EXPIRATION,
+      );
+      expect(gate(settled, carrying(true, { now: T0 + 3 * MINUTE + SECOND }), EXPIRATION)).toMatchObject({
+        kind: 'not_due',
+      });
+    });
+
+    it.each<[string, LedgerEntry, GateVerdict['kind']]>([
+      ['a delivered job is settled', { ...open, status: 'delivered', attempt_open: false }, 'settled'],
+      [
+        'a dead-lettered job is dead-lettered again',
+        deadLettered('msg-1', { attempt_token: ATTEMPT }),
+        'dead_letter_again',
+      ],
+    ])('%s, whatever the copy carries', (_name, entry, kind) => {
+      expect(gate(entry, carrying(true), EXPIRATION).kind).toBe(kind);
+    });
+
+    it('a different body is an id conflict, whatever the copy carries', () => {
+      expect(gate(open, carrying(true, { bodyHash: 'another-body' }), EXPIRATION).kind).toBe('conflict');
     });
   });
 
@@ -319,6 +560,8 @@ describe('firstEntry: the entry a first claim creates', () => {
       attempt_open: true,
       attempt_started_at: T0,
       lease_until: T0 + 5 * MINUTE,
+      attempt_token: CLAIM_TOKEN,
+      write_token: CLAIM_TOKEN,
       history: [],
       expiration: EXPIRATION,
       updated_at: T0,
@@ -514,13 +757,48 @@ describe('settledEntry: the entry after an attempt settled', () => {
       expect([e.dead_letter_reason, e.dead_letter_message_id]).toEqual(['unknown_outcome', 'msg-7']);
     });
 
-    it('any other outcome clears both', () => {
-      const earlier = { ...claimedEntry, dead_letter_reason: 'expired', dead_letter_message_id: 'msg-1' };
+    it('records the redrive token of the dead letter', () => {
+      const e = settle({
+        outcome: { type: 'dead_letter', reason: 'unknown_outcome', endedBy: 'retries_exhausted' },
+        messageId: 'msg-7',
+        deadLetterToken: 'dl-token-7',
+      });
+      expect(e.dead_letter_token).toBe('dl-token-7');
+    });
+
+    it('any other outcome clears all three', () => {
+      const earlier = {
+        ...claimedEntry,
+        dead_letter_reason: 'expired',
+        dead_letter_message_id: 'msg-1',
+        dead_letter_token: 'dl-token-1',
+      };
       const e = settledEntry(
-        { entry: earlier, now, outcome: { type: 'delivered' }, messageId: 'msg-7' },
+        {
+          entry: earlier,
+          now,
+          outcome: { type: 'delivered' },
+          messageId: 'msg-7',
+          deadLetterToken: 'dl-token-7',
+        },
         EXPIRATION,
       );
-      expect([e.dead_letter_reason, e.dead_letter_message_id]).toEqual([undefined, undefined]);
+      expect([e.dead_letter_reason, e.dead_letter_message_id, e.dead_letter_token]).toEqual([
+        undefined,
+        undefined,
+        undefined,
+      ]);
+    });
+  });
+
+  describe('tokens', () => {
+    it("writes the settle's own write token, keeping the claim's attempt token", () => {
+      const tokened = { ...claimedEntry, attempt_token: 'claim-1', write_token: 'claim-1' };
+      const e = settledEntry(
+        { entry: tokened, now, outcome: { type: 'delivered' }, token: 'settle-1' },
+        EXPIRATION,
+      );
+      expect([e.attempt_token, e.write_token]).toEqual(['claim-1', 'settle-1']);
     });
   });
 
@@ -632,6 +910,11 @@ describe('JobLedger: one conditional write to claim, one to settle (DynamoDB moc
     doc.reset();
   });
 
+  // The mock replaces every document client's `send`: the tests against dynalite below need the real one.
+  afterAll(() => {
+    doc.restore();
+  });
+
   it("a job's first claim is one write, conditional on no entry, that returns the entry it finds", async () => {
     doc.on(PutCommand).resolves({});
     const result = await ledger.claim(input);
@@ -676,8 +959,44 @@ describe('JobLedger: one conditional write to claim, one to settle (DynamoDB moc
   });
 
   it('another writer changing the entry between the two claim writes makes the record busy', async () => {
-    doc.on(PutCommand).rejectsOnce(conditionFailed(ledgerEntry())).rejects(conditionFailed());
+    const changed = ledgerEntry({ version: 4, write_token: 'another-writers-token' });
+    doc.on(PutCommand).rejectsOnce(conditionFailed(ledgerEntry())).rejects(conditionFailed(changed));
     expect(await ledger.claim(input)).toEqual({ kind: 'busy' });
+    expect(doc.calls()).toHaveLength(2);
+  });
+
+  it("the claim writes its token as the attempt's and the write's", async () => {
+    doc.on(PutCommand).resolves({});
+    await ledger.claim(input);
+    expect(doc.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
+      attempt_token: CLAIM_TOKEN,
+      write_token: CLAIM_TOKEN,
+    });
+  });
+
+  it('without a token, the ledger makes a random one per claim', async () => {
+    doc.on(PutCommand).resolves({});
+    const { token: _none, ...untokened } = input;
+    const first = await ledger.claim(untokened);
+    const second = await ledger.claim(untokened);
+    if (first.kind !== 'claimed' || second.kind !== 'claimed') throw new Error('expected two claims');
+    expect(first.entry.attempt_token).toMatch(/^[0-9a-f-]{36}$/);
+    expect(first.entry.write_token).toBe(first.entry.attempt_token);
+    expect(second.entry.attempt_token).not.toBe(first.entry.attempt_token);
+  });
+
+  it('a first claim whose failed condition finds its own write token (its first try was applied) is claimed', async () => {
+    const mine = firstEntry(input, Math.floor(input.now / 1000) + 86_400, JOB_KEY_PREFIX);
+    doc.on(PutCommand).rejects(conditionFailed(mine));
+    expect(await ledger.claim(input)).toEqual({ kind: 'claimed', entry: mine, lost: false });
+    expect(doc.calls()).toHaveLength(1);
+  });
+
+  it("a claim whose second write's failed condition finds its own write token is claimed, not busy", async () => {
+    const existing = ledgerEntry({ version: 3, next_attempt_at: T0 + MINUTE });
+    const mine = claimed(gate(existing, input, Math.floor(input.now / 1000) + 86_400)).entry;
+    doc.on(PutCommand).rejectsOnce(conditionFailed(existing)).rejects(conditionFailed(mine));
+    expect(await ledger.claim(input)).toEqual({ kind: 'claimed', entry: mine, lost: false });
   });
 
   it('without the failed item in the answer (an emulator), it reads the entry with a consistent read', async () => {
@@ -690,12 +1009,52 @@ describe('JobLedger: one conditional write to claim, one to settle (DynamoDB moc
     });
   });
 
-  it('settling an entry another writer changed throws LedgerConflictError', async () => {
-    doc.on(PutCommand).rejects(conditionFailed());
-    const entry = openAttempt(T0, T0 + 5 * MINUTE);
-    await expect(
-      ledger.settle({ entry, now: T0 + SECOND, outcome: { type: 'delivered' } }),
-    ).rejects.toBeInstanceOf(LedgerConflictError);
+  it('settling an entry another writer changed is a conflict', async () => {
+    const entry = openAttempt(T0, T0 + 5 * MINUTE, { write_token: 'claim-1' });
+    const changed = { ...entry, version: entry.version + 1, write_token: 'another-writers-token' };
+    doc.on(PutCommand).rejects(conditionFailed(changed));
+    expect(await ledger.settle({ entry, now: T0 + SECOND, outcome: { type: 'delivered' } })).toEqual({
+      kind: 'conflict',
+    });
+  });
+
+  it('a settle returns the entry it wrote, with its own write token', async () => {
+    doc.on(PutCommand).resolves({});
+    const entry = openAttempt(T0, T0 + 5 * MINUTE, { write_token: 'claim-1' });
+    const result = await ledger.settle({
+      entry,
+      now: T0 + SECOND,
+      outcome: { type: 'delivered' },
+      token: 'settle-1',
+    });
+    expect(result).toMatchObject({
+      kind: 'written',
+      entry: { status: 'delivered', write_token: 'settle-1' },
+    });
+    expect(doc.commandCalls(PutCommand)[0]?.args[0].input.Item).toEqual(
+      result.kind === 'written' ? result.entry : undefined,
+    );
+  });
+
+  it('a settle whose failed condition finds its own write token (its first try was applied) is written', async () => {
+    const entry = openAttempt(T0, T0 + 5 * MINUTE, { write_token: 'claim-1' });
+    const request = { entry, now: T0 + SECOND, outcome: { type: 'delivered' } as const, token: 'settle-1' };
+    const mine = settledEntry(request, Math.floor(request.now / 1000) + 86_400);
+    doc.on(PutCommand).rejects(conditionFailed(mine));
+    expect(await ledger.settle(request)).toEqual({ kind: 'written', entry: mine });
+  });
+
+  it('without a token, every settle writes a new random write token', async () => {
+    doc.on(PutCommand).resolves({});
+    const entry = openAttempt(T0, T0 + 5 * MINUTE, { write_token: 'claim-1' });
+    const settle = async () => {
+      const result = await ledger.settle({ entry, now: T0 + SECOND, outcome: { type: 'delivered' } });
+      return result.kind === 'written' ? result.entry.write_token : undefined;
+    };
+    const [a, b] = [await settle(), await settle()];
+    expect(a).toMatch(/^[0-9a-f-]{36}$/);
+    expect(b).not.toBe(a);
+    expect(a).not.toBe('claim-1');
   });
 
   it("a DynamoDB failure is thrown as the SDK's error: nothing was claimed", async () => {
@@ -718,6 +1077,7 @@ describe("a copy of a dead-lettered job that is not an operator's redrive", () =
     status: 'dead_lettered',
     dead_letter_reason: 'unknown_outcome',
     dead_letter_message_id: 'msg-old',
+    dead_letter_token: REDRIVE_TOKEN,
     unknown_outcome: true,
     unknown_at: T0,
   });
@@ -733,13 +1093,219 @@ describe("a copy of a dead-lettered job that is not an operator's redrive", () =
     },
   );
 
-  it("an operator's redrive starts a new generation and clears the unknown outcome's time", () => {
+  it("an operator's redrive (the dead letter's token) starts a new generation and clears the unknown outcome's time", () => {
     const verdict = gate(
       parked,
-      claimInput({ messageId: 'msg-new', now: T0 + MINUTE, redriven: true }),
+      claimInput({ messageId: 'msg-new', now: T0 + MINUTE, redriveToken: REDRIVE_TOKEN }),
       EXPIRATION,
     );
     expect(verdict).toMatchObject({ kind: 'claim', entry: { generation: parked.generation + 1 } });
     expect(verdict.kind === 'claim' ? verdict.entry.unknown_at : 'x').toBeUndefined();
+  });
+});
+
+describe('JobLedger recognises its own write when DynamoDB applied it but the answer was lost (dynalite)', () => {
+  const TABLE = 'relay-ledger-own-writes';
+  const TTL_SECONDS = 86_400;
+  let db: DynamoDbEmulator;
+  const clients: DynamoDBClient[] = [];
+
+  beforeAll(async () => {
+    db = await startDynamoDbEmulator();
+    await db.createLedgerTable(TABLE);
+  });
+
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.destroy();
+  });
+
+  afterAll(async () => {
+    await db?.stop();
+  });
+
+  /** A client of its own (its middleware stack is the test's to change). */
+  function dynamoClient(): DynamoDBClient {
+    const client = new DynamoDBClient({
+      endpoint: db.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    clients.push(client);
+    return client;
+  }
+
+  function ledgerOn(client: DynamoDBClient = db.client): JobLedger {
+    return new JobLedger({ client, tableName: TABLE, ttlSeconds: TTL_SECONDS });
+  }
+
+  /** Writes `entry` as it stands, unconditionally: a write that DynamoDB applied before anything else. */
+  async function putEntry(entry: LedgerEntry): Promise<void> {
+    await DynamoDBDocumentClient.from(db.client, { marshallOptions: { removeUndefinedValues: true } }).send(
+      new PutCommand({ TableName: TABLE, Item: entry }),
+    );
+  }
+
+  /**
+   * DynamoDB applies the first try of the next PutItem of `client` whose request matches, then the connection
+   * resets before its answer arrives, so the SDK sends it again (inside its own retry loop, as in AWS). Returns
+   * how many tries were spoiled.
+   */
+  function loseNextPutAnswer(client: DynamoDBClient, match: (body: string) => boolean): () => number {
+    let spoiled = 0;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { headers?: Record<string, string>; body?: unknown };
+        const headers = request.headers ?? {};
+        const body =
+          typeof request.body === 'string'
+            ? request.body
+            : request.body instanceof Uint8Array
+              ? Buffer.from(request.body).toString('utf8')
+              : '';
+        const firstTry = /attempt=1;/.test(headers['amz-sdk-request'] ?? 'attempt=1;');
+        const put = (headers['x-amz-target'] ?? '').endsWith('.PutItem');
+        if (spoiled > 0 || !put || !firstTry || !match(body)) return next(args);
+        spoiled += 1;
+        await next(args);
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: {} });
+      },
+      { step: 'deserialize', name: 'loseNextPutAnswer' },
+    );
+    return () => spoiled;
+  }
+
+  const claimOf = (jobId: string, overrides: Partial<ClaimInput> = {}): ClaimInput =>
+    claimInput({ jobId, bodyHash: `hash-${jobId}`, messageId: `msg-${jobId}`, now: T0, ...overrides });
+
+  async function claimedBy(ledger: JobLedger, input: ClaimInput): Promise<LedgerEntry> {
+    const result = await ledger.claim(input);
+    if (result.kind !== 'claimed') throw new Error(`expected a claim of ${input.jobId}, got ${result.kind}`);
+    return result.entry;
+  }
+
+  it('a settle whose write is already in the table under its own write token counts as written', async () => {
+    const ledger = ledgerOn();
+    const entry = await claimedBy(ledger, claimOf('own-settle', { token: 'claim-1' }));
+    const request: SettleInput = {
+      entry,
+      now: T0 + SECOND,
+      outcome: { type: 'delivered', uuid: 'u-1' },
+      lastStatus: '201',
+      token: 'settle-1',
+    };
+    const applied = settledEntry(request, Math.floor(request.now / 1000) + TTL_SECONDS);
+    await putEntry(applied);
+
+    expect(await ledger.settle(request)).toEqual({ kind: 'written', entry: applied });
+    expect(await ledger.get('own-settle')).toEqual(applied);
+  });
+
+  it("a settle after another writer's write (another write token) is a conflict, and leaves that write", async () => {
+    const ledger = ledgerOn();
+    const entry = await claimedBy(ledger, claimOf('taken-over', { token: 'claim-1' }));
+    const other = { ...entry, version: entry.version + 1, write_token: 'another-writers-token' };
+    await putEntry(other);
+
+    const result = await ledger.settle({
+      entry,
+      now: T0 + SECOND,
+      outcome: { type: 'delivered' },
+      token: 'settle-1',
+    });
+
+    expect(result).toEqual({ kind: 'conflict' });
+    expect(await ledger.get('taken-over')).toEqual(other);
+  });
+
+  it('a first claim whose entry is already in the table under its own token is claimed, not in flight', async () => {
+    const ledger = ledgerOn();
+    const input = claimOf('own-first-claim', { token: 'claim-1' });
+    const applied = firstEntry(input, Math.floor(input.now / 1000) + TTL_SECONDS, JOB_KEY_PREFIX);
+    await putEntry(applied);
+
+    expect(await ledger.claim(input)).toEqual({ kind: 'claimed', entry: applied, lost: false });
+    // Any other claim at that moment is a copy: the attempt is in flight.
+    expect(await ledger.claim({ ...input, token: 'claim-2', messageId: 'msg-copy' })).toMatchObject({
+      kind: 'in_flight',
+    });
+  });
+
+  it('a claim of a due retry whose conditional write DynamoDB applied but whose answer was lost is claimed, not busy', async () => {
+    const jobId = 'lost-claim-answer';
+    const existing = ledgerEntry({
+      id: JOB_KEY_PREFIX + jobId,
+      job_id: jobId,
+      body_hash: `hash-${jobId}`,
+      next_attempt_at: T0 - MINUTE,
+    });
+    await putEntry(existing);
+    const client = dynamoClient();
+    const spoiled = loseNextPutAnswer(client, (body) => body.includes('version = :expected'));
+
+    const result = await ledgerOn(client).claim(claimOf(jobId, { token: 'claim-1' }));
+
+    expect(spoiled()).toBe(1);
+    expect(result).toMatchObject({
+      kind: 'claimed',
+      lost: false,
+      entry: { version: existing.version + 1, attempt_token: 'claim-1', write_token: 'claim-1' },
+    });
+    expect(await ledgerOn().get(jobId)).toEqual(result.kind === 'claimed' ? result.entry : undefined);
+  });
+
+  it('a settle whose conditional write DynamoDB applied but whose answer was lost is written, not a conflict', async () => {
+    const entry = await claimedBy(ledgerOn(), claimOf('lost-settle-answer', { token: 'claim-1' }));
+    const client = dynamoClient();
+    const spoiled = loseNextPutAnswer(client, (body) => body.includes('version = :expected'));
+
+    const result = await ledgerOn(client).settle({
+      entry,
+      now: T0 + SECOND,
+      outcome: { type: 'delivered', uuid: 'u-1' },
+      lastStatus: '201',
+    });
+
+    expect(spoiled()).toBe(1);
+    expect(result).toMatchObject({
+      kind: 'written',
+      entry: { status: 'delivered', version: entry.version + 1 },
+    });
+    expect(await ledgerOn().get('lost-settle-answer')).toEqual(
+      result.kind === 'written' ? result.entry : undefined,
+    );
+  });
+
+  it('one redrive per dead letter: the token starts one generation, a second copy carrying it does not', async () => {
+    const ledger = ledgerOn();
+    const jobId = 'redriven-once';
+    const entry = await claimedBy(ledger, claimOf(jobId, { messageId: 'msg-1' }));
+    await ledger.settle({
+      entry,
+      now: T0 + SECOND,
+      attempt: classifyAttempt(response(400)),
+      outcome: { type: 'dead_letter', reason: 'bad_request' },
+      lastStatus: '400',
+      messageId: 'msg-1',
+      deadLetterToken: 'dl-token-1',
+    });
+    expect(await ledger.get(jobId)).toMatchObject({
+      status: 'dead_lettered',
+      dead_letter_token: 'dl-token-1',
+    });
+    const redrive = (messageId: string, redriveToken: string, now: number) =>
+      ledger.claim(claimOf(jobId, { messageId, redriveToken, now, token: `claim-${messageId}` }));
+
+    expect(await redrive('msg-1', 'dl-token-1', T0 + MINUTE)).toMatchObject({ kind: 'dead_letter_again' });
+    expect(await redrive('msg-dlq-1', 'dl-token-x', T0 + MINUTE)).toMatchObject({
+      kind: 'dead_letter_again',
+    });
+    expect(await redrive('msg-dlq-1', 'dl-token-1', T0 + MINUTE)).toMatchObject({
+      kind: 'claimed',
+      entry: { generation: 2, dead_letter_token: undefined },
+    });
+    expect(await redrive('msg-dlq-2', 'dl-token-1', T0 + MINUTE + SECOND)).toMatchObject({
+      kind: 'in_flight',
+    });
+    expect(await ledger.get(jobId)).toMatchObject({ generation: 2, attempt_token: 'claim-msg-dlq-1' });
   });
 });

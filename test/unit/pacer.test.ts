@@ -68,6 +68,31 @@ function virtualTime(start = T0) {
   };
 }
 
+/** The eCourtDate client wired as the sender wires it, with a real pacer on virtual time. */
+function pacedClientOnVirtualTime(share: number, tokenLifetimeSeconds = 3600) {
+  const time = virtualTime();
+  const api = fakeEcourtdate({
+    token: [async () => tokenResponse(`token-${time.now()}`, { expires_in: tokenLifetimeSeconds })],
+  });
+  const at: { path: string; at: number }[] = [];
+  const fetch: typeof api.fetch = (input, init) => {
+    at.push({ path: new URL(String(input)).pathname, at: time.now() });
+    return api.fetch(input, init);
+  };
+  const pacer = new Pacer(share, { now: time.now, sleep: time.sleep });
+  const credentials = new CredentialsSource({
+    client: secretsManager().client,
+    secretId: SECRET_ID,
+    ttlMs: 86_400_000,
+    now: time.now,
+  });
+  const baseUrl = parseBaseUrl(BASE_URL, 'ECOURTDATE_BASE_URL');
+  const options = { baseUrl, pacer, fetch, timeoutMs: 1_000, now: time.now };
+  const tokens = new TokenCache({ ...options, credentials, renewBeforeMs: 0 });
+  const client = new EcourtdateClient({ ...options, tokens });
+  return { time, client, requests: at };
+}
+
 /** A pacer on virtual time, and the times (epoch ms) at which it let requests go. */
 function pacedWorld(share: number, windowMs?: number) {
   const time = virtualTime();
@@ -238,33 +263,8 @@ describe('Pacer', () => {
   });
 
   describe('token requests count toward the share', () => {
-    /** The eCourtDate client wired as the sender wires it, with a real pacer on virtual time. */
-    function pacedClient(share: number, tokenLifetimeSeconds = 3600) {
-      const time = virtualTime();
-      const api = fakeEcourtdate({
-        token: [async () => tokenResponse(`token-${time.now()}`, { expires_in: tokenLifetimeSeconds })],
-      });
-      const at: { path: string; at: number }[] = [];
-      const fetch: typeof api.fetch = (input, init) => {
-        at.push({ path: new URL(String(input)).pathname, at: time.now() });
-        return api.fetch(input, init);
-      };
-      const pacer = new Pacer(share, { now: time.now, sleep: time.sleep });
-      const credentials = new CredentialsSource({
-        client: secretsManager().client,
-        secretId: SECRET_ID,
-        ttlMs: 86_400_000,
-        now: time.now,
-      });
-      const baseUrl = parseBaseUrl(BASE_URL, 'ECOURTDATE_BASE_URL');
-      const options = { baseUrl, pacer, fetch, timeoutMs: 1_000, now: time.now };
-      const tokens = new TokenCache({ ...options, credentials, renewBeforeMs: 0 });
-      const client = new EcourtdateClient({ ...options, tokens });
-      return { time, client, requests: at };
-    }
-
     it('spends one of the share on the token, so a full share of jobs leaves one for the next minute', async () => {
-      const { time, client, requests } = pacedClient(5);
+      const { time, client, requests } = pacedClientOnVirtualTime(5);
 
       await time.run(times(5, () => client.send(job())));
 
@@ -280,7 +280,7 @@ describe('Pacer', () => {
 
     it('keeps sends and token renewals together within the share over a long run', async () => {
       // Tokens that live 90 s are renewed again and again between the sends.
-      const { time, client, requests } = pacedClient(7, 90);
+      const { time, client, requests } = pacedClientOnVirtualTime(7, 90);
       let at = T0;
       const tasks = Array.from({ length: 60 }, (_, i) => {
         at += (i * 7919) % 40_000;
@@ -296,6 +296,51 @@ describe('Pacer', () => {
           MINUTE,
         ),
       ).toBeLessThanOrEqual(7);
+    });
+  });
+
+  describe("the client's waitUntil: no pacing wait of an attempt passes it", () => {
+    it('a send whose slot lies beyond waitUntil is deferred without reserving it; the next send takes that slot', async () => {
+      const { time, client, requests } = pacedClientOnVirtualTime(2);
+      await time.run([client.send(job())]);
+
+      const [deferred] = await time.run([client.send(job(), { waitUntil: T0 + 30_000 })]);
+      await time.run([client.send(job())]);
+
+      expect(deferred).toEqual({ kind: 'deferred', retryInMs: SPACING });
+      expect(requests.map((r) => [r.path.split('/').at(-1), r.at - T0])).toEqual([
+        ['token', 0],
+        ['oneoffs', 0],
+        ['oneoffs', SPACING],
+      ]);
+      expect(time.sleeps).toEqual([SPACING]);
+    });
+
+    it('a token renewal whose slot lies beyond waitUntil is not requested: deferred until that slot', async () => {
+      // Tokens that live 30 s: the second send needs a new one, and the share is spent until T0 + 61 s.
+      const { time, client, requests } = pacedClientOnVirtualTime(2, 30);
+      await time.run([client.send(job())]);
+      time.advance(31_000);
+
+      const [deferred] = await time.run([client.send(job(), { waitUntil: T0 + 41_000 })]);
+
+      expect(deferred).toEqual({ kind: 'deferred', retryInMs: SPACING - 31_000 });
+      expect(requests).toHaveLength(2);
+      expect(time.sleeps).toEqual([]);
+    });
+
+    it('waits for slots that come by waitUntil: the renewal and the send both go at T0 + 61 s', async () => {
+      const { time, client, requests } = pacedClientOnVirtualTime(2, 30);
+      await time.run([client.send(job())]);
+      time.advance(31_000);
+
+      const [sent] = await time.run([client.send(job(), { waitUntil: T0 + 2 * SPACING })]);
+
+      expect(sent).toMatchObject({ kind: 'attempted', sendStatuses: [201] });
+      expect(requests.slice(2).map((r) => [r.path.split('/').at(-1), r.at - T0])).toEqual([
+        ['token', SPACING],
+        ['oneoffs', SPACING],
+      ]);
     });
   });
 

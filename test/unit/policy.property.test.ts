@@ -203,6 +203,8 @@ function live(theJob: SendJob, steps: readonly Step[], p: RetryPolicy, jitter: n
       now,
       policy: p,
       random,
+      // As the sender judges it: the generation's earliest unknown outcome, as the ledger keeps it.
+      unknownSince: claimed.unknown_at,
     });
     if (attempt.sent) {
       life.sends.push({ at: now, result, unknown: attempt.unknownOutcome, outcome, unknownBefore });
@@ -286,6 +288,22 @@ describe('job lives through the gate and the pure rules (property-based)', () =>
             continue;
           expect(send.outcome).toEqual(send.unknownBefore ? { type: 'delivered' } : { type: 'duplicate' });
         }
+      }),
+      RUNS,
+    );
+  });
+
+  it('a job dead-lettered after any attempt whose outcome is unknown is dead-lettered unknown_outcome, and only then', () => {
+    fc.assert(
+      fc.property(lifeArb, ({ theJob, steps, p, jitter }) => {
+        const life = live(theJob, steps, p, jitter);
+        fc.pre(life.end?.type === 'dead_letter');
+        if (life.end?.type !== 'dead_letter') return;
+        const unknownBefore = life.sends.some((s) => s.unknown);
+        expect(life.end.reason === 'unknown_outcome').toBe(unknownBefore);
+        // What ended it, when something other than the unknown outcome itself did: never unknown_outcome.
+        expect(life.end.endedBy).not.toBe('unknown_outcome');
+        if (life.end.reason !== 'unknown_outcome') expect(life.end.endedBy).toBeUndefined();
       }),
       RUNS,
     );
@@ -421,7 +439,11 @@ describe('the pure rules over arbitrary inputs (property-based)', () => {
             job: job({ expires_at: new Date(T0 + deadlineInMs).toISOString() }),
           });
           const late = free.delaySeconds * 1000 >= deadlineInMs;
-          expect(bounded).toEqual(late ? { type: 'dead_letter', reason: 'expired' } : free);
+          // An answer that may have created the message keeps that known: unknown_outcome, ended by expired.
+          const expired = classifyAttempt(result).unknownOutcome
+            ? { type: 'dead_letter', reason: 'unknown_outcome', endedBy: 'expired' }
+            : { type: 'dead_letter', reason: 'expired' };
+          expect(bounded).toEqual(late ? expired : free);
         },
       ),
       RUNS,
@@ -477,6 +499,34 @@ describe('the pure rules over arbitrary inputs (property-based)', () => {
         expect(hidden).toBeGreaterThanOrEqual(0);
         expect(hidden).toBeLessThanOrEqual(MAX_HIDE_SECONDS);
       }),
+      RUNS,
+    );
+  });
+
+  it('after an unknown outcome earlier in the generation, every dead letter decide gives is unknown_outcome', () => {
+    fc.assert(
+      fc.property(
+        resultArb,
+        priorArb,
+        jobArb,
+        fc.integer({ min: 0, max: 3_600_000 }),
+        (result, prior, theJob, ago) => {
+          const base = { result, prior, job: theJob, firstReceivedAt: T0, now: T0, policy: policy() };
+          const outcome = decide({ ...base, random: () => 0, unknownSince: T0 - ago });
+          const plain = decide({ ...base, random: () => 0 });
+          fc.pre(outcome.type === 'dead_letter');
+          expect(outcome).toMatchObject({ type: 'dead_letter', reason: 'unknown_outcome' });
+          // endedBy names what else ended it, when the same answer without the earlier unknown outcome is a
+          // dead letter for another reason.
+          if (plain.type === 'dead_letter' && plain.reason !== 'unknown_outcome') {
+            expect(outcome).toEqual({
+              type: 'dead_letter',
+              reason: 'unknown_outcome',
+              endedBy: plain.reason,
+            });
+          }
+        },
+      ),
       RUNS,
     );
   });

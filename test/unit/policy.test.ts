@@ -23,6 +23,7 @@ import {
   scaled,
   scaledMs,
   suspectRateLimitHint,
+  unknownOutcomeKept,
 } from '#shared/policy.ts';
 import { job, policy, response, secretFailure, T0, transport } from '#test/helpers/factories.ts';
 
@@ -61,6 +62,8 @@ function decideFor(input: Partial<DecideInput> & Pick<DecideInput, 'result'>): O
 
 const retry = (delaySeconds: number, cause: string) => ({ type: 'retry', delaySeconds, cause });
 const deadLetter = (reason: string) => ({ type: 'dead_letter', reason });
+/** A dead letter of a generation with an unknown outcome: `unknown_outcome`, saying what ended the job. */
+const unknownEndedBy = (endedBy: string) => ({ type: 'dead_letter', reason: 'unknown_outcome', endedBy });
 
 describe('decide: the table "What each response does" (docs/contract.md)', () => {
   describe('2xx', () => {
@@ -83,7 +86,7 @@ describe('decide: the table "What each response does" (docs/contract.md)', () =>
       expect(decideFor({ result: response(400) })).toEqual(deadLetter('bad_request'));
     });
 
-    it('dead-letters bad_request whatever the earlier attempts', () => {
+    it("dead-letters bad_request whatever the earlier attempts' counts (an unknown outcome of this generation: see unknownOutcomeKept)", () => {
       expect(
         decideFor({ result: response(400), prior: priorWith({ retryable: 2, unknownOutcome: true }) }),
       ).toEqual(deadLetter('bad_request'));
@@ -240,13 +243,23 @@ describe('decide: the table "What each response does" (docs/contract.md)', () =>
       expect(decideFor({ result: response(500) })).toEqual(retry(60, 'unknown_outcome'));
     });
 
-    it('dead-letters retries_exhausted on the second 500', () => {
+    it('dead-letters unknown_outcome, ended by retries_exhausted, on the second 500: either 500 may have created it', () => {
+      expect(
+        decideFor({
+          result: response(500),
+          prior: priorWith({ retryable: 1, serverErrors500: 1, unknownOutcome: true }),
+          unknownSince: T0 - MINUTE,
+        }),
+      ).toEqual(unknownEndedBy('retries_exhausted'));
+    });
+
+    it('the second 500 is unknown_outcome even without the earlier time: this 500 itself may have created it', () => {
       expect(
         decideFor({
           result: response(500),
           prior: priorWith({ retryable: 1, serverErrors500: 1, unknownOutcome: true }),
         }),
-      ).toEqual(deadLetter('retries_exhausted'));
+      ).toEqual(unknownEndedBy('retries_exhausted'));
     });
 
     it('is retried once even after other 5xx', () => {
@@ -255,10 +268,10 @@ describe('decide: the table "What each response does" (docs/contract.md)', () =>
       ).toEqual(retry(60, 'unknown_outcome'));
     });
 
-    it('does not outlive the overall attempt budget', () => {
+    it('does not outlive the overall attempt budget (dead-lettered unknown_outcome, ended by retries_exhausted)', () => {
       expect(
         decideFor({ result: response(500), prior: priorWith({ retryable: 4, unknownOutcome: true }) }),
-      ).toEqual(deadLetter('retries_exhausted'));
+      ).toEqual(unknownEndedBy('retries_exhausted'));
     });
 
     it('with skip_duplicate dead-letters unknown_outcome at once, even on the first attempt', () => {
@@ -280,17 +293,22 @@ describe('decide: the table "What each response does" (docs/contract.md)', () =>
     ];
 
     it.each(unknowns)(
-      '%s backs off 60, 120, 240, 480 s, then dead-letters retries_exhausted on attempt 5',
+      '%s backs off 60, 120, 240, 480 s, then dead-letters unknown_outcome (ended by retries_exhausted) on attempt 5',
       (_n, result) => {
         const outcomes = [0, 1, 2, 3, 4].map((retryable) =>
-          decideFor({ result, prior: priorWith({ retryable, unknownOutcome: retryable > 0 }) }),
+          decideFor({
+            result,
+            prior: priorWith({ retryable, unknownOutcome: retryable > 0 }),
+            // The ledger's time of the generation's earliest unknown outcome, from the second attempt on.
+            unknownSince: retryable > 0 ? T0 - MINUTE : undefined,
+          }),
         );
         expect(outcomes).toEqual([
           retry(60, 'unknown_outcome'),
           retry(120, 'unknown_outcome'),
           retry(240, 'unknown_outcome'),
           retry(480, 'unknown_outcome'),
-          deadLetter('retries_exhausted'),
+          unknownEndedBy('retries_exhausted'),
         ]);
       },
     );
@@ -341,10 +359,10 @@ describe('decide: the table "What each response does" (docs/contract.md)', () =>
       );
     });
 
-    it('a hint that ends after the deadline dead-letters expired', () => {
+    it('a hint that ends after the deadline dead-letters unknown_outcome, ended by expired', () => {
       const soon = job({ expires_at: new Date(T0 + 10 * MINUTE).toISOString() });
       expect(decideFor({ result: response(503, { retryAfterSeconds: 900 }), job: soon })).toEqual(
-        deadLetter('expired'),
+        unknownEndedBy('expired'),
       );
     });
 
@@ -354,13 +372,13 @@ describe('decide: the table "What each response does" (docs/contract.md)', () =>
       ).toEqual(retry(15, 'unknown_outcome'));
     });
 
-    it('does not lift the attempt budget', () => {
+    it('does not lift the attempt budget (dead-lettered unknown_outcome, ended by retries_exhausted)', () => {
       expect(
         decideFor({
           result: response(503, { retryAfterSeconds: 900 }),
           prior: priorWith({ retryable: 4, unknownOutcome: true }),
         }),
-      ).toEqual(deadLetter('retries_exhausted'));
+      ).toEqual(unknownEndedBy('retries_exhausted'));
     });
   });
 
@@ -477,19 +495,30 @@ describe('decide: the table "What each response does" (docs/contract.md)', () =>
       expect(jobDeadline(expiring, T0, policy())).toBe(T0 + HOUR);
     });
 
+    // A 408 backs off as a 503 does, with a known outcome; a 503's own expiry is an unknown outcome's.
     it('a retry whose delay would pass the deadline dead-letters expired instead', () => {
       const now = T0 + 24 * HOUR - 30 * SECOND;
-      expect(decideFor({ result: response(503), now })).toEqual(deadLetter('expired'));
+      expect(decideFor({ result: response(408), now })).toEqual(deadLetter('expired'));
     });
 
     it('a retry due exactly at the deadline dead-letters expired: the job is expired from that instant', () => {
       const now = T0 + 24 * HOUR - 60 * SECOND;
-      expect(decideFor({ result: response(503), now })).toEqual(deadLetter('expired'));
+      expect(decideFor({ result: response(408), now })).toEqual(deadLetter('expired'));
     });
 
     it('a retry due a millisecond before the deadline is kept', () => {
       const now = T0 + 24 * HOUR - 60 * SECOND - 1;
+      expect(decideFor({ result: response(408), now })).toEqual(retry(60, 'server_error'));
       expect(decideFor({ result: response(503), now })).toEqual(retry(60, 'unknown_outcome'));
+    });
+
+    it('after an answer whose outcome is unknown (a 503), the deadline dead-letters unknown_outcome, ended by expired', () => {
+      expect(decideFor({ result: response(503), now: T0 + 24 * HOUR - 30 * SECOND })).toEqual(
+        unknownEndedBy('expired'),
+      );
+      expect(decideFor({ result: response(503), now: T0 + 24 * HOUR - 60 * SECOND })).toEqual(
+        unknownEndedBy('expired'),
+      );
     });
   });
 
@@ -648,6 +677,8 @@ describe('beforeSend: may a claimed job be sent now?', () => {
     beforeSend({ claimed: claimed(c), job: j, now, policy: p });
   const settled = (reason: string) =>
     expect.objectContaining({ type: 'settle', outcome: deadLetter(reason) });
+  const settledUnknown = (endedBy: string) =>
+    expect.objectContaining({ type: 'settle', outcome: unknownEndedBy(endedBy) });
 
   it('a first attempt is sent', () => {
     expect(verdict({})).toEqual({ type: 'send' });
@@ -657,9 +688,14 @@ describe('beforeSend: may a claimed job be sent now?', () => {
     expect(verdict({}, job(), T0 + 24 * HOUR)).toEqual(settled('expired'));
   });
 
-  it('expiry wins over every other rule', () => {
+  it('expiry wins over every other rule; after an unknown outcome it is unknown_outcome, ended by expired', () => {
     const c = { prior: priorWith({ retryable: 5, unknownOutcome: true }), unknownAt: T0, lost: true };
-    expect(verdict(c, skipDuplicate(), T0 + 24 * HOUR)).toEqual(settled('expired'));
+    expect(verdict(c, skipDuplicate(), T0 + 24 * HOUR)).toEqual(settledUnknown('expired'));
+  });
+
+  it('an expired job whose unknown outcome is of an earlier generation (cleared by a redrive) is plainly expired', () => {
+    const c = { prior: priorWith({ unknownOutcome: true }), unknownAt: undefined };
+    expect(verdict(c, job(), T0 + 24 * HOUR)).toEqual(settled('expired'));
   });
 
   it('after an unknown outcome, a skip_duplicate job is dead-lettered unknown_outcome, even at once', () => {
@@ -690,9 +726,16 @@ describe('beforeSend: may a claimed job be sent now?', () => {
     expect(verdict(c, skipDuplicate())).toEqual({ type: 'send' });
   });
 
-  it('a lost attempt over the attempt budget is dead-lettered retries_exhausted', () => {
+  it('a lost attempt over the attempt budget is dead-lettered unknown_outcome, ended by retries_exhausted', () => {
+    // The gate dates every lost attempt as an unknown outcome (unknownAt), so it may have created the message.
     const c = { prior: priorWith({ retryable: 5, unknownOutcome: true }), unknownAt: T0, lost: true };
-    expect(verdict(c)).toEqual(settled('retries_exhausted'));
+    expect(verdict(c)).toEqual(settledUnknown('retries_exhausted'));
+  });
+
+  it('a relabelled dead letter keeps why it ended and tells the operator to check Console > Logs first', () => {
+    const c = { prior: priorWith({ retryable: 5, unknownOutcome: true }), unknownAt: T0, lost: true };
+    const out = verdict(c);
+    expect(out.type === 'settle' ? out.detail : '').toMatch(/attempt budget is spent.*Console > Logs/);
   });
 
   it('a lost attempt within the attempt budget is sent again (inside the window)', () => {
@@ -707,6 +750,87 @@ describe('beforeSend: may a claimed job be sent now?', () => {
 
   it('a job that is not lost is sent, whatever its counts: decide owns the budgets after a result', () => {
     expect(verdict({ prior: priorWith({ rateLimited: 40, notSent: 40 }) })).toEqual({ type: 'send' });
+  });
+});
+
+describe('unknown outcomes are never relabelled as plain failures (unknownOutcomeKept)', () => {
+  it.each(['retries_exhausted', 'expired', 'bad_request', 'forbidden', 'not_found', 'client_error'] as const)(
+    'a %s dead letter in a generation with an unknown outcome is unknown_outcome, ended by it',
+    (reason) => {
+      expect(unknownOutcomeKept({ type: 'dead_letter', reason }, true)).toEqual(unknownEndedBy(reason));
+    },
+  );
+
+  it('an unknown_outcome dead letter stays as it is, without endedBy', () => {
+    const outcome: Outcome = { type: 'dead_letter', reason: 'unknown_outcome' };
+    expect(unknownOutcomeKept(outcome, true)).toBe(outcome);
+  });
+
+  it.each<[string, Outcome]>([
+    ['a delivery', { type: 'delivered', uuid: 'u-1' }],
+    ['a duplicate', { type: 'duplicate' }],
+    ['a retry', { type: 'retry', delaySeconds: 60, cause: 'unknown_outcome' }],
+  ])('%s comes back unchanged', (_name, outcome) => {
+    expect(unknownOutcomeKept(outcome, true)).toBe(outcome);
+  });
+
+  it('without an unknown outcome in the generation, every outcome comes back unchanged', () => {
+    const outcome: Outcome = { type: 'dead_letter', reason: 'retries_exhausted' };
+    expect(unknownOutcomeKept(outcome, false)).toBe(outcome);
+  });
+
+  describe("decide applies it for the ledger's unknown_at (unknownSince) or an answer whose outcome is unknown", () => {
+    const since = T0 - MINUTE;
+
+    it.each<[string, AttemptResult, string]>([
+      ['a 400', response(400), 'bad_request'],
+      ['a 403', response(403), 'forbidden'],
+      ['a 404', response(404), 'not_found'],
+      ['a 422', response(422), 'client_error'],
+      ['a token-endpoint 403', response(403, { stage: 'token' }), 'forbidden'],
+    ])(
+      '%s after an unknown outcome in the generation is unknown_outcome, ended by %s',
+      (_name, result, reason) => {
+        expect(decideFor({ result, unknownSince: since })).toEqual(unknownEndedBy(reason));
+      },
+    );
+
+    it('a 408 on the last attempt after an unknown outcome is unknown_outcome, ended by retries_exhausted', () => {
+      const prior = priorWith({ retryable: 4, unknownOutcome: true });
+      expect(decideFor({ result: response(408), prior, unknownSince: since })).toEqual(
+        unknownEndedBy('retries_exhausted'),
+      );
+    });
+
+    it('a 408 on the last attempt of a generation without an unknown outcome stays retries_exhausted', () => {
+      expect(decideFor({ result: response(408), prior: priorWith({ retryable: 4 }) })).toEqual(
+        deadLetter('retries_exhausted'),
+      );
+    });
+
+    it("an unknown outcome of an earlier generation (the ledger's flag, its time cleared by a redrive) changes nothing", () => {
+      const prior = priorWith({ unknownOutcome: true });
+      expect(decideFor({ result: response(400), prior })).toEqual(deadLetter('bad_request'));
+      expect(decideFor({ result: response(408), prior: { ...prior, retryable: 4 } })).toEqual(
+        deadLetter('retries_exhausted'),
+      );
+    });
+
+    it('a dead letter on an answer that may have created the message is unknown_outcome: the 5th timeout', () => {
+      expect(decideFor({ result: transport('timeout'), prior: priorWith({ retryable: 4 }) })).toEqual(
+        unknownEndedBy('retries_exhausted'),
+      );
+    });
+
+    it('a request that never left is a known outcome: its expiry stays expired', () => {
+      const now = T0 + 24 * HOUR - 30 * SECOND;
+      expect(decideFor({ result: neverLeft('connection'), now })).toEqual(deadLetter('expired'));
+    });
+
+    it('a 409 after an unknown outcome is still delivered: the 409 resolves it', () => {
+      const prior = priorWith({ retryable: 1, unknownOutcome: true });
+      expect(decideFor({ result: response(409), prior, unknownSince: since })).toEqual({ type: 'delivered' });
+    });
   });
 });
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { EcdDeferredError, EcdTokenError } from '#shared/ecourtdate/errors.ts';
+import type { EcdTokenError } from '#shared/ecourtdate/errors.ts';
+import type { TokenResult } from '#shared/ecourtdate/token-cache.ts';
+import { CredentialsError } from '#shared/errors.ts';
 import {
   BASE_URL,
   CLIENT_ID,
@@ -10,19 +12,23 @@ import {
   jsonResponse,
   ROTATED_CLIENT_SECRET,
   secretString,
+  tokenOf,
   tokenResponse,
 } from '#test/helpers/unit-factories.ts';
 
 const RENEW_BEFORE_MS = 300_000;
 const HOUR_MS = 3_600_000;
 
-async function tokenErrorOf(promise: Promise<unknown>): Promise<EcdTokenError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof EcdTokenError)) throw new Error(`expected an EcdTokenError, got ${error}`);
-  return error;
+/** A token, as `get` resolves it. */
+const issued = (token: string): TokenResult => ({ ok: true, token });
+
+/** The token endpoint's failure `get` resolved to (it never rejects), or fails the test naming what came instead. */
+async function tokenErrorOf(promise: Promise<TokenResult>): Promise<EcdTokenError> {
+  const result = await promise;
+  if (result.ok || result.failure !== 'token') {
+    throw new Error(`expected a token failure, got ${JSON.stringify(result)}`);
+  }
+  return result.error;
 }
 
 /** A token endpoint that accepts only `secret`, answering 401 to any other client_secret. */
@@ -65,8 +71,8 @@ describe('TokenCache', () => {
   it('returns the access token and serves it from cache afterwards', async () => {
     const { tokens, api } = clientHarness();
 
-    expect(await tokens.get()).toBe('token-1');
-    expect(await tokens.get()).toBe('token-1');
+    expect(await tokens.get()).toEqual(issued('token-1'));
+    expect(await tokens.get()).toEqual(issued('token-1'));
     expect(api.tokenRequests()).toHaveLength(1);
   });
 
@@ -76,7 +82,7 @@ describe('TokenCache', () => {
     const all = await Promise.all(Array.from({ length: 50 }, () => tokens.get()));
 
     expect(api.tokenRequests()).toHaveLength(1);
-    expect(new Set(all)).toEqual(new Set(['token-1']));
+    expect(new Set(all.map(tokenOf))).toEqual(new Set(['token-1']));
   });
 
   it(`keeps the token until ${RENEW_BEFORE_MS / 1000} s before it expires`, async () => {
@@ -84,7 +90,7 @@ describe('TokenCache', () => {
     await tokens.get();
     clock.advance(HOUR_MS - RENEW_BEFORE_MS - 1);
 
-    expect(await tokens.get()).toBe('token-1');
+    expect(await tokens.get()).toEqual(issued('token-1'));
     expect(api.tokenRequests()).toHaveLength(1);
   });
 
@@ -93,7 +99,7 @@ describe('TokenCache', () => {
     await tokens.get();
     clock.advance(HOUR_MS - RENEW_BEFORE_MS);
 
-    expect(await tokens.get()).toBe('token-2');
+    expect(await tokens.get()).toEqual(issued('token-2'));
     expect(api.tokenRequests()).toHaveLength(2);
   });
 
@@ -105,9 +111,9 @@ describe('TokenCache', () => {
     await tokens.get();
 
     clock.advance(59_999);
-    expect(await tokens.get()).toBe('short');
+    expect(await tokens.get()).toEqual(issued('short'));
     clock.advance(1);
-    expect(await tokens.get()).toBe('next');
+    expect(await tokens.get()).toEqual(issued('next'));
   });
 
   it('assumes 3600 s when expires_in is absent', async () => {
@@ -118,33 +124,33 @@ describe('TokenCache', () => {
     await tokens.get();
 
     clock.advance(HOUR_MS - 1);
-    expect(await tokens.get()).toBe('no-expiry');
+    expect(await tokens.get()).toEqual(issued('no-expiry'));
     clock.advance(1);
-    expect(await tokens.get()).toBe('next');
+    expect(await tokens.get()).toEqual(issued('next'));
   });
 
   it.each([200, 201, 202])('accepts a token issued with status %i', async (status) => {
     const { tokens } = clientHarness({ token: [tokenResponse('any-2xx', undefined, status)] });
 
-    expect(await tokens.get()).toBe('any-2xx');
+    expect(await tokens.get()).toEqual(issued('any-2xx'));
   });
 
   it('fetches once when 10 callers report the same rejected token at the same time', async () => {
     const { tokens, api } = clientHarness();
-    const rejected = await tokens.get();
+    const rejected = tokenOf(await tokens.get());
 
     const all = await Promise.all(Array.from({ length: 10 }, () => tokens.get({ rejected })));
 
     expect(api.tokenRequests()).toHaveLength(2);
-    expect(new Set(all)).toEqual(new Set(['token-2']));
+    expect(new Set(all.map(tokenOf))).toEqual(new Set(['token-2']));
   });
 
   it('returns the current token without a request when the rejected one was already replaced', async () => {
     const { tokens, api } = clientHarness();
-    const rejected = await tokens.get();
+    const rejected = tokenOf(await tokens.get());
     await tokens.get({ rejected });
 
-    expect(await tokens.get({ rejected })).toBe('token-2');
+    expect(await tokens.get({ rejected })).toEqual(issued('token-2'));
     expect(api.tokenRequests()).toHaveLength(2);
   });
 
@@ -154,7 +160,7 @@ describe('TokenCache', () => {
       token: [acceptsOnly(ROTATED_CLIENT_SECRET)],
     });
 
-    expect(await tokens.get()).toBe('rotated-token-1');
+    expect(await tokens.get()).toEqual(issued('rotated-token-1'));
     expect(credentials.reads).toBe(2);
     expect(api.tokenRequests().map((r) => JSON.parse(r.body).client_secret)).toEqual([
       CLIENT_SECRET,
@@ -162,7 +168,7 @@ describe('TokenCache', () => {
     ]);
   });
 
-  it('gives up with EcdTokenError 401 when the re-read secret is refused too, after one re-read', async () => {
+  it('gives up with a token failure (EcdTokenError 401) when the re-read secret is refused too, after one re-read', async () => {
     const { tokens, api, credentials } = clientHarness({ token: [acceptsOnly('never-issued')] });
 
     const error = await tokenErrorOf(tokens.get());
@@ -185,7 +191,7 @@ describe('TokenCache', () => {
   });
 
   it.each([500, 502, 503])(
-    'fails with EcdTokenError carrying status %i, without re-reading the secret',
+    'resolves a token failure (EcdTokenError) carrying status %i, without re-reading the secret',
     async (status) => {
       const { tokens, credentials } = clientHarness({
         token: [jsonResponse(status, { message: 'Server Error' })],
@@ -199,7 +205,7 @@ describe('TokenCache', () => {
     },
   );
 
-  it('fails with EcdTokenError "timeout" when the token endpoint does not answer in time', async () => {
+  it('resolves a token failure (EcdTokenError "timeout") when the token endpoint does not answer in time', async () => {
     const { tokens } = clientHarness({ token: [hangUntilAborted], timeoutMs: 20 });
 
     const error = await tokenErrorOf(tokens.get());
@@ -237,7 +243,7 @@ describe('TokenCache', () => {
     const { tokens, api } = clientHarness({ token: [jsonResponse(503, {}), tokenResponse('after-outage')] });
     await tokenErrorOf(tokens.get());
 
-    expect(await tokens.get()).toBe('after-outage');
+    expect(await tokens.get()).toEqual(issued('after-outage'));
     expect(api.tokenRequests()).toHaveLength(2);
   });
 
@@ -264,10 +270,109 @@ describe('TokenCache', () => {
     const { tokens, api, pacer } = clientHarness();
     pacer.block(60_000);
 
-    const error = await tokens.get().catch((e: unknown) => e);
-
-    expect(error).toBeInstanceOf(EcdDeferredError);
-    expect(error).toMatchObject({ retryInMs: 60_000 });
+    expect(await tokens.get()).toEqual({ ok: false, failure: 'deferred', retryInMs: 60_000 });
     expect(api.requests).toHaveLength(0);
+  });
+
+  describe("waitUntil: the latest time the token request may leave (the attempt's waits)", () => {
+    it('does not request a token whose pacing slot lies beyond waitUntil: deferred until the slot', async () => {
+      // A share of one request a minute, spent on the first token.
+      const { tokens, api, clock } = clientHarness({ requestsPerMinute: 1 });
+      const rejected = tokenOf(await tokens.get());
+
+      const result = await tokens.get({ rejected, waitUntil: clock.now() + 30_000 });
+
+      expect(result).toEqual({ ok: false, failure: 'deferred', retryInMs: 61_000 });
+      expect(api.tokenRequests()).toHaveLength(1);
+    });
+
+    it('waits for a slot that comes by waitUntil', async () => {
+      const { tokens, api, clock } = clientHarness({ requestsPerMinute: 1 });
+      const rejected = tokenOf(await tokens.get());
+
+      expect(await tokens.get({ rejected, waitUntil: clock.now() + 61_000 })).toEqual(issued('token-2'));
+      expect(api.tokenRequests()).toHaveLength(2);
+    });
+
+    it('a waitUntil already past still lets a request go whose slot is free now', async () => {
+      const { tokens, clock } = clientHarness({ requestsPerMinute: 1 });
+
+      expect(await tokens.get({ waitUntil: clock.now() - 1 })).toEqual(issued('token-1'));
+    });
+
+    it('a cached token needs no slot, whatever waitUntil says', async () => {
+      const { tokens, api, clock } = clientHarness({ requestsPerMinute: 1 });
+      await tokens.get();
+
+      expect(await tokens.get({ waitUntil: clock.now() })).toEqual(issued('token-1'));
+      expect(api.tokenRequests()).toHaveLength(1);
+    });
+
+    it('bounds the re-read after a refused secret too: deferred when its slot lies beyond waitUntil', async () => {
+      // One request a minute, spent on the refused one: the request with the re-read secret would have to wait.
+      const { tokens, api, credentials, clock } = clientHarness({
+        requestsPerMinute: 1,
+        secrets: [secretString(), secretString({ client_secret: ROTATED_CLIENT_SECRET })],
+        token: [acceptsOnly(ROTATED_CLIENT_SECRET)],
+      });
+
+      const result = await tokens.get({ waitUntil: clock.now() + 1_000 });
+
+      expect(result).toEqual({ ok: false, failure: 'deferred', retryInMs: 61_000 });
+      expect(credentials.reads).toBe(2);
+      expect(api.tokenRequests()).toHaveLength(1);
+    });
+  });
+
+  describe('a secret that cannot be read: resolved as a secret failure, no token request', () => {
+    it('a secret without client_secret', async () => {
+      const { tokens, api } = clientHarness({ secrets: [secretString({ client_secret: undefined })] });
+
+      const result = await tokens.get();
+
+      expect(result).toMatchObject({ ok: false, failure: 'secret' });
+      expect(result.ok ? undefined : result.failure === 'secret' && result.error).toBeInstanceOf(
+        CredentialsError,
+      );
+      expect(api.requests).toHaveLength(0);
+    });
+
+    it('a secret that can no longer be read when it is re-read after a 401', async () => {
+      const { tokens, api } = clientHarness({
+        secrets: [secretString(), undefined],
+        token: [acceptsOnly('never-issued')],
+      });
+
+      expect(await tokens.get()).toMatchObject({ ok: false, failure: 'secret' });
+      expect(api.tokenRequests()).toHaveLength(1);
+    });
+
+    it('when asked to re-read it (rereadSecret)', async () => {
+      const { tokens, api, credentials } = clientHarness({ secrets: [secretString(), '{"client_id":'] });
+      await credentials.get();
+
+      expect(await tokens.get({ rereadSecret: true })).toMatchObject({ ok: false, failure: 'secret' });
+      expect(api.requests).toHaveLength(0);
+    });
+  });
+
+  it('never rejects: every failure resolves to a value', async () => {
+    const failing = [
+      clientHarness({ token: [jsonResponse(503, {})] }),
+      clientHarness({ token: [hangUntilAborted], timeoutMs: 20 }),
+      clientHarness({ secrets: [undefined] }),
+    ];
+    const blocked = clientHarness();
+    blocked.pacer.block(1_000);
+
+    const results = await Promise.allSettled([...failing, blocked].map((h) => h.tokens.get()));
+
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(results.map((r) => (r.status === 'fulfilled' && !r.value.ok ? r.value.failure : r))).toEqual([
+      'token',
+      'token',
+      'secret',
+      'deferred',
+    ]);
   });
 });

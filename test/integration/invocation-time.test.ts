@@ -1,0 +1,50 @@
+/**
+ * Every wait inside an attempt comes out of the invocation's time (docs/pacing.md): pacing for the first request,
+ * a token renewal after a 401 and the resend's slot all end by one deadline, the invocation's time left less the
+ * worst-case chain of requests and AWS calls after them; a wait that would pass it is not made (the record comes
+ * back), so a claimed attempt never outlives its lease.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { jobBody } from '#test/helpers/factories.ts';
+import { type Harness, startHarness } from '#test/helpers/relay-harness.ts';
+
+const ONEOFFS = '/v1/messages/oneoffs';
+// The harness's worst-case chain after the waits: 3 sends and 3 token requests at the 2 s HTTP timeout, then 3 AWS
+// calls at the SDK's limits (25 s each), and a 5 s margin (shared/sender/handler.ts).
+const CHAIN_MS = 2_000 * 3 * 2 + 3 * 25_000 + 5_000;
+let h: Harness;
+
+afterEach(async () => {
+  await h?.close();
+});
+
+describe('waits inside an attempt', () => {
+  it('after a 401, the token renewal whose pacing slot is a minute away is not waited for when 1 s is left to wait', async () => {
+    // Two requests a minute: the token and the first send take both, so the renewal's slot is 61 s away.
+    h = await startHarness({ env: { REQUESTS_PER_MINUTE: '2' } });
+    h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 401 } });
+    await h.enqueue(jobBody());
+
+    const result = await h.invokeWith(h.createInstance(), { functionTimeoutMs: CHAIN_MS + 1_000 });
+
+    expect(result.error).toBeUndefined();
+    expect(result.failed).toHaveLength(1);
+    expect(h.sends().map((r) => r.status)).toEqual([401]);
+    expect(await h.ledger().get('cms-48213-reminder-1')).toMatchObject({
+      attempt_open: false,
+      status: 'retrying',
+      sends: 0,
+    });
+  });
+
+  it('with time enough to wait, the same renewal waits for its slot and the resend is delivered', async () => {
+    h = await startHarness({ env: { REQUESTS_PER_MINUTE: '2', TIME_SCALE: '30' } });
+    h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 401 } });
+    await h.enqueue(jobBody());
+
+    const result = await h.invokeWith(h.createInstance(), { functionTimeoutMs: CHAIN_MS + 10_000 });
+
+    expect(result.error).toBeUndefined();
+    expect(h.sends().map((r) => r.status)).toEqual([401, 201]);
+  });
+});
