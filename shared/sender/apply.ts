@@ -120,6 +120,7 @@ async function afterSettle(decision: Decision, runtime: SenderRuntime): Promise<
     const detail = settledDetail(decision, outcome, runtime.now());
     const published = await attempt(() => events.publish(detail));
     if (!published.ok) return published;
+    if (!published.value.ok) return { ok: false, errorName: published.value.errorCode };
   }
   return { ok: true, value: undefined };
 }

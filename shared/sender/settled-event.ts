@@ -1,5 +1,4 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { RelayError } from '#shared/errors.ts';
 import type { DeadLetterReason } from '#shared/outcome.ts';
 
 /** The event's source and detail-type on the bus (docs/webhooks.md, "Events on the bus"). */
@@ -28,12 +27,15 @@ export interface JobSettledDetail {
   readonly replayed?: true;
 }
 
-/** `PutEvents` did not take the event. The record fails and comes back, and the event is published again. */
-export class JobSettledPublishError extends RelayError {}
+/**
+ * What a publish came to: taken, or refused with the error code (the call failed, or `FailedEntryCount` was not 0).
+ * A refused event is published again by a fresh copy of the record (docs/contract.md).
+ */
+export type PublishResult = { readonly ok: true } | { readonly ok: false; readonly errorCode: string };
 
 /**
- * Puts one `eCourtDate Job Settled` event on the bus. Throws `JobSettledPublishError` when EventBridge refuses
- * it (the call fails, or `FailedEntryCount` is not 0), naming only the error code.
+ * Puts one `eCourtDate Job Settled` event on the bus. Never rejects for EventBridge's failures: it says what
+ * came of the call, naming only the error code.
  */
 export class JobSettledPublisher {
   readonly #client: () => Promise<EventBridgeClient>;
@@ -49,7 +51,7 @@ export class JobSettledPublisher {
     this.#busName = options.busName;
   }
 
-  async publish(detail: JobSettledDetail): Promise<void> {
+  async publish(detail: JobSettledDetail): Promise<PublishResult> {
     const client = await this.#client();
     // Loaded on first use, with the client: a sender that does not publish never imports the SDK module.
     const { PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
@@ -71,8 +73,6 @@ export class JobSettledPublisher {
     } catch (error) {
       failed = error instanceof Error ? error.name : 'UnknownError';
     }
-    if (failed !== undefined) {
-      throw new JobSettledPublishError(`PutEvents did not take the Job Settled event: ${failed}`);
-    }
+    return failed === undefined ? { ok: true } : { ok: false, errorCode: failed };
   }
 }

@@ -1,5 +1,5 @@
 import type { SQSRecord } from 'aws-lambda';
-import type { SendAttempt } from '#shared/ecourtdate/client.ts';
+import type { Prepared, SendAttempt } from '#shared/ecourtdate/client.ts';
 import { JobValidationError } from '#shared/errors.ts';
 import { jobFingerprint, parseJob, peekJobId, type SendJob } from '#shared/job.ts';
 import { NOT_DUE_TOLERANCE_MS } from '#shared/ledger/gate.ts';
@@ -136,11 +136,27 @@ async function observeJob(
       return { stage: 'deferred', job, retryInMs: prepared.retryInMs };
     }
   }
-  const claim = await runtime.ledger.claim({
+  const claim = await claimAttempt(job, context, runtime, budget);
+  if (claim.kind === 'carried' && context.carried) {
+    return { stage: 'carried', job, entry: claim.entry, carried: context.carried };
+  }
+  if (claim.kind === 'carried') return failed(job, new Error('carried claim without an answer'));
+  if (claim.kind !== 'claimed') return { stage: 'gated', job, claim };
+  return attempt(job, claim, prepared, runtime, budget);
+}
+
+/** The gate: the ledger's claim of the job's next attempt (README, "Reliability: the job ledger"). */
+function claimAttempt(
+  job: SendJob,
+  context: RecordContext,
+  runtime: SenderRuntime,
+  budget: InvocationBudget,
+): Promise<ClaimResult> {
+  return runtime.ledger.claim({
     jobId: job.id,
     bodyHash: jobFingerprint(job),
     messageId: context.record.messageId,
-    now: now(),
+    now: runtime.now(),
     leaseUntil: budget.deadlineAt,
     token: runtime.token(),
     firstReceivedAt: context.firstReceivedAt,
@@ -149,18 +165,20 @@ async function observeJob(
       token: context.carried.token,
       answered: context.carried.result !== undefined,
     },
-    dueToleranceMs: NOT_DUE_TOLERANCE_MS / config.timeScale,
+    dueToleranceMs: NOT_DUE_TOLERANCE_MS / runtime.config.timeScale,
   });
-  if (claim.kind === 'carried' && context.carried) {
-    return { stage: 'carried', job, entry: claim.entry, carried: context.carried };
-  }
-  if (claim.kind !== 'claimed') {
-    // A carried claim without a carried answer cannot happen (the gate matched the record's token).
-    return claim.kind === 'carried'
-      ? failed(job, new Error('carried claim without an answer'))
-      : { stage: 'gated', job, claim };
-  }
+}
+
+/** The claimed attempt: the pre-send rules (pure), then the request, which may reach the messages endpoint. */
+async function attempt(
+  job: SendJob,
+  claim: Extract<ClaimResult, { kind: 'claimed' }>,
+  prepared: Prepared | undefined,
+  runtime: SenderRuntime,
+  budget: InvocationBudget,
+): Promise<Observed> {
   const { entry, lost } = claim;
+  const { config } = runtime;
   const verdict = beforeSend({
     claimed: {
       prior: priorOf(entry),
@@ -169,13 +187,12 @@ async function observeJob(
       lost,
     },
     job,
-    now: now(),
+    now: runtime.now(),
     policy: config,
   });
   if (verdict.type === 'settle') return { stage: 'held', job, entry, lost, verdict };
   // A copy whose carried answer no longer matched an open attempt prepares now, like any other record.
   const ready = prepared ?? (await runtime.client.prepare({ waitUntil: budget.waitUntil }));
-  // From here on the request may reach the messages endpoint.
   const sent =
     ready.kind === 'ready'
       ? await runtime.client.post(job, ready, {
