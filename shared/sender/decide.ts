@@ -116,14 +116,9 @@ export function decideRecord(context: RecordContext, observed: Observed, ctx: De
     case 'carried':
       return decideCarried(context, observed, base, ctx);
     case 'failed':
-      return dependencyFailure(
-        context,
-        { ...base, detail: `failed unexpectedly (${observed.errorName})` },
-        ctx,
-        {
-          keepRedriveToken: observed.entry === undefined,
-        },
-      );
+      return dependencyFailure({ ...base, detail: `failed unexpectedly (${observed.errorName})` }, ctx, {
+        keepRedriveToken: observed.entry === undefined,
+      });
   }
 }
 
@@ -329,12 +324,7 @@ function retryDecision(
  * A failure no rule decides (a dependency refused, a bug): the record is re-queued as a fresh copy after the first
  * backoff step, so that SQS's receive count never grows with an outage (docs/contract.md).
  */
-function dependencyFailure(
-  context: RecordContext,
-  facts: RecordFacts,
-  ctx: DecideContext,
-  copy: CopySpec,
-): Decision {
+function dependencyFailure(facts: RecordFacts, ctx: DecideContext, copy: CopySpec): Decision {
   const delaySeconds = backoffDelaySeconds(1, ctx.config, ctx.random);
   return {
     action: 'requeue',
