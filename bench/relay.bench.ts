@@ -1113,7 +1113,7 @@ function webhookFigures(
 }
 
 /**
- * The webhook receiver's cost per status update, estimated from the operations shared/webhook/handler.ts makes
+ * The webhook receiver's cost per status update, estimated from the operations shared/webhook/receiver.ts makes
  * for an outbound status update of one of the relay's jobs, delivered for the first time (no contention), at list
  * prices. Not measured: the bench does not drive the receiver.
  */
@@ -1158,7 +1158,7 @@ function receiverEstimate(on: WorkloadFigures): string[] {
   const lines = [
     '### The webhook receiver, per status update (an estimate, not a measurement)',
     '',
-    'Estimated from the operations the receiver makes (shared/webhook/handler.ts) for an outbound status update of a relay job,',
+    'Estimated from the operations the receiver makes (shared/webhook/receiver.ts) for an outbound status update of a relay job,',
     `delivered once, at list prices (API Gateway HTTP API $1.00 per million requests; EventBridge $1.00 per million`,
     `events put; the rest as below). The bench does not drive the receiver; Lambda time is assumed.`,
     '',

@@ -7,7 +7,7 @@ import type { DeadLetterReason, Outcome, RetryCause } from '#shared/outcome.ts';
  * The relay's rules, pure: no I/O, no clock, no randomness but the injected one. Every rule here comes from
  * docs/contract.md ("What each response does") and is tested row by row in test/unit/policy.test.ts.
  *
- * A record's path (shared/sender/record.ts) asks three questions of this module, in order:
+ * A record's stages (shared/sender/stages.ts) and its decision (shared/sender/decide.ts) ask three questions of this module:
  * 1. `beforeSend`: the job's ledger entry is claimed; may it be sent now?
  * 2. `decide`: what does this attempt's result mean?
  * 3. `classifyAttempt`: how does the attempt count towards the job's budgets?
