@@ -60,8 +60,10 @@ const EVENT_KINDS: Readonly<Record<Settlement['applied'], SenderEvent['kind']>> 
 /** A record's settlement, as the sender's batch adapter hands it over (`onSettled`), as a tracker event. */
 export function senderEventOf(settlement: Settlement): SenderEvent {
   const { outcome } = settlement;
+  // Acknowledged while the job still waits (another copy took the ledger entry over): the job goes on there.
+  const handedOver = settlement.applied === 'acknowledged' && outcome.type === 'retry';
   return {
-    kind: EVENT_KINDS[settlement.applied],
+    kind: handedOver ? 'requeued' : EVENT_KINDS[settlement.applied],
     alreadySettled: settlement.alreadySettled,
     messageId: settlement.messageId,
     jobId: settlement.jobId,

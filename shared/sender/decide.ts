@@ -357,18 +357,8 @@ export function afterLedgerFailure(
     last_status: decision.facts.lastStatus,
     detail: decision.facts.detail,
   };
-  const facts = {
-    ...decision.facts,
-    detail: `the ledger write failed (${failure.errorName}); the attempt's answer is carried on a fresh copy`,
-  };
-  const delaySeconds = backoffDelaySeconds(1, ctx.config, ctx.random);
-  return {
-    action: 'requeue',
-    outcome: { type: 'retry', delaySeconds, cause: 'dependency_failure' },
-    facts,
-    delaySeconds,
-    copy: { carry },
-  };
+  const detail = `the ledger write failed (${failure.errorName}); the attempt's answer is carried on a fresh copy`;
+  return dependencyFailure({ ...decision.facts, detail }, ctx, { carry });
 }
 
 /**
@@ -376,17 +366,8 @@ export function afterLedgerFailure(
  * the `eCourtDate Job Settled` event): a fresh copy, which finds the job settled and does that step again. Pure.
  */
 export function afterSettledStepFailure(decision: Decision, errorName: string, ctx: DecideContext): Decision {
-  const delaySeconds = backoffDelaySeconds(1, ctx.config, ctx.random);
-  return {
-    action: 'requeue',
-    outcome: { type: 'retry', delaySeconds, cause: 'dependency_failure' },
-    facts: {
-      ...decision.facts,
-      detail: `settled, but a step after it failed (${errorName}); a fresh copy does it again`,
-    },
-    delaySeconds,
-    copy: { settledEventPending: true },
-  };
+  const detail = `settled, but a step after it failed (${errorName}); a fresh copy does it again`;
+  return dependencyFailure({ ...decision.facts, detail }, ctx, { settledEventPending: true });
 }
 
 /** What a decision becomes when SQS refused its action: re-queue (for a dead letter), else hide, else leave. */

@@ -1,4 +1,3 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { vi } from 'vitest';
 import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
@@ -189,57 +188,4 @@ export async function loadWebhookModule(env: Record<string, string>): Promise<We
   }
 }
 
-let faultsInjected = 0;
-
-/** A fault `injectDynamoFaults` puts on the DynamoDB calls of one client. */
-export interface DynamoFault {
-  /** The DynamoDB operation: `PutItem`, `UpdateItem`, `GetItem`, ... */
-  readonly operation: string;
-  /** Picks the calls by the request's JSON text (marshalled, as sent); default: every call of `operation`. */
-  readonly match?: (requestBody: string) => boolean;
-  /**
-   * `lost_answer`: DynamoDB applies the first attempt of the call, then the connection resets before the answer
-   * arrives, so the SDK sends it again; `throttled`: every attempt of the call is refused with
-   * `ThrottlingException` before it reaches the table, so the SDK gives up on it.
-   */
-  readonly kind: 'lost_answer' | 'throttled';
-  /** How many matching calls (`send`s, each with its SDK retries) to spoil. */
-  readonly calls: number;
-}
-
-/**
- * Spoils the first matching DynamoDB calls of `client` as `fault` says. It works inside the SDK's retry loop (the
- * `deserialize` step runs once per attempt; a call's attempts share its `amz-sdk-invocation-id`), so the SDK's own
- * retries meet the fault as they would meet a real one. Returns a reader of the attempts spoiled so far.
- */
-export function injectDynamoFaults(client: DynamoDBClient, fault: DynamoFault): () => number {
-  const spoiledCalls = new Set<string>();
-  let spoiledAttempts = 0;
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      const request = args.request as { headers?: Record<string, string>; body?: unknown };
-      const headers = request.headers ?? {};
-      const call = headers['amz-sdk-invocation-id'] ?? '';
-      const body = request.body instanceof Uint8Array ? Buffer.from(request.body).toString('utf8') : '';
-      const firstAttempt = /attempt=1;/.test(headers['amz-sdk-request'] ?? 'attempt=1;');
-      const matches =
-        (headers['x-amz-target'] ?? '').endsWith(`.${fault.operation}`) && (fault.match?.(body) ?? true);
-      const spoil = spoiledCalls.has(call)
-        ? fault.kind === 'throttled'
-        : matches && firstAttempt && spoiledCalls.size < fault.calls;
-      if (!spoil) return next(args);
-      spoiledCalls.add(call);
-      spoiledAttempts += 1;
-      if (fault.kind === 'throttled') {
-        throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), {
-          name: 'ThrottlingException',
-          $metadata: { httpStatusCode: 400 },
-        });
-      }
-      await next(args).catch(() => undefined);
-      throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-    },
-    { step: 'deserialize', name: `webhookTestFault${++faultsInjected}` },
-  );
-  return () => spoiledAttempts;
-}
+export { type DynamoFault, injectDynamoFaults } from '#test/helpers/dynamo-faults.ts';
