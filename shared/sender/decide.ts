@@ -159,10 +159,11 @@ function decideGated(
       };
     }
     case 'conflict':
+      // This body was never tried: its facts are its own (nothing sent), not those of the job the id belongs to.
       return deadLetter(
         {
-          ...factsOf(base, claim.entry),
-          detail: 'a job with this id and a different body is already known; not sent',
+          ...base,
+          detail: `a job with this id and a different body is already known (${claim.entry.status}); this body was not sent: give each version of a message its own id`,
         },
         'id_conflict',
       );
@@ -400,7 +401,7 @@ export function whyDeadLettered(
   switch (outcome.reason) {
     case 'unknown_outcome':
       if (outcome.endedBy !== undefined) {
-        return `ended ${outcome.endedBy} (last ${answer}) after an attempt that may have created the message: ${check}`;
+        return `${endedHow(outcome.endedBy, answer)} after an attempt that may have created the message: ${check}`;
       }
       return job.message.skip_duplicate === true
         ? `the request may have created the message (${answer}) and skip_duplicate is set, so it is not resent: ${check}`
@@ -419,6 +420,18 @@ export function whyDeadLettered(
       return `the job's deadline passed before it could be delivered (last ${answer})`;
     default:
       return `dead-lettered ${outcome.reason} after ${answer}`;
+  }
+}
+
+/** What ended a job that an unknown outcome keeps `unknown_outcome`, in words (not another reason's name). */
+function endedHow(endedBy: DeadLetterReason, answer: string): string {
+  switch (endedBy) {
+    case 'retries_exhausted':
+      return `the attempts ran out (last ${answer})`;
+    case 'expired':
+      return `the job's deadline passed (last ${answer})`;
+    default:
+      return `eCourtDate then refused it (${answer}, ${endedBy})`;
   }
 }
 

@@ -268,7 +268,8 @@ describe('redrives and upstream resends', () => {
 
     expect(h.sends()).toHaveLength(1);
     expect(deadLetters(await h.drainDeadLetters())).toEqual([
-      { reason: 'id_conflict', lastStatus: '201', attempts: '1', jobId: JOB_ID },
+      // This body was never sent: its dead letter does not borrow the delivered job's status or attempts.
+      { reason: 'id_conflict', lastStatus: 'none', attempts: '0', jobId: JOB_ID },
     ]);
   });
 });
