@@ -3,11 +3,16 @@ import { parseArgs } from 'node:util';
 import { joinNegativeValues } from '#cli/args.ts';
 import { checkCredentials, renderCheck } from '#cli/commands/check-credentials.ts';
 import {
+  type DeadLetterSelection,
+  deleteDeadLetters,
   listDeadLetters,
   listingNotes,
+  notFoundNote,
   redriveDeadLetters,
   renderDeadLetters,
-  type StopReason,
+  renderDelete,
+  renderRedrive,
+  startMoveTask,
 } from '#cli/commands/dlq.ts';
 import { readJob, renderJob } from '#cli/commands/job.ts';
 import { readJobs, sendJobs, type Via } from '#cli/commands/send.ts';
@@ -39,16 +44,27 @@ Commands:
   dlq list                   dead-lettered jobs: job id, reason, last status, attempts, first attempt and
                              dead-letter times (never the message text or the recipient); the messages stay
                              on the queue. One pass: it stops after 20 s, or when the messages it listed
-                             come round again, and says so, with how many it listed and how many others
-                             hold hidden (in flight)
+                             come round again, and says so, with how many it listed; when it listed fewer
+                             than were on the queue, also about how many others held hidden (in flight)
+                             when it began
       --max N                list at most N (default 100)
       --json                 one JSON object per line instead of a table (snake_case keys as in the
                              table, numbers as numbers, detail and response_excerpt included); a listing
-                             that stopped early ends with a line {"stopped_early": {...}}
+                             that may be incomplete ends with one line that says why: {"stopped_early":
+                             {...}}, "in_flight_at_start": N, or both keys
   dlq redrive                move every dead-lettered job back to the send queue (SQS StartMessageMoveTask)
       --reason R             only jobs dead-lettered for R (e.g. forbidden, retries_exhausted): each is sent
-                             back with its body unchanged, then deleted from the dead-letter queue; one pass
-                             (90 s at most), each job sent once; run it again when it says it stopped early
+                             back with its body and attributes unchanged, then deleted from the dead-letter
+                             queue; one pass (90 s at most), each dead letter sent once; run it again when it
+                             says it stopped early
+      --job-id ID            only the dead letters of job ID (repeat for more jobs; with --reason, those of
+                             both), in the same way; says which ids it did not find (exit 1)
+  dlq delete                 delete dead letters from the dead-letter queue, for good (one pass, as a
+                             redrive), printing the job id, reason and dead-letter time of each
+      --job-id ID            the dead letters of job ID (repeat for more jobs); says which ids it did not
+                             find (exit 1)
+      --reason R --yes       every dead letter with reason R (--yes required), or with --job-id only those
+                             of the jobs given
   job ID                     the job's entry in the job ledger: status, generation, attempts (sent, retryable,
                              HTTP 500, 429 waits), whether an outcome is unknown, uuid, first attempt, last
                              status, dead-letter reason, and its history (time, generation, status, outcome,
@@ -72,9 +88,10 @@ Target (one of):
                              AWS_ENDPOINT_URL_DYNAMODB), --event-bus NAME [--event-source S]; these also
                              override a stage's outputs
 
-Exit status: 0 done; 1 the check failed, the job file holds an invalid job (nothing sent) or the ledger has
-no entry for the job; 2 the command could not run (a missing or empty file, an unknown target, the local
-pipeline not running, an AWS error: the message says which).`;
+Exit status: 0 done; 1 the check failed, the job file holds an invalid job (nothing sent), the ledger has
+no entry for the job, or a --job-id of dlq redrive or dlq delete was not found on the dead-letter queue; 2 the
+command could not run (a missing or empty file, an unknown target, the local pipeline not running, an AWS
+error: the message says which).`;
 
 const OPTIONS = {
   stage: { type: 'string' },
@@ -92,6 +109,8 @@ const OPTIONS = {
   'ledger-table': { type: 'string' },
   'dynamodb-endpoint': { type: 'string' },
   reason: { type: 'string' },
+  'job-id': { type: 'string', multiple: true },
+  yes: { type: 'boolean' },
   via: { type: 'string' },
   max: { type: 'string' },
   json: { type: 'boolean' },
@@ -189,21 +208,38 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
   if (command === 'dlq' && sub === 'redrive') {
     extra(rest);
     return async (target, values, io) => {
-      const result = await redriveDeadLetters(target, values.reason);
-      if (result.kind === 'move-task') {
+      const selection = selectionOf(values);
+      if (selection.jobIds === undefined && selection.reason === undefined) {
+        const taskHandle = await startMoveTask(target);
         io.stdout.write(
           `Started moving every dead-lettered job back to the send queue of ${target.description} ` +
-            `(message move task ${result.taskHandle ?? '?'}).\n` +
+            `(message move task ${taskHandle ?? '?'}).\n` +
             'Follow it with: aws sqs list-message-move-tasks --source-arn <dead-letter queue ARN>\n',
         );
-      } else {
-        io.stdout.write(
-          `Sent ${result.moved} job(s) with reason ${values.reason} back to the send queue of ${target.description}; ` +
-            `${result.kept} other dead-lettered job(s) left where they were.\n`,
-        );
-        if (result.stoppedEarly !== null) io.stdout.write(`${redriveStoppedEarly(result.stoppedEarly)}\n`);
+        return 0;
       }
-      return 0;
+      const result = await redriveDeadLetters(target, selection);
+      io.stdout.write(`${renderRedrive(result, selection, target.description)}\n`);
+      return reportNotFound(notFoundNote(result, selection), io);
+    };
+  }
+  if (command === 'dlq' && sub === 'delete') {
+    extra(rest);
+    return async (target, values, io) => {
+      const selection = selectionOf(values);
+      if (selection.jobIds === undefined && selection.reason === undefined) {
+        throw new CliError('dlq delete needs --job-id ID (one per job), or --reason R with --yes');
+      }
+      // Every dead letter of a reason is many jobs, maybe all of them: the operator says so in as many words.
+      if (selection.jobIds === undefined && values.yes !== true) {
+        throw new CliError(
+          `dlq delete --reason ${selection.reason} deletes every dead letter with that reason, for good: add ` +
+            '--yes to go on, or name the jobs with --job-id (see dlq list)',
+        );
+      }
+      const pass = await deleteDeadLetters(target, selection);
+      io.stdout.write(`${renderDelete(pass, target.description)}\n`);
+      return reportNotFound(notFoundNote(pass, selection), io);
     };
   }
   if (command === 'job') {
@@ -254,16 +290,17 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
   );
 }
 
-/** Why a redrive by reason stopped before the end of the queue, and the next step. */
-function redriveStoppedEarly(reason: StopReason): string {
-  const why =
-    reason === 'time_budget'
-      ? 'its time budget was spent, before the first job it left is shown again'
-      : 'the jobs it left were shown again (their hide ran out), so it had been round the queue once';
-  return (
-    `Stopped before the end of the dead-letter queue: ${why}. Run the same command again to send the rest: ` +
-    'the jobs sent are off the dead-letter queue, so none goes twice.'
-  );
+/** The dead letters `--reason` and `--job-id` select. */
+function selectionOf(values: Values): DeadLetterSelection {
+  const jobIds = values['job-id'];
+  return { reason: values.reason, jobIds: jobIds === undefined || jobIds.length === 0 ? undefined : jobIds };
+}
+
+/** A job id the pass did not find: said on stderr, exit 1 (as for a job the ledger does not know). */
+function reportNotFound(note: string | null, io: CliIO): number {
+  if (note === null) return 0;
+  io.stderr.write(`relay: ${note}\n`);
+  return 1;
 }
 
 function whole(raw: string | undefined, name: string): number | undefined {

@@ -1,7 +1,11 @@
-import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { redriveDeadLetters } from '#cli/commands/dlq.ts';
-import { resolveTarget } from '#cli/target.ts';
+import { listDeadLetters, listingNotes, redriveDeadLetters, renderDeadLetters } from '#cli/commands/dlq.ts';
+import { closeTarget, resolveTarget } from '#cli/target.ts';
 import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
 import type { DeadLetterReason } from '#shared/outcome.ts';
 import { sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
@@ -161,7 +165,7 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
     expect(json.stderr).toBe('');
   });
 
-  it('dlq list says about how many messages another reader holds hidden (in flight) and did not list', async () => {
+  it('dlq list says about how many were in flight when it began, when it listed fewer than were on the queue', async () => {
     // A redrive or another listing running: 3 of the 4 received and hidden for a minute.
     await emulator.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: dlq.url, MaxNumberOfMessages: 3, VisibilityTimeout: 60 }),
@@ -171,10 +175,68 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
     const json = await relay('dlq', 'list', '--json', ...target);
 
     expect(table.stdout).toContain('1 dead-lettered job(s)');
-    expect(table.stdout).toContain('About 3 more were in flight');
-    expect(table.stdout).toContain('were not listed');
-    expect(json.stdout.trim().split('\n')).toHaveLength(1);
-    expect(json.stderr).toContain('About 3 more were in flight');
+    expect(table.stdout).toContain(
+      'About 3 were in flight when the listing began (received by another reader, e.g. a redrive or another ' +
+        'listing running, and hidden): it listed 1 of about 4 on the queue then. Run dlq list again once they ' +
+        'are visible.',
+    );
+    const lines = json.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(JSON.parse(lines[1] ?? '')).toEqual({ in_flight_at_start: 3 });
+    expect(json.stderr).toContain('About 3 were in flight when the listing began');
+  });
+
+  it('dlq list --json: a listing that stopped early with messages in flight says both in one last line', async () => {
+    await emulator.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: dlq.url, MaxNumberOfMessages: 2, VisibilityTimeout: 60 }),
+    );
+
+    const json = await relay('dlq', 'list', '--max', '1', '--json', ...target);
+
+    const lines = json.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(JSON.parse(lines[1] ?? '')).toEqual({
+      stopped_early: { reason: 'max', listed: 1, visible_at_start: 2, not_visible_at_start: 2 },
+      in_flight_at_start: 2,
+    });
+  });
+
+  it('dlq list while another listing holds every message and lets them go: lists all 4, and says nothing of in flight', async () => {
+    // The other listing received all 4 (in flight when this one begins) and lets them go a moment later.
+    const held = await emulator.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: dlq.url, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }),
+    );
+    expect(held.Messages).toHaveLength(4);
+    const t = await resolveTarget({ endpointUrl: emulator.endpoint, dlqUrl: dlq.url }, process.cwd());
+    // The other listing ends right after this one has read the queue's counts, before its first receive.
+    t.sqs.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if ((context as { commandName?: string }).commandName === 'GetQueueAttributesCommand') {
+          await emulator.sqs.send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: dlq.url,
+              Entries: (held.Messages ?? []).map((m, index) => ({
+                Id: String(index),
+                ReceiptHandle: m.ReceiptHandle,
+                VisibilityTimeout: 0,
+              })),
+            }),
+          );
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'otherListingEnds' },
+    );
+
+    const listing = await listDeadLetters(t, 100);
+    closeTarget(t);
+
+    expect(listing.visibleAtStart).toBe(0);
+    expect(listing.notVisibleAtStart).toBe(4);
+    expect(listing.views).toHaveLength(4);
+    expect(listingNotes(listing)).toEqual([]);
+    expect(renderDeadLetters(listing, true).split('\n')).toHaveLength(4);
   });
 
   it('dlq redrive --reason: sends exactly those jobs back with their bodies unchanged and deletes only them', async () => {
@@ -203,7 +265,16 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
     // As if every message had arrived after the redrive started.
     const result = await redriveDeadLetters(t, 'forbidden', { now: () => 0 });
 
-    expect(result).toEqual({ kind: 'resend', moved: 0, kept: 4, stoppedEarly: null });
+    expect(result).toEqual({
+      kind: 'resend',
+      moved: 0,
+      taken: [],
+      left: 0,
+      arrivedMeanwhile: 4,
+      againOfTaken: 0,
+      notFound: [],
+      stoppedEarly: null,
+    });
     expect((await emulator.inspect('send')).ready).toHaveLength(0);
     expect((await emulator.inspect('dlq')).ready).toHaveLength(4);
   });
