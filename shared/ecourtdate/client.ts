@@ -60,6 +60,12 @@ export type Prepared = Ready | SendAttempt;
 export interface AttemptTime {
   readonly waitUntil?: number | undefined;
   readonly deadline?: number | undefined;
+  /**
+   * The attempt's lease (epoch ms): after a 401, the renewal and its resend, then the secret re-read and its resend,
+   * each start only if they and the ledger settle after them can end by then, each at its worst; a step that cannot
+   * is not made (`deferred`: a 401 created nothing).
+   */
+  readonly leaseUntil?: number | undefined;
 }
 
 export interface EcourtdateClientOptions {
@@ -68,6 +74,13 @@ export interface EcourtdateClientOptions {
   readonly pacer: Pacer;
   readonly fetch: FetchLike;
   readonly timeoutMs: number;
+  /**
+   * The longest one AWS SDK call can take, ms (a secret re-read, the ledger settle): with `AttemptTime.leaseUntil`,
+   * what a step must leave room for. @default 0
+   */
+  readonly awsCallMs?: number;
+  /** Kept back before the lease beyond the settle's worst case, ms. @default 0 */
+  readonly leaseMarginMs?: number;
   readonly now?: () => number;
 }
 
@@ -110,6 +123,9 @@ export class EcourtdateClient {
     let token = prepared.token;
     for (const step of ['first', 'renewed', 'reread'] as const) {
       if (step !== 'first') {
+        // A renewal that could not end, with its resend and the settle after it, inside the lease is not made: the
+        // 401 created nothing. (The first request fits by the function timeout the stack derives.)
+        if (!this.#fits(time, step)) return { kind: 'deferred', retryInMs: 0 };
         const renewed = await this.#options.tokens.get({
           rejected: token,
           rereadSecret: step === 'reread',
@@ -177,6 +193,19 @@ export class EcourtdateClient {
 
   #waitLeft(time: AttemptTime): number | undefined {
     return time.waitUntil === undefined ? undefined : Math.max(time.waitUntil - this.#now(), 0);
+  }
+
+  /**
+   * Whether a step of the 401 path, at its worst, and the ledger settle after it end by the lease: the renewal is a
+   * token request, maybe a secret re-read and a second token request (the token cache re-reads a refused secret),
+   * and the resend; the re-read step is a secret read, a token request and the resend.
+   */
+  #fits(time: AttemptTime, step: 'renewed' | 'reread'): boolean {
+    if (time.leaseUntil === undefined) return true;
+    const http = this.#options.timeoutMs;
+    const aws = this.#options.awsCallMs ?? 0;
+    const stepMs = step === 'renewed' ? 3 * http + aws : 2 * http + aws;
+    return this.#now() + stepMs + aws + (this.#options.leaseMarginMs ?? 0) <= time.leaseUntil;
   }
 
   #outOfTime(time: AttemptTime): boolean {

@@ -75,6 +75,15 @@ export interface LedgerEntry {
    * retry then failed its condition, recognises its own write by it.
    */
   readonly write_token?: string;
+  /**
+   * The tokens of this generation's attempts that a later claim counted as lost (newest last, at most
+   * `LOST_TOKENS_MAX`): a copy carrying a delivery (2xx) for one of them still settles the job delivered, with
+   * its uuid, whatever happened since.
+   */
+  readonly lost_attempt_tokens?: readonly string[];
+  /** For a dead-lettered job: why, in a sentence, and the redacted response excerpt, for its copies' dead letters. */
+  readonly dead_letter_detail?: string;
+  readonly dead_letter_excerpt?: string;
   readonly history: readonly LedgerEvent[];
   /** TTL, epoch seconds. */
   readonly expiration: number;
@@ -107,7 +116,9 @@ export interface ClaimInput {
    * The open attempt a copy of the record carries (made when the attempt's settle could not be written): its
    * attempt token, and whether the copy carries eCourtDate's answer (`answered`) or the attempt sent nothing.
    */
-  readonly carried?: { readonly token: string; readonly answered: boolean } | undefined;
+  readonly carried?:
+    | { readonly token: string; readonly answered: boolean; readonly delivered?: boolean | undefined }
+    | undefined;
   /** How early a copy may come and still be due, ms. @default NOT_DUE_TOLERANCE_MS (scaled down in local runs) */
   readonly dueToleranceMs?: number | undefined;
 }
@@ -133,11 +144,19 @@ export type GateVerdict =
    * The record carries the answer of the attempt still open in the ledger (its settle could not be written):
    * settle that attempt with the carried answer, without a claim and without a send.
    */
-  | { readonly kind: 'carried'; readonly entry: LedgerEntry }
+  | {
+      readonly kind: 'carried';
+      readonly entry: LedgerEntry;
+      /** The carried attempt was counted lost meanwhile (its answer is a delivery, which still settles the job). */
+      readonly lostAttempt?: boolean;
+    }
   /** Another instance holds the job until `until` (epoch ms): hide this copy until then. */
   | { readonly kind: 'in_flight'; readonly entry: LedgerEntry; readonly until: number }
   /** The job's next attempt is not due before `until` (epoch ms): hide this copy until then. */
   | { readonly kind: 'not_due'; readonly entry: LedgerEntry; readonly until: number };
+
+/** Lost attempts' tokens kept per job (see `lost_attempt_tokens`). */
+export const LOST_TOKENS_MAX = 4;
 
 /** History kept per job: enough for `relay job ID`, small enough that an entry stays within one write unit. */
 export const LEDGER_HISTORY_MAX = 12;
@@ -203,6 +222,14 @@ export function isRedriveOf(
 export function gate(existing: LedgerEntry, input: ClaimInput, expiration: number): GateVerdict {
   const { now } = input;
   if (existing.body_hash !== input.bodyHash) return { kind: 'conflict', entry: existing };
+  // A delivery answered to an attempt counted lost meanwhile (its settle failed, and a copy claimed after the
+  // lease): a 201 stays a 201, even over what the lost count led to (a dead letter of this generation, or a
+  // delivery proven by a 409, which carries no uuid).
+  const { carried } = input;
+  const knownDelivery = existing.status === 'delivered' && existing.uuid !== undefined;
+  if (carried?.delivered && !knownDelivery && existing.lost_attempt_tokens?.includes(carried.token)) {
+    return { kind: 'carried', entry: existing, lostAttempt: true };
+  }
   if (existing.status === 'delivered' || existing.status === 'duplicate') {
     return { kind: 'settled', entry: existing };
   }
@@ -235,6 +262,9 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
       dead_letter_reason: undefined,
       dead_letter_message_id: undefined,
       dead_letter_token: undefined,
+      dead_letter_detail: undefined,
+      dead_letter_excerpt: undefined,
+      lost_attempt_tokens: undefined,
       history: appendHistory(existing.history, {
         at: now,
         generation,
@@ -253,6 +283,10 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
       unknown_outcome: true,
       unknown_at: existing.unknown_at ?? existing.attempt_started_at ?? existing.updated_at,
       last_status: 'lost',
+      lost_attempt_tokens:
+        existing.attempt_token === undefined
+          ? existing.lost_attempt_tokens
+          : [...(existing.lost_attempt_tokens ?? []), existing.attempt_token].slice(-LOST_TOKENS_MAX),
       history: appendHistory(existing.history, {
         at: now,
         generation: existing.generation,

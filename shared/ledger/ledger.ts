@@ -46,6 +46,8 @@ export interface SettleInput {
   /** For dead-lettered jobs: the send-queue message id that was dead-lettered. */
   readonly messageId?: string | undefined;
   readonly detail?: string | undefined;
+  /** For a dead letter: the redacted excerpt of eCourtDate's last answer, kept for its copies' dead letters. */
+  readonly excerpt?: string | undefined;
 }
 
 /** What a settle came to: written (by this call, or by its first try whose answer was lost), or a conflict. */
@@ -179,6 +181,9 @@ export function settledEntry(input: SettleInput, expiration: number): LedgerEntr
     dead_letter_reason: reason,
     dead_letter_message_id: reason ? input.messageId : undefined,
     dead_letter_token: reason ? input.deadLetterToken : undefined,
+    // Kept for the dead letters of the job's later copies (capped: an entry stays small).
+    dead_letter_detail: reason && input.detail ? input.detail.slice(0, 512) : undefined,
+    dead_letter_excerpt: reason && input.excerpt ? input.excerpt.slice(0, 512) : undefined,
     history: appendHistory(entry.history, {
       at: now,
       generation: entry.generation,

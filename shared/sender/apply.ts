@@ -91,6 +91,8 @@ async function writeSettle(
       messageId: context.record.messageId,
       detail: facts.detail,
       deadLetterToken,
+      // Read (and so redacted) only for a dead letter: kept for its copies' dead letters.
+      excerpt: decision.outcome.type === 'dead_letter' ? excerptOf(facts) : undefined,
     });
     return written.kind === 'written' ? { sends: written.entry.sends } : ('conflict' as const);
   });
@@ -110,12 +112,9 @@ async function afterSettle(decision: Decision, runtime: SenderRuntime): Promise<
     const indexed = await attempt(() => delivery.putUuidIndex(uuid, jobId));
     if (!indexed.ok) return indexed;
   }
-  if (
-    runtime.settledEvents &&
-    outcome.type !== 'retry' &&
-    decision.action !== 'hide' &&
-    decision.action !== 'requeue'
-  ) {
+  // An id_conflict body is not the job its id names: the verdict on that job is its own, so none is published.
+  const conflict = outcome.type === 'dead_letter' && outcome.reason === 'id_conflict';
+  if (runtime.settledEvents && outcome.type !== 'retry' && !conflict) {
     const events = runtime.settledEvents;
     const detail = settledDetail(decision, outcome, runtime.now());
     const published = await attempt(() => events.publish(detail));
@@ -194,7 +193,7 @@ async function deadLetter(
       attempts: facts.attempts,
       firstAttemptAt: facts.firstAttemptAt,
       detail: facts.detail,
-      responseExcerpt: facts.sent?.excerpt || undefined,
+      responseExcerpt: excerptOf(facts),
       deadLetterId: deadLetterToken,
     },
     runtime.now(),
@@ -217,8 +216,7 @@ function report(
   const { facts, outcome } = decision;
   const { sent } = facts;
   const alreadySettled = decision.alreadySettled === true && applied === 'acknowledged';
-  const excerpt =
-    outcome.type === 'delivered' || outcome.type === 'duplicate' ? undefined : sent?.excerpt || undefined;
+  const excerpt = outcome.type === 'delivered' || outcome.type === 'duplicate' ? undefined : excerptOf(facts);
   const settlement: Settlement = {
     messageId: context.record.messageId,
     jobId: facts.jobId,
@@ -297,8 +295,13 @@ function settledDetail(
     attempts: facts.attempts,
     ...(facts.lastStatus !== undefined ? { last_status: facts.lastStatus } : {}),
     settled_at: new Date(now).toISOString(),
-    ...(decision.alreadySettled && decision.replayed !== false ? { replayed: true as const } : {}),
+    ...(decision.replayed ? { replayed: true as const } : {}),
   };
+}
+
+/** The redacted excerpt of eCourtDate's answer: this invocation's (redacted on this read), or the one kept. */
+function excerptOf(facts: Decision['facts']): string | undefined {
+  return facts.sent?.excerpt || facts.excerpt || undefined;
 }
 
 function withDetail(decision: Decision, detail: string | undefined): Decision {

@@ -31,6 +31,8 @@ export interface RecordFacts {
   /** HTTP status, `timeout`, `connection`, `secret`, or `lost` (an attempt that never reported). */
   readonly lastStatus?: number | string | undefined;
   readonly detail?: string | undefined;
+  /** The redacted excerpt of eCourtDate's answer when it was not read in this invocation (carried, or kept). */
+  readonly excerpt?: string | undefined;
 }
 
 /** The ledger write a decision makes: closes the claimed (or carried) attempt of `entry`. */
@@ -45,7 +47,8 @@ export interface LedgerSettle {
 /** What a copy of the record carries (see `requeueCopy` in shared/sqs/settle.ts). */
 export interface CopySpec {
   readonly carry?: CarriedAnswer | undefined;
-  readonly settledEventPending?: boolean | undefined;
+  /** The attempt token of the entry whose `eCourtDate Job Settled` event the copy is to publish. */
+  readonly settledEventPending?: string | undefined;
   readonly keepRedriveToken?: boolean | undefined;
 }
 
@@ -67,6 +70,8 @@ export interface Decision {
   readonly alreadySettled?: boolean | undefined;
   /** For a job settled before: its `eCourtDate Job Settled` event already went out (this one is a replay). */
   readonly replayed?: boolean | undefined;
+  /** The attempt token of the ledger entry the job settled with (for a copy that publishes its event). */
+  readonly settledToken?: string | undefined;
   /** For a dead letter the ledger recorded before: its redrive token, put on the dead-letter message again. */
   readonly deadLetterToken?: string | undefined;
   /** Stop this instance's requests for this long, ms (a 429). */
@@ -115,10 +120,19 @@ export function decideRecord(context: RecordContext, observed: Observed, ctx: De
       return decideAttempt(context, observed, base, ctx);
     case 'carried':
       return decideCarried(context, observed, base, ctx);
-    case 'failed':
-      return dependencyFailure({ ...base, detail: `failed unexpectedly (${observed.errorName})` }, ctx, {
+    case 'failed': {
+      // A claim whose write failed may still have been applied: the copy carries its token (unless the record
+      // already carries an answer, which stays), and finds that attempt its own instead of lost.
+      const carry =
+        observed.claimToken !== undefined && context.carried?.result === undefined
+          ? { token: observed.claimToken }
+          : undefined;
+      const detail = `failed unexpectedly (${observed.errorName})`;
+      return dependencyFailure({ ...base, detail }, ctx, {
         keepRedriveToken: observed.entry === undefined,
+        carry,
       });
+    }
   }
 }
 
@@ -149,13 +163,18 @@ function decideGated(
         claim.entry.status === 'delivered'
           ? { type: 'delivered', uuid: claim.entry.uuid }
           : { type: 'duplicate' };
+      const token = claim.entry.attempt_token;
       return {
         action: 'acknowledge',
         outcome,
         facts: factsOf(base, claim.entry),
         alreadySettled: true,
-        // A copy made because the event could not be published is the event's first publication.
-        replayed: !context.settledEventPending,
+        // The first publication of the event is by a copy made for it, or one carrying the attempt that settled.
+        replayed: !(
+          token !== undefined &&
+          (context.settledEventPending === token || context.carried?.token === token)
+        ),
+        settledToken: token,
       };
     }
     case 'conflict':
@@ -171,14 +190,21 @@ function decideGated(
       // Dead-lettered before: this message's acknowledgement was lost, or it is another copy of the job (a second
       // copy of the dead letter, an upstream resend, a redrive of a dead letter that was redriven already).
       // Either way it goes there too, never to eCourtDate, carrying the redrive token of the job's dead letter.
-      const reason = (claim.entry.dead_letter_reason ?? 'retries_exhausted') as DeadLetterReason;
-      const detail =
-        claim.entry.dead_letter_message_id === context.record.messageId
-          ? 'dead-lettered again: the first acknowledgement was lost'
-          : `a copy of a job already dead-lettered ${reason}; not sent: only one redrive of its dead letter sends it again`;
+      const { entry } = claim;
+      const reason = (entry.dead_letter_reason ?? 'retries_exhausted') as DeadLetterReason;
+      const why =
+        entry.dead_letter_message_id === context.record.messageId
+          ? 'dead-lettered again (the first acknowledgement was lost)'
+          : 'a copy of a job already dead-lettered; not sent: only one redrive of its dead letter sends it again';
+      // The first dead letter's why and excerpt travel with every copy: the field a 400 named, the Logs advice.
+      const detail = entry.dead_letter_detail ? `${entry.dead_letter_detail} (${why})` : why;
+      const facts = { ...factsOf(base, entry), detail, excerpt: entry.dead_letter_excerpt };
+      const token = entry.attempt_token;
       return {
-        ...deadLetter({ ...factsOf(base, claim.entry), detail }, reason),
-        deadLetterToken: claim.entry.dead_letter_token,
+        ...deadLetter(facts, reason),
+        deadLetterToken: entry.dead_letter_token,
+        replayed: !(token !== undefined && context.settledEventPending === token),
+        settledToken: token,
       };
     }
   }
@@ -226,11 +252,19 @@ function decideCarried(
   ctx: DecideContext,
 ): Decision {
   const { entry, carried } = observed;
-  const facts = { ...factsOf(base, entry), detail: carried.detail };
+  const facts = { ...factsOf(base, entry), detail: carried.detail, excerpt: carried.excerpt };
   // The gate matched the carried token to the open attempt only for a copy that carries an answer.
   const result = carried.result as AttemptResult;
   const decision = decideAnswer(context, { ...facts, lastStatus: carried.last_status }, entry, result, ctx);
-  return { ...decision, facts: { ...decision.facts, detail: carried.detail ?? decision.facts.detail } };
+  const settle = decision.settle && {
+    ...decision.settle,
+    // An attempt counted lost was counted as a send then: its delivery is not counted again.
+    attempt: observed.lostAttempt ? undefined : decision.settle.attempt,
+  };
+  const detail = carried.detail ?? decision.facts.detail;
+  // The copy carrying the answer publishes its job's first event, unless the job was settled meanwhile.
+  const replayed = observed.lostAttempt && entry.status === 'delivered';
+  return { ...decision, settle, replayed, facts: { ...decision.facts, detail } };
 }
 
 /** The decision on eCourtDate's answer to the claimed attempt of `entry`. */
@@ -268,7 +302,7 @@ function withSettle(
 ): Decision {
   // The claim consumed any redrive token: copies of this record must not carry it (they are plain copies now).
   const decision = retryOrDeadLetter(context, facts, outcome, ctx, {});
-  return { ...decision, settle };
+  return { ...decision, settle, settledToken: settle.entry.attempt_token };
 }
 
 function retryOrDeadLetter(
@@ -357,6 +391,7 @@ export function afterLedgerFailure(
     result: settle.result,
     last_status: decision.facts.lastStatus,
     detail: decision.facts.detail,
+    excerpt: decision.facts.sent?.excerpt || decision.facts.excerpt || undefined,
   };
   const detail = `the ledger write failed (${failure.errorName}); the attempt's answer is carried on a fresh copy`;
   return dependencyFailure({ ...decision.facts, detail }, ctx, { carry });
@@ -368,7 +403,9 @@ export function afterLedgerFailure(
  */
 export function afterSettledStepFailure(decision: Decision, errorName: string, ctx: DecideContext): Decision {
   const detail = `settled, but a step after it failed (${errorName}); a fresh copy does it again`;
-  return dependencyFailure({ ...decision.facts, detail }, ctx, { settledEventPending: true });
+  return dependencyFailure({ ...decision.facts, detail }, ctx, {
+    settledEventPending: decision.settledToken ?? 'none',
+  });
 }
 
 /** What a decision becomes when SQS refused its action: re-queue (for a dead letter), else hide, else leave. */

@@ -50,8 +50,11 @@ export type SenderHandler = (event: SQSEvent, context: Context) => Promise<SQSBa
 
 // Time kept back from the invocation's deadline beyond the worst-case chain below.
 const SETTLE_MARGIN_MS = 5_000;
-// AWS calls a record can make once its waits are over: a secret re-read, the ledger settle, one SQS call.
-const AWS_CALLS_AFTER_WAITS = 3;
+// AWS calls that can follow the first wait and must end inside the attempt's lease (the invocation): the claim (a
+// put that finds the entry, then a put by its version), on the 401 path the token renewal's own secret re-read
+// and the explicit one, and the settle. What comes after the settle (the uuid index, the event, SQS) needs no
+// lease: the ledger already knows the answer.
+const AWS_CALLS_AFTER_WAITS = 5;
 
 /**
  * Builds the sender Lambda handler with the state of one container: credentials cache, token cache and rate
@@ -64,8 +67,8 @@ const AWS_CALLS_AFTER_WAITS = 3;
 export function createSenderHandler(deps: SenderDependencies): SenderHandler {
   const runtime = createRuntime(deps);
   const { config, now } = runtime;
-  // The worst case after the waits: every send of the 401 path with its token request at the HTTP timeout, then
-  // the secret re-read, the ledger settle and the SQS call at the AWS SDK's limits.
+  // The worst case after the waits: every send of the 401 path with its token request at the HTTP timeout, and the
+  // AWS calls of AWS_CALLS_AFTER_WAITS at the SDK's limits (docs/pacing.md, "Waiting has a limit").
   const chainMs =
     config.httpTimeoutMs * SENDS_PER_JOB_WORST_CASE * 2 +
     AWS_CALLS_AFTER_WAITS * awsCallWorstCaseMs() +
@@ -128,6 +131,8 @@ function createRuntime(
     now,
   });
   const http = { baseUrl: config.baseUrl, pacer, fetch: fetchImpl, timeoutMs: config.httpTimeoutMs, now };
+  // A scaled run's function timeout is shorter; so is what one AWS call may take of it.
+  const awsCallMs = awsCallWorstCaseMs() / config.timeScale;
   const tokens = new TokenCache({
     ...http,
     credentials,
@@ -142,7 +147,12 @@ function createRuntime(
   return {
     config,
     sqs: deps.sqs,
-    client: new EcourtdateClient({ ...http, tokens }),
+    client: new EcourtdateClient({
+      ...http,
+      tokens,
+      awsCallMs,
+      leaseMarginMs: SETTLE_MARGIN_MS / config.timeScale,
+    }),
     pacer,
     ledger: new JobLedger(table),
     delivery: config.webhooksEnabled ? new DeliveryLedger(table) : undefined,

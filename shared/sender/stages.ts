@@ -25,8 +25,11 @@ export interface RecordContext {
   readonly redriveToken: string | undefined;
   /** The open attempt a fresh copy carries, with its answer (`carried_answer`). */
   readonly carried: CarriedAnswer | undefined;
-  /** The job settled and its `eCourtDate Job Settled` event is still to go out (`settled_event_pending`). */
-  readonly settledEventPending: boolean;
+  /**
+   * The attempt token of the settled entry whose `eCourtDate Job Settled` event is still to go out
+   * (`settled_event_pending`), on a copy made for that event.
+   */
+  readonly settledEventPending: string | undefined;
 }
 
 /**
@@ -67,6 +70,8 @@ export type Observed =
       readonly job: SendJob;
       readonly entry: LedgerEntry;
       readonly carried: CarriedAnswer;
+      /** The carried attempt was counted lost meanwhile: only its delivery is applied, and not counted again. */
+      readonly lostAttempt: boolean;
     }
   | {
       readonly stage: 'failed';
@@ -74,6 +79,11 @@ export type Observed =
       readonly errorName: string;
       readonly entry?: LedgerEntry | undefined;
       readonly sent?: SendAttempt | undefined;
+      /**
+       * The token of a claim whose write failed: DynamoDB may have applied it (its answer lost, every retry refused),
+       * so the copy carries it, and finds its own open attempt rather than a lost one.
+       */
+      readonly claimToken?: string | undefined;
     };
 
 /** Reads what the record says of itself (pure). */
@@ -136,9 +146,16 @@ async function observeJob(
       return { stage: 'deferred', job, retryInMs: prepared.retryInMs };
     }
   }
-  const claim = await claimAttempt(job, context, runtime, budget);
+  const claimToken = runtime.token();
+  let claim: ClaimResult;
+  try {
+    claim = await claimAttempt(job, context, runtime, budget, claimToken);
+  } catch (error) {
+    return { ...failed(job, error), claimToken };
+  }
   if (claim.kind === 'carried' && context.carried) {
-    return { stage: 'carried', job, entry: claim.entry, carried: context.carried };
+    const lostAttempt = claim.lostAttempt === true;
+    return { stage: 'carried', job, entry: claim.entry, carried: context.carried, lostAttempt };
   }
   if (claim.kind === 'carried') return failed(job, new Error('carried claim without an answer'));
   if (claim.kind !== 'claimed') return { stage: 'gated', job, claim };
@@ -151,19 +168,23 @@ function claimAttempt(
   context: RecordContext,
   runtime: SenderRuntime,
   budget: InvocationBudget,
+  token: string,
 ): Promise<ClaimResult> {
+  const { carried } = context;
+  const status = carried?.result?.kind === 'response' ? carried.result.status : undefined;
   return runtime.ledger.claim({
     jobId: job.id,
     bodyHash: jobFingerprint(job),
     messageId: context.record.messageId,
     now: runtime.now(),
     leaseUntil: budget.deadlineAt,
-    token: runtime.token(),
+    token,
     firstReceivedAt: context.firstReceivedAt,
     redriveToken: context.redriveToken,
-    carried: context.carried && {
-      token: context.carried.token,
-      answered: context.carried.result !== undefined,
+    carried: carried && {
+      token: carried.token,
+      answered: carried.result !== undefined,
+      delivered: status !== undefined && status >= 200 && status < 300,
     },
     dueToleranceMs: NOT_DUE_TOLERANCE_MS / runtime.config.timeScale,
   });
@@ -198,11 +219,12 @@ async function attempt(
       ? await runtime.client.post(job, ready, {
           waitUntil: budget.waitUntil,
           deadline: jobDeadline(job, entry.first_attempt_at, config),
+          leaseUntil: budget.deadlineAt,
         })
       : ready;
   return { stage: 'attempted', job, entry, lost, sent };
 }
 
-function failed(job: SendJob | undefined, error: unknown): Observed {
+function failed(job: SendJob | undefined, error: unknown): Extract<Observed, { stage: 'failed' }> {
   return { stage: 'failed', job, errorName: error instanceof Error ? error.name : typeof error };
 }

@@ -30,7 +30,8 @@ export const DLQ_ATTRIBUTE = {
  * - `first_received_at`: epoch ms of the first receipt of that first message (Number);
  * - `carried_answer`: the open attempt whose settle could not be written, and eCourtDate's answer to it (String,
  *   JSON `CarriedAnswer`), so that a known answer is never turned into an unknown one;
- * - `settled_event_pending`: the job settled but its `eCourtDate Job Settled` event is not out yet (String `true`).
+ * - `settled_event_pending`: the job settled but its `eCourtDate Job Settled` event is not out yet (String: the
+ *   attempt token of the ledger entry that settled it, so that only the copy made for that event is its first).
  */
 export const REQUEUE_ATTRIBUTE = {
   requeuedFrom: 'requeued_from',
@@ -51,6 +52,8 @@ export interface CarriedAnswer {
   readonly last_status?: number | string | undefined;
   /** Why, in a sentence (never message text). */
   readonly detail?: string | undefined;
+  /** The redacted excerpt of eCourtDate's answer (never message text or a recipient), for a dead letter. */
+  readonly excerpt?: string | undefined;
 }
 
 /**
@@ -74,9 +77,12 @@ export function redriveTokenOf(record: SQSRecord): string | undefined {
   return stringAttribute(record, DLQ_ATTRIBUTE.deadLetterId);
 }
 
-/** Whether the record is a copy made after its job settled, whose `eCourtDate Job Settled` event is not out yet. */
-export function settledEventPending(record: SQSRecord): boolean {
-  return stringAttribute(record, REQUEUE_ATTRIBUTE.settledEventPending) === 'true';
+/**
+ * The attempt token a copy made after its job settled carries when the job's `eCourtDate Job Settled` event is not
+ * out yet (`settled_event_pending`); undefined on any other record.
+ */
+export function settledEventPending(record: SQSRecord): string | undefined {
+  return stringAttribute(record, REQUEUE_ATTRIBUTE.settledEventPending);
 }
 
 /** The answer a fresh copy carries (`carried_answer`), or undefined when it carries none or an unreadable one. */

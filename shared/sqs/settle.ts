@@ -197,7 +197,7 @@ export interface RequeuedCopy {
   readonly messageId: string;
   /** The `DelaySeconds` requested: the delay asked for, capped at 900. */
   readonly delaySeconds: number;
-  /** Attributes of the record that could not be carried over (a list type SQS does not implement, or empty). */
+  /** Attributes of the record not carried over (the producer's own and the dead letter's; see `requeueCopy`). */
   readonly droppedAttributes: readonly string[];
 }
 
@@ -205,8 +205,11 @@ export interface RequeuedCopy {
 export interface CopyOptions {
   /** The open attempt and its answer, when its settle could not be written (`carried_answer`). */
   readonly carry?: CarriedAnswer | undefined;
-  /** The job settled but its `eCourtDate Job Settled` event is not out yet (`settled_event_pending`). */
-  readonly settledEventPending?: boolean | undefined;
+  /**
+   * The job settled but its `eCourtDate Job Settled` event is not out yet (`settled_event_pending`): the attempt
+   * token of the ledger entry that settled it.
+   */
+  readonly settledEventPending?: string | undefined;
   /**
    * Keep the redrive token (`dead_letter_id`): only for a copy of a redriven record whose redrive has not yet
    * started its generation. Every other copy drops it, so a copy the sender made never redrives a job. The other
@@ -217,8 +220,8 @@ export interface CopyOptions {
 
 /**
  * Sends a fresh copy of a received record to `queueUrl`, so that SQS's receive count starts again: the same body,
- * the producer's message attributes (converted from the Lambda record shape to SendMessage's, String values
- * sanitised with `sqsSafeText`), and `DelaySeconds` = min(`delaySeconds`, 900), SQS's maximum. The caller then
+ * the relay's own attributes only (below; the redrive token when asked for), and `DelaySeconds` =
+ * min(`delaySeconds`, 900), SQS's maximum. The caller then
  * acknowledges the original (does not report it as a batch item failure); if this throws, it keeps the original.
  *
  * The copy also carries, in this order of priority and each only when it fits SQS's 10 attributes and 1 MiB:
@@ -258,7 +261,9 @@ export async function requeueCopy(
     ],
     [
       REQUEUE_ATTRIBUTE.settledEventPending,
-      options.settledEventPending ? { DataType: 'String', StringValue: 'true' } : undefined,
+      options.settledEventPending
+        ? { DataType: 'String', StringValue: sqsSafeText(options.settledEventPending) }
+        : undefined,
     ],
     [
       REQUEUE_ATTRIBUTE.requeuedFrom,
@@ -293,20 +298,22 @@ export async function requeueCopy(
   return { messageId: sent.MessageId ?? '', delaySeconds: delay, droppedAttributes };
 }
 
-/** The record's attributes a copy keeps: the producer's own, and the redrive token when asked for. */
+/**
+ * The record's attributes a copy keeps: the redrive token when asked for, nothing else. The producer's own
+ * attributes are not copied: nothing reads them (the sender reads the body; a dead letter carries only the
+ * relay's attributes), and without them the relay's own always fit SQS's 10.
+ */
 function producerAttributes(
   record: SQSRecord,
   options: CopyOptions,
 ): { attributes: Record<string, MessageAttributeValue>; droppedAttributes: string[] } {
   const attributes: Record<string, MessageAttributeValue> = {};
   const droppedAttributes: string[] = [];
-  const ours = new Set<string>([...Object.values(REQUEUE_ATTRIBUTE), ...Object.values(DLQ_ATTRIBUTE)]);
   for (const [name, value] of Object.entries(record.messageAttributes ?? {})) {
     const keep = options.keepRedriveToken === true && name === DLQ_ATTRIBUTE.deadLetterId;
-    if (ours.has(name) && !keep) continue;
-    const converted = toSendAttribute(value);
+    const converted = keep ? toSendAttribute(value) : undefined;
     if (converted) attributes[name] = converted;
-    else droppedAttributes.push(name);
+    else if (!(Object.values(REQUEUE_ATTRIBUTE) as string[]).includes(name)) droppedAttributes.push(name);
   }
   return { attributes, droppedAttributes };
 }

@@ -32,6 +32,8 @@ export const SECRET_ID = 'ecourtdate-relay/test';
 export const LEDGER_TABLE = 'relay-ledger';
 export const CLIENT_ID = 'relay-test-client';
 export const CLIENT_SECRET = 'cs_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0';
+/** The function timeout an invocation gets unless a test says otherwise: staging's, as the stack derives it. */
+export const FUNCTION_TIMEOUT_MS = loadStageConfig({ stage: 'staging' }).functionTimeoutSeconds * 1000;
 
 export interface Harness {
   readonly emulator: SqsEmulator;
@@ -182,7 +184,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         queueArn: sendQueue.arn,
         handler,
         waitTimeSeconds: 0,
-        functionTimeoutMs: 60_000,
+        functionTimeoutMs: FUNCTION_TIMEOUT_MS,
       }),
     createInstance(instanceOptions = {}) {
       const config = loadSenderConfig({ ...env, ...instanceOptions.env });
@@ -202,7 +204,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         queueArn: sendQueue.arn,
         handler: instance,
         waitTimeSeconds: 0,
-        functionTimeoutMs: invokeOptions.functionTimeoutMs ?? 60_000,
+        functionTimeoutMs: invokeOptions.functionTimeoutMs ?? FUNCTION_TIMEOUT_MS,
         batchSize: invokeOptions.batchSize,
       }),
     async drainDeadLetters() {

@@ -9,9 +9,10 @@ import { jobBody } from '#test/helpers/factories.ts';
 import { type Harness, startHarness } from '#test/helpers/relay-harness.ts';
 
 const ONEOFFS = '/v1/messages/oneoffs';
-// The harness's worst-case chain after the waits: 3 sends and 3 token requests at the 2 s HTTP timeout, then 3 AWS
-// calls at the SDK's limits (25 s each), and a 5 s margin (shared/sender/handler.ts).
-const CHAIN_MS = 2_000 * 3 * 2 + 3 * 25_000 + 5_000;
+// The harness's worst-case chain after the waits: 3 sends and 3 token requests at the 2 s HTTP timeout, then 5 AWS
+// calls at the SDK's limits (25 s each: the claim's two puts, two secret reads, the settle), and a 5 s margin
+// (shared/sender/handler.ts).
+const CHAIN_MS = 2_000 * 3 * 2 + 5 * 25_000 + 5_000;
 let h: Harness;
 
 afterEach(async () => {

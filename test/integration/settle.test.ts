@@ -158,7 +158,7 @@ describe('requeueCopy', () => {
     count: { DataType: 'Number', StringValue: '3' },
   };
 
-  it('sends the same body and the producer attributes as a new message, its receive count starting again', async () => {
+  it('sends the same body as a new message, its receive count starting again, without the producer and dead-letter attributes', async () => {
     const received = await enqueueAndReceive(originalAttributes);
     const record = toRecord(received, queue.arn, 'us-east-1');
     const copy = await requeueCopy(emulator.sqs, queue.url, record, 0, clock);
@@ -167,10 +167,11 @@ describe('requeueCopy', () => {
     const fresh = state.ready.find((m) => m.messageId === copy.messageId);
     expect(fresh?.body).toBe(JOB);
     expect(fresh?.approximateReceiveCount ?? 0).toBe(0);
-    const { [DLQ_ATTRIBUTE.reason]: _deadLetterReason, ...producers } = originalAttributes;
-    expect(fresh?.messageAttributes).toMatchObject(producers);
-    // The dead letter's attributes described the dead letter, not this copy; its redrive token is not copied.
-    expect(fresh?.messageAttributes?.[DLQ_ATTRIBUTE.reason]).toBeUndefined();
+    // Nothing reads the producer's attributes, and the dead letter's described the dead letter: only the relay's.
+    expect(Object.keys(fresh?.messageAttributes ?? {}).sort()).toEqual(
+      [REQUEUE_ATTRIBUTE.firstReceivedAt, REQUEUE_ATTRIBUTE.requeuedFrom].sort(),
+    );
+    expect([...copy.droppedAttributes].sort()).toEqual(Object.keys(originalAttributes).sort());
   });
 
   it('keeps the redrive token only when asked (a copy of a redriven record not yet claimed)', async () => {
@@ -201,13 +202,19 @@ describe('requeueCopy', () => {
     ).toEqual(carry);
   });
 
-  it('refuses to copy rather than drop a carried answer that does not fit SQS 10 attributes', async () => {
-    const full = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`a${i}`, text(`v${i}`)]));
-    const crowded = toRecord(await enqueueAndReceive(full), queue.arn, 'us-east-1');
-    const carry = { token: 'attempt-1' };
-    await expect(requeueCopy(emulator.sqs, queue.url, crowded, 0, clock, { carry })).rejects.toThrow(
-      RangeError,
+  it('refuses to copy rather than drop a carried answer that does not fit SQS 1 MiB', async () => {
+    const body = JSON.stringify({ id: 'big', pad: 'x'.repeat(1_048_576 - 200) });
+    await emulator.sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: body }));
+    const out = await emulator.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queue.url,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+      }),
     );
+    const big = toRecord(out.Messages?.[0] ?? {}, queue.arn, 'us-east-1');
+    const carry = { token: 'attempt-1', detail: 'd'.repeat(400) };
+    await expect(requeueCopy(emulator.sqs, queue.url, big, 0, clock, { carry })).rejects.toThrow(RangeError);
   });
 
   it('adds first_received_at (the first receipt, epoch ms) and requeued_from (the message id)', async () => {
@@ -253,39 +260,36 @@ describe('requeueCopy', () => {
   const attributes = (count: number) =>
     Object.fromEntries(Array.from({ length: count }, (_, i) => [`a${i}`, text('v')]));
 
-  it.each([
-    [9, [REQUEUE_ATTRIBUTE.firstReceivedAt]],
-    [10, []],
-  ])("adds only what fits SQS's 10 attributes: to %s attributes, %j", async (count, expected) => {
-    const original = attributes(count);
-    const record = toRecord(await enqueueAndReceive(original), queue.arn, 'us-east-1');
-    const copy = await requeueCopy(emulator.sqs, queue.url, record, 0, clock);
+  it('carries all of its own attributes whatever number the producer sent (ten)', async () => {
+    const record = toRecord(await enqueueAndReceive(attributes(10)), queue.arn, 'us-east-1');
+    const carry = { token: 'attempt-1' };
+    const copy = await requeueCopy(emulator.sqs, queue.url, record, 0, clock, {
+      carry,
+      settledEventPending: 'a-1',
+    });
     const fresh = (await emulator.inspect('send')).ready.find((m) => m.messageId === copy.messageId);
-    expect(fresh?.messageAttributes).toMatchObject(original);
-    expect(Object.keys(fresh?.messageAttributes ?? {}).filter((name) => !(name in original))).toEqual(
-      expected,
+    expect(Object.keys(fresh?.messageAttributes ?? {}).sort()).toEqual(
+      Object.values(REQUEUE_ATTRIBUTE).sort(),
     );
   });
 
-  it('carries a Binary attribute and sanitises a String value SQS would refuse', async () => {
+  it('keeps a redrive token when asked, sanitised to what SQS accepts', async () => {
     const record: SQSRecord = {
       ...toRecord(await enqueueAndReceive(), queue.arn, 'us-east-1'),
       messageAttributes: {
-        blob: {
-          dataType: 'Binary',
-          binaryValue: Buffer.from([0, 1, 255]).toString('base64'),
+        [DLQ_ATTRIBUTE.deadLetterId]: {
+          dataType: 'String',
+          stringValue: 'a\u0000b',
           stringListValues: [],
           binaryListValues: [],
         },
-        note: { dataType: 'String', stringValue: 'a\u0000b', stringListValues: [], binaryListValues: [] },
-        empty: { dataType: 'String', stringValue: '', stringListValues: [], binaryListValues: [] },
+        blob: { dataType: 'Binary', binaryValue: 'AAH/', stringListValues: [], binaryListValues: [] },
       },
     };
-    const copy = await requeueCopy(emulator.sqs, queue.url, record, 0, clock);
-    expect(copy.droppedAttributes).toEqual(['empty']);
+    const copy = await requeueCopy(emulator.sqs, queue.url, record, 0, clock, { keepRedriveToken: true });
+    expect(copy.droppedAttributes).toEqual(['blob']);
     const fresh = (await emulator.inspect('send')).ready.find((m) => m.messageId === copy.messageId);
-    expect(fresh?.messageAttributes?.blob).toEqual({ DataType: 'Binary', BinaryValue: 'AAH/' });
-    expect(fresh?.messageAttributes?.note?.StringValue).toBe('a\ufffdb');
+    expect(fresh?.messageAttributes?.[DLQ_ATTRIBUTE.deadLetterId]?.StringValue).toBe('a\ufffdb');
   });
 });
 

@@ -67,7 +67,7 @@ describe('a job that may have been created is dead-lettered unknown_outcome, wha
 
     expect(h.sends().map((r) => r.status)).toEqual([503, 408, 408, 408, 408]);
     expect(letters(await h.drainDeadLetters())).toEqual([
-      { reason: 'unknown_outcome', detail: expect.stringContaining('retries_exhausted') },
+      { reason: 'unknown_outcome', detail: expect.stringContaining('the attempts ran out') },
     ]);
   });
 });
