@@ -633,9 +633,7 @@ describe('the eCourtDate Job Settled event', () => {
 });
 
 describe('the eCourtDate Job Settled event of a message that is not the job', () => {
-  it.each([
-    ['id_conflict (the same id with another text)', { content: 'Another text' }, 'id_conflict'],
-  ])(
+  it.each([['id_conflict (the same id with another text)', { content: 'Another text' }, 'id_conflict']])(
     'a delivered job, then a message with its id that is dead-lettered %s: no first verdict on the job contradicts its delivery',
     async (_, message, reason) => {
       const t = await startWithBus();
