@@ -1,5 +1,5 @@
 /**
- * A reviewer's tests of the sender's promises (docs/contract.md: "An unknown outcome is never relabelled…", "One
+ * The sender's promises under combined faults (docs/contract.md: "An unknown outcome is never relabelled…", "One
  * redrive per dead letter", "A known answer is kept until it is written", "A failure nobody decided spends no
  * receive"; docs/sqs-limits.md, "Fresh copies"): combinations and races of DynamoDB writes that were applied but
  * reported as failed, carried answers racing SQS duplicates, SQS refusing the dead-letter send, producer
