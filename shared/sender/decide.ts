@@ -403,9 +403,9 @@ export function afterLedgerFailure(
  */
 export function afterSettledStepFailure(decision: Decision, errorName: string, ctx: DecideContext): Decision {
   const detail = `settled, but a step after it failed (${errorName}); a fresh copy does it again`;
-  return dependencyFailure({ ...decision.facts, detail }, ctx, {
-    settledEventPending: decision.settledToken ?? 'none',
-  });
+  // The copy publishes the event as this record would have: the first publication, or a replay (no mark).
+  const pending = decision.replayed === true ? undefined : (decision.settledToken ?? 'none');
+  return dependencyFailure({ ...decision.facts, detail }, ctx, { settledEventPending: pending });
 }
 
 /** What a decision becomes when SQS refused its action: re-queue (for a dead letter), else hide, else leave. */

@@ -246,10 +246,13 @@ export async function requeueCopy(
 ): Promise<RequeuedCopy> {
   const delay = clampSeconds(delaySeconds, MAX_DELAY_SECONDS, 'delay');
   const { attributes, droppedAttributes } = producerAttributes(record, options);
+  // What the record carries travels on until it is used: its answer, and the event it is to publish.
   const carry =
     options.carry === undefined
       ? stringAttribute(record, REQUEUE_ATTRIBUTE.carriedAnswer)
       : JSON.stringify(options.carry);
+  const pending =
+    options.settledEventPending ?? stringAttribute(record, REQUEUE_ATTRIBUTE.settledEventPending);
   const additions: [string, MessageAttributeValue | undefined][] = [
     [
       REQUEUE_ATTRIBUTE.carriedAnswer,
@@ -261,9 +264,7 @@ export async function requeueCopy(
     ],
     [
       REQUEUE_ATTRIBUTE.settledEventPending,
-      options.settledEventPending
-        ? { DataType: 'String', StringValue: sqsSafeText(options.settledEventPending) }
-        : undefined,
+      pending ? { DataType: 'String', StringValue: sqsSafeText(pending) } : undefined,
     ],
     [
       REQUEUE_ATTRIBUTE.requeuedFrom,
