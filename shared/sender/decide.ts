@@ -158,25 +158,8 @@ function decideGated(
       );
     case 'not_due':
       return retry(context, factsOf(base, claim.entry), untilSeconds(claim.until, ctx), 'not_due', ctx);
-    case 'settled': {
-      const outcome: Outcome =
-        claim.entry.status === 'delivered'
-          ? { type: 'delivered', uuid: claim.entry.uuid }
-          : { type: 'duplicate' };
-      const token = claim.entry.attempt_token;
-      return {
-        action: 'acknowledge',
-        outcome,
-        facts: factsOf(base, claim.entry),
-        alreadySettled: true,
-        // The first publication of the event is by a copy made for it, or one carrying the attempt that settled.
-        replayed: !(
-          token !== undefined &&
-          (context.settledEventPending === token || context.carried?.token === token)
-        ),
-        settledToken: token,
-      };
-    }
+    case 'settled':
+      return alreadySettled(context, claim.entry, base);
     case 'conflict':
       // This body was never tried: its facts are its own (nothing sent), not those of the job the id belongs to.
       return deadLetter(
@@ -186,28 +169,51 @@ function decideGated(
         },
         'id_conflict',
       );
-    case 'dead_letter_again': {
-      // Dead-lettered before: this message's acknowledgement was lost, or it is another copy of the job (a second
-      // copy of the dead letter, an upstream resend, a redrive of a dead letter that was redriven already).
-      // Either way it goes there too, never to eCourtDate, carrying the redrive token of the job's dead letter.
-      const { entry } = claim;
-      const reason = (entry.dead_letter_reason ?? 'retries_exhausted') as DeadLetterReason;
-      const why =
-        entry.dead_letter_message_id === context.record.messageId
-          ? 'dead-lettered again (the first acknowledgement was lost)'
-          : 'a copy of a job already dead-lettered; not sent: only one redrive of its dead letter sends it again';
-      // The first dead letter's why and excerpt travel with every copy: the field a 400 named, the Logs advice.
-      const detail = entry.dead_letter_detail ? `${entry.dead_letter_detail} (${why})` : why;
-      const facts = { ...factsOf(base, entry), detail, excerpt: entry.dead_letter_excerpt };
-      const token = entry.attempt_token;
-      return {
-        ...deadLetter(facts, reason),
-        deadLetterToken: entry.dead_letter_token,
-        replayed: !(token !== undefined && context.settledEventPending === token),
-        settledToken: token,
-      };
-    }
+    case 'dead_letter_again':
+      return deadLetterAgain(context, claim.entry, base);
   }
+}
+
+/** A copy of a job that settled before: acknowledged without a send, its event published again. */
+function alreadySettled(context: RecordContext, entry: LedgerEntry, base: RecordFacts): Decision {
+  const outcome: Outcome =
+    entry.status === 'delivered' ? { type: 'delivered', uuid: entry.uuid } : { type: 'duplicate' };
+  const token = entry.attempt_token;
+  return {
+    action: 'acknowledge',
+    outcome,
+    facts: factsOf(base, entry),
+    alreadySettled: true,
+    // The first publication of the event is by a copy made for it, or one carrying the attempt that settled.
+    replayed: !(
+      token !== undefined &&
+      (context.settledEventPending === token || context.carried?.token === token)
+    ),
+    settledToken: token,
+  };
+}
+
+/**
+ * A copy of a dead-lettered job that is not the one redrive of its dead letter: this message's acknowledgement was
+ * lost, or it is another copy (a second copy of the dead letter, an upstream resend, a dead letter redriven twice).
+ * It goes to the dead-letter queue too, never to eCourtDate, with the job's reason, the first dead letter's why
+ * and excerpt (the field a 400 named, the Logs advice) and its redrive token.
+ */
+function deadLetterAgain(context: RecordContext, entry: LedgerEntry, base: RecordFacts): Decision {
+  const reason = (entry.dead_letter_reason ?? 'retries_exhausted') as DeadLetterReason;
+  const why =
+    entry.dead_letter_message_id === context.record.messageId
+      ? 'dead-lettered again (the first acknowledgement was lost)'
+      : 'a copy of a job already dead-lettered; not sent: only one redrive of its dead letter sends it again';
+  const detail = entry.dead_letter_detail ? `${entry.dead_letter_detail} (${why})` : why;
+  const facts = { ...factsOf(base, entry), detail, excerpt: entry.dead_letter_excerpt };
+  const token = entry.attempt_token;
+  return {
+    ...deadLetter(facts, reason),
+    deadLetterToken: entry.dead_letter_token,
+    replayed: !(token !== undefined && context.settledEventPending === token),
+    settledToken: token,
+  };
 }
 
 function decideAttempt(
