@@ -38,6 +38,11 @@ export interface DeliveryEvent {
    */
   readonly raw_status?: string;
   readonly message_uuid?: string;
+  /**
+   * For an update without `webhook_uuid`: `sha256-<hex>` of the delivery's bytes (its dedupe key without the
+   * status text), so a retried copy, dated by its own receipt when it names no time, is known for a repeat.
+   */
+  readonly body_digest?: string;
 }
 
 /** The delivery attributes of a job's ledger entry. */
@@ -53,7 +58,7 @@ export interface JobDelivery {
 
 export type RecordResult =
   | { readonly kind: 'recorded'; readonly status: DeliveryStatus; readonly history: readonly DeliveryEvent[] }
-  /** The same update (same webhook and status) was recorded before: a retry of a delivery. */
+  /** The same update (same webhook and status, or same bytes) was recorded before: a retry of a delivery. */
   | { readonly kind: 'unchanged'; readonly status: DeliveryStatus | undefined }
   /** No ledger entry for the job (expired, or never there). */
   | { readonly kind: 'no_job' };
@@ -88,9 +93,10 @@ export class DeliveryContentionError extends RelayError {}
 
 /**
  * Adds an update to a history: sorted by `at` then `received_at`, without repeating an update already there
- * (same webhook uuid and status), cut to the newest `DELIVERY_HISTORY_MAX`. Updates can arrive out of order
- * (eCourtDate retries a delivery it could not hand over), so the status is that of the newest by time, not the
- * last to arrive. Returns undefined when the update was already recorded.
+ * (same webhook uuid and status; without a uuid, same status and the same time or the same bytes, `body_digest`:
+ * a retried copy that names no time is dated by its own receipt), cut to the newest `DELIVERY_HISTORY_MAX`.
+ * Updates can arrive out of order (eCourtDate retries a delivery it could not hand over), so the status is that of
+ * the newest by time, not the last to arrive. Returns undefined when the update was already recorded.
  *
  * @example
  * addDeliveryEvent([], { status: 'delivered', at: 2, received_at: 3, webhook_uuid: 'w2' })?.status === 'delivered'
@@ -102,7 +108,10 @@ export function addDeliveryEvent(
   const repeat = history.some((event) =>
     update.webhook_uuid !== undefined
       ? event.webhook_uuid === update.webhook_uuid && event.status === update.status
-      : event.webhook_uuid === undefined && event.status === update.status && event.at === update.at,
+      : event.webhook_uuid === undefined &&
+        event.status === update.status &&
+        (event.at === update.at ||
+          (update.body_digest !== undefined && event.body_digest === update.body_digest)),
   );
   if (repeat) return undefined;
   const next = [...history, update]

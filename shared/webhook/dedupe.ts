@@ -29,6 +29,17 @@ export type Claim =
  */
 export type Retention = { readonly until: number } | 'forever';
 
+/** How one copy of a delivery wants its record kept (shared/webhook/freshness.ts, `judgeFreshness`). */
+export interface CopyRetention {
+  /** The retention of the record this copy creates, when it is the first. */
+  readonly retention: Retention;
+  /**
+   * How long a record made by another copy of the delivery (same key, other times) must be kept for this copy's
+   * own replays to meet it; `claim` extends such a record to it.
+   */
+  readonly cover: Retention;
+}
+
 /** What became of a progress write (`saveProgress`). */
 export type ProgressWrite =
   /** The record holds what went out, under lease 0: a retry takes it over at once and publishes the rest. */
@@ -63,6 +74,9 @@ export interface DedupeRecord {
  *   later, in case the first one fails;
  * - a publish failure gives the delivery back (lease 0, with the events that did go out), so eCourtDate's retry
  *   takes it over (conditional on the claim token it read) and publishes only the rest;
+ * - a copy that finds the record of another copy of the delivery (done, held, or taken over) extends its TTL to
+ *   what the copy's own times need, when that is later (no TTL when the copy has no time), so a copy that differs
+ *   in its time fields cannot be published again once the first copy's window has passed;
  * - a holder that died mid-way loses its lease when it runs out; the lease outlasts the function timeout, so a
  *   live holder is never taken over;
  * - once done, every copy is answered 200 and publishes nothing, until the record's TTL.
@@ -94,19 +108,21 @@ export class WebhookDedupe {
   }
 
   /**
-   * Claims a delivery by its dedupe key; a new record is kept as `retention` says (default: `ttlSeconds` from
-   * now). DynamoDB errors other than a lost condition are thrown.
+   * Claims a delivery by its dedupe key; a new record is kept as `kept.retention` says (default: `ttlSeconds` from
+   * now), and a record another copy made is kept at least as `kept.cover` says (default: as it is). DynamoDB
+   * errors other than a lost condition are thrown.
    */
-  async claim(key: string, retention?: Retention): Promise<Claim> {
+  async claim(key: string, kept?: CopyRetention): Promise<Claim> {
     const id = WEBHOOK_KEY_PREFIX + key;
     for (let round = 0; round < CLAIM_ROUNDS; round++) {
       const now = this.#now();
       const token = randomUUID();
-      const created = await this.#create(id, token, now, retention);
+      const created = await this.#create(id, token, now, kept?.retention);
       if (isMine(created, token)) return { kind: 'claimed', token, published: [] };
       const existing =
         (created.applied ? undefined : (created.old as DedupeRecord | undefined)) ?? (await this.#get(id));
       if (existing === undefined) continue;
+      if (kept !== undefined) await this.#extend(id, existing, kept.cover);
       const held = this.#heldElsewhere(existing, now);
       if (held !== undefined) return held;
       if (isMine(await this.#takeOver(id, token, existing, now), token)) {
@@ -201,6 +217,32 @@ export class WebhookDedupe {
           ExpressionAttributeNames: { '#id': LEDGER_TABLE_KEY, '#expiration': LEDGER_TABLE_TTL_ATTRIBUTE },
           ExpressionAttributeValues: { ':nowSeconds': Math.floor(now / 1000) },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Keeps the record `existing` (made by another copy) at least as `cover` says, with one conditional UpdateItem
+   * when it would expire sooner: a later TTL, or none. The condition keeps a concurrent extension that went
+   * further, and never creates an item. Throws DynamoDB's errors: the copy is then answered 503 and comes back.
+   */
+  async #extend(id: string, existing: DedupeRecord, cover: Retention): Promise<void> {
+    if (existing.expiration === undefined) return;
+    if (cover !== 'forever' && cover.until <= existing.expiration) return;
+    await conditionalWrite(() =>
+      this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { [LEDGER_TABLE_KEY]: id },
+          ExpressionAttributeNames: { '#expiration': LEDGER_TABLE_TTL_ATTRIBUTE },
+          ...(cover === 'forever'
+            ? { UpdateExpression: 'REMOVE #expiration', ConditionExpression: 'attribute_exists(#expiration)' }
+            : {
+                UpdateExpression: 'SET #expiration = :until',
+                ConditionExpression: '#expiration < :until',
+                ExpressionAttributeValues: { ':until': cover.until },
+              }),
         }),
       ),
     );

@@ -9,7 +9,10 @@ import { MAX_FUTURE_SKEW_MS } from '#shared/webhook/payload.ts';
  *   older than the replay horizon is refused: published no more;
  * - any other dated delivery's record is kept until a window after the later of its receipt and the latest
  *   instant it names, which is after any moment a copy of it could still pass the horizon;
- * - a delivery nothing dates (no time field, or only times more than a day ahead) has its record kept for good.
+ * - a delivery nothing dates (no time field, or only times more than a day ahead) has its record kept for good;
+ * - a copy that finds the record of another copy (same key, other times: a retry stamped anew, or one without
+ *   the time) has it kept at least as long as its own times need (`replayCover`): otherwise the copy's own replay
+ *   would claim afresh once the first copy's record is gone.
  */
 
 /** The margin between the dedupe window and the replay horizon, seconds: clocks of different containers. */
@@ -50,4 +53,18 @@ export function judgeFreshness(
   if (ageSeconds > replayHorizonSeconds(windowSeconds)) return { kind: 'stale', ageSeconds };
   const latest = Math.max(receivedAt, ...times);
   return { kind: 'fresh', retention: { until: Math.ceil(latest / 1000) + windowSeconds } };
+}
+
+/**
+ * How long the record another copy of a delivery made must be kept for this copy's own replays to meet it: a
+ * window after the latest instant this copy names (`times`, epoch ms), or for good when nothing dates it (no
+ * time within a day of `receivedAt`), as `judgeFreshness` keeps the record this copy would make. Unlike that, the
+ * receipt does not count: a copy's replay is refused by its own times once they are past the horizon, so a copy
+ * that names no later instant than the record's first copy needs no longer record, and costs no write. Pure.
+ *
+ * @example replayCover([], Date.now(), 7 * 86_400) === 'forever'
+ */
+export function replayCover(times: readonly number[], receivedAt: number, windowSeconds: number): Retention {
+  if (!times.some((at) => at <= receivedAt + MAX_FUTURE_SKEW_MS)) return 'forever';
+  return { until: Math.ceil(Math.max(...times) / 1000) + windowSeconds };
 }

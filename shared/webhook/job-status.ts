@@ -16,7 +16,8 @@ export type JobStatusOutcome =
  * job that sent the message. The candidate uuids are tried in order; the first the uuid index knows wins. When
  * none is known yet, the update is kept on the index item of each candidate (`keepPendingStatus`), since the
  * sender writes the index after the 201 and a webhook can come first: `putUuidIndex` then moves it onto the job.
- * Idempotent: a repeated update changes nothing. Throws DynamoDB's errors (the caller answers 503).
+ * Idempotent: a repeated update changes nothing, one without uuid included (its `body_digest`). Throws
+ * DynamoDB's errors (the caller answers 503).
  */
 export async function recordJobStatus(
   deliveries: DeliveryLedger,
@@ -33,6 +34,8 @@ export async function recordJobStatus(
     // eCourtDate's word, never its free text: the history is a payload-free view.
     raw_status: webhook.statusWord !== candidates.status ? webhook.statusWord : undefined,
     message_uuid: messageUuid,
+    // Without a uuid, what tells a retried copy (dated by its own receipt when it names no time) for a repeat.
+    body_digest: webhook.uuid === undefined ? webhook.bodyDigest : undefined,
   });
   const record = async (jobId: string, messageUuid: string): Promise<JobStatusOutcome> => {
     const result = await deliveries.recordDeliveryStatus(jobId, update(messageUuid));

@@ -28,13 +28,19 @@ export interface NormalisedWebhook {
   readonly uuid: string | undefined;
   /** What deliveries are deduplicated on; see `dedupeKeyOf`. */
   readonly dedupeKey: string;
+  /**
+   * For a payload without uuid, `sha256-<hex>` of its bytes (its dedupe key without the status): what tells a
+   * retried copy of it from another update in the job's history, which must not hold the status text.
+   */
+  readonly bodyDigest: string | undefined;
   /** The payload's own type name (`type`, `event`, ...), when it carries one. */
   readonly type: string | undefined;
   readonly direction: 'inbound' | 'outbound' | undefined;
   readonly channel: string | undefined;
   /**
-   * The normalised status of a message update: the relay's word (`delivered`, `failed`, ...), eCourtDate's when
-   * it is a single word (`opened`), else `other`. Never free text: it goes where the payload does not.
+   * The normalised status of a message update: the relay's word (`delivered`, `failed`, ...), one of the event
+   * words kept as they are (`opened`, `clicked`, ...: `EVENT_WORDS`) when that is the whole status, else `other`.
+   * Never free text: it goes where the payload does not.
    */
   readonly status: DeliveryStatus | undefined;
   /**
@@ -43,8 +49,9 @@ export interface NormalisedWebhook {
    */
   readonly rawStatus: string | undefined;
   /**
-   * eCourtDate's own word for the status when it has one (`undelivered`, `bounced`, `opened`): what the
-   * payload-free views (the job's history, `eCourtDate Job Delivery Status`) keep beside `status`.
+   * eCourtDate's own word for the status when it has one (`undelivered`, `bounced`, `opened`), always a word of
+   * `STATUS_WORDS` or `EVENT_WORDS`: what the payload-free views (the job's history, `eCourtDate Job Delivery
+   * Status`) keep beside `status`.
    */
   readonly statusWord: string | undefined;
   /** Candidate uuids of the outbound message an update is about, most specific first. */
@@ -89,14 +96,12 @@ const TIME_FIELDS = ['status_at', 'last_status_at', 'updated_at', 'timestamp', '
 const DATING_FIELD = /^(?:timestamp|at|\w*_at)$/;
 /** At most this many fields of each object are looked at for instants: a payload's size must not cost time. */
 const DATING_FIELDS_MAX = 64;
-/** The statuses kept as eCourtDate spelled them: one word of letters, `_` and `-`, at most 32 characters. */
-const STATUS_WORD = /^(?=[_-]*[a-z])[a-z_-]{1,32}$/;
 /** What a status in free text normalises to: its text never goes where the payload does not. */
 export const OTHER_STATUS = 'other';
 const CHANNELS = new Set(['text', 'sms', 'mms', 'email', 'voice', 'push', 'call']);
 const MESSAGE_TYPE = /message|text|sms|mms|e-?mail|voice|call/i;
 
-/** The relay's own status words; any other status is eCourtDate's word, kept as it spelled it. */
+/** The relay's own status words; any other status is an event word (`EVENT_WORDS`) or `other`. */
 export const KNOWN_STATUSES: ReadonlySet<string> = new Set([
   'queued',
   'sent',
@@ -141,6 +146,19 @@ const STATUS_WORDS: ReadonlyMap<string, DeliveryStatus> = new Map(
 );
 
 /**
+ * eCourtDate's (or a carrier's) one-word names of what happened to a message that are none of the relay's
+ * statuses, kept as they are when one is the whole status. Any other status is `other`: eCourtDate's status is
+ * free text that may name a person, even joined into one word (`john_doe_at_example_dot_com`).
+ */
+export const EVENT_WORDS: ReadonlySet<string> = new Set([
+  'opened',
+  'clicked',
+  'read',
+  'received',
+  'unsubscribed',
+]);
+
+/**
  * Reads a parsed webhook body (any JSON value) into the fields the receiver and upstream systems use. The body's
  * raw bytes give the dedupe key when the payload has no uuid; `now` (epoch ms, the receive time) bounds the
  * payload's own time (see `parseTime`).
@@ -165,13 +183,10 @@ export function normaliseWebhook(
   );
   const direction = readDirection(field('direction'), type);
   const channel = word(field('channel'));
-  const rawStatus =
-    firstText(
-      STATUS_FIELDS.map((name) => field(name)).filter((value) => !isRecord(value)),
-      STATUS_MAX_CHARS,
-      STATUS_STRIP,
-    )?.toLowerCase() ?? statusFromType(type);
-  const read = rawStatus === undefined ? undefined : readStatus(rawStatus);
+  const given = firstStatus(STATUS_FIELDS.map((name) => field(name)).filter((value) => !isRecord(value)));
+  const rawStatus = given?.safe ?? statusFromType(type);
+  // Read from the whole status (contacts masked, nothing stripped), never from the cut, stripped raw_status.
+  const read = rawStatus === undefined ? undefined : readStatus(given?.text ?? rawStatus);
   const status = read?.status;
 
   const messageLike =
@@ -198,6 +213,7 @@ export function normaliseWebhook(
     kind,
     uuid,
     dedupeKey: dedupeKeyOf(uuid, rawStatus, rawBody),
+    bodyDigest: uuid === undefined ? bodyDigestOf(rawBody) : undefined,
     type,
     direction,
     channel,
@@ -242,18 +258,23 @@ export function dedupeKeyOf(
   rawStatus: string | undefined,
   rawBody: Uint8Array,
 ): string {
-  const base = uuid ?? `sha256-${createHash('sha256').update(rawBody).digest('hex')}`;
+  const base = uuid ?? bodyDigestOf(rawBody);
   return rawStatus === undefined ? base : `${base}#${rawStatus.replace(/[^\w.-]/g, '_')}`;
+}
+
+/** `sha256-<hex>` of a payload's bytes. */
+function bodyDigestOf(rawBody: Uint8Array): string {
+  return `sha256-${createHash('sha256').update(rawBody).digest('hex')}`;
 }
 
 /**
  * The relay's word for a status: `delivered`, `failed`, `retried`, `replied`, `sent` or `queued`, from the
  * spellings eCourtDate and carriers use (the whole status, else its last word, else its first: `Undelivered to
- * ...` is `failed`); else eCourtDate's word when the status is one word (lower case); else `other`. Free text
- * never comes out of it (docs/webhooks.md, "What the receiver reads").
+ * ...` and `bounced:john.doe@example.com` are `failed`); else one of `EVENT_WORDS` (`opened`) when it is the
+ * whole status; else `other`. Free text never comes out of it (docs/webhooks.md, "What the receiver reads").
  *
  * @example normaliseStatus('Undelivered') === 'failed'; normaliseStatus('opened') === 'opened'
- * normaliseStatus('opened by Jordan') === 'other'
+ * normaliseStatus('opened by Jordan') === 'other'; normaliseStatus('john_doe_at_example_dot_com') === 'other'
  */
 export function normaliseStatus(raw: string): DeliveryStatus {
   return readStatus(raw).status;
@@ -261,16 +282,19 @@ export function normaliseStatus(raw: string): DeliveryStatus {
 
 /**
  * A status's normalised form and eCourtDate's own word for it: the word that decided a known status
- * (`bounced` in `bounced: ***@example.com`), the status itself when it is one word, else none.
+ * (`bounced` in `bounced: ***@example.com`), the event word that is the whole status, else none. Contacts are
+ * masked on the text as given, then it is split into words at anything that is not a letter (any script), with
+ * nothing stripped first: stripping would fuse `JOHN(AT)EXAMPLE(DOT)COM` into one word, and glue `bounced` to
+ * the mask in `bounced:***@example.com`. Only a word of `STATUS_WORDS` or `EVENT_WORDS` ever comes out.
  */
 function readStatus(raw: string): { readonly status: DeliveryStatus; readonly word: string | undefined } {
-  const value = raw.trim().toLowerCase();
-  const words = value.split(/[\s_-]+/).filter(Boolean);
+  const value = maskContacts(headOf(raw)).normalize('NFKC').trim().toLowerCase();
+  const words = value.split(/\P{L}+/u).filter(Boolean);
   for (const word of [value, words[words.length - 1], words[0]]) {
     const status = word === undefined ? undefined : STATUS_WORDS.get(word);
     if (status !== undefined) return { status, word };
   }
-  return STATUS_WORD.test(value) ? { status: value, word: value } : { status: OTHER_STATUS, word: undefined };
+  return EVENT_WORDS.has(value) ? { status: value, word: value } : { status: OTHER_STATUS, word: undefined };
 }
 
 /**
@@ -295,6 +319,21 @@ function statusFromType(type: string | undefined): string | undefined {
   return last !== undefined && STATUS_WORDS.has(last) ? last : undefined;
 }
 
+/**
+ * The first status among `values` (a string or number that is not empty once cleaned): `text`, as given, for
+ * `readStatus` (which masks contacts on it and strips nothing); `safe`, as `raw_status` keeps it (masked,
+ * stripped, lower case, at most `STATUS_MAX_CHARS`).
+ */
+function firstStatus(
+  values: readonly unknown[],
+): { readonly text: string; readonly safe: string } | undefined {
+  for (const value of values) {
+    const safe = firstText([value], STATUS_MAX_CHARS, STATUS_STRIP)?.toLowerCase();
+    if (safe !== undefined) return { text: String(value), safe };
+  }
+  return undefined;
+}
+
 /** The longest status text kept, in characters. */
 const STATUS_MAX_CHARS = 32;
 /** What a status keeps besides letters, digits and `_`: separators, and the `*` and `@` of a mask. */
@@ -306,9 +345,10 @@ const DATE_RANGE_MS = 8.64e15;
 export const MAX_FUTURE_SKEW_MS = 86_400_000;
 
 /**
- * A time from the payload: ISO 8601, eCourtDate's `YYYY-MM-DD HH:mm:ss` (UTC), or epoch seconds/ms. Epoch ms,
- * a safe integer. Undefined for anything else, for a time outside the range of a `Date`, and for a time more than
- * `MAX_FUTURE_SKEW_MS` (a day) after `now` (epoch ms): such a time is treated as absent, so the receive time
+ * A time from the payload: ISO 8601, eCourtDate's `YYYY-MM-DD HH:mm:ss` (UTC), a date with its month named and a
+ * four-digit year (RFC 2822, `3 Dec 2026`), or epoch seconds/ms, as a number or a string of 9-13 digits. Epoch
+ * ms, a safe integer. Undefined for anything else, for a time outside the range of a `Date`, and for a time more
+ * than `MAX_FUTURE_SKEW_MS` (a day) after `now` (epoch ms): such a time is treated as absent, so the receive time
  * stands in for it (docs/webhooks.md, "What the receiver reads").
  */
 export function parseTime(value: unknown, now: number = Date.now()): number | undefined {
@@ -319,17 +359,59 @@ export function parseTime(value: unknown, now: number = Date.now()): number | un
 /**
  * An instant from the payload, read as `parseTime` reads it but however far ahead: epoch ms, a safe integer
  * within the range of a `Date`, or undefined.
+ *
+ * @example parseInstant('1796137200') === 1796137200000; parseInstant('12') === undefined
+ * parseInstant('03/04/2026') === undefined // 3 April or March 4: not guessed
  */
 export function parseInstant(value: unknown): number | undefined {
   let ms: number | undefined;
-  if (typeof value === 'number' && Number.isFinite(value) && value > 0) {
-    ms = Math.round(value > 1e12 ? value : value * 1000);
-  } else if (typeof value === 'string') {
-    const text = value.trim();
-    const eCourtDate = /^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}:\d{2})$/.exec(text);
-    ms = eCourtDate ? Date.parse(`${eCourtDate[1]}T${eCourtDate[2]?.padStart(8, '0')}Z`) : Date.parse(text);
-  }
+  if (typeof value === 'number') ms = epochMs(value);
+  else if (typeof value === 'string') ms = parseTimeText(value.trim());
   return ms === undefined || !Number.isSafeInteger(ms) || Math.abs(ms) > DATE_RANGE_MS ? undefined : ms;
+}
+
+/** Epoch seconds, or ms when above 1e12 (after 2001-09-09 as ms; year 33658 as seconds). */
+function epochMs(value: number): number | undefined {
+  return Number.isFinite(value) && value > 0 ? Math.round(value > 1e12 ? value : value * 1000) : undefined;
+}
+
+/** eCourtDate's UTC `YYYY-MM-DD H:i:s`, which `Date.parse` would take for local time. */
+const ECOURTDATE_TIME = /^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}:\d{2})$/;
+/** Epoch seconds or ms written as a string: 9-13 digits (1973 to 2286 as seconds), an optional fraction. */
+const EPOCH_TEXT = /^\d{9,13}(?:\.\d+)?$/;
+/** A date that starts with its four-digit year (ISO 8601, `2026/12/03`): year, month, day, unambiguous. */
+const YEAR_FIRST = /^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?!\d)/;
+/** The English month names, in full or cut short (`Dec`, `Sept`), as RFC 2822 and most written dates have them. */
+const MONTHS = [
+  'jan(?:uary)?',
+  'feb(?:ruary)?',
+  'mar(?:ch)?',
+  'apr(?:il)?',
+  'may',
+  'june?',
+  'july?',
+  'aug(?:ust)?',
+  'sep(?:t(?:ember)?)?',
+  'oct(?:ober)?',
+  'nov(?:ember)?',
+  'dec(?:ember)?',
+];
+const MONTH_NAME = new RegExp(`\\b(?:${MONTHS.join('|')})\\b`, 'i');
+const FOUR_DIGIT_YEAR = /(?<!\d)\d{4}(?!\d)/;
+
+/**
+ * A time written as text, or undefined. `Date.parse` alone guesses: it reads `"12"` or `"Room 12"` as 2001-12-01,
+ * and `03/04/2026` month first, so it is given only what it cannot misread: a date that starts with its year, or
+ * one with its month named and a four-digit year. A bare number that is no epoch, a day and month in digits
+ * either way round (`03/04/2026`, `04.03.2026`) and a date without its year count as no time.
+ */
+function parseTimeText(text: string): number | undefined {
+  if (EPOCH_TEXT.test(text)) return epochMs(Number(text));
+  const eCourtDate = ECOURTDATE_TIME.exec(text);
+  if (eCourtDate) return Date.parse(`${eCourtDate[1]}T${eCourtDate[2]?.padStart(8, '0')}Z`);
+  if (!YEAR_FIRST.test(text) && !(MONTH_NAME.test(text) && FOUR_DIGIT_YEAR.test(text))) return undefined;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /** The instants an object's dating fields name (see `DATING_FIELD`), epoch ms. */
@@ -372,11 +454,9 @@ function word(value: unknown): string | undefined {
 function firstText(values: readonly unknown[], max: number, strip: RegExp): string | undefined {
   for (const value of values) {
     if (typeof value !== 'string' && typeof value !== 'number') continue;
-    const whole = String(value);
-    // Bounded work on a long field; a word cut at the bound is dropped whole, so no half address stays.
-    const head =
-      whole.length > REDACT_SPAN_CHARS ? whole.slice(0, REDACT_SPAN_CHARS).replace(/\S*$/, '') : whole;
-    const text = maskContacts(maskContacts(head).replace(strip, '')).trim().slice(0, max);
+    const text = maskContacts(maskContacts(headOf(String(value))).replace(strip, ''))
+      .trim()
+      .slice(0, max);
     if (text !== '') return text;
   }
   return undefined;
@@ -384,6 +464,14 @@ function firstText(values: readonly unknown[], max: number, strip: RegExp): stri
 
 /** How much of a field is read, in UTF-16 units: four times the longest text kept (64). */
 const REDACT_SPAN_CHARS = 256;
+
+/**
+ * The start of a field's text, for bounded work on a long field; a word cut at the bound is dropped whole, so no
+ * half address stays.
+ */
+function headOf(whole: string): string {
+  return whole.length > REDACT_SPAN_CHARS ? whole.slice(0, REDACT_SPAN_CHARS).replace(/\S*$/, '') : whole;
+}
 
 function unique<T>(values: readonly (T | undefined)[]): T[] {
   return [...new Set(values.filter((value): value is T => value !== undefined))];

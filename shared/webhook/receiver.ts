@@ -2,9 +2,9 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { withoutByteOrderMark } from '#shared/job.ts';
 import type { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import type { WebhookConfig } from '#shared/webhook/config.ts';
-import type { ProgressWrite, Retention, WebhookDedupe } from '#shared/webhook/dedupe.ts';
+import type { CopyRetention, ProgressWrite, WebhookDedupe } from '#shared/webhook/dedupe.ts';
 import { PayloadText, planEvents } from '#shared/webhook/events.ts';
-import { judgeFreshness } from '#shared/webhook/freshness.ts';
+import { judgeFreshness, replayCover } from '#shared/webhook/freshness.ts';
 import { type JobStatusOutcome, recordJobStatus } from '#shared/webhook/job-status.ts';
 import { WEBHOOK_METRIC } from '#shared/webhook/metrics.ts';
 import { type NormalisedWebhook, normaliseWebhook } from '#shared/webhook/payload.ts';
@@ -151,14 +151,18 @@ export class WebhookReceiver {
   }
 
   /**
-   * The delivery against replays (shared/webhook/freshness.ts): how long its record is kept, or, when its own
-   * time is older than the horizon, `stale`. A stale delivery still records its status on the relay's job, which
-   * a repeat cannot change, so a genuine late update is not lost; nothing is published.
+   * The delivery against replays (shared/webhook/freshness.ts): how long its record is kept, and how long another
+   * copy's record must be, or, when its own time is older than the horizon, `stale`. A stale delivery still
+   * records its status on the relay's job, which a repeat cannot change, so a genuine late update is not lost;
+   * nothing is published.
    */
-  async #date(delivery: Delivery): Promise<Step<Retention>> {
+  async #date(delivery: Delivery): Promise<Step<CopyRetention>> {
     const { webhook, receivedAt } = delivery;
-    const freshness = judgeFreshness(webhook.times, receivedAt, this.#parts.config.dedupeTtlSeconds);
-    if (freshness.kind === 'fresh') return go(freshness.retention);
+    const window = this.#parts.config.dedupeTtlSeconds;
+    const freshness = judgeFreshness(webhook.times, receivedAt, window);
+    if (freshness.kind === 'fresh') {
+      return go({ retention: freshness.retention, cover: replayCover(webhook.times, receivedAt, window) });
+    }
     const status = await this.#recordStatus(delivery);
     if (!status.ok) return status;
     const detail = { age_seconds: String(freshness.ageSeconds) };
@@ -168,12 +172,12 @@ export class WebhookReceiver {
   /** Claims the delivery by its dedupe key: the token to publish under, or why not. */
   async #claim(
     delivery: Delivery,
-    retention: Retention,
+    kept: CopyRetention,
   ): Promise<Step<{ token: string; published: readonly string[] }>> {
     const { webhook } = delivery;
     let claim: Awaited<ReturnType<WebhookDedupe['claim']>>;
     try {
-      claim = await this.#parts.dedupe.claim(webhook.dedupeKey, retention);
+      claim = await this.#parts.dedupe.claim(webhook.dedupeKey, kept);
     } catch (error) {
       return stop(failure('dedupe_unavailable', error, { webhook }));
     }

@@ -6,7 +6,13 @@ let faultsInjected = 0;
 export interface DynamoFault {
   /** The DynamoDB operation: `PutItem`, `UpdateItem`, `GetItem`, ... */
   readonly operation: string;
-  /** Picks the calls by the request's JSON text (marshalled, as sent); default: every call of `operation`. */
+  /**
+   * Picks the calls by their JSON text; default: every call of `operation`. For `lost_answer` and `throttled` it
+   * is the request's body (marshalled, as sent: `{"id":{"S":"webhook#..."}}`); for `down`, which acts before the
+   * request is built, it is the command's input, `JSON.stringify(args.input)` (through a document client, not
+   * marshalled: `{"id":"webhook#..."}`). A match on a quoted key prefix (`'"webhook#'`) or on the expression text
+   * picks the same calls either way.
+   */
   readonly match?: (requestBody: string) => boolean;
   /**
    * `lost_answer`: DynamoDB applies the first attempt of the call, then the connection resets before the answer
@@ -57,13 +63,17 @@ export function injectDynamoFaults(client: DynamoDBClient, fault: DynamoFault): 
   return () => spoiledAttempts;
 }
 
-/** `down`: the matching calls fail before the SDK's retry loop, as a call that ran out of retries does. */
+/**
+ * `down`: the matching calls fail before the SDK's retry loop, as a call that ran out of retries does. The request
+ * body does not exist yet at `initialize`, so `match` sees the command's input.
+ */
 function failAtOnce(client: DynamoDBClient, fault: DynamoFault): () => number {
   let spoiled = 0;
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const operation = (context as { commandName?: string }).commandName ?? '';
       if (operation !== `${fault.operation}Command` || spoiled >= fault.calls) return next(args);
+      if (fault.match !== undefined && !fault.match(JSON.stringify(args.input))) return next(args);
       spoiled += 1;
       throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), {
         name: 'ThrottlingException',

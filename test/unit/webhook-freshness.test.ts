@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { judgeFreshness, replayHorizonSeconds } from '#shared/webhook/freshness.ts';
+import { judgeFreshness, replayCover, replayHorizonSeconds } from '#shared/webhook/freshness.ts';
 
 const DAY_S = 86_400;
 const DAY_MS = DAY_S * 1000;
@@ -54,5 +54,20 @@ describe('judgeFreshness', () => {
       const copy = judgeFreshness(times, at, WINDOW_S);
       if (copy.kind === 'fresh') expect(Math.floor(at / 1000)).toBeLessThanOrEqual(first.retention.until);
     }
+  });
+});
+
+describe('replayCover', () => {
+  it('is a window after the latest instant a copy names, its receipt left out', () => {
+    const ahead = NOW + 20 * 3_600_000;
+
+    expect(replayCover([NOW - DAY_MS, ahead], NOW + DAY_MS, WINDOW_S)).toEqual({
+      until: ahead / 1000 + WINDOW_S,
+    });
+  });
+
+  it('is for good for a copy nothing dates', () => {
+    expect(replayCover([], NOW, WINDOW_S)).toBe('forever');
+    expect(replayCover([NOW + 2 * DAY_MS], NOW, WINDOW_S)).toBe('forever');
   });
 });

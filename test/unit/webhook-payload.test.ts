@@ -145,6 +145,14 @@ describe('normaliseStatus', () => {
     ['opened', 'opened'],
     ['opened by jordan', 'other'],
     ['clicked twice', 'other'],
+    ['bounced:john.doe@example.com', 'failed'],
+    ['failed:5557654321', 'failed'],
+    ['JOHN(AT)EXAMPLE(DOT)COM', 'other'],
+    ['john_doe_at_example_dot_com', 'other'],
+    ['opened-by-jordan-smith', 'other'],
+    ['maría', 'other'],
+    ['constructor', 'other'],
+    ['received', 'received'],
   ])('reads %s as %s', (given, expected) => {
     expect(normaliseStatus(given)).toBe(expected);
   });
@@ -160,6 +168,21 @@ describe('parseTime', () => {
     expect(parseTime(at / 1000)).toBe(at);
     expect(parseTime('soon')).toBeUndefined();
   });
+
+  it('reads epoch seconds and ms written as a string of 9-13 digits', () => {
+    const at = Date.UTC(2026, 2, 15, 14, 30, 0);
+
+    expect(parseTime(String(at / 1000))).toBe(at);
+    expect(parseTime(`${at / 1000}.25`)).toBe(at + 250);
+    expect(parseTime(String(at))).toBe(at);
+  });
+
+  it.each(['1', '12', '2026', 'Room 12', '03/04/2026', '04.03.2026', 'Dec 3'])(
+    'takes %j, which Date.parse would read by guessing, for no time',
+    (text) => {
+      expect(parseTime(text)).toBeUndefined();
+    },
+  );
 });
 
 describe('planEvents', () => {
