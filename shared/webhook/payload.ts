@@ -267,6 +267,18 @@ function bodyDigestOf(rawBody: Uint8Array): string {
   return `sha256-${createHash('sha256').update(rawBody).digest('hex')}`;
 }
 
+/** Words that negate the status a text names (`not delivered`). */
+const NEGATIONS: ReadonlySet<string> = new Set([
+  'not',
+  'no',
+  'never',
+  'cannot',
+  'couldn',
+  'wasn',
+  'isn',
+  'non',
+]);
+
 /**
  * The relay's word for a status: `delivered`, `failed`, `retried`, `replied`, `sent` or `queued`, from the
  * spellings eCourtDate and carriers use (the whole status, else its last word, else its first: `Undelivered to
@@ -290,7 +302,9 @@ export function normaliseStatus(raw: string): DeliveryStatus {
 function readStatus(raw: string): { readonly status: DeliveryStatus; readonly word: string | undefined } {
   const value = maskContacts(headOf(raw)).normalize('NFKC').trim().toLowerCase();
   const words = value.split(/\P{L}+/u).filter(Boolean);
-  for (const word of [value, words[words.length - 1], words[0]]) {
+  // A negated status (`not delivered`, `could not be sent`) is not the status it names: only the whole text decides.
+  const negated = words.some((word) => NEGATIONS.has(word));
+  for (const word of negated ? [value] : [value, words[words.length - 1], words[0]]) {
     const status = word === undefined ? undefined : STATUS_WORDS.get(word);
     if (status !== undefined) return { status, word };
   }

@@ -229,3 +229,12 @@ describe('describeDelivery and deliveryHistoryLines', () => {
     ]);
   });
 });
+
+describe('a negated status', () => {
+  it.each(['not delivered', 'Message could not be sent', 'never delivered', 'NOT DELIVERED: carrier error'])(
+    '%s is not the status it names',
+    (raw) => {
+      expect(normaliseStatus(raw)).toBe('other');
+    },
+  );
+});
