@@ -117,7 +117,13 @@ export interface ClaimInput {
    * attempt token, and whether the copy carries eCourtDate's answer (`answered`) or the attempt sent nothing.
    */
   readonly carried?:
-    | { readonly token: string; readonly answered: boolean; readonly delivered?: boolean | undefined }
+    | {
+        readonly token: string;
+        readonly answered: boolean;
+        readonly delivered?: boolean | undefined;
+        /** Earlier claim tokens of the copy's chain, carried without an answer. */
+        readonly also?: readonly string[] | undefined;
+      }
     | undefined;
   /** How early a copy may come and still be due, ms. @default NOT_DUE_TOLERANCE_MS (scaled down in local runs) */
   readonly dueToleranceMs?: number | undefined;
@@ -237,8 +243,12 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
     return { kind: 'dead_letter_again', entry: existing };
   }
   // The open attempt is the one this record carries: its answer settles it; if it sent nothing, it is not lost.
+  const ownTokens =
+    carried === undefined ? [] : [carried.token, ...(carried.answered ? [] : (carried.also ?? []))];
   const ownOpenAttempt =
-    existing.attempt_open && input.carried !== undefined && existing.attempt_token === input.carried.token;
+    existing.attempt_open &&
+    existing.attempt_token !== undefined &&
+    ownTokens.includes(existing.attempt_token);
   if (ownOpenAttempt && input.carried?.answered) return { kind: 'carried', entry: existing };
   if (existing.attempt_open && !ownOpenAttempt && now < (existing.lease_until ?? 0)) {
     return { kind: 'in_flight', entry: existing, until: existing.lease_until ?? now };

@@ -123,9 +123,12 @@ export function decideRecord(context: RecordContext, observed: Observed, ctx: De
     case 'failed': {
       // A claim whose write failed may still have been applied: the copy carries its token (unless the record
       // already carries an answer, which stays), and finds that attempt its own instead of lost.
+      const earlier = context.carried?.result === undefined ? context.carried : undefined;
+      // A claim refused after one that may have been applied: any of the chain's claims may be the one still open.
+      const also = earlier ? [earlier.token, ...(earlier.also ?? [])].slice(0, 3) : undefined;
       const carry =
         observed.claimToken !== undefined && context.carried?.result === undefined
-          ? { token: observed.claimToken }
+          ? { token: observed.claimToken, ...(also ? { also } : {}) }
           : undefined;
       const detail = `failed unexpectedly (${observed.errorName})`;
       return dependencyFailure({ ...base, detail }, ctx, {

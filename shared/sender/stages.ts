@@ -185,6 +185,7 @@ function claimAttempt(
       token: carried.token,
       answered: carried.result !== undefined,
       delivered: status !== undefined && status >= 200 && status < 300,
+      also: carried.also,
     },
     dueToleranceMs: NOT_DUE_TOLERANCE_MS / runtime.config.timeScale,
   });

@@ -47,6 +47,11 @@ export const REQUEUE_ATTRIBUTE = {
  */
 export interface CarriedAnswer {
   readonly token: string;
+  /**
+   * Earlier claim tokens this copy's chain carried without an answer (a claim refused again after one that DynamoDB
+   * may have applied): any of them may be the attempt the ledger holds open for it. At most 3.
+   */
+  readonly also?: readonly string[] | undefined;
   readonly result?: AttemptResult | undefined;
   /** The last HTTP status or transport failure, for the log and the ledger. */
   readonly last_status?: number | string | undefined;
