@@ -61,6 +61,12 @@ export interface TrackerCounts {
 export class JobTracker {
   readonly #jobs: JobState[] = [];
   readonly #byMessageId = new Map<string, JobState>();
+  /**
+   * Events (and deletions) of records this run does not know yet. A re-queued copy can be received, handled and
+   * deleted by another instance before the invocation that made it has reported (it reports once its whole
+   * batch is done): the copy's event waits here until the job is followed to it.
+   */
+  readonly #unclaimed = new Map<string, { event: SenderEvent; deleted: boolean }>();
   readonly #now: () => number;
   /** Called once per job when it settles. */
   onSettled: ((job: JobState) => void) | undefined;
@@ -98,7 +104,10 @@ export class JobTracker {
   /** The sender logged an outcome for a record. Returns false when the record is not one of this run's jobs. */
   onSenderEvent(event: SenderEvent): boolean {
     const job = this.#byMessageId.get(event.messageId) ?? this.#adoptCopy(event);
-    if (job === undefined) return false;
+    if (job === undefined) {
+      this.#unclaimed.set(event.messageId, { event, deleted: false });
+      return false;
+    }
     if (job.outcome !== 'unsettled') return true;
     job.lastEvent = event;
     if (event.attempt !== undefined) job.attempts = Math.max(job.attempts, event.attempt);
@@ -117,6 +126,8 @@ export class JobTracker {
   onDeleted(messageIds: readonly string[]): void {
     for (const messageId of messageIds) {
       const job = this.#byMessageId.get(messageId);
+      const unclaimed = this.#unclaimed.get(messageId);
+      if (job === undefined && unclaimed !== undefined) unclaimed.deleted = true;
       const event = job?.lastEvent;
       if (job === undefined || job.outcome !== 'unsettled' || event === undefined) continue;
       if (event.messageId !== messageId) continue;
@@ -186,6 +197,12 @@ export class JobTracker {
     job.messageId = messageId;
     job.awaitingCopy = false;
     this.#byMessageId.set(messageId, job);
+    // The copy may have been handled (and deleted) already, by an invocation that reported first.
+    const unclaimed = this.#unclaimed.get(messageId);
+    if (unclaimed === undefined) return;
+    this.#unclaimed.delete(messageId);
+    this.onSenderEvent(unclaimed.event);
+    if (unclaimed.deleted) this.onDeleted([messageId]);
   }
 
   #settle(job: JobState, outcome: JobOutcome, reason: string | null): void {

@@ -41,6 +41,19 @@ describe('JobTracker', () => {
     });
   });
 
+  it('follows a copy that another instance handled and deleted before the original was reported', () => {
+    const tracker = new JobTracker(() => 0);
+    tracker.add({ line: 1, body: '{}', id: 'job-1' }, 'original');
+
+    // The copy's invocation reports first: the original's batch was still busy with other records.
+    expect(tracker.onSenderEvent(event('settled', 'copy', { uuid: 'u-1' }))).toBe(false);
+    tracker.onDeleted(['copy']);
+    tracker.onSenderEvent(event('requeued', 'original', { requeuedAs: 'copy' }));
+    tracker.onDeleted(['original']);
+
+    expect(tracker.jobs[0]).toMatchObject({ outcome: 'delivered', uuid: 'u-1', messageId: 'copy' });
+  });
+
   it('adopts the copy by job id when the sender did not log its message id', () => {
     const tracker = new JobTracker(() => 0);
     tracker.add({ line: 1, body: '{}', id: 'job-1' }, 'original');
