@@ -34,6 +34,11 @@ export interface LocalWebhookOptions {
   readonly host?: string;
   /** @default 0 (ephemeral) */
   readonly port?: number;
+  /**
+   * The receiver containers' clock, epoch ms (a test may move it, e.g. past the dedupe window to replay old
+   * deliveries). @default Date.now
+   */
+  readonly now?: () => number;
 }
 
 export interface LocalWebhooks {
@@ -86,7 +91,12 @@ export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<
   try {
     gateway = await startWebhookGateway({
       handlers: clients.map((aws) =>
-        createWebhookHandler({ config, ...aws, observability: options.observability?.() }),
+        createWebhookHandler({
+          config,
+          ...aws,
+          observability: options.observability?.(),
+          ...(options.now === undefined ? {} : { now: options.now }),
+        }),
       ),
       host: options.host,
       port: options.port,

@@ -54,6 +54,8 @@ export interface SimulatedDelivery {
   readonly repeat: boolean;
   /** Signed with the wrong secret. */
   readonly forged: boolean;
+  /** The bytes posted (and signed): a test may replay them as a captured delivery would be. */
+  readonly body: string;
   readonly attempts: number[];
 }
 
@@ -92,11 +94,11 @@ export function createSimulatorWebhooks(options: SimulatorWebhookOptions): Simul
 
   const deliver = async (
     body: string,
-    record: Omit<SimulatedDelivery, 'attempts'>,
+    record: Omit<SimulatedDelivery, 'attempts' | 'body'>,
     signWith: string,
     attempts = maxAttempts,
   ): Promise<void> => {
-    const delivery: SimulatedDelivery = { ...record, attempts: [] };
+    const delivery: SimulatedDelivery = { ...record, body, attempts: [] };
     deliveries.push(delivery);
     const signature = createHmac('sha256', signWith).update(body).digest('hex');
     for (let attempt = 1; attempt <= attempts && !stopped; attempt++) {

@@ -37,6 +37,12 @@ export interface LocalResources {
   readonly simulatorWebhooks: SimulatorWebhooks | undefined;
 }
 
+/** Test-only settings of the local webhook receiver (the chaos suite's): see `PipelineHooks.webhookReceiver`. */
+export interface WebhookReceiverOverrides {
+  /** The receiver's clock, epoch ms. @default Date.now */
+  readonly now?: (() => number) | undefined;
+}
+
 /**
  * Step 1 of a run: starts the local stand-ins of what the stack creates, each registered with `closers`: the
  * SQS emulator with the send queue and its dead-letter queue configured as the stack configures them (visibility
@@ -45,7 +51,11 @@ export interface LocalResources {
  * the API client's credentials; and the webhook receiver, to which the simulator posts signed webhooks for the
  * messages it creates (docs/webhooks.md).
  */
-export async function startLocalResources(plan: RunPlan, closers: Closers): Promise<LocalResources> {
+export async function startLocalResources(
+  plan: RunPlan,
+  closers: Closers,
+  overrides: WebhookReceiverOverrides = {},
+): Promise<LocalResources> {
   const { stage, options } = plan;
   const emulator = await startSqsEmulator({ region: LOCAL_REGION });
   closers.push(() => emulator.stop());
@@ -110,6 +120,7 @@ export async function startLocalResources(plan: RunPlan, closers: Closers): Prom
     dynamodbEndpoint: dynamodb.endpoint,
     ledgerTableName: LEDGER_TABLE_NAME,
     observability: () => sinkObservability(webhookSink),
+    ...(overrides.now === undefined ? {} : { now: overrides.now }),
   });
   closers.push(() => receiver.close());
   webhooks = receiver;

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { EMULATOR_CREDENTIALS, LOCAL_REGION } from '#cli/local-endpoints.ts';
 import { AlarmMonitor } from '#local/pipeline/alarms.ts';
@@ -18,12 +19,14 @@ import {
   LOCAL_SECRET_ID,
   type LocalResources,
   SEND_QUEUE_NAME,
+  type WebhookReceiverOverrides,
 } from '#local/pipeline/resources.ts';
 import { localSenderEnvironment } from '#local/pipeline/stage.ts';
 import { JobTracker } from '#local/pipeline/tracker.ts';
 import type { QueueInspection, SqsRefusal } from '#local/sqs-emulator.ts';
+import { LOCAL_EVENT_BUS, type LocalWebhooks } from '#local/webhook-local.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
-import { type AwsClients, createAwsClients } from '#shared/clients/aws.ts';
+import { type AwsClients, createAwsClients, createEventBridgeClient } from '#shared/clients/aws.ts';
 import { loadSenderConfig, type SenderConfig } from '#shared/config.ts';
 import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import { EcdTransportError } from '#shared/ecourtdate/errors.ts';
@@ -35,20 +38,42 @@ import type { Settlement } from '#shared/sender/runtime.ts';
 export interface PipelineHooks {
   /** Wraps each instance's fetch, e.g. to make an instance die in the middle of a request. */
   readonly wrapFetch?: (fetch: FetchLike, instance: string) => FetchLike;
-  /** Called with each instance's AWS SDK clients before it starts, e.g. to add middleware that freezes it. */
-  readonly onInstance?: (instance: string, clients: AwsClients) => void;
+  /**
+   * Called with each instance's AWS SDK clients before it starts, e.g. to add middleware that freezes it or makes
+   * a service fail. `events` is there when the stage publishes `eCourtDate Job Settled` (`publishJobSettled`).
+   */
+  readonly onInstance?: (instance: string, clients: InstanceClients) => void;
   /** Overrides of the sender's environment, e.g. a short HTTP timeout for runs full of hanging requests. */
   readonly senderEnv?: Readonly<Record<string, string>>;
   /** The function timeout in real ms (an invocation that outlives it fails its batch). Default: the stage's. */
   readonly functionTimeoutMs?: number;
   /** Called once the senders are polling, with the send queue, e.g. to redeliver messages as SQS sometimes does. */
-  readonly onStarted?: (sendQueue: {
-    readonly sqs: SQSClient;
-    readonly url: string;
-    inspect(): Promise<QueueInspection>;
-    /** What the strict SQS layer refused so far: none in a run that stays inside SQS's limits. */
-    refusals(): readonly SqsRefusal[];
-  }) => void;
+  readonly onStarted?: (
+    sendQueue: {
+      readonly sqs: SQSClient;
+      readonly url: string;
+      inspect(): Promise<QueueInspection>;
+      /** What the strict SQS layer refused so far: none in a run that stays inside SQS's limits. */
+      refusals(): readonly SqsRefusal[];
+    },
+    pipeline: PipelineParts,
+  ) => void;
+  /** Called after each invocation with every record's settlement, as the sender's batch adapter hands them over. */
+  readonly onSettled?: (instance: string, settlements: readonly Settlement[]) => void;
+  /** The local webhook receiver's clock (e.g. moved past the dedupe window, to replay old deliveries). */
+  readonly webhookReceiver?: WebhookReceiverOverrides;
+}
+
+/** An instance's AWS SDK clients, as `PipelineHooks.onInstance` gets them. */
+export interface InstanceClients extends AwsClients {
+  /** The `eCourtDate Job Settled` publisher's client; undefined unless the stage publishes them. */
+  readonly events?: EventBridgeClient | undefined;
+}
+
+/** The rest of a running pipeline, for a hook that posts webhooks or reads what was published. */
+export interface PipelineParts {
+  /** The webhook receiver on loopback and its EventBridge stand-in (also the Job Settled events' bus). */
+  readonly webhooks: LocalWebhooks;
 }
 
 /** The senders of a run and what they report: job outcomes, API calls, metrics for the alarms. */
@@ -100,11 +125,14 @@ export async function startSenders(
         ledgerTableName: LEDGER_TABLE_NAME,
         // The local run always receives the simulator's webhooks (local/webhook-local.ts).
         webhooksEnabled: true,
+        // Job Settled events go to the local bus, beside the receiver's (`publishJobSettled` in cdk.json).
+        jobSettledBusName: plan.stage.publishJobSettled ? LOCAL_EVENT_BUS : undefined,
       },
       endpoints: {
         sqs: resources.emulator.endpoint,
         secretsManager: resources.secrets.url,
         dynamodb: resources.dynamodb.endpoint,
+        eventBridge: plan.stage.publishJobSettled ? resources.webhooks.events.url : undefined,
       },
     }),
     ...hooks.senderEnv,
@@ -146,15 +174,26 @@ export async function startSenders(
         },
       }
     : undefined;
-  const instances = createInstances(plan, senders, hooks, closers, watcher);
+  // Built here with the emulators' region and credentials: the handler's own would consult the AWS profile.
+  const events = config.jobSettledBus
+    ? await Promise.all(
+        Array.from({ length: plan.concurrency }, () =>
+          createEventBridgeClient(config, { region: LOCAL_REGION, credentials: EMULATOR_CREDENTIALS }),
+        ),
+      )
+    : [];
+  const instances = createInstances(plan, senders, hooks, closers, watcher, events);
   await enqueue(resources.emulator.sqs, resources.sendQueue.url, plan.lines, senders.tracker);
   startMapping(plan, resources, senders, instances, hooks, closers);
-  hooks.onStarted?.({
-    sqs: resources.emulator.sqs,
-    url: resources.sendQueue.url,
-    inspect: () => resources.emulator.inspect(SEND_QUEUE_NAME),
-    refusals: () => resources.emulator.refusals(),
-  });
+  hooks.onStarted?.(
+    {
+      sqs: resources.emulator.sqs,
+      url: resources.sendQueue.url,
+      inspect: () => resources.emulator.inspect(SEND_QUEUE_NAME),
+      refusals: () => resources.emulator.refusals(),
+    },
+    { webhooks: resources.webhooks },
+  );
   return senders;
 }
 
@@ -169,6 +208,7 @@ function createInstances(
   hooks: PipelineHooks,
   closers: Closers,
   watcher: TransportWatcher | undefined,
+  events: readonly EventBridgeClient[],
 ) {
   const { config, tracker, monitor, logFile } = senders;
   const sink = {
@@ -176,7 +216,8 @@ function createInstances(
     metric: (name: string, value: number) => monitor.count(name, value),
   };
   // Each record's settlement, as the sender's batch adapter keeps it: the tracker follows jobs by these values.
-  const onSettled = (settlements: readonly Settlement[]) => {
+  const onSettled = (instance: string, settlements: readonly Settlement[]) => {
+    hooks.onSettled?.(instance, settlements);
     for (const settlement of settlements) {
       const event = senderEventOf(settlement);
       const tracked = tracker.onSenderEvent(event);
@@ -188,10 +229,12 @@ function createInstances(
   };
   return Array.from({ length: plan.concurrency }, (_, index) => {
     const clients = createAwsClients(config, { region: LOCAL_REGION, credentials: EMULATOR_CREDENTIALS });
-    hooks.onInstance?.(INSTANCE(index), clients);
+    const eventBridge = events[index];
+    hooks.onInstance?.(INSTANCE(index), { ...clients, events: eventBridge });
     const apiFetch = createApiFetch();
     closers.push(async () => {
       for (const client of Object.values(clients)) client.destroy();
+      eventBridge?.destroy();
       await apiFetch.close();
     });
     const counted = countingFetch(senders.apiCalls, apiFetch, watcher);
@@ -200,7 +243,8 @@ function createInstances(
       ...clients,
       fetch: hooks.wrapFetch?.(counted, INSTANCE(index)) ?? counted,
       observability: sinkObservability(sink),
-      onSettled,
+      ...(eventBridge === undefined ? {} : { events: eventBridge }),
+      onSettled: (settlements) => onSettled(INSTANCE(index), settlements),
     });
     return { name: INSTANCE(index), handler, sqs: clients.sqs };
   });

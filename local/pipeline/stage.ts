@@ -64,7 +64,13 @@ export interface LocalSender {
   readonly concurrency: number;
   readonly timeScale: number;
   readonly resources: SenderResources;
-  readonly endpoints: { readonly sqs: string; readonly secretsManager: string; readonly dynamodb: string };
+  readonly endpoints: {
+    readonly sqs: string;
+    readonly secretsManager: string;
+    readonly dynamodb: string;
+    /** For a stage that publishes `eCourtDate Job Settled`: the local EventBridge stand-in. */
+    readonly eventBridge?: string | undefined;
+  };
 }
 
 /**
@@ -81,5 +87,8 @@ export function localSenderEnvironment(stage: StageConfig, local: LocalSender): 
     [ENV.sqsEndpoint]: local.endpoints.sqs,
     [ENV.secretsManagerEndpoint]: local.endpoints.secretsManager,
     [ENV.dynamodbEndpoint]: local.endpoints.dynamodb,
+    ...(local.endpoints.eventBridge === undefined
+      ? {}
+      : { [ENV.eventBridgeEndpoint]: local.endpoints.eventBridge }),
   };
 }

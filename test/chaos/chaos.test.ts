@@ -1,14 +1,19 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  createdNotKept,
   deadLettersWithoutReason,
   deliveredWithoutOneMessage,
   type Facts,
   heldTooLong,
+  jobSettledEventsWrong,
   leftOnSendQueue,
   lost,
+  lostAnswersMisread,
   missingFaults,
   personalData,
   recoverableNotDelivered,
+  redriveWrong,
+  replaysPublished,
   reportedDuplicate,
   sentAfterExpiry,
   sentAfterUnknownOutcome,
@@ -16,6 +21,8 @@ import {
   sentTwice,
   skipDuplicateResent,
   sqsRefusals,
+  statusesLost,
+  unsettledInLedger,
   wrongReasons,
 } from '#test/chaos/checks.ts';
 import { CHAOS_DEFAULTS, chaosOptions, runTimeoutSeconds, waves } from '#test/chaos/options.ts';
@@ -29,15 +36,16 @@ import {
 } from '#test/chaos/scenarios.ts';
 
 /**
- * The chaos suite (README.md, "Guarantees, and how they are tested"). Two runs of the local pipeline (the real
- * sender, the strict SQS layer in front of the SQS emulator, the job ledger in the DynamoDB emulator), started
- * together so the suite takes as long as the longer one:
- *
- * - mixed faults: seeded jobs where each request meets a fault of its plan: every row of the response table
- *   (docs/contract.md, "What each response does"), created-then-5xx, 408, 503 with Retry-After, 429 with every
- *   form of wait hint, hostile bodies, secret and token outages, instances killed before and after a send; around
- *   it, SQS redeliveries, duplicate copies during a backoff and upstream resends;
- * - a 429 storm lasting hours (time-scaled) over jobs on one instance paced as deployed.
+ * The chaos suite's mixed-faults run (README.md, "Guarantees, and how they are tested"; docs/chaos.md): the local
+ * pipeline (the real sender, the strict SQS layer in front of the SQS emulator, the job ledger in the DynamoDB
+ * emulator, the webhook receiver) with seeded jobs where each request meets a fault of its plan: every row of the
+ * response table (docs/contract.md, "What each response does"), created-then-5xx, 408, 503 with Retry-After, 429
+ * with every form of wait hint, hostile bodies, secret and token outages, instances killed before and after a
+ * send; around it, SQS redeliveries, duplicate copies during a backoff and upstream resends, DynamoDB answers lost
+ * after the write and settles throttled after a 201, outages of DynamoDB, SQS and EventBridge, eCourtDate's
+ * status webhooks (some before the uuid index), two dead-letter copies of a job, one redrive of the dead-letter
+ * queue, and replays of old webhook deliveries after the dedupe window. Beside it, on a worker thread of its own,
+ * a 429 storm lasting hours (time-scaled) over jobs on one instance paced as deployed.
  *
  * `npm run chaos -- --jobs N --seed N` runs it bigger (test/chaos/run.ts passes the options as CHAOS_* variables).
  */
@@ -48,8 +56,10 @@ const mixed = only === 'storm' ? undefined : runMixed(options);
 const storm = only === 'mixed' ? undefined : runStorm(options);
 mixed?.catch(() => undefined);
 storm?.catch(() => undefined);
+// Each wave settles, then runs again after its redrive; `parallel` waves at a time.
+const rounds = Math.ceil(waves(options) / options.parallel);
 const HOOK_TIMEOUT_MS =
-  (Math.max(runTimeoutSeconds(options) * waves(options), stormDurationMs(options) / 1000) + 180) * 1000;
+  (Math.max(runTimeoutSeconds(options) * 2 * rounds, stormDurationMs(options) / 1000) + 180) * 1000;
 
 describe.runIf(mixed)(`chaos: ${options.jobs} jobs with mixed faults, seed ${options.seed}`, () => {
   let facts: Facts;
@@ -70,6 +80,34 @@ describe.runIf(mixed)(`chaos: ${options.jobs} jobs with mixed faults, seed ${opt
     expect(lost(facts)).toEqual([]);
   });
 
+  it('loses no job in the ledger: each ends settled, a dead-lettered one with its dead letter on the queue', () => {
+    expect(unsettledInLedger(facts)).toEqual([]);
+  });
+
+  it('recognises a ledger write whose answer DynamoDB lost after applying it: no attempt seen as lost', () => {
+    expect(lostAnswersMisread(facts)).toEqual([]);
+  });
+
+  it('keeps a 201 a 201: delivered with its uuid and never sent again, however its settle failed', () => {
+    expect(createdNotKept(facts)).toEqual([]);
+  });
+
+  it('publishes every Job Settled event through an EventBridge outage, with replayed right', () => {
+    expect(jobSettledEventsWrong(facts)).toEqual([]);
+  });
+
+  it('starts at most one generation per dead letter when redriven, whatever copies of it there are', () => {
+    expect(redriveWrong(facts)).toEqual([]);
+  });
+
+  it("loses no status: every webhook update reaches its job's history (or its message's index item)", () => {
+    expect(statusesLost(facts)).toEqual([]);
+  });
+
+  it('publishes no replay of a delivery posted again after the dedupe window', () => {
+    expect(replaysPublished(facts)).toEqual([]);
+  });
+
   it('never sends a job twice: eCourtDate holds at most one message per job', () => {
     expect(sentTwice(facts)).toEqual([]);
   });
@@ -82,7 +120,7 @@ describe.runIf(mixed)(`chaos: ${options.jobs} jobs with mixed faults, seed ${opt
     expect(reportedDuplicate(facts)).toEqual([]);
   });
 
-  it("every dead letter carries the relay's reason; none reached the dead-letter queue by SQS's redrive", () => {
+  it("every dead letter carries the relay's reason, copies and redriven ones too; none by SQS's redrive", () => {
     expect(deadLettersWithoutReason(facts)).toEqual([]);
     expect(facts.evidence.deadLetters.length).toBeGreaterThanOrEqual(
       facts.evidence.report.summary.dead_lettered,

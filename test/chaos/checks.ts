@@ -1,8 +1,12 @@
 import { DEFAULTS } from '#shared/config.ts';
+import { type DeliveryEvent, UUID_KEY_PREFIX } from '#shared/ledger/delivery.ts';
 import { NOT_DUE_TOLERANCE_MS } from '#shared/ledger/gate.ts';
+import { JOB_KEY_PREFIX, LEDGER_TABLE_KEY } from '#shared/ledger/schema.ts';
 import { DEAD_LETTER_REASONS } from '#shared/outcome.ts';
 import { insideDuplicateWindow } from '#shared/policy.ts';
-import { LOG_MESSAGE } from '#shared/sender/runtime.ts';
+import { LOG_MESSAGE, type Settlement } from '#shared/sender/runtime.ts';
+import { JOB_SETTLED, type JobSettledDetail } from '#shared/sender/settled-event.ts';
+import { DLQ_ATTRIBUTE } from '#shared/sqs/attributes.ts';
 import {
   FAULT_NAMES,
   FAULTS,
@@ -12,7 +16,14 @@ import {
   type PlannedJob,
   TEXT_MARKER,
 } from '#test/chaos/plan.ts';
-import { CHAOS_CLIENT, type ChaosEvidence, ONEOFFS, type PostEvent, recordJobId } from '#test/chaos/world.ts';
+import {
+  CHAOS_CLIENT,
+  type ChaosEvidence,
+  type DeadLetter,
+  ONEOFFS,
+  type PostEvent,
+  recordJobId,
+} from '#test/chaos/world.ts';
 
 /**
  * The promises a chaos run must keep, each as a pure function of the run's evidence that lists what broke it
@@ -39,13 +50,47 @@ export class Facts {
   /** The sender's retries of each job, as its log says them: when, why, and the status it met. */
   readonly retriesOf = new Map<string, { at: number; cause: string; status: unknown }[]>();
   readonly scale: number;
+  /** Epoch ms each job's dead letters went back to the send queue (its wave's redrive); absent without one. */
+  readonly redriveAt = new Map<string, number>();
+  /** Each job's ledger entry at the end (before the replays), by job id. */
+  readonly entries = new Map<string, LedgerItem>();
+  /** Every ledger item at the end, by key (`job#`, `uuid#`, `webhook#`). */
+  readonly items = new Map<string, LedgerItem>();
+  /** The uuids of each job's messages in eCourtDate. */
+  readonly messageUuidsOf = new Map<string, string[]>();
+  /** Every record the senders handled, by job id, from their log. */
+  readonly recordsOf = new Map<string, RecordLine[]>();
+  /**
+   * Jobs whose attempt's answer was lost to a double fault: its settle could not be written (DynamoDB), and the
+   * fresh copy that was to carry it could not be sent either (SQS), so the record was left on the queue without
+   * it. The ledger then finds the attempt lost, as if its instance had died.
+   */
+  readonly answerDropped = new Set<string>();
+  /**
+   * Jobs whose settled record could not take a step after the settle (the uuid index, the Job Settled event) and
+   * whose fresh copy SQS refused too: the record came back without the mark that its event had not gone out, so
+   * the event's first publication is marked replayed.
+   */
+  readonly pendingDropped = new Set<string>();
 
   readonly evidence: ChaosEvidence;
 
-  constructor(evidence: ChaosEvidence) {
+  /** Sender findings still open that the checks tolerate (see `OpenFindings`). */
+  readonly open: OpenFindings;
+
+  constructor(evidence: ChaosEvidence, open: OpenFindings = {}) {
     this.evidence = evidence;
+    this.open = open;
     this.byId = new Map(evidence.settings.jobs.map((job) => [job.id, job]));
     this.scale = evidence.settings.timeScale;
+    for (const redrive of evidence.redrives) {
+      for (const id of redrive.jobs) this.redriveAt.set(id, redrive.startedAt);
+    }
+    for (const item of evidence.ledger) {
+      const key = String(item[LEDGER_TABLE_KEY]);
+      this.items.set(key, item);
+      if (key.startsWith(JOB_KEY_PREFIX)) this.entries.set(key.slice(JOB_KEY_PREFIX.length), item);
+    }
     for (const request of evidence.requests) {
       const id = request.path === ONEOFFS ? jobIdOf(request.body) : undefined;
       if (id === undefined) continue;
@@ -55,13 +100,24 @@ export class Facts {
     for (const post of evidence.posts) push(this.postsOf, post.jobId, post);
     for (const message of evidence.messages) {
       const id = jobIdOf(message.body);
-      if (id) this.messagesOf.set(id, (this.messagesOf.get(id) ?? 0) + 1);
+      if (id) {
+        this.messagesOf.set(id, (this.messagesOf.get(id) ?? 0) + 1);
+        push(this.messageUuidsOf, id, message.uuid);
+      }
     }
     for (const kill of evidence.kills) {
       for (const id of kill.touched) {
         this.touched.add(id);
         push(this.killedAt, id, kill.at);
       }
+    }
+    // The copies SQS refused to take: the record fell back to being hidden, or left, as it was.
+    const copyRefused = new Set(refusedCopies(evidence.logLines));
+    for (const record of recordLines(evidence.logLines)) {
+      push(this.recordsOf, record.jobId, record);
+      if (!copyRefused.has(record.messageId) || record.applied === 'requeued') continue;
+      if (CARRYING.test(record.detail)) this.answerDropped.add(record.jobId);
+      if (AFTER_SETTLE.test(record.detail)) this.pendingDropped.add(record.jobId);
     }
     // A retry is logged as such, or as a re-queue when the record was handed to a fresh copy.
     const retryLines = [LOG_MESSAGE.retried, LOG_MESSAGE.requeued].map((message) => `"message":"${message}"`);
@@ -105,6 +161,39 @@ export class Facts {
     );
   }
 
+  /**
+   * Whether an outage held the job up after an outcome it could not know: a record of it left on the queue (SQS
+   * refused its hide), or re-queued because a dependency failed, after its first unknown outcome. Such a wait
+   * (the queue's visibility timeout, or the backlog an outage leaves, which one machine drains far slower than
+   * the scaled clock runs) can carry the resend past the duplicate window: the job may then end
+   * `unknown_outcome`.
+   */
+  slowedByOutage(id: string): boolean {
+    const since = this.firstUnknownAt(id);
+    return (
+      since !== undefined &&
+      (this.recordsOf.get(id) ?? []).some(
+        (record) => record.at > since && (record.applied === 'left' || record.cause === 'dependency_failure'),
+      )
+    );
+  }
+
+  /**
+   * Whether the open finding `claimTokensCapped` may have touched the job: a chain of its copies carried an open
+   * attempt (its settle not written, or a claim refused) through more refused claims than the three tokens a copy
+   * keeps. With `lost`, only where the ledger then counted an attempt lost.
+   */
+  claimTokensDropped(id: string, lost = false): boolean {
+    if (!this.open.claimTokensCapped || this.touched.has(id)) return false;
+    const carrying = (this.recordsOf.get(id) ?? []).filter(
+      (record) =>
+        record.applied === 'requeued' && (CARRYING.test(record.detail) || CLAIM_FAILED.test(record.detail)),
+    );
+    if (carrying.length <= CARRIED_TOKENS + 1) return false;
+    const history = (this.entries.get(id)?.history ?? []) as readonly { status?: unknown }[];
+    return !lost || history.some((event) => event.status === 'lost');
+  }
+
   /** The faults a job really met, in order (kills before sending included). */
   met(id: string): Fault[] {
     return (this.postsOf.get(id) ?? []).map((post) => post.fault);
@@ -124,19 +213,33 @@ export class Facts {
   recoveredTooLate(id: string): boolean {
     const { policy } = this.evidence.world;
     const receives = this.evidence.receiveTimes.get(id) ?? [];
-    const posts = this.unknownPosts(id).map((post) => post.at);
-    return this.evidence.kills.some((kill) => {
-      if (!kill.touched.includes(id) || kill.batchReceivedAt === undefined) return false;
-      // The window counts from the job's earliest unknown outcome: this kill's claim, or an earlier request.
-      const since = Math.min(kill.batchReceivedAt, ...posts);
-      const next = receives.find((at) => at > kill.at);
+    const kills = this.evidence.kills.filter((kill) => kill.touched.includes(id));
+    // The window counts from the job's earliest unknown outcome: a killed batch's claim, or an earlier request.
+    const since = Math.min(
+      ...kills.map((kill) => kill.batchReceivedAt ?? kill.at),
+      ...this.unknownPosts(id).map((post) => post.at),
+    );
+    // When the job was handled after the kill: its first log line after it (a receive whose invocation died too
+    // leaves none), else its next receive.
+    const handledAfter = (kill: number) =>
+      (this.recordsOf.get(id) ?? []).find((record) => record.at > kill)?.at ??
+      receives.find((at) => at > kill);
+    return kills.some((kill) => {
+      const next = handledAfter(kill.at);
       return next === undefined || !insideDuplicateWindow(since, next, policy);
     });
   }
 
   /** What spent a retry budget: each such fault met, and each kill of the instance holding the job. */
   budgetSpent(id: string): number {
-    const spent = this.met(id).filter((fault) => FAULTS[fault].spendsBudget).length;
+    // A planned fault that spends it, or a request that met an unknown outcome anyway (an 'ok' request that timed
+    // out on a busy machine); one that a dead instance never answered counts as the kill below.
+    const killed = this.killedAt.get(id) ?? [];
+    const spent = (this.postsOf.get(id) ?? []).filter(
+      (post) =>
+        FAULTS[post.fault].spendsBudget ||
+        (unknownOutcome(post) && (post.answered || !killed.some((at) => at >= post.at))),
+    ).length;
     const retries = this.retriesOf.get(id) ?? [];
     // Failures before a request left that other jobs' outages caused too: a secret read, a token request (a
     // 'server_error' retry with no 408 of the job's own behind it).
@@ -163,12 +266,143 @@ export class Facts {
   ms(apiSeconds: number): number {
     return (apiSeconds * 1000) / this.scale;
   }
+
+  /**
+   * Jobs of which one SQS message was handled twice (handed out again, its delete refused, or its invocation
+   * ended mid-batch, which leaves no log line): the relay cannot tell the two handlings apart, so both may publish
+   * the job's event unmarked. Seen as two log lines of the message, or a settled one received before.
+   */
+  messagesHandledTwice(): Set<string> {
+    const seen = new Map<string, number>();
+    const jobs = new Set<string>();
+    for (const records of this.recordsOf.values()) {
+      for (const record of records) {
+        const n = (seen.get(record.messageId) ?? 0) + 1;
+        seen.set(record.messageId, n);
+        const settled = record.applied === 'acknowledged' || record.applied === 'dead_lettered';
+        if (n > 1 || (settled && (record.receiveCount ?? 1) > 1)) jobs.add(record.jobId);
+      }
+    }
+    return jobs;
+  }
+
+  /** Whether `at` (epoch ms) came before the job's dead letters were redriven (always, without a redrive). */
+  beforeRedrive(id: string, at: number): boolean {
+    return at < (this.redriveAt.get(id) ?? Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * The dead letters on the queue at the end: the second run's, and the ones the operator deleted as sent
+   * instead of redriving them; without a redrive, the run's.
+   */
+  finalDeadLetters(): DeadLetter[] {
+    const { redrives, deadLetters } = this.evidence;
+    if (redrives.length === 0) return [...deadLetters];
+    return redrives.flatMap((redrive) => [...redrive.deadLetters, ...redrive.deletedAsSent]);
+  }
+
+  /** Every dead letter of the run: before the redrive, and after it. */
+  allDeadLetters(): DeadLetter[] {
+    return [
+      ...this.evidence.deadLetters,
+      ...this.evidence.redrives.flatMap((redrive) => redrive.deadLetters),
+    ];
+  }
+}
+
+/**
+ * Sender findings still open (reproduced in test/chaos/findings.test.ts as `it.fails`) that the checks tolerate
+ * until they are fixed, so that they keep checking everything else; the figures count the jobs they touched.
+ * `claimTokensCapped`: the copy of a refused claim carries at most three of the chain's earlier claim tokens, so
+ * when DynamoDB refuses a job's claim more often than that, the token of the attempt still open in the ledger is
+ * dropped: the attempt then counts as lost, an unknown outcome, though nothing was sent.
+ */
+export interface OpenFindings {
+  readonly claimTokensCapped?: boolean;
+}
+
+/** A ledger item as the world read it (unmarshalled). */
+export type LedgerItem = Readonly<Record<string, unknown>>;
+
+/**
+ * What became of one record, as the sender's log line for it says. The log has a line for every record handled,
+ * also in a batch whose invocation never returned (an instance killed mid-batch), which never hands its
+ * settlements over.
+ */
+export interface RecordLine {
+  readonly at: number;
+  readonly jobId: string;
+  readonly messageId: string;
+  readonly applied: Settlement['applied'];
+  readonly cause: string | undefined;
+  readonly status: unknown;
+  readonly detail: string;
+  /** SQS's receive count of the message, when the line gives it. */
+  readonly receiveCount: number | undefined;
+}
+
+const APPLIED_BY_MESSAGE: Readonly<Record<string, Settlement['applied']>> = {
+  [LOG_MESSAGE.settled]: 'acknowledged',
+  [LOG_MESSAGE.alreadySettled]: 'acknowledged',
+  [LOG_MESSAGE.deadLettered]: 'dead_lettered',
+  [LOG_MESSAGE.retried]: 'hidden',
+  [LOG_MESSAGE.requeued]: 'requeued',
+  [LOG_MESSAGE.left]: 'left',
+};
+
+/** Message ids whose fresh copy SQS refused (the sender's "SQS refused the action" lines for a re-queue). */
+function refusedCopies(logLines: readonly string[]): string[] {
+  const ids: string[] = [];
+  for (const line of logLines) {
+    if (!line.includes('"SQS refused the action') || !line.includes('"action":"requeue"')) continue;
+    const entry = JSON.parse(line) as { message_id?: unknown };
+    if (typeof entry.message_id === 'string') ids.push(entry.message_id);
+  }
+  return ids;
+}
+
+/** The sender's log lines about records, parsed. */
+function recordLines(logLines: readonly string[]): RecordLine[] {
+  const records: RecordLine[] = [];
+  for (const line of logLines) {
+    if (!line.includes('"job_id"')) continue;
+    let entry: Record<string, unknown>;
+    try {
+      entry = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    const applied = APPLIED_BY_MESSAGE[String(entry.message)];
+    if (applied === undefined || typeof entry.job_id !== 'string') continue;
+    records.push({
+      at: Date.parse(String(entry.timestamp)),
+      jobId: entry.job_id,
+      messageId: String(entry.message_id ?? ''),
+      applied,
+      cause: typeof entry.cause === 'string' ? entry.cause : undefined,
+      status: entry.status,
+      detail: typeof entry.detail === 'string' ? entry.detail : '',
+      receiveCount: typeof entry.receive_count === 'number' ? entry.receive_count : undefined,
+    });
+  }
+  return records;
 }
 
 /** The relay could not know what became of this request: no answer (a timeout, a drop, a kill) or a 5xx. */
 function unknownOutcome(post: PostEvent): boolean {
   return !post.answered || (post.status ?? 0) >= 500;
 }
+
+/** A record re-queued (or left) carrying its attempt's answer because the settle could not be written. */
+const CARRYING = /the ledger write failed/;
+/** A record acknowledged because another copy of the job took its ledger entry over (a settle's conflict). */
+const HANDED_OVER = /taken over by another copy/;
+/** A record re-queued because a stage failed that no rule decides: the claim refused, most often. */
+const CLAIM_FAILED = /failed unexpectedly/;
+/** Earlier claim tokens a copy of a refused claim carries (shared/sender/decide.ts). */
+const CARRIED_TOKENS = 3;
+/** A record re-queued (or left) because a step after the settle failed: the uuid index, the Job Settled event. */
+const AFTER_SETTLE = /a step after it failed/;
 
 function push<T>(map: Map<string, T[]>, key: string, value: T): void {
   const list = map.get(key);
@@ -205,7 +439,8 @@ export function reportedDuplicate(facts: Facts): string[] {
 /** Every dead letter carries the relay's reason; nothing reached the dead-letter queue by SQS's redrive. */
 export function deadLettersWithoutReason(facts: Facts): string[] {
   const reasons = new Set<string>(DEAD_LETTER_REASONS);
-  const bare = facts.evidence.deadLetters
+  const bare = facts
+    .allDeadLetters()
     .filter((letter) => !reasons.has(letter.attributes.reason ?? ''))
     .map(
       (letter) => `${recordJobId(letter.body) ?? '(no id)'}: reason ${letter.attributes.reason ?? 'missing'}`,
@@ -246,7 +481,12 @@ export function wrongReasons(facts: Facts): string[] {
         case 'retries_exhausted':
           return facts.budgetSpent(id) >= 2;
         case 'unknown_outcome':
-          return facts.unknownPosts(id).length > 0 || facts.touched.has(id);
+          return (
+            facts.unknownPosts(id).length > 0 ||
+            facts.touched.has(id) ||
+            facts.answerDropped.has(id) ||
+            facts.claimTokensDropped(id, true)
+          );
         default:
           return false;
       }
@@ -285,7 +525,10 @@ export function recoverableNotDelivered(facts: Facts): string[] {
       if (
         (job.skipDuplicate && facts.touched.has(job.id)) ||
         facts.heldBackAfterUnknown(job.id) ||
-        facts.recoveredTooLate(job.id)
+        facts.recoveredTooLate(job.id) ||
+        facts.slowedByOutage(job.id) ||
+        facts.answerDropped.has(job.id) ||
+        facts.claimTokensDropped(job.id, true)
       ) {
         return ['delivered', 'dead_lettered:unknown_outcome'];
       }
@@ -306,7 +549,8 @@ export function skipDuplicateResent(facts: Facts): string[] {
   const wrong: string[] = [];
   for (const job of facts.evidence.settings.jobs) {
     if (!job.skipDuplicate) continue;
-    const posts = facts.postsOf.get(job.id) ?? [];
+    // An operator's redrive may send it again: that is what a redrive is for.
+    const posts = (facts.postsOf.get(job.id) ?? []).filter((post) => facts.beforeRedrive(job.id, post.at));
     const first = posts.findIndex(unknownOutcome);
     if (first >= 0 && first < posts.length - 1) {
       wrong.push(`${job.id}: sent ${posts.length - first - 1} more time(s) after ${posts[first]?.fault}`);
@@ -326,6 +570,8 @@ export function sentTooSoon(facts: Facts): string[] {
       const before = requests[i - 1];
       const after = requests[i];
       if (!before || !after) continue;
+      // A redrive starts a new generation: an operator's decision, not a resend the last answer governs.
+      if (facts.beforeRedrive(id, before.at) !== facts.beforeRedrive(id, after.at)) continue;
       const floor = floorSeconds(before);
       if (floor === undefined) continue;
       const gap = after.at - before.at;
@@ -384,11 +630,15 @@ export function heldTooLong(facts: Facts, capSeconds = DEFAULTS.rateLimitHintMax
  */
 export function sentAfterUnknownOutcome(facts: Facts): string[] {
   const wrong: string[] = [];
-  for (const letter of facts.evidence.deadLetters) {
+  for (const letter of facts.allDeadLetters()) {
     if (letter.attributes.reason !== 'unknown_outcome') continue;
     const id = letter.attributes.job_id ?? recordJobId(letter.body) ?? '';
     const at = Date.parse(letter.attributes.dead_lettered_at ?? '');
-    const later = (facts.requestsOf.get(id) ?? []).filter((request) => request.at > at);
+    // Until the operator's redrive, when the dead letter was there before it.
+    const until = facts.beforeRedrive(id, at)
+      ? (facts.redriveAt.get(id) ?? Number.POSITIVE_INFINITY)
+      : Number.POSITIVE_INFINITY;
+    const later = (facts.requestsOf.get(id) ?? []).filter((request) => request.at > at && request.at < until);
     if (later.length > 0) {
       wrong.push(
         `${id}: dead-lettered unknown_outcome, then sent ${later.length} more time(s), first ${(later[0]?.at ?? at) - at} ms later (answered ${later.map((r) => r.status).join(',')})`,
@@ -451,7 +701,7 @@ export function personalData(facts: Facts): string[] {
     }
     for (const text of strings(parsed)) inspect(`sender.log line ${index + 1}`, text);
   });
-  for (const letter of facts.evidence.deadLetters) {
+  for (const letter of facts.allDeadLetters()) {
     const id = recordJobId(letter.body) ?? '(no id)';
     for (const [name, value] of Object.entries(letter.attributes))
       inspect(`dead letter ${id} ${name}`, value);
@@ -515,6 +765,370 @@ export function missingFaults(facts: Facts): string[] {
     ['upstream resend', evidence.lines.length - evidence.settings.jobs.length],
     ['secret outage', evidence.secretOutages],
     ['token outage', evidence.tokenOutages],
+    ...newFaultEvents(facts),
   ];
   return [...missing, ...events.filter(([, n]) => n === 0).map(([name]) => name)];
+}
+
+const FINAL_STATUSES = new Set(['delivered', 'duplicate', 'dead_lettered']);
+
+/** The job id a dead letter names. */
+function letterJobId(letter: DeadLetter): string | undefined {
+  return letter.attributes[DLQ_ATTRIBUTE.jobId] ?? recordJobId(letter.body);
+}
+
+/**
+ * No job is lost in the ledger: every job it knows ends delivered, a duplicate or dead-lettered with no attempt
+ * open; a dead-lettered one has its dead letter on the queue (or deleted by the operator as sent) with the
+ * ledger's reason and redrive token; a job the run reported delivered is delivered in the ledger.
+ */
+export function unsettledInLedger(facts: Facts): string[] {
+  const wrong: string[] = [];
+  const letters = facts.finalDeadLetters();
+  for (const [id, entry] of facts.entries) {
+    if (!FINAL_STATUSES.has(String(entry.status)) || entry.attempt_open === true) {
+      wrong.push(
+        `${id}: ${String(entry.status)}${entry.attempt_open ? ' with an attempt open' : ''} in the ledger`,
+      );
+      continue;
+    }
+    if (entry.status === 'dead_lettered') {
+      const token = entry.dead_letter_token;
+      const kept = letters.some(
+        (letter) =>
+          letterJobId(letter) === id &&
+          letter.attributes[DLQ_ATTRIBUTE.reason] === entry.dead_letter_reason &&
+          (token === undefined || letter.attributes[DLQ_ATTRIBUTE.deadLetterId] === token),
+      );
+      if (!kept) {
+        wrong.push(
+          `${id}: dead-lettered ${String(entry.dead_letter_reason)} in the ledger, but no such dead letter`,
+        );
+      }
+    }
+  }
+  for (const entry of facts.evidence.report.jobs) {
+    const ledger = facts.entries.get(entry.id ?? '');
+    if (entry.outcome === 'delivered' && ledger?.status !== 'delivered') {
+      wrong.push(`${entry.id}: reported delivered, ${String(ledger?.status ?? 'no entry')} in the ledger`);
+    }
+  }
+  return wrong;
+}
+
+/**
+ * A ledger write whose answer DynamoDB lost after applying it recognises itself (its write token): the job never
+ * meets its own claim as someone else's (an attempt in flight, then lost), unless an instance of its really died.
+ */
+export function lostAnswersMisread(facts: Facts): string[] {
+  const wrong: string[] = [];
+  for (const spoiled of facts.evidence.faults.spoiled) {
+    if (spoiled.kind !== 'claim' && spoiled.kind !== 'settle') continue;
+    const history = (facts.entries.get(spoiled.jobId)?.history ?? []) as readonly {
+      at: number;
+      status: string;
+    }[];
+    const lost = history.filter((event) => event.status === 'lost' && event.at >= spoiled.at);
+    const excused =
+      facts.touched.has(spoiled.jobId) ||
+      facts.answerDropped.has(spoiled.jobId) ||
+      facts.claimTokensDropped(spoiled.jobId, true);
+    if (lost.length > 0 && !excused) {
+      wrong.push(
+        `${spoiled.jobId}: its ${spoiled.kind} was applied and its answer lost; the ledger then saw an attempt lost`,
+      );
+    }
+  }
+  return wrong;
+}
+
+/**
+ * A 201 stays a 201: a job whose request eCourtDate answered 201 ends delivered with that message's uuid in the
+ * ledger (and wherever the report says delivered), however its settle failed (throttled, DynamoDB down), and is
+ * never sent again. Left out: a job whose instance died after the 201 (that 201 was never read), and one whose
+ * answer a double fault lost (`answerDropped`).
+ */
+export function createdNotKept(facts: Facts): string[] {
+  const wrong: string[] = [];
+  for (const [id, posts] of facts.postsOf) {
+    const created = posts.find((post) => post.answered && post.status === 201);
+    // A 201 whose settle and whose copy both failed is lost with the invocation, as with a dead instance.
+    if (created === undefined || facts.answerDropped.has(id)) continue;
+    if (facts.evidence.kills.some((kill) => kill.touched.includes(id) && kill.at >= created.at)) continue;
+    const later = posts.filter((post) => post.at > created.at);
+    if (later.length > 0) {
+      wrong.push(
+        `${id}: sent ${later.length} more time(s) after its 201 (${later.map((p) => p.status ?? 'no answer').join(',')})`,
+      );
+    }
+    const uuids = facts.messageUuidsOf.get(id) ?? [];
+    const entry = facts.entries.get(id);
+    if (entry?.status !== 'delivered' || !uuids.includes(String(entry.uuid))) {
+      wrong.push(
+        `${id}: answered 201, but the ledger holds ${String(entry?.status)} with uuid ${String(entry?.uuid)}`,
+      );
+    }
+    // The report follows the job's messages, one of which may have been dead-lettered before a copy carrying the
+    // 201 settled the job: a message it reports delivered names that uuid.
+    for (const reported of facts.reportOf(id)) {
+      // A record acknowledged because another copy took the job over is reported as its decision said.
+      if (HANDED_OVER.test(reported.detail ?? '')) continue;
+      if (reported.outcome === 'delivered' && !uuids.includes(reported.uuid ?? '')) {
+        wrong.push(`${id}: answered 201, reported delivered with uuid ${reported.uuid}`);
+      }
+    }
+  }
+  return wrong;
+}
+
+/**
+ * Every job's `eCourtDate Job Settled` event goes out (EventBridge down or not), saying what the job came to (its
+ * reason; a delivered job's uuid), and `replayed` is right: each settlement (the run's; the redrive's new
+ * generation) has exactly one event not marked replayed, its first publication, and every other event of it is
+ * marked replayed. Publications cannot be ordered (a copy may publish its replay before the settling record's
+ * event, held up by EventBridge, goes out), so only the count is checked. Where SQS handed one message out twice
+ * (a redelivery, a delete refused), the relay cannot tell its two handlings apart: both may publish unmarked.
+ * Where an instance died between the settle and the event, or SQS refused the copy that was to publish it (a
+ * double fault), the next copy finds the job settled and publishes it marked replayed.
+ * Jobs too broken to parse are left out: the relay keeps no record of them, so each copy settles on its own.
+ */
+export function jobSettledEventsWrong(facts: Facts): string[] {
+  const wrong: string[] = [];
+  const byJob = new Map<string, JobSettledDetail[]>();
+  const atOf = new Map<JobSettledDetail, number>();
+  for (const event of facts.evidence.events) {
+    if (event.detailType !== JOB_SETTLED.detailType) continue;
+    const detail = event.detail as JobSettledDetail;
+    atOf.set(detail, event.receivedAt);
+    if (detail.job_id !== null) push(byJob, detail.job_id, detail);
+  }
+  // The reason each job was dead-lettered with in the run, for the jobs whose dead letters were redriven.
+  const redrivenAs = new Map<string, string | undefined>();
+  for (const letter of facts.evidence.redrives.flatMap((redrive) => redrive.redriven)) {
+    redrivenAs.set(letterJobId(letter) ?? '', letter.attributes[DLQ_ATTRIBUTE.reason]);
+  }
+  const handledTwice = facts.messagesHandledTwice();
+  for (const job of facts.evidence.settings.jobs) {
+    if (!job.valid) continue;
+    const events = byJob.get(job.id) ?? [];
+    const entry = facts.entries.get(job.id);
+    const final = entry && {
+      outcome: String(entry.status),
+      reason: entry.dead_letter_reason as string | undefined,
+    };
+    const inRun = (detail: JobSettledDetail) => facts.beforeRedrive(job.id, atOf.get(detail) ?? 0);
+    const redriven = redrivenAs.has(job.id);
+    const phases = [
+      {
+        name: 'the run',
+        events: events.filter(inRun),
+        // A redriven job ended the run dead-lettered; any other ended as the ledger says.
+        expected: redriven ? { outcome: 'dead_lettered', reason: redrivenAs.get(job.id) } : final,
+      },
+      {
+        name: 'the redrive',
+        events: events.filter((detail) => !inRun(detail)),
+        expected: redriven ? final : undefined,
+      },
+    ];
+    for (const phase of phases) {
+      wrong.push(...phaseEventsWrong(facts, job.id, phase, entry, handledTwice));
+    }
+  }
+  return wrong;
+}
+
+/**
+ * The Job Settled events of one job in one phase against what it ended as (`expected`). A dead letter
+ * `unknown_outcome` that a copy carrying the attempt's 201 then settled delivered (the attempt was counted lost
+ * meanwhile) is a settlement of its own, superseded: its event and the delivered one each go out unmarked once.
+ */
+function phaseEventsWrong(
+  facts: Facts,
+  id: string,
+  phase: {
+    readonly name: string;
+    readonly events: readonly JobSettledDetail[];
+    readonly expected: { readonly outcome: string; readonly reason: string | undefined } | undefined;
+  },
+  entry: LedgerItem | undefined,
+  handledTwice: ReadonlySet<string>,
+): string[] {
+  const wrong: string[] = [];
+  const unmarked = phase.events.filter((detail) => detail.replayed !== true);
+  if (phase.expected === undefined) {
+    if (unmarked.length > 0)
+      wrong.push(`${id}: an unmarked Job Settled event in ${phase.name}, for no settlement`);
+    return wrong;
+  }
+  const { outcome, reason } = phase.expected;
+  const ended = `${outcome}${reason ? `:${reason}` : ''}`;
+  if (phase.events.length === 0) wrong.push(`${id}: no Job Settled event in ${phase.name} (${ended})`);
+  const settlements = new Map<string, JobSettledDetail[]>();
+  for (const detail of phase.events) {
+    const what = `${detail.outcome}${detail.reason ? `:${detail.reason}` : ''}`;
+    const superseded = outcome === 'delivered' && what === 'dead_lettered:unknown_outcome';
+    if (what !== ended && !superseded) {
+      wrong.push(`${id}: Job Settled ${what} in ${phase.name}, but it ended ${ended}`);
+    }
+    if (detail.outcome === 'delivered' && detail.uuid !== undefined && detail.uuid !== entry?.uuid) {
+      wrong.push(`${id}: Job Settled names uuid ${detail.uuid}, the ledger ${String(entry?.uuid)}`);
+    }
+    push(settlements, what, detail);
+  }
+  // An instance that died between the settle and the event, or a copy SQS refused, leaves the event to a later
+  // copy, which finds the job settled and marks it replayed: the ledger does not record whether it went out.
+  const unknowable = facts.touched.has(id) || facts.pendingDropped.has(id) || facts.claimTokensDropped(id);
+  for (const [what, details] of settlements) {
+    const first = details.filter((detail) => detail.replayed !== true).length;
+    if (first === 0 && !unknowable) {
+      wrong.push(`${id}: every Job Settled event in ${phase.name} (${what}) is marked replayed`);
+    }
+    if (first > 1 && !handledTwice.has(id) && !facts.claimTokensDropped(id)) {
+      wrong.push(`${id}: ${first} Job Settled events in ${phase.name} (${what}) not marked replayed`);
+    }
+  }
+  return wrong;
+}
+
+/**
+ * A redrive starts at most one new generation per dead letter, however many copies of it the dead-letter queue
+ * holds (each carries the same redrive token), and every redriven message is handled.
+ */
+export function redriveWrong(facts: Facts): string[] {
+  const wrong: string[] = [];
+  const handled = new Set([...facts.recordsOf.values()].flat().map((record) => record.messageId));
+  for (const redrive of facts.evidence.redrives) {
+    const tokens = new Map<string, Set<string>>();
+    for (const letter of redrive.redriven) {
+      const id = letterJobId(letter);
+      const token = letter.attributes[DLQ_ATTRIBUTE.deadLetterId];
+      if (id === undefined || token === undefined) continue;
+      const set = tokens.get(id) ?? new Set<string>();
+      set.add(token);
+      tokens.set(id, set);
+    }
+    for (const [id, set] of tokens) {
+      const generation = Number(facts.entries.get(id)?.generation ?? 1);
+      if (generation - 1 > set.size) {
+        wrong.push(`${id}: generation ${generation} after redriving ${set.size} dead letter(s)`);
+      }
+    }
+    for (const messageId of redrive.messageIds) {
+      if (!handled.has(messageId)) wrong.push(`redriven message ${messageId} was never handled`);
+    }
+  }
+  return wrong;
+}
+
+/**
+ * No status is lost: every status update eCourtDate's webhooks reported for a job's message reaches the job's
+ * `delivery_history`; when the relay never learnt the message's uuid (a 409 after an unknown outcome, a dead
+ * letter, an instance that died with the 201), it is kept pending on the message's index item `uuid#<uuid>`
+ * (docs/webhooks.md, "Before the index"). Forged copies are not statuses; a delivery eCourtDate gave up on
+ * (every try refused) is lost too.
+ */
+export function statusesLost(facts: Facts): string[] {
+  const wrong: string[] = [];
+  const jobOf = new Map(facts.evidence.messages.map((message) => [message.uuid, jobIdOf(message.body)]));
+  for (const delivery of facts.evidence.webhookDeliveries) {
+    if (delivery.forged) continue;
+    const id = jobOf.get(delivery.messageUuid) ?? '(no job)';
+    const status = delivery.kind === 'reply' ? 'replied' : delivery.status;
+    const what = `${id}: ${status} (webhook ${delivery.uuid}) of message ${delivery.messageUuid}`;
+    if (!delivery.attempts.some((answer) => answer >= 200 && answer < 300)) {
+      wrong.push(`${what}: refused on every try (${delivery.attempts.join(',')})`);
+      continue;
+    }
+    const has = (list: unknown) =>
+      Array.isArray(list) &&
+      (list as DeliveryEvent[]).some(
+        (event) => event.webhook_uuid === delivery.uuid && event.status === status,
+      );
+    const entry = facts.entries.get(id);
+    if (entry?.uuid === delivery.messageUuid) {
+      if (!has(entry.delivery_history)) wrong.push(`${what}: not in the job's delivery_history`);
+    } else if (!has(facts.items.get(UUID_KEY_PREFIX + delivery.messageUuid)?.pending_statuses)) {
+      wrong.push(`${what}: the job does not know the message, and it is not pending on its index item`);
+    }
+  }
+  return wrong;
+}
+
+/** No replay is published: a captured delivery posted again after the dedupe window puts nothing on the bus. */
+export function replaysPublished(facts: Facts): string[] {
+  const wrong: string[] = [];
+  for (const replays of facts.evidence.replays) {
+    const uuids = new Set(replays.posts.map((post) => post.uuid));
+    for (const event of facts.evidence.events) {
+      const uuid = (event.detail as { webhook_uuid?: unknown }).webhook_uuid;
+      if (event.receivedAt >= replays.startedAt && typeof uuid === 'string' && uuids.has(uuid)) {
+        wrong.push(`webhook ${uuid}: ${event.detailType} published again by its replay`);
+      }
+    }
+  }
+  return wrong;
+}
+
+/** Message Status events without a job for messages whose job the ledger indexes: statuses before the index. */
+export function statusesBeforeIndex(facts: Facts): number {
+  const indexed = new Set<unknown>(
+    [...facts.entries.values()].map((entry) => entry.uuid).filter((uuid) => uuid !== undefined),
+  );
+  return facts.evidence.events.filter((event) => {
+    const detail = event.detail as { job_id?: unknown; message_uuid?: unknown };
+    return (
+      event.detailType === 'eCourtDate Message Status' &&
+      detail.job_id === undefined &&
+      indexed.has(detail.message_uuid)
+    );
+  }).length;
+}
+
+/** Jobs of which the dead-letter queue held two copies or more (before any redrive). */
+export function deadLetterCopies(facts: Facts): number {
+  const counts = new Map<string, number>();
+  for (const letter of facts.evidence.deadLetters) {
+    const id = letterJobId(letter);
+    if (id !== undefined) counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return [...counts.values()].filter((n) => n > 1).length;
+}
+
+/** The faults around the ledger, the queues, the bus and the webhooks, and how often each happened. */
+export function newFaultEvents(facts: Facts): [string, number][] {
+  const { evidence } = facts;
+  const spoiled = (kind: string) => evidence.faults.spoiled.filter((write) => write.kind === kind).length;
+  const carried = [...facts.recordsOf.values()]
+    .flat()
+    .filter(
+      (record) => record.applied === 'requeued' && record.status === 201 && CARRYING.test(record.detail),
+    ).length;
+  const redriven = evidence.redrives.reduce((n, redrive) => n + redrive.redriven.length, 0);
+  const replays = evidence.replays.reduce(
+    (n, replay) => n + replay.posts.filter((post) => post.status !== 0).length,
+    0,
+  );
+  const expired = evidence.replays.reduce((n, replay) => n + replay.expiredItems, 0);
+  return [
+    ['claim answer lost', spoiled('claim')],
+    ['settle answer lost', spoiled('settle')],
+    ['settle throttled after a 201', spoiled('settle-throttled')],
+    ['201 carried on a fresh copy', carried],
+    ['uuid index write throttled', spoiled('index-throttled')],
+    ['status before the uuid index', statusesBeforeIndex(facts)],
+    ['DynamoDB outage', evidence.faults.refused.dynamodb ?? 0],
+    ['SQS outage', evidence.faults.refused.sqs ?? 0],
+    ['EventBridge outage', evidence.faults.refused.eventbridge ?? 0],
+    [
+      'Job Settled event',
+      evidence.events.filter((event) => event.detailType === JOB_SETTLED.detailType).length,
+    ],
+    ['upstream resend of a dead letter', evidence.deadLetterResends.length],
+    ['two dead-letter copies of a job', deadLetterCopies(facts)],
+    ['dead letter redriven', redriven],
+    ['webhook delivery', evidence.webhookDeliveries.length],
+    ['record expired by TTL', expired],
+    ['replay after the dedupe window', replays],
+  ];
 }

@@ -1,5 +1,18 @@
 import { LOG_MESSAGE } from '#shared/sender/runtime.ts';
-import { type Facts, personalData, sentTwice, sqsRefusals } from '#test/chaos/checks.ts';
+import { DLQ_ATTRIBUTE } from '#shared/sqs/attributes.ts';
+import {
+  deadLetterCopies,
+  type Facts,
+  jobSettledEventsWrong,
+  newFaultEvents,
+  personalData,
+  replaysPublished,
+  sentTwice,
+  sqsRefusals,
+  statusesBeforeIndex,
+  statusesLost,
+  unsettledInLedger,
+} from '#test/chaos/checks.ts';
 import type { ChaosFigures } from '#test/chaos/summary.ts';
 
 /** Counts what a run did and what it broke. */
@@ -8,6 +21,7 @@ export function figuresOf(
   scenario: string,
   seed: number,
   waveSize = Number.POSITIVE_INFINITY,
+  elapsedSeconds?: number,
 ): ChaosFigures {
   const { evidence } = facts;
   const faults: Record<string, number> = {};
@@ -27,6 +41,14 @@ export function figuresOf(
   }
   const kills = evidence.kills.filter((kill) => kill.cause !== 'invocation-timeout').length;
   const excused = evidence.settings.jobs.filter((job) => facts.heldBackAfterUnknown(job.id)).length;
+  const slowed = evidence.settings.jobs.filter((job) => facts.slowedByOutage(job.id)).length;
+  const afterRedrive: Record<string, number> = {};
+  for (const letter of evidence.redrives.flatMap((redrive) => redrive.deadLetters)) {
+    const reason = letter.attributes[DLQ_ATTRIBUTE.reason] ?? '(none)';
+    afterRedrive[reason] = (afterRedrive[reason] ?? 0) + 1;
+  }
+  const settledEvents = evidence.events.filter((event) => event.detailType === 'eCourtDate Job Settled');
+  const refused = Object.fromEntries(Object.entries(evidence.faults.refused).filter(([, n]) => n > 0));
   return {
     scenario,
     seed,
@@ -34,7 +56,8 @@ export function figuresOf(
     messages_enqueued: evidence.lines.length,
     time_scale: evidence.settings.timeScale,
     instances: evidence.settings.concurrency,
-    seconds: Math.round(evidence.wallSeconds),
+    // The run's real duration, when its waves overlapped; else every run's together.
+    seconds: Math.round(elapsedSeconds ?? evidence.wallSeconds),
     waves: Math.max(1, Math.ceil(evidence.settings.jobs.length / waveSize)),
     summary: evidence.report.summary,
     lost: evidence.report.summary.unsettled,
@@ -49,6 +72,46 @@ export function figuresOf(
     held_back_after_unknown_outcome: excused,
     requeued_copies: evidence.logLines.filter((line) => line.includes(`"message":"${LOG_MESSAGE.requeued}"`))
       .length,
+    slowed_by_outage_after_unknown_outcome: slowed,
+    // Requests planned to succeed that got no answer from a live instance: the machine too busy for the HTTP
+    // timeout (a world less faithful than it should be when this is not near zero).
+    unplanned_timeouts: evidence.posts.filter(
+      (post) =>
+        (post.fault === 'ok' || post.fault === 'latency') && !post.answered && !facts.touched.has(post.jobId),
+    ).length,
+    lost_to_double_faults: { answers: facts.answerDropped.size, events: facts.pendingDropped.size },
+    open_findings: {
+      claim_tokens_capped: evidence.settings.jobs.filter((job) => facts.claimTokensDropped(job.id, true))
+        .length,
+    },
+    unsettled_in_ledger: unsettledInLedger(facts).length,
+    dead_letters: {
+      before_redrive: evidence.deadLetters.length,
+      jobs_with_two_copies: deadLetterCopies(facts),
+      redriven: evidence.redrives.reduce((n, redrive) => n + redrive.redriven.length, 0),
+      deleted_as_sent: evidence.redrives.reduce((n, redrive) => n + redrive.deletedAsSent.length, 0),
+      after_redrive: evidence.redrives.reduce((n, redrive) => n + redrive.deadLetters.length, 0),
+      after_redrive_by_reason: sortKeys(afterRedrive),
+      new_generations: [...facts.entries.values()].reduce(
+        (n, entry) => n + Math.max(0, Number(entry.generation ?? 1) - 1),
+        0,
+      ),
+    },
+    webhooks: {
+      deliveries: evidence.webhookDeliveries.filter((delivery) => !delivery.forged).length,
+      statuses_before_the_index: statusesBeforeIndex(facts),
+      statuses_lost: statusesLost(facts).length,
+      replays: evidence.replays.reduce((n, replay) => n + replay.posts.length, 0),
+      replays_published: replaysPublished(facts).length,
+      records_expired_before_the_replays: evidence.replays.reduce((n, replay) => n + replay.expiredItems, 0),
+    },
+    job_settled_events: {
+      published: settledEvents.length,
+      replayed: settledEvents.filter((event) => (event.detail as { replayed?: unknown }).replayed === true)
+        .length,
+      wrong: jobSettledEventsWrong(facts).length,
+    },
+    outages: { count: evidence.faults.outages.length, refused_attempts: refused },
     faults_injected: {
       ...sortKeys(faults),
       instances_killed: kills,
@@ -58,6 +121,9 @@ export function figuresOf(
       sqs_redeliveries: evidence.redeliveries,
       copies_during_backoff: evidence.copies.length,
       upstream_resends: evidence.lines.length - evidence.settings.jobs.length,
+      ...Object.fromEntries(
+        newFaultEvents(facts).map(([name, n]) => [name.replaceAll(' ', '_').replace(/[^\w]/g, ''), n]),
+      ),
     },
   };
 }

@@ -27,6 +27,12 @@ export interface ChaosOptions {
    * never leaves.
    */
   readonly wave: number;
+  /**
+   * `CHAOS_PARALLEL`: waves that run at once, each a pipeline of its own (its own instances, queues, ledger and
+   * outages). Each wave's backlog after an outage is then what its own instances drain, and one machine's cores,
+   * which a chaos run mostly leaves idle while the scaled clock runs, serve two waves at once.
+   */
+  readonly parallel: number;
   /** `CHAOS_STORM_HOURS`: how long the 429 storm lasts, in the API's hours. */
   readonly stormHours: number;
   /** `CHAOS_REPORT_DIR`: where the figures go. */
@@ -38,7 +44,8 @@ export const CHAOS_DEFAULTS = {
   jobs: 500,
   timeScale: 120,
   instances: 4,
-  wave: 500,
+  wave: 125,
+  parallel: 4,
   stormHours: 4,
 } as const;
 
@@ -48,6 +55,7 @@ export const CHAOS_ENV = {
   timeScale: 'CHAOS_TIME_SCALE',
   instances: 'CHAOS_INSTANCES',
   wave: 'CHAOS_WAVE',
+  parallel: 'CHAOS_PARALLEL',
   stormHours: 'CHAOS_STORM_HOURS',
   reportDir: 'CHAOS_REPORT_DIR',
 } as const;
@@ -71,6 +79,7 @@ export function chaosOptions(env: Readonly<Record<string, string | undefined>> =
     timeScale: number('timeScale', 1, 600),
     instances: number('instances', 1, 50),
     wave: number('wave', 1, 100_000),
+    parallel: number('parallel', 1, 8),
     stormHours: number('stormHours', 0.1, 48, false),
     reportDir: env[CHAOS_ENV.reportDir] || join(ROOT, 'reports'),
   };

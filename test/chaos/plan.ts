@@ -130,7 +130,37 @@ export interface PlannedJob {
   readonly redelivered: boolean;
   /** A second copy is put on the queue during its first backoff (an upstream resend, or SQS's duplicate). */
   readonly copied: boolean;
+  /**
+   * A ledger write of the job that DynamoDB applies and whose answer is then lost (the connection resets), so the
+   * SDK sends it again and the resend fails its condition against the write itself: its first claim, or its
+   * first settle.
+   */
+  readonly lostAnswer: 'claim' | 'settle' | undefined;
+  /** Its settle after a 201 is throttled on every SDK try: the answer must ride on a fresh copy. */
+  readonly settleThrottled: boolean;
+  /**
+   * The sender's first uuid index write for its message is throttled on every SDK try, so eCourtDate's status
+   * webhooks come before the index.
+   */
+  readonly indexThrottled: boolean;
+  /** Resent upstream right after it is dead-lettered, so the dead-letter queue holds two copies of it. */
+  readonly resentAfterDeadLetter: boolean;
+  /** What eCourtDate's webhooks say of its message after `sent`: delivered, failed, or delivered and a reply. */
+  readonly carrier: 'delivered' | 'failed' | 'replied';
 }
+
+/** A service the senders depend on that goes down for a while in the mixed-faults run. */
+export type OutageService = 'dynamodb' | 'sqs' | 'eventbridge';
+
+/** One outage of a wave: from and to, real ms after the wave's jobs were put on the queue. */
+export interface PlannedOutage {
+  readonly service: OutageService;
+  readonly fromMs: number;
+  readonly toMs: number;
+}
+
+/** How long each outage lasts, in the API's seconds (scaled like every other wait). */
+export const OUTAGE_SECONDS = 600;
 
 /** mulberry32: a tiny seeded generator, so a plan is the same on every machine. */
 export function random(seed: number): () => number {
@@ -164,6 +194,9 @@ export const TEXT_MARKER = 'Chaos reminder for José';
  */
 export function planJobs(count: number, seed: number, now: number, expiringMs = 6_000): PlannedJob[] {
   const rand = random(seed);
+  // The faults around the ledger, the webhooks and the dead letters draw from a stream of their own, so that the
+  // plan of the faults above stays what the seed made it before they were added.
+  const more = random((seed ^ 0x9e3779b9) >>> 0);
   const weighted = FAULT_NAMES.map((name) => [name, FAULTS[name].weight] as const);
   const total = weighted.reduce((sum, [, w]) => sum + w, 0);
   const pick = (): Fault => {
@@ -212,8 +245,40 @@ export function planJobs(count: number, seed: number, now: number, expiringMs = 
       resent: rand() < 0.05,
       redelivered: rand() < 0.05,
       copied: rand() < 0.06,
+      ...moreFaults(more),
     };
   });
+}
+
+/** The ledger, webhook and dead-letter faults of one job, from their own stream. */
+function moreFaults(rand: () => number) {
+  const lost = rand();
+  const carrier = rand();
+  return {
+    lostAnswer: lost < 0.03 ? ('claim' as const) : lost < 0.06 ? ('settle' as const) : undefined,
+    settleThrottled: rand() < 0.02,
+    indexThrottled: rand() < 0.03,
+    resentAfterDeadLetter: rand() < 0.3,
+    carrier:
+      carrier < 0.04 ? ('failed' as const) : carrier < 0.07 ? ('replied' as const) : ('delivered' as const),
+  };
+}
+
+/**
+ * The outages of wave `wave`: SQS, then DynamoDB, then EventBridge, each `OUTAGE_SECONDS` (scaled), one after
+ * the other from half a second to a second into the wave, a moment apart, at seeded offsets. SQS goes first: a record whose hide or delete
+ * it refused comes back only after the queue's visibility timeout, which the wave then waits for.
+ */
+export function planOutages(seed: number, wave: number, timeScale: number): PlannedOutage[] {
+  const rand = random((seed ^ Math.imul(wave + 1, 0x85ebca6b)) >>> 0);
+  const lengthMs = (OUTAGE_SECONDS * 1000) / timeScale;
+  const outages: PlannedOutage[] = [];
+  let at = 500 + rand() * 500;
+  for (const service of ['sqs', 'dynamodb', 'eventbridge'] as const) {
+    outages.push({ service, fromMs: Math.round(at), toMs: Math.round(at + lengthMs) });
+    at += lengthMs + 200 + rand() * 400;
+  }
+  return outages;
 }
 
 /** `count` well-formed jobs that meet nothing of their own (for a scenario whose fault is the world's). */
@@ -233,6 +298,11 @@ export function plainJobs(count: number): PlannedJob[] {
       resent: false,
       redelivered: false,
       copied: false,
+      lostAnswer: undefined,
+      settleThrottled: false,
+      indexThrottled: false,
+      resentAfterDeadLetter: false,
+      carrier: 'delivered',
     };
   });
 }

@@ -8,17 +8,19 @@ import { type ChaosFigures, renderFigures } from '#test/chaos/summary.ts';
 const HELP = `Usage: npm run chaos -- [options]
 
 Runs the chaos suite (test/chaos/): the mixed-faults run (seeded jobs against every response of the table and
-the fault kinds of issue 8, with instances killed, secret and token outages, SQS redeliveries and copies) and the
-429 storm. Prints each run's figures; they are also written to reports/chaos.local.json and
-reports/chaos-storm.local.json. Exit status: vitest's.
+the fault kinds of issue 8, with instances killed, secret and token outages, SQS redeliveries and copies, lost
+DynamoDB answers, outages of DynamoDB, SQS and EventBridge, eCourtDate's webhooks, a redrive of the dead-letter
+queue and replays after the dedupe window) and the 429 storm. Prints each run's figures; they are also written
+to reports/chaos.local.json and reports/chaos-storm.local.json. Exit status: vitest's.
 
 Options:
   --jobs N          jobs of the mixed-faults run (default 500, as in CI)
   --seed N          seed of the plan of faults (default 20261125)
   --time-scale N    time scale of the mixed-faults run (default 120)
   --instances N     simulated sender instances of the mixed-faults run (default 4)
-  --wave N          jobs per pipeline run: more jobs run in waves, one after the other (default 500; a
-                    larger burst waits in the queue for hours of scaled time, past the duplicate window)
+  --wave N          jobs per pipeline run: more jobs run in waves (default 125; a larger burst waits in
+                    the queue for hours of scaled time, past the duplicate window)
+  --parallel N      waves that run at once, each a pipeline of its own (default 4)
   --storm-hours H   length of the 429 storm, in the API's hours (default 4)
   --only NAME       run only "mixed" or "storm"
   --help            show this help`;
@@ -39,6 +41,7 @@ async function main(argv: readonly string[]): Promise<number> {
       'time-scale': { type: 'string' },
       instances: { type: 'string' },
       wave: { type: 'string' },
+      parallel: { type: 'string' },
       'storm-hours': { type: 'string' },
       only: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -57,6 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
   set('timeScale', values['time-scale']);
   set('instances', values.instances);
   set('wave', values.wave);
+  set('parallel', values.parallel);
   set('stormHours', values['storm-hours']);
   // Checked here, so a typo fails before anything starts, naming the option's variable.
   const options = chaosOptions(env);

@@ -1,13 +1,20 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { rateLimited } from '#local/ecourtdate-simulator/index.ts';
-import { Facts } from '#test/chaos/checks.ts';
+import { Facts, type OpenFindings } from '#test/chaos/checks.ts';
 import { figuresOf } from '#test/chaos/figures.ts';
 import { type ChaosOptions, runTimeoutSeconds, waves } from '#test/chaos/options.ts';
-import { plainJobs, planJobs } from '#test/chaos/plan.ts';
+import { plainJobs, planJobs, planOutages } from '#test/chaos/plan.ts';
 import { writeFigures } from '#test/chaos/summary.ts';
 import { type ChaosEvidence, mergeEvidence, runChaos } from '#test/chaos/world.ts';
+
+/**
+ * Sender findings still open, reproduced in test/chaos/findings.test.ts, which the checks tolerate until they
+ * are fixed (`OpenFindings` in test/chaos/checks.ts); the figures count the jobs they may have touched.
+ */
+export const OPEN_FINDINGS: OpenFindings = { claimTokensCapped: true };
 
 /** The senders' HTTP timeout in both scenarios, real ms. */
 export const HTTP_TIMEOUT_MS = 500;
@@ -20,38 +27,51 @@ export const FUNCTION_TIMEOUT_MS = 8_000;
 /**
  * The mixed-faults run: `options.jobs` seeded jobs through `options.instances` sender instances at
  * `options.timeScale`, every instance's first secret read failing; in waves of `options.wave` jobs, each a
- * pipeline run of its own, one after the other (the plan is the seed's, whatever the waves). Writes
+ * pipeline run of its own, `options.parallel` at a time (the plan is the seed's, whatever the waves). Each wave
+ * meets outages of DynamoDB, SQS and EventBridge, eCourtDate's webhooks, a redrive of its dead-letter queue once
+ * it has settled, and replays of old webhook deliveries after the dedupe window. Writes
  * reports/chaos.local.json.
  */
 export async function runMixed(options: ChaosOptions): Promise<Facts> {
+  const started = Date.now();
   const runs: ChaosEvidence[] = [];
-  for (let wave = 0; wave < waves(options); wave++) {
-    const stateDir = await mkdtemp(join(tmpdir(), 'relay-chaos-'));
-    // Planned anew for each wave so that expires_at is relative to the wave's start; the faults are the seed's.
-    const jobs = planJobs(options.jobs, options.seed, Date.now()).slice(
-      wave * options.wave,
-      (wave + 1) * options.wave,
-    );
-    runs.push(
-      await runChaos({
-        jobs,
-        timeScale: options.timeScale,
-        concurrency: options.instances,
-        httpTimeoutMs: HTTP_TIMEOUT_MS,
-        functionTimeoutMs: FUNCTION_TIMEOUT_MS,
-        runTimeoutSeconds: runTimeoutSeconds(options),
-        stateDir,
-        // Every instance's first read of the secret fails (all three tries of the SDK).
-        coldStartSecretFailures: options.instances * 3,
-      }),
-    );
+  const count = waves(options);
+  for (let first = 0; first < count; first += options.parallel) {
+    const round = Array.from({ length: Math.min(options.parallel, count - first) }, (_, i) => first + i);
+    runs.push(...(await Promise.all(round.map((wave) => runWave(options, wave)))));
   }
-  const facts = new Facts(mergeEvidence(runs));
+  const facts = new Facts(mergeEvidence(runs), OPEN_FINDINGS);
   await writeFigures(
     join(options.reportDir, 'chaos.local.json'),
-    figuresOf(facts, 'mixed faults', options.seed, options.wave),
+    figuresOf(facts, 'mixed faults', options.seed, options.wave, (Date.now() - started) / 1000),
   );
   return facts;
+}
+
+/** One wave of the mixed-faults run: a pipeline of its own over the wave's slice of the seed's plan. */
+async function runWave(options: ChaosOptions, wave: number): Promise<ChaosEvidence> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'relay-chaos-'));
+  // Planned anew for each wave so that expires_at is relative to the wave's start; the faults are the seed's.
+  const jobs = planJobs(options.jobs, options.seed, Date.now()).slice(
+    wave * options.wave,
+    (wave + 1) * options.wave,
+  );
+  return runChaos({
+    jobs,
+    timeScale: options.timeScale,
+    concurrency: options.instances,
+    httpTimeoutMs: HTTP_TIMEOUT_MS,
+    functionTimeoutMs: FUNCTION_TIMEOUT_MS,
+    runTimeoutSeconds: runTimeoutSeconds(options),
+    stateDir,
+    // Every instance's first read of the secret fails (all three tries of the SDK).
+    coldStartSecretFailures: options.instances * 3,
+    // The senders publish eCourtDate Job Settled, so an EventBridge outage has something to refuse.
+    stage: { publishJobSettled: 'true' },
+    outages: planOutages(options.seed, wave, options.timeScale),
+    webhooks: true,
+    redrive: true,
+  });
 }
 
 /**
@@ -64,8 +84,47 @@ export async function runMixed(options: ChaosOptions): Promise<Facts> {
  * At time scale 600 an hour takes 6 s, but SQS hides a record for whole seconds, so a deferral costs at least
  * 10 scaled minutes where the deployed relay spends about one: `maxReceiveCount` is lowered to
  * `STORM_MAX_RECEIVE_COUNT` (from the stage's) so that the storm still outlasts the receive limit.
+ *
+ * It runs on a worker thread of its own (test/chaos/storm-worker.ts): how often a job is received in the storm
+ * depends on its instance's clock, which the mixed-faults run's waves, busy on the main thread, would slow.
  */
 export async function runStorm(options: ChaosOptions): Promise<{ facts: Facts; stormEnds: number }> {
+  const worker = new Worker(new URL('./storm-worker.ts', import.meta.url), {
+    workerData: options,
+    execArgv: ['--disable-warning=ExperimentalWarning'],
+  });
+  const posted = await new Promise<PostedStorm>((resolveStorm, reject) => {
+    worker.once('message', resolveStorm);
+    worker.once('error', reject);
+    worker.once('exit', (code) =>
+      reject(new Error(`the storm's worker exited (${code}) without its evidence`)),
+    );
+  });
+  await worker.terminate();
+  const { evidence: cloned, stormEnds, baseUrl } = posted;
+  const policy = { ...cloned.world.policy, baseUrl: new URL(baseUrl) };
+  const evidence = { ...cloned, world: { ...cloned.world, policy } };
+  const facts = new Facts(evidence);
+  await writeFigures(join(options.reportDir, 'chaos-storm.local.json'), figuresOf(facts, '429 storm', 0));
+  return { facts, stormEnds };
+}
+
+/**
+ * What the storm's worker posts back (structured-cloned): the run's evidence and when the storm ended. The
+ * sender's base URL is a `URL`, which does not clone: it travels as text, `policy.baseUrl` as its `href`.
+ */
+export interface PostedStorm {
+  readonly evidence: Omit<ChaosEvidence, 'world'> & {
+    readonly world: Omit<ChaosEvidence['world'], 'policy'> & {
+      readonly policy: Omit<ChaosEvidence['world']['policy'], 'baseUrl'>;
+    };
+  };
+  readonly stormEnds: number;
+  readonly baseUrl: string;
+}
+
+/** Runs the storm's pipeline (on the storm's worker thread); see `runStorm`. */
+export async function stormEvidence(options: ChaosOptions): Promise<PostedStorm> {
   const stateDir = await mkdtemp(join(tmpdir(), 'relay-storm-'));
   const stormMs = stormDurationMs(options);
   const stormEnds = Date.now() + stormMs;
@@ -80,9 +139,14 @@ export async function runStorm(options: ChaosOptions): Promise<{ facts: Facts; s
     stage: { maxReceiveCount: STORM_MAX_RECEIVE_COUNT },
     storm: { until: stormEnds, action: rateLimited() },
   });
-  const facts = new Facts(evidence);
-  await writeFigures(join(options.reportDir, 'chaos-storm.local.json'), figuresOf(facts, '429 storm', 0));
-  return { facts, stormEnds };
+  // The storm's scripted answer is not plain data, and the checks do not read it.
+  const { storm: _storm, ...settings } = evidence.settings;
+  const { baseUrl, ...policy } = evidence.world.policy;
+  return {
+    evidence: { ...evidence, settings, world: { ...evidence.world, policy } },
+    stormEnds,
+    baseUrl: baseUrl.href,
+  };
 }
 
 export const STORM_TIME_SCALE = 600;

@@ -32,6 +32,46 @@ export interface ChaosFigures {
    * past the scaled duplicate window, so they may end `unknown_outcome` instead of delivered.
    */
   readonly held_back_after_unknown_outcome: number;
+  /**
+   * Jobs an outage held up after an unknown outcome (a record left on the queue, or re-queued while a dependency
+   * was down): the wait may carry them past the scaled duplicate window, so they may end `unknown_outcome`.
+   */
+  readonly slowed_by_outage_after_unknown_outcome: number;
+  /** Requests planned to succeed that a live instance got no answer to in time: a busy machine's timeouts. */
+  readonly unplanned_timeouts: number;
+  /** Jobs whose answer (or unpublished event) was lost to a double fault: the settle or a step after it, and SQS. */
+  readonly lost_to_double_faults: { readonly answers: number; readonly events: number };
+  /** Jobs an open sender finding may have touched (test/chaos/findings.test.ts), which the checks tolerate. */
+  readonly open_findings: Readonly<Record<string, number>>;
+  /** The ledger: jobs not settled at the end (lost). */
+  readonly unsettled_in_ledger: number;
+  /** Dead letters on the queue after the run, and what the one redrive did with them. */
+  readonly dead_letters: {
+    readonly before_redrive: number;
+    readonly jobs_with_two_copies: number;
+    readonly redriven: number;
+    readonly deleted_as_sent: number;
+    readonly after_redrive: number;
+    readonly after_redrive_by_reason: Readonly<Record<string, number>>;
+    readonly new_generations: number;
+  };
+  /** eCourtDate's webhooks: deliveries, statuses lost, replays after the dedupe window and how many went out. */
+  readonly webhooks: {
+    readonly deliveries: number;
+    readonly statuses_before_the_index: number;
+    readonly statuses_lost: number;
+    readonly replays: number;
+    readonly replays_published: number;
+    readonly records_expired_before_the_replays: number;
+  };
+  /** `eCourtDate Job Settled` events: published, marked replayed, and jobs whose `replayed` is wrong. */
+  readonly job_settled_events: {
+    readonly published: number;
+    readonly replayed: number;
+    readonly wrong: number;
+  };
+  /** Outages of the senders' dependencies: how many, and the attempts each service refused. */
+  readonly outages: { readonly count: number; readonly refused_attempts: Readonly<Record<string, number>> };
   readonly faults_injected: Readonly<Record<string, number>>;
 }
 
@@ -55,6 +95,7 @@ export function renderFigures(figures: ChaosFigures): string {
     ['seed', String(figures.seed)],
     ['time scale, instances', `${figures.time_scale}, ${figures.instances}`],
     ['time', `${figures.seconds} s${figures.waves > 1 ? ` in ${figures.waves} waves` : ''}`],
+    ['instances killed', String(figures.faults_injected.instances_killed ?? 0)],
     ['delivered', String(figures.summary.delivered ?? 0)],
     ['duplicate', String(figures.summary.duplicate ?? 0)],
     ['dead-lettered', `${figures.summary.dead_lettered ?? 0}${reasons ? ` (${reasons})` : ''}`],
@@ -71,5 +112,49 @@ export function renderFigures(figures: ChaosFigures): string {
     ['records re-queued as fresh copies', String(figures.requeued_copies)],
     ['held back by a 429 after an unknown outcome', String(figures.held_back_after_unknown_outcome)],
   ];
+  const { dead_letters: letters, webhooks, job_settled_events: settled, outages } = figures;
+  if (outages.count > 0 || letters.redriven > 0 || webhooks.deliveries > 0) {
+    const reasons = Object.entries(letters.after_redrive_by_reason)
+      .map(([reason, n]) => `${reason} ${n}`)
+      .join(', ');
+    rows.push(
+      ['jobs not settled in the ledger', String(figures.unsettled_in_ledger)],
+      ['dead letters, jobs with two copies', `${letters.before_redrive}, ${letters.jobs_with_two_copies}`],
+      [
+        'redrive: redriven, deleted as sent, new generations',
+        `${letters.redriven}, ${letters.deleted_as_sent}, ${letters.new_generations}`,
+      ],
+      ['dead letters after the redrive', `${letters.after_redrive}${reasons ? ` (${reasons})` : ''}`],
+      [
+        'held up by an outage after an unknown outcome',
+        String(figures.slowed_by_outage_after_unknown_outcome),
+      ],
+      [
+        'lost to a double fault: answers, unpublished events',
+        `${figures.lost_to_double_faults.answers}, ${figures.lost_to_double_faults.events}`,
+      ],
+      [
+        'webhook deliveries, statuses before the index, lost',
+        `${webhooks.deliveries}, ${webhooks.statuses_before_the_index}, ${webhooks.statuses_lost}`,
+      ],
+      [
+        'replays after the dedupe window, published',
+        `${webhooks.replays}, ${webhooks.replays_published} (${webhooks.records_expired_before_the_replays} records expired)`,
+      ],
+      ['Job Settled events, replayed, wrong', `${settled.published}, ${settled.replayed}, ${settled.wrong}`],
+      [
+        'jobs an open sender finding touched',
+        Object.entries(figures.open_findings)
+          .map(([finding, n]) => `${finding} ${n}`)
+          .join(', ') || 'none',
+      ],
+      [
+        'outages, attempts refused',
+        `${outages.count}, ${Object.entries(outages.refused_attempts)
+          .map(([service, n]) => `${service} ${n}`)
+          .join(', ')}`,
+      ],
+    );
+  }
   return `${formatTable([`chaos: ${figures.scenario}`, ''], rows)}\nfaults: ${faults}\n`;
 }

@@ -1,12 +1,23 @@
+import { createHmac } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  type AttributeValue,
+  DeleteItemCommand,
+  DynamoDBClient,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
+import {
   ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
+  type Message,
+  type MessageAttributeValue,
   ReceiveMessageCommand,
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import {
   type CreatedMessage,
   createThen,
@@ -18,17 +29,33 @@ import {
   retryAfter,
   startSimulator,
 } from '#local/ecourtdate-simulator/index.ts';
+import { createSimulatorWebhooks, type SimulatedDelivery } from '#local/ecourtdate-simulator/webhooks.ts';
+import type { PublishedEvent } from '#local/eventbridge-stub.ts';
 import type { RunReport } from '#local/pipeline/report.ts';
 import { type PipelineHooks, runPipeline } from '#local/pipeline/run.ts';
+import type { PipelineParts } from '#local/pipeline/senders.ts';
 import { cdkStageConfig, localSenderEnvironment } from '#local/pipeline/stage.ts';
 import { faithfulTimeScaleLimit } from '#local/pipeline/time-scale.ts';
 import { startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
 import type { SqsRefusal } from '#local/sqs-emulator.ts';
+import { LOCAL_WEBHOOK_SECRET } from '#local/webhook-local.ts';
 import { ENV, loadSenderConfig, type SenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
+import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/schema.ts';
+import type { Settlement } from '#shared/sender/runtime.ts';
+import { DLQ_ATTRIBUTE } from '#shared/sqs/attributes.ts';
+import { loadWebhookConfig } from '#shared/webhook/config.ts';
+import { AwsFaults, type Outage, type SpoiledWrite } from '#test/chaos/faults.ts';
 import { InstanceKiller, type KillEvent } from '#test/chaos/kill.ts';
 import { ROOT } from '#test/chaos/options.ts';
-import { FAULTS, type Fault, jobIdOf, MAINTENANCE_SECONDS, type PlannedJob } from '#test/chaos/plan.ts';
+import {
+  FAULTS,
+  type Fault,
+  jobIdOf,
+  MAINTENANCE_SECONDS,
+  type PlannedJob,
+  type PlannedOutage,
+} from '#test/chaos/plan.ts';
 
 export const ONEOFFS = '/v1/messages/oneoffs';
 export const CHAOS_CLIENT = { id: 'chaos-client', secret: 'chaos-secret-0123456789abcdef0123' };
@@ -56,6 +83,18 @@ export interface ChaosSettings {
    * deploy from that cdk.json would.
    */
   readonly stage?: Readonly<Record<string, string | number>>;
+  /** Outages of the senders' DynamoDB, SQS and EventBridge, counted from when the jobs are put on the queue. */
+  readonly outages?: readonly PlannedOutage[];
+  /**
+   * eCourtDate posts its signed status webhooks for every message it creates (docs/webhooks.md); after the run,
+   * some of them are replayed a dedupe window later by the receiver's clock.
+   */
+  readonly webhooks?: boolean;
+  /**
+   * After the jobs settle, the dead-letter queue is redriven once, as an operator would after checking the
+   * unknown outcomes in Console > Logs, and the run goes on until the send queue is empty again.
+   */
+  readonly redrive?: boolean;
   /** Until `until` (epoch ms), every POST of the messages endpoint meets `action` instead of its plan. */
   readonly storm?: { readonly until: number; readonly action: FaultAction };
   /** Where the sender log goes. */
@@ -117,6 +156,24 @@ export interface ChaosEvidence {
   readonly redeliveredHandles: ReadonlySet<string>;
   /** The sender's log, one line per entry. */
   readonly logLines: readonly string[];
+  /** Ledger writes the world spoiled, and the outages with the attempts they refused. */
+  readonly faults: {
+    readonly spoiled: readonly SpoiledWrite[];
+    readonly outages: readonly Outage[];
+    readonly refused: Readonly<Record<string, number>>;
+  };
+  /** Jobs put on the queue again, upstream, right after they were dead-lettered. */
+  readonly deadLetterResends: readonly string[];
+  /** The redrive after the run (one per wave), when the settings asked for one. */
+  readonly redrives: readonly RedriveEvidence[];
+  /** Every item of the ledger table at the end (before the replays), unmarshalled. */
+  readonly ledger: readonly Readonly<Record<string, unknown>>[];
+  /** Everything put on the local bus: the receiver's events and the senders' `eCourtDate Job Settled`. */
+  readonly events: readonly PublishedEvent[];
+  /** eCourtDate's webhook deliveries (empty without webhooks). */
+  readonly webhookDeliveries: readonly SimulatedDelivery[];
+  /** The replays after the dedupe window (one set per wave), when the run had webhooks. */
+  readonly replays: readonly ReplayEvidence[];
   /** The settings the world ran with (scaled, real ms). */
   readonly world: {
     readonly visibilityTimeoutSeconds: number;
@@ -136,6 +193,38 @@ export interface ChaosEvidence {
 export interface DeadLetter {
   readonly body: string;
   readonly attributes: Readonly<Record<string, string>>;
+}
+
+/** The redrive after the run: what went back to the send queue, and what came of it. */
+export interface RedriveEvidence {
+  /** Epoch ms the first dead letter went back. */
+  readonly startedAt: number;
+  /** The jobs of the run (of its wave): everything before `startedAt` is theirs before the redrive. */
+  readonly jobs: readonly string[];
+  /** The dead letters sent back, with their attributes, as StartMessageMoveTask moves them. */
+  readonly redriven: readonly DeadLetter[];
+  /**
+   * `unknown_outcome` dead letters of jobs whose message eCourtDate holds: the operator found them in Console >
+   * Logs and deleted them instead of redriving them (docs/contract.md).
+   */
+  readonly deletedAsSent: readonly DeadLetter[];
+  /** The SQS message ids the redriven dead letters got on the send queue. */
+  readonly messageIds: readonly string[];
+  /** The dead-letter queue after the second run. */
+  readonly deadLetters: readonly DeadLetter[];
+  /** Real seconds the second run took until the send queue was empty. */
+  readonly seconds: number;
+}
+
+/** Old deliveries posted again after the dedupe window, by the receiver's clock. */
+export interface ReplayEvidence {
+  /** Epoch ms (real) the first replay was posted. */
+  readonly startedAt: number;
+  /** How far the receiver's clock was moved ahead, ms: the dedupe window and an hour. */
+  readonly clockAheadMs: number;
+  /** Records DynamoDB's TTL had removed by then (dedupe records, pending updates). */
+  readonly expiredItems: number;
+  readonly posts: readonly { readonly uuid: string; readonly status: number }[];
 }
 
 /**
@@ -164,16 +253,34 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
   if (settings.coldStartSecretFailures) {
     secrets.failNext(settings.coldStartSecretFailures, 'InternalServiceError');
   }
+  let parts: PipelineParts | undefined;
+  // eCourtDate reports each message a few (scaled) seconds after creating it, as in `npm start`.
+  const webhooks = settings.webhooks
+    ? createSimulatorWebhooks({
+        url: () => parts?.webhooks.url,
+        secret: LOCAL_WEBHOOK_SECRET,
+        stepMs: Math.max(50, 2000 / settings.timeScale),
+        failedRecipients: settings.jobs.filter((job) => job.carrier === 'failed').map((job) => job.to),
+        replyRecipients: settings.jobs.filter((job) => job.carrier === 'replied').map((job) => job.to),
+      })
+    : undefined;
   const sim = await startSimulator({
     clients: { [CHAOS_CLIENT.id]: CHAOS_CLIENT.secret },
     knownAgencies: ['county-a'],
     timeScale: settings.timeScale,
+    ...(webhooks ? { onMessageCreated: webhooks.onMessageCreated } : {}),
   });
 
   const killer = new InstanceKiller({
     functionTimeoutMs: settings.functionTimeoutMs,
     jobIdOfRecord: (body) => recordJobId(body),
   });
+  const faults = new AwsFaults({ jobs: byId });
+  const deadLetterResends: string[] = [];
+  // The receiver's clock runs ahead by this much once the replays start (a week later, by its reckoning).
+  let receiverAheadMs = 0;
+  // Epoch ms the dead letters went back to the send queue, once they have.
+  let redriveStartedAt: number | undefined;
   const posts: PostEvent[] = [];
   const copies: string[] = [];
   let redeliveries = 0;
@@ -183,11 +290,8 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
   let queue: { sqs: SQSClient; url: string; refusals?: () => readonly SqsRefusal[] } | undefined;
   const timers = new Set<NodeJS.Timeout>();
 
-  const copyDuringBackoff = (request: FaultRequestView) => {
-    const id = jobIdOf(request.body);
-    const job = id === undefined ? undefined : byId.get(id);
-    if (!job?.copied || copies.includes(job.id)) return;
-    copies.push(job.id);
+  // An upstream system sends the job again, a moment later.
+  const resendLater = (job: PlannedJob) => {
     const timer = setTimeout(() => {
       timers.delete(timer);
       queue?.sqs
@@ -195,6 +299,21 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
         .catch(() => undefined);
     }, COPY_AFTER_MS);
     timers.add(timer);
+  };
+  // Right after a job is dead-lettered: the relay dead-letters that copy too, so the queue holds two.
+  const resendAfterDeadLetter = (settlement: Settlement) => {
+    const job = settlement.jobId === undefined ? undefined : byId.get(settlement.jobId);
+    if (settlement.applied !== 'dead_lettered' || !job?.resentAfterDeadLetter) return;
+    if (deadLetterResends.includes(job.id)) return;
+    deadLetterResends.push(job.id);
+    resendLater(job);
+  };
+  const copyDuringBackoff = (request: FaultRequestView) => {
+    const id = jobIdOf(request.body);
+    const job = id === undefined ? undefined : byId.get(id);
+    if (!job?.copied || copies.includes(job.id)) return;
+    copies.push(job.id);
+    resendLater(job);
   };
   const sideEffects: Partial<Record<Fault, () => void>> = {
     'secret-outage': () => {
@@ -245,7 +364,8 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
       const jobId = jobIdOf(safeJson(typeof init?.body === 'string' ? init.body : undefined)) ?? '';
       const n = (requestsOf.get(jobId) ?? 0) + 1;
       requestsOf.set(jobId, n);
-      const fault = byId.get(jobId)?.plan[n - 1] ?? 'ok';
+      // The operator redrives once the cause is fixed: after the redrive, every request meets plain success.
+      const fault = redriveStartedAt === undefined ? (byId.get(jobId)?.plan[n - 1] ?? 'ok') : 'ok';
       const post: PostEvent = { jobId, n, fault, instance, at: Date.now(), answered: false };
       posts.push(post);
       if (fault === 'kill-before-send') {
@@ -267,7 +387,14 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
   let monkey: NodeJS.Timeout | undefined;
   const hooks: PipelineHooks = {
     wrapFetch,
-    onInstance: (instance, clients) => killer.instrument(instance, clients),
+    onInstance: (instance, clients) => {
+      killer.instrument(instance, clients);
+      faults.instrument(clients);
+    },
+    onSettled(_instance, handed) {
+      for (const settlement of handed) resendAfterDeadLetter(settlement);
+    },
+    webhookReceiver: { now: () => Date.now() + receiverAheadMs },
     senderEnv: {
       [ENV.httpTimeoutMs]: String(settings.httpTimeoutMs),
       // The chaos suite's own Secrets Manager, which it can make fail.
@@ -275,17 +402,22 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
       [ENV.secretId]: CHAOS_SECRET_ID,
     },
     functionTimeoutMs: settings.functionTimeoutMs,
-    onStarted(sendQueue) {
+    onStarted(sendQueue, pipeline) {
       queue = sendQueue;
+      parts = pipeline;
+      // The jobs are on the queue: the outages count from now.
+      faults.schedule(Date.now(), settings.outages ?? []);
       // SQS delivers at least once: some messages are handed out again while an instance holds them (working
       // on them, or hiding them for a backoff).
+      // Once per job: a fresh copy the relay makes of a redelivered record is not redelivered again (so copies do
+      // not multiply through the re-queues of an outage).
       const done = new Set<string>();
       monkey = setInterval(async () => {
         const state = await sendQueue.inspect().catch(() => undefined);
         for (const entry of state?.inflight ?? []) {
           const id = recordJobId(entry.message.body);
-          if (!id || !byId.get(id)?.redelivered || done.has(entry.message.messageId)) continue;
-          done.add(entry.message.messageId);
+          if (!id || !byId.get(id)?.redelivered || done.has(id)) continue;
+          done.add(id);
           redeliveries += 1;
           redeliveredHandles.add(entry.receiptHandle);
           await sendQueue.sqs
@@ -327,6 +459,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     );
   } catch (error) {
     clearInterval(monkey);
+    webhooks?.stop();
     await Promise.all([sim.close(), secrets.close()]);
     throw error;
   }
@@ -335,23 +468,53 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
   let deadLetters: DeadLetter[] = [];
   let leftOnSendQueue = -1;
   let world: ChaosEvidence['world'];
-  const refusals = queue?.refusals?.();
+  let redrive: RedriveEvidence | undefined;
+  let ledger: Record<string, unknown>[] = [];
+  let replays: ReplayEvidence | undefined;
+  let refusals: readonly SqsRefusal[] | undefined;
+  const sqs = new SQSClient({
+    endpoint: run.endpoints.sqsEndpoint,
+    region: run.endpoints.region,
+    useQueueUrlAsEndpoint: false,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const dynamodb = new DynamoDBClient({
+    endpoint: run.endpoints.dynamodbEndpoint,
+    region: run.endpoints.region,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const table = { client: dynamodb, name: run.endpoints.ledgerTableName };
   try {
-    const sqs = new SQSClient({
-      endpoint: run.endpoints.sqsEndpoint,
-      region: run.endpoints.region,
-      useQueueUrlAsEndpoint: false,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    try {
-      leftOnSendQueue = await drain(sqs, run.endpoints.sendQueueUrl, 20_000);
-      deadLetters = await readAll(sqs, run.endpoints.deadLetterQueueUrl);
-      world = await worldOf(sqs, run.endpoints.sendQueueUrl, settings, cwd);
-    } finally {
-      sqs.destroy();
+    leftOnSendQueue = await drain(sqs, run.endpoints.sendQueueUrl, 20_000);
+    const letters = await readAll(sqs, run.endpoints.deadLetterQueueUrl);
+    deadLetters = letters.map((received) => received.letter);
+    if (settings.redrive) {
+      redriveStartedAt = Date.now();
+      const sent = (id: string) => sim.messages.some((message) => jobIdOf(message.body) === id);
+      const redriven = await redriveAndRun(sqs, run.endpoints, letters, sent, settings);
+      ({ leftOnSendQueue, ...redrive } = redriven);
     }
+    await webhooks?.idle();
+    ledger = await scanTable(table);
+    if (webhooks && parts) {
+      const window = loadWebhookConfig(parts.webhooks.env).dedupeTtlSeconds * 1000;
+      // A week later by the receiver's clock (the dedupe window and an hour): DynamoDB's TTL has removed what
+      // expired by then, and a captured delivery is posted again.
+      receiverAheadMs = window + 3_600_000;
+      const expiredItems = await expireItems(table, Date.now() + receiverAheadMs);
+      replays = {
+        ...(await replay(parts.webhooks.url, webhooks.deliveries)),
+        clockAheadMs: receiverAheadMs,
+        expiredItems,
+      };
+    }
+    world = await worldOf(sqs, run.endpoints.sendQueueUrl, settings, cwd);
+    refusals = queue?.refusals?.();
   } finally {
     for (const timer of timers) clearTimeout(timer);
+    webhooks?.stop();
+    sqs.destroy();
+    dynamodb.destroy();
     await run.stop();
     await Promise.all([sim.close(), secrets.close()]);
   }
@@ -375,10 +538,17 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     tokenOutages,
     deadLetters,
     leftOnSendQueue,
-    refusals: refusals ?? queue?.refusals?.(),
+    refusals,
     redeliveredHandles,
     logLines: log.split('\n').filter((line) => line !== ''),
     world,
+    faults: { spoiled: faults.spoiled, outages: faults.outages, refused: faults.refused },
+    deadLetterResends,
+    redrives: redrive ? [redrive] : [],
+    ledger,
+    events: [...(parts?.webhooks.events.events ?? [])],
+    webhookDeliveries: webhooks?.deliveries ?? [],
+    replays: replays ? [replays] : [],
   };
 }
 
@@ -442,7 +612,26 @@ export function mergeEvidence(runs: readonly ChaosEvidence[]): ChaosEvidence {
     redeliveredHandles: new Set(all((run) => [...run.redeliveredHandles])),
     logLines: all((run) => run.logLines),
     world: first.world,
+    faults: {
+      spoiled: all((run) => run.faults.spoiled),
+      outages: all((run) => run.faults.outages),
+      refused: sumRecords(runs.map((run) => run.faults.refused)),
+    },
+    deadLetterResends: all((run) => run.deadLetterResends),
+    redrives: all((run) => run.redrives),
+    ledger: all((run) => run.ledger),
+    events: all((run) => run.events),
+    webhookDeliveries: all((run) => run.webhookDeliveries),
+    replays: all((run) => run.replays),
   };
+}
+
+function sumRecords(records: readonly Readonly<Record<string, number>>[]): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const record of records) {
+    for (const [key, n] of Object.entries(record)) total[key] = (total[key] ?? 0) + n;
+  }
+  return total;
 }
 
 /** What each fault makes the simulator answer (`kill-before-send` never reaches it). */
@@ -540,9 +729,15 @@ async function drain(sqs: SQSClient, queueUrl: string, timeoutMs: number): Promi
   }
 }
 
+/** A dead letter as received: what the checks read, and the message itself (to move or delete it). */
+interface ReceivedLetter {
+  readonly letter: DeadLetter;
+  readonly message: Message;
+}
+
 /** Every message on a queue with its attributes, each received once and hidden for the rest of the run. */
-async function readAll(sqs: SQSClient, queueUrl: string): Promise<DeadLetter[]> {
-  const all: DeadLetter[] = [];
+async function readAll(sqs: SQSClient, queueUrl: string): Promise<ReceivedLetter[]> {
+  const all: ReceivedLetter[] = [];
   for (let empty = 0; empty < 2; ) {
     const out = await sqs.send(
       new ReceiveMessageCommand({
@@ -560,10 +755,147 @@ async function readAll(sqs: SQSClient, queueUrl: string): Promise<DeadLetter[]> 
       for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) {
         if (value.StringValue !== undefined) attributes[name] = value.StringValue;
       }
-      all.push({ body: message.Body ?? '', attributes });
+      all.push({ letter: { body: message.Body ?? '', attributes }, message });
     }
   }
   return all;
+}
+
+/**
+ * Redrives the dead-letter queue once, as an operator would, and lets the pipeline run until the send queue is
+ * empty again: the `unknown_outcome` dead letters of jobs whose message eCourtDate holds (`sent`, what Console >
+ * Logs would show) are deleted; every other dead letter goes back to the send queue with its body and message
+ * attributes, as StartMessageMoveTask (and `relay dlq redrive`) moves them, and is deleted from the dead-letter
+ * queue. Returns what went where, the dead-letter queue afterwards and what is left on the send queue.
+ */
+async function redriveAndRun(
+  sqs: SQSClient,
+  endpoints: { readonly sendQueueUrl: string; readonly deadLetterQueueUrl: string },
+  letters: readonly ReceivedLetter[],
+  sent: (jobId: string) => boolean,
+  settings: ChaosSettings,
+): Promise<RedriveEvidence & { readonly leftOnSendQueue: number }> {
+  const startedAt = Date.now();
+  const redriven: DeadLetter[] = [];
+  const deletedAsSent: DeadLetter[] = [];
+  const messageIds: string[] = [];
+  for (const { letter, message } of letters) {
+    const jobId = letter.attributes[DLQ_ATTRIBUTE.jobId] ?? recordJobId(letter.body);
+    const unknown = letter.attributes[DLQ_ATTRIBUTE.reason] === 'unknown_outcome';
+    if (unknown && jobId !== undefined && sent(jobId)) {
+      deletedAsSent.push(letter);
+    } else {
+      const attributes = Object.entries(message.MessageAttributes ?? {}).map(
+        ([name, value]): [string, MessageAttributeValue] => [
+          name,
+          { DataType: value.DataType ?? 'String', StringValue: value.StringValue },
+        ],
+      );
+      const out = await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: endpoints.sendQueueUrl,
+          MessageBody: message.Body ?? '',
+          MessageAttributes: Object.fromEntries(attributes),
+        }),
+      );
+      redriven.push(letter);
+      if (out.MessageId) messageIds.push(out.MessageId);
+    }
+    await sqs.send(
+      new DeleteMessageCommand({
+        QueueUrl: endpoints.deadLetterQueueUrl,
+        ReceiptHandle: message.ReceiptHandle,
+      }),
+    );
+  }
+  const leftOnSendQueue = await drain(sqs, endpoints.sendQueueUrl, settings.runTimeoutSeconds * 1000);
+  const after = await readAll(sqs, endpoints.deadLetterQueueUrl);
+  return {
+    startedAt,
+    jobs: settings.jobs.map((job) => job.id),
+    redriven,
+    deletedAsSent,
+    messageIds,
+    deadLetters: after.map((received) => received.letter),
+    seconds: (Date.now() - startedAt) / 1000,
+    leftOnSendQueue,
+  };
+}
+
+/** The ledger table the world reads behind the relay's back. */
+interface LedgerTable {
+  readonly client: DynamoDBClient;
+  readonly name: string;
+}
+
+/** Every item of the table, unmarshalled (a Scan: the relay itself never scans). */
+async function scanTable(table: LedgerTable): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const out = await table.client.send(
+      new ScanCommand({ TableName: table.name, ConsistentRead: true, ExclusiveStartKey: start }),
+    );
+    for (const item of out.Items ?? []) items.push(unmarshall(item));
+    start = out.LastEvaluatedKey;
+  } while (start !== undefined);
+  return items;
+}
+
+/**
+ * Does what DynamoDB's TTL does by `at` (epoch ms): deletes every item whose `expiration` has passed. The
+ * emulator keeps expired items for ever. Returns how many it deleted.
+ */
+async function expireItems(table: LedgerTable, at: number): Promise<number> {
+  let deleted = 0;
+  for (const item of await scanTable(table)) {
+    const expiration = item[LEDGER_TABLE_TTL_ATTRIBUTE];
+    if (typeof expiration !== 'number' || expiration * 1000 >= at) continue;
+    await table.client.send(
+      new DeleteItemCommand({
+        TableName: table.name,
+        Key: { [LEDGER_TABLE_KEY]: { S: String(item[LEDGER_TABLE_KEY]) } },
+      }),
+    );
+    deleted += 1;
+  }
+  return deleted;
+}
+
+/**
+ * Posts again, byte for byte and correctly signed, some of eCourtDate's deliveries that the receiver took (one in
+ * twenty, at least 10, at most 200): captured deliveries replayed.
+ */
+async function replay(
+  url: string,
+  deliveries: readonly SimulatedDelivery[],
+): Promise<Omit<ReplayEvidence, 'clockAheadMs' | 'expiredItems'>> {
+  const taken = deliveries.filter(
+    (delivery) => !delivery.forged && delivery.attempts.some((status) => status >= 200 && status < 300),
+  );
+  const count = Math.min(200, Math.max(10, Math.ceil(taken.length / 20)), taken.length);
+  const step = taken.length / Math.max(count, 1);
+  const chosen = Array.from({ length: count }, (_, i) => taken[Math.floor(i * step)]).filter(
+    (delivery) => delivery !== undefined,
+  );
+  const startedAt = Date.now();
+  const posts: { uuid: string; status: number }[] = [];
+  for (const delivery of chosen) {
+    const signature = createHmac('sha256', LOCAL_WEBHOOK_SECRET).update(delivery.body).digest('hex');
+    const status = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-ecd-signature': signature },
+      body: delivery.body,
+      signal: AbortSignal.timeout(5_000),
+    })
+      .then(async (res) => {
+        await res.arrayBuffer();
+        return res.status;
+      })
+      .catch(() => 0);
+    posts.push({ uuid: delivery.uuid, status });
+  }
+  return { startedAt, posts };
 }
 
 /** The send queue's visibility timeout as created, and the stage's windows scaled as the sender scales them. */
