@@ -18,6 +18,12 @@ import {
 import type { Observed, RecordContext } from '#shared/sender/stages.ts';
 import type { CarriedAnswer } from '#shared/sqs/attributes.ts';
 
+/**
+ * Unanswered claim tokens a chain of copies carries (its latest claim's and the earlier ones): one per refused
+ * claim, so 32 cover half an hour of DynamoDB refusing one job's claims at the first backoff step (a minute).
+ */
+export const CLAIM_TOKENS_CARRIED = 32;
+
 /** Per-record facts for the log line, the dead-letter attributes and the settlement. */
 export interface RecordFacts {
   readonly jobId: string | undefined;
@@ -125,7 +131,9 @@ export function decideRecord(context: RecordContext, observed: Observed, ctx: De
       // already carries an answer, which stays), and finds that attempt its own instead of lost.
       const earlier = context.carried?.result === undefined ? context.carried : undefined;
       // A claim refused after one that may have been applied: any of the chain's claims may be the one still open.
-      const also = earlier ? [earlier.token, ...(earlier.also ?? [])].slice(0, 3) : undefined;
+      const also = earlier
+        ? [earlier.token, ...(earlier.also ?? [])].slice(0, CLAIM_TOKENS_CARRIED - 1)
+        : undefined;
       const carry =
         observed.claimToken !== undefined && context.carried?.result === undefined
           ? { token: observed.claimToken, ...(also ? { also } : {}) }

@@ -49,7 +49,7 @@ export interface CarriedAnswer {
   readonly token: string;
   /**
    * Earlier claim tokens this copy's chain carried without an answer (a claim refused again after one that DynamoDB
-   * may have applied): any of them may be the attempt the ledger holds open for it. At most 3.
+   * may have applied): any of them may be the attempt the ledger holds open for it. At most 31.
    */
   readonly also?: readonly string[] | undefined;
   readonly result?: AttemptResult | undefined;
