@@ -977,9 +977,14 @@ function phaseEventsWrong(
     }
     push(settlements, what, detail);
   }
-  // An instance that died between the settle and the event, or a copy SQS refused, leaves the event to a later
-  // copy, which finds the job settled and marks it replayed: the ledger does not record whether it went out.
-  const unknowable = facts.touched.has(id) || facts.pendingDropped.has(id) || facts.claimTokensDropped(id);
+  // An instance that died between the settle and the event, or a copy SQS refused (the event's, or the one that
+  // was to carry the answer), leaves the event to a later copy, which finds the job settled and marks it replayed:
+  // the ledger does not record whether it went out.
+  const unknowable =
+    facts.touched.has(id) ||
+    facts.pendingDropped.has(id) ||
+    facts.answerDropped.has(id) ||
+    facts.claimTokensDropped(id);
   for (const [what, details] of settlements) {
     const first = details.filter((detail) => detail.replayed !== true).length;
     if (first === 0 && !unknowable) {
