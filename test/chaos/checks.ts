@@ -194,6 +194,23 @@ export class Facts {
     return !lost || history.some((event) => event.status === 'lost');
   }
 
+  /**
+   * Whether a copy of the job was dead-lettered `unknown_outcome` (its attempt counted lost) while the attempt's
+   * 201 rode on another copy, which then settled the job delivered: the dead letter is superseded.
+   */
+  superseded(id: string): boolean {
+    const entry = this.entries.get(id);
+    // The 201 came in the run, not after the redrive (a dead letter redriven and then delivered is no such case).
+    const created = (this.postsOf.get(id) ?? []).find((post) => post.answered && post.status === 201);
+    return (
+      entry?.status === 'delivered' &&
+      entry.uuid !== undefined &&
+      created !== undefined &&
+      this.beforeRedrive(id, created.at) &&
+      this.reportOf(id).some((report) => report.reason === 'unknown_outcome')
+    );
+  }
+
   /** The faults a job really met, in order (kills before sending included). */
   met(id: string): Fault[] {
     return (this.postsOf.get(id) ?? []).map((post) => post.fault);
@@ -529,7 +546,8 @@ export function recoverableNotDelivered(facts: Facts): string[] {
         facts.recoveredTooLate(job.id) ||
         facts.slowedByOutage(job.id) ||
         facts.answerDropped.has(job.id) ||
-        facts.claimTokensDropped(job.id, true)
+        facts.claimTokensDropped(job.id, true) ||
+        facts.superseded(job.id)
       ) {
         return ['delivered', 'dead_lettered:unknown_outcome'];
       }
