@@ -33,7 +33,12 @@ export type RetryCause =
    * A dependency failed in a way no rule decides (DynamoDB, SQS or EventBridge refused, or a bug): the record is
    * re-queued as a fresh copy, carrying any answer eCourtDate gave, so no receive budget is spent.
    */
-  | 'dependency_failure';
+  | 'dependency_failure'
+  /**
+   * Another copy of the job took its ledger entry over while this record's attempt was still answering (it
+   * outlived its lease): the job goes on with that copy, and this record is acknowledged.
+   */
+  | 'handed_over';
 
 export type Outcome =
   | { readonly type: 'delivered'; readonly uuid?: string | undefined }

@@ -81,6 +81,13 @@ export interface LedgerEntry {
    * its uuid, whatever happened since.
    */
   readonly lost_attempt_tokens?: readonly string[];
+  /**
+   * For a settled job: who publishes its `eCourtDate Job Settled` event first. The settle writes a random token
+   * that its writer holds; a copy the writer leaves the event to carries it (`settled_event_pending`) and takes it
+   * over with `JobLedger.claimEvent` before it publishes, so only one holder ever publishes unmarked, however many
+   * twins of the copy SQS hands out. Every other publication is marked `replayed`. A claim clears it.
+   */
+  readonly event_token?: string;
   /** For a dead-lettered job: why, in a sentence, and the redacted response excerpt, for its copies' dead letters. */
   readonly dead_letter_detail?: string;
   readonly dead_letter_excerpt?: string;
@@ -323,6 +330,7 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
       lease_until: input.leaseUntil,
       attempt_token: input.token,
       write_token: input.token,
+      event_token: undefined,
       version: existing.version + 1,
       expiration,
       updated_at: now,

@@ -48,7 +48,15 @@ export interface SettleInput {
   readonly detail?: string | undefined;
   /** For a dead letter: the redacted excerpt of eCourtDate's last answer, kept for its copies' dead letters. */
   readonly excerpt?: string | undefined;
+  /**
+   * For a settled job (not a retry): the token of the `eCourtDate Job Settled` event's first publication, held by
+   * this writer (see `event_token`).
+   */
+  readonly eventToken?: string | undefined;
 }
+
+/** What an event claim came to: this copy publishes first, another holder took it, or the entry changed. */
+export type EventClaimResult = 'claimed' | 'taken' | 'busy';
 
 /** What a settle came to: written (by this call, or by its first try whose answer was lost), or a conflict. */
 export type SettleResult =
@@ -114,9 +122,66 @@ export class JobLedger {
     return written === 'written' ? { kind: 'written', entry: next } : { kind: 'conflict' };
   }
 
-  /** Replaces the entry if it still has `expectedVersion`; `written`, or the entry found instead. */
-  #replace(entry: LedgerEntry, expectedVersion: number): Promise<'written' | LedgerEntry | undefined> {
-    return this.#put(entry, 'version = :expected', { ':expected': expectedVersion });
+  /**
+   * Takes over the first publication of a settled job's `eCourtDate Job Settled` event from `held` (the
+   * `event_token` a copy carries in `settled_event_pending`) to `next`, by a Put conditional on the version read
+   * and on `held`. `claimed` when this write (or its first try whose answer was lost) moved it: the caller
+   * publishes the event unmarked. `taken` when the entry holds another token (a twin of the copy took it, or the
+   * job was claimed or settled again): the caller marks its event replayed. `busy` when only the version moved:
+   * the caller tries again later. Throws the SDK's error when DynamoDB fails. README, "The job ledger".
+   */
+  async claimEvent(request: {
+    readonly entry: LedgerEntry;
+    readonly held: string;
+    readonly next: string;
+    /** This write's token (see `write_token`). @default a new random UUID */
+    readonly token?: string | undefined;
+  }): Promise<EventClaimResult> {
+    const { entry, held, next } = request;
+    if (entry.event_token !== held) return 'taken';
+    const written = await this.#replace(
+      { ...entry, event_token: next, write_token: request.token ?? randomUUID(), version: entry.version + 1 },
+      entry.version,
+      { condition: 'event_token = :held', values: { ':held': held } },
+    );
+    if (written === 'written') return 'claimed';
+    return written?.event_token === held ? 'busy' : 'taken';
+  }
+
+  /**
+   * Replaces the entry if it still has `expectedVersion` (and meets `also`); `written`, or the entry found
+   * instead. The webhook receiver writes the job's delivery status into the same item without touching `version`
+   * (docs/webhooks.md): the Put is also conditional on the delivery version read, and when only that moved, it
+   * is made again over the delivery fields found, so a status recorded meanwhile is never overwritten.
+   */
+  async #replace(
+    entry: LedgerEntry,
+    expectedVersion: number,
+    also?: { readonly condition: string; readonly values: Record<string, unknown> },
+  ): Promise<'written' | LedgerEntry | undefined> {
+    let next = entry;
+    let found: 'written' | LedgerEntry | undefined;
+    for (let round = 0; round < DELIVERY_MERGE_ROUNDS; round++) {
+      const delivery = (next as DeliveryFields).delivery_version;
+      found = await this.#put(
+        next,
+        [
+          'version = :expected',
+          delivery === undefined ? 'attribute_not_exists(delivery_version)' : 'delivery_version = :delivery',
+          ...(also ? [also.condition] : []),
+        ].join(' AND '),
+        {
+          ':expected': expectedVersion,
+          ...(delivery === undefined ? {} : { ':delivery': delivery }),
+          ...also?.values,
+        },
+      );
+      if (found === 'written' || found === undefined || found.version !== expectedVersion) return found;
+      const moved = (found as DeliveryFields).delivery_version;
+      if (moved === delivery) return found;
+      next = withDeliveryOf(next, found);
+    }
+    return found;
   }
 
   /**
@@ -154,6 +219,27 @@ export class JobLedger {
   }
 }
 
+/** Rounds of the Put of an entry whose delivery status the webhook receiver keeps changing meanwhile. */
+const DELIVERY_MERGE_ROUNDS = 4;
+
+/** The fields of a job's entry that only the webhook receiver writes (shared/ledger/delivery.ts). */
+const DELIVERY_FIELDS = [
+  'delivery_status',
+  'delivery_status_at',
+  'delivery_history',
+  'delivery_version',
+  'delivery_updated_at',
+] as const;
+type DeliveryFields = { readonly delivery_version?: number };
+
+/** `entry` with the webhook receiver's fields as `found` holds them (absent ones removed). Pure. */
+function withDeliveryOf(entry: LedgerEntry, found: LedgerEntry): LedgerEntry {
+  const next: Record<string, unknown> = { ...entry };
+  const source = found as unknown as Record<string, unknown>;
+  for (const field of DELIVERY_FIELDS) next[field] = source[field];
+  return next as unknown as LedgerEntry;
+}
+
 /** The entry after an attempt settled. Pure. */
 export function settledEntry(input: SettleInput, expiration: number): LedgerEntry {
   const { entry, now, attempt, outcome } = input;
@@ -184,6 +270,7 @@ export function settledEntry(input: SettleInput, expiration: number): LedgerEntr
     // Kept for the dead letters of the job's later copies (capped: an entry stays small).
     dead_letter_detail: reason && input.detail ? input.detail.slice(0, 512) : undefined,
     dead_letter_excerpt: reason && input.excerpt ? input.excerpt.slice(0, 512) : undefined,
+    event_token: outcome.type === 'retry' ? undefined : input.eventToken,
     history: appendHistory(entry.history, {
       at: now,
       generation: entry.generation,

@@ -1,3 +1,4 @@
+import type { EventClaimResult } from '#shared/ledger/ledger.ts';
 import type { Outcome } from '#shared/outcome.ts';
 import { hideSeconds } from '#shared/policy.ts';
 import { maskRecipient } from '#shared/redact.ts';
@@ -34,28 +35,61 @@ export async function applyDecision(
   for (const status of decision.facts.sent?.sendStatuses ?? []) recordApiAnswer(runtime.metrics, status);
   let current = decision;
   let deadLetterToken = decision.deadLetterToken;
+  // The ledger's event token this record holds: it publishes the job's first, unmarked Job Settled event.
+  let eventToken: string | undefined;
   if (decision.settle) {
     if (decision.action === 'dead_letter') deadLetterToken = runtime.token();
-    const written = await writeSettle(context, decision, deadLetterToken, runtime);
+    eventToken = runtime.token();
+    const written = await writeSettle(context, decision, { deadLetterToken, eventToken }, runtime);
     if (!written.ok || written.value === 'conflict') {
       const failure = written.ok ? ('conflict' as const) : { errorName: written.errorName };
       return applyQueueAction(
         context,
-        afterLedgerFailure(decision, failure, decideContext(runtime)),
+        afterLedgerFailure(decision, failure, decideContext(runtime), eventToken),
         runtime,
       );
     }
     current = { ...decision, facts: { ...decision.facts, attempts: written.value.sends } };
+  } else if (decision.eventClaim !== undefined) {
+    const claimed = await claimEvent(decision.eventClaim, runtime);
+    if (!claimed.ok || claimed.value.result === 'busy') {
+      const errorName = claimed.ok ? 'the ledger entry changed meanwhile' : claimed.errorName;
+      return applyQueueAction(
+        context,
+        afterSettledStepFailure(decision, errorName, decideContext(runtime), decision.eventClaim.held),
+        runtime,
+      );
+    }
+    if (claimed.value.result === 'claimed') {
+      eventToken = claimed.value.next;
+      current = { ...decision, replayed: false };
+    }
   }
   const after = await afterSettle(current, runtime);
   if (!after.ok) {
+    const held = current.replayed === true ? undefined : eventToken;
     return applyQueueAction(
       context,
-      afterSettledStepFailure(current, after.errorName, decideContext(runtime)),
+      afterSettledStepFailure(current, after.errorName, decideContext(runtime), held),
       runtime,
     );
   }
   return applyQueueAction(context, current, runtime, deadLetterToken);
+}
+
+/**
+ * Takes the ledger's event token over from the one this copy holds (`eventClaim`), so that of all the twins of
+ * the copy only one publishes the job's first, unmarked `eCourtDate Job Settled` event.
+ */
+async function claimEvent(
+  claim: NonNullable<Decision['eventClaim']>,
+  runtime: SenderRuntime,
+): Promise<Done<{ readonly result: EventClaimResult; readonly next: string }>> {
+  const next = runtime.token();
+  return attempt(async () => {
+    const result = await runtime.ledger.claimEvent({ ...claim, next, token: runtime.token() });
+    return { result, next };
+  });
 }
 
 function pace(decision: Decision, runtime: SenderRuntime): void {
@@ -74,7 +108,7 @@ function pace(decision: Decision, runtime: SenderRuntime): void {
 async function writeSettle(
   context: RecordContext,
   decision: Decision,
-  deadLetterToken: string | undefined,
+  tokens: { readonly deadLetterToken: string | undefined; readonly eventToken: string },
   runtime: SenderRuntime,
 ): Promise<Done<{ readonly sends: number } | 'conflict'>> {
   const settle = decision.settle;
@@ -90,7 +124,8 @@ async function writeSettle(
       outcome: decision.outcome,
       messageId: context.record.messageId,
       detail: facts.detail,
-      deadLetterToken,
+      deadLetterToken: tokens.deadLetterToken,
+      eventToken: tokens.eventToken,
       // Read (and so redacted) only for a dead letter: kept for its copies' dead letters.
       excerpt: decision.outcome.type === 'dead_letter' ? excerptOf(facts) : undefined,
     });
@@ -246,6 +281,7 @@ function report(
   else if (applied === 'left') runtime.logger.error(LOG_MESSAGE.left, line);
   else if (applied === 'requeued') runtime.logger.warn(LOG_MESSAGE.requeued, line);
   else if (applied === 'hidden') runtime.logger.warn(LOG_MESSAGE.retried, line);
+  else if (outcome.type === 'retry') runtime.logger.warn(LOG_MESSAGE.handedOver, line);
   else runtime.logger.info(LOG_MESSAGE.settled, line);
   return settlement;
 }

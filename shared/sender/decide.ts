@@ -53,7 +53,10 @@ export interface LedgerSettle {
 /** What a copy of the record carries (see `requeueCopy` in shared/sqs/settle.ts). */
 export interface CopySpec {
   readonly carry?: CarriedAnswer | undefined;
-  /** The attempt token of the entry whose `eCourtDate Job Settled` event the copy is to publish. */
+  /**
+   * The ledger's `event_token` this record holds: the copy takes it over (`JobLedger.claimEvent`) and publishes
+   * the job's `eCourtDate Job Settled` event unmarked, if no twin of it did first.
+   */
   readonly settledEventPending?: string | undefined;
   readonly keepRedriveToken?: boolean | undefined;
 }
@@ -74,10 +77,17 @@ export interface Decision {
   readonly copy?: CopySpec | undefined;
   /** The job had settled before: acknowledged without a send. */
   readonly alreadySettled?: boolean | undefined;
-  /** For a job settled before: its `eCourtDate Job Settled` event already went out (this one is a replay). */
+  /**
+   * The `eCourtDate Job Settled` event is published marked `replayed` (it may have gone out before), unless
+   * this record takes over `eventClaim` first.
+   */
   readonly replayed?: boolean | undefined;
-  /** The attempt token of the ledger entry the job settled with (for a copy that publishes its event). */
-  readonly settledToken?: string | undefined;
+  /**
+   * For a job settled before: the ledger's `event_token` this record holds (`settled_event_pending`), and the
+   * entry as the gate read it. If the applier takes the token over, this record publishes the event's first,
+   * unmarked publication.
+   */
+  readonly eventClaim?: { readonly held: string; readonly entry: LedgerEntry } | undefined;
   /** For a dead letter the ledger recorded before: its redrive token, put on the dead-letter message again. */
   readonly deadLetterToken?: string | undefined;
   /** Stop this instance's requests for this long, ms (a 429). */
@@ -189,19 +199,27 @@ function decideGated(
 function alreadySettled(context: RecordContext, entry: LedgerEntry, base: RecordFacts): Decision {
   const outcome: Outcome =
     entry.status === 'delivered' ? { type: 'delivered', uuid: entry.uuid } : { type: 'duplicate' };
-  const token = entry.attempt_token;
   return {
     action: 'acknowledge',
     outcome,
     facts: factsOf(base, entry),
     alreadySettled: true,
-    // The first publication of the event is by a copy made for it, or one carrying the attempt that settled.
-    replayed: !(
-      token !== undefined &&
-      (context.settledEventPending === token || context.carried?.token === token)
-    ),
-    settledToken: token,
+    ...firstPublication(context, entry),
   };
+}
+
+/**
+ * Whether a copy of a settled job may publish its `eCourtDate Job Settled` event first: only the copy holding the
+ * ledger's `event_token` (the one its settling record left the event to), and only once it has taken the token
+ * over, which one twin of it does. Every other copy publishes a replay.
+ */
+function firstPublication(
+  context: RecordContext,
+  entry: LedgerEntry,
+): Pick<Decision, 'replayed' | 'eventClaim'> {
+  const held = context.settledEventPending;
+  const holds = held !== undefined && held === entry.event_token;
+  return { replayed: true, eventClaim: holds ? { held, entry } : undefined };
 }
 
 /**
@@ -218,12 +236,10 @@ function deadLetterAgain(context: RecordContext, entry: LedgerEntry, base: Recor
       : 'a copy of a job already dead-lettered; not sent: only one redrive of its dead letter sends it again';
   const detail = entry.dead_letter_detail ? `${entry.dead_letter_detail} (${why})` : why;
   const facts = { ...factsOf(base, entry), detail, excerpt: entry.dead_letter_excerpt };
-  const token = entry.attempt_token;
   return {
     ...deadLetter(facts, reason),
     deadLetterToken: entry.dead_letter_token,
-    replayed: !(token !== undefined && context.settledEventPending === token),
-    settledToken: token,
+    ...firstPublication(context, entry),
   };
 }
 
@@ -319,7 +335,7 @@ function withSettle(
 ): Decision {
   // The claim consumed any redrive token: copies of this record must not carry it (they are plain copies now).
   const decision = retryOrDeadLetter(context, facts, outcome, ctx, {});
-  return { ...decision, settle, settledToken: settle.entry.attempt_token };
+  return { ...decision, settle };
 }
 
 function retryOrDeadLetter(
@@ -390,19 +406,34 @@ function dependencyFailure(facts: RecordFacts, ctx: DecideContext, copy: CopySpe
 /**
  * What a decision becomes when its ledger write failed (DynamoDB refused it): a fresh copy that carries the open
  * attempt and eCourtDate's answer, so that a known answer (a 201 and its uuid) is never turned into an unknown
- * one; or, when another writer took the entry over meanwhile (`conflict`), an acknowledgement: the job lives on
- * with that writer. Pure.
+ * one. The copy also holds `eventToken`, the event token the failed write tried to put in the entry: should the
+ * write have been applied after all, the copy publishes the job's first event. When another writer took the
+ * entry over meanwhile (`conflict`: it counted this attempt lost after its lease), a delivery is still carried
+ * (the lost attempt's 2xx settles the job with its uuid); any other answer is handed over: the record is
+ * acknowledged as a retry (`handed_over`), and the job goes on with that writer. Pure.
  */
 export function afterLedgerFailure(
   decision: Decision,
   failure: 'conflict' | { readonly errorName: string },
   ctx: DecideContext,
+  eventToken?: string,
 ): Decision {
   const settle = decision.settle;
-  if (failure === 'conflict' || settle === undefined) {
-    const detail = 'the ledger entry was taken over by another copy of the job; this record is acknowledged';
-    return { action: 'acknowledge', outcome: decision.outcome, facts: { ...decision.facts, detail } };
+  const result = settle?.result;
+  const delivery = result?.kind === 'response' && result.status >= 200 && result.status < 300;
+  if (settle === undefined || (failure === 'conflict' && !delivery)) {
+    const detail =
+      'another copy of the job took its ledger entry over (this attempt outlived its lease); the job goes on there and this record is acknowledged';
+    return {
+      action: 'acknowledge',
+      outcome: { type: 'retry', delaySeconds: 0, cause: 'handed_over' },
+      facts: { ...decision.facts, detail },
+    };
   }
+  const why =
+    failure === 'conflict'
+      ? 'another copy took the ledger entry over after the lease'
+      : `the ledger write failed (${failure.errorName})`;
   const carry: CarriedAnswer = {
     token: settle.entry.attempt_token ?? '',
     result: settle.result,
@@ -410,19 +441,29 @@ export function afterLedgerFailure(
     detail: decision.facts.detail,
     excerpt: decision.facts.sent?.excerpt || decision.facts.excerpt || undefined,
   };
-  const detail = `the ledger write failed (${failure.errorName}); the attempt's answer is carried on a fresh copy`;
-  return dependencyFailure({ ...decision.facts, detail }, ctx, { carry });
+  const detail = `${why}; the attempt's answer is carried on a fresh copy`;
+  const publishes = decision.outcome.type !== 'retry' && decision.replayed !== true;
+  return dependencyFailure({ ...decision.facts, detail }, ctx, {
+    carry,
+    settledEventPending: publishes ? eventToken : undefined,
+  });
 }
 
 /**
- * What a decision becomes when the job settled in the ledger but a step after it failed (the uuid index write, or
- * the `eCourtDate Job Settled` event): a fresh copy, which finds the job settled and does that step again. Pure.
+ * What a decision becomes when the job settled in the ledger but a step after it failed (the uuid index write,
+ * the event token's take-over, or the `eCourtDate Job Settled` event): a fresh copy, which finds the job settled
+ * and does that step again. `eventToken` is the ledger's event token this record holds (it settled the job, or
+ * took the token over), undefined when its event was to be a replay: the copy publishes as this record would
+ * have. Pure.
  */
-export function afterSettledStepFailure(decision: Decision, errorName: string, ctx: DecideContext): Decision {
+export function afterSettledStepFailure(
+  decision: Decision,
+  errorName: string,
+  ctx: DecideContext,
+  eventToken: string | undefined,
+): Decision {
   const detail = `settled, but a step after it failed (${errorName}); a fresh copy does it again`;
-  // The copy publishes the event as this record would have: the first publication, or a replay (no mark).
-  const pending = decision.replayed === true ? undefined : (decision.settledToken ?? 'none');
-  return dependencyFailure({ ...decision.facts, detail }, ctx, { settledEventPending: pending });
+  return dependencyFailure({ ...decision.facts, detail }, ctx, { settledEventPending: eventToken });
 }
 
 /** What a decision becomes when SQS refused its action: re-queue (for a dead letter), else hide, else leave. */

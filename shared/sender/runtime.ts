@@ -15,6 +15,7 @@ import type { JobSettledPublisher } from '#shared/sender/settled-event.ts';
 export const LOG_MESSAGE = {
   settled: 'job settled',
   alreadySettled: 'job already settled; acknowledged without sending',
+  handedOver: 'job handed over to the copy that took its ledger entry over; acknowledged',
   retried: 'job retried later',
   requeued: 'job re-queued as a fresh copy',
   deadLettered: 'job dead-lettered',

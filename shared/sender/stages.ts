@@ -26,8 +26,8 @@ export interface RecordContext {
   /** The open attempt a fresh copy carries, with its answer (`carried_answer`). */
   readonly carried: CarriedAnswer | undefined;
   /**
-   * The attempt token of the settled entry whose `eCourtDate Job Settled` event is still to go out
-   * (`settled_event_pending`), on a copy made for that event.
+   * The ledger's `event_token` this copy holds (`settled_event_pending`): the settle it was made after left the
+   * job's first `eCourtDate Job Settled` event to it.
    */
   readonly settledEventPending: string | undefined;
 }

@@ -31,7 +31,8 @@ export const DLQ_ATTRIBUTE = {
  * - `carried_answer`: the open attempt whose settle could not be written, and eCourtDate's answer to it (String,
  *   JSON `CarriedAnswer`), so that a known answer is never turned into an unknown one;
  * - `settled_event_pending`: the job settled but its `eCourtDate Job Settled` event is not out yet (String: the
- *   attempt token of the ledger entry that settled it, so that only the copy made for that event is its first).
+ *   ledger's `event_token` the settle left the event to; the copy takes it over before it publishes, so that of
+ *   all the twins SQS may hand out, one publishes the event's first, unmarked publication).
  */
 export const REQUEUE_ATTRIBUTE = {
   requeuedFrom: 'requeued_from',

@@ -206,8 +206,8 @@ export interface CopyOptions {
   /** The open attempt and its answer, when its settle could not be written (`carried_answer`). */
   readonly carry?: CarriedAnswer | undefined;
   /**
-   * The job settled but its `eCourtDate Job Settled` event is not out yet (`settled_event_pending`): the attempt
-   * token of the ledger entry that settled it.
+   * The job settled but its `eCourtDate Job Settled` event is not out yet (`settled_event_pending`): the
+   * ledger's `event_token` the copy is to take over before it publishes.
    */
   readonly settledEventPending?: string | undefined;
   /**

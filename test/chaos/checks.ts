@@ -284,25 +284,6 @@ export class Facts {
     return (apiSeconds * 1000) / this.scale;
   }
 
-  /**
-   * Jobs of which one SQS message was handled twice (handed out again, its delete refused, or its invocation
-   * ended mid-batch, which leaves no log line): the relay cannot tell the two handlings apart, so both may publish
-   * the job's event unmarked. Seen as two log lines of the message, or a settled one received before.
-   */
-  messagesHandledTwice(): Set<string> {
-    const seen = new Map<string, number>();
-    const jobs = new Set<string>();
-    for (const records of this.recordsOf.values()) {
-      for (const record of records) {
-        const n = (seen.get(record.messageId) ?? 0) + 1;
-        seen.set(record.messageId, n);
-        const settled = record.applied === 'acknowledged' || record.applied === 'dead_lettered';
-        if (n > 1 || (settled && (record.receiveCount ?? 1) > 1)) jobs.add(record.jobId);
-      }
-    }
-    return jobs;
-  }
-
   /** Whether `at` (epoch ms) came before the job's dead letters were redriven (always, without a redrive). */
   beforeRedrive(id: string, at: number): boolean {
     return at < (this.redriveAt.get(id) ?? Number.POSITIVE_INFINITY);
@@ -362,6 +343,7 @@ export interface RecordLine {
 const APPLIED_BY_MESSAGE: Readonly<Record<string, Settlement['applied']>> = {
   [LOG_MESSAGE.settled]: 'acknowledged',
   [LOG_MESSAGE.alreadySettled]: 'acknowledged',
+  [LOG_MESSAGE.handedOver]: 'acknowledged',
   [LOG_MESSAGE.deadLettered]: 'dead_lettered',
   [LOG_MESSAGE.retried]: 'hidden',
   [LOG_MESSAGE.requeued]: 'requeued',
@@ -412,9 +394,7 @@ function unknownOutcome(post: PostEvent): boolean {
 }
 
 /** A record re-queued (or left) carrying its attempt's answer because the settle could not be written. */
-const CARRYING = /the ledger write failed/;
-/** A record acknowledged because another copy of the job took its ledger entry over (a settle's conflict). */
-const HANDED_OVER = /taken over by another copy/;
+const CARRYING = /answer is carried on a fresh copy/;
 /** A record re-queued because a stage failed that no rule decides: the claim refused, most often. */
 const CLAIM_FAILED = /failed unexpectedly/;
 /** Earlier claim tokens a copy of a refused claim carries (shared/sender/decide.ts). */
@@ -890,8 +870,6 @@ export function createdNotKept(facts: Facts): string[] {
     // The report follows the job's messages, one of which may have been dead-lettered before a copy carrying the
     // 201 settled the job: a message it reports delivered names that uuid.
     for (const reported of facts.reportOf(id)) {
-      // A record acknowledged because another copy took the job over is reported as its decision said.
-      if (HANDED_OVER.test(reported.detail ?? '')) continue;
       if (reported.outcome === 'delivered' && !uuids.includes(reported.uuid ?? '')) {
         wrong.push(`${id}: answered 201, reported delivered with uuid ${reported.uuid}`);
       }
@@ -905,9 +883,9 @@ export function createdNotKept(facts: Facts): string[] {
  * reason; a delivered job's uuid), and `replayed` is right: each settlement (the run's; the redrive's new
  * generation) has exactly one event not marked replayed, its first publication, and every other event of it is
  * marked replayed. Publications cannot be ordered (a copy may publish its replay before the settling record's
- * event, held up by EventBridge, goes out), so only the count is checked. Where SQS handed one message out twice
- * (a redelivery, a delete refused), the relay cannot tell its two handlings apart: both may publish unmarked.
- * Where an instance died between the settle and the event, or SQS refused the copy that was to publish it (a
+ * event, held up by EventBridge, goes out), so only the count is checked. At most one unmarked event holds
+ * without exception: only the settling record, or the one copy that took its event token over in the ledger,
+ * publishes unmarked, however many times SQS handed a message out. Where an instance died between the settle and the event, or SQS refused the copy that was to publish it (a
  * double fault), the next copy finds the job settled and publishes it marked replayed.
  * Jobs too broken to parse are left out: the relay keeps no record of them, so each copy settles on its own.
  */
@@ -926,7 +904,6 @@ export function jobSettledEventsWrong(facts: Facts): string[] {
   for (const letter of facts.evidence.redrives.flatMap((redrive) => redrive.redriven)) {
     redrivenAs.set(letterJobId(letter) ?? '', letter.attributes[DLQ_ATTRIBUTE.reason]);
   }
-  const handledTwice = facts.messagesHandledTwice();
   for (const job of facts.evidence.settings.jobs) {
     if (!job.valid) continue;
     const events = byJob.get(job.id) ?? [];
@@ -951,7 +928,7 @@ export function jobSettledEventsWrong(facts: Facts): string[] {
       },
     ];
     for (const phase of phases) {
-      wrong.push(...phaseEventsWrong(facts, job.id, phase, entry, handledTwice));
+      wrong.push(...phaseEventsWrong(facts, job.id, phase, entry));
     }
   }
   return wrong;
@@ -971,7 +948,6 @@ function phaseEventsWrong(
     readonly expected: { readonly outcome: string; readonly reason: string | undefined } | undefined;
   },
   entry: LedgerItem | undefined,
-  handledTwice: ReadonlySet<string>,
 ): string[] {
   const wrong: string[] = [];
   const unmarked = phase.events.filter((detail) => detail.replayed !== true);
@@ -1008,7 +984,7 @@ function phaseEventsWrong(
     if (first === 0 && !unknowable) {
       wrong.push(`${id}: every Job Settled event in ${phase.name} (${what}) is marked replayed`);
     }
-    if (first > 1 && !handledTwice.has(id) && !facts.claimTokensDropped(id)) {
+    if (first > 1) {
       wrong.push(`${id}: ${first} Job Settled events in ${phase.name} (${what}) not marked replayed`);
     }
   }

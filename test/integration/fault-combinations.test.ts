@@ -632,6 +632,84 @@ describe('the eCourtDate Job Settled event', () => {
   });
 });
 
+describe('one unmarked Job Settled event per settlement, however many twins of a copy SQS hands out', () => {
+  /** The `replayed` flags of the Job Settled events published so far. */
+  const flags = () => (bus?.events ?? []).map((e) => (e.detail as { replayed?: true }).replayed === true);
+
+  /** The copy the first invocation left on the queue, handed to two instances at once (SQS's at-least-once). */
+  async function twinsOfTheCopy(t: Harness) {
+    await t.fastForward();
+    const copies = await receiveBatch({ sqs: t.sqs, queueUrl: t.sendQueue.url, waitTimeSeconds: 0 });
+    expect(copies).toHaveLength(1);
+    const results = await Promise.all([
+      invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, copies),
+      invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, copies),
+    ]);
+    expect(results.flatMap((r) => r.failed)).toEqual([]);
+    await deleteSucceeded({ sqs: t.sqs, queueUrl: t.sendQueue.url }, results[0] as never);
+  }
+
+  it('EventBridge refused the event after the settle: of two twins of the copy left to publish it, one publishes it unmarked', async () => {
+    const t = await startWithBus();
+    await t.enqueue(jobBody());
+    bus?.failNext(10, 'InternalException');
+    await t.invoke();
+    expect(t.sends()).toHaveLength(1);
+    expect(flags()).toEqual([]);
+    bus?.recover();
+
+    await twinsOfTheCopy(t);
+
+    expect(t.sends()).toHaveLength(1);
+    expect(flags().sort()).toEqual([false, true]);
+    expect(bus?.events.map((e) => e.detail)).toEqual([
+      expect.objectContaining({ job_id: JOB_ID, outcome: 'delivered', uuid: t.sim.messages[0]?.uuid }),
+      expect.objectContaining({ job_id: JOB_ID, outcome: 'delivered', uuid: t.sim.messages[0]?.uuid }),
+    ]);
+  });
+
+  it('a settle DynamoDB applied but reported failed: of two twins of the copy carrying the 201, one publishes the event unmarked', async () => {
+    const t = await startWithBus();
+    await t.enqueue(jobBody({}, { skip_duplicate: true }));
+    let spoiled = () => 0;
+    const faulty = t.createInstance({
+      clients: (clients) => {
+        spoiled = appliedThenRefused(clients.dynamodb, settleWrite);
+      },
+    });
+    await t.invokeWith(faulty);
+    expect(spoiled()).toBe(1);
+    expect(flags()).toEqual([]);
+
+    await twinsOfTheCopy(t);
+
+    expect(t.sends()).toHaveLength(1);
+    expect(await t.ledger().get(JOB_ID)).toMatchObject({
+      status: 'delivered',
+      uuid: t.sim.messages[0]?.uuid,
+    });
+    expect(flags().sort()).toEqual([false, true]);
+  });
+
+  it('a dead letter whose event EventBridge refused: of two twins of the copy, one publishes it unmarked', async () => {
+    const t = await startWithBus();
+    t.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 403 } });
+    await t.enqueue(jobBody());
+    bus?.failNext(10, 'InternalException');
+    await t.invoke();
+    bus?.recover();
+
+    await twinsOfTheCopy(t);
+
+    expect(t.sends()).toHaveLength(1);
+    expect(flags().sort()).toEqual([false, true]);
+    expect(bus?.events.map((e) => e.detail)).toMatchObject([
+      { outcome: 'dead_lettered', reason: 'forbidden' },
+      { outcome: 'dead_lettered', reason: 'forbidden' },
+    ]);
+  });
+});
+
 describe('the eCourtDate Job Settled event of a message that is not the job', () => {
   it.each([['id_conflict (the same id with another text)', { content: 'Another text' }, 'id_conflict']])(
     'a delivered job, then a message with its id that is dead-lettered %s: no first verdict on the job contradicts its delivery',

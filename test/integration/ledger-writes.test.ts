@@ -3,7 +3,10 @@
  * DynamoDB applied but whose answer was lost is still the writer's, and an answer eCourtDate gave is carried until
  * it is written, so a 201 stays a 201. The faults work inside the SDK's retry loop, as real ones do.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DeliveryLedger } from '#shared/ledger/delivery.ts';
+import { JobLedger } from '#shared/ledger/ledger.ts';
 import { type DynamoFault, injectDynamoFaults } from '#test/helpers/dynamo-faults.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import { type Harness, startHarness } from '#test/helpers/relay-harness.ts';
@@ -144,5 +147,114 @@ describe('a known answer is never turned into an unknown one', () => {
 
     expect(h.sends().map((r) => r.status)).toEqual([503, 201]);
     expect(await h.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', sends: 2, retryable: 1 });
+  });
+});
+
+describe('the event token of a settled job (JobLedger.claimEvent)', () => {
+  async function settledEntry() {
+    h = await startHarness();
+    await h.enqueue(jobBody());
+    await h.invoke();
+    const entry = await h.ledger().get(JOB_ID);
+    expect(entry).toMatchObject({ status: 'delivered' });
+    expect(entry?.event_token).toEqual(expect.any(String));
+    return entry as NonNullable<typeof entry>;
+  }
+
+  it('the holder takes it over once; its twin, a stale holder or a made-up token finds it taken', async () => {
+    const entry = await settledEntry();
+    const held = entry.event_token as string;
+    const ledger = h.ledger();
+
+    expect(await ledger.claimEvent({ entry, held, next: 'next-1' })).toBe('claimed');
+    expect((await ledger.get(JOB_ID))?.event_token).toBe('next-1');
+    // The twin read the entry before the take-over: its Put's condition fails, and the token moved on.
+    expect(await ledger.claimEvent({ entry, held, next: 'next-2' })).toBe('taken');
+    const now = (await ledger.get(JOB_ID)) as typeof entry;
+    expect(await ledger.claimEvent({ entry: now, held, next: 'next-3' })).toBe('taken');
+    expect(await ledger.claimEvent({ entry: now, held: 'made-up', next: 'next-4' })).toBe('taken');
+    expect((await ledger.get(JOB_ID))?.event_token).toBe('next-1');
+  });
+
+  it('an entry that changed only in version is busy, not taken: the holder tries again', async () => {
+    const entry = await settledEntry();
+    const held = entry.event_token as string;
+    const stale = { ...entry, version: entry.version - 1 };
+    expect(await h.ledger().claimEvent({ entry: stale, held, next: 'next-1' })).toBe('busy');
+    expect(await h.ledger().claimEvent({ entry, held, next: 'next-1' })).toBe('claimed');
+  });
+
+  it('a take-over DynamoDB applied but whose answer was lost is still the holder’s', async () => {
+    const entry = await settledEntry();
+    const held = entry.event_token as string;
+    const client = new DynamoDBClient({
+      endpoint: h.dynamodb.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const spoiled = injectDynamoFaults(client, { operation: 'PutItem', kind: 'lost_answer', calls: 1 });
+    const ledger = new JobLedger({ client, tableName: String(h.env.LEDGER_TABLE_NAME), ttlSeconds: 86_400 });
+
+    expect(await ledger.claimEvent({ entry, held, next: 'next-1' })).toBe('claimed');
+    expect(spoiled()).toBe(1);
+    client.destroy();
+  });
+
+  it('a new claim of the job (a redrive) clears the token, so no copy of the old settlement can claim the new one', async () => {
+    h = await startHarness();
+    h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 403 } });
+    await h.enqueue(jobBody());
+    await h.invoke();
+    const dead = await h.ledger().get(JOB_ID);
+    expect(dead?.event_token).toEqual(expect.any(String));
+    const [letter] = await h.drainDeadLetters();
+    await h.redrive(letter ?? {});
+    await h.runUntilQuiet(4);
+    const redriven = await h.ledger().get(JOB_ID);
+    expect(redriven).toMatchObject({ status: 'delivered', generation: 2 });
+    expect(redriven?.event_token).not.toBe(dead?.event_token);
+    expect(
+      await h.ledger().claimEvent({ entry: redriven as never, held: dead?.event_token as string, next: 'x' }),
+    ).toBe('taken');
+  });
+});
+
+describe('a sender write never overwrites a status the webhook receiver recorded meanwhile', () => {
+  it('the event take-over and a settle, each made from an entry read before a status arrived, keep the status', async () => {
+    h = await startHarness();
+    await h.enqueue(jobBody());
+    await h.invoke();
+    const read = (await h.ledger().get(JOB_ID)) as NonNullable<Awaited<ReturnType<JobLedger['get']>>>;
+    const delivery = new DeliveryLedger({
+      client: h.dynamodb.client,
+      tableName: String(h.env.LEDGER_TABLE_NAME),
+      ttlSeconds: 86_400,
+    });
+    const now = Date.now();
+    await delivery.recordDeliveryStatus(JOB_ID, { status: 'delivered', at: now, received_at: now });
+
+    expect(await h.ledger().claimEvent({ entry: read, held: read.event_token as string, next: 'n' })).toBe(
+      'claimed',
+    );
+    const after = await h.ledger().get(JOB_ID);
+    expect(after).toMatchObject({ event_token: 'n', delivery_status: 'delivered', delivery_version: 1 });
+
+    // A settle (here a stale redelivery of the same outcome) made from the read before the status.
+    const stale = { ...(after as typeof read), delivery_status: undefined, delivery_version: undefined };
+    await delivery.recordDeliveryStatus(JOB_ID, {
+      status: 'replied',
+      at: now + 1,
+      received_at: now + 1,
+    } as never);
+    const written = await h.ledger().settle({
+      entry: { ...stale, history: stale.history } as typeof read,
+      now: now + 2,
+      outcome: { type: 'delivered', uuid: String(read.uuid) },
+    });
+    expect(written.kind).toBe('written');
+    const final = (await delivery.getDelivery(JOB_ID)) as NonNullable<
+      Awaited<ReturnType<DeliveryLedger['getDelivery']>>
+    >;
+    expect(final.delivery_history?.map((event) => event.status)).toEqual(['delivered', 'replied']);
   });
 });

@@ -1,0 +1,222 @@
+/**
+ * The sender's one decision per record (shared/sender/decide.ts), as pure code: who publishes a settled job's
+ * first `eCourtDate Job Settled` event (docs/contract.md, "One first `eCourtDate Job Settled` event per
+ * settlement"), and what a settle that failed or met another writer becomes ("A known answer is kept until it is
+ * written").
+ */
+import { describe, expect, it } from 'vitest';
+import type { LedgerEntry } from '#shared/ledger/ledger.ts';
+import {
+  afterLedgerFailure,
+  afterSettledStepFailure,
+  type DecideContext,
+  type Decision,
+  decideRecord,
+} from '#shared/sender/decide.ts';
+import type { RecordContext } from '#shared/sender/stages.ts';
+import type { CarriedAnswer } from '#shared/sqs/attributes.ts';
+import {
+  job,
+  jobBody,
+  ledgerEntry,
+  response,
+  senderConfig,
+  sqsRecord,
+  T0,
+  transport,
+} from '#test/helpers/factories.ts';
+
+const ctx: DecideContext = { config: senderConfig(), now: T0 + 120_000, random: () => 0.5 };
+const EVENT_TOKEN = 'event-token-of-the-settle';
+const ATTEMPT_TOKEN = 'attempt-token-of-the-settle';
+
+function context(overrides: Partial<RecordContext> = {}): RecordContext {
+  return {
+    record: sqsRecord(JSON.stringify(jobBody())),
+    receiveCount: 1,
+    firstReceivedAt: T0,
+    redriveToken: undefined,
+    carried: undefined,
+    settledEventPending: undefined,
+    ...overrides,
+  };
+}
+
+const delivered = ledgerEntry({
+  status: 'delivered',
+  uuid: 'uuid-of-the-message',
+  unknown_outcome: false,
+  unknown_at: undefined,
+  next_attempt_at: undefined,
+  attempt_token: ATTEMPT_TOKEN,
+  event_token: EVENT_TOKEN,
+});
+const deadLettered = ledgerEntry({
+  status: 'dead_lettered',
+  dead_letter_reason: 'forbidden',
+  dead_letter_token: 'redrive-token',
+  attempt_token: ATTEMPT_TOKEN,
+  event_token: EVENT_TOKEN,
+});
+
+function gated(kind: 'settled' | 'dead_letter_again', entry: LedgerEntry, record: RecordContext): Decision {
+  return decideRecord(record, { stage: 'gated', job: job(), claim: { kind, entry } }, ctx);
+}
+
+describe('the first publication of a settled job’s event', () => {
+  it.each([
+    ['a delivered job', 'settled', delivered],
+    ['a dead-lettered job', 'dead_letter_again', deadLettered],
+  ] as const)(
+    '%s: only a copy holding the ledger’s event token may claim it; the event is a replay until it does',
+    (_, kind, entry) => {
+      const holder = gated(kind, entry, context({ settledEventPending: EVENT_TOKEN }));
+      expect(holder.replayed).toBe(true);
+      expect(holder.eventClaim).toEqual({ held: EVENT_TOKEN, entry });
+
+      for (const other of [
+        context(),
+        // A forged or stale value, and the settling attempt's token (which every twin of a carrying copy holds).
+        context({ settledEventPending: 'true' }),
+        context({ settledEventPending: ATTEMPT_TOKEN }),
+        context({
+          carried: { token: ATTEMPT_TOKEN, result: response(201, { uuid: 'u' }), last_status: 201 },
+        }),
+      ]) {
+        const decision = gated(kind, entry, other);
+        expect(decision.replayed).toBe(true);
+        expect(decision.eventClaim).toBeUndefined();
+      }
+    },
+  );
+
+  it('an entry without an event token (settled before the relay wrote one, or claimed since) gives no claim', () => {
+    const entry = { ...delivered, event_token: undefined };
+    expect(gated('settled', entry, context({ settledEventPending: EVENT_TOKEN })).eventClaim).toBeUndefined();
+  });
+});
+
+describe('a settle that failed or met another writer', () => {
+  const open = ledgerEntry({ attempt_open: true, attempt_token: ATTEMPT_TOKEN });
+
+  function answered(status: number): Decision {
+    return decideRecord(
+      context(),
+      {
+        stage: 'attempted',
+        job: job(),
+        entry: open,
+        lost: false,
+        sent: {
+          kind: 'attempted',
+          result: response(status, { uuid: status === 201 ? 'uuid-201' : undefined }),
+          sendStatuses: [status],
+          excerpt: '',
+          latencyMs: 40,
+          authFailed: false,
+        },
+      },
+      ctx,
+    );
+  }
+
+  it('DynamoDB refused the settle: a fresh copy carries the answer and the event token the write tried to put', () => {
+    const decision = afterLedgerFailure(
+      answered(201),
+      { errorName: 'ThrottlingException' },
+      ctx,
+      EVENT_TOKEN,
+    );
+    expect(decision.action).toBe('requeue');
+    expect(decision.outcome).toMatchObject({ type: 'retry', cause: 'dependency_failure' });
+    expect(decision.copy?.carry).toMatchObject({
+      token: ATTEMPT_TOKEN,
+      result: { status: 201, uuid: 'uuid-201' },
+    });
+    expect(decision.copy?.settledEventPending).toBe(EVENT_TOKEN);
+  });
+
+  it('a retry publishes no event, so its copy holds no event token', () => {
+    const decision = afterLedgerFailure(
+      answered(503),
+      { errorName: 'ThrottlingException' },
+      ctx,
+      EVENT_TOKEN,
+    );
+    expect(decision.action).toBe('requeue');
+    expect(decision.copy?.settledEventPending).toBeUndefined();
+  });
+
+  it('another copy took the entry over after a 201: the delivery is carried, never acknowledged as delivered here', () => {
+    const decision = afterLedgerFailure(answered(201), 'conflict', ctx, EVENT_TOKEN);
+    expect(decision.action).toBe('requeue');
+    expect(decision.copy?.carry?.result).toMatchObject({ status: 201, uuid: 'uuid-201' });
+    expect(decision.facts.detail).toMatch(/took the ledger entry over/);
+  });
+
+  it.each([400, 409, 503])(
+    'another copy took the entry over after a %i: handed over, acknowledged as a retry, not as what this attempt saw',
+    (status) => {
+      const decision = afterLedgerFailure(answered(status), 'conflict', ctx, EVENT_TOKEN);
+      expect(decision.action).toBe('acknowledge');
+      expect(decision.outcome).toEqual({ type: 'retry', delaySeconds: 0, cause: 'handed_over' });
+      expect(decision.settle).toBeUndefined();
+    },
+  );
+
+  it('a transport failure met by a conflict is handed over too (the taker counted this attempt lost already)', () => {
+    const decision = decideRecord(
+      context(),
+      {
+        stage: 'attempted',
+        job: job(),
+        entry: open,
+        lost: false,
+        sent: {
+          kind: 'attempted',
+          result: transport('timeout'),
+          sendStatuses: [],
+          excerpt: '',
+          latencyMs: 10_000,
+          authFailed: false,
+        },
+      },
+      ctx,
+    );
+    expect(afterLedgerFailure(decision, 'conflict', ctx).outcome).toMatchObject({ cause: 'handed_over' });
+  });
+
+  it('a step after the settle failed: the copy holds the token this record held, or none for a replay', () => {
+    const settled = answered(201);
+    expect(afterSettledStepFailure(settled, 'InternalException', ctx, EVENT_TOKEN).copy).toEqual({
+      settledEventPending: EVENT_TOKEN,
+    });
+    expect(afterSettledStepFailure(settled, 'InternalException', ctx, undefined).copy).toEqual({
+      settledEventPending: undefined,
+    });
+  });
+
+  it('a carried answer on a copy keeps its shape when its own settle fails again', () => {
+    const carried: CarriedAnswer = {
+      token: ATTEMPT_TOKEN,
+      result: response(201, { uuid: 'uuid-201' }),
+      last_status: 201,
+    };
+    const decision = decideRecord(
+      context({ carried }),
+      { stage: 'carried', job: job(), entry: open, carried, lostAttempt: false },
+      ctx,
+    );
+    expect(decision.outcome).toEqual({ type: 'delivered', uuid: 'uuid-201' });
+    const again = afterLedgerFailure(
+      decision,
+      { errorName: 'ThrottlingException' },
+      ctx,
+      'second-event-token',
+    );
+    expect(again.copy).toMatchObject({
+      carry: { token: ATTEMPT_TOKEN },
+      settledEventPending: 'second-event-token',
+    });
+  });
+});
