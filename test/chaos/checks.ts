@@ -75,12 +75,8 @@ export class Facts {
 
   readonly evidence: ChaosEvidence;
 
-  /** Sender findings still open that the checks tolerate (see `OpenFindings`). */
-  readonly open: OpenFindings;
-
-  constructor(evidence: ChaosEvidence, open: OpenFindings = {}) {
+  constructor(evidence: ChaosEvidence) {
     this.evidence = evidence;
-    this.open = open;
     this.byId = new Map(evidence.settings.jobs.map((job) => [job.id, job]));
     this.scale = evidence.settings.timeScale;
     for (const redrive of evidence.redrives) {
@@ -176,22 +172,6 @@ export class Facts {
         (record) => record.at > since && (record.applied === 'left' || record.cause === 'dependency_failure'),
       )
     );
-  }
-
-  /**
-   * Whether the open finding `claimTokensCapped` may have touched the job: a chain of its copies carried an open
-   * attempt (its settle not written, or a claim refused) through more refused claims than the three tokens a copy
-   * keeps. With `lost`, only where the ledger then counted an attempt lost.
-   */
-  claimTokensDropped(id: string, lost = false): boolean {
-    if (!this.open.claimTokensCapped || this.touched.has(id)) return false;
-    const carrying = (this.recordsOf.get(id) ?? []).filter(
-      (record) =>
-        record.applied === 'requeued' && (CARRYING.test(record.detail) || CLAIM_FAILED.test(record.detail)),
-    );
-    if (carrying.length <= CARRIED_TOKENS + 1) return false;
-    const history = (this.entries.get(id)?.history ?? []) as readonly { status?: unknown }[];
-    return !lost || history.some((event) => event.status === 'lost');
   }
 
   /**
@@ -308,18 +288,6 @@ export class Facts {
   }
 }
 
-/**
- * Sender findings still open that the checks tolerate until they are fixed, so that they keep checking everything
- * else; the figures count the jobs they touched. `claimTokensCapped`: a job whose chain of copies met more than
- * four refused claims (DynamoDB down while it waits). The claim tokens themselves are now carried (up to
- * CLAIM_TOKENS_CARRIED, shared/sender/decide.ts), and a findings test shows such a job is never counted lost; what
- * is still seen, about once in 500 jobs, is its `eCourtDate Job Settled` event going out twice unmarked (at least
- * once holds; `replayed` does not), which no reduced test reproduces yet.
- */
-export interface OpenFindings {
-  readonly claimTokensCapped?: boolean;
-}
-
 /** A ledger item as the world read it (unmarshalled). */
 export type LedgerItem = Readonly<Record<string, unknown>>;
 
@@ -395,10 +363,6 @@ function unknownOutcome(post: PostEvent): boolean {
 
 /** A record re-queued (or left) carrying its attempt's answer because the settle could not be written. */
 const CARRYING = /answer is carried on a fresh copy/;
-/** A record re-queued because a stage failed that no rule decides: the claim refused, most often. */
-const CLAIM_FAILED = /failed unexpectedly/;
-/** Earlier claim tokens a copy of a refused claim carries (shared/sender/decide.ts). */
-const CARRIED_TOKENS = 3;
 /** A record re-queued (or left) because a step after the settle failed: the uuid index, the Job Settled event. */
 const AFTER_SETTLE = /a step after it failed/;
 
@@ -479,12 +443,7 @@ export function wrongReasons(facts: Facts): string[] {
         case 'retries_exhausted':
           return facts.budgetSpent(id) >= 2;
         case 'unknown_outcome':
-          return (
-            facts.unknownPosts(id).length > 0 ||
-            facts.touched.has(id) ||
-            facts.answerDropped.has(id) ||
-            facts.claimTokensDropped(id, true)
-          );
+          return facts.unknownPosts(id).length > 0 || facts.touched.has(id) || facts.answerDropped.has(id);
         default:
           return false;
       }
@@ -526,7 +485,6 @@ export function recoverableNotDelivered(facts: Facts): string[] {
         facts.recoveredTooLate(job.id) ||
         facts.slowedByOutage(job.id) ||
         facts.answerDropped.has(job.id) ||
-        facts.claimTokensDropped(job.id, true) ||
         facts.superseded(job.id)
       ) {
         return ['delivered', 'dead_lettered:unknown_outcome'];
@@ -828,10 +786,7 @@ export function lostAnswersMisread(facts: Facts): string[] {
       status: string;
     }[];
     const lost = history.filter((event) => event.status === 'lost' && event.at >= spoiled.at);
-    const excused =
-      facts.touched.has(spoiled.jobId) ||
-      facts.answerDropped.has(spoiled.jobId) ||
-      facts.claimTokensDropped(spoiled.jobId, true);
+    const excused = facts.touched.has(spoiled.jobId) || facts.answerDropped.has(spoiled.jobId);
     if (lost.length > 0 && !excused) {
       wrong.push(
         `${spoiled.jobId}: its ${spoiled.kind} was applied and its answer lost; the ledger then saw an attempt lost`,
@@ -974,11 +929,7 @@ function phaseEventsWrong(
   // An instance that died between the settle and the event, or a copy SQS refused (the event's, or the one that
   // was to carry the answer), leaves the event to a later copy, which finds the job settled and marks it replayed:
   // the ledger does not record whether it went out.
-  const unknowable =
-    facts.touched.has(id) ||
-    facts.pendingDropped.has(id) ||
-    facts.answerDropped.has(id) ||
-    facts.claimTokensDropped(id);
+  const unknowable = facts.touched.has(id) || facts.pendingDropped.has(id) || facts.answerDropped.has(id);
   for (const [what, details] of settlements) {
     const first = details.filter((detail) => detail.replayed !== true).length;
     if (first === 0 && !unknowable) {

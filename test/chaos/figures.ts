@@ -80,10 +80,6 @@ export function figuresOf(
         (post.fault === 'ok' || post.fault === 'latency') && !post.answered && !facts.touched.has(post.jobId),
     ).length,
     lost_to_double_faults: { answers: facts.answerDropped.size, events: facts.pendingDropped.size },
-    open_findings: {
-      claim_tokens_capped: evidence.settings.jobs.filter((job) => facts.claimTokensDropped(job.id, true))
-        .length,
-    },
     unsettled_in_ledger: unsettledInLedger(facts).length,
     dead_letters: {
       before_redrive: evidence.deadLetters.length,

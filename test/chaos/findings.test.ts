@@ -1,9 +1,9 @@
 /**
  * What the chaos suite found in the sender, each reduced to the smallest reproduction against the real handler
  * (test/helpers/relay-harness.ts): fixed findings as regression tests, and the one documented limit (DynamoDB and
- * SQS refusing at once) as a test of what the relay does then. The one finding still open (a Job Settled event
- * sent twice unmarked after long chains of refused claims) has no reduced reproduction yet; the chaos checks
- * tolerate it through `OPEN_FINDINGS` (test/chaos/checks.ts, test/chaos/scenarios.ts).
+ * SQS refusing at once) as a test of what the relay does then. The last finding (a Job Settled event published
+ * twice unmarked by two twins of one copy) is reproduced in test/integration/fault-combinations.test.ts. No
+ * finding is open: the chaos checks tolerate none.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type EventBridgeStub, startEventBridgeStub } from '#local/eventbridge-stub.ts';

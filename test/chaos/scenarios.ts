@@ -3,18 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { rateLimited } from '#local/ecourtdate-simulator/index.ts';
-import { Facts, type OpenFindings } from '#test/chaos/checks.ts';
+import { Facts } from '#test/chaos/checks.ts';
 import { figuresOf } from '#test/chaos/figures.ts';
 import { type ChaosOptions, runTimeoutSeconds, waves } from '#test/chaos/options.ts';
 import { plainJobs, planJobs, planOutages } from '#test/chaos/plan.ts';
 import { writeFigures } from '#test/chaos/summary.ts';
 import { type ChaosEvidence, mergeEvidence, runChaos } from '#test/chaos/world.ts';
-
-/**
- * Sender findings still open, reproduced in test/chaos/findings.test.ts, which the checks tolerate until they
- * are fixed (`OpenFindings` in test/chaos/checks.ts); the figures count the jobs they may have touched.
- */
-export const OPEN_FINDINGS: OpenFindings = {};
 
 /** The senders' HTTP timeout in both scenarios, real ms. */
 export const HTTP_TIMEOUT_MS = 500;
@@ -40,7 +34,7 @@ export async function runMixed(options: ChaosOptions): Promise<Facts> {
     const round = Array.from({ length: Math.min(options.parallel, count - first) }, (_, i) => first + i);
     runs.push(...(await Promise.all(round.map((wave) => runWave(options, wave)))));
   }
-  const facts = new Facts(mergeEvidence(runs), OPEN_FINDINGS);
+  const facts = new Facts(mergeEvidence(runs));
   await writeFigures(
     join(options.reportDir, 'chaos.local.json'),
     figuresOf(facts, 'mixed faults', options.seed, options.wave, (Date.now() - started) / 1000),

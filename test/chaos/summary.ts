@@ -41,8 +41,6 @@ export interface ChaosFigures {
   readonly unplanned_timeouts: number;
   /** Jobs whose answer (or unpublished event) was lost to a double fault: the settle or a step after it, and SQS. */
   readonly lost_to_double_faults: { readonly answers: number; readonly events: number };
-  /** Jobs an open sender finding may have touched (test/chaos/findings.test.ts), which the checks tolerate. */
-  readonly open_findings: Readonly<Record<string, number>>;
   /** The ledger: jobs not settled at the end (lost). */
   readonly unsettled_in_ledger: number;
   /** Dead letters on the queue after the run, and what the one redrive did with them. */
@@ -142,12 +140,6 @@ export function renderFigures(figures: ChaosFigures): string {
         `${webhooks.replays}, ${webhooks.replays_published} (${webhooks.records_expired_before_the_replays} records expired)`,
       ],
       ['Job Settled events, replayed, wrong', `${settled.published}, ${settled.replayed}, ${settled.wrong}`],
-      [
-        'jobs an open sender finding touched',
-        Object.entries(figures.open_findings)
-          .map(([finding, n]) => `${finding} ${n}`)
-          .join(', ') || 'none',
-      ],
       [
         'outages, attempts refused',
         `${outages.count}, ${Object.entries(outages.refused_attempts)

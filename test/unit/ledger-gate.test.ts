@@ -934,7 +934,7 @@ describe('JobLedger: one conditional write to claim, one to settle (DynamoDB moc
     await ledger.settle({ entry: result.entry, now: input.now + SECOND, outcome: { type: 'delivered' } });
     expect(doc.calls()).toHaveLength(2);
     expect(doc.commandCalls(PutCommand)[1]?.args[0].input).toMatchObject({
-      ConditionExpression: 'version = :expected',
+      ConditionExpression: 'version = :expected AND attribute_not_exists(delivery_version)',
       ExpressionAttributeValues: { ':expected': 1 },
     });
   });
