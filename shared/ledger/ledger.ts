@@ -50,7 +50,7 @@ export interface SettleInput {
   readonly excerpt?: string | undefined;
   /**
    * For a settled job (not a retry): the token of the `eCourtDate Job Settled` event's first publication, held by
-   * this writer (see `event_token`).
+   * this writer (see `event_token`); undefined keeps the entry's (a settle whose event is a replay).
    */
   readonly eventToken?: string | undefined;
 }
@@ -270,7 +270,8 @@ export function settledEntry(input: SettleInput, expiration: number): LedgerEntr
     // Kept for the dead letters of the job's later copies (capped: an entry stays small).
     dead_letter_detail: reason && input.detail ? input.detail.slice(0, 512) : undefined,
     dead_letter_excerpt: reason && input.excerpt ? input.excerpt.slice(0, 512) : undefined,
-    event_token: outcome.type === 'retry' ? undefined : input.eventToken,
+    // A settle without a token of its own (a replay's) keeps the holder of the settlement's first event.
+    event_token: outcome.type === 'retry' ? undefined : (input.eventToken ?? entry.event_token),
     history: appendHistory(entry.history, {
       at: now,
       generation: entry.generation,

@@ -1,4 +1,3 @@
-import type { EventClaimResult } from '#shared/ledger/ledger.ts';
 import type { Outcome } from '#shared/outcome.ts';
 import { hideSeconds } from '#shared/policy.ts';
 import { maskRecipient } from '#shared/redact.ts';
@@ -39,7 +38,8 @@ export async function applyDecision(
   let eventToken: string | undefined;
   if (decision.settle) {
     if (decision.action === 'dead_letter') deadLetterToken = runtime.token();
-    eventToken = runtime.token();
+    // A replay's settle keeps the entry's token: the settlement's first event is still its holder's to publish.
+    eventToken = decision.replayed === true ? undefined : runtime.token();
     const written = await writeSettle(context, decision, { deadLetterToken, eventToken }, runtime);
     if (!written.ok || written.value === 'conflict') {
       const failure = written.ok ? ('conflict' as const) : { errorName: written.errorName };
@@ -51,17 +51,16 @@ export async function applyDecision(
     }
     current = { ...decision, facts: { ...decision.facts, attempts: written.value.sends } };
   } else if (decision.eventClaim !== undefined) {
-    const claimed = await claimEvent(decision.eventClaim, runtime);
-    if (!claimed.ok || claimed.value.result === 'busy') {
-      const errorName = claimed.ok ? 'the ledger entry changed meanwhile' : claimed.errorName;
+    const taken = await takeOverEvent(decision.eventClaim, runtime);
+    if (!taken.ok) {
       return applyQueueAction(
         context,
-        afterSettledStepFailure(decision, errorName, decideContext(runtime), decision.eventClaim.held),
+        afterSettledStepFailure(decision, taken.errorName, decideContext(runtime), taken.holds),
         runtime,
       );
     }
-    if (claimed.value.result === 'claimed') {
-      eventToken = claimed.value.next;
+    if (taken.eventToken !== undefined) {
+      eventToken = taken.eventToken;
       current = { ...decision, replayed: false };
     }
   }
@@ -78,18 +77,26 @@ export async function applyDecision(
 }
 
 /**
- * Takes the ledger's event token over from the one this copy holds (`eventClaim`), so that of all the twins of
- * the copy only one publishes the job's first, unmarked `eCourtDate Job Settled` event.
+ * Takes the ledger's event token over from the one this copy holds (`JobLedger.claimEvent`), so that of all the
+ * twins of the copy only one publishes the job's first, unmarked `eCourtDate Job Settled` event. `eventToken`:
+ * the token now held (undefined: another holder took it, this event is a replay). When the take-over failed, or
+ * the entry changed under it, `holds` is what the next copy holds: both tokens when the write's answer was lost
+ * (the ledger holds one of them).
  */
-async function claimEvent(
+async function takeOverEvent(
   claim: NonNullable<Decision['eventClaim']>,
   runtime: SenderRuntime,
-): Promise<Done<{ readonly result: EventClaimResult; readonly next: string }>> {
+): Promise<
+  | { readonly ok: true; readonly eventToken: string | undefined }
+  | { readonly ok: false; readonly errorName: string; readonly holds: string }
+> {
   const next = runtime.token();
-  return attempt(async () => {
-    const result = await runtime.ledger.claimEvent({ ...claim, next, token: runtime.token() });
-    return { result, next };
-  });
+  const claimed = await attempt(() => runtime.ledger.claimEvent({ ...claim, next, token: next }));
+  if (!claimed.ok) return { ok: false, errorName: claimed.errorName, holds: `${claim.held},${next}` };
+  if (claimed.value === 'busy') {
+    return { ok: false, errorName: 'the ledger entry changed meanwhile', holds: claim.held };
+  }
+  return { ok: true, eventToken: claimed.value === 'claimed' ? next : undefined };
 }
 
 function pace(decision: Decision, runtime: SenderRuntime): void {
@@ -108,7 +115,7 @@ function pace(decision: Decision, runtime: SenderRuntime): void {
 async function writeSettle(
   context: RecordContext,
   decision: Decision,
-  tokens: { readonly deadLetterToken: string | undefined; readonly eventToken: string },
+  tokens: { readonly deadLetterToken: string | undefined; readonly eventToken: string | undefined },
   runtime: SenderRuntime,
 ): Promise<Done<{ readonly sends: number } | 'conflict'>> {
   const settle = decision.settle;

@@ -217,9 +217,17 @@ function firstPublication(
   context: RecordContext,
   entry: LedgerEntry,
 ): Pick<Decision, 'replayed' | 'eventClaim'> {
-  const held = context.settledEventPending;
-  const holds = held !== undefined && held === entry.event_token;
+  const held = entry.event_token;
+  const holds = held !== undefined && heldEventTokens(context).includes(held);
   return { replayed: true, eventClaim: holds ? { held, entry } : undefined };
+}
+
+/**
+ * The event tokens a copy holds (`settled_event_pending`): one, or two after a take-over whose answer was lost
+ * (the token it held, and the one it tried to write: the ledger holds one of them).
+ */
+export function heldEventTokens(context: Pick<RecordContext, 'settledEventPending'>): string[] {
+  return context.settledEventPending?.split(',').filter((token) => token !== '') ?? [];
 }
 
 /**

@@ -839,8 +839,9 @@ export function createdNotKept(facts: Facts): string[] {
  * generation) has exactly one event not marked replayed, its first publication, and every other event of it is
  * marked replayed. Publications cannot be ordered (a copy may publish its replay before the settling record's
  * event, held up by EventBridge, goes out), so only the count is checked. At most one unmarked event holds
- * without exception: only the settling record, or the one copy that took its event token over in the ledger,
- * publishes unmarked, however many times SQS handed a message out. Where an instance died between the settle and the event, or SQS refused the copy that was to publish it (a
+ * however many times SQS handed a message out: only the settling record, or the one copy that took its event
+ * token over in the ledger, publishes unmarked (the suite refuses PutEvents calls; it loses no PutEvents answer,
+ * the documented limit that can publish one twice). Where an instance died between the settle and the event, or SQS refused the copy that was to publish it (a
  * double fault), the next copy finds the job settled and publishes it marked replayed.
  * Jobs too broken to parse are left out: the relay keeps no record of them, so each copy settles on its own.
  */

@@ -691,6 +691,64 @@ describe('one unmarked Job Settled event per settlement, however many twins of a
     expect(flags().sort()).toEqual([false, true]);
   });
 
+  it('the take-over DynamoDB applied but reported failed: the next copy holds both tokens, and the event still goes out unmarked once', async () => {
+    const t = await startWithBus();
+    await t.enqueue(jobBody());
+    bus?.failNext(10, 'InternalException');
+    await t.invoke();
+    bus?.recover();
+    await t.fastForward();
+    let spoiled = () => 0;
+    const faulty = t.createInstance({
+      clients: (clients) => {
+        spoiled = appliedThenRefused(clients.dynamodb, (body) => body.includes('event_token = :held'));
+      },
+    });
+    await t.invokeWith(faulty);
+    expect(spoiled()).toBe(1);
+
+    await t.runUntilQuiet(6, () => t.invokeWith(healthy()));
+
+    expect(t.sends()).toHaveLength(1);
+    expect(flags()).toEqual([false]);
+  });
+
+  it('a 409-delivered settlement whose event EventBridge refused, then superseded by the carried 201: its event still goes out unmarked once', async () => {
+    const t = await startWithBus();
+    await t.enqueue(jobBody());
+    const faulty = t.createInstance({
+      clients: (clients) => {
+        injectDynamoFaults(clients.dynamodb, {
+          operation: 'PutItem',
+          match: settleWrite,
+          kind: 'throttled',
+          calls: 1,
+        });
+      },
+    });
+    // The 201's settle is refused: copy C carries it. SQS hands the original out again after the lease: the
+    // attempt counts as lost, the resend meets 409 (delivered, no uuid), and EventBridge refuses that event.
+    const messages = await receiveBatch({ sqs: t.sqs, queueUrl: t.sendQueue.url, waitTimeSeconds: 0 });
+    const first = await invokeBatch(
+      { handler: faulty, queueArn: t.sendQueue.arn, functionTimeoutMs: 60_000 },
+      messages,
+    );
+    await deleteSucceeded({ sqs: t.sqs, queueUrl: t.sendQueue.url }, first);
+    vi.setSystemTime(Date.now() + 60_500);
+    bus?.failNext(10, 'InternalException');
+    await invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, messages);
+    bus?.recover();
+    expect(t.sends().map((r) => r.status)).toEqual([201, 409]);
+
+    await t.runUntilQuiet(6, () => t.invokeWith(healthy()));
+
+    expect(await t.ledger().get(JOB_ID)).toMatchObject({
+      status: 'delivered',
+      uuid: t.sim.messages[0]?.uuid,
+    });
+    expect(flags().filter((replayed) => !replayed)).toHaveLength(1);
+  });
+
   it('a dead letter whose event EventBridge refused: of two twins of the copy, one publishes it unmarked', async () => {
     const t = await startWithBus();
     t.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 403 } });

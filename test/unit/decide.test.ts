@@ -90,6 +90,14 @@ describe('the first publication of a settled job’s event', () => {
     },
   );
 
+  it('a copy holding two tokens (a take-over whose answer was lost) claims whichever the ledger holds', () => {
+    const holder = context({ settledEventPending: `earlier-token,${EVENT_TOKEN}` });
+    expect(gated('settled', delivered, holder).eventClaim).toEqual({ held: EVENT_TOKEN, entry: delivered });
+    const other = context({ settledEventPending: `${EVENT_TOKEN},later-token` });
+    expect(gated('settled', delivered, other).eventClaim).toEqual({ held: EVENT_TOKEN, entry: delivered });
+    expect(gated('settled', delivered, context({ settledEventPending: 'a,b' })).eventClaim).toBeUndefined();
+  });
+
   it('an entry without an event token (settled before the relay wrote one, or claimed since) gives no claim', () => {
     const entry = { ...delivered, event_token: undefined };
     expect(gated('settled', entry, context({ settledEventPending: EVENT_TOKEN })).eventClaim).toBeUndefined();
