@@ -31,7 +31,7 @@ export interface ColdStartFigures {
 const SENDER_ENV = {
   AWS_REGION: 'us-east-1',
   ECOURTDATE_BASE_URL: 'https://staging.api.ecourtdate.com',
-  ECOURTDATE_SECRET_ID: 'ecourtdate-relay/staging/api-client',
+  ECOURTDATE_SECRET_ID: 'ecourtdate-relay/staging/api-credentials',
   SEND_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/send',
   DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/dead-letter',
   LEDGER_TABLE_NAME: 'ledger',

@@ -1,3 +1,4 @@
+import { readSecretSetting, type SecretSetting } from '#infra/secret-setting.ts';
 import {
   sendQueueVisibilityTimeoutSeconds,
   VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS,
@@ -104,7 +105,7 @@ export interface StageConfig {
   /** Days the job ledger keeps a job's entry (and its uuid index item) after the last change (1-365). */
   readonly ledgerTtlDays: number;
   /** `create`: the stack owns the secret (placeholder value). `existing`: an existing secret, by name. */
-  readonly secret: { readonly kind: 'create' | 'existing'; readonly name: string };
+  readonly secret: SecretSetting;
   /** Event bus of the rule; undefined for the account's default bus. */
   readonly eventBusName: string | undefined;
   /**
@@ -156,6 +157,7 @@ export const SETTINGS = [
   'ledgerTtlDays',
   'secretName',
   'existingSecretName',
+  'secretKmsKeyArn',
   'eventBusName',
   'publishJobSettled',
   'traceSubsegments',
@@ -437,23 +439,16 @@ function resolveBaseUrl(read: SettingsReader, stage: Stage, region: ProductionRe
   return url.href.replace(/\/$/, '');
 }
 
-const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
-
 function resolveSecret(read: SettingsReader, stage: Stage): StageConfig['secret'] {
-  const existing = read.text('existingSecretName');
-  const created = read.text('secretName');
-  if (existing !== undefined && created !== undefined) {
-    throw new ConfigError(
-      'existingSecretName',
-      'set either secretName (created by the stack) or existingSecretName',
-    );
-  }
-  const name = existing ?? created ?? `ecourtdate-relay/${stage}/api-client`;
-  const setting = existing !== undefined ? 'existingSecretName' : 'secretName';
-  if (!SECRET_NAME.test(name)) {
-    throw new ConfigError(setting, `expected 1-512 characters of A-Z a-z 0-9 / _ + = . @ -, got "${name}"`);
-  }
-  return { kind: existing !== undefined ? 'existing' : 'create', name };
+  return readSecretSetting(
+    {
+      created: read.text('secretName'),
+      existing: read.text('existingSecretName'),
+      kmsKey: read.text('secretKmsKeyArn'),
+    },
+    { created: 'secretName', existing: 'existingSecretName', kmsKey: 'secretKmsKeyArn' },
+    `ecourtdate-relay/${stage}/api-credentials`,
+  );
 }
 
 function resolveEventBusName(read: SettingsReader): string | undefined {

@@ -1,3 +1,4 @@
+import { readSecretSetting, type SecretSetting } from '#infra/secret-setting.ts';
 import { ConfigError } from '#shared/errors.ts';
 import { parseIpAllowlist } from '#shared/webhook/allowlist.ts';
 import { MAX_BODY_BYTES_LIMIT, WEBHOOK_DEFAULTS } from '#shared/webhook/config.ts';
@@ -13,6 +14,7 @@ export const WEBHOOK_SETTINGS = [
   'webhooks',
   'webhookSecretName',
   'existingWebhookSecretName',
+  'webhookSecretKmsKeyArn',
   'webhookAllowedIps',
   'webhookMaxBodyBytes',
   'webhookRateLimit',
@@ -43,7 +45,7 @@ export interface WebhookStageConfig {
   /** Deploy the receiver, and have the sender write the uuid index (one write per delivered job). */
   readonly enabled: boolean;
   /** `create`: the stack generates a 24-character secret. `existing`: an existing secret, by name. */
-  readonly secret: { readonly kind: 'create' | 'existing'; readonly name: string };
+  readonly secret: SecretSetting;
   /** Source IPs / CIDR ranges allowed to post; empty = allowlist off. */
   readonly allowedIps: readonly string[];
   readonly maxBodyBytes: number;
@@ -66,8 +68,6 @@ export const WEBHOOK_STAGE_DEFAULTS = {
 } as const;
 
 type Context = Readonly<Record<string, unknown>>;
-
-const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 
 /**
  * Reads and validates the webhook settings of a stage.
@@ -116,20 +116,15 @@ export function loadWebhookStageConfig(context: Context, stage: string): Webhook
 }
 
 function resolveSecret(context: Context, stage: string): WebhookStageConfig['secret'] {
-  const existing = text(context, 'existingWebhookSecretName');
-  const created = text(context, 'webhookSecretName');
-  if (existing !== undefined && created !== undefined) {
-    throw new ConfigError(
-      'existingWebhookSecretName',
-      'set either webhookSecretName (created by the stack) or existingWebhookSecretName',
-    );
-  }
-  const name = existing ?? created ?? `ecourtdate-relay/${stage}/webhook-secret`;
-  const setting = existing !== undefined ? 'existingWebhookSecretName' : 'webhookSecretName';
-  if (!SECRET_NAME.test(name)) {
-    throw new ConfigError(setting, `expected 1-512 characters of A-Z a-z 0-9 / _ + = . @ -, got "${name}"`);
-  }
-  return { kind: existing !== undefined ? 'existing' : 'create', name };
+  return readSecretSetting(
+    {
+      created: text(context, 'webhookSecretName'),
+      existing: text(context, 'existingWebhookSecretName'),
+      kmsKey: text(context, 'webhookSecretKmsKeyArn'),
+    },
+    { created: 'webhookSecretName', existing: 'existingWebhookSecretName', kmsKey: 'webhookSecretKmsKeyArn' },
+    `ecourtdate-relay/${stage}/webhook-signing-key`,
+  );
 }
 
 function text(context: Context, key: string): string | undefined {

@@ -12,7 +12,7 @@ export { deliveryHistoryLines, describeDelivery } from './webhook-report.ts';
 
 /** The local webhook secret: 24 characters, as eCourtDate allows. Not a real credential. */
 export const LOCAL_WEBHOOK_SECRET = 'relay-local-webhook-0001';
-export const LOCAL_WEBHOOK_SECRET_ID = 'ecourtdate-relay/local/webhook-secret';
+export const LOCAL_WEBHOOK_SECRET_ID = 'ecourtdate-relay/local/webhook-signing-key';
 export const LOCAL_EVENT_BUS = 'ecourtdate-relay-local';
 
 export interface LocalWebhookOptions {

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -170,10 +170,24 @@ export class RelayFunction extends Construct {
     queue.grantSendMessages(this.function);
   }
 
-  /** Lets the function read the secret, named in `envName` by `secretIdOf(secret)`. */
-  readSecret(secret: ISecret, envName: string): void {
+  /**
+   * Lets the function read the secret, named in `envName` by `secretIdOf(secret)`. With `kmsKeyArn` (the
+   * secret's customer-managed key), also `kms:Decrypt` on that key, and only through Secrets Manager in this
+   * region (`kms:ViaService`): the AWS managed key needs no grant.
+   */
+  readSecret(secret: ISecret, envName: string, kmsKeyArn?: string): void {
     this.#claim(envName, secretIdOf(secret), secret.node.id);
     secret.grantRead(this.function);
+    if (kmsKeyArn === undefined) return;
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [kmsKeyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+        },
+      }),
+    );
   }
 
   /**

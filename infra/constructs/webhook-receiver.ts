@@ -13,6 +13,7 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { onCallAlarm } from '#infra/constructs/relay-alarms.ts';
 import { RelayFunction, secretIdOf } from '#infra/constructs/relay-function.ts';
+import { existingSecret, secretKey } from '#infra/constructs/secret.ts';
 import {
   WEBHOOK_FUNCTION_TIMEOUT_SECONDS,
   WEBHOOK_LEASE_SECONDS,
@@ -110,7 +111,7 @@ export class WebhookReceiver extends Construct {
       traceSubsegments: props.traceSubsegments ?? false,
       environment,
     });
-    this.receiver.readSecret(this.secret, WEBHOOK_ENV.secretId);
+    this.receiver.readSecret(this.secret, WEBHOOK_ENV.secretId, props.webhook.secret.kmsKeyArn);
     // Dedupe claim (Put), take-over and done (Update), uuid index and job entry reads (Get), delivery status (Update).
     this.receiver.useTableItems(props.ledgerTable, WEBHOOK_ENV.ledgerTableName, [
       'GetItem',
@@ -307,10 +308,11 @@ export class WebhookReceiver extends Construct {
   private webhookSecret(props: WebhookReceiverProps): secretsmanager.ISecret {
     const { secret } = props.webhook;
     if (secret.kind === 'existing') {
-      return secretsmanager.Secret.fromSecretNameV2(this, 'Secret', secret.name);
+      return existingSecret(this, 'Secret', secret);
     }
     const created = new secretsmanager.Secret(this, 'Secret', {
       secretName: secret.name,
+      encryptionKey: secretKey(this, 'Secret', secret),
       description:
         `Shared secret of the eCourtDate webhooks for the relay (${props.stage}): {"secret": "..."}; paste the ` +
         'value into the eCourtDate Console > Webhooks',

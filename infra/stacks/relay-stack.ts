@@ -16,6 +16,7 @@ import { OnCallTopic } from '#infra/constructs/on-call-topic.ts';
 import { RelayAlarms } from '#infra/constructs/relay-alarms.ts';
 import { RelayDashboard } from '#infra/constructs/relay-dashboard.ts';
 import { RelayFunction, secretIdOf } from '#infra/constructs/relay-function.ts';
+import { existingSecret, secretKey } from '#infra/constructs/secret.ts';
 import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-queue.ts';
 import { WebhookReceiver } from '#infra/constructs/webhook-receiver.ts';
 import { OUTPUT, senderEnvironment, sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
@@ -113,7 +114,7 @@ export class RelayStack extends Stack {
       maxConcurrency: config.maxConcurrency,
     });
     this.sender.sendTo(deadLetterQueue, ENV.deadLetterQueueUrl);
-    this.sender.readSecret(this.secret, ENV.secretId);
+    this.sender.readSecret(this.secret, ENV.secretId, config.secret.kmsKeyArn);
     // The job ledger claims and settles single items by key with conditional puts: nothing else.
     this.sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, SENDER_LEDGER_OPERATIONS);
     Validations.of(this.sender.role.node.findChild('DefaultPolicy')).acknowledge({
@@ -258,10 +259,11 @@ export class RelayStack extends Stack {
 
   private apiClientSecret(config: StageConfig, removalPolicy: RemovalPolicy): secretsmanager.ISecret {
     if (config.secret.kind === 'existing') {
-      return secretsmanager.Secret.fromSecretNameV2(this, 'ApiClientSecret', config.secret.name);
+      return existingSecret(this, 'ApiClientSecret', config.secret);
     }
     const secret = new secretsmanager.Secret(this, 'ApiClientSecret', {
       secretName: config.secret.name,
+      encryptionKey: secretKey(this, 'ApiClientSecret', config.secret),
       description: `eCourtDate API client credentials for the relay (${config.stage}): {"client_id","client_secret"}`,
       // A placeholder that cannot authenticate: the real credentials are put in after deploy (README, Deploy),
       // so they never pass through CloudFormation. A generated client_secret keeps plaintext out of the template.

@@ -13,7 +13,7 @@ import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets
 import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
 import { LOCAL_WEBHOOK_SECRET, type LocalWebhooks, startLocalWebhooks } from '#local/webhook-local.ts';
 
-export const LOCAL_SECRET_ID = 'ecourtdate-relay/local/api-client';
+export const LOCAL_SECRET_ID = 'ecourtdate-relay/local/api-credentials';
 export const SEND_QUEUE_NAME = 'ecourtdate-relay-local-send';
 export const DEAD_LETTER_QUEUE_NAME = 'ecourtdate-relay-local-dlq';
 export const LEDGER_TABLE_NAME = 'ecourtdate-relay-local-ledger';

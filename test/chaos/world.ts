@@ -59,7 +59,7 @@ import {
 
 export const ONEOFFS = '/v1/messages/oneoffs';
 export const CHAOS_CLIENT = { id: 'chaos-client', secret: 'chaos-secret-0123456789abcdef0123' };
-const CHAOS_SECRET_ID = 'ecourtdate-relay/chaos/api-client';
+const CHAOS_SECRET_ID = 'ecourtdate-relay/chaos/api-credentials';
 /** The request header through which a sender instance tells the simulator which fault a request meets. */
 const FAULT_HEADER = 'x-chaos-fault';
 const KILL_HEADER = 'x-chaos-kill';

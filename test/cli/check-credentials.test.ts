@@ -6,7 +6,7 @@ import { type Simulator, startSimulator } from '#local/ecourtdate-simulator/inde
 import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
 import { relay } from '#test/cli/run.ts';
 
-const SECRET_ID = 'ecourtdate-relay/staging/api-client';
+const SECRET_ID = 'ecourtdate-relay/staging/api-credentials';
 const CLIENT_ID = 'relay-staging-client';
 const CLIENT_SECRET = 'cs_4b1d9e7f2a6c8e0d1f3b5a7c9e1d3f5a';
 
@@ -43,7 +43,7 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
 
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(
-      /^ok {3}secret: read secret ecourtdate-relay\/staging\/api-client: client_id rela…nt$/m,
+      /^ok {3}secret: read secret ecourtdate-relay\/staging\/api-credentials: client_id rela…nt$/m,
     );
     expect(run.stdout).toMatch(/^ok {3}token: got a token from .*\/oauth\/token \(HTTP 201\)$/m);
     expect(run.stdout).toMatch(

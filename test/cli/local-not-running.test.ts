@@ -22,7 +22,7 @@ function endpoints(pid: number, port: number): LocalEndpoints {
     deadLetterQueueUrl: `${url}/000000000000/ecourtdate-relay-local-dlq`,
     deadLetterQueueArn: 'arn:aws:sqs:us-east-1:000000000000:ecourtdate-relay-local-dlq',
     secretsManagerEndpoint: url,
-    secretId: 'ecourtdate-relay/local/api-client',
+    secretId: 'ecourtdate-relay/local/api-credentials',
     ecourtdateUrl: url,
     dynamodbEndpoint: url,
     ledgerTableName: 'ecourtdate-relay-local-ledger',

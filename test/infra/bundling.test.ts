@@ -39,7 +39,7 @@ describe('bundling the sender', () => {
         AWS_REGION: 'us-east-1',
         AWS_LAMBDA_FUNCTION_NAME: 'sender',
         LAMBDA_TASK_ROOT: '/var/task',
-        ECOURTDATE_SECRET_ID: 'ecourtdate-relay/staging/api-client',
+        ECOURTDATE_SECRET_ID: 'ecourtdate-relay/staging/api-credentials',
         SEND_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/send',
         DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/dead-letter',
         LEDGER_TABLE_NAME: 'ledger',

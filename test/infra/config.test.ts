@@ -51,7 +51,7 @@ describe('stage defaults', () => {
       maxReceiveCount: 10,
       rateLimitHintMaxSeconds: 300,
       ledgerTtlDays: 30,
-      secret: { kind: 'create', name: 'ecourtdate-relay/staging/api-client' },
+      secret: { kind: 'create', name: 'ecourtdate-relay/staging/api-credentials' },
       eventBusName: undefined,
       publishJobSettled: false,
       traceSubsegments: false,
@@ -72,7 +72,7 @@ describe('stage defaults', () => {
       logRetentionDays: 365,
       retainData: true,
       terminationProtection: true,
-      secret: { kind: 'create', name: 'ecourtdate-relay/production/api-client' },
+      secret: { kind: 'create', name: 'ecourtdate-relay/production/api-credentials' },
     });
   });
 
@@ -137,6 +137,12 @@ describe('overrides', () => {
     expect(staging({ existingSecretName: 'court-a/ecourtdate' }).secret).toEqual({
       kind: 'existing',
       name: 'court-a/ecourtdate',
+    });
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    expect(staging({ existingSecretName: 'court-a/ecourtdate', secretKmsKeyArn: key }).secret).toEqual({
+      kind: 'existing',
+      name: 'court-a/ecourtdate',
+      kmsKeyArn: key,
     });
     expect(staging({ secretName: 'court-a/relay' }).secret).toEqual({
       kind: 'create',
@@ -413,6 +419,14 @@ describe('invalid settings fail the synth, naming the setting', () => {
     [{ stage: 'staging', duplicateWindowSeconds: '3600' }, 'duplicateWindowSeconds', /from 60 to 1800/],
     [{ stage: 'staging', ledgerThrottleThreshold: '0' }, 'ledgerThrottleThreshold', /from 1 to/],
     [{ stage: 'staging', secretName: 'has space' }, 'secretName', /expected 1-512 characters/],
+    // Secrets Manager appends "-" and six characters to every ARN: a name ending that way is ambiguous.
+    [{ stage: 'staging', secretName: 'court/api-client' }, 'secretName', /hyphen and six characters/],
+    [{ stage: 'staging', existingSecretName: 'relay-secret' }, 'existingSecretName', /like the suffix/],
+    [
+      { stage: 'staging', secretKmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:alias/relay' },
+      'secretKmsKeyArn',
+      /not an alias/,
+    ],
     [
       { stage: 'staging', existingSecretName: 'a', secretName: 'b' },
       'existingSecretName',

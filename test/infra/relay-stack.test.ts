@@ -302,14 +302,14 @@ describe('the API client secret', () => {
   it('is created per stage with a placeholder value and no plaintext in the template', () => {
     const { template } = synthRelay({ stage: 'staging' });
     expect(onlyResource(template, 'AWS::SecretsManager::Secret').properties).toMatchObject({
-      Name: 'ecourtdate-relay/staging/api-client',
+      Name: 'ecourtdate-relay/staging/api-credentials',
       GenerateSecretString: {
         SecretStringTemplate: JSON.stringify({ client_id: 'REPLACE_WITH_ECOURTDATE_CLIENT_ID' }),
         GenerateStringKey: 'client_secret',
       },
     });
     expect(onlyResource(template, 'AWS::SecretsManager::Secret').properties.SecretString).toBeUndefined();
-    template.hasOutput(OUTPUT.secretName, { Value: 'ecourtdate-relay/staging/api-client' });
+    template.hasOutput(OUTPUT.secretName, { Value: 'ecourtdate-relay/staging/api-credentials' });
   });
 
   it('can be an existing secret, found by name, which only the sender may read', () => {
@@ -336,6 +336,38 @@ describe('the API client secret', () => {
       },
     });
     template.hasOutput(OUTPUT.secretName, { Value: 'court-a/ecourtdate-api' });
+  });
+
+  const KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  /** The sender's kms:Decrypt statement, if any. */
+  const decrypt = (template: Parameters<typeof senderStatements>[0]) =>
+    senderStatements(template).find((statement) =>
+      ([] as unknown[]).concat(statement.Action).includes('kms:Decrypt'),
+    );
+
+  it.each([
+    ['an existing secret', { existingSecretName: 'court-a/ecourtdate-api' }],
+    ['a created secret', {}],
+  ])(
+    '%s under a customer-managed key: the sender may decrypt with that key, through Secrets Manager only',
+    (_, setting) => {
+      const { template } = synthRelay({ stage: 'production', ...setting, secretKmsKeyArn: KEY });
+      expect(decrypt(template)).toMatchObject({
+        Effect: 'Allow',
+        Resource: KEY,
+        Condition: {
+          StringEquals: {
+            'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', ref('AWS::Region'), '.amazonaws.com']] },
+          },
+        },
+      });
+    },
+  );
+
+  it('without a key setting, the sender gets no KMS permission (the AWS managed key needs none)', () => {
+    expect(
+      decrypt(synthRelay({ stage: 'production', existingSecretName: 'court-a/ecourtdate-api' }).template),
+    ).toBeUndefined();
   });
 });
 
@@ -673,7 +705,7 @@ describe('stack outputs', () => {
         DeadLetterQueueArn: getAtt(id.deadLetterQueue),
         EventsDeadLetterQueueUrl: ref(id.eventsDeadLetterQueue),
         OnCallTopicArn: ref(id.topic),
-        SecretName: 'ecourtdate-relay/staging/api-client',
+        SecretName: 'ecourtdate-relay/staging/api-credentials',
         SecretArn: ref(logicalId(stack, stack.secret as never)),
         DashboardName: 'EcourtdateRelay-staging',
         EventBusName: 'default',
@@ -737,7 +769,7 @@ describe('stages', () => {
   it('names each stage’s stack, secret, alarms and dashboard after the stage', () => {
     const { stack, template } = synthRelay({ stage: 'production' });
     expect(stack.stackName).toBe('EcourtdateRelay-production');
-    template.hasOutput(OUTPUT.secretName, { Value: 'ecourtdate-relay/production/api-client' });
+    template.hasOutput(OUTPUT.secretName, { Value: 'ecourtdate-relay/production/api-credentials' });
     template.hasOutput(OUTPUT.dashboardName, { Value: 'EcourtdateRelay-production' });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'EcourtdateRelay-production-Forbidden403',

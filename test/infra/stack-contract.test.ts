@@ -4,7 +4,8 @@ import { type SenderResources, senderEnvironment } from '#infra/stack-contract.t
 import { loadSenderConfig } from '#shared/config.ts';
 
 const resources: SenderResources = {
-  secretId: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecourtdate-relay/staging/api-client-AbCdEf',
+  secretId:
+    'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecourtdate-relay/staging/api-credentials-AbCdEf',
   sendQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/EcourtdateRelay-staging-SendQueue',
   deadLetterQueueUrl:
     'https://sqs.us-east-1.amazonaws.com/123456789012/EcourtdateRelay-staging-DeadLetterQueue',

@@ -123,7 +123,7 @@ describe('the webhook endpoint', () => {
     template.hasOutput(WEBHOOK_OUTPUT.url, {
       Value: { 'Fn::Join': ['', [getAtt(api, 'ApiEndpoint'), WEBHOOK_ROUTE_PATH]] },
     });
-    template.hasOutput(WEBHOOK_OUTPUT.secretName, { Value: 'ecourtdate-relay/staging/webhook-secret' });
+    template.hasOutput(WEBHOOK_OUTPUT.secretName, { Value: 'ecourtdate-relay/staging/webhook-signing-key' });
     template.hasOutput(WEBHOOK_OUTPUT.functionName, { Value: ref(receiverFunction(template).id) });
   });
 });
@@ -149,7 +149,7 @@ describe('the webhook secret', () => {
     const { template } = synthRelay(ON);
 
     onlyResource(template, 'AWS::SecretsManager::Secret', {
-      Name: 'ecourtdate-relay/staging/webhook-secret',
+      Name: 'ecourtdate-relay/staging/webhook-signing-key',
       GenerateSecretString: {
         SecretStringTemplate: '{}',
         GenerateStringKey: 'secret',
@@ -187,6 +187,24 @@ describe('the receiver', () => {
       WEBHOOK_LEASE_SECONDS: '30',
     });
     expect(receiverFunction(template).properties).toMatchObject({ Timeout: 10, Architectures: ['arm64'] });
+  });
+
+  it('may decrypt its secret with the customer-managed key of webhookSecretKmsKeyArn, through Secrets Manager only', () => {
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const { template, stack } = synthRelay({
+      ...ON,
+      existingWebhookSecretName: 'court/webhook',
+      webhookSecretKmsKeyArn: key,
+    });
+    expect(receiverStatements(stack, template)).toContainEqual(
+      expect.objectContaining({
+        Action: 'kms:Decrypt',
+        Resource: key,
+        Condition: { StringEquals: { 'kms:ViaService': expect.anything() } },
+      }),
+    );
+    const without = synthRelay(ON);
+    expect(JSON.stringify(receiverStatements(without.stack, without.template))).not.toContain('kms:Decrypt');
   });
 
   it('may put events on the stack bus only, use three item operations on the ledger table, and read its secret', () => {
@@ -313,6 +331,9 @@ describe('webhook stage settings', () => {
     [{ webhookMaxBodyBytes: String(300 * 1024) }, 'webhookMaxBodyBytes'],
     [{ webhookRateLimit: '100', webhookBurstLimit: '10' }, 'webhookBurstLimit'],
     [{ webhookSecretName: 'a', existingWebhookSecretName: 'b' }, 'existingWebhookSecretName'],
+    // A name ending like Secrets Manager's ARN suffix ("-" and six characters) makes lookups ambiguous.
+    [{ webhookSecretName: 'court/webhook-secret' }, 'webhookSecretName'],
+    [{ webhookSecretKmsKeyArn: 'alias/relay' }, 'webhookSecretKmsKeyArn'],
   ])('refuses %o, naming %s', (context, setting) => {
     const error = (() => {
       try {

@@ -12,7 +12,7 @@ const SENDER_ENV = {
   AWS_SECRET_ACCESS_KEY: 'test',
   LAMBDA_TASK_ROOT: '/var/task',
   ECOURTDATE_BASE_URL: 'https://staging.api.ecourtdate.com',
-  ECOURTDATE_SECRET_ID: 'ecourtdate-relay/staging/api-client',
+  ECOURTDATE_SECRET_ID: 'ecourtdate-relay/staging/api-credentials',
   SEND_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/send',
   DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/dead-letter',
   LEDGER_TABLE_NAME: 'ledger',

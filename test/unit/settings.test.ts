@@ -158,7 +158,7 @@ describe('settingsReader', () => {
 describe('one wording for the environment and the CDK context', () => {
   const env = {
     ECOURTDATE_BASE_URL: 'https://staging.api.ecourtdate.com',
-    ECOURTDATE_SECRET_ID: 'ecourtdate-relay/staging/api-client',
+    ECOURTDATE_SECRET_ID: 'ecourtdate-relay/staging/api-credentials',
     SEND_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/send',
     DEAD_LETTER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/dlq',
     LEDGER_TABLE_NAME: 'ledger',
