@@ -132,6 +132,13 @@ export const ALARM_ID = {
 export const SENDER_LEDGER_OPERATIONS = ['GetItem', 'PutItem'] as const;
 
 /**
+ * What the sender adds with webhooks on: the uuid index write (`DeliveryLedger.putUuidIndex`) moves statuses that
+ * arrived before it onto the job's entry and the index item with UpdateItem (docs/webhooks.md, "Before the
+ * index").
+ */
+export const SENDER_WEBHOOK_LEDGER_OPERATIONS = ['UpdateItem'] as const;
+
+/**
  * Every DynamoDB operation made on the ledger table (the sender's, and the webhook receiver's UpdateItem of a
  * job's delivery status): the ledger alarms watch them all.
  */
@@ -299,8 +306,9 @@ export function alarmDefinitions(thresholds: AlarmThresholds = DEFAULT_ALARM_THR
     {
       id: ALARM_ID.ledgerSystemErrors,
       description:
-        'DynamoDB answered requests to the job ledger table with internal server errors. The sender fails the ' +
-        'records concerned; SQS offers them again only after the visibility timeout, so jobs are delayed.',
+        'DynamoDB answered requests to the job ledger table with internal server errors. The sender re-queues the ' +
+        'records concerned as fresh copies after the first backoff step (carrying any answer eCourtDate gave), so ' +
+        'jobs are delayed, not lost.',
       ...perOperationSum('systemErrors', 'SystemErrors'),
       expressionLabel: 'ledger system errors',
       periodSeconds: FIVE_MINUTES,
@@ -315,7 +323,7 @@ export function alarmDefinitions(thresholds: AlarmThresholds = DEFAULT_ALARM_THR
       description:
         'DynamoDB throttled requests to the job ledger table. The table is on-demand and the relay uses a tiny ' +
         'share of it, so a limit is in the way (a maximum set on the table, one item hit in a loop, a lowered ' +
-        'table quota); records that stay throttled fail and come back after the visibility timeout.',
+        'table quota); records that stay throttled are re-queued as fresh copies after the first backoff step.',
       ...perOperationSum('throttled', 'ThrottledRequests'),
       expressionLabel: 'ledger throttled requests',
       periodSeconds: FIVE_MINUTES,

@@ -21,7 +21,11 @@ import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-
 import { WebhookReceiver } from '#infra/constructs/webhook-receiver.ts';
 import { OUTPUT, senderEnvironment, sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
 import { loadWebhookStageConfig } from '#infra/webhook-config.ts';
-import { alarmDefinitions, SENDER_LEDGER_OPERATIONS } from '#shared/alarm-definitions.ts';
+import {
+  alarmDefinitions,
+  SENDER_LEDGER_OPERATIONS,
+  SENDER_WEBHOOK_LEDGER_OPERATIONS,
+} from '#shared/alarm-definitions.ts';
 import { ENV } from '#shared/config.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/ledger.ts';
 
@@ -77,6 +81,7 @@ export class RelayStack extends Stack {
       deadLetterRemovalPolicy: dataRemoval,
     });
     const { queue: sendQueue, deadLetterQueue } = this.sendQueues;
+    const webhooksEnabled = loadWebhookStageConfig(this.node.getAllContext(), config.stage).enabled;
 
     this.sender = new RelayFunction(this, 'Sender', {
       entry: 'functions/sender.ts',
@@ -94,7 +99,7 @@ export class RelayStack extends Stack {
         sendQueueUrl: sendQueue.queueUrl,
         deadLetterQueueUrl: deadLetterQueue.queueUrl,
         ledgerTableName: this.ledgerTable.tableName,
-        webhooksEnabled: loadWebhookStageConfig(this.node.getAllContext(), config.stage).enabled,
+        webhooksEnabled,
         jobSettledBusName: config.publishJobSettled ? (config.eventBusName ?? 'default') : undefined,
       }),
     });
@@ -115,8 +120,12 @@ export class RelayStack extends Stack {
     });
     this.sender.sendTo(deadLetterQueue, ENV.deadLetterQueueUrl);
     this.sender.readSecret(this.secret, ENV.secretId, config.secret.kmsKeyArn);
-    // The job ledger claims and settles single items by key with conditional puts: nothing else.
-    this.sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, SENDER_LEDGER_OPERATIONS);
+    // The job ledger claims and settles single items by key with conditional puts; with webhooks on, the uuid
+    // index write also updates items (statuses that came before it). Nothing else.
+    this.sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, [
+      ...SENDER_LEDGER_OPERATIONS,
+      ...(webhooksEnabled ? SENDER_WEBHOOK_LEDGER_OPERATIONS : []),
+    ]);
     Validations.of(this.sender.role.node.findChild('DefaultPolicy')).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:

@@ -104,8 +104,10 @@ export function senderEnvironment(template: Template): Record<string, unknown> {
   return (properties.Environment as { Variables: Record<string, unknown> }).Variables;
 }
 
-/** The statements of the sender role's one policy. */
+/** The statements of the sender role's one policy (a stage with webhooks on has the receiver's too). */
 export function senderStatements(template: Template): StatementJson[] {
-  const { properties } = onlyResource(template, 'AWS::IAM::Policy');
+  const { properties } = onlyResource(template, 'AWS::IAM::Policy', {
+    PolicyName: Match.stringLikeRegexp('^SenderRole'),
+  });
   return (properties.PolicyDocument as { Statement: StatementJson[] }).Statement;
 }

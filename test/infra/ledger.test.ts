@@ -116,6 +116,16 @@ describe('the sender and the ledger', () => {
     expect(JSON.stringify(statements)).not.toContain('kms:');
   });
 
+  it('with webhooks on, may also update items: the uuid index write moves statuses that came before it onto the job', () => {
+    const { stack, template } = synthRelay({ stage: 'production', webhooks: 'true' });
+    expect(senderStatements(template)).toContainEqual({
+      Sid: 'ItemsOfLedgerTable',
+      Effect: 'Allow',
+      Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      Resource: getAtt(logicalId(stack, stack.ledgerTable)),
+    });
+  });
+
   it('learns the table, the TTL and the duplicate window from its environment', () => {
     const { stack, template } = synthRelay({ stage: 'staging' });
     expect(senderEnvironment(template)).toMatchObject({
