@@ -147,8 +147,15 @@ export const LEDGER_OPERATIONS = ['GetItem', 'PutItem', 'UpdateItem'] as const;
 const FIVE_MINUTES = 300;
 
 /**
- * One ledger-table metric per operation, summed. FILL: DynamoDB publishes a datapoint only for the operations
- * that had one, and plain arithmetic on a missing operand yields no datapoint at all.
+ * One breaching period of the last three alarms (M of N: 1 of 3), for the math alarms a single period decides:
+ * a datapoint that arrives late still counts while it is in the range.
+ */
+export const ANY_OF_THREE = { evaluationPeriods: 3, datapointsToAlarm: 1 } as const;
+
+/**
+ * One ledger-table metric per operation, summed. DynamoDB publishes a datapoint only for the operations that had
+ * one; metric math counts a missing one as 0 when another has a datapoint (no `FILL`, which CloudWatch's docs
+ * warn can hold an alarm in one state when data arrives late).
  */
 function perOperationSum(
   prefix: string,
@@ -163,7 +170,7 @@ function perOperationSum(
       dimensions: { Operation: operation },
     }),
   );
-  return { metrics, expression: metrics.map((metric) => `FILL(${metric.id}, 0)`).join(' + ') };
+  return { metrics, expression: metrics.map((metric) => metric.id).join(' + ') };
 }
 
 /**
@@ -200,11 +207,9 @@ export function alarmDefinitions(thresholds: AlarmThresholds = DEFAULT_ALARM_THR
         { id: 'errors5xx', source: 'relay', metricName: METRIC.responses5xx, statistic: 'Sum' },
         { id: 'transport', source: 'relay', metricName: METRIC.transportErrors, statistic: 'Sum' },
       ],
-      // FILL: a period with calls but no 5xx has no Responses5xx datapoint, and plain arithmetic on a missing
-      // operand yields no datapoint at all. IF: a few calls with one failure is not a spike (and no call no ratio).
-      expression:
-        `IF(FILL(calls, 0) >= ${t.serverErrorMinCalls}, ` +
-        '100 * (FILL(errors5xx, 0) + FILL(transport, 0)) / FILL(calls, 0), 0)',
+      // A period with calls but no 5xx has no Responses5xx datapoint: metric math counts it as 0. IF: a few calls
+      // with one failure is not a spike (and no call no ratio).
+      expression: `IF(calls >= ${t.serverErrorMinCalls}, 100 * (errors5xx + transport) / calls, 0)`,
       expressionLabel: '5xx and transport errors (% of calls)',
       periodSeconds: FIVE_MINUTES,
       ...everyPeriod(t.serverErrorPeriods),
@@ -312,7 +317,7 @@ export function alarmDefinitions(thresholds: AlarmThresholds = DEFAULT_ALARM_THR
       ...perOperationSum('systemErrors', 'SystemErrors'),
       expressionLabel: 'ledger system errors',
       periodSeconds: FIVE_MINUTES,
-      ...everyPeriod(1),
+      ...ANY_OF_THREE,
       comparison: 'GreaterThanOrEqualToThreshold',
       threshold: t.ledgerSystemErrorThreshold,
       // DynamoDB publishes no datapoint without errors: none is healthy.
@@ -327,7 +332,7 @@ export function alarmDefinitions(thresholds: AlarmThresholds = DEFAULT_ALARM_THR
       ...perOperationSum('throttled', 'ThrottledRequests'),
       expressionLabel: 'ledger throttled requests',
       periodSeconds: FIVE_MINUTES,
-      ...everyPeriod(1),
+      ...ANY_OF_THREE,
       comparison: 'GreaterThanOrEqualToThreshold',
       threshold: t.ledgerThrottleThreshold,
       treatMissingData: 'notBreaching',

@@ -4,6 +4,19 @@ import { Construct } from 'constructs';
 import { type AlarmResources, alarmMetric, cloudWatchMetric } from '#infra/constructs/relay-alarms.ts';
 import type { AlarmDefinition } from '#shared/alarm-definitions.ts';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
+import { WEBHOOK_METRIC } from '#shared/webhook/metrics.ts';
+
+/**
+ * The SEARCH of the sender's `Status<code>` metrics. SEARCH matches `MetricName=Status` as a word anywhere in the
+ * name, so every other relay metric with "Status" in its name (the webhook receiver's) is excluded by name.
+ */
+export function statusCodeSearch(periodSeconds: number): string {
+  const others = [...Object.values(METRIC), ...Object.values(WEBHOOK_METRIC)].filter(
+    (name) => /Status/.test(name) && !/^Status\d+$/.test(name),
+  );
+  const not = others.map((name) => ` NOT MetricName="${name}"`).join('');
+  return `SEARCH('{${METRICS_NAMESPACE},service} service="${METRICS_SERVICE}" MetricName=Status${not}', 'Sum', ${periodSeconds})`;
+}
 
 export interface RelayDashboardProps {
   readonly dashboardName: string;
@@ -70,7 +83,7 @@ export class RelayDashboard extends Construct {
             [
               // Every Status<code> metric the sender has emitted, without listing codes in advance.
               new cloudwatch.MathExpression({
-                expression: `SEARCH('{${METRICS_NAMESPACE},service} service="${METRICS_SERVICE}" MetricName=Status', 'Sum', ${PERIOD.toSeconds()})`,
+                expression: statusCodeSearch(PERIOD.toSeconds()),
                 label: '',
                 period: PERIOD,
               }),

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { START_LOCAL_PIPELINE } from '#cli/local-endpoints.ts';
+import { join, resolve } from 'node:path';
+import { DEFAULT_STATE_DIR, ENDPOINTS_FILE, START_LOCAL_PIPELINE } from '#cli/local-endpoints.ts';
 import { parseStartOptions, START_HELP, type StartOptions, UsageError } from '#local/pipeline/options.ts';
 import { checkReportPath, checkTimeScale, planRun, type RunPlan } from '#local/pipeline/plan.ts';
 import type { OutputStream } from '#local/pipeline/progress.ts';
@@ -105,14 +105,18 @@ export async function main(argv: readonly string[], io: MainIO = processIO()): P
   }
 
   if (run.endpointsFile !== undefined) {
+    // A state directory of its own: the hints name it, so that they work as printed.
+    const own = options.stateDir !== DEFAULT_STATE_DIR;
+    const local = own ? `--local --local-file ${join(options.stateDir, ENDPOINTS_FILE)}` : '--local';
+    const start = own ? `${START_LOCAL_PIPELINE} --state-dir ${options.stateDir}` : START_LOCAL_PIPELINE;
     io.stdout.write(
       `\nStill running: the queues, ${options.ecourtdateUrl ? 'the secret' : 'the simulator, the secret'} and ` +
         `the sender instances. Endpoints: ${run.endpointsFile}\n` +
-        'Try: npm run relay -- dlq list --local    (Ctrl-C stops)\n',
+        `Try: npm run relay -- dlq list ${local}    (Ctrl-C stops)\n`,
     );
     await aborted(io.signal);
     await run.stop();
-    io.stdout.write(`Stopped; removed ${run.endpointsFile}. Start again with: ${START_LOCAL_PIPELINE}\n`);
+    io.stdout.write(`Stopped; removed ${run.endpointsFile}. Start again with: ${start}\n`);
   }
   if (run.ended === 'interrupted') return INTERRUPTED_STATUS;
   // The API given to --ecourtdate-url cannot be reached at all: like a bad option, nothing can run until fixed.

@@ -42,14 +42,19 @@ type Value = number | undefined;
 
 /**
  * Evaluates one period of a CloudWatch metric math expression: numbers, metric ids, `+ - * /`, comparisons
- * (1 or 0), parentheses, `IF(condition, then, else)` and `FILL(metric, value)`. As in CloudWatch, arithmetic on
- * a missing datapoint gives a missing datapoint (`undefined`); division by zero gives no datapoint either.
+ * (1 or 0), parentheses, `IF(condition, then, else)` and `FILL(metric, value)`. As in CloudWatch, a metric
+ * without a datapoint in the period counts as 0 wherever another metric of the expression has one ("Missing
+ * values in time series are treated as 0", CloudWatch User Guide, "Using math expressions with CloudWatch
+ * metrics"); when none has one, the expression has no datapoint (`undefined`). Division by zero gives no
+ * datapoint either.
  *
  * @example
  * evaluateExpression('IF(calls >= 5, 100 * errors / calls, 0)', { calls: 10, errors: 3 }); // 30
  */
 export function evaluateExpression(expression: string, variables: Readonly<Record<string, Value>>): Value {
   const tokens = tokenize(expression);
+  // A period in which some metric has a datapoint: the others count as 0 in it.
+  const anyData = Object.values(variables).some((value) => value !== undefined);
   let position = 0;
   const peek = (): Token => tokens[position] ?? { kind: 'end' };
   const next = (): Token => tokens[position++] ?? { kind: 'end' };
@@ -134,7 +139,7 @@ export function evaluateExpression(expression: string, variables: Readonly<Recor
     if (!isOp(peek(), '(')) {
       if (!(token.value in variables))
         throw new AlarmExpressionError(expression, `unknown metric id "${token.value}"`);
-      return variables[token.value];
+      return variables[token.value] ?? (anyData ? 0 : undefined);
     }
     next();
     const args: Value[] = [comparison()];

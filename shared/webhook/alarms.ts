@@ -1,4 +1,4 @@
-import type { AlarmDefinition, AlarmMetric } from '#shared/alarm-definitions.ts';
+import { type AlarmDefinition, type AlarmMetric, ANY_OF_THREE } from '#shared/alarm-definitions.ts';
 import { WEBHOOK_METRIC } from '#shared/webhook/metrics.ts';
 
 /**
@@ -61,10 +61,11 @@ export function webhookAlarmDefinitions(signatureFailureThreshold: number): Webh
         { id: 'internal', source: 'relay', metricName: WEBHOOK_METRIC.internalErrors, statistic: 'Sum' },
         { id: 'progress', source: 'relay', metricName: WEBHOOK_METRIC.progressUnsaved, statistic: 'Sum' },
       ],
-      // FILL: each metric has no datapoint in a period without its kind of failure.
-      expression: 'FILL(errors, 0) + FILL(internal, 0) + FILL(progress, 0)',
+      // Each metric has no datapoint in a period without its kind of failure: metric math counts it as 0.
+      expression: 'errors + internal + progress',
       expressionLabel: 'receiver errors',
-      ...ONE_PERIOD,
+      periodSeconds: FIVE_MINUTES,
+      ...ANY_OF_THREE,
       comparison: 'GreaterThanOrEqualToThreshold',
       threshold: 1,
       treatMissingData: 'notBreaching',

@@ -301,9 +301,7 @@ describe('webhook alarms', () => {
       MetricStat?: { Metric: { MetricName: string } };
     }[];
 
-    expect(metrics.find((m) => m.Expression)?.Expression).toBe(
-      'FILL(errors, 0) + FILL(internal, 0) + FILL(progress, 0)',
-    );
+    expect(metrics.find((m) => m.Expression)?.Expression).toBe('errors + internal + progress');
     expect(metrics.flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric.MetricName] : [])).sort()).toEqual(
       ['Errors', WEBHOOK_METRIC.internalErrors, WEBHOOK_METRIC.progressUnsaved].sort(),
     );

@@ -147,8 +147,10 @@ describe('the relay alarm definitions, evaluated as CloudWatch would', () => {
       expect(result.state).toBe('OK');
     });
 
-    it('reads a period without any metric as 0 %, not as missing', () => {
-      expect(evaluateAlarm(serverErrors, [{}, {}, {}]).values).toEqual([0, 0, 0]);
+    it('has no datapoint in a period without any metric (as CloudWatch), which counts as healthy', () => {
+      const result = evaluateAlarm(serverErrors, [{}, {}, {}]);
+      expect(result.values).toEqual([undefined, undefined, undefined]);
+      expect(result.state).toBe('OK');
     });
 
     it('uses the configured share, minimum calls and number of periods', () => {
@@ -214,7 +216,7 @@ describe('the relay alarm definitions, evaluated as CloudWatch would', () => {
         ledgerThrottleThreshold: 3,
       });
       const result = evaluateAlarm(alarm, [{}, { [throttled('GetItem')]: 1, [throttled('PutItem')]: 2 }]);
-      expect(result.values).toEqual([0, 3]);
+      expect(result.values).toEqual([undefined, 3]);
       expect(result.state).toBe('ALARM');
       expect(evaluateAlarm(alarm, [{}, {}, {}]).state).toBe('OK');
     });

@@ -70,6 +70,11 @@ describe('Ctrl-C on npm start (a child process, SIGINT to its process group as a
     // A terminal's Ctrl-C reaches npm (npx) too, which then exits 130 whatever the run's own status was (0 here).
     expect(await started.exited).toBe(130);
     expect(started.stdout()).toContain(`Stopped; removed ${endpoints}`);
+    // The hints work as printed: they name this run's own state directory.
+    expect(started.stdout()).toContain(`Try: npm run relay -- dlq list --local --local-file ${endpoints}`);
+    expect(started.stdout()).toContain(
+      `Start again with: npm start -- --keep-running --state-dir ${dir.path}`,
+    );
     expect(await exists(endpoints)).toBe(false);
     for (const argv of [['dlq', 'list'], ['check-credentials']]) {
       const run = await relay(...argv, '--local', '--local-file', endpoints);

@@ -8,8 +8,14 @@ describe('evaluateExpression', () => {
     expect(evaluateExpression('a / b', { a: 1, b: 4 })).toBe(0.25);
   });
 
-  it('gives no datapoint for arithmetic on a missing value or a division by zero', () => {
+  it('counts a missing metric as 0 where another metric has a datapoint, as CloudWatch does', () => {
+    expect(evaluateExpression('a + b', { a: undefined, b: 2 })).toBe(2);
+    expect(evaluateExpression('IF(a >= 5, 100 * b / a, 0)', { a: 10, b: undefined })).toBe(0);
+  });
+
+  it('gives no datapoint when no metric has one, or for a division by zero', () => {
     expect(evaluateExpression('a + 1', { a: undefined })).toBeUndefined();
+    expect(evaluateExpression('a + b', { a: undefined, b: undefined })).toBeUndefined();
     expect(evaluateExpression('1 / a', { a: 0 })).toBeUndefined();
   });
 
