@@ -155,16 +155,35 @@ async function pollInto(handler: SenderHandler, functionTimeoutMs = 60_000) {
 
 const healthy = () => harness().createInstance();
 
+/** An instance whose DynamoDB PutItems matching `match` are applied, then every SDK try reported failed. */
+function appliedThenRefusedInstance(t: Harness, match: (body: string) => boolean) {
+  let spoiled = () => 0;
+  const handler = t.createInstance({
+    clients: (clients) => {
+      spoiled = appliedThenRefused(clients.dynamodb, match);
+    },
+  });
+  return { handler, spoiled: () => spoiled() };
+}
+
+/** The copy the first invocation left on the queue, handed to two instances at once (SQS's at-least-once). */
+async function twinsOfTheCopy(t: Harness) {
+  await t.fastForward();
+  const copies = await receiveBatch({ sqs: t.sqs, queueUrl: t.sendQueue.url, waitTimeSeconds: 0 });
+  expect(copies).toHaveLength(1);
+  const results = await Promise.all([
+    invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, copies),
+    invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, copies),
+  ]);
+  expect(results.flatMap((r) => r.failed)).toEqual([]);
+  await deleteSucceeded({ sqs: t.sqs, queueUrl: t.sendQueue.url }, results[0] as never);
+}
+
 describe('a conditional write DynamoDB applied, whose every SDK try then failed', () => {
   it('a claim applied but reported failed is not counted later as a request that may have reached eCourtDate: a skip_duplicate job is delivered once, not dead-lettered unknown_outcome', async () => {
     const t = await start();
     await t.enqueue(jobBody({}, { skip_duplicate: true }));
-    let spoiled = () => 0;
-    const faulty = t.createInstance({
-      clients: (clients) => {
-        spoiled = appliedThenRefused(clients.dynamodb, claimWrite);
-      },
-    });
+    const { handler: faulty, spoiled } = appliedThenRefusedInstance(t, claimWrite);
 
     const first = await t.invokeWith(faulty);
     expect(spoiled()).toBe(1);
@@ -201,12 +220,7 @@ describe('a conditional write DynamoDB applied, whose every SDK try then failed'
   it('the settle after a 201, applied but reported failed: the first Job Settled event is not marked replayed', async () => {
     const t = await startWithBus();
     await t.enqueue(jobBody());
-    let spoiled = () => 0;
-    const faulty = t.createInstance({
-      clients: (clients) => {
-        spoiled = appliedThenRefused(clients.dynamodb, settleWrite);
-      },
-    });
+    const { handler: faulty, spoiled } = appliedThenRefusedInstance(t, settleWrite);
 
     await t.invokeWith(faulty);
     expect(spoiled()).toBe(1);
@@ -480,16 +494,8 @@ describe('copies racing copies', () => {
       },
     });
     await t.invokeWith(faulty);
-    await t.fastForward();
-    const copies = await receiveBatch({ sqs: t.sqs, queueUrl: t.sendQueue.url, waitTimeSeconds: 0 });
-    expect(copies).toHaveLength(1);
+    await twinsOfTheCopy(t);
 
-    const results = await Promise.all([
-      invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, copies),
-      invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, copies),
-    ]);
-
-    expect(results.flatMap((r) => r.failed)).toEqual([]);
     expect(t.sends()).toHaveLength(1);
     expect(await t.drainDeadLetters()).toEqual([]);
     expect(await t.ledger().get(JOB_ID)).toMatchObject({
@@ -636,19 +642,6 @@ describe('one unmarked Job Settled event per settlement, however many twins of a
   /** The `replayed` flags of the Job Settled events published so far. */
   const flags = () => (bus?.events ?? []).map((e) => (e.detail as { replayed?: true }).replayed === true);
 
-  /** The copy the first invocation left on the queue, handed to two instances at once (SQS's at-least-once). */
-  async function twinsOfTheCopy(t: Harness) {
-    await t.fastForward();
-    const copies = await receiveBatch({ sqs: t.sqs, queueUrl: t.sendQueue.url, waitTimeSeconds: 0 });
-    expect(copies).toHaveLength(1);
-    const results = await Promise.all([
-      invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, copies),
-      invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, copies),
-    ]);
-    expect(results.flatMap((r) => r.failed)).toEqual([]);
-    await deleteSucceeded({ sqs: t.sqs, queueUrl: t.sendQueue.url }, results[0] as never);
-  }
-
   it('EventBridge refused the event after the settle: of two twins of the copy left to publish it, one publishes it unmarked', async () => {
     const t = await startWithBus();
     await t.enqueue(jobBody());
@@ -671,12 +664,7 @@ describe('one unmarked Job Settled event per settlement, however many twins of a
   it('a settle DynamoDB applied but reported failed: of two twins of the copy carrying the 201, one publishes the event unmarked', async () => {
     const t = await startWithBus();
     await t.enqueue(jobBody({}, { skip_duplicate: true }));
-    let spoiled = () => 0;
-    const faulty = t.createInstance({
-      clients: (clients) => {
-        spoiled = appliedThenRefused(clients.dynamodb, settleWrite);
-      },
-    });
+    const { handler: faulty, spoiled } = appliedThenRefusedInstance(t, settleWrite);
     await t.invokeWith(faulty);
     expect(spoiled()).toBe(1);
     expect(flags()).toEqual([]);

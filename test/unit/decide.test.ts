@@ -107,7 +107,8 @@ describe('the first publication of a settled job’s event', () => {
 describe('a settle that failed or met another writer', () => {
   const open = ledgerEntry({ attempt_open: true, attempt_token: ATTEMPT_TOKEN });
 
-  function answered(status: number): Decision {
+  /** The decision on an attempt that met `result`. */
+  function attempted(result: ReturnType<typeof response>, sendStatuses: number[]): Decision {
     return decideRecord(
       context(),
       {
@@ -115,17 +116,14 @@ describe('a settle that failed or met another writer', () => {
         job: job(),
         entry: open,
         lost: false,
-        sent: {
-          kind: 'attempted',
-          result: response(status, { uuid: status === 201 ? 'uuid-201' : undefined }),
-          sendStatuses: [status],
-          excerpt: '',
-          latencyMs: 40,
-          authFailed: false,
-        },
+        sent: { kind: 'attempted', result, sendStatuses, excerpt: '', latencyMs: 40, authFailed: false },
       },
       ctx,
     );
+  }
+
+  function answered(status: number): Decision {
+    return attempted(response(status, { uuid: status === 201 ? 'uuid-201' : undefined }), [status]);
   }
 
   it('DynamoDB refused the settle: a fresh copy carries the answer and the event token the write tried to put', () => {
@@ -173,24 +171,7 @@ describe('a settle that failed or met another writer', () => {
   );
 
   it('a transport failure met by a conflict is handed over too (the taker counted this attempt lost already)', () => {
-    const decision = decideRecord(
-      context(),
-      {
-        stage: 'attempted',
-        job: job(),
-        entry: open,
-        lost: false,
-        sent: {
-          kind: 'attempted',
-          result: transport('timeout'),
-          sendStatuses: [],
-          excerpt: '',
-          latencyMs: 10_000,
-          authFailed: false,
-        },
-      },
-      ctx,
-    );
+    const decision = attempted(transport('timeout'), []);
     expect(afterLedgerFailure(decision, 'conflict', ctx).outcome).toMatchObject({ cause: 'handed_over' });
   });
 
