@@ -13,7 +13,7 @@ import {
   LocalPipelineNotRunningError,
   readLocalEndpoints,
 } from '#cli/local-endpoints.ts';
-import { DEFAULT_EVENT_SOURCE, EVENT_DETAIL_TYPE, STAGES, type Stage, stackNameOf } from '#infra/config.ts';
+import { defaultEventSource, EVENT_DETAIL_TYPE, STAGES, type Stage, stackNameOf } from '#infra/config.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
 import { type ClientOverrides, createAwsClients } from '#shared/clients/aws.ts';
 import { ENV, isLoopbackHost } from '#shared/config.ts';
@@ -137,7 +137,7 @@ async function stageTarget(options: TargetOptions, stage: string): Promise<Targe
         ? undefined
         : {
             name: outputs[OUTPUT.eventBusName] ?? 'default',
-            source: source || DEFAULT_EVENT_SOURCE,
+            source: source || defaultEventSource(stage as Stage),
             detailType: outputs[OUTPUT.eventDetailType] ?? EVENT_DETAIL_TYPE,
           },
   });
@@ -189,12 +189,19 @@ function explicitTarget(
     { endpoints },
     clientOverrides(options.region, endpoints),
   );
+  const source = options.eventSource ?? found.eventBus?.source;
+  if (options.eventBus !== undefined && source === undefined) {
+    // Each stage takes its own source only: a guess could reach the wrong stage's rule, or none.
+    throw new CliError(
+      `--event-bus ${options.eventBus} needs --event-source: the source the stage's rule accepts (by default ${STAGES.map((s) => defaultEventSource(s)).join(' or ')}; the stack output EventSource)`,
+    );
+  }
   const events = new EventBridgeClient(options.region ? { region: options.region } : {});
   const eventBus =
-    options.eventBus !== undefined
+    options.eventBus !== undefined && source !== undefined
       ? {
           name: options.eventBus,
-          source: options.eventSource ?? found.eventBus?.source ?? DEFAULT_EVENT_SOURCE,
+          source,
           detailType: found.eventBus?.detailType ?? EVENT_DETAIL_TYPE,
         }
       : found.eventBus;

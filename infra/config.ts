@@ -40,7 +40,15 @@ export type ProductionRegion = keyof typeof PRODUCTION_BASE_URLS;
 
 /** The EventBridge `detail-type` upstream systems publish send jobs with. */
 export const EVENT_DETAIL_TYPE = 'eCourtDate Send Message';
-export const DEFAULT_EVENT_SOURCE = 'ecourtdate-relay.upstream';
+/**
+ * The EventBridge `source` a stage takes send jobs from by default: one per stage, so that on a bus both stages
+ * share (one account, one region) each rule matches only its own stage's jobs.
+ *
+ * @example defaultEventSource('staging'); // 'ecourtdate-relay.upstream.staging'
+ */
+export function defaultEventSource(stage: Stage): string {
+  return `ecourtdate-relay.upstream.${stage}`;
+}
 
 /**
  * Lambda's init phase may take up to 10 s; when it runs out, Lambda runs it again inside the first invocation,
@@ -302,7 +310,7 @@ export function loadStageConfig(context: Context): StageConfig {
     eventBusName: resolveEventBusName(read),
     publishJobSettled: read.flag('publishJobSettled', false),
     traceSubsegments: read.flag('traceSubsegments', false),
-    eventSources: resolveEventSources(read),
+    eventSources: resolveEventSources(read, stage),
     logLevel: read.oneOf('logLevel', LOG_LEVELS, 'INFO', (raw) => raw.toUpperCase()),
     logRetentionDays: read.oneOf('logRetentionDays', LOG_RETENTION_DAYS, defaults.logRetentionDays, Number),
     retainData: defaults.retainData,
@@ -463,8 +471,8 @@ function resolveEventBusName(read: SettingsReader): string | undefined {
   return name;
 }
 
-function resolveEventSources(read: SettingsReader): string[] {
-  const sources = read.list('eventSources') ?? [DEFAULT_EVENT_SOURCE];
+function resolveEventSources(read: SettingsReader, stage: Stage): string[] {
+  const sources = read.list('eventSources') ?? [defaultEventSource(stage)];
   if (sources.length === 0) throw new ConfigError('eventSources', 'expected at least one event source');
   for (const source of sources) {
     if (source.length > 256)
@@ -474,6 +482,14 @@ function resolveEventSources(read: SettingsReader): string[] {
       throw new ConfigError(
         'eventSources',
         `"${source}": sources starting with "aws." are reserved for AWS services`,
+      );
+    }
+    // Both stages' rules may listen on one bus: a source that does not name its stage could send staging's
+    // test jobs to production (real people), or production's to staging.
+    if (!source.endsWith(`.${stage}`)) {
+      throw new ConfigError(
+        'eventSources',
+        `"${source}" does not name the stage: end each source in ".${stage}" (e.g. "${source}.${stage}"), so that one stage never takes the other's jobs`,
       );
     }
   }

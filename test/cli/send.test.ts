@@ -101,7 +101,7 @@ describe('send FILE --via bus (EventBridge and CloudFormation mocked)', () => {
           StackStatus: 'CREATE_COMPLETE',
           Outputs: [
             { OutputKey: OUTPUT.eventBusName, OutputValue: 'court-events' },
-            { OutputKey: OUTPUT.eventSource, OutputValue: 'county.cms,county.jms' },
+            { OutputKey: OUTPUT.eventSource, OutputValue: 'county.cms.staging,county.jms.staging' },
             { OutputKey: OUTPUT.eventDetailType, OutputValue: EVENT_DETAIL_TYPE },
           ],
         },
@@ -124,9 +124,25 @@ describe('send FILE --via bus (EventBridge and CloudFormation mocked)', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(events.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries).toEqual([
-      { EventBusName: 'court-events', Source: 'county.cms', DetailType: EVENT_DETAIL_TYPE, Detail: line },
+      {
+        EventBusName: 'court-events',
+        Source: 'county.cms.staging',
+        DetailType: EVENT_DETAIL_TYPE,
+        Detail: line,
+      },
     ]);
     expect(run.stdout).toContain('sent job cms-6 to the event bus (event-1)');
+  });
+
+  it('--event-bus without a stage needs --event-source (each stage takes its own source only), exit 2', async () => {
+    const file = await dir.file('job.json', jobLine('cms-8', '+15551230008'));
+
+    const run = await relay('send', file, '--via', 'bus', '--event-bus', 'court-events');
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--event-bus court-events needs --event-source');
+    expect(run.stderr).toContain('ecourtdate-relay.upstream.staging or ecourtdate-relay.upstream.production');
+    expect(events.commandCalls(PutEventsCommand)).toHaveLength(0);
   });
 
   it('reports an event EventBridge refused, exit 2', async () => {

@@ -1,6 +1,6 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { CRASH_RECOVERY_MARGIN_SECONDS, DEFAULT_EVENT_SOURCE, EVENT_DETAIL_TYPE } from '#infra/config.ts';
+import { CRASH_RECOVERY_MARGIN_SECONDS, defaultEventSource, EVENT_DETAIL_TYPE } from '#infra/config.ts';
 import { statusCodeSearch } from '#infra/constructs/relay-dashboard.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
 import type { RelayStack } from '#infra/stacks/relay-stack.ts';
@@ -168,7 +168,7 @@ describe('EventBridge', () => {
     const { properties } = onlyResource(template, 'AWS::Events::Rule');
     expect(properties.EventBusName).toBeUndefined();
     expect(properties.EventPattern).toEqual({
-      source: [DEFAULT_EVENT_SOURCE],
+      source: [defaultEventSource('staging')],
       'detail-type': [EVENT_DETAIL_TYPE],
     });
     expect(properties.Targets).toEqual([
@@ -186,16 +186,16 @@ describe('EventBridge', () => {
     const { template } = synthRelay({
       stage: 'staging',
       eventBusName: 'court-a-integrations',
-      eventSources: 'cms.court-a,jms.court-a',
+      eventSources: 'cms.court-a.staging,jms.court-a.staging',
     });
     const { properties } = onlyResource(template, 'AWS::Events::Rule');
     expect(properties.EventBusName).toBe('court-a-integrations');
     expect(properties.EventPattern).toEqual({
-      source: ['cms.court-a', 'jms.court-a'],
+      source: ['cms.court-a.staging', 'jms.court-a.staging'],
       'detail-type': ['eCourtDate Send Message'],
     });
     template.hasOutput(OUTPUT.eventBusName, { Value: 'court-a-integrations' });
-    template.hasOutput(OUTPUT.eventSource, { Value: 'cms.court-a,jms.court-a' });
+    template.hasOutput(OUTPUT.eventSource, { Value: 'cms.court-a.staging,jms.court-a.staging' });
   });
 });
 
@@ -717,7 +717,7 @@ describe('stack outputs', () => {
         SecretArn: ref(logicalId(stack, stack.secret as never)),
         DashboardName: 'EcourtdateRelay-staging',
         EventBusName: 'default',
-        EventSource: DEFAULT_EVENT_SOURCE,
+        EventSource: defaultEventSource('staging'),
         EventDetailType: 'eCourtDate Send Message',
         SenderFunctionName: ref(id.function),
         LedgerTableName: ref(id.ledgerTable),
