@@ -5,6 +5,17 @@
  */
 export const METRICS_NAMESPACE = 'ECourtDateRelay';
 export const METRICS_SERVICE = 'ecourtdate-relay';
+/**
+ * The variable that names a deployed function's stage (`staging`, `production`): its metrics carry it as the
+ * dimension `stage` beside `service`, so that each stage's alarms and dashboard see only that stage's metrics.
+ * Unset locally: the metrics then carry `service` only.
+ */
+export const STAGE_ENV = 'RELAY_STAGE';
+
+/** The dimensions of the relay's own metrics in a stage (as the alarms and the dashboard select them). */
+export function relayDimensions(stage: string): { service: string; stage: string } {
+  return { service: METRICS_SERVICE, stage };
+}
 
 export const METRIC = {
   /** Every HTTP request to the messages endpoint that got an answer or failed in transport. */

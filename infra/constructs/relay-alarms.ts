@@ -14,10 +14,12 @@ import type {
   MissingDataTreatment,
 } from '#shared/alarm-definitions.ts';
 import { ConfigError } from '#shared/errors.ts';
-import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
+import { METRICS_NAMESPACE, relayDimensions } from '#shared/metric-names.ts';
 
 /** The stack's resources behind the `source` of an alarm metric. */
 export interface AlarmResources {
+  /** The stage: the relay's own metrics are selected by `service` and `stage` (`relayDimensions`). */
+  readonly stage: string;
   readonly sendQueue: IQueue;
   readonly deadLetterQueue: IQueue;
   readonly eventsDeadLetterQueue: IQueue;
@@ -140,7 +142,7 @@ export function cloudWatchMetric(
       new cloudwatch.Metric({
         namespace: METRICS_NAMESPACE,
         metricName: metric.metricName,
-        dimensionsMap: { service: METRICS_SERVICE },
+        dimensionsMap: relayDimensions(resources.stage),
         ...options,
       }),
     sendQueue: () => resources.sendQueue.metric(metric.metricName, options),

@@ -10,12 +10,17 @@ import { WEBHOOK_METRIC } from '#shared/webhook/metrics.ts';
  * The SEARCH of the sender's `Status<code>` metrics. SEARCH matches `MetricName=Status` as a word anywhere in the
  * name, so every other relay metric with "Status" in its name (the webhook receiver's) is excluded by name.
  */
-export function statusCodeSearch(periodSeconds: number): string {
+export function statusCodeSearch(periodSeconds: number, stage: string): string {
   const others = [...Object.values(METRIC), ...Object.values(WEBHOOK_METRIC)].filter(
     (name) => /Status/.test(name) && !/^Status\d+$/.test(name),
   );
   const not = others.map((name) => ` NOT MetricName="${name}"`).join('');
-  return `SEARCH('{${METRICS_NAMESPACE},service} service="${METRICS_SERVICE}" MetricName=Status${not}', 'Sum', ${periodSeconds})`;
+  return `SEARCH('${relaySchema(stage)} MetricName=Status${not}', 'Sum', ${periodSeconds})`;
+}
+
+/** The SEARCH schema and selection of the relay's own metrics in one stage (`service` and `stage` dimensions). */
+function relaySchema(stage: string): string {
+  return `{${METRICS_NAMESPACE},service,stage} service="${METRICS_SERVICE}" stage="${stage}"`;
 }
 
 export interface RelayDashboardProps {
@@ -83,7 +88,7 @@ export class RelayDashboard extends Construct {
             [
               // Every Status<code> metric the sender has emitted, without listing codes in advance.
               new cloudwatch.MathExpression({
-                expression: statusCodeSearch(PERIOD.toSeconds()),
+                expression: statusCodeSearch(PERIOD.toSeconds(), resources.stage),
                 label: '',
                 period: PERIOD,
               }),
@@ -151,7 +156,7 @@ export class RelayDashboard extends Construct {
             [
               new cloudwatch.MathExpression({
                 // DeadLettered_<reason>, without the DeadLettered total.
-                expression: `SEARCH('{${METRICS_NAMESPACE},service} service="${METRICS_SERVICE}" MetricName=DeadLettered NOT MetricName="${METRIC.deadLettered}"', 'Sum', ${PERIOD.toSeconds()})`,
+                expression: `SEARCH('${relaySchema(resources.stage)} MetricName=DeadLettered NOT MetricName="${METRIC.deadLettered}"', 'Sum', ${PERIOD.toSeconds()})`,
                 label: '',
                 period: PERIOD,
               }),

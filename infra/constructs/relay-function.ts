@@ -11,7 +11,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ConfigError } from '#shared/errors.ts';
-import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
+import { METRICS_NAMESPACE, METRICS_SERVICE, STAGE_ENV } from '#shared/metric-names.ts';
 
 /** The single-item DynamoDB operations `useTableItems` can grant: by key, never a query, scan or batch. */
 export type ItemOperation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem';
@@ -23,6 +23,8 @@ export interface RelayFunctionProps {
   /** The handler module, relative to the repository root (e.g. `functions/sender.ts`); it exports `handler`. */
   readonly entry: string;
   readonly description: string;
+  /** The stage (`staging`, `production`): the function's metrics carry it as the dimension `stage`. */
+  readonly stage: string;
   /**
    * @default 30 seconds
    */
@@ -126,6 +128,8 @@ export class RelayFunction extends Construct {
       environment: {
         ...props.environment,
         POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
+        // The stage's metrics carry it as a dimension: one stage's alarms never see the other's.
+        [STAGE_ENV]: props.stage,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
         // The event holds recipients and message text, which must never reach a log line.

@@ -22,7 +22,7 @@ import {
   type WebhookStageConfig,
 } from '#infra/webhook-config.ts';
 import { ConfigError } from '#shared/errors.ts';
-import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
+import { METRICS_NAMESPACE, relayDimensions } from '#shared/metric-names.ts';
 import {
   type WebhookAlarmDefinition,
   type WebhookAlarmMetric,
@@ -82,8 +82,12 @@ export class WebhookReceiver extends Construct {
   /** The URL to paste into eCourtDate's Console > Webhooks. */
   readonly url: string;
 
+  /** The relay's stage: its metrics carry it as the dimension `stage`. */
+  readonly #relayStage: string;
+
   constructor(scope: Construct, id: string, props: WebhookReceiverProps) {
     super(scope, id);
+    this.#relayStage = props.stage;
     const { webhook } = props;
     this.secret = this.webhookSecret(props);
     const busName = props.eventBusName ?? 'default';
@@ -102,6 +106,7 @@ export class WebhookReceiver extends Construct {
     this.receiver = new RelayFunction(this, 'Receiver', {
       entry: 'functions/webhook.ts',
       description: `eCourtDate relay webhook receiver (${props.stage})`,
+      stage: props.stage,
       // eCourtDate wants an answer within a few seconds and retries a timeout; every step is one AWS call.
       timeout: Duration.seconds(WEBHOOK_FUNCTION_TIMEOUT_SECONDS),
       memorySize: 256,
@@ -299,7 +304,7 @@ export class WebhookReceiver extends Construct {
       ? new cloudwatch.Metric({
           namespace: METRICS_NAMESPACE,
           metricName: metric.metricName,
-          dimensionsMap: { service: METRICS_SERVICE },
+          dimensionsMap: relayDimensions(this.#relayStage),
           ...options,
         })
       : this.receiver.function.metric(metric.metricName, options);

@@ -86,6 +86,7 @@ export class RelayStack extends Stack {
     this.sender = new RelayFunction(this, 'Sender', {
       entry: 'functions/sender.ts',
       description: `eCourtDate relay sender (${config.stage})`,
+      stage: config.stage,
       // Derived in config.ts: one job's worst case (the batch is sent concurrently), every request timing out.
       timeout: Duration.seconds(config.functionTimeoutSeconds),
       memorySize: config.memorySizeMb,
@@ -174,6 +175,7 @@ export class RelayStack extends Stack {
       eventsDeadLetterQueue: this.eventsDeadLetterQueue,
       senderFunction: this.sender.function,
       ledgerTable: this.ledgerTable,
+      stage: config.stage,
     };
     const definitions = alarmDefinitions(config.alarmThresholds);
     this.alarms = new RelayAlarms(this, 'Alarms', {

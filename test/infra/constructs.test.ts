@@ -78,6 +78,7 @@ describe('RelayFunction', () => {
         new RelayFunction(emptyStack(), 'Sender', {
           entry: 'functions/sender.ts',
           description: 'test',
+          stage: 'staging',
           ...props,
         }),
     ).toThrow(message);
@@ -85,12 +86,16 @@ describe('RelayFunction', () => {
 
   it('defaults to 30 s, 256 MB, INFO logs kept a month', () => {
     const stack = emptyStack();
-    const fn = new RelayFunction(stack, 'Sender', { entry: 'functions/sender.ts', description: 'test' });
+    const fn = new RelayFunction(stack, 'Sender', {
+      entry: 'functions/sender.ts',
+      description: 'test',
+      stage: 'staging',
+    });
     const template = Template.fromStack(stack);
     template.hasResourceProperties('AWS::Lambda::Function', {
       Timeout: 30,
       MemorySize: 256,
-      Environment: { Variables: { POWERTOOLS_LOG_LEVEL: 'INFO' } },
+      Environment: { Variables: { POWERTOOLS_LOG_LEVEL: 'INFO', RELAY_STAGE: 'staging' } },
     });
     expect(
       template.toJSON().Resources[stack.getLogicalId(fn.logGroup.node.defaultChild as never)].Properties,
@@ -109,6 +114,7 @@ describe('RelayFunction', () => {
       const fn = new RelayFunction(stack, 'Sender', {
         entry: 'functions/sender.ts',
         description: 'test',
+        stage: 'staging',
         environment: { ITEMS_TABLE: table.tableName },
       });
       return { stack, fn, table };
@@ -157,6 +163,7 @@ describe('RelayFunction', () => {
       const fn = new RelayFunction(stack, 'Sender', {
         entry: 'functions/sender.ts',
         description: 'test',
+        stage: 'staging',
         environment: environment(queue),
       });
       return { stack, fn, queue };

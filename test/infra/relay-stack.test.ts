@@ -236,6 +236,7 @@ describe('the sender function', () => {
       [ENV.rateLimitHintMaxSeconds]: '300',
       [ENV.webhooksEnabled]: 'false',
       POWERTOOLS_SERVICE_NAME: METRICS_SERVICE,
+      RELAY_STAGE: 'staging',
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       POWERTOOLS_LOG_LEVEL: 'INFO',
       POWERTOOLS_LOGGER_LOG_EVENT: 'false',
@@ -504,7 +505,13 @@ describe('alarms', () => {
     const resource = ids(stack);
     switch (source) {
       case 'relay':
-        return { Namespace: METRICS_NAMESPACE, Dimensions: [{ Name: 'service', Value: METRICS_SERVICE }] };
+        return {
+          Namespace: METRICS_NAMESPACE,
+          Dimensions: [
+            { Name: 'service', Value: METRICS_SERVICE },
+            { Name: 'stage', Value: stack.config.stage },
+          ],
+        };
       case 'senderFunction':
         return {
           Namespace: 'AWS/Lambda',
@@ -586,7 +593,10 @@ describe('alarms', () => {
         Metric: {
           Namespace: METRICS_NAMESPACE,
           MetricName: metricName,
-          Dimensions: [{ Name: 'service', Value: METRICS_SERVICE }],
+          Dimensions: [
+            { Name: 'service', Value: METRICS_SERVICE },
+            { Name: 'stage', Value: 'staging' },
+          ],
         },
         Period: 300,
         Stat: 'Sum',
@@ -659,10 +669,10 @@ describe('the dashboard', () => {
     expect(widget('Alarms').match(/"{ref}"/g)).toHaveLength(alarmDefinitions().length);
     // SEARCH matches "Status" anywhere in a name: the receiver's WebhookJobStatusRecorded and
     // WebhookStatusPending are excluded by name, and every other relay metric with "Status" in it too.
-    const search = statusCodeSearch(300);
+    const search = statusCodeSearch(300, 'staging');
     expect(widget('eCourtDate responses by status code')).toContain(search.replaceAll('"', '\\"'));
     expect(search).toContain(
-      `SEARCH('{${METRICS_NAMESPACE},service} service="${METRICS_SERVICE}" MetricName=Status NOT MetricName=`,
+      `SEARCH('{${METRICS_NAMESPACE},service,stage} service="${METRICS_SERVICE}" stage="staging" MetricName=Status NOT MetricName=`,
     );
     for (const name of [...Object.values(METRIC), ...Object.values(WEBHOOK_METRIC)]) {
       if (/Status/.test(name) && !/^Status\d+$/.test(name))

@@ -49,7 +49,36 @@ function rulePatterns(synth: ReturnType<typeof synthRelay>) {
   });
 }
 
+/**
+ * Every metric the stack's alarms watch, as an identity: namespace, name and dimensions. A dimension naming one
+ * of the stack's own resources (a Ref or GetAtt) is that stack's alone, so it is qualified by the stack's name.
+ */
+function alarmMetricIdentities(synth: ReturnType<typeof synthRelay>): string[] {
+  const alarms = synth.template.findResources('AWS::CloudWatch::Alarm');
+  const stack = synth.stack.stackName;
+  const identity = (metric: { Namespace?: unknown; MetricName?: unknown; Dimensions?: unknown }) => {
+    const dimensions = ((metric.Dimensions ?? []) as { Name: string; Value: unknown }[]).map(
+      ({ Name, Value }) =>
+        `${Name}=${typeof Value === 'string' ? Value : `${stack}:${JSON.stringify(Value)}`}`,
+    );
+    return `${String(metric.Namespace)}/${String(metric.MetricName)}{${dimensions.sort().join(',')}}`;
+  };
+  return Object.values(alarms).flatMap((alarm) => {
+    const properties = (alarm as { Properties: Record<string, unknown> }).Properties;
+    if (properties.MetricName !== undefined) return [identity(properties)];
+    return ((properties.Metrics ?? []) as { MetricStat?: { Metric: Record<string, unknown> } }[])
+      .filter((metric) => metric.MetricStat !== undefined)
+      .map((metric) => identity(metric.MetricStat?.Metric ?? {}));
+  });
+}
+
 describe('two stages in one account and region', () => {
+  it('each stage’s alarms watch only that stage’s metrics: the relay’s own carry the stage as a dimension', () => {
+    const [staging, production] = synthBoth().map(alarmMetricIdentities) as [string[], string[]];
+    expect(staging.some((id) => id.includes('stage=staging'))).toBe(true);
+    expect(production.filter((id) => staging.includes(id))).toEqual([]);
+  });
+
   it('each stage’s rule takes only its own source, on the bus both share', () => {
     const [staging, production] = synthBoth().map(rulePatterns) as [
       ReturnType<typeof rulePatterns>,

@@ -66,3 +66,32 @@ describe('X-Ray subsegments (README, "X-Ray subsegments")', () => {
     expect(hookNamespacesAfterImport(entry, env)).toEqual(expected);
   });
 });
+
+describe('metric dimensions (README, "Alarms and runbook")', () => {
+  function emitted(stage: string | undefined) {
+    const before = process.env.RELAY_STAGE;
+    if (stage === undefined) delete process.env.RELAY_STAGE;
+    else process.env.RELAY_STAGE = stage;
+    try {
+      const { metrics } = createObservability();
+      metrics.addMetric('Delivered', 'Count', 1);
+      return metrics.serializeMetrics() as unknown as {
+        _aws: { CloudWatchMetrics: { Dimensions: string[][] }[] };
+        [key: string]: unknown;
+      };
+    } finally {
+      if (before === undefined) delete process.env.RELAY_STAGE;
+      else process.env.RELAY_STAGE = before;
+    }
+  }
+
+  it('a deployed function’s metrics carry its stage beside the service, as its alarms select them', () => {
+    const emf = emitted('production');
+    expect(emf._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service', 'stage']]);
+    expect(emf).toMatchObject({ service: 'ecourtdate-relay', stage: 'production' });
+  });
+
+  it('without a stage (a local run) they carry the service only', () => {
+    expect(emitted(undefined)._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
+  });
+});
