@@ -40,15 +40,25 @@ export type PublishResult = { readonly ok: true } | { readonly ok: false; readon
 export class JobSettledPublisher {
   readonly #client: () => Promise<EventBridgeClient>;
   readonly #busName: string;
+  readonly #stage: string | undefined;
 
-  /** `client` is called once, on the first event (the SDK is loaded lazily). */
-  constructor(options: { client: () => Promise<EventBridgeClient>; busName: string }) {
+  /**
+   * `client` is called once, on the first event (the SDK is loaded lazily). `stage` (the function's
+   * `RELAY_STAGE`) goes into every detail as `stage`, so that consumers of a bus both stages share can tell them
+   * apart; absent locally.
+   */
+  constructor(options: {
+    client: () => Promise<EventBridgeClient>;
+    busName: string;
+    stage?: string | undefined;
+  }) {
     let client: Promise<EventBridgeClient> | undefined;
     this.#client = () => {
       client ??= options.client();
       return client;
     };
     this.#busName = options.busName;
+    this.#stage = options.stage;
   }
 
   async publish(detail: JobSettledDetail): Promise<PublishResult> {
@@ -64,7 +74,7 @@ export class JobSettledPublisher {
               EventBusName: this.#busName,
               Source: JOB_SETTLED.source,
               DetailType: JOB_SETTLED.detailType,
-              Detail: JSON.stringify(detail),
+              Detail: JSON.stringify(this.#stage === undefined ? detail : { ...detail, stage: this.#stage }),
             },
           ],
         }),

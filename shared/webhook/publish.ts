@@ -25,10 +25,16 @@ export type PublishOutcome =
 export class EventPublisher {
   readonly #client: EventBridgeClient;
   readonly #eventBusName: string;
+  readonly #stage: string | undefined;
 
-  constructor(options: { client: EventBridgeClient; eventBusName: string }) {
+  /**
+   * `stage` (the function's `RELAY_STAGE`) goes into every detail as `stage`, so that consumers of a bus both
+   * stages share can tell them apart; absent locally.
+   */
+  constructor(options: { client: EventBridgeClient; eventBusName: string; stage?: string | undefined }) {
     this.#client = options.client;
     this.#eventBusName = options.eventBusName;
+    this.#stage = options.stage;
   }
 
   /**
@@ -45,7 +51,9 @@ export class EventPublisher {
             EventBusName: this.#eventBusName,
             Source: EVENT_SOURCE,
             DetailType: event.detailType,
-            Detail: serializeDetail(event.detail),
+            Detail: serializeDetail(
+              this.#stage === undefined ? event.detail : { ...event.detail, stage: this.#stage },
+            ),
           })),
         }),
       );
