@@ -1,7 +1,8 @@
 /**
  * The EMF metrics the sender emits. The CDK alarms and dashboard, and the local pipeline's alarm evaluation,
- * use these names, so they live in one place. All are Count metrics in `METRICS_NAMESPACE` with the single
- * dimension `service` = `METRICS_SERVICE` (Powertools' default dimension), summed over a period.
+ * use these names, so they live in one place. All are Count metrics in `METRICS_NAMESPACE` with the dimensions
+ * `service` = `METRICS_SERVICE` (Powertools' default dimension) and, in a deployed stage, `stage` (`STAGE_ENV`),
+ * summed over a period.
  */
 export const METRICS_NAMESPACE = 'ECourtDateRelay';
 export const METRICS_SERVICE = 'ecourtdate-relay';
