@@ -13,6 +13,13 @@ export const METRICS_SERVICE = 'ecourtdate-relay';
  */
 export const STAGE_ENV = 'RELAY_STAGE';
 
+/** The stage a deployed function runs in (`STAGE_ENV`), or undefined locally (unset or blank). */
+export function deployedStage(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  return env[STAGE_ENV]?.trim() || undefined;
+}
+
 /** The dimensions of the relay's own metrics in a stage (as the alarms and the dashboard select them). */
 export function relayDimensions(stage: string): { service: string; stage: string } {
   return { service: METRICS_SERVICE, stage };

@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { MiddlewareObj } from '@middy/core';
-import { METRICS_NAMESPACE, METRICS_SERVICE, STAGE_ENV } from '#shared/metric-names.ts';
+import { deployedStage, METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
 
 /** Powertools Tracer and its handler middleware: X-Ray subsegments for the handler, AWS SDK calls and `fetch`. */
 export interface Tracing {
@@ -26,7 +26,7 @@ export interface Observability {
  * them.
  */
 export function createObservability(tracing?: Tracing): Observability {
-  const stage = process.env[STAGE_ENV]?.trim() || undefined;
+  const stage = deployedStage();
   return {
     logger: new Logger({ serviceName: METRICS_SERVICE }),
     metrics: new Metrics({

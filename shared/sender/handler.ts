@@ -18,7 +18,7 @@ import { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
-import { STAGE_ENV } from '#shared/metric-names.ts';
+import { deployedStage } from '#shared/metric-names.ts';
 import { createObservability, type Observability, traceClients } from '#shared/observability.ts';
 import { applyDecision } from '#shared/sender/apply.ts';
 import { decideRecord } from '#shared/sender/decide.ts';
@@ -162,7 +162,7 @@ function createRuntime(
         ? undefined
         : new JobSettledPublisher({
             busName: config.jobSettledBus,
-            stage: process.env[STAGE_ENV]?.trim() || undefined,
+            stage: deployedStage(),
             client: async () => deps.events ?? (await createEventBridgeClient(config)),
           }),
     logger,

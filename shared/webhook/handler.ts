@@ -7,7 +7,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
-import { STAGE_ENV } from '#shared/metric-names.ts';
+import { deployedStage } from '#shared/metric-names.ts';
 import { createObservability, type Observability, traceClients } from '#shared/observability.ts';
 import type { WebhookConfig } from '#shared/webhook/config.ts';
 import { WebhookDedupe } from '#shared/webhook/dedupe.ts';
@@ -85,7 +85,7 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
     publisher: new EventPublisher({
       client: deps.eventBridge,
       eventBusName: config.eventBusName,
-      stage: process.env[STAGE_ENV]?.trim() || undefined,
+      stage: deployedStage(),
     }),
     now,
   });
