@@ -155,6 +155,20 @@ async function pollInto(handler: SenderHandler, functionTimeoutMs = 60_000) {
 
 const healthy = () => harness().createInstance();
 
+/** An instance whose first settle write DynamoDB refuses on every SDK try (throttled). */
+function settleThrottledInstance(t: Harness) {
+  return t.createInstance({
+    clients: (clients) => {
+      injectDynamoFaults(clients.dynamodb, {
+        operation: 'PutItem',
+        match: settleWrite,
+        kind: 'throttled',
+        calls: 1,
+      });
+    },
+  });
+}
+
 /** An instance whose DynamoDB PutItems matching `match` are applied, then every SDK try reported failed. */
 function appliedThenRefusedInstance(t: Harness, match: (body: string) => boolean) {
   let spoiled = () => 0;
@@ -276,16 +290,7 @@ describe('a known answer is carried until it is written', () => {
     async (_, skip) => {
       const t = await start();
       await t.enqueue(jobBody({}, { skip_duplicate: skip }));
-      const faulty = t.createInstance({
-        clients: (clients) => {
-          injectDynamoFaults(clients.dynamodb, {
-            operation: 'PutItem',
-            match: settleWrite,
-            kind: 'throttled',
-            calls: 1,
-          });
-        },
-      });
+      const faulty = settleThrottledInstance(t);
       // The original, received once: a 201, the settle refused, the answer carried on a fresh copy (60 s).
       const { messages, result } = await pollInto(faulty);
       expect(result.failed).toEqual([]);
@@ -320,16 +325,7 @@ describe('a known answer is carried until it is written', () => {
       for (let i = 0; i < 10; i++)
         producer[`tenant_attr_${i}`] = { DataType: 'String', StringValue: `v${i}` };
       await t.enqueue(jobBody({}, { skip_duplicate: skip }), producer);
-      const faulty = t.createInstance({
-        clients: (clients) => {
-          injectDynamoFaults(clients.dynamodb, {
-            operation: 'PutItem',
-            match: settleWrite,
-            kind: 'throttled',
-            calls: 1,
-          });
-        },
-      });
+      const faulty = settleThrottledInstance(t);
 
       await t.invokeWith(faulty);
       await t.runUntilQuiet(6, () => t.invokeWith(healthy()));
@@ -381,16 +377,7 @@ describe('a known answer is carried until it is written', () => {
     const producer: Record<string, MessageAttributeValue> = {};
     for (let i = 0; i < 9; i++) producer[`tenant_attr_${i}`] = { DataType: 'String', StringValue: `v${i}` };
     await t.enqueue(jobBody({}, { skip_duplicate: true }), producer);
-    const faulty = t.createInstance({
-      clients: (clients) => {
-        injectDynamoFaults(clients.dynamodb, {
-          operation: 'PutItem',
-          match: settleWrite,
-          kind: 'throttled',
-          calls: 1,
-        });
-      },
-    });
+    const faulty = settleThrottledInstance(t);
 
     await t.invokeWith(faulty);
     const copy = (await t.inspect()).delayed[0];
@@ -412,16 +399,7 @@ describe('a known answer is carried until it is written', () => {
       action: { kind: 'respond', status: 400, body: BAD_REQUEST_BODY },
     });
     await t.enqueue(jobBody());
-    const faulty = t.createInstance({
-      clients: (clients) => {
-        injectDynamoFaults(clients.dynamodb, {
-          operation: 'PutItem',
-          match: settleWrite,
-          kind: 'throttled',
-          calls: 1,
-        });
-      },
-    });
+    const faulty = settleThrottledInstance(t);
 
     await t.invokeWith(faulty);
     await t.runUntilQuiet(6, () => t.invokeWith(healthy()));
@@ -441,16 +419,7 @@ describe('a known answer is carried until it is written', () => {
     const t = await start();
     t.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 403 } });
     await t.enqueue(jobBody());
-    const faulty = t.createInstance({
-      clients: (clients) => {
-        injectDynamoFaults(clients.dynamodb, {
-          operation: 'PutItem',
-          match: settleWrite,
-          kind: 'throttled',
-          calls: 1,
-        });
-      },
-    });
+    const faulty = settleThrottledInstance(t);
     await t.invokeWith(faulty);
     // The carried copy settles the 403 on an instance whose dead-letter send SQS refuses.
     let refused = () => 0;
@@ -483,16 +452,7 @@ describe('copies racing copies', () => {
   it('an SQS duplicate of the carried copy, received by two instances at once: one settle wins, the 201 and its uuid are kept, nothing is resent', async () => {
     const t = await start();
     await t.enqueue(jobBody({}, { skip_duplicate: true }));
-    const faulty = t.createInstance({
-      clients: (clients) => {
-        injectDynamoFaults(clients.dynamodb, {
-          operation: 'PutItem',
-          match: settleWrite,
-          kind: 'throttled',
-          calls: 1,
-        });
-      },
-    });
+    const faulty = settleThrottledInstance(t);
     await t.invokeWith(faulty);
     await twinsOfTheCopy(t);
 
@@ -704,16 +664,7 @@ describe('one unmarked Job Settled event per settlement, however many twins of a
   it('a 409-delivered settlement whose event EventBridge refused, then superseded by the carried 201: its event still goes out unmarked once', async () => {
     const t = await startWithBus();
     await t.enqueue(jobBody());
-    const faulty = t.createInstance({
-      clients: (clients) => {
-        injectDynamoFaults(clients.dynamodb, {
-          operation: 'PutItem',
-          match: settleWrite,
-          kind: 'throttled',
-          calls: 1,
-        });
-      },
-    });
+    const faulty = settleThrottledInstance(t);
     // The 201's settle is refused: copy C carries it. SQS hands the original out again after the lease: the
     // attempt counts as lost, the resend meets 409 (delivered, no uuid), and EventBridge refuses that event.
     const messages = await receiveBatch({ sqs: t.sqs, queueUrl: t.sendQueue.url, waitTimeSeconds: 0 });
