@@ -12,6 +12,7 @@ import { VERDICTS, type VerdictSpec } from '#shared/webhook/verdicts.ts';
 import { relay } from '#test/cli/run.ts';
 import { captureLogs } from '#test/helpers/log-capture.ts';
 import {
+  type DynamoFault,
   injectDynamoFaults,
   startWebhookHarness,
   WEBHOOK_LEDGER_TABLE,
@@ -83,6 +84,11 @@ function inboundText(extra: Record<string, unknown> = {}): Record<string, unknow
 }
 
 /** A gateway in front of one new receiver container whose clock runs `offsetMs` ahead of the real one. */
+/** A gateway to one receiver instance whose DynamoDB client meets `fault`. */
+function gatewayWithFault(fault: DynamoFault) {
+  return h.gateway([h.createInstance({ clients: (c) => injectDynamoFaults(c.dynamodb, fault) })]);
+}
+
 async function instanceAt(offsetMs: number): Promise<string> {
   const gateway = await h.gateway([h.createInstance({ now: () => Date.now() + offsetMs })]);
   return gateway.url;
@@ -521,17 +527,12 @@ describe('statuses that arrive before the uuid index', () => {
     const messageUuid = randomUUID();
     await h.seedJob('job-pending-lost', messageUuid);
     const update = statusUpdate(messageUuid, 'sent');
-    const gateway = await h.gateway([
-      h.createInstance({
-        clients: (c) =>
-          injectDynamoFaults(c.dynamodb, {
-            operation: 'UpdateItem',
-            match: (body) => body.includes('pending_statuses = :pending'),
-            kind: 'lost_answer',
-            calls: 1,
-          }),
-      }),
-    ]);
+    const gateway = await gatewayWithFault({
+      operation: 'UpdateItem',
+      match: (body) => body.includes('pending_statuses = :pending'),
+      kind: 'lost_answer',
+      calls: 1,
+    });
 
     expect((await h.post(update, { url: gateway.url })).status).toBe(200);
 
@@ -829,17 +830,12 @@ describe('progress of a partly published delivery', () => {
 describe('a conditional write whose answer was lost', () => {
   it('stays the claimant’s when the claim’s resend finds its own write, under a second lost answer too', async () => {
     const payload = inboundText({ created_at: new Date().toISOString() });
-    const gateway = await h.gateway([
-      h.createInstance({
-        clients: (c) =>
-          injectDynamoFaults(c.dynamodb, {
-            operation: 'PutItem',
-            match: (body) => body.includes('"webhook#'),
-            kind: 'lost_answer',
-            calls: 2,
-          }),
-      }),
-    ]);
+    const gateway = await gatewayWithFault({
+      operation: 'PutItem',
+      match: (body) => body.includes('"webhook#'),
+      kind: 'lost_answer',
+      calls: 2,
+    });
 
     const res = await h.post(payload, { url: gateway.url });
 
@@ -849,17 +845,12 @@ describe('a conditional write whose answer was lost', () => {
 
   it('completes a delivery once when the answer of its done write is lost', async () => {
     const payload = inboundText({ created_at: new Date().toISOString() });
-    const gateway = await h.gateway([
-      h.createInstance({
-        clients: (c) =>
-          injectDynamoFaults(c.dynamodb, {
-            operation: 'UpdateItem',
-            match: (body) => body.includes('webhook_state = :done'),
-            kind: 'lost_answer',
-            calls: 1,
-          }),
-      }),
-    ]);
+    const gateway = await gatewayWithFault({
+      operation: 'UpdateItem',
+      match: (body) => body.includes('webhook_state = :done'),
+      kind: 'lost_answer',
+      calls: 1,
+    });
 
     const res = await h.post(payload, { url: gateway.url });
     const copy = await h.post(payload);
@@ -873,17 +864,12 @@ describe('a conditional write whose answer was lost', () => {
     const messageUuid = randomUUID();
     await h.seedDeliveredJob('job-record-lost', messageUuid);
     const update = statusUpdate(messageUuid, 'delivered');
-    const gateway = await h.gateway([
-      h.createInstance({
-        clients: (c) =>
-          injectDynamoFaults(c.dynamodb, {
-            operation: 'UpdateItem',
-            match: (body) => body.includes('"job#job-record-lost"'),
-            kind: 'lost_answer',
-            calls: 1,
-          }),
-      }),
-    ]);
+    const gateway = await gatewayWithFault({
+      operation: 'UpdateItem',
+      match: (body) => body.includes('"job#job-record-lost"'),
+      kind: 'lost_answer',
+      calls: 1,
+    });
 
     const res = await h.post(update, { url: gateway.url });
 
