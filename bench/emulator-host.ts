@@ -4,10 +4,11 @@
  * (rate limit out of the way: the relay's pacing is measured apart) and the Secrets Manager stand-in, all on
  * 127.0.0.1. Answers the commands of {@link HostCommand} over the IPC channel.
  */
-import { startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
+
 import { startSimulator } from '#local/ecourtdate-simulator/index.ts';
-import { startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
-import { startSqsEmulator } from '#local/sqs-emulator.ts';
+import { startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import { startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import { startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import { BENCH_CLIENT, BENCH_SECRET_ID, type HostCommand, type HostEndpoints } from './protocol.ts';
 
 const sqs = await startSqsEmulator();

@@ -8,7 +8,7 @@
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
-import { type SenderInstance, startEventSourceMapping } from '#local/pipeline/event-source-mapping.ts';
+import { type SenderInstance, startEventSourceMapping } from '#local/lambda/event-source-mapping.ts';
 import { type CommandCounts, counting, LOCAL_AWS, RELAY_POLLERS_PER_INSTANCE } from './protocol.ts';
 
 /** What the workload asks of the pollers. */

@@ -14,7 +14,7 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { loadStageConfig } from '#infra/config.ts';
 import { senderEnvironment } from '#infra/stack-contract.ts';
-import { lambdaContext, pollOnce } from '#local/event-source.ts';
+import { lambdaContext, pollOnce } from '#local/lambda/event-source.ts';
 import { runPacingDrill } from '#local/pacing-drill.ts';
 import { createAwsClients } from '#shared/clients/aws.ts';
 import { ENV, loadSenderConfig } from '#shared/config.ts';

@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { joinNegativeValues } from '#cli/args.ts';
 import { checkCredentials, renderCheck } from '#cli/commands/check-credentials.ts';
 import {
   type DeadLetterSelection,
@@ -17,7 +16,6 @@ import {
 import { readJob, renderJob } from '#cli/commands/job.ts';
 import { readJobs, sendJobs, type Via } from '#cli/commands/send.ts';
 import { CliError, InvalidJobFileError } from '#cli/errors.ts';
-import { DEFAULT_LOCAL_FILE, START_LOCAL_PIPELINE } from '#cli/local-endpoints.ts';
 import {
   awsErrorText,
   closeTarget,
@@ -26,6 +24,8 @@ import {
   type Target,
   type TargetOptions,
 } from '#cli/target.ts';
+import { DEFAULT_LOCAL_FILE, START_LOCAL_PIPELINE } from '#local/pipeline/endpoints-file.ts';
+import { joinNegativeValues } from '#local/terminal/args.ts';
 import { ConfigError } from '#shared/errors.ts';
 
 export interface CliIO {

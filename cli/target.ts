@@ -6,19 +6,17 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { CliError } from '#cli/errors.ts';
 import {
-  DEFAULT_LOCAL_FILE,
-  EMULATOR_CREDENTIALS,
   isConnectionRefused,
-  LOCAL_REGION,
   LocalPipelineNotRunningError,
   readLocalEndpoints,
 } from '#cli/local-endpoints.ts';
 import { defaultEventSource, EVENT_DETAIL_TYPE, STAGES, type Stage, stackNameOf } from '#infra/config.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
+import { DEFAULT_LOCAL_FILE, EMULATOR_CREDENTIALS, LOCAL_REGION } from '#local/pipeline/endpoints-file.ts';
 import { type ClientOverrides, createAwsClients } from '#shared/clients/aws.ts';
 import { ENV, isLoopbackHost } from '#shared/config.ts';
 
-export { DEFAULT_LOCAL_FILE } from '#cli/local-endpoints.ts';
+export { DEFAULT_LOCAL_FILE } from '#local/pipeline/endpoints-file.ts';
 
 /** What a command works on, and the AWS clients to reach it. */
 export interface Target {

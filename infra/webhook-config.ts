@@ -30,7 +30,7 @@ export const WEBHOOK_OUTPUT = {
   functionName: 'WebhookFunctionName',
 } as const;
 
-/** The webhook route on the HTTP API; the local gateway serves the same path (local/webhook-gateway.ts). */
+/** The webhook route on the HTTP API; the local gateway serves the same path (local/lambda/webhook-gateway.ts). */
 export const WEBHOOK_ROUTE_PATH = '/ecourtdate/webhook';
 
 /** The receiver's function timeout: eCourtDate wants an answer "within a few seconds" (docs/webhooks.md). */

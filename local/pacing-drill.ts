@@ -1,13 +1,13 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { loadStageConfig, type StageConfig } from '#infra/config.ts';
-import { startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
 import { startSimulator } from '#local/ecourtdate-simulator/index.ts';
 import { busiestWindow } from '#local/ecourtdate-simulator/rate-limit.ts';
-import { startEventSourceMapping } from '#local/pipeline/event-source-mapping.ts';
+import { startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import { startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import { startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import { startEventSourceMapping } from '#local/lambda/event-source-mapping.ts';
 import { type SenderSink, sinkObservability } from '#local/pipeline/observability.ts';
 import { localSenderEnvironment } from '#local/pipeline/stage.ts';
-import { startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
-import { startSqsEmulator } from '#local/sqs-emulator.ts';
 import { createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
 import { createSenderHandler } from '#shared/sender/handler.ts';

@@ -3,7 +3,7 @@ import { METRIC } from '#shared/metric-names.ts';
 /**
  * The relay's on-call alarms as plain data: what each one watches, how, and when it fires. The CDK stack turns
  * every definition into a CloudWatch alarm, and the local pipeline evaluates the same definitions over the counts
- * of a local run (local/pipeline/alarm-evaluation.ts), so an alarm means the same thing in both places. No CDK
+ * of a local run (local/cloudwatch/alarm-evaluation.ts), so an alarm means the same thing in both places. No CDK
  * import here, and no evaluation: only the stack and the local run's evaluator read these.
  */
 
@@ -54,7 +54,7 @@ export interface AlarmDefinition {
   readonly metrics: readonly AlarmMetric[];
   /**
    * CloudWatch metric math over the metrics' ids. Only the subset the local evaluator understands
-   * (local/pipeline/metric-math.ts: numbers, ids, `+ - * /`, comparisons, `IF`, `FILL`), so a local run can
+   * (local/cloudwatch/metric-math.ts: numbers, ids, `+ - * /`, comparisons, `IF`, `FILL`), so a local run can
    * evaluate every alarm; test/local/alarm-evaluation.test.ts checks each definition parses.
    */
   readonly expression?: string;

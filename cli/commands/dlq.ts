@@ -9,8 +9,8 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { CliError } from '#cli/errors.ts';
-import { formatTable } from '#cli/table.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
+import { formatTable } from '#local/terminal/table.ts';
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import { peekJobId } from '#shared/job.ts';
 import { DEAD_LETTER_REASONS } from '#shared/outcome.ts';

@@ -1,7 +1,7 @@
 import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { CliError } from '#cli/errors.ts';
-import { formatTable } from '#cli/table.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
+import { formatTable } from '#local/terminal/table.ts';
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import { JOB_LIMITS } from '#shared/job.ts';
 import type { JobDelivery } from '#shared/ledger/delivery.ts';

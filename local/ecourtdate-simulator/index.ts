@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { listenOnLoopback, readBody, writeJson } from '../loopback-server.ts';
+import { listenOnLoopback, readBody, writeJson } from '#local/emulators/loopback-server.ts';
 import { type ApiConfig, type ApiResult, createApi, defaultDuplicateKey, type ParsedBody } from './api.ts';
 import { createFaultScript, describeRule, isObject } from './faults.ts';
 import type {

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DEFAULT_STATE_DIR, ENDPOINTS_FILE, START_LOCAL_PIPELINE } from '#cli/local-endpoints.ts';
+import { DEFAULT_STATE_DIR, ENDPOINTS_FILE, START_LOCAL_PIPELINE } from '#local/pipeline/endpoints-file.ts';
 import { parseStartOptions, START_HELP, type StartOptions, UsageError } from '#local/pipeline/options.ts';
 import { checkReportPath, checkTimeScale, planRun, type RunPlan } from '#local/pipeline/plan.ts';
 import type { OutputStream } from '#local/pipeline/progress.ts';

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { joinNegativeValues } from '#cli/args.ts';
-import { DEFAULT_STATE_DIR, ENDPOINTS_FILE } from '#cli/local-endpoints.ts';
+import { DEFAULT_STATE_DIR, ENDPOINTS_FILE } from '#local/pipeline/endpoints-file.ts';
 import { SAMPLE_JOBS_FILE } from '#local/pipeline/scenario.ts';
+import { joinNegativeValues } from '#local/terminal/args.ts';
 import { parseBaseUrl } from '#shared/config.ts';
 import { ConfigError, RelayError } from '#shared/errors.ts';
 
@@ -13,7 +13,7 @@ export const DEMO_TIME_SCALE = 30;
 /** HTTP timeout of the built-in demo, so the scripted hang times out quickly. */
 export const DEMO_HTTP_TIMEOUT_MS = 3_000;
 export const DEFAULT_TIMEOUT_SECONDS = 120;
-export { DEFAULT_STATE_DIR } from '#cli/local-endpoints.ts';
+export { DEFAULT_STATE_DIR } from '#local/pipeline/endpoints-file.ts';
 export const CLIENT_ID_VARIABLE = 'ECOURTDATE_CLIENT_ID';
 export const CLIENT_SECRET_VARIABLE = 'ECOURTDATE_CLIENT_SECRET';
 

@@ -1,8 +1,8 @@
-import { formatTable } from '#cli/table.ts';
-import type { AlarmState } from '#local/pipeline/alarm-evaluation.ts';
-import type { AlarmOutcome } from '#local/pipeline/alarms.ts';
+import type { AlarmState } from '#local/cloudwatch/alarm-evaluation.ts';
+import type { AlarmOutcome } from '#local/cloudwatch/alarms.ts';
 import { type JobOutcome, type JobState, jobName } from '#local/pipeline/tracker.ts';
-import { describeDelivery } from '#local/webhook-report.ts';
+import { describeDelivery } from '#local/pipeline/webhook-report.ts';
+import { formatTable } from '#local/terminal/table.ts';
 import type { JobDelivery } from '#shared/ledger/delivery.ts';
 
 /**

@@ -1,17 +1,21 @@
 import { join } from 'node:path';
-import { LOCAL_REGION } from '#cli/local-endpoints.ts';
 import { DEAD_LETTER_RETENTION_DAYS, SEND_QUEUE_RETENTION_DAYS } from '#infra/config.ts';
-import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
 import { type Simulator, startSimulator } from '#local/ecourtdate-simulator/index.ts';
 import { createSimulatorWebhooks, type SimulatorWebhooks } from '#local/ecourtdate-simulator/webhooks.ts';
+import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import { type SecretsManagerStub, startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import type { Closers } from '#local/pipeline/closers.ts';
+import { LOCAL_REGION } from '#local/pipeline/endpoints-file.ts';
 import { openLogFile, sinkObservability } from '#local/pipeline/observability.ts';
 import type { RunPlan } from '#local/pipeline/plan.ts';
 import { SCENARIO_AGENCIES, SCENARIO_CLIENT, scriptScenario } from '#local/pipeline/scenario.ts';
 import { localQueueSettings } from '#local/pipeline/stage.ts';
-import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
-import { LOCAL_WEBHOOK_SECRET, type LocalWebhooks, startLocalWebhooks } from '#local/webhook-local.ts';
+import {
+  LOCAL_WEBHOOK_SECRET,
+  type LocalWebhooks,
+  startLocalWebhooks,
+} from '#local/pipeline/webhook-local.ts';
 
 export const LOCAL_SECRET_ID = 'ecourtdate-relay/local/api-credentials';
 export const SEND_QUEUE_NAME = 'ecourtdate-relay-local-send';

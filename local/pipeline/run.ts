@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
+import { Closers } from '#local/pipeline/closers.ts';
 import {
   DEFAULT_LOCAL_FILE,
   ENDPOINTS_FILE,
@@ -7,8 +8,7 @@ import {
   type LocalEndpoints,
   removeLocalEndpoints,
   writeLocalEndpoints,
-} from '#cli/local-endpoints.ts';
-import { Closers } from '#local/pipeline/closers.ts';
+} from '#local/pipeline/endpoints-file.ts';
 import type { StartOptions } from '#local/pipeline/options.ts';
 import { planRun, type RunPlan, StartError } from '#local/pipeline/plan.ts';
 import type { OutputStream } from '#local/pipeline/progress.ts';
@@ -22,7 +22,7 @@ import {
 } from '#local/pipeline/resources.ts';
 import { type PipelineHooks, type Senders, startSenders } from '#local/pipeline/senders.ts';
 import { watchUntilSettled } from '#local/pipeline/watch.ts';
-import { LOCAL_WEBHOOK_SECRET_ID } from '#local/webhook-local.ts';
+import { LOCAL_WEBHOOK_SECRET_ID } from '#local/pipeline/webhook-local.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
 
 export { StartError } from '#local/pipeline/plan.ts';

@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { EMULATOR_CREDENTIALS, LOCAL_REGION } from '#cli/local-endpoints.ts';
-import { AlarmMonitor } from '#local/pipeline/alarms.ts';
+import { AlarmMonitor } from '#local/cloudwatch/alarms.ts';
+import type { QueueInspection, SqsRefusal } from '#local/emulators/sqs-emulator.ts';
+import { startEventSourceMapping } from '#local/lambda/event-source-mapping.ts';
 import type { Closers } from '#local/pipeline/closers.ts';
-import { startEventSourceMapping } from '#local/pipeline/event-source-mapping.ts';
+import { EMULATOR_CREDENTIALS, LOCAL_REGION } from '#local/pipeline/endpoints-file.ts';
 import type { JobLine } from '#local/pipeline/jobs-file.ts';
 import {
   type LogFile,
@@ -23,8 +24,7 @@ import {
 } from '#local/pipeline/resources.ts';
 import { localSenderEnvironment } from '#local/pipeline/stage.ts';
 import { JobTracker } from '#local/pipeline/tracker.ts';
-import type { QueueInspection, SqsRefusal } from '#local/sqs-emulator.ts';
-import { LOCAL_EVENT_BUS, type LocalWebhooks } from '#local/webhook-local.ts';
+import { LOCAL_EVENT_BUS, type LocalWebhooks } from '#local/pipeline/webhook-local.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
 import { type AwsClients, createAwsClients, createEventBridgeClient } from '#shared/clients/aws.ts';
 import { loadSenderConfig, type SenderConfig } from '#shared/config.ts';
@@ -123,7 +123,7 @@ export async function startSenders(
         sendQueueUrl: resources.sendQueue.url,
         deadLetterQueueUrl: resources.deadLetterQueue.url,
         ledgerTableName: LEDGER_TABLE_NAME,
-        // The local run always receives the simulator's webhooks (local/webhook-local.ts).
+        // The local run always receives the simulator's webhooks (local/pipeline/webhook-local.ts).
         webhooksEnabled: true,
         // Job Settled events go to the local bus, beside the receiver's (`publishJobSettled` in cdk.json).
         jobSettledBusName: plan.stage.publishJobSettled ? LOCAL_EVENT_BUS : undefined,

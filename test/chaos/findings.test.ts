@@ -6,7 +6,7 @@
  * finding is open: the chaos checks tolerate none.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/eventbridge-stub.ts';
+import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
 import { JOB_SETTLED } from '#shared/sender/settled-event.ts';
 import { injectDynamoFaults } from '#test/helpers/dynamo-faults.ts';
 import { jobBody } from '#test/helpers/factories.ts';

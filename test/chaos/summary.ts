@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { formatTable } from '#cli/table.ts';
+import { formatTable } from '#local/terminal/table.ts';
 
 /** The figures of a chaos run, as `reports/chaos*.local.json` holds them and the README quotes them. */
 export interface ChaosFigures {

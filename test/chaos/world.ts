@@ -30,15 +30,15 @@ import {
   startSimulator,
 } from '#local/ecourtdate-simulator/index.ts';
 import { createSimulatorWebhooks, type SimulatedDelivery } from '#local/ecourtdate-simulator/webhooks.ts';
-import type { PublishedEvent } from '#local/eventbridge-stub.ts';
+import type { PublishedEvent } from '#local/emulators/eventbridge-stub.ts';
+import { startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import type { SqsRefusal } from '#local/emulators/sqs-emulator.ts';
 import type { RunReport } from '#local/pipeline/report.ts';
 import { type PipelineHooks, runPipeline } from '#local/pipeline/run.ts';
 import type { PipelineParts } from '#local/pipeline/senders.ts';
 import { cdkStageConfig, localSenderEnvironment } from '#local/pipeline/stage.ts';
 import { faithfulTimeScaleLimit } from '#local/pipeline/time-scale.ts';
-import { startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
-import type { SqsRefusal } from '#local/sqs-emulator.ts';
-import { LOCAL_WEBHOOK_SECRET } from '#local/webhook-local.ts';
+import { LOCAL_WEBHOOK_SECRET } from '#local/pipeline/webhook-local.ts';
 import { ENV, loadSenderConfig, type SenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/schema.ts';

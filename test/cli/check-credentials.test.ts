@@ -3,7 +3,7 @@ import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OUTPUT } from '#infra/stack-contract.ts';
 import { type Simulator, startSimulator } from '#local/ecourtdate-simulator/index.ts';
-import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
+import { type SecretsManagerStub, startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
 import { relay } from '#test/cli/run.ts';
 
 const SECRET_ID = 'ecourtdate-relay/staging/api-credentials';

@@ -2,7 +2,7 @@ import { ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listDeadLetters, listingNotes, redriveDeadLetters, renderDeadLetters } from '#cli/commands/dlq.ts';
 import { closeTarget, resolveTarget, type Target } from '#cli/target.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
+import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import type { DeadLetterReason } from '#shared/outcome.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 

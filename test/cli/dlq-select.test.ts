@@ -3,7 +3,7 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { redriveDeadLetters, renderRedrive } from '#cli/commands/dlq.ts';
 import { closeTarget, resolveTarget, type Target } from '#cli/target.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
+import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import type { DeadLetterReason } from '#shared/outcome.ts';
 import { DLQ_ATTRIBUTE, sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
 import { relay } from '#test/cli/run.ts';

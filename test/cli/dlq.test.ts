@@ -6,7 +6,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listDeadLetters, listingNotes, redriveDeadLetters, renderDeadLetters } from '#cli/commands/dlq.ts';
 import { closeTarget, resolveTarget } from '#cli/target.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
+import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import type { DeadLetterReason } from '#shared/outcome.ts';
 import { sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
 import { relay } from '#test/cli/run.ts';

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalEndpoints, writeLocalEndpoints } from '#cli/local-endpoints.ts';
+import { type LocalEndpoints, writeLocalEndpoints } from '#local/pipeline/endpoints-file.ts';
 import { relay } from '#test/cli/run.ts';
 import { refusedPort } from '#test/helpers/refused-port.ts';
 import { jobLine, tempDir } from '#test/local/io.ts';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENDPOINTS_FILE } from '#cli/local-endpoints.ts';
+import { ENDPOINTS_FILE } from '#local/pipeline/endpoints-file.ts';
 import { parseStartOptions } from '#local/pipeline/options.ts';
 import { type PipelineRun, runPipeline } from '#local/pipeline/run.ts';
 import { relay } from '#test/cli/run.ts';

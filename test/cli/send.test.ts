@@ -4,7 +4,7 @@ import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EVENT_DETAIL_TYPE } from '#infra/config.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
+import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import { relay } from '#test/cli/run.ts';
 import { jobLine, tempDir } from '#test/local/io.ts';
 

@@ -10,17 +10,17 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { vi } from 'vitest';
 import { loadStageConfig } from '#infra/config.ts';
 import { sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
-import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
 import type { RecordedRequest, Simulator, SimulatorOptions } from '#local/ecourtdate-simulator/index.ts';
 import { startSimulator } from '#local/ecourtdate-simulator/index.ts';
-import { type PollResult, pollOnce } from '#local/event-source.ts';
-import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
+import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import { type SecretsManagerStub, startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
 import {
   type EmulatedQueue,
   type QueueInspection,
   type SqsEmulator,
   startSqsEmulator,
-} from '#local/sqs-emulator.ts';
+} from '#local/emulators/sqs-emulator.ts';
+import { type PollResult, pollOnce } from '#local/lambda/event-source.ts';
 import { type AwsClients, createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';

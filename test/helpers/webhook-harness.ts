@@ -1,9 +1,9 @@
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { vi } from 'vitest';
-import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/dynamodb-emulator.ts';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/eventbridge-stub.ts';
-import { type SecretsManagerStub, startSecretsManagerStub } from '#local/secrets-manager-stub.ts';
-import { startWebhookGateway, type WebhookGateway } from '#local/webhook-gateway.ts';
+import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
+import { type SecretsManagerStub, startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import { startWebhookGateway, type WebhookGateway } from '#local/lambda/webhook-gateway.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { createWebhookClients, type WebhookClients } from '#shared/webhook/clients.ts';
 import { loadWebhookConfig } from '#shared/webhook/config.ts';

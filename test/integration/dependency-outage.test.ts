@@ -5,7 +5,7 @@
  * job is delivered once when the outage ends.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/eventbridge-stub.ts';
+import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
 import { injectDynamoFaults } from '#test/helpers/dynamo-faults.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import { type Harness, startHarness } from '#test/helpers/relay-harness.ts';

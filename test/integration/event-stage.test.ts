@@ -3,7 +3,7 @@
  * `RELAY_STAGE` goes into every detail as `stage`, through the real SDK to a loopback EventBridge.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/eventbridge-stub.ts';
+import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
 import { createEventBridgeClient } from '#shared/clients/aws.ts';
 import { JobSettledPublisher } from '#shared/sender/settled-event.ts';
 import { DETAIL_TYPE, PayloadText } from '#shared/webhook/events.ts';

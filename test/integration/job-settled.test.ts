@@ -4,7 +4,7 @@
  * real SDK talking to the loopback EventBridge stand-in.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/eventbridge-stub.ts';
+import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
 import { JOB_SETTLED } from '#shared/sender/settled-event.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import { type Harness, startHarness } from '#test/helpers/relay-harness.ts';

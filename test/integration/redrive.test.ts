@@ -7,7 +7,7 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
-import { invokeBatch, receiveBatch } from '#local/event-source.ts';
+import { invokeBatch, receiveBatch } from '#local/lambda/event-source.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import { attr, type Harness, type HarnessOptions, startHarness } from '#test/helpers/relay-harness.ts';

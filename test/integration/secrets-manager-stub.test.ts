@@ -9,7 +9,7 @@ import {
   type SecretsManagerStub,
   startSecretsManagerStub,
   stubSecretArn,
-} from '#local/secrets-manager-stub.ts';
+} from '#local/emulators/secrets-manager-stub.ts';
 
 const SECRET_NAME = 'relay/ecourtdate-credentials';
 const SECRET_VALUE = JSON.stringify({ client_id: 'sim-client', client_secret: 'sim-secret' });

@@ -1,6 +1,6 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/eventbridge-stub.ts';
+import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
 
 const entry = (detail: object, detailType = 'eCourtDate Webhook') => ({
   EventBusName: 'relay-bus',

@@ -6,7 +6,7 @@ import {
   WEBHOOK_FAILED_RECIPIENT,
   WEBHOOK_REPLY_RECIPIENT,
 } from '#local/ecourtdate-simulator/webhooks.ts';
-import { describeDelivery, type LocalWebhooks, startLocalWebhooks } from '#local/webhook-local.ts';
+import { describeDelivery, type LocalWebhooks, startLocalWebhooks } from '#local/pipeline/webhook-local.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { DETAIL_TYPE } from '#shared/webhook/events.ts';
 import { jobBody } from '#test/helpers/factories.ts';

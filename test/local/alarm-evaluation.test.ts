@@ -5,7 +5,7 @@ import {
   evaluateAlarm,
   metricKey,
   type PeriodValues,
-} from '#local/pipeline/alarm-evaluation.ts';
+} from '#local/cloudwatch/alarm-evaluation.ts';
 import {
   ALARM_ID,
   type AlarmDefinition,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlarmMonitor } from '#local/pipeline/alarms.ts';
+import { AlarmMonitor } from '#local/cloudwatch/alarms.ts';
 import { ALARM_ID, alarmDefinitions } from '#shared/alarm-definitions.ts';
 import { METRIC } from '#shared/metric-names.ts';
 

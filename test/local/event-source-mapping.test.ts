@@ -1,13 +1,13 @@
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PollResult, SqsHandler } from '#local/event-source.ts';
+import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import type { PollResult, SqsHandler } from '#local/lambda/event-source.ts';
 import {
   type EventSourceMapping,
   type SenderInstance,
   startEventSourceMapping,
-} from '#local/pipeline/event-source-mapping.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/sqs-emulator.ts';
+} from '#local/lambda/event-source-mapping.ts';
 import { hideFor } from '#shared/sqs/settle.ts';
 import { eventually } from '#test/local/wait.ts';
 

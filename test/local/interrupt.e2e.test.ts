@@ -1,7 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ENDPOINTS_FILE } from '#cli/local-endpoints.ts';
+import { ENDPOINTS_FILE } from '#local/pipeline/endpoints-file.ts';
 import type { RunReport } from '#local/pipeline/report.ts';
 import { relay } from '#test/cli/run.ts';
 import { jobLine, tempDir } from '#test/local/io.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateExpression } from '#local/pipeline/metric-math.ts';
+import { evaluateExpression } from '#local/cloudwatch/metric-math.ts';
 
 describe('evaluateExpression', () => {
   it('computes arithmetic with precedence and parentheses', () => {

@@ -2,7 +2,7 @@ import { SendMessageCommand, SQSClient, SQSServiceException } from '@aws-sdk/cli
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { firstDisallowedCharacter } from '#local/strict-sqs-rules.ts';
+import { firstDisallowedCharacter } from '#local/emulators/strict-sqs-rules.ts';
 import { DLQ_ATTRIBUTE, sendToDeadLetterQueue, sqsSafeText } from '#shared/sqs/settle.ts';
 
 // Seeded: a failure reproduces with the same inputs on every machine.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deliveryHistoryLines, describeDelivery } from '#local/webhook-report.ts';
+import { deliveryHistoryLines, describeDelivery } from '#local/pipeline/webhook-report.ts';
 import { DETAIL_TYPE, planEvents } from '#shared/webhook/events.ts';
 import { normaliseStatus, normaliseWebhook, parseTime } from '#shared/webhook/payload.ts';
 

@@ -2,7 +2,7 @@ import { RelayError } from '#shared/errors.ts';
 
 /**
  * The subset of CloudWatch metric math the relay's alarm expressions use, evaluated for one period of a local
- * run (local/pipeline/alarm-evaluation.ts). The deployed alarms are evaluated by CloudWatch itself.
+ * run (local/cloudwatch/alarm-evaluation.ts). The deployed alarms are evaluated by CloudWatch itself.
  */
 
 /** An alarm expression that `evaluateExpression` cannot parse. */

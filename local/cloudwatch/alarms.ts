@@ -3,7 +3,7 @@ import {
   evaluateAlarm,
   metricKey,
   type PeriodValues,
-} from '#local/pipeline/alarm-evaluation.ts';
+} from '#local/cloudwatch/alarm-evaluation.ts';
 import type { AlarmDefinition, AlarmMetricSource } from '#shared/alarm-definitions.ts';
 
 /** An alarm's state at the end of a local run, and how it got there. */

@@ -1,6 +1,6 @@
 /**
  * What real SQS refuses, as pure checks over the AWS JSON 1.0 request shapes (`SendMessage`, `SendMessageBatch`,
- * `ChangeMessageVisibility(Batch)`, `DeleteMessageBatch`). The strict SQS layer (local/strict-sqs.ts) applies
+ * `ChangeMessageVisibility(Batch)`, `DeleteMessageBatch`). The strict SQS layer (local/emulators/strict-sqs.ts) applies
  * them in front of fauxqs, which accepts much of this.
  *
  * This table is deliberately independent of the relay's own constants (shared/config.ts, shared/sqs/settle.ts):

@@ -5,7 +5,7 @@ import {
   type PollResult,
   receiveBatch,
   type SqsHandler,
-} from '#local/event-source.ts';
+} from '#local/lambda/event-source.ts';
 
 /** One simulated Lambda container: its own handler (and so its own module state) and SQS client. */
 export interface SenderInstance {

@@ -66,7 +66,7 @@ type Failure =
 
 /**
  * Starts a loopback endpoint speaking enough of EventBridge's AWS JSON 1.1 protocol for the real
- * `@aws-sdk/client-eventbridge` to run `PutEvents` against it, as `local/secrets-manager-stub.ts` does for
+ * `@aws-sdk/client-eventbridge` to run `PutEvents` against it, as `local/emulators/secrets-manager-stub.ts` does for
  * Secrets Manager. It records what was published and can fail whole calls or single entries on demand.
  * Signatures are not checked; any bus name is accepted.
  *

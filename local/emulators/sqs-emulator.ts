@@ -5,9 +5,9 @@ import {
   type SqsRefusal,
   type StrictSqsOptions,
   startStrictSqsLayer,
-} from '#local/strict-sqs.ts';
+} from '#local/emulators/strict-sqs.ts';
 
-export type { IgnoredDelete, SqsRefusal } from '#local/strict-sqs.ts';
+export type { IgnoredDelete, SqsRefusal } from '#local/emulators/strict-sqs.ts';
 
 export interface EmulatedQueue {
   readonly name: string;
@@ -71,7 +71,7 @@ export interface SqsEmulatorOptions extends Omit<StrictSqsOptions, 'upstream'> {
 }
 
 /**
- * Starts fauxqs in-process behind the strict SQS layer (local/strict-sqs.ts), both on 127.0.0.1 only. Every
+ * Starts fauxqs in-process behind the strict SQS layer (local/emulators/strict-sqs.ts), both on 127.0.0.1 only. Every
  * client given `endpoint` (the sender, the local event source, the CLI) goes through the layer, so the tests and
  * `npm start` meet SQS's documented limits as the relay meets them in AWS. fauxqs's queue URLs name a
  * `localhost` subdomain that does not resolve, so every client must use `endpoint` with

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { WEBHOOK_ROUTE_PATH } from '#infra/webhook-config.ts';
+import { listenOnLoopback, writeJson } from '#local/emulators/loopback-server.ts';
 import type { WebhookHandler } from '#shared/webhook/handler.ts';
-import { listenOnLoopback, writeJson } from './loopback-server.ts';
 
 /** The route the stack gives the receiver; the local gateway serves the same. */
 export const WEBHOOK_PATH = WEBHOOK_ROUTE_PATH;

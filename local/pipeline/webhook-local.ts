@@ -1,12 +1,12 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
+import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import { startWebhookGateway, type WebhookGateway } from '#local/lambda/webhook-gateway.ts';
 import { DeliveryLedger, type JobDelivery } from '#shared/ledger/delivery.ts';
 import type { Observability } from '#shared/observability.ts';
 import { createWebhookClients } from '#shared/webhook/clients.ts';
 import { loadWebhookConfig, WEBHOOK_ENV } from '#shared/webhook/config.ts';
 import { createWebhookHandler } from '#shared/webhook/handler.ts';
-import { type EventBridgeStub, startEventBridgeStub } from './eventbridge-stub.ts';
-import type { SecretsManagerStub } from './secrets-manager-stub.ts';
-import { startWebhookGateway, type WebhookGateway } from './webhook-gateway.ts';
 
 export { deliveryHistoryLines, describeDelivery } from './webhook-report.ts';
 

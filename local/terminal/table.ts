@@ -1,7 +1,7 @@
 /**
  * Plain-text tables for terminals and logs: left-aligned columns separated by two spaces, widths measured in
  * code points so that names with accents line up. Used by the operator CLI and by the local pipeline's summary
- * (local/ may import from cli/, never the reverse).
+ * (cli/ and local/ both use it; cli/ may import from local/, never the reverse).
  *
  * @example
  * formatTable(['job', 'outcome'], [['ok-1', 'delivered']]);

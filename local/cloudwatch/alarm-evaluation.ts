@@ -1,10 +1,10 @@
-import { evaluateExpression } from '#local/pipeline/metric-math.ts';
+import { evaluateExpression } from '#local/cloudwatch/metric-math.ts';
 import type { AlarmComparison, AlarmDefinition, AlarmMetric } from '#shared/alarm-definitions.ts';
 
 /**
  * CloudWatch's alarm-state evaluation, for the local run: the stack's alarm definitions (shared/alarm-definitions.ts)
  * evaluated over per-period metric values the way CloudWatch evaluates the deployed alarms. Only `npm start`
- * needs this (local/pipeline/alarms.ts feeds it); the stack hands the definitions to CloudWatch.
+ * needs this (local/cloudwatch/alarms.ts feeds it); the stack hands the definitions to CloudWatch.
  */
 
 export type AlarmState = 'OK' | 'ALARM' | 'INSUFFICIENT_DATA';

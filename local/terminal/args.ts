@@ -1,5 +1,5 @@
 /**
- * Command-line helpers shared by `npm run relay` and `npm start` (local/ may import from cli/, never the reverse).
+ * Command-line helpers shared by `npm run relay` and `npm start` (cli/ may import from local/, never the reverse).
  */
 
 /** The options of a `node:util` `parseArgs` configuration, as far as these helpers need them. */

@@ -6,7 +6,7 @@ import {
   request,
   type ServerResponse,
 } from 'node:http';
-import { listenOnLoopback } from '#local/loopback-server.ts';
+import { listenOnLoopback } from '#local/emulators/loopback-server.ts';
 import {
   checkBatch,
   checkBatchSize,
@@ -16,7 +16,7 @@ import {
   staleReceiptHandle,
   type Violation,
   type WireMessage,
-} from '#local/strict-sqs-rules.ts';
+} from '#local/emulators/strict-sqs-rules.ts';
 
 /** A request, or one batch entry, that the strict layer refused as real SQS would. */
 export interface SqsRefusal {
@@ -93,7 +93,7 @@ const JSON_CONTENT_TYPE = 'application/x-amz-json-1.0';
 /**
  * Starts a loopback HTTP proxy in front of a lenient SQS emulator that refuses, with the error real SQS returns
  * (HTTP 400, `__type` `com.amazonaws.sqs#<Code>`, `x-amzn-query-error`), whatever real SQS refuses
- * (local/strict-sqs-rules.ts): message size, characters, attributes, `DelaySeconds`, batch entries, a
+ * (local/emulators/strict-sqs-rules.ts): message size, characters, attributes, `DelaySeconds`, batch entries, a
  * `VisibilityTimeout` out of range or beyond 12 h from the receive, and a stale receipt handle. A refused batch
  * entry is answered in `Failed`, as SQS does; the others are forwarded. A DeleteMessage with a stale handle is
  * answered with success and deletes nothing ("the request will succeed, but the message might not be deleted",
