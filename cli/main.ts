@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { closest, distance } from 'fastest-levenshtein';
 import { checkCredentials, renderCheck } from '#cli/commands/check-credentials.ts';
 import {
   type DeadLetterSelection,
@@ -70,11 +71,15 @@ Commands:
                              status, dead-letter reason, and its history (time, generation, status, outcome,
                              detail); never the message text or the recipient, which the ledger does not hold.
                              Exit 1 when the ledger has no entry for ID
-      --json                 one JSON object instead of text (snake_case keys, numbers as numbers)
+      --json                 one JSON object instead of text (snake_case keys, numbers as numbers; history
+                             outcomes as codes: delivered, duplicate, retry with retry_cause and
+                             retry_in_seconds, dead_lettered with reason, unknown, redriven); for a job the
+                             ledger does not know, {"job_id": ID, "found": false}
   send FILE                  validate a job file (one JSON job, or JSON Lines) and send every job
       --via queue|bus        the send queue (default) or the stack's EventBridge bus
   check-credentials          read the secret, get a token, call GET /v1/settings, and say what is wrong
       --agency-reference R   then check that the API client can reach agency R
+      --json                 one JSON object: {"passed": ..., "steps": [{"step", "ok", "summary", "advice"}]}
 
 Target (one of):
   --stage staging|production the deployed stack EcourtdateRelay-<stage>: names and the eCourtDate URL from its
@@ -134,7 +139,7 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
       strict: true,
     });
   } catch (error) {
-    io.stderr.write(`relay: ${(error as Error).message}\nSee: npm run relay -- --help\n`);
+    io.stderr.write(`relay: ${argumentErrorText(error)}\nSee: npm run relay -- --help\n`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -253,6 +258,8 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
           `relay: the job ledger of ${target.description} has no entry for job ${sub}: the sender never ` +
             "received it, or the entry expired (ledgerTtlDays after the job's last change)\n",
         );
+        // A script reading --json gets an answer on stdout too, in the same shape's terms.
+        if (values.json === true) io.stdout.write(`${JSON.stringify({ job_id: sub, found: false })}\n`);
         return 1;
       }
       io.stdout.write(`${renderJob(view, values.json === true)}\n`);
@@ -281,13 +288,34 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
     extra([sub, ...rest]);
     return async (target, values, io) => {
       const check = await checkCredentials(target, { agencyReference: values['agency-reference'] });
-      io.stdout.write(`${renderCheck(check, target)}\n`);
+      io.stdout.write(`${renderCheck(check, target, values.json === true)}\n`);
       return check.passed ? 0 : 1;
     };
+  }
+  if (command === 'dlq') {
+    throw new CliError(
+      `dlq needs a subcommand: list, redrive or delete${sub === undefined ? '' : ` (got "${sub}")`}; ` +
+        'e.g. npm run relay -- dlq list --stage staging',
+    );
   }
   throw new CliError(
     `unknown command "${[command, sub].filter(Boolean).join(' ')}"; see npm run relay -- --help`,
   );
+}
+
+/**
+ * `parseArgs`'s refusal in the CLI's words: an unknown option is named, with the closest known one when a
+ * letter or two is off (`--jsn`: did you mean --json?). Other refusals keep Node's message.
+ */
+function argumentErrorText(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  const message = (error as Error).message;
+  if (code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return message;
+  const option = /'(-{1,2}[^']+)'/.exec(message)?.[1] ?? '';
+  const name = option.replace(/^-+/, '');
+  const known = closest(name, Object.keys(OPTIONS));
+  const hint = distance(name, known) <= 2 ? ` (did you mean --${known}?)` : '';
+  return `unknown option ${option}${hint}`;
 }
 
 /** The dead letters `--reason` and `--job-id` select. */

@@ -185,9 +185,25 @@ function localPipelineDown(target: Target, error: unknown): void {
   }
 }
 
-/** The steps as lines for the terminal, with a closing verdict. */
-export function renderCheck(check: CheckResult, target: Target): string {
+/**
+ * The steps as lines for the terminal, with a closing verdict; with `json`, one object: `target`, `ecourtdate_url`
+ * (null when none), `passed`, and `steps` (`step`, `ok`, `summary`, `advice`: null when the step passed).
+ */
+export function renderCheck(check: CheckResult, target: Target, json = false): string {
   const { steps } = check;
+  if (json) {
+    return JSON.stringify({
+      target: target.description,
+      ecourtdate_url: target.ecourtdateUrl ?? null,
+      passed: check.passed,
+      steps: steps.map((step) => ({
+        step: step.step,
+        ok: step.ok,
+        summary: step.summary,
+        advice: step.advice ?? null,
+      })),
+    });
+  }
   const lines = [`Checking the eCourtDate credentials of ${target.description}`];
   if (target.ecourtdateUrl) {
     lines.push(

@@ -5,6 +5,7 @@ import { formatTable } from '#local/terminal/table.ts';
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import { JOB_LIMITS } from '#shared/job.ts';
 import type { JobDelivery } from '#shared/ledger/delivery.ts';
+import { describeLedgerEvent } from '#shared/ledger/gate.ts';
 import { JobLedger, type LedgerEntry, type LedgerStatus } from '#shared/ledger/ledger.ts';
 
 /**
@@ -28,7 +29,11 @@ export interface JobView {
     /** Attempts that ended before a request left (the secret, the token endpoint) or on a persistent 401. */
     readonly notSent: number;
   };
-  /** An attempt may have created the message without the relay learning so (timeout, 504, lost instance). */
+  /**
+   * An attempt may have created the message without the relay learning so (timeout, 504, lost instance), and no
+   * later answer settled it: false once the job is `delivered` or `duplicate` (a 409 proves the message exists,
+   * a 201 inside the duplicate window that it did not before), though the ledger keeps its flag for redrives.
+   */
   readonly unknownOutcome: boolean;
   readonly uuid: string | null;
   readonly firstAttemptAt: string;
@@ -39,7 +44,16 @@ export interface JobView {
     readonly at: string;
     readonly generation: number;
     readonly status: string;
+    /** The outcome code (`delivered`, `duplicate`, `retry`, `dead_lettered`, `unknown`, `redriven`). */
     readonly outcome: string;
+    /** With `dead_lettered`: the dead-letter reason. */
+    readonly reason: string | null;
+    /** With `retry`: the retry cause. */
+    readonly retryCause: string | null;
+    /** With `retry`: seconds until the next attempt was due. */
+    readonly retryInSeconds: number | null;
+    /** The outcome in a sentence, as the text output prints it (`retry in 60 s (rate_limited)`). */
+    readonly described: string;
     readonly detail: string | null;
   }[];
   /**
@@ -98,7 +112,7 @@ export function jobView(entry: LedgerEntry & JobDelivery): JobView {
       rateLimited: entry.rate_limited,
       notSent: entry.not_sent ?? 0,
     },
-    unknownOutcome: entry.unknown_outcome,
+    unknownOutcome: entry.unknown_outcome && entry.status !== 'delivered' && entry.status !== 'duplicate',
     uuid: entry.uuid ?? null,
     firstAttemptAt: iso(entry.first_attempt_at),
     lastStatus: entry.last_status ?? null,
@@ -108,6 +122,10 @@ export function jobView(entry: LedgerEntry & JobDelivery): JobView {
       generation: event.generation,
       status: event.status,
       outcome: event.outcome,
+      reason: event.reason ?? null,
+      retryCause: event.retry_cause ?? null,
+      retryInSeconds: event.retry_in_seconds ?? null,
+      described: describeLedgerEvent(event),
       detail: event.detail ?? null,
     })),
     delivery: {
@@ -129,7 +147,7 @@ export function jobView(entry: LedgerEntry & JobDelivery): JobView {
  */
 export function jobJson(view: JobView): Record<string, unknown> {
   return {
-    id: view.id,
+    job_id: view.id,
     status: view.status,
     generation: view.generation,
     attempts: view.attempts.sends,
@@ -147,6 +165,9 @@ export function jobJson(view: JobView): Record<string, unknown> {
       generation: event.generation,
       status: parseLastStatus(event.status),
       outcome: event.outcome,
+      reason: event.reason,
+      retry_cause: event.retryCause,
+      retry_in_seconds: event.retryInSeconds,
       detail: event.detail,
     })),
     delivery_status: view.delivery.status,
@@ -195,7 +216,7 @@ export function renderJob(view: JobView, json: boolean): string {
             event.at,
             String(event.generation),
             event.status,
-            event.outcome,
+            event.described,
             event.detail ?? '',
           ]),
         );

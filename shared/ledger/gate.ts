@@ -10,8 +10,40 @@ export interface LedgerEvent {
   readonly generation: number;
   /** HTTP status, `timeout`, `connection`, `secret`, `lost` (the instance stopped mid-attempt) or `none`. */
   readonly status: string;
-  readonly outcome: string;
+  /**
+   * What the event came to: the attempt's outcome (`delivered`, `duplicate`, `retry`, `dead_lettered`), a lost
+   * attempt found by a later copy (`unknown`), or a redrive that started a new generation (`redriven`).
+   */
+  readonly outcome: LedgerEventOutcome;
+  /** With `dead_lettered`: the dead-letter reason (docs/contract.md). */
+  readonly reason?: string;
+  /** With `retry`: why (the retry cause, e.g. `unknown_outcome`, `rate_limited`). */
+  readonly retry_cause?: string;
+  /** With `retry`: seconds until the next attempt is due. */
+  readonly retry_in_seconds?: number;
   readonly detail?: string;
+}
+
+/** The outcomes a history event records (`LedgerEvent.outcome`). */
+export type LedgerEventOutcome =
+  | 'delivered'
+  | 'duplicate'
+  | 'retry'
+  | 'dead_lettered'
+  | 'unknown'
+  | 'redriven';
+
+/**
+ * A history event's outcome in a sentence, as `relay job ID` prints it: `retry in 60 s (rate_limited)`,
+ * `dead_lettered (forbidden)`, or the outcome itself.
+ */
+export function describeLedgerEvent(
+  event: Pick<LedgerEvent, 'outcome' | 'reason' | 'retry_cause' | 'retry_in_seconds'>,
+): string {
+  if (event.outcome === 'retry' && event.retry_in_seconds !== undefined)
+    return `retry in ${event.retry_in_seconds} s${event.retry_cause ? ` (${event.retry_cause})` : ''}`;
+  if (event.outcome === 'dead_lettered' && event.reason) return `dead_lettered (${event.reason})`;
+  return event.outcome;
 }
 
 /**

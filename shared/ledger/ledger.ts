@@ -276,10 +276,11 @@ export function settledEntry(input: SettleInput, expiration: number): LedgerEntr
       at: now,
       generation: entry.generation,
       status: input.lastStatus ?? 'none',
-      outcome:
-        outcome.type === 'retry'
-          ? `retry in ${outcome.delaySeconds} s (${outcome.cause})`
-          : (reason ?? outcome.type),
+      ...(outcome.type === 'retry'
+        ? { outcome: 'retry', retry_cause: outcome.cause, retry_in_seconds: outcome.delaySeconds }
+        : outcome.type === 'dead_letter'
+          ? { outcome: 'dead_lettered', reason: outcome.reason }
+          : { outcome: outcome.type }),
       ...(input.detail ? { detail: input.detail.slice(0, 160) } : {}),
     }),
     expiration,

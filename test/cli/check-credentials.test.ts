@@ -59,6 +59,22 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
     ]);
   });
 
+  it('--json: one object with the verdict and every step, nothing secret in it', async () => {
+    const run = await check('--json');
+
+    expect(run.status).toBe(0);
+    const printed = JSON.parse(run.stdout);
+    expect(printed).toMatchObject({ passed: true, ecourtdate_url: sim.url });
+    expect(printed.steps.map((step: { step: string; ok: boolean }) => [step.step, step.ok])).toEqual([
+      ['secret', true],
+      ['token', true],
+      ['settings', true],
+    ]);
+    expect(printed.steps[0]).toHaveProperty('advice', null);
+    expect(run.stdout).not.toContain(CLIENT_SECRET);
+    expect(run.stdout).not.toContain(CLIENT_ID);
+  });
+
   it("a wrong secret: the token request gets 401, and the advice is eCourtDate's for 401; exit 1", async () => {
     secrets.setSecret(
       SECRET_ID,

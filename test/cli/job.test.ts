@@ -89,6 +89,18 @@ beforeAll(async () => {
     deadLetterToken: 'dl-token-cms-2',
   });
 
+  // A 504 (unknown outcome), then a 409 inside the duplicate window: the first attempt did create the message.
+  await attempt('cms-5-created-then-504', T0, {
+    attempt: sent({ retryable: true, unknownOutcome: true }),
+    lastStatus: '504',
+    outcome: { type: 'retry', delaySeconds: 60, cause: 'unknown_outcome' },
+  });
+  await attempt('cms-5-created-then-504', T0 + MINUTE, {
+    attempt: sent(),
+    lastStatus: '409',
+    outcome: { type: 'duplicate' },
+  });
+
   const open = await ledger.claim({
     jobId: 'cms-3-open',
     bodyHash: 'hash-3',
@@ -134,8 +146,9 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
     expect(run.stdout).toMatch(/^unknown outcome {5}yes: an attempt may have created the message/m);
     expect(run.stdout).toMatch(/^last status {9}500$/m);
     expect(run.stdout).toMatch(/^dead-letter reason {2}unknown_outcome$/m);
+    expect(run.stdout).toMatch(/^2026-12-01T15:01:00\.500Z +1 +429 +retry in 60 s \(rate_limited\)$/m);
     expect(run.stdout).toMatch(
-      /^2026-12-01T15:04:00\.500Z +1 +500 +unknown_outcome +HTTP 500 after 3 attempts; ended by retries_exhausted$/m,
+      /^2026-12-01T15:04:00\.500Z +1 +500 +dead_lettered \(unknown_outcome\) +HTTP 500 after 3 attempts; ended by retries_exhausted$/m,
     );
   });
 
@@ -144,7 +157,7 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
 
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual({
-      id: 'cms-2-exhausted',
+      job_id: 'cms-2-exhausted',
       status: 'dead_lettered',
       generation: 1,
       attempts: 4,
@@ -162,34 +175,55 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
           at: '2026-12-01T15:00:00.500Z',
           generation: 1,
           status: 503,
-          outcome: 'retry in 60 s (unknown_outcome)',
+          outcome: 'retry',
+          reason: null,
+          retry_cause: 'unknown_outcome',
+          retry_in_seconds: 60,
           detail: null,
         },
         {
           at: '2026-12-01T15:01:00.500Z',
           generation: 1,
           status: 429,
-          outcome: 'retry in 60 s (rate_limited)',
+          outcome: 'retry',
+          reason: null,
+          retry_cause: 'rate_limited',
+          retry_in_seconds: 60,
           detail: null,
         },
         {
           at: '2026-12-01T15:02:00.500Z',
           generation: 1,
           status: 504,
-          outcome: 'retry in 120 s (unknown_outcome)',
+          outcome: 'retry',
+          reason: null,
+          retry_cause: 'unknown_outcome',
+          retry_in_seconds: 120,
           detail: null,
         },
         {
           at: '2026-12-01T15:04:00.500Z',
           generation: 1,
           status: 500,
-          outcome: 'unknown_outcome',
+          outcome: 'dead_lettered',
+          reason: 'unknown_outcome',
+          retry_cause: null,
+          retry_in_seconds: null,
           detail: 'HTTP 500 after 3 attempts; ended by retries_exhausted',
         },
       ],
       delivery_status: null,
       delivery_history: [],
     });
+  });
+
+  it('a job whose 504 a later 409 settled: duplicate, and its outcome no longer unknown', async () => {
+    const text = await job('cms-5-created-then-504');
+    const json = await job('cms-5-created-then-504', '--json');
+
+    expect(text.stdout).toMatch(/^status {14}duplicate$/m);
+    expect(text.stdout).toMatch(/^unknown outcome {5}no$/m);
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'duplicate', unknown_outcome: false });
   });
 
   it('a job whose first attempt is still open: in progress, no history yet', async () => {
@@ -208,6 +242,14 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
     expect(run.stderr).toContain(
       'has no entry for job cms-404: the sender never received it, or the entry expired',
     );
+  });
+
+  it('a job the ledger does not know, with --json: one object saying so on stdout, exit 1', async () => {
+    const run = await job('cms-404', '--json');
+
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout)).toEqual({ job_id: 'cms-404', found: false });
+    expect(run.stderr).toContain('has no entry for job cms-404');
   });
 
   it('a table that does not exist: names it, exit 2', async () => {

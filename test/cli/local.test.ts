@@ -103,7 +103,7 @@ describe('the CLI against the local pipeline (npm start -- --keep-running, then 
 
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({
-      id: 'local-forbidden',
+      job_id: 'local-forbidden',
       status: 'dead_lettered',
       last_status: 403,
       reason: 'forbidden',

@@ -26,7 +26,10 @@ describe('npm run relay', () => {
   });
 
   it.each([
-    [['dlq', 'purge'], 'unknown command "dlq purge"'],
+    [['dlq', 'purge'], 'dlq needs a subcommand: list, redrive or delete (got "purge")'],
+    [['dlq'], 'dlq needs a subcommand: list, redrive or delete; e.g. npm run relay -- dlq list'],
+    [['job', 'x', '--jsn'], 'unknown option --jsn (did you mean --json?)'],
+    [['dlq', 'list', '--frobnicate'], 'unknown option --frobnicate\nSee: npm run relay -- --help'],
     [['send'], 'send needs a FILE'],
     [['job'], 'job needs an ID'],
     [['job', 'a', 'b', '--ledger-table', 't'], 'unexpected argument(s): b'],

@@ -130,7 +130,16 @@ export function ledgerEntry(overrides: Partial<LedgerEntry> = {}): LedgerEntry {
     next_attempt_at: T0 + 61_000,
     unknown_at: T0,
     last_status: '503',
-    history: [{ at: T0 + 1_000, generation: 1, status: '503', outcome: 'retry in 60 s (unknown_outcome)' }],
+    history: [
+      {
+        at: T0 + 1_000,
+        generation: 1,
+        status: '503',
+        outcome: 'retry',
+        retry_cause: 'unknown_outcome',
+        retry_in_seconds: 60,
+      },
+    ],
     expiration: Math.floor(T0 / 1000) + 30 * 86_400,
     updated_at: T0 + 1_000,
     ...overrides,

@@ -833,13 +833,15 @@ describe('settledEntry: the entry after an attempt settled', () => {
         at: now,
         generation: 1,
         status: '504',
-        outcome: 'retry in 120 s (unknown_outcome)',
+        outcome: 'retry',
+        retry_cause: 'unknown_outcome',
+        retry_in_seconds: 120,
       });
     });
 
-    it('appends a dead letter by its reason, and a status of none when nothing was attempted', () => {
+    it('appends a dead letter with its reason, and a status of none when nothing was attempted', () => {
       const e = settle({ outcome: { type: 'dead_letter', reason: 'expired' } });
-      expect(e.history.at(-1)).toMatchObject({ status: 'none', outcome: 'expired' });
+      expect(e.history.at(-1)).toMatchObject({ status: 'none', outcome: 'dead_lettered', reason: 'expired' });
     });
 
     it('cuts a long detail to 160 characters', () => {
