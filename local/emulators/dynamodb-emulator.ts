@@ -2,6 +2,8 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { accessKeyIdOf, type CheckedCall, type IamGate } from '#local/iam/gate.ts';
+import { localTableArn } from '#local/iam/template-policies.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/schema.ts';
 
 export interface DynamoDbEmulator {
@@ -12,23 +14,40 @@ export interface DynamoDbEmulator {
   createLedgerTable(name: string): Promise<void>;
   /** Requests received so far, by DynamoDB operation (e.g. `{ PutItem: 2 }`): what a job costs. */
   requestCounts(): Readonly<Record<string, number>>;
+  /** Requests of a function role that the stack's IAM denied (the `iam` option), oldest first. */
+  denials(): readonly CheckedCall[];
   stop(): Promise<void>;
+}
+
+/** Options of `startDynamoDbEmulator`. */
+export interface DynamoDbEmulatorOptions {
+  /** The front's port; 0 picks a free one. @default 0 */
+  readonly port?: number;
+  /**
+   * The stack's IAM (local/iam/): each request of a function role is authorized first (every table it names,
+   * and the index when it names one) and a denied one answered as DynamoDB answers it
+   * (`AccessDeniedException`, HTTP 400). @default every request is allowed
+   */
+  readonly iam?: IamGate | undefined;
 }
 
 /**
  * Starts dynalite in-process, in memory, on 127.0.0.1, behind a small loopback front that adds what dynalite
  * lacks and DynamoDB has: a conditional write with `ReturnValuesOnConditionCheckFailure: ALL_OLD` returns the
  * item that failed the condition in the error (DynamoDB API reference, PutItem). The front also counts requests
- * per operation.
+ * per operation, and with `iam` it enforces the stack's IAM.
  */
-export async function startDynamoDbEmulator(options: { port?: number } = {}): Promise<DynamoDbEmulator> {
+export async function startDynamoDbEmulator(
+  options: DynamoDbEmulatorOptions = {},
+): Promise<DynamoDbEmulator> {
   const backend = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await listen(backend, 0);
   const backendPort = (backend.address() as AddressInfo).port;
   const counts: Record<string, number> = {};
+  const denied: CheckedCall[] = [];
 
   const front = createServer((req, res) => {
-    void forward(req, res, backendPort, counts).catch((error: unknown) => {
+    void forward(req, res, backendPort, counts, options.iam, denied).catch((error: unknown) => {
       res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
       res.end(
         JSON.stringify({
@@ -68,6 +87,7 @@ export async function startDynamoDbEmulator(options: { port?: number } = {}): Pr
         .catch(() => undefined);
     },
     requestCounts: () => ({ ...counts }),
+    denials: () => [...denied],
     async stop() {
       client.destroy();
       front.closeAllConnections();
@@ -89,11 +109,34 @@ async function forward(
   res: ServerResponse,
   backendPort: number,
   counts: Record<string, number>,
+  iam: IamGate | undefined,
+  denied: CheckedCall[],
 ): Promise<void> {
   const body = await readAll(req);
   const target = String(req.headers['x-amz-target'] ?? '');
   const operation = target.split('.').pop() ?? 'unknown';
   counts[operation] = (counts[operation] ?? 0) + 1;
+  if (iam) {
+    for (const resource of resourcesOf(body)) {
+      const decision = await iam.authorize({
+        accessKeyId: accessKeyIdOf(req.headers),
+        action: `dynamodb:${operation}`,
+        resource,
+      });
+      if (decision.allowed) continue;
+      denied.push(decision.call);
+      const out = JSON.stringify({
+        __type: 'com.amazon.coral.service#AccessDeniedException',
+        message: decision.message,
+      });
+      res.writeHead(400, {
+        'content-type': 'application/x-amz-json-1.0',
+        'content-length': String(Buffer.byteLength(out)),
+      });
+      res.end(out);
+      return;
+    }
+  }
   const answer = await send(backendPort, req.method ?? 'POST', req.headers, body);
   let out = answer.body;
   if (answer.status === 400 && answer.body.includes('ConditionalCheckFailedException')) {
@@ -132,6 +175,29 @@ async function withOldItem(
   const item = (JSON.parse(got.body) as { Item?: unknown }).Item;
   if (item === undefined) return errorBody;
   return JSON.stringify({ ...(JSON.parse(errorBody) as object), Item: item });
+}
+
+/** The ARNs a request acts on: its `TableName` (with `IndexName`, the index), or every table of a batch. */
+function resourcesOf(body: string): string[] {
+  let input: { TableName?: unknown; IndexName?: unknown; RequestItems?: unknown; TransactItems?: unknown };
+  try {
+    input = JSON.parse(body || '{}') as typeof input;
+  } catch {
+    return [];
+  }
+  if (typeof input.TableName === 'string') {
+    const table = localTableArn(input.TableName);
+    return [typeof input.IndexName === 'string' ? `${table}/index/${input.IndexName}` : table];
+  }
+  if (typeof input.RequestItems === 'object' && input.RequestItems !== null) {
+    return Object.keys(input.RequestItems).map(localTableArn);
+  }
+  if (Array.isArray(input.TransactItems)) {
+    return input.TransactItems.flatMap((item: Record<string, { TableName?: unknown }>) =>
+      Object.values(item).map((part) => localTableArn(String(part.TableName))),
+    );
+  }
+  return [];
 }
 
 function send(

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { accessKeyIdOf, type CheckedCall, type IamGate } from '#local/iam/gate.ts';
+import { localEventBusArn } from '#local/iam/template-policies.ts';
 import { listenOnLoopback, readBody, writeJson } from './loopback-server.ts';
 
 /** One event the stub accepted. */
@@ -47,6 +49,8 @@ export interface EventBridgeStub {
   clear(): void;
   /** Drops the failures still queued by `failNext` and `failEntriesNext`: the outage is over. */
   recover(): void;
+  /** Requests of a function role that the stack's IAM denied (the `iam` option), oldest first. */
+  denials(): readonly CheckedCall[];
   close(): Promise<void>;
 }
 
@@ -75,8 +79,18 @@ type Failure =
  * const client = new EventBridgeClient({ endpoint: stub.url, region: 'us-east-1', credentials });
  */
 export async function startEventBridgeStub(
-  options: { host?: string; port?: number } = {},
+  options: {
+    host?: string;
+    port?: number;
+    /**
+     * The stack's IAM (local/iam/): each entry's bus (`EventBusName`, the default bus when absent) is authorized
+     * for `events:PutEvents` first, and a call with a denied entry answered as EventBridge answers it
+     * (`AccessDeniedException`, HTTP 400). @default every request is allowed
+     */
+    iam?: IamGate | undefined;
+  } = {},
 ): Promise<EventBridgeStub> {
+  const denied: CheckedCall[] = [];
   const events: PublishedEvent[] = [];
   const calls: { target: string; entries: number }[] = [];
   const failures: Failure[] = [];
@@ -150,6 +164,22 @@ export async function startEventBridgeStub(
         answer(error(400, 'SerializationException', 'The request body is not valid JSON.'));
         return;
       }
+      if (options.iam && Array.isArray(input.Entries)) {
+        const buses = new Set(
+          (input.Entries as PutEventsEntry[]).map((entry) => entry.EventBusName ?? 'default'),
+        );
+        for (const bus of buses) {
+          const decision = await options.iam.authorize({
+            accessKeyId: accessKeyIdOf(req.headers),
+            action: 'events:PutEvents',
+            resource: localEventBusArn(bus),
+          });
+          if (decision.allowed) continue;
+          denied.push(decision.call);
+          answer(error(400, 'AccessDeniedException', decision.message));
+          return;
+        }
+      }
       answer(putEvents(input));
     },
     { host: options.host, port: options.port },
@@ -181,6 +211,7 @@ export async function startEventBridgeStub(
       events.length = 0;
       calls.length = 0;
     },
+    denials: () => [...denied],
     close: () => server.close(),
   };
 }

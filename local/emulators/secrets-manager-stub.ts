@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { accessKeyIdOf, type CheckedCall, type IamGate } from '#local/iam/gate.ts';
 import { listenOnLoopback, readBody, writeJson } from './loopback-server.ts';
 
 export interface SecretsManagerStub {
@@ -13,6 +14,8 @@ export interface SecretsManagerStub {
    * 'DecryptionFailure'). Status defaults to 500 for InternalServiceError, else 400.
    */
   failNext(count: number, errorType: string, options?: { status?: number; message?: string }): void;
+  /** Requests of a function role that the stack's IAM denied (the `iam` option), oldest first. */
+  denials(): readonly CheckedCall[];
   close(): Promise<void>;
 }
 
@@ -23,6 +26,12 @@ export interface SecretsManagerStubOptions {
   host?: string;
   /** @default 0 (ephemeral) */
   port?: number;
+  /**
+   * The stack's IAM (local/iam/): each request of a function role is authorized first, on the secret's ARN, and
+   * a denied one answered as Secrets Manager answers it (`AccessDeniedException`, HTTP 400). @default every
+   * request is allowed
+   */
+  iam?: IamGate | undefined;
 }
 
 interface StoredSecret {
@@ -65,6 +74,7 @@ export async function startSecretsManagerStub(
   const secrets = new Map<string, StoredSecret>();
   const calls: { target: string; secretId: string }[] = [];
   const failures: AwsError[] = [];
+  const denied: CheckedCall[] = [];
 
   const setSecret = (name: string, value: string): StoredSecret => {
     const secret = {
@@ -162,6 +172,21 @@ export async function startSecretsManagerStub(
         fail(awsError(400, 'ValidationException', 'SecretId is required.'));
         return;
       }
+      if (options.iam) {
+        const known = find(secretId);
+        const decision = await options.iam.authorize({
+          accessKeyId: accessKeyIdOf(req.headers),
+          action: `secretsmanager:${target.slice(TARGET_PREFIX.length)}`,
+          // A secret the stub does not hold is authorized on the ARN its name would have, as AWS checks first.
+          resource:
+            'fault' in known ? (secretId.startsWith('arn:') ? secretId : stubSecretArn(secretId)) : known.arn,
+        });
+        if (!decision.allowed) {
+          denied.push(decision.call);
+          fail(awsError(400, 'AccessDeniedException', decision.message));
+          return;
+        }
+      }
       const result = operation(input, secretId);
       if ('fault' in result) fail(result);
       else writeJson(res, 200, result, headers, CONTENT_TYPE);
@@ -182,6 +207,7 @@ export async function startSecretsManagerStub(
       const message = failure.message ?? `Injected ${errorType}.`;
       for (let i = 0; i < count; i += 1) failures.push(awsError(status, errorType, message));
     },
+    denials: () => [...denied],
     close: () => server.close(),
   };
 }

@@ -6,6 +6,7 @@ import {
   type StrictSqsOptions,
   startStrictSqsLayer,
 } from '#local/emulators/strict-sqs.ts';
+import type { CheckedCall } from '#local/iam/gate.ts';
 
 export type { IgnoredDelete, SqsRefusal } from '#local/emulators/strict-sqs.ts';
 
@@ -60,6 +61,8 @@ export interface SqsEmulator {
   refusals(): readonly SqsRefusal[];
   /** DeleteMessage calls with a stale receipt handle, which SQS answers with success but which delete nothing. */
   ignoredDeletes(): readonly IgnoredDelete[];
+  /** Requests of a function role that the stack's IAM denied (the `iam` option), oldest first. */
+  denials(): readonly CheckedCall[];
   stop(): Promise<void>;
 }
 
@@ -92,6 +95,8 @@ export async function startSqsEmulator(options: SqsEmulatorOptions = {}): Promis
     timeScale: options.timeScale,
     onRefusal: options.onRefusal,
     port: options.port,
+    iam: options.iam,
+    region: options.region,
   }).catch(async (error: unknown) => {
     await app.close();
     throw error;
@@ -122,6 +127,7 @@ export async function startSqsEmulator(options: SqsEmulatorOptions = {}): Promis
     },
     refusals: () => strict.refusals(),
     ignoredDeletes: () => strict.ignoredDeletes(),
+    denials: () => strict.denials(),
     async stop() {
       sqs.destroy();
       await strict.close();

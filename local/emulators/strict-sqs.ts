@@ -17,6 +17,8 @@ import {
   type Violation,
   type WireMessage,
 } from '#local/emulators/strict-sqs-rules.ts';
+import { accessKeyIdOf, type CheckedCall, type IamGate } from '#local/iam/gate.ts';
+import { localQueueArn } from '#local/iam/template-policies.ts';
 
 /** A request, or one batch entry, that the strict layer refused as real SQS would. */
 export interface SqsRefusal {
@@ -56,6 +58,13 @@ export interface StrictSqsOptions {
   readonly timeScale?: number;
   /** Called for every refusal, e.g. to print it in a local run. */
   readonly onRefusal?: (refusal: SqsRefusal) => void;
+  /**
+   * The stack's IAM (local/iam/): each request of a function role is authorized first and a denied one answered
+   * as SQS answers it (`AccessDenied`). @default every request is allowed
+   */
+  readonly iam?: IamGate | undefined;
+  /** The region of the queues' ARNs. @default 'us-east-1' */
+  readonly region?: string | undefined;
 }
 
 export interface StrictSqsLayer {
@@ -65,6 +74,8 @@ export interface StrictSqsLayer {
   refusals(): readonly SqsRefusal[];
   /** Deletes that named a stale receipt handle, so deleted nothing. */
   ignoredDeletes(): readonly IgnoredDelete[];
+  /** Requests the `iam` gate denied, oldest first. */
+  denials(): readonly CheckedCall[];
   close(): Promise<void>;
 }
 
@@ -109,6 +120,7 @@ export async function startStrictSqsLayer(options: StrictSqsOptions): Promise<St
   const agent = new Agent({ keepAlive: true });
   const refused: SqsRefusal[] = [];
   const ignored: IgnoredDelete[] = [];
+  const denied: CheckedCall[] = [];
   const receipts = new Map<string, Receipt>();
   const latestHandle = new Map<string, string>();
 
@@ -206,6 +218,17 @@ export async function startStrictSqsLayer(options: StrictSqsOptions): Promise<St
       forwardTo(upstream, agent, req.method ?? 'POST', req.url ?? '/', req.headers, payload);
     const forward = (next: Body) => forwardRaw(Buffer.from(JSON.stringify(next)));
     if (!action || !body) return send(res, await forwardRaw(raw));
+    if (options.iam) {
+      const decision = await options.iam.authorize({
+        accessKeyId: accessKeyIdOf(req.headers),
+        action: iamActionOf(action),
+        resource: queueArnOf(body, options.region),
+      });
+      if (!decision.allowed) {
+        denied.push(decision.call);
+        return send(res, accessDeniedAnswer(decision.message));
+      }
+    }
 
     const single = async (violation: Violation | undefined): Promise<Upstream> => {
       if (!violation) return forwardRaw(raw);
@@ -277,6 +300,7 @@ export async function startStrictSqsLayer(options: StrictSqsOptions): Promise<St
     endpoint: server.url,
     refusals: () => [...refused],
     ignoredDeletes: () => [...ignored],
+    denials: () => [...denied],
     async close() {
       await server.close();
       agent.destroy();
@@ -303,6 +327,35 @@ function errorAnswer(violation: Violation): Upstream {
       'x-amzn-query-error': `${QUERY_ERROR_CODE[violation.code] ?? violation.code};Sender`,
     },
   };
+}
+
+/**
+ * SQS's answer to a request IAM denies: HTTP 403 with code `AccessDenied` (in `x-amzn-query-error`, which the
+ * SDK names its error by), as SQS answers in its query protocol.
+ */
+function accessDeniedAnswer(message: string): Upstream {
+  const answer = jsonAnswer(403, { __type: 'com.amazon.coral.service#AccessDeniedException', message });
+  return { ...answer, headers: { ...answer.headers, 'x-amzn-query-error': 'AccessDenied;Sender' } };
+}
+
+/**
+ * The IAM action of an SQS API action: the batch actions are authorized as their single forms ("You cannot
+ * set permissions explicitly for SendMessageBatch, DeleteMessageBatch or ChangeMessageVisibilityBatch", Amazon
+ * SQS batch actions).
+ */
+export function iamActionOf(action: string): string {
+  return `sqs:${action.replace(/Batch$/, '')}`;
+}
+
+/** The ARN of the queue a request names (by `QueueUrl`, or `QueueName` for GetQueueUrl/CreateQueue). */
+function queueArnOf(body: Body, region: string | undefined): string {
+  const url = queueUrlOf(body);
+  const name = url
+    ? url.split('/').filter(Boolean).pop()
+    : typeof body.QueueName === 'string'
+      ? body.QueueName
+      : undefined;
+  return name === undefined ? '*' : localQueueArn(name, region);
 }
 
 function jsonAnswer(status: number, body: unknown): Upstream {

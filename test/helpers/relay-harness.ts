@@ -4,7 +4,7 @@ import {
   type MessageAttributeValue,
   ReceiveMessageCommand,
   SendMessageCommand,
-  type SQSClient,
+  SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { vi } from 'vitest';
@@ -20,6 +20,8 @@ import {
   type SqsEmulator,
   startSqsEmulator,
 } from '#local/emulators/sqs-emulator.ts';
+import { describeDenials } from '#local/iam/gate.ts';
+import { type SenderWorldIam, senderWorldIam } from '#local/iam/worlds.ts';
 import { type PollResult, pollOnce } from '#local/lambda/event-source.ts';
 import { type AwsClients, createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
@@ -47,6 +49,8 @@ export interface Harness {
   /** The real `functions/sender.ts` handler, loaded with this harness's environment. */
   readonly handler: SenderHandler;
   readonly env: Readonly<Record<string, string>>;
+  /** The stack's IAM as the emulators enforce it: the sender role's calls and denials. */
+  readonly iam: SenderWorldIam;
   /** Puts a job (object → JSON, string → as is) on the send queue; returns the SQS message id. */
   enqueue(job: unknown, attributes?: Record<string, MessageAttributeValue>): Promise<string>;
   /** An operator's redrive of one dead-lettered message: same body and attributes, back on the send queue. */
@@ -105,6 +109,8 @@ export interface HarnessOptions {
   readonly secretValue?: string;
   /** The send queue's redrive `maxReceiveCount` (also given to the sender as MAX_RECEIVE_COUNT). @default 50 */
   readonly maxReceiveCount?: number;
+  /** Changes the sender role's policy before use, e.g. removing one grant (local/iam/). */
+  readonly senderPolicy?: SenderWorldIam['senderPolicy'];
 }
 
 /**
@@ -116,8 +122,19 @@ export interface HarnessOptions {
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   // Virtual wall clock: it runs on as real time does, and `fastForward` moves it on (timers stay real).
   vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
-  const emulator = await startSqsEmulator();
-  const dynamodb = await startDynamoDbEmulator();
+  // The handler loaded from functions/sender.ts signs with the environment's credentials, as in Lambda.
+  const iam = await senderWorldIam({
+    env: options.env,
+    resources: {
+      sendQueue: 'relay-send',
+      deadLetterQueue: 'relay-dlq',
+      ledgerTable: LEDGER_TABLE,
+      apiSecret: SECRET_ID,
+    },
+    senderPolicy: options.senderPolicy,
+  });
+  const emulator = await startSqsEmulator({ iam: iam.gate });
+  const dynamodb = await startDynamoDbEmulator({ iam: iam.gate });
   await dynamodb.createLedgerTable(LEDGER_TABLE);
   const deadLetterQueue = await emulator.createQueue('relay-dlq');
   const sendQueue = await emulator.createQueue('relay-send', {
@@ -131,6 +148,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const sim = await startSimulator({ clients: { [CLIENT_ID]: CLIENT_SECRET }, ...options.simulator });
   const secrets = await startSecretsManagerStub({
+    iam: iam.gate,
     secrets: {
       [SECRET_ID]:
         options.secretValue ?? JSON.stringify({ client_id: CLIENT_ID, client_secret: CLIENT_SECRET }),
@@ -154,6 +172,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
   const handler = await loadSenderModule(env);
   const { sqs } = emulator;
+  // Lambda's event source mapping polls with the function's execution role.
+  const pollerSqs = new SQSClient({
+    endpoint: emulator.endpoint,
+    useQueueUrlAsEndpoint: false,
+    region: 'us-east-1',
+    credentials: iam.credentials.sender,
+  });
   const enqueue = async (
     job: unknown,
     attributes?: Record<string, MessageAttributeValue>,
@@ -175,11 +200,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     dynamodb,
     handler,
     env,
+    iam,
     enqueue,
     redrive: (message) => enqueue(message.Body ?? '', message.MessageAttributes),
     invoke: () =>
       pollOnce({
-        sqs,
+        sqs: pollerSqs,
         queueUrl: sendQueue.url,
         queueArn: sendQueue.arn,
         handler,
@@ -199,7 +225,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     invokeWith: (instance, invokeOptions = {}) =>
       pollOnce({
-        sqs,
+        sqs: pollerSqs,
         queueUrl: sendQueue.url,
         queueArn: sendQueue.arn,
         handler: instance,
@@ -265,8 +291,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     sends: () => sim.requests.filter((r) => r.path === '/v1/messages/oneoffs'),
     async close() {
+      pollerSqs.destroy();
       await Promise.allSettled([sim.close(), secrets.close(), emulator.stop(), dynamodb.stop()]);
       vi.useRealTimers();
+      // A call the stack's IAM denies fails the test that made it, unless the test removed the grant itself or
+      // took the denial it expected (`iam.gate.takeDenials()`).
+      const denied = iam.gate.denials();
+      if (denied.length > 0 && !options.senderPolicy) throw new Error(describeDenials(denied));
     },
   };
   return harness;

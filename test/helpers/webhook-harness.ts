@@ -3,6 +3,9 @@ import { vi } from 'vitest';
 import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
 import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
 import { type SecretsManagerStub, startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import { describeDenials } from '#local/iam/gate.ts';
+import type { LocalIam } from '#local/iam/local-iam.ts';
+import { type PolicyEdit, receiverWorldIam } from '#local/iam/worlds.ts';
 import { startWebhookGateway, type WebhookGateway } from '#local/lambda/webhook-gateway.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { createWebhookClients, type WebhookClients } from '#shared/webhook/clients.ts';
@@ -22,6 +25,8 @@ export interface WebhookHarness {
   readonly secrets: SecretsManagerStub;
   readonly dynamodb: DynamoDbEmulator;
   readonly env: Readonly<Record<string, string>>;
+  /** The stack's IAM as the emulators enforce it: the receiver role's calls and denials. */
+  readonly iam: LocalIam;
   /** The real `functions/webhook.ts` handler, loaded with this harness's environment. */
   readonly handler: WebhookHandler;
   readonly delivery: DeliveryLedger;
@@ -72,17 +77,31 @@ export function bodyBytes(body: unknown): Buffer {
  * pointing at them, and the local API Gateway in front of it (`instances` containers, round-robin).
  */
 export async function startWebhookHarness(
-  options: { env?: Record<string, string>; instances?: number; secretValue?: string } = {},
+  options: {
+    env?: Record<string, string>;
+    instances?: number;
+    secretValue?: string;
+    /** Changes the receiver role's policy before use, e.g. removing one grant (local/iam/). */
+    receiverPolicy?: PolicyEdit;
+  } = {},
 ): Promise<WebhookHarness> {
-  const dynamodb = await startDynamoDbEmulator();
+  const bus = options.env?.EVENT_BUS_NAME ?? 'relay-test-bus';
+  // The handler loaded from functions/webhook.ts signs with the environment's credentials, as in Lambda.
+  const iam = await receiverWorldIam({
+    env: { EVENT_BUS_NAME: bus },
+    resources: { ledgerTable: WEBHOOK_LEDGER_TABLE, webhookSecret: WEBHOOK_SECRET_ID },
+    receiverPolicy: options.receiverPolicy,
+  });
+  const dynamodb = await startDynamoDbEmulator({ iam: iam.gate });
   await dynamodb.createLedgerTable(WEBHOOK_LEDGER_TABLE);
   const secrets = await startSecretsManagerStub({
+    iam: iam.gate,
     secrets: { [WEBHOOK_SECRET_ID]: options.secretValue ?? JSON.stringify({ secret: WEBHOOK_SECRET }) },
   });
-  const events = await startEventBridgeStub();
+  const events = await startEventBridgeStub({ iam: iam.gate });
   const env: Record<string, string> = {
     WEBHOOK_SECRET_ID,
-    EVENT_BUS_NAME: 'relay-test-bus',
+    EVENT_BUS_NAME: bus,
     LEDGER_TABLE_NAME: WEBHOOK_LEDGER_TABLE,
     AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
@@ -133,6 +152,7 @@ export async function startWebhookHarness(
     secrets,
     dynamodb,
     env,
+    iam,
     handler,
     delivery,
     createInstance,
@@ -167,6 +187,10 @@ export async function startWebhookHarness(
         secrets.close(),
         dynamodb.stop(),
       ]);
+      // A call the stack's IAM denies fails the test that made it, unless the test removed the grant itself or
+      // took the denial it expected (`iam.gate.takeDenials()`).
+      const denied = iam.gate.denials();
+      if (denied.length > 0 && !options.receiverPolicy) throw new Error(describeDenials(denied));
     },
   };
 }

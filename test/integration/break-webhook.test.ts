@@ -598,6 +598,10 @@ describe('deduplication and loss', () => {
       body: bytes.toString('utf8'),
     });
 
+    // A table the role has no grant on: the stack's IAM refuses it (AccessDeniedException), as AWS would.
+    expect(h.iam.gate.takeDenials()).toMatchObject([
+      { action: 'dynamodb:PutItem', resource: 'arn:aws:dynamodb:us-east-1:000000000000:table/no-such-table' },
+    ]);
     expect(res.statusCode).toBe(503);
     expectSecurityHeaders(res.headers);
     expect(eventsOf(payload.uuid as string)).toEqual([]);

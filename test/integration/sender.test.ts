@@ -488,6 +488,7 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
   });
 
   it('a dead-letter queue that refuses the job puts a fresh copy back on the send queue: nothing is lost, no receive spent', async () => {
+    // A queue the role has no grant on: the stack's IAM refuses the send (AccessDenied), as AWS would.
     await start({
       env: { DEAD_LETTER_QUEUE_URL: 'http://sqs.us-east-1.localhost/000000000000/does-not-exist' },
     });
@@ -496,6 +497,9 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
 
     const result = await h.invoke();
 
+    expect(h.iam.gate.takeDenials()).toMatchObject([
+      { action: 'sqs:SendMessage', resource: 'arn:aws:sqs:us-east-1:000000000000:does-not-exist' },
+    ]);
     expect(failedIds(result)).toEqual([]);
     const { delayed, inflight } = await h.inspect();
     expect(inflight).toEqual([]);
