@@ -45,7 +45,7 @@ export interface IamGate {
   /**
    * Whether the caller may make the request. Access keys the gate does not know (test code, the operator CLI,
    * the emulators' own clients) are not restricted; a registered function role is, by its identity policy
-   * only (README "Tests": what the check covers and what it does not).
+   * only (docs/test-world.md: what the check covers and what it does not).
    */
   authorize(request: AuthorizeRequest): Promise<IamDecision>;
   /** Every call of a gated role so far, oldest first, allowed or not. */

@@ -1,6 +1,6 @@
 /**
  * The functions' role policies, read from the synthesised CloudFormation template, with their references
- * resolved to the local resources (README "Tests", "The test world enforces the stack's IAM").
+ * resolved to the local resources (docs/test-world.md, "The stack's IAM").
  */
 
 /** The local account and region every emulator forms its ARNs with. */
