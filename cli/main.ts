@@ -275,6 +275,10 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
       if (via !== 'queue' && via !== 'bus') throw new CliError(`--via: expected queue or bus, got "${via}"`);
       // A file that cannot be read or holds no job: exit 2; a job the relay would refuse: exit 1 (runCli).
       const jobs = await readJobs(resolve(io.cwd, sub));
+      for (const job of jobs) {
+        for (const warning of job.warnings)
+          io.stderr.write(`relay: warning: ${sub}:${job.line}: ${warning}\n`);
+      }
       const result = await sendJobs(target, jobs, via as Via);
       for (const sent of result.sent) {
         io.stdout.write(

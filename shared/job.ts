@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { JobValidationError } from '#shared/errors.ts';
+import { maskContacts } from '#shared/redact.ts';
 
 /**
  * A send job: the public contract with upstream systems (docs/contract.md, "The send job"). `message` is the
@@ -14,6 +15,11 @@ export interface SendJob {
   readonly agencyReference?: string | undefined;
   /** Epoch ms after which the job is not retried any more. */
   readonly expiresAt?: number | undefined;
+  /**
+   * What the relay sends as written but eCourtDate may refuse or read otherwise (docs/contract.md, "The send
+   * job"), each naming its field, e.g. `message.to: a phone number not in E.164 form ...`; never the value.
+   */
+  readonly warnings: readonly string[];
 }
 
 export interface OneoffMessage {
@@ -32,6 +38,25 @@ export const JOB_LIMITS = {
   toMaxChars: 320,
   agencyReferenceMaxChars: 128,
 } as const;
+
+/** eCourtDate's message channels (its messaging concepts: a message's `channel`). */
+export const ECOURTDATE_CHANNELS = ['text', 'email', 'voice', 'push'] as const;
+
+/** Channel names producers use for one of eCourtDate's, and the one they mean. */
+const CHANNEL_ALIASES: Readonly<Record<string, (typeof ECOURTDATE_CHANNELS)[number]>> = {
+  sms: 'text',
+  mms: 'text',
+  'e-mail': 'email',
+  mail: 'email',
+  call: 'voice',
+  phone: 'voice',
+};
+
+// E.164: a plus, a country code that does not start with 0, at most 15 digits in all.
+const E164 = /^\+[1-9]\d{6,14}$/;
+// Only what people write in phone numbers: digits, spaces, dots, dashes, parentheses and a leading plus.
+const PHONE_LIKE = /^\+?[\d\s().-]+$/;
+const EMAIL_LIKE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 const ECOURTDATE_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
 // ISO 8601 date-time with an explicit offset; a local time without a zone would be ambiguous for a court.
@@ -113,6 +138,19 @@ function isRawJson(value: unknown): value is RawJson {
 
 /** Validates an already-parsed job; see `parseJob`. */
 export function validateJob(raw: unknown): SendJob {
+  if (
+    isRecord(raw) &&
+    raw.id === undefined &&
+    raw.message === undefined &&
+    'detail' in raw &&
+    'detail-type' in raw
+  ) {
+    throw new JobValidationError(
+      'body',
+      'expected a send job, got a whole EventBridge event (it has detail-type and detail): put only its detail ' +
+        'on the queue, or send the event to the bus with PutEvents',
+    );
+  }
   const job = object(raw, 'body');
   const id = idField(job.id);
   const message = messageField(job.message);
@@ -122,7 +160,7 @@ export function validateJob(raw: unknown): SendJob {
     JOB_LIMITS.agencyReferenceMaxChars,
   );
   const expiresAt = job.expires_at === undefined ? undefined : isoInstant(job.expires_at, 'expires_at');
-  return { id, message, agencyReference, expiresAt };
+  return { id, message, agencyReference, expiresAt, warnings: recipientWarnings(message) };
 }
 
 /**
@@ -137,6 +175,24 @@ export function peekJobId(body: string): string | undefined {
     // not JSON: no id to report
   }
   return undefined;
+}
+
+/**
+ * How reports name a job whose body has no valid `id`: `(invalid id "has spaces")` when the body is JSON with a
+ * string `id` the rules refuse (its first 40 characters, phone numbers and e-mail addresses masked), else
+ * `(no id)`.
+ */
+export function invalidIdLabel(body: string): string {
+  try {
+    const raw: unknown = JSON.parse(withoutByteOrderMark(body));
+    if (isRecord(raw) && typeof raw.id === 'string' && raw.id !== '') {
+      const clipped = [...raw.id].slice(0, 40).join('') + ([...raw.id].length > 40 ? '…' : '');
+      return `(invalid id ${JSON.stringify(maskContacts(clipped))})`;
+    }
+  } catch {
+    // not JSON: no id to show
+  }
+  return '(no id)';
 }
 
 /**
@@ -169,21 +225,88 @@ export function toEcourtdateTimestamp(epochMs: number): string {
 }
 
 function idField(value: unknown): string {
+  if (value === undefined || value === null) throw new JobValidationError('id', 'is required');
   if (typeof value !== 'string')
     throw new JobValidationError('id', `expected a string, got ${describe(value)}`);
   if (!JOB_LIMITS.idPattern.test(value)) {
+    const expected = 'expected 1-128 characters of A-Z a-z 0-9 . _ : -';
+    const length = [...value].length;
+    const bad = [...value].findIndex((char) => !/^[A-Za-z0-9._:-]$/.test(char));
+    const char = [...value][bad] ?? '';
     throw new JobValidationError(
       'id',
-      `expected 1-128 characters of A-Z a-z 0-9 . _ : -, got ${value.length} characters${value.length > 0 && value.length <= 128 ? ' with others' : ''}`,
+      bad >= 0
+        ? `${expected}, got ${length} characters with ${characterName(char)} at position ${bad + 1}`
+        : `${expected}, got ${length} characters`,
     );
   }
   return value;
+}
+
+/** A character as an error message may name it: its code point, and itself when it is visible ASCII. */
+function characterName(char: string): string {
+  const code = `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+  if (char === ' ') return `a space (${code})`;
+  return /^[!-~]$/.test(char) ? `"${char}" (${code})` : code;
+}
+
+/**
+ * The channel, when given, is one of eCourtDate's (`ECOURTDATE_CHANNELS`); a name producers use for one of them
+ * (`sms`) is refused with the one to use. `to` must look like a phone number or an e-mail address (except for
+ * `push`, whose recipients eCourtDate does not document), and like the one the channel needs. Throws
+ * `JobValidationError`; never quotes the recipient.
+ */
+function checkChannelAndRecipient(input: Record<string, unknown>, to: string): void {
+  const channel = input.channel;
+  if (channel !== undefined) {
+    if (typeof channel !== 'string' || !(ECOURTDATE_CHANNELS as readonly string[]).includes(channel)) {
+      const alias = typeof channel === 'string' ? CHANNEL_ALIASES[channel.toLowerCase()] : undefined;
+      throw new JobValidationError(
+        'message.channel',
+        `expected one of ${ECOURTDATE_CHANNELS.join(', ')} (eCourtDate's channels), got ${
+          typeof channel === 'string' ? `"${channel.slice(0, 20)}"` : describe(channel)
+        }${alias ? `: use "${alias}"` : ''}`,
+      );
+    }
+  }
+  if (channel === 'push') return;
+  const kind = recipientKind(to);
+  if (kind === 'neither') {
+    throw new JobValidationError(
+      'message.to',
+      'expected a phone number (E.164, e.g. +15551234567) or an e-mail address, got text that is neither',
+    );
+  }
+  if (channel === 'email' && kind === 'phone')
+    throw new JobValidationError('message.to', 'channel email needs an e-mail address, got a phone number');
+  if ((channel === 'text' || channel === 'voice') && kind === 'email') {
+    throw new JobValidationError(
+      'message.to',
+      `channel ${channel} needs a phone number (E.164, e.g. +15551234567), got an e-mail address`,
+    );
+  }
+}
+
+function recipientKind(to: string): 'phone' | 'email' | 'neither' {
+  const trimmed = to.trim();
+  if (trimmed.includes('@')) return EMAIL_LIKE.test(trimmed) ? 'email' : 'neither';
+  return PHONE_LIKE.test(trimmed) && /\d/.test(trimmed) ? 'phone' : 'neither';
+}
+
+/** What eCourtDate may refuse or read otherwise in a valid job (`SendJob.warnings`). */
+function recipientWarnings(message: OneoffMessage): string[] {
+  if (message.channel === 'push' || recipientKind(message.to) !== 'phone' || E164.test(message.to)) return [];
+  return [
+    'message.to: a phone number not in E.164 form (a plus, the country code and the number, e.g. +15551234567); ' +
+      'eCourtDate may refuse it or read it as a number of its own region',
+  ];
 }
 
 function messageField(value: unknown): OneoffMessage {
   const input = object(value, 'message');
   const to = requiredString(input.to, 'message.to', JOB_LIMITS.toMaxChars);
   const content = requiredString(input.content, 'message.content', JOB_LIMITS.contentMaxChars);
+  checkChannelAndRecipient(input, to);
   optionalString(input.subject, 'message.subject', JOB_LIMITS.subjectMaxChars);
   if (input.skip_duplicate !== undefined && typeof input.skip_duplicate !== 'boolean') {
     throw new JobValidationError(
@@ -275,6 +398,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (isRawJson(value)) return 'a number';
   if (Array.isArray(value)) return 'an array';

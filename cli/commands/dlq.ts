@@ -12,7 +12,7 @@ import { CliError } from '#cli/errors.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
 import { formatTable } from '#local/terminal/table.ts';
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
-import { peekJobId } from '#shared/job.ts';
+import { invalidIdLabel, peekJobId } from '#shared/job.ts';
 import { DEAD_LETTER_REASONS } from '#shared/outcome.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 
@@ -25,6 +25,8 @@ export interface DeadLetterView {
   readonly messageId: string;
   /** The job's `id` (attribute `job_id`, else read from the body); null when the body has no readable one. */
   readonly jobId: string | null;
+  /** How tables name the job: its id, else `(invalid id "...")` or `(no id)` (`invalidIdLabel`). */
+  readonly label: string;
   /** The relay's reason, or null when SQS moved the message itself (maxReceiveCount). */
   readonly reason: string | null;
   /** HTTP status as a number, `timeout`, `connection` or `lost`; null when nothing was sent. */
@@ -171,7 +173,7 @@ export function renderDeadLetters(listing: DeadLetterListing, json: boolean): st
   const table = formatTable(
     ['job_id', 'reason', 'last_status', 'attempts', 'first_attempt_at', 'dead_lettered_at', 'detail'],
     views.map((v) => [
-      v.jobId ?? '(no id)',
+      v.label,
       v.reason ?? SQS_REDRIVE_LABEL,
       v.lastStatus === null ? '-' : String(v.lastStatus),
       v.attempts === null ? '-' : String(v.attempts),
@@ -518,7 +520,7 @@ export function renderDelete(pass: SelectionPass, description: string): string {
     lines.push(
       formatTable(
         ['job_id', 'reason', 'dead_lettered_at'],
-        pass.taken.map((v) => [v.jobId ?? '(no id)', v.reason ?? SQS_REDRIVE_LABEL, v.deadLetteredAt ?? '-']),
+        pass.taken.map((v) => [v.label, v.reason ?? SQS_REDRIVE_LABEL, v.deadLetteredAt ?? '-']),
       ),
       '',
     );
@@ -567,7 +569,7 @@ function passStoppedEarly(reason: StopReason, verb: 'send' | 'delete'): string {
 
 /** Distinct job ids of the views, in order. */
 function jobList(views: readonly DeadLetterView[]): string {
-  const ids = [...new Set(views.map((v) => v.jobId ?? '(no id)'))];
+  const ids = [...new Set(views.map((v) => v.label))];
   return ids.length === 0 ? 'none' : ids.join(', ');
 }
 
@@ -712,6 +714,7 @@ function view(message: Message): DeadLetterView {
   return {
     messageId: message.MessageId ?? '',
     jobId: jobIdOf(message) ?? null,
+    label: jobIdOf(message) ?? invalidIdLabel(message.Body ?? ''),
     reason: attribute(message, DLQ_ATTRIBUTE.reason) ?? null,
     lastStatus: parseLastStatus(attribute(message, DLQ_ATTRIBUTE.lastStatus)),
     attempts: Number.isInteger(attempts) ? attempts : null,

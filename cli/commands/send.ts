@@ -3,6 +3,7 @@ import { PutEventsCommand, type PutEventsCommandOutput } from '@aws-sdk/client-e
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { CliError, InvalidJobFileError } from '#cli/errors.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
+import { splitJobs } from '#local/pipeline/jobs-file.ts';
 import { JobValidationError } from '#shared/errors.ts';
 import { parseJob, withoutByteOrderMark } from '#shared/job.ts';
 
@@ -14,6 +15,8 @@ export interface CheckedJob {
   readonly line: number;
   readonly id: string;
   readonly body: string;
+  /** What eCourtDate may refuse or read otherwise (`SendJob.warnings`): said, never a reason to refuse. */
+  readonly warnings: readonly string[];
 }
 
 export interface SendResult {
@@ -21,8 +24,8 @@ export interface SendResult {
 }
 
 /**
- * Reads a job file, either one JSON job (pretty-printed or not) or JSON Lines, and validates every job with the
- * relay's own `parseJob`. Throws `InvalidJobFileError` listing every invalid job with the field that is wrong
+ * Reads a job file as `npm start` does (`splitJobs`: JSON Lines, a job may be spread over several lines), and
+ * validates every job with the relay's own `parseJob`. Throws `InvalidJobFileError` listing every invalid job with the field that is wrong
  * (nothing is sent unless all are valid), and `CliError` when the file cannot be read or holds no job.
  */
 export async function readJobs(path: string): Promise<CheckedJob[]> {
@@ -38,19 +41,14 @@ export async function readJobs(path: string): Promise<CheckedJob[]> {
       },
     );
   }
-  const whole = text.trim();
-  const entries = isOneJsonObject(whole)
-    ? [{ line: 1, body: whole }]
-    : text
-        .split('\n')
-        .map((raw, index) => ({ line: index + 1, body: raw.replace(/\r$/, '') }))
-        .filter((entry) => entry.body.trim() !== '');
+  const entries = splitJobs(text);
   if (entries.length === 0) throw new CliError(`${path} holds no job (one JSON job, or one per line)`);
   const problems: string[] = [];
   const jobs: CheckedJob[] = [];
   for (const entry of entries) {
     try {
-      jobs.push({ ...entry, id: parseJob(entry.body).id });
+      const job = parseJob(entry.body);
+      jobs.push({ ...entry, id: job.id, warnings: job.warnings });
     } catch (error) {
       if (!(error instanceof JobValidationError)) throw error;
       problems.push(`  ${path}:${entry.line}: ${error.message}`);
@@ -60,15 +58,6 @@ export async function readJobs(path: string): Promise<CheckedJob[]> {
     throw new InvalidJobFileError(`not a valid send job, nothing was sent:\n${problems.join('\n')}`);
   }
   return jobs;
-}
-
-function isOneJsonObject(text: string): boolean {
-  try {
-    const parsed: unknown = JSON.parse(text);
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -24,6 +24,7 @@ import { type PipelineHooks, type Senders, startSenders } from '#local/pipeline/
 import { watchUntilSettled } from '#local/pipeline/watch.ts';
 import { LOCAL_WEBHOOK_SECRET_ID } from '#local/pipeline/webhook-local.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
+import { parseJob } from '#shared/job.ts';
 
 export { StartError } from '#local/pipeline/plan.ts';
 export type { PipelineHooks } from '#local/pipeline/senders.ts';
@@ -79,6 +80,8 @@ export async function runPlan(
   hooks: PipelineHooks = {},
 ): Promise<PipelineRun> {
   const closers = new Closers();
+  // Jobs the relay sends as written but eCourtDate may refuse or read otherwise (docs/contract.md).
+  for (const warning of jobWarnings(plan)) io.stdout.write(`warning: ${warning}\n`);
   try {
     const resources = await startLocalResources(plan, closers, hooks.webhookReceiver);
     const senders = await startSenders(plan, resources, hooks, closers);
@@ -92,6 +95,20 @@ export async function runPlan(
       { cause: error },
     );
   }
+}
+
+/** `FILE:LINE: warning` for each valid job of the plan with a warning (`SendJob.warnings`). */
+function jobWarnings(plan: RunPlan): string[] {
+  return plan.lines.flatMap((line) => {
+    try {
+      return parseJob(line.body).warnings.map(
+        (warning) => `${plan.options.jobsFile}:${line.line}: ${warning}`,
+      );
+    } catch {
+      // An invalid job is the sender's to dead-letter, with its reason in the report.
+      return [];
+    }
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { JobLine } from '#local/pipeline/jobs-file.ts';
 import type { SenderEvent } from '#local/pipeline/observability.ts';
+import { invalidIdLabel } from '#shared/job.ts';
 
 export type JobOutcome = 'delivered' | 'duplicate' | 'dead_lettered' | 'unsettled';
 
@@ -9,6 +10,8 @@ export interface JobState {
   readonly line: number;
   /** The job's `id`; undefined for a line without a readable one (not JSON, or a malformed id). */
   readonly id: string | undefined;
+  /** For a line without a readable id: `(invalid id "...")` or `(no id)` (`invalidIdLabel`). */
+  readonly invalidIdLabel?: string | undefined;
   /** The SQS message id of the job on the send queue; a re-queued copy takes over the new one. */
   messageId: string;
   readonly enqueuedAt: number;
@@ -35,9 +38,9 @@ export interface JobState {
   awaitingCopy?: boolean;
 }
 
-/** The name of a job in summaries: its `id`, or the line for a job without one. */
-export function jobName(job: Pick<JobState, 'id' | 'line'>): string {
-  return job.id ?? `(no id) line ${job.line}`;
+/** The name of a job in summaries: its `id`, or what its id is and its line for a job without a valid one. */
+export function jobName(job: Pick<JobState, 'id' | 'line' | 'invalidIdLabel'>): string {
+  return job.id ?? `${job.invalidIdLabel ?? '(no id)'} line ${job.line}`;
 }
 
 export interface TrackerCounts {
@@ -80,6 +83,7 @@ export class JobTracker {
     const job: JobState = {
       line: line.line,
       id: line.id,
+      invalidIdLabel: line.id === undefined ? invalidIdLabel(line.body) : undefined,
       messageId,
       enqueuedAt,
       outcome: 'unsettled',

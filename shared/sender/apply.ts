@@ -318,6 +318,8 @@ function logLine(
     auth_failed: sent?.authFailed || undefined,
     to: facts.job ? maskRecipient(facts.job.message.to) : undefined,
     agency_reference: facts.job?.agencyReference,
+    // What eCourtDate may refuse or read otherwise in a valid job (docs/contract.md, "The send job").
+    warnings: facts.job?.warnings.length ? facts.job.warnings : undefined,
     detail: facts.detail,
     response_excerpt: settlement.responseExcerpt,
   };

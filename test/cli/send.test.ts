@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EVENT_DETAIL_TYPE } from '#infra/config.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
 import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import { readJobsFile } from '#local/pipeline/jobs-file.ts';
 import { relay } from '#test/cli/run.ts';
 import { jobLine, tempDir } from '#test/local/io.ts';
 
@@ -52,6 +53,39 @@ describe('send FILE --via queue, against the SQS emulator', () => {
 
     expect(run.status).toBe(0);
     expect((await emulator.inspect('send')).ready.map((m) => JSON.parse(m.body).id)).toEqual(['cms-3']);
+  });
+
+  it('accepts jobs pasted pretty-printed between JSON Lines, as npm start --jobs does, each named by its first line', async () => {
+    const pretty = JSON.stringify(JSON.parse(jobLine('cms-6', '+15551230006')), null, 2);
+    const file = await dir.file(
+      'jobs.jsonl',
+      [jobLine('cms-5', '+15551230005'), pretty, jobLine('cms-7', '+15551230007')].join('\n'),
+    );
+
+    const run = await relay('send', file, ...target);
+
+    expect(run.status).toBe(0);
+    expect((await emulator.inspect('send')).ready.map((m) => JSON.parse(m.body).id)).toEqual([
+      'cms-5',
+      'cms-6',
+      'cms-7',
+    ]);
+    expect((await readJobsFile(file)).map((job) => [job.line, job.id])).toEqual([
+      [1, 'cms-5'],
+      [2, 'cms-6'],
+      [2 + pretty.split('\n').length, 'cms-7'],
+    ]);
+  });
+
+  it('sends a phone number not in E.164 form with a warning naming the line and the form, never the number', async () => {
+    const file = await dir.file('jobs.jsonl', jobLine('cms-8', '(555) 123-9004'));
+
+    const run = await relay('send', file, ...target);
+
+    expect(run.status).toBe(0);
+    expect(run.stderr).toContain(`relay: warning: ${file}:1: message.to: a phone number not in E.164 form`);
+    expect(run.stderr).not.toContain('123-9004');
+    expect((await emulator.inspect('send')).ready).toHaveLength(1);
   });
 
   it('a missing or empty file: the command could not run, exit 2 (as npm start --jobs), nothing sent', async () => {

@@ -92,6 +92,9 @@ describe('JobTracker', () => {
 
   it('names a job without an id by its line', () => {
     expect(jobName({ id: undefined, line: 21 })).toBe('(no id) line 21');
+    expect(jobName({ id: undefined, line: 22, invalidIdLabel: '(invalid id "has spaces")' })).toBe(
+      '(invalid id "has spaces") line 22',
+    );
     expect(jobName({ id: 'ok-1', line: 1 })).toBe('ok-1');
   });
 });

@@ -144,7 +144,7 @@ describe('job validation over arbitrary input (property-based)', () => {
           to: fc.stringMatching(/^\+1\d{10}$/),
           content: fc.string({ minLength: 1, maxLength: 2000 }).filter((s) => s.trim() !== ''),
           subject: fc.string({ minLength: 1, maxLength: 255 }).filter((s) => s.trim() !== ''),
-          channel: fc.constantFrom('text', 'email', 'voice'),
+          channel: fc.constantFrom('text', 'voice', 'push'),
           skip_duplicate: fc.boolean(),
           language: fc.constantFrom('en', 'es'),
         },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { JobValidationError } from '#shared/errors.ts';
 import {
+  invalidIdLabel,
   jobFingerprint,
   parseJob,
   peekJobId,
@@ -48,6 +49,7 @@ describe('parseJob / validateJob: the send job contract', () => {
       message: { to: RECIPIENT, content: CONTENT, subject: 'Court reminder', channel: 'text' },
       agencyReference: 'county-a',
       expiresAt: Date.parse('2026-12-03T09:00:00Z'),
+      warnings: [],
     });
   });
 
@@ -166,7 +168,7 @@ describe('parseJob / validateJob: the send job contract', () => {
 
     it('passes unknown fields through unchanged, so new eCourtDate fields need no release', () => {
       const extra = {
-        channel: 'email',
+        channel: 'voice',
         template: 'court-reminder',
         language: 'es',
         custom_fields: { room: '4B', judges: ['Ann', 'Ben'] },
@@ -429,5 +431,120 @@ describe('peekJobId', () => {
 describe('toEcourtdateTimestamp', () => {
   it('formats epoch ms as UTC YYYY-MM-DD HH:mm:ss, dropping milliseconds', () => {
     expect(toEcourtdateTimestamp(Date.parse('2026-12-01T10:00:00.999-05:00'))).toBe('2026-12-01 15:00:00');
+  });
+});
+
+describe('validation messages name what is wrong and how to fix it', () => {
+  it('a missing id is required, not "got a undefined"', () => {
+    const error = expectRejected({ message: { to: RECIPIENT, content: CONTENT } }, 'id');
+    expect(error.message).toBe('id: is required');
+  });
+
+  it('a value of the wrong type is named as such', () => {
+    expect(expectRejected({ id: 7, message: { to: RECIPIENT, content: CONTENT } }, 'id').message).toBe(
+      'id: expected a string, got a number',
+    );
+  });
+
+  it.each([
+    ['cms 1', 'a space (U+0020) at position 4'],
+    ['cms/1', '"/" (U+002F) at position 4'],
+    ['cms\u00e91', 'U+00E9 at position 4'],
+  ])('an id with a character the rules refuse (%j) names the character and its position', (id, named) => {
+    const error = expectRejected({ id, message: { to: RECIPIENT, content: CONTENT } }, 'id');
+    expect(error.message).toBe(
+      `id: expected 1-128 characters of A-Z a-z 0-9 . _ : -, got 5 characters with ${named}`,
+    );
+  });
+
+  it('a whole EventBridge event put on the queue gets the hint to send only its detail', () => {
+    const event = {
+      source: 'ecourtdate-relay.upstream.staging',
+      'detail-type': 'eCourtDate Send Message',
+      detail: jobBody(),
+    };
+    const error = expectRejected(event, 'body');
+    expect(error.message).toContain('put only its detail on the queue');
+  });
+
+  it('an invalid id is shown masked and clipped in reports, never as "(no id)"', () => {
+    expect(invalidIdLabel(JSON.stringify({ id: 'has spaces', message: {} }))).toBe(
+      '(invalid id "has spaces")',
+    );
+    expect(invalidIdLabel(JSON.stringify({ id: 'reminder for +15551234567' }))).not.toContain('5551234567');
+    expect(invalidIdLabel(JSON.stringify({ id: 'x'.repeat(60) }))).toBe(`(invalid id "${'x'.repeat(40)}…")`);
+    expect(invalidIdLabel('not json')).toBe('(no id)');
+    expect(invalidIdLabel(JSON.stringify({ message: {} }))).toBe('(no id)');
+  });
+});
+
+describe('channels and recipients: what eCourtDate accepts (docs/contract.md, "The send job")', () => {
+  const job = (message: Record<string, unknown>) => ({
+    id: 'cms-1',
+    message: { content: CONTENT, ...message },
+  });
+
+  it.each(['text', 'email', 'voice', 'push'])("accepts eCourtDate's channel %s", (channel) => {
+    const to = channel === 'email' ? 'defendant@example.com' : RECIPIENT;
+    expect(validateJob(job({ to, channel })).message.channel).toBe(channel);
+  });
+
+  it.each([
+    ['sms', 'use "text"'],
+    ['SMS', 'use "text"'],
+    ['e-mail', 'use "email"'],
+  ])('refuses the channel %j, naming the one to use', (channel, hint) => {
+    const error = expectRejected(job({ to: RECIPIENT, channel }), 'message.channel');
+    expect(error.message).toBe(
+      `message.channel: expected one of text, email, voice, push (eCourtDate's channels), got "${channel}": ${hint}`,
+    );
+  });
+
+  it('refuses a channel that is no channel at all', () => {
+    expect(expectRejected(job({ to: RECIPIENT, channel: 'fax' }), 'message.channel').message).toMatch(
+      /got "fax"$/,
+    );
+    expect(expectRejected(job({ to: RECIPIENT, channel: 1 }), 'message.channel').message).toMatch(
+      /got a number$/,
+    );
+  });
+
+  it.each(['5551234568', '(555) 123-9004', '555.123.9004', '1-555-123-9004'])(
+    'sends a phone number not in E.164 form (%j) as written, with a warning that names the form',
+    (to) => {
+      const parsed = validateJob(job({ to }));
+      expect(parsed.message.to).toBe(to);
+      expect(parsed.warnings).toEqual([
+        expect.stringMatching(/^message\.to: a phone number not in E\.164 form/),
+      ]);
+      expect(parsed.warnings.join()).not.toContain(to);
+    },
+  );
+
+  it.each([RECIPIENT, '+442071838750', 'defendant@example.com'])('has no warning for %j', (to) => {
+    expect(validateJob(job({ to })).warnings).toEqual([]);
+  });
+
+  it.each(['john', 'defendant@', 'call me', '+1 555 CALL NOW'])(
+    'refuses a recipient that is neither a phone number nor an e-mail address (%j), without quoting it',
+    (to) => {
+      const error = expectRejected(job({ to }), 'message.to');
+      expect(error.message).toBe(
+        'message.to: expected a phone number (E.164, e.g. +15551234567) or an e-mail address, got text that is neither',
+      );
+    },
+  );
+
+  it('refuses a phone number for channel email, and an e-mail address for text and voice', () => {
+    expect(expectRejected(job({ to: RECIPIENT, channel: 'email' }), 'message.to').message).toBe(
+      'message.to: channel email needs an e-mail address, got a phone number',
+    );
+    expect(expectRejected(job({ to: 'a@example.com', channel: 'voice' }), 'message.to').message).toContain(
+      'channel voice needs a phone number',
+    );
+  });
+
+  it('leaves a push recipient to eCourtDate, which does not document its form', () => {
+    expect(validateJob(job({ to: 'device-4711', channel: 'push' })).warnings).toEqual([]);
   });
 });
