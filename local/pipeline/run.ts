@@ -13,16 +13,9 @@ import type { StartOptions } from '#local/pipeline/options.ts';
 import { planRun, type RunPlan, StartError } from '#local/pipeline/plan.ts';
 import type { OutputStream } from '#local/pipeline/progress.ts';
 import { buildReport, type RunEnd, type RunReport, renderSummary } from '#local/pipeline/report.ts';
-import {
-  LEDGER_TABLE_NAME,
-  LOCAL_SECRET_ID,
-  type LocalResources,
-  startLocalResources,
-  WEBHOOK_LOG_FILE,
-} from '#local/pipeline/resources.ts';
+import { type LocalResources, startLocalResources, WEBHOOK_LOG_FILE } from '#local/pipeline/resources.ts';
 import { type PipelineHooks, type Senders, startSenders } from '#local/pipeline/senders.ts';
 import { watchUntilSettled } from '#local/pipeline/watch.ts';
-import { LOCAL_WEBHOOK_SECRET_ID } from '#local/pipeline/webhook-local.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
 
 export { StartError } from '#local/pipeline/plan.ts';
@@ -165,12 +158,12 @@ function localEndpoints(resources: LocalResources): LocalEndpoints {
     deadLetterQueueUrl: resources.deadLetterQueue.url,
     deadLetterQueueArn: resources.deadLetterQueue.arn,
     secretsManagerEndpoint: resources.secrets.url,
-    secretId: LOCAL_SECRET_ID,
+    secretId: resources.world.apiCredentialsSecretId,
     ecourtdateUrl: resources.baseUrl,
     dynamodbEndpoint: resources.dynamodb.endpoint,
-    ledgerTableName: LEDGER_TABLE_NAME,
+    ledgerTableName: resources.world.ledgerTableName,
     webhookUrl: resources.webhooks.url,
-    webhookSecretId: LOCAL_WEBHOOK_SECRET_ID,
+    webhookSecretId: resources.world.webhookSecretId ?? '',
   };
 }
 

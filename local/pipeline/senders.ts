@@ -15,16 +15,9 @@ import {
 } from '#local/pipeline/observability.ts';
 import { type RunPlan, StartError } from '#local/pipeline/plan.ts';
 import type { ApiCallCounts } from '#local/pipeline/report.ts';
-import {
-  LEDGER_TABLE_NAME,
-  LOCAL_SECRET_ID,
-  type LocalResources,
-  SEND_QUEUE_NAME,
-  type WebhookReceiverOverrides,
-} from '#local/pipeline/resources.ts';
-import { localSenderEnvironment } from '#local/pipeline/stage.ts';
+import type { LocalResources, WebhookReceiverOverrides } from '#local/pipeline/resources.ts';
 import { JobTracker } from '#local/pipeline/tracker.ts';
-import { LOCAL_EVENT_BUS, type LocalWebhooks } from '#local/pipeline/webhook-local.ts';
+import type { LocalWebhooks } from '#local/pipeline/webhook-local.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
 import { type AwsClients, createAwsClients, createEventBridgeClient } from '#shared/clients/aws.ts';
 import { loadSenderConfig, type SenderConfig } from '#shared/config.ts';
@@ -113,28 +106,9 @@ export async function startSenders(
   closers: Closers,
 ): Promise<Senders> {
   const config = loadSenderConfig({
-    // As the stack sets it (each instance paces itself to its share of the budget), pointed at the local pieces.
-    ...localSenderEnvironment(plan.stage, {
-      baseUrl: resources.baseUrl,
-      concurrency: plan.concurrency,
-      timeScale: plan.options.timeScale,
-      resources: {
-        secretId: LOCAL_SECRET_ID,
-        sendQueueUrl: resources.sendQueue.url,
-        deadLetterQueueUrl: resources.deadLetterQueue.url,
-        ledgerTableName: LEDGER_TABLE_NAME,
-        // The local run always receives the simulator's webhooks (local/pipeline/webhook-local.ts).
-        webhooksEnabled: true,
-        // Job Settled events go to the local bus, beside the receiver's (`publishJobSettled` in cdk.json).
-        jobSettledBusName: plan.stage.publishJobSettled ? LOCAL_EVENT_BUS : undefined,
-      },
-      endpoints: {
-        sqs: resources.emulator.endpoint,
-        secretsManager: resources.secrets.url,
-        dynamodb: resources.dynamodb.endpoint,
-        eventBridge: plan.stage.publishJobSettled ? resources.webhooks.events.url : undefined,
-      },
-    }),
+    // As the stack sets it (each instance paces itself to its share of the budget), pointed at the local world,
+    // which the run started with its stage, time scale and instance count (local/world.ts).
+    ...resources.world.senderEnv,
     ...hooks.senderEnv,
   });
   const logFile = openLogFile(join(plan.stateDir, 'sender.log'));
@@ -189,7 +163,7 @@ export async function startSenders(
     {
       sqs: resources.emulator.sqs,
       url: resources.sendQueue.url,
-      inspect: () => resources.emulator.inspect(SEND_QUEUE_NAME),
+      inspect: () => resources.emulator.inspect(resources.sendQueue.name),
       refusals: () => resources.emulator.refusals(),
     },
     { webhooks: resources.webhooks },

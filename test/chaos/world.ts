@@ -38,7 +38,7 @@ import { type PipelineHooks, runPipeline } from '#local/pipeline/run.ts';
 import type { PipelineParts } from '#local/pipeline/senders.ts';
 import { cdkStageConfig, localSenderEnvironment } from '#local/pipeline/stage.ts';
 import { faithfulTimeScaleLimit } from '#local/pipeline/time-scale.ts';
-import { LOCAL_WEBHOOK_SECRET } from '#local/pipeline/webhook-local.ts';
+import { LOCAL_WEBHOOK_SECRET } from '#local/resource-names.ts';
 import { ENV, loadSenderConfig, type SenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/schema.ts';

@@ -9,18 +9,13 @@ import {
 import type { SQSBatchResponse } from 'aws-lambda';
 import { vi } from 'vitest';
 import { loadStageConfig } from '#infra/config.ts';
-import { sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
 import type { RecordedRequest, Simulator, SimulatorOptions } from '#local/ecourtdate-simulator/index.ts';
-import { startSimulator } from '#local/ecourtdate-simulator/index.ts';
-import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
-import { type SecretsManagerStub, startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
-import {
-  type EmulatedQueue,
-  type QueueInspection,
-  type SqsEmulator,
-  startSqsEmulator,
-} from '#local/emulators/sqs-emulator.ts';
+import type { DynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import type { EmulatedQueue, QueueInspection, SqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import { type PollResult, pollOnce } from '#local/lambda/event-source.ts';
+import { LOCAL_RESOURCE_NAMES } from '#local/resource-names.ts';
+import { startWorld, type World } from '#local/world.ts';
 import { type AwsClients, createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
@@ -28,14 +23,17 @@ import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
 import type { Settlement } from '#shared/sender/runtime.ts';
 
-export const SECRET_ID = 'ecourtdate-relay/test';
-export const LEDGER_TABLE = 'relay-ledger';
+/** The world's API-credentials secret and ledger table (local/resource-names.ts). */
+export const SECRET_ID = LOCAL_RESOURCE_NAMES.apiCredentialsSecretId;
+export const LEDGER_TABLE = LOCAL_RESOURCE_NAMES.ledgerTable;
 export const CLIENT_ID = 'relay-test-client';
 export const CLIENT_SECRET = 'cs_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0';
 /** The function timeout an invocation gets unless a test says otherwise: staging's, as the stack derives it. */
 export const FUNCTION_TIMEOUT_MS = loadStageConfig({ stage: 'staging' }).functionTimeoutSeconds * 1000;
 
 export interface Harness {
+  /** The world the harness runs in (local/world.ts). */
+  readonly world: World;
   readonly emulator: SqsEmulator;
   readonly sqs: SQSClient;
   readonly sendQueue: EmulatedQueue;
@@ -105,51 +103,39 @@ export interface HarnessOptions {
   readonly secretValue?: string;
   /** The send queue's redrive `maxReceiveCount` (also given to the sender as MAX_RECEIVE_COUNT). @default 50 */
   readonly maxReceiveCount?: number;
+  /**
+   * Webhooks on, as in a stack with the receiver: the world holds the webhook signing key and the EventBridge
+   * stand-in, and the sender writes the uuid index of a delivered job. @default false
+   */
+  readonly webhooks?: boolean;
 }
 
 /**
- * Starts the relay's world on loopback: fauxqs with the send queue and its dead-letter queue, the eCourtDate
- * simulator, a Secrets Manager endpoint holding the client credentials, dynalite with the job ledger table,
- * and the real sender handler loaded
- * from `functions/sender.ts` with environment variables pointing at all of them, as Lambda would load it.
+ * Starts the relay's world on loopback (`startWorld`, local/world.ts): the SQS emulator with the send queue and
+ * its dead-letter queue, the eCourtDate simulator, a Secrets Manager endpoint holding the client credentials,
+ * dynalite with the job ledger table, and the real sender handler loaded from `functions/sender.ts` with the
+ * world's sender environment (staging's settings, no jitter, a 2 s HTTP timeout, pacing out of the way), as
+ * Lambda would load it.
  */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   // Virtual wall clock: it runs on as real time does, and `fastForward` moves it on (timers stay real).
   vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
-  const emulator = await startSqsEmulator();
-  const dynamodb = await startDynamoDbEmulator();
-  await dynamodb.createLedgerTable(LEDGER_TABLE);
-  const deadLetterQueue = await emulator.createQueue('relay-dlq');
-  const sendQueue = await emulator.createQueue('relay-send', {
-    // As the stack configures it (six function timeouts).
-    VisibilityTimeout: String(sendQueueVisibilityTimeoutSeconds(loadStageConfig({ stage: 'staging' }))),
+  const world = await startWorld({
     // The crash safety net only; the sender dead-letters explicitly long before this.
-    RedrivePolicy: JSON.stringify({
-      deadLetterTargetArn: deadLetterQueue.arn,
-      maxReceiveCount: String(options.maxReceiveCount ?? 50),
-    }),
+    maxReceiveCount: options.maxReceiveCount ?? 50,
+    apiClient: { id: CLIENT_ID, secret: CLIENT_SECRET },
+    apiSecretValue: options.secretValue,
+    simulator: options.simulator,
+    webhooks: options.webhooks,
   });
-  const sim = await startSimulator({ clients: { [CLIENT_ID]: CLIENT_SECRET }, ...options.simulator });
-  const secrets = await startSecretsManagerStub({
-    secrets: {
-      [SECRET_ID]:
-        options.secretValue ?? JSON.stringify({ client_id: CLIENT_ID, client_secret: CLIENT_SECRET }),
-    },
-  });
+  const { sqs: emulator, sendQueue, deadLetterQueue, dynamodb, secrets } = world;
+  const sim = world.simulator as Simulator;
   const env: Record<string, string> = {
-    ECOURTDATE_BASE_URL: sim.url,
-    ECOURTDATE_SECRET_ID: SECRET_ID,
-    SEND_QUEUE_URL: sendQueue.url,
-    DEAD_LETTER_QUEUE_URL: deadLetterQueue.url,
-    LEDGER_TABLE_NAME: LEDGER_TABLE,
-    AWS_ENDPOINT_URL_SQS: emulator.endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+    ...world.senderEnv,
     BACKOFF_JITTER: '0',
     HTTP_TIMEOUT_MS: '2000',
     // Fast enough for tests; pacing itself is tested on its own.
     REQUESTS_PER_MINUTE: '60000',
-    MAX_RECEIVE_COUNT: String(options.maxReceiveCount ?? 50),
     ...options.env,
   };
   const handler = await loadSenderModule(env);
@@ -166,6 +152,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
 
   const harness: Harness = {
+    world,
     emulator,
     sqs,
     sendQueue,
@@ -265,7 +252,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     sends: () => sim.requests.filter((r) => r.path === '/v1/messages/oneoffs'),
     async close() {
-      await Promise.allSettled([sim.close(), secrets.close(), emulator.stop(), dynamodb.stop()]);
+      await world.close();
       vi.useRealTimers();
     },
   };

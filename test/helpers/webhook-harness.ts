@@ -1,21 +1,27 @@
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { vi } from 'vitest';
-import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
-import { type SecretsManagerStub, startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import type { DynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import type { EventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
+import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
 import { startWebhookGateway, type WebhookGateway } from '#local/lambda/webhook-gateway.ts';
+import { LOCAL_RESOURCE_NAMES } from '#local/resource-names.ts';
+import { startWorld, type World } from '#local/world.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { createWebhookClients, type WebhookClients } from '#shared/webhook/clients.ts';
 import { loadWebhookConfig } from '#shared/webhook/config.ts';
 import { createWebhookHandler, type WebhookHandler } from '#shared/webhook/handler.ts';
 import { signBody } from '#shared/webhook/signature.ts';
 
-export const WEBHOOK_SECRET_ID = 'ecourtdate-relay/test/webhook';
+/** The world's webhook signing-key secret, ledger table and event bus (local/resource-names.ts). */
+export const WEBHOOK_SECRET_ID = LOCAL_RESOURCE_NAMES.webhookSecretId;
 /** 22 characters: within eCourtDate's 24. */
 export const WEBHOOK_SECRET = 'whk9f8e7d6c5b4a3928170';
-export const WEBHOOK_LEDGER_TABLE = 'relay-ledger';
+export const WEBHOOK_LEDGER_TABLE = LOCAL_RESOURCE_NAMES.ledgerTable;
+export const WEBHOOK_EVENT_BUS = LOCAL_RESOURCE_NAMES.eventBus;
 
 export interface WebhookHarness {
+  /** The world the harness runs in (local/world.ts), started with webhooks. */
+  readonly world: World;
   /** The webhook URL on the local gateway. */
   readonly url: string;
   readonly events: EventBridgeStub;
@@ -67,28 +73,22 @@ export function bodyBytes(body: unknown): Buffer {
 }
 
 /**
- * Starts the receiver's world on loopback: dynalite with the ledger table, a Secrets Manager endpoint holding the
- * webhook secret, the EventBridge stub, the real handler loaded from `functions/webhook.ts` with an environment
- * pointing at them, and the local API Gateway in front of it (`instances` containers, round-robin).
+ * Starts the receiver's world on loopback (`startWorld` with webhooks, local/world.ts): dynalite with the ledger
+ * table, a Secrets Manager endpoint holding the webhook secret, the EventBridge stub, the real handler loaded
+ * from `functions/webhook.ts` with the world's receiver environment, and the local API Gateway in front of it
+ * (`instances` containers, round-robin).
  */
 export async function startWebhookHarness(
   options: { env?: Record<string, string>; instances?: number; secretValue?: string } = {},
 ): Promise<WebhookHarness> {
-  const dynamodb = await startDynamoDbEmulator();
-  await dynamodb.createLedgerTable(WEBHOOK_LEDGER_TABLE);
-  const secrets = await startSecretsManagerStub({
-    secrets: { [WEBHOOK_SECRET_ID]: options.secretValue ?? JSON.stringify({ secret: WEBHOOK_SECRET }) },
+  const world = await startWorld({
+    webhooks: true,
+    webhookSecret: WEBHOOK_SECRET,
+    webhookSecretValue: options.secretValue,
   });
-  const events = await startEventBridgeStub();
-  const env: Record<string, string> = {
-    WEBHOOK_SECRET_ID,
-    EVENT_BUS_NAME: 'relay-test-bus',
-    LEDGER_TABLE_NAME: WEBHOOK_LEDGER_TABLE,
-    AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-    AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
-    ...options.env,
-  };
+  const { dynamodb, secrets } = world;
+  const events = world.events as EventBridgeStub;
+  const env: Record<string, string> = { ...world.receiverEnv, ...options.env };
   const handler = await loadWebhookModule(env);
   const createInstance = (instance: InstanceOptions = {}) => {
     const config = loadWebhookConfig({ ...env, ...instance.env });
@@ -128,6 +128,7 @@ export async function startWebhookHarness(
   };
 
   return {
+    world,
     url: main.url,
     events,
     secrets,
@@ -161,12 +162,8 @@ export async function startWebhookHarness(
     },
     seedJob,
     async close() {
-      await Promise.allSettled([
-        ...gateways.map((gateway) => gateway.close()),
-        events.close(),
-        secrets.close(),
-        dynamodb.stop(),
-      ]);
+      await Promise.allSettled(gateways.map((gateway) => gateway.close()));
+      await world.close();
     },
   };
 }
