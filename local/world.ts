@@ -151,6 +151,8 @@ export interface World {
   readonly baseUrl: string;
   readonly stage: StageConfig;
   readonly timeScale: number;
+  /** Sender instances the environment shares the rate budget among (`WorldSpec.concurrency`). */
+  readonly concurrency: number;
   /**
    * The sender's environment as the stack sets it (`localSenderEnvironment`: the stage's settings, this world's
    * resources, the time scale and the emulator endpoints).
@@ -192,6 +194,7 @@ export async function startWorld(spec: WorldSpec = {}): Promise<World> {
   const stage = spec.stage ?? loadStageConfig({ stage: 'staging' });
   const timeScale = spec.timeScale ?? 1;
   const maxReceiveCount = spec.maxReceiveCount ?? stage.maxReceiveCount;
+  const concurrency = spec.concurrency ?? stage.maxConcurrency;
   const webhooks = spec.webhooks ?? false;
   const wantEvents = spec.eventBridge ?? (webhooks || stage.publishJobSettled);
   const ports = spec.ports ?? {};
@@ -272,7 +275,7 @@ export async function startWorld(spec: WorldSpec = {}): Promise<World> {
       { ...stage, maxReceiveCount },
       {
         baseUrl,
-        concurrency: spec.concurrency ?? stage.maxConcurrency,
+        concurrency,
         timeScale,
         resources: {
           secretId: names.apiCredentialsSecretId,
@@ -318,6 +321,7 @@ export async function startWorld(spec: WorldSpec = {}): Promise<World> {
       baseUrl,
       stage,
       timeScale,
+      concurrency,
       senderEnv,
       receiverEnv,
       iam: spec.iam,

@@ -6,8 +6,9 @@ import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.t
 import type { EmulatedQueue, SqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import type { Closers } from '#local/pipeline/closers.ts';
 import { openLogFile, sinkObservability } from '#local/pipeline/observability.ts';
-import type { RunPlan } from '#local/pipeline/plan.ts';
+import { type RunPlan, StartError } from '#local/pipeline/plan.ts';
 import { SCENARIO_AGENCIES, SCENARIO_CLIENT, scriptScenario } from '#local/pipeline/scenario.ts';
+import type { PipelineHooks } from '#local/pipeline/senders.ts';
 import { type LocalWebhooks, startLocalWebhooks } from '#local/pipeline/webhook-local.ts';
 import { LOCAL_WEBHOOK_SECRET } from '#local/resource-names.ts';
 import { startWorld, type World } from '#local/world.ts';
@@ -47,13 +48,15 @@ export interface WebhookReceiverOverrides {
  * ledger table, the eCourtDate simulator scripted for the sample jobs (unless `--ecourtdate-url`), the Secrets
  * Manager stand-in holding the API client's credentials and the webhook signing key, and the EventBridge
  * stand-in; then the webhook receiver, to which the simulator posts signed webhooks for the messages it creates
- * (docs/webhooks.md).
+ * (docs/webhooks.md). With `hooks.world`, that world is used instead and left running. Throws `StartError` when
+ * it does not fit the plan.
  */
 export async function startLocalResources(
   plan: RunPlan,
   closers: Closers,
-  overrides: WebhookReceiverOverrides = {},
+  hooks: Pick<PipelineHooks, 'webhookReceiver' | 'world'> = {},
 ): Promise<LocalResources> {
+  const overrides = hooks.webhookReceiver ?? {};
   const { options } = plan;
   let webhooks: LocalWebhooks | undefined;
   // eCourtDate reports a message's delivery a few seconds after creating it; scaled like every other delay.
@@ -65,23 +68,26 @@ export async function startLocalResources(
           stepMs: Math.max(50, 2000 / options.timeScale),
         })
       : undefined;
-  const world = await startWorld({
-    stage: plan.stage,
-    timeScale: options.timeScale,
-    concurrency: plan.concurrency,
-    apiClient: plan.credentials,
-    webhooks: true,
-    ...(options.ecourtdateUrl === undefined
-      ? {
-          simulator: {
-            clients: { [SCENARIO_CLIENT.id]: SCENARIO_CLIENT.secret },
-            knownAgencies: [...SCENARIO_AGENCIES],
-            onMessageCreated: simulatorWebhooks?.onMessageCreated,
-          },
-        }
-      : { ecourtdateUrl: options.ecourtdateUrl.href }),
-  });
-  closers.push(() => world.close());
+  const world =
+    hooks.world ??
+    (await startWorld({
+      stage: plan.stage,
+      timeScale: options.timeScale,
+      concurrency: plan.concurrency,
+      apiClient: plan.credentials,
+      webhooks: true,
+      ...(options.ecourtdateUrl === undefined
+        ? {
+            simulator: {
+              clients: { [SCENARIO_CLIENT.id]: SCENARIO_CLIENT.secret },
+              knownAgencies: [...SCENARIO_AGENCIES],
+              onMessageCreated: simulatorWebhooks?.onMessageCreated,
+            },
+          }
+        : { ecourtdateUrl: options.ecourtdateUrl.href }),
+    }));
+  if (hooks.world === undefined) closers.push(() => world.close());
+  else checkGivenWorld(plan, world);
   if (simulatorWebhooks) closers.push(async () => simulatorWebhooks.stop());
   if (world.simulator) scriptScenario(world.simulator);
   // The receiver's log lines and EMF metrics go to their own file, as the sender's do, not to the terminal.
@@ -101,10 +107,23 @@ export async function startLocalResources(
     sendQueue: world.sendQueue,
     deadLetterQueue: world.deadLetterQueue,
     dynamodb: world.dynamodb,
-    sim: world.simulator,
+    // With --ecourtdate-url the API is not the run's own, even when a given world's simulator serves it.
+    sim: options.ecourtdateUrl === undefined ? world.simulator : undefined,
     secrets: world.secrets,
     baseUrl: world.baseUrl,
     webhooks: receiver,
     simulatorWebhooks,
   };
+}
+
+/** A world given to the run must be the one the run would start: webhooks on, its stage, scale and instances. */
+function checkGivenWorld(plan: RunPlan, world: World): void {
+  const unlike: string[] = [];
+  if (world.receiverEnv === undefined) unlike.push('webhooks');
+  if (JSON.stringify(world.stage) !== JSON.stringify(plan.stage)) unlike.push('stage');
+  if (world.timeScale !== plan.options.timeScale) unlike.push('time scale');
+  if (world.concurrency !== plan.concurrency) unlike.push('instance count');
+  if (unlike.length > 0) {
+    throw new StartError(`the given world does not fit the run: ${unlike.join(', ')} differ`);
+  }
 }

@@ -73,7 +73,7 @@ export async function runPlan(
 ): Promise<PipelineRun> {
   const closers = new Closers();
   try {
-    const resources = await startLocalResources(plan, closers, hooks.webhookReceiver);
+    const resources = await startLocalResources(plan, closers, hooks);
     const senders = await startSenders(plan, resources, hooks, closers);
     const ended = await watchUntilSettled(plan, resources, senders, io);
     return await report(plan, resources, senders, ended, io, closers);

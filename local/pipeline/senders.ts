@@ -18,6 +18,7 @@ import type { ApiCallCounts } from '#local/pipeline/report.ts';
 import type { LocalResources, WebhookReceiverOverrides } from '#local/pipeline/resources.ts';
 import { JobTracker } from '#local/pipeline/tracker.ts';
 import type { LocalWebhooks } from '#local/pipeline/webhook-local.ts';
+import type { World } from '#local/world.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
 import { type AwsClients, createAwsClients, createEventBridgeClient } from '#shared/clients/aws.ts';
 import { loadSenderConfig, type SenderConfig } from '#shared/config.ts';
@@ -55,6 +56,12 @@ export interface PipelineHooks {
   readonly onSettled?: (instance: string, settlements: readonly Settlement[]) => void;
   /** The local webhook receiver's clock (e.g. moved past the dedupe window, to replay old deliveries). */
   readonly webhookReceiver?: WebhookReceiverOverrides;
+  /**
+   * A world already started (local/world.ts), e.g. with the simulator and secrets a fault-injection run scripts:
+   * the run uses it instead of starting one, and leaves it running. It must have webhooks and the run's stage, time
+   * scale and instance count (`StartError` otherwise).
+   */
+  readonly world?: World;
 }
 
 /** An instance's AWS SDK clients, as `PipelineHooks.onInstance` gets them. */

@@ -27,18 +27,18 @@ import {
   type RecordedRequest,
   rateLimited,
   retryAfter,
-  startSimulator,
+  type Simulator,
 } from '#local/ecourtdate-simulator/index.ts';
 import { createSimulatorWebhooks, type SimulatedDelivery } from '#local/ecourtdate-simulator/webhooks.ts';
 import type { PublishedEvent } from '#local/emulators/eventbridge-stub.ts';
-import { startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
 import type { SqsRefusal } from '#local/emulators/sqs-emulator.ts';
 import type { RunReport } from '#local/pipeline/report.ts';
 import { type PipelineHooks, runPipeline } from '#local/pipeline/run.ts';
 import type { PipelineParts } from '#local/pipeline/senders.ts';
 import { cdkStageConfig, localSenderEnvironment } from '#local/pipeline/stage.ts';
 import { faithfulTimeScaleLimit } from '#local/pipeline/time-scale.ts';
-import { LOCAL_WEBHOOK_SECRET } from '#local/resource-names.ts';
+import { LOCAL_RESOURCE_NAMES, LOCAL_WEBHOOK_SECRET } from '#local/resource-names.ts';
+import { startWorld } from '#local/world.ts';
 import { ENV, loadSenderConfig, type SenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/schema.ts';
@@ -59,7 +59,6 @@ import {
 
 export const ONEOFFS = '/v1/messages/oneoffs';
 export const CHAOS_CLIENT = { id: 'chaos-client', secret: 'chaos-secret-0123456789abcdef0123' };
-const CHAOS_SECRET_ID = 'ecourtdate-relay/chaos/api-credentials';
 /** The request header through which a sender instance tells the simulator which fault a request meets. */
 const FAULT_HEADER = 'x-chaos-fault';
 const KILL_HEADER = 'x-chaos-kill';
@@ -245,14 +244,6 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
   await writeFile(jobsFile, `${lines.join('\n')}\n`);
   const cwd = await stageDirectory(settings);
 
-  const secrets = await startSecretsManagerStub({
-    secrets: {
-      [CHAOS_SECRET_ID]: JSON.stringify({ client_id: CHAOS_CLIENT.id, client_secret: CHAOS_CLIENT.secret }),
-    },
-  });
-  if (settings.coldStartSecretFailures) {
-    secrets.failNext(settings.coldStartSecretFailures, 'InternalServiceError');
-  }
   let parts: PipelineParts | undefined;
   // eCourtDate reports each message a few (scaled) seconds after creating it, as in `npm start`.
   const webhooks = settings.webhooks
@@ -264,12 +255,26 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
         replyRecipients: settings.jobs.filter((job) => job.carrier === 'replied').map((job) => job.to),
       })
     : undefined;
-  const sim = await startSimulator({
-    clients: { [CHAOS_CLIENT.id]: CHAOS_CLIENT.secret },
-    knownAgencies: ['county-a'],
+  // The run's world (local/world.ts), started here so that its simulator and secrets can be scripted; the
+  // pipeline runs in it as in the world it would start (`PipelineHooks.world`), against its simulator's URL.
+  const localWorld = await startWorld({
+    stage: cdkStageConfig(cwd),
     timeScale: settings.timeScale,
-    ...(webhooks ? { onMessageCreated: webhooks.onMessageCreated } : {}),
+    concurrency: settings.concurrency,
+    apiClient: CHAOS_CLIENT,
+    webhooks: true,
+    simulator: {
+      knownAgencies: ['county-a'],
+      ...(webhooks ? { onMessageCreated: webhooks.onMessageCreated } : {}),
+    },
   });
+  const { secrets } = localWorld;
+  const sim = localWorld.simulator as Simulator;
+  // Only the senders' secret fails: the webhook receiver reads its own from the same stand-in.
+  const apiSecret = { secretId: localWorld.apiCredentialsSecretId };
+  if (settings.coldStartSecretFailures) {
+    secrets.failNext(settings.coldStartSecretFailures, 'InternalServiceError', apiSecret);
+  }
 
   const killer = new InstanceKiller({
     functionTimeoutMs: settings.functionTimeoutMs,
@@ -319,7 +324,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     'secret-outage': () => {
       secretOutages += 1;
       // Every try of the SDK's standard retry strategy (3) is throttled: the re-read fails.
-      secrets.failNext(3, 'ThrottlingException');
+      secrets.failNext(3, 'ThrottlingException', apiSecret);
     },
     'token-outage': () => {
       tokenOutages += 1;
@@ -395,12 +400,8 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
       for (const settlement of handed) resendAfterDeadLetter(settlement);
     },
     webhookReceiver: { now: () => Date.now() + receiverAheadMs },
-    senderEnv: {
-      [ENV.httpTimeoutMs]: String(settings.httpTimeoutMs),
-      // The chaos suite's own Secrets Manager, which it can make fail.
-      [ENV.secretsManagerEndpoint]: secrets.url,
-      [ENV.secretId]: CHAOS_SECRET_ID,
-    },
+    senderEnv: { [ENV.httpTimeoutMs]: String(settings.httpTimeoutMs) },
+    world: localWorld,
     functionTimeoutMs: settings.functionTimeoutMs,
     onStarted(sendQueue, pipeline) {
       queue = sendQueue;
@@ -460,7 +461,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
   } catch (error) {
     clearInterval(monkey);
     webhooks?.stop();
-    await Promise.all([sim.close(), secrets.close()]);
+    await localWorld.close();
     throw error;
   }
   const seconds = (Date.now() - started) / 1000;
@@ -516,7 +517,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     sqs.destroy();
     dynamodb.destroy();
     await run.stop();
-    await Promise.all([sim.close(), secrets.close()]);
+    await localWorld.close();
   }
   const log = await readFile(run.logFile, 'utf8').catch(() => '');
   return {
@@ -916,7 +917,7 @@ async function worldOf(
       concurrency: settings.concurrency,
       timeScale: settings.timeScale,
       resources: {
-        secretId: CHAOS_SECRET_ID,
+        secretId: LOCAL_RESOURCE_NAMES.apiCredentialsSecretId,
         sendQueueUrl: queueUrl,
         deadLetterQueueUrl: queueUrl,
         ledgerTableName: 'chaos',

@@ -108,6 +108,13 @@ export interface HarnessOptions {
    * stand-in, and the sender writes the uuid index of a delivered job. @default false
    */
   readonly webhooks?: boolean;
+  /**
+   * The sender publishes `eCourtDate Job Settled` (the stage's `publishJobSettled`) to the world's EventBridge
+   * stand-in, `world.events`, on the world's bus. @default false
+   */
+  readonly jobSettledEvents?: boolean;
+  /** Starts the world's EventBridge stand-in even when nothing is to publish to it. @default jobSettledEvents */
+  readonly eventBridge?: boolean;
 }
 
 /**
@@ -127,6 +134,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     apiSecretValue: options.secretValue,
     simulator: options.simulator,
     webhooks: options.webhooks,
+    eventBridge: options.eventBridge,
+    ...(options.jobSettledEvents
+      ? { stage: { ...loadStageConfig({ stage: 'staging' }), publishJobSettled: true } }
+      : {}),
   });
   const { sqs: emulator, sendQueue, deadLetterQueue, dynamodb, secrets } = world;
   const sim = world.simulator as Simulator;
