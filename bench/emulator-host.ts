@@ -1,27 +1,23 @@
 /**
  * The benchmark's emulators in a process of their own (forked by bench/relay.bench.ts), so the CPU time a
- * workload process measures is its own: fauxqs behind the strict SQS layer, dynalite, the eCourtDate simulator
- * (rate limit out of the way: the relay's pacing is measured apart) and the Secrets Manager stand-in, all on
- * 127.0.0.1. Answers the commands of {@link HostCommand} over the IPC channel.
+ * workload process measures is its own: the local world (local/world.ts: fauxqs behind the strict SQS layer,
+ * dynalite, the Secrets Manager stand-in holding the bench client's credentials under the world's secret id, and
+ * the eCourtDate simulator with its rate limit out of the way: the relay's pacing is measured apart), all on
+ * 127.0.0.1. Each measurement creates its own queues and ledger table on it. Answers the commands of
+ * {@link HostCommand} over the IPC channel.
  */
 
-import { startSimulator } from '#local/ecourtdate-simulator/index.ts';
-import { startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
-import { startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
-import { startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
-import { BENCH_CLIENT, BENCH_SECRET_ID, type HostCommand, type HostEndpoints } from './protocol.ts';
+import { startWorld } from '#local/world.ts';
+import { BENCH_CLIENT, type HostCommand, type HostEndpoints } from './protocol.ts';
 
-const sqs = await startSqsEmulator();
-const dynamodb = await startDynamoDbEmulator();
-const sim = await startSimulator({
-  clients: { [BENCH_CLIENT.id]: BENCH_CLIENT.secret },
-  rateLimitPerMinute: 1_000_000_000,
+const world = await startWorld({
+  apiClient: BENCH_CLIENT,
+  simulator: { rateLimitPerMinute: 1_000_000_000 },
+  // The benchmark measures the relay, not the test world's IAM check (docs/test-world.md).
+  iam: false,
 });
-const secrets = await startSecretsManagerStub({
-  secrets: {
-    [BENCH_SECRET_ID]: JSON.stringify({ client_id: BENCH_CLIENT.id, client_secret: BENCH_CLIENT.secret }),
-  },
-});
+const { sqs, dynamodb, secrets } = world;
+const sim = world.simulator as NonNullable<typeof world.simulator>;
 
 const endpoints: HostEndpoints = {
   sqs: sqs.endpoint,
@@ -61,7 +57,7 @@ async function handle(command: HostCommand): Promise<unknown> {
       };
     }
     case 'stop':
-      await Promise.allSettled([sim.close(), secrets.close(), sqs.stop(), dynamodb.stop()]);
+      await world.close();
       process.disconnect();
       return null;
   }

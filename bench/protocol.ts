@@ -4,9 +4,11 @@
  * measurement's CPU time and JIT state are its own.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { LOCAL_RESOURCE_NAMES } from '#local/resource-names.ts';
 
 export const BENCH_CLIENT = { id: 'bench-client', secret: 'bench-secret-0123456789abcdef' } as const;
-export const BENCH_SECRET_ID = 'ecourtdate-relay/bench';
+/** The secret the emulator host's world holds the bench client's credentials in. */
+export const BENCH_SECRET_ID = LOCAL_RESOURCE_NAMES.apiCredentialsSecretId;
 export const LOCAL_AWS = {
   region: 'us-east-1',
   credentials: { accessKeyId: 'local', secretAccessKey: 'local' },

@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { loadStageConfig, STAGES, type Stage, type StageConfig } from '#infra/config.ts';
 import { perInstanceRequestsPerMinute, sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
 import type { PacingDrillResult } from '#local/pacing-drill.ts';
+import { LOCAL_RESOURCE_NAMES } from '#local/resource-names.ts';
 import { DEFAULTS } from '#shared/config.ts';
 import { type ColdStartFigures, measureColdStart } from './cold-start.ts';
 import {
@@ -191,18 +192,19 @@ async function main(): Promise<void> {
   let resourceCount = 0;
   const resources = async (): Promise<BenchResources> => {
     const n = ++resourceCount;
-    const dlq = await command<{ url: string }>({ cmd: 'createQueue', name: `bench-dlq-${n}` });
+    // The world's names (local/resource-names.ts), numbered: each measurement starts from empty queues and table.
+    const dlq = await command<{ url: string }>({
+      cmd: 'createQueue',
+      name: `${LOCAL_RESOURCE_NAMES.deadLetterQueue}-${n}`,
+    });
     const queue = await command<{ url: string; arn: string }>({
       cmd: 'createQueue',
-      name: `bench-send-${n}`,
+      name: `${LOCAL_RESOURCE_NAMES.sendQueue}-${n}`,
       attributes: { VisibilityTimeout: String(sendQueueVisibilityTimeoutSeconds(staging)) },
     });
-    await command({ cmd: 'createTable', name: `bench-ledger-${n}` });
-    return {
-      queue: { url: queue.url, arn: queue.arn },
-      deadLetterQueueUrl: dlq.url,
-      table: `bench-ledger-${n}`,
-    };
+    const table = `${LOCAL_RESOURCE_NAMES.ledgerTable}-${n}`;
+    await command({ cmd: 'createTable', name: table });
+    return { queue: { url: queue.url, arn: queue.arn }, deadLetterQueueUrl: dlq.url, table };
   };
   const workload = async <T>(spec: WorkloadSpec, env: NodeJS.ProcessEnv = {}): Promise<T> => {
     const { child } = await forkChild<T>(join(import.meta.dirname, 'workload.ts'), {

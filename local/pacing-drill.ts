@@ -1,13 +1,9 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { loadStageConfig, type StageConfig } from '#infra/config.ts';
-import { startSimulator } from '#local/ecourtdate-simulator/index.ts';
+import type { Simulator } from '#local/ecourtdate-simulator/index.ts';
 import { busiestWindow } from '#local/ecourtdate-simulator/rate-limit.ts';
-import { startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
-import { startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
-import { startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
-import { startEventSourceMapping } from '#local/lambda/event-source-mapping.ts';
 import { type SenderSink, sinkObservability } from '#local/pipeline/observability.ts';
-import { localSenderEnvironment } from '#local/pipeline/stage.ts';
+import { startWorld } from '#local/world.ts';
 import { createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
 import { createSenderHandler } from '#shared/sender/handler.ts';
@@ -71,39 +67,19 @@ export async function runPacingDrill(options: PacingDrillOptions): Promise<Pacin
   const sink = options.sink ?? discard;
   const closers: (() => Promise<unknown>)[] = [];
   try {
-    const sqs = await startSqsEmulator({ region: LOCAL.region });
-    closers.push(() => sqs.stop());
-    const dynamodb = await startDynamoDbEmulator();
-    closers.push(() => dynamodb.stop());
-    await dynamodb.createLedgerTable('pacing-ledger');
-    const sim = await startSimulator({
-      clients: { [CLIENT.id]: CLIENT.secret },
-      rateLimitPerMinute: ECOURTDATE_LIMIT_PER_MINUTE,
-      rateLimitWindow: 'sliding',
+    const world = await startWorld({
+      stage,
       timeScale: options.timeScale,
+      concurrency: options.instances,
+      apiClient: CLIENT,
+      simulator: { rateLimitPerMinute: ECOURTDATE_LIMIT_PER_MINUTE, rateLimitWindow: 'sliding' },
+      // Unscaled: no batch comes back within the drill's few (scaled) minutes.
+      sendQueueAttributes: { VisibilityTimeout: '360' },
     });
-    closers.push(() => sim.close());
-    const secrets = await startSecretsManagerStub({
-      secrets: { 'pacing-drill': JSON.stringify({ client_id: CLIENT.id, client_secret: CLIENT.secret }) },
-    });
-    closers.push(() => secrets.close());
-    const dlq = await sqs.createQueue('pacing-dlq');
-    const queue = await sqs.createQueue('pacing-send', { VisibilityTimeout: '360' });
-
-    const config = loadSenderConfig(
-      localSenderEnvironment(stage, {
-        baseUrl: sim.url,
-        concurrency: options.instances,
-        timeScale: options.timeScale,
-        resources: {
-          secretId: 'pacing-drill',
-          sendQueueUrl: queue.url,
-          deadLetterQueueUrl: dlq.url,
-          ledgerTableName: 'pacing-ledger',
-        },
-        endpoints: { sqs: sqs.endpoint, secretsManager: secrets.url, dynamodb: dynamodb.endpoint },
-      }),
-    );
+    closers.push(() => world.close());
+    const sim = world.simulator as Simulator;
+    const queue = world.sendQueue;
+    const config = loadSenderConfig(world.senderEnv);
     const instances = Array.from({ length: options.instances }, (_, i) => {
       const clients = createAwsClients(config, LOCAL);
       closers.push(async () => {
@@ -115,10 +91,9 @@ export async function runPacingDrill(options: PacingDrillOptions): Promise<Pacin
 
     // More than the measured windows can take, so every instance has work until the end of the span.
     const jobs = Math.ceil(windows * stage.requestsPerMinute * 1.25) + 10 * options.instances;
-    await enqueueJobs(sqs.sqs, queue.url, jobs);
+    await enqueueJobs(world.sqs.sqs, queue.url, jobs);
 
-    const mapping = startEventSourceMapping({
-      queue,
+    const mapping = world.startEventSourceMapping({
       instances,
       // A batch ready for each instance as it frees up, as with Lambda's pollers (at least five for a queue): the
       // drill measures the pacer, not a lone poller's round trips.

@@ -11,9 +11,15 @@ export interface SecretsManagerStub {
   readonly calls: ReadonlyArray<{ target: string; secretId: string }>;
   /**
    * Makes the next `count` GetSecretValue calls fail with `errorType` (e.g. 'InternalServiceError',
-   * 'DecryptionFailure'). Status defaults to 500 for InternalServiceError, else 400.
+   * 'DecryptionFailure'); with `secretId` (a name), only the calls for that secret (by name or ARN), so that another
+   * function reading its own secret from the same stand-in is not hit. Status defaults to 500 for
+   * InternalServiceError, else 400.
    */
-  failNext(count: number, errorType: string, options?: { status?: number; message?: string }): void;
+  failNext(
+    count: number,
+    errorType: string,
+    options?: { status?: number; message?: string; secretId?: string },
+  ): void;
   /** Requests of a function role that the stack's IAM denied (the `iam` option), oldest first. */
   denials(): readonly CheckedCall[];
   close(): Promise<void>;
@@ -73,7 +79,7 @@ export async function startSecretsManagerStub(
 ): Promise<SecretsManagerStub> {
   const secrets = new Map<string, StoredSecret>();
   const calls: { target: string; secretId: string }[] = [];
-  const failures: AwsError[] = [];
+  const failures: (AwsError & { secretId?: string | undefined })[] = [];
   const denied: CheckedCall[] = [];
 
   const setSecret = (name: string, value: string): StoredSecret => {
@@ -95,9 +101,11 @@ export async function startSecretsManagerStub(
   };
 
   const getSecretValue = (input: Record<string, unknown>, secretId: string): object | AwsError => {
-    const failure = failures.shift();
-    if (failure) return failure;
     const secret = find(secretId);
+    const name = 'fault' in secret ? secretId : secret.name;
+    const at = failures.findIndex((f) => f.secretId === undefined || f.secretId === name);
+    const [failure] = at === -1 ? [] : failures.splice(at, 1);
+    if (failure) return awsError(failure.status, failure.type, failure.message);
     if ('fault' in secret) return secret;
     // Only the current version is kept; asking for any other one is what AWS answers for a missing version.
     const stage = input.VersionStage;
@@ -205,7 +213,9 @@ export async function startSecretsManagerStub(
         throw new RangeError(`failNext count must be >= 1, got ${count}`);
       const status = failure.status ?? (errorType === 'InternalServiceError' ? 500 : 400);
       const message = failure.message ?? `Injected ${errorType}.`;
-      for (let i = 0; i < count; i += 1) failures.push(awsError(status, errorType, message));
+      for (let i = 0; i < count; i += 1) {
+        failures.push({ ...awsError(status, errorType, message), secretId: failure.secretId });
+      }
     },
     denials: () => [...denied],
     close: () => server.close(),

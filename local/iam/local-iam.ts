@@ -11,6 +11,9 @@ import {
   resolveStatement,
 } from '#local/iam/template-policies.ts';
 
+/** Changes a role's resolved statements, e.g. a test removing one grant. */
+export type PolicyEdit = (statements: readonly PolicyStatement[]) => readonly PolicyStatement[];
+
 /** Static credentials, as the SDK takes them. */
 export interface LocalCredentials {
   readonly accessKeyId: string;
@@ -54,8 +57,8 @@ export interface LocalIamOptions {
   readonly extraAccessKeyIds?: { readonly sender?: readonly string[]; readonly receiver?: readonly string[] };
   /** Changes a role's resolved statements before use, e.g. a test removing one grant. */
   readonly statements?: {
-    readonly sender?: (statements: readonly PolicyStatement[]) => readonly PolicyStatement[];
-    readonly receiver?: (statements: readonly PolicyStatement[]) => readonly PolicyStatement[];
+    readonly sender?: PolicyEdit | undefined;
+    readonly receiver?: PolicyEdit | undefined;
   };
 }
 

@@ -1,31 +1,25 @@
 import { join } from 'node:path';
-import { DEAD_LETTER_RETENTION_DAYS, SEND_QUEUE_RETENTION_DAYS } from '#infra/config.ts';
-import { type Simulator, startSimulator } from '#local/ecourtdate-simulator/index.ts';
+import type { Simulator } from '#local/ecourtdate-simulator/index.ts';
 import { createSimulatorWebhooks, type SimulatorWebhooks } from '#local/ecourtdate-simulator/webhooks.ts';
-import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
-import { type SecretsManagerStub, startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import type { DynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import type { EmulatedQueue, SqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import type { Closers } from '#local/pipeline/closers.ts';
-import { LOCAL_REGION } from '#local/pipeline/endpoints-file.ts';
 import { openLogFile, sinkObservability } from '#local/pipeline/observability.ts';
-import type { RunPlan } from '#local/pipeline/plan.ts';
+import { type RunPlan, StartError } from '#local/pipeline/plan.ts';
 import { SCENARIO_AGENCIES, SCENARIO_CLIENT, scriptScenario } from '#local/pipeline/scenario.ts';
-import { localQueueSettings } from '#local/pipeline/stage.ts';
-import {
-  LOCAL_WEBHOOK_SECRET,
-  type LocalWebhooks,
-  startLocalWebhooks,
-} from '#local/pipeline/webhook-local.ts';
+import type { PipelineHooks } from '#local/pipeline/senders.ts';
+import { type LocalWebhooks, startLocalWebhooks } from '#local/pipeline/webhook-local.ts';
+import { LOCAL_WEBHOOK_SECRET } from '#local/resource-names.ts';
+import { startWorld, type World } from '#local/world.ts';
 
-export const LOCAL_SECRET_ID = 'ecourtdate-relay/local/api-credentials';
-export const SEND_QUEUE_NAME = 'ecourtdate-relay-local-send';
-export const DEAD_LETTER_QUEUE_NAME = 'ecourtdate-relay-local-dlq';
-export const LEDGER_TABLE_NAME = 'ecourtdate-relay-local-ledger';
 /** The webhook receiver's log in the state directory, beside the sender's. */
 export const WEBHOOK_LOG_FILE = 'webhook.log';
 
 /** The stack's resources, on this machine: what the senders are pointed at. */
 export interface LocalResources {
+  /** The local world (local/world.ts): every resource below, its names and the sender's environment. */
+  readonly world: World;
   readonly emulator: SqsEmulator;
   readonly sendQueue: EmulatedQueue;
   readonly deadLetterQueue: EmulatedQueue;
@@ -48,42 +42,22 @@ export interface WebhookReceiverOverrides {
 }
 
 /**
- * Step 1 of a run: starts the local stand-ins of what the stack creates, each registered with `closers`: the
- * SQS emulator with the send queue and its dead-letter queue configured as the stack configures them (visibility
- * timeout scaled, `maxReceiveCount`, retention), the DynamoDB emulator with the ledger table, the eCourtDate
- * simulator scripted for the sample jobs (unless `--ecourtdate-url`), and the Secrets Manager stand-in holding
- * the API client's credentials; and the webhook receiver, to which the simulator posts signed webhooks for the
- * messages it creates (docs/webhooks.md).
+ * Step 1 of a run: starts the local world (`startWorld`, registered with `closers`) for the run's stage, time scale
+ * and instance count: the SQS emulator with the send queue and its dead-letter queue configured as the stack
+ * configures them (visibility timeout scaled, `maxReceiveCount`, retention), the DynamoDB emulator with the
+ * ledger table, the eCourtDate simulator scripted for the sample jobs (unless `--ecourtdate-url`), the Secrets
+ * Manager stand-in holding the API client's credentials and the webhook signing key, and the EventBridge
+ * stand-in; then the webhook receiver, to which the simulator posts signed webhooks for the messages it creates
+ * (docs/webhooks.md). With `hooks.world`, that world is used instead and left running. Throws `StartError` when
+ * it does not fit the plan.
  */
 export async function startLocalResources(
   plan: RunPlan,
   closers: Closers,
-  overrides: WebhookReceiverOverrides = {},
+  hooks: Pick<PipelineHooks, 'webhookReceiver' | 'world'> = {},
 ): Promise<LocalResources> {
-  const { stage, options } = plan;
-  const emulator = await startSqsEmulator({ region: LOCAL_REGION });
-  closers.push(() => emulator.stop());
-  const queues = localQueueSettings(stage, options.timeScale, {
-    sendDays: SEND_QUEUE_RETENTION_DAYS,
-    deadLetterDays: DEAD_LETTER_RETENTION_DAYS,
-  });
-  const deadLetterQueue = await emulator.createQueue(DEAD_LETTER_QUEUE_NAME, {
-    MessageRetentionPeriod: String(queues.deadLetterRetentionSeconds),
-  });
-  const sendQueue = await emulator.createQueue(SEND_QUEUE_NAME, {
-    VisibilityTimeout: String(queues.visibilityTimeoutSeconds),
-    MessageRetentionPeriod: String(queues.retentionSeconds),
-    RedrivePolicy: JSON.stringify({
-      deadLetterTargetArn: deadLetterQueue.arn,
-      maxReceiveCount: String(queues.maxReceiveCount),
-    }),
-  });
-
-  const dynamodb = await startDynamoDbEmulator();
-  closers.push(() => dynamodb.stop());
-  await dynamodb.createLedgerTable(LEDGER_TABLE_NAME);
-
-  let sim: Simulator | undefined;
+  const overrides = hooks.webhookReceiver ?? {};
+  const { options } = plan;
   let webhooks: LocalWebhooks | undefined;
   // eCourtDate reports a message's delivery a few seconds after creating it; scaled like every other delay.
   const simulatorWebhooks =
@@ -94,50 +68,62 @@ export async function startLocalResources(
           stepMs: Math.max(50, 2000 / options.timeScale),
         })
       : undefined;
-  if (simulatorWebhooks) closers.push(async () => simulatorWebhooks.stop());
-  if (options.ecourtdateUrl === undefined) {
-    const started = await startSimulator({
-      clients: { [SCENARIO_CLIENT.id]: SCENARIO_CLIENT.secret },
-      knownAgencies: [...SCENARIO_AGENCIES],
+  const world =
+    hooks.world ??
+    (await startWorld({
+      stage: plan.stage,
       timeScale: options.timeScale,
-      onMessageCreated: simulatorWebhooks?.onMessageCreated,
-    });
-    closers.push(() => started.close());
-    scriptScenario(started);
-    sim = started;
-  }
-  const secrets = await startSecretsManagerStub({
-    secrets: {
-      [LOCAL_SECRET_ID]: JSON.stringify({
-        client_id: plan.credentials.id,
-        client_secret: plan.credentials.secret,
-      }),
-    },
-  });
-  closers.push(() => secrets.close());
+      concurrency: plan.concurrency,
+      apiClient: plan.credentials,
+      webhooks: true,
+      ...(options.ecourtdateUrl === undefined
+        ? {
+            simulator: {
+              clients: { [SCENARIO_CLIENT.id]: SCENARIO_CLIENT.secret },
+              knownAgencies: [...SCENARIO_AGENCIES],
+              onMessageCreated: simulatorWebhooks?.onMessageCreated,
+            },
+          }
+        : { ecourtdateUrl: options.ecourtdateUrl.href }),
+    }));
+  if (hooks.world === undefined) closers.push(() => world.close());
+  else checkGivenWorld(plan, world);
+  if (simulatorWebhooks) closers.push(async () => simulatorWebhooks.stop());
+  if (world.simulator) scriptScenario(world.simulator);
   // The receiver's log lines and EMF metrics go to their own file, as the sender's do, not to the terminal.
   const webhookLog = openLogFile(join(plan.stateDir, WEBHOOK_LOG_FILE));
   closers.push(() => webhookLog.close());
   const webhookSink = { write: (line: string) => webhookLog.write(line), log: () => {}, metric: () => {} };
   const receiver = await startLocalWebhooks({
-    secrets,
-    dynamodbEndpoint: dynamodb.endpoint,
-    ledgerTableName: LEDGER_TABLE_NAME,
+    world,
     observability: () => sinkObservability(webhookSink),
     ...(overrides.now === undefined ? {} : { now: overrides.now }),
   });
   closers.push(() => receiver.close());
   webhooks = receiver;
-  const baseUrl = sim?.url ?? options.ecourtdateUrl?.href ?? '';
   return {
-    emulator,
-    sendQueue,
-    deadLetterQueue,
-    dynamodb,
-    sim,
-    secrets,
-    baseUrl,
+    world,
+    emulator: world.sqs,
+    sendQueue: world.sendQueue,
+    deadLetterQueue: world.deadLetterQueue,
+    dynamodb: world.dynamodb,
+    // With --ecourtdate-url the API is not the run's own, even when a given world's simulator serves it.
+    sim: options.ecourtdateUrl === undefined ? world.simulator : undefined,
+    secrets: world.secrets,
+    baseUrl: world.baseUrl,
     webhooks: receiver,
     simulatorWebhooks,
   };
+}
+
+/** A world given to the run must be the one the run would start: webhooks on, its stage, scale and instances. */
+function checkGivenWorld(plan: RunPlan, world: World): void {
+  const unlike: string[] = [];
+  if (world.receiverEnv === undefined) unlike.push('webhooks');
+  if (JSON.stringify(world.stage) !== JSON.stringify(plan.stage)) unlike.push('stage');
+  if (world.timeScale !== plan.options.timeScale) unlike.push('time scale');
+  if (world.concurrency !== plan.concurrency) unlike.push('instance count');
+  if (unlike.length > 0) {
+    throw new StartError(`the given world does not fit the run: ${unlike.join(', ')} differ`);
+  }
 }

@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
+import { type CheckedCall, describeDenials } from '#local/iam/gate.ts';
 import { Closers } from '#local/pipeline/closers.ts';
 import {
   DEFAULT_LOCAL_FILE,
@@ -13,16 +14,9 @@ import type { StartOptions } from '#local/pipeline/options.ts';
 import { planRun, type RunPlan, StartError } from '#local/pipeline/plan.ts';
 import type { OutputStream } from '#local/pipeline/progress.ts';
 import { buildReport, type RunEnd, type RunReport, renderSummary } from '#local/pipeline/report.ts';
-import {
-  LEDGER_TABLE_NAME,
-  LOCAL_SECRET_ID,
-  type LocalResources,
-  startLocalResources,
-  WEBHOOK_LOG_FILE,
-} from '#local/pipeline/resources.ts';
+import { type LocalResources, startLocalResources, WEBHOOK_LOG_FILE } from '#local/pipeline/resources.ts';
 import { type PipelineHooks, type Senders, startSenders } from '#local/pipeline/senders.ts';
 import { watchUntilSettled } from '#local/pipeline/watch.ts';
-import { LOCAL_WEBHOOK_SECRET_ID } from '#local/pipeline/webhook-local.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
 import { parseJob } from '#shared/job.ts';
 
@@ -52,6 +46,11 @@ export interface PipelineRun {
   /** The endpoints file, written with --keep-running while the pipeline keeps running; else undefined. */
   readonly endpointsFile: string | undefined;
   readonly logFile: string;
+  /**
+   * Calls of the functions that the stack's IAM denied (docs/test-world.md): none in a run whose grants cover
+   * what the code does; the summary names them.
+   */
+  readonly iamDenials: readonly CheckedCall[];
   /** Stops everything still running (with --keep-running) and removes the endpoints file; safe to repeat. */
   stop(): Promise<void>;
 }
@@ -83,7 +82,7 @@ export async function runPlan(
   // Jobs the relay sends as written but eCourtDate may refuse or read otherwise (docs/contract.md).
   for (const warning of jobWarnings(plan)) io.stdout.write(`warning: ${warning}\n`);
   try {
-    const resources = await startLocalResources(plan, closers, hooks.webhookReceiver);
+    const resources = await startLocalResources(plan, closers, hooks);
     const senders = await startSenders(plan, resources, hooks, closers);
     const ended = await watchUntilSettled(plan, resources, senders, io);
     return await report(plan, resources, senders, ended, io, closers);
@@ -132,7 +131,8 @@ async function report(
     tracker.jobs.flatMap((job) => (job.outcome === 'delivered' && job.id !== undefined ? [job.id] : [])),
   );
   const runReport = buildReport(tracker.jobs, apiCalls, alarms, ended, deliveries);
-  const summary = renderSummary({
+  const iamDenials = resources.world.iam?.gate.denials() ?? [];
+  const rendered = renderSummary({
     jobs: tracker.jobs,
     report: runReport,
     alarms,
@@ -146,6 +146,11 @@ async function report(
     nextStep: plan.options.ecourtdateUrl ? localCheckAdvice(plan, io.cwd) : undefined,
     deliveries,
   });
+  // A grant the code needs and the stack lacks would fail in AWS: said after the summary, never hidden.
+  const summary =
+    iamDenials.length === 0
+      ? rendered
+      : `${rendered}\n\nIAM: ${describeDenials(iamDenials)} (docs/test-world.md)`;
   const endpoints = localEndpoints(resources);
   let endpointsFile: string | undefined;
   // Nothing to keep running for after a Ctrl-C, nor for an API that cannot be reached.
@@ -168,6 +173,7 @@ async function report(
     endpoints,
     endpointsFile,
     logFile: logFile.path,
+    iamDenials,
     stop: () => closers.closeAll(),
   };
 }
@@ -182,12 +188,12 @@ function localEndpoints(resources: LocalResources): LocalEndpoints {
     deadLetterQueueUrl: resources.deadLetterQueue.url,
     deadLetterQueueArn: resources.deadLetterQueue.arn,
     secretsManagerEndpoint: resources.secrets.url,
-    secretId: LOCAL_SECRET_ID,
+    secretId: resources.world.apiCredentialsSecretId,
     ecourtdateUrl: resources.baseUrl,
     dynamodbEndpoint: resources.dynamodb.endpoint,
-    ledgerTableName: LEDGER_TABLE_NAME,
+    ledgerTableName: resources.world.ledgerTableName,
     webhookUrl: resources.webhooks.url,
-    webhookSecretId: LOCAL_WEBHOOK_SECRET_ID,
+    webhookSecretId: resources.world.webhookSecretId ?? '',
   };
 }
 

@@ -15,18 +15,17 @@ import {
 } from '#local/pipeline/observability.ts';
 import { type RunPlan, StartError } from '#local/pipeline/plan.ts';
 import type { ApiCallCounts } from '#local/pipeline/report.ts';
-import {
-  LEDGER_TABLE_NAME,
-  LOCAL_SECRET_ID,
-  type LocalResources,
-  SEND_QUEUE_NAME,
-  type WebhookReceiverOverrides,
-} from '#local/pipeline/resources.ts';
-import { localSenderEnvironment } from '#local/pipeline/stage.ts';
+import type { LocalResources, WebhookReceiverOverrides } from '#local/pipeline/resources.ts';
 import { JobTracker } from '#local/pipeline/tracker.ts';
-import { LOCAL_EVENT_BUS, type LocalWebhooks } from '#local/pipeline/webhook-local.ts';
+import type { LocalWebhooks } from '#local/pipeline/webhook-local.ts';
+import type { World } from '#local/world.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
-import { type AwsClients, createAwsClients, createEventBridgeClient } from '#shared/clients/aws.ts';
+import {
+  type AwsClients,
+  type ClientOverrides,
+  createAwsClients,
+  createEventBridgeClient,
+} from '#shared/clients/aws.ts';
 import { loadSenderConfig, type SenderConfig } from '#shared/config.ts';
 import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import { EcdTransportError } from '#shared/ecourtdate/errors.ts';
@@ -62,6 +61,12 @@ export interface PipelineHooks {
   readonly onSettled?: (instance: string, settlements: readonly Settlement[]) => void;
   /** The local webhook receiver's clock (e.g. moved past the dedupe window, to replay old deliveries). */
   readonly webhookReceiver?: WebhookReceiverOverrides;
+  /**
+   * A world already started (local/world.ts), e.g. with the simulator and secrets a fault-injection run scripts:
+   * the run uses it instead of starting one, and leaves it running. It must have webhooks and the run's stage, time
+   * scale and instance count (`StartError` otherwise).
+   */
+  readonly world?: World;
 }
 
 /** An instance's AWS SDK clients, as `PipelineHooks.onInstance` gets them. */
@@ -113,28 +118,9 @@ export async function startSenders(
   closers: Closers,
 ): Promise<Senders> {
   const config = loadSenderConfig({
-    // As the stack sets it (each instance paces itself to its share of the budget), pointed at the local pieces.
-    ...localSenderEnvironment(plan.stage, {
-      baseUrl: resources.baseUrl,
-      concurrency: plan.concurrency,
-      timeScale: plan.options.timeScale,
-      resources: {
-        secretId: LOCAL_SECRET_ID,
-        sendQueueUrl: resources.sendQueue.url,
-        deadLetterQueueUrl: resources.deadLetterQueue.url,
-        ledgerTableName: LEDGER_TABLE_NAME,
-        // The local run always receives the simulator's webhooks (local/pipeline/webhook-local.ts).
-        webhooksEnabled: true,
-        // Job Settled events go to the local bus, beside the receiver's (`publishJobSettled` in cdk.json).
-        jobSettledBusName: plan.stage.publishJobSettled ? LOCAL_EVENT_BUS : undefined,
-      },
-      endpoints: {
-        sqs: resources.emulator.endpoint,
-        secretsManager: resources.secrets.url,
-        dynamodb: resources.dynamodb.endpoint,
-        eventBridge: plan.stage.publishJobSettled ? resources.webhooks.events.url : undefined,
-      },
-    }),
+    // As the stack sets it (each instance paces itself to its share of the budget), pointed at the local world,
+    // which the run started with its stage, time scale and instance count (local/world.ts).
+    ...resources.world.senderEnv,
     ...hooks.senderEnv,
   });
   const logFile = openLogFile(join(plan.stateDir, 'sender.log'));
@@ -174,22 +160,23 @@ export async function startSenders(
         },
       }
     : undefined;
-  // Built here with the emulators' region and credentials: the handler's own would consult the AWS profile.
+  // Built here with the emulators' region and the sender role's credentials (the world's IAM checks every call,
+  // docs/test-world.md): the handler's own would consult the AWS profile.
+  const aws = {
+    region: LOCAL_REGION,
+    credentials: resources.world.iam?.credentials.sender ?? EMULATOR_CREDENTIALS,
+  };
   const events = config.jobSettledBus
-    ? await Promise.all(
-        Array.from({ length: plan.concurrency }, () =>
-          createEventBridgeClient(config, { region: LOCAL_REGION, credentials: EMULATOR_CREDENTIALS }),
-        ),
-      )
+    ? await Promise.all(Array.from({ length: plan.concurrency }, () => createEventBridgeClient(config, aws)))
     : [];
-  const instances = createInstances(plan, senders, hooks, closers, watcher, events);
+  const instances = createInstances(plan, senders, hooks, closers, watcher, events, aws);
   await enqueue(resources.emulator.sqs, resources.sendQueue.url, plan.lines, senders.tracker);
   startMapping(plan, resources, senders, instances, hooks, closers);
   hooks.onStarted?.(
     {
       sqs: resources.emulator.sqs,
       url: resources.sendQueue.url,
-      inspect: () => resources.emulator.inspect(SEND_QUEUE_NAME),
+      inspect: () => resources.emulator.inspect(resources.sendQueue.name),
       refusals: () => resources.emulator.refusals(),
     },
     { webhooks: resources.webhooks },
@@ -209,6 +196,7 @@ function createInstances(
   closers: Closers,
   watcher: TransportWatcher | undefined,
   events: readonly EventBridgeClient[],
+  aws: ClientOverrides,
 ) {
   const { config, tracker, monitor, logFile } = senders;
   const sink = {
@@ -228,7 +216,7 @@ function createInstances(
     }
   };
   return Array.from({ length: plan.concurrency }, (_, index) => {
-    const clients = createAwsClients(config, { region: LOCAL_REGION, credentials: EMULATOR_CREDENTIALS });
+    const clients = createAwsClients(config, aws);
     const eventBridge = events[index];
     hooks.onInstance?.(INSTANCE(index), { ...clients, events: eventBridge });
     const apiFetch = createApiFetch();

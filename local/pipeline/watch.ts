@@ -1,7 +1,7 @@
 import type { RunPlan } from '#local/pipeline/plan.ts';
 import { createProgress, type OutputStream } from '#local/pipeline/progress.ts';
 import type { RunEnd } from '#local/pipeline/report.ts';
-import { DEAD_LETTER_QUEUE_NAME, type LocalResources } from '#local/pipeline/resources.ts';
+import type { LocalResources } from '#local/pipeline/resources.ts';
 import type { Senders } from '#local/pipeline/senders.ts';
 
 /** How often the watch samples the queues and redraws the progress, ms. */
@@ -34,7 +34,7 @@ export async function watchUntilSettled(
   const sample = async () => {
     const at = Date.now();
     try {
-      const dlq = await resources.emulator.inspect(DEAD_LETTER_QUEUE_NAME);
+      const dlq = await resources.emulator.inspect(resources.deadLetterQueue.name);
       tracker.onDeadLetterQueue(dlq.ready.map((m) => m.messageId));
       monitor.gauge('deadLetterQueue', 'ApproximateNumberOfMessagesVisible', dlq.ready.length, at);
     } catch {

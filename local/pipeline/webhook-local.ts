@@ -1,26 +1,21 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
-import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import type { EventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
 import { startWebhookGateway, type WebhookGateway } from '#local/lambda/webhook-gateway.ts';
+import type { World } from '#local/world.ts';
 import { DeliveryLedger, type JobDelivery } from '#shared/ledger/delivery.ts';
 import type { Observability } from '#shared/observability.ts';
 import { createWebhookClients } from '#shared/webhook/clients.ts';
-import { loadWebhookConfig, WEBHOOK_ENV } from '#shared/webhook/config.ts';
+import { loadWebhookConfig } from '#shared/webhook/config.ts';
 import { createWebhookHandler } from '#shared/webhook/handler.ts';
 
 export { deliveryHistoryLines, describeDelivery } from './webhook-report.ts';
 
-/** The local webhook secret: 24 characters, as eCourtDate allows. Not a real credential. */
-export const LOCAL_WEBHOOK_SECRET = 'relay-local-webhook-0001';
-export const LOCAL_WEBHOOK_SECRET_ID = 'ecourtdate-relay/local/webhook-signing-key';
-export const LOCAL_EVENT_BUS = 'ecourtdate-relay-local';
-
 export interface LocalWebhookOptions {
-  /** The local Secrets Manager stand-in; the webhook secret is put into it. */
-  readonly secrets: SecretsManagerStub;
-  /** The local DynamoDB endpoint and the ledger table the sender uses. */
-  readonly dynamodbEndpoint: string;
-  readonly ledgerTableName: string;
+  /**
+   * A world started with `webhooks: true` (local/world.ts): the receiver reads its webhook secret and ledger
+   * table and publishes to its EventBridge stand-in, with its `receiverEnv`.
+   */
+  readonly world: Pick<World, 'receiverEnv' | 'events' | 'webhookSecret' | 'iam'>;
   /** Receiver containers behind the gateway. @default 2 */
   readonly instances?: number;
   /**
@@ -45,7 +40,7 @@ export interface LocalWebhooks {
   /** The webhook URL: what the Console > Webhooks would hold, and where the simulator posts. */
   readonly url: string;
   readonly secret: string;
-  /** What was put on the bus. */
+  /** What was put on the bus: the world's EventBridge stand-in. */
   readonly events: EventBridgeStub;
   /** The receiver's environment, as the stack would set it (emulator endpoints included). */
   readonly env: Readonly<Record<string, string>>;
@@ -56,37 +51,42 @@ export interface LocalWebhooks {
   close(): Promise<void>;
 }
 
-/** Fixed region and credentials for the emulators: no AWS profile is ever consulted. */
+/** Fixed region and credentials for the emulators (no AWS profile is ever consulted) without the stack's IAM. */
 const LOCAL_AWS = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
 
 /**
  * Runs the webhook receiver on loopback behind the same code as in Lambda (docs/webhooks.md, "Locally and in
  * tests"): the real handler (`createWebhookHandler`) in `instances` containers behind the local HTTP API
- * stand-in, its secret in the local Secrets Manager, its dedupe records and the jobs' delivery status in the
- * local ledger table, and an EventBridge stand-in that records what is published.
+ * stand-in, with the world's environment: its secret in the local Secrets Manager, its dedupe records and the
+ * jobs' delivery status in the local ledger table, and the world's EventBridge stand-in, which records what is
+ * published. Throws when the world has no webhooks. `close()` stops the receiver, not the world.
  *
  * @example
- * const webhooks = await startLocalWebhooks({ secrets, dynamodbEndpoint, ledgerTableName });
+ * const world = await startWorld({ webhooks: true });
+ * const webhooks = await startLocalWebhooks({ world });
  * const sim = await startSimulator({
  *   onMessageCreated: createSimulatorWebhooks({ url: webhooks.url, secret: webhooks.secret }).onMessageCreated,
  * });
  */
 export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<LocalWebhooks> {
-  options.secrets.setSecret(LOCAL_WEBHOOK_SECRET_ID, JSON.stringify({ secret: LOCAL_WEBHOOK_SECRET }));
-  const events = await startEventBridgeStub({ host: options.host });
-  const env: Record<string, string> = {
-    [WEBHOOK_ENV.secretId]: LOCAL_WEBHOOK_SECRET_ID,
-    [WEBHOOK_ENV.eventBusName]: LOCAL_EVENT_BUS,
-    [WEBHOOK_ENV.ledgerTableName]: options.ledgerTableName,
-    [WEBHOOK_ENV.eventBridgeEndpoint]: events.url,
-    [WEBHOOK_ENV.secretsManagerEndpoint]: options.secrets.url,
-    [WEBHOOK_ENV.dynamodbEndpoint]: options.dynamodbEndpoint,
-    ...options.env,
-  };
+  const { receiverEnv, events, webhookSecret } = options.world;
+  if (receiverEnv === undefined || events === undefined || webhookSecret === undefined) {
+    throw new Error('startLocalWebhooks needs a world started with webhooks: true');
+  }
+  const env: Record<string, string> = { ...receiverEnv, ...options.env };
   const config = loadWebhookConfig(env);
+  // The receiver signs as its role, so the world's IAM checks its calls (docs/test-world.md).
+  const aws = { ...LOCAL_AWS, credentials: options.world.iam?.credentials.receiver ?? LOCAL_AWS.credentials };
   const clients = Array.from({ length: Math.max(options.instances ?? 2, 1) }, () =>
-    createWebhookClients(config, LOCAL_AWS),
+    createWebhookClients(config, aws),
   );
+  const destroyClients = () => {
+    for (const aws of clients) {
+      aws.dynamodb.destroy();
+      aws.secrets.destroy();
+      aws.eventBridge.destroy();
+    }
+  };
   let gateway: WebhookGateway;
   try {
     gateway = await startWebhookGateway({
@@ -102,18 +102,18 @@ export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<
       port: options.port,
     });
   } catch (error) {
-    await events.close();
+    destroyClients();
     throw error;
   }
   const [first] = clients;
   const delivery = new DeliveryLedger({
     client: first?.dynamodb as DynamoDBClient,
-    tableName: options.ledgerTableName,
+    tableName: config.ledgerTableName,
     ttlSeconds: config.dedupeTtlSeconds,
   });
   return {
     url: gateway.url,
-    secret: LOCAL_WEBHOOK_SECRET,
+    secret: webhookSecret,
     events,
     env,
     deliveryOf: (jobId) => delivery.getDelivery(jobId),
@@ -126,12 +126,8 @@ export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<
       return found;
     },
     async close() {
-      await Promise.allSettled([gateway.close(), events.close()]);
-      for (const aws of clients) {
-        aws.dynamodb.destroy();
-        aws.secrets.destroy();
-        aws.eventBridge.destroy();
-      }
+      await gateway.close().catch(() => undefined);
+      destroyClients();
     },
   };
 }

@@ -5,6 +5,7 @@ import {
   deliveredWithoutOneMessage,
   type Facts,
   heldTooLong,
+  iamDenials,
   jobSettledEventsWrong,
   leftOnSendQueue,
   lost,
@@ -157,6 +158,10 @@ describe.runIf(mixed)(`chaos: ${options.jobs} jobs with mixed faults, seed ${opt
 
   it('stays inside SQS limits: the strict SQS layer refused nothing the relay sent', () => {
     expect(sqsRefusals(facts)).toEqual([]);
+  });
+
+  it("stays inside the stack's IAM: no call of the sender or the webhook receiver was denied", () => {
+    expect(iamDenials(facts)).toEqual([]);
   });
 
   it('settles every copy and redelivery too: the send queue ends empty', () => {

@@ -636,6 +636,13 @@ export function sqsRefusals(facts: Facts): string[] {
     .map((r) => `${r.action}${r.entryId ? ` entry ${r.entryId}` : ''}: ${r.code} ${r.message}`);
 }
 
+/** Every AWS call the sender and the webhook receiver made was one their roles allow (docs/test-world.md). */
+export function iamDenials(facts: Facts): string[] {
+  const denied = facts.evidence.iamDenials;
+  if (denied === undefined) return ["the run did not check the stack's IAM"];
+  return [...new Set(denied.map((d) => `${d.roleName}: ${d.action} on ${d.resource}`))];
+}
+
 /** Every copy and redelivery settled too: nothing is left on the send queue. */
 export function leftOnSendQueue(facts: Facts): string[] {
   const left = facts.evidence.leftOnSendQueue;

@@ -6,7 +6,7 @@
  * finding is open: the chaos checks tolerate none.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
+import type { EventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
 import { JOB_SETTLED } from '#shared/sender/settled-event.ts';
 import { injectDynamoFaults } from '#test/helpers/dynamo-faults.ts';
 import { jobBody } from '#test/helpers/factories.ts';
@@ -18,16 +18,13 @@ let bus: EventBridgeStub | undefined;
 
 afterEach(async () => {
   await h?.close();
-  await bus?.close();
   h = undefined;
   bus = undefined;
 });
 
 async function start(): Promise<{ h: Harness; bus: EventBridgeStub }> {
-  bus = await startEventBridgeStub();
-  h = await startHarness({
-    env: { PUBLISH_JOB_SETTLED: 'true', EVENT_BUS_NAME: 'relay-bus', AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url },
-  });
+  h = await startHarness({ jobSettledEvents: true });
+  bus = h.world.events as EventBridgeStub;
   return { h, bus };
 }
 

@@ -27,18 +27,19 @@ import {
   type RecordedRequest,
   rateLimited,
   retryAfter,
-  startSimulator,
+  type Simulator,
 } from '#local/ecourtdate-simulator/index.ts';
 import { createSimulatorWebhooks, type SimulatedDelivery } from '#local/ecourtdate-simulator/webhooks.ts';
 import type { PublishedEvent } from '#local/emulators/eventbridge-stub.ts';
-import { startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
 import type { SqsRefusal } from '#local/emulators/sqs-emulator.ts';
+import type { CheckedCall } from '#local/iam/gate.ts';
 import type { RunReport } from '#local/pipeline/report.ts';
 import { type PipelineHooks, runPipeline } from '#local/pipeline/run.ts';
 import type { PipelineParts } from '#local/pipeline/senders.ts';
 import { cdkStageConfig, localSenderEnvironment } from '#local/pipeline/stage.ts';
 import { faithfulTimeScaleLimit } from '#local/pipeline/time-scale.ts';
-import { LOCAL_WEBHOOK_SECRET } from '#local/pipeline/webhook-local.ts';
+import { LOCAL_RESOURCE_NAMES, LOCAL_WEBHOOK_SECRET } from '#local/resource-names.ts';
+import { startWorld } from '#local/world.ts';
 import { ENV, loadSenderConfig, type SenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/schema.ts';
@@ -59,7 +60,6 @@ import {
 
 export const ONEOFFS = '/v1/messages/oneoffs';
 export const CHAOS_CLIENT = { id: 'chaos-client', secret: 'chaos-secret-0123456789abcdef0123' };
-const CHAOS_SECRET_ID = 'ecourtdate-relay/chaos/api-credentials';
 /** The request header through which a sender instance tells the simulator which fault a request meets. */
 const FAULT_HEADER = 'x-chaos-fault';
 const KILL_HEADER = 'x-chaos-kill';
@@ -149,6 +149,8 @@ export interface ChaosEvidence {
   readonly leftOnSendQueue: number;
   /** What the strict SQS layer refused; undefined when the pipeline did not say. */
   readonly refusals: readonly SqsRefusal[] | undefined;
+  /** Calls of the functions that the stack's IAM denied (docs/test-world.md); undefined without the check. */
+  readonly iamDenials: readonly CheckedCall[] | undefined;
   /**
    * Receipt handles of the messages the suite handed out again: SQS refuses a later visibility change or delete
    * with such a handle (a newer receive superseded it), whoever makes it.
@@ -245,14 +247,6 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
   await writeFile(jobsFile, `${lines.join('\n')}\n`);
   const cwd = await stageDirectory(settings);
 
-  const secrets = await startSecretsManagerStub({
-    secrets: {
-      [CHAOS_SECRET_ID]: JSON.stringify({ client_id: CHAOS_CLIENT.id, client_secret: CHAOS_CLIENT.secret }),
-    },
-  });
-  if (settings.coldStartSecretFailures) {
-    secrets.failNext(settings.coldStartSecretFailures, 'InternalServiceError');
-  }
   let parts: PipelineParts | undefined;
   // eCourtDate reports each message a few (scaled) seconds after creating it, as in `npm start`.
   const webhooks = settings.webhooks
@@ -264,12 +258,26 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
         replyRecipients: settings.jobs.filter((job) => job.carrier === 'replied').map((job) => job.to),
       })
     : undefined;
-  const sim = await startSimulator({
-    clients: { [CHAOS_CLIENT.id]: CHAOS_CLIENT.secret },
-    knownAgencies: ['county-a'],
+  // The run's world (local/world.ts), started here so that its simulator and secrets can be scripted; the
+  // pipeline runs in it as in the world it would start (`PipelineHooks.world`), against its simulator's URL.
+  const localWorld = await startWorld({
+    stage: cdkStageConfig(cwd),
     timeScale: settings.timeScale,
-    ...(webhooks ? { onMessageCreated: webhooks.onMessageCreated } : {}),
+    concurrency: settings.concurrency,
+    apiClient: CHAOS_CLIENT,
+    webhooks: true,
+    simulator: {
+      knownAgencies: ['county-a'],
+      ...(webhooks ? { onMessageCreated: webhooks.onMessageCreated } : {}),
+    },
   });
+  const { secrets } = localWorld;
+  const sim = localWorld.simulator as Simulator;
+  // Only the senders' secret fails: the webhook receiver reads its own from the same stand-in.
+  const apiSecret = { secretId: localWorld.apiCredentialsSecretId };
+  if (settings.coldStartSecretFailures) {
+    secrets.failNext(settings.coldStartSecretFailures, 'InternalServiceError', apiSecret);
+  }
 
   const killer = new InstanceKiller({
     functionTimeoutMs: settings.functionTimeoutMs,
@@ -319,7 +327,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     'secret-outage': () => {
       secretOutages += 1;
       // Every try of the SDK's standard retry strategy (3) is throttled: the re-read fails.
-      secrets.failNext(3, 'ThrottlingException');
+      secrets.failNext(3, 'ThrottlingException', apiSecret);
     },
     'token-outage': () => {
       tokenOutages += 1;
@@ -395,12 +403,8 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
       for (const settlement of handed) resendAfterDeadLetter(settlement);
     },
     webhookReceiver: { now: () => Date.now() + receiverAheadMs },
-    senderEnv: {
-      [ENV.httpTimeoutMs]: String(settings.httpTimeoutMs),
-      // The chaos suite's own Secrets Manager, which it can make fail.
-      [ENV.secretsManagerEndpoint]: secrets.url,
-      [ENV.secretId]: CHAOS_SECRET_ID,
-    },
+    senderEnv: { [ENV.httpTimeoutMs]: String(settings.httpTimeoutMs) },
+    world: localWorld,
     functionTimeoutMs: settings.functionTimeoutMs,
     onStarted(sendQueue, pipeline) {
       queue = sendQueue;
@@ -460,7 +464,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
   } catch (error) {
     clearInterval(monkey);
     webhooks?.stop();
-    await Promise.all([sim.close(), secrets.close()]);
+    await localWorld.close();
     throw error;
   }
   const seconds = (Date.now() - started) / 1000;
@@ -472,6 +476,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
   let ledger: Record<string, unknown>[] = [];
   let replays: ReplayEvidence | undefined;
   let refusals: readonly SqsRefusal[] | undefined;
+  let iamDenials: readonly CheckedCall[] | undefined;
   const sqs = new SQSClient({
     endpoint: run.endpoints.sqsEndpoint,
     region: run.endpoints.region,
@@ -510,13 +515,14 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     }
     world = await worldOf(sqs, run.endpoints.sendQueueUrl, settings, cwd);
     refusals = queue?.refusals?.();
+    iamDenials = localWorld.iam?.gate.denials();
   } finally {
     for (const timer of timers) clearTimeout(timer);
     webhooks?.stop();
     sqs.destroy();
     dynamodb.destroy();
     await run.stop();
-    await Promise.all([sim.close(), secrets.close()]);
+    await localWorld.close();
   }
   const log = await readFile(run.logFile, 'utf8').catch(() => '');
   return {
@@ -539,6 +545,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     deadLetters,
     leftOnSendQueue,
     refusals,
+    iamDenials,
     redeliveredHandles,
     logLines: log.split('\n').filter((line) => line !== ''),
     world,
@@ -579,6 +586,9 @@ export function mergeEvidence(runs: readonly ChaosEvidence[]): ChaosEvidence {
   const refusals = runs.every((run) => run.refusals !== undefined)
     ? all((run) => run.refusals ?? [])
     : undefined;
+  const iamDenials = runs.every((run) => run.iamDenials !== undefined)
+    ? all((run) => run.iamDenials ?? [])
+    : undefined;
   return {
     settings: { ...first.settings, jobs: all((run) => run.settings.jobs) },
     lines: all((run) => run.lines),
@@ -609,6 +619,7 @@ export function mergeEvidence(runs: readonly ChaosEvidence[]): ChaosEvidence {
     deadLetters: all((run) => run.deadLetters),
     leftOnSendQueue: sum((run) => run.leftOnSendQueue),
     refusals,
+    iamDenials,
     redeliveredHandles: new Set(all((run) => [...run.redeliveredHandles])),
     logLines: all((run) => run.logLines),
     world: first.world,
@@ -916,7 +927,7 @@ async function worldOf(
       concurrency: settings.concurrency,
       timeScale: settings.timeScale,
       resources: {
-        secretId: CHAOS_SECRET_ID,
+        secretId: LOCAL_RESOURCE_NAMES.apiCredentialsSecretId,
         sendQueueUrl: queueUrl,
         deadLetterQueueUrl: queueUrl,
         ledgerTableName: 'chaos',

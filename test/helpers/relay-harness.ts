@@ -9,20 +9,15 @@ import {
 import type { SQSBatchResponse } from 'aws-lambda';
 import { vi } from 'vitest';
 import { loadStageConfig } from '#infra/config.ts';
-import { sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
 import type { RecordedRequest, Simulator, SimulatorOptions } from '#local/ecourtdate-simulator/index.ts';
-import { startSimulator } from '#local/ecourtdate-simulator/index.ts';
-import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
-import { type SecretsManagerStub, startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
-import {
-  type EmulatedQueue,
-  type QueueInspection,
-  type SqsEmulator,
-  startSqsEmulator,
-} from '#local/emulators/sqs-emulator.ts';
+import type { DynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import type { EmulatedQueue, QueueInspection, SqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import { describeDenials } from '#local/iam/gate.ts';
-import { type SenderWorldIam, senderWorldIam } from '#local/iam/worlds.ts';
+import type { LocalIam, PolicyEdit } from '#local/iam/local-iam.ts';
 import { type PollResult, pollOnce } from '#local/lambda/event-source.ts';
+import { LOCAL_RESOURCE_NAMES } from '#local/resource-names.ts';
+import { startWorld, type World } from '#local/world.ts';
 import { type AwsClients, createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
@@ -30,14 +25,17 @@ import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
 import type { Settlement } from '#shared/sender/runtime.ts';
 
-export const SECRET_ID = 'ecourtdate-relay/test';
-export const LEDGER_TABLE = 'relay-ledger';
+/** The world's API-credentials secret and ledger table (local/resource-names.ts). */
+export const SECRET_ID = LOCAL_RESOURCE_NAMES.apiCredentialsSecretId;
+export const LEDGER_TABLE = LOCAL_RESOURCE_NAMES.ledgerTable;
 export const CLIENT_ID = 'relay-test-client';
 export const CLIENT_SECRET = 'cs_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0';
 /** The function timeout an invocation gets unless a test says otherwise: staging's, as the stack derives it. */
 export const FUNCTION_TIMEOUT_MS = loadStageConfig({ stage: 'staging' }).functionTimeoutSeconds * 1000;
 
 export interface Harness {
+  /** The world the harness runs in (local/world.ts). */
+  readonly world: World;
   readonly emulator: SqsEmulator;
   readonly sqs: SQSClient;
   readonly sendQueue: EmulatedQueue;
@@ -50,7 +48,7 @@ export interface Harness {
   readonly handler: SenderHandler;
   readonly env: Readonly<Record<string, string>>;
   /** The stack's IAM as the emulators enforce it: the sender role's calls and denials. */
-  readonly iam: SenderWorldIam;
+  readonly iam: LocalIam;
   /** Puts a job (object → JSON, string → as is) on the send queue; returns the SQS message id. */
   enqueue(job: unknown, attributes?: Record<string, MessageAttributeValue>): Promise<string>;
   /** An operator's redrive of one dead-lettered message: same body and attributes, back on the send queue. */
@@ -110,64 +108,60 @@ export interface HarnessOptions {
   /** The send queue's redrive `maxReceiveCount` (also given to the sender as MAX_RECEIVE_COUNT). @default 50 */
   readonly maxReceiveCount?: number;
   /** Changes the sender role's policy before use, e.g. removing one grant (local/iam/). */
-  readonly senderPolicy?: SenderWorldIam['senderPolicy'];
+  readonly senderPolicy?: PolicyEdit;
+  /**
+   * Webhooks on, as in a stack with the receiver: the world holds the webhook signing key and the EventBridge
+   * stand-in, and the sender writes the uuid index of a delivered job. @default false
+   */
+  readonly webhooks?: boolean;
+  /**
+   * The sender publishes `eCourtDate Job Settled` (the stage's `publishJobSettled`) to the world's EventBridge
+   * stand-in, `world.events`, on the world's bus. @default false
+   */
+  readonly jobSettledEvents?: boolean;
+  /** Starts the world's EventBridge stand-in even when nothing is to publish to it. @default jobSettledEvents */
+  readonly eventBridge?: boolean;
 }
 
 /**
- * Starts the relay's world on loopback: fauxqs with the send queue and its dead-letter queue, the eCourtDate
- * simulator, a Secrets Manager endpoint holding the client credentials, dynalite with the job ledger table,
- * and the real sender handler loaded
- * from `functions/sender.ts` with environment variables pointing at all of them, as Lambda would load it.
+ * Starts the relay's world on loopback (`startWorld`, local/world.ts): the SQS emulator with the send queue and
+ * its dead-letter queue, the eCourtDate simulator, a Secrets Manager endpoint holding the client credentials,
+ * dynalite with the job ledger table, and the real sender handler loaded from `functions/sender.ts` with the
+ * world's sender environment (staging's settings, no jitter, a 2 s HTTP timeout, pacing out of the way), as
+ * Lambda would load it.
  */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   // Virtual wall clock: it runs on as real time does, and `fastForward` moves it on (timers stay real).
   vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
-  // The handler loaded from functions/sender.ts signs with the environment's credentials, as in Lambda.
-  const iam = await senderWorldIam({
-    env: options.env,
-    resources: {
-      sendQueue: 'relay-send',
-      deadLetterQueue: 'relay-dlq',
-      ledgerTable: LEDGER_TABLE,
-      apiSecret: SECRET_ID,
-    },
-    senderPolicy: options.senderPolicy,
-  });
-  const emulator = await startSqsEmulator({ iam: iam.gate });
-  const dynamodb = await startDynamoDbEmulator({ iam: iam.gate });
-  await dynamodb.createLedgerTable(LEDGER_TABLE);
-  const deadLetterQueue = await emulator.createQueue('relay-dlq');
-  const sendQueue = await emulator.createQueue('relay-send', {
-    // As the stack configures it (six function timeouts).
-    VisibilityTimeout: String(sendQueueVisibilityTimeoutSeconds(loadStageConfig({ stage: 'staging' }))),
+  // A test that turns webhooks or the Job Settled events on through the sender's environment gets the stack that has them.
+  const webhooks = options.webhooks ?? options.env?.WEBHOOKS_ENABLED === 'true';
+  const jobSettledEvents = options.jobSettledEvents ?? options.env?.PUBLISH_JOB_SETTLED === 'true';
+  const world = await startWorld({
     // The crash safety net only; the sender dead-letters explicitly long before this.
-    RedrivePolicy: JSON.stringify({
-      deadLetterTargetArn: deadLetterQueue.arn,
-      maxReceiveCount: String(options.maxReceiveCount ?? 50),
-    }),
-  });
-  const sim = await startSimulator({ clients: { [CLIENT_ID]: CLIENT_SECRET }, ...options.simulator });
-  const secrets = await startSecretsManagerStub({
-    iam: iam.gate,
-    secrets: {
-      [SECRET_ID]:
-        options.secretValue ?? JSON.stringify({ client_id: CLIENT_ID, client_secret: CLIENT_SECRET }),
+    maxReceiveCount: options.maxReceiveCount ?? 50,
+    apiClient: { id: CLIENT_ID, secret: CLIENT_SECRET },
+    apiSecretValue: options.secretValue,
+    simulator: options.simulator,
+    webhooks,
+    eventBridge: options.eventBridge,
+    // The handler loaded from functions/sender.ts signs with the environment's credentials, as in Lambda.
+    iam: {
+      senderPolicy: options.senderPolicy,
+      extraAccessKeyIds: { sender: process.env.AWS_ACCESS_KEY_ID ? [process.env.AWS_ACCESS_KEY_ID] : [] },
     },
+    ...(jobSettledEvents
+      ? { stage: { ...loadStageConfig({ stage: 'staging' }), publishJobSettled: true } }
+      : {}),
   });
+  const { sqs: emulator, sendQueue, deadLetterQueue, dynamodb, secrets } = world;
+  const iam = world.iam as LocalIam;
+  const sim = world.simulator as Simulator;
   const env: Record<string, string> = {
-    ECOURTDATE_BASE_URL: sim.url,
-    ECOURTDATE_SECRET_ID: SECRET_ID,
-    SEND_QUEUE_URL: sendQueue.url,
-    DEAD_LETTER_QUEUE_URL: deadLetterQueue.url,
-    LEDGER_TABLE_NAME: LEDGER_TABLE,
-    AWS_ENDPOINT_URL_SQS: emulator.endpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+    ...world.senderEnv,
     BACKOFF_JITTER: '0',
     HTTP_TIMEOUT_MS: '2000',
     // Fast enough for tests; pacing itself is tested on its own.
     REQUESTS_PER_MINUTE: '60000',
-    MAX_RECEIVE_COUNT: String(options.maxReceiveCount ?? 50),
     ...options.env,
   };
   const handler = await loadSenderModule(env);
@@ -191,6 +185,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
 
   const harness: Harness = {
+    world,
     emulator,
     sqs,
     sendQueue,
@@ -292,7 +287,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     sends: () => sim.requests.filter((r) => r.path === '/v1/messages/oneoffs'),
     async close() {
       pollerSqs.destroy();
-      await Promise.allSettled([sim.close(), secrets.close(), emulator.stop(), dynamodb.stop()]);
+      await world.close();
       vi.useRealTimers();
       // A call the stack's IAM denies fails the test that made it, unless the test removed the grant itself or
       // took the denial it expected (`iam.gate.takeDenials()`).

@@ -1,24 +1,29 @@
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { vi } from 'vitest';
-import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
-import { type SecretsManagerStub, startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import type { DynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import type { EventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
+import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
 import { describeDenials } from '#local/iam/gate.ts';
-import type { LocalIam } from '#local/iam/local-iam.ts';
-import { type PolicyEdit, receiverWorldIam } from '#local/iam/worlds.ts';
+import type { LocalIam, PolicyEdit } from '#local/iam/local-iam.ts';
 import { startWebhookGateway, type WebhookGateway } from '#local/lambda/webhook-gateway.ts';
+import { LOCAL_RESOURCE_NAMES } from '#local/resource-names.ts';
+import { startWorld, type World } from '#local/world.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { createWebhookClients, type WebhookClients } from '#shared/webhook/clients.ts';
 import { loadWebhookConfig } from '#shared/webhook/config.ts';
 import { createWebhookHandler, type WebhookHandler } from '#shared/webhook/handler.ts';
 import { signBody } from '#shared/webhook/signature.ts';
 
-export const WEBHOOK_SECRET_ID = 'ecourtdate-relay/test/webhook';
+/** The world's webhook signing-key secret, ledger table and event bus (local/resource-names.ts). */
+export const WEBHOOK_SECRET_ID = LOCAL_RESOURCE_NAMES.webhookSecretId;
 /** 22 characters: within eCourtDate's 24. */
 export const WEBHOOK_SECRET = 'whk9f8e7d6c5b4a3928170';
-export const WEBHOOK_LEDGER_TABLE = 'relay-ledger';
+export const WEBHOOK_LEDGER_TABLE = LOCAL_RESOURCE_NAMES.ledgerTable;
+export const WEBHOOK_EVENT_BUS = LOCAL_RESOURCE_NAMES.eventBus;
 
 export interface WebhookHarness {
+  /** The world the harness runs in (local/world.ts), started with webhooks. */
+  readonly world: World;
   /** The webhook URL on the local gateway. */
   readonly url: string;
   readonly events: EventBridgeStub;
@@ -72,9 +77,10 @@ export function bodyBytes(body: unknown): Buffer {
 }
 
 /**
- * Starts the receiver's world on loopback: dynalite with the ledger table, a Secrets Manager endpoint holding the
- * webhook secret, the EventBridge stub, the real handler loaded from `functions/webhook.ts` with an environment
- * pointing at them, and the local API Gateway in front of it (`instances` containers, round-robin).
+ * Starts the receiver's world on loopback (`startWorld` with webhooks, local/world.ts): dynalite with the ledger
+ * table, a Secrets Manager endpoint holding the webhook secret, the EventBridge stub, the real handler loaded
+ * from `functions/webhook.ts` with the world's receiver environment, and the local API Gateway in front of it
+ * (`instances` containers, round-robin).
  */
 export async function startWebhookHarness(
   options: {
@@ -85,29 +91,20 @@ export async function startWebhookHarness(
     receiverPolicy?: PolicyEdit;
   } = {},
 ): Promise<WebhookHarness> {
-  const bus = options.env?.EVENT_BUS_NAME ?? 'relay-test-bus';
-  // The handler loaded from functions/webhook.ts signs with the environment's credentials, as in Lambda.
-  const iam = await receiverWorldIam({
-    env: { EVENT_BUS_NAME: bus },
-    resources: { ledgerTable: WEBHOOK_LEDGER_TABLE, webhookSecret: WEBHOOK_SECRET_ID },
-    receiverPolicy: options.receiverPolicy,
+  const world = await startWorld({
+    webhooks: true,
+    webhookSecret: WEBHOOK_SECRET,
+    webhookSecretValue: options.secretValue,
+    // The handler loaded from functions/webhook.ts signs with the environment's credentials, as in Lambda.
+    iam: {
+      receiverPolicy: options.receiverPolicy,
+      extraAccessKeyIds: { receiver: process.env.AWS_ACCESS_KEY_ID ? [process.env.AWS_ACCESS_KEY_ID] : [] },
+    },
   });
-  const dynamodb = await startDynamoDbEmulator({ iam: iam.gate });
-  await dynamodb.createLedgerTable(WEBHOOK_LEDGER_TABLE);
-  const secrets = await startSecretsManagerStub({
-    iam: iam.gate,
-    secrets: { [WEBHOOK_SECRET_ID]: options.secretValue ?? JSON.stringify({ secret: WEBHOOK_SECRET }) },
-  });
-  const events = await startEventBridgeStub({ iam: iam.gate });
-  const env: Record<string, string> = {
-    WEBHOOK_SECRET_ID,
-    EVENT_BUS_NAME: bus,
-    LEDGER_TABLE_NAME: WEBHOOK_LEDGER_TABLE,
-    AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-    AWS_ENDPOINT_URL_EVENTBRIDGE: events.url,
-    ...options.env,
-  };
+  const iam = world.iam as LocalIam;
+  const { dynamodb, secrets } = world;
+  const events = world.events as EventBridgeStub;
+  const env: Record<string, string> = { ...world.receiverEnv, ...options.env };
   const handler = await loadWebhookModule(env);
   const createInstance = (instance: InstanceOptions = {}) => {
     const config = loadWebhookConfig({ ...env, ...instance.env });
@@ -147,6 +144,7 @@ export async function startWebhookHarness(
   };
 
   return {
+    world,
     url: main.url,
     events,
     secrets,
@@ -181,12 +179,8 @@ export async function startWebhookHarness(
     },
     seedJob,
     async close() {
-      await Promise.allSettled([
-        ...gateways.map((gateway) => gateway.close()),
-        events.close(),
-        secrets.close(),
-        dynamodb.stop(),
-      ]);
+      await Promise.allSettled(gateways.map((gateway) => gateway.close()));
+      await world.close();
       // A call the stack's IAM denies fails the test that made it, unless the test removed the grant itself or
       // took the denial it expected (`iam.gate.takeDenials()`).
       const denied = iam.gate.denials();

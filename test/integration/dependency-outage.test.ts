@@ -4,8 +4,8 @@
  * SQS's own redrive (here at 4 receives) never moves a job to the dead-letter queue without a reason, and the
  * job is delivered once when the outage ends.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
 import { injectDynamoFaults } from '#test/helpers/dynamo-faults.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import { type Harness, startHarness } from '#test/helpers/relay-harness.ts';
@@ -16,14 +16,9 @@ const OUTAGE_MS = 10 * 60_000;
 let h: Harness;
 let bus: EventBridgeStub;
 
-beforeEach(async () => {
-  bus = await startEventBridgeStub();
-});
-
 afterEach(async () => {
   if (h) expect(h.emulator.refusals()).toEqual([]);
   await h?.close();
-  await bus.close();
 });
 
 /** Polls with `instance` and lets time pass until `ms` of (virtual) time have gone by; returns the polls' results. */
@@ -71,14 +66,8 @@ describe('a ten-minute outage re-queues fresh copies and dead-letters nothing', 
   });
 
   it('EventBridge refuses the Job Settled event: the delivered job is not resent, and its event goes out once, not as a replay', async () => {
-    h = await startHarness({
-      maxReceiveCount: MAX_RECEIVE_COUNT,
-      env: {
-        PUBLISH_JOB_SETTLED: 'true',
-        EVENT_BUS_NAME: 'relay-bus',
-        AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
-      },
-    });
+    h = await startHarness({ maxReceiveCount: MAX_RECEIVE_COUNT, jobSettledEvents: true });
+    bus = h.world.events as EventBridgeStub;
     await h.enqueue(jobBody());
     bus.failNext(1_000, 'InternalException');
 

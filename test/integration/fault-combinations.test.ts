@@ -11,7 +11,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Message, MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
+import type { EventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
 import { deleteSucceeded, invokeBatch, receiveBatch } from '#local/lambda/event-source.ts';
 import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
@@ -40,7 +40,6 @@ let bus: EventBridgeStub | undefined;
 afterEach(async () => {
   if (h) expect(h.emulator.refusals()).toEqual([]);
   await h?.close();
-  await bus?.close();
   h = undefined;
   bus = undefined;
 });
@@ -50,18 +49,11 @@ async function start(options: HarnessOptions = {}): Promise<Harness> {
   return h;
 }
 
-/** A harness whose sender publishes `eCourtDate Job Settled` to a loopback EventBridge. */
+/** A harness whose sender publishes `eCourtDate Job Settled` to the world's loopback EventBridge. */
 async function startWithBus(options: HarnessOptions = {}): Promise<Harness> {
-  bus = await startEventBridgeStub();
-  return start({
-    ...options,
-    env: {
-      PUBLISH_JOB_SETTLED: 'true',
-      EVENT_BUS_NAME: 'relay-bus',
-      AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
-      ...options.env,
-    },
-  });
+  const started = await start({ ...options, jobSettledEvents: true });
+  bus = started.world.events;
+  return started;
 }
 
 function harness(): Harness {

@@ -16,6 +16,7 @@ import { startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import { assumedRoleArn, type CheckedCall, createIamGate, isAllowed } from '#local/iam/gate.ts';
 import { type Grant, grantsOf, withoutGrant } from '#local/iam/grants.ts';
 import { localQueueArn } from '#local/iam/template-policies.ts';
+import { LOCAL_RESOURCE_NAMES } from '#local/resource-names.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import { type Harness, type HarnessOptions, startHarness } from '#test/helpers/relay-harness.ts';
 import { startWebhookHarness, type WebhookHarness } from '#test/helpers/webhook-harness.ts';
@@ -154,7 +155,7 @@ describe('a denied call fails as AWS fails it', () => {
 describe('the past bug: the sender without sqs:SendMessage on its own send queue', () => {
   it('is refused AccessDenied when it re-queues a record as a fresh copy (received five times or more), and the job stays on the queue', async () => {
     // maxReceiveCount 10: a record received five times is re-queued as a fresh copy (docs/sqs-limits.md).
-    const sendQueue = localQueueArn('relay-send');
+    const sendQueue = localQueueArn(LOCAL_RESOURCE_NAMES.sendQueue);
     const h = await startHarness({
       maxReceiveCount: 10,
       senderPolicy: (statements) =>
@@ -183,16 +184,11 @@ describe('the past bug: the sender without sqs:SendMessage on its own send queue
 
 /** Calls of the sender's role in representative runs: deliver, retry, dead letter, re-queue, Job Settled. */
 async function senderCalls(): Promise<{ calls: readonly CheckedCall[]; harness: Harness }> {
-  const busName = 'relay-bus';
-  const options: HarnessOptions = {
-    maxReceiveCount: 4,
-    env: { WEBHOOKS_ENABLED: 'true', PUBLISH_JOB_SETTLED: 'true', EVENT_BUS_NAME: busName },
-  };
+  // Webhooks on (the uuid index) and the Job Settled events on the world's bus.
+  const options: HarnessOptions = { maxReceiveCount: 4, webhooks: true, jobSettledEvents: true };
   const h = await startHarness(options);
   closers.push(() => h.close());
-  const bus = await startEventBridgeStub({ iam: h.iam.gate });
-  closers.push(() => bus.close());
-  const instance = () => h.createInstance({ env: { AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url } });
+  const instance = () => h.createInstance();
   // Delivered at once; retried after a 503; dead-lettered on a 403; re-queued through a 429 storm.
   h.sim.script({
     match: { path: ONEOFFS, contentIncludes: 'retry' },
@@ -262,14 +258,14 @@ describe('removing any one grant the code needs makes some call fail', () => {
     // scenarios do not reach.
     expect(unused.sort()).toEqual(
       [
-        'sender: dynamodb:GetItem on table/relay-ledger',
-        'sender: dynamodb:UpdateItem on table/relay-ledger',
-        'sender: secretsmanager:DescribeSecret on secret:ecourtdate-relay/test-AbCdEf',
-        'sender: sqs:GetQueueAttributes on relay-dlq',
-        'sender: sqs:GetQueueAttributes on relay-send',
-        'sender: sqs:GetQueueUrl on relay-dlq',
-        'sender: sqs:GetQueueUrl on relay-send',
-        'webhook-receiver: secretsmanager:DescribeSecret on secret:ecourtdate-relay/test/webhook-AbCdEf',
+        'sender: dynamodb:GetItem on table/ecourtdate-relay-local-ledger',
+        'sender: dynamodb:UpdateItem on table/ecourtdate-relay-local-ledger',
+        'sender: secretsmanager:DescribeSecret on secret:ecourtdate-relay/local/api-credentials-AbCdEf',
+        'sender: sqs:GetQueueAttributes on ecourtdate-relay-local-dlq',
+        'sender: sqs:GetQueueAttributes on ecourtdate-relay-local-send',
+        'sender: sqs:GetQueueUrl on ecourtdate-relay-local-dlq',
+        'sender: sqs:GetQueueUrl on ecourtdate-relay-local-send',
+        'webhook-receiver: secretsmanager:DescribeSecret on secret:ecourtdate-relay/local/webhook-signing-key-AbCdEf',
       ].sort(),
     );
   });

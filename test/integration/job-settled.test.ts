@@ -3,8 +3,9 @@
  * the real sender handler puts the relay's verdict on each settled job on the bus, at least once, through the
  * real SDK talking to the loopback EventBridge stand-in.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
+import { LOCAL_RESOURCE_NAMES } from '#local/resource-names.ts';
 import { JOB_SETTLED } from '#shared/sender/settled-event.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import { type Harness, startHarness } from '#test/helpers/relay-harness.ts';
@@ -14,21 +15,15 @@ const JOB_ID = 'cms-48213-reminder-1';
 let h: Harness;
 let bus: EventBridgeStub;
 
-beforeEach(async () => {
-  bus = await startEventBridgeStub();
-});
-
 afterEach(async () => {
   await h?.close();
-  await bus?.close();
 });
 
+/** A harness whose world has the EventBridge stand-in (`bus`); the sender publishes to it when `on`. */
 function start(on = true): Promise<Harness> {
-  const env: Record<string, string> = on
-    ? { PUBLISH_JOB_SETTLED: 'true', EVENT_BUS_NAME: 'relay-bus', AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url }
-    : { AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url };
-  return startHarness({ env }).then((harness) => {
+  return startHarness({ jobSettledEvents: on, eventBridge: true }).then((harness) => {
     h = harness;
+    bus = h.world.events as EventBridgeStub;
     return h;
   });
 }
@@ -43,7 +38,7 @@ describe('eCourtDate Job Settled', () => {
     expect(bus.events).toHaveLength(1);
     const [event] = bus.events;
     expect(event).toMatchObject({
-      eventBusName: 'relay-bus',
+      eventBusName: LOCAL_RESOURCE_NAMES.eventBus,
       source: JOB_SETTLED.source,
       detailType: JOB_SETTLED.detailType,
       detail: { job_id: JOB_ID, outcome: 'delivered', attempts: 1, last_status: 201 },

@@ -105,6 +105,21 @@ describe('Secrets Manager stub, driven by the real SDK client', () => {
     expect(third).toMatchObject({ SecretString: SECRET_VALUE });
   });
 
+  it('fails only the calls for the secret failNext names, leaving another secret readable', async () => {
+    stub.setSecret('relay/other', JSON.stringify({ secret: 'other' }));
+    stub.failNext(1, 'InternalServiceError', { secretId: SECRET_NAME });
+    const attempt = (secretId: string) =>
+      client.send(new GetSecretValueCommand({ SecretId: secretId })).catch((e: unknown) => e);
+
+    const other = await attempt('relay/other');
+    const named = await attempt(SECRET_NAME);
+    const again = await attempt(SECRET_NAME);
+
+    expect(other).toMatchObject({ SecretString: JSON.stringify({ secret: 'other' }) });
+    expect(named).toMatchObject({ name: 'InternalServiceError' });
+    expect(again).toMatchObject({ SecretString: SECRET_VALUE });
+  });
+
   it('answers an unsupported operation with UnknownOperationException', async () => {
     const response = await fetch(stub.url, {
       method: 'POST',

@@ -3,7 +3,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
-import { attr, type Harness, type HarnessOptions, startHarness } from '#test/helpers/relay-harness.ts';
+import {
+  attr,
+  type Harness,
+  type HarnessOptions,
+  SECRET_ID,
+  startHarness,
+} from '#test/helpers/relay-harness.ts';
 
 const ONEOFFS = '/v1/messages/oneoffs';
 let h: Harness;
@@ -137,7 +143,7 @@ describe('sender against SQS (fauxqs), the eCourtDate simulator and Secrets Mana
       // Rotation: eCourtDate accepts only the new secret and revokes old tokens; the secret store has it.
       h.sim.setClientSecret('relay-test-client', 'rotated-secret-0123456789abcdef', { revokeTokens: true });
       h.secrets.setSecret(
-        'ecourtdate-relay/test',
+        SECRET_ID,
         JSON.stringify({ client_id: 'relay-test-client', client_secret: 'rotated-secret-0123456789abcdef' }),
       );
       await h.enqueue(jobBody({ id: 'after-rotation' }, { content: 'A different reminder.' }));

@@ -4,7 +4,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DELIVERY_HISTORY_MAX } from '#shared/ledger/delivery.ts';
 import { DETAIL_TYPE } from '#shared/webhook/events.ts';
 import { captureLogs } from '#test/helpers/log-capture.ts';
-import { startWebhookHarness, type WebhookHarness } from '#test/helpers/webhook-harness.ts';
+import {
+  startWebhookHarness,
+  WEBHOOK_LEDGER_TABLE,
+  type WebhookHarness,
+} from '#test/helpers/webhook-harness.ts';
 
 /** An outbound message update; which field names the message is UNKNOWN, so tests use several forms. */
 function statusUpdate(messageUuid: string, status: string, extra: Record<string, unknown> = {}) {
@@ -285,7 +289,7 @@ describe('DeliveryLedger', () => {
 
     const doc = DynamoDBDocumentClient.from(h.dynamodb.client);
     const item = (
-      await doc.send(new GetCommand({ TableName: 'relay-ledger', Key: { id: 'job#job-untouched' } }))
+      await doc.send(new GetCommand({ TableName: WEBHOOK_LEDGER_TABLE, Key: { id: 'job#job-untouched' } }))
     ).Item;
     expect(item).toMatchObject({
       status: 'delivered',

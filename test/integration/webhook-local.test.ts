@@ -36,12 +36,8 @@ beforeAll(async () => {
     retryDelayMs: 100,
     maxAttempts: 20,
   });
-  h = await startHarness({ simulator: { onMessageCreated: webhooks.onMessageCreated } });
-  receiver = await startLocalWebhooks({
-    secrets: h.secrets,
-    dynamodbEndpoint: h.dynamodb.endpoint,
-    ledgerTableName: LEDGER_TABLE,
-  });
+  h = await startHarness({ simulator: { onMessageCreated: webhooks.onMessageCreated }, webhooks: true });
+  receiver = await startLocalWebhooks({ world: h.world });
   for (const job of JOBS) await h.enqueue(job);
   await h.invoke();
   // What the sender does at settle time when webhooks are on: one index item per delivered job.

@@ -6,7 +6,9 @@ import { signBody } from '#shared/webhook/signature.ts';
 import {
   bodyBytes,
   startWebhookHarness,
+  WEBHOOK_EVENT_BUS,
   WEBHOOK_SECRET,
+  WEBHOOK_SECRET_ID,
   type WebhookHarness,
 } from '#test/helpers/webhook-harness.ts';
 
@@ -59,7 +61,7 @@ describe('signature', () => {
     expect(await res.json()).toEqual({ status: 'accepted' });
     expect(h.events.events).toHaveLength(1);
     expect(h.events.events[0]).toMatchObject({
-      eventBusName: 'relay-test-bus',
+      eventBusName: WEBHOOK_EVENT_BUS,
       source: EVENT_SOURCE,
       detailType: DETAIL_TYPE.inboundMessage,
       detail: { webhook_uuid: payload.uuid, kind: 'inbound_message', channel: 'text', payload },
@@ -282,10 +284,7 @@ describe('secret', () => {
     let clock = Date.now();
     const gateway = await h.gateway([h.createInstance({ now: () => clock })]);
     expect((await h.post(inboundText(), { url: gateway.url })).status).toBe(200);
-    h.secrets.setSecret(
-      'ecourtdate-relay/test/webhook',
-      JSON.stringify({ secret: 'rotated-secret-24-chars!' }),
-    );
+    h.secrets.setSecret(WEBHOOK_SECRET_ID, JSON.stringify({ secret: 'rotated-secret-24-chars!' }));
     const payload = inboundText();
     const signature = signBody('rotated-secret-24-chars!', bodyBytes(payload));
 
@@ -295,12 +294,12 @@ describe('secret', () => {
 
     expect(early.status).toBe(401);
     expect(later.status).toBe(200);
-    h.secrets.setSecret('ecourtdate-relay/test/webhook', JSON.stringify({ secret: WEBHOOK_SECRET }));
+    h.secrets.setSecret(WEBHOOK_SECRET_ID, JSON.stringify({ secret: WEBHOOK_SECRET }));
   });
 
   it('accepts signatures made with previous_secret while a rotation is under way', async () => {
     h.secrets.setSecret(
-      'ecourtdate-relay/test/webhook',
+      WEBHOOK_SECRET_ID,
       JSON.stringify({ secret: 'the-new-secret', previous_secret: WEBHOOK_SECRET }),
     );
     const gateway = await h.gateway([h.createInstance()]);
@@ -315,7 +314,7 @@ describe('secret', () => {
 
     expect(old.status).toBe(200);
     expect(fresh.status).toBe(200);
-    h.secrets.setSecret('ecourtdate-relay/test/webhook', JSON.stringify({ secret: WEBHOOK_SECRET }));
+    h.secrets.setSecret(WEBHOOK_SECRET_ID, JSON.stringify({ secret: WEBHOOK_SECRET }));
   });
 
   it('answers 503 when the secret cannot be read, so eCourtDate retries', async () => {

@@ -38,12 +38,14 @@ describe('npm start, in process', () => {
       ].join('\n'),
     );
     const report = join(dir.path, 'out', 'report.json');
-    const { io, stderr } = testIO();
+    const { io, stderr, stdout } = testIO();
 
     const status = await main(['--jobs', jobs, '--report', report, '--state-dir', dir.path], io);
 
     expect(stderr.text).toBe('');
     expect(status).toBe(0);
+    // Every call of the sender and the receiver was one the stack's IAM allows (docs/test-world.md).
+    expect(stdout.text).not.toContain('IAM:');
     const result = await readReport(report);
     expect(Object.keys(result)).toEqual(['ended', 'summary', 'jobs', 'api_calls', 'alarms']);
     expect(result.ended).toBe('settled');
