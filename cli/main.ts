@@ -25,7 +25,12 @@ import {
   type Target,
   type TargetOptions,
 } from '#cli/target.ts';
-import { DEFAULT_LOCAL_FILE, START_LOCAL_PIPELINE } from '#local/pipeline/endpoints-file.ts';
+import {
+  DEFAULT_LOCAL_FILE,
+  DEFAULT_STATE_DIR,
+  START_LOCAL_PIPELINE,
+} from '#local/pipeline/endpoints-file.ts';
+import { processIsRunning, RUN_LOCK_FILE, readRunLock } from '#local/pipeline/run-lock.ts';
 import { joinNegativeValues } from '#local/terminal/args.ts';
 import { ConfigError } from '#shared/errors.ts';
 
@@ -77,6 +82,9 @@ Commands:
                              ledger does not know, {"job_id": ID, "found": false}
   send FILE                  validate a job file (one JSON job, or JSON Lines) and send every job
       --via queue|bus        the send queue (default) or the stack's EventBridge bus
+  local stop                 stop the local pipeline (npm start) of the state directory, as Ctrl-C in its
+                             terminal does, and wait for it to end; also: npm run stop
+      --state-dir DIR        the run's --state-dir (default ${DEFAULT_STATE_DIR})
   check-credentials          read the secret, get a token, call GET /v1/settings, and say what is wrong
       --agency-reference R   then check that the API client can reach agency R
       --json                 one JSON object: {"passed": ..., "steps": [{"step", "ok", "summary", "advice"}]}
@@ -120,6 +128,7 @@ const OPTIONS = {
   max: { type: 'string' },
   json: { type: 'boolean' },
   'agency-reference': { type: 'string' },
+  'state-dir': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -165,6 +174,8 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
     ledgerTable: values['ledger-table'],
     dynamodbEndpoint: values['dynamodb-endpoint'],
   };
+
+  if (command === 'local') return localCommand(sub, rest, values['state-dir'], io);
 
   let target: Target | undefined;
   try {
@@ -321,6 +332,46 @@ function argumentErrorText(error: unknown): string {
   const hint = distance(name, known) <= 2 ? ` (did you mean --${known}?)` : '';
   return `unknown option ${option}${hint}`;
 }
+
+/**
+ * `local stop`: stops the `npm start` that holds the state directory (its `run.lock`), as Ctrl-C in its terminal
+ * would (SIGINT), and waits for it to end. Exit 0 once it stopped; 2 when none runs there or it did not stop.
+ */
+async function localCommand(
+  sub: string | undefined,
+  rest: readonly string[],
+  stateDir: string | undefined,
+  io: CliIO,
+): Promise<number> {
+  if (sub !== 'stop' || rest.length > 0) {
+    io.stderr.write(`relay: local needs the subcommand stop, e.g. npm run relay -- local stop\n`);
+    return 2;
+  }
+  const dir = resolve(io.cwd, stateDir ?? DEFAULT_STATE_DIR);
+  const pid = await readRunLock(dir);
+  if (pid === undefined || !processIsRunning(pid)) {
+    io.stderr.write(
+      `relay: no local pipeline is running with the state directory ${dir} (no live ${RUN_LOCK_FILE})\n`,
+    );
+    return 2;
+  }
+  process.kill(pid, 'SIGINT');
+  for (let waited = 0; waited < LOCAL_STOP_WAIT_MS; waited += 200) {
+    if (!processIsRunning(pid)) {
+      io.stdout.write(`Stopped the local pipeline (process ${pid}).\n`);
+      return 0;
+    }
+    await new Promise((wake) => setTimeout(wake, 200));
+  }
+  io.stderr.write(
+    `relay: the local pipeline (process ${pid}) did not stop within ${LOCAL_STOP_WAIT_MS / 1000} s of SIGINT; ` +
+      `end it with: kill ${pid}\n`,
+  );
+  return 2;
+}
+
+/** How long `local stop` waits for the pipeline to end after SIGINT, ms. */
+const LOCAL_STOP_WAIT_MS = 30_000;
 
 /** The dead letters `--reason` and `--job-id` select. */
 function selectionOf(values: Values): DeadLetterSelection {

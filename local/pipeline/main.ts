@@ -109,10 +109,11 @@ export async function main(argv: readonly string[], io: MainIO = processIO()): P
     const own = options.stateDir !== DEFAULT_STATE_DIR;
     const local = own ? `--local --local-file ${join(options.stateDir, ENDPOINTS_FILE)}` : '--local';
     const start = own ? `${START_LOCAL_PIPELINE} --state-dir ${options.stateDir}` : START_LOCAL_PIPELINE;
+    const stop = own ? `npm run stop -- --state-dir ${options.stateDir}` : 'npm run stop';
     io.stdout.write(
       `\nStill running: the queues, ${options.ecourtdateUrl ? 'the secret' : 'the simulator, the secret'} and ` +
         `the sender instances. Endpoints: ${run.endpointsFile}\n` +
-        `Try: npm run relay -- dlq list ${local}    (Ctrl-C stops)\n`,
+        `Try: npm run relay -- dlq list ${local}    (Ctrl-C or ${stop} stops it)\n`,
     );
     await aborted(io.signal);
     await run.stop();

@@ -15,6 +15,7 @@ import { planRun, type RunPlan, StartError } from '#local/pipeline/plan.ts';
 import type { OutputStream } from '#local/pipeline/progress.ts';
 import { buildReport, type RunEnd, type RunReport, renderSummary } from '#local/pipeline/report.ts';
 import { type LocalResources, startLocalResources, WEBHOOK_LOG_FILE } from '#local/pipeline/resources.ts';
+import { acquireRunLock } from '#local/pipeline/run-lock.ts';
 import { type PipelineHooks, type Senders, startSenders } from '#local/pipeline/senders.ts';
 import { watchUntilSettled } from '#local/pipeline/watch.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
@@ -79,6 +80,15 @@ export async function runPlan(
   hooks: PipelineHooks = {},
 ): Promise<PipelineRun> {
   const closers = new Closers();
+  // One run per state directory: a second one would truncate the first one's logs.
+  const lock = await acquireRunLock(plan.stateDir);
+  if (lock.kind === 'held') {
+    throw new StartError(
+      `another npm start (process ${lock.pid}) is using the state directory ${displayPath(io.cwd, plan.stateDir)}: ` +
+        'stop it first (npm run stop, or Ctrl-C in its terminal), or give this run a --state-dir of its own',
+    );
+  }
+  closers.push(() => lock.release());
   // Jobs the relay sends as written but eCourtDate may refuse or read otherwise (docs/contract.md).
   for (const warning of jobWarnings(plan)) io.stdout.write(`warning: ${warning}\n`);
   try {

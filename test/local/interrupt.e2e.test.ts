@@ -99,4 +99,24 @@ describe('Ctrl-C on npm start (a child process, SIGINT to its process group as a
     expect(started.stdout()).toContain(`Stopped; removed ${endpoints}`);
     expect(await exists(endpoints)).toBe(false);
   });
+
+  it('npm run stop (relay local stop) stops a background run of its state directory, and a second npm start there is refused while it runs', async () => {
+    const jobs = await dir.file('jobs.jsonl', jobLine('fine', '+15551230407'));
+    started = startProcess(['--jobs', jobs, '--keep-running', '--state-dir', dir.path]);
+    await started.waitForOutput(/^Still running/m);
+    expect(started.stdout()).toContain(`npm run stop -- --state-dir ${dir.path} stops it`);
+
+    const second = startProcess(['--jobs', jobs, '--state-dir', dir.path]);
+    expect(await second.exited).toBe(2);
+    expect(second.stderr()).toMatch(/another npm start \(process \d+\) is using the state directory/);
+
+    const stop = await relay('local', 'stop', '--state-dir', dir.path);
+
+    expect(stop.status).toBe(0);
+    expect(stop.stdout).toMatch(/^Stopped the local pipeline \(process \d+\)\.$/m);
+    expect(await started.exited).toBe(0);
+    const again = await relay('local', 'stop', '--state-dir', dir.path);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toContain('no local pipeline is running with the state directory');
+  });
 });
