@@ -36,7 +36,7 @@ export const PRODUCTION_BASE_URLS = {
   'us-texas': 'https://us-texas.api.ecourtdate.com',
   multi: 'https://api.ecourtdate.com',
 } as const;
-export type ProductionRegion = keyof typeof PRODUCTION_BASE_URLS;
+export type EcourtdateRegion = keyof typeof PRODUCTION_BASE_URLS;
 
 /** The EventBridge `detail-type` upstream systems publish send jobs with. */
 export const EVENT_DETAIL_TYPE = 'eCourtDate Send Message';
@@ -90,7 +90,7 @@ export interface StageConfig {
   /** eCourtDate API base URL, https only. */
   readonly baseUrl: string;
   /** Production region the base URL came from; undefined for staging or an explicit `baseUrl`. */
-  readonly productionRegion: ProductionRegion | undefined;
+  readonly ecourtdateRegion: EcourtdateRegion | undefined;
   /** Subscribed to the on-call topic when set (the recipient must confirm the subscription e-mail). */
   readonly onCallEmail: string | undefined;
   /** Most sender instances the SQS event source runs at once (2-1000). */
@@ -147,7 +147,7 @@ const STAGE_DEFAULTS = {
 /** Every setting the app reads from CDK context; anything else that looks like one is a typo. */
 export const SETTINGS = [
   'stage',
-  'productionRegion',
+  'ecourtdateRegion',
   'baseUrl',
   'onCallEmail',
   'maxConcurrency',
@@ -181,7 +181,7 @@ export const SETTINGS = [
  * Throws `ConfigError` naming the first bad setting.
  *
  * @example
- * const config = loadStageConfig({ stage: 'production', productionRegion: 'us-east', maxConcurrency: '10' });
+ * const config = loadStageConfig({ stage: 'production', ecourtdateRegion: 'us-east', maxConcurrency: '10' });
  */
 export function loadStageConfig(context: Context): StageConfig {
   rejectUnknownSettings(context);
@@ -189,14 +189,23 @@ export function loadStageConfig(context: Context): StageConfig {
   const stage = read.oneOf('stage', STAGES, undefined);
   const defaults = STAGE_DEFAULTS[stage];
 
-  const productionRegion =
-    read.text('productionRegion') === undefined
-      ? undefined
-      : read.oneOf('productionRegion', keysOf(PRODUCTION_BASE_URLS), undefined);
-  if (productionRegion !== undefined && stage !== 'production') {
-    throw new ConfigError('productionRegion', 'applies to the production stage only');
+  const regionText = read.text('ecourtdateRegion');
+  // An AWS region (us-east-1) is chosen by the AWS profile or CDK_DEFAULT_REGION, never by this setting.
+  if (regionText !== undefined && /^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(regionText)) {
+    throw new ConfigError(
+      'ecourtdateRegion',
+      `expected eCourtDate's region (${keysOf(PRODUCTION_BASE_URLS).join(', ')}), got the AWS region "${regionText}": ` +
+        'the AWS region comes from your AWS profile or CDK_DEFAULT_REGION (docs: "First deploy")',
+    );
   }
-  const baseUrl = resolveBaseUrl(read, stage, productionRegion);
+  const ecourtdateRegion =
+    regionText === undefined
+      ? undefined
+      : read.oneOf('ecourtdateRegion', keysOf(PRODUCTION_BASE_URLS), undefined);
+  if (ecourtdateRegion !== undefined && stage !== 'production') {
+    throw new ConfigError('ecourtdateRegion', 'applies to the production stage only');
+  }
+  const baseUrl = resolveBaseUrl(read, stage, ecourtdateRegion);
 
   const maxConcurrency = read.number('maxConcurrency', defaults.maxConcurrency, { min: 2, max: 1000 });
   // eCourtDate allows 1,000 requests a minute per API client, token requests included.
@@ -291,7 +300,7 @@ export function loadStageConfig(context: Context): StageConfig {
     stage,
     stackName: stackNameOf(stage),
     baseUrl,
-    productionRegion,
+    ecourtdateRegion,
     onCallEmail: optionalEmail(read, 'onCallEmail'),
     maxConcurrency,
     requestsPerMinute,
@@ -410,9 +419,14 @@ export function worstCaseBackoffSeconds(input: {
   return total;
 }
 
+/** Settings that were renamed, with the name to use now. */
+const RENAMED_SETTINGS: Readonly<Record<string, string>> = { productionRegion: 'ecourtdateRegion' };
+
 function rejectUnknownSettings(context: Context): void {
   const known = new Set<string>(SETTINGS);
   for (const key of Object.keys(context)) {
+    const renamed = RENAMED_SETTINGS[key];
+    if (renamed !== undefined) throw new ConfigError(key, `was renamed ${renamed}: use -c ${renamed}=...`);
     // CDK's own keys carry ':' or '@' or '-' ("@aws-cdk/core:...", "aws:cdk:..."); plain camelCase is ours.
     if (/^[a-z][A-Za-z0-9]*$/.test(key) && !known.has(key)) {
       throw new ConfigError(key, `is not a setting of this app; known settings: ${SETTINGS.join(', ')}`);
@@ -420,13 +434,13 @@ function rejectUnknownSettings(context: Context): void {
   }
 }
 
-function resolveBaseUrl(read: SettingsReader, stage: Stage, region: ProductionRegion | undefined): string {
+function resolveBaseUrl(read: SettingsReader, stage: Stage, region: EcourtdateRegion | undefined): string {
   const raw = read.text('baseUrl');
   if (raw === undefined) {
     return stage === 'staging' ? STAGING_BASE_URL : PRODUCTION_BASE_URLS[region ?? 'multi'];
   }
   if (region !== undefined) {
-    throw new ConfigError('baseUrl', 'set either baseUrl or productionRegion, not both');
+    throw new ConfigError('baseUrl', 'set either baseUrl or ecourtdateRegion, not both');
   }
   const url = parseBaseUrl(raw, 'baseUrl');
   if (url.protocol !== 'https:') {

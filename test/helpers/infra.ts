@@ -29,7 +29,7 @@ export interface SynthesizedRelay {
  * included: a finding that is not acknowledged throws here.
  *
  * @example
- * const { template } = synthRelay({ stage: 'production', productionRegion: 'us-east' });
+ * const { template } = synthRelay({ stage: 'production', ecourtdateRegion: 'us-east' });
  */
 export function synthRelay(
   context: Record<string, unknown> = {},

@@ -44,7 +44,7 @@ describe('cdk-nag AwsSolutions', () => {
   it('finds nothing unacknowledged with an existing secret, a named bus and an on-call e-mail', () => {
     const { app } = synthRelay({
       stage: 'production',
-      productionRegion: 'us-east',
+      ecourtdateRegion: 'us-east',
       existingSecretName: 'court-a/ecourtdate-api',
       eventBusName: 'court-a-integrations',
       onCallEmail: 'oncall@court.example',

@@ -36,7 +36,7 @@ describe('stage defaults', () => {
       stage: 'staging',
       stackName: 'EcourtdateRelay-staging',
       baseUrl: 'https://staging.api.ecourtdate.com',
-      productionRegion: undefined,
+      ecourtdateRegion: undefined,
       onCallEmail: undefined,
       maxConcurrency: 2,
       requestsPerMinute: 900,
@@ -76,10 +76,10 @@ describe('stage defaults', () => {
     });
   });
 
-  it.each(Object.entries(PRODUCTION_BASE_URLS))('maps productionRegion=%s to %s', (region, url) => {
-    expect(production({ productionRegion: region })).toMatchObject({
+  it.each(Object.entries(PRODUCTION_BASE_URLS))('maps ecourtdateRegion=%s to %s', (region, url) => {
+    expect(production({ ecourtdateRegion: region })).toMatchObject({
       baseUrl: url,
-      productionRegion: region,
+      ecourtdateRegion: region,
     });
   });
 
@@ -342,8 +342,14 @@ describe('invalid settings fail the synth, naming the setting', () => {
   it.each([
     [{ stage: undefined }, 'stage', /is required: one of staging, production/],
     [{ stage: 'prod' }, 'stage', /expected one of staging, production, got "prod"/],
-    [{ stage: 'staging', productionRegion: 'us-east' }, 'productionRegion', /production stage only/],
-    [{ stage: 'production', productionRegion: 'eu-west' }, 'productionRegion', /expected one of us-east/],
+    [{ stage: 'staging', ecourtdateRegion: 'us-east' }, 'ecourtdateRegion', /production stage only/],
+    [{ stage: 'production', ecourtdateRegion: 'eu-west' }, 'ecourtdateRegion', /expected one of us-east/],
+    [
+      { stage: 'production', ecourtdateRegion: 'us-east-1' },
+      'ecourtdateRegion',
+      /expected eCourtDate's region .*got the AWS region "us-east-1": the AWS region comes from your AWS profile/,
+    ],
+    [{ stage: 'production', productionRegion: 'us-east' }, 'productionRegion', /was renamed ecourtdateRegion/],
     [{ stage: 'production', baseUrl: 'http://api.ecourtdate.com' }, 'baseUrl', /https:\/\//],
     [{ stage: 'production', baseUrl: 'http://localhost:8080' }, 'baseUrl', /https:\/\/ only/],
     [{ stage: 'production', baseUrl: 'not a url' }, 'baseUrl', /absolute URL/],
@@ -358,9 +364,9 @@ describe('invalid settings fail the synth, naming the setting', () => {
       /must not use a production API/,
     ],
     [
-      { stage: 'production', baseUrl: 'https://api.ecourtdate.com', productionRegion: 'us-east' },
+      { stage: 'production', baseUrl: 'https://api.ecourtdate.com', ecourtdateRegion: 'us-east' },
       'baseUrl',
-      /either baseUrl or productionRegion/,
+      /either baseUrl or ecourtdateRegion/,
     ],
     [{ stage: 'staging', onCallEmail: 'on-call' }, 'onCallEmail', /expected one e-mail address/],
     [{ stage: 'staging', onCallEmail: 'a@b.example,c@d.example' }, 'onCallEmail', /one e-mail address/],
@@ -468,7 +474,7 @@ describe('invalid settings fail the synth, naming the setting', () => {
 
   it('lists the known settings when a setting is unknown', () => {
     expect(() => staging({ onCallMail: 'a@b.example' })).toThrow(
-      /known settings: stage, productionRegion, baseUrl/,
+      /known settings: stage, ecourtdateRegion, baseUrl/,
     );
   });
 

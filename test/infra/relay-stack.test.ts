@@ -779,7 +779,7 @@ describe('stages', () => {
     expect(onlyResource(multi, 'AWS::Lambda::EventSourceMapping').properties).toMatchObject({
       ScalingConfig: { MaximumConcurrency: 5 },
     });
-    const texas = synthRelay({ stage: 'production', productionRegion: 'us-texas' }).template;
+    const texas = synthRelay({ stage: 'production', ecourtdateRegion: 'us-texas' }).template;
     expect(senderEnvironment(texas)[ENV.baseUrl]).toBe('https://us-texas.api.ecourtdate.com');
     texas.hasOutput(OUTPUT.ecourtdateBaseUrl, { Value: 'https://us-texas.api.ecourtdate.com' });
   });

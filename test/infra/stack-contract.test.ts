@@ -16,7 +16,7 @@ describe('senderEnvironment: the one description of what the sender is told', ()
   it("is an environment the sender's configuration accepts, with the stage's settings and the resources", () => {
     const stage = loadStageConfig({
       stage: 'production',
-      productionRegion: 'us-east',
+      ecourtdateRegion: 'us-east',
       maxConcurrency: '4',
       backoffSeconds: '30,90',
       maxAttempts: '4',

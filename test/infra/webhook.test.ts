@@ -378,7 +378,7 @@ describe('cdk-nag AwsSolutions with webhooks on', () => {
     [
       {
         stage: 'production',
-        productionRegion: 'us-east',
+        ecourtdateRegion: 'us-east',
         webhooks: 'true',
         existingWebhookSecretName: 'x/y',
         eventBusName: 'court-bus',
