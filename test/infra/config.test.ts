@@ -349,7 +349,11 @@ describe('invalid settings fail the synth, naming the setting', () => {
       'ecourtdateRegion',
       /expected eCourtDate's region .*got the AWS region "us-east-1": the AWS region comes from your AWS profile/,
     ],
-    [{ stage: 'production', productionRegion: 'us-east' }, 'productionRegion', /was renamed ecourtdateRegion/],
+    [
+      { stage: 'production', productionRegion: 'us-east' },
+      'productionRegion',
+      /was renamed ecourtdateRegion/,
+    ],
     [{ stage: 'production', baseUrl: 'http://api.ecourtdate.com' }, 'baseUrl', /https:\/\//],
     [{ stage: 'production', baseUrl: 'http://localhost:8080' }, 'baseUrl', /https:\/\/ only/],
     [{ stage: 'production', baseUrl: 'not a url' }, 'baseUrl', /absolute URL/],
