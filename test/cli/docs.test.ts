@@ -20,6 +20,28 @@ function filesUnder(...folders: string[]): string[] {
 }
 
 describe('what a newcomer reads', () => {
+  it('example jobs never go stale: every expires_at and scheduled_at in the docs and examples is at least a year ahead (but the job that shows expiry)', () => {
+    const yearAhead = Date.now() + 365 * 86_400_000;
+    const texts = [
+      ...filesUnder('docs')
+        .filter((file) => file.endsWith('.md'))
+        .map((file) => readFileSync(file, 'utf8')),
+      readme,
+      ...filesUnder('examples').map((file) =>
+        readFileSync(file, 'utf8')
+          .split('\n')
+          .filter((line) => !line.includes('"id":"expired"'))
+          .join('\n'),
+      ),
+    ];
+    const stale = texts.flatMap((text) =>
+      [...text.matchAll(/"(expires_at|scheduled_at)":\s*"([^"]+)"/g)]
+        .filter((match) => Date.parse(match[2] ?? '') < yearAhead)
+        .map((match) => `${match[1]}: ${match[2]}`),
+    );
+    expect(stale).toEqual([]);
+  });
+
   it("the code cites the project's own contract (docs/contract.md), never a document outside the repository", () => {
     const citing = filesUnder('cli', 'local', 'shared', 'infra', 'functions', 'test', 'docs')
       .filter((file) => /\.(ts|md)$/.test(file))
