@@ -113,7 +113,19 @@ export interface SummaryContext {
   readonly nextStep?: string | undefined;
   /** The jobs' delivery status from eCourtDate's webhooks, by job id; undefined leaves the section out. */
   readonly deliveries?: ReadonlyMap<string, JobDelivery> | undefined;
+  /**
+   * The run is the demo (the sample jobs against the built-in simulator): the summary says that its dead letters
+   * and alarms are deliberate, one per row of the response table. @default false
+   */
+  readonly demo?: boolean | undefined;
 }
+
+/** What the demo's summary says of its dead letters and alarms, so that a newcomer does not take them for faults. */
+export const DEMO_NOTE =
+  'This is the demo: its dead letters and the alarms it raises are deliberate. Each sample job plays one row ' +
+  'of the response table (docs/contract.md): the 400, 403, 404, expired and invalid jobs end on the dead-letter ' +
+  'queue with their reason, and their 403s, 401s and dead letters raise Forbidden403, AuthFailing and ' +
+  'DeadLetterQueueNotEmpty, as on-call would see them. Run your own jobs with --jobs FILE.';
 
 /** The summary printed at the end of a run: outcomes and reasons, every job with why, API calls, alarms. */
 export function renderSummary(context: SummaryContext): string {
@@ -135,6 +147,7 @@ export function renderSummary(context: SummaryContext): string {
     );
   }
   if (context.transportFailure !== undefined) lines.push(context.transportFailure);
+  if (context.demo) lines.push(DEMO_NOTE);
   lines.push('');
 
   const reasons = new Map<string, number>();

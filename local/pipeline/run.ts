@@ -16,6 +16,7 @@ import type { OutputStream } from '#local/pipeline/progress.ts';
 import { buildReport, type RunEnd, type RunReport, renderSummary } from '#local/pipeline/report.ts';
 import { type LocalResources, startLocalResources, WEBHOOK_LOG_FILE } from '#local/pipeline/resources.ts';
 import { acquireRunLock } from '#local/pipeline/run-lock.ts';
+import { SAMPLE_JOBS_FILE } from '#local/pipeline/scenario.ts';
 import { type PipelineHooks, type Senders, startSenders } from '#local/pipeline/senders.ts';
 import { watchUntilSettled } from '#local/pipeline/watch.ts';
 import { alarmDefinitions } from '#shared/alarm-definitions.ts';
@@ -155,6 +156,7 @@ async function report(
     transportFailure: senders.firstTransportFailure(),
     nextStep: plan.options.ecourtdateUrl ? localCheckAdvice(plan, io.cwd) : undefined,
     deliveries,
+    demo: plan.options.jobsFile === SAMPLE_JOBS_FILE && plan.options.ecourtdateUrl === undefined,
   });
   // A grant the code needs and the stack lacks would fail in AWS: said after the summary, never hidden.
   const summary =

@@ -46,6 +46,8 @@ describe('npm start, in process', () => {
     expect(status).toBe(0);
     // Every call of the sender and the receiver was one the stack's IAM allows (docs/test-world.md).
     expect(stdout.text).not.toContain('IAM:');
+    // Not the demo: the user's own jobs, whose dead letters are no show.
+    expect(stdout.text).not.toContain('This is the demo');
     const result = await readReport(report);
     expect(Object.keys(result)).toEqual(['ended', 'summary', 'jobs', 'api_calls', 'alarms']);
     expect(result.ended).toBe('settled');

@@ -134,6 +134,10 @@ describe('npm start, end to end (a child process, the sample jobs, the built-in 
   it('prints plain progress lines and the summary table', () => {
     expect(run.stdout).toMatch(/^progress: \d+\/22 settled/m);
     expect(run.stdout).toContain('22 jobs against the built-in eCourtDate simulator');
+    // A newcomer's first run: its dead letters and alarms are the demo's, on purpose.
+    expect(run.stdout).toContain(
+      'This is the demo: its dead letters and the alarms it raises are deliberate.',
+    );
     expect(run.stdout).toMatch(/^dead-lettered\s+10\s+bad_request 1/m);
     expect(run.stdout).toMatch(/^duplicate-of-ok-1\s+duplicate/m);
     expect(run.stdout).toMatch(/^\(no id\) line 21\s+dead_lettered\s+invalid_job\s+0\s/m);
