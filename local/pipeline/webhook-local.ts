@@ -62,11 +62,10 @@ const LOCAL_AWS = { region: 'us-east-1', credentials: { accessKeyId: 'local', se
  * published. Throws when the world has no webhooks. `close()` stops the receiver, not the world.
  *
  * @example
- * const world = await startWorld({ webhooks: true });
- * const webhooks = await startLocalWebhooks({ world });
- * const sim = await startSimulator({
- *   onMessageCreated: createSimulatorWebhooks({ url: webhooks.url, secret: webhooks.secret }).onMessageCreated,
- * });
+ * let webhooks: LocalWebhooks | undefined;
+ * const simulatorWebhooks = createSimulatorWebhooks({ url: () => webhooks?.url, secret: LOCAL_WEBHOOK_SECRET });
+ * const world = await startWorld({ webhooks: true, simulator: { onMessageCreated: simulatorWebhooks.onMessageCreated } });
+ * webhooks = await startLocalWebhooks({ world });
  */
 export async function startLocalWebhooks(options: LocalWebhookOptions): Promise<LocalWebhooks> {
   const { receiverEnv, events, webhookSecret } = options.world;

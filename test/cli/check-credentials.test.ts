@@ -2,26 +2,32 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OUTPUT } from '#infra/stack-contract.ts';
-import { type Simulator, startSimulator } from '#local/ecourtdate-simulator/index.ts';
-import { type SecretsManagerStub, startSecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import type { Simulator } from '#local/ecourtdate-simulator/index.ts';
+import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
+import { LOCAL_RESOURCE_NAMES, startWorld, type World } from '#local/world.ts';
 import { relay } from '#test/cli/run.ts';
 
-const SECRET_ID = 'ecourtdate-relay/staging/api-credentials';
+/** The world's API-credentials secret (local/resource-names.ts), holding this client. */
+const SECRET_ID = LOCAL_RESOURCE_NAMES.apiCredentialsSecretId;
 const CLIENT_ID = 'relay-staging-client';
 const CLIENT_SECRET = 'cs_4b1d9e7f2a6c8e0d1f3b5a7c9e1d3f5a';
 
+let world: World;
 let sim: Simulator;
 let secrets: SecretsManagerStub;
 
 beforeEach(async () => {
-  sim = await startSimulator({ clients: { [CLIENT_ID]: CLIENT_SECRET }, knownAgencies: ['county-a'] });
-  secrets = await startSecretsManagerStub({
-    secrets: { [SECRET_ID]: JSON.stringify({ client_id: CLIENT_ID, client_secret: CLIENT_SECRET }) },
+  world = await startWorld({
+    apiClient: { id: CLIENT_ID, secret: CLIENT_SECRET },
+    simulator: { knownAgencies: ['county-a'] },
   });
+  if (world.simulator === undefined) throw new Error('the world started no simulator');
+  sim = world.simulator;
+  secrets = world.secrets;
 });
 
 afterEach(async () => {
-  await Promise.all([sim.close(), secrets.close()]);
+  await world.close();
 });
 
 function check(...extra: string[]) {
@@ -43,7 +49,7 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
 
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(
-      /^ok {3}secret: read secret ecourtdate-relay\/staging\/api-credentials: client_id rela…nt$/m,
+      /^ok {3}secret: read secret ecourtdate-relay\/local\/api-credentials: client_id rela…nt$/m,
     );
     expect(run.stdout).toMatch(/^ok {3}token: got a token from .*\/oauth\/token \(HTTP 201\)$/m);
     expect(run.stdout).toMatch(

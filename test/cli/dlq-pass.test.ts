@@ -2,7 +2,8 @@ import { ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listDeadLetters, listingNotes, redriveDeadLetters, renderDeadLetters } from '#cli/commands/dlq.ts';
 import { closeTarget, resolveTarget, type Target } from '#cli/target.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import type { EmulatedQueue, SqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import { startWorld, type World } from '#local/world.ts';
 import type { DeadLetterReason } from '#shared/outcome.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 
@@ -17,6 +18,7 @@ function body(id: string): string {
 }
 
 describe('dlq list and dlq redrive --reason end after one pass over thousands of dead letters', () => {
+  let world: World;
   let emulator: SqsEmulator;
   let sendQueue: EmulatedQueue;
   let dlq: EmulatedQueue;
@@ -45,9 +47,10 @@ describe('dlq list and dlq redrive --reason end after one pass over thousands of
     Array.from({ length: Math.ceil((DEAD_LETTERS - from) / step) }, (_, k) => `job-${from + k * step}`);
 
   beforeEach(async () => {
-    emulator = await startSqsEmulator();
-    dlq = await emulator.createQueue('dlq');
-    sendQueue = await emulator.createQueue('send');
+    world = await startWorld();
+    emulator = world.sqs;
+    dlq = world.deadLetterQueue;
+    sendQueue = world.sendQueue;
     target = await resolveTarget(
       { endpointUrl: emulator.endpoint, sendQueueUrl: sendQueue.url, dlqUrl: dlq.url },
       process.cwd(),
@@ -57,7 +60,7 @@ describe('dlq list and dlq redrive --reason end after one pass over thousands of
 
   afterEach(async () => {
     closeTarget(target);
-    await emulator.stop();
+    await world.close();
   });
 
   it(
@@ -71,7 +74,7 @@ describe('dlq list and dlq redrive --reason end after one pass over thousands of
         'Stopped early: the messages listed first were shown again (their 1 s hide ran out), so the listing ' +
           'had been round the queue once: listed 3000 of about 3000 visible when it began.',
       );
-      const left = await emulator.inspect('dlq');
+      const left = await emulator.inspect(dlq.name);
       expect(left.ready).toHaveLength(DEAD_LETTERS);
       expect(left.inflight).toHaveLength(0);
       expect(emulator.refusals()).toEqual([]);
@@ -106,7 +109,7 @@ describe('dlq list and dlq redrive --reason end after one pass over thousands of
       expect(JSON.parse(json[listed] ?? '')).toEqual({
         stopped_early: { reason: 'time_budget', listed, visible_at_start: 3000, not_visible_at_start: 0 },
       });
-      const left = await emulator.inspect('dlq');
+      const left = await emulator.inspect(dlq.name);
       expect(left.ready).toHaveLength(DEAD_LETTERS);
       expect(left.inflight).toHaveLength(0);
     },
@@ -129,9 +132,9 @@ describe('dlq list and dlq redrive --reason end after one pass over thousands of
 
       expect(runs[0]?.stoppedEarly).toBe('seen_again');
       expect(runs.reduce((sum, r) => sum + r.moved, 0)).toBe(DEAD_LETTERS / 2);
-      const sent = (await emulator.inspect('send')).ready.map((m) => JSON.parse(m.body).id as string);
+      const sent = (await emulator.inspect(sendQueue.name)).ready.map((m) => JSON.parse(m.body).id as string);
       expect(sent.sort()).toEqual(ids(0, 2).sort());
-      const left = await emulator.inspect('dlq');
+      const left = await emulator.inspect(dlq.name);
       expect(left.ready.map((m) => JSON.parse(m.body).id as string).sort()).toEqual(ids(1, 2).sort());
       expect(left.inflight).toHaveLength(0);
       expect(emulator.ignoredDeletes()).toEqual([]);
@@ -153,9 +156,9 @@ describe('dlq list and dlq redrive --reason end after one pass over thousands of
       expect(first.moved).toBeGreaterThan(0);
       expect(first.moved).toBeLessThan(DEAD_LETTERS / 2);
       expect(first.moved + second.moved).toBe(DEAD_LETTERS / 2);
-      const sent = (await emulator.inspect('send')).ready.map((m) => JSON.parse(m.body).id as string);
+      const sent = (await emulator.inspect(sendQueue.name)).ready.map((m) => JSON.parse(m.body).id as string);
       expect(sent.sort()).toEqual(ids(0, 2).sort());
-      expect((await emulator.inspect('dlq')).ready).toHaveLength(DEAD_LETTERS / 2);
+      expect((await emulator.inspect(dlq.name)).ready).toHaveLength(DEAD_LETTERS / 2);
     },
     PASS_TIMEOUT_MS,
   );

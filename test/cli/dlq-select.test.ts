@@ -3,7 +3,8 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { redriveDeadLetters, renderRedrive } from '#cli/commands/dlq.ts';
 import { closeTarget, resolveTarget, type Target } from '#cli/target.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import type { EmulatedQueue, SqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import { startWorld, type World } from '#local/world.ts';
 import type { DeadLetterReason } from '#shared/outcome.ts';
 import { DLQ_ATTRIBUTE, sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
 import { relay } from '#test/cli/run.ts';
@@ -17,6 +18,7 @@ function body(id: string): string {
 const jobIdOf = (message: { readonly body: string }) => (JSON.parse(message.body) as { id: string }).id;
 
 describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs named, against the SQS emulator', () => {
+  let world: World;
   let emulator: SqsEmulator;
   let sendQueue: EmulatedQueue;
   let dlq: EmulatedQueue;
@@ -43,9 +45,10 @@ describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs name
   }
 
   beforeEach(async () => {
-    emulator = await startSqsEmulator();
-    dlq = await emulator.createQueue('dlq');
-    sendQueue = await emulator.createQueue('send');
+    world = await startWorld();
+    emulator = world.sqs;
+    dlq = world.deadLetterQueue;
+    sendQueue = world.sendQueue;
     target = ['--endpoint-url', emulator.endpoint, '--send-queue-url', sendQueue.url, '--dlq-url', dlq.url];
     await deadLetter('created-1', 'unknown_outcome', 503);
     await deadLetter('not-created-1', 'unknown_outcome', 504);
@@ -56,11 +59,11 @@ describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs name
 
   afterEach(async () => {
     expect(emulator.refusals()).toEqual([]);
-    await emulator.stop();
+    await world.close();
   });
 
   it('redrive --job-id: sends exactly those jobs back, each with every attribute it had (dead_letter_id too), and leaves the rest', async () => {
-    const before = await attributesByJob('dlq');
+    const before = await attributesByJob(dlq.name);
 
     const run = await relay(
       'dlq',
@@ -78,15 +81,15 @@ describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs name
       /^Sent 2 job\(s\) back to the send queue of .* \(not-created-\d, not-created-\d\); /,
     );
     expect(run.stdout).toContain('3 other dead-lettered job(s) left where they were.');
-    const sent = await emulator.inspect('send');
+    const sent = await emulator.inspect(sendQueue.name);
     expect(sent.ready.map((m) => m.body).sort()).toEqual([body('not-created-1'), body('not-created-2')]);
-    const sentAttributes = await attributesByJob('send');
+    const sentAttributes = await attributesByJob(sendQueue.name);
     for (const id of ['not-created-1', 'not-created-2']) {
       expect(Object.keys(before.get(id) ?? {})).toHaveLength(9);
       expect(sentAttributes.get(id)).toEqual(before.get(id));
       expect(sentAttributes.get(id)?.[DLQ_ATTRIBUTE.deadLetterId]?.StringValue).toBe(`token-${id}`);
     }
-    const left = await emulator.inspect('dlq');
+    const left = await emulator.inspect(dlq.name);
     expect(left.ready.map(jobIdOf).sort()).toEqual(['created-1', 'created-2', 'refused']);
     expect(left.inflight).toHaveLength(0);
   });
@@ -99,7 +102,7 @@ describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs name
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('Sent 2 job(s) back to the send queue');
     expect(run.stdout).toContain('(not-created-1); 4 other');
-    const sent = (await emulator.inspect('send')).ready;
+    const sent = (await emulator.inspect(sendQueue.name)).ready;
     expect(sent.map(jobIdOf)).toEqual(['not-created-1', 'not-created-1']);
     expect(new Set(sent.map((m) => m.messageAttributes?.[DLQ_ATTRIBUTE.deadLetterId]?.StringValue))).toEqual(
       new Set(['token-not-created-1']),
@@ -122,7 +125,7 @@ describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs name
     expect(run.stderr).toBe(
       'relay: no dead letter of job(s) no-such-job was found in this pass. Check the ids with dlq list.\n',
     );
-    expect((await emulator.inspect('send')).ready.map(jobIdOf)).toEqual(['not-created-1']);
+    expect((await emulator.inspect(sendQueue.name)).ready.map(jobIdOf)).toEqual(['not-created-1']);
   });
 
   it('redrive --job-id with --reason: only the dead letters that match both; a job with another reason is named', async () => {
@@ -145,13 +148,13 @@ describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs name
       'no dead letter with reason unknown_outcome of job(s) refused was found in this pass; refused is ' +
         'dead-lettered with reason forbidden.',
     );
-    expect((await emulator.inspect('send')).ready.map(jobIdOf)).toEqual(['not-created-1']);
-    expect((await emulator.inspect('dlq')).ready).toHaveLength(4);
+    expect((await emulator.inspect(sendQueue.name)).ready.map(jobIdOf)).toEqual(['not-created-1']);
+    expect((await emulator.inspect(dlq.name)).ready).toHaveLength(4);
   });
 
   it('delete --job-id: deletes exactly those dead letters, prints job id, reason and dead-letter time, never the body', async () => {
     const before = new Map(
-      (await emulator.inspect('dlq')).ready.map((m) => [
+      (await emulator.inspect(dlq.name)).ready.map((m) => [
         jobIdOf(m),
         m.messageAttributes?.[DLQ_ATTRIBUTE.deadLetteredAt]?.StringValue,
       ]),
@@ -174,10 +177,10 @@ describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs name
     );
     for (const secret of [CONTENT, '+15550100503', 'Service Unavailable'])
       expect(run.stdout).not.toContain(secret);
-    const left = await emulator.inspect('dlq');
+    const left = await emulator.inspect(dlq.name);
     expect(left.ready.map(jobIdOf).sort()).toEqual(['not-created-1', 'not-created-2', 'refused']);
     expect(left.inflight).toHaveLength(0);
-    expect((await emulator.inspect('send')).ready).toHaveLength(0);
+    expect((await emulator.inspect(sendQueue.name)).ready).toHaveLength(0);
   });
 
   it('delete --job-id of a job with no dead letter: says so, exit 1, deletes nothing', async () => {
@@ -186,7 +189,7 @@ describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs name
     expect(run.status).toBe(1);
     expect(run.stdout).toContain('Deleted 0 dead letter(s)');
     expect(run.stderr).toContain('no dead letter of job(s) no-such-job was found in this pass');
-    expect((await emulator.inspect('dlq')).ready).toHaveLength(5);
+    expect((await emulator.inspect(dlq.name)).ready).toHaveLength(5);
   });
 
   it('delete --reason without --yes deletes nothing and says how to confirm, exit 2', async () => {
@@ -196,7 +199,7 @@ describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs name
     expect(run.stderr).toContain(
       'dlq delete --reason unknown_outcome deletes every dead letter with that reason, for good: add --yes',
     );
-    expect((await emulator.inspect('dlq')).ready).toHaveLength(5);
+    expect((await emulator.inspect(dlq.name)).ready).toHaveLength(5);
   });
 
   it('delete --reason --yes deletes every dead letter of that reason and no other', async () => {
@@ -205,7 +208,7 @@ describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs name
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('Deleted 4 dead letter(s)');
     expect(run.stdout).toContain('1 other dead-lettered job(s) left where they were.');
-    expect((await emulator.inspect('dlq')).ready.map(jobIdOf)).toEqual(['refused']);
+    expect((await emulator.inspect(dlq.name)).ready.map(jobIdOf)).toEqual(['refused']);
   });
 
   it('delete with neither --job-id nor --reason deletes nothing, exit 2', async () => {
@@ -213,11 +216,12 @@ describe('dlq redrive --job-id and dlq delete: the dead letters of the jobs name
 
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('dlq delete needs --job-id ID');
-    expect((await emulator.inspect('dlq')).ready).toHaveLength(5);
+    expect((await emulator.inspect(dlq.name)).ready).toHaveLength(5);
   });
 });
 
 describe('dlq redrive --reason counts each dead letter once, and jobs that fail again while it runs apart', () => {
+  let world: World;
   let emulator: SqsEmulator;
   let sendQueue: EmulatedQueue;
   let dlq: EmulatedQueue;
@@ -236,9 +240,10 @@ describe('dlq redrive --reason counts each dead letter once, and jobs that fail 
   }
 
   beforeEach(async () => {
-    emulator = await startSqsEmulator();
-    dlq = await emulator.createQueue('dlq');
-    sendQueue = await emulator.createQueue('send');
+    world = await startWorld();
+    emulator = world.sqs;
+    dlq = world.deadLetterQueue;
+    sendQueue = world.sendQueue;
     target = await resolveTarget(
       { endpointUrl: emulator.endpoint, sendQueueUrl: sendQueue.url, dlqUrl: dlq.url },
       process.cwd(),
@@ -277,7 +282,7 @@ describe('dlq redrive --reason counts each dead letter once, and jobs that fail 
 
   afterEach(async () => {
     closeTarget(target);
-    await emulator.stop();
+    await world.close();
   });
 
   it('25 jobs sent that fail again at once: "7 other left" (not 32), "25 dead-lettered again meanwhile", each sent once', async () => {
@@ -299,7 +304,7 @@ describe('dlq redrive --reason counts each dead letter once, and jobs that fail 
     expect(text).not.toContain('other job(s) dead-lettered meanwhile');
     expect(sends.size).toBe(25);
     expect([...sends.values()].every((n) => n === 1)).toBe(true);
-    const left = await emulator.inspect('dlq');
+    const left = await emulator.inspect(dlq.name);
     expect(left.ready).toHaveLength(32);
     expect(left.inflight).toHaveLength(0);
   });
@@ -322,6 +327,6 @@ describe('dlq redrive --reason counts each dead letter once, and jobs that fail 
       '1 other job(s) dead-lettered meanwhile, left where they were.',
     ]);
     expect(sends.size).toBe(25);
-    expect((await emulator.inspect('dlq')).ready).toHaveLength(33);
+    expect((await emulator.inspect(dlq.name)).ready).toHaveLength(33);
   });
 });

@@ -6,7 +6,8 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listDeadLetters, listingNotes, redriveDeadLetters, renderDeadLetters } from '#cli/commands/dlq.ts';
 import { closeTarget, resolveTarget } from '#cli/target.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import type { EmulatedQueue, SqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import { startWorld, type World } from '#local/world.ts';
 import type { DeadLetterReason } from '#shared/outcome.ts';
 import { sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
 import { relay } from '#test/cli/run.ts';
@@ -18,6 +19,7 @@ function body(id: string, to: string): string {
 }
 
 describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
+  let world: World;
   let emulator: SqsEmulator;
   let sendQueue: EmulatedQueue;
   let dlq: EmulatedQueue;
@@ -34,11 +36,11 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
   }
 
   beforeEach(async () => {
-    emulator = await startSqsEmulator();
-    dlq = await emulator.createQueue('dlq');
-    sendQueue = await emulator.createQueue('send', {
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: '200' }),
-    });
+    // The world's send queue redrives to its dead-letter queue, as the stack's does.
+    world = await startWorld();
+    emulator = world.sqs;
+    dlq = world.deadLetterQueue;
+    sendQueue = world.sendQueue;
     target = ['--endpoint-url', emulator.endpoint, '--send-queue-url', sendQueue.url, '--dlq-url', dlq.url];
     await deadLetter('job-403-a', '+15550100403', 'forbidden', 403);
     await deadLetter('job-500', '+15550100501', 'retries_exhausted', 500);
@@ -50,7 +52,7 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
   });
 
   afterEach(async () => {
-    await emulator.stop();
+    await world.close();
   });
 
   it('dlq list: every dead-lettered job with reason, last status, attempts and first attempt; never text or recipient', async () => {
@@ -74,7 +76,7 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
   it('dlq list leaves every message on the queue, visible', async () => {
     await relay('dlq', 'list', ...target);
 
-    const state = await emulator.inspect('dlq');
+    const state = await emulator.inspect(dlq.name);
     expect(state.ready).toHaveLength(4);
     expect(state.inflight).toHaveLength(0);
   });
@@ -245,11 +247,11 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('Sent 2 job(s) with reason forbidden back to the send queue');
     expect(run.stdout).toContain('2 other dead-lettered job(s) left where they were');
-    const sent = (await emulator.inspect('send')).ready.map((m) => m.body).sort();
+    const sent = (await emulator.inspect(sendQueue.name)).ready.map((m) => m.body).sort();
     expect(sent).toEqual(
       [body('job-403-a', '+15550100403'), body('job-403-b', 'someone@example.com')].sort(),
     );
-    const left = await emulator.inspect('dlq');
+    const left = await emulator.inspect(dlq.name);
     expect(left.ready.map((m) => m.body).sort()).toEqual(
       [body('job-500', '+15550100501'), body('job-crashed', '+15551234567')].sort(),
     );
@@ -275,8 +277,8 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
       notFound: [],
       stoppedEarly: null,
     });
-    expect((await emulator.inspect('send')).ready).toHaveLength(0);
-    expect((await emulator.inspect('dlq')).ready).toHaveLength(4);
+    expect((await emulator.inspect(sendQueue.name)).ready).toHaveLength(0);
+    expect((await emulator.inspect(dlq.name)).ready).toHaveLength(4);
   });
 
   it('dlq redrive --reason with an unknown reason names the valid ones, exit 2', async () => {
@@ -284,7 +286,7 @@ describe('dlq list and dlq redrive --reason, against the SQS emulator', () => {
 
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('--reason: expected one of invalid_job, bad_request, forbidden');
-    expect((await emulator.inspect('dlq')).ready).toHaveLength(4);
+    expect((await emulator.inspect(dlq.name)).ready).toHaveLength(4);
   });
 
   it('dlq redrive without a reason against the emulator, which lacks StartMessageMoveTask: says to use --reason', async () => {

@@ -2,17 +2,20 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OUTPUT } from '#infra/stack-contract.ts';
-import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import type { DynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import { LOCAL_RESOURCE_NAMES, startWorld, type World } from '#local/world.ts';
 import { JobLedger, type SettleInput } from '#shared/ledger/ledger.ts';
 import type { AttemptClass } from '#shared/policy.ts';
 import { relay, relayWithEnv } from '#test/cli/run.ts';
 
-const TABLE = 'ecourtdate-relay-test-ledger';
+/** The world's ledger table (local/resource-names.ts). */
+const TABLE = LOCAL_RESOURCE_NAMES.ledgerTable;
 /** 2026-12-01T15:00:00.000Z */
 const T0 = Date.UTC(2026, 11, 1, 15, 0, 0);
 const MINUTE = 60_000;
 const UUID = '3f2a9c1e-6b7d-4e8f-9a0b-1c2d3e4f5a6b';
 
+let world: World;
 let db: DynamoDbEmulator;
 let ledger: JobLedger;
 
@@ -54,8 +57,8 @@ function job(id: string, ...extra: string[]) {
 }
 
 beforeAll(async () => {
-  db = await startDynamoDbEmulator();
-  await db.createLedgerTable(TABLE);
+  world = await startWorld();
+  db = world.dynamodb;
   ledger = new JobLedger({ client: db.client, tableName: TABLE, ttlSeconds: 30 * 86_400 });
 
   await attempt('cms-1-delivered', T0, {
@@ -112,7 +115,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await db?.stop();
+  await world?.close();
 });
 
 describe('job ID: the job ledger entry (dynalite, entries written through JobLedger)', () => {

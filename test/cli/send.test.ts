@@ -4,8 +4,9 @@ import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EVENT_DETAIL_TYPE } from '#infra/config.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import type { EmulatedQueue, SqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import { readJobsFile } from '#local/pipeline/jobs-file.ts';
+import { startWorld, type World } from '#local/world.ts';
 import { relay } from '#test/cli/run.ts';
 import { jobLine, tempDir } from '#test/local/io.ts';
 
@@ -20,18 +21,20 @@ afterEach(async () => {
 });
 
 describe('send FILE --via queue, against the SQS emulator', () => {
+  let world: World;
   let emulator: SqsEmulator;
   let queue: EmulatedQueue;
   let target: string[];
 
   beforeEach(async () => {
-    emulator = await startSqsEmulator();
-    queue = await emulator.createQueue('send');
+    world = await startWorld();
+    emulator = world.sqs;
+    queue = world.sendQueue;
     target = ['--endpoint-url', emulator.endpoint, '--send-queue-url', queue.url];
   });
 
   afterEach(async () => {
-    await emulator.stop();
+    await world.close();
   });
 
   it('puts every job of a JSON Lines file on the queue, each body exactly as written', async () => {
@@ -42,7 +45,7 @@ describe('send FILE --via queue, against the SQS emulator', () => {
 
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/^sent job cms-1 to the send queue \(/m);
-    expect((await emulator.inspect('send')).ready.map((m) => m.body)).toEqual(lines);
+    expect((await emulator.inspect(queue.name)).ready.map((m) => m.body)).toEqual(lines);
   });
 
   it('accepts one pretty-printed job', async () => {
@@ -52,7 +55,7 @@ describe('send FILE --via queue, against the SQS emulator', () => {
     const run = await relay('send', file, ...target);
 
     expect(run.status).toBe(0);
-    expect((await emulator.inspect('send')).ready.map((m) => JSON.parse(m.body).id)).toEqual(['cms-3']);
+    expect((await emulator.inspect(queue.name)).ready.map((m) => JSON.parse(m.body).id)).toEqual(['cms-3']);
   });
 
   it('accepts jobs pasted pretty-printed between JSON Lines, as npm start --jobs does, each named by its first line', async () => {
@@ -65,7 +68,7 @@ describe('send FILE --via queue, against the SQS emulator', () => {
     const run = await relay('send', file, ...target);
 
     expect(run.status).toBe(0);
-    expect((await emulator.inspect('send')).ready.map((m) => JSON.parse(m.body).id)).toEqual([
+    expect((await emulator.inspect(queue.name)).ready.map((m) => JSON.parse(m.body).id)).toEqual([
       'cms-5',
       'cms-6',
       'cms-7',
@@ -85,7 +88,7 @@ describe('send FILE --via queue, against the SQS emulator', () => {
     expect(run.status).toBe(0);
     expect(run.stderr).toContain(`relay: warning: ${file}:1: message.to: a phone number not in E.164 form`);
     expect(run.stderr).not.toContain('123-9004');
-    expect((await emulator.inspect('send')).ready).toHaveLength(1);
+    expect((await emulator.inspect(queue.name)).ready).toHaveLength(1);
   });
 
   it('a missing or empty file: the command could not run, exit 2 (as npm start --jobs), nothing sent', async () => {
@@ -98,7 +101,7 @@ describe('send FILE --via queue, against the SQS emulator', () => {
     expect(missing.stderr).toContain(`cannot read the job file ${dir.path}/missing.jsonl (ENOENT)`);
     expect(blank.status).toBe(2);
     expect(blank.stderr).toContain(`${empty} holds no job`);
-    expect((await emulator.inspect('send')).ready).toHaveLength(0);
+    expect((await emulator.inspect(queue.name)).ready).toHaveLength(0);
   });
 
   it('refuses a file with an invalid job, naming line and field, and sends nothing', async () => {
@@ -116,7 +119,7 @@ describe('send FILE --via queue, against the SQS emulator', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(`${file}:2: message.content: is required`);
     expect(run.stderr).toContain(`${file}:3: id: expected 1-128 characters`);
-    expect((await emulator.inspect('send')).ready).toHaveLength(0);
+    expect((await emulator.inspect(queue.name)).ready).toHaveLength(0);
   });
 });
 

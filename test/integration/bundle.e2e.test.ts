@@ -1,24 +1,23 @@
 /**
- * The bundle `cdk deploy` uploads, run as Lambda runs it (README, "Tests"): the sender's asset from the
- * synthesised cloud assembly, its handler, timeout and environment from the template (references resolved to
- * the local resources; only the endpoints, region, credentials and the simulator's URL added), in a process of
- * its own (local/lambda/runtime.ts) that is ended at the function's deadline and frozen between invocations,
- * polled by the local event source mapping (local/lambda/event-source.ts) from a send queue configured as the
- * template configures it (visibility timeout, maxReceiveCount).
+ * The bundle `cdk deploy` uploads, run as Lambda runs it (docs/test-world.md, "The bundle `cdk deploy`
+ * uploads"): the sender's asset from the synthesised cloud assembly, its handler, timeout and environment from
+ * the template (references resolved to the resources of a `startWorld` world; only the endpoints, region, the
+ * sender role's local credentials and the simulator's URL added), in a process of its own
+ * (local/lambda/runtime.ts) that is ended at the function's deadline and frozen between invocations, polled by
+ * the local event source mapping (local/lambda/event-source.ts) from a send queue configured as the template
+ * configures it (visibility timeout, maxReceiveCount). Every call it makes is checked against the stack's IAM.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Message, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { type Message, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type Simulator, startSimulator } from '#local/ecourtdate-simulator/index.ts';
-import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
-import {
-  type SecretsManagerStub,
-  startSecretsManagerStub,
-  stubSecretArn,
-} from '#local/emulators/secrets-manager-stub.ts';
-import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import type { Simulator } from '#local/ecourtdate-simulator/index.ts';
+import { stubSecretArn } from '#local/emulators/secrets-manager-stub.ts';
+import type { EmulatedQueue, SqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import { describeDenials } from '#local/iam/gate.ts';
+import type { LocalIam } from '#local/iam/local-iam.ts';
+import { localTableArn } from '#local/iam/template-policies.ts';
 import { type PollResult, pollOnce } from '#local/lambda/event-source.ts';
 import {
   type FunctionRuntime,
@@ -27,6 +26,7 @@ import {
   sqsHandlerOf,
   startFunctionRuntime,
 } from '#local/lambda/runtime.ts';
+import { startWorld, type World } from '#local/world.ts';
 import { ENV } from '#shared/config.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import {
@@ -58,24 +58,26 @@ interface Synthesized {
   /** The send queue's, seconds. */
   readonly visibilityTimeoutSeconds: number;
   readonly maxReceiveCount: number;
-  readonly secretName: string;
 }
 
-interface World {
+/** The sender's bundle deployed into a `startWorld` world (local/world.ts). */
+interface Deployment {
+  /** The world the bundle runs in: its queues, ledger table, API-credentials secret, simulator and IAM check. */
+  readonly world: World;
   readonly sender: DeployedFunction;
   readonly environment: Record<string, string>;
   readonly emulator: SqsEmulator;
   readonly sendQueue: EmulatedQueue;
   readonly deadLetterQueue: EmulatedQueue;
-  readonly visibilityTimeoutSeconds: number;
-  readonly dynamodb: DynamoDbEmulator;
   readonly ledger: JobLedger;
   readonly sim: Simulator;
-  readonly secrets: SecretsManagerStub;
+  readonly iam: LocalIam;
+  /** The event source mapping's client: it polls with the sender's role, as Lambda's does. */
+  readonly poller: SQSClient;
 }
 
 let synthesized: Synthesized;
-let world: World;
+let world: Deployment;
 const runtimes: FunctionRuntime[] = [];
 
 /** The sender's runtime, with the template's function timeout unless `timeoutMs` overrides it. */
@@ -94,7 +96,7 @@ function senderRuntime(timeoutMs = world.sender.timeoutSeconds * 1000): Function
 /** One poll of the event source mapping into `runtime`; its own backstop timeout is left to the runtime's. */
 function poll(runtime: FunctionRuntime, timeoutMs: number): Promise<PollResult> {
   return pollOnce({
-    sqs: world.emulator.sqs,
+    sqs: world.poller,
     queueUrl: world.sendQueue.url,
     queueArn: world.sendQueue.arn,
     handler: sqsHandlerOf(runtime),
@@ -137,42 +139,33 @@ function synthSender(): Synthesized {
   const sendQueueProps = resources[sendQueueId]?.Properties ?? {};
   const visibilityTimeoutSeconds = sendQueueProps.VisibilityTimeout as number;
   const { maxReceiveCount } = sendQueueProps.RedrivePolicy as { maxReceiveCount: number };
-  const secretName = resources[secretId]?.Properties.Name as string;
   return {
     sender,
     ids: { sendQueueId, deadLetterQueueId, tableId, secretId },
     visibilityTimeoutSeconds,
     maxReceiveCount,
-    secretName,
   };
 }
 
 /**
- * The local resources the sender's template references (a fresh set per test), and the sender's environment:
- * the template's variables resolved to them, and only the endpoints, region, credentials and the simulator's
- * URL added.
+ * A `startWorld` world (local/world.ts; a fresh one per test) whose send queue has the template's visibility
+ * timeout and maxReceiveCount, and the sender's environment: the template's variables resolved to the world's
+ * queues, ledger table and API-credentials secret, and only the endpoints, region, the sender role's local
+ * credentials and the simulator's URL added. The stack's IAM is checked (docs/test-world.md).
  */
-async function startWorld(synthesized: Synthesized): Promise<World> {
-  const { sender, ids, visibilityTimeoutSeconds, maxReceiveCount, secretName } = synthesized;
+async function deploy(synthesized: Synthesized): Promise<Deployment> {
+  const { sender, ids, visibilityTimeoutSeconds, maxReceiveCount } = synthesized;
   const { sendQueueId, deadLetterQueueId, tableId, secretId } = ids;
   // The local clock (SQS visibility, eCourtDate's duplicate window) can be moved on; the function's is real.
   vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
-  const emulator = await startSqsEmulator();
-  const deadLetterQueue = await emulator.createQueue('relay-bundle-dlq');
-  const sendQueue = await emulator.createQueue('relay-bundle-send', {
-    VisibilityTimeout: String(visibilityTimeoutSeconds),
-    RedrivePolicy: JSON.stringify({
-      deadLetterTargetArn: deadLetterQueue.arn,
-      maxReceiveCount: String(maxReceiveCount),
-    }),
+  const world = await startWorld({
+    apiClient: { id: CLIENT_ID, secret: CLIENT_SECRET },
+    maxReceiveCount,
+    sendQueueAttributes: { VisibilityTimeout: String(visibilityTimeoutSeconds) },
   });
-  const dynamodb = await startDynamoDbEmulator();
-  const tableName = 'relay-bundle-ledger';
-  await dynamodb.createLedgerTable(tableName);
-  const sim = await startSimulator({ clients: { [CLIENT_ID]: CLIENT_SECRET } });
-  const secrets = await startSecretsManagerStub({
-    secrets: { [secretName]: JSON.stringify({ client_id: CLIENT_ID, client_secret: CLIENT_SECRET }) },
-  });
+  const { sqs: emulator, sendQueue, deadLetterQueue, dynamodb } = world;
+  const iam = world.iam as LocalIam;
+  const sim = world.simulator as Simulator;
   const queue = (q: EmulatedQueue): LocalResource => ({
     ref: q.url,
     attributes: { Arn: q.arn, QueueUrl: q.url, QueueName: q.name },
@@ -180,11 +173,8 @@ async function startWorld(synthesized: Synthesized): Promise<World> {
   const local: Record<string, LocalResource> = {
     [sendQueueId]: queue(sendQueue),
     [deadLetterQueueId]: queue(deadLetterQueue),
-    [tableId]: {
-      ref: tableName,
-      attributes: { Arn: `arn:aws:dynamodb:us-east-1:000000000000:table/${tableName}` },
-    },
-    [secretId]: { ref: stubSecretArn(secretName) },
+    [tableId]: { ref: world.ledgerTableName, attributes: { Arn: localTableArn(world.ledgerTableName) } },
+    [secretId]: { ref: stubSecretArn(world.apiCredentialsSecretId) },
   };
   const environment = {
     ...resolveEnvironment(sender.variables, local),
@@ -192,24 +182,24 @@ async function startWorld(synthesized: Synthesized): Promise<World> {
     [ENV.baseUrl]: sim.url,
     [ENV.sqsEndpoint]: emulator.endpoint,
     [ENV.dynamodbEndpoint]: dynamodb.endpoint,
-    [ENV.secretsManagerEndpoint]: secrets.url,
+    [ENV.secretsManagerEndpoint]: world.secrets.url,
     AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
+    // The function's execution role, as Lambda gives it to the function through its environment.
+    AWS_ACCESS_KEY_ID: iam.credentials.sender.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: iam.credentials.sender.secretAccessKey,
   };
-  const ledger = new JobLedger({ client: dynamodb.client, tableName, ttlSeconds: 86_400 });
-  return {
-    sender,
-    environment,
-    emulator,
-    sendQueue,
-    deadLetterQueue,
-    visibilityTimeoutSeconds,
-    dynamodb,
-    ledger,
-    sim,
-    secrets,
-  };
+  const ledger = new JobLedger({
+    client: dynamodb.client,
+    tableName: world.ledgerTableName,
+    ttlSeconds: 86_400,
+  });
+  const poller = new SQSClient({
+    endpoint: emulator.endpoint,
+    useQueueUrlAsEndpoint: false,
+    region: 'us-east-1',
+    credentials: iam.credentials.sender,
+  });
+  return { world, sender, environment, emulator, sendQueue, deadLetterQueue, ledger, sim, iam, poller };
 }
 
 beforeAll(() => {
@@ -217,18 +207,17 @@ beforeAll(() => {
 });
 
 beforeEach(async () => {
-  world = await startWorld(synthesized);
+  world = await deploy(synthesized);
 });
 
 afterEach(async () => {
   await Promise.all(runtimes.splice(0).map((runtime) => runtime.close()));
-  await Promise.allSettled([
-    world?.sim.close(),
-    world?.secrets.close(),
-    world?.emulator.stop(),
-    world?.dynamodb.stop(),
-  ]);
+  world?.poller.destroy();
+  await world?.world.close();
   vi.useRealTimers();
+  // A call the stack's IAM denies the deployed sender fails the test that made it.
+  const denied = world?.iam.gate.denials() ?? [];
+  if (denied.length > 0) throw new Error(describeDenials(denied));
 });
 
 describe('the bundle cdk deploy uploads', () => {

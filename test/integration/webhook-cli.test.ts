@@ -1,14 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import type { DynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
+import { LOCAL_RESOURCE_NAMES, startWorld, type World } from '#local/world.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { relay } from '#test/cli/run.ts';
 
-const TABLE = 'ecourtdate-relay-webhook-cli';
+/** The world's ledger table (local/resource-names.ts). */
+const TABLE = LOCAL_RESOURCE_NAMES.ledgerTable;
 /** 2026-12-01T15:00:00.000Z */
 const T0 = Date.UTC(2026, 11, 1, 15, 0, 0);
 const UUID = '9e4f1c2a-7b3d-4c5e-8f6a-0b1c2d3e4f5a';
 
+let world: World;
 let db: DynamoDbEmulator;
 
 /** A job the sender delivered (claim, then settle with the 201's uuid), as the ledger holds it. */
@@ -44,8 +47,8 @@ function job(id: string, ...extra: string[]) {
 }
 
 beforeAll(async () => {
-  db = await startDynamoDbEmulator();
-  await db.createLedgerTable(TABLE);
+  world = await startWorld({ webhooks: true });
+  db = world.dynamodb;
   const delivery = new DeliveryLedger({ client: db.client, tableName: TABLE, ttlSeconds: 86_400 });
   await deliveredJob('cms-failed');
   await delivery.recordDeliveryStatus('cms-failed', {
@@ -67,7 +70,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await db?.stop();
+  await world?.close();
 });
 
 describe('relay job ID with webhooks', () => {

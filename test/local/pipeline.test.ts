@@ -1,25 +1,40 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Simulator, startSimulator } from '#local/ecourtdate-simulator/index.ts';
+import type { Simulator, SimulatorOptions } from '#local/ecourtdate-simulator/index.ts';
 import { main } from '#local/pipeline/main.ts';
 import type { RunReport } from '#local/pipeline/report.ts';
+import { startWorld, type World } from '#local/world.ts';
 import { ALARM_ID, alarmDefinitions } from '#shared/alarm-definitions.ts';
 import { refusedPort } from '#test/helpers/refused-port.ts';
 import { jobLine, tempDir, testIO } from '#test/local/io.ts';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
-let sim: Simulator | undefined;
+/** The world whose simulator stands for the eCourtDate API `--ecourtdate-url` names, when a test starts one. */
+let apiWorld: World | undefined;
 
 beforeEach(async () => {
   dir = await tempDir();
 });
 
 afterEach(async () => {
-  await sim?.close();
-  sim = undefined;
+  await apiWorld?.close();
+  apiWorld = undefined;
   await dir.remove();
 });
+
+/**
+ * An eCourtDate API for `--ecourtdate-url`: the simulator of a `startWorld` world (local/world.ts) of its own,
+ * accepting only the client `staging-client` / `staging-secret-value`, with `options` over the world's.
+ */
+async function externalApi(options: SimulatorOptions = {}): Promise<Simulator> {
+  apiWorld = await startWorld({
+    apiClient: { id: 'staging-client', secret: 'staging-secret-value' },
+    simulator: options,
+  });
+  if (apiWorld.simulator === undefined) throw new Error('the world started no simulator');
+  return apiWorld.simulator;
+}
 
 async function readReport(path: string): Promise<RunReport> {
   return JSON.parse(await readFile(path, 'utf8')) as RunReport;
@@ -147,7 +162,7 @@ describe('npm start, in process', () => {
   });
 
   it('--ecourtdate-url: sends to that API with the credentials from the environment, in real time', async () => {
-    sim = await startSimulator({ clients: { 'staging-client': 'staging-secret-value' } });
+    const sim = await externalApi();
     const jobs = await dir.file(
       'jobs.jsonl',
       [jobLine('smoke-1', '+15555550101'), jobLine('smoke-2', 'someone@example.com')].join('\n'),
@@ -171,7 +186,7 @@ describe('npm start, in process', () => {
     ]);
     expect(sim.messages.map((m) => m.clientId)).toEqual(['staging-client', 'staging-client']);
     expect(result.jobs.map((j) => j.uuid).sort()).toEqual(sim.messages.map((m) => m.uuid).sort());
-    const byPath = (path: string) => sim?.requests.filter((r) => r.path === path).length;
+    const byPath = (path: string) => sim.requests.filter((r) => r.path === path).length;
     expect(result.api_calls).toEqual({ token: byPath('/oauth/token'), send: byPath('/v1/messages/oneoffs') });
     expect(stdout.text).toContain(`against ${sim.url}`);
     expect(stdout.text).toContain('(real time)');
@@ -214,10 +229,7 @@ describe('npm start, in process', () => {
   });
 
   it('--ecourtdate-url with a job dead-lettered: points to check-credentials --local, a command that runs here', async () => {
-    sim = await startSimulator({
-      clients: { 'staging-client': 'staging-secret-value' },
-      knownAgencies: ['county-a'],
-    });
+    const sim = await externalApi({ knownAgencies: ['county-a'] });
     const jobs = await dir.file(
       'jobs.jsonl',
       `${jobLine('smoke-agency', '+15555550103', { agency_reference: 'county-z' })}\n`,
