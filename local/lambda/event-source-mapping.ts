@@ -7,11 +7,20 @@ import {
   type SqsHandler,
 } from '#local/lambda/event-source.ts';
 
-/** One simulated Lambda container: its own handler (and so its own module state) and SQS client. */
+/**
+ * One concurrency slot of the function: its handler (a `FunctionInstance` of `local/lambda/container.ts` runs
+ * it on its own container, with its own module state), and the SQS client its pollers receive and delete with.
+ */
 export interface SenderInstance {
   readonly name: string;
   readonly handler: SqsHandler;
+  /** The pollers' client: the mapping's own requests, never gated by a container. */
   readonly sqs: SQSClient;
+  /**
+   * Lambda stopping the environment at the function timeout: called when an invocation outlives it, before the
+   * instance takes its next batch (`FunctionInstance.end`: the next invocation is a cold start).
+   */
+  readonly end?: () => void;
 }
 
 export interface EventSourceMappingOptions {
@@ -36,6 +45,8 @@ export interface EventSourceMappingOptions {
   readonly waitTimeSeconds?: number;
   /** Pause after a failed receive, ms. @default 500 */
   readonly errorDelayMs?: number;
+  /** Called when a batch is handed to an instance, before its invocation; `receivedAt`: its receive, epoch ms. */
+  readonly onInvoke?: (instance: string, messages: readonly Message[], receivedAt: number) => void;
   /** Called after every invocation and its delete (not after empty receives). */
   readonly onInvocation?: (instance: string, result: PollResult) => void;
   /** Called when a receive or delete failed (the emulator went away, a bad queue URL). */
@@ -47,8 +58,7 @@ export interface EventSourceMapping {
   readonly invocations: number;
   /**
    * Stops polling; resolves when every poller has finished its current batch. An invocation that outlived the
-   * function timeout counts as finished (its batch failed) though its handler may still be running: Lambda
-   * would stop that environment, and JavaScript cannot be stopped.
+   * function timeout counts as finished (its batch failed): its instance's `end` stopped its container.
    */
   stop(): Promise<void>;
 }
@@ -57,7 +67,9 @@ export interface EventSourceMapping {
  * Lambda's SQS event source mapping, on one machine: pollers receive batches of up to `batchSize` records and
  * invoke a free instance with each, and an instance handles one batch at a time, as a Lambda container handles
  * one invocation at a time; records the handler reports in `batchItemFailures` stay on the queue until their
- * visibility timeout ends, the rest are deleted by the poller; a handler error fails the whole batch. Redrive to
+ * visibility timeout ends, the rest are deleted by the poller; a handler error fails the whole batch. An
+ * invocation that outlives `functionTimeoutMs` fails its whole batch too, and its instance is ended (`end`)
+ * before it is free again, as Lambda stops the environment: nothing it does after the deadline happens. Redrive to
  * the dead-letter queue at `maxReceiveCount` is the queue's own (fauxqs applies the RedrivePolicy on receive,
  * as SQS does). A received batch is always invoked, also after `stop()` was called.
  *
@@ -113,7 +125,13 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
         continue;
       }
       if (messages.length === 0) continue;
+      const receivedAt = Date.now();
       const instance = await acquire();
+      try {
+        options.onInvoke?.(instance.name, messages, receivedAt);
+      } catch (error) {
+        options.onPollError?.(instance.name, error);
+      }
       // Never rejects: a failed or timed-out invocation is an outcome with nothing to delete.
       const outcome = await invokeBatch(
         {
@@ -121,6 +139,7 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
           queueArn: options.queue.arn,
           functionTimeoutMs: options.functionTimeoutMs,
           functionName: instance.name,
+          ...(instance.end === undefined ? {} : { onTimeout: instance.end }),
         },
         messages,
       );

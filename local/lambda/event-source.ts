@@ -22,6 +22,12 @@ export interface EventSourceOptions {
   readonly functionTimeoutMs?: number;
   readonly functionName?: string;
   readonly region?: string;
+  /**
+   * Called at the function timeout when the invocation is still running, before the batch is failed: Lambda
+   * stops the environment there, so this ends the instance's container (`FunctionInstance.end` in
+   * `local/lambda/container.ts`).
+   */
+  readonly onTimeout?: () => void;
 }
 
 export interface PollResult {
@@ -66,10 +72,14 @@ export async function receiveBatch(
  * One invocation of the handler with `messages` as Lambda hands them to an SQS-triggered function. A handler
  * error, an invocation that outlives the function timeout (ms), or a failure id that is not in the batch fails
  * the whole batch (nothing to delete; the records come back after their visibility timeout), exactly as the
- * managed integration behaves. Never rejects.
+ * managed integration behaves. At the timeout `onTimeout` is called first (it ends the container, so nothing the
+ * handler does afterwards happens). Never rejects.
  */
 export async function invokeBatch(
-  options: Pick<EventSourceOptions, 'handler' | 'queueArn' | 'functionTimeoutMs' | 'functionName' | 'region'>,
+  options: Pick<
+    EventSourceOptions,
+    'handler' | 'queueArn' | 'functionTimeoutMs' | 'functionName' | 'region' | 'onTimeout'
+  >,
   messages: readonly Message[],
 ): Promise<InvocationOutcome> {
   const records = messages.map((m) => toRecord(m, options.queueArn, options.region ?? 'us-east-1'));
@@ -80,7 +90,10 @@ export async function invokeBatch(
   try {
     // Lambda ends an invocation at its timeout; one that never returns (an instance that died) fails its batch.
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`invocation timed out after ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => {
+        options.onTimeout?.();
+        reject(new Error(`invocation timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
     });
     response = (await Promise.race([options.handler({ Records: records }, context), timedOut])) ?? undefined;
   } catch (error) {

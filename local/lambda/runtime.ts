@@ -17,9 +17,8 @@ import type { SqsHandler } from '#local/lambda/event-source.ts';
  *   freezes an idle environment: work the handler left running (a request whose answer it stopped waiting for)
  *   does nothing until the next invocation thaws it;
  * - a handler that threw (or rejected) before the deadline is an invocation error and its environment stays
- *   warm, as Lambda keeps it. The sender's own early timeout is such an error: its middleware (middy) rejects
- *   5 ms before the deadline, so a slow eCourtDate fails the batch without ending the environment, and the
- *   attempt in flight resumes when the environment is next thawed (docs/contract.md covers what it then finds).
+ *   warm, as Lambda keeps it. The sender has no early timeout of its own (middy's is off), so a slow eCourtDate
+ *   meets the deadline and ends the environment (docs/test-world.md).
  */
 
 /** Lambda's limit on the init phase (the bundle's import, its module-scope code included). */

@@ -1,9 +1,11 @@
 import { join } from 'node:path';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { Message } from '@aws-sdk/client-sqs';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { AlarmMonitor } from '#local/cloudwatch/alarms.ts';
 import type { QueueInspection, SqsRefusal } from '#local/emulators/sqs-emulator.ts';
-import { startEventSourceMapping } from '#local/lambda/event-source-mapping.ts';
+import { type ContainerIo, FunctionInstance } from '#local/lambda/container.ts';
+import { type SenderInstance, startEventSourceMapping } from '#local/lambda/event-source-mapping.ts';
 import type { Closers } from '#local/pipeline/closers.ts';
 import { EMULATOR_CREDENTIALS, LOCAL_REGION } from '#local/pipeline/endpoints-file.ts';
 import type { JobLine } from '#local/pipeline/jobs-file.ts';
@@ -24,7 +26,7 @@ import {
   type AwsClients,
   type ClientOverrides,
   createAwsClients,
-  createEventBridgeClient,
+  eventBridgeClientOf,
 } from '#shared/clients/aws.ts';
 import { loadSenderConfig, type SenderConfig } from '#shared/config.ts';
 import { createApiFetch } from '#shared/ecourtdate/connection.ts';
@@ -35,16 +37,29 @@ import type { Settlement } from '#shared/sender/runtime.ts';
 
 /** Programmatic hooks for fault-injection runs (the chaos suite); the command line uses none. */
 export interface PipelineHooks {
-  /** Wraps each instance's fetch, e.g. to make an instance die in the middle of a request. */
-  readonly wrapFetch?: (fetch: FetchLike, instance: string) => FetchLike;
   /**
-   * Called with each instance's AWS SDK clients before it starts, e.g. to add middleware that freezes it or makes
-   * a service fail. `events` is there when the stage publishes `eCourtDate Job Settled` (`publishJobSettled`).
+   * Wraps the fetch of each container of an instance (at each cold start), inside the container's gate, e.g. to
+   * make an instance die in the middle of a request.
    */
-  readonly onInstance?: (instance: string, clients: InstanceClients) => void;
+  readonly wrapFetch?: (fetch: FetchLike, instance: string, container: ContainerIo) => FetchLike;
+  /**
+   * Called at each cold start of an instance (a fresh container, `local/lambda/container.ts`) with its AWS SDK
+   * clients, e.g. to add middleware that makes a service fail, and the container's I/O (`end` stops it, as a
+   * crash does). `events` is there when the stage publishes `eCourtDate Job Settled` (`publishJobSettled`).
+   */
+  readonly onInstance?: (instance: string, clients: InstanceClients, container: ContainerIo) => void;
+  /** Called once per instance with the SQS client its pollers receive and delete with (outside the container). */
+  readonly onPoller?: (instance: string, sqs: SQSClient) => void;
+  /** Called when a batch is handed to an instance; `receivedAt` is the poller's receive, epoch ms. */
+  readonly onInvoke?: (instance: string, messages: readonly Message[], receivedAt: number) => void;
+  /** Called when an invocation outlived the function timeout, as its container is ended. */
+  readonly onInvocationTimeout?: (instance: string) => void;
   /** Overrides of the sender's environment, e.g. a short HTTP timeout for runs full of hanging requests. */
   readonly senderEnv?: Readonly<Record<string, string>>;
-  /** The function timeout in real ms (an invocation that outlives it fails its batch). Default: the stage's. */
+  /**
+   * The function timeout in real ms: an invocation that outlives it fails its batch and its container is ended
+   * (nothing it does afterwards happens; the next invocation is a cold start). Default: the stage's.
+   */
   readonly functionTimeoutMs?: number;
   /** Called once the senders are polling, with the send queue, e.g. to redeliver messages as SQS sometimes does. */
   readonly onStarted?: (
@@ -160,16 +175,18 @@ export async function startSenders(
         },
       }
     : undefined;
-  // Built here with the emulators' region and the sender role's credentials (the world's IAM checks every call,
-  // docs/test-world.md): the handler's own would consult the AWS profile.
-  const aws = {
+  // The sender role's credentials (the world's IAM checks every call, docs/test-world.md) and the emulators'
+  // region: the handler's own would consult the AWS profile.
+  const aws: ClientOverrides = {
     region: LOCAL_REGION,
     credentials: resources.world.iam?.credentials.sender ?? EMULATOR_CREDENTIALS,
   };
-  const events = config.jobSettledBus
-    ? await Promise.all(Array.from({ length: plan.concurrency }, () => createEventBridgeClient(config, aws)))
-    : [];
-  const instances = createInstances(plan, senders, hooks, closers, watcher, events, aws);
+  // Loaded here, so that each container builds its client at once (with the emulators' region and credentials:
+  // the handler's own would consult the AWS profile).
+  const EventBridge = config.jobSettledBus
+    ? (await import('@aws-sdk/client-eventbridge')).EventBridgeClient
+    : undefined;
+  const instances = createInstances(plan, senders, hooks, closers, watcher, EventBridge, aws);
   await enqueue(resources.emulator.sqs, resources.sendQueue.url, plan.lines, senders.tracker);
   startMapping(plan, resources, senders, instances, hooks, closers);
   hooks.onStarted?.(
@@ -185,9 +202,11 @@ export async function startSenders(
 }
 
 /**
- * One handler per instance, like one per container: its own SDK clients, secret cache, token cache, pacer and
- * API connection pool; the job ledger is shared through the table, as in AWS. Logs and metrics go to the log
- * file and feed the tracker and the alarms.
+ * One function instance per concurrency slot, each running the real sender handler in its own container
+ * (`local/lambda/container.ts`): its own SDK clients, secret cache, token cache, pacer and API connection pool,
+ * built again at each cold start; the job ledger is shared through the table, as in AWS. Every client and the
+ * `fetch` are gated by the container, and so are its logs and metrics (to the log file, the tracker and the
+ * alarms) and its settlements: once the mapping ends a container at the function timeout, nothing of it arrives.
  */
 function createInstances(
   plan: RunPlan,
@@ -195,9 +214,9 @@ function createInstances(
   hooks: PipelineHooks,
   closers: Closers,
   watcher: TransportWatcher | undefined,
-  events: readonly EventBridgeClient[],
-  aws: ClientOverrides,
-) {
+  EventBridge: typeof EventBridgeClient | undefined,
+  local: ClientOverrides,
+): SenderInstance[] {
   const { config, tracker, monitor, logFile } = senders;
   const sink = {
     write: (line: string) => logFile.write(line),
@@ -215,26 +234,54 @@ function createInstances(
       }
     }
   };
+  // The clean-ups of the containers not ended yet, run when the pipeline stops (after the mapping).
+  const running = new Set<() => Promise<void>>();
+  closers.push(async () => {
+    await Promise.allSettled([...running].map((dispose) => dispose()));
+  });
   return Array.from({ length: plan.concurrency }, (_, index) => {
-    const clients = createAwsClients(config, aws);
-    const eventBridge = events[index];
-    hooks.onInstance?.(INSTANCE(index), { ...clients, events: eventBridge });
-    const apiFetch = createApiFetch();
-    closers.push(async () => {
-      for (const client of Object.values(clients)) client.destroy();
-      eventBridge?.destroy();
-      await apiFetch.close();
+    const name = INSTANCE(index);
+    const instance = new FunctionInstance(name, (io) => {
+      const clients = createAwsClients(config, local);
+      const eventBridge = EventBridge && eventBridgeClientOf(EventBridge, config, local);
+      for (const client of [...Object.values(clients), ...(eventBridge ? [eventBridge] : [])]) {
+        io.instrument(client);
+      }
+      hooks.onInstance?.(name, { ...clients, events: eventBridge }, io);
+      const apiFetch = createApiFetch();
+      const dispose = async () => {
+        for (const client of Object.values(clients)) client.destroy();
+        eventBridge?.destroy();
+        await apiFetch.close();
+      };
+      running.add(dispose);
+      io.onEnd(() => {
+        running.delete(dispose);
+        return dispose();
+      });
+      const counted = countingFetch(senders.apiCalls, apiFetch, watcher);
+      return createSenderHandler({
+        config,
+        ...clients,
+        fetch: io.fetch(hooks.wrapFetch?.(counted, name, io) ?? counted),
+        observability: sinkObservability({ write: io.live(sink.write), metric: io.live(sink.metric) }),
+        ...(eventBridge === undefined ? {} : { events: eventBridge }),
+        onSettled: io.live((settlements: readonly Settlement[]) => onSettled(name, settlements)),
+      });
     });
-    const counted = countingFetch(senders.apiCalls, apiFetch, watcher);
-    const handler = createSenderHandler({
-      config,
-      ...clients,
-      fetch: hooks.wrapFetch?.(counted, INSTANCE(index)) ?? counted,
-      observability: sinkObservability(sink),
-      ...(eventBridge === undefined ? {} : { events: eventBridge }),
-      onSettled: (settlements) => onSettled(INSTANCE(index), settlements),
-    });
-    return { name: INSTANCE(index), handler, sqs: clients.sqs };
+    // The pollers' own client: Lambda's pollers run outside the function, so no container gates it.
+    const pollerSqs = createAwsClients(config, local).sqs;
+    hooks.onPoller?.(name, pollerSqs);
+    closers.push(async () => pollerSqs.destroy());
+    return {
+      name,
+      handler: instance.handler,
+      sqs: pollerSqs,
+      end: () => {
+        hooks.onInvocationTimeout?.(name);
+        instance.end();
+      },
+    };
   });
 }
 
@@ -243,7 +290,7 @@ function startMapping(
   plan: RunPlan,
   resources: LocalResources,
   senders: Senders,
-  instances: ReturnType<typeof createInstances>,
+  instances: readonly SenderInstance[],
   hooks: PipelineHooks,
   closers: Closers,
 ): void {
@@ -263,6 +310,7 @@ function startMapping(
     batchSize: plan.stage.batchSize,
     // Real time: it bounds the computing an invocation may do, which a time scale does not shorten.
     functionTimeoutMs: hooks.functionTimeoutMs ?? plan.stage.functionTimeoutSeconds * 1000,
+    ...(hooks.onInvoke === undefined ? {} : { onInvoke: hooks.onInvoke }),
     onInvocation(instance, result) {
       tracker.onDeleted(result.deleted);
       const at = Date.now();

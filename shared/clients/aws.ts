@@ -50,8 +50,21 @@ export async function createEventBridgeClient(
   limits: AwsCallLimits = AWS_CALL_LIMITS,
 ): Promise<EventBridgeClient> {
   const { EventBridgeClient } = await import('@aws-sdk/client-eventbridge');
+  return eventBridgeClientOf(EventBridgeClient, config, overrides, limits);
+}
+
+/**
+ * {@link createEventBridgeClient} with the SDK's class already loaded (`import('@aws-sdk/client-eventbridge')`),
+ * for a caller that builds clients synchronously (the local pipeline's containers).
+ */
+export function eventBridgeClientOf(
+  Client: typeof EventBridgeClient,
+  config: Pick<SenderConfig, 'endpoints'>,
+  overrides: ClientOverrides = {},
+  limits: AwsCallLimits = AWS_CALL_LIMITS,
+): EventBridgeClient {
   const endpoint = config.endpoints.eventBridge;
-  return new EventBridgeClient({ ...boundedOptions(overrides, limits), ...(endpoint ? { endpoint } : {}) });
+  return new Client({ ...boundedOptions(overrides, limits), ...(endpoint ? { endpoint } : {}) });
 }
 
 function boundedOptions(overrides: ClientOverrides, limits: AwsCallLimits) {

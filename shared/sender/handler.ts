@@ -103,7 +103,10 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
   };
 
   return (
-    middy(base)
+    // No early timeout: middy would reject the invocation just before the deadline and leave the environment
+    // running on, its requests answering into a later invocation (docs/chaos.md, "Function timeouts"). At the
+    // function timeout Lambda stops the environment instead, and nothing started after it.
+    middy(base, { timeoutEarlyInMillis: 0 })
       // Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: it holds message text and recipients.
       .use(injectLambdaContext(runtime.logger, { logEvent: false }))
       .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }))

@@ -88,16 +88,21 @@ export class AwsFaults {
     }));
   }
 
-  /** Instruments one instance's SDK clients (through the pipeline's `onInstance` hook). */
+  /** Instruments the SDK clients of one container of an instance (the pipeline's `onInstance` hook). */
   instrument(clients: InstanceClients): void {
     this.#add(clients.dynamodb.middlewareStack, (next) => (args) => this.#dynamodb(next, args));
-    this.#add(clients.sqs.middlewareStack, (next) => (args) => this.#refuseIfDown('sqs', next, args));
+    this.instrumentPoller(clients.sqs);
     if (clients.events) {
       this.#add(
         clients.events.middlewareStack,
         (next) => (args) => this.#refuseIfDown('eventbridge', next, args),
       );
     }
+  }
+
+  /** Instruments an SQS client: the senders' own, or the pollers' (the pipeline's `onPoller` hook). */
+  instrumentPoller(sqs: InstanceClients['sqs']): void {
+    this.#add(sqs.middlewareStack, (next) => (args) => this.#refuseIfDown('sqs', next, args));
   }
 
   #add(stack: { add(middleware: never, options: object): void }, middleware: Middleware): void {

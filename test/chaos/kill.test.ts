@@ -1,10 +1,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
 import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import { FunctionInstance } from '#local/lambda/container.ts';
 import type { AwsClients } from '#shared/clients/aws.ts';
 import { InstanceKiller } from '#test/chaos/kill.ts';
 import { recordJobId } from '#test/chaos/world.ts';
@@ -30,30 +31,36 @@ afterAll(async () => {
   await dynamodb?.stop();
 });
 
-/** A fresh queue, a killer on a test clock, and one instrumented instance's clients. */
+/** A fresh queue, a killer on a test clock, and one instance whose container's clients are `clients()`. */
 async function instance(now: () => number = Date.now) {
   queue = await sqsEmulator.createQueue(`kill-${++counter}`, { VisibilityTimeout: '30' });
-  const clients: AwsClients = {
-    sqs: new SQSClient({
-      endpoint: sqsEmulator.endpoint,
-      useQueueUrlAsEndpoint: false,
-      region: 'us-east-1',
-      credentials: CREDENTIALS,
-    }),
-    dynamodb: new DynamoDBClient({
-      endpoint: dynamodb.endpoint,
-      region: 'us-east-1',
-      credentials: CREDENTIALS,
-    }),
-    secrets: new SecretsManagerClient({ region: 'us-east-1', credentials: CREDENTIALS }),
-  };
-  const killer = new InstanceKiller({
-    functionTimeoutMs: FUNCTION_TIMEOUT_MS,
-    jobIdOfRecord: recordJobId,
-    now,
+  const killer = new InstanceKiller({ jobIdOfRecord: recordJobId, now });
+  let clients: AwsClients | undefined;
+  const slot = new FunctionInstance('sender-1', (io) => {
+    clients = {
+      sqs: io.instrument(
+        new SQSClient({
+          endpoint: sqsEmulator.endpoint,
+          useQueueUrlAsEndpoint: false,
+          region: 'us-east-1',
+          credentials: CREDENTIALS,
+        }),
+      ),
+      dynamodb: io.instrument(
+        new DynamoDBClient({ endpoint: dynamodb.endpoint, region: 'us-east-1', credentials: CREDENTIALS }),
+      ),
+      secrets: io.instrument(new SecretsManagerClient({ region: 'us-east-1', credentials: CREDENTIALS })),
+    };
+    killer.attach('sender-1', io);
+    return async () => ({ batchItemFailures: [] });
   });
-  killer.instrument('sender-1', clients);
-  return { killer, clients, doc: DynamoDBDocumentClient.from(clients.dynamodb) };
+  /** The current container's clients (a cold start when the last one was ended). */
+  const current = () => {
+    slot.container();
+    const built = clients as AwsClients;
+    return { clients: built, doc: DynamoDBDocumentClient.from(built.dynamodb) };
+  };
+  return { killer, slot, current };
 }
 
 /** Whether `promise` is still pending once everything already under way has run. */
@@ -64,14 +71,15 @@ async function pending(promise: Promise<unknown>): Promise<boolean> {
 }
 
 const item = (id: string) => ({ id, body_hash: 'x' });
-const receive = (sqs: SQSClient) =>
-  sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+const send = (sqs: SQSClient, id: string) =>
+  sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: JSON.stringify({ id }) }));
 
 describe('InstanceKiller', () => {
   it('lets a live instance call SQS and DynamoDB as usual', async () => {
-    const { clients, doc } = await instance();
+    const { current } = await instance();
+    const { clients, doc } = current();
 
-    await clients.sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: '{"id":"job-1"}' }));
+    await send(clients.sqs, 'job-1');
     await doc.send(new PutCommand({ TableName: TABLE, Item: item('live') }));
 
     expect((await sqsEmulator.inspect(queue.name)).ready).toHaveLength(1);
@@ -79,85 +87,79 @@ describe('InstanceKiller', () => {
   });
 
   it('sends nothing for a dead instance: its SQS and DynamoDB calls never reach the emulators or answer', async () => {
-    const { killer, clients, doc } = await instance();
+    const { killer, current } = await instance();
+    const dead = current();
     killer.kill('sender-1', 'kill-before-send', 'job-1');
 
-    const sqsCall = clients.sqs.send(
-      new SendMessageCommand({ QueueUrl: queue.url, MessageBody: '{"id":"job-1"}' }),
-    );
-    const ledgerCall = doc.send(new PutCommand({ TableName: TABLE, Item: item('dead') }));
-    // Back as a fresh container: its calls from now on go out, and finish after any that had leaked before.
-    await receive(clients.sqs);
-    await clients.sqs.send(
-      new SendMessageCommand({ QueueUrl: queue.url, MessageBody: '{"id":"job-later"}' }),
-    );
-    await doc.send(new PutCommand({ TableName: TABLE, Item: item('later') }));
+    const sqsCall = send(dead.clients.sqs, 'job-1');
+    const ledgerCall = dead.doc.send(new PutCommand({ TableName: TABLE, Item: item('dead') }));
+    // The next invocation is a fresh container: its calls go out, and finish after any that had leaked before.
+    const fresh = current();
+    await send(fresh.clients.sqs, 'job-later');
+    await fresh.doc.send(new PutCommand({ TableName: TABLE, Item: item('later') }));
 
     expect((await sqsEmulator.inspect(queue.name)).ready.map((m) => m.body)).toEqual(['{"id":"job-later"}']);
-    expect((await doc.send(new GetCommand({ TableName: TABLE, Key: { id: 'dead' } }))).Item).toBeUndefined();
+    expect(
+      (await fresh.doc.send(new GetCommand({ TableName: TABLE, Key: { id: 'dead' } }))).Item,
+    ).toBeUndefined();
     expect(await pending(sqsCall)).toBe(true);
     expect(await pending(ledgerCall)).toBe(true);
   });
 
   it('loses the answer of a call made before the kill: the write happened, the instance never learns it', async () => {
-    const { killer, clients } = await instance();
+    const { killer, current } = await instance();
 
-    const inFlight = clients.sqs.send(
-      new SendMessageCommand({ QueueUrl: queue.url, MessageBody: '{"id":"job-2"}' }),
-    );
+    const inFlight = send(current().clients.sqs, 'job-2');
     killer.kill('sender-1', 'kill-after-send', 'job-2');
 
     await vi.waitFor(async () => expect((await sqsEmulator.inspect(queue.name)).ready).toHaveLength(1));
     expect(await pending(inFlight)).toBe(true);
   });
 
-  it('brings the instance back as a fresh container when the event source polls again, and counts the batch it held as touched', async () => {
-    const { killer, clients } = await instance();
-    await clients.sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: '{"id":"job-3"}' }));
-    await receive(clients.sqs);
+  it('brings the instance back alive at its next cold start, and counts the batch it held as touched', async () => {
+    const { killer, slot, current } = await instance();
+    current();
+    killer.invoked('sender-1', ['{"id":"job-3"}'], 1_000);
 
     killer.kill('sender-1', 'kill-before-send', 'job-3');
-    await receive(clients.sqs);
-    const after = clients.sqs.send(
-      new SendMessageCommand({ QueueUrl: queue.url, MessageBody: '{"id":"job-4"}' }),
-    );
+    expect(killer.isDead('sender-1')).toBe(true);
+    current();
 
+    expect(slot.coldStarts).toBe(2);
     expect(killer.isDead('sender-1')).toBe(false);
-    expect(await after).toMatchObject({ MessageId: expect.any(String) });
     expect(killer.kills).toEqual([
-      expect.objectContaining({ cause: 'kill-before-send', touched: ['job-3'] }),
+      expect.objectContaining({ cause: 'kill-before-send', touched: ['job-3'], batchReceivedAt: 1_000 }),
     ]);
   });
 
-  it('counts an invocation that lasted the function timeout as a kill of its batch', async () => {
-    let clock = 1_000_000;
-    const { killer, clients } = await instance(() => clock);
-    await clients.sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: '{"id":"job-5"}' }));
-    await receive(clients.sqs);
+  it('counts an invocation the mapping ended at the function timeout as a kill of its batch', async () => {
+    const clock = 1_000_000 + FUNCTION_TIMEOUT_MS;
+    const { killer, current } = await instance(() => clock);
+    current();
+    killer.invoked('sender-1', ['{"id":"job-5"}'], 1_000_000);
 
-    clock += FUNCTION_TIMEOUT_MS;
-    await receive(clients.sqs);
+    killer.timedOut('sender-1');
 
     expect(killer.kills).toEqual([
       {
         instance: 'sender-1',
         at: 1_000_000 + FUNCTION_TIMEOUT_MS,
         cause: 'invocation-timeout',
+        jobId: undefined,
         touched: ['job-5'],
         batchReceivedAt: 1_000_000,
       },
     ]);
   });
 
-  it('does not count a quick invocation as a kill', async () => {
-    let clock = 1_000_000;
-    const { killer, clients } = await instance(() => clock);
-    await clients.sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: '{"id":"job-6"}' }));
-    await receive(clients.sqs);
+  it('does not count the timeout of an invocation whose instance was already killed again', async () => {
+    const { killer, current } = await instance();
+    current();
+    killer.invoked('sender-1', ['{"id":"job-6"}'], 1_000);
+    killer.kill('sender-1', 'kill-after-send', 'job-6');
 
-    clock += 200;
-    await receive(clients.sqs);
+    killer.timedOut('sender-1');
 
-    expect(killer.kills).toEqual([]);
+    expect(killer.kills.map((kill) => kill.cause)).toEqual(['kill-after-send']);
   });
 });

@@ -33,6 +33,7 @@ import { createSimulatorWebhooks, type SimulatedDelivery } from '#local/ecourtda
 import type { PublishedEvent } from '#local/emulators/eventbridge-stub.ts';
 import type { SqsRefusal } from '#local/emulators/sqs-emulator.ts';
 import type { CheckedCall } from '#local/iam/gate.ts';
+import type { ContainerIo } from '#local/lambda/container.ts';
 import type { RunReport } from '#local/pipeline/report.ts';
 import { type PipelineHooks, runPipeline } from '#local/pipeline/run.ts';
 import type { PipelineParts } from '#local/pipeline/senders.ts';
@@ -279,10 +280,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     secrets.failNext(settings.coldStartSecretFailures, 'InternalServiceError', apiSecret);
   }
 
-  const killer = new InstanceKiller({
-    functionTimeoutMs: settings.functionTimeoutMs,
-    jobIdOfRecord: (body) => recordJobId(body),
-  });
+  const killer = new InstanceKiller({ jobIdOfRecord: (body) => recordJobId(body) });
   const faults = new AwsFaults({ jobs: byId });
   const deadLetterResends: string[] = [];
   // The receiver's clock runs ahead by this much once the replays start (a week later, by its reckoning).
@@ -363,12 +361,12 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
 
   // The n-th request of a job, over every instance: the one counter the plan is indexed by.
   const requestsOf = new Map<string, number>();
+  // Inside the container's gate: a request of an ended container never gets here, and its answer never leaves.
   const wrapFetch =
-    (fetchImpl: FetchLike, instance: string): FetchLike =>
+    (fetchImpl: FetchLike, instance: string, container: ContainerIo): FetchLike =>
     async (input, init) => {
       const url = new URL(String(input));
       if (url.pathname !== ONEOFFS) return fetchImpl(input, init);
-      if (killer.isDead(instance)) return new Promise<Response>(() => undefined);
       const jobId = jobIdOf(safeJson(typeof init?.body === 'string' ? init.body : undefined)) ?? '';
       const n = (requestsOf.get(jobId) ?? 0) + 1;
       requestsOf.set(jobId, n);
@@ -382,7 +380,9 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
       }
       const headers = new Headers(init?.headers);
       headers.set(FAULT_HEADER, fault);
-      const response = await killer.call(instance, () => fetchImpl(input, { ...init, headers }));
+      const response = await fetchImpl(input, { ...init, headers });
+      // Ended meanwhile (the function timeout): the gate drops the answer, so the relay never learns it.
+      if (container.ended) return new Promise<Response>(() => undefined);
       if (response.headers.get(KILL_HEADER) === '1') {
         killer.kill(instance, 'kill-after-send', jobId);
         return new Promise<Response>(() => undefined);
@@ -395,10 +395,18 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
   let monkey: NodeJS.Timeout | undefined;
   const hooks: PipelineHooks = {
     wrapFetch,
-    onInstance: (instance, clients) => {
-      killer.instrument(instance, clients);
+    onInstance: (instance, clients, container) => {
+      killer.attach(instance, container);
       faults.instrument(clients);
     },
+    onPoller: (_instance, sqs) => faults.instrumentPoller(sqs),
+    onInvoke: (instance, messages, receivedAt) =>
+      killer.invoked(
+        instance,
+        messages.map((message) => message.Body),
+        receivedAt,
+      ),
+    onInvocationTimeout: (instance) => killer.timedOut(instance),
     onSettled(_instance, handed) {
       for (const settlement of handed) resendAfterDeadLetter(settlement);
     },

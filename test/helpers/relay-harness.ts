@@ -15,11 +15,14 @@ import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.t
 import type { EmulatedQueue, QueueInspection, SqsEmulator } from '#local/emulators/sqs-emulator.ts';
 import { describeDenials } from '#local/iam/gate.ts';
 import type { LocalIam, PolicyEdit } from '#local/iam/local-iam.ts';
+import { FunctionInstance } from '#local/lambda/container.ts';
 import { type PollResult, pollOnce } from '#local/lambda/event-source.ts';
+import { sinkObservability } from '#local/pipeline/observability.ts';
 import { LOCAL_RESOURCE_NAMES } from '#local/resource-names.ts';
 import { startWorld, type World } from '#local/world.ts';
 import { type AwsClients, createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
+import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
@@ -56,19 +59,24 @@ export interface Harness {
   /** One event-source poll: receive up to 10, invoke the handler, delete what succeeded. */
   invoke(): Promise<PollResult & { response?: SQSBatchResponse | undefined }>;
   /**
-   * Another Lambda container with the same configuration (its own caches), optionally with its own fetch, extra
-   * variables, its SDK clients changed before use (e.g. `injectDynamoFaults`), or a hook on each batch's
-   * settlements.
+   * Another function instance with the same configuration, in a container of its own (local/lambda/container.ts:
+   * its own caches, rebuilt at each cold start), optionally with its own fetch, extra variables, its SDK clients
+   * changed before use (e.g. `injectDynamoFaults`), a hook on each batch's settlements, or a sink for its log lines
+   * (JSON, one a call; without it they go to stdout). The container gates all of them.
    */
   createInstance(options?: {
     fetch?: FetchLike;
     env?: Record<string, string>;
     clients?: (clients: AwsClients) => void;
     onSettled?: (settlements: readonly Settlement[]) => void;
-  }): SenderHandler;
-  /** One event-source poll into a given instance, with a function timeout (an invocation past it fails). */
+    log?: (line: string) => void;
+  }): HarnessInstance;
+  /**
+   * One event-source poll into a given instance, with a function timeout: an invocation past it fails its batch
+   * and, for a `createInstance` instance, ends its container (the next invocation is a cold start).
+   */
   invokeWith(
-    handler: SenderHandler,
+    handler: SenderHandler | HarnessInstance,
     options?: { functionTimeoutMs?: number; batchSize?: number },
   ): Promise<PollResult>;
   /** Reads every message on the dead-letter queue (and leaves them invisible for a while). */
@@ -98,6 +106,12 @@ export interface Harness {
   sends(): readonly RecordedRequest[];
   close(): Promise<void>;
 }
+
+/** A `createInstance` handler: it runs each invocation on the instance's current container. */
+export type HarnessInstance = SenderHandler & {
+  /** The function instance: its cold starts, and `end` (Lambda stopping the container). */
+  readonly instance: FunctionInstance;
+};
 
 export interface HarnessOptions {
   /** Extra sender environment (e.g. `{ TIME_SCALE: '20' }`). */
@@ -209,24 +223,39 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       }),
     createInstance(instanceOptions = {}) {
       const config = loadSenderConfig({ ...env, ...instanceOptions.env });
-      const clients = createAwsClients(config);
-      instanceOptions.clients?.(clients);
-      return createSenderHandler({
-        config,
-        ...clients,
-        fetch: instanceOptions.fetch,
-        onSettled: instanceOptions.onSettled,
+      const { log, onSettled } = instanceOptions;
+      const instance = new FunctionInstance('sender', (io) => {
+        const clients = createAwsClients(config);
+        for (const client of Object.values(clients)) io.instrument(client);
+        instanceOptions.clients?.(clients);
+        const apiFetch = instanceOptions.fetch ?? createApiFetch();
+        io.onEnd(() => {
+          for (const client of Object.values(clients)) client.destroy();
+        });
+        return createSenderHandler({
+          config,
+          ...clients,
+          fetch: io.fetch(apiFetch),
+          onSettled: onSettled && io.live(onSettled),
+          ...(log === undefined
+            ? {}
+            : { observability: sinkObservability({ write: io.live(log), metric: () => undefined }) }),
+        });
       });
+      const handler: SenderHandler = (event, context) =>
+        instance.handler(event, context) as ReturnType<SenderHandler>;
+      return Object.assign(handler, { instance });
     },
-    invokeWith: (instance, invokeOptions = {}) =>
+    invokeWith: (target, invokeOptions = {}) =>
       pollOnce({
         sqs: pollerSqs,
         queueUrl: sendQueue.url,
         queueArn: sendQueue.arn,
-        handler: instance,
+        handler: target,
         waitTimeSeconds: 0,
         functionTimeoutMs: invokeOptions.functionTimeoutMs ?? FUNCTION_TIMEOUT_MS,
         batchSize: invokeOptions.batchSize,
+        ...('instance' in target ? { onTimeout: target.instance.end } : {}),
       }),
     async drainDeadLetters() {
       const all: Message[] = [];

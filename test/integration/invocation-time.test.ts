@@ -48,4 +48,20 @@ describe('waits inside an attempt', () => {
     expect(result.error).toBeUndefined();
     expect(h.sends().map((r) => r.status)).toEqual([401, 201]);
   });
+
+  it('a record whose pacing slot would come after its last start time is handed back unsent: no request, no attempt, no ledger entry', async () => {
+    // Four requests a minute: the token and three sends; the other seven records' slots are a minute away.
+    h = await startHarness({ env: { REQUESTS_PER_MINUTE: '4' } });
+    const ids = Array.from({ length: 10 }, (_, i) => `paced-${i}`);
+    for (const id of ids) await h.enqueue(jobBody({ id }));
+
+    const result = await h.invokeWith(h.createInstance(), { functionTimeoutMs: CHAIN_MS + 1_000 });
+
+    expect(result.error).toBeUndefined();
+    expect(h.sends()).toHaveLength(3);
+    expect(result.failed).toHaveLength(7);
+    const entries = await Promise.all(ids.map((id) => h.ledger().get(id)));
+    expect(entries.filter((entry) => entry === undefined)).toHaveLength(7);
+    expect(entries.filter((entry) => entry !== undefined)).toHaveLength(3);
+  });
 });

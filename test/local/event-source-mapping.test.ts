@@ -1,7 +1,8 @@
-import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type EmulatedQueue, type SqsEmulator, startSqsEmulator } from '#local/emulators/sqs-emulator.ts';
+import { FunctionInstance } from '#local/lambda/container.ts';
 import type { PollResult, SqsHandler } from '#local/lambda/event-source.ts';
 import {
   type EventSourceMapping,
@@ -306,5 +307,98 @@ describe('local event source mapping against the SQS emulator', () => {
     ]);
     expect(recorder.receives('fine')).toHaveLength(1);
     expect(await queueSize('send')).toBe(0);
+  });
+});
+
+/**
+ * A function instance whose first container awaits a request (`answer` releases it) and, once answered, logs a
+ * line and sends an SQS message to `side` before it succeeds; later containers succeed at once.
+ */
+function slowFirstContainer(side: EmulatedQueue) {
+  let answer: (response: Response) => void = () => undefined;
+  const answered: string[] = [];
+  const logged: string[] = [];
+  const instance = new FunctionInstance('sender-1', (io) => {
+    const sqs = io.instrument(
+      new SQSClient({
+        endpoint: emulator.endpoint,
+        useQueueUrlAsEndpoint: false,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      }),
+    );
+    const log = io.live((line: string) => logged.push(line));
+    const slow = io.fetch(() => new Promise<Response>((resolve) => (answer = resolve)));
+    return async () => {
+      if (io.generation === 1) {
+        const response = await slow('http://api.invalid/v1/messages/oneoffs');
+        answered.push(String(response.status));
+        log('after the answer');
+        await sqs.send(new SendMessageCommand({ QueueUrl: side.url, MessageBody: 'after the answer' }));
+      }
+      return { batchItemFailures: [] };
+    };
+  });
+  return { instance, answer: (response: Response) => answer(response), answered, logged };
+}
+
+describe('an invocation that outlives the function timeout', () => {
+  /** Runs the mapping until the first invocation timed out; returns what it reported then. */
+  async function timedOut() {
+    const { queue } = await queues();
+    const side = await emulator.createQueue('side');
+    await enqueue(queue, ['job-1']);
+    const slow = slowFirstContainer(side);
+    const results: PollResult[] = [];
+    mapping = startEventSourceMapping({
+      queue,
+      instances: [
+        { name: 'sender-1', handler: slow.instance.handler, sqs: emulator.sqs, end: slow.instance.end },
+      ],
+      functionTimeoutMs: 300,
+      onInvocation: (_, result) => results.push(result),
+    });
+    await eventually(() => expect(results).toHaveLength(1));
+    return { ...slow, queue, side, results };
+  }
+
+  it('never hands the handler the answer of a request it was still awaiting at the deadline', async () => {
+    const { answer, answered, results } = await timedOut();
+
+    answer(new Response('{}', { status: 201 }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    expect(results[0]?.error).toBeInstanceOf(Error);
+    expect(answered).toEqual([]);
+  });
+
+  it('lets nothing the handler would do after the deadline happen: no log line, no AWS request, no delete', async () => {
+    const { answer, logged, side, results } = await timedOut();
+
+    answer(new Response('{}', { status: 201 }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    expect(logged).toEqual([]);
+    expect(await queueSize(side.name)).toBe(0);
+    expect(results[0]?.deleted).toEqual([]);
+  });
+
+  it('fails the whole batch: its record comes back after the visibility timeout', async () => {
+    const { queue, results } = await timedOut();
+
+    await eventually(async () => expect(await queueSize(queue.name)).toBe(0));
+    expect(results.map((result) => [result.received, result.deleted.length])).toEqual([
+      [1, 0],
+      [1, 1],
+    ]);
+  });
+
+  it('runs the next invocation on a fresh container: a cold start', async () => {
+    const { instance, queue, results } = await timedOut();
+
+    await eventually(async () => expect(await queueSize(queue.name)).toBe(0));
+    expect(results).toHaveLength(2);
+    expect(instance.coldStarts).toBe(2);
+    expect(instance.container().generation).toBe(2);
   });
 });
