@@ -1,5 +1,5 @@
 /**
- * The bundle `cdk deploy` uploads, run as Lambda runs it (README, "Tests"): the sender's asset from the
+ * The bundle `cdk deploy` uploads, run as Lambda runs it (docs/test-world.md): the sender's asset from the
  * synthesised cloud assembly, its handler, timeout and environment from the template (references resolved to
  * the local resources; only the endpoints, region, credentials and the simulator's URL added), in a process of
  * its own (local/lambda/runtime.ts) that is ended at the function's deadline and frozen between invocations,
