@@ -90,7 +90,10 @@ export interface WorkloadFigures {
   readonly uuidIndexed?: number;
 }
 
-/** The event source mapping's pollers per instance in the relay's throughput runs (README, "Performance and cost"). */
+/**
+ * The event source mapping's pollers per instance in the relay's throughput runs (reports/bench.md, "Performance and
+ * cost").
+ */
 export const RELAY_POLLERS_PER_INSTANCE = 2;
 
 export type WorkloadSpec =

@@ -1,13 +1,13 @@
 /**
  * `npm run bench`: what a job costs and how fast the relay goes, side by side with what any relay must do
- * (issue 9; README, "Performance and cost"). In one run, at the same concurrency, against the same emulators:
+ * (reports/bench.md, "Performance and cost"). In one run, at the same concurrency, against the same emulators:
  *
  * - (a) the relay: the real sender handler, polled like Lambda's SQS event source mapping;
  * - (b) a bare `fetch` loop posting the same messages;
  * - (c) the floor: a `fetch` plus two conditional DynamoDB writes per job (claim, settle).
  *
- * The relay runs again with webhooks on (`WEBHOOKS_ENABLED`, issue 10): the same job bodies, the same emulators,
- * its DynamoDB requests and write units per delivered job and its cost side by side with webhooks off.
+ * The relay runs again with webhooks on (`WEBHOOKS_ENABLED`; docs/webhooks.md): the same job bodies, the same
+ * emulators, its DynamoDB requests and write units per delivered job and its cost side by side with webhooks off.
  *
  * Then the latency of one batch at 200 ms API latency at the deployed per-instance shares, the cost per million
  * jobs at the deployed memory size, the sustained share of the rate budget for 1, 2 and 4 instances against a
@@ -15,11 +15,11 @@
  *
  * The emulators run in one child process and every measurement in a fresh one, so CPU time is the workload's
  * own. Only the report goes to stdout; progress goes to stderr, and what the senders log to
- * .relay-local/bench/sender.log. reports/bench.md is rewritten only with --write.
+ * .relay-local/bench/sender.log. reports/bench.md is rewritten only with --write, below its hand-written text.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, fstatSync, mkdirSync, openSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,6 +41,7 @@ import {
   type WorkloadFigures,
   type WorkloadSpec,
 } from './protocol.ts';
+import { benchReportFile } from './report-file.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const LOG_FILE = join(ROOT, '.relay-local', 'bench', 'sender.log');
@@ -66,7 +67,8 @@ const USAGE = `Usage: npm run bench -- [options]
                       ratios, speeds the best round's (default 3)
   --time-scale N      pacing drills: a minute lasts 60/N s (default 3)
   --skip-pacing       leave out the pacing drills (they take about 3 minutes)
-  --write             rewrite reports/bench.md with this run's report
+  --write             rewrite reports/bench.md with this run's report (the hand-written text at
+                      its top is kept)
   -h, --help          this text
 `;
 
@@ -352,8 +354,10 @@ async function main(): Promise<void> {
     });
     process.stdout.write(report);
     if (options.write) {
-      await writeFile(join(ROOT, 'reports', 'bench.md'), report);
-      progress('wrote reports/bench.md');
+      const file = join(ROOT, 'reports', 'bench.md');
+      const previous = await readFile(file, 'utf8').catch(() => undefined);
+      await writeFile(file, benchReportFile(previous, report));
+      progress('wrote reports/bench.md (the hand-written text above its marker kept)');
     }
   } finally {
     await host.call({ cmd: 'stop' } satisfies HostCommand).catch(() => undefined);
@@ -687,7 +691,7 @@ function render(input: ReportInput): string {
         ]
       : []),
     '',
-    '## Goals (issue 9)',
+    '## Goals',
     '',
   );
   const met = (ok: boolean | undefined) => (ok === undefined ? '—' : ok ? 'yes' : '**no**');
@@ -730,7 +734,7 @@ function render(input: ReportInput): string {
         met(pacing.length ? pacing.every((p) => p.sustainedShare >= 0.95) && total429 === 0 : undefined),
       ],
       [
-        'extra write units per delivered job for the uuid lookup (issue 10)',
+        'extra write units per delivered job for the uuid lookup',
         '≤ 1, only with webhooks on',
         webhooks.verdict,
         met(webhooks.within),
@@ -959,7 +963,7 @@ function render(input: ReportInput): string {
 }
 
 /**
- * The side by side of the relay with webhooks off and on (issue 10; docs/webhooks.md): DynamoDB requests and
+ * The side by side of the relay with webhooks off and on (docs/webhooks.md): DynamoDB requests and
  * write units per delivered job, jobs/s and the cost per million jobs at each stage's memory size, then the
  * receiver's cost per status update, estimated from the operations it makes. Returns the report's lines and the
  * goal row's verdict.
@@ -992,7 +996,7 @@ function webhookFigures(
   const signed = (n: number, digits = 2) => `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(digits)}`;
   const verdict = `${signed(extraUnits)} with webhooks on (${signed(extraPuts)} PutItem of an index item of ${
     uuidBytes ?? '?'
-  } bytes); ${offIndexWrites} index writes with webhooks off${within ? '' : ' — MORE than the issue allows'}`;
+  } bytes); ${offIndexWrites} index writes with webhooks off${within ? '' : ' — MORE than the goal allows'}`;
 
   const ratioOnOff = median(
     runs.relay
@@ -1020,7 +1024,7 @@ function webhookFigures(
   const lines: string[] = [];
   const table = (header: string[], rows: string[][]) => lines.push(...markdownTable(header, rows));
   lines.push(
-    '## Webhooks off and on (issue 10)',
+    '## Webhooks off and on',
     '',
     "With `WEBHOOKS_ENABLED=true` the sender writes a small index item, `uuid#<the 201's uuid>` → the job id, for",
     "each delivered job, after the settle write, so that the webhook receiver can tie eCourtDate's status updates",

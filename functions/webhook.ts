@@ -10,6 +10,6 @@ const config = loadWebhookConfig(process.env);
 export const handler = createWebhookHandler({
   config,
   ...createWebhookClients(config),
-  // The X-Ray SDK is imported only when the stage traces subsegments (README, "X-Ray subsegments").
+  // The X-Ray SDK is imported only when the stage traces subsegments (docs/deploy.md, "X-Ray subsegments").
   observability: await lambdaObservability(process.env),
 });

@@ -124,7 +124,7 @@ export interface StageConfig {
   /**
    * X-Ray subsegments from Powertools Tracer in both functions (AWS SDK calls, requests to eCourtDate). Off by
    * default: the X-Ray SDK's context hook costs the sender about 40 % of its CPU per job, while Lambda's own
-   * active tracing (each invocation's segment) stays on either way (README, "X-Ray subsegments").
+   * active tracing (each invocation's segment) stays on either way (docs/deploy.md, "X-Ray subsegments").
    */
   readonly traceSubsegments: boolean;
   readonly eventSources: readonly string[];
@@ -195,7 +195,7 @@ export function loadStageConfig(context: Context): StageConfig {
     throw new ConfigError(
       'ecourtdateRegion',
       `expected eCourtDate's region (${keysOf(PRODUCTION_BASE_URLS).join(', ')}), got the AWS region "${regionText}": ` +
-        'the AWS region comes from your AWS profile or CDK_DEFAULT_REGION (docs: "First deploy")',
+        'the AWS region comes from your AWS profile or CDK_DEFAULT_REGION (docs/deploy.md, "First deploy")',
     );
   }
   const ecourtdateRegion =
@@ -287,7 +287,7 @@ export function loadStageConfig(context: Context): StageConfig {
     RANGES.rateLimitHintMaxSeconds,
   );
   const ledgerTtlDays = read.number('ledgerTtlDays', DEFAULTS.ledgerTtlDays, RANGES.ledgerTtlDays);
-  // A redrive is judged against the job's ledger entry (README, "Reliability: the job ledger"): the entry must outlive every
+  // A redrive is judged against the job's ledger entry (docs/ledger.md): the entry must outlive every
   // dead letter that can still be redriven, so a late redrive never finds a job the relay has forgotten.
   if (ledgerTtlDays <= DEAD_LETTER_RETENTION_DAYS) {
     throw new ConfigError(

@@ -8,7 +8,7 @@ import { ENV } from '#shared/config.ts';
  * below: the CLI and `npm start` load this module and must start fast.
  */
 
-/** The names of the stack outputs. The README and the operator CLI read them by name: keep them stable. */
+/** The names of the stack outputs. docs/deploy.md ("Stack outputs") and the operator CLI read them by name: keep them stable. */
 export const OUTPUT = {
   sendQueueUrl: 'SendQueueUrl',
   sendQueueArn: 'SendQueueArn',

@@ -23,7 +23,7 @@ export const WEBHOOK_SETTINGS = [
   'webhookSignatureFailureThreshold',
 ] as const;
 
-/** The names of the receiver's stack outputs; the CLI and the README read them by name: keep them stable. */
+/** The names of the receiver's stack outputs; the CLI and docs/deploy.md ("Stack outputs") read them by name: keep them stable. */
 export const WEBHOOK_OUTPUT = {
   url: 'WebhookUrl',
   secretName: 'WebhookSecretName',

@@ -69,7 +69,7 @@ export interface WorldSpec {
   readonly stage?: StageConfig;
   /**
    * Divides every delay and window of the run (`TIME_SCALE` of the sender, the simulator's windows, the send
-   * queue's visibility timeout; README.md, "Quick start"). @default 1
+   * queue's visibility timeout; docs/operating.md, "Quick start (local pipeline)"). @default 1
    */
   readonly timeScale?: number;
   /** Sender instances sharing the stage's rate budget (the stack's `maxConcurrency`). @default the stage's */

@@ -46,7 +46,7 @@ export interface AlarmMetric {
 }
 
 export interface AlarmDefinition {
-  /** Stable id: part of the CloudWatch alarm name and the README runbook heading. Never rename. */
+  /** Stable id: part of the CloudWatch alarm name and the runbook heading in docs/runbook.md. Never rename. */
   readonly id: string;
   /** One line for the alarm description and the notification: what it means. */
   readonly description: string;
@@ -110,7 +110,7 @@ export const DEFAULT_ALARM_THRESHOLDS: AlarmThresholds = {
   ledgerThrottleThreshold: 1,
 };
 
-/** The ids of the alarms, as used in alarm names, stack tests and the README runbook. */
+/** The ids of the alarms, as used in alarm names, stack tests and docs/runbook.md. */
 export const ALARM_ID = {
   forbidden: 'Forbidden403',
   serverErrors: 'ServerErrorRate',

@@ -144,7 +144,7 @@ export const MAX_BATCHING_WINDOW_SECONDS = 300;
 /**
  * The longest the sender ever hides a received record, seconds: SQS's 12 h counted from the receive, less the
  * longest a record can have waited since (the batching window and a whole invocation). Longer waits are kept by
- * the job ledger's next-attempt time, which hides an early copy again (README, "The job ledger").
+ * the job ledger's next-attempt time, which hides an early copy again (docs/ledger.md).
  */
 export const MAX_HIDE_SECONDS =
   MAX_VISIBILITY_TIMEOUT_SECONDS - LAMBDA_MAX_TIMEOUT_SECONDS - MAX_BATCHING_WINDOW_SECONDS;

@@ -15,7 +15,7 @@ export interface Observability {
   readonly metrics: Metrics;
   /**
    * Absent when X-Ray subsegments are off: the X-Ray SDK is then never imported, so its `async_hooks` context
-   * hook is never installed (README, "X-Ray subsegments").
+   * hook is never installed (docs/deploy.md, "X-Ray subsegments").
    */
   readonly tracing?: Tracing | undefined;
 }
@@ -32,7 +32,7 @@ export function createObservability(tracing?: Tracing): Observability {
     metrics: new Metrics({
       namespace: METRICS_NAMESPACE,
       serviceName: METRICS_SERVICE,
-      // Each stage's alarms select its own metrics (README, "Alarms and runbook").
+      // Each stage's alarms select its own metrics (docs/runbook.md).
       ...(stage ? { defaultDimensions: { stage } } : {}),
     }),
     tracing,
@@ -42,7 +42,7 @@ export function createObservability(tracing?: Tracing): Observability {
 /**
  * Whether the function wants X-Ray subsegments: Powertools' own switch, `POWERTOOLS_TRACE_ENABLED`, which turns
  * tracing off only when it is `false` (any case, spaces around ignored, as Powertools reads it). The stack sets it from the stage's `traceSubsegments`
- * (README, "X-Ray subsegments").
+ * (docs/deploy.md, "X-Ray subsegments").
  */
 export function subsegmentsWanted(env: Readonly<Record<string, string | undefined>>): boolean {
   return env.POWERTOOLS_TRACE_ENABLED?.trim().toLowerCase() !== 'false';

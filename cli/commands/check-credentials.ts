@@ -80,7 +80,7 @@ export async function checkCredentials(target: Target, options: CheckOptions = {
       summary: `secret ${secretId} still holds the placeholder the stack created`,
       advice:
         "Store the API client's credentials: aws secretsmanager put-secret-value --secret-id " +
-        `${secretId} --secret-string '{"client_id":"...","client_secret":"..."}' (README, Deploy).`,
+        `${secretId} --secret-string '{"client_id":"...","client_secret":"..."}' (docs/deploy.md, "Put the API client credentials in the secret").`,
     });
     return done();
   }

@@ -17,8 +17,8 @@ import { DEAD_LETTER_REASONS } from '#shared/outcome.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 
 /**
- * What an operator may see of one dead-lettered job: its dead-letter attributes (README.md, "Alarms and
- * runbook"), never the message text or the recipient. `null` where the message has nothing: a message SQS moved
+ * What an operator may see of one dead-lettered job: its dead-letter attributes (docs/runbook.md,
+ * "DeadLetterQueueNotEmpty"), never the message text or the recipient. `null` where the message has nothing: a message SQS moved
  * by itself (maxReceiveCount) carries no attribute at all.
  */
 export interface DeadLetterView {

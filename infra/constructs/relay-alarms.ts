@@ -70,7 +70,7 @@ export class RelayAlarms extends Construct {
         definition.id,
         onCallAlarm(this, definition, {
           alarmNamePrefix: props.alarmNamePrefix,
-          runbook: 'README, "Alarms and runbook"',
+          runbook: 'docs/runbook.md',
           metric: alarmMetric(definition, props.resources),
           action,
         }),
@@ -89,7 +89,7 @@ export function onCallAlarm(
   definition: Omit<AlarmDefinition, 'metrics' | 'expression'>,
   options: {
     readonly alarmNamePrefix: string;
-    /** Where the runbook entries are, e.g. `README, "Alarms and runbook"`. */
+    /** Where the runbook entries are, e.g. `docs/runbook.md`. */
     readonly runbook: string;
     readonly metric: cloudwatch.IMetric;
     readonly action: cloudwatch.IAlarmAction;

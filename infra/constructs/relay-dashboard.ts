@@ -69,7 +69,7 @@ export class RelayDashboard extends Construct {
       widgets: [
         [
           new cloudwatch.TextWidget({
-            markdown: `# eCourtDate relay\n${props.summary}. Runbook: README, "Alarms and runbook".`,
+            markdown: `# eCourtDate relay\n${props.summary}. Runbook: docs/runbook.md.`,
             width: 24,
             height: 2,
           }),

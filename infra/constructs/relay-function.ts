@@ -51,7 +51,7 @@ export interface RelayFunctionProps {
   readonly logRetention?: logs.RetentionDays;
   /**
    * X-Ray subsegments from Powertools Tracer (`POWERTOOLS_TRACE_ENABLED`). Off: the function never imports the
-   * X-Ray SDK and its context hook (README, "X-Ray subsegments"); Lambda's active tracing stays on either way.
+   * X-Ray SDK and its context hook (docs/deploy.md, "X-Ray subsegments"); Lambda's active tracing stays on either way.
    * @default false
    */
   readonly traceSubsegments?: boolean;

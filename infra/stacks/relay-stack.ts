@@ -276,7 +276,8 @@ export class RelayStack extends Stack {
       secretName: config.secret.name,
       encryptionKey: secretKey(this, 'ApiClientSecret', config.secret),
       description: `eCourtDate API client credentials for the relay (${config.stage}): {"client_id","client_secret"}`,
-      // A placeholder that cannot authenticate: the real credentials are put in after deploy (README, Deploy),
+      // A placeholder that cannot authenticate: the real credentials are put in after deploy (docs/deploy.md, "Put the API client
+      // credentials in the secret"),
       // so they never pass through CloudFormation. A generated client_secret keeps plaintext out of the template.
       generateSecretString: {
         secretStringTemplate: JSON.stringify({ client_id: 'REPLACE_WITH_ECOURTDATE_CLIENT_ID' }),
@@ -290,7 +291,7 @@ export class RelayStack extends Stack {
       reason:
         'The secret holds an eCourtDate API client id and secret, issued in the eCourtDate Console (shown once) ' +
         'with no API to create or rotate them, so a rotation Lambda cannot exist. Rotation is a documented manual ' +
-        'procedure (README, Deploy: create a new API client, put-secret-value, revoke the old one); the sender ' +
+        'procedure (docs/deploy.md, "Put the API client credentials in the secret": create a new API client, put-secret-value, revoke the old one); the sender ' +
         're-reads the secret on a 401.',
     });
     return secret;

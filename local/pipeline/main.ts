@@ -57,7 +57,7 @@ export function processIO(): MainIO {
  * report. Returns the exit status: 0 every job settled, 1 some did not, 2 the run could not start or the API of
  * `--ecourtdate-url` cannot be reached at all, 130 interrupted (Ctrl-C) before every job settled. With
  * `--keep-running`, a stop after the summary keeps the run's own status (0 or 1); npm itself reports 130 for
- * any Ctrl-C it receives (README.md, "Quick start").
+ * any Ctrl-C it receives (docs/operating.md, "Quick start (local pipeline)").
  *
  * @example
  * const status = await main(['--jobs', 'my-jobs.jsonl', '--report', 'report.json']);

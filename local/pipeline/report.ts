@@ -12,7 +12,7 @@ import type { JobDelivery } from '#shared/ledger/delivery.ts';
 export type RunEnd = 'settled' | 'timed_out' | 'interrupted' | 'unreachable';
 
 /**
- * The run's result as `--report FILE` writes it (the shape is a contract: see the README). The same conventions
+ * The run's result as `--report FILE` writes it (the shape is a contract: see docs/operating.md). The same conventions
  * as every `--json` of the operator CLI: snake_case keys, numbers as numbers, null where there is nothing.
  */
 export interface RunReport {

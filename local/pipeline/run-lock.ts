@@ -11,7 +11,7 @@ export type RunLockResult =
 
 /**
  * Takes the state directory for this process, so that a second `npm start` in the same folder cannot truncate
- * the running one's logs (README.md, "Quick start"): creates `<stateDir>/run.lock` holding this process id,
+ * the running one's logs (docs/operating.md): creates `<stateDir>/run.lock` holding this process id,
  * unless a live process holds it. A lock left by a process that is gone is taken over. `release()` removes the
  * file if it is still ours; it is safe to repeat. Throws what the file system throws (other than a lock that
  * exists).

@@ -58,7 +58,7 @@ export interface PipelineRun {
 }
 
 /**
- * Runs the whole pipeline locally (README.md, "Quick start"): `planRun` (the jobs file, the credentials, the
+ * Runs the whole pipeline locally (docs/operating.md, "Quick start (local pipeline)"): `planRun` (the jobs file, the credentials, the
  * stage settings), then `runPlan`. Throws `StartError` when the run cannot start.
  */
 export async function runPipeline(
@@ -210,7 +210,7 @@ function localEndpoints(resources: LocalResources): LocalEndpoints {
 }
 
 /**
- * How to check the credentials and the API step by step before the first deploy (README.md, "Smoke test against
+ * How to check the credentials and the API step by step before the first deploy (docs/deploy.md, "Smoke test against
  * eCourtDate staging"): `check-credentials --local` against this run's local secret, which holds the
  * environment's credentials; with --keep-running the run is still up after the summary, else it must be started
  * again with it. Names the endpoints file when it is not the default one.

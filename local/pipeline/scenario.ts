@@ -14,7 +14,7 @@ export const SCENARIO_AGENCIES = ['county-a', 'county-b'] as const;
 
 const ONEOFFS = '/v1/messages/oneoffs';
 
-/** A recipient that makes the built-in simulator misbehave, and how (listed in the README). */
+/** A recipient that makes the built-in simulator misbehave, and how (listed in docs/operating.md). */
 export interface MagicRecipient {
   readonly to: string;
   readonly behaviour: string;

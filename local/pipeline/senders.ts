@@ -346,7 +346,7 @@ interface TransportWatcher {
 }
 
 /**
- * Whether a request's failure is one that retrying from this machine will not fix, so a smoke run (README.md,
+ * Whether a request's failure is one that retrying from this machine will not fix, so a smoke run (docs/deploy.md,
  * "Smoke test against eCourtDate staging") should stop at once rather than wait out its backoffs and timeout:
  * the name does not resolve (but a temporary DNS failure, EAI_AGAIN, may pass), nothing listens at the address,
  * the server's certificate is rejected, or `fetch` blocks the port. All of them happen before any byte is sent.

@@ -8,7 +8,7 @@
  * the function timeout. The SDK's own defaults have no connection or request timeout, a socket idle timeout of
  * minutes at best, 4 attempts for DynamoDB, and `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` in the environment change
  * them. `createAwsClients` (`shared/clients/aws.ts`) applies these to every client, and the function timeout the
- * stack derives counts each call at its worst (`awsCallWorstCaseMs`; README, "Stage settings").
+ * stack derives counts each call at its worst (`awsCallWorstCaseMs`; docs/deploy.md, "Stage settings").
  */
 export interface AwsCallLimits {
   /** Opening the connection (TCP and TLS) may take this long, ms. */

@@ -25,7 +25,7 @@ export interface CachedSecretOptions<T> {
 /**
  * A Secrets Manager secret read once per `ttlMs` per container, parsed, and cached. Concurrent callers share
  * one read. The API client secret (shared/ecourtdate/credentials.ts) and the webhook secret
- * (shared/webhook/secret.ts) are both read through it (README, "Put the API client credentials in the secret";
+ * (shared/webhook/secret.ts) are both read through it (docs/deploy.md, "Put the API client credentials in the secret";
  * docs/webhooks.md, "The secret").
  *
  * @example

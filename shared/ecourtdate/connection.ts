@@ -1,5 +1,5 @@
 import type { Agent as UndiciAgent } from 'undici';
-// Only undici's connection pool, not the whole package: the sender's bundle stays under 1 MB (README, "Performance and cost").
+// Only undici's connection pool, not the whole package: the sender's bundle stays under 1 MB (reports/bench.md, "Performance and cost").
 import Agent from 'undici/lib/dispatcher/agent.js';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 

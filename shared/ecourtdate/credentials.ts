@@ -43,7 +43,7 @@ export class CredentialsSource {
 }
 
 /**
- * Validates the secret's JSON (README.md, "Put the API client credentials in the secret"). A UTF-8 byte order
+ * Validates the secret's JSON (docs/deploy.md, "Put the API client credentials in the secret"). A UTF-8 byte order
  * mark before it, as a Windows editor saves a file, is ignored. Throws `CredentialsError` naming the missing
  * or malformed field, never its value.
  * @example parseCredentials('{"client_id":"abc","client_secret":"xyz"}', 'relay/staging')

@@ -59,7 +59,7 @@ export class EcdTransportError extends EcdApiError {
   /**
    * One sentence for an operator: the cause, the host, and what to check. `next`, when given, is appended as
    * the command to run next; the caller knows the context (a deployed stage, the local pipeline), which this
-   * error does not, and `check-credentials` needs a target to run (README.md, "Operator CLI").
+   * error does not, and `check-credentials` needs a target to run (docs/operating.md, "Operator CLI").
    * @example "Could not reach api.ecourtdate.com: its name did not resolve in DNS (ENOTFOUND). Check the API
    *   base URL and this network."
    */

@@ -94,7 +94,7 @@ export interface LedgerEntry {
   /**
    * The dead letter's redrive token: a random id the relay wrote here and on the dead-letter message
    * (`dead_letter_id`). A redriven message carrying it starts one new generation, which clears it, so one dead
-   * letter is redriven at most once, whatever number of copies carry it (README, "Redrives").
+   * letter is redriven at most once, whatever number of copies carry it (docs/ledger.md, "Redrives").
    */
   readonly dead_letter_token?: string;
   /**
@@ -257,7 +257,7 @@ export function isRedriveOf(
 }
 
 /**
- * Decides what a record may do with a job whose entry exists (README, "The job ledger"). Pure. A dead-lettered
+ * Decides what a record may do with a job whose entry exists (docs/ledger.md). Pure. A dead-lettered
  * job starts a new generation, with a fresh budget and its unknown outcome cleared, only on an operator's
  * redrive of the dead letter the ledger recorded (`isRedriveOf`): that is a person's decision to send again, and
  * the generation it starts consumes the dead letter's token. Any other copy (SQS's second copy, an upstream

@@ -65,7 +65,7 @@ export type SettleResult =
   | { readonly kind: 'conflict' };
 
 /**
- * The job ledger: one DynamoDB item per job, and the one gate every record passes (README, "The job ledger").
+ * The job ledger: one DynamoDB item per job, and the one gate every record passes (docs/ledger.md).
  * A first attempt costs two requests, both conditional writes: the claim (`attribute_not_exists`) before the
  * request and the settle after it. A later attempt costs three: the claim that finds the entry (which comes back
  * with the failed condition, `ReturnValuesOnConditionCheckFailure`), the claim conditional on the version it
@@ -128,7 +128,7 @@ export class JobLedger {
    * and on `held`. `claimed` when this write (or its first try whose answer was lost) moved it: the caller
    * publishes the event unmarked. `taken` when the entry holds another token (a twin of the copy took it, or the
    * job was claimed or settled again): the caller marks its event replayed. `busy` when only the version moved:
-   * the caller tries again later. Throws the SDK's error when DynamoDB fails. README, "The job ledger".
+   * the caller tries again later. Throws the SDK's error when DynamoDB fails. docs/ledger.md.
    */
   async claimEvent(request: {
     readonly entry: LedgerEntry;

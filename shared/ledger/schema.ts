@@ -1,6 +1,6 @@
 /**
  * The ledger table's shape, CDK-free and SDK-free: the stack, the local DynamoDB emulator and the sender all
- * build from these names (README, "The job ledger").
+ * build from these names (docs/ledger.md).
  */
 
 /** The table's partition key (a string). */

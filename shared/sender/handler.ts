@@ -120,7 +120,7 @@ function createRuntime(
 ): SenderRuntime & { readonly traced: ReturnType<typeof traceClients> } {
   const { config } = deps;
   const now = deps.now ?? Date.now;
-  // Never a kept-alive socket idle longer than servers keep them: after a thaw it would fail (README, "Sender settings").
+  // Never a kept-alive socket idle longer than servers keep them: after a thaw it would fail (docs/deploy.md, "Sender settings").
   const fetchImpl = deps.fetch ?? createApiFetch();
   const { logger, metrics, tracing } = deps.observability ?? createObservability();
   // SQS, Secrets Manager and DynamoDB calls become X-Ray subsegments when the stage traces them; fetch to

@@ -103,7 +103,7 @@ export function recordContext(record: SQSRecord, now: number): RecordContext {
  * → send. The claim comes after everything that can fail before a request leaves, so an attempt is open in the
  * ledger (and counted lost if its instance dies) only from just before its request may reach the messages
  * endpoint. Only observes: nothing here settles the record, and nothing is thrown for flow; a failure no rule
- * decides comes back as `failed` (docs/contract.md; README, "Reliability: the job ledger").
+ * decides comes back as `failed` (docs/contract.md; docs/ledger.md).
  */
 export async function observe(
   context: RecordContext,
@@ -162,7 +162,7 @@ async function observeJob(
   return attempt(job, claim, prepared, runtime, budget);
 }
 
-/** The gate: the ledger's claim of the job's next attempt (README, "Reliability: the job ledger"). */
+/** The gate: the ledger's claim of the job's next attempt (docs/ledger.md). */
 function claimAttempt(
   job: SendJob,
   context: RecordContext,

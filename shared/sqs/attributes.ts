@@ -19,7 +19,7 @@ export const DLQ_ATTRIBUTE = {
   responseExcerpt: 'response_excerpt',
   /**
    * The dead letter's redrive token, also kept in the job's ledger entry: a redriven message carrying the token
-   * the ledger holds starts one new generation (README, "Redrives").
+   * the ledger holds starts one new generation (docs/ledger.md, "Redrives").
    */
   deadLetterId: 'dead_letter_id',
 } as const;

@@ -1,8 +1,8 @@
 import { BlockList, isIP } from 'node:net';
 
 /**
- * The source addresses the receiver accepts webhooks from (README, docs/webhooks.md "IP allowlist"): eCourtDate
- * shows two IPs per webhook in its Console. Entries are IPv4 or IPv6 addresses or CIDR ranges; an empty list
+ * The source addresses the receiver accepts webhooks from (docs/webhooks.md, "Stage settings":
+ * `webhookAllowedIps`): eCourtDate shows two IPs per webhook in its Console. Entries are IPv4 or IPv6 addresses or CIDR ranges; an empty list
  * means the allowlist is off. Matching uses Node's `net.BlockList`, which also matches IPv4-mapped IPv6.
  */
 export interface IpAllowlist {

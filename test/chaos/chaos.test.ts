@@ -37,7 +37,7 @@ import {
 } from '#test/chaos/scenarios.ts';
 
 /**
- * The chaos suite's mixed-faults run (README.md, "Guarantees, and how they are tested"; docs/chaos.md): the local
+ * The chaos suite's mixed-faults run (docs/ledger.md, "Guarantees, and how they are tested"; docs/chaos.md): the local
  * pipeline (the real sender, the strict SQS layer in front of the SQS emulator, the job ledger in the DynamoDB
  * emulator, the webhook receiver) with seeded jobs where each request meets a fault of its plan: every row of the
  * response table (docs/contract.md, "What each response does"), created-then-5xx, 408, 503 with Retry-After, 429

@@ -28,7 +28,7 @@ import {
 /**
  * The promises a chaos run must keep, each as a pure function of the run's evidence that lists what broke it
  * (empty when kept). The rules are the response table of docs/contract.md ("What each response does") and the
- * guarantees of README.md ("Reliability: the job ledger").
+ * guarantees of docs/ledger.md.
  */
 
 /** A request as the checks see it: the simulator's record with the job and fault it belongs to. */
@@ -582,7 +582,7 @@ export function heldTooLong(facts: Facts, capSeconds = DEFAULTS.rateLimitHintMax
 
 /**
  * A job dead-lettered `unknown_outcome` is never sent again: not by another copy of it (an upstream resend, an
- * SQS duplicate), since only an operator's redrive clears an unknown outcome (README.md, "Reliability: the job
+ * SQS duplicate), since only an operator's redrive clears an unknown outcome (docs/ledger.md, "Reliability: the job
  * ledger"). Requests are timed on arrival at the simulator: a request that left before its attempt's lease ended
  * (the lost attempt the dead letter is about) may arrive up to `transitMs` after the dead letter on a loaded
  * machine, where the lease's scaled margin is only tens of real milliseconds (as `sentAfterExpiry` allows).

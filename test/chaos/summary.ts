@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { formatTable } from '#local/terminal/table.ts';
 
-/** The figures of a chaos run, as `reports/chaos*.local.json` holds them and the README quotes them. */
+/** The figures of a chaos run, as `reports/chaos*.local.json` holds them and docs/ledger.md quotes them. */
 export interface ChaosFigures {
   readonly scenario: string;
   readonly seed: number;

@@ -54,11 +54,11 @@ describe('what a newcomer reads', () => {
     expect(readme).toContain('(docs/contract.md#what-each-response-does)');
   });
 
-  it('the README says that cdk.json makes staging the default stage', () => {
+  it('docs/deploy.md says that cdk.json makes staging the default stage', () => {
     const context = (JSON.parse(read('cdk.json')) as { context: { stage: string } }).context;
 
     expect(context.stage).toBe('staging');
-    expect(readme).toContain(
+    expect(read('docs/deploy.md')).toContain(
       '`cdk.json` sets `staging`, so `npx cdk deploy` without `-c stage=...` deploys staging',
     );
   });

@@ -176,15 +176,13 @@ describe('ledger alarms', () => {
     };
     expect(alarm(template, 'EcourtdateRelay-staging-LedgerSystemErrors')).toEqual({
       AlarmName: 'EcourtdateRelay-staging-LedgerSystemErrors',
-      AlarmDescription: expect.stringMatching(
-        /Runbook: README, "Alarms and runbook" > LedgerSystemErrors\.$/,
-      ),
+      AlarmDescription: expect.stringMatching(/Runbook: docs\/runbook\.md > LedgerSystemErrors\.$/),
       Metrics: perOperationSum(stack, 'systemErrors', 'SystemErrors', 'ledger system errors'),
       ...common,
     });
     expect(alarm(template, 'EcourtdateRelay-staging-LedgerThrottles')).toEqual({
       AlarmName: 'EcourtdateRelay-staging-LedgerThrottles',
-      AlarmDescription: expect.stringMatching(/Runbook: README, "Alarms and runbook" > LedgerThrottles\.$/),
+      AlarmDescription: expect.stringMatching(/Runbook: docs\/runbook\.md > LedgerThrottles\.$/),
       Metrics: perOperationSum(stack, 'throttled', 'ThrottledRequests', 'ledger throttled requests'),
       ...common,
     });

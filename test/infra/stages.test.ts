@@ -1,5 +1,5 @@
 /**
- * Staging and production deployed into one account and region (README, "Deploy"): both stages synthesised side
+ * Staging and production deployed into one account and region (docs/deploy.md): both stages synthesised side
  * by side take only their own send jobs and share no physical name.
  */
 import { describe, expect, it } from 'vitest';

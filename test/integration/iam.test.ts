@@ -1,5 +1,5 @@
 /**
- * The test world enforces the stack's IAM (README "Tests"): every AWS call the sender, its event source mapping
+ * The test world enforces the stack's IAM (docs/test-world.md): every AWS call the sender, its event source mapping
  * and the webhook receiver make is authorized against their roles' policies in the synthesised template, and a
  * denied call fails as AWS fails it.
  */

@@ -1,5 +1,5 @@
 /**
- * The ledger's conditional writes under DynamoDB's failures (README, "Reliability: the job ledger"): a write that
+ * The ledger's conditional writes under DynamoDB's failures (docs/ledger.md): a write that
  * DynamoDB applied but whose answer was lost is still the writer's, and an answer eCourtDate gave is carried until
  * it is written, so a 201 stays a 201. The faults work inside the SDK's retry loop, as real ones do.
  */

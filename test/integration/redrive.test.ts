@@ -1,5 +1,5 @@
 /**
- * A redrive is one decision, tied to one dead letter (docs/contract.md; README, "Redrives"): whatever number of
+ * A redrive is one decision, tied to one dead letter (docs/contract.md; docs/ledger.md, "Redrives"): whatever number of
  * copies carry a dead letter's redrive token, at most one starts a new generation; every other copy is
  * dead-lettered again without a send, and copies the sender makes itself never redrive a job. Driven through the
  * real sender handler against the strict SQS layer, the simulator, the Secrets Manager stand-in and dynalite.

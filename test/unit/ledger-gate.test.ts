@@ -76,7 +76,7 @@ function deadLettered(messageId: string, overrides: Partial<LedgerEntry> = {}): 
   });
 }
 
-describe('gate: what a record may do with a job whose ledger entry exists (README, "The job ledger")', () => {
+describe('gate: what a record may do with a job whose ledger entry exists (docs/ledger.md)', () => {
   describe('id conflict', () => {
     it('the same id with a different body is a conflict, never a claim', () => {
       const verdict = gate(ledgerEntry(), claimInput({ bodyHash: 'another-body' }), EXPIRATION);

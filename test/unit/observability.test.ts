@@ -37,7 +37,7 @@ process.stdout.write('NAMESPACES=' + JSON.stringify(Object.keys(process.namespac
   return JSON.parse(line.slice('NAMESPACES='.length)) as string[];
 }
 
-describe('X-Ray subsegments (README, "X-Ray subsegments")', () => {
+describe('X-Ray subsegments (docs/deploy.md, "X-Ray subsegments")', () => {
   it("follow Powertools' POWERTOOLS_TRACE_ENABLED: on unless it says false", () => {
     expect(subsegmentsWanted({})).toBe(true);
     expect(subsegmentsWanted({ POWERTOOLS_TRACE_ENABLED: 'true' })).toBe(true);
@@ -67,7 +67,7 @@ describe('X-Ray subsegments (README, "X-Ray subsegments")', () => {
   });
 });
 
-describe('metric dimensions (README, "Alarms and runbook")', () => {
+describe('metric dimensions (docs/runbook.md)', () => {
   function emitted(stage: string | undefined) {
     const before = process.env.RELAY_STAGE;
     if (stage === undefined) delete process.env.RELAY_STAGE;
