@@ -71,10 +71,9 @@ export class FunctionTimeoutError extends Error {
   }
 }
 
-/** The init phase failed: the bundle did not import (an error at module scope), or the handler export is missing. */
-export class InitError extends Error {
-  override readonly name = 'InitError';
-  /** The name of the error the import threw (`ConfigError`, `Runtime.HandlerNotFound`, ...). */
+/** An error the runtime reports with Lambda's error type (`Runtime.HandlerNotFound`, the handler's own error name). */
+abstract class TypedRuntimeError extends Error {
+  /** The error type Lambda would report: the thrown error's name, or a `Runtime.*` type of its own. */
   readonly errorType: string;
   constructor(errorType: string, message: string) {
     super(message);
@@ -82,15 +81,14 @@ export class InitError extends Error {
   }
 }
 
-/** The handler threw (or rejected), or its process exited during the invocation. */
-export class InvocationError extends Error {
+/** The init phase failed: the bundle did not import (an error at module scope), or the handler export is missing. */
+export class InitError extends TypedRuntimeError {
+  override readonly name = 'InitError';
+}
+
+/** The handler threw (or rejected), or its process exited during the invocation (`Runtime.ExitError`). */
+export class InvocationError extends TypedRuntimeError {
   override readonly name = 'InvocationError';
-  /** The name of the error the handler threw, or `Runtime.ExitError` when the process exited. */
-  readonly errorType: string;
-  constructor(errorType: string, message: string) {
-    super(message);
-    this.errorType = errorType;
-  }
 }
 
 /** An error as it crosses the process boundary: its name and message only, as Lambda reports it. */

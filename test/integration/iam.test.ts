@@ -38,6 +38,18 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
+/** The options of a client signing as the role with no grant, one try per call (a denial is not retried). */
+const NOBODY_CLIENT = { region: REGION, credentials: NOBODY, maxAttempts: 1 } as const;
+
+/** Sends `command` with `client` (destroyed after the test) and returns what it threw. */
+function refusal(client: { send(command: never): Promise<unknown>; destroy(): void }, command: unknown) {
+  closers.push(async () => client.destroy());
+  return client.send(command as never).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+}
+
 describe('a denied call fails as AWS fails it', () => {
   it('SQS: the SDK throws AccessDenied with the principal, action and queue ARN', async () => {
     const gate = nobodyGate();
@@ -45,16 +57,12 @@ describe('a denied call fails as AWS fails it', () => {
     closers.push(() => emulator.stop());
     const queue = await emulator.createQueue('denied-send');
     const sqs = new SQSClient({
+      ...NOBODY_CLIENT,
       endpoint: emulator.endpoint,
       useQueueUrlAsEndpoint: false,
-      region: REGION,
-      credentials: NOBODY,
     });
-    closers.push(async () => sqs.destroy());
 
-    const error = await sqs
-      .send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: '{}' }))
-      .catch((e: unknown) => e);
+    const error = await refusal(sqs, new SendMessageCommand({ QueueUrl: queue.url, MessageBody: '{}' }));
 
     expect(error).toMatchObject({
       name: 'AccessDenied',
@@ -68,17 +76,12 @@ describe('a denied call fails as AWS fails it', () => {
     const dynamodb = await startDynamoDbEmulator({ iam: nobodyGate() });
     closers.push(() => dynamodb.stop());
     await dynamodb.createLedgerTable('denied-table');
-    const client = new DynamoDBClient({
-      endpoint: dynamodb.endpoint,
-      region: REGION,
-      credentials: NOBODY,
-      maxAttempts: 1,
-    });
-    closers.push(async () => client.destroy());
+    const client = new DynamoDBClient({ ...NOBODY_CLIENT, endpoint: dynamodb.endpoint });
 
-    const error = await client
-      .send(new GetItemCommand({ TableName: 'denied-table', Key: { id: { S: 'job#x' } } }))
-      .catch((e: unknown) => e);
+    const error = await refusal(
+      client,
+      new GetItemCommand({ TableName: 'denied-table', Key: { id: { S: 'job#x' } } }),
+    );
 
     expect(error).toMatchObject({
       name: 'AccessDeniedException',
@@ -94,17 +97,9 @@ describe('a denied call fails as AWS fails it', () => {
   it('Secrets Manager: the SDK throws AccessDeniedException with the secret ARN', async () => {
     const stub = await startSecretsManagerStub({ iam: nobodyGate(), secrets: { 'relay/denied': '{}' } });
     closers.push(() => stub.close());
-    const client = new SecretsManagerClient({
-      endpoint: stub.url,
-      region: REGION,
-      credentials: NOBODY,
-      maxAttempts: 1,
-    });
-    closers.push(async () => client.destroy());
+    const client = new SecretsManagerClient({ ...NOBODY_CLIENT, endpoint: stub.url });
 
-    const error = await client
-      .send(new GetSecretValueCommand({ SecretId: 'relay/denied' }))
-      .catch((e: unknown) => e);
+    const error = await refusal(client, new GetSecretValueCommand({ SecretId: 'relay/denied' }));
 
     expect(error).toMatchObject({
       name: 'AccessDeniedException',
@@ -120,17 +115,12 @@ describe('a denied call fails as AWS fails it', () => {
   it('EventBridge: the SDK throws AccessDeniedException with the bus ARN, and nothing is published', async () => {
     const stub = await startEventBridgeStub({ iam: nobodyGate() });
     closers.push(() => stub.close());
-    const client = new EventBridgeClient({
-      endpoint: stub.url,
-      region: REGION,
-      credentials: NOBODY,
-      maxAttempts: 1,
-    });
-    closers.push(async () => client.destroy());
+    const client = new EventBridgeClient({ ...NOBODY_CLIENT, endpoint: stub.url });
 
-    const error = await client
-      .send(new PutEventsCommand({ Entries: [{ Source: 'relay', DetailType: 'x', Detail: '{}' }] }))
-      .catch((e: unknown) => e);
+    const error = await refusal(
+      client,
+      new PutEventsCommand({ Entries: [{ Source: 'relay', DetailType: 'x', Detail: '{}' }] }),
+    );
 
     expect(error).toMatchObject({
       name: 'AccessDeniedException',
