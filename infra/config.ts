@@ -93,6 +93,12 @@ export interface StageConfig {
   readonly ecourtdateRegion: EcourtdateRegion | undefined;
   /** Subscribed to the on-call topic when set (the recipient must confirm the subscription e-mail). */
   readonly onCallEmail: string | undefined;
+  /**
+   * Where the repository's docs are served (`https://github.com/<org>/ecourtdate-relay/blob/main`), so that each
+   * alarm description links its runbook entry (`<runbookBaseUrl>/docs/runbook.md#forbidden403`); undefined: the
+   * link is the path in the repository.
+   */
+  readonly runbookBaseUrl: string | undefined;
   /** Most sender instances the SQS event source runs at once (2-1000). */
   readonly maxConcurrency: number;
   /** Requests per minute the whole relay may spend of the API client's 1,000/min. */
@@ -150,6 +156,7 @@ export const SETTINGS = [
   'ecourtdateRegion',
   'baseUrl',
   'onCallEmail',
+  'runbookBaseUrl',
   'maxConcurrency',
   'requestsPerMinute',
   'batchSize',
@@ -302,6 +309,7 @@ export function loadStageConfig(context: Context): StageConfig {
     baseUrl,
     ecourtdateRegion,
     onCallEmail: optionalEmail(read, 'onCallEmail'),
+    runbookBaseUrl: optionalHttpsUrl(read, 'runbookBaseUrl'),
     maxConcurrency,
     requestsPerMinute,
     batchSize,
@@ -539,6 +547,19 @@ function resolveAlarmThresholds(read: SettingsReader): AlarmThresholds {
 
 function keysOf<T extends object>(object: T): (keyof T & string)[] {
   return Object.keys(object) as (keyof T & string)[];
+}
+
+function optionalHttpsUrl(read: SettingsReader, key: string): string | undefined {
+  const value = read.text(key);
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(key, `expected an https:// URL, got "${value}"`);
+  }
+  if (url.protocol !== 'https:') throw new ConfigError(key, `expected an https:// URL, got "${value}"`);
+  return value.replace(/\/+$/, '');
 }
 
 function optionalEmail(read: SettingsReader, key: string): string | undefined {

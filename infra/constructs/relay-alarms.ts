@@ -35,6 +35,18 @@ export interface RelayAlarmsProps {
   readonly topic: ITopic;
   /** Alarm names are `<prefix>-<definition id>`. */
   readonly alarmNamePrefix: string;
+  /** Where the docs are served (the stage's `runbookBaseUrl`); undefined: links are paths in the repository. */
+  readonly runbookBaseUrl?: string | undefined;
+}
+
+/**
+ * The link to an alarm's runbook entry: `<base>/<page>#<alarm id in lower case>` (the entry's heading anchor), or
+ * the page's path in the repository without a base.
+ * @example runbookLink('docs/runbook.md', 'Forbidden403', 'https://github.com/court/relay/blob/main')
+ *   === 'https://github.com/court/relay/blob/main/docs/runbook.md#forbidden403'
+ */
+export function runbookLink(page: string, alarmId: string, baseUrl: string | undefined): string {
+  return `${baseUrl === undefined ? '' : `${baseUrl}/`}${page}#${alarmId.toLowerCase()}`;
 }
 
 /** CloudWatch's comparison operator for each comparison of the shared alarm definitions. */
@@ -70,7 +82,7 @@ export class RelayAlarms extends Construct {
         definition.id,
         onCallAlarm(this, definition, {
           alarmNamePrefix: props.alarmNamePrefix,
-          runbook: 'docs/runbook.md',
+          runbook: runbookLink('docs/runbook.md', definition.id, props.runbookBaseUrl),
           metric: alarmMetric(definition, props.resources),
           action,
         }),
@@ -89,7 +101,7 @@ export function onCallAlarm(
   definition: Omit<AlarmDefinition, 'metrics' | 'expression'>,
   options: {
     readonly alarmNamePrefix: string;
-    /** Where the runbook entries are, e.g. `docs/runbook.md`. */
+    /** The link to the alarm's runbook entry (`runbookLink`). */
     readonly runbook: string;
     readonly metric: cloudwatch.IMetric;
     readonly action: cloudwatch.IAlarmAction;
@@ -97,7 +109,7 @@ export function onCallAlarm(
 ): cloudwatch.Alarm {
   const alarm = new cloudwatch.Alarm(scope, definition.id, {
     alarmName: `${options.alarmNamePrefix}-${definition.id}`,
-    alarmDescription: `${definition.description} Runbook: ${options.runbook} > ${definition.id}.`,
+    alarmDescription: `${definition.description} Runbook: ${options.runbook}`,
     metric: options.metric,
     evaluationPeriods: definition.evaluationPeriods,
     datapointsToAlarm: definition.datapointsToAlarm,

@@ -11,7 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { onCallAlarm } from '#infra/constructs/relay-alarms.ts';
+import { onCallAlarm, runbookLink } from '#infra/constructs/relay-alarms.ts';
 import { RelayFunction, secretIdOf } from '#infra/constructs/relay-function.ts';
 import { existingSecret, secretKey } from '#infra/constructs/secret.ts';
 import {
@@ -42,6 +42,8 @@ export interface WebhookReceiverProps {
   readonly topic: ITopic;
   /** Alarm names are `<prefix>-<definition id>`. */
   readonly alarmNamePrefix: string;
+  /** Where the docs are served (the stage's `runbookBaseUrl`); undefined: links are paths in the repository. */
+  readonly runbookBaseUrl?: string | undefined;
   /**
    * The stack's dashboard: the receiver's rows are added below the relay's.
    * @default no widgets (see `dashboardWidgets`)
@@ -192,7 +194,7 @@ export class WebhookReceiver extends Construct {
         definition.id,
         onCallAlarm(this, definition, {
           alarmNamePrefix: props.alarmNamePrefix,
-          runbook: 'docs/webhooks.md, "Alarms and runbook"',
+          runbook: runbookLink('docs/webhooks.md', definition.id, props.runbookBaseUrl),
           metric: this.alarmMetric(definition),
           action,
         }),

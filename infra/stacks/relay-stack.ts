@@ -183,6 +183,7 @@ export class RelayStack extends Stack {
       resources,
       topic: this.onCall.topic,
       alarmNamePrefix: config.stackName,
+      runbookBaseUrl: config.runbookBaseUrl,
     });
     this.dashboard = new RelayDashboard(this, 'Dashboard', {
       dashboardName: config.stackName,
@@ -201,6 +202,7 @@ export class RelayStack extends Stack {
           eventBusName: config.eventBusName,
           topic: this.onCall.topic,
           alarmNamePrefix: config.stackName,
+          runbookBaseUrl: config.runbookBaseUrl,
           dashboard: this.dashboard.dashboard,
           logLevel: config.logLevel,
           logRetention: config.logRetentionDays as logs.RetentionDays,

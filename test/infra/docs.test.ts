@@ -5,6 +5,7 @@ import { SETTINGS } from '#infra/config.ts';
 import { REPO_ROOT } from '#infra/constructs/relay-function.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
 import { ALARM_ID } from '#shared/alarm-definitions.ts';
+import { synthRelay } from '#test/helpers/infra.ts';
 
 const read = (path: string) => readFileSync(join(REPO_ROOT, path), 'utf8');
 const readme = read('README.md');
@@ -98,6 +99,26 @@ describe('docs/deploy.md and docs/runbook.md document the deployment', () => {
   it('lists every stack output', () => {
     const outputs = section('docs/deploy.md', 'Stack outputs');
     expect(Object.values(OUTPUT).filter((output) => !outputs.includes(`\`${output}\``))).toEqual([]);
+  });
+
+  it('links each alarm description to its runbook entry, with runbookBaseUrl in front when it is set', () => {
+    const alarms = (context: Record<string, unknown>) =>
+      Object.values(
+        synthRelay({ webhooks: true, ...context }).template.findResources('AWS::CloudWatch::Alarm'),
+      ).map((alarm) =>
+        String((alarm as { Properties: { AlarmDescription: string } }).Properties.AlarmDescription),
+      );
+    const base = 'https://github.com/court/ecourtdate-relay/blob/main';
+    const headings = (page: string) =>
+      new Set([...read(page).matchAll(/^#{2,3} (\w+)$/gm)].map((match) => (match[1] ?? '').toLowerCase()));
+    for (const description of alarms({})) {
+      const [, page, anchor] = /Runbook: (docs\/\w+\.md)#(\w+)$/.exec(description) ?? [];
+      expect(page, description).toBeDefined();
+      expect(headings(page ?? ''), description).toContain(anchor);
+    }
+    expect(alarms({ runbookBaseUrl: `${base}/` }).every((d) => d.includes(`Runbook: ${base}/docs/`))).toBe(
+      true,
+    );
   });
 
   it('has a runbook entry for every alarm, its name the heading', () => {

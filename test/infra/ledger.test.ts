@@ -176,13 +176,13 @@ describe('ledger alarms', () => {
     };
     expect(alarm(template, 'EcourtdateRelay-staging-LedgerSystemErrors')).toEqual({
       AlarmName: 'EcourtdateRelay-staging-LedgerSystemErrors',
-      AlarmDescription: expect.stringMatching(/Runbook: docs\/runbook\.md > LedgerSystemErrors\.$/),
+      AlarmDescription: expect.stringMatching(/Runbook: docs\/runbook\.md#ledgersystemerrors$/),
       Metrics: perOperationSum(stack, 'systemErrors', 'SystemErrors', 'ledger system errors'),
       ...common,
     });
     expect(alarm(template, 'EcourtdateRelay-staging-LedgerThrottles')).toEqual({
       AlarmName: 'EcourtdateRelay-staging-LedgerThrottles',
-      AlarmDescription: expect.stringMatching(/Runbook: docs\/runbook\.md > LedgerThrottles\.$/),
+      AlarmDescription: expect.stringMatching(/Runbook: docs\/runbook\.md#ledgerthrottles$/),
       Metrics: perOperationSum(stack, 'throttled', 'ThrottledRequests', 'ledger throttled requests'),
       ...common,
     });

@@ -268,7 +268,9 @@ describe('webhook alarms', () => {
         OKActions: [topic],
         TreatMissingData: 'notBreaching',
       });
-      expect(properties.AlarmDescription).toContain(`docs/webhooks.md, "Alarms and runbook" > ${id}`);
+      expect(properties.AlarmDescription).toMatch(
+        new RegExp(`Runbook: docs/webhooks\\.md#${id.toLowerCase()}$`),
+      );
     }
   });
 
