@@ -87,6 +87,8 @@ function describe({ counts, apiCalls, elapsedMs }: ProgressSnapshot): string {
     `${counts.duplicate} duplicate`,
     `${counts.deadLettered} dead-lettered`,
     `${counts.retrying} awaiting retry`,
+    // With the settled ones, these add up to the total: jobs not tried yet are not awaiting a retry.
+    `${counts.waiting} not tried yet`,
   ];
   const calls = apiCalls.send + apiCalls.token;
   return `${parts.join(', ')} · ${calls} API calls (${apiCalls.token} token) · ${(elapsedMs / 1000).toFixed(1)} s`;

@@ -52,6 +52,29 @@ describe('progress display', () => {
     expect([...(out.writes[0] ?? '').replace(CLEAR_LINE, '')].length).toBe(39);
   });
 
+  it('the counts of a line add up to the total: settled, awaiting retry and not tried yet', () => {
+    const out = stream(false);
+    const counts = {
+      total: 10,
+      settled: 4,
+      delivered: 2,
+      duplicate: 1,
+      deadLettered: 1,
+      retrying: 2,
+      waiting: 4,
+    };
+    createProgress(out).update({ counts, apiCalls: { send: 5, token: 1 }, elapsedMs: 0 });
+
+    const [, settled, total] = /(\d+)\/(\d+) settled/.exec(out.writes[0] ?? '') ?? [];
+    const numbers = [
+      ...(out.writes[0] ?? '').matchAll(
+        /(\d+) (?:delivered|duplicate|dead-lettered|awaiting retry|not tried yet)/g,
+      ),
+    ];
+    expect(numbers.reduce((sum, match) => sum + Number(match[1]), 0)).toBe(Number(total));
+    expect(Number(settled)).toBe(4);
+  });
+
   it('elsewhere: plain lines when jobs settle (at most one a second) and a heartbeat every 5 s', () => {
     const out = stream(false);
     const progress = createProgress(out);
@@ -64,9 +87,9 @@ describe('progress display', () => {
 
     // API calls count token requests too; the parenthesis says how many of them.
     expect(out.writes).toEqual([
-      'progress: 0/4 settled; 0 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 0 API calls (0 token) · 0.0 s\n',
-      'progress: 1/4 settled; 1 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 2 API calls (1 token) · 4.0 s\n',
-      'progress: 4/4 settled; 4 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry · 8 API calls (4 token) · 5.2 s\n',
+      'progress: 0/4 settled; 0 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry, 4 not tried yet · 0 API calls (0 token) · 0.0 s\n',
+      'progress: 1/4 settled; 1 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry, 3 not tried yet · 2 API calls (1 token) · 4.0 s\n',
+      'progress: 4/4 settled; 4 delivered, 0 duplicate, 0 dead-lettered, 0 awaiting retry, 0 not tried yet · 8 API calls (4 token) · 5.2 s\n',
     ]);
   });
 });
