@@ -87,7 +87,15 @@ export class AlarmMonitor {
       const note = definition.metrics
         .map((metric) => unavailableSources[metric.source])
         .find((text) => text !== undefined);
-      return { name: definition.id, state, alarmedDuringRun, ...(note ? { note } : {}) };
+      // A metric the local run cannot see could have breached: an alarm that reads one is never reported OK.
+      // ALARM from what it can see stays ALARM.
+      const partial = note !== undefined && state === 'OK';
+      return {
+        name: definition.id,
+        state: partial ? 'INSUFFICIENT_DATA' : state,
+        alarmedDuringRun,
+        ...(note ? { note: partial ? `${note}; no breach in what it can see` : note } : {}),
+      };
     });
   }
 

@@ -22,6 +22,22 @@ function stateOf(m: AlarmMonitor, id: string, now: number) {
 }
 
 describe('local alarm evaluation with the stack definitions', () => {
+  it('an alarm that reads a metric the local run cannot see is never reported OK: INSUFFICIENT_DATA, saying why', () => {
+    const m = new AlarmMonitor({
+      definitions: alarmDefinitions(),
+      startedAt: 0,
+      timeScale: 60,
+      unavailableSources: { ledgerTable: 'the DynamoDB emulator publishes no metrics' },
+    });
+
+    expect(stateOf(m, ALARM_ID.ledgerSystemErrors, 20_000)).toEqual({
+      name: ALARM_ID.ledgerSystemErrors,
+      state: 'INSUFFICIENT_DATA',
+      alarmedDuringRun: false,
+      note: 'the DynamoDB emulator publishes no metrics; no breach in what it can see',
+    });
+  });
+
   it('one 403 in the current period puts Forbidden403 in ALARM', () => {
     const m = monitor();
     m.count(METRIC.forbidden, 1, 1_000);
