@@ -118,6 +118,11 @@ export interface SummaryContext {
    * and alarms are deliberate, one per row of the response table. @default false
    */
   readonly demo?: boolean | undefined;
+  /**
+   * The terminal's width: the job table's lines are cut to it (the whole `detail` stays in the report file and
+   * the log). Undefined (not a terminal): lines are whole.
+   */
+  readonly width?: number | undefined;
 }
 
 /** What the demo's summary says of its dead letters and alarms, so that a newcomer does not take them for faults. */
@@ -181,6 +186,7 @@ export function renderSummary(context: SummaryContext): string {
         job.lastStatus === null ? '-' : String(job.lastStatus),
         why(job),
       ]),
+      { maxWidth: context.width },
     ),
   );
   const failed = summary.dead_lettered + summary.unsettled > 0;

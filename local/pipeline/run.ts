@@ -157,6 +157,7 @@ async function report(
     nextStep: plan.options.ecourtdateUrl ? localCheckAdvice(plan, io.cwd) : undefined,
     deliveries,
     demo: plan.options.jobsFile === SAMPLE_JOBS_FILE && plan.options.ecourtdateUrl === undefined,
+    width: io.stdout.isTTY ? io.stdout.columns : undefined,
   });
   // A grant the code needs and the stack lacks would fail in AWS: said after the summary, never hidden.
   const summary =

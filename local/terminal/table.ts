@@ -10,14 +10,24 @@
 export function formatTable(
   header: readonly string[],
   rows: readonly (readonly string[])[],
-  options: { indent?: string } = {},
+  options: {
+    indent?: string;
+    /** Cut each line to this many characters, the last one `…` (a terminal's width); the cells stay aligned. */
+    maxWidth?: number | undefined;
+  } = {},
 ): string {
   const indent = options.indent ?? '';
+  const maxWidth = options.maxWidth;
   const all = [header, ...rows];
   const widths = header.map((_, column) => Math.max(...all.map((row) => width(row[column] ?? ''))));
   return all
     .map((row) =>
       `${indent}${row.map((cell, column) => pad(cell, widths[column] ?? 0)).join('  ')}`.trimEnd(),
+    )
+    .map((line) =>
+      maxWidth !== undefined && width(line) > maxWidth
+        ? `${[...line].slice(0, Math.max(maxWidth - 1, 1)).join('')}…`
+        : line,
     )
     .join('\n');
 }
