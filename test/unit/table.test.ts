@@ -3,9 +3,15 @@ import { formatTable } from '#local/terminal/table.ts';
 
 describe('formatTable', () => {
   it('aligns columns two spaces apart, measuring code points', () => {
-    expect(formatTable(['job', 'outcome'], [['ok-1', 'delivered'], ['día-2', 'duplicate']])).toBe(
-      'job    outcome\nok-1   delivered\ndía-2  duplicate',
-    );
+    expect(
+      formatTable(
+        ['job', 'outcome'],
+        [
+          ['ok-1', 'delivered'],
+          ['día-2', 'duplicate'],
+        ],
+      ),
+    ).toBe('job    outcome\nok-1   delivered\ndía-2  duplicate');
   });
 
   it('with maxWidth (a terminal), cuts each longer line to the width with …, and leaves shorter ones whole', () => {
