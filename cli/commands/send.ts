@@ -5,7 +5,7 @@ import { CliError, InvalidJobFileError } from '#cli/errors.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
 import { splitJobs } from '#local/pipeline/jobs-file.ts';
 import { JobValidationError } from '#shared/errors.ts';
-import { parseJob, withoutByteOrderMark } from '#shared/job.ts';
+import { jobFingerprint, parseJob, withoutByteOrderMark } from '#shared/job.ts';
 
 export type Via = 'queue' | 'bus';
 
@@ -45,10 +45,25 @@ export async function readJobs(path: string): Promise<CheckedJob[]> {
   if (entries.length === 0) throw new CliError(`${path} holds no job (one JSON job, or one per line)`);
   const problems: string[] = [];
   const jobs: CheckedJob[] = [];
+  // The ledger refuses a second body under one id (id_conflict) and sends an identical one once: both said here.
+  const seen = new Map<string, { line: number; fingerprint: string }>();
   for (const entry of entries) {
     try {
       const job = parseJob(entry.body);
-      jobs.push({ ...entry, id: job.id, warnings: job.warnings });
+      const fingerprint = jobFingerprint(job);
+      const first = seen.get(job.id);
+      const warnings = [...job.warnings];
+      if (first === undefined) seen.set(job.id, { line: entry.line, fingerprint });
+      else if (first.fingerprint !== fingerprint) {
+        problems.push(
+          `  ${path}:${entry.line}: id: ${job.id} is also on line ${first.line} with another body; the relay ` +
+            'would dead-letter this one id_conflict: give each version of a message its own id',
+        );
+        continue;
+      } else {
+        warnings.push(`id: ${job.id} is also on line ${first.line}, the same job: it goes out once`);
+      }
+      jobs.push({ ...entry, id: job.id, warnings });
     } catch (error) {
       if (!(error instanceof JobValidationError)) throw error;
       problems.push(`  ${path}:${entry.line}: ${error.message}`);

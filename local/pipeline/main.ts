@@ -111,8 +111,8 @@ export async function main(argv: readonly string[], io: MainIO = processIO()): P
     const start = own ? `${START_LOCAL_PIPELINE} --state-dir ${options.stateDir}` : START_LOCAL_PIPELINE;
     const stop = own ? `npm run stop -- --state-dir ${options.stateDir}` : 'npm run stop';
     io.stdout.write(
-      `\nStill running: the queues, ${options.ecourtdateUrl ? 'the secret' : 'the simulator, the secret'} and ` +
-        `the sender instances. Endpoints: ${run.endpointsFile}\n` +
+      `\nStill running: the queues, ${options.ecourtdateUrl ? 'the secret' : 'the simulator, the secret'}, ` +
+        `the webhook receiver and the sender instances. Endpoints: ${run.endpointsFile}\n` +
         `Try: npm run relay -- dlq list ${local}    (Ctrl-C or ${stop} stops it)\n`,
     );
     await aborted(io.signal);

@@ -230,7 +230,13 @@ function createInstances(
       const tracked = tracker.onSenderEvent(event);
       if (!tracked && senders.afterRun && event.kind !== 'retried' && event.kind !== 'requeued') {
         const name = event.jobId ?? '(no id)';
-        senders.afterRun(`job ${name}: ${event.outcome}${event.reason ? ` (${event.reason})` : ''}`);
+        const outcome = `${event.outcome}${event.reason ? ` (${event.reason})` : ''}`;
+        // A job sent again after it settled goes out no second time: the line says so.
+        senders.afterRun(
+          event.alreadySettled
+            ? `job ${name}: already ${outcome}; acknowledged, not sent again`
+            : `job ${name}: ${outcome}`,
+        );
       }
     }
   };

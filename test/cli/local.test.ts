@@ -127,6 +127,19 @@ describe('the CLI against the local pipeline (npm start -- --keep-running, then 
     await eventually(() => expect(output.text).toContain('job local-late: delivered'));
   });
 
+  it('send --local of a job already delivered: the line says it was not sent again', async () => {
+    const file = await dir.file('twice.json', jobLine('local-twice', '+15551230204'));
+    await relay('send', file, '--local', '--local-file', endpointsFile);
+    await eventually(() => expect(output.text).toContain('job local-twice: delivered'));
+
+    const run = await relay('send', file, '--local', '--local-file', endpointsFile);
+
+    expect(run.status).toBe(0);
+    await eventually(() =>
+      expect(output.text).toContain('job local-twice: already delivered; acknowledged, not sent again'),
+    );
+  });
+
   it('dlq redrive --reason --local: the job goes round again (and, still refused, comes back)', async () => {
     const run = await relay(
       'dlq',

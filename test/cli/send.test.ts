@@ -80,6 +80,32 @@ describe('send FILE --via queue, against the SQS emulator', () => {
     ]);
   });
 
+  it('refuses a file with one id under two bodies (the second would be id_conflict), and says an identical repeat goes out once', async () => {
+    const conflicting = await dir.file(
+      'conflict.jsonl',
+      [jobLine('cms-9', '+15551230009'), jobLine('cms-9', '+15551230019')].join('\n'),
+    );
+    const repeated = await dir.file(
+      'repeat.jsonl',
+      [jobLine('cms-10', '+15551230010'), jobLine('cms-10', '+15551230010')].join('\n'),
+    );
+
+    const conflict = await relay('send', conflicting, ...target);
+    const repeat = await relay('send', repeated, ...target);
+
+    expect(conflict.status).toBe(1);
+    expect(conflict.stderr).toContain(`${conflicting}:2: id: cms-9 is also on line 1 with another body`);
+    expect(conflict.stderr).toContain('give each version of a message its own id');
+    expect(repeat.status).toBe(0);
+    expect(repeat.stderr).toContain(
+      `${repeated}:2: id: cms-10 is also on line 1, the same job: it goes out once`,
+    );
+    expect((await emulator.inspect(queue.name)).ready.map((m) => JSON.parse(m.body).id)).toEqual([
+      'cms-10',
+      'cms-10',
+    ]);
+  });
+
   it('sends a phone number not in E.164 form with a warning naming the line and the form, never the number', async () => {
     const file = await dir.file('jobs.jsonl', jobLine('cms-8', '(555) 123-9004'));
 
