@@ -186,13 +186,18 @@ export class JobTracker {
     return this.#jobs.every((job) => job.outcome !== 'unsettled');
   }
 
-  /** A record of a job this run does not know by message id: the re-queued copy of one awaiting it? */
+  /**
+   * A record of a job this run does not know by message id: the re-queued copy of one awaiting it, or else a copy
+   * of an unsettled job whose report never came (an instance ended at the function timeout made it, and nothing
+   * it did after the deadline reaches anyone, its settlement included).
+   */
   #adoptCopy(event: SenderEvent): JobState | undefined {
     if (event.jobId === undefined) return undefined;
-    const job = this.#jobs.find(
-      (candidate) =>
-        candidate.awaitingCopy && candidate.id === event.jobId && candidate.outcome === 'unsettled',
-    );
+    const unsettled = (candidate: JobState) =>
+      candidate.id === event.jobId && candidate.outcome === 'unsettled';
+    const job =
+      this.#jobs.find((candidate) => candidate.awaitingCopy && unsettled(candidate)) ??
+      this.#jobs.find(unsettled);
     if (job !== undefined) this.#follow(job, event.messageId);
     return job;
   }

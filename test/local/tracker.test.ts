@@ -41,12 +41,26 @@ describe('JobTracker', () => {
     });
   });
 
+  it('follows a copy whose making was never reported (its instance was ended at the function timeout)', () => {
+    const tracker = new JobTracker(() => 0);
+    tracker.add({ line: 1, body: '{}', id: 'job-1' }, 'original');
+    tracker.add({ line: 2, body: '{}', id: 'job-2' }, 'other');
+
+    // No requeued event: the ended container's report never arrived; its copy settles on another instance.
+    expect(tracker.onSenderEvent(event('settled', 'unreported-copy', { uuid: 'u-1' }))).toBe(true);
+    tracker.onDeleted(['unreported-copy']);
+
+    expect(tracker.jobs[0]).toMatchObject({ outcome: 'delivered', uuid: 'u-1', messageId: 'unreported-copy' });
+    expect(tracker.jobs[1]).toMatchObject({ outcome: 'unsettled', messageId: 'other' });
+  });
+
   it('follows a copy that another instance handled and deleted before the original was reported', () => {
     const tracker = new JobTracker(() => 0);
     tracker.add({ line: 1, body: '{}', id: 'job-1' }, 'original');
 
-    // The copy's invocation reports first: the original's batch was still busy with other records.
-    expect(tracker.onSenderEvent(event('settled', 'copy', { uuid: 'u-1' }))).toBe(false);
+    // The copy's invocation reports first (the original's batch was still busy with other records): the copy of
+    // an unsettled job is adopted by its job id at once.
+    expect(tracker.onSenderEvent(event('settled', 'copy', { uuid: 'u-1' }))).toBe(true);
     tracker.onDeleted(['copy']);
     tracker.onSenderEvent(event('requeued', 'original', { requeuedAs: 'copy' }));
     tracker.onDeleted(['original']);
