@@ -12,7 +12,7 @@ import type { FetchLike } from '#shared/ecourtdate/http.ts';
 /** An AWS SDK v3 client, as far as a container gates it (every client: SQS, DynamoDB, Secrets Manager, EventBridge). */
 export interface InstrumentableClient {
   readonly middlewareStack: {
-    add(middleware: never, options: { step: 'initialize'; name: string; override: boolean }): void;
+    add(middleware: never, options: never): void;
   };
 }
 
@@ -73,11 +73,26 @@ export class Container {
           (next: (args: unknown) => Promise<unknown>) =>
           (args: unknown): Promise<unknown> =>
             gate(() => next(args));
-        client.middlewareStack.add(middleware as never, {
-          step: 'initialize',
-          name: 'lambdaContainerGate',
-          override: true,
-        });
+        client.middlewareStack.add(
+          middleware as never,
+          { step: 'initialize', name: 'lambdaContainerGate', override: true } as never,
+        );
+        // The SDK retries inside the call (the deserialize step runs once per attempt, inside the retry loop): a
+        // retry once the container ended never leaves, as none would from a stopped environment in AWS. The first
+        // attempt belongs to a call begun before the end and is left to the call's own gate.
+        const attemptGate =
+          (next: (args: unknown) => Promise<unknown>) =>
+          (args: unknown): Promise<unknown> =>
+            isRetry(args) ? gate(() => next(args)) : next(args);
+        client.middlewareStack.add(
+          attemptGate as never,
+          {
+            step: 'deserialize',
+            name: 'lambdaContainerAttemptGate',
+            priority: 'low',
+            override: true,
+          } as never,
+        );
         return client;
       },
       live:
@@ -154,4 +169,11 @@ export class FunctionInstance {
   readonly end = (): void => {
     this.#current?.end();
   };
+}
+
+/** Whether an SDK request is a retry: its `amz-sdk-request` header says `attempt=2` or later. */
+function isRetry(args: unknown): boolean {
+  const headers = (args as { request?: { headers?: Record<string, string> } }).request?.headers ?? {};
+  const attempt = /attempt=(\d+)/.exec(headers['amz-sdk-request'] ?? '')?.[1];
+  return attempt !== undefined && Number(attempt) > 1;
 }
