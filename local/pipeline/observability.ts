@@ -3,7 +3,6 @@ import { dirname } from 'node:path';
 import type { LogItem } from '@aws-lambda-powertools/logger';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import type { MetricResolution, MetricUnit } from '@aws-lambda-powertools/metrics/types';
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
 import type { Observability } from '#shared/observability.ts';
@@ -120,6 +119,13 @@ function deliver(sink: SenderSink, attributes: Record<string, unknown>, logger: 
 
 type MetricsOptions = NonNullable<ConstructorParameters<typeof Metrics>[0]>;
 
+/** The part of an EMF blob that names its metrics (CloudWatch's embedded metric format). */
+interface EmfBlob {
+  readonly _aws: {
+    readonly CloudWatchMetrics: readonly { readonly Metrics: readonly { readonly Name: string }[] }[];
+  };
+}
+
 /**
  * Powertools Metrics that counts every `addMetric` into a `SenderSink` and writes the EMF blobs there instead
  * of stdout. The blobs are the same JSON Lambda would print; the counts feed the local alarm evaluation.
@@ -140,14 +146,20 @@ export class SinkMetrics extends Metrics {
     this.#options = merged;
   }
 
-  override addMetric(name: string, unit: MetricUnit, value: number, resolution?: MetricResolution): this {
-    this.#sink.metric(name, value);
-    return super.addMetric(name, unit, value, resolution);
-  }
-
+  // Counted when published, as CloudWatch receives them: a metric added by an invocation that never publishes it (one
+  // Lambda stopped at its timeout) reaches no alarm, here as in AWS.
   override publishStoredMetrics(): this {
     try {
-      if (this.hasStoredMetrics()) this.#sink.write(JSON.stringify(this.serializeMetrics()));
+      if (this.hasStoredMetrics()) {
+        const blob = this.serializeMetrics() as unknown as Record<string, unknown> & EmfBlob;
+        for (const { Name } of blob._aws.CloudWatchMetrics.flatMap((directive) => directive.Metrics)) {
+          const value = blob[Name];
+          for (const one of Array.isArray(value) ? value : [value]) {
+            if (typeof one === 'number') this.#sink.metric(Name, one);
+          }
+        }
+        this.#sink.write(JSON.stringify(blob));
+      }
     } finally {
       this.clearMetrics();
       this.clearDimensions();

@@ -275,6 +275,7 @@ function report(
   };
   if (alreadySettled) {
     recordAlreadySettled(runtime.metrics);
+    publishRecordMetrics(runtime);
     runtime.logger.info(LOG_MESSAGE.alreadySettled, {
       job_id: facts.jobId,
       message_id: context.record.messageId,
@@ -283,6 +284,7 @@ function report(
     return settlement;
   }
   recordOutcome(runtime.metrics, outcome, sent?.authFailed ?? false);
+  publishRecordMetrics(runtime);
   const line = logLine(context, decision, settlement);
   if (applied === 'dead_lettered') runtime.logger.error(LOG_MESSAGE.deadLettered, line);
   else if (applied === 'left') runtime.logger.error(LOG_MESSAGE.left, line);
@@ -291,6 +293,15 @@ function report(
   else if (outcome.type === 'retry') runtime.logger.warn(LOG_MESSAGE.handedOver, line);
   else runtime.logger.info(LOG_MESSAGE.settled, line);
   return settlement;
+}
+
+/**
+ * Writes the record's metrics (its answers' statuses and its outcome) as EMF now, not when the invocation returns:
+ * an invocation Lambda stops at its timeout never returns, and a 403 or a persisting 401 it met must still reach
+ * the Forbidden403 and AuthFailing alarms (docs/runbook.md).
+ */
+function publishRecordMetrics(runtime: SenderRuntime): void {
+  runtime.metrics.publishStoredMetrics();
 }
 
 function logLine(

@@ -1,5 +1,5 @@
 /**
- * The sender under Lambda's function timeout (README.md, "Quick start (local pipeline)"; docs/chaos.md): an
+ * The sender under Lambda's function timeout (docs/test-world.md; docs/chaos.md): an
  * invocation still awaiting eCourtDate's answer at the deadline is stopped as Lambda stops its environment. The
  * answer never reaches it, nothing it would have done afterwards happens, its batch comes back after the
  * visibility timeout, and the next invocation starts a fresh container.
@@ -77,5 +77,34 @@ describe('an invocation past the function timeout', () => {
     // The message the timed-out attempt created answers the resend with 409: delivered once.
     expect(h.sends().map((r) => r.status)).toEqual([201, 409]);
     expect(h.sim.messages).toHaveLength(1);
+  });
+});
+
+describe('metrics of an invocation stopped at its timeout', () => {
+  it("publishes each settled record's metrics at once: a 403 beside a record still waiting at the deadline reaches the Forbidden403 alarm", async () => {
+    h = await startHarness();
+    h.sim.script({
+      match: { path: ONEOFFS, contentIncludes: 'refused' },
+      action: { kind: 'respond', status: 403 },
+    });
+    h.sim.script({
+      match: { path: ONEOFFS, contentIncludes: 'slow' },
+      delayMs: ANSWER_AFTER_MS,
+      action: { kind: 'pass' },
+    });
+    await h.enqueue(jobBody({ id: 'job-refused' }, { content: 'refused' }));
+    await h.enqueue(jobBody({ id: 'job-slow' }, { content: 'slow' }));
+    const emf: Record<string, unknown>[] = [];
+    const instance = h.createInstance({
+      log: (line) => {
+        if (line.includes('"_aws"')) emf.push(JSON.parse(line) as Record<string, unknown>);
+      },
+    });
+
+    const result = await h.invokeWith(instance, { functionTimeoutMs: FUNCTION_TIMEOUT_MS });
+
+    // The invocation never returned, so no end-of-invocation flush happened; the 403's blob was written already.
+    expect(result.error).toBeDefined();
+    expect(emf.some((blob) => blob.Responses403 !== undefined)).toBe(true);
   });
 });

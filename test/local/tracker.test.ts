@@ -50,7 +50,11 @@ describe('JobTracker', () => {
     expect(tracker.onSenderEvent(event('settled', 'unreported-copy', { uuid: 'u-1' }))).toBe(true);
     tracker.onDeleted(['unreported-copy']);
 
-    expect(tracker.jobs[0]).toMatchObject({ outcome: 'delivered', uuid: 'u-1', messageId: 'unreported-copy' });
+    expect(tracker.jobs[0]).toMatchObject({
+      outcome: 'delivered',
+      uuid: 'u-1',
+      messageId: 'unreported-copy',
+    });
     expect(tracker.jobs[1]).toMatchObject({ outcome: 'unsettled', messageId: 'other' });
   });
 
