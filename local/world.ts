@@ -1,3 +1,4 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
 import {
   DEAD_LETTER_RETENTION_DAYS,
   loadStageConfig,
@@ -22,7 +23,7 @@ import {
   type EventSourceMappingOptions,
   startEventSourceMapping,
 } from '#local/lambda/event-source-mapping.ts';
-import { LOCAL_REGION } from '#local/pipeline/endpoints-file.ts';
+import { EMULATOR_CREDENTIALS, LOCAL_REGION } from '#local/pipeline/endpoints-file.ts';
 import { localQueueSettings, localSenderEnvironment } from '#local/pipeline/stage.ts';
 import { LOCAL_API_CLIENT, LOCAL_RESOURCE_NAMES, LOCAL_WEBHOOK_SECRET } from '#local/resource-names.ts';
 import { WEBHOOK_ENV } from '#shared/webhook/config.ts';
@@ -299,6 +300,13 @@ export async function startWorld(spec: WorldSpec = {}): Promise<World> {
     if (simulator) stops.push(() => simulator.close());
     const baseUrl = simulator?.url ?? spec.ecourtdateUrl ?? '';
 
+    const pollerSqs = new SQSClient({
+      endpoint: sqs.endpoint,
+      useQueueUrlAsEndpoint: false,
+      region: LOCAL_REGION,
+      credentials: iam?.credentials.sender ?? EMULATOR_CREDENTIALS,
+    });
+    stops.push(async () => pollerSqs.destroy());
     const senderEnv = localSenderEnvironment(
       { ...stage, maxReceiveCount },
       {
@@ -355,7 +363,8 @@ export async function startWorld(spec: WorldSpec = {}): Promise<World> {
       iam,
       poll: (handler, options) =>
         pollOnce({
-          sqs: sqs.sqs,
+          // Lambda's pollers sign as the function's execution role: the world's IAM checks their calls.
+          sqs: pollerSqs,
           queueUrl: sendQueue.url,
           queueArn: sendQueue.arn,
           handler,

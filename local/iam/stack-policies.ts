@@ -102,6 +102,8 @@ function cacheKey(context: Readonly<Record<string, unknown>>): string {
   const hash = createHash('sha256');
   const files = [
     ...listFiles(join(REPO_ROOT, 'infra')),
+    // The grants and the functions' environment come partly from shared/ (the ledger operations, the env names).
+    ...listFiles(join(REPO_ROOT, 'shared')),
     join(REPO_ROOT, 'cdk.json'),
     join(REPO_ROOT, 'package-lock.json'),
     join(REPO_ROOT, 'local', 'iam', 'stack-policies.ts'),

@@ -122,7 +122,9 @@ export function resolveIntrinsics(
         const [text, vars] = Array.isArray(arg)
           ? (arg as [string, Record<string, unknown>])
           : [String(arg), {}];
-        return text.replace(/\$\{([^}!]+)\}/g, (_, name: string) => {
+        // `${!Literal}` is CloudFormation's escape for a literal `${Literal}`.
+        return text.replace(/\$\{(!?)([^}]+)\}/g, (_, escaped: string, name: string) => {
+          if (escaped) return `\${${name}}`;
           if (name in vars) return String(walk(vars[name]));
           const [id, attribute] = name.split('.');
           return attribute === undefined ? ref(String(id)) : getAtt(String(id), attribute);
@@ -141,6 +143,15 @@ export function resolveStatement(
   resources: Readonly<Record<string, LocalResource>>,
 ): PolicyStatement {
   const resolved = resolveIntrinsics(statement, resources) as TemplateStatement;
+  // The local statements keep Action and Resource only: a NotAction or NotResource would be silently dropped,
+  // turning a Deny into one on nothing. None is in the stack today; one that appears must be supported first.
+  for (const key of ['NotAction', 'NotResource', 'NotPrincipal']) {
+    if (key in (statement as unknown as Record<string, unknown>)) {
+      throw new Error(
+        `a statement of the stack uses ${key}, which the local IAM check does not evaluate yet`,
+      );
+    }
+  }
   const list = (value: unknown): string[] =>
     value === undefined ? [] : (Array.isArray(value) ? value : [value]).map(String);
   return {

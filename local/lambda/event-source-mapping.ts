@@ -1,4 +1,4 @@
-import type { Message, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import {
   deleteSucceeded,
   invokeBatch,
@@ -163,6 +163,15 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
     }
   };
 
+  // Lambda reads the queue's attributes with the function's execution role when the mapping starts (the role
+  // needs sqs:GetQueueAttributes beside ReceiveMessage and DeleteMessage): so does this one, so the test world's
+  // IAM check sees that call too. A refusal is reported, as Lambda reports a mapping it cannot enable.
+  const first = options.instances[0] as SenderInstance;
+  void first.sqs
+    .send(
+      new GetQueueAttributesCommand({ QueueUrl: options.queue.url, AttributeNames: ['VisibilityTimeout'] }),
+    )
+    .catch((error: unknown) => options.onPollError?.(first.name, error));
   const loops = Array.from({ length: pollers }, (_, index) => loop(index));
 
   return {

@@ -102,7 +102,10 @@ export function createWebhookHandler(deps: WebhookDependencies): WebhookHandler 
   };
 
   return (
-    middy(base)
+    // No early timeout, as for the sender: middy would answer just before the deadline and leave the environment
+    // running on, its ledger write or PutEvents resuming in a later invocation, after its delivery lease
+    // (docs/webhooks.md). At the function timeout Lambda stops the environment instead.
+    middy(base, { timeoutEarlyInMillis: 0 })
       // Never the event: it holds the payload (POWERTOOLS_LOGGER_LOG_EVENT must not turn that on).
       .use(injectLambdaContext(logger, { logEvent: false }))
       .use(logMetrics(metrics))

@@ -1,5 +1,6 @@
 import {
   ChangeMessageVisibilityCommand,
+  GetQueueAttributesCommand,
   type Message,
   type MessageAttributeValue,
   ReceiveMessageCommand,
@@ -187,6 +188,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     region: 'us-east-1',
     credentials: iam.credentials.sender,
   });
+  // As Lambda does when the event source mapping starts, with the function's role (local/lambda/event-source-mapping.ts).
+  await pollerSqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: sendQueue.url, AttributeNames: ['VisibilityTimeout'] }),
+  );
   const enqueue = async (
     job: unknown,
     attributes?: Record<string, MessageAttributeValue>,

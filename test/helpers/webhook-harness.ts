@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { vi } from 'vitest';
 import type { DynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
@@ -123,6 +124,17 @@ export async function startWebhookHarness(
     tableName: WEBHOOK_LEDGER_TABLE,
     ttlSeconds: 86_400,
   });
+  // The sender's own uuid index write, made as the sender makes it: signed as its role, so the world's IAM checks it.
+  const senderDynamodb = new DynamoDBClient({
+    endpoint: dynamodb.endpoint,
+    region: 'us-east-1',
+    credentials: iam.credentials.sender,
+  });
+  const senderDelivery = new DeliveryLedger({
+    client: senderDynamodb,
+    tableName: WEBHOOK_LEDGER_TABLE,
+    ttlSeconds: 86_400,
+  });
   const doc = DynamoDBDocumentClient.from(dynamodb.client);
   const seedJob = async (jobId: string, messageUuid: string): Promise<void> => {
     const now = Date.now();
@@ -175,11 +187,12 @@ export async function startWebhookHarness(
     },
     async seedDeliveredJob(jobId, messageUuid) {
       await seedJob(jobId, messageUuid);
-      await delivery.putUuidIndex(messageUuid, jobId);
+      await senderDelivery.putUuidIndex(messageUuid, jobId);
     },
     seedJob,
     async close() {
       await Promise.allSettled(gateways.map((gateway) => gateway.close()));
+      senderDynamodb.destroy();
       await world.close();
       // A call the stack's IAM denies fails the test that made it, unless the test removed the grant itself or
       // took the denial it expected (`iam.gate.takeDenials()`).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveIntrinsics, rolePolicies } from '#local/iam/template-policies.ts';
+import { resolveIntrinsics, resolveStatement, rolePolicies } from '#local/iam/template-policies.ts';
 
 const QUEUE = {
   ref: 'https://sqs.us-east-1.amazonaws.com/000000000000/q',
@@ -41,6 +41,21 @@ describe('resolving the template’s references to the local resources', () => {
     expect(() => resolveIntrinsics({ 'Fn::GetAtt': ['Queue1', 'Nope'] }, { Queue1: QUEUE })).toThrow(
       /Queue1\.Nope/,
     );
+  });
+
+  it("keeps CloudFormation's escape of Fn::Sub ($ then {!Name}) a literal placeholder", () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Fn::Sub's own placeholders, not a template string.
+    const sub = { 'Fn::Sub': 'arn:${AWS::Partition}:s3:::${!Bucket}' };
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal Fn::Sub leaves.
+    expect(resolveIntrinsics(sub, {})).toBe('arn:aws:s3:::${Bucket}');
+  });
+
+  it('refuses a statement with NotAction, NotResource or NotPrincipal rather than dropping it into one that grants or denies something else', () => {
+    for (const key of ['NotAction', 'NotResource', 'NotPrincipal']) {
+      expect(() =>
+        resolveStatement({ Effect: 'Deny', Action: 'sqs:SendMessage', [key]: 'x' } as never, {}),
+      ).toThrow(new RegExp(key));
+    }
   });
 
   it('collects the statements of every AWS::IAM::Policy attached to a role and of its inline policies', () => {
