@@ -13,6 +13,7 @@ import type { FetchLike } from '#shared/ecourtdate/http.ts';
 export interface InstrumentableClient {
   readonly middlewareStack: {
     add(middleware: never, options: { step: 'initialize'; name: string; override: boolean }): void;
+    add(middleware: never, options: { step: 'deserialize'; name: string; override: boolean }): void;
   };
 }
 
@@ -22,7 +23,10 @@ export interface ContainerIo {
   readonly generation: number;
   /** `fetch` whose requests answer only while the container lives; once ended, none leaves and none answers. */
   fetch(fetch: FetchLike): FetchLike;
-  /** Adds a middleware to `client`: the same rule as {@link ContainerIo.fetch} for every command it sends. */
+  /**
+   * Adds middleware to `client`: the same rule as {@link ContainerIo.fetch} for every command it sends, and for
+   * every retry of one (the SDK's retry loop tries no more once the container is ended).
+   */
   instrument<C extends InstrumentableClient>(client: C): C;
   /** `fn`, dropped once the container is ended: for log lines, metrics and hooks such as `onSettled`. */
   live<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void;
@@ -76,6 +80,21 @@ export class Container {
         client.middlewareStack.add(middleware as never, {
           step: 'initialize',
           name: 'lambdaContainerGate',
+          override: true,
+        });
+        // The deserialize step runs once per attempt, inside the SDK's retry loop: a call under way when the
+        // container ends (backing off after a 500, or its connection torn down by the clean-ups) tries no more.
+        // Its first attempt is the call's own, which the gate above let through before the end.
+        const retryGate =
+          (next: (args: unknown) => Promise<unknown>) =>
+          (args: unknown): Promise<unknown> => {
+            const request = (args as { request?: { headers?: Record<string, string> } }).request;
+            const retry = !/^attempt=1(;|$)/.test(request?.headers?.['amz-sdk-request'] ?? 'attempt=1');
+            return retry ? gate(() => next(args)) : next(args);
+          };
+        client.middlewareStack.add(retryGate as never, {
+          step: 'deserialize',
+          name: 'lambdaContainerAttemptGate',
           override: true,
         });
         return client;
