@@ -22,7 +22,10 @@ export interface ContainerIo {
   readonly generation: number;
   /** `fetch` whose requests answer only while the container lives; once ended, none leaves and none answers. */
   fetch(fetch: FetchLike): FetchLike;
-  /** Adds a middleware to `client`: the same rule as {@link ContainerIo.fetch} for every command it sends. */
+  /**
+   * Adds middleware to `client`: the same rule as {@link ContainerIo.fetch} for every command it sends, and for
+   * every retry of one (the SDK's retry loop tries no more once the container is ended).
+   */
   instrument<C extends InstrumentableClient>(client: C): C;
   /** `fn`, dropped once the container is ended: for log lines, metrics and hooks such as `onSettled`. */
   live<A extends unknown[]>(fn: (...args: A) => void): (...args: A) => void;

@@ -118,10 +118,9 @@ export function decideRecord(context: RecordContext, observed: Observed, ctx: De
     case 'invalid':
       return deadLetter({ ...base, detail: observed.detail }, 'invalid_job');
     case 'deferred': {
-      const outcome = deferred({
-        ...timing(observed.job, context.firstReceivedAt, ctx),
-        retryInMs: observed.retryInMs,
-      });
+      // The delay the observation found inside the deadline: nothing was written to the ledger, so a dead letter
+      // decided here (a later clock, another jitter) would be one no copy of the job could ever find.
+      const outcome = { type: 'retry', delaySeconds: observed.delaySeconds, cause: 'deferred' } as const;
       // Nothing was claimed: a copy keeps the redrive token, which no generation has used yet.
       return retryOrDeadLetter(context, base, outcome, ctx, { keepRedriveToken: true });
     }

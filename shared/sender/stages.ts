@@ -45,7 +45,16 @@ export interface RecordContext {
  */
 export type Observed =
   | { readonly stage: 'invalid'; readonly jobId: string | undefined; readonly detail: string }
-  | { readonly stage: 'deferred'; readonly job: SendJob; readonly retryInMs: number }
+  | {
+      readonly stage: 'deferred';
+      readonly job: SendJob;
+      readonly retryInMs: number;
+      /**
+       * The retry's delay, whole seconds, as found inside the job's deadline here: the decision keeps it, so that
+       * no fresh draw of the jitter turns the deferral into a dead letter that no ledger write recorded.
+       */
+      readonly delaySeconds: number;
+    }
   | {
       readonly stage: 'gated';
       readonly job: SendJob;
@@ -142,8 +151,9 @@ async function observeJob(
     // An instance waiting out a 429, or out of pacing room, sends nothing: the record comes back after the wait,
     // without ledger I/O (unless the wait would pass the deadline: the ledger then settles it expired).
     const timing = { job, firstReceivedAt: context.firstReceivedAt, now: now(), policy: config };
-    if (deferred({ ...timing, retryInMs: prepared.retryInMs, random: runtime.random }).type === 'retry') {
-      return { stage: 'deferred', job, retryInMs: prepared.retryInMs };
+    const outcome = deferred({ ...timing, retryInMs: prepared.retryInMs, random: runtime.random });
+    if (outcome.type === 'retry') {
+      return { stage: 'deferred', job, retryInMs: prepared.retryInMs, delaySeconds: outcome.delaySeconds };
     }
   }
   const claimToken = runtime.token();

@@ -26,6 +26,7 @@ import {
   unsettledInLedger,
   wrongReasons,
 } from '#test/chaos/checks.ts';
+import { invocationTimeoutsByCause } from '#test/chaos/figures.ts';
 import { CHAOS_DEFAULTS, chaosOptions, runTimeoutSeconds, waves } from '#test/chaos/options.ts';
 import {
   FUNCTION_TIMEOUT_MS,
@@ -43,7 +44,8 @@ import {
  * response table (docs/contract.md, "What each response does"), created-then-5xx, 408, 503 with Retry-After, 429
  * with every form of wait hint, hostile bodies, secret and token outages, instances killed before and after a
  * send; around it, SQS redeliveries, duplicate copies during a backoff and upstream resends, DynamoDB answers lost
- * after the write and settles throttled after a 201, outages of DynamoDB, SQS and EventBridge, eCourtDate's
+ * after the write and settles throttled after a 201, outages of DynamoDB, SQS and EventBridge, invocations that
+ * outlive the function timeout (windows of slow DynamoDB, a stalled cold-start secret read), eCourtDate's
  * status webhooks (some before the uuid index), two dead-letter copies of a job, one redrive of the dead-letter
  * queue, and replays of old webhook deliveries after the dedupe window. Beside it, on a worker thread of its own,
  * a 429 storm lasting hours (time-scaled) over jobs on one instance paced as deployed.
@@ -75,6 +77,12 @@ describe.runIf(mixed)(`chaos: ${options.jobs} jobs with mixed faults, seed ${opt
     // A killed batch comes back after the visibility timeout; the lease of its attempts ends before that.
     expect(FUNCTION_TIMEOUT_MS).toBeLessThanOrEqual(world.visibilityTimeoutSeconds * 1000);
     expect(world.visibilityTimeoutSeconds * 1000).toBeLessThan(world.duplicateWindowMs * 0.9);
+  });
+
+  it('injects timeouts: slow DynamoDB and a stalled secret read each made an invocation outlive the function timeout', () => {
+    const byCause = invocationTimeoutsByCause(facts.evidence);
+    expect(byCause['slow-dynamodb'] ?? 0).toBeGreaterThanOrEqual(1);
+    expect(byCause['stalled-secret-read'] ?? 0).toBeGreaterThanOrEqual(1);
   });
 
   it('loses no job: every message put on the queue settles', () => {

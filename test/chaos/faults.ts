@@ -1,7 +1,8 @@
 import type { InstanceClients } from '#local/pipeline/senders.ts';
+import { AWS_CALL_LIMITS } from '#shared/clients/aws-call-limits.ts';
 import { UUID_KEY_PREFIX } from '#shared/ledger/delivery.ts';
 import { JOB_KEY_PREFIX, LEDGER_TABLE_KEY } from '#shared/ledger/schema.ts';
-import type { OutageService, PlannedJob, PlannedOutage } from '#test/chaos/plan.ts';
+import type { OutageService, PlannedJob, PlannedOutage, PlannedTimeouts } from '#test/chaos/plan.ts';
 
 /** An outage as it happened: the service, and from and to in epoch ms. */
 export interface Outage {
@@ -31,6 +32,37 @@ const SQS_REFUSED = new Set([
   'DeleteMessageBatch',
 ]);
 
+/** A window of slow DynamoDB as it happened: the instance, and from and to in epoch ms. */
+export interface SlowWindow {
+  readonly instance: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** A planned fault that can make an invocation outlive the function timeout. */
+export type TimeoutFault = 'slow-dynamodb' | 'stalled-secret-read';
+
+/** The part of a container (`ContainerIo` of local/lambda/container.ts) the timeout faults read. */
+export interface FaultedContainer {
+  readonly ended: boolean;
+  /** 1 for an instance's first container, then one more per cold start. */
+  readonly generation: number;
+}
+
+/**
+ * One attempt of an AWS call that answers as slowly as the SDK lets it (shared/clients/aws-call-limits.ts): its
+ * headers just before the request timeout, then its body just before the socket timeout, ms.
+ */
+const SLOW_ATTEMPT_MS = AWS_CALL_LIMITS.requestTimeoutMs - 100 + AWS_CALL_LIMITS.socketTimeoutMs - 100;
+/**
+ * One attempt of a stalled call: headers just before the request timeout, then a body that stalls until the
+ * socket timeout gives up on it, ms (every attempt at its worst, as `awsCallWorstCaseMs` counts it).
+ */
+const STALLED_ATTEMPT_MS = AWS_CALL_LIMITS.requestTimeoutMs - 100 + AWS_CALL_LIMITS.socketTimeoutMs;
+
+const forever = <T>(): Promise<T> => new Promise<T>(() => undefined);
+const sleep = (ms: number) => new Promise<void>((resolveSleep) => setTimeout(resolveSleep, ms));
+
 type Middleware = (next: (args: unknown) => Promise<unknown>) => (args: unknown) => Promise<unknown>;
 
 interface HttpRequestView {
@@ -55,7 +87,13 @@ const UTF8 = new TextDecoder();
  * - outages: while one lasts, every attempt of the service's calls is refused as the service refuses when it is
  *   down (DynamoDB `InternalServerError` 500, SQS `ServiceUnavailable` 503 on every call that writes: sends,
  *   visibility changes and deletes, the pollers' included, EventBridge `InternalException` 500), so the SDK
- *   retries with its backoff, spends its retry quota, and gives up.
+ *   retries with its backoff, spends its retry quota, and gives up;
+ * - timeouts (docs/chaos.md, "Function timeouts"): in a window of slow DynamoDB, every attempt of the instance's
+ *   DynamoDB calls answers just before the SDK's request and socket timeouts would fire (`SLOW_ATTEMPT_MS`), so
+ *   the claim, the settle and the index write of one record outlive the function timeout together; and one
+ *   instance's cold-start `GetSecretValue` stalls on every attempt until the socket timeout gives up on it, so
+ *   the SDK gives up after all its attempts, later than the function timeout. A delayed attempt of a container
+ *   ended meanwhile never leaves, as nothing of an ended container does.
  */
 export class AwsFaults {
   readonly #jobs: ReadonlyMap<string, PlannedJob>;
@@ -68,6 +106,17 @@ export class AwsFaults {
   readonly spoiled: SpoiledWrite[] = [];
   /** Attempts each outage refused, by service. */
   readonly refused: Record<OutageService, number> = { dynamodb: 0, sqs: 0, eventbridge: 0 };
+  #slowWindows: readonly SlowWindow[] = [];
+  #stalledSecretRead: string | undefined;
+  /** Invocation ids of the stalled `GetSecretValue` calls (one per stalled instance). */
+  readonly #stalledCalls = new Set<string>();
+  /** Epoch ms each instance last had an attempt slowed, by fault. */
+  readonly #lastSlowed = new Map<string, Partial<Record<TimeoutFault, number>>>();
+  /** Attempts the timeout faults slowed or stalled, by fault. */
+  readonly slowed: Record<TimeoutFault, number> = {
+    'slow-dynamodb': 0,
+    'stalled-secret-read': 0,
+  };
 
   constructor(options: { jobs: ReadonlyMap<string, PlannedJob>; now?: () => number }) {
     this.#jobs = options.jobs;
@@ -88,9 +137,69 @@ export class AwsFaults {
     }));
   }
 
-  /** Instruments the SDK clients of one container of an instance (the pipeline's `onInstance` hook). */
-  instrument(clients: InstanceClients): void {
+  /** The windows of slow DynamoDB, in epoch ms: scheduled by `scheduleTimeouts`. */
+  get slowWindows(): readonly SlowWindow[] {
+    return this.#slowWindows;
+  }
+
+  /**
+   * Schedules the planned timeout faults, the windows counted from `start` (epoch ms: when the jobs were put on
+   * the queue).
+   */
+  scheduleTimeouts(start: number, planned: PlannedTimeouts): void {
+    this.#slowWindows = planned.slowDynamodb.map((window) => ({
+      instance: window.instance,
+      from: start + window.fromMs,
+      to: start + window.toMs,
+    }));
+    this.#stalledSecretRead = planned.stalledSecretRead;
+  }
+
+  /** Records that `instance` met `fault` now, for `timeoutCause`. */
+  #met(instance: string, fault: TimeoutFault): void {
+    const last = this.#lastSlowed.get(instance) ?? {};
+    last[fault] = this.#now();
+    this.#lastSlowed.set(instance, last);
+  }
+
+  /**
+   * The planned timeout fault `instance` met since `since` (epoch ms: its batch was received), the stalled
+   * secret read first (it holds the whole invocation up), or undefined when it met none.
+   */
+  timeoutCause(instance: string, since: number | undefined): TimeoutFault | undefined {
+    const last = this.#lastSlowed.get(instance) ?? {};
+    const order: TimeoutFault[] = ['stalled-secret-read', 'slow-dynamodb'];
+    return order.find((fault) => (last[fault] ?? Number.NEGATIVE_INFINITY) >= (since ?? 0));
+  }
+
+  /**
+   * Instruments the SDK clients of one container of `instance` (the pipeline's `onInstance` hook); `container`
+   * is the container they belong to, whose end a delayed attempt respects.
+   */
+  instrument(clients: InstanceClients, instance: string, container: FaultedContainer): void {
     this.#add(clients.dynamodb.middlewareStack, (next) => (args) => this.#dynamodb(next, args));
+    this.#add(clients.dynamodb.middlewareStack, (next) => async (args) => {
+      if (!this.#slowNow(instance)) return next(args);
+      this.slowed['slow-dynamodb'] += 1;
+      this.#met(instance, 'slow-dynamodb');
+      await sleep(SLOW_ATTEMPT_MS);
+      return container.ended ? forever() : next(args);
+    });
+    this.#add(clients.secrets.middlewareStack, (next) => async (args) => {
+      const call = (args as { request?: HttpRequestView }).request?.headers?.['amz-sdk-invocation-id'] ?? '';
+      const first = instance === this.#stalledSecretRead && container.generation === 1;
+      if (first && this.#stalledCalls.size === 0 && operationOf(args) === 'GetSecretValue') {
+        this.#stalledCalls.add(call);
+      }
+      if (!this.#stalledCalls.has(call)) return next(args);
+      this.slowed['stalled-secret-read'] += 1;
+      this.#met(instance, 'stalled-secret-read');
+      await sleep(STALLED_ATTEMPT_MS);
+      if (container.ended) return forever();
+      throw Object.assign(new Error(`Connection timed out after ${AWS_CALL_LIMITS.socketTimeoutMs} ms`), {
+        name: 'TimeoutError',
+      });
+    });
     this.instrumentPoller(clients.sqs);
     if (clients.events) {
       this.#add(
@@ -107,6 +216,13 @@ export class AwsFaults {
 
   #add(stack: { add(middleware: never, options: object): void }, middleware: Middleware): void {
     stack.add(middleware as never, { step: 'deserialize', name: `chaosAwsFault${++injected}` });
+  }
+
+  #slowNow(instance: string): boolean {
+    const now = this.#now();
+    return this.#slowWindows.some(
+      (window) => window.instance === instance && now >= window.from && now < window.to,
+    );
   }
 
   #down(service: OutageService): boolean {

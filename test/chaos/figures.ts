@@ -14,6 +14,21 @@ import {
   unsettledInLedger,
 } from '#test/chaos/checks.ts';
 import type { ChaosFigures } from '#test/chaos/summary.ts';
+import type { ChaosEvidence } from '#test/chaos/world.ts';
+
+/**
+ * The invocations the event source mapping ended at the function timeout, by the planned timeout fault the
+ * instance met during its batch (test/chaos/faults.ts, `TimeoutFault`), `other` when it met none.
+ */
+export function invocationTimeoutsByCause(evidence: ChaosEvidence): Record<string, number> {
+  const byCause: Record<string, number> = {};
+  for (const kill of evidence.kills) {
+    if (kill.cause !== 'invocation-timeout') continue;
+    const cause = kill.fault ?? 'other';
+    byCause[cause] = (byCause[cause] ?? 0) + 1;
+  }
+  return sortKeys(byCause);
+}
 
 /** Counts what a run did and what it broke. */
 export function figuresOf(
@@ -108,6 +123,11 @@ export function figuresOf(
       wrong: jobSettledEventsWrong(facts).length,
     },
     outages: { count: evidence.faults.outages.length, refused_attempts: refused },
+    timeouts: {
+      by_cause: invocationTimeoutsByCause(evidence),
+      slow_dynamodb_windows: evidence.faults.slowWindows.length,
+      attempts_slowed: sortKeys({ ...evidence.faults.slowed }),
+    },
     faults_injected: {
       ...sortKeys(faults),
       instances_killed: kills,

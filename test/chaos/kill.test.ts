@@ -116,6 +116,47 @@ describe('InstanceKiller', () => {
     expect(await pending(inFlight)).toBe(true);
   });
 
+  it('sends no retry of a call under way once killed: the SDK tries again, and the attempt never leaves', async () => {
+    const { killer, current } = await instance();
+    const { clients } = current();
+    // Before the container's gate, every attempt the SDK makes; after it, the ones that left.
+    const tried: string[] = [];
+    const left: string[] = [];
+    type Next = (args: unknown) => Promise<unknown>;
+    const headerOf = (args: unknown) =>
+      (args as { request?: { headers?: Record<string, string> } }).request?.headers?.['amz-sdk-request'] ??
+      '';
+    clients.sqs.middlewareStack.add(
+      ((next: Next) => (args: unknown) => {
+        tried.push(headerOf(args));
+        return next(args);
+      }) as never,
+      { step: 'deserialize', priority: 'high', name: 'killTestTried' },
+    );
+    // The first attempt meets a 503 (SQS down), and the instance dies while the SDK backs off.
+    clients.sqs.middlewareStack.add(
+      ((next: Next) => (args: unknown) => {
+        left.push(headerOf(args));
+        if (left.length > 1) return next(args);
+        killer.kill('sender-1', 'kill-before-send', 'job-4');
+        const error = Object.assign(new Error('Service Unavailable'), {
+          name: 'ServiceUnavailable',
+          $fault: 'server',
+          $metadata: { httpStatusCode: 503 },
+        });
+        return Promise.reject(error);
+      }) as never,
+      { step: 'deserialize', priority: 'low', name: 'killTestRefused' },
+    );
+
+    const call = send(clients.sqs, 'job-4');
+
+    await vi.waitFor(() => expect(tried).toHaveLength(2));
+    expect(left).toHaveLength(1);
+    expect((await sqsEmulator.inspect(queue.name)).ready).toEqual([]);
+    expect(await pending(call)).toBe(true);
+  });
+
   it('brings the instance back alive at its next cold start, and counts the batch it held as touched', async () => {
     const { killer, slot, current } = await instance();
     current();

@@ -15,6 +15,11 @@ export interface KillEvent {
   readonly touched: readonly string[];
   /** Epoch ms the instance's batch was received: its records are hidden from then for the visibility timeout. */
   readonly batchReceivedAt?: number | undefined;
+  /**
+   * Of an `invocation-timeout`: the planned timeout fault the instance met during the batch (test/chaos/faults.ts,
+   * `TimeoutFault`), or undefined when it met none.
+   */
+  readonly fault?: string | undefined;
 }
 
 /** The part of a container (`ContainerIo` of local/lambda/container.ts) a kill uses. */
@@ -105,15 +110,16 @@ export class InstanceKiller {
   /**
    * The event source mapping ended `instance`'s container at the function timeout (the pipeline's
    * `onInvocationTimeout` hook): recorded as an `invocation-timeout` unless a kill already ended it.
+   * `faultOf` names the planned fault the instance met since its batch was received (epoch ms), if any.
    */
-  timedOut(instance: string): void {
+  timedOut(instance: string, faultOf?: (batchReceivedAt: number | undefined) => string | undefined): void {
     const state = this.#state(instance);
     if (state.dead) return;
     state.dead = true;
-    this.#record(state, 'invocation-timeout', undefined);
+    this.#record(state, 'invocation-timeout', undefined, faultOf?.(state.receivedAt));
   }
 
-  #record(state: InstanceState, cause: KillEvent['cause'], jobId: string | undefined): void {
+  #record(state: InstanceState, cause: KillEvent['cause'], jobId: string | undefined, fault?: string): void {
     this.kills.push({
       instance: state.name,
       at: this.#now(),
@@ -121,6 +127,7 @@ export class InstanceKiller {
       jobId,
       touched: [...state.batch],
       batchReceivedAt: state.receivedAt,
+      ...(fault === undefined ? {} : { fault }),
     });
   }
 

@@ -281,6 +281,49 @@ export function planOutages(seed: number, wave: number, timeScale: number): Plan
   return outages;
 }
 
+/** A window of a wave in which one sender instance's DynamoDB calls are slow: real ms after the jobs were queued. */
+export interface PlannedSlowDynamodb {
+  /** The instance, as the pipeline names it (`sender-1`, ...). */
+  readonly instance: string;
+  readonly fromMs: number;
+  readonly toMs: number;
+}
+
+/** The timeout faults of one wave (docs/chaos.md, "Function timeouts"). */
+export interface PlannedTimeouts {
+  /** Windows of slow DynamoDB, one instance each. */
+  readonly slowDynamodb: readonly PlannedSlowDynamodb[];
+  /** The instance whose first container's cold-start `GetSecretValue` stalls until the SDK gives up. */
+  readonly stalledSecretRead: string;
+}
+
+/** How long a window of slow DynamoDB lasts, in the API's seconds (scaled like every other wait). */
+export const SLOW_DYNAMODB_SECONDS = 1_200;
+/** Windows of slow DynamoDB per wave. */
+export const SLOW_DYNAMODB_WINDOWS = 2;
+
+/**
+ * The timeout faults of wave `wave` of a run with `instances` sender instances, from a stream of their own (so
+ * the other plans stay what the seed made them): `SLOW_DYNAMODB_WINDOWS` windows of `SLOW_DYNAMODB_SECONDS`
+ * (scaled) on seeded instances, starting 1 to 20 s (real) into the wave, and one seeded instance whose
+ * cold-start secret read stalls.
+ */
+export function planTimeouts(
+  seed: number,
+  wave: number,
+  timeScale: number,
+  instances: number,
+): PlannedTimeouts {
+  const rand = random((seed ^ Math.imul(wave + 1, 0xc2b2ae35) ^ 0x27d4eb2f) >>> 0);
+  const instance = () => `sender-${1 + Math.floor(rand() * instances)}`;
+  const lengthMs = (SLOW_DYNAMODB_SECONDS * 1000) / timeScale;
+  const slowDynamodb = Array.from({ length: SLOW_DYNAMODB_WINDOWS }, () => {
+    const fromMs = Math.round(1_000 + rand() * 19_000);
+    return { instance: instance(), fromMs, toMs: fromMs + Math.round(lengthMs) };
+  });
+  return { slowDynamodb, stalledSecretRead: instance() };
+}
+
 /** `count` well-formed jobs that meet nothing of their own (for a scenario whose fault is the world's). */
 export function plainJobs(count: number): PlannedJob[] {
   return Array.from({ length: count }, (_, i) => {

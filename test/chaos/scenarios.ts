@@ -6,7 +6,7 @@ import { rateLimited } from '#local/ecourtdate-simulator/index.ts';
 import { Facts } from '#test/chaos/checks.ts';
 import { figuresOf } from '#test/chaos/figures.ts';
 import { type ChaosOptions, runTimeoutSeconds, waves } from '#test/chaos/options.ts';
-import { plainJobs, planJobs, planOutages } from '#test/chaos/plan.ts';
+import { plainJobs, planJobs, planOutages, planTimeouts } from '#test/chaos/plan.ts';
 import { writeFigures } from '#test/chaos/summary.ts';
 import { type ChaosEvidence, mergeEvidence, runChaos } from '#test/chaos/world.ts';
 
@@ -23,7 +23,8 @@ export const FUNCTION_TIMEOUT_MS = 8_000;
  * `options.timeScale`, every instance's first secret read failing; in waves of `options.wave` jobs, each a
  * pipeline run of its own, `options.parallel` at a time (the plan is the seed's, whatever the waves). Each wave
  * meets outages of DynamoDB, SQS and EventBridge, eCourtDate's webhooks, a redrive of its dead-letter queue once
- * it has settled, and replays of old webhook deliveries after the dedupe window. Writes
+ * it has settled, replays of old webhook deliveries after the dedupe window, and the timeout faults: windows of
+ * slow DynamoDB and a stalled cold-start secret read, each outliving the function timeout. Writes
  * reports/chaos.local.json.
  */
 export async function runMixed(options: ChaosOptions): Promise<Facts> {
@@ -63,6 +64,7 @@ async function runWave(options: ChaosOptions, wave: number): Promise<ChaosEviden
     // The senders publish eCourtDate Job Settled, so an EventBridge outage has something to refuse.
     stage: { publishJobSettled: 'true' },
     outages: planOutages(options.seed, wave, options.timeScale),
+    timeouts: planTimeouts(options.seed, wave, options.timeScale, options.instances),
     webhooks: true,
     redrive: true,
   });

@@ -70,6 +70,16 @@ export interface ChaosFigures {
   };
   /** Outages of the senders' dependencies: how many, and the attempts each service refused. */
   readonly outages: { readonly count: number; readonly refused_attempts: Readonly<Record<string, number>> };
+  /**
+   * Invocations the event source mapping ended at the function timeout, by the planned fault that held them up
+   * (`slow-dynamodb`, `stalled-secret-read`) or `other`; the windows of slow DynamoDB, and the AWS call attempts
+   * the timeout faults slowed, by fault.
+   */
+  readonly timeouts: {
+    readonly by_cause: Readonly<Record<string, number>>;
+    readonly slow_dynamodb_windows: number;
+    readonly attempts_slowed: Readonly<Record<string, number>>;
+  };
   readonly faults_injected: Readonly<Record<string, number>>;
 }
 
@@ -94,6 +104,16 @@ export function renderFigures(figures: ChaosFigures): string {
     ['time scale, instances', `${figures.time_scale}, ${figures.instances}`],
     ['time', `${figures.seconds} s${figures.waves > 1 ? ` in ${figures.waves} waves` : ''}`],
     ['instances killed', String(figures.faults_injected.instances_killed ?? 0)],
+    [
+      'invocation timeouts, by cause',
+      `${figures.faults_injected.invocation_timeouts ?? 0}${
+        Object.keys(figures.timeouts.by_cause).length > 0
+          ? ` (${Object.entries(figures.timeouts.by_cause)
+              .map(([cause, n]) => `${cause} ${n}`)
+              .join(', ')})`
+          : ''
+      }`,
+    ],
     ['delivered', String(figures.summary.delivered ?? 0)],
     ['duplicate', String(figures.summary.duplicate ?? 0)],
     ['dead-lettered', `${figures.summary.dead_lettered ?? 0}${reasons ? ` (${reasons})` : ''}`],

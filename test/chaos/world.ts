@@ -47,7 +47,13 @@ import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/sch
 import type { Settlement } from '#shared/sender/runtime.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/attributes.ts';
 import { loadWebhookConfig } from '#shared/webhook/config.ts';
-import { AwsFaults, type Outage, type SpoiledWrite } from '#test/chaos/faults.ts';
+import {
+  AwsFaults,
+  type Outage,
+  type SlowWindow,
+  type SpoiledWrite,
+  type TimeoutFault,
+} from '#test/chaos/faults.ts';
 import { InstanceKiller, type KillEvent } from '#test/chaos/kill.ts';
 import { ROOT } from '#test/chaos/options.ts';
 import {
@@ -57,6 +63,7 @@ import {
   MAINTENANCE_SECONDS,
   type PlannedJob,
   type PlannedOutage,
+  type PlannedTimeouts,
 } from '#test/chaos/plan.ts';
 
 export const ONEOFFS = '/v1/messages/oneoffs';
@@ -102,6 +109,11 @@ export interface ChaosSettings {
   readonly stateDir: string;
   /** Secrets Manager fails this many GetSecretValue calls at the start (every instance's cold start). */
   readonly coldStartSecretFailures?: number;
+  /**
+   * Faults that make invocations outlive the function timeout: windows of slow DynamoDB (counted from when the
+   * jobs are put on the queue) and a stalled cold-start secret read (docs/chaos.md, "Function timeouts").
+   */
+  readonly timeouts?: PlannedTimeouts;
 }
 
 /** One request a sender instance made (or was about to make) to the messages endpoint. */
@@ -164,6 +176,10 @@ export interface ChaosEvidence {
     readonly spoiled: readonly SpoiledWrite[];
     readonly outages: readonly Outage[];
     readonly refused: Readonly<Record<string, number>>;
+    /** The windows of slow DynamoDB, in epoch ms. */
+    readonly slowWindows: readonly SlowWindow[];
+    /** AWS call attempts the timeout faults slowed or stalled, by fault. */
+    readonly slowed: Readonly<Record<TimeoutFault, number>>;
   };
   /** Jobs put on the queue again, upstream, right after they were dead-lettered. */
   readonly deadLetterResends: readonly string[];
@@ -397,7 +413,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     wrapFetch,
     onInstance: (instance, clients, container) => {
       killer.attach(instance, container);
-      faults.instrument(clients);
+      faults.instrument(clients, instance, container);
     },
     onPoller: (_instance, sqs) => faults.instrumentPoller(sqs),
     onInvoke: (instance, messages, receivedAt) =>
@@ -406,7 +422,8 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
         messages.map((message) => message.Body),
         receivedAt,
       ),
-    onInvocationTimeout: (instance) => killer.timedOut(instance),
+    onInvocationTimeout: (instance) =>
+      killer.timedOut(instance, (since) => faults.timeoutCause(instance, since)),
     onSettled(_instance, handed) {
       for (const settlement of handed) resendAfterDeadLetter(settlement);
     },
@@ -419,6 +436,7 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
       parts = pipeline;
       // The jobs are on the queue: the outages count from now.
       faults.schedule(Date.now(), settings.outages ?? []);
+      if (settings.timeouts) faults.scheduleTimeouts(Date.now(), settings.timeouts);
       // SQS delivers at least once: some messages are handed out again while an instance holds them (working
       // on them, or hiding them for a backoff).
       // Once per job: a fresh copy the relay makes of a redelivered record is not redelivered again (so copies do
@@ -557,7 +575,13 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     redeliveredHandles,
     logLines: log.split('\n').filter((line) => line !== ''),
     world,
-    faults: { spoiled: faults.spoiled, outages: faults.outages, refused: faults.refused },
+    faults: {
+      spoiled: faults.spoiled,
+      outages: faults.outages,
+      refused: faults.refused,
+      slowWindows: faults.slowWindows,
+      slowed: faults.slowed,
+    },
     deadLetterResends,
     redrives: redrive ? [redrive] : [],
     ledger,
@@ -635,6 +659,8 @@ export function mergeEvidence(runs: readonly ChaosEvidence[]): ChaosEvidence {
       spoiled: all((run) => run.faults.spoiled),
       outages: all((run) => run.faults.outages),
       refused: sumRecords(runs.map((run) => run.faults.refused)),
+      slowWindows: all((run) => run.faults.slowWindows),
+      slowed: sumRecords(runs.map((run) => run.faults.slowed)) as Record<TimeoutFault, number>,
     },
     deadLetterResends: all((run) => run.deadLetterResends),
     redrives: all((run) => run.redrives),

@@ -209,3 +209,18 @@ describe('a settle that failed or met another writer', () => {
     });
   });
 });
+
+describe('a deferral (no pacing room, or a 429 wait)', () => {
+  it('is retried after the delay its observation found inside the deadline, even once the deadline has passed: nothing was written to the ledger for a dead letter', () => {
+    // The job's deadline passed between the observation and the decision (a later clock, another jitter).
+    const expiring = job({ expires_at: new Date(T0 + 1_000).toISOString() });
+    const decision = decideRecord(
+      context(),
+      { stage: 'deferred', job: expiring, retryInMs: 500, delaySeconds: 3 },
+      ctx,
+    );
+    expect(decision.action).not.toBe('dead_letter');
+    expect(decision.outcome).toEqual({ type: 'retry', delaySeconds: 3, cause: 'deferred' });
+    expect(decision.settle).toBeUndefined();
+  });
+});
