@@ -1,6 +1,8 @@
 import type { JobLine } from '#local/pipeline/jobs-file.ts';
 import type { SenderEvent } from '#local/pipeline/observability.ts';
+import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import { invalidIdLabel } from '#shared/job.ts';
+import type { LedgerEntry } from '#shared/ledger/ledger.ts';
 
 export type JobOutcome = 'delivered' | 'duplicate' | 'dead_lettered' | 'unsettled';
 
@@ -212,6 +214,36 @@ export class JobTracker {
     this.#unclaimed.delete(messageId);
     this.onSenderEvent(unclaimed.event);
     if (unclaimed.deleted) this.onDeleted([messageId]);
+  }
+
+  /** Ids of the jobs not settled yet (a job whose line had no readable id has none). */
+  unsettledIds(): string[] {
+    return [
+      ...new Set(
+        this.#jobs.flatMap((job) => (job.outcome === 'unsettled' && job.id !== undefined ? [job.id] : [])),
+      ),
+    ];
+  }
+
+  /**
+   * Settles the unsettled jobs of `entry`'s id as the job ledger says they settled: for a job whose last report
+   * never came (its instance was ended at the function timeout after it settled the job) once none of the run's
+   * messages is left to report it. A ledger entry still open settles nothing.
+   */
+  settleFromLedger(entry: LedgerEntry): void {
+    const outcome: JobOutcome | undefined =
+      entry.status === 'delivered' || entry.status === 'duplicate' || entry.status === 'dead_lettered'
+        ? entry.status
+        : undefined;
+    if (outcome === undefined) return;
+    for (const job of this.#jobs) {
+      if (job.id !== entry.job_id || job.outcome !== 'unsettled') continue;
+      job.attempts = Math.max(job.attempts, entry.sends);
+      job.lastStatus = parseLastStatus(entry.last_status) ?? job.lastStatus;
+      job.uuid = entry.uuid ?? job.uuid;
+      job.detail = entry.dead_letter_detail ?? job.detail;
+      this.#settle(job, outcome, entry.dead_letter_reason ?? null);
+    }
   }
 
   #settle(job: JobState, outcome: JobOutcome, reason: string | null): void {

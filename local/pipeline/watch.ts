@@ -3,6 +3,8 @@ import { createProgress, type OutputStream } from '#local/pipeline/progress.ts';
 import type { RunEnd } from '#local/pipeline/report.ts';
 import type { LocalResources } from '#local/pipeline/resources.ts';
 import type { Senders } from '#local/pipeline/senders.ts';
+import type { JobTracker } from '#local/pipeline/tracker.ts';
+import { JobLedger } from '#shared/ledger/ledger.ts';
 
 /** How often the watch samples the queues and redraws the progress, ms. */
 const TICK_MS = 200;
@@ -40,6 +42,7 @@ export async function watchUntilSettled(
     } catch {
       // The emulator is going away: nothing to sample.
     }
+    await settleUnreportedFromLedger(resources, tracker);
     const oldest = tracker.oldestUnsettledAt();
     const ageSeconds = oldest === undefined ? 0 : ((at - oldest) / 1000) * plan.options.timeScale;
     monitor.gauge('sendQueue', 'ApproximateAgeOfOldestMessage', Math.floor(ageSeconds), at);
@@ -95,4 +98,29 @@ function tick(signal: AbortSignal | undefined): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * When none of the run's messages is left on the send queue, a job the tracker still holds unsettled was settled
+ * by an invocation whose report never came (Lambda ended it at the function timeout): its outcome is the job
+ * ledger's (docs/ledger.md). Reads the ledger for those jobs only; a failed read waits for the next tick.
+ */
+async function settleUnreportedFromLedger(resources: LocalResources, tracker: JobTracker): Promise<void> {
+  const ids = tracker.unsettledIds();
+  if (ids.length === 0) return;
+  try {
+    const queue = await resources.emulator.inspect(resources.sendQueue.name);
+    if (queue.ready.length + queue.delayed.length + queue.inflight.length > 0) return;
+    const ledger = new JobLedger({
+      client: resources.dynamodb.client,
+      tableName: resources.world.ledgerTableName,
+      ttlSeconds: 0,
+    });
+    for (const id of ids) {
+      const entry = await ledger.get(id);
+      if (entry !== undefined) tracker.settleFromLedger(entry);
+    }
+  } catch {
+    // The emulators are going away, or the table is busy: the next tick tries again.
+  }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SenderEvent } from '#local/pipeline/observability.ts';
 import { JobTracker, jobName } from '#local/pipeline/tracker.ts';
+import { ledgerEntry } from '#test/helpers/factories.ts';
 
 function event(kind: SenderEvent['kind'], messageId: string, extra: Partial<SenderEvent> = {}): SenderEvent {
   return {
@@ -56,6 +57,26 @@ describe('JobTracker', () => {
       messageId: 'unreported-copy',
     });
     expect(tracker.jobs[1]).toMatchObject({ outcome: 'unsettled', messageId: 'other' });
+  });
+
+  it('settles, as the ledger says, a job whose last report never came; an entry still open settles nothing', () => {
+    const tracker = new JobTracker(() => 0);
+    tracker.add({ line: 1, body: '{}', id: 'job-1' }, 'original');
+    tracker.add({ line: 2, body: '{}', id: 'job-2' }, 'other');
+
+    tracker.settleFromLedger(
+      ledgerEntry({ job_id: 'job-1', status: 'delivered', uuid: 'u-1', sends: 2, last_status: '409' }),
+    );
+    tracker.settleFromLedger(ledgerEntry({ job_id: 'job-2', status: 'retrying' }));
+
+    expect(tracker.jobs[0]).toMatchObject({
+      outcome: 'delivered',
+      uuid: 'u-1',
+      attempts: 2,
+      lastStatus: 409,
+    });
+    expect(tracker.jobs[1]).toMatchObject({ outcome: 'unsettled' });
+    expect(tracker.unsettledIds()).toEqual(['job-2']);
   });
 
   it('follows a copy that another instance handled and deleted before the original was reported', () => {
