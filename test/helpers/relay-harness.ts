@@ -217,15 +217,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     iam,
     enqueue,
     redrive: (message) => enqueue(message.Body ?? '', message.MessageAttributes),
-    invoke: () =>
-      pollOnce({
-        sqs: pollerSqs,
-        queueUrl: sendQueue.url,
-        queueArn: sendQueue.arn,
-        handler,
-        waitTimeSeconds: 0,
-        functionTimeoutMs: FUNCTION_TIMEOUT_MS,
-      }),
+    invoke: () => world.poll(handler, { functionTimeoutMs: FUNCTION_TIMEOUT_MS }),
     createInstance(instanceOptions = {}) {
       const config = loadSenderConfig({ ...env, ...instanceOptions.env });
       const { log, onSettled } = instanceOptions;
