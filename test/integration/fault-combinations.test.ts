@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import type { EventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
 import { deleteSucceeded, invokeBatch, receiveBatch } from '#local/lambda/event-source.ts';
+import type { AwsClients } from '#shared/clients/aws.ts';
 import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import type { SenderHandler } from '#shared/sender/handler.ts';
@@ -147,18 +148,14 @@ async function pollInto(handler: SenderHandler, functionTimeoutMs = 60_000) {
 
 const healthy = () => harness().createInstance();
 
-/** An instance whose first settle write DynamoDB refuses on every SDK try (throttled). */
-function settleThrottledInstance(t: Harness) {
-  return t.createInstance({
-    clients: (clients) => {
-      injectDynamoFaults(clients.dynamodb, {
-        operation: 'PutItem',
-        match: settleWrite,
-        kind: 'throttled',
-        calls: 1,
-      });
-    },
-  });
+/** Makes the first settle write through `dynamodb` refused on every SDK try (throttled). */
+function throttleFirstSettle(dynamodb: AwsClients['dynamodb']): void {
+  injectDynamoFaults(dynamodb, { operation: 'PutItem', match: settleWrite, kind: 'throttled', calls: 1 });
+}
+
+/** An instance whose first settle write DynamoDB refuses on every SDK try (throttled), with `fetch` if given. */
+function settleThrottledInstance(t: Harness, options: { fetch?: FetchLike } = {}) {
+  return t.createInstance({ ...options, clients: (clients) => throttleFirstSettle(clients.dynamodb) });
 }
 
 /** An instance whose DynamoDB PutItems matching `match` are applied, then every SDK try reported failed. */
@@ -338,12 +335,7 @@ describe('a known answer is carried until it is written', () => {
     let refused = () => 0;
     const faulty = t.createInstance({
       clients: (clients) => {
-        injectDynamoFaults(clients.dynamodb, {
-          operation: 'PutItem',
-          match: settleWrite,
-          kind: 'throttled',
-          calls: 1,
-        });
+        throttleFirstSettle(clients.dynamodb);
         refused = sqsRefuses(
           clients.sqs,
           'SendMessageCommand',
@@ -900,17 +892,7 @@ describe('log hygiene on the carried and fallback paths', () => {
         action: { kind: 'respond', status: 400, body: echo },
       });
       await t.enqueue(jobBody({}, { to: PHONE, content: CONTENT }));
-      const faulty = t.createInstance({
-        fetch,
-        clients: (clients) => {
-          injectDynamoFaults(clients.dynamodb, {
-            operation: 'PutItem',
-            match: settleWrite,
-            kind: 'throttled',
-            calls: 1,
-          });
-        },
-      });
+      const faulty = settleThrottledInstance(t, { fetch });
       await t.invokeWith(faulty);
       const copies = (await t.inspect()).delayed;
       expect(copies).toHaveLength(1);
