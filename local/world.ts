@@ -1,4 +1,4 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
   DEAD_LETTER_RETENTION_DAYS,
   loadStageConfig,
@@ -168,12 +168,18 @@ export interface World {
    */
   readonly iam: LocalIam | undefined;
   /**
-   * One poll of the send queue as Lambda's event source mapping makes it (local/lambda/event-source.ts): receive up
-   * to `batchSize` records without waiting, invoke `handler`, delete what succeeded.
+   * One poll of the send queue as Lambda's event source mapping makes it (local/lambda/event-source.ts), signed as
+   * the sender's role: receive up to `batchSize` records without waiting, invoke `handler`, delete what succeeded;
+   * `onTimeout` ends the invocation's container at the function timeout. The first poll reads the queue's
+   * attributes first, as Lambda does when a mapping starts.
    */
   poll(
     handler: SqsHandler,
-    options: { readonly functionTimeoutMs: number; readonly batchSize?: number | undefined },
+    options: {
+      readonly functionTimeoutMs: number;
+      readonly batchSize?: number | undefined;
+      readonly onTimeout?: (() => void) | undefined;
+    },
   ): Promise<PollResult>;
   /** The event source mapping (local/lambda/event-source-mapping.ts) on the send queue. */
   startEventSourceMapping(options: Omit<EventSourceMappingOptions, 'queue'>): EventSourceMapping;
@@ -307,6 +313,7 @@ export async function startWorld(spec: WorldSpec = {}): Promise<World> {
       credentials: iam?.credentials.sender ?? EMULATOR_CREDENTIALS,
     });
     stops.push(async () => pollerSqs.destroy());
+    let mappingStarted: Promise<unknown> | undefined;
     const senderEnv = localSenderEnvironment(
       { ...stage, maxReceiveCount },
       {
@@ -361,8 +368,13 @@ export async function startWorld(spec: WorldSpec = {}): Promise<World> {
       senderEnv,
       receiverEnv,
       iam,
-      poll: (handler, options) =>
-        pollOnce({
+      async poll(handler, options) {
+        // Lambda reads the queue's attributes with the function's role when the mapping starts.
+        mappingStarted ??= pollerSqs.send(
+          new GetQueueAttributesCommand({ QueueUrl: sendQueue.url, AttributeNames: ['VisibilityTimeout'] }),
+        );
+        await mappingStarted;
+        return pollOnce({
           // Lambda's pollers sign as the function's execution role: the world's IAM checks their calls.
           sqs: pollerSqs,
           queueUrl: sendQueue.url,
@@ -371,7 +383,9 @@ export async function startWorld(spec: WorldSpec = {}): Promise<World> {
           waitTimeSeconds: 0,
           functionTimeoutMs: options.functionTimeoutMs,
           batchSize: options.batchSize,
-        }),
+          onTimeout: options.onTimeout,
+        });
+      },
       startEventSourceMapping: (options) => startEventSourceMapping({ ...options, queue: sendQueue }),
       close,
     };

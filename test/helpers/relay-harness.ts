@@ -1,11 +1,10 @@
 import {
   ChangeMessageVisibilityCommand,
-  GetQueueAttributesCommand,
   type Message,
   type MessageAttributeValue,
   ReceiveMessageCommand,
   SendMessageCommand,
-  SQSClient,
+  type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { vi } from 'vitest';
@@ -17,7 +16,7 @@ import type { EmulatedQueue, QueueInspection, SqsEmulator } from '#local/emulato
 import { describeDenials } from '#local/iam/gate.ts';
 import type { LocalIam, PolicyEdit } from '#local/iam/local-iam.ts';
 import { FunctionInstance } from '#local/lambda/container.ts';
-import { type PollResult, pollOnce } from '#local/lambda/event-source.ts';
+import type { PollResult } from '#local/lambda/event-source.ts';
 import { sinkObservability } from '#local/pipeline/observability.ts';
 import { LOCAL_RESOURCE_NAMES } from '#local/resource-names.ts';
 import { startWorld, type World } from '#local/world.ts';
@@ -181,17 +180,6 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
   const handler = await loadSenderModule(env);
   const { sqs } = emulator;
-  // Lambda's event source mapping polls with the function's execution role.
-  const pollerSqs = new SQSClient({
-    endpoint: emulator.endpoint,
-    useQueueUrlAsEndpoint: false,
-    region: 'us-east-1',
-    credentials: iam.credentials.sender,
-  });
-  // As Lambda does when the event source mapping starts, with the function's role (local/lambda/event-source-mapping.ts).
-  await pollerSqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: sendQueue.url, AttributeNames: ['VisibilityTimeout'] }),
-  );
   const enqueue = async (
     job: unknown,
     attributes?: Record<string, MessageAttributeValue>,
@@ -244,15 +232,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       return Object.assign(handler, { instance });
     },
     invokeWith: (target, invokeOptions = {}) =>
-      pollOnce({
-        sqs: pollerSqs,
-        queueUrl: sendQueue.url,
-        queueArn: sendQueue.arn,
-        handler: target,
-        waitTimeSeconds: 0,
+      world.poll(target, {
         functionTimeoutMs: invokeOptions.functionTimeoutMs ?? FUNCTION_TIMEOUT_MS,
         batchSize: invokeOptions.batchSize,
-        ...('instance' in target ? { onTimeout: target.instance.end } : {}),
+        onTimeout: 'instance' in target ? target.instance.end : undefined,
       }),
     async drainDeadLetters() {
       const all: Message[] = [];
@@ -312,7 +295,6 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     sends: () => sim.requests.filter((r) => r.path === '/v1/messages/oneoffs'),
     async close() {
-      pollerSqs.destroy();
       await world.close();
       vi.useRealTimers();
       // A call the stack's IAM denies fails the test that made it, unless the test removed the grant itself or
