@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { CliError } from '#cli/errors.ts';
 import { type LocalEndpoints, START_LOCAL_PIPELINE } from '#local/pipeline/endpoints-file.ts';
+import { processIsRunning } from '#local/pipeline/run-lock.ts';
 
 const STRING_FIELDS = [
   'region',
@@ -68,17 +69,6 @@ export async function readLocalEndpoints(
     throw new LocalPipelineNotRunningError(`${path} was left by process ${endpoints.pid}, which has stopped`);
   }
   return endpoints;
-}
-
-/** Whether a process with this id exists (signal 0 checks without sending anything). */
-function processIsRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, it is just not ours to signal.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -30,6 +30,12 @@ export async function watchUntilSettled(
   io: WatchIO,
 ): Promise<RunEnd> {
   const { tracker, monitor } = senders;
+  // Reads only (get writes nothing, so the entries' time to live does not apply).
+  const ledger = new JobLedger({
+    client: resources.dynamodb.client,
+    tableName: resources.world.ledgerTableName,
+    ttlSeconds: 0,
+  });
   const progress = createProgress(io.stdout);
   const deadline = senders.startedAt + plan.options.timeoutSeconds * 1000;
   let failureShown = false;
@@ -42,7 +48,7 @@ export async function watchUntilSettled(
     } catch {
       // The emulator is going away: nothing to sample.
     }
-    await settleUnreportedFromLedger(resources, tracker);
+    await settleUnreportedFromLedger(resources, ledger, tracker);
     const oldest = tracker.oldestUnsettledAt();
     const ageSeconds = oldest === undefined ? 0 : ((at - oldest) / 1000) * plan.options.timeScale;
     monitor.gauge('sendQueue', 'ApproximateAgeOfOldestMessage', Math.floor(ageSeconds), at);
@@ -105,17 +111,16 @@ function tick(signal: AbortSignal | undefined): Promise<void> {
  * by an invocation whose report never came (Lambda ended it at the function timeout): its outcome is the job
  * ledger's (docs/ledger.md). Reads the ledger for those jobs only; a failed read waits for the next tick.
  */
-async function settleUnreportedFromLedger(resources: LocalResources, tracker: JobTracker): Promise<void> {
+async function settleUnreportedFromLedger(
+  resources: LocalResources,
+  ledger: JobLedger,
+  tracker: JobTracker,
+): Promise<void> {
   const ids = tracker.unsettledIds();
   if (ids.length === 0) return;
   try {
     const queue = await resources.emulator.inspect(resources.sendQueue.name);
     if (queue.ready.length + queue.delayed.length + queue.inflight.length > 0) return;
-    const ledger = new JobLedger({
-      client: resources.dynamodb.client,
-      tableName: resources.world.ledgerTableName,
-      ttlSeconds: 0,
-    });
     for (const id of ids) {
       const entry = await ledger.get(id);
       if (entry !== undefined) tracker.settleFromLedger(entry);
