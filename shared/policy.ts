@@ -389,9 +389,16 @@ export function backoffDelaySeconds(
   policy: Pick<RetryPolicy, 'backoffSeconds' | 'backoffJitter' | 'timeScale'>,
   random: () => number = Math.random,
 ): number {
-  const steps = policy.backoffSeconds;
-  const base = steps[Math.min(Math.max(attempt, 1), steps.length) - 1] ?? 60;
+  const base = backoffStep(attempt, policy.backoffSeconds) ?? 60;
   return scaled(base + random() * base * policy.backoffJitter, policy);
+}
+
+/**
+ * The backoff step of attempt `attempt` (1-based), in the steps' own unit, before jitter: the last step repeats;
+ * undefined when there are no steps (docs/contract.md, "What each response does").
+ */
+export function backoffStep(attempt: number, steps: readonly number[]): number | undefined {
+  return steps[Math.min(Math.max(attempt, 1), steps.length) - 1];
 }
 
 /**

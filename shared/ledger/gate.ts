@@ -1,4 +1,4 @@
-import type { PriorAttempts } from '#shared/policy.ts';
+import { backoffStep, type PriorAttempts } from '#shared/policy.ts';
 
 /** Where a job stands in the ledger. */
 export type LedgerStatus = 'in_progress' | 'retrying' | 'delivered' | 'duplicate' | 'dead_lettered';
@@ -166,7 +166,16 @@ export interface ClaimInput {
     | undefined;
   /** How early a copy may come and still be due, ms. @default NOT_DUE_TOLERANCE_MS (scaled down in local runs) */
   readonly dueToleranceMs?: number | undefined;
+  /**
+   * The backoff steps in ms (scaled in local runs; attempt n waits step n, the last repeating). A lost attempt is
+   * an unanswered request: a copy resends it no sooner than its step after the lost attempt started, as after a
+   * timeout (docs/ledger.md). @default the stage's default steps, 60, 120, 240, 480 s
+   */
+  readonly backoffStepsMs?: readonly number[] | undefined;
 }
+
+/** The default backoff steps, ms (docs/contract.md). */
+const DEFAULT_BACKOFF_STEPS_MS = [60_000, 120_000, 240_000, 480_000];
 
 /**
  * The gate's verdict on a job whose entry exists. Only `claim` writes (the entry given, conditional on the
@@ -322,7 +331,14 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
       }),
     };
   } else if (existing.attempt_open && !ownOpenAttempt) {
-    // The last attempt was claimed and never reported: its instance stopped, perhaps after sending.
+    // The last attempt was claimed and never reported: its instance stopped, perhaps after sending. Like any
+    // unanswered request it is resent only after its backoff step, counted from when it started: a lease (the
+    // invocation's deadline) can end sooner than that.
+    const startedAt = existing.attempt_started_at ?? existing.updated_at;
+    const due = startedAt + lostAttemptWaitMs(existing, input);
+    if (now < due - (input.dueToleranceMs ?? NOT_DUE_TOLERANCE_MS)) {
+      return { kind: 'not_due', entry: existing, until: due };
+    }
     lost = true;
     next = {
       ...existing,
@@ -368,6 +384,11 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
       updated_at: now,
     },
   };
+}
+
+/** How long after a lost attempt started a copy may resend it, ms: the backoff step of that attempt. */
+function lostAttemptWaitMs(existing: LedgerEntry, input: ClaimInput): number {
+  return backoffStep(existing.retryable + 1, input.backoffStepsMs ?? DEFAULT_BACKOFF_STEPS_MS) ?? 60_000;
 }
 
 /** The counts of earlier attempts that the policy judges by. */

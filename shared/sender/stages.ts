@@ -4,7 +4,7 @@ import { JobValidationError } from '#shared/errors.ts';
 import { jobFingerprint, parseJob, peekJobId, type SendJob } from '#shared/job.ts';
 import { NOT_DUE_TOLERANCE_MS } from '#shared/ledger/gate.ts';
 import { type ClaimResult, type LedgerEntry, priorOf } from '#shared/ledger/ledger.ts';
-import { beforeSend, deferred, jobDeadline, type SendVerdict } from '#shared/policy.ts';
+import { beforeSend, deferred, jobDeadline, type SendVerdict, scaledMs } from '#shared/policy.ts';
 import type { InvocationBudget, SenderRuntime } from '#shared/sender/runtime.ts';
 import {
   type CarriedAnswer,
@@ -198,6 +198,7 @@ function claimAttempt(
       also: carried.also,
     },
     dueToleranceMs: NOT_DUE_TOLERANCE_MS / runtime.config.timeScale,
+    backoffStepsMs: runtime.config.backoffSeconds.map((seconds) => scaledMs(seconds, runtime.config)),
   });
 }
 

@@ -80,11 +80,14 @@ let world: Deployment;
 const runtimes: FunctionRuntime[] = [];
 
 /** The sender's runtime, with the template's function timeout unless `timeoutMs` overrides it. */
-function senderRuntime(timeoutMs = world.sender.timeoutSeconds * 1000): FunctionRuntime {
+function senderRuntime(
+  timeoutMs = world.sender.timeoutSeconds * 1000,
+  environment: Record<string, string> = {},
+): FunctionRuntime {
   const runtime = startFunctionRuntime({
     assetDirectory: world.sender.assetDirectory,
     handler: world.sender.handler,
-    environment: world.environment,
+    environment: { ...world.environment, ...environment },
     timeoutMs,
     memorySizeMb: world.sender.memorySizeMb,
   });
@@ -270,7 +273,9 @@ describe('an invocation that outlives the function timeout', () => {
       delayMs: SLOW_ANSWER_MS,
       action: { kind: 'pass' },
     });
-    const runtime = senderRuntime(SHORT_TIMEOUT_MS);
+    // A lost attempt is resent no sooner than its backoff step after it started (docs/ledger.md). The function's
+    // clock is the machine's, which the queue's fake time does not move: a 1 s step, as short as the timeout.
+    const runtime = senderRuntime(SHORT_TIMEOUT_MS, { [ENV.backoffSeconds]: '1' });
     await enqueue(jobBody({ id }, { to }));
     const result = await poll(runtime, SHORT_TIMEOUT_MS);
     return { runtime, result };

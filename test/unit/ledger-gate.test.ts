@@ -195,9 +195,40 @@ describe('gate: what a record may do with a job whose ledger entry exists (docs/
       expect(history.at(-1)).toMatchObject({ at: T0 + 7 * MINUTE, status: 'lost', outcome: 'unknown' });
     });
 
-    it('an entry without a lease time is lost at once', () => {
-      const noLease = openAttempt(T0, T0, { lease_until: undefined });
-      expect(claimed(gate(noLease, claimInput({ now: T0 }), EXPIRATION)).lost).toBe(true);
+    it('an entry without a lease time is lost once its backoff step has passed', () => {
+      const noLease = openAttempt(T0, T0, { lease_until: undefined, retryable: 0 });
+      expect(gate(noLease, claimInput({ now: T0 }), EXPIRATION)).toMatchObject({
+        kind: 'not_due',
+        until: T0 + MINUTE,
+      });
+      expect(claimed(gate(noLease, claimInput({ now: T0 + MINUTE }), EXPIRATION)).lost).toBe(true);
+    });
+
+    describe('a lease that ends before the backoff step (a function timeout under a minute)', () => {
+      // Claimed at T0 after no earlier failure; its invocation's deadline, the lease, ends 15 s later.
+      const short = openAttempt(T0, T0 + 15 * SECOND, { retryable: 0, unknown_at: undefined });
+
+      it('a copy at the end of the lease is hidden, unsent and uncounted, until the step after the claim', () => {
+        expect(gate(short, claimInput({ now: T0 + 15 * SECOND }), EXPIRATION)).toEqual({
+          kind: 'not_due',
+          entry: short,
+          until: T0 + MINUTE,
+        });
+      });
+
+      it('the step is the backoff step of the attempt the lost one was (120 s after one earlier failure)', () => {
+        const second = openAttempt(T0, T0 + 15 * SECOND, { retryable: 1, unknown_at: T0 - MINUTE });
+        expect(gate(second, claimInput({ now: T0 + MINUTE }), EXPIRATION)).toMatchObject({
+          kind: 'not_due',
+          until: T0 + 2 * MINUTE,
+        });
+        expect(claimed(gate(second, claimInput({ now: T0 + 2 * MINUTE }), EXPIRATION)).lost).toBe(true);
+      });
+
+      it("the stage's steps, as the sender passes them (scaled in local runs), set the wait", () => {
+        const input = claimInput({ now: T0 + 15 * SECOND, backoffStepsMs: [500, 1_000] });
+        expect(claimed(gate(short, input, EXPIRATION)).lost).toBe(true);
+      });
     });
   });
 

@@ -8,6 +8,7 @@ import { JOB_KEY_PREFIX } from '#shared/ledger/schema.ts';
 import type { Outcome } from '#shared/outcome.ts';
 import {
   type AttemptResult,
+  backoffStep,
   beforeSend,
   classifyAttempt,
   decide,
@@ -17,6 +18,7 @@ import {
   type PriorAttempts,
   type RetryPolicy,
   rateLimitBlockMs,
+  scaledMs,
 } from '#shared/policy.ts';
 import { claimInput, job, policy, response, secretFailure, T0, transport } from '#test/helpers/factories.ts';
 
@@ -157,19 +159,30 @@ function live(theJob: SendJob, steps: readonly Step[], p: RetryPolicy, jitter: n
   let entry: LedgerEntry | undefined;
   let now = T0;
   let unknownBefore = false;
+  let lostEarlier = false;
+  // As the sender passes them: the stage's backoff steps, scaled.
+  const backoffStepsMs = p.backoffSeconds.map((seconds) => scaledMs(seconds, p));
+  const inputAt = (at: number, messageId: string) =>
+    claimInput({ now: at, leaseUntil: at + LEASE_MS / p.timeScale, messageId, backoffStepsMs });
   for (const step of steps) {
-    const input = claimInput({ now, leaseUntil: now + LEASE_MS / p.timeScale, messageId: 'msg-1' });
     let claimed: LedgerEntry;
     let lost = false;
     if (entry === undefined) {
-      claimed = firstEntry(input, 0, JOB_KEY_PREFIX);
+      claimed = firstEntry(inputAt(now, 'msg-1'), 0, JOB_KEY_PREFIX);
     } else {
-      const gated = gate(entry, input, 0);
+      let gated = gate(entry, inputAt(now, 'msg-1'), 0);
+      // A crashed attempt's record comes back when its lease ends; the gate hides it until the lost attempt's
+      // backoff step has passed, and then it comes back again.
+      if (gated.kind === 'not_due' && lostEarlier) {
+        now = gated.until;
+        gated = gate(entry, inputAt(now, 'msg-1'), 0);
+      }
       if (gated.kind !== 'claim')
         throw new Error(`the record came back when due but the gate said ${gated.kind}`);
       claimed = gated.entry;
       lost = gated.lost;
     }
+    lostEarlier = false;
     const verdict = beforeSend({
       claimed: {
         prior: priorOf(claimed),
@@ -190,6 +203,7 @@ function live(theJob: SendJob, steps: readonly Step[], p: RetryPolicy, jitter: n
       unknownBefore = true;
       entry = claimed;
       now = claimed.lease_until ?? now;
+      lostEarlier = true;
       continue;
     }
     const { result } = step;
@@ -219,7 +233,7 @@ function live(theJob: SendJob, steps: readonly Step[], p: RetryPolicy, jitter: n
     life.retries.push({ at: now, result, delaySeconds: outcome.delaySeconds, deadline });
     const due = now + outcome.delaySeconds * 1000;
     const copyAt = now + Math.floor(step.copyAt * (due - now));
-    const copy = gate(entry, claimInput({ now: copyAt, messageId: 'msg-copy' }), 0);
+    const copy = gate(entry, inputAt(copyAt, 'msg-copy'), 0);
     life.copies.push({ at: copyAt, due, claimed: copy.kind === 'claim' });
     now = due;
   }
@@ -362,6 +376,24 @@ describe('job lives through the gate and the pure rules (property-based)', () =>
         for (const copy of live(theJob, steps, p, jitter).copies) {
           expect(copy.claimed).toBe(copy.at >= copy.due - NOT_DUE_TOLERANCE_MS);
         }
+      }),
+      RUNS,
+    );
+  });
+
+  it('an attempt whose instance stopped is resent no sooner than its backoff step after it started', () => {
+    fc.assert(
+      fc.property(lifeArb, ({ theJob, steps, p, jitter }) => {
+        const { sends } = live(theJob, steps, p, jitter);
+        sends.forEach((send, i) => {
+          const next = sends[i + 1];
+          if (send.result !== 'crash' || next === undefined) return;
+          const spent = sends
+            .slice(0, i)
+            .filter((s) => s.result === 'crash' || classifyAttempt(s.result).retryable).length;
+          const step = backoffStep(spent + 1, p.backoffSeconds) ?? 60;
+          expect(next.at - send.at).toBeGreaterThanOrEqual(scaledMs(step, p) - NOT_DUE_TOLERANCE_MS);
+        });
       }),
       RUNS,
     );
