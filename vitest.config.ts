@@ -1,8 +1,25 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Files that measure time as Lambda and SQS would (a pacer's minute, a function timeout, a scaled chaos run,
+ * whole local runs): they run one at a time, after the rest, so that no other file's load is taken for the
+ * relay's. Every other file runs two at a time (CI has 2 cores; vitest's default there is one).
+ */
+const timing = [
+  'test/chaos/**/*.test.ts',
+  'test/integration/pacing.test.ts',
+  'test/integration/bundle.e2e.test.ts',
+  'test/integration/function-timeout.test.ts',
+  'test/integration/invocation-time.test.ts',
+  'test/local/start.e2e.test.ts',
+  'test/local/interrupt.e2e.test.ts',
+  'test/local/pipeline.test.ts',
+  'test/local/event-source-mapping.test.ts',
+  'test/local/container.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     environment: 'node',
     // Integration tests start emulators on loopback; 2-core CI machines are slow to bundle CDK assets.
     testTimeout: 60_000,
@@ -22,5 +39,21 @@ export default defineConfig({
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
     },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'parallel',
+          include: ['test/**/*.test.ts'],
+          exclude: timing,
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'timing', include: timing, maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

@@ -40,7 +40,7 @@ export interface EventSourceMappingOptions {
   readonly functionTimeoutMs: number;
   /**
    * Long-poll wait of each receive, as the managed poller long-polls; fauxqs answers as soon as a message
-   * arrives or becomes visible again. `stop()` waits for a pending receive. @default 1
+   * arrives or becomes visible again. `stop()` ends a pending receive at once. @default 1
    */
   readonly waitTimeSeconds?: number;
   /** Pause after a failed receive, ms. @default 500 */
@@ -57,7 +57,8 @@ export interface EventSourceMapping {
   /** Invocations so far, over all instances. */
   readonly invocations: number;
   /**
-   * Stops polling; resolves when every poller has finished its current batch. An invocation that outlived the
+   * Stops polling, abandoning pending receives; resolves when every poller has finished its current batch. A
+   * message SQS handed to an abandoned receive stays hidden for its visibility timeout. An invocation that outlived the
    * function timeout counts as finished (its batch failed): its instance's `end` stopped its container.
    */
   stop(): Promise<void>;
@@ -85,6 +86,8 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
   if (!Number.isInteger(pollers) || pollers < 1)
     throw new RangeError(`pollers: expected a whole number >= 1, got ${pollers}`);
   let stopping = false;
+  // Ends the pollers' pending long polls on stop(), so a stop never waits out a receive's wait time.
+  const receives = new AbortController();
   let wake: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     wake = resolve;
@@ -114,11 +117,10 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
     while (!stopping) {
       let messages: Message[];
       try {
-        messages = await receiveBatch({
-          ...queue,
-          batchSize: options.batchSize ?? 10,
-          waitTimeSeconds: options.waitTimeSeconds ?? 1,
-        });
+        messages = await receiveBatch(
+          { ...queue, batchSize: options.batchSize ?? 10, waitTimeSeconds: options.waitTimeSeconds ?? 1 },
+          receives.signal,
+        );
       } catch (error) {
         if (!stopping) options.onPollError?.(`poller-${index + 1}`, error);
         await pause(errorDelayMs);
@@ -181,6 +183,7 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
     async stop() {
       stopping = true;
       wake();
+      receives.abort();
       await Promise.allSettled(loops);
     },
   };

@@ -50,10 +50,13 @@ export interface InvocationOutcome extends Omit<PollResult, 'deleted'> {
 
 /**
  * The poller's receive: up to `batchSize` messages (1-10), with all system and message attributes, long-polling
- * `waitTimeSeconds`. Resolves with no messages when none arrived in that time. Throws what `ReceiveMessage` throws.
+ * `waitTimeSeconds`. Resolves with no messages when none arrived in that time. Throws what `ReceiveMessage` throws,
+ * and an `AbortError` when `abortSignal` ends the wait (a poller shut down drops its connection; a message SQS
+ * handed to it meanwhile stays hidden for its visibility timeout, as in SQS).
  */
 export async function receiveBatch(
   options: Pick<EventSourceOptions, 'sqs' | 'queueUrl' | 'batchSize' | 'waitTimeSeconds'>,
+  abortSignal?: AbortSignal,
 ): Promise<Message[]> {
   const batchSize = Math.min(Math.max(options.batchSize ?? 10, 1), 10);
   const out = await options.sqs.send(
@@ -64,6 +67,7 @@ export async function receiveBatch(
       MessageSystemAttributeNames: ['All'],
       MessageAttributeNames: ['All'],
     }),
+    abortSignal === undefined ? {} : { abortSignal },
   );
   return out.Messages ?? [];
 }
