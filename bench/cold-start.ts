@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { median } from './model.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -99,14 +100,6 @@ function importOnce(file: string): Promise<number> {
       else reject(new Error(`importing ${file} failed (exit ${code}): ${err.slice(0, 500)}`));
     });
   });
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 /**

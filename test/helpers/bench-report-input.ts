@@ -1,0 +1,143 @@
+/**
+ * A fixed `npm run bench` run for the bench model's and report's tests (test/unit/bench-model.test.ts): two
+ * rounds, round figures chosen so that every derived figure can be worked out by hand.
+ */
+import { loadStageConfig, type Stage, type StageConfig } from '#infra/config.ts';
+import type { ReportInput, Run } from '../../bench/model.ts';
+import type { BatchLatencyFigures, WorkloadFigures } from '../../bench/protocol.ts';
+
+/** Both stages at 256 MB, batches of 10, a 900/min budget over 2 (staging) and 5 (production) instances. */
+export const BENCH_STAGES: Record<Stage, StageConfig> = {
+  staging: {
+    ...loadStageConfig({ stage: 'staging' }),
+    memorySizeMb: 256,
+    batchSize: 10,
+    maxConcurrency: 2,
+    requestsPerMinute: 900,
+  },
+  production: {
+    ...loadStageConfig({ stage: 'production' }),
+    memorySizeMb: 256,
+    batchSize: 10,
+    maxConcurrency: 5,
+    requestsPerMinute: 900,
+  },
+};
+
+/**
+ * A relay run of 1,000 jobs in `seconds`: 100 invocations (batches of 10), 0.2 SQS requests and 2 PutItems of
+ * `job#` items per job, one write unit each, every job delivered; `cpuMs` of CPU, 3,000 ms in the handler.
+ */
+export function relayFigures(seconds: number, cpuMs = 1600): WorkloadFigures {
+  return {
+    jobs: 1000,
+    seconds,
+    cpuMs,
+    sqs: { DeleteMessageBatchCommand: 100, ReceiveMessageCommand: 100 },
+    dynamodb: { PutItemCommand: 2000 },
+    secrets: {},
+    ecourtdate: { token: 0, send: 1000 },
+    invocations: 100,
+    handlerMs: 3000,
+    largestItemBytes: 412,
+    largestItemBytesByKind: { 'job#': 412 },
+    capacity: { 'PutItem job#': { requests: 2000, capacityUnits: 2000, conditionFailed: 0 } },
+    pollerCpuMs: 350,
+    delivered: 1000,
+    uuidIndexed: 0,
+  };
+}
+
+/** The relay with webhooks on: as `relayFigures`, plus one PutItem of a 98-byte `uuid#` item per job. */
+export function webhookFigures(seconds: number): WorkloadFigures {
+  const off = relayFigures(seconds, 2000);
+  return {
+    ...off,
+    dynamodb: { PutItemCommand: 3000 },
+    largestItemBytesByKind: { 'job#': 412, 'uuid#': 98 },
+    capacity: {
+      'PutItem job#': { requests: 2000, capacityUnits: 2000, conditionFailed: 0 },
+      'PutItem uuid#': { requests: 1000, capacityUnits: 1000, conditionFailed: 0 },
+    },
+    uuidIndexed: 1000,
+  };
+}
+
+/** A bare fetch loop or the floor: 1,000 jobs, one eCourtDate request each, `writes` PutItems per job. */
+export function loopFigures(seconds: number, cpuMs: number, writes: number): WorkloadFigures {
+  return {
+    jobs: 1000,
+    seconds,
+    cpuMs,
+    sqs: {},
+    dynamodb: writes ? { PutItemCommand: 1000 * writes } : {},
+    secrets: {},
+    ecourtdate: { token: 0, send: 1000 },
+    invocations: 0,
+    handlerMs: 0,
+  };
+}
+
+const batch = (label: string, batchMs: number): Run<BatchLatencyFigures> => ({
+  label,
+  figures: { batchMs, oneCallMs: 200, singleJobMs: 205, delivered: 10 },
+});
+
+/** Each round's runs, as `runs` takes them: 660,000 bytes logged by each relay run (600 a job with the warm-up). */
+const run = (label: string, figures: WorkloadFigures, logBytes?: number): Run<WorkloadFigures> => ({
+  label,
+  figures,
+  ...(logBytes === undefined ? {} : { logBytes }),
+});
+
+/**
+ * The run: round 1 the relay at 500 jobs/s (the best round), the floor at 625, bare fetch at 2,500; round 2 the
+ * relay at 400, the floor at 625. Batches of 10 at 200 ms: 230 ms at the default share and staging's, 250 ms at
+ * production's (240 and 260 with webhooks on); one call 200 ms.
+ */
+export function benchReportInput(overrides: Partial<ReportInput> = {}): ReportInput {
+  return {
+    options: { jobs: 1000, instances: 2, repeats: 2, timeScale: 3 },
+    machine: '2 × Test CPU, load average 1.0 / 1.0 / 1.0 at start, Node v24.0.0',
+    date: '2026-12-01',
+    stages: BENCH_STAGES,
+    runs: {
+      relay: [run('relay', relayFigures(2), 660_000), run('relay', relayFigures(2.5, 1700), 660_000)],
+      fetch: [run('fetch', loopFigures(0.4, 450, 0)), run('fetch', loopFigures(0.5, 460, 0))],
+      floor: [run('floor', loopFigures(1.6, 1500, 2)), run('floor', loopFigures(1.6, 1520, 2))],
+      relayTraced: [
+        run('relay, traceSubsegments', relayFigures(2.5, 2000)),
+        run('relay, traceSubsegments', relayFigures(3.125, 2040)),
+      ],
+      relayWebhooks: [
+        run('relay, WEBHOOKS_ENABLED', webhookFigures(2.5), 660_000),
+        run('relay, WEBHOOKS_ENABLED', webhookFigures(3.2), 660_000),
+      ],
+    },
+    latency: [
+      batch("the sender's default (900/min)", 230),
+      batch('staging: 900/min over 2 instances = 450/min', 230),
+      batch('production: 900/min over 5 instances = 180/min', 250),
+    ],
+    latencyWebhooks: [batch('staging', 240), batch('production', 260)],
+    pacing: [1, 2, 4].map((instances) => ({
+      instances,
+      budgetPerMinute: 900,
+      perInstancePerMinute: 900 / instances,
+      windowMs: 20_000,
+      windows: 2,
+      requestsInSpan: 1800,
+      sustainedShare: 1,
+      busiestWindow: 900,
+      rateLimited: 0,
+      tokenRequests: instances,
+    })),
+    coldStart: {
+      sender: { bytes: 933 * 1024, importMs: 96, largest: [{ name: 'undici', bytes: 280 * 1024 }] },
+      sqsOnly: { bytes: 309 * 1024, importMs: 60, largest: [] },
+      runs: 9,
+    },
+    concurrency: 20,
+    ...overrides,
+  };
+}
