@@ -7,6 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { listenOnLoopback } from '#local/emulators/loopback-server.ts';
+import { parseQueryRequest, toQueryAnswer } from '#local/emulators/sqs-query-protocol.ts';
 import {
   checkBatch,
   checkBatchSize,
@@ -110,7 +111,10 @@ const JSON_CONTENT_TYPE = 'application/x-amz-json-1.0';
  * answered with success and deletes nothing ("the request will succeed, but the message might not be deleted",
  * DeleteMessage): the layer takes the strict reading of "might".
  *
- * It speaks the AWS JSON 1.0 protocol of the SDK v3 SQS client (`X-Amz-Target: AmazonSQS.<Action>`); anything
+ * It speaks both of SQS's wire protocols: the AWS JSON 1.0 protocol of current SDKs and AWS CLIs
+ * (`X-Amz-Target: AmazonSQS.<Action>`), and the query protocol of older ones (a form-encoded `Action=...`
+ * request, an XML answer), which it translates to its JSON twin and back (local/emulators/sqs-query-protocol.ts),
+ * so that both meet the same rules and the same IAM check (docs/sqs-limits.md, "The strict SQS layer"). Anything
  * else (fauxqs's own inspection endpoints) is forwarded untouched.
  */
 export async function startStrictSqsLayer(options: StrictSqsOptions): Promise<StrictSqsLayer> {
@@ -210,14 +214,42 @@ export async function startStrictSqsLayer(options: StrictSqsOptions): Promise<St
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const raw = await readAll(req);
+    const query = parseQueryRequest(req.headers, raw);
+    if (query) {
+      // The query protocol's request as its JSON 1.0 twin, through the same rules, its answer back as XML.
+      const headers = {
+        ...req.headers,
+        'content-type': JSON_CONTENT_TYPE,
+        'x-amz-target': `AmazonSQS.${query.action}`,
+      };
+      const json = Buffer.from(JSON.stringify(query.body));
+      const answer = await answerAction(req, headers, query.action, query.body, json);
+      return send(res, toQueryAnswer(query.action, answer));
+    }
     const target = req.headers['x-amz-target'];
     const action =
       typeof target === 'string' && target.startsWith('AmazonSQS.') ? target.slice(10) : undefined;
     const body = action ? parseJson(raw) : undefined;
+    if (!action || !body) {
+      return send(
+        res,
+        await forwardTo(upstream, agent, req.method ?? 'POST', req.url ?? '/', req.headers, raw),
+      );
+    }
+    return send(res, await answerAction(req, req.headers, action, body, raw));
+  };
+
+  /** The answer to one JSON 1.0 request (`raw`, parsed as `body`): refused, settled here or forwarded. */
+  const answerAction = async (
+    req: IncomingMessage,
+    headers: IncomingHttpHeaders,
+    action: string,
+    body: Body,
+    raw: Buffer,
+  ): Promise<Upstream> => {
     const forwardRaw = (payload: Buffer) =>
-      forwardTo(upstream, agent, req.method ?? 'POST', req.url ?? '/', req.headers, payload);
+      forwardTo(upstream, agent, req.method ?? 'POST', req.url ?? '/', headers, payload);
     const forward = (next: Body) => forwardRaw(Buffer.from(JSON.stringify(next)));
-    if (!action || !body) return send(res, await forwardRaw(raw));
     if (options.iam) {
       const decision = await options.iam.authorize({
         accessKeyId: accessKeyIdOf(req.headers),
@@ -226,7 +258,7 @@ export async function startStrictSqsLayer(options: StrictSqsOptions): Promise<St
       });
       if (!decision.allowed) {
         denied.push(decision.call);
-        return send(res, accessDeniedAnswer(decision.message));
+        return accessDeniedAnswer(decision.message);
       }
     }
 
@@ -238,36 +270,30 @@ export async function startStrictSqsLayer(options: StrictSqsOptions): Promise<St
 
     switch (action) {
       case 'SendMessage':
-        return send(res, await single(checkMessage(body as WireMessage)));
+        return single(checkMessage(body as WireMessage));
       case 'SendMessageBatch':
-        return send(
-          res,
-          await batch(
-            action,
-            body,
-            forward,
-            (entry) => checkMessage(entry as WireMessage),
-            (entries) => checkBatchSize(entries as WireMessage[]),
-          ),
+        return batch(
+          action,
+          body,
+          forward,
+          (entry) => checkMessage(entry as WireMessage),
+          (entries) => checkBatchSize(entries as WireMessage[]),
         );
       case 'ChangeMessageVisibility':
-        return send(res, await single(checkVisibilityChange(body.ReceiptHandle, body.VisibilityTimeout)));
+        return single(checkVisibilityChange(body.ReceiptHandle, body.VisibilityTimeout));
       case 'ChangeMessageVisibilityBatch':
-        return send(
-          res,
-          await batch(action, body, forward, (entry) =>
-            checkVisibilityChange(entry.ReceiptHandle, entry.VisibilityTimeout),
-          ),
+        return batch(action, body, forward, (entry) =>
+          checkVisibilityChange(entry.ReceiptHandle, entry.VisibilityTimeout),
         );
       case 'DeleteMessage': {
         const stale = isStale(body.ReceiptHandle);
         if (stale) {
           ignored.push({ queueUrl: queueUrlOf(body), messageId: stale.messageId, at: now() });
-          return send(res, jsonAnswer(200, {}));
+          return jsonAnswer(200, {});
         }
         const answer = await forwardRaw(raw);
         if (answer.status === 200) forget(body.ReceiptHandle);
-        return send(res, answer);
+        return answer;
       }
       case 'DeleteMessageBatch': {
         const handles = new Map<unknown, unknown>();
@@ -282,16 +308,16 @@ export async function startStrictSqsLayer(options: StrictSqsOptions): Promise<St
         });
         const parsed = answer.status === 200 ? parseJson(answer.body) : undefined;
         for (const done of asArray(parsed?.Successful)) forget(handles.get(done.Id));
-        return send(res, answer);
+        return answer;
       }
       case 'ReceiveMessage': {
         const answer = await forwardRaw(raw);
         const parsed = answer.status === 200 ? parseJson(answer.body) : undefined;
         if (parsed) remember(parsed);
-        return send(res, answer);
+        return answer;
       }
       default:
-        return send(res, await forwardRaw(raw));
+        return forwardRaw(raw);
     }
   };
 
