@@ -1,4 +1,3 @@
-import type { StageConfig } from '#infra/config.ts';
 import { ENV } from '#shared/config.ts';
 
 /**
@@ -37,15 +36,15 @@ export const OUTPUT = {
 export const VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS = 6;
 
 /** The send queue's visibility timeout for a stage, in seconds. */
-export function sendQueueVisibilityTimeoutSeconds(
-  stage: Pick<StageConfig, 'functionTimeoutSeconds'>,
-): number {
+export function sendQueueVisibilityTimeoutSeconds(stage: {
+  readonly functionTimeoutSeconds: number;
+}): number {
   return VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS * stage.functionTimeoutSeconds;
 }
 
 /** Requests per minute each sender instance may spend: the budget shared by the concurrent instances. */
 export function perInstanceRequestsPerMinute(
-  config: Pick<StageConfig, 'requestsPerMinute' | 'maxConcurrency'>,
+  config: Pick<SenderStageSettings, 'requestsPerMinute' | 'maxConcurrency'>,
 ): number {
   return Math.floor(config.requestsPerMinute / config.maxConcurrency);
 }
@@ -62,20 +61,26 @@ export interface SenderResources {
   readonly jobSettledBusName?: string | undefined;
 }
 
-/** The stage settings that reach the sender. */
-export type SenderStageSettings = Pick<
-  StageConfig,
-  | 'baseUrl'
-  | 'requestsPerMinute'
-  | 'maxConcurrency'
-  | 'backoffSeconds'
-  | 'maxAttempts'
-  | 'duplicateWindowSeconds'
-  | 'httpTimeoutMs'
-  | 'ledgerTtlDays'
-  | 'maxReceiveCount'
-  | 'rateLimitHintMaxSeconds'
->;
+/**
+ * The stage settings that reach the sender (a stage's `StageConfig` has them all: infra/config.ts; this module
+ * names them itself, so that it imports nothing of the CDK app's). Units as in docs/deploy.md, "Stage settings".
+ */
+export interface SenderStageSettings {
+  readonly baseUrl: string;
+  /** The stage's budget of eCourtDate requests a minute, shared by `maxConcurrency` instances. */
+  readonly requestsPerMinute: number;
+  readonly maxConcurrency: number;
+  /** Seconds. */
+  readonly backoffSeconds: readonly number[];
+  readonly maxAttempts: number;
+  /** Seconds. */
+  readonly duplicateWindowSeconds: number;
+  readonly httpTimeoutMs: number;
+  readonly ledgerTtlDays: number;
+  readonly maxReceiveCount: number;
+  /** Seconds. */
+  readonly rateLimitHintMaxSeconds: number;
+}
 
 /**
  * The sender's environment (the variables `shared/config.ts` reads) for a stage and the resources it uses.

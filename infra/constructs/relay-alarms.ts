@@ -83,7 +83,7 @@ export class RelayAlarms extends Construct {
         onCallAlarm(this, definition, {
           alarmNamePrefix: props.alarmNamePrefix,
           runbook: runbookLink('docs/runbook.md', definition.id, props.runbookBaseUrl),
-          metric: alarmMetric(definition, props.resources),
+          metric: relayAlarmMetric(definition, props.resources),
           action,
         }),
       );
@@ -122,12 +122,22 @@ export function onCallAlarm(
   return alarm;
 }
 
-/** The CloudWatch metric, or metric math, an alarm definition watches. */
-export function alarmMetric(definition: AlarmDefinition, resources: AlarmResources): cloudwatch.IMetric {
+/**
+ * The CloudWatch metric, or metric math, an alarm definition watches: its one metric, or its metrics combined by
+ * its expression, each resolved by `resolve` with the definition's period. The relay's alarms and the webhook
+ * receiver's build theirs here, each with its own resolver. Throws a ConfigError for several metrics and no
+ * expression.
+ */
+export function alarmMetric<M extends { readonly id: string }>(
+  definition: Pick<AlarmDefinition, 'id' | 'periodSeconds' | 'expression' | 'expressionLabel'> & {
+    readonly metrics: readonly M[];
+  },
+  resolve: (metric: M, period: Duration) => cloudwatch.Metric,
+): cloudwatch.IMetric {
   const period = Duration.seconds(definition.periodSeconds);
   const [first] = definition.metrics;
   if (definition.expression === undefined && first !== undefined && definition.metrics.length === 1) {
-    return cloudWatchMetric(first, resources, period);
+    return resolve(first, period);
   }
   if (definition.expression === undefined) {
     throw new ConfigError(`alarm ${definition.id}`, 'several metrics need an expression to combine them');
@@ -137,9 +147,14 @@ export function alarmMetric(definition: AlarmDefinition, resources: AlarmResourc
     label: definition.expressionLabel ?? definition.id,
     period,
     usingMetrics: Object.fromEntries(
-      definition.metrics.map((metric) => [metric.id, cloudWatchMetric(metric, resources, period)]),
+      definition.metrics.map((metric) => [metric.id, resolve(metric, period)]),
     ),
   });
+}
+
+/** The CloudWatch metric, or metric math, one of the relay's alarm definitions watches (`alarmMetric`). */
+export function relayAlarmMetric(definition: AlarmDefinition, resources: AlarmResources): cloudwatch.IMetric {
+  return alarmMetric(definition, (metric, period) => cloudWatchMetric(metric, resources, period));
 }
 
 /** One metric of an alarm definition, resolved to the stack's resource, with its extra dimensions if any. */

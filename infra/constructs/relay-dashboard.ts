@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { type AlarmResources, alarmMetric, cloudWatchMetric } from '#infra/constructs/relay-alarms.ts';
+import { type AlarmResources, cloudWatchMetric, relayAlarmMetric } from '#infra/constructs/relay-alarms.ts';
 import type { AlarmDefinition } from '#shared/alarm-definitions.ts';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
 import { WEBHOOK_METRIC } from '#shared/webhook/metrics.ts';
@@ -61,7 +61,7 @@ export class RelayDashboard extends Construct {
     const table = resources.ledgerTable;
     const ledgerAlarmMetrics = props.definitions
       .filter((definition) => definition.metrics.every((metric) => metric.source === 'ledgerTable'))
-      .map((definition) => alarmMetric(definition, resources));
+      .map((definition) => relayAlarmMetric(definition, resources));
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,

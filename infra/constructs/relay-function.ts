@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -111,6 +111,14 @@ export class RelayFunction extends Construct {
         resources: [this.logGroup.logGroupArn],
       }),
     );
+    Validations.of(this.role.node.findChild('DefaultPolicy')).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Only xray:PutTraceSegments and xray:PutTelemetryRecords, added by Lambda active tracing (on for every ' +
+        'relay function), use "*": X-Ray does not support resource-level permissions for them. The logs ' +
+        'permission and every grant this construct makes (queues, secrets, table items, event buses) name ' +
+        'their resources.',
+    });
 
     this.function = new NodejsFunction(this, 'Function', {
       entry: `${REPO_ROOT}${props.entry}`,

@@ -6,12 +6,11 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { onCallAlarm, runbookLink } from '#infra/constructs/relay-alarms.ts';
+import { alarmMetric, onCallAlarm, runbookLink } from '#infra/constructs/relay-alarms.ts';
 import { RelayFunction, secretIdOf } from '#infra/constructs/relay-function.ts';
 import { existingSecret, secretKey } from '#infra/constructs/secret.ts';
 import {
@@ -21,7 +20,6 @@ import {
   WEBHOOK_ROUTE_PATH,
   type WebhookStageConfig,
 } from '#infra/webhook-config.ts';
-import { ConfigError } from '#shared/errors.ts';
 import { METRICS_NAMESPACE, relayDimensions } from '#shared/metric-names.ts';
 import {
   type WebhookAlarmDefinition,
@@ -125,14 +123,7 @@ export class WebhookReceiver extends Construct {
       'PutItem',
       'UpdateItem',
     ]);
-    this.publishTo(this.eventBus, WEBHOOK_ENV.eventBusName, environment);
-    Validations.of(this.receiver.role.node.findChild('DefaultPolicy')).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Only xray:PutTraceSegments and xray:PutTelemetryRecords, added by Lambda active tracing, use "*": X-Ray ' +
-        'does not support resource-level permissions for them. Secrets Manager, DynamoDB, EventBridge and Logs ' +
-        'permissions name their resources.',
-    });
+    this.receiver.putEventsOn(this.eventBus, WEBHOOK_ENV.eventBusName);
 
     this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
       retention: props.logRetention,
@@ -195,7 +186,7 @@ export class WebhookReceiver extends Construct {
         onCallAlarm(this, definition, {
           alarmNamePrefix: props.alarmNamePrefix,
           runbook: runbookLink('docs/webhooks.md', definition.id, props.runbookBaseUrl),
-          metric: this.alarmMetric(definition),
+          metric: alarmMetric(definition, (metric, period) => this.cloudWatchMetric(metric, period)),
           action,
         }),
       );
@@ -261,43 +252,6 @@ export class WebhookReceiver extends Construct {
         ]),
       ],
     ];
-  }
-
-  /** Grants `events:PutEvents` on the bus's ARN only, checking that `envName` names that bus. */
-  private publishTo(
-    bus: events.IEventBus,
-    envName: string,
-    environment: Readonly<Record<string, string>>,
-  ): void {
-    if (environment[envName] !== bus.eventBusName) {
-      throw new ConfigError(
-        `${this.receiver.node.id}.environment`,
-        `${envName} must name the bus it may publish to`,
-      );
-    }
-    this.receiver.role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'PutEventsOnTheStackBus',
-        actions: ['events:PutEvents'],
-        resources: [bus.eventBusArn],
-      }),
-    );
-  }
-
-  private alarmMetric(definition: WebhookAlarmDefinition): cloudwatch.IMetric {
-    const period = Duration.seconds(definition.periodSeconds);
-    const [first] = definition.metrics;
-    if (definition.expression === undefined && first !== undefined && definition.metrics.length === 1) {
-      return this.cloudWatchMetric(first, period);
-    }
-    return new cloudwatch.MathExpression({
-      expression: definition.expression ?? '',
-      label: definition.expressionLabel ?? definition.id,
-      period,
-      usingMetrics: Object.fromEntries(
-        definition.metrics.map((metric) => [metric.id, this.cloudWatchMetric(metric, period)]),
-      ),
-    });
   }
 
   private cloudWatchMetric(metric: WebhookAlarmMetric, period: Duration): cloudwatch.Metric {

@@ -127,13 +127,6 @@ export class RelayStack extends Stack {
       ...SENDER_LEDGER_OPERATIONS,
       ...(webhooksEnabled ? SENDER_WEBHOOK_LEDGER_OPERATIONS : []),
     ]);
-    Validations.of(this.sender.role.node.findChild('DefaultPolicy')).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Only xray:PutTraceSegments and xray:PutTelemetryRecords, added by Lambda active tracing, use "*": X-Ray ' +
-        'does not support resource-level permissions for them. SQS, Secrets Manager, DynamoDB and Logs ' +
-        'permissions name their resources.',
-    });
 
     this.eventsDeadLetterQueue = secureQueue(this, 'EventsDeadLetterQueue', {
       retentionPeriod: Duration.days(DEAD_LETTER_RETENTION_DAYS),
