@@ -1,9 +1,21 @@
 import { readSecretSetting, type SecretSetting } from '#infra/secret-setting.ts';
 import {
+  closestName,
+  type PerStage,
+  type SettingTable,
+  type TableReader,
+  tableReader,
+  unknownSetting,
+} from '#infra/setting-table.ts';
+import {
   sendQueueVisibilityTimeoutSeconds,
   VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS,
 } from '#infra/stack-contract.ts';
-import { WEBHOOK_SETTINGS } from '#infra/webhook-config.ts';
+import {
+  readWebhookStageConfig,
+  WEBHOOK_SETTING_TABLE,
+  type WebhookStageConfig,
+} from '#infra/webhook-config.ts';
 import { type AlarmThresholds, DEFAULT_ALARM_THRESHOLDS } from '#shared/alarm-definitions.ts';
 import { AWS_CALL_LIMITS, awsCallWorstCaseMs } from '#shared/clients/aws-call-limits.ts';
 import {
@@ -15,12 +27,15 @@ import {
   SENDS_PER_JOB_WORST_CASE,
 } from '#shared/config.ts';
 import { ConfigError } from '#shared/errors.ts';
-import { type SettingsReader, settingsReader } from '#shared/settings.ts';
+import { settingsReader } from '#shared/settings.ts';
 
 /**
  * Stage configuration of the CDK app: one typed place for everything that differs between staging and
- * production or that an operator may override with `-c <setting>=<value>` (or in cdk.json "context").
- * Every value is validated here, at synth, and a bad one fails with a `ConfigError` naming the setting.
+ * production. Each stage's settings are committed in cdk.json's "stages" map (`"stages": { "production": {
+ * "onCallEmail": ... } }`); `-c <setting>=<value>` overrides one for one deploy (docs/deploy.md, "Stage
+ * settings"). Every setting is read once, here, through one table (`SETTING_TABLE`: reader, default, bounds),
+ * webhook settings included, and validated at synth: a bad one fails with a `ConfigError` naming the setting.
+ * Nothing in the stack or its constructs reads CDK context.
  */
 
 export const STAGES = ['staging', 'production'] as const;
@@ -94,6 +109,16 @@ export interface StageConfig {
   /** Subscribed to the on-call topic when set (the recipient must confirm the subscription e-mail). */
   readonly onCallEmail: string | undefined;
   /**
+   * An HTTPS endpoint subscribed to the on-call topic when set: a PagerDuty or Opsgenie SNS integration URL
+   * (docs/deploy.md, "On-call"). Carries the integration's key: never logged or shown in an error.
+   */
+  readonly onCallHttpsEndpoint: string | undefined;
+  /**
+   * An existing SNS topic every alarm also notifies, on ALARM and on OK (e.g. the one AWS Chatbot relays to
+   * Microsoft Teams or Slack; docs/deploy.md, "On-call"): `arn:aws:sns:<region>:<account>:<name>`.
+   */
+  readonly onCallTopicArn: string | undefined;
+  /**
    * Where the repository's docs are served (`https://github.com/<org>/ecourtdate-relay/blob/main`), so that each
    * alarm description links its runbook entry (`<runbookBaseUrl>/docs/runbook.md#forbidden403`); undefined: the
    * link is the path in the repository.
@@ -140,63 +165,209 @@ export interface StageConfig {
   readonly retainData: boolean;
   readonly terminationProtection: boolean;
   readonly alarmThresholds: AlarmThresholds;
+  /** The webhook receiver's settings (docs/webhooks.md, "Stage settings"). */
+  readonly webhook: WebhookStageConfig;
 }
 
 type Context = Readonly<Record<string, unknown>>;
 
-/** Per-stage defaults of the settings that differ. */
+/** What stays fixed per stage: production keeps its data and refuses deletion. */
 const STAGE_DEFAULTS = {
-  staging: { maxConcurrency: 2, logRetentionDays: 30, retainData: false, terminationProtection: false },
-  production: { maxConcurrency: 5, logRetentionDays: 365, retainData: true, terminationProtection: true },
+  staging: { retainData: false, terminationProtection: false },
+  production: { retainData: true, terminationProtection: true },
 } as const satisfies Record<Stage, object>;
 
-/** Every setting the app reads from CDK context; anything else that looks like one is a typo. */
-export const SETTINGS = [
-  'stage',
-  'ecourtdateRegion',
-  'baseUrl',
-  'onCallEmail',
-  'runbookBaseUrl',
-  'maxConcurrency',
-  'requestsPerMinute',
-  'batchSize',
-  'maxBatchingWindowSeconds',
-  'backoffSeconds',
-  'maxAttempts',
-  'duplicateWindowSeconds',
-  'httpTimeoutMs',
-  'functionTimeoutSeconds',
-  'memorySizeMb',
-  'maxReceiveCount',
-  'rateLimitHintMaxSeconds',
-  'ledgerTtlDays',
-  'secretName',
-  'existingSecretName',
-  'secretKmsKeyArn',
-  'eventBusName',
-  'publishJobSettled',
-  'traceSubsegments',
-  'eventSources',
-  'logLevel',
-  'logRetentionDays',
-  ...(Object.keys(DEFAULT_ALARM_THRESHOLDS) as (keyof AlarmThresholds)[]),
-  ...WEBHOOK_SETTINGS,
-] as const;
+/** An alarm threshold that counts events: 1 to 100,000. */
+const COUNT = { min: 1, max: 100_000 } as const;
 
 /**
- * Reads and validates the stage configuration from CDK context (`app.node.getAllContext()`).
- * Throws `ConfigError` naming the first bad setting.
+ * Every stage setting: its reader, default (per stage where they differ; none where it is optional or derived
+ * in `loadStageConfig`) and bounds. docs/deploy.md ("Stage settings") has a row for each.
+ */
+export const SETTING_TABLE = {
+  stage: { reader: 'oneOf', allowed: STAGES, default: undefined },
+  // Refused when it looks like an AWS region (us-east-1); production only; excludes baseUrl.
+  ecourtdateRegion: { reader: 'oneOf', allowed: keysOf(PRODUCTION_BASE_URLS), default: undefined },
+  // https only; default from the stage and ecourtdateRegion.
+  baseUrl: { reader: 'text' },
+  onCallEmail: { reader: 'text' },
+  onCallHttpsEndpoint: { reader: 'text' },
+  onCallTopicArn: { reader: 'text' },
+  runbookBaseUrl: { reader: 'text' },
+  maxConcurrency: {
+    reader: 'number',
+    default: { staging: 2, production: 5 },
+    bounds: { min: 2, max: 1000 },
+  },
+  // eCourtDate allows 1,000 requests a minute per API client, token requests included.
+  requestsPerMinute: { reader: 'number', default: DEFAULTS.requestsPerMinute, bounds: { min: 1, max: 1000 } },
+  batchSize: { reader: 'number', default: 10, bounds: { min: 1, max: 10 } },
+  maxBatchingWindowSeconds: {
+    reader: 'number',
+    default: 5,
+    bounds: { min: 0, max: MAX_BATCHING_WINDOW_SECONDS },
+  },
+  backoffSeconds: {
+    reader: 'numberList',
+    default: DEFAULTS.backoffSeconds,
+    bounds: RANGES.backoffStepSeconds,
+  },
+  maxAttempts: { reader: 'number', default: DEFAULTS.maxAttempts, bounds: RANGES.maxAttempts },
+  duplicateWindowSeconds: {
+    reader: 'number',
+    default: DEFAULTS.duplicateWindowSeconds,
+    bounds: { min: 60, max: ECOURTDATE_DUPLICATE_WINDOW_SECONDS },
+  },
+  httpTimeoutMs: { reader: 'number', default: DEFAULTS.httpTimeoutMs, bounds: { min: 1000, max: 120_000 } },
+  // Default derived from httpTimeoutMs (requiredFunctionTimeoutSeconds).
+  functionTimeoutSeconds: {
+    reader: 'number',
+    default: undefined,
+    bounds: { min: 1, max: LAMBDA_MAX_TIMEOUT_SECONDS },
+  },
+  memorySizeMb: { reader: 'number', default: 256, bounds: { min: 128, max: 10_240 } },
+  // 10: the sender dead-letters on its own, with a reason, and re-queues a job that waits long as a fresh copy,
+  // so SQS's redrive only catches jobs that crash the function every time: 10 receives end such a loop within
+  // hours (AWS advises at least 5), with room for the sender's retries.
+  maxReceiveCount: { reader: 'number', default: 10, bounds: RANGES.maxReceiveCount },
+  rateLimitHintMaxSeconds: {
+    reader: 'number',
+    default: DEFAULTS.rateLimitHintMaxSeconds,
+    bounds: RANGES.rateLimitHintMaxSeconds,
+  },
+  ledgerTtlDays: { reader: 'number', default: DEFAULTS.ledgerTtlDays, bounds: RANGES.ledgerTtlDays },
+  // Default `ecourtdate-relay/<stage>/api-credentials`.
+  secretName: { reader: 'text' },
+  existingSecretName: { reader: 'text' },
+  secretKmsKeyArn: { reader: 'text' },
+  eventBusName: { reader: 'text' },
+  publishJobSettled: { reader: 'flag', default: false },
+  traceSubsegments: { reader: 'flag', default: false },
+  // Default `ecourtdate-relay.upstream.<stage>` (defaultEventSource).
+  eventSources: { reader: 'list' },
+  logLevel: {
+    reader: 'oneOf',
+    allowed: LOG_LEVELS,
+    default: 'INFO',
+    normalize: (raw: string) => raw.toUpperCase(),
+  },
+  logRetentionDays: {
+    reader: 'oneOf',
+    allowed: LOG_RETENTION_DAYS,
+    default: { staging: 30, production: 365 } satisfies PerStage<number>,
+    normalize: Number,
+  },
+  forbiddenThreshold: {
+    reader: 'number',
+    default: DEFAULT_ALARM_THRESHOLDS.forbiddenThreshold,
+    bounds: COUNT,
+  },
+  serverErrorRatePercent: {
+    reader: 'number',
+    default: DEFAULT_ALARM_THRESHOLDS.serverErrorRatePercent,
+    bounds: { min: 1, max: 100, integer: false },
+  },
+  serverErrorMinCalls: {
+    reader: 'number',
+    default: DEFAULT_ALARM_THRESHOLDS.serverErrorMinCalls,
+    bounds: COUNT,
+  },
+  // 5-minute periods; CloudWatch caps periods x evaluation periods at one day, 2 hours is plenty.
+  serverErrorPeriods: {
+    reader: 'number',
+    default: DEFAULT_ALARM_THRESHOLDS.serverErrorPeriods,
+    bounds: { min: 1, max: 24 },
+  },
+  authFailureThreshold: {
+    reader: 'number',
+    default: DEFAULT_ALARM_THRESHOLDS.authFailureThreshold,
+    bounds: COUNT,
+  },
+  deadLetterThreshold: {
+    reader: 'number',
+    default: DEFAULT_ALARM_THRESHOLDS.deadLetterThreshold,
+    bounds: COUNT,
+  },
+  // Below the send queue's retention.
+  oldestMessageAgeSeconds: {
+    reader: 'number',
+    default: DEFAULT_ALARM_THRESHOLDS.oldestMessageAgeSeconds,
+    bounds: { min: 60, max: SEND_QUEUE_RETENTION_DAYS * 86_400 - 1 },
+  },
+  senderErrorThreshold: {
+    reader: 'number',
+    default: DEFAULT_ALARM_THRESHOLDS.senderErrorThreshold,
+    bounds: COUNT,
+  },
+  senderThrottleThreshold: {
+    reader: 'number',
+    default: DEFAULT_ALARM_THRESHOLDS.senderThrottleThreshold,
+    bounds: COUNT,
+  },
+  ledgerSystemErrorThreshold: {
+    reader: 'number',
+    default: DEFAULT_ALARM_THRESHOLDS.ledgerSystemErrorThreshold,
+    bounds: COUNT,
+  },
+  ledgerThrottleThreshold: {
+    reader: 'number',
+    default: DEFAULT_ALARM_THRESHOLDS.ledgerThrottleThreshold,
+    bounds: COUNT,
+  },
+  ...WEBHOOK_SETTING_TABLE,
+} as const satisfies SettingTable;
+
+export type SettingName = keyof typeof SETTING_TABLE;
+type StageSettings = TableReader<SettingName>;
+
+/** Every setting the app reads; anything else that looks like one is a typo. */
+export const SETTINGS = Object.keys(SETTING_TABLE) as SettingName[];
+
+/** The context key of the committed per-stage settings: `"stages": { "<stage>": { "<setting>": value } }`. */
+export const STAGES_KEY = 'stages';
+
+/** The settings that give production an on-call destination; production needs at least one. */
+export const ON_CALL_SETTINGS = ['onCallEmail', 'onCallHttpsEndpoint', 'onCallTopicArn'] as const;
+
+/**
+ * The settings one stage is built from: its entry of the "stages" map (cdk.json), with every setting given at the
+ * top level of the context (`-c name=value`, or cdk.json "context" itself) on top, and the names of the settings
+ * such an override replaced (to tell the operator, never the values). Throws `ConfigError` for a "stages" map
+ * that is not an object of the two stages, or a name in it that is not a setting (with a did-you-mean).
+ *
+ * @example
+ * stageSettings({ stage: 'production', maxConcurrency: '8', stages: { production: { maxConcurrency: 10 } } });
+ * // → { stage: 'production', settings: { maxConcurrency: '8', stage: 'production' }, overridden: ['maxConcurrency'] }
+ */
+export function stageSettings(context: Context): {
+  stage: Stage;
+  settings: Readonly<Record<string, unknown>>;
+  overridden: string[];
+} {
+  const { [STAGES_KEY]: stagesMap, ...topLevel } = context;
+  rejectUnknownSettings(topLevel);
+  const stages = readStagesMap(stagesMap);
+  const stage = settingsReader(topLevel).oneOf('stage', STAGES, undefined);
+  const committed = stages[stage] ?? {};
+  const overridden = Object.keys(committed).filter((name) => topLevel[name] !== undefined);
+  return { stage, settings: { ...committed, ...topLevel }, overridden };
+}
+
+/**
+ * Reads and validates the stage configuration from CDK context (`app.node.getAllContext()`): the stage's entry
+ * of the "stages" map with any top-level setting (`-c`) on top (`stageSettings`), each setting through
+ * `SETTING_TABLE`. Throws `ConfigError` naming the first bad setting. An on-call destination is not required
+ * here (a local run needs none): `requireOnCallDestination` is the synth's rule.
  *
  * @example
  * const config = loadStageConfig({ stage: 'production', ecourtdateRegion: 'us-east', maxConcurrency: '10' });
  */
 export function loadStageConfig(context: Context): StageConfig {
-  rejectUnknownSettings(context);
-  const read = settingsReader(context);
-  const stage = read.oneOf('stage', STAGES, undefined);
+  const { stage, settings: merged } = stageSettings(context);
+  const settings: StageSettings = tableReader(SETTING_TABLE, settingsReader(merged), stage);
   const defaults = STAGE_DEFAULTS[stage];
 
-  const regionText = read.text('ecourtdateRegion');
+  const regionText = settings.text('ecourtdateRegion');
   // An AWS region (us-east-1) is chosen by the AWS profile or CDK_DEFAULT_REGION, never by this setting.
   if (regionText !== undefined && /^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(regionText)) {
     throw new ConfigError(
@@ -206,41 +377,25 @@ export function loadStageConfig(context: Context): StageConfig {
     );
   }
   const ecourtdateRegion =
-    regionText === undefined
-      ? undefined
-      : read.oneOf('ecourtdateRegion', keysOf(PRODUCTION_BASE_URLS), undefined);
+    regionText === undefined ? undefined : (settings.oneOf('ecourtdateRegion') as EcourtdateRegion);
   if (ecourtdateRegion !== undefined && stage !== 'production') {
     throw new ConfigError('ecourtdateRegion', 'applies to the production stage only');
   }
-  const baseUrl = resolveBaseUrl(read, stage, ecourtdateRegion);
+  const baseUrl = resolveBaseUrl(settings, stage, ecourtdateRegion);
 
-  const maxConcurrency = read.number('maxConcurrency', defaults.maxConcurrency, { min: 2, max: 1000 });
-  // eCourtDate allows 1,000 requests a minute per API client, token requests included.
-  const requestsPerMinute = read.number('requestsPerMinute', DEFAULTS.requestsPerMinute, {
-    min: 1,
-    max: 1000,
-  });
+  const maxConcurrency = settings.number('maxConcurrency');
+  const requestsPerMinute = settings.number('requestsPerMinute');
   if (Math.floor(requestsPerMinute / maxConcurrency) < 1) {
     throw new ConfigError(
       'requestsPerMinute',
       `${requestsPerMinute} shared by maxConcurrency ${maxConcurrency} instances leaves less than 1 request a minute each`,
     );
   }
-  const batchSize = read.number('batchSize', 10, { min: 1, max: 10 });
-  const maxBatchingWindowSeconds = read.number('maxBatchingWindowSeconds', 5, {
-    min: 0,
-    max: MAX_BATCHING_WINDOW_SECONDS,
-  });
-  const backoffSeconds = read.numberList(
-    'backoffSeconds',
-    DEFAULTS.backoffSeconds,
-    RANGES.backoffStepSeconds,
-  );
-  const maxAttempts = read.number('maxAttempts', DEFAULTS.maxAttempts, RANGES.maxAttempts);
-  const duplicateWindowSeconds = read.number('duplicateWindowSeconds', DEFAULTS.duplicateWindowSeconds, {
-    min: 60,
-    max: ECOURTDATE_DUPLICATE_WINDOW_SECONDS,
-  });
+  const batchSize = settings.number('batchSize');
+  const maxBatchingWindowSeconds = settings.number('maxBatchingWindowSeconds');
+  const backoffSeconds = settings.numberList('backoffSeconds');
+  const maxAttempts = settings.number('maxAttempts');
+  const duplicateWindowSeconds = settings.number('duplicateWindowSeconds');
   // The stack leaves BACKOFF_JITTER at the sender's default, so the worst case uses the same value.
   const backoff = { backoffSeconds, maxAttempts, backoffJitter: DEFAULTS.backoffJitter };
   const worstBackoff = worstCaseBackoffSeconds(backoff);
@@ -253,7 +408,7 @@ export function loadStageConfig(context: Context): StageConfig {
         `after eCourtDate's duplicate window has closed; shorten backoffSeconds or lower maxAttempts`,
     );
   }
-  const httpTimeoutMs = read.number('httpTimeoutMs', DEFAULTS.httpTimeoutMs, { min: 1000, max: 120_000 });
+  const httpTimeoutMs = settings.number('httpTimeoutMs');
 
   const required = requiredFunctionTimeoutSeconds({ httpTimeoutMs });
   if (required > LAMBDA_MAX_TIMEOUT_SECONDS) {
@@ -263,10 +418,9 @@ export function loadStageConfig(context: Context): StageConfig {
         `${LAMBDA_MAX_TIMEOUT_SECONDS} s; lower httpTimeoutMs`,
     );
   }
-  const functionTimeoutSeconds = read.number(
+  const functionTimeoutSeconds = settings.number(
     'functionTimeoutSeconds',
     Math.min(LAMBDA_MAX_TIMEOUT_SECONDS, Math.ceil(required / 10) * 10),
-    { min: 1, max: LAMBDA_MAX_TIMEOUT_SECONDS },
   );
   if (functionTimeoutSeconds < required) {
     throw new ConfigError(
@@ -276,24 +430,17 @@ export function loadStageConfig(context: Context): StageConfig {
         `${required}`,
     );
   }
-  checkCrashRecovery(read, { functionTimeoutSeconds, maxBatchingWindowSeconds, duplicateWindowSeconds });
-  const memorySizeMb = read.number('memorySizeMb', 256, { min: 128, max: 10_240 });
-  // 10: the sender dead-letters on its own, with a reason, and re-queues a job that waits long as a fresh copy,
-  // so SQS's redrive only catches jobs that crash the function every time: 10 receives end such a loop within
-  // hours (AWS advises at least 5), with room for the sender's retries.
-  const maxReceiveCount = read.number('maxReceiveCount', 10, RANGES.maxReceiveCount);
+  checkCrashRecovery(settings, { functionTimeoutSeconds, maxBatchingWindowSeconds, duplicateWindowSeconds });
+  const memorySizeMb = settings.number('memorySizeMb');
+  const maxReceiveCount = settings.number('maxReceiveCount');
   if (maxReceiveCount <= maxAttempts) {
     throw new ConfigError(
       'maxReceiveCount',
       `must exceed maxAttempts (${maxAttempts}) so that the sender's own retry limit decides, got ${maxReceiveCount}`,
     );
   }
-  const rateLimitHintMaxSeconds = read.number(
-    'rateLimitHintMaxSeconds',
-    DEFAULTS.rateLimitHintMaxSeconds,
-    RANGES.rateLimitHintMaxSeconds,
-  );
-  const ledgerTtlDays = read.number('ledgerTtlDays', DEFAULTS.ledgerTtlDays, RANGES.ledgerTtlDays);
+  const rateLimitHintMaxSeconds = settings.number('rateLimitHintMaxSeconds');
+  const ledgerTtlDays = settings.number('ledgerTtlDays');
   // A redrive is judged against the job's ledger entry (docs/ledger.md): the entry must outlive every
   // dead letter that can still be redriven, so a late redrive never finds a job the relay has forgotten.
   if (ledgerTtlDays <= DEAD_LETTER_RETENTION_DAYS) {
@@ -308,8 +455,10 @@ export function loadStageConfig(context: Context): StageConfig {
     stackName: stackNameOf(stage),
     baseUrl,
     ecourtdateRegion,
-    onCallEmail: optionalEmail(read, 'onCallEmail'),
-    runbookBaseUrl: optionalHttpsUrl(read, 'runbookBaseUrl'),
+    onCallEmail: optionalEmail(settings, 'onCallEmail'),
+    onCallHttpsEndpoint: optionalHttpsEndpoint(settings, 'onCallHttpsEndpoint'),
+    onCallTopicArn: optionalTopicArn(settings, 'onCallTopicArn'),
+    runbookBaseUrl: optionalHttpsUrl(settings, 'runbookBaseUrl'),
     maxConcurrency,
     requestsPerMinute,
     batchSize,
@@ -323,16 +472,17 @@ export function loadStageConfig(context: Context): StageConfig {
     maxReceiveCount,
     rateLimitHintMaxSeconds,
     ledgerTtlDays,
-    secret: resolveSecret(read, stage),
-    eventBusName: resolveEventBusName(read),
-    publishJobSettled: read.flag('publishJobSettled', false),
-    traceSubsegments: read.flag('traceSubsegments', false),
-    eventSources: resolveEventSources(read, stage),
-    logLevel: read.oneOf('logLevel', LOG_LEVELS, 'INFO', (raw) => raw.toUpperCase()),
-    logRetentionDays: read.oneOf('logRetentionDays', LOG_RETENTION_DAYS, defaults.logRetentionDays, Number),
+    secret: resolveSecret(settings, stage),
+    eventBusName: resolveEventBusName(settings),
+    publishJobSettled: settings.flag('publishJobSettled'),
+    traceSubsegments: settings.flag('traceSubsegments'),
+    eventSources: resolveEventSources(settings, stage),
+    logLevel: settings.oneOf('logLevel') as LogLevel,
+    logRetentionDays: settings.oneOf('logRetentionDays') as number,
     retainData: defaults.retainData,
     terminationProtection: defaults.terminationProtection,
-    alarmThresholds: resolveAlarmThresholds(read),
+    alarmThresholds: resolveAlarmThresholds(settings),
+    webhook: readWebhookStageConfig(settings, stage),
   };
 }
 
@@ -383,14 +533,14 @@ export function crashRecoverySeconds(
  * the derived function timeout follows.
  */
 function checkCrashRecovery(
-  read: SettingsReader,
+  read: StageSettings,
   stage: Pick<StageConfig, 'functionTimeoutSeconds' | 'maxBatchingWindowSeconds' | 'duplicateWindowSeconds'>,
 ): void {
   const recovery = crashRecoverySeconds(stage);
   if (recovery + CRASH_RECOVERY_MARGIN_SECONDS <= stage.duplicateWindowSeconds) return;
-  const changed = ['functionTimeoutSeconds', 'duplicateWindowSeconds', 'maxBatchingWindowSeconds'].find(
-    (setting) => read.text(setting) !== undefined,
-  );
+  const changed = (
+    ['functionTimeoutSeconds', 'duplicateWindowSeconds', 'maxBatchingWindowSeconds'] as const
+  ).find((setting) => read.text(setting) !== undefined);
   const timeout = stage.functionTimeoutSeconds;
   throw new ConfigError(
     changed ?? 'httpTimeoutMs',
@@ -434,15 +584,80 @@ function rejectUnknownSettings(context: Context): void {
   const known = new Set<string>(SETTINGS);
   for (const key of Object.keys(context)) {
     const renamed = RENAMED_SETTINGS[key];
-    if (renamed !== undefined) throw new ConfigError(key, `was renamed ${renamed}: use -c ${renamed}=...`);
+    if (renamed !== undefined) throw new ConfigError(key, `was renamed ${renamed}: use ${renamed}`);
     // CDK's own keys carry ':' or '@' or '-' ("@aws-cdk/core:...", "aws:cdk:..."); plain camelCase is ours.
     if (/^[a-z][A-Za-z0-9]*$/.test(key) && !known.has(key)) {
-      throw new ConfigError(key, `is not a setting of this app; known settings: ${SETTINGS.join(', ')}`);
+      throw unknownSetting(key, 'in the context or -c', SETTINGS);
     }
   }
 }
 
-function resolveBaseUrl(read: SettingsReader, stage: Stage, region: EcourtdateRegion | undefined): string {
+/**
+ * The committed per-stage settings: cdk.json's `"stages": { "staging": {...}, "production": {...} }`, each entry
+ * an object of settings (never `stage`, which `-c stage=...` chooses). Absent: no committed settings.
+ */
+function readStagesMap(raw: unknown): Partial<Record<Stage, Context>> {
+  if (raw === undefined || raw === null) return {};
+  const where = 'in cdk.json "context"';
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(
+      STAGES_KEY,
+      `expected an object of stages ${where} (docs/deploy.md, "Stage settings")`,
+    );
+  }
+  const known: readonly string[] = SETTINGS.filter((name) => name !== 'stage');
+  const stages: Partial<Record<Stage, Context>> = {};
+  for (const [stage, entry] of Object.entries(raw)) {
+    const name = `${STAGES_KEY}.${stage}`;
+    if (!(STAGES as readonly string[]).includes(stage)) {
+      const suggestion = closestName(stage, STAGES);
+      throw new ConfigError(
+        name,
+        `is not a stage; expected ${STAGES.join(' or ')}` +
+          (suggestion === undefined ? '' : ` (did you mean ${suggestion}?)`),
+      );
+    }
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      throw new ConfigError(name, `expected an object of settings, e.g. { "maxConcurrency": 5 }`);
+    }
+    for (const setting of Object.keys(entry)) {
+      if (setting === 'stage') {
+        throw new ConfigError(
+          `${name}.stage`,
+          'the stage is chosen with -c stage=..., not in its own settings',
+        );
+      }
+      if (!known.includes(setting)) {
+        throw unknownSetting(setting, `in cdk.json "${name}"`, known);
+      }
+    }
+    stages[stage as Stage] = entry as Context;
+  }
+  return stages;
+}
+
+/**
+ * Refuses a production stage with no on-call destination (`ON_CALL_SETTINGS`): its alarms would page nobody.
+ * The synth's rule (`buildRelayApp`); staging may have none. Throws `ConfigError` naming `onCallEmail` and where
+ * to set it (docs/deploy.md, "On-call").
+ *
+ * @example
+ * requireOnCallDestination(loadStageConfig({ stage: 'production', onCallEmail: 'oncall@court.example' })); // passes
+ */
+export function requireOnCallDestination(
+  config: Pick<StageConfig, 'stage' | 'onCallEmail' | 'onCallHttpsEndpoint' | 'onCallTopicArn'>,
+): void {
+  if (config.stage !== 'production') return;
+  if (ON_CALL_SETTINGS.some((setting) => config[setting] !== undefined)) return;
+  throw new ConfigError(
+    'onCallEmail',
+    `production needs at least one on-call destination, or its alarms page nobody: set one or more of ` +
+      `${ON_CALL_SETTINGS.join(', ')} in cdk.json "context" > "stages" > "production" and commit it ` +
+      '(docs/deploy.md, "On-call")',
+  );
+}
+
+function resolveBaseUrl(read: StageSettings, stage: Stage, region: EcourtdateRegion | undefined): string {
   const raw = read.text('baseUrl');
   if (raw === undefined) {
     return stage === 'staging' ? STAGING_BASE_URL : PRODUCTION_BASE_URLS[region ?? 'multi'];
@@ -469,7 +684,7 @@ function resolveBaseUrl(read: SettingsReader, stage: Stage, region: EcourtdateRe
   return url.href.replace(/\/$/, '');
 }
 
-function resolveSecret(read: SettingsReader, stage: Stage): StageConfig['secret'] {
+function resolveSecret(read: StageSettings, stage: Stage): StageConfig['secret'] {
   return readSecretSetting(
     {
       created: read.text('secretName'),
@@ -481,7 +696,7 @@ function resolveSecret(read: SettingsReader, stage: Stage): StageConfig['secret'
   );
 }
 
-function resolveEventBusName(read: SettingsReader): string | undefined {
+function resolveEventBusName(read: StageSettings): string | undefined {
   const name = read.text('eventBusName');
   if (name === undefined || name === 'default') return undefined;
   if (!/^[A-Za-z0-9._\-/]{1,256}$/.test(name)) {
@@ -493,7 +708,7 @@ function resolveEventBusName(read: SettingsReader): string | undefined {
   return name;
 }
 
-function resolveEventSources(read: SettingsReader, stage: Stage): string[] {
+function resolveEventSources(read: StageSettings, stage: Stage): string[] {
   const sources = read.list('eventSources') ?? [defaultEventSource(stage)];
   if (sources.length === 0) throw new ConfigError('eventSources', 'expected at least one event source');
   for (const source of sources) {
@@ -518,30 +733,20 @@ function resolveEventSources(read: SettingsReader, stage: Stage): string[] {
   return sources;
 }
 
-function resolveAlarmThresholds(read: SettingsReader): AlarmThresholds {
-  const d = DEFAULT_ALARM_THRESHOLDS;
-  const maxAge = SEND_QUEUE_RETENTION_DAYS * 86_400;
-  const count = (name: keyof AlarmThresholds) => read.number(name, d[name], { min: 1, max: 100_000 });
+function resolveAlarmThresholds(settings: StageSettings): AlarmThresholds {
+  const threshold = (name: keyof AlarmThresholds) => settings.number(name);
   return {
-    forbiddenThreshold: count('forbiddenThreshold'),
-    serverErrorRatePercent: read.number('serverErrorRatePercent', d.serverErrorRatePercent, {
-      min: 1,
-      max: 100,
-      integer: false,
-    }),
-    serverErrorMinCalls: count('serverErrorMinCalls'),
-    // 5-minute periods; CloudWatch caps periods x evaluation periods at one day, 2 hours is plenty.
-    serverErrorPeriods: read.number('serverErrorPeriods', d.serverErrorPeriods, { min: 1, max: 24 }),
-    authFailureThreshold: count('authFailureThreshold'),
-    deadLetterThreshold: count('deadLetterThreshold'),
-    oldestMessageAgeSeconds: read.number('oldestMessageAgeSeconds', d.oldestMessageAgeSeconds, {
-      min: 60,
-      max: maxAge - 1,
-    }),
-    senderErrorThreshold: count('senderErrorThreshold'),
-    senderThrottleThreshold: count('senderThrottleThreshold'),
-    ledgerSystemErrorThreshold: count('ledgerSystemErrorThreshold'),
-    ledgerThrottleThreshold: count('ledgerThrottleThreshold'),
+    forbiddenThreshold: threshold('forbiddenThreshold'),
+    serverErrorRatePercent: threshold('serverErrorRatePercent'),
+    serverErrorMinCalls: threshold('serverErrorMinCalls'),
+    serverErrorPeriods: threshold('serverErrorPeriods'),
+    authFailureThreshold: threshold('authFailureThreshold'),
+    deadLetterThreshold: threshold('deadLetterThreshold'),
+    oldestMessageAgeSeconds: threshold('oldestMessageAgeSeconds'),
+    senderErrorThreshold: threshold('senderErrorThreshold'),
+    senderThrottleThreshold: threshold('senderThrottleThreshold'),
+    ledgerSystemErrorThreshold: threshold('ledgerSystemErrorThreshold'),
+    ledgerThrottleThreshold: threshold('ledgerThrottleThreshold'),
   };
 }
 
@@ -549,7 +754,7 @@ function keysOf<T extends object>(object: T): (keyof T & string)[] {
   return Object.keys(object) as (keyof T & string)[];
 }
 
-function optionalHttpsUrl(read: SettingsReader, key: string): string | undefined {
+function optionalHttpsUrl(read: StageSettings, key: SettingName): string | undefined {
   const value = read.text(key);
   if (value === undefined) return undefined;
   let url: URL;
@@ -562,7 +767,44 @@ function optionalHttpsUrl(read: SettingsReader, key: string): string | undefined
   return value.replace(/\/+$/, '');
 }
 
-function optionalEmail(read: SettingsReader, key: string): string | undefined {
+/**
+ * An SNS HTTPS subscription endpoint (a PagerDuty or Opsgenie integration URL). Its value carries the
+ * integration's key, so no error repeats it.
+ */
+function optionalHttpsEndpoint(settings: StageSettings, key: SettingName): string | undefined {
+  const value = settings.text(key);
+  if (value === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== 'https:' || url.hostname === '') {
+    throw new ConfigError(
+      key,
+      `expected an https:// URL (the value is not repeated here: it may carry an integration key), got one ` +
+        `starting "${value.slice(0, 8)}"; copy the integration URL from PagerDuty or Opsgenie (docs/deploy.md, "On-call")`,
+    );
+  }
+  return value;
+}
+
+/** An SNS topic's ARN, `arn:<partition>:sns:<region>:<account>:<name>` (names: 1-256 of A-Z a-z 0-9 _ -, `.fifo`). */
+const TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$/;
+
+function optionalTopicArn(settings: StageSettings, key: SettingName): string | undefined {
+  const value = settings.text(key);
+  if (value !== undefined && !TOPIC_ARN.test(value)) {
+    throw new ConfigError(
+      key,
+      `expected the ARN of a standard SNS topic (arn:aws:sns:<region>:<account>:<name>), got "${value}"`,
+    );
+  }
+  return value;
+}
+
+function optionalEmail(read: StageSettings, key: SettingName): string | undefined {
   const value = read.text(key);
   if (value !== undefined && !/^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/.test(value)) {
     throw new ConfigError(key, `expected one e-mail address, got "${value}"`);

@@ -1,11 +1,13 @@
 import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { loadStageConfig } from '#infra/config.ts';
+import { loadStageConfig, requireOnCallDestination } from '#infra/config.ts';
 import { RelayStack } from '#infra/stacks/relay-stack.ts';
 
 /**
- * Adds the relay stack for the stage chosen in the app's context (`-c stage=...`) and the cdk-nag AwsSolutions
- * checks, which fail the synth on any finding that is not acknowledged with a reason.
+ * Adds the relay stack for the stage chosen in the app's context (`-c stage=...`), built from that stage's
+ * settings (cdk.json "stages" map, `-c` on top; docs/deploy.md, "Stage settings"), and the cdk-nag AwsSolutions
+ * checks, which fail the synth on any finding that is not acknowledged with a reason. Throws `ConfigError` for
+ * a bad setting, or a production stage without an on-call destination (docs/deploy.md, "On-call").
  *
  * @example
  * const app = new App({ context: { stage: 'staging' } });
@@ -14,6 +16,7 @@ import { RelayStack } from '#infra/stacks/relay-stack.ts';
  */
 export function buildRelayApp(app: App): RelayStack {
   const config = loadStageConfig(app.node.getAllContext());
+  requireOnCallDestination(config);
   const stack = new RelayStack(app, config.stackName, { config });
   // Acknowledged findings are copied into the template's metadata, so reviewers see each reason there too.
   Validations.of(app).addPlugins(

@@ -1,27 +1,14 @@
 import { readSecretSetting, type SecretSetting } from '#infra/secret-setting.ts';
+import type { SettingTable, TableReader } from '#infra/setting-table.ts';
 import { ConfigError } from '#shared/errors.ts';
 import { parseIpAllowlist } from '#shared/webhook/allowlist.ts';
 import { MAX_BODY_BYTES_LIMIT, WEBHOOK_DEFAULTS } from '#shared/webhook/config.ts';
 
 /**
- * Stage settings of the webhook receiver (docs/webhooks.md, "Stage settings"), read from CDK context like the
- * rest of the stage configuration (`-c webhooks=true`, or cdk.json "context"), validated at synth with a
- * `ConfigError` naming the setting. CDK-free: the operator CLI and the local run read the names from here.
+ * Stage settings of the webhook receiver (docs/webhooks.md, "Stage settings"), read with the rest of the stage
+ * configuration (`infra/config.ts`: cdk.json's "stages" map, or `-c webhooks=true` for one deploy), validated at
+ * synth with a `ConfigError` naming the setting. CDK-free: the operator CLI and the local run read the names from here.
  */
-
-/** Every webhook setting the app reads from CDK context (`infra/config.ts` accepts these too). */
-export const WEBHOOK_SETTINGS = [
-  'webhooks',
-  'webhookSecretName',
-  'existingWebhookSecretName',
-  'webhookSecretKmsKeyArn',
-  'webhookAllowedIps',
-  'webhookMaxBodyBytes',
-  'webhookRateLimit',
-  'webhookBurstLimit',
-  'webhookDedupeDays',
-  'webhookSignatureFailureThreshold',
-] as const;
 
 /** The names of the receiver's stack outputs; the CLI and docs/deploy.md ("Stack outputs") read them by name: keep them stable. */
 export const WEBHOOK_OUTPUT = {
@@ -67,25 +54,64 @@ export const WEBHOOK_STAGE_DEFAULTS = {
   signatureFailureThreshold: 5,
 } as const;
 
-type Context = Readonly<Record<string, unknown>>;
+/** The webhook settings as part of the stage's settings table (`infra/setting-table.ts`). */
+export const WEBHOOK_SETTING_TABLE = {
+  webhooks: { reader: 'flag', default: false },
+  webhookSecretName: { reader: 'text' },
+  existingWebhookSecretName: { reader: 'text' },
+  webhookSecretKmsKeyArn: { reader: 'text' },
+  webhookAllowedIps: { reader: 'list' },
+  webhookMaxBodyBytes: {
+    reader: 'number',
+    default: WEBHOOK_DEFAULTS.maxBodyBytes,
+    bounds: { min: 1024, max: MAX_BODY_BYTES_LIMIT },
+  },
+  webhookRateLimit: {
+    reader: 'number',
+    default: WEBHOOK_STAGE_DEFAULTS.rateLimit,
+    bounds: { min: 1, max: 10_000 },
+  },
+  webhookBurstLimit: {
+    reader: 'number',
+    default: WEBHOOK_STAGE_DEFAULTS.burstLimit,
+    bounds: { min: 1, max: 5_000 },
+  },
+  webhookDedupeDays: {
+    reader: 'number',
+    default: WEBHOOK_STAGE_DEFAULTS.dedupeDays,
+    bounds: { min: 1, max: 365 },
+  },
+  webhookSignatureFailureThreshold: {
+    reader: 'number',
+    default: WEBHOOK_STAGE_DEFAULTS.signatureFailureThreshold,
+    bounds: { min: 1, max: 100_000 },
+  },
+} as const satisfies SettingTable;
+
+/** Every webhook setting the app reads (`infra/config.ts` accepts these too). */
+export const WEBHOOK_SETTINGS = Object.keys(WEBHOOK_SETTING_TABLE) as (keyof typeof WEBHOOK_SETTING_TABLE)[];
 
 /**
- * Reads and validates the webhook settings of a stage.
+ * Reads and validates the webhook settings of a stage through the stage's table reader; `loadStageConfig`
+ * calls it once, with the rest of the stage's settings. Throws `ConfigError` naming the setting.
  *
  * @example
- * const webhook = loadWebhookStageConfig({ webhooks: 'true', webhookAllowedIps: '203.0.113.10,203.0.113.11' }, 'production');
+ * const webhook = readWebhookStageConfig(settings, 'production'); // settings: TableReader over the stage's settings
  */
-export function loadWebhookStageConfig(context: Context, stage: string): WebhookStageConfig {
-  const enabled = bool(context, 'webhooks', false);
-  const rateLimit = int(context, 'webhookRateLimit', WEBHOOK_STAGE_DEFAULTS.rateLimit, 1, 10_000);
-  const burstLimit = int(context, 'webhookBurstLimit', WEBHOOK_STAGE_DEFAULTS.burstLimit, 1, 5_000);
+export function readWebhookStageConfig(
+  settings: TableReader<keyof typeof WEBHOOK_SETTING_TABLE>,
+  stage: string,
+): WebhookStageConfig {
+  const enabled = settings.flag('webhooks');
+  const rateLimit = settings.number('webhookRateLimit');
+  const burstLimit = settings.number('webhookBurstLimit');
   if (burstLimit < rateLimit) {
     throw new ConfigError(
       'webhookBurstLimit',
       `must be at least webhookRateLimit (${rateLimit}), got ${burstLimit}`,
     );
   }
-  const allowedIps = list(context, 'webhookAllowedIps');
+  const allowedIps = settings.list('webhookAllowedIps') ?? [];
   try {
     parseIpAllowlist(allowedIps.join(','));
   } catch (error) {
@@ -93,73 +119,24 @@ export function loadWebhookStageConfig(context: Context, stage: string): Webhook
   }
   return {
     enabled,
-    secret: resolveSecret(context, stage),
-    allowedIps,
-    maxBodyBytes: int(
-      context,
-      'webhookMaxBodyBytes',
-      WEBHOOK_DEFAULTS.maxBodyBytes,
-      1024,
-      MAX_BODY_BYTES_LIMIT,
+    secret: readSecretSetting(
+      {
+        created: settings.text('webhookSecretName'),
+        existing: settings.text('existingWebhookSecretName'),
+        kmsKey: settings.text('webhookSecretKmsKeyArn'),
+      },
+      {
+        created: 'webhookSecretName',
+        existing: 'existingWebhookSecretName',
+        kmsKey: 'webhookSecretKmsKeyArn',
+      },
+      `ecourtdate-relay/${stage}/webhook-signing-key`,
     ),
+    allowedIps,
+    maxBodyBytes: settings.number('webhookMaxBodyBytes'),
     rateLimit,
     burstLimit,
-    dedupeDays: int(context, 'webhookDedupeDays', WEBHOOK_STAGE_DEFAULTS.dedupeDays, 1, 365),
-    signatureFailureThreshold: int(
-      context,
-      'webhookSignatureFailureThreshold',
-      WEBHOOK_STAGE_DEFAULTS.signatureFailureThreshold,
-      1,
-      100_000,
-    ),
+    dedupeDays: settings.number('webhookDedupeDays'),
+    signatureFailureThreshold: settings.number('webhookSignatureFailureThreshold'),
   };
-}
-
-function resolveSecret(context: Context, stage: string): WebhookStageConfig['secret'] {
-  return readSecretSetting(
-    {
-      created: text(context, 'webhookSecretName'),
-      existing: text(context, 'existingWebhookSecretName'),
-      kmsKey: text(context, 'webhookSecretKmsKeyArn'),
-    },
-    { created: 'webhookSecretName', existing: 'existingWebhookSecretName', kmsKey: 'webhookSecretKmsKeyArn' },
-    `ecourtdate-relay/${stage}/webhook-signing-key`,
-  );
-}
-
-function text(context: Context, key: string): string | undefined {
-  const raw = context[key];
-  if (raw === undefined || raw === null) return undefined;
-  if (typeof raw !== 'string' && typeof raw !== 'number' && typeof raw !== 'boolean') {
-    throw new ConfigError(key, `expected a single value, got ${JSON.stringify(raw)}`);
-  }
-  const value = String(raw).trim();
-  return value === '' ? undefined : value;
-}
-
-function bool(context: Context, key: string, fallback: boolean): boolean {
-  const value = text(context, key)?.toLowerCase();
-  if (value === undefined) return fallback;
-  if (value === 'true') return true;
-  if (value === 'false') return false;
-  throw new ConfigError(key, `expected true or false, got "${value}"`);
-}
-
-function int(context: Context, key: string, fallback: number, min: number, max: number): number {
-  const raw = text(context, key);
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value)) throw new ConfigError(key, `expected a whole number, got "${raw}"`);
-  if (value < min || value > max)
-    throw new ConfigError(key, `expected a value from ${min} to ${max}, got ${value}`);
-  return value;
-}
-
-function list(context: Context, key: string): string[] {
-  const raw = context[key];
-  if (raw === undefined || raw === null) return [];
-  const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : undefined;
-  if (items === undefined)
-    throw new ConfigError(key, `expected a comma-separated list, got ${JSON.stringify(raw)}`);
-  return items.map((item) => String(item).trim()).filter((item) => item !== '');
 }

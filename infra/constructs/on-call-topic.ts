@@ -2,7 +2,7 @@ import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { EmailSubscription, UrlSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 
 export interface OnCallTopicProps {
@@ -12,7 +12,13 @@ export interface OnCallTopicProps {
    * Subscribed to the topic (the recipient confirms by e-mail).
    * @default no subscription; subscribe with `aws sns subscribe`
    */
-  readonly email?: string;
+  readonly email?: string | undefined;
+  /**
+   * An HTTPS endpoint subscribed to the topic, e.g. a PagerDuty or Opsgenie SNS integration URL (which confirm
+   * the subscription themselves; docs/deploy.md, "On-call").
+   * @default no HTTPS subscription
+   */
+  readonly httpsEndpoint?: string | undefined;
   /**
    * What happens to the encryption key when the stack is deleted (a deleted key cannot decrypt anything).
    * @default RemovalPolicy.RETAIN
@@ -71,5 +77,10 @@ export class OnCallTopic extends Construct {
       }),
     );
     if (props.email !== undefined) this.topic.addSubscription(new EmailSubscription(props.email));
+    if (props.httpsEndpoint !== undefined) {
+      this.topic.addSubscription(
+        new UrlSubscription(props.httpsEndpoint, { protocol: sns.SubscriptionProtocol.HTTPS }),
+      );
+    }
   }
 }

@@ -1,9 +1,11 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags, Validations } from 'aws-cdk-lib';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import {
@@ -20,7 +22,6 @@ import { existingSecret, secretKey } from '#infra/constructs/secret.ts';
 import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-queue.ts';
 import { WebhookReceiver } from '#infra/constructs/webhook-receiver.ts';
 import { OUTPUT, senderEnvironment, sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
-import { loadWebhookStageConfig } from '#infra/webhook-config.ts';
 import {
   alarmDefinitions,
   SENDER_LEDGER_OPERATIONS,
@@ -49,7 +50,7 @@ export class RelayStack extends Stack {
   readonly onCall: OnCallTopic;
   readonly alarms: RelayAlarms;
   readonly dashboard: RelayDashboard;
-  /** The webhook receiver (docs/webhooks.md), when the stage turns webhooks on (`-c webhooks=true`). */
+  /** The webhook receiver (docs/webhooks.md), when the stage turns webhooks on (`webhooks: true`). */
   readonly webhooks: WebhookReceiver | undefined;
 
   constructor(scope: Construct, id: string, props: RelayStackProps) {
@@ -81,7 +82,7 @@ export class RelayStack extends Stack {
       deadLetterRemovalPolicy: dataRemoval,
     });
     const { queue: sendQueue, deadLetterQueue } = this.sendQueues;
-    const webhooksEnabled = loadWebhookStageConfig(this.node.getAllContext(), config.stage).enabled;
+    const webhooksEnabled = config.webhook.enabled;
 
     this.sender = new RelayFunction(this, 'Sender', {
       entry: 'functions/sender.ts',
@@ -160,6 +161,7 @@ export class RelayStack extends Stack {
     this.onCall = new OnCallTopic(this, 'OnCall', {
       displayName: `eCourtDate relay ${config.stage}`,
       email: config.onCallEmail,
+      httpsEndpoint: config.onCallHttpsEndpoint,
       keyRemovalPolicy: dataRemoval,
     });
     const resources = {
@@ -186,7 +188,7 @@ export class RelayStack extends Stack {
       summary: `Stage **${config.stage}**, eCourtDate API ${config.baseUrl}`,
       maxConcurrency: config.maxConcurrency,
     });
-    const webhook = loadWebhookStageConfig(this.node.getAllContext(), config.stage);
+    const { webhook } = config;
     this.webhooks = webhook.enabled
       ? new WebhookReceiver(this, 'Webhooks', {
           stage: config.stage,
@@ -203,6 +205,17 @@ export class RelayStack extends Stack {
           traceSubsegments: config.traceSubsegments,
         })
       : undefined;
+    if (config.onCallTopicArn !== undefined) {
+      // An existing topic (e.g. AWS Chatbot's, to Microsoft Teams or Slack) hears every alarm too: SNS cannot
+      // subscribe one topic to another, so each alarm notifies both (docs/deploy.md, "On-call").
+      const alsoNotify = new SnsAction(
+        sns.Topic.fromTopicArn(this, 'OnCallExistingTopic', config.onCallTopicArn),
+      );
+      for (const alarm of [...this.alarms.alarms.values(), ...(this.webhooks?.alarms.values() ?? [])]) {
+        alarm.addAlarmAction(alsoNotify);
+        alarm.addOkAction(alsoNotify);
+      }
+    }
 
     const output = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });

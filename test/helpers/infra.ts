@@ -10,6 +10,12 @@ export const CDK_JSON_CONTEXT: Readonly<Record<string, unknown>> = JSON.parse(
   readFileSync(`${REPO_ROOT}cdk.json`, 'utf8'),
 ).context;
 
+/**
+ * The least context production synthesises with: the stage and one on-call destination, which production
+ * requires (docs/deploy.md, "On-call").
+ */
+export const PRODUCTION = { stage: 'production', onCallEmail: 'oncall@court.example' } as const;
+
 export interface SynthOptions {
   /**
    * Bundle the sender with esbuild (a few seconds). Off by default: the stack's properties do not depend on

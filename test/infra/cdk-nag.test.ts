@@ -4,7 +4,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { buildRelayApp } from '#infra/relay-app.ts';
-import { CDK_JSON_CONTEXT, synthRelay } from '#test/helpers/infra.ts';
+import { CDK_JSON_CONTEXT, PRODUCTION, synthRelay } from '#test/helpers/infra.ts';
 
 /** Every AwsSolutions finding left in the app, warnings included, with the rule's explanation. */
 function unacknowledgedFindings(app: IConstruct): { rule: string; path: string | undefined; why: string }[] {
@@ -37,17 +37,19 @@ function acknowledgements(app: IConstruct): [string, string, string][] {
 describe('cdk-nag AwsSolutions', () => {
   it.each(['staging', 'production'])('finds nothing unacknowledged in the %s stack', (stage) => {
     // The synth itself fails on an unacknowledged error; the direct check catches warnings too.
-    const { app } = synthRelay({ stage });
+    const { app } = synthRelay(stage === 'production' ? PRODUCTION : { stage });
     expect(unacknowledgedFindings(app)).toEqual([]);
   });
 
-  it('finds nothing unacknowledged with an existing secret, a named bus and an on-call e-mail', () => {
+  it('finds nothing unacknowledged with an existing secret, a named bus and every on-call destination', () => {
     const { app } = synthRelay({
       stage: 'production',
       ecourtdateRegion: 'us-east',
       existingSecretName: 'court-a/ecourtdate-api',
       eventBusName: 'court-a-integrations',
       onCallEmail: 'oncall@court.example',
+      onCallHttpsEndpoint: 'https://events.pagerduty.com/integration/0123456789abcdef/enqueue',
+      onCallTopicArn: 'arn:aws:sns:us-east-1:123456789012:court-chatbot-alerts',
     });
     expect(unacknowledgedFindings(app)).toEqual([]);
   });

@@ -38,6 +38,8 @@ describe('stage defaults', () => {
       baseUrl: 'https://staging.api.ecourtdate.com',
       ecourtdateRegion: undefined,
       onCallEmail: undefined,
+      onCallHttpsEndpoint: undefined,
+      onCallTopicArn: undefined,
       maxConcurrency: 2,
       requestsPerMinute: 900,
       batchSize: 10,
@@ -61,6 +63,16 @@ describe('stage defaults', () => {
       retainData: false,
       terminationProtection: false,
       alarmThresholds: DEFAULT_ALARM_THRESHOLDS,
+      webhook: {
+        enabled: false,
+        secret: { kind: 'create', name: 'ecourtdate-relay/staging/webhook-signing-key' },
+        allowedIps: [],
+        maxBodyBytes: 65_536,
+        rateLimit: 50,
+        burstLimit: 100,
+        dedupeDays: 7,
+        signatureFailureThreshold: 5,
+      },
     });
   });
 

@@ -12,6 +12,7 @@ import {
   getAtt,
   logicalId,
   onlyResource,
+  PRODUCTION,
   ref,
   senderEnvironment,
   senderStatements,
@@ -81,7 +82,7 @@ describe('the job ledger table', () => {
     expect(staging).toMatchObject({ DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
     expect(staging.Properties).toMatchObject({ DeletionProtectionEnabled: false });
 
-    const production = table(synthRelay({ stage: 'production' }).template).resource;
+    const production = table(synthRelay({ ...PRODUCTION }).template).resource;
     expect(production).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
     expect(production.Properties).toMatchObject({
       DeletionProtectionEnabled: true,
@@ -98,7 +99,7 @@ describe('the job ledger table', () => {
 
 describe('the sender and the ledger', () => {
   it('may get, put, update and delete items of the ledger table only: no query, scan, batch, index or wildcard', () => {
-    const { stack, template } = synthRelay({ stage: 'production' });
+    const { stack, template } = synthRelay({ ...PRODUCTION });
     const statements = senderStatements(template);
     const dynamodb = statements.filter((s) => [s.Action].flat().some((a) => a.startsWith('dynamodb:')));
     expect(dynamodb).toEqual([
@@ -117,7 +118,7 @@ describe('the sender and the ledger', () => {
   });
 
   it('with webhooks on, may also update items: the uuid index write moves statuses that came before it onto the job', () => {
-    const { stack, template } = synthRelay({ stage: 'production', webhooks: 'true' });
+    const { stack, template } = synthRelay({ ...PRODUCTION, webhooks: 'true' });
     expect(senderStatements(template)).toContainEqual({
       Sid: 'ItemsOfLedgerTable',
       Effect: 'Allow',
@@ -137,7 +138,7 @@ describe('the sender and the ledger', () => {
 
   it('follows ledgerTtlDays and duplicateWindowSeconds from the settings', () => {
     const { template } = synthRelay({
-      stage: 'production',
+      ...PRODUCTION,
       ledgerTtlDays: '90',
       duplicateWindowSeconds: '1700',
     });
@@ -190,7 +191,7 @@ describe('ledger alarms', () => {
 
   it('takes the ledger thresholds from the settings', () => {
     const { template } = synthRelay({
-      stage: 'production',
+      ...PRODUCTION,
       ledgerSystemErrorThreshold: '3',
       ledgerThrottleThreshold: '20',
     });

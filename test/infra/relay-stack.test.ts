@@ -18,6 +18,7 @@ import {
   getAtt,
   logicalId,
   onlyResource,
+  PRODUCTION,
   ref,
   type StatementJson as Statement,
   senderEnvironment,
@@ -86,7 +87,7 @@ describe('queues', () => {
   it.each(['staging', 'production'])(
     '%s: a crashed batch is resent inside the duplicate window the sender is told, with a margin',
     (stage) => {
-      const { stack, template } = synthRelay({ stage });
+      const { stack, template } = synthRelay(stage === 'production' ? PRODUCTION : { stage });
       const queue = template.toJSON().Resources[ids(stack).sendQueue].Properties;
       const fn = onlyResource(template, 'AWS::Lambda::Function').properties;
       const mapping = onlyResource(template, 'AWS::Lambda::EventSourceMapping').properties;
@@ -252,7 +253,7 @@ describe('the sender function', () => {
       [{ traceSubsegments: 'false' }, 'false'],
       [{ traceSubsegments: 'true' }, 'true'],
     ] as const) {
-      const { template } = synthRelay({ stage: 'production', ...context });
+      const { template } = synthRelay({ ...PRODUCTION, ...context });
       expect(senderEnvironment(template).POWERTOOLS_TRACE_ENABLED).toBe(expected);
       expect(onlyResource(template, 'AWS::Lambda::Function').properties).toMatchObject({
         TracingConfig: { Mode: 'Active' },
@@ -276,7 +277,7 @@ describe('the sender function', () => {
 
   it('divides a configured budget between a configured number of instances', () => {
     const { template } = synthRelay({
-      stage: 'production',
+      ...PRODUCTION,
       maxConcurrency: '8',
       requestsPerMinute: '1000',
       batchSize: '5',
@@ -316,7 +317,7 @@ describe('the API client secret', () => {
   });
 
   it('can be an existing secret, found by name, which only the sender may read', () => {
-    const { template } = synthRelay({ stage: 'production', existingSecretName: 'court-a/ecourtdate-api' });
+    const { template } = synthRelay({ ...PRODUCTION, existingSecretName: 'court-a/ecourtdate-api' });
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
     expect(senderEnvironment(template)[ENV.secretId]).toBe('court-a/ecourtdate-api');
     expect(senderStatements(template)).toContainEqual({
@@ -354,7 +355,7 @@ describe('the API client secret', () => {
   ])(
     '%s under a customer-managed key: the sender may decrypt with that key, through Secrets Manager only',
     (_, setting) => {
-      const { template } = synthRelay({ stage: 'production', ...setting, secretKmsKeyArn: KEY });
+      const { template } = synthRelay({ ...PRODUCTION, ...setting, secretKmsKeyArn: KEY });
       expect(decrypt(template)).toMatchObject({
         Effect: 'Allow',
         Resource: KEY,
@@ -369,7 +370,7 @@ describe('the API client secret', () => {
 
   it('without a key setting, the sender gets no KMS permission (the AWS managed key needs none)', () => {
     expect(
-      decrypt(synthRelay({ stage: 'production', existingSecretName: 'court-a/ecourtdate-api' }).template),
+      decrypt(synthRelay({ ...PRODUCTION, existingSecretName: 'court-a/ecourtdate-api' }).template),
     ).toBeUndefined();
   });
 });
@@ -423,7 +424,7 @@ describe('least privilege', () => {
   });
 
   it('uses no wildcard action or resource for SQS, Secrets Manager or DynamoDB, and no AWS-managed policy', () => {
-    const { template } = synthRelay({ stage: 'production' });
+    const { template } = synthRelay({ ...PRODUCTION });
     template.resourceCountIs('AWS::IAM::Role', 1);
     template.resourceCountIs('AWS::IAM::Policy', 1);
     const role = onlyResource(template, 'AWS::IAM::Role').properties;
@@ -626,7 +627,7 @@ describe('alarms', () => {
 
   it('takes thresholds from the settings', () => {
     const { template } = synthRelay({
-      stage: 'production',
+      ...PRODUCTION,
       forbiddenThreshold: '3',
       serverErrorRatePercent: '35',
       serverErrorMinCalls: '50',
@@ -757,7 +758,7 @@ describe('stages', () => {
   });
 
   it('protects production: termination protection, and the secret, queues, ledger table, logs and key retained', () => {
-    const { app, stack, template } = synthRelay({ stage: 'production' });
+    const { app, stack, template } = synthRelay({ ...PRODUCTION });
     for (const id of dataResources(stack)) {
       expect(template.toJSON().Resources[id]).toMatchObject({
         DeletionPolicy: 'Retain',
@@ -771,7 +772,7 @@ describe('stages', () => {
   });
 
   it('points production at the multi-region API with five instances by default, or at the configured region', () => {
-    const multi = synthRelay({ stage: 'production' }).template;
+    const multi = synthRelay({ ...PRODUCTION }).template;
     expect(senderEnvironment(multi)).toMatchObject({
       [ENV.baseUrl]: 'https://api.ecourtdate.com',
       [ENV.requestsPerMinute]: '180',
@@ -779,13 +780,13 @@ describe('stages', () => {
     expect(onlyResource(multi, 'AWS::Lambda::EventSourceMapping').properties).toMatchObject({
       ScalingConfig: { MaximumConcurrency: 5 },
     });
-    const texas = synthRelay({ stage: 'production', ecourtdateRegion: 'us-texas' }).template;
+    const texas = synthRelay({ ...PRODUCTION, ecourtdateRegion: 'us-texas' }).template;
     expect(senderEnvironment(texas)[ENV.baseUrl]).toBe('https://us-texas.api.ecourtdate.com');
     texas.hasOutput(OUTPUT.ecourtdateBaseUrl, { Value: 'https://us-texas.api.ecourtdate.com' });
   });
 
   it('names each stage’s stack, secret, alarms and dashboard after the stage', () => {
-    const { stack, template } = synthRelay({ stage: 'production' });
+    const { stack, template } = synthRelay({ ...PRODUCTION });
     expect(stack.stackName).toBe('EcourtdateRelay-production');
     template.hasOutput(OUTPUT.secretName, { Value: 'ecourtdate-relay/production/api-credentials' });
     template.hasOutput(OUTPUT.dashboardName, { Value: 'EcourtdateRelay-production' });
@@ -799,7 +800,7 @@ describe('bad configuration', () => {
   it.each([
     [{ stage: 'qa' }, /stage: expected one of staging, production, got "qa"/],
     [{ stage: 'staging', maxConcurrency: '1' }, /maxConcurrency: expected a value from 2 to 1000, got 1/],
-    [{ stage: 'production', baseUrl: 'http://api.ecourtdate.com' }, /baseUrl: .*https:\/\//],
+    [{ ...PRODUCTION, baseUrl: 'http://api.ecourtdate.com' }, /baseUrl: .*https:\/\//],
     [{ stage: 'staging', onCallEmail: 'not-an-address' }, /onCallEmail: expected one e-mail address/],
     [
       { stage: 'staging', serverErrorRatePercent: '0' },

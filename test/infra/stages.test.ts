@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { defaultEventSource, STAGES } from '#infra/config.ts';
-import { synthRelay } from '#test/helpers/infra.ts';
+import { PRODUCTION, synthRelay } from '#test/helpers/infra.ts';
 
 /** Properties CloudFormation uses as physical names. */
 const NAME_PROPERTIES = [
@@ -20,7 +20,9 @@ const NAME_PROPERTIES = [
 ];
 
 function synthBoth(context: Record<string, Record<string, unknown>> = {}) {
-  return STAGES.map((stage) => synthRelay({ stage, webhooks: 'true', ...context[stage] }));
+  return STAGES.map((stage) =>
+    synthRelay({ ...(stage === 'production' ? PRODUCTION : { stage }), webhooks: 'true', ...context[stage] }),
+  );
 }
 
 /** Every string physical name a template sets, with the stack's own name. */

@@ -16,6 +16,7 @@ import {
   getAtt,
   logicalId,
   onlyResource,
+  PRODUCTION,
   ref,
   type StatementJson,
   senderEnvironment,
@@ -379,7 +380,7 @@ describe('cdk-nag AwsSolutions with webhooks on', () => {
     [{ ...ON }],
     [
       {
-        stage: 'production',
+        ...PRODUCTION,
         ecourtdateRegion: 'us-east',
         webhooks: 'true',
         existingWebhookSecretName: 'x/y',
