@@ -66,9 +66,27 @@ export const AWS_CALLS_PER_RECORD_WORST_CASE = { dynamodb: 3, secretsManager: 2,
  * eCourtDate, and the edge of eCourtDate's window.
  */
 export const CRASH_RECOVERY_MARGIN_SECONDS = 60;
-/** SQS keeps send jobs this long; it must outlive the sender's own 24 h retry limit (MAX_AGE_SECONDS). */
+/**
+ * Days SQS keeps send jobs by default (`sendQueueRetentionDays`); it must outlive the sender's own 24 h retry
+ * limit (MAX_AGE_SECONDS), with a day to spare for an outage before a job's first receive.
+ */
 export const SEND_QUEUE_RETENTION_DAYS = 4;
+/** Days both dead-letter queues keep a message by default (`deadLetterRetentionDays`): the SQS maximum. */
 export const DEAD_LETTER_RETENTION_DAYS = 14;
+/** The retention settings' bounds in whole days, inside SQS's 60 s to 14 days (docs/privacy.md). */
+export const RETENTION_DAYS_RANGES = {
+  sendQueueRetentionDays: { min: 2, max: 13 },
+  deadLetterRetentionDays: { min: 3, max: 14 },
+} as const;
+
+/**
+ * The customer-managed KMS key of the send queue, both dead-letter queues and the ledger table (`dataKmsKey`):
+ * none (SQS-managed keys and DynamoDB's AWS-owned key), one the stack creates, or an existing key by ARN.
+ */
+export type DataKmsKeySetting =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'create' }
+  | { readonly kind: 'existing'; readonly arn: string };
 /**
  * eCourtDate's duplicate window: a second request with the same content inside it answers 409 instead of
  * creating a message. `duplicateWindowSeconds` may narrow it, never widen it.
@@ -118,6 +136,17 @@ export interface StageConfig {
   readonly rateLimitHintMaxSeconds: number;
   /** Days the job ledger keeps a job's entry (and its uuid index item) after the last change (1-365). */
   readonly ledgerTtlDays: number;
+  /** Days SQS keeps a send job on the send queue (2-13, less than `deadLetterRetentionDays`). */
+  readonly sendQueueRetentionDays: number;
+  /** Days SQS keeps a message on each dead-letter queue (3-14, less than `ledgerTtlDays`). */
+  readonly deadLetterRetentionDays: number;
+  /**
+   * Other AWS accounts (12-digit ids) whose principals may send jobs: to the send queue, and with the stage's
+   * sources to the bus of the rule (docs/deploy.md, "Producers in other accounts").
+   */
+  readonly producerAccounts: readonly string[];
+  /** Customer-managed KMS key of the queues and the ledger table (docs/privacy.md, "Customer-managed key"). */
+  readonly dataKmsKey: DataKmsKeySetting;
   /** `create`: the stack owns the secret (placeholder value). `existing`: an existing secret, by name. */
   readonly secret: SecretSetting;
   /** Event bus of the rule; undefined for the account's default bus. */
@@ -170,6 +199,10 @@ export const SETTINGS = [
   'maxReceiveCount',
   'rateLimitHintMaxSeconds',
   'ledgerTtlDays',
+  'sendQueueRetentionDays',
+  'deadLetterRetentionDays',
+  'producerAccounts',
+  'dataKmsKey',
   'secretName',
   'existingSecretName',
   'secretKmsKeyArn',
@@ -293,13 +326,14 @@ export function loadStageConfig(context: Context): StageConfig {
     DEFAULTS.rateLimitHintMaxSeconds,
     RANGES.rateLimitHintMaxSeconds,
   );
+  const { sendQueueRetentionDays, deadLetterRetentionDays } = resolveRetention(read);
   const ledgerTtlDays = read.number('ledgerTtlDays', DEFAULTS.ledgerTtlDays, RANGES.ledgerTtlDays);
   // A redrive is judged against the job's ledger entry (docs/ledger.md): the entry must outlive every
   // dead letter that can still be redriven, so a late redrive never finds a job the relay has forgotten.
-  if (ledgerTtlDays <= DEAD_LETTER_RETENTION_DAYS) {
+  if (ledgerTtlDays <= deadLetterRetentionDays) {
     throw new ConfigError(
       'ledgerTtlDays',
-      `must exceed the dead-letter queue's retention (${DEAD_LETTER_RETENTION_DAYS} days), so that a redriven job still finds its ledger entry, got ${ledgerTtlDays}`,
+      `must exceed the dead-letter queue's retention (deadLetterRetentionDays ${deadLetterRetentionDays} days), so that a redriven job still finds its ledger entry, got ${ledgerTtlDays}; raise ledgerTtlDays or lower deadLetterRetentionDays`,
     );
   }
 
@@ -323,6 +357,10 @@ export function loadStageConfig(context: Context): StageConfig {
     maxReceiveCount,
     rateLimitHintMaxSeconds,
     ledgerTtlDays,
+    sendQueueRetentionDays,
+    deadLetterRetentionDays,
+    producerAccounts: resolveProducerAccounts(read),
+    dataKmsKey: resolveDataKmsKey(read),
     secret: resolveSecret(read, stage),
     eventBusName: resolveEventBusName(read),
     publishJobSettled: read.flag('publishJobSettled', false),
@@ -332,7 +370,7 @@ export function loadStageConfig(context: Context): StageConfig {
     logRetentionDays: read.oneOf('logRetentionDays', LOG_RETENTION_DAYS, defaults.logRetentionDays, Number),
     retainData: defaults.retainData,
     terminationProtection: defaults.terminationProtection,
-    alarmThresholds: resolveAlarmThresholds(read),
+    alarmThresholds: resolveAlarmThresholds(read, sendQueueRetentionDays),
   };
 }
 
@@ -518,9 +556,66 @@ function resolveEventSources(read: SettingsReader, stage: Stage): string[] {
   return sources;
 }
 
-function resolveAlarmThresholds(read: SettingsReader): AlarmThresholds {
+/**
+ * The queues' retention in days. A standard queue keeps a redriven message's first enqueue time, so the
+ * dead-letter queue must keep messages longer than the send queue, or a dead letter could expire before it is
+ * looked at (docs/privacy.md, "The queues").
+ */
+function resolveRetention(read: SettingsReader): {
+  sendQueueRetentionDays: number;
+  deadLetterRetentionDays: number;
+} {
+  const sendQueueRetentionDays = read.number(
+    'sendQueueRetentionDays',
+    SEND_QUEUE_RETENTION_DAYS,
+    RETENTION_DAYS_RANGES.sendQueueRetentionDays,
+  );
+  const deadLetterRetentionDays = read.number(
+    'deadLetterRetentionDays',
+    DEAD_LETTER_RETENTION_DAYS,
+    RETENTION_DAYS_RANGES.deadLetterRetentionDays,
+  );
+  if (deadLetterRetentionDays <= sendQueueRetentionDays) {
+    throw new ConfigError(
+      'deadLetterRetentionDays',
+      `must exceed sendQueueRetentionDays (${sendQueueRetentionDays} days): SQS counts a dead letter's age from its first enqueue on the send queue, got ${deadLetterRetentionDays}; raise deadLetterRetentionDays or lower sendQueueRetentionDays`,
+    );
+  }
+  return { sendQueueRetentionDays, deadLetterRetentionDays };
+}
+
+/** `producerAccounts`: 12-digit AWS account ids, comma-separated, each once. */
+function resolveProducerAccounts(read: SettingsReader): string[] {
+  const accounts = read.list('producerAccounts') ?? [];
+  for (const account of accounts) {
+    if (!/^\d{12}$/.test(account)) {
+      throw new ConfigError(
+        'producerAccounts',
+        `expected 12-digit AWS account ids, comma-separated (e.g. 111122223333,444455556666), got "${account}"`,
+      );
+    }
+  }
+  return [...new Set(accounts)];
+}
+
+/** `dataKmsKey`: `create`, or the ARN of a symmetric KMS key (`arn:aws:kms:<region>:<account>:key/<id>`). */
+function resolveDataKmsKey(read: SettingsReader): DataKmsKeySetting {
+  const value = read.text('dataKmsKey');
+  if (value === undefined || value === 'none') return { kind: 'none' };
+  if (value === 'create') return { kind: 'create' };
+  // A key ARN, not an alias: IAM grants and key policies name the key itself.
+  if (!/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(value)) {
+    throw new ConfigError(
+      'dataKmsKey',
+      `expected "create" or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>, not an alias), got "${value}"`,
+    );
+  }
+  return { kind: 'existing', arn: value };
+}
+
+function resolveAlarmThresholds(read: SettingsReader, sendQueueRetentionDays: number): AlarmThresholds {
   const d = DEFAULT_ALARM_THRESHOLDS;
-  const maxAge = SEND_QUEUE_RETENTION_DAYS * 86_400;
+  const maxAge = sendQueueRetentionDays * 86_400;
   const count = (name: keyof AlarmThresholds) => read.number(name, d[name], { min: 1, max: 100_000 });
   return {
     forbiddenThreshold: count('forbiddenThreshold'),
