@@ -81,9 +81,27 @@ export const AWS_CALLS_PER_RECORD_WORST_CASE = { dynamodb: 3, secretsManager: 2,
  * eCourtDate, and the edge of eCourtDate's window.
  */
 export const CRASH_RECOVERY_MARGIN_SECONDS = 60;
-/** SQS keeps send jobs this long; it must outlive the sender's own 24 h retry limit (MAX_AGE_SECONDS). */
+/**
+ * Days SQS keeps send jobs by default (`sendQueueRetentionDays`); it must outlive the sender's own 24 h retry
+ * limit (MAX_AGE_SECONDS), with a day to spare for an outage before a job's first receive.
+ */
 export const SEND_QUEUE_RETENTION_DAYS = 4;
+/** Days both dead-letter queues keep a message by default (`deadLetterRetentionDays`): the SQS maximum. */
 export const DEAD_LETTER_RETENTION_DAYS = 14;
+/** The retention settings' bounds in whole days, inside SQS's 60 s to 14 days (docs/privacy.md). */
+export const RETENTION_DAYS_RANGES = {
+  sendQueueRetentionDays: { min: 2, max: 13 },
+  deadLetterRetentionDays: { min: 3, max: 14 },
+} as const;
+
+/**
+ * The customer-managed KMS key of the send queue, both dead-letter queues and the ledger table (`dataKmsKey`):
+ * none (SQS-managed keys and DynamoDB's AWS-owned key), one the stack creates, or an existing key by ARN.
+ */
+export type DataKmsKeySetting =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'create' }
+  | { readonly kind: 'existing'; readonly arn: string };
 /**
  * eCourtDate's duplicate window: a second request with the same content inside it answers 409 instead of
  * creating a message. `duplicateWindowSeconds` may narrow it, never widen it.
@@ -143,6 +161,17 @@ export interface StageConfig {
   readonly rateLimitHintMaxSeconds: number;
   /** Days the job ledger keeps a job's entry (and its uuid index item) after the last change (1-365). */
   readonly ledgerTtlDays: number;
+  /** Days SQS keeps a send job on the send queue (2-13, less than `deadLetterRetentionDays`). */
+  readonly sendQueueRetentionDays: number;
+  /** Days SQS keeps a message on each dead-letter queue (3-14, less than `ledgerTtlDays`). */
+  readonly deadLetterRetentionDays: number;
+  /**
+   * Other AWS accounts (12-digit ids) whose principals may send jobs: to the send queue, and with the stage's
+   * sources to the bus of the rule (docs/deploy.md, "Producers in other accounts").
+   */
+  readonly producerAccounts: readonly string[];
+  /** Customer-managed KMS key of the queues and the ledger table (docs/privacy.md, "Customer-managed key"). */
+  readonly dataKmsKey: DataKmsKeySetting;
   /** `create`: the stack owns the secret (placeholder value). `existing`: an existing secret, by name. */
   readonly secret: SecretSetting;
   /** Event bus of the rule; undefined for the account's default bus. */
@@ -236,6 +265,21 @@ export const SETTING_TABLE = {
     bounds: RANGES.rateLimitHintMaxSeconds,
   },
   ledgerTtlDays: { reader: 'number', default: DEFAULTS.ledgerTtlDays, bounds: RANGES.ledgerTtlDays },
+  // Less than deadLetterRetentionDays (resolveRetention).
+  sendQueueRetentionDays: {
+    reader: 'number',
+    default: SEND_QUEUE_RETENTION_DAYS,
+    bounds: RETENTION_DAYS_RANGES.sendQueueRetentionDays,
+  },
+  deadLetterRetentionDays: {
+    reader: 'number',
+    default: DEAD_LETTER_RETENTION_DAYS,
+    bounds: RETENTION_DAYS_RANGES.deadLetterRetentionDays,
+  },
+  // 12-digit AWS account ids (resolveProducerAccounts).
+  producerAccounts: { reader: 'list' },
+  // `create` or a KMS key ARN (resolveDataKmsKey).
+  dataKmsKey: { reader: 'text' },
   // Default `ecourtdate-relay/<stage>/api-credentials`.
   secretName: { reader: 'text' },
   existingSecretName: { reader: 'text' },
@@ -288,11 +332,11 @@ export const SETTING_TABLE = {
     default: DEFAULT_ALARM_THRESHOLDS.deadLetterThreshold,
     bounds: COUNT,
   },
-  // Below the send queue's retention.
+  // Below the send queue's retention (resolveAlarmThresholds).
   oldestMessageAgeSeconds: {
     reader: 'number',
     default: DEFAULT_ALARM_THRESHOLDS.oldestMessageAgeSeconds,
-    bounds: { min: 60, max: SEND_QUEUE_RETENTION_DAYS * 86_400 - 1 },
+    bounds: { min: 60, max: RETENTION_DAYS_RANGES.sendQueueRetentionDays.max * 86_400 - 1 },
   },
   senderErrorThreshold: {
     reader: 'number',
@@ -440,13 +484,14 @@ export function loadStageConfig(context: Context): StageConfig {
     );
   }
   const rateLimitHintMaxSeconds = settings.number('rateLimitHintMaxSeconds');
+  const { sendQueueRetentionDays, deadLetterRetentionDays } = resolveRetention(settings);
   const ledgerTtlDays = settings.number('ledgerTtlDays');
   // A redrive is judged against the job's ledger entry (docs/ledger.md): the entry must outlive every
   // dead letter that can still be redriven, so a late redrive never finds a job the relay has forgotten.
-  if (ledgerTtlDays <= DEAD_LETTER_RETENTION_DAYS) {
+  if (ledgerTtlDays <= deadLetterRetentionDays) {
     throw new ConfigError(
       'ledgerTtlDays',
-      `must exceed the dead-letter queue's retention (${DEAD_LETTER_RETENTION_DAYS} days), so that a redriven job still finds its ledger entry, got ${ledgerTtlDays}`,
+      `must exceed the dead-letter queue's retention (deadLetterRetentionDays ${deadLetterRetentionDays} days), so that a redriven job still finds its ledger entry, got ${ledgerTtlDays}; raise ledgerTtlDays or lower deadLetterRetentionDays`,
     );
   }
 
@@ -472,6 +517,10 @@ export function loadStageConfig(context: Context): StageConfig {
     maxReceiveCount,
     rateLimitHintMaxSeconds,
     ledgerTtlDays,
+    sendQueueRetentionDays,
+    deadLetterRetentionDays,
+    producerAccounts: resolveProducerAccounts(settings),
+    dataKmsKey: resolveDataKmsKey(settings),
     secret: resolveSecret(settings, stage),
     eventBusName: resolveEventBusName(settings),
     publishJobSettled: settings.flag('publishJobSettled'),
@@ -481,7 +530,7 @@ export function loadStageConfig(context: Context): StageConfig {
     logRetentionDays: settings.oneOf('logRetentionDays') as number,
     retainData: defaults.retainData,
     terminationProtection: defaults.terminationProtection,
-    alarmThresholds: resolveAlarmThresholds(settings),
+    alarmThresholds: resolveAlarmThresholds(settings, sendQueueRetentionDays),
     webhook: readWebhookStageConfig(settings, stage),
   };
 }
@@ -733,8 +782,65 @@ function resolveEventSources(read: StageSettings, stage: Stage): string[] {
   return sources;
 }
 
-function resolveAlarmThresholds(settings: StageSettings): AlarmThresholds {
+/**
+ * The queues' retention in days. A standard queue keeps a redriven message's first enqueue time, so the
+ * dead-letter queue must keep messages longer than the send queue, or a dead letter could expire before it is
+ * looked at (docs/privacy.md, "The queues").
+ */
+function resolveRetention(settings: StageSettings): {
+  sendQueueRetentionDays: number;
+  deadLetterRetentionDays: number;
+} {
+  const sendQueueRetentionDays = settings.number('sendQueueRetentionDays');
+  const deadLetterRetentionDays = settings.number('deadLetterRetentionDays');
+  if (deadLetterRetentionDays <= sendQueueRetentionDays) {
+    throw new ConfigError(
+      'deadLetterRetentionDays',
+      `must exceed sendQueueRetentionDays (${sendQueueRetentionDays} days): SQS counts a dead letter's age from its first enqueue on the send queue, got ${deadLetterRetentionDays}; raise deadLetterRetentionDays or lower sendQueueRetentionDays`,
+    );
+  }
+  return { sendQueueRetentionDays, deadLetterRetentionDays };
+}
+
+/** `producerAccounts`: 12-digit AWS account ids, comma-separated, each once. */
+function resolveProducerAccounts(settings: StageSettings): string[] {
+  const accounts = settings.list('producerAccounts') ?? [];
+  for (const account of accounts) {
+    if (!/^\d{12}$/.test(account)) {
+      throw new ConfigError(
+        'producerAccounts',
+        `expected 12-digit AWS account ids, comma-separated (e.g. 111122223333,444455556666), got "${account}"`,
+      );
+    }
+  }
+  return [...new Set(accounts)];
+}
+
+/** `dataKmsKey`: `create`, or the ARN of a symmetric KMS key (`arn:aws:kms:<region>:<account>:key/<id>`). */
+function resolveDataKmsKey(settings: StageSettings): DataKmsKeySetting {
+  const value = settings.text('dataKmsKey');
+  if (value === undefined || value === 'none') return { kind: 'none' };
+  if (value === 'create') return { kind: 'create' };
+  // A key ARN, not an alias: IAM grants and key policies name the key itself.
+  if (!/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(value)) {
+    throw new ConfigError(
+      'dataKmsKey',
+      `expected "create" or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>, not an alias), got "${value}"`,
+    );
+  }
+  return { kind: 'existing', arn: value };
+}
+
+function resolveAlarmThresholds(settings: StageSettings, sendQueueRetentionDays: number): AlarmThresholds {
   const threshold = (name: keyof AlarmThresholds) => settings.number(name);
+  const oldestMessageAgeSeconds = threshold('oldestMessageAgeSeconds');
+  // The alarm must fire before SQS deletes the job at the send queue's retention.
+  if (oldestMessageAgeSeconds >= sendQueueRetentionDays * 86_400) {
+    throw new ConfigError(
+      'oldestMessageAgeSeconds',
+      `must be below the send queue's retention (sendQueueRetentionDays ${sendQueueRetentionDays} days = ${sendQueueRetentionDays * 86_400} s), got ${oldestMessageAgeSeconds}`,
+    );
+  }
   return {
     forbiddenThreshold: threshold('forbiddenThreshold'),
     serverErrorRatePercent: threshold('serverErrorRatePercent'),
@@ -742,7 +848,7 @@ function resolveAlarmThresholds(settings: StageSettings): AlarmThresholds {
     serverErrorPeriods: threshold('serverErrorPeriods'),
     authFailureThreshold: threshold('authFailureThreshold'),
     deadLetterThreshold: threshold('deadLetterThreshold'),
-    oldestMessageAgeSeconds: threshold('oldestMessageAgeSeconds'),
+    oldestMessageAgeSeconds,
     senderErrorThreshold: threshold('senderErrorThreshold'),
     senderThrottleThreshold: threshold('senderThrottleThreshold'),
     ledgerSystemErrorThreshold: threshold('ledgerSystemErrorThreshold'),

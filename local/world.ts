@@ -1,10 +1,5 @@
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import {
-  DEAD_LETTER_RETENTION_DAYS,
-  loadStageConfig,
-  SEND_QUEUE_RETENTION_DAYS,
-  type StageConfig,
-} from '#infra/config.ts';
+import { loadStageConfig, type StageConfig } from '#infra/config.ts';
 import { type Simulator, type SimulatorOptions, startSimulator } from '#local/ecourtdate-simulator/index.ts';
 import { type DynamoDbEmulator, startDynamoDbEmulator } from '#local/emulators/dynamodb-emulator.ts';
 import { type EventBridgeStub, startEventBridgeStub } from '#local/emulators/eventbridge-stub.ts';
@@ -246,8 +241,8 @@ export async function startWorld(spec: WorldSpec = {}): Promise<World> {
     const sqs = await startSqsEmulator({ ...spec.sqs, region: LOCAL_REGION, port: ports.sqs, iam: gate });
     stops.push(() => sqs.stop());
     const queues = localQueueSettings({ ...stage, maxReceiveCount }, timeScale, {
-      sendDays: SEND_QUEUE_RETENTION_DAYS,
-      deadLetterDays: DEAD_LETTER_RETENTION_DAYS,
+      sendDays: stage.sendQueueRetentionDays,
+      deadLetterDays: stage.deadLetterRetentionDays,
     });
     const deadLetterQueue = await sqs.createQueue(names.deadLetterQueue, {
       MessageRetentionPeriod: String(queues.deadLetterRetentionSeconds),

@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ConfigError } from '#shared/errors.ts';
@@ -8,14 +9,19 @@ const SQS_MAX_RETENTION = Duration.days(14);
 const SQS_MAX_VISIBILITY = Duration.hours(12);
 
 /**
- * SQS-managed SSE rather than a customer-managed KMS key: upstream producers and EventBridge can send with
- * nothing but sqs:SendMessage (a KMS key would need kms:GenerateDataKey grants for every producer and a key
- * policy for events.amazonaws.com), and there is no KMS request cost or throttling per message.
+ * SQS-managed SSE unless a customer-managed KMS key is given: with SQS-managed keys, upstream producers (in
+ * other accounts too) and EventBridge send with nothing but sqs:SendMessage, and there is no KMS request cost or
+ * throttling per message. A customer-managed key needs kms:GenerateDataKey and kms:Decrypt for every producer
+ * and a key policy for events.amazonaws.com (docs/privacy.md, "Customer-managed key").
  */
-const SECURE_QUEUE_SETTINGS = {
-  encryption: sqs.QueueEncryption.SQS_MANAGED,
-  enforceSSL: true,
-} as const satisfies sqs.QueueProps;
+function secureQueueSettings(key: kms.IKey | undefined) {
+  return {
+    ...(key === undefined
+      ? { encryption: sqs.QueueEncryption.SQS_MANAGED }
+      : { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: key }),
+    enforceSSL: true,
+  } as const satisfies sqs.QueueProps;
+}
 
 export interface SecureQueueProps {
   /**
@@ -28,17 +34,22 @@ export interface SecureQueueProps {
    * @default RemovalPolicy.DESTROY
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Customer-managed KMS key to encrypt messages with.
+   * @default SQS-managed server-side encryption
+   */
+  readonly encryptionMasterKey?: kms.IKey;
 }
 
 /**
- * A standalone queue with the house security settings: SQS-managed server-side encryption and a policy that
- * denies any request not made over TLS. Used for dead-letter queues.
+ * A standalone queue with the house security settings: server-side encryption (SQS-managed, or the given
+ * customer-managed key) and a policy that denies any request not made over TLS. Used for dead-letter queues.
  */
 export function secureQueue(scope: Construct, id: string, props: SecureQueueProps = {}): sqs.Queue {
   const retentionPeriod = props.retentionPeriod ?? SQS_MAX_RETENTION;
   within(`${id}.retentionPeriod`, retentionPeriod, Duration.minutes(1), SQS_MAX_RETENTION);
   return new sqs.Queue(scope, id, {
-    ...SECURE_QUEUE_SETTINGS,
+    ...secureQueueSettings(props.encryptionMasterKey),
     retentionPeriod,
     removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
   });
@@ -74,6 +85,11 @@ export interface QueueWithDeadLetterQueueProps {
    * @default RemovalPolicy.DESTROY
    */
   readonly deadLetterRemovalPolicy?: RemovalPolicy;
+  /**
+   * Customer-managed KMS key of both queues.
+   * @default SQS-managed server-side encryption
+   */
+  readonly encryptionMasterKey?: kms.IKey;
 }
 
 /**
@@ -110,9 +126,10 @@ export class QueueWithDeadLetterQueue extends Construct {
     this.deadLetterQueue = secureQueue(this, 'DeadLetterQueue', {
       retentionPeriod: deadLetterRetentionPeriod,
       removalPolicy: props.deadLetterRemovalPolicy ?? RemovalPolicy.DESTROY,
+      encryptionMasterKey: props.encryptionMasterKey,
     });
     this.queue = new sqs.Queue(this, 'Queue', {
-      ...SECURE_QUEUE_SETTINGS,
+      ...secureQueueSettings(props.encryptionMasterKey),
       visibilityTimeout: props.visibilityTimeout,
       retentionPeriod,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },

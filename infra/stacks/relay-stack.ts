@@ -1,19 +1,25 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags, Validations } from 'aws-cdk-lib';
+import {
+  Aws,
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Tags,
+  Validations,
+} from 'aws-cdk-lib';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import {
-  DEAD_LETTER_RETENTION_DAYS,
-  EVENT_DETAIL_TYPE,
-  SEND_QUEUE_RETENTION_DAYS,
-  type StageConfig,
-} from '#infra/config.ts';
+import { EVENT_DETAIL_TYPE, type StageConfig } from '#infra/config.ts';
 import { OnCallTopic } from '#infra/constructs/on-call-topic.ts';
 import { RelayAlarms } from '#infra/constructs/relay-alarms.ts';
 import { RelayDashboard } from '#infra/constructs/relay-dashboard.ts';
@@ -44,6 +50,8 @@ export class RelayStack extends Stack {
   readonly secret: secretsmanager.ISecret;
   readonly sender: RelayFunction;
   readonly ledgerTable: dynamodb.Table;
+  /** The customer-managed key of the queues and the ledger table (`dataKmsKey`); undefined without one. */
+  readonly dataKey: kms.IKey | undefined;
   readonly sendQueues: QueueWithDeadLetterQueue;
   readonly eventsDeadLetterQueue: sqs.Queue;
   readonly sendJobRule: events.Rule;
@@ -68,6 +76,7 @@ export class RelayStack extends Stack {
     const dataRemoval = config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     this.secret = this.apiClientSecret(config, dataRemoval);
+    this.dataKey = this.dataKmsKey(config, dataRemoval);
     this.ledgerTable = this.jobLedgerTable(config, dataRemoval);
     this.sendQueues = new QueueWithDeadLetterQueue(this, 'SendQueue', {
       // Six times the function timeout (stack-contract.ts says why); the local pipeline uses the same factor.
@@ -76,10 +85,11 @@ export class RelayStack extends Stack {
       // A net for crash loops only (see maxReceiveCount in config.ts); the sender is told it as MAX_RECEIVE_COUNT.
       maxReceiveCount: config.maxReceiveCount,
       // Longer than the 24 h after which the sender stops retrying a job, with days to spare for an outage.
-      retentionPeriod: Duration.days(SEND_QUEUE_RETENTION_DAYS),
-      deadLetterRetentionPeriod: Duration.days(DEAD_LETTER_RETENTION_DAYS),
+      retentionPeriod: Duration.days(config.sendQueueRetentionDays),
+      deadLetterRetentionPeriod: Duration.days(config.deadLetterRetentionDays),
       removalPolicy: dataRemoval,
       deadLetterRemovalPolicy: dataRemoval,
+      encryptionMasterKey: this.dataKey,
     });
     const { queue: sendQueue, deadLetterQueue } = this.sendQueues;
     const webhooksEnabled = config.webhook.enabled;
@@ -130,8 +140,9 @@ export class RelayStack extends Stack {
     ]);
 
     this.eventsDeadLetterQueue = secureQueue(this, 'EventsDeadLetterQueue', {
-      retentionPeriod: Duration.days(DEAD_LETTER_RETENTION_DAYS),
+      retentionPeriod: Duration.days(config.deadLetterRetentionDays),
       removalPolicy: dataRemoval,
+      encryptionMasterKey: this.dataKey,
     });
     Validations.of(this.eventsDeadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
@@ -157,6 +168,19 @@ export class RelayStack extends Stack {
         retryAttempts: 185,
       }),
     );
+    // The target's grant lets EventBridge use a created key for the send queue, on behalf of this account's
+    // rules; its dead-letter queue needs the same (docs/privacy.md, "Customer-managed key"). aws:SourceAccount,
+    // as the target's own grant: the rule's ARN would make the key depend on the rule, which depends on the queue.
+    this.dataKey?.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'EventBridgeDeadLettersOfThisAccountsRules',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
+    this.allowProducerAccounts(config, sendQueue);
 
     this.onCall = new OnCallTopic(this, 'OnCall', {
       displayName: `eCourtDate relay ${config.stage}`,
@@ -217,6 +241,11 @@ export class RelayStack extends Stack {
       }
     }
 
+    if (this.dataKey !== undefined) {
+      const roles = [this.sender.role, ...(this.webhooks ? [this.webhooks.receiver.role] : [])];
+      for (const role of roles) this.acknowledgeDataKeyGrants(role);
+    }
+
     const output = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });
     output(OUTPUT.sendQueueUrl, sendQueue.queueUrl, 'Send jobs here (aws sqs send-message)');
@@ -257,6 +286,85 @@ export class RelayStack extends Stack {
   }
 
   /**
+   * The customer-managed key of `dataKmsKey`: created (rotating yearly, kept with production's data), or an
+   * existing key by ARN, whose key policy the stack cannot change (docs/privacy.md, "Customer-managed key").
+   */
+  private dataKmsKey(config: StageConfig, removalPolicy: RemovalPolicy): kms.IKey | undefined {
+    const setting = config.dataKmsKey;
+    if (setting.kind === 'none') return undefined;
+    if (setting.kind === 'existing') return kms.Key.fromKeyArn(this, 'DataKey', setting.arn);
+    return new kms.Key(this, 'DataKey', {
+      description: `eCourtDate relay (${config.stage}): the send queue, the dead-letter queues and the job ledger`,
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+  }
+
+  /** The two KMS action wildcards of CDK's SQS and DynamoDB grants on `dataKmsKey`, with their reason. */
+  private acknowledgeDataKeyGrants(role: iam.IRole): void {
+    for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+      Validations.of(role.node.findChild('DefaultPolicy')).acknowledge({
+        id: `AwsSolutions-IAM5[Action::${action}]`,
+        reason:
+          "CDK's SQS and DynamoDB grants (grantSendMessages, the table key's grantEncryptDecrypt) add " +
+          `${action} on the one dataKmsKey key, named by its ARN: the queues' and the ledger's key, no other.`,
+      });
+    }
+  }
+
+  /**
+   * `producerAccounts`: lets those accounts' principals send jobs to the send queue, and put send-job events on
+   * the rule's bus with the stage's sources and detail-type only (a bus both stages share, the default bus
+   * included, must not take the other stage's jobs from them). With a created key, also its kms:GenerateDataKey
+   * and kms:Decrypt through SQS. Each account must still grant its own principal the same (docs/deploy.md,
+   * "Producers in other accounts").
+   */
+  private allowProducerAccounts(config: StageConfig, sendQueue: sqs.IQueue): void {
+    const accounts = config.producerAccounts;
+    if (accounts.length === 0) return;
+    const principals = accounts.map((account) => new iam.AccountPrincipal(account));
+    sendQueue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'ProducerAccountsSendJobs',
+        principals,
+        actions: ['sqs:SendMessage'],
+        resources: [sendQueue.queueArn],
+      }),
+    );
+    if (this.dataKey instanceof kms.Key) {
+      this.dataKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'ProducerAccountsEncryptSendJobs',
+          principals,
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'kms:ViaService': `sqs.${Aws.REGION}.amazonaws.com` } },
+        }),
+      );
+    }
+    const busName = config.eventBusName ?? 'default';
+    new events.CfnEventBusPolicy(this, 'ProducerAccountsPutEvents', {
+      eventBusName: busName,
+      // One statement of the bus's policy, this stage's own: the other stage's, and anything else on the
+      // account's default bus, stay as they are.
+      statementId: `${config.stackName}-producer-accounts`,
+      statement: {
+        Effect: 'Allow',
+        Principal: { AWS: principals.map((principal) => principal.arn) },
+        Action: 'events:PutEvents',
+        Resource: this.formatArn({ service: 'events', resource: 'event-bus', resourceName: busName }),
+        Condition: {
+          'ForAllValues:StringEquals': {
+            'events:source': [...config.eventSources],
+            'events:detail-type': [EVENT_DETAIL_TYPE],
+          },
+          Null: { 'events:source': 'false', 'events:detail-type': 'false' },
+        },
+      },
+    });
+  }
+
+  /**
    * The sender's job ledger (one item per job) and the webhook receiver's records, in one table keyed by `id`; DynamoDB deletes
    * each item some time after its `expiration` (ledgerTtlDays after the job's last change).
    */
@@ -266,9 +374,12 @@ export class RelayStack extends Stack {
       // A few item operations per job, in bursts: on-demand costs nothing when idle and needs no capacity plan.
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: LEDGER_TABLE_TTL_ATTRIBUTE,
-      // AWS-owned key, like the queues' SQS-managed keys: items hold job ids, statuses, counts and body hashes,
-      // not the job body; no KMS request or key policy on the sender's hot path, and no key cost.
-      encryption: dynamodb.TableEncryption.DEFAULT,
+      // AWS-owned key by default, like the queues' SQS-managed keys: items hold job ids, statuses, counts and
+      // body hashes, not the job body; no KMS request or key policy on the sender's hot path, and no key cost.
+      // With `dataKmsKey`, the queues' key: useTableItems grants it to each function that uses the table.
+      ...(this.dataKey === undefined
+        ? { encryption: dynamodb.TableEncryption.DEFAULT }
+        : { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: this.dataKey }),
       // Undo a bad deploy or a mistaken bulk change: the ledger is what stops a settled job being sent twice.
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: config.retainData,

@@ -61,7 +61,11 @@ async function synthesise(context: Readonly<Record<string, unknown>>): Promise<S
   ]);
   const cdkContext = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context?: object })
     .context;
-  const app = new App({ context: { ...cdkContext, 'aws:cdk:bundling-stacks': [], ...context } });
+  // The local world emulates no KMS (docs/test-world.md, "The stack's IAM"): a `dataKmsKey` in cdk.json would
+  // only add grants on a key no local resource stands for, so the world's roles are the default stage's.
+  const app = new App({
+    context: { ...cdkContext, 'aws:cdk:bundling-stacks': [], dataKmsKey: 'none', ...context },
+  });
   const stack = buildRelayApp(app);
   const template = app.synth().getStackByName(stack.stackName).template as {
     Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;

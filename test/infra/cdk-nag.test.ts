@@ -54,6 +54,19 @@ describe('cdk-nag AwsSolutions', () => {
     expect(unacknowledgedFindings(app)).toEqual([]);
   });
 
+  it.each(['create', 'arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'])(
+    'finds nothing unacknowledged with producer accounts, webhooks and dataKmsKey=%s',
+    (dataKmsKey) => {
+      const { app } = synthRelay({
+        stage: 'production',
+        producerAccounts: '111122223333,444455556666',
+        dataKmsKey,
+        webhooks: 'true',
+      });
+      expect(unacknowledgedFindings(app)).toEqual([]);
+    },
+  );
+
   it('fails the synth on a finding nobody acknowledged', () => {
     const app = new App({
       context: { ...CDK_JSON_CONTEXT, stage: 'staging', 'aws:cdk:bundling-stacks': [] },

@@ -53,6 +53,10 @@ describe('stage defaults', () => {
       maxReceiveCount: 10,
       rateLimitHintMaxSeconds: 300,
       ledgerTtlDays: 30,
+      sendQueueRetentionDays: 4,
+      deadLetterRetentionDays: 14,
+      producerAccounts: [],
+      dataKmsKey: { kind: 'none' },
       secret: { kind: 'create', name: 'ecourtdate-relay/staging/api-credentials' },
       eventBusName: undefined,
       publishJobSettled: false,
@@ -350,6 +354,35 @@ describe('the backoff schedule and the duplicate window', () => {
   });
 });
 
+describe('retention, producer accounts and the data key', () => {
+  it('takes shorter queue retention and a ledger TTL just above the dead letters', () => {
+    expect(
+      staging({ sendQueueRetentionDays: '2', deadLetterRetentionDays: '3', ledgerTtlDays: '4' }),
+    ).toMatchObject({ sendQueueRetentionDays: 2, deadLetterRetentionDays: 3, ledgerTtlDays: 4 });
+  });
+
+  it('bounds the oldest-message alarm by the send queue retention it is given', () => {
+    const error = configErrorOf(() =>
+      staging({ sendQueueRetentionDays: '2', oldestMessageAgeSeconds: String(2 * 86_400) }),
+    );
+    expect(error.variable).toBe('oldestMessageAgeSeconds');
+    expect(error.message).toMatch(/from 60 to 172799/);
+  });
+
+  it('reads producer accounts as a list of 12-digit ids, each once', () => {
+    expect(staging({ producerAccounts: '111122223333, 444455556666,111122223333' }).producerAccounts).toEqual(
+      ['111122223333', '444455556666'],
+    );
+  });
+
+  it('reads dataKmsKey as none, create or an existing key by ARN', () => {
+    const arn = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    expect(staging({ dataKmsKey: 'none' }).dataKmsKey).toEqual({ kind: 'none' });
+    expect(staging({ dataKmsKey: 'create' }).dataKmsKey).toEqual({ kind: 'create' });
+    expect(staging({ dataKmsKey: arn }).dataKmsKey).toEqual({ kind: 'existing', arn });
+  });
+});
+
 describe('invalid settings fail the synth, naming the setting', () => {
   it.each([
     [{ stage: undefined }, 'stage', /is required: one of staging, production/],
@@ -434,8 +467,34 @@ describe('invalid settings fail the synth, naming the setting', () => {
     [
       { stage: 'staging', ledgerTtlDays: '14' },
       'ledgerTtlDays',
-      /must exceed the dead-letter queue's retention \(14 days\)/,
+      /must exceed the dead-letter queue's retention \(deadLetterRetentionDays 14 days\)/,
     ],
+    // The ledger must outlive a shortened dead-letter retention too.
+    [
+      { stage: 'staging', deadLetterRetentionDays: '7', ledgerTtlDays: '7' },
+      'ledgerTtlDays',
+      /deadLetterRetentionDays 7 days.*raise ledgerTtlDays or lower deadLetterRetentionDays/,
+    ],
+    [{ stage: 'staging', sendQueueRetentionDays: '1' }, 'sendQueueRetentionDays', /from 2 to 13, got 1/],
+    [{ stage: 'staging', deadLetterRetentionDays: '15' }, 'deadLetterRetentionDays', /from 3 to 14, got 15/],
+    // SQS counts a dead letter's age from its first enqueue: a shorter dead-letter retention expires it early.
+    [
+      { stage: 'staging', sendQueueRetentionDays: '5', deadLetterRetentionDays: '5' },
+      'deadLetterRetentionDays',
+      /must exceed sendQueueRetentionDays \(5 days\)/,
+    ],
+    [{ stage: 'staging', producerAccounts: '12345678901' }, 'producerAccounts', /12-digit AWS account ids/],
+    [
+      { stage: 'staging', producerAccounts: '111122223333,arn:aws:iam::444455556666:root' },
+      'producerAccounts',
+      /got "arn:aws:iam::444455556666:root"/,
+    ],
+    [
+      { stage: 'staging', dataKmsKey: 'arn:aws:kms:us-east-1:123456789012:alias/relay' },
+      'dataKmsKey',
+      /"create" or a KMS key ARN/,
+    ],
+    [{ stage: 'staging', dataKmsKey: 'yes' }, 'dataKmsKey', /"create" or a KMS key ARN/],
     [{ stage: 'staging', duplicateWindowSeconds: '59' }, 'duplicateWindowSeconds', /from 60 to 1800, got 59/],
     // eCourtDate's window is 30 minutes: a longer setting would let resends fall outside it.
     [{ stage: 'staging', duplicateWindowSeconds: '3600' }, 'duplicateWindowSeconds', /from 60 to 1800/],

@@ -109,6 +109,20 @@ describe('queues', () => {
     }
   });
 
+  it('follows sendQueueRetentionDays and deadLetterRetentionDays, on both dead-letter queues', () => {
+    const { stack, template } = synthRelay({
+      stage: 'staging',
+      sendQueueRetentionDays: '2',
+      deadLetterRetentionDays: '7',
+      ledgerTtlDays: '8',
+    });
+    const { sendQueue, deadLetterQueue, eventsDeadLetterQueue } = ids(stack);
+    const retention = (id: string) => template.toJSON().Resources[id].Properties.MessageRetentionPeriod;
+    expect(retention(sendQueue)).toBe(2 * 86_400);
+    expect(retention(deadLetterQueue)).toBe(7 * 86_400);
+    expect(retention(eventsDeadLetterQueue)).toBe(7 * 86_400);
+  });
+
   it('follows maxReceiveCount and a function timeout from the settings', () => {
     const { stack, template } = synthRelay({
       stage: 'staging',

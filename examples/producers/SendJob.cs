@@ -1,0 +1,79 @@
+// Sends one send job to a stage of the eCourtDate relay with the AWS SDK for .NET: to its SQS send queue, or as
+// an EventBridge event on the bus its rule listens on (docs/deploy.md, "Producers").
+//
+//   dotnet new console -n SendJob && cd SendJob && cp ../SendJob.cs Program.cs
+//   dotnet add package AWSSDK.SQS && dotnet add package AWSSDK.EventBridge
+//   dotnet run -- sqs <SendQueueUrl>
+//   dotnet run -- events <staging|production> [<event bus name, or its ARN from another account>]
+//
+// Credentials: the producer's own, with only the producer policy of docs/deploy.md.
+using System.Text.Json;
+using Amazon.EventBridge;
+using Amazon.EventBridge.Model;
+using Amazon.SQS;
+using Amazon.SQS.Model;
+
+// The stage's EventBridge contract: its EventSource (one per stage) and EventDetailType outputs.
+const string SourcePrefix = "ecourtdate-relay.upstream.";
+const string DetailType = "eCourtDate Send Message";
+
+// One job (docs/contract.md, "The send job"); "id" is your system's key for this send.
+const string Job = """
+{
+  "id": "cms-48213-reminder-1",
+  "message": {
+    "to": "+15555550100",
+    "content": "Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.",
+    "subject": "Court reminder",
+    "channel": "text"
+  }
+}
+""";
+
+// One line, as sent.
+var body = JsonSerializer.Serialize(JsonDocument.Parse(Job).RootElement);
+
+switch (args)
+{
+    case ["sqs", var queueUrl]:
+    {
+        using var sqs = new AmazonSQSClient();
+        var sent = await sqs.SendMessageAsync(new SendMessageRequest { QueueUrl = queueUrl, MessageBody = body });
+        Console.WriteLine(sent.MessageId);
+        return 0;
+    }
+    case ["events", var stage, .. var rest] when rest.Length <= 1:
+    {
+        if (stage is not ("staging" or "production"))
+        {
+            Console.Error.WriteLine($"stage: expected staging or production, got \"{stage}\"");
+            return 2;
+        }
+        using var events = new AmazonEventBridgeClient();
+        var response = await events.PutEventsAsync(new PutEventsRequest
+        {
+            Entries =
+            [
+                new PutEventsRequestEntry
+                {
+                    EventBusName = rest.Length == 1 ? rest[0] : "default",
+                    Source = SourcePrefix + stage,
+                    DetailType = DetailType,
+                    Detail = body,
+                },
+            ],
+        });
+        var entry = response.Entries[0];
+        // PutEvents answers 200 even when it refuses an entry: the entry says why.
+        if (response.FailedEntryCount > 0)
+        {
+            Console.Error.WriteLine($"not accepted: {entry.ErrorCode}: {entry.ErrorMessage}");
+            return 1;
+        }
+        Console.WriteLine(entry.EventId);
+        return 0;
+    }
+    default:
+        Console.Error.WriteLine("usage: SendJob sqs <SendQueueUrl> | SendJob events <staging|production> [event bus]");
+        return 2;
+}

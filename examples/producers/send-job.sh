@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Sends one send job to a stage of the eCourtDate relay with the AWS CLI: to its SQS send queue, or as an
+# EventBridge event on the bus its rule listens on (docs/deploy.md, "Producers").
+#
+#   ./send-job.sh sqs <SendQueueUrl>
+#   ./send-job.sh events <staging|production> [<event bus name, or its ARN from another account>]
+#
+# Credentials: the producer's own, with only the producer policy of docs/deploy.md. JOB_FILE=<file> sends the
+# job in that file instead of the one below. AWS_ENDPOINT_URL points the CLI at another endpoint.
+set -euo pipefail
+
+# The stage's EventBridge contract: its EventSource (one per stage) and EventDetailType outputs.
+SOURCE_PREFIX='ecourtdate-relay.upstream.'
+DETAIL_TYPE='eCourtDate Send Message'
+
+# One job (docs/contract.md, "The send job"); "id" is your system's key for this send.
+JOB=$(cat <<'JSON'
+{
+  "id": "cms-48213-reminder-1",
+  "message": {
+    "to": "+15555550100",
+    "content": "Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.",
+    "subject": "Court reminder",
+    "channel": "text"
+  }
+}
+JSON
+)
+if [[ -n "${JOB_FILE:-}" ]]; then JOB=$(cat "$JOB_FILE"); fi
+# One line: JSON strings hold no raw line breaks, so joining the lines keeps the job as it is.
+BODY=$(printf '%s\n' "$JOB" | sed 's/^[[:space:]]*//' | tr -d '\n')
+
+usage() {
+  echo "usage: $0 sqs <SendQueueUrl> | $0 events <staging|production> [event bus]" >&2
+  exit 2
+}
+
+case "${1:-}" in
+  sqs)
+    [[ $# -eq 2 ]] || usage
+    aws sqs send-message --queue-url "$2" --message-body "$BODY" --query MessageId --output text
+    ;;
+  events)
+    [[ $# -ge 2 && $# -le 3 ]] || usage
+    case "$2" in staging | production) ;; *) echo "stage: expected staging or production, got \"$2\"" >&2; exit 2 ;; esac
+    # Detail is the job as a JSON string: escape its backslashes and quotes.
+    DETAIL=$(printf '%s' "$BODY" | sed 's/\\/\\\\/g; s/"/\\"/g')
+    ENTRY="[{\"EventBusName\":\"${3:-default}\",\"Source\":\"${SOURCE_PREFIX}$2\",\"DetailType\":\"${DETAIL_TYPE}\",\"Detail\":\"${DETAIL}\"}]"
+    RESULT=$(aws events put-events --entries "$ENTRY" --query '[FailedEntryCount, Entries[0].EventId, Entries[0].ErrorCode]' --output text)
+    read -r FAILED EVENT_ID ERROR_CODE <<<"$RESULT"
+    if [[ "$FAILED" != "0" ]]; then echo "not accepted: $ERROR_CODE" >&2; exit 1; fi
+    echo "$EVENT_ID"
+    ;;
+  *) usage ;;
+esac
