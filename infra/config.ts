@@ -838,7 +838,7 @@ function resolveAlarmThresholds(settings: StageSettings, sendQueueRetentionDays:
   if (oldestMessageAgeSeconds >= sendQueueRetentionDays * 86_400) {
     throw new ConfigError(
       'oldestMessageAgeSeconds',
-      `must be below the send queue's retention (sendQueueRetentionDays ${sendQueueRetentionDays} days = ${sendQueueRetentionDays * 86_400} s), got ${oldestMessageAgeSeconds}`,
+      `expected a whole number from 60 to ${sendQueueRetentionDays * 86_400 - 1}: below the send queue's retention (sendQueueRetentionDays ${sendQueueRetentionDays} days), got ${oldestMessageAgeSeconds}`,
     );
   }
   return {

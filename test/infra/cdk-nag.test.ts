@@ -58,7 +58,7 @@ describe('cdk-nag AwsSolutions', () => {
     'finds nothing unacknowledged with producer accounts, webhooks and dataKmsKey=%s',
     (dataKmsKey) => {
       const { app } = synthRelay({
-        stage: 'production',
+        ...PRODUCTION,
         producerAccounts: '111122223333,444455556666',
         dataKmsKey,
         webhooks: 'true',

@@ -4,6 +4,7 @@ import {
   getAtt,
   logicalId,
   onlyResource,
+  PRODUCTION,
   type StatementJson,
   senderStatements,
   synthRelay,
@@ -91,7 +92,7 @@ describe('dataKmsKey encrypts the queues and the ledger table with a customer-ma
   });
 
   it('create: the key is kept with production’s data when the stack is deleted', () => {
-    const { stack, template } = synthRelay({ stage: 'production', dataKmsKey: 'create' });
+    const { stack, template } = synthRelay({ ...PRODUCTION, dataKmsKey: 'create' });
     const key = template.toJSON().Resources[logicalId(stack, stack.dataKey as never)];
     expect(key.DeletionPolicy).toBe('Retain');
   });

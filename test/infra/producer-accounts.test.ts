@@ -1,7 +1,15 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { EVENT_DETAIL_TYPE } from '#infra/config.ts';
-import { getAtt, logicalId, onlyResource, ref, type StatementJson, synthRelay } from '#test/helpers/infra.ts';
+import {
+  getAtt,
+  logicalId,
+  onlyResource,
+  PRODUCTION,
+  ref,
+  type StatementJson,
+  synthRelay,
+} from '#test/helpers/infra.ts';
 
 const ACCOUNTS = '111122223333,444455556666';
 /** An account's root principal as the template writes it (any principal of that account its own IAM allows). */
@@ -33,7 +41,7 @@ describe('producerAccounts lets other accounts send jobs', () => {
 
   it("puts a statement of this stage's own on the default bus: PutEvents with the stage's sources and detail-type only", () => {
     const { template } = synthRelay({
-      stage: 'production',
+      ...PRODUCTION,
       producerAccounts: ACCOUNTS,
       eventSources: 'cms.court-a.production,cms.court-b.production',
     });
