@@ -93,7 +93,8 @@ export class JobLedger {
   }
 
   /**
-   * Claims the job's next attempt, or says why this record may not make one. Throws the SDK's error when
+   * Claims the job's next attempt, or says why this record may not make one; a `conflict` (another body under the
+   * id) is first noted on the entry (`#noteRefusal`), and comes back with the entry as noted. Throws the SDK's error when
    * DynamoDB fails: nothing was claimed then, and nothing sent. A claim whose write DynamoDB applied but whose
    * answer was lost (the SDK's retry then fails the condition) is still this claim's: it finds its own token.
    */
