@@ -4,8 +4,8 @@ import { maskContacts } from '#shared/redact.ts';
 
 /**
  * A send job: the public contract with upstream systems (docs/contract.md, "The send job"). `message` is the
- * body of `POST /v1/messages/oneoffs`, passed through unchanged except for `scheduled_at`, which is
- * normalised to UTC `YYYY-MM-DD HH:mm:ss`. A number whose JSON text a JavaScript number cannot hold exactly
+ * body of `POST /v1/messages/oneoffs`, passed through unchanged except for `scheduled_at`, which must carry
+ * its time zone and is converted to eCourtDate's UTC `YYYY-MM-DD HH:mm:ss`. A number whose JSON text a JavaScript number cannot hold exactly
  * (`12345678901234567891`, `1.10`, `1e2`) is kept as its text (a `JSON.rawJSON` value), so `serializeMessage`
  * sends it as written.
  */
@@ -58,10 +58,11 @@ const E164 = /^\+[1-9]\d{6,14}$/;
 const PHONE_LIKE = /^\+?[\d\s().-]+$/;
 const EMAIL_LIKE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-const ECOURTDATE_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
 // ISO 8601 date-time with an explicit offset; a local time without a zone would be ambiguous for a court.
 const ISO_DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+// A date and time with no zone: ISO (`T`) or eCourtDate's own form (a space), told apart only to say so.
+const ZONELESS_DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?$/;
 
 /**
  * Parses and validates one SQS message body (or EventBridge `detail`) as a send job. A UTF-8 byte order mark
@@ -204,6 +205,16 @@ export function jobFingerprint(job: SendJob): string {
   return createHash('sha256').update(canonicalJson(job)).digest('base64url');
 }
 
+/**
+ * How the relay shows a body's fingerprint (`jobFingerprint`) to people: its first 12 characters, enough to tell
+ * two versions of a job apart in a dead letter's `detail` and in `relay job ID` (docs/contract.md, "When a
+ * message changes"). Names the body without showing any of it.
+ * @example fingerprintLabel('q3Jd9x2LrT0aVb1...') === 'q3Jd9x2LrT0a'
+ */
+export function fingerprintLabel(fingerprint: string): string {
+  return fingerprint.slice(0, 12);
+}
+
 function canonicalJson(value: unknown): string {
   if (isRawJson(value)) return value.rawJSON;
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
@@ -332,27 +343,34 @@ function messageField(value: unknown): OneoffMessage {
 }
 
 function scheduledAt(value: unknown): string {
-  if (typeof value !== 'string') {
-    throw new JobValidationError('message.scheduled_at', `expected a string, got ${describe(value)}`);
-  }
-  if (ECOURTDATE_TIMESTAMP.test(value)) {
-    // Already in eCourtDate's form, which is UTC by definition; still reject impossible dates.
-    isoInstant(`${value.replace(' ', 'T')}Z`, 'message.scheduled_at');
-    return value;
-  }
   return toEcourtdateTimestamp(isoInstant(value, 'message.scheduled_at'));
 }
 
+/**
+ * What a date-time field accepts, as every refusal of one says it (docs/contract.md, "Times and time zones"): the
+ * same text for `message.scheduled_at` and `expires_at`, from the sender's dead letter, `npm start --jobs` and
+ * `relay send` alike.
+ */
+export const DATE_TIME_FORMS =
+  'an ISO 8601 date-time with its time zone: the local time with its UTC offset, such as 2027-12-01T10:00:00-05:00, ' +
+  'or UTC with a Z, such as 2027-12-01T15:00:00Z';
+
+/**
+ * Reads a date-time field (`message.scheduled_at`, `expires_at`) as epoch ms. Only a time with its zone is
+ * accepted (docs/contract.md, "Times and time zones"): a time without one, in ISO form or in eCourtDate's own
+ * `YYYY-MM-DD HH:mm:ss`, is refused, as the relay cannot know which zone the producer meant. Throws
+ * `JobValidationError` naming `field` and listing the accepted forms (`DATE_TIME_FORMS`).
+ */
 function isoInstant(value: unknown, field: string): number {
   if (typeof value !== 'string')
-    throw new JobValidationError(field, `expected an ISO 8601 string, got ${describe(value)}`);
+    throw new JobValidationError(field, `expected ${DATE_TIME_FORMS}; got ${describe(value)}`);
   const match = ISO_DATE_TIME.exec(value);
   const epoch = Date.parse(value);
   if (!match || Number.isNaN(epoch)) {
-    throw new JobValidationError(
-      field,
-      'expected an ISO 8601 date-time with a time zone, such as 2026-12-01T15:00:00Z or 2026-12-01T10:00:00-05:00',
-    );
+    const zoneless = ZONELESS_DATE_TIME.test(value)
+      ? 'a time without a time zone, which the relay cannot place: give its offset or Z'
+      : 'text that is not such a date-time';
+    throw new JobValidationError(field, `expected ${DATE_TIME_FORMS}; got ${zoneless}`);
   }
   // Date.parse rolls 2026-02-30 over into March; a court date that does not exist is a bad job.
   const [, year, month, day] = match;

@@ -3,7 +3,7 @@ import { CliError } from '#cli/errors.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
 import { formatTable } from '#local/terminal/table.ts';
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
-import { JOB_LIMITS } from '#shared/job.ts';
+import { fingerprintLabel, JOB_LIMITS } from '#shared/job.ts';
 import type { JobDelivery } from '#shared/ledger/delivery.ts';
 import { describeLedgerEvent } from '#shared/ledger/gate.ts';
 import { JobLedger, type LedgerEntry, type LedgerStatus } from '#shared/ledger/ledger.ts';
@@ -39,6 +39,13 @@ export interface JobView {
   readonly firstAttemptAt: string;
   readonly lastStatus: string | null;
   readonly deadLetterReason: string | null;
+  /** The fingerprint (`fingerprintLabel`) of the body that holds the id: the version the ledger accepted. */
+  readonly body: string;
+  /**
+   * Bodies of this id refused `id_conflict` (docs/contract.md, "When a message changes"): how many records carried
+   * one, and the latest one's fingerprint and time (ISO 8601 UTC); null when none was.
+   */
+  readonly refused: { readonly count: number; readonly latestBody: string; readonly latestAt: string } | null;
   /** Oldest first; the ledger keeps the latest 20. */
   readonly history: readonly {
     readonly at: string;
@@ -117,6 +124,17 @@ export function jobView(entry: LedgerEntry & JobDelivery): JobView {
     firstAttemptAt: iso(entry.first_attempt_at),
     lastStatus: entry.last_status ?? null,
     deadLetterReason: entry.dead_letter_reason ?? null,
+    body: fingerprintLabel(entry.body_hash),
+    refused:
+      entry.refused_count === undefined ||
+      entry.refused_body_hash === undefined ||
+      entry.refused_at === undefined
+        ? null
+        : {
+            count: entry.refused_count,
+            latestBody: fingerprintLabel(entry.refused_body_hash),
+            latestAt: iso(entry.refused_at),
+          },
     history: entry.history.map((event) => ({
       at: iso(event.at),
       generation: event.generation,
@@ -160,6 +178,15 @@ export function jobJson(view: JobView): Record<string, unknown> {
     first_attempt_at: view.firstAttemptAt,
     last_status: parseLastStatus(view.lastStatus ?? undefined),
     reason: view.deadLetterReason,
+    body: view.body,
+    refused_versions:
+      view.refused === null
+        ? null
+        : {
+            count: view.refused.count,
+            latest_body: view.refused.latestBody,
+            latest_at: view.refused.latestAt,
+          },
     history: view.history.map((event) => ({
       at: event.at,
       generation: event.generation,
@@ -204,6 +231,8 @@ export function renderJob(view: JobView, json: boolean): string {
       ['first attempt', view.firstAttemptAt],
       ['last status', view.lastStatus ?? '-'],
       ['dead-letter reason', view.deadLetterReason ?? '-'],
+      ['body', `${view.body} (the version that holds this id)`],
+      ['refused versions', refusedCell(view.refused)],
       ['delivery status', view.delivery.status ?? '- (no webhook has named the message)'],
     ],
   );
@@ -233,6 +262,16 @@ export function renderJob(view: JobView, json: boolean): string {
           ]),
         )}`;
   return `${fields}\n\nHistory, oldest first:\n${history}${delivery}`;
+}
+
+/** The `refused versions` row: none, or how many bodies were refused `id_conflict` and the latest one. */
+function refusedCell(refused: JobView['refused']): string {
+  if (refused === null) return 'none';
+  const times = refused.count === 1 ? '1 record' : `${refused.count} records`;
+  return (
+    `${times} with another body, refused id_conflict and dead-lettered, not sent; the latest: body ` +
+    `${refused.latestBody} at ${refused.latestAt}. Send a new version under a new id (docs/contract.md, "When a message changes")`
+  );
 }
 
 function iso(epochMs: number): string {

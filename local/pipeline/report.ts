@@ -83,12 +83,22 @@ export function buildReport(
       uuid: job.uuid,
       detail: job.detail,
       response_excerpt: job.responseExcerpt,
-      delivery_status: (job.id && deliveries.get(job.id)?.delivery_status) || null,
-      delivery_history: ((job.id && deliveries.get(job.id)?.delivery_history) || []).map((e) => e.status),
+      delivery_status: deliveryOf(job, deliveries)?.delivery_status ?? null,
+      delivery_history: (deliveryOf(job, deliveries)?.delivery_history ?? []).map((e) => e.status),
     })),
     api_calls: { token: apiCalls.token, send: apiCalls.send },
     alarms: alarms.map((alarm) => ({ name: alarm.name, state: alarm.state })),
   };
+}
+
+/**
+ * The webhooks' delivery status of a row: only a row that was delivered (or a duplicate) is the message its id
+ * names. Another row with the same id (a body refused `id_conflict`, docs/contract.md, "When a message changes")
+ * was never sent, so it has none, whatever became of the version that holds the id.
+ */
+function deliveryOf(job: JobState, deliveries: ReadonlyMap<string, JobDelivery>): JobDelivery | undefined {
+  if (job.id === undefined || (job.outcome !== 'delivered' && job.outcome !== 'duplicate')) return undefined;
+  return deliveries.get(job.id);
 }
 
 export interface SummaryContext {

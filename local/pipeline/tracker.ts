@@ -1,8 +1,9 @@
 import type { JobLine } from '#local/pipeline/jobs-file.ts';
 import type { SenderEvent } from '#local/pipeline/observability.ts';
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
-import { invalidIdLabel } from '#shared/job.ts';
+import { invalidIdLabel, jobFingerprint, parseJob, type SendJob } from '#shared/job.ts';
 import type { LedgerEntry } from '#shared/ledger/ledger.ts';
+import { idConflictDetail } from '#shared/sender/decide.ts';
 
 export type JobOutcome = 'delivered' | 'duplicate' | 'dead_lettered' | 'unsettled';
 
@@ -12,6 +13,8 @@ export interface JobState {
   readonly line: number;
   /** The job's `id`; undefined for a line without a readable one (not JSON, or a malformed id). */
   readonly id: string | undefined;
+  /** The line's text, as put on the send queue: which version of a job it is (`jobFingerprint`). */
+  readonly body: string;
   /** For a line without a readable id: `(invalid id "...")` or `(no id)` (`invalidIdLabel`). */
   readonly invalidIdLabel?: string | undefined;
   /** The SQS message id of the job on the send queue; a re-queued copy takes over the new one. */
@@ -85,6 +88,7 @@ export class JobTracker {
     const job: JobState = {
       line: line.line,
       id: line.id,
+      body: line.body,
       invalidIdLabel: line.id === undefined ? invalidIdLabel(line.body) : undefined,
       messageId,
       enqueuedAt,
@@ -235,9 +239,19 @@ export class JobTracker {
       entry.status === 'delivered' || entry.status === 'duplicate' || entry.status === 'dead_lettered'
         ? entry.status
         : undefined;
-    if (outcome === undefined) return;
     for (const job of this.#jobs) {
       if (job.id !== entry.job_id || job.outcome !== 'unsettled') continue;
+      // A line with another body under the id is not the job the entry records (docs/contract.md, "When a message
+      // changes"): refused id_conflict if the entry noted its body, else left for its own report.
+      const parsed = parsedJob(job.body);
+      if (parsed !== undefined && parsed.fingerprint !== entry.body_hash) {
+        if (entry.refused_body_hash === parsed.fingerprint) {
+          job.detail = idConflictDetail(parsed.job, entry, entry.refused_at ?? this.#now());
+          this.#settle(job, 'dead_lettered', 'id_conflict');
+        }
+        continue;
+      }
+      if (outcome === undefined) continue;
       job.attempts = Math.max(job.attempts, entry.sends);
       job.lastStatus = parseLastStatus(entry.last_status) ?? job.lastStatus;
       job.uuid = entry.uuid ?? job.uuid;
@@ -251,5 +265,15 @@ export class JobTracker {
     job.reason = reason;
     job.settledAt = this.#now();
     this.onSettled?.(job);
+  }
+}
+
+/** A valid job's body, parsed, with its fingerprint; undefined for a body the relay refuses (no ledger entry). */
+function parsedJob(body: string): { readonly job: SendJob; readonly fingerprint: string } | undefined {
+  try {
+    const job = parseJob(body);
+    return { job, fingerprint: jobFingerprint(job) };
+  } catch {
+    return undefined;
   }
 }

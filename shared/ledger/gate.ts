@@ -120,6 +120,17 @@ export interface LedgerEntry {
    * twins of the copy SQS hands out. Every other publication is marked `replayed`. A claim clears it.
    */
   readonly event_token?: string;
+  /**
+   * Bodies refused `id_conflict` under this id (docs/contract.md, "When a message changes"): how many records
+   * carried one, and the latest one's body fingerprint (`jobFingerprint`) and time (epoch ms). Written by
+   * `JobLedger.claim` without touching `version`, so no claim or settle of the job that holds the id is disturbed;
+   * `refused_count` is these fields' own version, and every other write keeps them as it finds them.
+   */
+  readonly refused_count?: number;
+  readonly refused_body_hash?: string;
+  readonly refused_at?: number;
+  /** A random id written by each refusal's write, by which a write whose answer was lost recognises itself. */
+  readonly refused_token?: string;
   /** For a dead-lettered job: why, in a sentence, and the redacted response excerpt, for its copies' dead letters. */
   readonly dead_letter_detail?: string;
   readonly dead_letter_excerpt?: string;
@@ -178,13 +189,17 @@ export interface ClaimInput {
 const DEFAULT_BACKOFF_STEPS_MS = [60_000, 120_000, 240_000, 480_000];
 
 /**
- * The gate's verdict on a job whose entry exists. Only `claim` writes (the entry given, conditional on the
- * version read); every other verdict settles the record without a request and without a ledger write.
+ * The gate's verdict on a job whose entry exists. Only `claim` writes the job's state (the entry given,
+ * conditional on the version read); `conflict` only notes the refused body beside it; every other verdict settles
+ * the record without a request and without a ledger write.
  */
 export type GateVerdict =
   /** Go ahead: write `entry` to claim the attempt. `lost` says the previous attempt never reported. */
   | { readonly kind: 'claim'; readonly entry: LedgerEntry; readonly lost: boolean }
-  /** Same id, different body: never sent. */
+  /**
+   * Same id, different body: never sent. `JobLedger.claim` records the refusal on the entry (`refused_*`), the
+   * one write of this verdict, made without touching `version`.
+   */
   | { readonly kind: 'conflict'; readonly entry: LedgerEntry }
   /** Already delivered or a duplicate: acknowledge without sending. */
   | { readonly kind: 'settled'; readonly entry: LedgerEntry }

@@ -93,7 +93,8 @@ export class JobLedger {
   }
 
   /**
-   * Claims the job's next attempt, or says why this record may not make one. Throws the SDK's error when
+   * Claims the job's next attempt, or says why this record may not make one; a `conflict` (another body under the
+   * id) is first noted on the entry (`#noteRefusal`), and comes back with the entry as noted. Throws the SDK's error when
    * DynamoDB fails: nothing was claimed then, and nothing sent. A claim whose write DynamoDB applied but whose
    * answer was lost (the SDK's retry then fails the condition) is still this claim's: it finds its own token.
    */
@@ -105,6 +106,8 @@ export class JobLedger {
     if (existing === 'written') return { kind: 'claimed', entry: created, lost: false };
     if (existing === undefined) return { kind: 'busy' };
     const verdict = gate(existing, input, expiration);
+    if (verdict.kind === 'conflict')
+      return { kind: 'conflict', entry: await this.#noteRefusal(existing, input) };
     if (verdict.kind !== 'claim') return verdict;
     if ((await this.#replace(verdict.entry, existing.version)) !== 'written') return { kind: 'busy' };
     return { kind: 'claimed', entry: verdict.entry, lost: verdict.lost };
@@ -149,10 +152,45 @@ export class JobLedger {
   }
 
   /**
+   * Records a body refused `id_conflict` on the job's entry (`refused_count`, `refused_body_hash`, `refused_at`;
+   * docs/contract.md, "When a message changes"), for `relay job ID`. The Put leaves `version` and every other
+   * field as found, and is conditional on the entry being exactly as read (version, delivery status, refusals), so
+   * it never undoes a claim or a settle and never disturbs one: theirs keep the refusal (see `#replace`). Made
+   * again over the entry found when another write came first; after `SIDE_MERGE_ROUNDS` such rounds the record is
+   * still refused, without its note. Returns the entry as it stands. Throws the SDK's error when DynamoDB fails.
+   */
+  async #noteRefusal(existing: LedgerEntry, input: ClaimInput): Promise<LedgerEntry> {
+    const token = randomUUID();
+    let current = existing;
+    for (let round = 0; round < SIDE_MERGE_ROUNDS; round++) {
+      const next: LedgerEntry = {
+        ...current,
+        refused_count: (current.refused_count ?? 0) + 1,
+        refused_body_hash: input.bodyHash,
+        refused_at: input.now,
+        refused_token: token,
+      };
+      const side = sideCondition(current);
+      // The note keeps the entry's write token: it is recognised as its own write by its refusal token instead.
+      const found = await this.#put(
+        next,
+        ['version = :expected', ...side.conditions].join(' AND '),
+        { ':expected': current.version, ...side.values },
+        (item) => item.refused_token === token,
+      );
+      if (found === 'written') return next;
+      if (found === undefined) return current;
+      current = found;
+    }
+    return current;
+  }
+
+  /**
    * Replaces the entry if it still has `expectedVersion` (and meets `also`); `written`, or the entry found
-   * instead. The webhook receiver writes the job's delivery status into the same item without touching `version`
-   * (docs/webhooks.md): the Put is also conditional on the delivery version read, and when only that moved, it
-   * is made again over the delivery fields found, so a status recorded meanwhile is never overwritten.
+   * instead. Two kinds of write change the item without touching `version`: the webhook receiver's delivery
+   * status (docs/webhooks.md) and a refused body's note (`#noteRefusal`). The Put is also conditional on the
+   * versions of those fields as read, and when only they moved, it is made again over the fields found, so a
+   * status or a refusal recorded meanwhile is never overwritten.
    */
   async #replace(
     entry: LedgerEntry,
@@ -161,25 +199,19 @@ export class JobLedger {
   ): Promise<'written' | LedgerEntry | undefined> {
     let next = entry;
     let found: 'written' | LedgerEntry | undefined;
-    for (let round = 0; round < DELIVERY_MERGE_ROUNDS; round++) {
-      const delivery = (next as DeliveryFields).delivery_version;
+    for (let round = 0; round < SIDE_MERGE_ROUNDS; round++) {
+      const side = sideCondition(next);
       found = await this.#put(
         next,
-        [
-          'version = :expected',
-          delivery === undefined ? 'attribute_not_exists(delivery_version)' : 'delivery_version = :delivery',
-          ...(also ? [also.condition] : []),
-        ].join(' AND '),
-        {
-          ':expected': expectedVersion,
-          ...(delivery === undefined ? {} : { ':delivery': delivery }),
-          ...also?.values,
-        },
+        ['version = :expected', ...side.conditions, ...(also ? [also.condition] : [])].join(' AND '),
+        { ':expected': expectedVersion, ...side.values, ...also?.values },
       );
       if (found === 'written' || found === undefined || found.version !== expectedVersion) return found;
-      const moved = (found as DeliveryFields).delivery_version;
-      if (moved === delivery) return found;
-      next = withDeliveryOf(next, found);
+      const movedDelivery =
+        (found as DeliveryFields).delivery_version !== (next as DeliveryFields).delivery_version;
+      const movedRefusal = found.refused_count !== next.refused_count;
+      if (!movedDelivery && !movedRefusal) return found;
+      next = withSideFieldsOf(next, found);
     }
     return found;
   }
@@ -187,12 +219,15 @@ export class JobLedger {
   /**
    * Puts the entry under `condition`. Returns `written` when the item now holds this very write (the put, or its
    * first try whose answer was lost: the SDK retried, the retry failed the condition, and the item carries this
-   * write's `write_token`); else the entry that failed the condition (undefined if there is none).
+   * write's token: `write_token`, or what `isOwnWrite` looks for); else the entry that failed the condition
+   * (undefined if there is none).
    */
   async #put(
     entry: LedgerEntry,
     condition: string,
     values?: Record<string, unknown>,
+    isOwnWrite: (found: LedgerEntry) => boolean = (found) =>
+      found.write_token !== undefined && found.write_token === entry.write_token,
   ): Promise<'written' | LedgerEntry | undefined> {
     try {
       await this.#doc.send(
@@ -209,7 +244,7 @@ export class JobLedger {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       // DynamoDB hands back the item that failed the condition; an emulator without that feature costs a read.
       const found = error.Item ? (unmarshall(error.Item) as LedgerEntry) : await this.get(entry.job_id);
-      if (found?.write_token !== undefined && found.write_token === entry.write_token) return 'written';
+      if (found !== undefined && isOwnWrite(found)) return 'written';
       return found;
     }
   }
@@ -219,8 +254,8 @@ export class JobLedger {
   }
 }
 
-/** Rounds of the Put of an entry whose delivery status the webhook receiver keeps changing meanwhile. */
-const DELIVERY_MERGE_ROUNDS = 4;
+/** Rounds of the Put of an entry whose delivery status or refusals keep changing meanwhile. */
+const SIDE_MERGE_ROUNDS = 4;
 
 /** The fields of a job's entry that only the webhook receiver writes (shared/ledger/delivery.ts). */
 const DELIVERY_FIELDS = [
@@ -232,11 +267,33 @@ const DELIVERY_FIELDS = [
 ] as const;
 type DeliveryFields = { readonly delivery_version?: number };
 
-/** `entry` with the webhook receiver's fields as `found` holds them (absent ones removed). Pure. */
-function withDeliveryOf(entry: LedgerEntry, found: LedgerEntry): LedgerEntry {
+/** The fields of a job's entry that only a refused body's note writes (`JobLedger.#noteRefusal`). */
+const REFUSAL_FIELDS = ['refused_count', 'refused_body_hash', 'refused_at', 'refused_token'] as const;
+
+/**
+ * The conditions of a Put that must find the fields written beside `version` (the delivery status, the
+ * refusals) as `entry` holds them, and the values they name. Pure.
+ */
+function sideCondition(entry: LedgerEntry): { conditions: string[]; values: Record<string, unknown> } {
+  const delivery = (entry as DeliveryFields).delivery_version;
+  const refused = entry.refused_count;
+  return {
+    conditions: [
+      delivery === undefined ? 'attribute_not_exists(delivery_version)' : 'delivery_version = :delivery',
+      refused === undefined ? 'attribute_not_exists(refused_count)' : 'refused_count = :refused',
+    ],
+    values: {
+      ...(delivery === undefined ? {} : { ':delivery': delivery }),
+      ...(refused === undefined ? {} : { ':refused': refused }),
+    },
+  };
+}
+
+/** `entry` with the webhook receiver's and the refusals' fields as `found` holds them (absent ones removed). Pure. */
+function withSideFieldsOf(entry: LedgerEntry, found: LedgerEntry): LedgerEntry {
   const next: Record<string, unknown> = { ...entry };
   const source = found as unknown as Record<string, unknown>;
-  for (const field of DELIVERY_FIELDS) next[field] = source[field];
+  for (const field of [...DELIVERY_FIELDS, ...REFUSAL_FIELDS]) next[field] = source[field];
   return next as unknown as LedgerEntry;
 }
 

@@ -1,6 +1,6 @@
 import type { SenderConfig } from '#shared/config.ts';
 import type { SendAttempt } from '#shared/ecourtdate/client.ts';
-import type { SendJob } from '#shared/job.ts';
+import { fingerprintLabel, jobFingerprint, type SendJob } from '#shared/job.ts';
 import { type LedgerEntry, priorOf } from '#shared/ledger/ledger.ts';
 import type { DeadLetterReason, Outcome, RetryCause } from '#shared/outcome.ts';
 import {
@@ -183,15 +183,36 @@ function decideGated(
     case 'conflict':
       // This body was never tried: its facts are its own (nothing sent), not those of the job the id belongs to.
       return deadLetter(
-        {
-          ...base,
-          detail: `a job with this id and a different body is already known (${claim.entry.status}); this body was not sent: give each version of a message its own id`,
-        },
+        { ...base, detail: idConflictDetail(base.job as SendJob, claim.entry, ctx.now) },
         'id_conflict',
       );
     case 'dead_letter_again':
       return deadLetterAgain(context, claim.entry, base);
   }
+}
+
+/**
+ * The `detail` of a body refused `id_conflict` (docs/contract.md, "When a message changes"): which version was
+ * refused and when (its fingerprint, and the time the ledger noted, else `now`, epoch ms), which version holds the
+ * id and where it stands, and how to send the refused one. Never quotes the message or the recipient.
+ * @example idConflictDetail(job, entry, now) === 'this version (body q3Jd9x2LrT0a) was refused at
+ *   2027-12-01T14:00:00.000Z, not sent: the id cms-1 is held by a version with a different body (body Zx81..., delivered);
+ *   send this version under a new id (e.g. cms-1-v2); a redrive only conflicts again'
+ */
+export function idConflictDetail(job: SendJob, held: LedgerEntry, now: number): string {
+  const fingerprint = jobFingerprint(job);
+  const at = held.refused_body_hash === fingerprint && held.refused_at !== undefined ? held.refused_at : now;
+  return (
+    `this version (body ${fingerprintLabel(fingerprint)}) was refused at ${new Date(at).toISOString()}, not sent: ` +
+    `the id ${job.id} is held by a version with a different body (body ${fingerprintLabel(held.body_hash)}, ` +
+    `${held.status}); give each version of a message its own id: send this version under a new id ` +
+    `(e.g. ${versionedIdExample(job.id)}); a redrive only conflicts again`
+  );
+}
+
+/** The example of a new id in an `id_conflict` detail: the id with `-v2`, within the id's 128 characters. */
+function versionedIdExample(id: string): string {
+  return `${id.slice(0, 125)}-v2`;
 }
 
 /** A copy of a job that settled before: acknowledged without a send, its event published again. */

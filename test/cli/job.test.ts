@@ -104,6 +104,23 @@ beforeAll(async () => {
     outcome: { type: 'duplicate' },
   });
 
+  // The hearing moved: a second version of a delivered job came under the same id, and was refused id_conflict.
+  await attempt('cms-6-changed', T0, {
+    attempt: sent(),
+    lastStatus: '201',
+    outcome: { type: 'delivered', uuid: UUID },
+  });
+  for (const at of [T0 + MINUTE, T0 + 2 * MINUTE]) {
+    const refused = await ledger.claim({
+      jobId: 'cms-6-changed',
+      bodyHash: 'moved-to-0930-body-hash',
+      messageId: `msg-cms-6-v2-${at}`,
+      now: at,
+      leaseUntil: at + MINUTE,
+    });
+    if (refused.kind !== 'conflict') throw new Error(`expected a conflict, got ${refused.kind}`);
+  }
+
   const open = await ledger.claim({
     jobId: 'cms-3-open',
     bodyHash: 'hash-3',
@@ -173,6 +190,8 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
       first_attempt_at: '2026-12-01T15:00:00.000Z',
       last_status: 500,
       reason: 'unknown_outcome',
+      body: 'hash-cms-2-e',
+      refused_versions: null,
       history: [
         {
           at: '2026-12-01T15:00:00.500Z',
@@ -227,6 +246,28 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
     expect(text.stdout).toMatch(/^status {14}duplicate$/m);
     expect(text.stdout).toMatch(/^unknown outcome {5}no$/m);
     expect(JSON.parse(json.stdout)).toMatchObject({ status: 'duplicate', unknown_outcome: false });
+  });
+
+  it('a job whose id came again with another body: the accepted version stays, the refused one is shown', async () => {
+    const run = await job('cms-6-changed');
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^status {14}delivered$/m);
+    expect(run.stdout).toMatch(/^body {16}hash-cms-6-c \(the version that holds this id\)$/m);
+    expect(run.stdout).toMatch(
+      /^refused versions {4}2 records with another body, refused id_conflict and dead-lettered, not sent; the latest: body moved-to-093 at 2026-12-01T15:02:00\.000Z\. Send a new version under a new id/m,
+    );
+  });
+
+  it('--json: a refused version is counted with its fingerprint and time, the accepted one unchanged', async () => {
+    const run = await job('cms-6-changed', '--json');
+
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      status: 'delivered',
+      uuid: UUID,
+      body: 'hash-cms-6-c',
+      refused_versions: { count: 2, latest_body: 'moved-to-093', latest_at: '2026-12-01T15:02:00.000Z' },
+    });
   });
 
   it('a job whose first attempt is still open: in progress, no history yet', async () => {

@@ -147,6 +147,29 @@ describe('send FILE --via queue, against the SQS emulator', () => {
     expect(run.stderr).toContain(`${file}:3: id: expected 1-128 characters`);
     expect((await emulator.inspect(queue.name)).ready).toHaveLength(0);
   });
+
+  it("refuses a scheduled_at or expires_at without a time zone with the sender's own message, listing the accepted forms", async () => {
+    const file = await dir.file(
+      'jobs.jsonl',
+      [
+        jobLine('cms-10', '+15551230010', { expires_at: '2035-12-03 09:00:00' }),
+        JSON.stringify({
+          id: 'cms-11',
+          message: { to: '+15551230011', content: 'Court on Dec 3.', scheduled_at: '2035-12-01T10:00:00' },
+        }),
+      ].join('\n'),
+    );
+
+    const run = await relay('send', file, ...target);
+
+    expect(run.status).toBe(1);
+    const forms =
+      'expected an ISO 8601 date-time with its time zone: the local time with its UTC offset, such as ' +
+      '2027-12-01T10:00:00-05:00, or UTC with a Z, such as 2027-12-01T15:00:00Z; got a time without a time zone';
+    expect(run.stderr).toContain(`${file}:1: expires_at: ${forms}`);
+    expect(run.stderr).toContain(`${file}:2: message.scheduled_at: ${forms}`);
+    expect((await emulator.inspect(queue.name)).ready).toHaveLength(0);
+  });
 });
 
 describe('send FILE --via bus (EventBridge and CloudFormation mocked)', () => {

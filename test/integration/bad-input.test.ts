@@ -78,3 +78,26 @@ it('arbitrary bad bodies are each dead-lettered invalid_job naming the field; th
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   expect((await h.inspect()).inflight).toEqual([]);
 });
+
+it("a scheduled_at or expires_at without a time zone is dead-lettered invalid_job, unsent, with the same message as relay send's", async () => {
+  await h.drainDeadLetters();
+  const sendsBefore = h.sends().length;
+  await h.enqueue(jobBody({ id: 'no-zone-expires', expires_at: '2035-12-03 09:00:00' }));
+  await h.enqueue(jobBody({ id: 'no-zone-scheduled' }, { scheduled_at: '2035-12-01T10:00:00' }));
+  await h.runUntilQuiet(4);
+
+  const forms =
+    'expected an ISO 8601 date-time with its time zone: the local time with its UTC offset, such as ' +
+    '2027-12-01T10:00:00-05:00, or UTC with a Z, such as 2027-12-01T15:00:00Z; got a time without a time zone, ' +
+    'which the relay cannot place: give its offset or Z';
+  const letters = (await h.drainDeadLetters()).map((m) => [
+    attr(m, DLQ_ATTRIBUTE.jobId),
+    attr(m, DLQ_ATTRIBUTE.reason),
+    attr(m, DLQ_ATTRIBUTE.detail),
+  ]);
+  expect(letters.sort()).toEqual([
+    ['no-zone-expires', 'invalid_job', `expires_at: ${forms}`],
+    ['no-zone-scheduled', 'invalid_job', `message.scheduled_at: ${forms}`],
+  ]);
+  expect(h.sends()).toHaveLength(sendsBefore);
+});

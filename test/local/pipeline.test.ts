@@ -306,6 +306,36 @@ describe('npm start, in process', () => {
     ]);
   });
 
+  it('one id under two bodies: the refused row is dead-lettered id_conflict, never delivered, with no delivery status', async () => {
+    const moved = { message: { to: '+15551230406', content: 'Change: your hearing moved to 9:30 AM.' } };
+    const jobs = await dir.file(
+      'jobs.jsonl',
+      [jobLine('hearing-1', '+15551230406'), jobLine('hearing-1', '+15551230406', moved)].join('\n'),
+    );
+    const report = join(dir.path, 'report.json');
+    const { io, stdout } = testIO();
+
+    await main(['--jobs', jobs, '--report', report, '--state-dir', dir.path], io);
+
+    const result = await readReport(report);
+    expect(result.summary).toMatchObject({ jobs: 2, delivered: 1, dead_lettered: 1, unsettled: 0 });
+    const delivered = result.jobs.find((j) => j.outcome === 'delivered');
+    const refused = result.jobs.find((j) => j.outcome !== 'delivered');
+    expect(delivered).toMatchObject({ id: 'hearing-1', delivery_status: 'delivered' });
+    expect(refused).toMatchObject({
+      id: 'hearing-1',
+      outcome: 'dead_lettered',
+      reason: 'id_conflict',
+      attempts: 0,
+      uuid: null,
+      delivery_status: null,
+      delivery_history: [],
+    });
+    expect(stdout.text).toMatch(/^hearing-1\s+dead_lettered\s+id_conflict\s+0\s+-\s+this version \(body /m);
+    const deliveries = stdout.text.split("Delivery status from eCourtDate's webhooks")[1] ?? '';
+    expect(deliveries.match(/^hearing-1\s/gm)).toHaveLength(1);
+  });
+
   it('a job delivered by a 409 has no uuid: the summary says why it has no delivery status', async () => {
     const jobs = await dir.file(
       'jobs.jsonl',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SenderEvent } from '#local/pipeline/observability.ts';
 import { JobTracker, jobName } from '#local/pipeline/tracker.ts';
+import { jobFingerprint, parseJob } from '#shared/job.ts';
 import { ledgerEntry } from '#test/helpers/factories.ts';
 
 function event(kind: SenderEvent['kind'], messageId: string, extra: Partial<SenderEvent> = {}): SenderEvent {
@@ -77,6 +78,49 @@ describe('JobTracker', () => {
     });
     expect(tracker.jobs[1]).toMatchObject({ outcome: 'unsettled' });
     expect(tracker.unsettledIds()).toEqual(['job-2']);
+  });
+
+  describe('two lines with one id and two bodies (docs/contract.md, "When a message changes")', () => {
+    const atNine = JSON.stringify({
+      id: 'job-1',
+      message: { to: '+15551230001', content: 'Court at 9:00.' },
+    });
+    const moved = JSON.stringify({ id: 'job-1', message: { to: '+15551230001', content: 'Court at 9:30.' } });
+    const hash = (body: string) => jobFingerprint(parseJob(body));
+
+    it('the ledger settles only the line whose body it holds; the one it refused is dead-lettered id_conflict', () => {
+      const tracker = new JobTracker(() => 0);
+      tracker.add({ line: 1, body: atNine, id: 'job-1' }, 'm-1');
+      tracker.add({ line: 2, body: moved, id: 'job-1' }, 'm-2');
+
+      tracker.settleFromLedger(
+        ledgerEntry({
+          job_id: 'job-1',
+          status: 'delivered',
+          uuid: 'u-1',
+          body_hash: hash(atNine),
+          refused_count: 1,
+          refused_body_hash: hash(moved),
+          refused_at: Date.UTC(2027, 11, 1, 14),
+        }),
+      );
+
+      expect(tracker.jobs[0]).toMatchObject({ outcome: 'delivered', uuid: 'u-1' });
+      expect(tracker.jobs[1]).toMatchObject({ outcome: 'dead_lettered', reason: 'id_conflict', uuid: null });
+      expect(tracker.jobs[1]?.detail).toContain('was refused at 2027-12-01T14:00:00.000Z');
+      expect(tracker.counts()).toMatchObject({ delivered: 1, deadLettered: 1 });
+    });
+
+    it('a line whose body the ledger neither holds nor refused stays unsettled, never delivered', () => {
+      const tracker = new JobTracker(() => 0);
+      tracker.add({ line: 2, body: moved, id: 'job-1' }, 'm-2');
+
+      tracker.settleFromLedger(
+        ledgerEntry({ job_id: 'job-1', status: 'delivered', body_hash: hash(atNine) }),
+      );
+
+      expect(tracker.jobs[0]).toMatchObject({ outcome: 'unsettled' });
+    });
   });
 
   it('follows a copy that another instance handled and deleted before the original was reported', () => {

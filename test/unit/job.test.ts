@@ -206,20 +206,6 @@ describe('parseJob / validateJob: the send job contract', () => {
       expect(validateJob(jobBody({}, { scheduled_at: input })).message.scheduled_at).toBe(expected);
     });
 
-    it('passes a value already in eCourtDate form through as is', () => {
-      expect(validateJob(jobBody({}, { scheduled_at: '2026-12-01 15:00:00' })).message.scheduled_at).toBe(
-        '2026-12-01 15:00:00',
-      );
-    });
-
-    it('rejects a local time without a zone: it would be ambiguous', () => {
-      const error = expectRejected(
-        jobBody({}, { scheduled_at: '2026-12-01T10:00:00' }),
-        'message.scheduled_at',
-      );
-      expect(error.message).toContain('time zone');
-    });
-
     it.each(['2026-02-30T10:00:00Z', '2026-02-30 10:00:00', '2026-13-01T10:00:00Z', '2026-04-31T10:00:00Z'])(
       'rejects the impossible date %s',
       (scheduled_at) => {
@@ -284,6 +270,48 @@ describe('parseJob / validateJob: the send job contract', () => {
         expectRejected(jobBody({ expires_at }), 'expires_at');
       },
     );
+  });
+
+  describe('times without a time zone, in message.scheduled_at and expires_at alike', () => {
+    const fields = [
+      ['message.scheduled_at', (value: unknown) => jobBody({}, { scheduled_at: value })],
+      ['expires_at', (value: unknown) => jobBody({ expires_at: value })],
+    ] as const;
+    const zoneless = [
+      '2027-12-01 10:00:00',
+      '2027-12-01T10:00:00',
+      '2027-12-01T10:00',
+      '2027-12-01 10:00:00.5',
+    ];
+
+    it.each(fields.flatMap(([field, body]) => zoneless.map((value) => [field, value, body] as const)))(
+      '%s refuses %s and lists the accepted forms',
+      (field, value, body) => {
+        const error = expectRejected(body(value), field);
+        expect(error.message).toBe(
+          `${field}: expected an ISO 8601 date-time with its time zone: the local time with its UTC offset, such as ` +
+            '2027-12-01T10:00:00-05:00, or UTC with a Z, such as 2027-12-01T15:00:00Z; got a time without a time ' +
+            'zone, which the relay cannot place: give its offset or Z',
+        );
+      },
+    );
+
+    it('both fields refuse text that is no date-time with the same list of accepted forms', () => {
+      const [scheduled, expires] = fields.map(
+        ([field, body]) => expectRejected(body('Dec 1'), field).message,
+      );
+      expect(scheduled?.replace('message.scheduled_at: ', '')).toBe(expires?.replace('expires_at: ', ''));
+      expect(expires).toContain('2027-12-01T10:00:00-05:00');
+      expect(expires).toContain('2027-12-01T15:00:00Z');
+    });
+
+    it('both fields read a local time with its offset as the same instant', () => {
+      const job = validateJob(
+        jobBody({ expires_at: '2027-12-01T10:00:00-05:00' }, { scheduled_at: '2027-12-01T10:00:00-05:00' }),
+      );
+      expect(job.expiresAt).toBe(Date.UTC(2027, 11, 1, 15));
+      expect(job.message.scheduled_at).toBe('2027-12-01 15:00:00');
+    });
   });
 
   it.each([

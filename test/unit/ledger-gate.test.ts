@@ -967,8 +967,27 @@ describe('JobLedger: one conditional write to claim, one to settle (DynamoDB moc
     await ledger.settle({ entry: result.entry, now: input.now + SECOND, outcome: { type: 'delivered' } });
     expect(doc.calls()).toHaveLength(2);
     expect(doc.commandCalls(PutCommand)[1]?.args[0].input).toMatchObject({
-      ConditionExpression: 'version = :expected AND attribute_not_exists(delivery_version)',
+      ConditionExpression:
+        'version = :expected AND attribute_not_exists(delivery_version) AND attribute_not_exists(refused_count)',
       ExpressionAttributeValues: { ':expected': 1 },
+    });
+  });
+
+  it('an id conflict costs the failed write and one note of the refused body, which leaves the version as found', async () => {
+    const existing = ledgerEntry({ version: 3, status: 'delivered', refused_count: 1 });
+    doc.on(PutCommand).rejectsOnce(conditionFailed(existing)).resolves({});
+    const result = await ledger.claim({ ...input, bodyHash: 'another-body' });
+    expect(result).toMatchObject({
+      kind: 'conflict',
+      entry: { version: 3, refused_count: 2, refused_body_hash: 'another-body', refused_at: input.now },
+    });
+    expect(doc.calls()).toHaveLength(2);
+    const note = doc.commandCalls(PutCommand)[1]?.args[0].input;
+    expect(note).toMatchObject({
+      ConditionExpression:
+        'version = :expected AND attribute_not_exists(delivery_version) AND refused_count = :refused',
+      ExpressionAttributeValues: { ':expected': 3, ':refused': 1 },
+      Item: { ...existing, refused_count: 2, refused_body_hash: 'another-body' },
     });
   });
 
