@@ -1,7 +1,7 @@
 import type { JobLine } from '#local/pipeline/jobs-file.ts';
 import type { SenderEvent } from '#local/pipeline/observability.ts';
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
-import { invalidIdLabel } from '#shared/job.ts';
+import { invalidIdLabel, jobFingerprint, parseJob } from '#shared/job.ts';
 import type { LedgerEntry } from '#shared/ledger/ledger.ts';
 
 export type JobOutcome = 'delivered' | 'duplicate' | 'dead_lettered' | 'unsettled';
@@ -12,6 +12,12 @@ export interface JobState {
   readonly line: number;
   /** The job's `id`; undefined for a line without a readable one (not JSON, or a malformed id). */
   readonly id: string | undefined;
+  /**
+   * The first line holding the same job (the same `id` and body, however spelled): this line is one more message
+   * of that job, which the ledger sends once. Undefined for a job's first line, and for any line that is not a
+   * valid job.
+   */
+  readonly copyOfLine?: number | undefined;
   /** For a line without a readable id: `(invalid id "...")` or `(no id)` (`invalidIdLabel`). */
   readonly invalidIdLabel?: string | undefined;
   /** The SQS message id of the job on the send queue; a re-queued copy takes over the new one. */
@@ -45,6 +51,30 @@ export function jobName(job: Pick<JobState, 'id' | 'line' | 'invalidIdLabel'>): 
   return job.id ?? `${job.invalidIdLabel ?? '(no id)'} line ${job.line}`;
 }
 
+/**
+ * The jobs of a run, each with its outcome: one per job, not per line (a line holding the same job as an earlier
+ * line is one more message of that job, `copyOfLine`). A job is settled once every line of it is; until then it is
+ * `unsettled`, and then its outcome is its first line's (the ledger settles a job once, and a copy of it finds it
+ * so). In the lines' order.
+ */
+export function jobsOf(
+  lines: readonly JobState[],
+): { readonly job: JobState; readonly outcome: JobOutcome; readonly reason: string | null }[] {
+  const copies = new Map<number, JobState[]>();
+  for (const line of lines) {
+    if (line.copyOfLine === undefined) continue;
+    copies.set(line.copyOfLine, [...(copies.get(line.copyOfLine) ?? []), line]);
+  }
+  return lines
+    .filter((line) => line.copyOfLine === undefined)
+    .map((job) => {
+      const unsettled = [job, ...(copies.get(job.line) ?? [])].some((line) => line.outcome === 'unsettled');
+      return unsettled
+        ? { job, outcome: 'unsettled' as const, reason: null }
+        : { job, outcome: job.outcome, reason: job.reason };
+    });
+}
+
 export interface TrackerCounts {
   readonly total: number;
   readonly settled: number;
@@ -66,6 +96,8 @@ export interface TrackerCounts {
 export class JobTracker {
   readonly #jobs: JobState[] = [];
   readonly #byMessageId = new Map<string, JobState>();
+  /** The first line of each job, by its id and fingerprint (`copyOfLine`). */
+  readonly #firstLines = new Map<string, number>();
   /**
    * Events (and deletions) of records this run does not know yet. A re-queued copy can be received, handled and
    * deleted by another instance before the invocation that made it has reported (it reports once its whole
@@ -82,9 +114,13 @@ export class JobTracker {
 
   /** Registers a job that was put on the send queue as message `messageId`. */
   add(line: JobLine, messageId: string, enqueuedAt: number = this.#now()): JobState {
+    const sameJob = sameJobKey(line.body);
+    const copyOfLine = sameJob === undefined ? undefined : this.#firstLines.get(sameJob);
+    if (sameJob !== undefined && copyOfLine === undefined) this.#firstLines.set(sameJob, line.line);
     const job: JobState = {
       line: line.line,
       id: line.id,
+      copyOfLine,
       invalidIdLabel: line.id === undefined ? invalidIdLabel(line.body) : undefined,
       messageId,
       enqueuedAt,
@@ -167,21 +203,23 @@ export class JobTracker {
     return oldest;
   }
 
+  /** The run's jobs by outcome, each job counted once however many lines hold it (`jobsOf`). */
   counts(): TrackerCounts {
     let delivered = 0;
     let duplicate = 0;
     let deadLettered = 0;
     let retrying = 0;
     let waiting = 0;
-    for (const job of this.#jobs) {
-      if (job.outcome === 'delivered') delivered += 1;
-      else if (job.outcome === 'duplicate') duplicate += 1;
-      else if (job.outcome === 'dead_lettered') deadLettered += 1;
+    const jobs = jobsOf(this.#jobs);
+    for (const { job, outcome } of jobs) {
+      if (outcome === 'delivered') delivered += 1;
+      else if (outcome === 'duplicate') duplicate += 1;
+      else if (outcome === 'dead_lettered') deadLettered += 1;
       else if (job.lastEvent === undefined) waiting += 1;
       else retrying += 1;
     }
     const settled = delivered + duplicate + deadLettered;
-    return { total: this.#jobs.length, settled, delivered, duplicate, deadLettered, retrying, waiting };
+    return { total: jobs.length, settled, delivered, duplicate, deadLettered, retrying, waiting };
   }
 
   allSettled(): boolean {
@@ -251,5 +289,15 @@ export class JobTracker {
     job.reason = reason;
     job.settledAt = this.#now();
     this.onSettled?.(job);
+  }
+}
+
+/** What makes two lines one job: its id and fingerprint; undefined for a line that is not a valid job. */
+function sameJobKey(body: string): string | undefined {
+  try {
+    const job = parseJob(body);
+    return `${job.id}\n${jobFingerprint(job)}`;
+  } catch {
+    return undefined;
   }
 }
