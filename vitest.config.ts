@@ -1,4 +1,13 @@
 import { defineConfig } from 'vitest/config';
+import { disableDefaultColors } from 'vitest/node';
+
+// Vitest colours its output even when stdout is a pipe or a file (its colour library no longer asks whether stdout
+// is a terminal): `npm test | cat`, `> test.log` and CI logs get plain text; a terminal keeps its colours.
+// `FORCE_TTY=false` tells the test workers the same; FORCE_COLOR still forces colours.
+if (!process.stdout.isTTY && !('FORCE_COLOR' in process.env)) {
+  disableDefaultColors();
+  process.env.FORCE_TTY ??= 'false';
+}
 
 /**
  * Files that measure time as Lambda and SQS would (a pacer's minute, a function timeout, a scaled chaos run,

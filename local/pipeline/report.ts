@@ -1,6 +1,6 @@
 import type { AlarmState } from '#local/cloudwatch/alarm-evaluation.ts';
 import type { AlarmOutcome } from '#local/cloudwatch/alarms.ts';
-import { type JobOutcome, type JobState, jobName } from '#local/pipeline/tracker.ts';
+import { type JobOutcome, type JobState, jobName, jobsOf } from '#local/pipeline/tracker.ts';
 import { describeDelivery } from '#local/pipeline/webhook-report.ts';
 import { formatTable } from '#local/terminal/table.ts';
 import type { JobDelivery } from '#shared/ledger/delivery.ts';
@@ -17,6 +17,7 @@ export type RunEnd = 'settled' | 'timed_out' | 'interrupted' | 'unreachable';
  */
 export interface RunReport {
   readonly ended: RunEnd;
+  /** Each job once, however many lines of the jobs file hold it (`copy_of_line`). */
   readonly summary: {
     readonly jobs: number;
     readonly delivered: number;
@@ -29,6 +30,9 @@ export interface RunReport {
     readonly id: string | null;
     /** 1-based line of the jobs file. */
     readonly line: number;
+    /** The first line holding the same job (same `id` and body): this line is one more message of it; else null. */
+    readonly copy_of_line: number | null;
+    /** What became of this line's message. */
     readonly outcome: JobOutcome;
     readonly reason: string | null;
     /** Requests sent to the messages endpoint for the job. */
@@ -63,11 +67,12 @@ export function buildReport(
   ended: RunEnd,
   deliveries: ReadonlyMap<string, JobDelivery> = new Map(),
 ): RunReport {
-  const count = (outcome: JobOutcome) => jobs.filter((job) => job.outcome === outcome).length;
+  const distinct = jobsOf(jobs);
+  const count = (outcome: JobOutcome) => distinct.filter((job) => job.outcome === outcome).length;
   return {
     ended,
     summary: {
-      jobs: jobs.length,
+      jobs: distinct.length,
       delivered: count('delivered'),
       duplicate: count('duplicate'),
       dead_lettered: count('dead_lettered'),
@@ -76,6 +81,7 @@ export function buildReport(
     jobs: jobs.map((job) => ({
       id: job.id ?? null,
       line: job.line,
+      copy_of_line: job.copyOfLine ?? null,
       outcome: job.outcome,
       reason: job.reason,
       attempts: job.attempts,
@@ -166,8 +172,8 @@ export function renderSummary(context: SummaryContext): string {
   lines.push('');
 
   const reasons = new Map<string, number>();
-  for (const job of jobs) {
-    if (job.outcome !== 'dead_lettered') continue;
+  for (const { job, outcome } of jobsOf(jobs)) {
+    if (outcome !== 'dead_lettered') continue;
     const reason = job.reason ?? 'moved by SQS redrive';
     reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
   }
@@ -205,7 +211,9 @@ export function renderSummary(context: SummaryContext): string {
   lines.push('');
 
   if (context.deliveries !== undefined) {
-    const sent = jobs.filter((job) => job.outcome === 'delivered' && job.id !== undefined);
+    const sent = jobs.filter(
+      (job) => job.outcome === 'delivered' && job.id !== undefined && job.copyOfLine === undefined,
+    );
     lines.push("Delivery status from eCourtDate's webhooks (docs/webhooks.md):");
     lines.push(
       sent.length === 0
@@ -266,12 +274,19 @@ function deliveryCell(job: JobState, deliveries: ReadonlyMap<string, JobDelivery
 }
 
 /**
- * Why a job ended as it did, for the summary's last column: the sender's detail and eCourtDate's answer, shown
- * for dead-lettered and unsettled jobs (a delivered job needs no explanation).
+ * Why a line's job ended as it did, for the summary's last column: for a line holding the same job as an earlier
+ * one, that line; else the sender's detail and eCourtDate's answer, shown for dead-lettered and unsettled jobs (a
+ * delivered job needs no explanation).
  */
 function why(job: JobState): string {
-  if (job.outcome === 'delivered' || job.outcome === 'duplicate') return '';
-  const parts = [job.detail, job.responseExcerpt === null ? null : `eCourtDate: ${job.responseExcerpt}`];
+  const copy = job.copyOfLine === undefined ? null : `the same job as line ${job.copyOfLine}`;
+  if (job.outcome === 'delivered' || job.outcome === 'duplicate')
+    return copy === null ? '' : `${copy}: sent once`;
+  const parts = [
+    copy,
+    job.detail,
+    job.responseExcerpt === null ? null : `eCourtDate: ${job.responseExcerpt}`,
+  ];
   return parts.filter((part) => part !== null && part !== '').join('; ');
 }
 

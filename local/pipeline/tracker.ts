@@ -15,6 +15,12 @@ export interface JobState {
   readonly id: string | undefined;
   /** The line's text, as put on the send queue: which version of a job it is (`jobFingerprint`). */
   readonly body: string;
+  /**
+   * The first line holding the same job (the same `id` and body, however spelled): this line is one more message
+   * of that job, which the ledger sends once. Undefined for a job's first line, and for any line that is not a
+   * valid job.
+   */
+  readonly copyOfLine?: number | undefined;
   /** For a line without a readable id: `(invalid id "...")` or `(no id)` (`invalidIdLabel`). */
   readonly invalidIdLabel?: string | undefined;
   /** The SQS message id of the job on the send queue; a re-queued copy takes over the new one. */
@@ -48,6 +54,30 @@ export function jobName(job: Pick<JobState, 'id' | 'line' | 'invalidIdLabel'>): 
   return job.id ?? `${job.invalidIdLabel ?? '(no id)'} line ${job.line}`;
 }
 
+/**
+ * The jobs of a run, each with its outcome: one per job, not per line (a line holding the same job as an earlier
+ * line is one more message of that job, `copyOfLine`). A job is settled once every line of it is; until then it is
+ * `unsettled`, and then its outcome is its first line's (the ledger settles a job once, and a copy of it finds it
+ * so). In the lines' order.
+ */
+export function jobsOf(
+  lines: readonly JobState[],
+): { readonly job: JobState; readonly outcome: JobOutcome; readonly reason: string | null }[] {
+  const copies = new Map<number, JobState[]>();
+  for (const line of lines) {
+    if (line.copyOfLine === undefined) continue;
+    copies.set(line.copyOfLine, [...(copies.get(line.copyOfLine) ?? []), line]);
+  }
+  return lines
+    .filter((line) => line.copyOfLine === undefined)
+    .map((job) => {
+      const unsettled = [job, ...(copies.get(job.line) ?? [])].some((line) => line.outcome === 'unsettled');
+      return unsettled
+        ? { job, outcome: 'unsettled' as const, reason: null }
+        : { job, outcome: job.outcome, reason: job.reason };
+    });
+}
+
 export interface TrackerCounts {
   readonly total: number;
   readonly settled: number;
@@ -69,6 +99,8 @@ export interface TrackerCounts {
 export class JobTracker {
   readonly #jobs: JobState[] = [];
   readonly #byMessageId = new Map<string, JobState>();
+  /** The first line of each job, by its id and fingerprint (`copyOfLine`). */
+  readonly #firstLines = new Map<string, number>();
   /**
    * Events (and deletions) of records this run does not know yet. A re-queued copy can be received, handled and
    * deleted by another instance before the invocation that made it has reported (it reports once its whole
@@ -85,10 +117,14 @@ export class JobTracker {
 
   /** Registers a job that was put on the send queue as message `messageId`. */
   add(line: JobLine, messageId: string, enqueuedAt: number = this.#now()): JobState {
+    const sameJob = sameJobKey(line.body);
+    const copyOfLine = sameJob === undefined ? undefined : this.#firstLines.get(sameJob);
+    if (sameJob !== undefined && copyOfLine === undefined) this.#firstLines.set(sameJob, line.line);
     const job: JobState = {
       line: line.line,
       id: line.id,
       body: line.body,
+      copyOfLine,
       invalidIdLabel: line.id === undefined ? invalidIdLabel(line.body) : undefined,
       messageId,
       enqueuedAt,
@@ -171,21 +207,23 @@ export class JobTracker {
     return oldest;
   }
 
+  /** The run's jobs by outcome, each job counted once however many lines hold it (`jobsOf`). */
   counts(): TrackerCounts {
     let delivered = 0;
     let duplicate = 0;
     let deadLettered = 0;
     let retrying = 0;
     let waiting = 0;
-    for (const job of this.#jobs) {
-      if (job.outcome === 'delivered') delivered += 1;
-      else if (job.outcome === 'duplicate') duplicate += 1;
-      else if (job.outcome === 'dead_lettered') deadLettered += 1;
+    const jobs = jobsOf(this.#jobs);
+    for (const { job, outcome } of jobs) {
+      if (outcome === 'delivered') delivered += 1;
+      else if (outcome === 'duplicate') duplicate += 1;
+      else if (outcome === 'dead_lettered') deadLettered += 1;
       else if (job.lastEvent === undefined) waiting += 1;
       else retrying += 1;
     }
     const settled = delivered + duplicate + deadLettered;
-    return { total: this.#jobs.length, settled, delivered, duplicate, deadLettered, retrying, waiting };
+    return { total: jobs.length, settled, delivered, duplicate, deadLettered, retrying, waiting };
   }
 
   allSettled(): boolean {
@@ -276,4 +314,10 @@ function parsedJob(body: string): { readonly job: SendJob; readonly fingerprint:
   } catch {
     return undefined;
   }
+}
+
+/** What makes two lines one job: its id and fingerprint; undefined for a line that is not a valid job. */
+function sameJobKey(body: string): string | undefined {
+  const parsed = parsedJob(body);
+  return parsed === undefined ? undefined : `${parsed.job.id}\n${parsed.fingerprint}`;
 }

@@ -168,14 +168,9 @@ function decideGated(
     case 'busy':
       return retry(context, base, scaled(5, config), 'in_flight', ctx);
     case 'in_flight':
-      // Another instance holds the job: come back once its lease is over, when it has settled or is lost.
-      return retry(
-        context,
-        factsOf(base, claim.entry),
-        untilSeconds(claim.until, ctx) + scaled(5, config),
-        'in_flight',
-        ctx,
-      );
+      // Another copy holds the job's attempt: look again soon (it usually settles within a request), never later
+      // than its lease's end, when it has settled or is lost (docs/ledger.md, "One attempt at a time per job").
+      return retry(context, factsOf(base, claim.entry), inFlightRecheckSeconds(claim, ctx), 'in_flight', ctx);
     case 'not_due':
       return retry(context, factsOf(base, claim.entry), untilSeconds(claim.until, ctx), 'not_due', ctx);
     case 'settled':
@@ -213,6 +208,28 @@ export function idConflictDetail(job: SendJob, held: LedgerEntry, now: number): 
 /** The example of a new id in an `id_conflict` detail: the id with `-v2`, within the id's 128 characters. */
 function versionedIdExample(id: string): string {
   return `${id.slice(0, 125)}-v2`;
+}
+
+/** The shortest look again at a job whose attempt another copy holds, seconds before time scaling. */
+export const IN_FLIGHT_RECHECK_SECONDS = 5;
+
+/**
+ * How long a copy that found the job's attempt held by another copy (`in_flight`, lease until `claim.until`,
+ * epoch ms) is hidden, whole seconds: as long as the attempt has been open so far (`attempt_started_at`), at least
+ * `IN_FLIGHT_RECHECK_SECONDS` (scaled), and never past the lease's end plus that much. An attempt is one request
+ * and a settle, so most copies find the job settled at the first look; one that stays open is looked at after
+ * doubling waits, a handful of receives per lease, which the fresh copies of `retryDecision` keep from SQS's
+ * `maxReceiveCount` (docs/ledger.md, "One attempt at a time per job"). Pure.
+ */
+export function inFlightRecheckSeconds(
+  claim: { readonly entry: LedgerEntry; readonly until: number },
+  ctx: DecideContext,
+): number {
+  const step = scaled(IN_FLIGHT_RECHECK_SECONDS, ctx.config);
+  const leaseEnd = untilSeconds(claim.until, ctx) + step;
+  const startedAt = claim.entry.attempt_started_at ?? claim.entry.updated_at;
+  const openSeconds = Math.ceil(Math.max(ctx.now - startedAt, 0) / 1000);
+  return Math.min(leaseEnd, Math.max(step, openSeconds));
 }
 
 /** A copy of a job that settled before: acknowledged without a send, its event published again. */

@@ -16,6 +16,7 @@ import { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
+import { peekJobId } from '#shared/job.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { deployedStage } from '#shared/metric-names.ts';
@@ -89,7 +90,7 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
       deadlineAt: now() + (remaining ?? chainMs),
       waitUntil: remaining === undefined ? undefined : now() + Math.max(remaining - chainMs, 0),
     };
-    const settlements = await Promise.all(event.Records.map((record) => settle(record, budget)));
+    const settlements = await settleByJob(event.Records, (record) => settle(record, budget));
     try {
       deps.onSettled?.(settlements);
     } catch {
@@ -111,6 +112,34 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
       .use(injectLambdaContext(runtime.logger, { logEvent: false }))
       .use(logMetrics(runtime.metrics, { captureColdStartMetric: true }))
       .use(runtime.traced)
+  );
+}
+
+/**
+ * Settles a batch's records concurrently, except copies of one job (bodies with the same `id`, an exact duplicate
+ * or not): those run one after another in the batch's order, so that a twin is judged once the copy before it
+ * has settled (acknowledged as already delivered, or hidden until the job's next attempt) instead of finding that
+ * copy's attempt in flight and spending a receive (docs/ledger.md, "One attempt at a time per job"). A body
+ * without a readable id runs on its own. Resolves to the settlements in the batch's order; rejects as `settle`
+ * does.
+ */
+export async function settleByJob<T>(
+  records: readonly SQSRecord[],
+  settle: (record: SQSRecord) => Promise<T>,
+): Promise<T[]> {
+  const lastOfJob = new Map<string, Promise<unknown>>();
+  return Promise.all(
+    records.map((record) => {
+      const jobId = peekJobId(record.body);
+      if (jobId === undefined) return settle(record);
+      const before = lastOfJob.get(jobId) ?? Promise.resolve();
+      const settled = before.then(() => settle(record));
+      lastOfJob.set(
+        jobId,
+        settled.catch(() => undefined),
+      );
+      return settled;
+    }),
   );
 }
 

@@ -1,6 +1,6 @@
 /**
  * The chaos suite's faults and its seeded plan of jobs. Every row of the response table in docs/contract.md
- * ("What each response does") is a fault here, plus the fault kinds of issue 8 that production integrations
+ * ("What each response does") is a fault here, plus the fault kinds that production integrations
  * meet: 5xx answers after the message was created, 408, 503 with Retry-After, 429 with every form of wait
  * hint, hostile response bodies, secret and token outages, and instances killed before or after a send.
  */

@@ -8,7 +8,7 @@ import { type ChaosFigures, renderFigures } from '#test/chaos/summary.ts';
 const HELP = `Usage: npm run chaos -- [options]
 
 Runs the chaos suite (test/chaos/): the mixed-faults run (seeded jobs against every response of the table and
-the fault kinds of issue 8, with instances killed, secret and token outages, SQS redeliveries and copies, lost
+the fault kinds production integrations meet, with instances killed, secret and token outages, SQS redeliveries and copies, lost
 DynamoDB answers, outages of DynamoDB, SQS and EventBridge, slow DynamoDB and a stalled secret read that outlive
 the function timeout, eCourtDate's webhooks, a redrive of the dead-letter queue and replays after the dedupe
 window) and the 429 storm. Prints each run's figures; they are also written

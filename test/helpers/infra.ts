@@ -48,8 +48,27 @@ export function synthRelay(
       ...context,
     },
   });
-  const stack = buildRelayApp(app);
+  // CDK bundles as it builds the stack's assets.
+  const stack = options.bundle ? withoutBundlingProgress(() => buildRelayApp(app)) : buildRelayApp(app);
   return { app, stack, template: Template.fromStack(stack) };
+}
+
+/**
+ * Runs `synth` without CDK's `Bundling asset <path>...` progress lines on stderr, which CDK writes for every
+ * bundled asset whatever the log level (the test output stays quiet). Everything else written to stderr, a
+ * failed bundle's esbuild errors included, passes through. Returns what `synth` returns.
+ */
+export function withoutBundlingProgress<T>(synth: () => T): T {
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: unknown, ...rest: unknown[]) =>
+    typeof chunk === 'string' && /^Bundling asset .*\.\.\.\n$/.test(chunk)
+      ? true
+      : Reflect.apply(write, process.stderr, [chunk, ...rest])) as typeof process.stderr.write;
+  try {
+    return synth();
+  } finally {
+    process.stderr.write = write;
+  }
 }
 
 /** The one resource of a type whose properties match, with its logical id. Fails unless exactly one matches. */

@@ -99,7 +99,7 @@ function appliedThenRefused(
       await next(args);
       throw throttling();
     },
-    { step: 'deserialize', name: `reviewFault${++middlewareCount}` },
+    { step: 'deserialize', name: `injectedFault${++middlewareCount}` },
   );
   return () => spoiled.size;
 }
@@ -123,7 +123,7 @@ function sqsRefuses(
         $metadata: { httpStatusCode: 503 },
       });
     },
-    { step: 'initialize', name: `reviewSqsFault${++middlewareCount}` },
+    { step: 'initialize', name: `injectedSqsFault${++middlewareCount}` },
   );
   return () => refused;
 }
@@ -991,7 +991,7 @@ describe('waits and calls inside an attempt', () => {
               vi.setSystemTime(Date.now() + AWS_CALL_MS);
               return next(args);
             },
-            { step: 'initialize', name: `reviewSlowSecrets${++middlewareCount}` },
+            { step: 'initialize', name: `slowSecrets${++middlewareCount}` },
           );
           clients.dynamodb.middlewareStack.add(
             (next) => async (args) => {
@@ -1004,7 +1004,7 @@ describe('waits and calls inside an attempt', () => {
               }
               return next(args);
             },
-            { step: 'initialize', name: `reviewSlowDynamo${++middlewareCount}` },
+            { step: 'initialize', name: `slowDynamo${++middlewareCount}` },
           );
         },
       });

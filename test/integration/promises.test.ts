@@ -1,6 +1,6 @@
 /**
- * The relay's promises under the faults production integrations meet (issue "Keep every promise under real SQS
- * limits"): each test drives the real sender handler against the strict SQS layer, the simulator, the Secrets
+ * The relay's promises under the faults production integrations meet, within real SQS limits (docs/sqs-limits.md):
+ * each test drives the real sender handler against the strict SQS layer, the simulator, the Secrets
  * Manager stand-in and the DynamoDB emulator, and checks what eCourtDate received, what the ledger holds and
  * what reached the dead-letter queue.
  */

@@ -76,6 +76,7 @@ describe('npm start, in process', () => {
     expect(Object.keys(result.jobs[0] ?? {})).toEqual([
       'id',
       'line',
+      'copy_of_line',
       'outcome',
       'reason',
       'attempts',
@@ -96,6 +97,31 @@ describe('npm start, in process', () => {
     expect(state[ALARM_ID.deadLetterQueue]).toBe('ALARM');
     expect(state[ALARM_ID.authFailing]).toBe('OK');
     expect(state[ALARM_ID.eventsDeadLetterQueue]).toBe('INSUFFICIENT_DATA');
+  });
+
+  it('an exact duplicate line settles within the run as the same job, sent once and counted once', async () => {
+    const line = jobLine('twice', '+15551230103');
+    const jobs = await dir.file('jobs.jsonl', [line, line].join('\n'));
+    const report = join(dir.path, 'report.json');
+    const { io, stdout } = testIO();
+
+    const status = await main(['--jobs', jobs, '--report', report, '--state-dir', dir.path], io);
+
+    expect(status).toBe(0);
+    const result = await readReport(report);
+    expect(result.ended).toBe('settled');
+    expect(result.summary).toEqual({ jobs: 1, delivered: 1, duplicate: 0, dead_lettered: 0, unsettled: 0 });
+    // Both messages' fates: the first line's was sent, the second found the job delivered (same uuid, no send).
+    expect(result.jobs.map((j) => [j.line, j.copy_of_line, j.outcome, j.attempts])).toEqual([
+      [1, null, 'delivered', 1],
+      [2, 1, 'delivered', 1],
+    ]);
+    expect(result.jobs[1]?.uuid).toBe(result.jobs[0]?.uuid);
+    expect(result.api_calls.send).toBe(1);
+    const state = Object.fromEntries(result.alarms.map((a) => [a.name, a.state]));
+    expect(state[ALARM_ID.oldestMessage]).not.toBe('ALARM');
+    expect(stdout.text).toContain('the same job as line 1: sent once');
+    expect(stdout.text).toMatch(/^1 job against/m);
   });
 
   it("says why each job failed, in the summary and the report: the detail and eCourtDate's answer", async () => {

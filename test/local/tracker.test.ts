@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { SenderEvent } from '#local/pipeline/observability.ts';
 import { JobTracker, jobName } from '#local/pipeline/tracker.ts';
 import { jobFingerprint, parseJob } from '#shared/job.ts';
-import { ledgerEntry } from '#test/helpers/factories.ts';
+import { jobBody, ledgerEntry } from '#test/helpers/factories.ts';
 
 function event(kind: SenderEvent['kind'], messageId: string, extra: Partial<SenderEvent> = {}): SenderEvent {
   return {
@@ -25,6 +25,35 @@ function event(kind: SenderEvent['kind'], messageId: string, extra: Partial<Send
 }
 
 describe('JobTracker', () => {
+  it('counts two lines of the same job (same id and body, however spelled) as one job, settled once both are', () => {
+    const tracker = new JobTracker(() => 0);
+    const body = jobBody({ id: 'job-1' });
+    const respelled = JSON.stringify({ message: body.message, id: 'job-1' });
+    tracker.add({ line: 1, body: JSON.stringify(body), id: 'job-1' }, 'first');
+    tracker.add({ line: 2, body: respelled, id: 'job-1' }, 'twin');
+    tracker.add({ line: 3, body: JSON.stringify({ ...body, id: 'job-2' }), id: 'job-2' }, 'other');
+    expect(tracker.jobs.map((job) => job.copyOfLine)).toEqual([undefined, 1, undefined]);
+
+    tracker.onSenderEvent(event('settled', 'first', { uuid: 'u-1' }));
+    tracker.onDeleted(['first']);
+    expect(tracker.counts()).toMatchObject({ total: 2, delivered: 0, settled: 0 });
+    tracker.onSenderEvent(event('settled', 'twin', { uuid: 'u-1', alreadySettled: true }));
+    tracker.onDeleted(['twin']);
+    expect(tracker.counts()).toMatchObject({ total: 2, delivered: 1, settled: 1 });
+  });
+
+  it('counts a second body under one id as a job of its own (the ledger dead-letters it id_conflict)', () => {
+    const tracker = new JobTracker(() => 0);
+    const body = jobBody({ id: 'job-1' });
+    tracker.add({ line: 1, body: JSON.stringify(body), id: 'job-1' }, 'first');
+    tracker.add(
+      { line: 2, body: JSON.stringify({ ...body, agency_reference: 'county-b' }), id: 'job-1' },
+      'other',
+    );
+    expect(tracker.jobs.map((job) => job.copyOfLine)).toEqual([undefined, undefined]);
+    expect(tracker.counts().total).toBe(2);
+  });
+
   it('follows a job the sender re-queued as a fresh copy to the copy, by the message id it logged', () => {
     const tracker = new JobTracker(() => 0);
     tracker.add({ line: 1, body: '{}', id: 'job-1' }, 'original');

@@ -170,7 +170,7 @@ describe('parseCredentials', () => {
     });
   });
 
-  // Regression (issue 8, item 8): a secret saved by a Windows editor starts with a byte order mark, and was
+  // Regression: a secret saved by a Windows editor starts with a byte order mark, and was
   // "not JSON" on every job.
   it('reads a secret that starts with a UTF-8 byte order mark', () => {
     expect(parseCredentials(`\uFEFF${secretString()}`, SECRET_ID)).toEqual({

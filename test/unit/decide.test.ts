@@ -12,6 +12,9 @@ import {
   type DecideContext,
   type Decision,
   decideRecord,
+  IN_FLIGHT_RECHECK_SECONDS,
+  inFlightRecheckSeconds,
+  requeueAfterReceives,
 } from '#shared/sender/decide.ts';
 import type { RecordContext } from '#shared/sender/stages.ts';
 import type { CarriedAnswer } from '#shared/sqs/attributes.ts';
@@ -222,5 +225,55 @@ describe('a deferral (no pacing room, or a 429 wait)', () => {
     expect(decision.action).not.toBe('dead_letter');
     expect(decision.outcome).toEqual({ type: 'retry', delaySeconds: 3, cause: 'deferred' });
     expect(decision.settle).toBeUndefined();
+  });
+});
+
+describe('a copy that finds the job’s attempt held by another copy (in_flight)', () => {
+  const LEASE_MS = 200_000;
+  function inFlight(openForMs: number, receiveCount = 1): Decision {
+    const entry = ledgerEntry({
+      status: 'in_progress',
+      attempt_open: true,
+      attempt_started_at: ctx.now - openForMs,
+    });
+    const until = ctx.now - openForMs + LEASE_MS;
+    return decideRecord(
+      context({ receiveCount }),
+      { stage: 'gated', job: job(), claim: { kind: 'in_flight', entry, until } },
+      ctx,
+    );
+  }
+
+  it('is hidden for a short look again, not until the lease ends: an attempt usually settles within a request', () => {
+    expect(inFlight(1_000)).toMatchObject({
+      action: 'hide',
+      delaySeconds: IN_FLIGHT_RECHECK_SECONDS,
+      outcome: { type: 'retry', cause: 'in_flight' },
+    });
+  });
+
+  it('waits as long as the attempt has been open so far: the looks double, a handful per lease', () => {
+    expect(inFlight(40_000).delaySeconds).toBe(40);
+    expect(inFlight(80_000).delaySeconds).toBe(80);
+  });
+
+  it('never waits past the lease’s end and the look after it, when the attempt has settled or is lost', () => {
+    // Open 150 s of a 200 s lease: 50 s left, then the 5 s look.
+    expect(inFlight(150_000).delaySeconds).toBe(50 + IN_FLIGHT_RECHECK_SECONDS);
+  });
+
+  it('becomes a fresh copy once the record was received half maxReceiveCount times, as every retry', () => {
+    const decision = inFlight(1_000, requeueAfterReceives(ctx.config));
+    expect(decision.action).toBe('requeue');
+  });
+
+  it('scales its shortest look with the time scale (whole seconds, at least 1)', () => {
+    const scaledCtx = { ...ctx, config: { ...senderConfig(), timeScale: 30 } };
+    expect(
+      inFlightRecheckSeconds(
+        { entry: ledgerEntry({ attempt_started_at: ctx.now }), until: ctx.now + LEASE_MS },
+        scaledCtx,
+      ),
+    ).toBe(1);
   });
 });

@@ -66,7 +66,7 @@ describe('waitHint', () => {
     });
   });
 
-  // Regression (issue 8, item 7): an epoch in milliseconds was read as epoch seconds far in the future, and
+  // Regression: an epoch in milliseconds was read as epoch seconds far in the future, and
   // the job and the whole instance waited 12 h.
   it('reads X-RateLimit-Reset as an epoch time in milliseconds', () => {
     expect(hint({ 'X-RateLimit-Reset': String(T0 + 60_000) })).toMatchObject({
@@ -419,7 +419,7 @@ describe('httpRequest against a loopback server', () => {
     expect(answer).toMatchObject({ body: '{"message":"The given data was invalid."}', truncated: false });
   });
 
-  // Regression (issue 8, item 3): the whole body was read into memory before it was cut, so a huge error
+  // Regression: the whole body was read into memory before it was cut, so a huge error
   // body could run the function out of memory.
   it('stops downloading a multi-megabyte body at the limit', async () => {
     const total = 64 * 1024 * 1024;

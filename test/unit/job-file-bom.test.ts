@@ -7,7 +7,7 @@ import { readJobsFile } from '#local/pipeline/jobs-file.ts';
 import { parseJob } from '#shared/job.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 
-// Regression (issue 8, item 8): a jobs file saved by a Windows editor starts with a UTF-8 byte order mark,
+// Regression: a jobs file saved by a Windows editor starts with a UTF-8 byte order mark,
 // and its first job was refused by `relay send` and dead-lettered invalid_job, without a job_id, by
 // `npm start -- --jobs`.
 const BOM = '\uFEFF';

@@ -334,7 +334,7 @@ describe('parseJob / validateJob: the send job contract', () => {
   });
 });
 
-describe('a byte order mark before the JSON (issue 8, item 8)', () => {
+describe('a byte order mark before the JSON', () => {
   const BOM = '\uFEFF';
 
   // Regression: the job was dead-lettered invalid_job, and without a job_id attribute.
@@ -361,7 +361,7 @@ describe('a byte order mark before the JSON (issue 8, item 8)', () => {
   });
 });
 
-describe('numbers in the message pass through exactly as written (issue 8, item 8)', () => {
+describe('numbers in the message pass through exactly as written', () => {
   const bodyWith = (fields: string) =>
     `{"id":"n-1","message":{"to":"${RECIPIENT}","content":"Hi",${fields}}}`;
 
@@ -574,5 +574,26 @@ describe('channels and recipients: what eCourtDate accepts (docs/contract.md, "T
 
   it('leaves a push recipient to eCourtDate, which does not document its form', () => {
     expect(validateJob(job({ to: 'device-4711', channel: 'push' })).warnings).toEqual([]);
+  });
+});
+
+describe('jobFingerprint tells a resend from an id conflict', () => {
+  const job = (text: string) => parseJob(text);
+
+  it('a byte order mark, key order and white space do not make a different job', () => {
+    const a = job('{"id":"j-1","message":{"to":"+15551234567","content":"Hi","n":1.10}}');
+    const b = job('\uFEFF{ "message": { "n": 1.10, "content": "Hi", "to": "+15551234567" }, "id": "j-1" }');
+    expect(jobFingerprint(a)).toBe(jobFingerprint(b));
+  });
+
+  it('a number written differently (1.10 and 1.1, two big integers) is a different job', () => {
+    const base = '{"id":"j-1","message":{"to":"+15551234567","content":"Hi","n":%}}';
+    const f = (n: string) => jobFingerprint(job(base.replace('%', n)));
+    expect(f('1.10')).not.toBe(f('1.1'));
+    expect(f('12345678901234567891')).not.toBe(f('12345678901234567890'));
+  });
+
+  it('the id of an invalid job behind a byte order mark is still found for the dead-letter attributes', () => {
+    expect(peekJobId('\uFEFF{"id":"j-1","message":{}}')).toBe('j-1');
   });
 });

@@ -1361,3 +1361,75 @@ describe('JobLedger recognises its own write when DynamoDB applied it but the an
     expect(await ledger.get(jobId)).toMatchObject({ generation: 2, attempt_token: 'claim-msg-dlq-1' });
   });
 });
+
+describe('the gate on copies of one job, redrives and carried answers', () => {
+  const input = {
+    jobId: 'j-1',
+    bodyHash: 'h',
+    messageId: 'm-1',
+    now: 1_000_000,
+    leaseUntil: 1_060_000,
+  };
+
+  it('a copy arriving while the attempt is leased is in flight until the lease ends, not claimed', () => {
+    const open = firstEntry(input, 0, 'job#');
+    const verdict = gate(open, { ...input, messageId: 'm-2', now: 1_059_999 }, 0);
+    expect(verdict).toMatchObject({ kind: 'in_flight', until: 1_060_000 });
+  });
+
+  it('a copy arriving after the lease finds the attempt lost, and dates the unknown outcome from its claim', () => {
+    const open = firstEntry(input, 0, 'job#');
+    const verdict = gate(open, { ...input, messageId: 'm-2', now: 1_060_000 }, 0);
+    expect(verdict).toMatchObject({ kind: 'claim', lost: true, entry: { unknown_at: 1_000_000 } });
+  });
+
+  it('the same id with a different body is a conflict even after the job was delivered', () => {
+    const delivered = { ...firstEntry(input, 0, 'job#'), status: 'delivered' as const, attempt_open: false };
+    expect(gate(delivered, { ...input, bodyHash: 'other' }, 0).kind).toBe('conflict');
+  });
+
+  describe('a dead letter is redriven once, whatever number of copies carry its token', () => {
+    const deadLettered = {
+      ...firstEntry(input, 0, 'job#'),
+      status: 'dead_lettered' as const,
+      attempt_open: false,
+      retryable: 5,
+      sends: 5,
+      dead_letter_reason: 'retries_exhausted',
+      dead_letter_message_id: 'm-1',
+      dead_letter_token: 'dl-1',
+    };
+    const redrive = {
+      ...input,
+      messageId: 'm-dlq-1',
+      now: 2_000_000,
+      leaseUntil: 2_060_000,
+      redriveToken: 'dl-1',
+    };
+
+    it('two copies of one redrive: the first starts generation 2, the second waits on it, with no second budget', () => {
+      const first = gate(deadLettered, redrive, 0);
+      if (first.kind !== 'claim') throw new Error(`expected a claim, got ${first.kind}`);
+      expect(first.entry).toMatchObject({ generation: 2, retryable: 0, dead_letter_token: undefined });
+
+      const second = gate(first.entry, { ...redrive, messageId: 'm-dlq-2', now: 2_000_500 }, 0);
+      expect(second).toMatchObject({ kind: 'in_flight', until: 2_060_000 });
+
+      // After the lease, the second copy takes over generation 2's budget (the first attempt counted as lost).
+      const later = gate(first.entry, { ...redrive, messageId: 'm-dlq-2', now: 2_060_000 }, 0);
+      expect(later).toMatchObject({ kind: 'claim', lost: true, entry: { generation: 2, retryable: 1 } });
+    });
+
+    it('a made-up or stale token never starts a generation', () => {
+      for (const redriveToken of ['dl-0', 'DL-1', ' dl-1', undefined]) {
+        expect(gate(deadLettered, { ...redrive, redriveToken }, 0).kind).toBe('dead_letter_again');
+      }
+    });
+  });
+
+  it("a copy carrying the open attempt's answer settles it and never sends again, even after the lease", () => {
+    const open = firstEntry({ ...input, token: 'a-1' }, 0, 'job#');
+    const copy = { ...input, messageId: 'm-2', now: 1_070_000, carried: { token: 'a-1', answered: true } };
+    expect(gate(open, copy, 0).kind).toBe('carried');
+  });
+});

@@ -3,6 +3,7 @@ import { EXCERPT_MAX_CHARS, maskContacts, maskRecipient, redactText, truncate } 
 
 const RECIPIENT = '+15551234567';
 const CONTENT = 'Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.';
+const EMAIL = 'jose.defendant@court.gov';
 const JWT =
   'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJyZWxheS1jbGllbnQiLCJleHAiOjE3OTYxMzcyMDB9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg';
 
@@ -129,7 +130,7 @@ describe('redactText', () => {
   });
 });
 
-describe('redactText: escaped and Unicode-variant echoes (issue 8, item 8)', () => {
+describe('redactText: escaped and Unicode-variant echoes', () => {
   // Each body below is the text as it came over the wire: a JSON escape is a backslash, "u" and 4 hex digits.
   const PHONE_DIGITS = ['555', '010', '0401', '5550100401'];
 
@@ -271,5 +272,76 @@ describe('maskContacts', () => {
     expect(maskContacts('OUTBOUND_MESSAGE_DELIVERY_NOTIFICATION')).toBe(
       'OUTBOUND_MESSAGE_DELIVERY_NOTIFICATION',
     );
+  });
+});
+
+/** The digits of the recipient's national number: none of its runs of 7 may survive redaction. */
+function leaksPhone(text: string): boolean {
+  return text.replace(/\D/g, '').includes('5551234567');
+}
+
+describe('redactText: escaped and variant echoes of the recipient and the text', () => {
+  it.each([
+    [
+      'JSON \\u escapes of every digit',
+      '{"to":"\\u002b\\u0031\\u0035\\u0035\\u0035\\u0031\\u0032\\u0033\\u0034\\u0035\\u0036\\u0037"}',
+    ],
+    ['Unicode hyphens', '{"to":"555\u2010123\u20104567"}'],
+    ['escaped Unicode hyphens', '{"to":"555\\u2010123\\u20104567"}'],
+    ['fullwidth digits', '{"to":"＋１５５５１２３４５６７"}'],
+    ['a formatted national number', 'invalid number (555) 123-4567'],
+    ['a tel: URI', 'cannot reach tel:+15551234567'],
+    ['non-breaking spaces', 'to 555\u00a0123\u00a04567'],
+  ])('a phone number echoed with %s', (_name, body) => {
+    expect(leaksPhone(redactText(body, [CONTENT, RECIPIENT]))).toBe(false);
+  });
+
+  it.each([
+    ['an escaped accent', 'unknown address jos\\u00e9.defendant@court.gov'],
+    ['a combining accent', 'unknown address jose\u0301.defendant@court.gov'],
+    ['upper case', 'UNKNOWN ADDRESS JOSE.DEFENDANT@COURT.GOV'],
+  ])('an e-mail address echoed with %s is redacted', (_name, body) => {
+    const out = redactText(body, [CONTENT, EMAIL]);
+    expect(out.toLowerCase()).not.toContain('defendant');
+  });
+
+  it.each([
+    ['JSON-escaped quotes and slashes', JSON.stringify({ content: `${CONTENT} "quoted" a/b` })],
+    ['upper case, in part', `rejected: ${CONTENT.toUpperCase().slice(5, 40)}`],
+    [
+      'every character \\u-escaped',
+      [...CONTENT].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+    ],
+  ])('the message text echoed with %s', (_name, body) => {
+    const out = redactText(body, [CONTENT, RECIPIENT]);
+    expect(out).not.toMatch(/court on Dec|COURT ON DEC|Room 4B/i);
+  });
+
+  it('a control character in a body never reaches the excerpt as a raw line break or escape sequence', () => {
+    const out = redactText('bad\u001b[31m\nrequest\u0007', []);
+    expect(out).not.toContain('\n');
+  });
+});
+
+describe('redactText: URL-encoded and HTML-escaped echoes', () => {
+  it.each([
+    ['a percent-encoded recipient', 'to=%2B15551234567&x=1'],
+    ['a form-encoded recipient', 'to=%2B1+555+123+4567'],
+  ])('a phone number echoed as %s is redacted', (_name, body) => {
+    expect(redactText(body, [CONTENT, RECIPIENT]).replace(/\D/g, '')).not.toContain('5551234567');
+  });
+
+  it.each([
+    ['percent-encoded', `content=${encodeURIComponent(CONTENT)}`],
+    ['form-encoded', `content=${encodeURIComponent(CONTENT).replace(/%20/g, '+')}`],
+    ['HTML-escaped', `content=${CONTENT.replace(/ /g, '&nbsp;')}`],
+    ['with numeric HTML entities', `content=${CONTENT.replace(/o/g, '&#111;')}`],
+  ])('the message text echoed %s is redacted', (_name, body) => {
+    expect(redactText(body, [CONTENT, RECIPIENT])).not.toMatch(/court(%20|\+|&nbsp;| )on/i);
+    expect(redactText(body, [CONTENT, RECIPIENT])).toContain('[redacted]');
+  });
+
+  it('an e-mail address echoed percent-encoded is masked even when it is not the recipient', () => {
+    expect(redactText('to=jose.defendant%40court.gov', [])).not.toContain('jose.defendant');
   });
 });

@@ -1,8 +1,7 @@
 /**
- * A reviewer's attempts to break the relay's promises (issue "Keep every promise under real SQS limits" and the
- * one job ledger of issue "One ledger, two writes"; docs/contract.md): instances killed mid-record, copies of a
- * job on two instances at once, clock skew between instances, 409s after a mix of known and unknown outcomes,
- * redrives, resends with another body, expiry. Each drives the real sender through the harness (strict SQS
+ * One job, one message, whatever happens around it (docs/contract.md; docs/ledger.md): instances killed
+ * mid-record, copies of a job on two instances at once, clock skew between instances, 409s after a mix of known
+ * and unknown outcomes, redrives, resends with another body, expiry. Each drives the real sender through the harness (strict SQS
  * layer, simulator, Secrets Manager stand-in, DynamoDB emulator).
  */
 import type { Message } from '@aws-sdk/client-sqs';
@@ -60,7 +59,7 @@ function killedInstance(mode: 'before-send' | 'after-send'): SenderHandler {
     const out = await next(args);
     return dead ? forever() : out;
   };
-  const options = { step: 'initialize' as const, name: 'breakCoreKiller' };
+  const options = { step: 'initialize' as const, name: 'instanceKiller' };
   clients.sqs.middlewareStack.add(freeze as never, options);
   clients.dynamodb.middlewareStack.add(freeze as never, options);
   const fetchImpl: FetchLike = async (input, init) => {
@@ -323,7 +322,7 @@ describe('expiry and hostile input', () => {
   });
 });
 
-describe('found by this review, fixed', () => {
+describe('what the ledger counts, and when a job’s maximum age starts', () => {
   it('the maximum age counts from the first receipt, also when the first receipts were deferred without a claim', async () => {
     await start({ env: { MAX_AGE_SECONDS: '600' } });
     const instance = h.createInstance();

@@ -19,8 +19,8 @@ import {
 } from '#test/helpers/webhook-harness.ts';
 
 /*
- * Adversarial checks of the webhook receiver (issue 10, docs/webhooks.md): each test states a behaviour that an
- * attacker, a misbehaving sender or a failing dependency must not be able to change.
+ * The webhook receiver's defences (docs/webhooks.md): each test states a behaviour that an attacker, a
+ * misbehaving sender or a failing dependency must not be able to change.
  */
 
 /** An inbound text as eCourtDate's webhook guide shows one. */
@@ -63,12 +63,12 @@ function eventsOf(uuid: string) {
 function context(): Context {
   return {
     callbackWaitsForEmptyEventLoop: false,
-    functionName: 'break-webhook',
+    functionName: 'webhook-defences',
     functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:break-webhook',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:webhook-defences',
     memoryLimitInMB: '256',
     awsRequestId: randomUUID(),
-    logGroupName: '/aws/lambda/break-webhook',
+    logGroupName: '/aws/lambda/webhook-defences',
     logStreamName: 'test',
     getRemainingTimeInMillis: () => 10_000,
     done: () => undefined,
