@@ -12,6 +12,7 @@ import {
   SEND_QUEUE_RETENTION_DAYS,
   type StageConfig,
 } from '#infra/config.ts';
+import { EventSchemaRegistry } from '#infra/constructs/event-schema-registry.ts';
 import { OnCallTopic } from '#infra/constructs/on-call-topic.ts';
 import { RelayAlarms } from '#infra/constructs/relay-alarms.ts';
 import { RelayDashboard } from '#infra/constructs/relay-dashboard.ts';
@@ -49,6 +50,8 @@ export class RelayStack extends Stack {
   readonly onCall: OnCallTopic;
   readonly alarms: RelayAlarms;
   readonly dashboard: RelayDashboard;
+  /** The event contract's schemas (`schemas/`) in the stage's own EventBridge schema registry. */
+  readonly eventSchemas: EventSchemaRegistry;
   /** The webhook receiver (docs/webhooks.md), when the stage turns webhooks on (`-c webhooks=true`). */
   readonly webhooks: WebhookReceiver | undefined;
 
@@ -192,6 +195,10 @@ export class RelayStack extends Stack {
       definitions,
       summary: `Stage **${config.stage}**, eCourtDate API ${config.baseUrl}`,
       maxConcurrency: config.maxConcurrency,
+    });
+    this.eventSchemas = new EventSchemaRegistry(this, 'EventSchemas', {
+      registryName: config.stackName,
+      stage: config.stage,
     });
     const webhook = loadWebhookStageConfig(this.node.getAllContext(), config.stage);
     this.webhooks = webhook.enabled
