@@ -158,6 +158,7 @@ describe('send-job.schema.json', () => {
     'a recipient that is neither': job({ to: 'call me maybe' }),
     'an @ that is no address': job({ to: 'someone@example' }),
     'letters in a number': job({ to: '+1555CALLNOW' }),
+    'punctuation without a digit': job({ to: '(-)', channel: 'text' }),
     'skip_duplicate as a string': job({ skip_duplicate: 'yes' }),
     'scheduled_at without a time zone': job({ scheduled_at: '2035-12-01T10:00:00' }),
     'expires_at as a date only': job({}, { expires_at: '2035-12-03' }),
@@ -203,6 +204,9 @@ describe('send-job.schema.json', () => {
         'a@b',
         '@',
         'x y',
+        '(-)',
+        ' +1 ',
+        'a b@c.d',
       ),
       fc.string({ maxLength: 12 }),
     );
@@ -215,24 +219,30 @@ describe('send-job.schema.json', () => {
       'tomorrow',
     );
     const optional = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+    // Mostly a valid value, so that most jobs break at most one rule and each rule's verdict shows.
+    const mostly = <T, U>(valid: T, other: fc.Arbitrary<U>) =>
+      fc.oneof({ weight: 4, arbitrary: fc.constant(valid) }, { weight: 1, arbitrary: other });
     const body = fc.record(
       {
-        id: fc.oneof(fc.constantFrom('cms-1', 'a.b_c:d-e', 'has space', ''), fc.string({ maxLength: 6 })),
+        id: mostly(
+          'cms-1',
+          fc.oneof(fc.constantFrom('a.b_c:d-e', 'has space', ''), fc.string({ maxLength: 6 })),
+        ),
         message: fc.record(
           {
             to: fc.oneof(text, fc.integer()),
-            content: fc.oneof(text, fc.constant(null)),
-            subject: optional(fc.oneof(text, fc.boolean())),
+            content: mostly('Court on Dec 3', fc.oneof(text, fc.constant(null))),
+            subject: optional(mostly('Court', fc.oneof(text, fc.boolean()))),
             channel: optional(fc.oneof(fc.constantFrom(...ECOURTDATE_CHANNELS, 'sms', 'TEXT'), fc.integer())),
-            scheduled_at: optional(fc.oneof(instant, fc.integer())),
-            skip_duplicate: optional(fc.oneof(fc.boolean(), fc.constant('true'))),
+            scheduled_at: optional(mostly('2035-12-01T10:00:00-05:00', fc.oneof(instant, fc.integer()))),
+            skip_duplicate: optional(mostly(false, fc.constant('true'))),
           },
-          { requiredKeys: [] },
+          { requiredKeys: ['to'] },
         ),
-        agency_reference: optional(fc.oneof(text, fc.integer())),
+        agency_reference: optional(mostly('county-a', fc.oneof(text, fc.integer()))),
         expires_at: optional(instant),
       },
-      { requiredKeys: [] },
+      { requiredKeys: ['message'] },
     );
     fc.assert(
       fc.property(body, (value) => {
