@@ -16,6 +16,7 @@ import {
 } from '#cli/commands/dlq.ts';
 import { readJob, renderJob } from '#cli/commands/job.ts';
 import { readJobs, sendJobs, type Via } from '#cli/commands/send.ts';
+import { checkJobs, readJobEntries, renderVerdicts } from '#cli/commands/validate.ts';
 import { CliError, InvalidJobFileError } from '#cli/errors.ts';
 import {
   awsErrorText,
@@ -40,6 +41,8 @@ export interface CliIO {
   readonly cwd: string;
   /** For `AWS_ENDPOINT_URL_DYNAMODB`; the AWS SDK reads its own variables (profile, region) itself. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** What `validate -` reads its jobs from. */
+  readonly stdin?: AsyncIterable<string | Uint8Array>;
 }
 
 export const RELAY_HELP = `Usage: npm run relay -- <command> [options]
@@ -82,6 +85,10 @@ Commands:
                              ledger does not know, {"job_id": ID, "found": false}
   send FILE                  validate a job file (one JSON job, or JSON Lines) and send every job
       --via queue|bus        the send queue (default) or the stack's EventBridge bus
+  validate FILE              check a job file (FILE, or - for standard input) with the relay's own rules,
+                             offline (no target, no AWS): each job ok, or the field and the error, and the
+                             warnings. Exit 1 when a job is invalid
+      --json                 one JSON object per job: line, job_id, valid, field, error, warnings
   local stop                 stop the local pipeline (npm start) of the state directory, as Ctrl-C in its
                              terminal does, and wait for it to end; also: npm run stop
       --state-dir DIR        the run's --state-dir (default ${DEFAULT_STATE_DIR})
@@ -101,7 +108,8 @@ Target (one of):
                              AWS_ENDPOINT_URL_DYNAMODB), --event-bus NAME [--event-source S]; these also
                              override a stage's outputs
 
-Exit status: 0 done; 1 the check failed, the job file holds an invalid job (nothing sent), the ledger has
+Exit status: 0 done; 1 the check failed, the job file holds an invalid job (nothing sent, or validate found
+one), the ledger has
 no entry for the job, or a --job-id of dlq redrive or dlq delete was not found on the dead-letter queue; 2 the
 command could not run (a missing or empty file, an unknown target, the local pipeline not running, an AWS
 error: the message says which).`;
@@ -176,6 +184,7 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
   };
 
   if (command === 'local') return localCommand(sub, rest, values['state-dir'], io);
+  if (command === 'validate') return validateCommand(sub, rest, values.json === true, io);
 
   let target: Target | undefined;
   try {
@@ -370,6 +379,34 @@ async function localCommand(
   return 2;
 }
 
+/**
+ * `validate FILE` (`-`: standard input): every job checked with the relay's own rules (`checkJobs`), no target
+ * needed. Exit 0 when every job is valid (warnings or not), 1 when one is not, 2 when the file cannot be read or
+ * holds no job (docs/operating.md, "Validate a job file").
+ */
+async function validateCommand(
+  file: string | undefined,
+  rest: readonly string[],
+  json: boolean,
+  io: CliIO,
+): Promise<number> {
+  try {
+    if (file === undefined) {
+      throw new CliError(
+        'validate needs a FILE (or - for standard input): npm run relay -- validate jobs.jsonl',
+      );
+    }
+    if (rest.length > 0) throw new CliError(`unexpected argument(s): ${rest.join(' ')}`);
+    const verdicts = checkJobs(await readJobEntries(file === '-' ? '-' : resolve(io.cwd, file), io.stdin));
+    io.stdout.write(`${renderVerdicts(verdicts, file === '-' ? 'stdin' : file, json)}\n`);
+    return verdicts.some((verdict) => verdict.error !== null) ? 1 : 0;
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    io.stderr.write(`relay: ${error.message}\n`);
+    return 2;
+  }
+}
+
 /** How long `local stop` waits for the pipeline to end after SIGINT, ms. */
 const LOCAL_STOP_WAIT_MS = 30_000;
 
@@ -395,5 +432,11 @@ function whole(raw: string | undefined, name: string): number | undefined {
 }
 
 function processIO(): CliIO {
-  return { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env };
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    cwd: process.cwd(),
+    env: process.env,
+    stdin: process.stdin,
+  };
 }

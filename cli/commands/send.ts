@@ -1,11 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { PutEventsCommand, type PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { checkJobs, readJobEntries } from '#cli/commands/validate.ts';
 import { CliError, InvalidJobFileError } from '#cli/errors.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
-import { splitJobs } from '#local/pipeline/jobs-file.ts';
-import { JobValidationError } from '#shared/errors.ts';
-import { jobFingerprint, parseJob, withoutByteOrderMark } from '#shared/job.ts';
 
 export type Via = 'queue' | 'bus';
 
@@ -24,55 +21,19 @@ export interface SendResult {
 }
 
 /**
- * Reads a job file as `npm start` does (`splitJobs`: JSON Lines, a job may be spread over several lines), and
- * validates every job with the relay's own `parseJob`. Throws `InvalidJobFileError` listing every invalid job with the field that is wrong
+ * Reads a job file as `npm start` does (`readJobEntries`: JSON Lines, a job may be spread over several lines),
+ * and validates every job with the relay's own `parseJob` (`checkJobs`). Throws `InvalidJobFileError` listing every invalid job with the field that is wrong
  * (nothing is sent unless all are valid), and `CliError` when the file cannot be read or holds no job.
  */
 export async function readJobs(path: string): Promise<CheckedJob[]> {
-  let text: string;
-  try {
-    // A byte order mark (as a Windows editor saves the file) can only stand before the first job.
-    text = withoutByteOrderMark(await readFile(path, 'utf8'));
-  } catch (error) {
-    throw new CliError(
-      `cannot read the job file ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      {
-        cause: error,
-      },
-    );
-  }
-  const entries = splitJobs(text);
-  if (entries.length === 0) throw new CliError(`${path} holds no job (one JSON job, or one per line)`);
-  const problems: string[] = [];
-  const jobs: CheckedJob[] = [];
-  // The ledger refuses a second body under one id (id_conflict) and sends an identical one once: both said here.
-  const seen = new Map<string, { line: number; fingerprint: string }>();
-  for (const entry of entries) {
-    try {
-      const job = parseJob(entry.body);
-      const fingerprint = jobFingerprint(job);
-      const first = seen.get(job.id);
-      const warnings = [...job.warnings];
-      if (first === undefined) seen.set(job.id, { line: entry.line, fingerprint });
-      else if (first.fingerprint !== fingerprint) {
-        problems.push(
-          `  ${path}:${entry.line}: id: ${job.id} is also on line ${first.line} with another body; the relay ` +
-            'would dead-letter this one id_conflict: give each version of a message its own id',
-        );
-        continue;
-      } else {
-        warnings.push(`id: ${job.id} is also on line ${first.line}, the same job: it goes out once`);
-      }
-      jobs.push({ ...entry, id: job.id, warnings });
-    } catch (error) {
-      if (!(error instanceof JobValidationError)) throw error;
-      problems.push(`  ${path}:${entry.line}: ${error.message}`);
-    }
-  }
+  const verdicts = checkJobs(await readJobEntries(path));
+  const problems = verdicts
+    .filter((verdict) => verdict.error !== null)
+    .map((verdict) => `  ${path}:${verdict.line}: ${verdict.field}: ${verdict.error}`);
   if (problems.length > 0) {
     throw new InvalidJobFileError(`not a valid send job, nothing was sent:\n${problems.join('\n')}`);
   }
-  return jobs;
+  return verdicts.map(({ line, label, body, warnings }) => ({ line, id: label, body, warnings }));
 }
 
 /**

@@ -20,6 +20,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { EVENT_DETAIL_TYPE, type StageConfig } from '#infra/config.ts';
+import { EventSchemaRegistry } from '#infra/constructs/event-schema-registry.ts';
 import { OnCallTopic } from '#infra/constructs/on-call-topic.ts';
 import { RelayAlarms } from '#infra/constructs/relay-alarms.ts';
 import { RelayDashboard } from '#infra/constructs/relay-dashboard.ts';
@@ -58,6 +59,8 @@ export class RelayStack extends Stack {
   readonly onCall: OnCallTopic;
   readonly alarms: RelayAlarms;
   readonly dashboard: RelayDashboard;
+  /** The event contract's schemas (`schemas/`) in the stage's own EventBridge schema registry. */
+  readonly eventSchemas: EventSchemaRegistry;
   /** The webhook receiver (docs/webhooks.md), when the stage turns webhooks on (`webhooks: true`). */
   readonly webhooks: WebhookReceiver | undefined;
 
@@ -211,6 +214,10 @@ export class RelayStack extends Stack {
       definitions,
       summary: `Stage **${config.stage}**, eCourtDate API ${config.baseUrl}`,
       maxConcurrency: config.maxConcurrency,
+    });
+    this.eventSchemas = new EventSchemaRegistry(this, 'EventSchemas', {
+      registryName: config.stackName,
+      stage: config.stage,
     });
     const { webhook } = config;
     this.webhooks = webhook.enabled

@@ -1,3 +1,4 @@
+import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import type { Outcome } from '#shared/outcome.ts';
 import { hideSeconds } from '#shared/policy.ts';
 import { maskRecipient } from '#shared/redact.ts';
@@ -349,10 +350,20 @@ function settledDetail(
     ...(outcome.type === 'dead_letter' ? { reason: outcome.reason } : {}),
     ...(outcome.type === 'delivered' && outcome.uuid ? { uuid: outcome.uuid } : {}),
     attempts: facts.attempts,
-    ...(facts.lastStatus !== undefined ? { last_status: facts.lastStatus } : {}),
+    ...lastStatusField(facts.lastStatus),
     settled_at: new Date(now).toISOString(),
     ...(decision.replayed ? { replayed: true as const } : {}),
   };
+}
+
+/**
+ * `last_status` as the event publishes it (schemas/job-settled.schema.json): an HTTP status as a number, else
+ * the word; absent when nothing was sent. A replay reads it from the ledger's text form (`"201"`, `none`), the
+ * first publication from the answer itself, so both publish the same value.
+ */
+function lastStatusField(lastStatus: number | string | undefined): { last_status?: number | string } {
+  const status = typeof lastStatus === 'string' ? parseLastStatus(lastStatus) : lastStatus;
+  return status === undefined || status === null ? {} : { last_status: status };
 }
 
 /** The redacted excerpt of eCourtDate's answer: this invocation's (redacted on this read), or the one kept. */

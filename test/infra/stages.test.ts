@@ -17,6 +17,7 @@ const NAME_PROPERTIES = [
   'TopicName',
   'LogGroupName',
   'RuleName',
+  'RegistryName',
 ];
 
 function synthBoth(context: Record<string, Record<string, unknown>> = {}) {
