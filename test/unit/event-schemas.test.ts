@@ -161,7 +161,9 @@ describe('send-job.schema.json', () => {
     'punctuation without a digit': job({ to: '(-)', channel: 'text' }),
     'skip_duplicate as a string': job({ skip_duplicate: 'yes' }),
     'scheduled_at without a time zone': job({ scheduled_at: '2035-12-01T10:00:00' }),
-    'scheduled_at in eCourtDate’s own form, which has no time zone': job({ scheduled_at: '2035-12-01 15:00:00' }),
+    'scheduled_at in eCourtDate’s own form, which has no time zone': job({
+      scheduled_at: '2035-12-01 15:00:00',
+    }),
     'expires_at without a time zone': job({}, { expires_at: '2035-12-03T10:00:00' }),
     'expires_at as a date only': job({}, { expires_at: '2035-12-03' }),
     'expires_at as epoch seconds': job({}, { expires_at: 2080000000 }),
