@@ -154,7 +154,12 @@ export class JobTracker {
       this.#unclaimed.set(event.messageId, { event, deleted: false });
       return false;
     }
-    if (job.outcome !== 'unsettled') return true;
+    if (job.outcome !== 'unsettled' && !deliveredOverLostCount(job, event)) return true;
+    if (job.outcome !== 'unsettled') {
+      // The record's own delete settles it delivered (onDeleted); the dead letter a copy left is stale.
+      job.outcome = 'unsettled';
+      job.detail = STALE_UNKNOWN_OUTCOME;
+    }
     job.lastEvent = event;
     if (event.attempt !== undefined) job.attempts = Math.max(job.attempts, event.attempt);
     if (event.status !== undefined) job.lastStatus = event.status;
@@ -304,6 +309,27 @@ export class JobTracker {
     job.settledAt = this.#now();
     this.onSettled?.(job);
   }
+}
+
+/** What a job delivered over an unknown-outcome dead letter of one of its copies says (`deliveredOverLostCount`). */
+export const STALE_UNKNOWN_OUTCOME =
+  "delivered: the attempt's 201 reached the ledger after a copy of the job had counted that attempt lost and was " +
+  'dead-lettered unknown_outcome; that dead letter is stale (relay job shows the job delivered): delete it, never redrive it';
+
+/**
+ * Whether `event` is a delivery that settles a job its tracker already saw dead-lettered `unknown_outcome`: the
+ * attempt's answer, carried on a fresh copy while DynamoDB refused its settle, reached the ledger after another copy
+ * had counted the attempt lost (its lease ended) and dead-lettered the job. The ledger keeps the 201 over what the
+ * lost count led to (docs/contract.md), so the report does too.
+ */
+function deliveredOverLostCount(job: JobState, event: SenderEvent): boolean {
+  return (
+    job.outcome === 'dead_lettered' &&
+    job.reason === 'unknown_outcome' &&
+    event.kind === 'settled' &&
+    event.outcome === 'delivered' &&
+    event.uuid !== undefined
+  );
 }
 
 /** A valid job's body, parsed, with its fingerprint; undefined for a body the relay refuses (no ledger entry). */

@@ -6,7 +6,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { STAGES } from '#infra/config.ts';
 import { EVENT_SCHEMA_FILES, readSchemaText } from '#infra/event-schemas.ts';
-import { synthRelay } from '#test/helpers/infra.ts';
+import { PRODUCTION, synthRelay } from '#test/helpers/infra.ts';
 
 describe('the event schema registry', () => {
   it('is one registry per stage, named after the stage’s stack', () => {
@@ -33,7 +33,7 @@ describe('the event schema registry', () => {
   });
 
   it('is granted to no role: nothing reads it at run time', () => {
-    const { template } = synthRelay({ stage: 'production', webhooks: 'true' });
+    const { template } = synthRelay({ ...PRODUCTION, webhooks: 'true' });
     const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
     const roles = JSON.stringify(template.findResources('AWS::IAM::Role'));
     expect(policies).not.toMatch(/schemas:/);

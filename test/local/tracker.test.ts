@@ -54,6 +54,34 @@ describe('JobTracker', () => {
     expect(tracker.counts().total).toBe(2);
   });
 
+  it("settles a job delivered when the attempt's carried 201 comes after a copy dead-lettered it unknown_outcome, and says that dead letter is stale", () => {
+    const tracker = new JobTracker(() => 0);
+    tracker.add({ line: 1, body: JSON.stringify(jobBody({ id: 'job-1' })), id: 'job-1' }, 'original');
+    // The settle of the 201 failed: the answer rides on a fresh copy while DynamoDB refuses it.
+    tracker.onSenderEvent(event('requeued', 'original', { requeuedAs: 'carried' }));
+    tracker.onDeleted(['original']);
+    // An SQS duplicate of the job found the lease over, counted the attempt lost and was dead-lettered.
+    tracker.onSenderEvent(event('dead_lettered', 'duplicate', { reason: 'unknown_outcome', status: 'lost' }));
+    tracker.onDeleted(['duplicate']);
+    expect(tracker.jobs[0]).toMatchObject({ outcome: 'dead_lettered', reason: 'unknown_outcome' });
+
+    tracker.onSenderEvent(event('settled', 'carried', { uuid: 'u-1' }));
+    tracker.onDeleted(['carried']);
+
+    expect(tracker.jobs[0]).toMatchObject({ outcome: 'delivered', reason: null, uuid: 'u-1' });
+    expect(tracker.jobs[0]?.detail).toMatch(/dead letter is stale/);
+  });
+
+  it('keeps a job dead-lettered for any other reason when a delivery of it is reported later', () => {
+    const tracker = new JobTracker(() => 0);
+    tracker.add({ line: 1, body: JSON.stringify(jobBody({ id: 'job-1' })), id: 'job-1' }, 'original');
+    tracker.onSenderEvent(event('dead_lettered', 'original', { reason: 'expired' }));
+    tracker.onDeleted(['original']);
+    tracker.onSenderEvent(event('settled', 'original', { uuid: 'u-1' }));
+    tracker.onDeleted(['original']);
+    expect(tracker.jobs[0]).toMatchObject({ outcome: 'dead_lettered', reason: 'expired' });
+  });
+
   it('follows a job the sender re-queued as a fresh copy to the copy, by the message id it logged', () => {
     const tracker = new JobTracker(() => 0);
     tracker.add({ line: 1, body: '{}', id: 'job-1' }, 'original');
