@@ -154,8 +154,13 @@ export class JobTracker {
       this.#unclaimed.set(event.messageId, { event, deleted: false });
       return false;
     }
-    if (job.outcome !== 'unsettled' && !deliveredOverLostCount(job, event)) return true;
     if (job.outcome !== 'unsettled') {
+      if (!deliveredOverLostCount(job, event)) {
+        // A 409 settled it delivered without a uuid; the attempt's carried 201 names the message after all.
+        if (job.outcome === 'delivered' && job.uuid == null && isDelivery(event))
+          job.uuid = event.uuid ?? null;
+        return true;
+      }
       // The record's own delete settles it delivered (onDeleted); the dead letter a copy left is stale.
       job.outcome = 'unsettled';
       job.detail = STALE_UNKNOWN_OUTCOME;
@@ -323,13 +328,12 @@ export const STALE_UNKNOWN_OUTCOME =
  * lost count led to (docs/contract.md), so the report does too.
  */
 function deliveredOverLostCount(job: JobState, event: SenderEvent): boolean {
-  return (
-    job.outcome === 'dead_lettered' &&
-    job.reason === 'unknown_outcome' &&
-    event.kind === 'settled' &&
-    event.outcome === 'delivered' &&
-    event.uuid !== undefined
-  );
+  return job.outcome === 'dead_lettered' && job.reason === 'unknown_outcome' && isDelivery(event);
+}
+
+/** A record settled delivered with eCourtDate's uuid: a 201 (a 409 names no message). */
+function isDelivery(event: SenderEvent): boolean {
+  return event.kind === 'settled' && event.outcome === 'delivered' && event.uuid !== undefined;
 }
 
 /** A valid job's body, parsed, with its fingerprint; undefined for a body the relay refuses (no ledger entry). */

@@ -67,6 +67,13 @@ export class Facts {
    */
   readonly answerDropped = new Set<string>();
   /**
+   * Jobs whose attempt's answer rode on fresh copies that DynamoDB kept refusing until the attempt's lease had
+   * ended, so that another copy of the job counted the attempt lost before the answer reached the ledger (the limit
+   * docs/contract.md states: a resend inside the window is answered 409, else the job is dead-lettered
+   * `unknown_outcome`; the carried 201 then settles it delivered with its uuid, over that).
+   */
+  readonly carriedPastLease = new Set<string>();
+  /**
    * Jobs whose settled record could not take a step after the settle (the uuid index, the Job Settled event) and
    * whose fresh copy SQS refused too: the record came back without the mark that its event had not gone out, so
    * the event's first publication is marked replayed.
@@ -114,6 +121,15 @@ export class Facts {
       if (!copyRefused.has(record.messageId) || record.applied === 'requeued') continue;
       if (CARRYING.test(record.detail)) this.answerDropped.add(record.jobId);
       if (AFTER_SETTLE.test(record.detail)) this.pendingDropped.add(record.jobId);
+    }
+    for (const [id, records] of this.recordsOf) {
+      const history = (this.entries.get(id)?.history ?? []) as readonly { status: string }[];
+      if (
+        records.some((record) => CARRYING.test(record.detail)) &&
+        history.some((e) => e.status === 'lost')
+      ) {
+        this.carriedPastLease.add(id);
+      }
     }
     // A retry is logged as such, or as a re-queue when the record was handed to a fresh copy.
     const retryLines = [LOG_MESSAGE.retried, LOG_MESSAGE.requeued].map((message) => `"message":"${message}"`);
@@ -443,7 +459,12 @@ export function wrongReasons(facts: Facts): string[] {
         case 'retries_exhausted':
           return facts.budgetSpent(id) >= 2;
         case 'unknown_outcome':
-          return facts.unknownPosts(id).length > 0 || facts.touched.has(id) || facts.answerDropped.has(id);
+          return (
+            facts.unknownPosts(id).length > 0 ||
+            facts.touched.has(id) ||
+            facts.answerDropped.has(id) ||
+            facts.carriedPastLease.has(id)
+          );
         default:
           return false;
       }
@@ -811,7 +832,8 @@ export function lostAnswersMisread(facts: Facts): string[] {
  * A 201 stays a 201: a job whose request eCourtDate answered 201 ends delivered with that message's uuid in the
  * ledger (and wherever the report says delivered), however its settle failed (throttled, DynamoDB down), and is
  * never sent again. Left out: a job whose instance died after the 201 (that 201 was never read), and one whose
- * answer a double fault lost (`answerDropped`).
+ * answer a double fault lost (`answerDropped`); one whose carried answer came after another copy counted the
+ * attempt lost (`carriedPastLease`) may have been resent, and only a 409 may have answered that.
  */
 export function createdNotKept(facts: Facts): string[] {
   const wrong: string[] = [];
@@ -821,7 +843,9 @@ export function createdNotKept(facts: Facts): string[] {
     if (created === undefined || facts.answerDropped.has(id)) continue;
     if (facts.evidence.kills.some((kill) => kill.touched.includes(id) && kill.at >= created.at)) continue;
     const later = posts.filter((post) => post.at > created.at);
-    if (later.length > 0) {
+    // A copy that counted the attempt lost before its carried answer came may resend it: eCourtDate's 409 then.
+    const resendAllowed = facts.carriedPastLease.has(id) && later.every((post) => post.status === 409);
+    if (later.length > 0 && !resendAllowed) {
       wrong.push(
         `${id}: sent ${later.length} more time(s) after its 201 (${later.map((p) => p.status ?? 'no answer').join(',')})`,
       );

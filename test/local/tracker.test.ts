@@ -72,6 +72,20 @@ describe('JobTracker', () => {
     expect(tracker.jobs[0]?.detail).toMatch(/dead letter is stale/);
   });
 
+  it("names the message of a job a 409 settled delivered when the attempt's carried 201 is reported later", () => {
+    const tracker = new JobTracker(() => 0);
+    tracker.add({ line: 1, body: JSON.stringify(jobBody({ id: 'job-1' })), id: 'job-1' }, 'original');
+    tracker.onSenderEvent(event('requeued', 'original', { requeuedAs: 'carried' }));
+    tracker.onDeleted(['original']);
+    tracker.onSenderEvent(event('settled', 'duplicate', { status: 409 }));
+    tracker.onDeleted(['duplicate']);
+    expect(tracker.jobs[0]).toMatchObject({ outcome: 'delivered', uuid: null });
+
+    tracker.onSenderEvent(event('settled', 'carried', { uuid: 'u-1' }));
+
+    expect(tracker.jobs[0]).toMatchObject({ outcome: 'delivered', uuid: 'u-1' });
+  });
+
   it('keeps a job dead-lettered for any other reason when a delivery of it is reported later', () => {
     const tracker = new JobTracker(() => 0);
     tracker.add({ line: 1, body: JSON.stringify(jobBody({ id: 'job-1' })), id: 'job-1' }, 'original');
