@@ -506,6 +506,7 @@ export function recoverableNotDelivered(facts: Facts): string[] {
         facts.recoveredTooLate(job.id) ||
         facts.slowedByOutage(job.id) ||
         facts.answerDropped.has(job.id) ||
+        facts.carriedPastLease.has(job.id) ||
         facts.superseded(job.id)
       ) {
         return ['delivered', 'dead_lettered:unknown_outcome'];
