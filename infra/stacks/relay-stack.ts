@@ -81,7 +81,51 @@ export class RelayStack extends Stack {
     this.secret = this.apiClientSecret(config, dataRemoval);
     this.dataKey = this.dataKmsKey(config, dataRemoval);
     this.ledgerTable = this.jobLedgerTable(config, dataRemoval);
-    this.sendQueues = new QueueWithDeadLetterQueue(this, 'SendQueue', {
+    this.sendQueues = this.sendQueuesOf(config, dataRemoval);
+    this.sender = this.senderFunction(config, dataRemoval);
+    this.eventsDeadLetterQueue = this.eventsDeadLetterQueueOf(config, dataRemoval);
+    this.sendJobRule = this.sendJobRuleOf(config);
+    this.allowProducerAccounts(config, this.sendQueues.queue);
+    this.onCall = new OnCallTopic(this, 'OnCall', {
+      displayName: `eCourtDate relay ${config.stage}`,
+      email: config.onCallEmail,
+      httpsEndpoint: config.onCallHttpsEndpoint,
+      keyRemovalPolicy: dataRemoval,
+    });
+    const definitions = alarmDefinitions(config.alarmThresholds);
+    this.alarms = new RelayAlarms(this, 'Alarms', {
+      definitions,
+      resources: this.alarmResources(),
+      topic: this.onCall.topic,
+      alarmNamePrefix: config.stackName,
+      runbookBaseUrl: config.runbookBaseUrl,
+    });
+    this.dashboard = new RelayDashboard(this, 'Dashboard', {
+      dashboardName: config.stackName,
+      resources: this.alarmResources(),
+      alarms: [...this.alarms.alarms.values()],
+      definitions,
+      summary: `Stage **${config.stage}**, eCourtDate API ${config.baseUrl}`,
+      maxConcurrency: config.maxConcurrency,
+    });
+    this.eventSchemas = new EventSchemaRegistry(this, 'EventSchemas', {
+      registryName: config.stackName,
+      stage: config.stage,
+    });
+    this.webhooks = config.webhook.enabled ? this.webhookReceiver(config, dataRemoval) : undefined;
+    this.notifyExistingTopic(config);
+    if (this.dataKey !== undefined) {
+      const roles = [this.sender.role, ...(this.webhooks ? [this.webhooks.receiver.role] : [])];
+      for (const role of roles) this.acknowledgeDataKeyGrants(role);
+    }
+    for (const [name, value, description] of this.outputs(config)) {
+      new CfnOutput(this, name, { value, description });
+    }
+  }
+
+  /** The send queue and its dead-letter queue. */
+  private sendQueuesOf(config: StageConfig, removalPolicy: RemovalPolicy): QueueWithDeadLetterQueue {
+    return new QueueWithDeadLetterQueue(this, 'SendQueue', {
       // Six times the function timeout (stack-contract.ts says why); the local pipeline uses the same factor.
       // config.ts checked that a crashed batch comes back inside eCourtDate's duplicate window.
       visibilityTimeout: Duration.seconds(sendQueueVisibilityTimeoutSeconds(config)),
@@ -90,14 +134,17 @@ export class RelayStack extends Stack {
       // Longer than the 24 h after which the sender stops retrying a job, with days to spare for an outage.
       retentionPeriod: Duration.days(config.sendQueueRetentionDays),
       deadLetterRetentionPeriod: Duration.days(config.deadLetterRetentionDays),
-      removalPolicy: dataRemoval,
-      deadLetterRemovalPolicy: dataRemoval,
+      removalPolicy,
+      deadLetterRemovalPolicy: removalPolicy,
       encryptionMasterKey: this.dataKey,
     });
+  }
+
+  /** The sender Lambda, consuming the send queue, with a grant for each resource its environment names. */
+  private senderFunction(config: StageConfig, removalPolicy: RemovalPolicy): RelayFunction {
     const { queue: sendQueue, deadLetterQueue } = this.sendQueues;
     const webhooksEnabled = config.webhook.enabled;
-
-    this.sender = new RelayFunction(this, 'Sender', {
+    const sender = new RelayFunction(this, 'Sender', {
       entry: 'functions/sender.ts',
       description: `eCourtDate relay sender (${config.stage})`,
       stage: config.stage,
@@ -106,7 +153,7 @@ export class RelayStack extends Stack {
       memorySize: config.memorySizeMb,
       logLevel: config.logLevel,
       logRetention: config.logRetentionDays as logs.RetentionDays,
-      logRemovalPolicy: dataRemoval,
+      logRemovalPolicy: removalPolicy,
       traceSubsegments: config.traceSubsegments,
       // The local pipeline builds the sender's environment with the same function, from its own resources.
       environment: senderEnvironment(config, {
@@ -121,10 +168,10 @@ export class RelayStack extends Stack {
     if (config.publishJobSettled) {
       // The relay's verdict on each job, on the bus upstream systems already use (docs/webhooks.md).
       const bus = events.EventBus.fromEventBusName(this, 'JobSettledBus', config.eventBusName ?? 'default');
-      this.sender.putEventsOn(bus, ENV.eventBusName);
+      sender.putEventsOn(bus, ENV.eventBusName);
     }
     // Each grant names the variable that tells the sender of its resource (checked by RelayFunction).
-    this.sender.consume(sendQueue, ENV.sendQueueUrl, {
+    sender.consume(sendQueue, ENV.sendQueueUrl, {
       batchSize: config.batchSize,
       maxBatchingWindow:
         config.maxBatchingWindowSeconds > 0 ? Duration.seconds(config.maxBatchingWindowSeconds) : undefined,
@@ -133,27 +180,36 @@ export class RelayStack extends Stack {
       // Bounds the instances, so that the per-instance share of the rate limit adds up to the budget.
       maxConcurrency: config.maxConcurrency,
     });
-    this.sender.sendTo(deadLetterQueue, ENV.deadLetterQueueUrl);
-    this.sender.readSecret(this.secret, ENV.secretId, config.secret.kmsKeyArn);
+    sender.sendTo(deadLetterQueue, ENV.deadLetterQueueUrl);
+    sender.readSecret(this.secret, ENV.secretId, config.secret.kmsKeyArn);
     // The job ledger claims and settles single items by key with conditional puts; with webhooks on, the uuid
     // index write also updates items (statuses that came before it). Nothing else.
-    this.sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, [
+    sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, [
       ...SENDER_LEDGER_OPERATIONS,
       ...(webhooksEnabled ? SENDER_WEBHOOK_LEDGER_OPERATIONS : []),
     ]);
+    return sender;
+  }
 
-    this.eventsDeadLetterQueue = secureQueue(this, 'EventsDeadLetterQueue', {
+  /** The dead-letter queue of the EventBridge rule's target: send-job events it could not deliver. */
+  private eventsDeadLetterQueueOf(config: StageConfig, removalPolicy: RemovalPolicy): sqs.Queue {
+    const queue = secureQueue(this, 'EventsDeadLetterQueue', {
       retentionPeriod: Duration.days(config.deadLetterRetentionDays),
-      removalPolicy: dataRemoval,
+      removalPolicy,
       encryptionMasterKey: this.dataKey,
     });
-    Validations.of(this.eventsDeadLetterQueue).acknowledge({
+    Validations.of(queue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason:
         'This queue is itself a dead-letter queue: the DeadLetterConfig of the EventBridge rule target, which ' +
         'cdk-nag does not recognise. A dead-letter queue of a dead-letter queue adds nothing; it is alarmed on.',
     });
-    this.sendJobRule = new events.Rule(this, 'SendJobRule', {
+    return queue;
+  }
+
+  /** The rule that puts the stage's send-job events on the send queue (their `detail`: the job). */
+  private sendJobRuleOf(config: StageConfig): events.Rule {
+    const rule = new events.Rule(this, 'SendJobRule', {
       eventBus:
         config.eventBusName === undefined
           ? undefined
@@ -161,8 +217,8 @@ export class RelayStack extends Stack {
       description: `Send jobs ("${EVENT_DETAIL_TYPE}") to the eCourtDate relay send queue`,
       eventPattern: { source: [...config.eventSources], detailType: [EVENT_DETAIL_TYPE] },
     });
-    this.sendJobRule.addTarget(
-      new targets.SqsQueue(sendQueue, {
+    rule.addTarget(
+      new targets.SqsQueue(this.sendQueues.queue, {
         // The job is the event's detail: the same body an upstream system would send to the queue itself.
         message: events.RuleTargetInput.fromEventPath('$.detail'),
         deadLetterQueue: this.eventsDeadLetterQueue,
@@ -183,113 +239,94 @@ export class RelayStack extends Stack {
         conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
       }),
     );
-    this.allowProducerAccounts(config, sendQueue);
+    return rule;
+  }
 
-    this.onCall = new OnCallTopic(this, 'OnCall', {
-      displayName: `eCourtDate relay ${config.stage}`,
-      email: config.onCallEmail,
-      httpsEndpoint: config.onCallHttpsEndpoint,
-      keyRemovalPolicy: dataRemoval,
-    });
-    const resources = {
-      sendQueue,
-      deadLetterQueue,
+  /** What the relay's alarms and dashboard watch. */
+  private alarmResources() {
+    return {
+      sendQueue: this.sendQueues.queue,
+      deadLetterQueue: this.sendQueues.deadLetterQueue,
       eventsDeadLetterQueue: this.eventsDeadLetterQueue,
       senderFunction: this.sender.function,
       ledgerTable: this.ledgerTable,
-      stage: config.stage,
+      stage: this.config.stage,
     };
-    const definitions = alarmDefinitions(config.alarmThresholds);
-    this.alarms = new RelayAlarms(this, 'Alarms', {
-      definitions,
-      resources,
+  }
+
+  /** The webhook receiver (docs/webhooks.md), on the stage's ledger, topic and dashboard. */
+  private webhookReceiver(config: StageConfig, removalPolicy: RemovalPolicy): WebhookReceiver {
+    return new WebhookReceiver(this, 'Webhooks', {
+      stage: config.stage,
+      webhook: config.webhook,
+      ledgerTable: this.ledgerTable,
+      eventBusName: config.eventBusName,
       topic: this.onCall.topic,
       alarmNamePrefix: config.stackName,
       runbookBaseUrl: config.runbookBaseUrl,
+      dashboard: this.dashboard.dashboard,
+      logLevel: config.logLevel,
+      logRetention: config.logRetentionDays as logs.RetentionDays,
+      removalPolicy,
+      traceSubsegments: config.traceSubsegments,
     });
-    this.dashboard = new RelayDashboard(this, 'Dashboard', {
-      dashboardName: config.stackName,
-      resources,
-      alarms: [...this.alarms.alarms.values()],
-      definitions,
-      summary: `Stage **${config.stage}**, eCourtDate API ${config.baseUrl}`,
-      maxConcurrency: config.maxConcurrency,
-    });
-    this.eventSchemas = new EventSchemaRegistry(this, 'EventSchemas', {
-      registryName: config.stackName,
-      stage: config.stage,
-    });
-    const { webhook } = config;
-    this.webhooks = webhook.enabled
-      ? new WebhookReceiver(this, 'Webhooks', {
-          stage: config.stage,
-          webhook,
-          ledgerTable: this.ledgerTable,
-          eventBusName: config.eventBusName,
-          topic: this.onCall.topic,
-          alarmNamePrefix: config.stackName,
-          runbookBaseUrl: config.runbookBaseUrl,
-          dashboard: this.dashboard.dashboard,
-          logLevel: config.logLevel,
-          logRetention: config.logRetentionDays as logs.RetentionDays,
-          removalPolicy: dataRemoval,
-          traceSubsegments: config.traceSubsegments,
-        })
-      : undefined;
-    if (config.onCallTopicArn !== undefined) {
-      // An existing topic (e.g. AWS Chatbot's, to Microsoft Teams or Slack) hears every alarm too: SNS cannot
-      // subscribe one topic to another, so each alarm notifies both (docs/deploy.md, "On-call").
-      const alsoNotify = new SnsAction(
-        sns.Topic.fromTopicArn(this, 'OnCallExistingTopic', config.onCallTopicArn),
-      );
-      for (const alarm of [...this.alarms.alarms.values(), ...(this.webhooks?.alarms.values() ?? [])]) {
-        alarm.addAlarmAction(alsoNotify);
-        alarm.addOkAction(alsoNotify);
-      }
-    }
+  }
 
-    if (this.dataKey !== undefined) {
-      const roles = [this.sender.role, ...(this.webhooks ? [this.webhooks.receiver.role] : [])];
-      for (const role of roles) this.acknowledgeDataKeyGrants(role);
+  /**
+   * An existing topic (`onCallTopicArn`, e.g. AWS Chatbot's, to Microsoft Teams or Slack) hears every alarm too:
+   * SNS cannot subscribe one topic to another, so each alarm notifies both (docs/deploy.md, "On-call").
+   */
+  private notifyExistingTopic(config: StageConfig): void {
+    if (config.onCallTopicArn === undefined) return;
+    const alsoNotify = new SnsAction(
+      sns.Topic.fromTopicArn(this, 'OnCallExistingTopic', config.onCallTopicArn),
+    );
+    for (const alarm of [...this.alarms.alarms.values(), ...(this.webhooks?.alarms.values() ?? [])]) {
+      alarm.addAlarmAction(alsoNotify);
+      alarm.addOkAction(alsoNotify);
     }
+  }
 
-    const output = (name: string, value: string, description: string) =>
-      new CfnOutput(this, name, { value, description });
-    output(OUTPUT.sendQueueUrl, sendQueue.queueUrl, 'Send jobs here (aws sqs send-message)');
-    output(OUTPUT.sendQueueArn, sendQueue.queueArn, 'Send queue ARN (redrive destination)');
-    output(
-      OUTPUT.deadLetterQueueUrl,
-      deadLetterQueue.queueUrl,
-      'Jobs the relay gave up on, with a reason attribute',
-    );
-    output(OUTPUT.deadLetterQueueArn, deadLetterQueue.queueArn, 'Dead-letter queue ARN (redrive source)');
-    output(
-      OUTPUT.eventsDeadLetterQueueUrl,
-      this.eventsDeadLetterQueue.queueUrl,
-      'Events EventBridge could not deliver to the send queue',
-    );
-    output(OUTPUT.onCallTopicArn, this.onCall.topic.topicArn, 'Alarm notifications (aws sns subscribe)');
-    output(OUTPUT.secretName, config.secret.name, 'eCourtDate API client credentials (put-secret-value)');
-    output(
-      OUTPUT.secretArn,
-      this.secret.secretArn,
-      'eCourtDate API client credentials ARN (without the random suffix when imported by name)',
-    );
-    output(OUTPUT.dashboardName, config.stackName, 'CloudWatch dashboard');
-    output(OUTPUT.eventBusName, config.eventBusName ?? 'default', 'Event bus to publish send jobs to');
-    output(OUTPUT.eventSource, config.eventSources.join(','), 'Accepted event source(s), comma-separated');
-    output(OUTPUT.eventDetailType, EVENT_DETAIL_TYPE, 'detail-type of send-job events');
-    output(OUTPUT.senderFunctionName, this.sender.function.functionName, 'Sender Lambda function');
-    output(
-      OUTPUT.ledgerTableName,
-      this.ledgerTable.tableName,
-      'Job ledger: per-job attempts, outcome and history (npm run relay -- job ID)',
-    );
-    output(
-      OUTPUT.ecourtdateBaseUrl,
-      config.baseUrl,
-      'eCourtDate API the sender calls (npm run relay -- check-credentials)',
-    );
+  /** The stack outputs, as [name, value, description]: docs/deploy.md ("Stack outputs") and the CLI read them. */
+  private outputs(config: StageConfig): [name: string, value: string, description: string][] {
+    const { queue: sendQueue, deadLetterQueue } = this.sendQueues;
+    return [
+      [OUTPUT.sendQueueUrl, sendQueue.queueUrl, 'Send jobs here (aws sqs send-message)'],
+      [OUTPUT.sendQueueArn, sendQueue.queueArn, 'Send queue ARN (redrive destination)'],
+      [
+        OUTPUT.deadLetterQueueUrl,
+        deadLetterQueue.queueUrl,
+        'Jobs the relay gave up on, with a reason attribute',
+      ],
+      [OUTPUT.deadLetterQueueArn, deadLetterQueue.queueArn, 'Dead-letter queue ARN (redrive source)'],
+      [
+        OUTPUT.eventsDeadLetterQueueUrl,
+        this.eventsDeadLetterQueue.queueUrl,
+        'Events EventBridge could not deliver to the send queue',
+      ],
+      [OUTPUT.onCallTopicArn, this.onCall.topic.topicArn, 'Alarm notifications (aws sns subscribe)'],
+      [OUTPUT.secretName, config.secret.name, 'eCourtDate API client credentials (put-secret-value)'],
+      [
+        OUTPUT.secretArn,
+        this.secret.secretArn,
+        'eCourtDate API client credentials ARN (without the random suffix when imported by name)',
+      ],
+      [OUTPUT.dashboardName, config.stackName, 'CloudWatch dashboard'],
+      [OUTPUT.eventBusName, config.eventBusName ?? 'default', 'Event bus to publish send jobs to'],
+      [OUTPUT.eventSource, config.eventSources.join(','), 'Accepted event source(s), comma-separated'],
+      [OUTPUT.eventDetailType, EVENT_DETAIL_TYPE, 'detail-type of send-job events'],
+      [OUTPUT.senderFunctionName, this.sender.function.functionName, 'Sender Lambda function'],
+      [
+        OUTPUT.ledgerTableName,
+        this.ledgerTable.tableName,
+        'Job ledger: per-job attempts, outcome and history (npm run relay -- job ID)',
+      ],
+      [
+        OUTPUT.ecourtdateBaseUrl,
+        config.baseUrl,
+        'eCourtDate API the sender calls (npm run relay -- check-credentials)',
+      ],
+    ];
   }
 
   /**
