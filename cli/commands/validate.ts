@@ -3,6 +3,7 @@ import { CliError } from '#cli/errors.ts';
 import { splitJobs } from '#local/pipeline/jobs-file.ts';
 import { JobValidationError } from '#shared/errors.ts';
 import { invalidIdLabel, jobFingerprint, parseJob, peekJobId, withoutByteOrderMark } from '#shared/job.ts';
+import { SQS_MAX_MESSAGE_BYTES } from '#shared/sqs/settle.ts';
 
 /** What the relay's own rules say of one job of a file (docs/contract.md, "The send job"). */
 export interface JobVerdict {
@@ -61,8 +62,9 @@ async function readAll(stdin: AsyncIterable<string | Uint8Array> | undefined): P
 /**
  * Checks every job with the relay's own `parseJob` (the authority, docs/contract.md "The send job"), and the
  * file as a whole as the job ledger would see it: one id under two bodies is invalid on its second line (the
- * relay dead-letters it `id_conflict`), the same job twice is a warning (it goes out once). Never throws for a bad
- * job: each verdict says what is wrong.
+ * relay dead-letters it `id_conflict`), the same job twice is a warning (it goes out once). A body larger than
+ * SQS's largest message (`SQS_MAX_MESSAGE_BYTES`, docs/sqs-limits.md) is invalid (`body`): no send queue takes it.
+ * Never throws for a bad job: each verdict says what is wrong.
  */
 export function checkJobs(
   entries: readonly { readonly line: number; readonly body: string }[],
@@ -70,6 +72,15 @@ export function checkJobs(
   const seen = new Map<string, { line: number; fingerprint: string }>();
   return entries.map((entry): JobVerdict => {
     try {
+      // The body goes on the send queue as written: SQS refuses one larger than its largest message.
+      const bytes = Buffer.byteLength(entry.body);
+      if (bytes > SQS_MAX_MESSAGE_BYTES) {
+        throw new JobValidationError(
+          'body',
+          `expected at most ${SQS_MAX_MESSAGE_BYTES} bytes (SQS's largest message), got ${bytes}: ` +
+            'leave out the fields eCourtDate does not need',
+        );
+      }
       const job = parseJob(entry.body);
       const fingerprint = jobFingerprint(job);
       const first = seen.get(job.id);

@@ -80,7 +80,7 @@ export function parseQueryRequest(headers: IncomingHttpHeaders, raw: Buffer): Qu
   const form = new URLSearchParams(raw.toString('utf8'));
   const action = form.get('Action');
   if (!action) return undefined;
-  const tree: Tree = {};
+  const tree: Tree = Object.create(null);
   for (const [key, value] of form) {
     if (PROTOCOL_PARAMETERS.test(key)) continue;
     place(tree, key.split('.'), value);
@@ -88,7 +88,10 @@ export function parseQueryRequest(headers: IncomingHttpHeaders, raw: Buffer): Qu
   return { action, body: toJsonShape(tree) as Record<string, unknown> };
 }
 
-/** Form parameters as a tree of their dotted paths: `A.1.B=x` is `{ A: { 1: { B: 'x' } } }`. */
+/**
+ * Form parameters as a tree of their dotted paths: `A.1.B=x` is `{ A: { 1: { B: 'x' } } }`. Every node, and every
+ * object made from one, has no prototype, so a parameter named `__proto__` or `constructor` is the request's own.
+ */
 interface Tree {
   [segment: string]: Tree | string;
 }
@@ -101,7 +104,7 @@ function place(tree: Tree, path: readonly string[], value: string): void {
     return;
   }
   const next = tree[head];
-  const child: Tree = typeof next === 'object' ? next : {};
+  const child: Tree = typeof next === 'object' ? next : Object.create(null);
   tree[head] = child;
   place(child, rest, value);
 }
@@ -117,13 +120,13 @@ function members(node: Tree | string): (Tree | string)[] {
 
 function toJsonShape(node: Tree | string): unknown {
   if (typeof node === 'string') return node;
-  const out: Record<string, unknown> = {};
+  const out: Record<string, unknown> = Object.create(null);
   for (const [name, value] of Object.entries(node)) {
-    const list = LISTS[name];
-    const map = MAPS[name];
+    const list = Object.hasOwn(LISTS, name) ? LISTS[name] : undefined;
+    const map = Object.hasOwn(MAPS, name) ? MAPS[name] : undefined;
     if (list !== undefined) out[list] = members(value).map(toJsonShape);
     else if (map !== undefined) {
-      const entries: Record<string, unknown> = {};
+      const entries: Record<string, unknown> = Object.create(null);
       for (const entry of members(value)) {
         if (typeof entry !== 'object') continue;
         const key = entry[map.key];

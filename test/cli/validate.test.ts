@@ -63,6 +63,21 @@ describe('validate FILE', () => {
     expect(run.stdout + run.stderr).not.toMatch(/Room 4B|5559871234/);
   });
 
+  it("refuses a job larger than SQS's 1 MiB message, which no queue would take, naming the body and its size", async () => {
+    const huge = JSON.stringify({
+      id: 'cms-4',
+      message: { to: '+15551230004', content: 'Hi', case_notes: 'x'.repeat(1_048_576) },
+    });
+    const file = await dir.file('jobs.jsonl', `${jobLine('cms-1', '+15551230001')}\n${huge}\n`);
+
+    const run = await relay('validate', file);
+
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain(
+      `${file}:2: invalid cms-4: body: expected at most 1048576 bytes (SQS's largest message), got ${Buffer.byteLength(huge)}`,
+    );
+  });
+
   it('prints the warnings of a valid job (a phone number not in E.164 form) and still exits 0', async () => {
     const file = await dir.file('jobs.jsonl', `${jobLine('cms-4', '(555) 123-4567')}\n`);
 

@@ -159,3 +159,37 @@ describe('the same id with a changed body', () => {
     expect(await ledger.get(JOB_ID)).toMatchObject({ status: 'in_progress', refused_count: 1 });
   });
 });
+
+describe('how long the ledger keeps a refused version in mind', () => {
+  it("a refusal moves the entry's expiration to ledgerTtlDays after it, so its dead letter never outlives the entry", async () => {
+    h = await startHarness();
+    const ledger = h.ledger();
+    const now = Date.now();
+    const first = await ledger.claim({
+      jobId: JOB_ID,
+      bodyHash: 'at-nine',
+      messageId: 'm-1',
+      now,
+      leaseUntil: now + 60_000,
+    });
+    if (first.kind !== 'claimed') throw new Error(`expected a claim, got ${first.kind}`);
+    await ledger.settle({ entry: first.entry, now, outcome: { type: 'delivered', uuid: 'uuid-1' } });
+    const settled = await ledger.get(JOB_ID);
+    const ttlSeconds = (settled?.expiration ?? 0) - Math.floor(now / 1000);
+    const tenDaysLater = now + 10 * 86_400_000;
+
+    await ledger.claim({
+      jobId: JOB_ID,
+      bodyHash: 'moved-to-930',
+      messageId: 'm-2',
+      now: tenDaysLater,
+      leaseUntil: tenDaysLater + 60_000,
+    });
+
+    expect(await ledger.get(JOB_ID)).toMatchObject({
+      refused_count: 1,
+      version: settled?.version,
+      expiration: Math.floor(tenDaysLater / 1000) + ttlSeconds,
+    });
+  });
+});
