@@ -634,8 +634,9 @@ function rejectUnknownSettings(context: Context): void {
   for (const key of Object.keys(context)) {
     const renamed = RENAMED_SETTINGS[key];
     if (renamed !== undefined) throw new ConfigError(key, `was renamed ${renamed}: use ${renamed}`);
-    // CDK's own keys carry ':' or '@' or '-' ("@aws-cdk/core:...", "aws:cdk:..."); plain camelCase is ours.
-    if (/^[a-z][A-Za-z0-9]*$/.test(key) && !known.has(key)) {
+    // CDK's own keys carry ':', '@', '/' or '-' ("@aws-cdk/core:...", "aws:cdk:...", "acknowledged-issue-numbers");
+    // any other name is meant as one of ours, however it is cased or spelled (MaxConcurrency, max_concurrency).
+    if (!/[:@/-]/.test(key) && key !== STAGES_KEY && !known.has(key)) {
       throw unknownSetting(key, 'in the context or -c', SETTINGS);
     }
   }

@@ -1,3 +1,4 @@
+import { closest, distance } from 'fastest-levenshtein';
 import { ConfigError } from '#shared/errors.ts';
 import type { Bounds, SettingsReader } from '#shared/settings.ts';
 
@@ -109,33 +110,19 @@ export function tableReader<T extends SettingTable>(
  * closestName('maxConcurency', ['maxConcurrency', 'batchSize']); // 'maxConcurrency'
  */
 export function closestName(name: string, known: readonly string[]): string | undefined {
-  let best: { name: string; distance: number } | undefined;
-  for (const candidate of known) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance <= 2 && (best === undefined || distance < best.distance))
-      best = { name: candidate, distance };
-  }
-  return best?.name;
+  if (known.length === 0) return undefined;
+  const lower = known.map((candidate) => candidate.toLowerCase());
+  const best = closest(name.toLowerCase(), lower);
+  return distance(name.toLowerCase(), best) <= 2 ? known[lower.indexOf(best)] : undefined;
 }
 
-/** Levenshtein distance: insertions, deletions and substitutions of one character. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
-}
+/** A name given as a setting that is not one (`variable`: the name as given): fix or remove it, never set it. */
+export class UnknownSettingError extends ConfigError {}
 
-/** The `ConfigError` for a setting name that is not in `known`, with a did-you-mean when one is close. */
-export function unknownSetting(name: string, where: string, known: readonly string[]): ConfigError {
+/** The `UnknownSettingError` for a setting name that is not in `known`, with a did-you-mean when one is close. */
+export function unknownSetting(name: string, where: string, known: readonly string[]): UnknownSettingError {
   const suggestion = closestName(name, known);
-  return new ConfigError(
+  return new UnknownSettingError(
     name,
     `is not a setting of this app (${where})` +
       (suggestion === undefined ? '' : `; did you mean ${suggestion}?`) +

@@ -373,12 +373,27 @@ function isoInstant(value: unknown, field: string): number {
     throw new JobValidationError(field, `expected ${DATE_TIME_FORMS}; got ${zoneless}`);
   }
   // Date.parse rolls 2026-02-30 over into March; a court date that does not exist is a bad job.
-  const [, year, month, day] = match;
+  const [, year, month, day, , , , zone] = match;
+  if (!realUtcOffset(zone ?? 'Z')) {
+    throw new JobValidationError(
+      field,
+      `expected ${DATE_TIME_FORMS}; got the UTC offset ${zone}, which no time zone has (they run from -12:00 to +14:00)`,
+    );
+  }
   const probe = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
   if (probe.getUTCMonth() !== Number(month) - 1 || probe.getUTCDate() !== Number(day)) {
     throw new JobValidationError(field, 'expected a real calendar date');
   }
   return epoch;
+}
+
+/** Whether a UTC offset (`Z`, `+05:30`, `-0500`) is one a time zone has: -12:00 to +14:00, whole minutes. */
+function realUtcOffset(zone: string): boolean {
+  if (zone === 'Z') return true;
+  const hours = Number(zone.slice(1, 3));
+  const minutes = Number(zone.slice(-2));
+  const offset = (zone.startsWith('-') ? -1 : 1) * (hours * 60 + minutes);
+  return minutes < 60 && offset >= -12 * 60 && offset <= 14 * 60;
 }
 
 function object(value: unknown, field: string): Record<string, unknown> {

@@ -138,10 +138,13 @@ export function settingsReader(source: Readonly<Record<string, unknown>>): Setti
   };
 }
 
+/** A decimal number as people write one (`12`, `-3`, `0.5`): never hex, octal, binary or an exponent. */
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+
 function parseNumber(name: string, raw: string, bounds: Bounds): number {
   const value = Number(raw);
   const whole = bounds.integer ?? true;
-  if (!Number.isFinite(value) || (whole && !Number.isInteger(value))) {
+  if (!DECIMAL.test(raw.trim()) || !Number.isFinite(value) || (whole && !Number.isInteger(value))) {
     throw new ConfigError(name, `expected ${whole ? 'a whole number' : 'a number'}, got "${raw}"`);
   }
   if (!inBounds(value, bounds)) {

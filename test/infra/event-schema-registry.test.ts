@@ -11,7 +11,7 @@ import { PRODUCTION, synthRelay } from '#test/helpers/infra.ts';
 describe('the event schema registry', () => {
   it('is one registry per stage, named after the stage’s stack', () => {
     for (const stage of STAGES) {
-      const { template, stack } = synthRelay({ stage });
+      const { template, stack } = synthRelay(stage === 'production' ? PRODUCTION : { stage });
       template.resourceCountIs('AWS::EventSchemas::Registry', 1);
       template.hasResourceProperties('AWS::EventSchemas::Registry', { RegistryName: stack.stackName });
     }

@@ -5,6 +5,7 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { loadStageConfig, requireOnCallDestination, stageSettings } from '#infra/config.ts';
+import { UnknownSettingError } from '#infra/setting-table.ts';
 import { ConfigError } from '#shared/errors.ts';
 import { onlyResource, synthRelay } from '#test/helpers/infra.ts';
 
@@ -71,6 +72,26 @@ describe('the "stages" map', () => {
   it('refuses an unknown -c setting with a did-you-mean', () => {
     const error = configErrorOf(() => loadStageConfig({ stage: 'staging', onCallEmial: 'a@b.example' }));
     expect(error.message).toMatch(/did you mean onCallEmail\?/);
+  });
+
+  it.each(['MaxConcurrency', 'max_concurrency', 'MAXCONCURRENCY'])(
+    'refuses a -c setting however it is cased or spelled (%s), with a did-you-mean',
+    (name) => {
+      const error = configErrorOf(() => loadStageConfig({ stage: 'staging', [name]: '3' }));
+      expect(error).toBeInstanceOf(UnknownSettingError);
+      expect(error.message).toMatch(/did you mean maxConcurrency\?/);
+    },
+  );
+
+  it("leaves CDK's own context keys alone", () => {
+    expect(() =>
+      loadStageConfig({
+        stage: 'staging',
+        '@aws-cdk/core:newStyleStackSynthesis': true,
+        'aws:cdk:bundling-stacks': [],
+        'acknowledged-issue-numbers': [32775],
+      }),
+    ).not.toThrow();
   });
 
   it('refuses an entry for a stage that does not exist, naming the closest stage', () => {

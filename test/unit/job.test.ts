@@ -312,6 +312,27 @@ describe('parseJob / validateJob: the send job contract', () => {
       expect(job.expiresAt).toBe(Date.UTC(2027, 11, 1, 15));
       expect(job.message.scheduled_at).toBe('2027-12-01 15:00:00');
     });
+
+    it.each(['+14:00', '-12:00', '+05:45', '-0930'])(
+      'both fields take an offset a time zone has (%s)',
+      (offset) => {
+        const at = `2027-12-01T10:00:00${offset}`;
+        expect(() => validateJob(jobBody({ expires_at: at }, { scheduled_at: at }))).not.toThrow();
+      },
+    );
+
+    it.each(['+15:00', '-23:59', '-12:30', '+1401'])(
+      'both fields refuse an offset no time zone has (%s), naming it',
+      (offset) => {
+        const at = `2027-12-01T10:00:00${offset}`;
+        expect(expectRejected(jobBody({}, { scheduled_at: at }), 'message.scheduled_at').message).toContain(
+          `the UTC offset ${offset}, which no time zone has`,
+        );
+        expect(expectRejected(jobBody({ expires_at: at }), 'expires_at').message).toContain(
+          `the UTC offset ${offset}, which no time zone has`,
+        );
+      },
+    );
   });
 
   it.each([
