@@ -81,11 +81,14 @@ describe('settingsReader', () => {
       expect(settingsReader({ A: '2.5' }).number('A', 1, { ...bounds, integer: false })).toBe(2.5);
     });
 
-    it.each(['ten', 'Infinity', 'NaN', '10s', '0x10', '1e1', '0b11', '0o7', '+-1'])('refuses %j as not a number', (raw) => {
-      expect(configErrorOf(() => settingsReader({ A: raw }).number('A', 1, bounds)).message).toBe(
-        `A: expected a whole number, got "${raw}"`,
-      );
-    });
+    it.each(['ten', 'Infinity', 'NaN', '10s', '0x10', '1e1', '0b11', '0o7', '+-1'])(
+      'refuses %j as not a number',
+      (raw) => {
+        expect(configErrorOf(() => settingsReader({ A: raw }).number('A', 1, bounds)).message).toBe(
+          `A: expected a whole number, got "${raw}"`,
+        );
+      },
+    );
 
     it('refuses a value outside the bounds, quoting them', () => {
       expect(configErrorOf(() => settingsReader({ A: '11' }).number('A', 1, bounds)).message).toBe(
