@@ -276,7 +276,8 @@ function commandOf(command: string, sub: string | undefined, rest: readonly stri
       if (view === undefined) {
         io.stderr.write(
           `relay: the job ledger of ${target.description} has no entry for job ${sub}: the sender never ` +
-            "received it, or the entry expired (ledgerTtlDays after the job's last change)\n",
+            'received it, it refused it before any attempt (an invalid job is dead-lettered invalid_job without an ' +
+            "entry: relay dlq list shows it), or the entry expired (ledgerTtlDays after the job's last change)\n",
         );
         // A script reading --json gets an answer on stdout too, in the same shape's terms.
         if (values.json === true) io.stdout.write(`${JSON.stringify({ job_id: sub, found: false })}\n`);

@@ -186,9 +186,12 @@ export function peekJobId(body: string): string | undefined {
 export function invalidIdLabel(body: string): string {
   try {
     const raw: unknown = JSON.parse(withoutByteOrderMark(body));
-    if (isRecord(raw) && typeof raw.id === 'string' && raw.id !== '') {
-      const clipped = [...raw.id].slice(0, 40).join('') + ([...raw.id].length > 40 ? '…' : '');
-      return `(invalid id ${JSON.stringify(maskContacts(clipped))})`;
+    const clip = (id: string) =>
+      JSON.stringify(maskContacts([...id].slice(0, 40).join('') + ([...id].length > 40 ? '…' : '')));
+    if (isRecord(raw) && typeof raw.id === 'string' && raw.id !== '') return `(invalid id ${clip(raw.id)})`;
+    // A whole EventBridge event put on the queue: its job is the detail (docs/contract.md, "The send job").
+    if (isRecord(raw) && isRecord(raw.detail) && typeof raw.detail.id === 'string' && raw.detail.id !== '') {
+      return `(a whole EventBridge event; its detail's id ${clip(raw.detail.id)})`;
     }
   } catch {
     // not JSON: no id to show

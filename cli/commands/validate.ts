@@ -2,7 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { CliError } from '#cli/errors.ts';
 import { splitJobs } from '#local/pipeline/jobs-file.ts';
 import { JobValidationError } from '#shared/errors.ts';
-import { invalidIdLabel, jobFingerprint, parseJob, peekJobId, withoutByteOrderMark } from '#shared/job.ts';
+import {
+  invalidIdLabel,
+  jobFingerprint,
+  parseJob,
+  peekJobId,
+  type SendJob,
+  withoutByteOrderMark,
+} from '#shared/job.ts';
 import { SQS_MAX_MESSAGE_BYTES } from '#shared/sqs/settle.ts';
 
 /** What the relay's own rules say of one job of a file (docs/contract.md, "The send job"). */
@@ -68,6 +75,7 @@ async function readAll(stdin: AsyncIterable<string | Uint8Array> | undefined): P
  */
 export function checkJobs(
   entries: readonly { readonly line: number; readonly body: string }[],
+  now: number = Date.now(),
 ): JobVerdict[] {
   const seen = new Map<string, { line: number; fingerprint: string }>();
   return entries.map((entry): JobVerdict => {
@@ -82,6 +90,7 @@ export function checkJobs(
         );
       }
       const job = parseJob(entry.body);
+      const warnings = [...job.warnings, ...expiryWarnings(job, now)];
       const fingerprint = jobFingerprint(job);
       const first = seen.get(job.id);
       const verdict = { line: entry.line, jobId: job.id, label: job.id, body: entry.body };
@@ -93,7 +102,7 @@ export function checkJobs(
           error:
             `${job.id} is also on line ${first.line} with another body; the relay would dead-letter this one ` +
             'id_conflict: give each version of a message its own id',
-          warnings: job.warnings,
+          warnings,
         };
       } else {
         return {
@@ -101,12 +110,12 @@ export function checkJobs(
           field: null,
           error: null,
           warnings: [
-            ...job.warnings,
+            ...warnings,
             `id: ${job.id} is also on line ${first.line}, the same job: it goes out once`,
           ],
         };
       }
-      return { ...verdict, field: null, error: null, warnings: job.warnings };
+      return { ...verdict, field: null, error: null, warnings };
     } catch (error) {
       if (!(error instanceof JobValidationError)) throw error;
       const id = peekJobId(entry.body);
@@ -161,4 +170,13 @@ export function renderVerdicts(verdicts: readonly JobVerdict[], source: string, 
         : ''),
   );
   return lines.join('\n');
+}
+
+/** A job whose `expires_at` (epoch ms `job.expiresAt`) is not after `now` is never sent: say so before it is. */
+function expiryWarnings(job: SendJob, now: number): string[] {
+  if (job.expiresAt === undefined || job.expiresAt > now) return [];
+  return [
+    `expires_at: ${new Date(job.expiresAt).toISOString()} has passed: the relay would dead-letter this job ` +
+      'expired without sending it',
+  ];
 }

@@ -6,7 +6,9 @@
 #   ./send-job.sh events <staging|production> [<event bus name, or its ARN from another account>]
 #
 # Credentials: the producer's own, with only the producer policy of docs/deploy.md. JOB_FILE=<file> sends the
-# job in that file instead of the one below. AWS_ENDPOINT_URL points the CLI at another endpoint.
+# job in that file instead of the one below. ENDPOINT_URL=<url> sends to another endpoint, e.g. the local
+# pipeline's SQS (npm start -- --keep-running; its endpoints.json names it): it is passed as --endpoint-url, which
+# every AWS CLI takes (AWS_ENDPOINT_URL only from CLI v2.13). The local pipeline has no EventBridge: use `sqs`.
 set -euo pipefail
 
 # The stage's EventBridge contract: its EventSource (one per stage) and EventDetailType outputs.
@@ -16,7 +18,7 @@ DETAIL_TYPE='eCourtDate Send Message'
 # One job (docs/contract.md, "The send job"); "id" is your system's key for this send.
 JOB=$(cat <<'JSON'
 {
-  "id": "cms-48213-reminder-1",
+  "id": "cms-50117-reminder-1",
   "message": {
     "to": "+15555550100",
     "content": "Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.",
@@ -30,6 +32,10 @@ if [[ -n "${JOB_FILE:-}" ]]; then JOB=$(cat "$JOB_FILE"); fi
 # One line: JSON strings hold no raw line breaks, so joining the lines keeps the job as it is.
 BODY=$(printf '%s\n' "$JOB" | sed 's/^[[:space:]]*//' | tr -d '\n')
 
+# --endpoint-url only when ENDPOINT_URL is given.
+ENDPOINT=()
+if [[ -n "${ENDPOINT_URL:-}" ]]; then ENDPOINT=(--endpoint-url "$ENDPOINT_URL"); fi
+
 usage() {
   echo "usage: $0 sqs <SendQueueUrl> | $0 events <staging|production> [event bus]" >&2
   exit 2
@@ -38,7 +44,7 @@ usage() {
 case "${1:-}" in
   sqs)
     [[ $# -eq 2 ]] || usage
-    aws sqs send-message --queue-url "$2" --message-body "$BODY" --query MessageId --output text
+    aws sqs send-message ${ENDPOINT[@]+"${ENDPOINT[@]}"} --queue-url "$2" --message-body "$BODY" --query MessageId --output text
     ;;
   events)
     [[ $# -ge 2 && $# -le 3 ]] || usage
@@ -46,7 +52,7 @@ case "${1:-}" in
     # Detail is the job as a JSON string: escape its backslashes and quotes.
     DETAIL=$(printf '%s' "$BODY" | sed 's/\\/\\\\/g; s/"/\\"/g')
     ENTRY="[{\"EventBusName\":\"${3:-default}\",\"Source\":\"${SOURCE_PREFIX}$2\",\"DetailType\":\"${DETAIL_TYPE}\",\"Detail\":\"${DETAIL}\"}]"
-    RESULT=$(aws events put-events --entries "$ENTRY" --query '[FailedEntryCount, Entries[0].EventId, Entries[0].ErrorCode]' --output text)
+    RESULT=$(aws events put-events ${ENDPOINT[@]+"${ENDPOINT[@]}"} --entries "$ENTRY" --query '[FailedEntryCount, Entries[0].EventId, Entries[0].ErrorCode]' --output text)
     read -r FAILED EVENT_ID ERROR_CODE <<<"$RESULT"
     if [[ "$FAILED" != "0" ]]; then echo "not accepted: $ERROR_CODE" >&2; exit 1; fi
     echo "$EVENT_ID"

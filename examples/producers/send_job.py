@@ -22,7 +22,7 @@ DETAIL_TYPE = "eCourtDate Send Message"
 # One job (docs/contract.md, "The send job"); "id" is your system's key for this send.
 JOB = """
 {
-  "id": "cms-48213-reminder-1",
+  "id": "cms-50117-reminder-1",
   "message": {
     "to": "+15555550100",
     "content": "Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.",

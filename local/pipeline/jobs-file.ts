@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { RelayError } from '#shared/errors.ts';
 import { peekJobId, withoutByteOrderMark } from '#shared/job.ts';
+import { SQS_MAX_MESSAGE_BYTES } from '#shared/sqs/settle.ts';
 
 /** One non-blank line of a JSON Lines jobs file, kept exactly as written: it becomes an SQS message body. */
 export interface JobLine {
@@ -16,9 +17,6 @@ export interface JobLine {
 
 /** The jobs file could not be read, or holds no job. */
 export class JobsFileError extends RelayError {}
-
-/** Largest SQS message body (256 KiB). */
-const MAX_BODY_BYTES = 256 * 1024;
 
 /** Lines a job spread over several lines (pretty-printed) may take at most. */
 const MAX_LINES_PER_JOB = 1_000;
@@ -77,8 +75,8 @@ export async function readJobsFile(path: string): Promise<JobLine[]> {
   }
   const jobs: JobLine[] = [];
   for (const { line, body } of splitJobs(text)) {
-    if (Buffer.byteLength(body) > MAX_BODY_BYTES) {
-      throw new JobsFileError(`${path}:${line}: the job is larger than SQS's 256 KiB message limit`);
+    if (Buffer.byteLength(body) > SQS_MAX_MESSAGE_BYTES) {
+      throw new JobsFileError(`${path}:${line}: the job is larger than SQS's 1 MiB message limit`);
     }
     jobs.push({ line, body, id: peekJobId(body) });
   }

@@ -283,9 +283,10 @@ describe('job ID: the job ledger entry (dynalite, entries written through JobLed
 
     expect(run.status).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toContain(
-      'has no entry for job cms-404: the sender never received it, or the entry expired',
-    );
+    expect(run.stderr).toContain('has no entry for job cms-404: the sender never received it');
+    // An invalid job never gets an entry: the operator is sent to the dead-letter queue, where it is.
+    expect(run.stderr).toContain('dead-lettered invalid_job without an entry: relay dlq list shows it');
+    expect(run.stderr).toContain('or the entry expired');
   });
 
   it('a job the ledger does not know, with --json: one object saying so on stdout, exit 1', async () => {

@@ -88,6 +88,22 @@ describe('validate FILE', () => {
     expect(run.stdout).toMatch(/1 valid, 0 invalid, 1 job with warnings$/m);
   });
 
+  it('warns of a job whose expires_at has passed (the relay would dead-letter it expired) and still exits 0', async () => {
+    const expired = JSON.stringify({
+      ...JSON.parse(jobLine('cms-6', '+15551230006')),
+      expires_at: '2020-01-01T00:00:00Z',
+    });
+    const file = await dir.file('jobs.jsonl', `${expired}\n${jobLine('cms-7', '+15551230007')}\n`);
+
+    const run = await relay('validate', file);
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain(
+      `${file}:1: warning: cms-6: expires_at: 2020-01-01T00:00:00.000Z has passed: the relay would dead-letter this job expired`,
+    );
+    expect(run.stdout).not.toContain('cms-7: expires_at');
+  });
+
   it('refuses one id under two bodies on its second line (id_conflict), and warns of the same job twice', async () => {
     const lines = [
       jobLine('cms-5', '+15551230005'),

@@ -2,7 +2,7 @@
  * Per-stage settings committed in cdk.json's "stages" map, `-c` overrides on top of them, and production's
  * on-call destinations (docs/deploy.md, "Stage settings" and "On-call").
  */
-import type { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { loadStageConfig, requireOnCallDestination, stageSettings } from '#infra/config.ts';
 import { UnknownSettingError } from '#infra/setting-table.ts';
@@ -139,8 +139,17 @@ describe('on-call destinations', () => {
     expect(error.message).toMatch(/cdk.json "context" > "stages" > "production"/);
   });
 
-  it('synthesises staging without one', () => {
-    expect(() => synthRelay({ stage: 'staging' })).not.toThrow();
+  it('synthesises staging without one, with a warning that its alarms page nobody', () => {
+    const warnings = (context: Record<string, string>) =>
+      Annotations.fromStack(synthRelay(context).stack)
+        .findWarning('*', Match.stringLikeRegexp('no on-call destination'))
+        .map((found) => String(found.entry.data));
+    expect(warnings({ stage: 'staging' })).toEqual([
+      expect.stringContaining(
+        'staging has no on-call destination: its alarms notify a topic nobody is subscribed',
+      ),
+    ]);
+    expect(warnings({ stage: 'staging', onCallEmail: 'oncall@court.example' })).toEqual([]);
   });
 
   it.each([

@@ -60,3 +60,14 @@ describe('npm start -- --jobs FILE with a byte order mark', () => {
     expect(lines[0]?.body).toBe(first);
   });
 });
+
+describe("npm start --jobs FILE: SQS's message size", () => {
+  it("takes a job over the old 256 KiB limit and refuses one over SQS's 1 MiB, naming its line", async () => {
+    const big = (bytes: number) => JSON.stringify(jobBody({ id: `big-${bytes}` }, { note: 'x'.repeat(bytes) }));
+    const path = await file('big.jsonl', `${big(300 * 1024)}\n`);
+    expect((await readJobsFile(path)).map((job) => job.id)).toEqual([`big-${300 * 1024}`]);
+
+    const over = await file('over.jsonl', `${first}\n${big(1024 * 1024)}\n`);
+    await expect(readJobsFile(over)).rejects.toThrow(/over\.jsonl:2: the job is larger than SQS's 1 MiB/);
+  });
+});

@@ -525,6 +525,13 @@ describe('validation messages name what is wrong and how to fix it', () => {
     expect(invalidIdLabel('not json')).toBe('(no id)');
     expect(invalidIdLabel(JSON.stringify({ message: {} }))).toBe('(no id)');
   });
+
+  it('a whole EventBridge event put on the queue is named by its detail\'s id, never as "(no id)"', () => {
+    const event = { 'detail-type': 'eCourtDate Send Message', detail: { id: 'cms-90001', message: {} } };
+    expect(invalidIdLabel(JSON.stringify(event))).toBe(
+      '(a whole EventBridge event; its detail\'s id "cms-90001")',
+    );
+  });
 });
 
 describe('channels and recipients: what eCourtDate accepts (docs/contract.md, "The send job")', () => {

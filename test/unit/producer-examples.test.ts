@@ -74,20 +74,31 @@ describe('the AWS CLI example builds the calls it documents', () => {
   chmodSync(join(bin, 'aws'), 0o755);
   afterAll(() => rmSync(bin, { recursive: true, force: true }));
 
-  const run = (...args: string[]) => {
+  const runWith = (env: Record<string, string>, ...args: string[]) => {
     const out = execFileSync('bash', [join(DIR, 'send-job.sh'), ...args], {
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      env: { ...process.env, ...env, PATH: `${bin}:${process.env.PATH}` },
       encoding: 'utf8',
     });
     return { out: out.trim(), argv: JSON.parse(readFileSync(calls, 'utf8')) as string[] };
   };
+  const run = (...args: string[]) => runWith({}, ...args);
   const option = (argv: string[], name: string) => argv[argv.indexOf(name) + 1] ?? '';
+
+  it('sends to the endpoint ENDPOINT_URL names with --endpoint-url (every AWS CLI takes it), and to AWS without', () => {
+    const local = 'http://127.0.0.1:4566';
+    expect(
+      option(runWith({ ENDPOINT_URL: local }, 'sqs', `${local}/000000000000/q`).argv, '--endpoint-url'),
+    ).toBe(local);
+    expect(run('sqs', 'https://sqs.us-east-1.amazonaws.com/111122223333/q').argv).not.toContain(
+      '--endpoint-url',
+    );
+  });
 
   it('sqs: the job as the message body of send-message, to the queue given', () => {
     const { out, argv } = run('sqs', 'https://sqs.us-east-1.amazonaws.com/111122223333/q');
     expect(argv.slice(0, 2)).toEqual(['sqs', 'send-message']);
     expect(option(argv, '--queue-url')).toBe('https://sqs.us-east-1.amazonaws.com/111122223333/q');
-    expect(parseJob(option(argv, '--message-body')).id).toBe('cms-48213-reminder-1');
+    expect(parseJob(option(argv, '--message-body')).id).toBe('cms-50117-reminder-1');
     expect(out).toBe('message-1');
   });
 
@@ -103,7 +114,7 @@ describe('the AWS CLI example builds the calls it documents', () => {
         Source: defaultEventSource(stage),
         DetailType: EVENT_DETAIL_TYPE,
       });
-      expect(parseJob(entry?.Detail ?? '').id).toBe('cms-48213-reminder-1');
+      expect(parseJob(entry?.Detail ?? '').id).toBe('cms-50117-reminder-1');
       expect(out).toBe('event-1');
     },
   );
