@@ -63,7 +63,8 @@ describe('npm start -- --jobs FILE with a byte order mark', () => {
 
 describe("npm start --jobs FILE: SQS's message size", () => {
   it("takes a job over the old 256 KiB limit and refuses one over SQS's 1 MiB, naming its line", async () => {
-    const big = (bytes: number) => JSON.stringify(jobBody({ id: `big-${bytes}` }, { note: 'x'.repeat(bytes) }));
+    const big = (bytes: number) =>
+      JSON.stringify(jobBody({ id: `big-${bytes}` }, { note: 'x'.repeat(bytes) }));
     const path = await file('big.jsonl', `${big(300 * 1024)}\n`);
     expect((await readJobsFile(path)).map((job) => job.id)).toEqual([`big-${300 * 1024}`]);
 
