@@ -71,9 +71,18 @@ async function publishToBus(target: Target, jobs: readonly CheckedJob[]): Promis
         'the local pipeline has no EventBridge, use --via queue',
     );
   }
+  const size = (job: CheckedJob) => putEventsEntryBytes(bus.source, bus.detailType, job.body);
+  // Checked before anything is sent, so that a refusal never leaves part of the file sent.
+  const tooBig = jobs.filter((job) => size(job) > PUT_EVENTS_MAX_BYTES);
+  if (tooBig.length > 0) {
+    throw new CliError(
+      `${tooBig.map((job) => `job ${job.id} (${size(job)} bytes)`).join(', ')}: larger than an EventBridge ` +
+        `event may be (${PUT_EVENTS_MAX_BYTES} bytes); nothing was sent: send the file with --via queue (SQS ` +
+        'takes 1 MiB), or leave out the fields eCourtDate does not need',
+    );
+  }
   const sent: { id: string; messageId: string }[] = [];
-  for (let start = 0; start < jobs.length; start += 10) {
-    const chunk = jobs.slice(start, start + 10);
+  for (const chunk of putEventsChunks(jobs, size)) {
     let out: PutEventsCommandOutput;
     try {
       out = await target.events.send(
@@ -104,4 +113,42 @@ async function publishToBus(target: Target, jobs: readonly CheckedJob[]): Promis
     }
   }
   return { sent };
+}
+
+/** EventBridge's largest PutEvents request: the entries' sizes together (docs/operating.md, "relay send"). */
+export const PUT_EVENTS_MAX_BYTES = 256 * 1024;
+/** EventBridge's most entries per PutEvents request. */
+const PUT_EVENTS_MAX_ENTRIES = 10;
+
+/**
+ * The size EventBridge counts for one PutEvents entry, bytes: its Source, DetailType and Detail in UTF-8 (no Time
+ * or Resources are sent), as AWS documents "Calculating PutEvents event entry size".
+ */
+export function putEventsEntryBytes(source: string, detailType: string, detail: string): number {
+  return Buffer.byteLength(source) + Buffer.byteLength(detailType) + Buffer.byteLength(detail);
+}
+
+/**
+ * The jobs in order, in requests of at most `PUT_EVENTS_MAX_ENTRIES` entries and `PUT_EVENTS_MAX_BYTES` together
+ * (`size` of each, bytes). A job larger than a request may be gets one of its own (the caller refuses those first).
+ */
+export function putEventsChunks<T>(jobs: readonly T[], size: (job: T) => number): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const job of jobs) {
+    const jobBytes = size(job);
+    if (
+      current.length === PUT_EVENTS_MAX_ENTRIES ||
+      (current.length > 0 && bytes + jobBytes > PUT_EVENTS_MAX_BYTES)
+    ) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(job);
+    bytes += jobBytes;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }

@@ -231,6 +231,42 @@ describe('send FILE --via bus (EventBridge and CloudFormation mocked)', () => {
     expect(events.commandCalls(PutEventsCommand)).toHaveLength(0);
   });
 
+  it('splits a file into PutEvents requests of at most 10 entries and 256 KiB together, in order', async () => {
+    events.on(PutEventsCommand).callsFake(async (input: { Entries: unknown[] }) => ({
+      FailedEntryCount: 0,
+      Entries: input.Entries.map((_, i) => ({ EventId: `event-${i}` })),
+    }));
+    // 12 jobs of about 60 KiB: four fit in one request.
+    const big = (i: number) =>
+      JSON.stringify({ ...JSON.parse(jobLine(`cms-b${i}`, '+15551230009')), note: 'x'.repeat(60 * 1024) });
+    const file = await dir.file('jobs.jsonl', `${Array.from({ length: 12 }, (_, i) => big(i)).join('\n')}\n`);
+
+    const run = await relay('send', file, '--via', 'bus', '--stage', 'staging');
+
+    expect(run.status).toBe(0);
+    const requests = events.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries ?? []);
+    expect(requests.map((entries) => entries.length)).toEqual([4, 4, 4]);
+    expect(requests.flat().map((entry) => JSON.parse(entry.Detail ?? '{}').id)).toEqual(
+      Array.from({ length: 12 }, (_, i) => `cms-b${i}`),
+    );
+  });
+
+  it('refuses a file holding a job larger than an EventBridge event may be before sending any, exit 2', async () => {
+    const small = jobLine('cms-s1', '+15551230010');
+    const huge = JSON.stringify({
+      ...JSON.parse(jobLine('cms-h1', '+15551230011')),
+      note: 'x'.repeat(300 * 1024),
+    });
+    const file = await dir.file('jobs.jsonl', `${small}\n${huge}\n`);
+
+    const run = await relay('send', file, '--via', 'bus', '--stage', 'staging');
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/job cms-h1 \(\d+ bytes\): larger than an EventBridge event may be/);
+    expect(run.stderr).toContain('nothing was sent: send the file with --via queue');
+    expect(events.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
   it('reports an event EventBridge refused, exit 2', async () => {
     events.on(PutEventsCommand).resolves({
       FailedEntryCount: 1,
