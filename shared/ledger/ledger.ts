@@ -154,7 +154,8 @@ export class JobLedger {
   /**
    * Records a body refused `id_conflict` on the job's entry (`refused_count`, `refused_body_hash`, `refused_at`;
    * docs/contract.md, "When a message changes"), for `relay job ID`, and keeps the entry `ledgerTtlDays` past the
-   * refusal (its `expiration`, never earlier than it was), as its dead letter is judged against it (docs/privacy.md). The Put leaves `version` and every other
+   * refusal (its `expiration`, never earlier than it was), as its dead letter is judged against it
+   * (docs/privacy.md). The Put leaves `version` and every other
    * field as found, and is conditional on the entry being exactly as read (version, delivery status, refusals), so
    * it never undoes a claim or a settle and never disturbs one: theirs keep the refusal (see `#replace`). Made
    * again over the entry found when another write came first; after `SIDE_MERGE_ROUNDS` such rounds the record is
