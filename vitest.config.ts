@@ -18,13 +18,8 @@ const timing = [
   'test/chaos/**/*.test.ts',
   'test/integration/pacing.test.ts',
   'test/integration/bundle.e2e.test.ts',
-  'test/integration/function-timeout.test.ts',
-  'test/integration/invocation-time.test.ts',
   'test/local/start.e2e.test.ts',
   'test/local/interrupt.e2e.test.ts',
-  'test/local/pipeline.test.ts',
-  'test/local/event-source-mapping.test.ts',
-  'test/local/container.test.ts',
 ];
 
 export default defineConfig({
