@@ -154,13 +154,13 @@ export class JobTracker {
       this.#unclaimed.set(event.messageId, { event, deleted: false });
       return false;
     }
+    // A 201's uuid names the job's message whatever copy reports it and in whatever order: a 409 settles a job
+    // delivered without one, and a copy that counted the attempt lost may report before the carried 201 does.
+    if (isDelivery(event) && (job.outcome !== 'dead_lettered' || deliveredOverLostCount(job, event))) {
+      job.uuid = event.uuid ?? null;
+    }
     if (job.outcome !== 'unsettled') {
-      if (!deliveredOverLostCount(job, event)) {
-        // A 409 settled it delivered without a uuid; the attempt's carried 201 names the message after all.
-        if (job.outcome === 'delivered' && job.uuid == null && isDelivery(event))
-          job.uuid = event.uuid ?? null;
-        return true;
-      }
+      if (!deliveredOverLostCount(job, event)) return true;
       // The record's own delete settles it delivered (onDeleted); the dead letter a copy left is stale.
       job.outcome = 'unsettled';
       job.detail = STALE_UNKNOWN_OUTCOME;
@@ -187,10 +187,14 @@ export class JobTracker {
       const event = job?.lastEvent;
       if (job === undefined || job.outcome !== 'unsettled' || event === undefined) continue;
       if (event.messageId !== messageId) continue;
-      if (event.kind === 'dead_lettered') {
+      if (event.kind === 'dead_lettered' && event.reason === 'unknown_outcome' && job.uuid !== null) {
+        // A copy carrying the attempt's 201 already reported it: that dead letter is stale.
+        job.detail = STALE_UNKNOWN_OUTCOME;
+        this.#settle(job, 'delivered', null);
+      } else if (event.kind === 'dead_lettered') {
         this.#settle(job, 'dead_lettered', event.reason ?? null);
       } else if (event.kind === 'settled') {
-        job.uuid = event.uuid ?? null;
+        job.uuid = event.uuid ?? job.uuid;
         this.#settle(job, event.outcome === 'duplicate' ? 'duplicate' : 'delivered', null);
       }
     }

@@ -86,6 +86,25 @@ describe('JobTracker', () => {
     expect(tracker.jobs[0]).toMatchObject({ outcome: 'delivered', uuid: 'u-1' });
   });
 
+  it.each([
+    ['a 409', { status: 409 }, 'settled'],
+    ['an unknown_outcome dead letter', { reason: 'unknown_outcome', status: 'lost' }, 'dead_lettered'],
+  ] as const)(
+    "keeps the carried 201's uuid when its report comes before %s of another copy is deleted",
+    (_, extra, kind) => {
+      const tracker = new JobTracker(() => 0);
+      tracker.add({ line: 1, body: JSON.stringify(jobBody({ id: 'job-1' })), id: 'job-1' }, 'original');
+      tracker.onSenderEvent(event('requeued', 'original', { requeuedAs: 'carried' }));
+      tracker.onDeleted(['original']);
+      // Two instances report in turn: the carried copy's 201, then the other copy, before either is deleted.
+      tracker.onSenderEvent(event('settled', 'carried', { uuid: 'u-1' }));
+      tracker.onSenderEvent(event(kind, 'duplicate', extra));
+      tracker.onDeleted(['carried', 'duplicate']);
+
+      expect(tracker.jobs[0]).toMatchObject({ outcome: 'delivered', reason: null, uuid: 'u-1' });
+    },
+  );
+
   it('keeps a job dead-lettered for any other reason when a delivery of it is reported later', () => {
     const tracker = new JobTracker(() => 0);
     tracker.add({ line: 1, body: JSON.stringify(jobBody({ id: 'job-1' })), id: 'job-1' }, 'original');
