@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { closest, distance } from 'fastest-levenshtein';
 import { checkCredentials, renderCheck } from '#cli/commands/check-credentials.ts';
 import {
   type DeadLetterSelection,
@@ -33,6 +32,7 @@ import {
 } from '#local/pipeline/endpoints-file.ts';
 import { processIsRunning, RUN_LOCK_FILE, readRunLock } from '#local/pipeline/run-lock.ts';
 import { joinNegativeValues } from '#local/terminal/args.ts';
+import { closestName } from '#shared/closest-name.ts';
 import { ConfigError } from '#shared/errors.ts';
 
 export interface CliIO {
@@ -338,8 +338,8 @@ function argumentErrorText(error: unknown): string {
   if (code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return message;
   const option = /'(-{1,2}[^']+)'/.exec(message)?.[1] ?? '';
   const name = option.replace(/^-+/, '');
-  const known = closest(name, Object.keys(OPTIONS));
-  const hint = distance(name, known) <= 2 ? ` (did you mean --${known}?)` : '';
+  const known = closestName(name, Object.keys(OPTIONS));
+  const hint = known === undefined ? '' : ` (did you mean --${known}?)`;
   return `unknown option ${option}${hint}`;
 }
 

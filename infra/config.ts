@@ -1,6 +1,5 @@
 import { readSecretSetting, type SecretSetting } from '#infra/secret-setting.ts';
 import {
-  closestName,
   type PerStage,
   type SettingTable,
   type TableReader,
@@ -18,6 +17,7 @@ import {
 } from '#infra/webhook-config.ts';
 import { type AlarmThresholds, DEFAULT_ALARM_THRESHOLDS } from '#shared/alarm-definitions.ts';
 import { AWS_CALL_LIMITS, awsCallWorstCaseMs } from '#shared/clients/aws-call-limits.ts';
+import { closestName } from '#shared/closest-name.ts';
 import {
   DEFAULTS,
   LAMBDA_MAX_TIMEOUT_SECONDS,

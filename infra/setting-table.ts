@@ -1,4 +1,4 @@
-import { closest, distance } from 'fastest-levenshtein';
+import { closestName } from '#shared/closest-name.ts';
 import { ConfigError } from '#shared/errors.ts';
 import type { Bounds, SettingsReader } from '#shared/settings.ts';
 
@@ -100,20 +100,6 @@ export function tableReader<T extends SettingTable>(
       return read.list(name);
     },
   };
-}
-
-/**
- * The known name closest to `name` (at most two edits away, case ignored), for a "did you mean" hint; undefined
- * when none is that close.
- *
- * @example
- * closestName('maxConcurency', ['maxConcurrency', 'batchSize']); // 'maxConcurrency'
- */
-export function closestName(name: string, known: readonly string[]): string | undefined {
-  if (known.length === 0) return undefined;
-  const lower = known.map((candidate) => candidate.toLowerCase());
-  const best = closest(name.toLowerCase(), lower);
-  return distance(name.toLowerCase(), best) <= 2 ? known[lower.indexOf(best)] : undefined;
 }
 
 /** A name given as a setting that is not one (`variable`: the name as given): fix or remove it, never set it. */

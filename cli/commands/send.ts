@@ -3,6 +3,11 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { checkJobs, readJobEntries } from '#cli/commands/validate.ts';
 import { CliError, InvalidJobFileError } from '#cli/errors.ts';
 import { awsErrorText, need, type Target } from '#cli/target.ts';
+import {
+  PUT_EVENTS_MAX_BYTES,
+  PUT_EVENTS_MAX_ENTRIES,
+  putEventsEntryBytes,
+} from '#shared/clients/put-events-limits.ts';
 
 export type Via = 'queue' | 'bus';
 
@@ -113,19 +118,6 @@ async function publishToBus(target: Target, jobs: readonly CheckedJob[]): Promis
     }
   }
   return { sent };
-}
-
-/** EventBridge's largest PutEvents request: the entries' sizes together (docs/operating.md, "relay send"). */
-export const PUT_EVENTS_MAX_BYTES = 256 * 1024;
-/** EventBridge's most entries per PutEvents request. */
-const PUT_EVENTS_MAX_ENTRIES = 10;
-
-/**
- * The size EventBridge counts for one PutEvents entry, bytes: its Source, DetailType and Detail in UTF-8 (no Time
- * or Resources are sent), as AWS documents "Calculating PutEvents event entry size".
- */
-export function putEventsEntryBytes(source: string, detailType: string, detail: string): number {
-  return Buffer.byteLength(source) + Buffer.byteLength(detailType) + Buffer.byteLength(detail);
 }
 
 /**

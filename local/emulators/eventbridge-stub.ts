@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { accessKeyIdOf, type CheckedCall, type IamGate } from '#local/iam/gate.ts';
 import { localEventBusArn } from '#local/iam/template-policies.ts';
+import { PUT_EVENTS_MAX_BYTES, PUT_EVENTS_MAX_ENTRIES } from '#shared/clients/put-events-limits.ts';
 import { listenOnLoopback, readBody, writeJson } from './loopback-server.ts';
 
 /** One event the stub accepted. */
@@ -56,9 +57,6 @@ export interface EventBridgeStub {
 
 const TARGET_PREFIX = 'AWSEvents.';
 const CONTENT_TYPE = 'application/x-amz-json-1.1';
-/** PutEvents takes at most 10 entries of at most 256 KB in all (AWS EventBridge API reference). */
-const MAX_ENTRIES = 10;
-const MAX_REQUEST_BYTES = 256 * 1024;
 
 type Failure =
   | { readonly kind: 'call'; readonly status: number; readonly type: string }
@@ -98,8 +96,8 @@ export async function startEventBridgeStub(
 
   const putEvents = (input: Record<string, unknown>): { status: number; body: object; type?: string } => {
     const entries = input.Entries;
-    if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_ENTRIES) {
-      return validation(`Entries must hold 1 to ${MAX_ENTRIES} entries.`);
+    if (!Array.isArray(entries) || entries.length === 0 || entries.length > PUT_EVENTS_MAX_ENTRIES) {
+      return validation(`Entries must hold 1 to ${PUT_EVENTS_MAX_ENTRIES} entries.`);
     }
     const failure = failures.shift();
     if (failure?.kind === 'call') {
@@ -133,7 +131,7 @@ export async function startEventBridgeStub(
 
   const server = await listenOnLoopback(
     async (req, res) => {
-      const text = await readBody(req, 2 * MAX_REQUEST_BYTES);
+      const text = await readBody(req, 2 * PUT_EVENTS_MAX_BYTES);
       const target = String(req.headers['x-amz-target'] ?? '');
       const headers = { 'x-amzn-requestid': randomUUID() };
       const answer = (result: { status: number; body: object; type?: string }) =>
@@ -156,7 +154,7 @@ export async function startEventBridgeStub(
         answer(error(400, 'UnknownOperationException', `Unknown operation ${target}`));
         return;
       }
-      if (text === undefined || Buffer.byteLength(text) > MAX_REQUEST_BYTES + 16 * 1024) {
+      if (text === undefined || Buffer.byteLength(text) > PUT_EVENTS_MAX_BYTES + 16 * 1024) {
         answer(validation('Total size of the entries in the request is over the limit.'));
         return;
       }

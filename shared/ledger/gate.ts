@@ -1,3 +1,4 @@
+import { DEFAULTS } from '#shared/config.ts';
 import { backoffStep, type PriorAttempts } from '#shared/policy.ts';
 
 /** Where a job stands in the ledger. */
@@ -186,7 +187,7 @@ export interface ClaimInput {
 }
 
 /** The default backoff steps, ms (docs/contract.md). */
-const DEFAULT_BACKOFF_STEPS_MS = [60_000, 120_000, 240_000, 480_000];
+const DEFAULT_BACKOFF_STEPS_MS = DEFAULTS.backoffSeconds.map((seconds) => seconds * 1000);
 
 /**
  * The gate's verdict on a job whose entry exists. Only `claim` writes the job's state (the entry given,
