@@ -125,18 +125,12 @@ export const ALARM_ID = {
 } as const;
 
 /**
- * The DynamoDB operations the sender makes on the ledger table: conditional PutItem (claim, settle) and a
- * consistent GetItem where the emulator cannot return the item a failed condition found. The stack grants the
- * sender exactly these.
+ * The DynamoDB operations the sender makes on the ledger table: conditional PutItem (claim, settle), a consistent
+ * GetItem where the emulator cannot return the item a failed condition found, and UpdateItem: the circuit
+ * breaker's conditional writes on the `api-client` item (docs/pacing.md) and, with webhooks on, the uuid index
+ * write (docs/webhooks.md, "Before the index"). The stack grants the sender exactly these.
  */
-export const SENDER_LEDGER_OPERATIONS = ['GetItem', 'PutItem'] as const;
-
-/**
- * What the sender adds with webhooks on: the uuid index write (`DeliveryLedger.putUuidIndex`) moves statuses that
- * arrived before it onto the job's entry and the index item with UpdateItem (docs/webhooks.md, "Before the
- * index").
- */
-export const SENDER_WEBHOOK_LEDGER_OPERATIONS = ['UpdateItem'] as const;
+export const SENDER_LEDGER_OPERATIONS = ['GetItem', 'PutItem', 'UpdateItem'] as const;
 
 /**
  * Every DynamoDB operation made on the ledger table (the sender's, and the webhook receiver's UpdateItem of a

@@ -48,6 +48,15 @@ export const METRIC = {
   /** Records not sent because the instance was waiting out a 429; they are retried, not counted as attempts. */
   deferred: 'Deferred',
   deadLettered: 'DeadLettered',
+  /**
+   * Records held by the open circuit breaker (not sent, no attempt spent); also per reason (`heldMetric`). The
+   * EcourtdateUnavailable and AuthFailing alarms read them.
+   */
+  jobsHeld: 'JobsHeld',
+  /** The circuit breaker's state as an instance saw it at the end of each invocation: 1 open, 0 closed (Maximum). */
+  breakerOpen: 'BreakerOpen',
+  /** Probes (`GET /v1/settings`) an instance ran while the breaker was open. */
+  breakerProbes: 'BreakerProbes',
   /** A job that had already settled came again (redelivery, lost ack, upstream resend): acknowledged, not sent. */
   alreadySettled: 'AlreadySettled',
 } as const;
@@ -55,6 +64,11 @@ export const METRIC = {
 /** Per-status-code metric, e.g. `Status201`, `Status503`: the "responses by status code" view. */
 export function statusMetric(status: number): string {
   return `Status${status}`;
+}
+
+/** Per-reason held metric: `JobsHeld_unavailable`, `JobsHeld_auth`. */
+export function heldMetric(reason: 'unavailable' | 'auth'): string {
+  return `JobsHeld_${reason}`;
 }
 
 /** Per-reason dead-letter metric, e.g. `DeadLettered_forbidden`. */

@@ -25,6 +25,12 @@ export type RetryCause =
   /** The client secret could not be read (Secrets Manager failed, or the secret is malformed). */
   | 'credentials'
   | 'deferred'
+  /**
+   * The stage's circuit breaker is open (eCourtDate failing, or the credentials refused): the job is held, not
+   * sent, and offered again after the next probe; no attempt is spent (docs/pacing.md, "The circuit breaker").
+   */
+  | 'held_unavailable'
+  | 'held_auth'
   /** The job's next attempt is not due yet (a copy arrived during its backoff): hidden until then, not sent. */
   | 'not_due'
   /** Another instance is working on the same job right now. */

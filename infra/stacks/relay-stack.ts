@@ -29,11 +29,7 @@ import { existingSecret, secretKey } from '#infra/constructs/secret.ts';
 import { QueueWithDeadLetterQueue, secureQueue } from '#infra/constructs/secure-queue.ts';
 import { WebhookReceiver } from '#infra/constructs/webhook-receiver.ts';
 import { OUTPUT, senderEnvironment, sendQueueVisibilityTimeoutSeconds } from '#infra/stack-contract.ts';
-import {
-  alarmDefinitions,
-  SENDER_LEDGER_OPERATIONS,
-  SENDER_WEBHOOK_LEDGER_OPERATIONS,
-} from '#shared/alarm-definitions.ts';
+import { alarmDefinitions, SENDER_LEDGER_OPERATIONS } from '#shared/alarm-definitions.ts';
 import { ENV } from '#shared/config.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/ledger.ts';
 
@@ -182,12 +178,9 @@ export class RelayStack extends Stack {
     });
     sender.sendTo(deadLetterQueue, ENV.deadLetterQueueUrl);
     sender.readSecret(this.secret, ENV.secretId, config.secret.kmsKeyArn);
-    // The job ledger claims and settles single items by key with conditional puts; with webhooks on, the uuid
-    // index write also updates items (statuses that came before it). Nothing else.
-    sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, [
-      ...SENDER_LEDGER_OPERATIONS,
-      ...(webhooksEnabled ? SENDER_WEBHOOK_LEDGER_OPERATIONS : []),
-    ]);
+    // The job ledger claims and settles single items by key with conditional puts; the circuit breaker updates
+    // the api-client item, and with webhooks on the uuid index write updates items too. Nothing else.
+    sender.useTableItems(this.ledgerTable, ENV.ledgerTableName, SENDER_LEDGER_OPERATIONS);
     return sender;
   }
 

@@ -1,3 +1,4 @@
+import { type ApiSignal, type Breaker, type BreakerReason, signalOf } from '#shared/ecourtdate/breaker.ts';
 import { type EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import {
   apiUrl,
@@ -15,6 +16,8 @@ import type { AttemptResult } from '#shared/policy.ts';
 import { redactText } from '#shared/redact.ts';
 
 export const ONEOFFS_PATH = '/v1/messages/oneoffs';
+/** The circuit breaker's probe: a token and agency check that cannot create a message (docs/pacing.md). */
+export const SETTINGS_PATH = '/v1/settings';
 const USER_AGENT = 'ecourtdate-relay/0.1 (+aws-lambda)';
 
 /** What one attempt at a job came to, as far as the API is concerned. */
@@ -23,6 +26,8 @@ export type SendAttempt =
       readonly kind: 'deferred';
       /** Nothing was sent; try again in this many ms (a 429 is being waited out, or pacing is full). */
       readonly retryInMs: number;
+      /** The stage's circuit breaker is open, for this reason: the job is held (docs/pacing.md). */
+      readonly held?: BreakerReason | undefined;
     }
   | {
       readonly kind: 'attempted';
@@ -74,6 +79,8 @@ export interface EcourtdateClientOptions {
   readonly pacer: Pacer;
   readonly fetch: FetchLike;
   readonly timeoutMs: number;
+  /** The stage's circuit breaker: told every answer's health, asked before each job. None: never held. */
+  readonly breaker?: Breaker | undefined;
   /**
    * The longest one AWS SDK call can take, ms (a secret re-read, the ledger settle): with `AttemptTime.leaseUntil`,
    * what a step must leave room for. @default 0
@@ -100,14 +107,25 @@ export class EcourtdateClient {
   }
 
   /**
-   * Gets what the first request of an attempt needs, sending nothing to the messages endpoint: a token (from the
-   * cache, or the token endpoint) and a pacing slot, both waited for until `time.waitUntil` at most. A failure here is a known
-   * outcome (nothing was sent), returned as `deferred` (pacing, or no time left) or as an attempt of stage
-   * `secret` or `token`.
+   * Gets what the first request of an attempt needs, sending nothing to the messages endpoint: the circuit
+   * breaker's leave, a token (from the cache, or the token endpoint) and a pacing slot, both waited for until
+   * `time.waitUntil` at most. A failure here is a known outcome (nothing was sent), returned as `deferred`
+   * (pacing, no time left, or `held` by the open breaker) or as an attempt of stage `secret` or `token`. When the
+   * breaker's probe is due, this call runs it first (`GET /v1/settings`): the job goes on only if eCourtDate
+   * answered and the waits still have time.
    */
   async prepare(time: AttemptTime = {}): Promise<Prepared> {
+    const breaker = this.#options.breaker;
+    const gate = await breaker?.check();
+    if (gate?.kind === 'held') return { kind: 'deferred', retryInMs: gate.retryInMs, held: gate.reason };
+    if (breaker && gate?.kind === 'probe') {
+      const after = await breaker.probed(gate.view, await this.#probe(time));
+      if (after.kind === 'held') return { kind: 'deferred', retryInMs: after.retryInMs, held: after.reason };
+      // The probe's requests took some of the time the waits had: a job whose waits are over is not started.
+      if (time.waitUntil !== undefined && this.#now() > time.waitUntil) return { kind: 'deferred', retryInMs: 0 };
+    }
     const token = await this.#options.tokens.get({ waitUntil: time.waitUntil });
-    if (!token.ok) return notSent(token, []);
+    if (!token.ok) return this.#told(notSent(token, []));
     const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
     if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
     return { kind: 'ready', token: token.token };
@@ -131,7 +149,7 @@ export class EcourtdateClient {
           rereadSecret: step === 'reread',
           waitUntil: time.waitUntil,
         });
-        if (!renewed.ok) return notSent(renewed, statuses);
+        if (!renewed.ok) return this.#told(notSent(renewed, statuses));
         token = renewed.token;
         const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
         if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
@@ -140,7 +158,7 @@ export class EcourtdateClient {
       if (this.#outOfTime(time)) return { kind: 'deferred', retryInMs: 0 };
       const answer = await this.#attempt(job, token, statuses);
       if (answer.kind !== 'unauthorized') return answer;
-      if (step === 'reread') return answer.last;
+      if (step === 'reread') return this.#told(answer.last);
     }
     // Unreachable: the loop returns on its last step.
     return { kind: 'deferred', retryInMs: 0 };
@@ -168,6 +186,7 @@ export class EcourtdateClient {
     } catch (error) {
       if (!(error instanceof EcdTransportError)) throw error;
       statuses.push(error.kind);
+      this.#options.breaker?.record(signalOf(error.kind));
       return {
         kind: 'attempted',
         result: {
@@ -184,11 +203,49 @@ export class EcourtdateClient {
       };
     }
     statuses.push(answer.status);
+    this.#options.breaker?.record(signalOf(answer.status, waitHint(answer.headers, this.#now())?.seconds));
     const attempted = answered(answer, [job.message.content, job.message.subject, job.message.to, token], {
       statuses: [...statuses],
       retryAfterSeconds: waitHint(answer.headers, this.#now())?.seconds,
     });
     return answer.status === 401 ? { kind: 'unauthorized', last: attempted } : attempted;
+  }
+
+  /**
+   * The breaker's probe: `GET /v1/settings` with the cached token (on a 401, once more with a token from a fresh
+   * read of the secret), each request within the pacing. Returns the health of the last answer; `neutral` when no
+   * request could go (no slot, no time, the secret unreadable). Never throws for API or network failures.
+   */
+  async #probe(time: AttemptTime): Promise<ApiSignal> {
+    let rejected: string | undefined;
+    for (const rereadSecret of [false, true]) {
+      const token = await this.#options.tokens.get({ rejected, rereadSecret, waitUntil: time.waitUntil });
+      if (!token.ok) return token.failure === 'token' ? tokenSignal(token.error) : { kind: 'neutral' };
+      const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
+      if (!slot.ok) return { kind: 'neutral' };
+      let status: number | 'timeout' | 'connection';
+      let retryAfterSeconds: number | undefined;
+      try {
+        const answer = await this.#get(SETTINGS_PATH, token.token);
+        status = answer.status;
+        retryAfterSeconds = waitHint(answer.headers, this.#now())?.seconds;
+      } catch (error) {
+        if (!(error instanceof EcdTransportError)) throw error;
+        status = error.kind;
+      }
+      if (status !== 401) return signalOf(status, retryAfterSeconds);
+      rejected = token.token;
+    }
+    // 401 with a token from freshly read credentials: the API client is refused.
+    return { kind: 'auth' };
+  }
+
+  /** Tells the breaker of an attempt whose credentials eCourtDate refused after a secret re-read. */
+  #told<T extends SendAttempt>(attempt: T): T {
+    if (attempt.kind === 'attempted' && attempt.authFailed && attempt.result.kind !== 'secret') {
+      this.#options.breaker?.record({ kind: 'auth' });
+    }
+    return attempt;
   }
 
   #waitLeft(time: AttemptTime): number | undefined {
@@ -210,6 +267,19 @@ export class EcourtdateClient {
 
   #outOfTime(time: AttemptTime): boolean {
     return time.deadline !== undefined && this.#now() >= time.deadline;
+  }
+
+  async #get(path: string, token: string): Promise<HttpAnswer> {
+    return httpRequest(
+      this.#options.fetch,
+      apiUrl(this.#options.baseUrl, path),
+      {
+        method: 'GET',
+        headers: { Authorization: `Bearer ${token}`, Accept: 'application/json', 'User-Agent': USER_AGENT },
+      },
+      this.#options.timeoutMs,
+      this.#now,
+    );
   }
 
   async #post(job: SendJob, token: string): Promise<HttpAnswer> {
@@ -290,6 +360,12 @@ function secretFailure(statuses: readonly ApiStatus[]): SendAttempt {
     authFailed: true,
     sendStatuses: statuses,
   };
+}
+
+/** The health a refused token request says: the credentials refused after a re-read, or the endpoint failing. */
+function tokenSignal(error: EcdTokenError): ApiSignal {
+  if (error.status === 401 || error.status === 400) return { kind: 'auth' };
+  return signalOf(error.status, error.retryAfterSeconds);
 }
 
 function tokenFailure(error: EcdTokenError, statuses: readonly ApiStatus[]): SendAttempt {

@@ -16,8 +16,11 @@ export interface TokenCacheOptions {
   readonly timeoutMs: number;
   readonly renewBeforeMs: number;
   readonly now?: () => number;
-  /** Called once per token request sent, with its HTTP status or transport failure (for metrics). */
-  readonly onAnswer?: (status: number | 'timeout' | 'connection') => void;
+  /**
+   * Called once per token request sent, with its HTTP status or transport failure and its `Retry-After` in
+   * seconds, if any (for the metrics and the circuit breaker).
+   */
+  readonly onAnswer?: (status: number | 'timeout' | 'connection', retryAfterSeconds?: number) => void;
 }
 
 /**
@@ -144,7 +147,7 @@ export class TokenCache {
         error: new EcdTokenError(error.kind, '', undefined, { cause: error }),
       };
     }
-    this.#options.onAnswer?.(answer.status);
+    this.#options.onAnswer?.(answer.status, waitHint(answer.headers, this.#now())?.seconds);
     const excerpt = redactText(answer.body, [credentials.clientSecret, credentials.clientId]);
     if (answer.status < 200 || answer.status >= 300) {
       const error = new EcdTokenError(answer.status, excerpt, waitHint(answer.headers, this.#now())?.seconds);

@@ -11,3 +11,9 @@ export const LEDGER_TABLE_TTL_ATTRIBUTE = 'expiration';
 
 /** Key prefix of a job's entry: `job#<job id>`. */
 export const JOB_KEY_PREFIX = 'job#';
+
+/**
+ * The id of the stage's one `api-client` item: the shared state of the stage's API client (the circuit breaker's
+ * `breaker_*` attributes; docs/ledger.md, "The api-client item"). It has no TTL.
+ */
+export const API_CLIENT_ITEM_ID = 'api-client';

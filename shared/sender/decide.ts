@@ -1,4 +1,5 @@
 import type { SenderConfig } from '#shared/config.ts';
+import type { BreakerReason } from '#shared/ecourtdate/breaker.ts';
 import type { SendAttempt } from '#shared/ecourtdate/client.ts';
 import { fingerprintLabel, jobFingerprint, type SendJob } from '#shared/job.ts';
 import { type LedgerEntry, priorOf } from '#shared/ledger/ledger.ts';
@@ -120,7 +121,8 @@ export function decideRecord(context: RecordContext, observed: Observed, ctx: De
     case 'deferred': {
       // The delay the observation found inside the deadline: nothing was written to the ledger, so a dead letter
       // decided here (a later clock, another jitter) would be one no copy of the job could ever find.
-      const outcome = { type: 'retry', delaySeconds: observed.delaySeconds, cause: 'deferred' } as const;
+      const cause = observed.held === undefined ? 'deferred' : heldCause(observed.held);
+      const outcome = { type: 'retry', delaySeconds: observed.delaySeconds, cause } as const;
       // Nothing was claimed: a copy keeps the redrive token, which no generation has used yet.
       return retryOrDeadLetter(context, base, outcome, ctx, { keepRedriveToken: true });
     }
@@ -208,6 +210,11 @@ export function idConflictDetail(job: SendJob, held: LedgerEntry, now: number): 
 /** The example of a new id in an `id_conflict` detail: the id with `-v2`, within the id's 128 characters. */
 function versionedIdExample(id: string): string {
   return `${id.slice(0, 125)}-v2`;
+}
+
+/** The retry cause of a job the circuit breaker held, by the breaker's reason (docs/pacing.md). */
+export function heldCause(reason: BreakerReason): Extract<RetryCause, 'held_unavailable' | 'held_auth'> {
+  return reason === 'auth' ? 'held_auth' : 'held_unavailable';
 }
 
 /** The shortest look again at a job whose attempt another copy holds, seconds before time scaling. */

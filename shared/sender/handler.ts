@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -10,6 +11,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { createEventBridgeClient } from '#shared/clients/aws.ts';
 import { awsCallWorstCaseMs } from '#shared/clients/aws-call-limits.ts';
 import { SENDS_PER_JOB_WORST_CASE, type SenderConfig } from '#shared/config.ts';
+import { Breaker, signalOf } from '#shared/ecourtdate/breaker.ts';
 import { EcourtdateClient } from '#shared/ecourtdate/client.ts';
 import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
@@ -17,14 +19,20 @@ import type { FetchLike } from '#shared/ecourtdate/http.ts';
 import { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { peekJobId } from '#shared/job.ts';
+import { DynamoBreakerStore } from '#shared/ledger/breaker-store.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
-import { deployedStage } from '#shared/metric-names.ts';
+import { deployedStage, METRIC } from '#shared/metric-names.ts';
 import { createObservability, type Observability, traceClients } from '#shared/observability.ts';
 import { applyDecision } from '#shared/sender/apply.ts';
 import { decideRecord } from '#shared/sender/decide.ts';
 import { recordTokenAnswer } from '#shared/sender/metrics.ts';
-import type { InvocationBudget, SenderRuntime, Settlement } from '#shared/sender/runtime.ts';
+import {
+  type InvocationBudget,
+  LOG_MESSAGE,
+  type SenderRuntime,
+  type Settlement,
+} from '#shared/sender/runtime.ts';
 import { JobSettledPublisher } from '#shared/sender/settled-event.ts';
 import { observe, recordContext } from '#shared/sender/stages.ts';
 
@@ -52,6 +60,13 @@ export type SenderHandler = (event: SQSEvent, context: Context) => Promise<SQSBa
 
 // Time kept back from the invocation's deadline beyond the worst-case chain below.
 const SETTLE_MARGIN_MS = 5_000;
+/**
+ * The longest one call of the circuit breaker to its DynamoDB item may take, ms (then it is abandoned and the breaker
+ * goes on with the state it last saw). A record's breaker check makes at most two, before its waits: the chain
+ * below keeps room for them, so that they never take time the attempt's requests need.
+ */
+export const BREAKER_CALL_TIMEOUT_MS = 1_000;
+const BREAKER_CALLS_BEFORE_WAITS = 2;
 // AWS calls that can follow the first wait and must end inside the attempt's lease (the invocation): the claim (a
 // put that finds the entry, then a put by its version), on the 401 path the token renewal's own secret re-read
 // and the explicit one, and the settle. What comes after the settle (the uuid index, the event, SQS) needs no
@@ -70,10 +85,12 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
   const runtime = createRuntime(deps);
   const { config, now } = runtime;
   // The worst case after the waits: every send of the 401 path with its token request at the HTTP timeout, and the
-  // AWS calls of AWS_CALLS_AFTER_WAITS at the SDK's limits (docs/pacing.md, "Waiting has a limit").
+  // AWS calls of AWS_CALLS_AFTER_WAITS at the SDK's limits, and the breaker's calls before the waits (docs/pacing.md,
+  // "Waiting has a limit").
   const chainMs =
     config.httpTimeoutMs * SENDS_PER_JOB_WORST_CASE * 2 +
     AWS_CALLS_AFTER_WAITS * awsCallWorstCaseMs() +
+    BREAKER_CALLS_BEFORE_WAITS * BREAKER_CALL_TIMEOUT_MS +
     SETTLE_MARGIN_MS;
 
   const settle = async (record: SQSRecord, budget: InvocationBudget): Promise<Settlement> => {
@@ -91,6 +108,9 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
       waitUntil: remaining === undefined ? undefined : now() + Math.max(remaining - chainMs, 0),
     };
     const settlements = await settleByJob(event.Records, (record) => settle(record, budget));
+    // The breaker's state as this instance last saw it: the dashboard's "circuit breaker" graph.
+    const open = runtime.breaker.view.state === 'open' ? 1 : 0;
+    runtime.metrics.addMetric(METRIC.breakerOpen, MetricUnit.Count, open);
     try {
       deps.onSettled?.(settlements);
     } catch {
@@ -143,6 +163,46 @@ export async function settleByJob<T>(
   );
 }
 
+/**
+ * The container's handle on the stage's circuit breaker, kept in the ledger table (docs/pacing.md, "The circuit
+ * breaker"): it logs and counts each opening, probe and closing it makes, and a store it cannot reach.
+ */
+function createBreaker(
+  deps: SenderDependencies,
+  logger: Observability['logger'],
+  metrics: Observability['metrics'],
+  now: () => number,
+): Breaker {
+  const { config } = deps;
+  return new Breaker({
+    store: new DynamoBreakerStore({
+      client: deps.dynamodb,
+      tableName: config.ledgerTableName,
+      callTimeoutMs: BREAKER_CALL_TIMEOUT_MS,
+    }),
+    now,
+    random: deps.random ?? Math.random,
+    timeScale: config.timeScale,
+    // A probe is at most a token request and two settings requests (and a secret read), each at its limit.
+    probeMs: 3 * config.httpTimeoutMs + awsCallWorstCaseMs() / config.timeScale,
+    onStoreError: (error) =>
+      logger.warn(LOG_MESSAGE.breakerStoreFailed, {
+        error_name: error instanceof Error ? error.name : 'unknown',
+      }),
+    onChange: (view) => {
+      if (view.state === 'open') {
+        logger.warn(LOG_MESSAGE.breakerOpened, {
+          reason: view.reason,
+          probe_at: new Date(view.probeAt).toISOString(),
+        });
+      } else {
+        logger.info(LOG_MESSAGE.breakerClosed);
+      }
+    },
+    onProbe: () => metrics.addMetric(METRIC.breakerProbes, MetricUnit.Count, 1),
+  });
+}
+
 /** The state of one container: clients, caches, the pacer and the ledger. */
 function createRuntime(
   deps: SenderDependencies,
@@ -157,6 +217,7 @@ function createRuntime(
   const traced = traceClients(tracing, [deps.sqs, deps.secrets, deps.dynamodb]);
   // A scaled run's minute is shorter, so is the pacing interval: the budget is per (scaled) minute.
   const pacer = new Pacer(config.requestsPerMinute, { now, windowMs: 60_000 / config.timeScale });
+  const breaker = createBreaker(deps, logger, metrics, now);
   const credentials = new CredentialsSource({
     client: deps.secrets,
     secretId: config.secretId,
@@ -170,7 +231,10 @@ function createRuntime(
     ...http,
     credentials,
     renewBeforeMs: config.tokenRenewBeforeSeconds * 1000,
-    onAnswer: (status) => recordTokenAnswer(metrics, status),
+    onAnswer: (status, retryAfterSeconds) => {
+      recordTokenAnswer(metrics, status);
+      breaker.record(signalOf(status, retryAfterSeconds));
+    },
   });
   const table = {
     client: deps.dynamodb,
@@ -183,10 +247,12 @@ function createRuntime(
     client: new EcourtdateClient({
       ...http,
       tokens,
+      breaker,
       awsCallMs,
       leaseMarginMs: SETTLE_MARGIN_MS / config.timeScale,
     }),
     pacer,
+    breaker,
     ledger: new JobLedger(table),
     delivery: config.webhooksEnabled ? new DeliveryLedger(table) : undefined,
     settledEvents:

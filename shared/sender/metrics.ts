@@ -1,5 +1,5 @@
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { deadLetterMetric, METRIC, statusMetric } from '#shared/metric-names.ts';
+import { deadLetterMetric, heldMetric, METRIC, statusMetric } from '#shared/metric-names.ts';
 import type { Outcome } from '#shared/outcome.ts';
 
 /** Counts one answer from eCourtDate (messages or token endpoint): by status code, by class, and the alarmed ones. */
@@ -38,6 +38,11 @@ export function recordOutcome(metrics: Metrics, outcome: Outcome, authFailed: bo
       count(metrics, METRIC.duplicates);
       return;
     case 'retry':
+      if (outcome.cause === 'held_unavailable' || outcome.cause === 'held_auth') {
+        count(metrics, METRIC.jobsHeld);
+        count(metrics, heldMetric(outcome.cause === 'held_auth' ? 'auth' : 'unavailable'));
+        return;
+      }
       count(metrics, outcome.cause === 'deferred' ? METRIC.deferred : METRIC.retried);
       return;
     case 'dead_letter':

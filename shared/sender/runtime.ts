@@ -2,6 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SenderConfig } from '#shared/config.ts';
+import type { Breaker } from '#shared/ecourtdate/breaker.ts';
 import type { EcourtdateClient } from '#shared/ecourtdate/client.ts';
 import type { Pacer } from '#shared/ecourtdate/pacer.ts';
 import type { DeliveryLedger } from '#shared/ledger/delivery.ts';
@@ -21,6 +22,9 @@ export const LOG_MESSAGE = {
   deadLettered: 'job dead-lettered',
   left: 'job left on the queue; SQS offers it again after its visibility timeout',
   suspectHint: 'rate-limit hint beyond belief; capped',
+  breakerOpened: 'eCourtDate circuit breaker opened; jobs are held until a probe succeeds',
+  breakerClosed: 'eCourtDate circuit breaker closed; held jobs go out again',
+  breakerStoreFailed: 'circuit breaker state could not be read or written; going on with the state last seen',
 } as const;
 
 /** Everything one container needs to settle records. */
@@ -29,6 +33,8 @@ export interface SenderRuntime {
   readonly sqs: SQSClient;
   readonly client: EcourtdateClient;
   readonly pacer: Pacer;
+  /** The stage's circuit breaker, as this container sees it (docs/pacing.md, "The circuit breaker"). */
+  readonly breaker: Breaker;
   readonly ledger: JobLedger;
   /** Puts an `eCourtDate Job Settled` event on the bus for each settled job; absent when that is off. */
   readonly settledEvents?: Pick<JobSettledPublisher, 'publish'> | undefined;

@@ -1,4 +1,5 @@
 import type { SQSRecord } from 'aws-lambda';
+import type { BreakerReason } from '#shared/ecourtdate/breaker.ts';
 import type { Prepared, SendAttempt } from '#shared/ecourtdate/client.ts';
 import { JobValidationError } from '#shared/errors.ts';
 import { jobFingerprint, parseJob, peekJobId, type SendJob } from '#shared/job.ts';
@@ -35,7 +36,8 @@ export interface RecordContext {
 /**
  * Where a record's stages stopped and what they saw: the input of the one pure decision (`decideRecord`).
  * - `invalid`: the body is not a valid job;
- * - `deferred`: no token or pacing slot could be had in time before the claim (nothing claimed, nothing sent);
+ * - `deferred`: no token or pacing slot could be had in time before the claim, or the circuit breaker held the job
+ *   (nothing claimed, nothing sent);
  * - `gated`: the ledger's gate did not hand this record the attempt;
  * - `held`: the claim is ours, but the pre-send rules settle the job without a request;
  * - `attempted`: the claim is ours and the attempt ran (`sent` says how far: it may be deferred or not sent);
@@ -54,6 +56,8 @@ export type Observed =
        * no fresh draw of the jitter turns the deferral into a dead letter that no ledger write recorded.
        */
       readonly delaySeconds: number;
+      /** The stage's circuit breaker held the job (docs/pacing.md, "The circuit breaker"). */
+      readonly held?: BreakerReason | undefined;
     }
   | {
       readonly stage: 'gated';
@@ -153,7 +157,8 @@ async function observeJob(
     const timing = { job, firstReceivedAt: context.firstReceivedAt, now: now(), policy: config };
     const outcome = deferred({ ...timing, retryInMs: prepared.retryInMs, random: runtime.random });
     if (outcome.type === 'retry') {
-      return { stage: 'deferred', job, retryInMs: prepared.retryInMs, delaySeconds: outcome.delaySeconds };
+      const { retryInMs, held } = prepared;
+      return { stage: 'deferred', job, retryInMs, delaySeconds: outcome.delaySeconds, held };
     }
   }
   const claimToken = runtime.token();

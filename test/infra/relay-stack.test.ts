@@ -430,7 +430,7 @@ describe('least privilege', () => {
         {
           Sid: 'ItemsOfLedgerTable',
           Effect: 'Allow',
-          Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+          Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
           Resource: getAtt(ledgerTable),
         },
       ]),

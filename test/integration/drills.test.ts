@@ -1,9 +1,4 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { redriveDeadLetters } from '#cli/commands/dlq.ts';
-import type { Target } from '#cli/target.ts';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
@@ -15,23 +10,6 @@ let h: Harness;
 afterEach(async () => {
   await h?.close();
 });
-
-/** The operator CLI's view of the harness's queues and secret. */
-function operatorTarget(): Target {
-  const local = { region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
-  return {
-    description: 'the drill',
-    sendQueueUrl: h.sendQueue.url,
-    sendQueueArn: h.sendQueue.arn,
-    deadLetterQueueUrl: h.deadLetterQueue.url,
-    deadLetterQueueArn: h.deadLetterQueue.arn,
-    secretId: SECRET_ID,
-    sqs: h.sqs,
-    secrets: new SecretsManagerClient({ ...local, endpoint: h.secrets.url }),
-    events: new EventBridgeClient(local),
-    dynamodb: h.dynamodb.client,
-  };
-}
 
 /** Lets time pass and polls until the send queue is empty; returns the number of polls. */
 async function drain(limit = 100): Promise<number> {
@@ -51,6 +29,11 @@ function jobs(count: number): Record<string, unknown>[] {
   );
 }
 
+/** The content of a message request's body (or of a dead letter's message): one per drill job. */
+function contentOf(message: unknown): unknown {
+  return (message as { content?: unknown } | undefined)?.content;
+}
+
 /** Messages in the simulator per job content: every value must be 1. */
 function messagesPerJob(): number[] {
   const counts = new Map<unknown, number>();
@@ -59,7 +42,48 @@ function messagesPerJob(): number[] {
 }
 
 describe('drills', () => {
-  it('outage: 503s outlast the retry budget, jobs are dead-lettered; after recovery a redrive delivers each exactly once', async () => {
+  it('outage: eCourtDate answers 503 everywhere for two hours: jobs are held, not dead-lettered; the API sees probes, not a flood; each job is delivered once afterwards', async () => {
+    await start();
+    for (const job of jobs(5)) await h.enqueue(job);
+    await drain();
+    const outageStart = Date.now();
+    const outageEnd = outageStart + 2 * 60 * 60_000;
+    const during = () => Date.now() < outageEnd;
+    // The first request of the outage reached eCourtDate before its gateway gave up (created, then 504).
+    h.sim.script({
+      match: (req) => during() && req.path === ONEOFFS,
+      times: 1,
+      action: createThen({ kind: 'respond', status: 504 }),
+    });
+    h.sim.script({ match: () => during(), action: { kind: 'respond', status: 503 } });
+    for (const job of jobs(35).slice(5)) await h.enqueue(job);
+
+    await drain(1_000);
+
+    const inOutage = h.sim.requests.filter((r) => r.at >= outageStart && r.at < outageEnd);
+    const metOutage = new Set(inOutage.filter((r) => r.path === ONEOFFS).map((r) => contentOf(r.body)));
+    // One batch met the outage; after it only probes (GET /v1/settings, and a token request once the token expired).
+    expect(metOutage.size).toBeLessThanOrEqual(10);
+    expect(inOutage.length).toBeLessThanOrEqual(40);
+    expect(inOutage.filter((r) => r.path === '/v1/settings').length).toBeGreaterThan(5);
+    // The batch that met it keeps the unknown-outcome rules (a 5xx may have created the message): held past
+    // eCourtDate's duplicate window, those are dead-lettered unknown_outcome for a person to check. Nothing else is.
+    const dead = await h.drainDeadLetters();
+    const deadContents = dead.map((m) => contentOf(JSON.parse(m.Body ?? '{}').message));
+    expect(deadContents.filter((content) => !metOutage.has(content))).toEqual([]);
+    expect(new Set(dead.map((m) => attr(m, DLQ_ATTRIBUTE.reason)))).toEqual(
+      new Set(dead.length > 0 ? ['unknown_outcome'] : []),
+    );
+    // Every job that was not in flight when it began is delivered, each created once.
+    const created = new Set(h.sim.messages.map((m) => m.body.content));
+    for (let i = 0; i < 35; i++) {
+      const content = `Drill reminder ${i}`;
+      if (!metOutage.has(content)) expect(created.has(content)).toBe(true);
+    }
+    expect(messagesPerJob().every((n) => n === 1)).toBe(true);
+  });
+
+  it('partial outage: the messages endpoint answers 503 while GET /v1/settings works: the probes cannot tell, so jobs spend their attempt budget as before and are dead-lettered, none sent twice', async () => {
     await start();
     // Some requests reach eCourtDate before the gateway gives up (created, then 504): these must not be doubled.
     h.sim.script({
@@ -70,27 +94,16 @@ describe('drills', () => {
     h.sim.script({ match: { path: ONEOFFS }, action: { kind: 'respond', status: 503 } });
     for (const job of jobs(30)) await h.enqueue(job);
 
-    await drain();
+    await drain(1_000);
+
     const dead = await h.drainDeadLetters();
     expect(dead).toHaveLength(30);
     // Every attempt met a 5xx, which may have created the message: unknown_outcome, for a person to check first.
     expect(new Set(dead.map((m) => attr(m, DLQ_ATTRIBUTE.reason)))).toEqual(new Set(['unknown_outcome']));
-    await returnDeadLettersToSight(dead.length);
-    const createdDuringOutage = h.sim.messages.length;
-    expect(createdDuringOutage).toBeGreaterThan(0);
-
-    // eCourtDate recovers; the operator checks Console > Logs (the redrive lands inside the duplicate window, so a
-    // job created during the outage answers 409) and redrives what the outage dead-lettered.
-    h.sim.clearScript();
-    const redrive = await redriveDeadLetters(operatorTarget(), 'unknown_outcome', { waitTimeSeconds: 0 });
-    expect(redrive).toMatchObject({ kind: 'resend', moved: 30 });
-    await drain();
-
-    expect(h.sim.messages).toHaveLength(30);
+    // The breaker opened and probed between rounds, and no job went past its five attempts.
+    expect(h.sim.requests.filter((r) => r.path === '/v1/settings').length).toBeGreaterThan(0);
+    expect(h.sends().length).toBeLessThanOrEqual(30 * 5);
     expect(messagesPerJob().every((n) => n === 1)).toBe(true);
-    expect(await h.drainDeadLetters()).toEqual([]);
-    // The jobs created during the outage answered 409 on the redrive and counted as delivered, not sent again.
-    expect(h.sends().filter((r) => r.status === 409)).toHaveLength(createdDuringOutage);
   });
 
   it('rotation: the client secret changes mid-run; the relay recovers through the 401 path and loses nothing', async () => {
@@ -121,19 +134,4 @@ describe('drills', () => {
 async function start(): Promise<Harness> {
   h = await startHarness();
   return h;
-}
-
-/** `drainDeadLetters` hides what it read; make it visible again for the operator's redrive. */
-async function returnDeadLettersToSight(count: number): Promise<void> {
-  const state = await h.emulator.inspect(h.deadLetterQueue.name);
-  expect(state.inflight).toHaveLength(count);
-  for (const entry of state.inflight) {
-    await h.sqs.send(
-      new ChangeMessageVisibilityCommand({
-        QueueUrl: h.deadLetterQueue.url,
-        ReceiptHandle: entry.receiptHandle,
-        VisibilityTimeout: 0,
-      }),
-    );
-  }
 }
