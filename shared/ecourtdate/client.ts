@@ -122,7 +122,8 @@ export class EcourtdateClient {
       const after = await breaker.probed(gate.view, await this.#probe(time));
       if (after.kind === 'held') return { kind: 'deferred', retryInMs: after.retryInMs, held: after.reason };
       // The probe's requests took some of the time the waits had: a job whose waits are over is not started.
-      if (time.waitUntil !== undefined && this.#now() > time.waitUntil) return { kind: 'deferred', retryInMs: 0 };
+      if (time.waitUntil !== undefined && this.#now() > time.waitUntil)
+        return { kind: 'deferred', retryInMs: 0 };
     }
     const token = await this.#options.tokens.get({ waitUntil: time.waitUntil });
     if (!token.ok) return this.#told(notSent(token, []));

@@ -68,7 +68,9 @@ export class DynamoBreakerStore implements BreakerStore {
   }
 
   #signal(): { abortSignal?: AbortSignal } {
-    return Number.isFinite(this.#callTimeoutMs) ? { abortSignal: AbortSignal.timeout(this.#callTimeoutMs) } : {};
+    return Number.isFinite(this.#callTimeoutMs)
+      ? { abortSignal: AbortSignal.timeout(this.#callTimeoutMs) }
+      : {};
   }
 
   async read(): Promise<BreakerView> {
