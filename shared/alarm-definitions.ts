@@ -110,6 +110,13 @@ export const DEFAULT_ALARM_THRESHOLDS: AlarmThresholds = {
   ledgerThrottleThreshold: 1,
 };
 
+/**
+ * `NoisyAgency`: a message group (agency) that SQS counts as noisy on the fair send queue in each of 3
+ * consecutive 5-minute periods. A burst held behind the other agencies for 15 minutes is worth a look, not a page
+ * at its first minute (docs/runbook.md, "NoisyAgency"). Not a stage setting.
+ */
+export const NOISY_AGENCY_ALARM = { threshold: 1, periods: 3 } as const;
+
 /** The ids of the alarms, as used in alarm names, stack tests and docs/runbook.md. */
 export const ALARM_ID = {
   forbidden: 'Forbidden403',
@@ -118,6 +125,7 @@ export const ALARM_ID = {
   deadLetterQueue: 'DeadLetterQueueNotEmpty',
   eventsDeadLetterQueue: 'EventsDeadLetterQueueNotEmpty',
   oldestMessage: 'OldestMessageTooOld',
+  noisyAgency: 'NoisyAgency',
   senderErrors: 'SenderErrors',
   senderThrottles: 'SenderThrottles',
   ledgerSystemErrors: 'LedgerSystemErrors',
@@ -277,6 +285,27 @@ export function alarmDefinitions(thresholds: AlarmThresholds = DEFAULT_ALARM_THR
       threshold: t.oldestMessageAgeSeconds,
       // Same as the dead-letter queues: a stalled queue with no readers may stop reporting.
       treatMissingData: 'ignore',
+    },
+    {
+      id: ALARM_ID.noisyAgency,
+      description:
+        `SQS has counted ${NOISY_AGENCY_ALARM.threshold}+ agency (message group) of the fair send queue as noisy for ` +
+        `${NOISY_AGENCY_ALARM.periods * 5} minutes: one agency's burst waits behind the others' jobs (docs/runbook.md, ` +
+        '"NoisyAgency").',
+      metrics: [
+        {
+          id: 'noisy',
+          source: 'sendQueue',
+          metricName: 'ApproximateNumberOfNoisyGroups',
+          statistic: 'Maximum',
+        },
+      ],
+      periodSeconds: FIVE_MINUTES,
+      ...everyPeriod(NOISY_AGENCY_ALARM.periods),
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: NOISY_AGENCY_ALARM.threshold,
+      // SQS reports the fair-queue metrics only while the queue is active: an idle queue has no noisy agency.
+      treatMissingData: 'notBreaching',
     },
     {
       id: ALARM_ID.senderErrors,

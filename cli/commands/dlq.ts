@@ -339,6 +339,8 @@ export async function redriveDeadLetters(
         QueueUrl: sendUrl,
         MessageBody: message.Body ?? '',
         MessageAttributes: message.MessageAttributes,
+        // And its agency's message group of the fair send queue (docs/contract.md, "Message group").
+        ...(message.Attributes?.MessageGroupId ? { MessageGroupId: message.Attributes.MessageGroupId } : {}),
       }),
     ),
   );

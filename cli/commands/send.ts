@@ -8,6 +8,7 @@ import {
   PUT_EVENTS_MAX_ENTRIES,
   putEventsEntryBytes,
 } from '#shared/clients/put-events-limits.ts';
+import { messageGroupOfBody } from '#shared/sqs/message-group.ts';
 
 export type Via = 'queue' | 'bus';
 
@@ -42,7 +43,8 @@ export async function readJobs(path: string): Promise<CheckedJob[]> {
 }
 
 /**
- * `send FILE`: puts each job on the send queue (`--via queue`, the body exactly as written) or publishes it
+ * `send FILE`: puts each job on the send queue (`--via queue`, the body exactly as written, in its agency's message
+ * group: docs/contract.md, "Message group") or publishes it
  * to the event bus with the stack's source and detail-type (`--via bus`), where the rule forwards its detail.
  */
 export async function sendJobs(target: Target, jobs: readonly CheckedJob[], via: Via): Promise<SendResult> {
@@ -55,7 +57,11 @@ async function sendToQueue(target: Target, jobs: readonly CheckedJob[]): Promise
   for (const job of jobs) {
     try {
       const out = await target.sqs.send(
-        new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: job.body }),
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: job.body,
+          MessageGroupId: messageGroupOfBody(job.body),
+        }),
       );
       sent.push({ id: job.id, messageId: out.MessageId ?? '' });
     } catch (error) {

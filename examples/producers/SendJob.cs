@@ -26,19 +26,23 @@ const string Job = """
     "content": "Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.",
     "subject": "Court reminder",
     "channel": "text"
-  }
+  },
+  "agency_reference": "county-a"
 }
 """;
 
 // One line, as sent.
-var body = JsonSerializer.Serialize(JsonDocument.Parse(Job).RootElement);
+var job = JsonDocument.Parse(Job).RootElement;
+var body = JsonSerializer.Serialize(job);
+// The queue's message group: the job's agency_reference, or "default" (docs/contract.md, "Message group").
+var group = job.TryGetProperty("agency_reference", out var agency) ? agency.GetString() ?? "default" : "default";
 
 switch (args)
 {
     case ["sqs", var queueUrl]:
     {
         using var sqs = new AmazonSQSClient();
-        var sent = await sqs.SendMessageAsync(new SendMessageRequest { QueueUrl = queueUrl, MessageBody = body });
+        var sent = await sqs.SendMessageAsync(new SendMessageRequest { QueueUrl = queueUrl, MessageBody = body, MessageGroupId = group });
         Console.WriteLine(sent.MessageId);
         return 0;
     }

@@ -24,13 +24,19 @@ JOB=$(cat <<'JSON'
     "content": "Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.",
     "subject": "Court reminder",
     "channel": "text"
-  }
+  },
+  "agency_reference": "county-a"
 }
 JSON
 )
 if [[ -n "${JOB_FILE:-}" ]]; then JOB=$(cat "$JOB_FILE"); fi
 # One line: JSON strings hold no raw line breaks, so joining the lines keeps the job as it is.
 BODY=$(printf '%s\n' "$JOB" | sed 's/^[[:space:]]*//' | tr -d '\n')
+
+# The queue's message group: the job's agency_reference, or "default" without one, so that SQS serves every
+# agency fairly (docs/contract.md, "Message group"; a reference with spaces or other characters: see there).
+GROUP=$(printf '%s' "$BODY" | sed -n 's/.*"agency_reference"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
+GROUP=${GROUP:-default}
 
 # --endpoint-url only when ENDPOINT_URL is given.
 ENDPOINT=()
@@ -44,7 +50,7 @@ usage() {
 case "${1:-}" in
   sqs)
     [[ $# -eq 2 ]] || usage
-    aws sqs send-message ${ENDPOINT[@]+"${ENDPOINT[@]}"} --queue-url "$2" --message-body "$BODY" --query MessageId --output text
+    aws sqs send-message ${ENDPOINT[@]+"${ENDPOINT[@]}"} --queue-url "$2" --message-body "$BODY" --message-group-id "$GROUP" --query MessageId --output text
     ;;
   events)
     [[ $# -ge 2 && $# -le 3 ]] || usage

@@ -28,14 +28,22 @@ JOB = """
     "content": "Reminder: you have court on Dec 3 at 9:00 AM, Room 4B.",
     "subject": "Court reminder",
     "channel": "text"
-  }
+  },
+  "agency_reference": "county-a"
 }
 """
 
 
+def message_group(body: str) -> str:
+    """The job's message group: its agency_reference, or "default" (docs/contract.md, "Message group")."""
+    return json.loads(body).get("agency_reference") or "default"
+
+
 def send_to_queue(queue_url: str, body: str) -> str:
-    """Puts the job on the send queue; returns the SQS message id."""
-    response = boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)
+    """Puts the job on the send queue in its agency's message group; returns the SQS message id."""
+    response = boto3.client("sqs").send_message(
+        QueueUrl=queue_url, MessageBody=body, MessageGroupId=message_group(body)
+    )
     return response["MessageId"]
 
 

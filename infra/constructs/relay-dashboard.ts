@@ -197,6 +197,31 @@ export class RelayDashboard extends Construct {
             // The same sums over the sender's operations that the ledger alarms watch.
             { right: ledgerAlarmMetrics },
           ),
+          // The fair queue (docs/pacing.md, "Fairness"): noisy agencies, and how the quiet ones fare beside them.
+          graph(
+            'Send queue: fairness by agency',
+            [
+              resources.sendQueue.metric('ApproximateNumberOfNoisyGroups', {
+                period: PERIOD,
+                statistic: 'Maximum',
+                label: 'noisy agencies',
+              }),
+              resources.sendQueue.metric('ApproximateNumberOfMessagesVisibleInQuietGroups', {
+                period: PERIOD,
+                statistic: 'Maximum',
+                label: 'waiting, quiet agencies',
+              }),
+            ],
+            {
+              right: [
+                resources.sendQueue.metric('ApproximateAgeOfOldestMessageInQuietGroups', {
+                  period: PERIOD,
+                  statistic: 'Maximum',
+                  label: 'oldest job of a quiet agency (s)',
+                }),
+              ],
+            },
+          ),
         ],
       ],
     });

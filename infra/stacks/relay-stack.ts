@@ -32,6 +32,7 @@ import { OUTPUT, senderEnvironment, sendQueueVisibilityTimeoutSeconds } from '#i
 import { alarmDefinitions, SENDER_LEDGER_OPERATIONS } from '#shared/alarm-definitions.ts';
 import { ENV } from '#shared/config.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/ledger.ts';
+import { EVENTBRIDGE_MESSAGE_GROUP } from '#shared/sqs/message-group.ts';
 
 export interface RelayStackProps extends StackProps {
   readonly config: StageConfig;
@@ -214,6 +215,9 @@ export class RelayStack extends Stack {
       new targets.SqsQueue(this.sendQueues.queue, {
         // The job is the event's detail: the same body an upstream system would send to the queue itself.
         message: events.RuleTargetInput.fromEventPath('$.detail'),
+        // A rule target takes one fixed group, not one per event: bus jobs are one group of the fair queue, and
+        // the sender's copies of them join their agency's (docs/contract.md, "Message group").
+        messageGroupId: EVENTBRIDGE_MESSAGE_GROUP,
         deadLetterQueue: this.eventsDeadLetterQueue,
         // Keep retrying delivery for as long as a job is worth anything (the sender's 24 h limit).
         maxEventAge: Duration.hours(24),

@@ -1,5 +1,6 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { buildApp } from 'fauxqs';
+import { type BuildAppOptions, buildApp } from 'fauxqs';
+import { FairQueueLoad, fairOrder } from '#local/emulators/fair-queue.ts';
 import {
   type IgnoredDelete,
   type SqsRefusal,
@@ -87,10 +88,16 @@ export interface SqsEmulatorOptions extends Omit<StrictSqsOptions, 'upstream'> {
  * expect(emulator.refusals()).toEqual([]);
  */
 export async function startSqsEmulator(options: SqsEmulatorOptions = {}): Promise<SqsEmulator> {
-  const app = buildApp({ logger: false, host: 'localhost' });
+  const sqsStore = await fairSqsStore(options.timeScale ?? 1);
+  const app = buildApp({
+    logger: false,
+    host: 'localhost',
+    stores: { sqsStore } as unknown as BuildAppOptions['stores'],
+  });
   const fauxqs = await app.listen({ host: '127.0.0.1', port: 0 });
   const strict = await startStrictSqsLayer({
     upstream: fauxqs,
+    onMessageGroup: (queueUrl, messageId, group) => sqsStore.assignGroup(queueUrl, messageId, group),
     now: options.now,
     timeScale: options.timeScale,
     onRefusal: options.onRefusal,
@@ -133,5 +140,83 @@ export async function startSqsEmulator(options: SqsEmulatorOptions = {}): Promis
       await strict.close();
       await app.close();
     },
+  };
+}
+
+/** One message in fauxqs's store (the fields the fair receive reads and writes). */
+interface StoredMessage {
+  readonly messageId: string;
+  messageGroupId?: string | undefined;
+}
+
+/** One queue in fauxqs's store: its ready messages in order, those delayed, and those in flight. */
+interface StoredQueue {
+  isFifo(): boolean;
+  processTimers(): void;
+  messages: StoredMessage[];
+  delayedMessages: StoredMessage[];
+  readonly inflightMessages: Map<string, { readonly message: StoredMessage }>;
+  dequeue(...args: unknown[]): { MessageId: string }[];
+}
+
+/** fauxqs's SQS store, with the fair receive of its standard queues and the groups the strict layer accepted. */
+interface FairSqsStore {
+  createQueue(...args: unknown[]): StoredQueue;
+  getQueue(url: string): StoredQueue | undefined;
+  /** Puts `group` on the stored message `messageId` of the queue at `queueUrl`, wherever it is by now. */
+  assignGroup(queueUrl: string, messageId: string, group: string): void;
+}
+
+/**
+ * fauxqs's own SQS store (its module, loaded by file: the package exports only `buildApp`), whose standard queues
+ * hand out messages as a fair queue does (local/emulators/fair-queue.ts; docs/test-world.md, "Fair queues"):
+ * before each receive, the ready messages are put in fair order, then fauxqs's own receive takes them from the
+ * front. fauxqs keeps no `MessageGroupId` on a standard queue's message, so the strict layer hands each accepted
+ * one over (`assignGroup`), and fauxqs's receive then returns it as the `MessageGroupId` system attribute. The
+ * recent processing time counts `60 s / timeScale` of the clock.
+ */
+async function fairSqsStore(timeScale: number): Promise<FairSqsStore> {
+  const module = (await import(new URL('sqs/sqsStore.js', import.meta.resolve('fauxqs')).href)) as {
+    SqsStore: new () => FairSqsStore;
+  };
+  const store = new module.SqsStore();
+  const createQueue = store.createQueue.bind(store);
+  store.createQueue = (...args: unknown[]) => {
+    const queue = createQueue(...args);
+    if (!queue.isFifo()) makeFair(queue, new FairQueueLoad(60_000 / timeScale));
+    return queue;
+  };
+  store.assignGroup = (queueUrl, messageId, group) => {
+    const queue = store.getQueue(queueUrl);
+    if (!queue) return;
+    const inFlight = [...queue.inflightMessages.values()].map((entry) => entry.message);
+    const message = [...queue.messages, ...queue.delayedMessages, ...inFlight].find(
+      (candidate) => candidate.messageId === messageId,
+    );
+    if (message) message.messageGroupId = group;
+  };
+  return store;
+}
+
+function makeFair(queue: StoredQueue, load: FairQueueLoad): void {
+  const dequeue = queue.dequeue.bind(queue);
+  queue.dequeue = (...args: unknown[]) => {
+    queue.processTimers();
+    const now = Date.now();
+    const inFlight = [...queue.inflightMessages.values()].map(({ message }) => ({
+      messageId: message.messageId,
+      group: message.messageGroupId,
+    }));
+    queue.messages = fairOrder(
+      queue.messages,
+      (message) => message.messageGroupId,
+      load.observe(now, inFlight),
+    );
+    const received = dequeue(...args);
+    const groups = new Map(queue.messages.map((message) => [message.messageId, message.messageGroupId]));
+    for (const entry of queue.inflightMessages.values())
+      groups.set(entry.message.messageId, entry.message.messageGroupId);
+    for (const message of received) load.received(now, message.MessageId, groups.get(message.MessageId));
+    return received;
   };
 }

@@ -41,6 +41,12 @@ export const SQS_LIMITS = {
   maxNumberDigits: 38,
   maxNumberMagnitude: 1e126,
   minNumberMagnitude: 1e-128,
+  /**
+   * `MessageGroupId` (SendMessage, SendMessageBatch): 1 to 128 characters, alphanumeric and punctuation
+   * (`!"#$%&'()*+,-./:;<=>?@[\]^_\`{|}~`). Optional on a standard queue, where it makes a fair queue (SQS
+   * Developer Guide, "Amazon SQS fair queues").
+   */
+  messageGroupId: /^[A-Za-z0-9!-/:-@[-`{-~]{1,128}$/,
 } as const;
 
 /**
@@ -76,6 +82,7 @@ export interface WireMessage {
   readonly MessageBody?: unknown;
   readonly DelaySeconds?: unknown;
   readonly MessageAttributes?: unknown;
+  readonly MessageGroupId?: unknown;
 }
 
 /** The first character outside SQS's allowed set, as `#xHH`, or undefined when every character is allowed. */
@@ -156,6 +163,8 @@ export function checkMessage(message: WireMessage): Violation | undefined {
       `DelaySeconds must be >= 0 and <= ${SQS_LIMITS.maxDelaySeconds}.`,
     );
   }
+  const group = checkMessageGroupId(message.MessageGroupId);
+  if (group) return group;
   const attributes = attributesOf(message.MessageAttributes);
   if (!attributes) {
     return { code: 'InvalidParameterValue', message: 'MessageAttributes must be a map of attribute values.' };
@@ -179,6 +188,21 @@ export function checkMessage(message: WireMessage): Violation | undefined {
     };
   }
   return undefined;
+}
+
+/**
+ * Checks a `MessageGroupId` (absent is fine on a standard queue): a string of 1 to 128 alphanumeric and
+ * punctuation characters. The message names the rule, never the value.
+ */
+export function checkMessageGroupId(value: unknown): Violation | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && SQS_LIMITS.messageGroupId.test(value)) return undefined;
+  return {
+    code: 'InvalidParameterValue',
+    message:
+      'Value for parameter MessageGroupId is invalid. Reason: MessageGroupId can only include alphanumeric and ' +
+      'punctuation characters. 1 to 128 in length.',
+  };
 }
 
 /** Size of a message as SQS counts it: body bytes plus each attribute's name, data type and value bytes. */

@@ -66,6 +66,11 @@ export interface StrictSqsOptions {
   readonly iam?: IamGate | undefined;
   /** The region of the queues' ARNs. @default 'us-east-1' */
   readonly region?: string | undefined;
+  /**
+   * Called for every message the upstream took with a `MessageGroupId` (SendMessage, SendMessageBatch), so that
+   * an upstream without fair queues can keep the group of a standard queue's message (local/emulators/sqs-emulator.ts).
+   */
+  readonly onMessageGroup?: (queueUrl: string, messageId: string, group: string) => void;
 }
 
 export interface StrictSqsLayer {
@@ -145,6 +150,13 @@ export async function startStrictSqsLayer(options: StrictSqsOptions): Promise<St
     // Whole seconds, as SQS counts the timeout; scaled like every other window of a time-scaled run.
     const elapsed = Math.floor(((now() - receipt.receivedAt) / 1000) * timeScale);
     return checkTotalVisibility(elapsed, (timeout as number) * timeScale);
+  };
+
+  /** Hands an accepted message's `MessageGroupId` to `onMessageGroup`. */
+  const grouped = (body: Body, messageId: string, group: unknown): void => {
+    const queueUrl = queueUrlOf(body);
+    if (typeof group === 'string' && queueUrl !== undefined)
+      options.onMessageGroup?.(queueUrl, messageId, group);
   };
 
   const isStale = (handle: unknown): Receipt | undefined => {
@@ -269,16 +281,27 @@ export async function startStrictSqsLayer(options: StrictSqsOptions): Promise<St
     };
 
     switch (action) {
-      case 'SendMessage':
-        return single(checkMessage(body as WireMessage));
-      case 'SendMessageBatch':
-        return batch(
+      case 'SendMessage': {
+        const answer = await single(checkMessage(body as WireMessage));
+        const sent = answer.status === 200 ? parseJson(answer.body) : undefined;
+        if (typeof sent?.MessageId === 'string') grouped(body, sent.MessageId, body.MessageGroupId);
+        return answer;
+      }
+      case 'SendMessageBatch': {
+        const answer = await batch(
           action,
           body,
           forward,
           (entry) => checkMessage(entry as WireMessage),
           (entries) => checkBatchSize(entries as WireMessage[]),
         );
+        const parsed = answer.status === 200 ? parseJson(answer.body) : undefined;
+        const groups = new Map(asArray(body.Entries).map((entry) => [entry.Id, entry.MessageGroupId]));
+        for (const done of asArray(parsed?.Successful)) {
+          if (typeof done.MessageId === 'string') grouped(body, done.MessageId, groups.get(done.Id));
+        }
+        return answer;
+      }
       case 'ChangeMessageVisibility':
         return single(checkVisibilityChange(body.ReceiptHandle, body.VisibilityTimeout));
       case 'ChangeMessageVisibilityBatch':

@@ -177,6 +177,8 @@ export function toRecord(message: Message, queueArn: string, region: string): SQ
       SentTimestamp: attrs.SentTimestamp ?? String(Date.now()),
       SenderId: attrs.SenderId ?? 'local',
       ApproximateFirstReceiveTimestamp: attrs.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+      // A fair queue's message carries its group, as on a FIFO queue (docs/pacing.md, "Fairness").
+      ...(attrs.MessageGroupId ? { MessageGroupId: attrs.MessageGroupId } : {}),
     },
     messageAttributes,
     md5OfBody: message.MD5OfBody ?? '',

@@ -34,6 +34,7 @@ import { EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import { classifyTransportFailure, type FetchLike } from '#shared/ecourtdate/http.ts';
 import { createSenderHandler } from '#shared/sender/handler.ts';
 import type { Settlement } from '#shared/sender/runtime.ts';
+import { messageGroupOfBody } from '#shared/sqs/message-group.ts';
 
 /** Programmatic hooks for fault-injection runs (the chaos suite); the command line uses none. */
 export interface PipelineHooks {
@@ -399,14 +400,21 @@ function countingFetch(
   };
 }
 
-/** Puts every line on the send queue as written, in file order, and registers it with the tracker. */
+/**
+ * Puts every line on the send queue as written, in file order, each in its agency's message group (docs/contract.md,
+ * "Message group"), and registers it with the tracker.
+ */
 async function enqueue(sqs: SQSClient, queueUrl: string, lines: readonly JobLine[], tracker: JobTracker) {
   for (let start = 0; start < lines.length; start += 10) {
     const chunk = lines.slice(start, start + 10);
     const out = await sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: queueUrl,
-        Entries: chunk.map((line, index) => ({ Id: String(index), MessageBody: line.body })),
+        Entries: chunk.map((line, index) => ({
+          Id: String(index),
+          MessageBody: line.body,
+          MessageGroupId: messageGroupOfBody(line.body),
+        })),
       }),
     );
     const failed = out.Failed?.[0];

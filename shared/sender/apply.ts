@@ -1,3 +1,4 @@
+import type { SQSRecord } from 'aws-lambda';
 import { parseLastStatus } from '#shared/ecourtdate/status.ts';
 import type { Outcome } from '#shared/outcome.ts';
 import { hideSeconds } from '#shared/policy.ts';
@@ -13,6 +14,7 @@ import { recordAlreadySettled, recordApiAnswer, recordOutcome } from '#shared/se
 import { LOG_MESSAGE, type SenderRuntime, type Settlement } from '#shared/sender/runtime.ts';
 import type { JobSettledDetail } from '#shared/sender/settled-event.ts';
 import type { RecordContext } from '#shared/sender/stages.ts';
+import { messageGroupOf, recordMessageGroup } from '#shared/sqs/message-group.ts';
 import { hideFor, requeueCopy, sendToDeadLetterQueue } from '#shared/sqs/settle.ts';
 
 /** What an effect came to: done (with its value), or the name of the error that stopped it. */
@@ -187,14 +189,10 @@ async function applyQueueAction(
       break;
     case 'requeue':
       done = await attempt(async () => {
-        const copy = await requeueCopy(
-          runtime.sqs,
-          config.sendQueueUrl,
-          record,
-          delay,
-          runtime.now(),
-          decision.copy,
-        );
+        const copy = await requeueCopy(runtime.sqs, config.sendQueueUrl, record, delay, runtime.now(), {
+          ...decision.copy,
+          messageGroupId: messageGroupOfDecision(decision, record),
+        });
         return { requeuedAs: copy.messageId };
       });
       if (done.ok) return report(runtime, context, decision, 'requeued', done.value.requeuedAs);
@@ -238,6 +236,7 @@ async function deadLetter(
       detail: facts.detail,
       responseExcerpt: excerptOf(facts),
       deadLetterId: deadLetterToken,
+      messageGroupId: messageGroupOfDecision(decision, context.record),
     },
     runtime.now(),
   );
@@ -246,6 +245,15 @@ async function deadLetter(
     detail:
       `${facts.detail ?? ''} (body too large for these dead-letter attributes: ${droppedAttributes.join(', ')})`.trim(),
   };
+}
+
+/**
+ * The `MessageGroupId` of a record's copies and dead letter: its job's group when the body is a valid job, else
+ * the group the record came with (docs/pacing.md, "Fairness").
+ */
+function messageGroupOfDecision(decision: Decision, record: SQSRecord): string | undefined {
+  const { job } = decision.facts;
+  return job ? messageGroupOf(job.agencyReference) : recordMessageGroup(record);
 }
 
 /** One structured log line and the outcome metrics for what became of a record; its settlement. */

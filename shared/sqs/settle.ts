@@ -15,6 +15,7 @@ import {
   REQUEUE_ATTRIBUTE,
   stringAttribute,
 } from '#shared/sqs/attributes.ts';
+import { recordMessageGroup } from '#shared/sqs/message-group.ts';
 
 export { DLQ_ATTRIBUTE, firstReceivedAt, REQUEUE_ATTRIBUTE } from '#shared/sqs/attributes.ts';
 
@@ -64,6 +65,11 @@ export interface DeadLetterInfo {
   readonly responseExcerpt?: string | undefined;
   /** The dead letter's redrive token, as the ledger holds it; absent when the job has no ledger entry. */
   readonly deadLetterId?: string | undefined;
+  /**
+   * The job's `MessageGroupId` (shared/sqs/message-group.ts), kept on the dead letter so that a redrive by
+   * selection sends it back in its agency's group; absent: the dead letter has none.
+   */
+  readonly messageGroupId?: string | undefined;
 }
 
 /** The largest message SQS accepts (body and attributes together; SendMessage, 1 MiB). */
@@ -175,6 +181,7 @@ export async function sendToDeadLetterQueue(
         QueueUrl: deadLetterQueueUrl,
         MessageBody: body,
         MessageAttributes: attributes,
+        ...(info.messageGroupId === undefined ? {} : { MessageGroupId: info.messageGroupId }),
       }),
     );
   try {
@@ -216,6 +223,11 @@ export interface CopyOptions {
    * dead-letter attributes are always dropped (they described the dead letter, not this copy).
    */
   readonly keepRedriveToken?: boolean | undefined;
+  /**
+   * The copy's `MessageGroupId`: the job's group (shared/sqs/message-group.ts). Absent: the record's own, so that
+   * a copy never leaves its agency's group of the fair queue (docs/pacing.md, "Fairness").
+   */
+  readonly messageGroupId?: string | undefined;
 }
 
 /**
@@ -227,7 +239,8 @@ export interface CopyOptions {
  * The copy also carries, in this order of priority and each only when it fits SQS's 10 attributes and 1 MiB:
  * `carried_answer` (`options.carry`, or the one the record carries), `first_received_at` (epoch ms, taken from
  * the record when it is itself a copy, so that a job's life is counted from its first receipt across copies),
- * `settled_event_pending`, and `requeued_from` (docs/sqs-limits.md, "Fresh copies"). `now` (epoch ms) stands in
+ * `settled_event_pending`, and `requeued_from` (docs/sqs-limits.md, "Fresh copies"), and the job's `MessageGroupId`
+ * (`options.messageGroupId`, else the record's; docs/pacing.md, "Fairness"). `now` (epoch ms) stands in
  * for a record with no first-receive timestamp. A carried answer that does not fit throws `RangeError`: the
  * caller keeps the original rather than lose the answer.
  *
@@ -288,12 +301,14 @@ export async function requeueCopy(
       );
     }
   }
+  const group = options.messageGroupId ?? recordMessageGroup(record);
   const sent = await sqs.send(
     new SendMessageCommand({
       QueueUrl: queueUrl,
       MessageBody: record.body,
       MessageAttributes: attributes,
       DelaySeconds: delay,
+      ...(group === undefined ? {} : { MessageGroupId: group }),
     }),
   );
   return { messageId: sent.MessageId ?? '', delaySeconds: delay, droppedAttributes };

@@ -15,10 +15,23 @@ describe('the relay alarm definitions', () => {
       DeadLetterQueueNotEmpty: 1,
       EventsDeadLetterQueueNotEmpty: 1,
       OldestMessageTooOld: 3600,
+      NoisyAgency: 1,
       SenderErrors: 1,
       SenderThrottles: 1,
       LedgerSystemErrors: 1,
       LedgerThrottles: 1,
+    });
+  });
+
+  it('fires NoisyAgency on a noisy message group of the send queue held for 15 minutes, an idle queue healthy', () => {
+    const definition = alarmDefinitions().find((d) => d.id === ALARM_ID.noisyAgency);
+    expect(definition).toMatchObject({
+      metrics: [{ source: 'sendQueue', metricName: 'ApproximateNumberOfNoisyGroups', statistic: 'Maximum' }],
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: 1,
+      treatMissingData: 'notBreaching',
     });
   });
 

@@ -12,6 +12,7 @@ import {
 } from '#shared/alarm-definitions.ts';
 import { ENV } from '#shared/config.ts';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '#shared/metric-names.ts';
+import { EVENTBRIDGE_MESSAGE_GROUP } from '#shared/sqs/message-group.ts';
 import { WEBHOOK_METRIC } from '#shared/webhook/metrics.ts';
 import {
   dashboardBody,
@@ -193,6 +194,8 @@ describe('EventBridge', () => {
         InputPath: '$.detail',
         DeadLetterConfig: { Arn: getAtt(eventsDeadLetterQueue) },
         RetryPolicy: { MaximumEventAgeInSeconds: 86_400, MaximumRetryAttempts: 185 },
+        // One fixed group of the fair send queue for every bus job (docs/contract.md, "Message group").
+        SqsParameters: { MessageGroupId: EVENTBRIDGE_MESSAGE_GROUP },
       },
     ]);
   });
@@ -571,8 +574,8 @@ describe('alarms', () => {
         Period: 300,
         Threshold: definition.threshold,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        EvaluationPeriods: 1,
-        DatapointsToAlarm: 1,
+        EvaluationPeriods: definition.evaluationPeriods,
+        DatapointsToAlarm: definition.datapointsToAlarm,
         TreatMissingData: definition.treatMissingData,
         AlarmActions: [topic],
         OKActions: [topic],
@@ -593,6 +596,7 @@ describe('alarms', () => {
       [ALARM_ID.deadLetterQueue]: ['ApproximateNumberOfMessagesVisible', 'Maximum', 1, 'ignore'],
       [ALARM_ID.eventsDeadLetterQueue]: ['ApproximateNumberOfMessagesVisible', 'Maximum', 1, 'ignore'],
       [ALARM_ID.oldestMessage]: ['ApproximateAgeOfOldestMessage', 'Maximum', 3600, 'ignore'],
+      [ALARM_ID.noisyAgency]: ['ApproximateNumberOfNoisyGroups', 'Maximum', 1, 'notBreaching'],
       [ALARM_ID.senderErrors]: ['Errors', 'Sum', 1, 'notBreaching'],
       [ALARM_ID.senderThrottles]: ['Throttles', 'Sum', 1, 'notBreaching'],
     });
@@ -678,6 +682,7 @@ describe('the dashboard', () => {
       'Sender errors and throttles',
       'Sender concurrency',
       'Job ledger (DynamoDB)',
+      'Send queue: fairness by agency',
     ]);
     const widget = (title: string) =>
       JSON.stringify(widgets.find((w) => (w.properties as { title?: string }).title === title));
@@ -714,6 +719,13 @@ describe('the dashboard', () => {
       'ApproximateAgeOfOldestMessage',
     ]) {
       expect(widget('Send queue: depth and age')).toContain(`"${metricName}"`);
+    }
+    for (const metricName of [
+      'ApproximateNumberOfNoisyGroups',
+      'ApproximateNumberOfMessagesVisibleInQuietGroups',
+      'ApproximateAgeOfOldestMessageInQuietGroups',
+    ]) {
+      expect(widget('Send queue: fairness by agency')).toContain(`"${metricName}"`);
     }
     expect(widget('Dead-letter queues').match(/ApproximateNumberOfMessagesVisible/g)).toHaveLength(2);
     expect(widget('Sender duration (ms)')).toContain('"Duration"');

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { defaultEventSource, EVENT_DETAIL_TYPE, STAGES } from '#infra/config.ts';
 import { REPO_ROOT } from '#infra/constructs/relay-function.ts';
 import { parseJob } from '#shared/job.ts';
+import { DEFAULT_MESSAGE_GROUP, messageGroupOf } from '#shared/sqs/message-group.ts';
 
 const DIR = join(REPO_ROOT, 'examples', 'producers');
 
@@ -47,6 +48,10 @@ describe.each(EXAMPLES)('the producer example $file', (example) => {
     const job = parseJob(extract(text, example.job, 'job'));
     expect(job.id).toMatch(/\S/);
     expect(job.warnings).toEqual([]);
+  });
+
+  it('sets the message group of the fair send queue on what it sends to SQS', () => {
+    expect(text).toMatch(/message-group-id|MessageGroupId/);
   });
 
   it("puts events with each stage's own source and the send-job detail-type", () => {
@@ -100,6 +105,20 @@ describe('the AWS CLI example builds the calls it documents', () => {
     expect(option(argv, '--queue-url')).toBe('https://sqs.us-east-1.amazonaws.com/111122223333/q');
     expect(parseJob(option(argv, '--message-body')).id).toBe('cms-50117-reminder-1');
     expect(out).toBe('message-1');
+  });
+
+  it("sqs: the job's agency_reference as its --message-group-id (the fair queue's group)", () => {
+    const { argv } = run('sqs', 'https://sqs.us-east-1.amazonaws.com/111122223333/q');
+    const job = parseJob(option(argv, '--message-body'));
+    expect(option(argv, '--message-group-id')).toBe(messageGroupOf(job.agencyReference));
+    expect(option(argv, '--message-group-id')).toBe('county-a');
+  });
+
+  it('sqs: a job without agency_reference goes in the group default', () => {
+    const file = join(bin, 'job.json');
+    writeFileSync(file, JSON.stringify({ id: 'j-1', message: { to: '+15555550100', content: 'Hi' } }));
+    const { argv } = runWith({ JOB_FILE: file }, 'sqs', 'https://sqs.us-east-1.amazonaws.com/111122223333/q');
+    expect(option(argv, '--message-group-id')).toBe(DEFAULT_MESSAGE_GROUP);
   });
 
   it.each(STAGES)(
