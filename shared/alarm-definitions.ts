@@ -125,11 +125,12 @@ export const ALARM_ID = {
 } as const;
 
 /**
- * The DynamoDB operations the sender makes on the ledger table: conditional PutItem (claim, settle) and a
- * consistent GetItem where the emulator cannot return the item a failed condition found. The stack grants the
- * sender exactly these.
+ * The DynamoDB operations the sender makes on the ledger table: conditional PutItem (claim, settle), a
+ * consistent GetItem where the emulator cannot return the item a failed condition found, and UpdateItem of the
+ * `api-client` item (the shared rate budget's leases and a 429's `blocked_until`, docs/pacing.md). The stack
+ * grants the sender exactly these.
  */
-export const SENDER_LEDGER_OPERATIONS = ['GetItem', 'PutItem'] as const;
+export const SENDER_LEDGER_OPERATIONS = ['GetItem', 'PutItem', 'UpdateItem'] as const;
 
 /**
  * What the sender adds with webhooks on: the uuid index write (`DeliveryLedger.putUuidIndex`) moves statuses that

@@ -3,7 +3,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SenderConfig } from '#shared/config.ts';
 import type { EcourtdateClient } from '#shared/ecourtdate/client.ts';
-import type { Pacer } from '#shared/ecourtdate/pacer.ts';
+import type { RequestPacer } from '#shared/ecourtdate/pacer.ts';
 import type { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import type { JobLedger } from '#shared/ledger/ledger.ts';
 import type { Outcome } from '#shared/outcome.ts';
@@ -28,7 +28,7 @@ export interface SenderRuntime {
   readonly config: SenderConfig;
   readonly sqs: SQSClient;
   readonly client: EcourtdateClient;
-  readonly pacer: Pacer;
+  readonly pacer: RequestPacer;
   readonly ledger: JobLedger;
   /** Puts an `eCourtDate Job Settled` event on the bus for each settled job; absent when that is off. */
   readonly settledEvents?: Pick<JobSettledPublisher, 'publish'> | undefined;

@@ -106,7 +106,8 @@ describe('the sender and the ledger', () => {
       {
         Sid: 'ItemsOfLedgerTable',
         Effect: 'Allow',
-        Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        // UpdateItem: the shared rate budget's leases of the api-client item (docs/pacing.md).
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         Resource: getAtt(logicalId(stack, stack.ledgerTable)),
       },
     ]);
@@ -117,7 +118,7 @@ describe('the sender and the ledger', () => {
     expect(JSON.stringify(statements)).not.toContain('kms:');
   });
 
-  it('with webhooks on, may also update items: the uuid index write moves statuses that came before it onto the job', () => {
+  it('with webhooks on, may update items too: the uuid index write moves statuses that came before it onto the job', () => {
     const { stack, template } = synthRelay({ ...PRODUCTION, webhooks: 'true' });
     expect(senderStatements(template)).toContainEqual({
       Sid: 'ItemsOfLedgerTable',

@@ -244,13 +244,12 @@ describe('removing any one grant the code needs makes some call fail', () => {
     // Granted but never needed by the functions' calls: what CDK's grantSendMessages (GetQueueAttributes on the
     // dead-letter queue, GetQueueUrl) and grantRead (DescribeSecret) add beside the actions the code makes
     // (least-privilege findings). GetQueueAttributes on the send queue is needed: Lambda's event source mapping
-    // reads the queue's attributes with the function's role. The sender's GetItem and UpdateItem on the ledger are needed, but only when a status webhook
-    // arrives before the sender's uuid index write (shared/ledger/delivery.ts, putUuidIndex), which these
-    // scenarios do not reach.
+    // reads the queue's attributes with the function's role. The sender's GetItem on the ledger is needed, but only when
+    // a status webhook arrives before the sender's uuid index write (shared/ledger/delivery.ts, putUuidIndex),
+    // which these scenarios do not reach; its UpdateItem leases the shared rate budget (docs/pacing.md).
     expect(unused.sort()).toEqual(
       [
         'sender: dynamodb:GetItem on table/ecourtdate-relay-local-ledger',
-        'sender: dynamodb:UpdateItem on table/ecourtdate-relay-local-ledger',
         'sender: secretsmanager:DescribeSecret on secret:ecourtdate-relay/local/api-credentials-AbCdEf',
         'sender: sqs:GetQueueAttributes on ecourtdate-relay-local-dlq',
         'sender: sqs:GetQueueUrl on ecourtdate-relay-local-dlq',
