@@ -344,17 +344,17 @@ export function renderReport(input: ReportInput, model: BenchModel): string {
     lines.push('Not run (`--skip-pacing`).', '');
   } else {
     lines.push(
-      `N instances, each with the stack's share of the staging budget (${stages.staging.requestsPerMinute}/min), against`,
+      `N instances sharing the staging budget (${stages.staging.requestsPerMinute}/min) through the api-client item, against`,
       'the simulator enforcing 1,000 requests per API client in any minute (sliding window), with a backlog;',
       `TIME_SCALE ${options.timeScale}: a minute lasts ${60 / options.timeScale} s. Sustained share: requests in the first two`,
       'minutes from the first one, over twice the budget (docs/pacing.md).',
       '',
     );
     table(
-      ['instances', 'share each (/min)', 'sustained share', 'busiest minute', '429s', 'token requests'],
+      ['instances', 'budget (/min)', 'sustained share', 'busiest minute', '429s', 'token requests'],
       pacing.map((p) => [
         String(p.instances),
-        String(p.perInstancePerMinute),
+        String(p.budgetPerMinute),
         `${(p.sustainedShare * 100).toFixed(1)} %`,
         String(p.busiestWindow),
         String(p.rateLimited),

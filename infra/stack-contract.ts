@@ -1,4 +1,5 @@
 import { ENV } from '#shared/config.ts';
+import { ECOURTDATE_LIMIT_PER_MINUTE } from '#shared/ecourtdate/pacer.ts';
 
 /**
  * What the relay stack promises beyond its resources: the sender's environment, the send queue's visibility
@@ -42,11 +43,30 @@ export function sendQueueVisibilityTimeoutSeconds(stage: {
   return VISIBILITY_TIMEOUT_FUNCTION_TIMEOUTS * stage.functionTimeoutSeconds;
 }
 
-/** Requests per minute each sender instance may spend: the budget shared by the concurrent instances. */
+/**
+ * The static split of the budget, requests per minute per instance: `floor(requestsPerMinute / maxConcurrency)`.
+ * The sender no longer paces to it (it leases from the stage's one budget, docs/pacing.md); the benchmark
+ * compares the shared budget with it.
+ */
 export function perInstanceRequestsPerMinute(
   config: Pick<SenderStageSettings, 'requestsPerMinute' | 'maxConcurrency'>,
 ): number {
   return Math.floor(config.requestsPerMinute / config.maxConcurrency);
+}
+
+/**
+ * Requests per minute each sender instance may spend while the budget's `api-client` item does not answer: its
+ * share of the reserve, `floor((1000 - requestsPerMinute) / maxConcurrency)`, so that the budget's leases (at most
+ * `requestsPerMinute`) and every instance's fallback together never pass eCourtDate's limit (docs/pacing.md, "When
+ * the item does not answer"). 0: the instance sends nothing until the item answers again.
+ */
+export function fallbackRequestsPerMinute(
+  config: Pick<SenderStageSettings, 'requestsPerMinute' | 'maxConcurrency'>,
+): number {
+  return Math.max(
+    0,
+    Math.floor((ECOURTDATE_LIMIT_PER_MINUTE - config.requestsPerMinute) / config.maxConcurrency),
+  );
 }
 
 /** The resources the sender is told of: CloudFormation references in the stack, emulator URLs locally. */
@@ -67,7 +87,7 @@ export interface SenderResources {
  */
 export interface SenderStageSettings {
   readonly baseUrl: string;
-  /** The stage's budget of eCourtDate requests a minute, shared by `maxConcurrency` instances. */
+  /** The stage's budget of eCourtDate requests a minute, shared by every instance and the operator CLI. */
   readonly requestsPerMinute: number;
   readonly maxConcurrency: number;
   /** Seconds. */
@@ -100,9 +120,10 @@ export function senderEnvironment(
     [ENV.sendQueueUrl]: resources.sendQueueUrl,
     [ENV.deadLetterQueueUrl]: resources.deadLetterQueueUrl,
     [ENV.ledgerTableName]: resources.ledgerTableName,
-    // Each instance paces itself to its share, so all of them together stay within the budget. At least 1: a
-    // local run may start more instances than the budget has requests a minute (the stage refuses that).
-    [ENV.requestsPerMinute]: String(Math.max(1, perInstanceRequestsPerMinute(stage))),
+    // The stage's one budget, leased by every instance from the ledger table's api-client item; the reserve's
+    // split only while that item does not answer (docs/pacing.md).
+    [ENV.requestsPerMinute]: String(stage.requestsPerMinute),
+    [ENV.fallbackRequestsPerMinute]: String(fallbackRequestsPerMinute(stage)),
     [ENV.backoffSeconds]: stage.backoffSeconds.join(','),
     [ENV.maxAttempts]: String(stage.maxAttempts),
     // Checked against the backoff schedule by loadStageConfig: every resend fits inside the window.

@@ -6,19 +6,30 @@ import { type SenderSink, sinkObservability } from '#local/pipeline/observabilit
 import { startWorld } from '#local/world.ts';
 import { createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
-import { createSenderHandler } from '#shared/sender/handler.ts';
+import { ECOURTDATE_LIMIT_PER_MINUTE } from '#shared/ecourtdate/pacer.ts';
+import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
 
 const LOCAL = {
   region: 'us-east-1',
   credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
 } as const;
 const CLIENT = { id: 'pacing-drill', secret: 'pacing-drill-secret-0123456789' } as const;
-/** eCourtDate's documented limit per API client (docs/pacing.md). */
-export const ECOURTDATE_LIMIT_PER_MINUTE = 1000;
+
+export { ECOURTDATE_LIMIT_PER_MINUTE };
 
 export interface PacingDrillOptions {
-  /** Sender instances polling the queue, each with the stack's share of the budget (maxConcurrency). */
+  /** Sender instances polling the queue (maxConcurrency), sharing the stage's budget. */
   readonly instances: number;
+  /**
+   * Uneven load: every instance but the first holds each batch for half a (scaled) second before handling it, so
+   * the first takes most jobs. @default false
+   */
+  readonly uneven?: boolean;
+  /**
+   * Churn: every this many real ms, one instance's container is replaced by a fresh one (empty caches, no slots
+   * held), in turn; the old one finishes its invocation. @default no churn
+   */
+  readonly churnEveryMs?: number;
   /** Divides the minute of the sender and the simulator alike; a window lasts 60 / timeScale real seconds. */
   readonly timeScale: number;
   /** Windows measured from the first request. @default 2 */
@@ -31,9 +42,8 @@ export interface PacingDrillOptions {
 
 export interface PacingDrillResult {
   readonly instances: number;
-  /** The relay's budget (`requestsPerMinute`) and each instance's share of it, requests a minute. */
+  /** The relay's budget (`requestsPerMinute`), shared by the instances, requests a minute. */
   readonly budgetPerMinute: number;
-  readonly perInstancePerMinute: number;
   /** One (scaled) minute, real ms. */
   readonly windowMs: number;
   readonly windows: number;
@@ -46,13 +56,23 @@ export interface PacingDrillResult {
   /** 429 answers from the simulator, over the whole run. */
   readonly rateLimited: number;
   readonly tokenRequests: number;
+  /** Requests (token and send) the simulator saw over the whole run. */
+  readonly ecourtdateRequests: number;
+  /**
+   * UpdateItem requests to the DynamoDB emulator over the whole run: the budget's leases of the api-client item
+   * (the sender makes no other UpdateItem with webhooks off), lost conditions included.
+   */
+  readonly budgetRequests: number;
+  /** Containers replaced by fresh ones (churn). */
+  readonly replacedContainers: number;
 }
 
 const discard: SenderSink = { write() {}, metric() {} };
 
 /**
- * Runs `instances` real sender handlers, as the stack deploys them (each paced to `requestsPerMinute /
- * maxConcurrency`), against the eCourtDate simulator enforcing 1,000 requests per API client in any (scaled)
+ * Runs `instances` real sender handlers, as the stack deploys them (sharing the stage's `requestsPerMinute`
+ * through the ledger table's api-client item, docs/pacing.md), optionally under uneven load or container churn,
+ * against the eCourtDate simulator enforcing 1,000 requests per API client in any (scaled)
  * minute with a sliding window, with a backlog larger than the measured windows can take. Counts what the
  * simulator saw. Takes `windows` scaled minutes of real time, plus the set-up and the invocations still running
  * when the span ends, which the mapping's stop lets finish (about half a second in all at time scale 12).
@@ -80,14 +100,36 @@ export async function runPacingDrill(options: PacingDrillOptions): Promise<Pacin
     const sim = world.simulator as Simulator;
     const queue = world.sendQueue;
     const config = loadSenderConfig(world.senderEnv);
-    const instances = Array.from({ length: options.instances }, (_, i) => {
+    const container = () => {
       const clients = createAwsClients(config, LOCAL);
       closers.push(async () => {
         for (const client of Object.values(clients)) client.destroy();
       });
-      const handler = createSenderHandler({ config, ...clients, observability: sinkObservability(sink) });
-      return { name: `sender-${i + 1}`, handler, sqs: clients.sqs };
+      return {
+        handler: createSenderHandler({ config, ...clients, observability: sinkObservability(sink) }),
+        clients,
+      };
+    };
+    const current: SenderHandler[] = [];
+    const instances = Array.from({ length: options.instances }, (_, i) => {
+      const first = container();
+      current[i] = first.handler;
+      const slow = options.uneven === true && i > 0;
+      const handler: SenderHandler = async (event, context) => {
+        if (slow) await sleep(windowMs / 120);
+        return (current[i] as SenderHandler)(event, context);
+      };
+      return { name: `sender-${i + 1}`, handler, sqs: first.clients.sqs };
     });
+    let replacedContainers = 0;
+    const churn =
+      options.churnEveryMs === undefined
+        ? undefined
+        : setInterval(() => {
+            current[replacedContainers % options.instances] = container().handler;
+            replacedContainers += 1;
+          }, options.churnEveryMs);
+    closers.push(async () => clearInterval(churn));
 
     // More than the measured windows can take, so every instance has work until the end of the span.
     const jobs = Math.ceil(windows * stage.requestsPerMinute * 1.25) + 10 * options.instances;
@@ -107,6 +149,7 @@ export async function runPacingDrill(options: PacingDrillOptions): Promise<Pacin
       await sleep(first + windows * windowMs - Date.now() + 50);
     } finally {
       await mapping.stop();
+      clearInterval(churn);
     }
 
     const identified = sim.requests.filter((r) => r.clientId === CLIENT.id);
@@ -114,8 +157,7 @@ export async function runPacingDrill(options: PacingDrillOptions): Promise<Pacin
     const requestsInSpan = identified.filter((r) => r.at < first + windows * windowMs).length;
     return {
       instances: options.instances,
-      budgetPerMinute: stage.requestsPerMinute,
-      perInstancePerMinute: config.requestsPerMinute,
+      budgetPerMinute: config.requestsPerMinute,
       windowMs,
       windows,
       requestsInSpan,
@@ -126,6 +168,9 @@ export async function runPacingDrill(options: PacingDrillOptions): Promise<Pacin
       ),
       rateLimited: identified.filter((r) => r.status === 429).length,
       tokenRequests: identified.filter((r) => r.path === '/oauth/token').length,
+      ecourtdateRequests: identified.length,
+      budgetRequests: world.dynamodb.requestCounts().UpdateItem ?? 0,
+      replacedContainers,
     };
   } finally {
     for (const close of closers.reverse()) await close().catch(() => undefined);

@@ -134,9 +134,10 @@ export const ALARM_ID = {
 
 /**
  * The DynamoDB operations the sender makes on the ledger table: conditional PutItem (claim, settle), a consistent
- * GetItem where the emulator cannot return the item a failed condition found, and UpdateItem: the circuit
- * breaker's conditional writes on the `api-client` item (docs/pacing.md) and, with webhooks on, the uuid index
- * write (docs/webhooks.md, "Before the index"). The stack grants the sender exactly these.
+ * GetItem (the circuit breaker's state; where the emulator cannot return the item a failed condition found), and
+ * UpdateItem: the `api-client` item's writes (the shared rate budget's leases, a 429's `blocked_until`, the
+ * circuit breaker's conditional writes; docs/pacing.md) and, with webhooks on, the uuid index write
+ * (docs/webhooks.md, "Before the index"). The stack grants the sender exactly these.
  */
 export const SENDER_LEDGER_OPERATIONS = ['GetItem', 'PutItem', 'UpdateItem'] as const;
 

@@ -13,7 +13,8 @@ import { type Bounds, settingsReader } from '#shared/settings.ts';
  * | `ECOURTDATE_SECRET_ID` | Secrets Manager id/ARN of `{"client_id","client_secret"}` | required |
  * | `SEND_QUEUE_URL` | the send queue (for `ChangeMessageVisibility`) | required |
  * | `DEAD_LETTER_QUEUE_URL` | where the relay dead-letters jobs explicitly | required |
- * | `REQUESTS_PER_MINUTE` | this instance's share of the API client's 1,000/min limit | 900 |
+ * | `REQUESTS_PER_MINUTE` | the stage's budget of eCourtDate requests a minute, shared by every instance through the ledger table's `api-client` item (docs/pacing.md) | 900 |
+| `FALLBACK_REQUESTS_PER_MINUTE` | this instance's share of the reserve (1,000 less the budget) while the `api-client` item does not answer; 0: send nothing until it does | 0 |
  * | `BACKOFF_SECONDS` | comma list, delay after attempt 1, 2, ... (last repeats), each at most `MAX_HIDE_SECONDS` | 60,120,240,480 |
  * | `BACKOFF_JITTER` | extra random delay, as a fraction of the backoff step (0-1) | 0.1 |
  * | `MAX_ATTEMPTS` | attempts before 5xx/timeouts/auth failures dead-letter `retries_exhausted` | 5 |
@@ -42,7 +43,10 @@ export interface SenderConfig {
   readonly deadLetterQueueUrl: string;
   readonly ledgerTableName: string;
   readonly ledgerTtlSeconds: number;
+  /** The stage's budget, requests a minute, shared by every instance (docs/pacing.md). */
   readonly requestsPerMinute: number;
+  /** This instance's share of the reserve while the budget's item does not answer, requests a minute. */
+  readonly fallbackRequestsPerMinute: number;
   readonly backoffSeconds: readonly number[];
   readonly backoffJitter: number;
   readonly maxAttempts: number;
@@ -86,6 +90,7 @@ export const ENV = {
   ledgerTableName: 'LEDGER_TABLE_NAME',
   ledgerTtlDays: 'LEDGER_TTL_DAYS',
   requestsPerMinute: 'REQUESTS_PER_MINUTE',
+  fallbackRequestsPerMinute: 'FALLBACK_REQUESTS_PER_MINUTE',
   backoffSeconds: 'BACKOFF_SECONDS',
   backoffJitter: 'BACKOFF_JITTER',
   maxAttempts: 'MAX_ATTEMPTS',
@@ -112,6 +117,7 @@ export const ENV = {
 /** Defaults of the tunable settings; the CDK stage config starts from the same values. */
 export const DEFAULTS = {
   requestsPerMinute: 900,
+  fallbackRequestsPerMinute: 0,
   backoffSeconds: [60, 120, 240, 480],
   backoffJitter: 0.1,
   maxAttempts: 5,
@@ -163,6 +169,7 @@ export const SENDS_PER_JOB_WORST_CASE = 3;
 export const RANGES = {
   ledgerTtlDays: { min: 1, max: 365 },
   requestsPerMinute: { min: 1, max: 100_000 },
+  fallbackRequestsPerMinute: { min: 0, max: 100_000 },
   backoffStepSeconds: { min: 0, max: MAX_HIDE_SECONDS },
   backoffJitter: { min: 0, max: 1, integer: false },
   maxAttempts: { min: 1, max: 100 },
@@ -203,6 +210,7 @@ export function loadSenderConfig(env: Env): SenderConfig {
     jobSettledBus: read.flag(ENV.publishJobSettled, false) ? read.requiredText(ENV.eventBusName) : undefined,
     ledgerTtlSeconds: number('ledgerTtlDays') * 86_400,
     requestsPerMinute: number('requestsPerMinute'),
+    fallbackRequestsPerMinute: number('fallbackRequestsPerMinute'),
     backoffSeconds: read.numberList(ENV.backoffSeconds, DEFAULTS.backoffSeconds, RANGES.backoffStepSeconds),
     backoffJitter: number('backoffJitter'),
     maxAttempts: number('maxAttempts'),

@@ -8,7 +8,7 @@ import {
   httpRequest,
   waitHint,
 } from '#shared/ecourtdate/http.ts';
-import type { Pacer } from '#shared/ecourtdate/pacer.ts';
+import type { RequestPacer } from '#shared/ecourtdate/pacer.ts';
 import type { ApiStatus } from '#shared/ecourtdate/status.ts';
 import type { TokenCache, TokenResult } from '#shared/ecourtdate/token-cache.ts';
 import { type SendJob, serializeMessage } from '#shared/job.ts';
@@ -76,7 +76,7 @@ export interface AttemptTime {
 export interface EcourtdateClientOptions {
   readonly baseUrl: URL;
   readonly tokens: TokenCache;
-  readonly pacer: Pacer;
+  readonly pacer: RequestPacer;
   readonly fetch: FetchLike;
   readonly timeoutMs: number;
   /** The stage's circuit breaker: told every answer's health, asked before each job. None: never held. */

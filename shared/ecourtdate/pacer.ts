@@ -1,3 +1,6 @@
+/** eCourtDate's documented limit per API client, requests in any minute, token requests included (docs/pacing.md). */
+export const ECOURTDATE_LIMIT_PER_MINUTE = 1000;
+
 /** Options of {@link Pacer}. */
 export interface PacerOptions {
   /** Clock, epoch ms. @default Date.now */
@@ -13,6 +16,24 @@ export interface PacerOptions {
 
 /** The pacer's answer: go now, or not at all in this invocation (`retryInMs` until it could, ms from now). */
 export type PacerSlot = { ok: true } | { ok: false; retryInMs: number };
+
+/**
+ * What the eCourtDate client and the token cache ask of a pacer (docs/pacing.md): a slot for every request, and
+ * a stop after a 429. {@link Pacer} paces one instance to a share of its own; `SharedBudgetPacer`
+ * (`shared-budget.ts`) leases slots of the API client's one budget, shared by every instance.
+ */
+export interface RequestPacer {
+  /**
+   * Waits for a slot to send one request. Resolves `{ ok: true }` when the request may go now, or
+   * `{ ok: false, retryInMs }` (ms from now) when it may not go within `maxWaitMs` (ms) or a 429 is being waited
+   * out. Never rejects.
+   */
+  acquire(maxWaitMs?: number): Promise<PacerSlot>;
+  /** Stops every request for `ms` milliseconds from now (a 429's wait); a shorter block never cuts a longer one. */
+  block(ms: number): void;
+  /** Milliseconds until the block lifts; 0 when not blocked. */
+  blockedForMs(): number;
+}
 
 /**
  * How much later than its grant a request may reach eCourtDate and still be counted in the window the pacer
@@ -42,7 +63,7 @@ export const ARRIVAL_SPREAD_MS_PER_MINUTE = 1_000;
  * const slot = await pacer.acquire(remainingMs);
  * if (!slot.ok) deferFor(slot.retryInMs);
  */
-export class Pacer {
+export class Pacer implements RequestPacer {
   readonly #share: number;
   /** Least time between a grant and the share-th one after it: the window plus the arrival spread, ms. */
   readonly #spacingMs: number;

@@ -1,7 +1,7 @@
 import type { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import { EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import { apiUrl, type FetchLike, httpRequest, waitHint } from '#shared/ecourtdate/http.ts';
-import type { Pacer } from '#shared/ecourtdate/pacer.ts';
+import type { RequestPacer } from '#shared/ecourtdate/pacer.ts';
 import { CredentialsError } from '#shared/errors.ts';
 import { redactText } from '#shared/redact.ts';
 
@@ -11,7 +11,7 @@ export const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;
 export interface TokenCacheOptions {
   readonly baseUrl: URL;
   readonly credentials: CredentialsSource;
-  readonly pacer: Pacer;
+  readonly pacer: RequestPacer;
   readonly fetch: FetchLike;
   readonly timeoutMs: number;
   readonly renewBeforeMs: number;

@@ -16,10 +16,11 @@ import { EcourtdateClient } from '#shared/ecourtdate/client.ts';
 import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
-import { Pacer } from '#shared/ecourtdate/pacer.ts';
+import type { RequestPacer } from '#shared/ecourtdate/pacer.ts';
+import { DynamoBudgetStore, SharedBudgetPacer } from '#shared/ecourtdate/shared-budget.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { peekJobId } from '#shared/job.ts';
-import { DynamoBreakerStore } from '#shared/ledger/breaker-store.ts';
+import { breakerViewOf, DynamoBreakerStore } from '#shared/ledger/breaker-store.ts';
 import { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { deployedStage, METRIC } from '#shared/metric-names.ts';
@@ -45,6 +46,11 @@ export interface SenderDependencies {
   readonly events?: EventBridgeClient;
   readonly fetch?: FetchLike;
   readonly observability?: Observability;
+  /**
+   * The container's pacer. @default a `SharedBudgetPacer` of the stage's budget, leasing from the ledger table's
+   * `api-client` item (docs/pacing.md)
+   */
+  readonly pacer?: RequestPacer;
   /** Epoch ms. @default Date.now */
   readonly now?: () => number;
   /** Jitter source in [0, 1). @default Math.random */
@@ -215,9 +221,24 @@ function createRuntime(
   // SQS, Secrets Manager and DynamoDB calls become X-Ray subsegments when the stage traces them; fetch to
   // eCourtDate is traced by the Tracer itself.
   const traced = traceClients(tracing, [deps.sqs, deps.secrets, deps.dynamodb]);
-  // A scaled run's minute is shorter, so is the pacing interval: the budget is per (scaled) minute.
-  const pacer = new Pacer(config.requestsPerMinute, { now, windowMs: 60_000 / config.timeScale });
   const breaker = createBreaker(deps, logger, metrics, now);
+  // The stage's one budget, leased from the ledger table's api-client item by every instance (docs/pacing.md). A
+  // scaled run's minute is shorter, so are the budget's slices: one (scaled) second each.
+  const pacer =
+    deps.pacer ??
+    new SharedBudgetPacer({
+      store: new DynamoBudgetStore({
+        client: deps.dynamodb,
+        tableName: config.ledgerTableName,
+        now,
+        // Every lease answer carries the breaker's state too: a busy instance never reads it on its own.
+        onItem: (item, at) => breaker.observe(breakerViewOf(item), at),
+      }),
+      budgetPerMinute: config.requestsPerMinute,
+      fallbackPerMinute: config.fallbackRequestsPerMinute,
+      sliceMs: 1000 / config.timeScale,
+      now,
+    });
   const credentials = new CredentialsSource({
     client: deps.secrets,
     secretId: config.secretId,

@@ -4,7 +4,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SenderConfig } from '#shared/config.ts';
 import type { Breaker } from '#shared/ecourtdate/breaker.ts';
 import type { EcourtdateClient } from '#shared/ecourtdate/client.ts';
-import type { Pacer } from '#shared/ecourtdate/pacer.ts';
+import type { RequestPacer } from '#shared/ecourtdate/pacer.ts';
 import type { DeliveryLedger } from '#shared/ledger/delivery.ts';
 import type { JobLedger } from '#shared/ledger/ledger.ts';
 import type { Outcome } from '#shared/outcome.ts';
@@ -32,7 +32,7 @@ export interface SenderRuntime {
   readonly config: SenderConfig;
   readonly sqs: SQSClient;
   readonly client: EcourtdateClient;
-  readonly pacer: Pacer;
+  readonly pacer: RequestPacer;
   /** The stage's circuit breaker, as this container sees it (docs/pacing.md, "The circuit breaker"). */
   readonly breaker: Breaker;
   readonly ledger: JobLedger;

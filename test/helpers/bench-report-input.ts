@@ -123,7 +123,6 @@ export function benchReportInput(overrides: Partial<ReportInput> = {}): ReportIn
     pacing: [1, 2, 4].map((instances) => ({
       instances,
       budgetPerMinute: 900,
-      perInstancePerMinute: 900 / instances,
       windowMs: 20_000,
       windows: 2,
       requestsInSpan: 1800,
@@ -131,6 +130,9 @@ export function benchReportInput(overrides: Partial<ReportInput> = {}): ReportIn
       busiestWindow: 900,
       rateLimited: 0,
       tokenRequests: instances,
+      ecourtdateRequests: 1800,
+      budgetRequests: 60,
+      replacedContainers: 0,
     })),
     coldStart: {
       sender: { bytes: 933 * 1024, importMs: 96, largest: [{ name: 'undici', bytes: 280 * 1024 }] },

@@ -24,6 +24,7 @@ import { type AwsClients, createAwsClients } from '#shared/clients/aws.ts';
 import { loadSenderConfig } from '#shared/config.ts';
 import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
+import type { RequestPacer } from '#shared/ecourtdate/pacer.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
 import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
 import type { Settlement } from '#shared/sender/runtime.ts';
@@ -62,9 +63,11 @@ export interface Harness {
    * Another function instance with the same configuration, in a container of its own (local/lambda/container.ts:
    * its own caches, rebuilt at each cold start), optionally with its own fetch, extra variables, its SDK clients
    * changed before use (e.g. `injectDynamoFaults`), a hook on each batch's settlements, or a sink for its log lines
-   * (JSON, one a call; without it they go to stdout). The container gates all of them.
+   * (JSON, one a call; without it they go to stdout), or a pacer of its own instead of the stage's shared budget
+   * (one per container). The container gates all of them.
    */
   createInstance(options?: {
+    pacer?: () => RequestPacer;
     fetch?: FetchLike;
     env?: Record<string, string>;
     clients?: (clients: AwsClients) => void;
@@ -222,6 +225,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           ...clients,
           fetch: io.fetch(apiFetch),
           onSettled: onSettled && io.live(onSettled),
+          ...(instanceOptions.pacer === undefined ? {} : { pacer: instanceOptions.pacer() }),
           ...(log === undefined
             ? {}
             : { observability: sinkObservability({ write: io.live(log), metric: () => undefined }) }),

@@ -106,6 +106,7 @@ describe('the sender and the ledger', () => {
       {
         Sid: 'ItemsOfLedgerTable',
         Effect: 'Allow',
+        // UpdateItem: the shared rate budget's leases of the api-client item (docs/pacing.md).
         Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         Resource: getAtt(logicalId(stack, stack.ledgerTable)),
       },

@@ -244,8 +244,9 @@ describe('the sender function', () => {
       [ENV.deadLetterQueueUrl]: ref(deadLetterQueue),
       [ENV.ledgerTableName]: ref(ledgerTable),
       [ENV.ledgerTtlDays]: '30',
-      // 900/min shared by 2 instances.
-      [ENV.requestsPerMinute]: '450',
+      // The stage's budget, shared by the instances; the reserve (1,000 - 900) split by 2 when the item fails.
+      [ENV.requestsPerMinute]: '900',
+      [ENV.fallbackRequestsPerMinute]: '50',
       [ENV.backoffSeconds]: '60,120,240,480',
       [ENV.maxAttempts]: '5',
       [ENV.duplicateWindowSeconds]: '1800',
@@ -292,7 +293,7 @@ describe('the sender function', () => {
     });
   });
 
-  it('divides a configured budget between a configured number of instances', () => {
+  it('gives the sender a configured budget, and the reserve split by a configured number of instances', () => {
     const { template } = synthRelay({
       ...PRODUCTION,
       maxConcurrency: '8',
@@ -311,7 +312,8 @@ describe('the sender function', () => {
       onlyResource(template, 'AWS::Lambda::EventSourceMapping').properties.MaximumBatchingWindowInSeconds,
     ).toBe(undefined);
     expect(senderEnvironment(template)).toMatchObject({
-      [ENV.requestsPerMinute]: '125',
+      [ENV.requestsPerMinute]: '1000',
+      [ENV.fallbackRequestsPerMinute]: '0',
       [ENV.backoffSeconds]: '30,60',
       [ENV.maxAttempts]: '4',
       [ENV.httpTimeoutMs]: '8000',
@@ -801,7 +803,8 @@ describe('stages', () => {
     const multi = synthRelay({ ...PRODUCTION }).template;
     expect(senderEnvironment(multi)).toMatchObject({
       [ENV.baseUrl]: 'https://api.ecourtdate.com',
-      [ENV.requestsPerMinute]: '180',
+      [ENV.requestsPerMinute]: '900',
+      [ENV.fallbackRequestsPerMinute]: '20',
     });
     expect(onlyResource(multi, 'AWS::Lambda::EventSourceMapping').properties).toMatchObject({
       ScalingConfig: { MaximumConcurrency: 5 },

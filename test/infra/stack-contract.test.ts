@@ -33,8 +33,9 @@ describe('senderEnvironment: the one description of what the sender is told', ()
       sendQueueUrl: resources.sendQueueUrl,
       deadLetterQueueUrl: resources.deadLetterQueueUrl,
       ledgerTableName: resources.ledgerTableName,
-      // 900 a minute shared by 4 instances.
-      requestsPerMinute: 225,
+      // The stage's budget, shared through the api-client item; the reserve (1,000 - 900) split by 4 instances.
+      requestsPerMinute: 900,
+      fallbackRequestsPerMinute: 25,
       backoffSeconds: [30, 90],
       maxAttempts: 4,
       duplicateWindowSeconds: 1600,
@@ -54,9 +55,23 @@ describe('senderEnvironment: the one description of what the sender is told', ()
     });
   });
 
-  it('gives each instance at least one request a minute, however many a local run starts', () => {
-    const stage = loadStageConfig({ stage: 'staging', requestsPerMinute: '10' });
+  it("tells every instance the stage's whole budget, whatever the number of instances", () => {
+    const stage = loadStageConfig({ stage: 'staging', requestsPerMinute: '600' });
 
-    expect(senderEnvironment({ ...stage, maxConcurrency: 50 }, resources).REQUESTS_PER_MINUTE).toBe('1');
+    expect(senderEnvironment({ ...stage, maxConcurrency: 50 }, resources).REQUESTS_PER_MINUTE).toBe('600');
+  });
+
+  it('gives each instance its share of the reserve (the limit less the budget) as its fallback, rounding down', () => {
+    const stage = loadStageConfig({ stage: 'staging', requestsPerMinute: '700' });
+
+    expect(senderEnvironment({ ...stage, maxConcurrency: 7 }, resources).FALLBACK_REQUESTS_PER_MINUTE).toBe(
+      '42',
+    );
+  });
+
+  it('gives no fallback when the reserve leaves less than one request a minute per instance', () => {
+    const stage = loadStageConfig({ stage: 'staging', requestsPerMinute: '1000' });
+
+    expect(senderEnvironment(stage, resources).FALLBACK_REQUESTS_PER_MINUTE).toBe('0');
   });
 });

@@ -244,12 +244,10 @@ describe('removing any one grant the code needs makes some call fail', () => {
     // Granted but never needed by the functions' calls: what CDK's grantSendMessages (GetQueueAttributes on the
     // dead-letter queue, GetQueueUrl) and grantRead (DescribeSecret) add beside the actions the code makes
     // (least-privilege findings). GetQueueAttributes on the send queue is needed: Lambda's event source mapping
-    // reads the queue's attributes with the function's role. The sender's UpdateItem on the ledger is needed, but
-    // only when the circuit breaker opens (the outage drill, test/integration/drills.test.ts) or a status webhook arrives before the
-    // sender's uuid index write (shared/ledger/delivery.ts, putUuidIndex), which these scenarios do not reach.
+    // reads the queue's attributes with the function's role. The sender's GetItem and UpdateItem on the ledger are
+    // both used: the circuit breaker reads the api-client item, the shared rate budget leases from it.
     expect(unused.sort()).toEqual(
       [
-        'sender: dynamodb:UpdateItem on table/ecourtdate-relay-local-ledger',
         'sender: secretsmanager:DescribeSecret on secret:ecourtdate-relay/local/api-credentials-AbCdEf',
         'sender: sqs:GetQueueAttributes on ecourtdate-relay-local-dlq',
         'sender: sqs:GetQueueUrl on ecourtdate-relay-local-dlq',

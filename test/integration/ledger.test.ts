@@ -2,6 +2,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
+import { API_CLIENT_ITEM_ID } from '#shared/ecourtdate/shared-budget.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import {
@@ -284,11 +285,16 @@ describe('what a job costs in DynamoDB', () => {
     const after = h.dynamodb.requestCounts();
     const delta = (op: string) => (after[op] ?? 0) - (before[op] ?? 0);
     expect(h.sim.messages).toHaveLength(1);
+    // Every UpdateItem is a lease of the shared rate budget (docs/pacing.md), each one a new budget_version:
+    // none touched the job's entry.
+    const apiClient = await h.dynamodb.client.send(
+      new GetItemCommand({ TableName: LEDGER_TABLE, Key: { id: { S: API_CLIENT_ITEM_ID } } }),
+    );
     expect({ PutItem: delta('PutItem'), GetItem: delta('GetItem'), UpdateItem: delta('UpdateItem') }).toEqual(
       {
         PutItem: 2,
         GetItem: 0,
-        UpdateItem: 0,
+        UpdateItem: Number(apiClient.Item?.budget_version?.N),
       },
     );
   });

@@ -52,6 +52,7 @@ describe('loadSenderConfig', () => {
       ledgerTableName: 'EcourtdateRelay-staging-Ledger',
       ledgerTtlSeconds: 30 * 86_400,
       requestsPerMinute: 900,
+      fallbackRequestsPerMinute: 0,
       backoffSeconds: [60, 120, 240, 480],
       backoffJitter: 0.1,
       maxAttempts: 5,
