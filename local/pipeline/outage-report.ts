@@ -50,7 +50,10 @@ export interface OutageFigures {
   readonly jobs_created_more_than_once: number;
   /** Dead letters of the run by reason. */
   readonly dead_letters: Readonly<Record<string, number>>;
-  /** Jobs that met or waited out the outage, were dead-lettered, and whose deadline came after it ended. */
+  /**
+   * Jobs that met or waited out the outage, were dead-lettered, and whose deadline came after it ended; but for a
+   * job whose request met a hang or drop outage and was dead-lettered `unknown_outcome` (it may have been created).
+   */
   readonly dead_letters_before_deadline: number;
   readonly goals: readonly OutageGoal[];
 }
@@ -131,8 +134,13 @@ export function outageFigures(run: OutageRun): OutageFigures[] {
         endsAt !== undefined &&
         (met.has(job.id ?? '') || waiting(job)) &&
         deadline(job) > endsAt &&
-        // A request that may have reached eCourtDate keeps the unknown-outcome rules (docs/contract.md).
-        !(reason === 'unknown_outcome' && met.has(job.id ?? '')),
+        // A request without an answer may have reached eCourtDate: it keeps the unknown-outcome rules
+        // (docs/contract.md). A 503 or a 401 is an answer: the job should have been held.
+        !(
+          reason === 'unknown_outcome' &&
+          met.has(job.id ?? '') &&
+          (outage.kind === 'hang' || outage.kind === 'drop')
+        ),
     ).length;
     const notMet = distinct.filter(({ job }) => job.id !== undefined && !met.has(job.id));
     const notMetOnce = notMet.filter(

@@ -149,14 +149,29 @@ describe('outageFigures', () => {
     expect(figures?.dead_letters_before_deadline).toBe(2);
   });
 
-  it('a job that met the outage and was dead-lettered unknown_outcome keeps the unknown-outcome rules: not counted', () => {
+  it('a job whose request met a hang and was dead-lettered unknown_outcome keeps the unknown-outcome rules: not counted', () => {
+    const { lines, jobs } = jobsOfRun(1);
+    settle(jobs[0], 'dead_lettered', T0 + 5000, 'unknown_outcome');
+    const [figures] = outageFigures(
+      run({
+        lines,
+        jobs,
+        outages: [{ kind: 'hang', durationSeconds: 7200, retryAfter: false }],
+        records: [record({ kind: 'hang', messageRequests: [messageRequest(1, T0 + 2000)] })],
+      }),
+    );
+
+    expect(figures?.dead_letters_before_deadline).toBe(0);
+  });
+
+  it('a job whose request met a 503 and was dead-lettered unknown_outcome is counted: a 503 is an answer', () => {
     const { lines, jobs } = jobsOfRun(1);
     settle(jobs[0], 'dead_lettered', T0 + 5000, 'unknown_outcome');
     const [figures] = outageFigures(
       run({ lines, jobs, records: [record({ messageRequests: [messageRequest(1, T0 + 2000)] })] }),
     );
 
-    expect(figures?.dead_letters_before_deadline).toBe(0);
+    expect(figures?.dead_letters_before_deadline).toBe(1);
   });
 
   it('a job whose deadline passed during the outage may be dead-lettered: not counted', () => {
