@@ -17,6 +17,7 @@ if (!process.stdout.isTTY && !('FORCE_COLOR' in process.env)) {
 const timing = [
   'test/chaos/**/*.test.ts',
   'test/integration/pacing.test.ts',
+  'test/integration/outage.test.ts',
   'test/integration/bundle.e2e.test.ts',
   'test/local/start.e2e.test.ts',
   'test/local/interrupt.e2e.test.ts',

@@ -1,9 +1,13 @@
 import type {
   CreateThenAction,
+  EndpointCounts,
   FaultAction,
   FaultMatch,
   FaultRequestView,
   FaultRule,
+  OutageRecord,
+  OutageSpec,
+  RecordedRequest,
   RespondAction,
   ResponseContext,
   TimeHintForm,
@@ -11,14 +15,62 @@ import type {
 
 export interface FaultScript {
   add(rule: FaultRule): void;
+  /**
+   * Schedules an outage; `onStart` runs once, at the first request that arrives at or after the window opens
+   * (e.g. to revoke the client's tokens). Throws `RangeError` for a bad duration or retryAfter.
+   */
+  schedule(outage: OutageSpec, onStart?: () => void): void;
+  /** Forgets the rules and the outages. */
   clear(): void;
-  /** The first rule matching `req`, with one of its `times` used up (the rule is dropped at zero). */
-  take(req: FaultRequestView): FaultRule | undefined;
+  /**
+   * The rule acting on `req` arriving at `now` (simulator clock, ms): the outage whose window holds `now` (the
+   * first scheduled, when windows overlap), else the first rule matching, with one of its `times` used up (the
+   * rule is dropped at zero).
+   */
+  take(req: FaultRequestView, now: number): FaultRule | undefined;
+  /** Each outage with the requests of `requests` inside and outside its window. */
+  outages(requests: readonly RecordedRequest[]): OutageRecord[];
 }
 
-/** An ordered list of scripted faults; first match wins. */
-export function createFaultScript(): FaultScript {
+interface ScheduledOutage {
+  readonly spec: OutageSpec;
+  readonly name: string;
+  readonly durationMs: number;
+  startedAt: number | undefined;
+  onStart: (() => void) | undefined;
+}
+
+/**
+ * An ordered list of scripted faults, first match wins, behind the scheduled outages. `timeScale` divides an
+ * outage's duration, as it divides the simulator's other windows. @default timeScale 1
+ */
+export function createFaultScript(options: { timeScale?: number } = {}): FaultScript {
+  const timeScale = options.timeScale ?? 1;
   const rules: { rule: FaultRule; left: number }[] = [];
+  const outages: ScheduledOutage[] = [];
+
+  const outageAt = (req: FaultRequestView, now: number): ScheduledOutage | undefined => {
+    for (const outage of outages) {
+      const { start } = outage.spec;
+      if (outage.startedAt === undefined && typeof start === 'number') outage.startedAt = start;
+      if (outage.startedAt === undefined && typeof start !== 'number' && matches(start.atRequest, req)) {
+        outage.startedAt = now;
+      }
+      if (outage.startedAt !== undefined && now >= outage.startedAt && outage.onStart !== undefined) {
+        const onStart = outage.onStart;
+        outage.onStart = undefined;
+        onStart();
+      }
+    }
+    return outages.find(
+      (outage) =>
+        outage.startedAt !== undefined &&
+        now >= outage.startedAt &&
+        now < outage.startedAt + outage.durationMs &&
+        appliesTo(outage.spec, req),
+    );
+  };
+
   return {
     add(rule) {
       const times = rule.times ?? Number.POSITIVE_INFINITY;
@@ -30,10 +82,30 @@ export function createFaultScript(): FaultScript {
       }
       rules.push({ rule, left: times });
     },
+    schedule(spec, onStart) {
+      if (!(spec.durationSeconds > 0) || !Number.isFinite(spec.durationSeconds)) {
+        throw new RangeError(
+          `OutageSpec.durationSeconds must be a finite number > 0, got ${spec.durationSeconds}`,
+        );
+      }
+      if (typeof spec.retryAfter === 'number' && !(spec.retryAfter >= 0)) {
+        throw new RangeError(`OutageSpec.retryAfter must be >= 0 seconds, got ${spec.retryAfter}`);
+      }
+      outages.push({
+        spec,
+        name: spec.name ?? `outage ${outages.length + 1} (${spec.kind})`,
+        durationMs: (spec.durationSeconds * 1000) / timeScale,
+        startedAt: undefined,
+        onStart,
+      });
+    },
     clear() {
       rules.length = 0;
+      outages.length = 0;
     },
-    take(req) {
+    take(req, now) {
+      const outage = outageAt(req, now);
+      if (outage !== undefined) return outageRule(outage, req, timeScale);
       const index = rules.findIndex(({ rule }) => matches(rule.match, req));
       const entry = rules[index];
       if (entry === undefined) return undefined;
@@ -41,7 +113,90 @@ export function createFaultScript(): FaultScript {
       if (entry.left <= 0) rules.splice(index, 1);
       return entry.rule;
     },
+    outages(requests) {
+      return outages.map((outage) => {
+        const { startedAt } = outage;
+        const endsAt = startedAt === undefined ? undefined : startedAt + outage.durationMs;
+        const within = (request: RecordedRequest) =>
+          startedAt !== undefined && endsAt !== undefined && request.at >= startedAt && request.at < endsAt;
+        const inside = requests.filter(within);
+        const outside = requests.filter((request) => !within(request));
+        return {
+          name: outage.name,
+          kind: outage.spec.kind,
+          startedAt,
+          endsAt,
+          inside: countByEndpoint(inside),
+          outside: countByEndpoint(outside),
+          messageRequests: inside.filter((request) => endpointOf(request) === 'messages'),
+        };
+      });
+    },
   };
+}
+
+/** An `auth` outage concerns the revoked client's requests only; the others every request. */
+function appliesTo(spec: OutageSpec, req: FaultRequestView): boolean {
+  if (spec.kind !== 'auth') return true;
+  return req.clientId !== undefined && (spec.clientId === undefined || req.clientId === spec.clientId);
+}
+
+/** The rule an outage stands for, for one request inside its window. */
+function outageRule(outage: ScheduledOutage, req: FaultRequestView, timeScale: number): FaultRule {
+  const { spec, name } = outage;
+  switch (spec.kind) {
+    case 'hang':
+      return { name, action: { kind: 'hang' } };
+    case 'drop':
+      return { name, action: { kind: 'drop' } };
+    case 'auth':
+      return {
+        name,
+        action:
+          req.path === '/oauth/token'
+            ? {
+                kind: 'respond',
+                status: spec.tokenStatus ?? 401,
+                body: { error: 'invalid_client', message: 'Unauthenticated.' },
+              }
+            : { kind: 'respond', status: 401, body: { message: 'Unauthenticated.' } },
+      };
+    case 'unavailable': {
+      const body = { message: 'Service Unavailable' };
+      const hint = spec.retryAfter;
+      if (hint === undefined) return { name, action: { kind: 'respond', status: 503, body } };
+      const endsAt = (outage.startedAt ?? 0) + outage.durationMs;
+      return {
+        name,
+        action: {
+          kind: 'respond',
+          status: 503,
+          body,
+          headers: ({ now }) => ({
+            'retry-after': formatTimeHint(
+              'delta-seconds',
+              hint === 'remaining' ? ((endsAt - now) * timeScale) / 1000 : hint,
+              now,
+            ),
+          }),
+        },
+      };
+    }
+  }
+}
+
+/** Which endpoint a request went to, as `EndpointCounts` counts them. */
+export function endpointOf(request: Pick<RecordedRequest, 'method' | 'path'>): keyof EndpointCounts {
+  if (request.path === '/oauth/token') return 'token';
+  if (request.path.startsWith('/v1/messages')) return 'messages';
+  if (request.path === '/v1/settings' && request.method.toUpperCase() === 'GET') return 'settings';
+  return 'other';
+}
+
+function countByEndpoint(requests: readonly RecordedRequest[]): EndpointCounts {
+  const counts: EndpointCounts = { token: 0, messages: 0, settings: 0, other: 0 };
+  for (const request of requests) counts[endpointOf(request)] += 1;
+  return counts;
 }
 
 /** The label recorded as `faultApplied`: the rule's name, else what it did. */

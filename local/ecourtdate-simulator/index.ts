@@ -14,6 +14,7 @@ import type {
 
 export {
   createThen,
+  endpointOf,
   formatTimeHint,
   type HostileBody,
   hostile,
@@ -32,7 +33,8 @@ const DEFAULT_CLIENTS = { 'sim-client': 'sim-secret' };
  * Order of processing for each request:
  * 1. read and parse the body, identify the client (bearer token, even an expired one, or `client_id`),
  *    record the request;
- * 2. match the scripted rules (first match wins, `times` used up);
+ * 2. match the scheduled outages (a window holding the request's arrival acts first), then the scripted rules
+ *    (first match wins, `times` used up);
  * 3. wait the rule's `delayMs`;
  *    (the rule's `onApply` runs here);
  * 4. `respond`, `drop` and `hang` act at once: they stand for failures in front of the API (gateway,
@@ -50,7 +52,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const config = resolveConfig(options);
   const now = options.now ?? Date.now;
   const api = createApi(config, options.clients ?? DEFAULT_CLIENTS);
-  const script = createFaultScript();
+  const script = createFaultScript({ timeScale: options.timeScale ?? 1 });
   const requests: RecordedRequest[] = [];
   const delays = createDelays();
   let seq = 0;
@@ -113,7 +115,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         body: bodyValue(body),
         ...(clientId === undefined ? {} : { clientId }),
       };
-      const rule = script.take(view);
+      const rule = script.take(view, record.at);
       if (rule !== undefined) record.faultApplied = describeRule(rule);
       rule?.onApply?.(view);
       if (rule?.delayMs && !(await delays.wait(rule.delayMs))) return;
@@ -145,6 +147,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       return api.messages;
     },
     script: (rule) => script.add(rule),
+    scheduleOutage(outage) {
+      const revoke = outage.kind === 'auth' && outage.revokeTokens !== false;
+      script.schedule(outage, revoke ? () => api.tokens.revoke(outage.clientId) : undefined);
+    },
+    outages: () => script.outages(requests),
     clearScript: () => script.clear(),
     setClientSecret(clientId, secret, rotation = {}) {
       api.clients.set(clientId, secret);

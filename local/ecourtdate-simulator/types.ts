@@ -162,6 +162,72 @@ export interface FaultRule {
   onApply?: (request: FaultRequestView) => void;
 }
 
+/**
+ * What an outage does to every request of its window: `unavailable` answers 503 (a maintenance window),
+ * `hang` never answers, `drop` closes the connection, `auth` answers as for a revoked API client (401).
+ */
+export type OutageKind = 'unavailable' | 'hang' | 'drop' | 'auth';
+
+/**
+ * A scheduled outage of the whole API (token endpoint, messages, `GET /v1/settings`, any path): for its window,
+ * it acts before any scripted rule and creates nothing. The window is in the API's own seconds, divided by
+ * `timeScale` like the simulator's other windows (docs/test-world.md, "Outages in the simulator").
+ */
+export interface OutageSpec {
+  /** Shown as `faultApplied` and in `outages()`. @default `outage <n> (<kind>)` */
+  name?: string;
+  kind: OutageKind;
+  /**
+   * When the window opens: a simulator clock time (ms), or the arrival of the first request matching
+   * `atRequest` (that request is inside the window), e.g. the first message request of a run.
+   */
+  start: number | { atRequest: FaultMatch };
+  /** Length of the window in the API's own seconds (divided by `timeScale`); > 0. */
+  durationSeconds: number;
+  /**
+   * `unavailable` only: `Retry-After` on the 503s, in the API's own delta seconds: a number, or `remaining` (the
+   * seconds left in the window, rounded up). @default none (no header, as eCourtDate documents none)
+   */
+  retryAfter?: number | 'remaining';
+  /**
+   * `auth` only: the token endpoint's status for the revoked client. eCourtDate says a 401 can mean a revoked API
+   * client; what its token endpoint answers then is UNKNOWN upstream. @default 401
+   */
+  tokenStatus?: 400 | 401;
+  /**
+   * `auth` only: the tokens issued before the window stay revoked after it (the client must ask for a new one),
+   * as when a client is revoked in the Console and a new one set up; false: they work again (UNKNOWN upstream).
+   * @default true
+   */
+  revokeTokens?: boolean;
+  /** `auth` only: the API client revoked; others are served as usual. @default every client */
+  clientId?: string;
+}
+
+/** Requests by endpoint: `/oauth/token`, `/v1/messages/*`, `GET /v1/settings` (the probe), anything else. */
+export interface EndpointCounts {
+  token: number;
+  messages: number;
+  settings: number;
+  other: number;
+}
+
+/** What the simulator saw of one scheduled outage (`Simulator.outages()`). */
+export interface OutageRecord {
+  readonly name: string;
+  readonly kind: OutageKind;
+  /** Simulator clock (ms) the window opened; undefined while a request-started window waits for its request. */
+  readonly startedAt: number | undefined;
+  /** Simulator clock (ms) the window closes (`startedAt` + the scaled duration); undefined with `startedAt`. */
+  readonly endsAt: number | undefined;
+  /** Requests that arrived inside the window, by endpoint (for `auth`, every client's). */
+  readonly inside: EndpointCounts;
+  /** Every other request the simulator saw, by endpoint. */
+  readonly outside: EndpointCounts;
+  /** The message requests that arrived inside the window, in arrival order (bodies as recorded). */
+  readonly messageRequests: readonly RecordedRequest[];
+}
+
 export interface Simulator {
   /** e.g. `http://127.0.0.1:41234`, no trailing slash. */
   readonly url: string;
@@ -171,12 +237,20 @@ export interface Simulator {
   readonly messages: readonly CreatedMessage[];
   /** Appends a rule; rules are matched in order and the first match wins. */
   script(rule: FaultRule): void;
+  /**
+   * Schedules an outage (`OutageSpec`); outages act before every scripted rule. Throws `RangeError` for a
+   * duration that is not > 0 or a retryAfter below 0.
+   */
+  scheduleOutage(outage: OutageSpec): void;
+  /** Each scheduled outage, in scheduling order, with the requests seen inside and outside its window. */
+  outages(): OutageRecord[];
+  /** Forgets the scripted rules and the scheduled outages. */
   clearScript(): void;
   /** Rotation: the old secret is rejected from now on; `revokeTokens` also kills this client's issued tokens. */
   setClientSecret(clientId: string, secret: string, options?: { revokeTokens?: boolean }): void;
   /** Every token issued so far answers 401 from now on. */
   revokeTokens(): void;
-  /** Forgets requests, messages, rules, rate counters and tokens; client secrets stay as they are. */
+  /** Forgets requests, messages, rules, outages, rate counters and tokens; client secrets stay as they are. */
   reset(): void;
   /** Closes the server and destroys open sockets, held and delayed ones included. */
   close(): Promise<void>;

@@ -30,8 +30,28 @@ export interface StartOptions {
   readonly keepRunning: boolean;
   /** Where the sender log and, with --keep-running, endpoints.json go. */
   readonly stateDir: string;
+  /** Outages the built-in simulator plays (`--outage`, `--auth-outage`); absent or empty for none. */
+  readonly outages?: readonly OutageOption[] | undefined;
+  /**
+   * When the outages start, in eCourtDate's own seconds after the jobs are put on the queue (`--outage-at`);
+   * undefined: at the first request to the messages endpoint, that request included.
+   */
+  readonly outageAtSeconds?: number | undefined;
   readonly help: boolean;
 }
+
+/** One outage of the built-in simulator, as `--outage` or `--auth-outage` asks for it (docs/test-world.md). */
+export interface OutageOption {
+  /** `unavailable` (503), `hang` or `drop` for `--outage` (`--outage-kind`); `auth` for `--auth-outage`. */
+  readonly kind: 'unavailable' | 'hang' | 'drop' | 'auth';
+  /** Length in eCourtDate's own seconds: divided by the time scale like every other window. */
+  readonly durationSeconds: number;
+  /** The 503s carry `Retry-After` with the seconds left in the outage (`--outage-retry-after`). */
+  readonly retryAfter: boolean;
+}
+
+/** What `--outage-kind` takes, and the simulator outage each one is. */
+export const OUTAGE_KINDS = { '503': 'unavailable', hang: 'hang', drop: 'drop' } as const;
 
 /** A command line that cannot work; the message says why and `npm start -- --help` says more. */
 export class UsageError extends RelayError {}
@@ -67,6 +87,17 @@ Options:
                          summary, and write <state dir>/${ENDPOINTS_FILE} for "npm run relay -- --local ...";
                          Ctrl-C stops them and removes the file. In the background, stop it by signalling the
                          pid in ${ENDPOINTS_FILE} (kill -INT <pid>): a signal to npm alone does not reach it
+  --outage DURATION      the built-in simulator is down for this long, in eCourtDate's time (e.g. 2h, 30m,
+                         90s; divided by the time scale like every window): every request, token, messages
+                         and GET /v1/settings alike, meets the outage. The summary and the report count
+                         what the API saw during it and what became of the jobs
+  --outage-kind KIND     what the API does during --outage: 503 (default), hang (no answer) or drop (the
+                         connection closed)
+  --outage-retry-after   the outage's 503s carry Retry-After with the seconds left in it
+  --auth-outage DURATION the API client is revoked for this long: the token endpoint, messages and
+                         GET /v1/settings answer 401, and the tokens issued before stay revoked
+  --outage-at DURATION   start the outages this long after the jobs are put on the queue (default: at the
+                         first request to the messages endpoint, so that the first jobs are in flight)
   --state-dir DIR        where sender.log, webhook.log (and ${ENDPOINTS_FILE}) go (default: ${DEFAULT_STATE_DIR})
   --help                 show this help
 
@@ -89,6 +120,11 @@ const START_OPTIONS = {
   timeout: { type: 'string' },
   'keep-running': { type: 'boolean' },
   'state-dir': { type: 'string' },
+  outage: { type: 'string' },
+  'outage-kind': { type: 'string' },
+  'outage-retry-after': { type: 'boolean' },
+  'auth-outage': { type: 'string' },
+  'outage-at': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -130,6 +166,19 @@ export function parseStartOptions(argv: readonly string[]): StartOptions {
         '--jobs examples/staging-smoke.jsonl',
     );
   }
+  const outages = outageOptions(text, values['outage-retry-after'] === true);
+  const outageAt = text('outage-at');
+  if (outageAt !== undefined && outages.length === 0) {
+    throw new UsageError(
+      '--outage-at needs --outage DURATION or --auth-outage DURATION: it says when they start',
+    );
+  }
+  if (ecourtdateUrl !== undefined && outages.length > 0) {
+    throw new UsageError(
+      `--${outages[0]?.kind === 'auth' ? 'auth-outage' : 'outage'} plays an outage in the built-in simulator; ` +
+        'it cannot be used with --ecourtdate-url. Leave out --ecourtdate-url to see the relay ride out an outage',
+    );
+  }
   return {
     jobsFile: jobsFile ?? SAMPLE_JOBS_FILE,
     ecourtdateUrl,
@@ -139,6 +188,8 @@ export function parseStartOptions(argv: readonly string[]): StartOptions {
     timeoutSeconds: positive(text('timeout'), '--timeout') ?? DEFAULT_TIMEOUT_SECONDS,
     keepRunning: values['keep-running'] === true,
     stateDir: text('state-dir') ?? DEFAULT_STATE_DIR,
+    outages,
+    outageAtSeconds: outageAt === undefined ? undefined : parseDuration(outageAt, '--outage-at', true),
     help: values.help === true,
   };
 }
@@ -159,4 +210,52 @@ function positive(raw: string | undefined, name: string): number | undefined {
     throw new UsageError(`${name}: expected a number of seconds above 0, got "${raw}"`);
   }
   return value;
+}
+
+/** `--outage`, `--outage-kind`, `--outage-retry-after` and `--auth-outage`, checked together. */
+function outageOptions(text: (name: string) => string | undefined, retryAfter: boolean): OutageOption[] {
+  const outage = text('outage');
+  const kindText = text('outage-kind');
+  if (outage === undefined && (kindText !== undefined || retryAfter)) {
+    throw new UsageError(
+      `--${kindText === undefined ? 'outage-retry-after' : 'outage-kind'} needs --outage DURATION, e.g. --outage 2h`,
+    );
+  }
+  const kinds: Record<string, OutageOption['kind']> = OUTAGE_KINDS;
+  const kind = kinds[kindText ?? '503'];
+  if (kind === undefined) {
+    throw new UsageError(
+      `--outage-kind: expected one of ${Object.keys(OUTAGE_KINDS).join(', ')}, got "${kindText}"`,
+    );
+  }
+  if (retryAfter && kind !== 'unavailable') {
+    throw new UsageError('--outage-retry-after needs --outage-kind 503: only a 503 carries Retry-After');
+  }
+  const outages: OutageOption[] = [];
+  if (outage !== undefined) {
+    outages.push({ kind, durationSeconds: parseDuration(outage, '--outage'), retryAfter });
+  }
+  const auth = text('auth-outage');
+  if (auth !== undefined) {
+    outages.push({ kind: 'auth', durationSeconds: parseDuration(auth, '--auth-outage'), retryAfter: false });
+  }
+  return outages;
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600 };
+
+/**
+ * A duration in eCourtDate's own seconds from a number and a unit: `90s`, `30m`, `2h`, `1.5h` (one unit).
+ * Throws `UsageError` naming the option for anything else, or for 0 unless `zero`.
+ */
+export function parseDuration(raw: string, name: string, zero = false): number {
+  const match = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(raw.trim());
+  const seconds = match ? Number(match[1]) * (DURATION_UNITS[match[2] ?? ''] ?? Number.NaN) : Number.NaN;
+  if (!Number.isFinite(seconds) || seconds < 0 || (seconds === 0 && !zero)) {
+    throw new UsageError(
+      `${name}: expected a duration${zero ? '' : ' above 0'} in eCourtDate's time, a number and s, m or h ` +
+        `(e.g. 90s, 30m, 2h), got "${raw}"`,
+    );
+  }
+  return seconds;
 }

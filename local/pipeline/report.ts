@@ -1,5 +1,6 @@
 import type { AlarmState } from '#local/cloudwatch/alarm-evaluation.ts';
 import type { AlarmOutcome } from '#local/cloudwatch/alarms.ts';
+import { type OutageFigures, renderOutages } from '#local/pipeline/outage-report.ts';
 import { type JobOutcome, type JobState, jobName, jobsOf } from '#local/pipeline/tracker.ts';
 import { describeDelivery } from '#local/pipeline/webhook-report.ts';
 import { formatTable } from '#local/terminal/table.ts';
@@ -49,6 +50,8 @@ export interface RunReport {
   /** Requests the sender made: `send` to the messages endpoints, `token` to `/oauth/token`. */
   readonly api_calls: { readonly token: number; readonly send: number };
   readonly alarms: readonly { readonly name: string; readonly state: AlarmState }[];
+  /** With `--outage` or `--auth-outage` only: what each outage met (local/pipeline/outage-report.ts). */
+  readonly outages?: readonly OutageFigures[];
 }
 
 export interface ApiCallCounts {
@@ -57,8 +60,8 @@ export interface ApiCallCounts {
 }
 
 /**
- * Builds the report from the tracked jobs (in file order), the API call counts, the alarm states and the jobs'
- * delivery status from eCourtDate's webhooks (by job id).
+ * Builds the report from the tracked jobs (in file order), the API call counts, the alarm states, the jobs'
+ * delivery status from eCourtDate's webhooks (by job id) and, with `--outage`/`--auth-outage`, each outage's figures.
  */
 export function buildReport(
   jobs: readonly JobState[],
@@ -66,6 +69,7 @@ export function buildReport(
   alarms: readonly AlarmOutcome[],
   ended: RunEnd,
   deliveries: ReadonlyMap<string, JobDelivery> = new Map(),
+  outages: readonly OutageFigures[] = [],
 ): RunReport {
   const distinct = jobsOf(jobs);
   const count = (outcome: JobOutcome) => distinct.filter((job) => job.outcome === outcome).length;
@@ -94,6 +98,7 @@ export function buildReport(
     })),
     api_calls: { token: apiCalls.token, send: apiCalls.send },
     alarms: alarms.map((alarm) => ({ name: alarm.name, state: alarm.state })),
+    ...(outages.length === 0 ? {} : { outages }),
   };
 }
 
@@ -228,6 +233,8 @@ export function renderSummary(context: SummaryContext): string {
     }
     lines.push('');
   }
+
+  lines.push(...renderOutages(report.outages ?? []));
 
   const calls = report.api_calls;
   lines.push(

@@ -7,7 +7,12 @@ import type { EmulatedQueue, SqsEmulator } from '#local/emulators/sqs-emulator.t
 import type { Closers } from '#local/pipeline/closers.ts';
 import { openLogFile, sinkObservability } from '#local/pipeline/observability.ts';
 import { type RunPlan, StartError } from '#local/pipeline/plan.ts';
-import { SCENARIO_AGENCIES, SCENARIO_CLIENT, scriptScenario } from '#local/pipeline/scenario.ts';
+import {
+  SCENARIO_AGENCIES,
+  SCENARIO_CLIENT,
+  scheduleOutages,
+  scriptScenario,
+} from '#local/pipeline/scenario.ts';
 import type { PipelineHooks } from '#local/pipeline/senders.ts';
 import { type LocalWebhooks, startLocalWebhooks } from '#local/pipeline/webhook-local.ts';
 import { LOCAL_WEBHOOK_SECRET } from '#local/resource-names.ts';
@@ -90,6 +95,8 @@ export async function startLocalResources(
   else checkGivenWorld(plan, world);
   if (simulatorWebhooks) closers.push(async () => simulatorWebhooks.stop());
   if (world.simulator) scriptScenario(world.simulator);
+  if (world.simulator && options.ecourtdateUrl === undefined)
+    scheduleOutages(world.simulator, options, Date.now());
   // The receiver's log lines and EMF metrics go to their own file, as the sender's do, not to the terminal.
   const webhookLog = openLogFile(join(plan.stateDir, WEBHOOK_LOG_FILE));
   closers.push(() => webhookLog.close());

@@ -11,6 +11,7 @@ import {
   writeLocalEndpoints,
 } from '#local/pipeline/endpoints-file.ts';
 import type { StartOptions } from '#local/pipeline/options.ts';
+import { outageFigures } from '#local/pipeline/outage-report.ts';
 import { planRun, type RunPlan, StartError } from '#local/pipeline/plan.ts';
 import type { OutputStream } from '#local/pipeline/progress.ts';
 import { buildReport, type RunEnd, type RunReport, renderSummary } from '#local/pipeline/report.ts';
@@ -141,7 +142,27 @@ async function report(
   const deliveries = await resources.webhooks.deliveriesOf(
     tracker.jobs.flatMap((job) => (job.outcome === 'delivered' && job.id !== undefined ? [job.id] : [])),
   );
-  const runReport = buildReport(tracker.jobs, apiCalls, alarms, ended, deliveries);
+  const outages = plan.options.outages ?? [];
+  const runReport = buildReport(
+    tracker.jobs,
+    apiCalls,
+    alarms,
+    ended,
+    deliveries,
+    resources.sim && outages.length > 0
+      ? outageFigures({
+          outages,
+          records: resources.sim.outages(),
+          messages: resources.sim.messages,
+          lines: plan.lines,
+          jobs: tracker.jobs,
+          startedAt: senders.startedAt,
+          timeScale: plan.options.timeScale,
+          batchSize: plan.stage.batchSize,
+          maxAgeSeconds: senders.config.maxAgeSeconds,
+        })
+      : [],
+  );
   const iamDenials = resources.world.iam?.gate.denials() ?? [];
   const rendered = renderSummary({
     jobs: tracker.jobs,

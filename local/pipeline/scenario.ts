@@ -1,4 +1,5 @@
 import { createThen, type FaultRule, type Simulator } from '#local/ecourtdate-simulator/index.ts';
+import type { StartOptions } from '#local/pipeline/options.ts';
 
 /** The sample jobs `npm start` sends when no `--jobs` file is given. */
 export const SAMPLE_JOBS_FILE = 'examples/jobs.jsonl';
@@ -134,4 +135,29 @@ export function scriptScenario(sim: Simulator): void {
     delayMs: 1_500,
     action: { kind: 'pass' },
   });
+}
+
+/**
+ * Schedules the run's outages (`--outage`, `--auth-outage`) on the built-in simulator: each starts at the first
+ * request to the messages endpoint (the first jobs are then in flight), or `--outage-at` after `now` (epoch ms,
+ * the run's start), and lasts its duration in eCourtDate's time, which the simulator divides by the time scale
+ * (docs/test-world.md, "Outages in the simulator").
+ */
+export function scheduleOutages(
+  sim: Simulator,
+  options: Pick<StartOptions, 'outages' | 'outageAtSeconds' | 'timeScale'>,
+  now: number,
+): void {
+  for (const outage of options.outages ?? []) {
+    sim.scheduleOutage({
+      name: outage.kind === 'auth' ? '--auth-outage' : '--outage',
+      kind: outage.kind,
+      start:
+        options.outageAtSeconds === undefined
+          ? { atRequest: { path: ONEOFFS } }
+          : now + (options.outageAtSeconds * 1000) / options.timeScale,
+      durationSeconds: outage.durationSeconds,
+      ...(outage.retryAfter ? { retryAfter: 'remaining' as const } : {}),
+    });
+  }
 }

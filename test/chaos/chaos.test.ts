@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createdNotKept,
+  deadLettersForAnEndedOutage,
   deadLettersWithoutReason,
   deliveredWithoutOneMessage,
   type Facts,
@@ -29,8 +30,11 @@ import {
 import { invocationTimeoutsByCause } from '#test/chaos/figures.ts';
 import { CHAOS_DEFAULTS, chaosOptions, runTimeoutSeconds, waves } from '#test/chaos/options.ts';
 import {
+  API_OUTAGES,
   FUNCTION_TIMEOUT_MS,
+  OUTAGES_JOBS_PER_RUN,
   runMixed,
+  runOutages,
   runStorm,
   STORM_JOBS,
   STORM_MAX_RECEIVE_COUNT,
@@ -55,10 +59,12 @@ import {
 const options = chaosOptions();
 const only = process.env.CHAOS_ONLY;
 // Started as the file loads, so both run at once; each describe's beforeAll waits for its own.
-const mixed = only === 'storm' ? undefined : runMixed(options);
-const storm = only === 'mixed' ? undefined : runStorm(options);
+const mixed = only === undefined || only === 'mixed' ? runMixed(options) : undefined;
+const storm = only === undefined || only === 'storm' ? runStorm(options) : undefined;
+const outages = only === undefined || only === 'outages' ? runOutages(options) : undefined;
 mixed?.catch(() => undefined);
 storm?.catch(() => undefined);
+outages?.catch(() => undefined);
 // Each wave settles, then runs again after its redrive; `parallel` waves at a time.
 const rounds = Math.ceil(waves(options) / options.parallel);
 const HOOK_TIMEOUT_MS =
@@ -228,6 +234,46 @@ describe.runIf(storm)(
 
     it('waits at least 60 s (scaled) after every 429 before trying the job again', () => {
       expect(sentTooSoon(facts)).toEqual([]);
+    });
+
+    it('stays inside SQS limits and keeps personal data out of the log', () => {
+      expect(sqsRefusals(facts)).toEqual([]);
+      expect(personalData(facts)).toEqual([]);
+    });
+  },
+);
+
+describe.runIf(outages)(
+  `chaos: outages of eCourtDate (${API_OUTAGES.map((outage) => outage.kind).join(', ')}, time-scaled) with container churn`,
+  () => {
+    let facts: Facts;
+
+    beforeAll(async () => {
+      facts = (await outages) as Facts;
+    }, HOOK_TIMEOUT_MS);
+
+    it('met every outage and churned containers: the API saw requests inside each window, instances were replaced', () => {
+      const records = facts.evidence.apiOutages ?? [];
+      expect(records.map((record) => record.kind)).toEqual(API_OUTAGES.map((outage) => outage.kind));
+      for (const record of records) {
+        const { token, messages, settings, other } = record.inside;
+        expect(token + messages + settings + other, record.name).toBeGreaterThan(0);
+      }
+      expect(facts.evidence.churned ?? 0).toBeGreaterThan(0);
+    });
+
+    it('loses no job and sends none twice', () => {
+      expect(lost(facts)).toEqual([]);
+      expect(sentTwice(facts)).toEqual([]);
+      expect(facts.evidence.report.summary.jobs).toBe(OUTAGES_JOBS_PER_RUN * API_OUTAGES.length);
+    });
+
+    it('gives every dead letter its reason', () => {
+      expect(deadLettersWithoutReason(facts)).toEqual([]);
+    });
+
+    it("dead-letters no job for an outage that ended before the job's deadline", () => {
+      expect(deadLettersForAnEndedOutage(facts)).toEqual([]);
     });
 
     it('stays inside SQS limits and keeps personal data out of the log', () => {

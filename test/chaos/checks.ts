@@ -1120,3 +1120,39 @@ export function newFaultEvents(facts: Facts): [string, number][] {
     ['replay after the dedupe window', replays],
   ];
 }
+
+/**
+ * No job is dead-lettered for an outage of eCourtDate that ended before the job's deadline (docs/chaos.md,
+ * "Outages of hours, auth outages, churn"): every job dead-lettered in a run with API outages whose deadline
+ * (`expires_at`, or the maximum age from the run's start) came after the last outage ended. A job with a request
+ * that met a hang or drop outage (no answer) may have reached eCourtDate: its `unknown_outcome` keeps the
+ * contract's rule; a 503 or 401 of an outage is an answer, and the job should have been held.
+ */
+export function deadLettersForAnEndedOutage(facts: Facts): string[] {
+  const { evidence } = facts;
+  const outages = evidence.apiOutages ?? [];
+  const ends = outages.flatMap((outage) => (outage.endsAt === undefined ? [] : [outage.endsAt]));
+  if (ends.length === 0) return [];
+  const lastEnd = Math.max(...ends);
+  const runStart = Math.min(...evidence.requests.map((request) => request.at));
+  const unknown = new Set(
+    outages
+      .filter((outage) => outage.kind === 'hang' || outage.kind === 'drop')
+      .flatMap((outage) => outage.messageRequests.map((request) => jobIdOf(request.body))),
+  );
+  const planned = new Map(evidence.settings.jobs.map((job) => [job.id, job]));
+  return evidence.report.jobs
+    .filter((entry) => entry.outcome === 'dead_lettered' && entry.id !== null)
+    .filter((entry) => !(entry.reason === 'unknown_outcome' && unknown.has(entry.id ?? '')))
+    .filter((entry) => {
+      const deadline = Math.min(
+        planned.get(entry.id ?? '')?.expiresAt ?? Number.POSITIVE_INFINITY,
+        runStart + evidence.world.maxAgeMs,
+      );
+      return deadline > lastEnd;
+    })
+    .map(
+      (entry) =>
+        `${entry.id}: dead-lettered ${entry.reason ?? '(no reason)'} after an outage that ended first`,
+    );
+}

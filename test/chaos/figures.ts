@@ -2,6 +2,7 @@ import { LOG_MESSAGE } from '#shared/sender/runtime.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/attributes.ts';
 import {
   deadLetterCopies,
+  deadLettersForAnEndedOutage,
   type Facts,
   jobSettledEventsWrong,
   newFaultEvents,
@@ -141,6 +142,16 @@ export function figuresOf(
         newFaultEvents(facts).map(([name, n]) => [name.replaceAll(' ', '_').replace(/[^\w]/g, ''), n]),
       ),
     },
+    ...(evidence.apiOutages === undefined
+      ? {}
+      : {
+          api_outages: evidence.apiOutages.map((outage) => ({
+            kind: outage.kind,
+            requests_during: { ...outage.inside },
+          })),
+          dead_letters_for_an_ended_outage: deadLettersForAnEndedOutage(facts).length,
+        }),
+    ...(evidence.churned === undefined ? {} : { containers_churned: evidence.churned }),
   };
 }
 

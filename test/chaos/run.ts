@@ -23,10 +23,14 @@ Options:
                     the queue for hours of scaled time, past the duplicate window)
   --parallel N      waves that run at once, each a pipeline of its own (default 4)
   --storm-hours H   length of the 429 storm, in the API's hours (default 4)
-  --only NAME       run only "mixed" or "storm"
+  --only NAME       run only "mixed", "storm" or "outages"
   --help            show this help`;
 
-const REPORTS = { mixed: 'chaos.local.json', storm: 'chaos-storm.local.json' } as const;
+const REPORTS = {
+  mixed: 'chaos.local.json',
+  storm: 'chaos-storm.local.json',
+  outages: 'chaos-outages.local.json',
+} as const;
 
 /**
  * `npm run chaos -- --jobs 10000 --seed 7`: passes the options to the chaos suite through its environment
@@ -66,10 +70,10 @@ async function main(argv: readonly string[]): Promise<number> {
   // Checked here, so a typo fails before anything starts, naming the option's variable.
   const options = chaosOptions(env);
   const only = values.only;
-  if (only !== undefined && only !== 'mixed' && only !== 'storm') {
-    throw new RangeError(`--only: expected "mixed" or "storm", got "${only}"`);
+  if (only !== undefined && only !== 'mixed' && only !== 'storm' && only !== 'outages') {
+    throw new RangeError(`--only: expected "mixed", "storm" or "outages", got "${only}"`);
   }
-  const runs = only === undefined ? (['mixed', 'storm'] as const) : ([only] as const);
+  const runs = only === undefined ? (['mixed', 'storm', 'outages'] as const) : ([only] as const);
   if (only !== undefined) env.CHAOS_ONLY = only;
 
   const startedAt = Date.now();

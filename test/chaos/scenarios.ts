@@ -8,7 +8,7 @@ import { figuresOf } from '#test/chaos/figures.ts';
 import { type ChaosOptions, runTimeoutSeconds, waves } from '#test/chaos/options.ts';
 import { plainJobs, planJobs, planOutages, planTimeouts } from '#test/chaos/plan.ts';
 import { writeFigures } from '#test/chaos/summary.ts';
-import { type ChaosEvidence, mergeEvidence, runChaos } from '#test/chaos/world.ts';
+import { type ChaosEvidence, mergeEvidence, type PlannedApiOutage, runChaos } from '#test/chaos/world.ts';
 
 /** The senders' HTTP timeout in both scenarios, real ms. */
 export const HTTP_TIMEOUT_MS = 500;
@@ -152,4 +152,59 @@ export const STORM_MAX_RECEIVE_COUNT = 10;
 /** Real ms the storm lasts. */
 export function stormDurationMs(options: Pick<ChaosOptions, 'stormHours'>): number {
   return (options.stormHours * 3_600_000) / STORM_TIME_SCALE;
+}
+
+/**
+ * The outages of eCourtDate (docs/chaos.md, "Outages of hours, auth outages, churn"), one run each over jobs of
+ * their own, each starting at the first request to the messages endpoint (a token is then in hand): two hours of 503s, an hour without
+ * answers, and half an hour with the API client revoked (time-scaled).
+ */
+export const API_OUTAGES: readonly PlannedApiOutage[] = [
+  { kind: 'unavailable', durationSeconds: 2 * 3600 },
+  { kind: 'hang', durationSeconds: 3600 },
+  { kind: 'auth', durationSeconds: 1800 },
+];
+export const OUTAGES_TIME_SCALE = 600;
+export const OUTAGES_JOBS_PER_RUN = 20;
+export const OUTAGES_INSTANCES = 2;
+/** Container churn in the outage runs: a container older than this (real ms; 10 minutes scaled) is replaced. */
+export const CHURN_EVERY_MS = 1_000;
+
+/**
+ * The outages of eCourtDate: one pipeline run per outage of `API_OUTAGES`, `OUTAGES_JOBS_PER_RUN` plain jobs on
+ * `OUTAGES_INSTANCES` instances whose containers are replaced every `CHURN_EVERY_MS`, at
+ * `OUTAGES_TIME_SCALE`. Writes reports/chaos-outages.local.json.
+ */
+export async function runOutages(options: ChaosOptions): Promise<Facts> {
+  const started = Date.now();
+  const jobs = plainJobs(OUTAGES_JOBS_PER_RUN * API_OUTAGES.length);
+  const runs: ChaosEvidence[] = [];
+  for (const [index, outage] of API_OUTAGES.entries()) {
+    const stateDir = await mkdtemp(join(tmpdir(), 'relay-outage-'));
+    const outageMs = (outage.durationSeconds * 1000) / OUTAGES_TIME_SCALE;
+    runs.push(
+      await runChaos({
+        jobs: jobs.slice(index * OUTAGES_JOBS_PER_RUN, (index + 1) * OUTAGES_JOBS_PER_RUN),
+        timeScale: OUTAGES_TIME_SCALE,
+        concurrency: OUTAGES_INSTANCES,
+        httpTimeoutMs: HTTP_TIMEOUT_MS,
+        functionTimeoutMs: FUNCTION_TIMEOUT_MS,
+        runTimeoutSeconds: Math.ceil(outageMs / 1000) + 60,
+        stateDir,
+        apiOutages: [outage],
+        churnEveryMs: CHURN_EVERY_MS,
+      }),
+    );
+  }
+  const evidence: ChaosEvidence = {
+    ...mergeEvidence(runs),
+    apiOutages: runs.flatMap((run) => run.apiOutages ?? []),
+    churned: runs.reduce((n, run) => n + (run.churned ?? 0), 0),
+  };
+  const facts = new Facts(evidence);
+  await writeFigures(
+    join(options.reportDir, 'chaos-outages.local.json'),
+    figuresOf(facts, 'eCourtDate outages', 0, Number.POSITIVE_INFINITY, (Date.now() - started) / 1000),
+  );
+  return facts;
 }

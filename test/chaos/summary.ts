@@ -81,6 +81,18 @@ export interface ChaosFigures {
     readonly attempts_slowed: Readonly<Record<string, number>>;
   };
   readonly faults_injected: Readonly<Record<string, number>>;
+  /**
+   * The outages of eCourtDate (docs/chaos.md, "Outages of hours, auth outages, churn"), each with the requests
+   * the API saw inside it; absent from a run without any.
+   */
+  readonly api_outages?: readonly {
+    readonly kind: string;
+    readonly requests_during: Readonly<Record<string, number>>;
+  }[];
+  /** Containers the churn replaced; absent from a run without churn. */
+  readonly containers_churned?: number;
+  /** Dead letters for an outage of eCourtDate that ended before the job's deadline; absent without outages. */
+  readonly dead_letters_for_an_ended_outage?: number;
 }
 
 export async function writeFigures(path: string, figures: ChaosFigures): Promise<void> {
@@ -130,6 +142,21 @@ export function renderFigures(figures: ChaosFigures): string {
     ['records re-queued as fresh copies', String(figures.requeued_copies)],
     ['held back by a 429 after an unknown outcome', String(figures.held_back_after_unknown_outcome)],
   ];
+  for (const outage of figures.api_outages ?? []) {
+    const during = Object.entries(outage.requests_during)
+      .map(([endpoint, n]) => `${endpoint} ${n}`)
+      .join(', ');
+    rows.push([`eCourtDate outage (${outage.kind}): requests during it`, during]);
+  }
+  if (figures.containers_churned !== undefined) {
+    rows.push(['containers replaced by the churn', String(figures.containers_churned)]);
+  }
+  if (figures.dead_letters_for_an_ended_outage !== undefined) {
+    rows.push([
+      "dead letters for an outage that ended before the job's deadline",
+      String(figures.dead_letters_for_an_ended_outage),
+    ]);
+  }
   const { dead_letters: letters, webhooks, job_settled_events: settled, outages } = figures;
   if (outages.count > 0 || letters.redriven > 0 || webhooks.deliveries > 0) {
     const reasons = Object.entries(letters.after_redrive_by_reason)

@@ -24,6 +24,8 @@ import {
   type FaultAction,
   type FaultRequestView,
   hostile,
+  type OutageKind,
+  type OutageRecord,
   type RecordedRequest,
   rateLimited,
   retryAfter,
@@ -105,6 +107,16 @@ export interface ChaosSettings {
   readonly redrive?: boolean;
   /** Until `until` (epoch ms), every POST of the messages endpoint meets `action` instead of its plan. */
   readonly storm?: { readonly until: number; readonly action: FaultAction };
+  /**
+   * Outages of eCourtDate itself (docs/chaos.md, "Outages of hours, auth outages, churn"): windows of the
+   * simulator, counted from when the jobs are put on the queue, each lasting its API seconds (scaled).
+   */
+  readonly apiOutages?: readonly PlannedApiOutage[];
+  /**
+   * Container churn: an instance whose container is older than this (real ms) gets a fresh one at its next
+   * invocation, as Lambda replaces execution environments (a cold start: empty caches, pacer and token).
+   */
+  readonly churnEveryMs?: number;
   /** Where the sender log goes. */
   readonly stateDir: string;
   /** Secrets Manager fails this many GetSecretValue calls at the start (every instance's cold start). */
@@ -114,6 +126,15 @@ export interface ChaosSettings {
    * jobs are put on the queue) and a stalled cold-start secret read (docs/chaos.md, "Function timeouts").
    */
   readonly timeouts?: PlannedTimeouts;
+}
+
+/** An outage of eCourtDate in a chaos run: its kind, from when, and how long. */
+export interface PlannedApiOutage {
+  readonly kind: OutageKind;
+  /** Real ms after the jobs were queued; undefined: at the first request to the messages endpoint (inside it). */
+  readonly fromMs?: number;
+  /** In the API's seconds: the simulator divides them by the time scale. */
+  readonly durationSeconds: number;
 }
 
 /** One request a sender instance made (or was about to make) to the messages endpoint. */
@@ -158,6 +179,10 @@ export interface ChaosEvidence {
   readonly tokenOutages: number;
   /** Every message on the dead-letter queue, with its attributes. */
   readonly deadLetters: readonly DeadLetter[];
+  /** What the simulator saw of each outage of eCourtDate (`ChaosSettings.apiOutages`); absent without any. */
+  readonly apiOutages?: readonly OutageRecord[];
+  /** Containers replaced by the churn (`ChaosSettings.churnEveryMs`); absent without it. */
+  readonly churned?: number;
   /** Messages still on the send queue after the run (copies included). */
   readonly leftOnSendQueue: number;
   /** What the strict SQS layer refused; undefined when the pipeline did not say. */
@@ -409,19 +434,33 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     };
 
   let monkey: NodeJS.Timeout | undefined;
+  // Container churn: each instance's current container and when it started.
+  const containers = new Map<string, { readonly io: ContainerIo; readonly bornAt: number }>();
+  let churned = 0;
+  const churn = (instance: string) => {
+    const current = containers.get(instance);
+    if (settings.churnEveryMs === undefined || current === undefined || current.io.ended) return;
+    if (Date.now() - current.bornAt < settings.churnEveryMs) return;
+    // The instance is idle (the mapping hands it a batch): its next handler call is a cold start.
+    current.io.end();
+    churned += 1;
+  };
   const hooks: PipelineHooks = {
     wrapFetch,
     onInstance: (instance, clients, container) => {
+      containers.set(instance, { io: container, bornAt: Date.now() });
       killer.attach(instance, container);
       faults.instrument(clients, instance, container);
     },
     onPoller: (_instance, sqs) => faults.instrumentPoller(sqs),
-    onInvoke: (instance, messages, receivedAt) =>
+    onInvoke: (instance, messages, receivedAt) => {
+      churn(instance);
       killer.invoked(
         instance,
         messages.map((message) => message.Body),
         receivedAt,
-      ),
+      );
+    },
     onInvocationTimeout: (instance) =>
       killer.timedOut(instance, (since) => faults.timeoutCause(instance, since)),
     onSettled(_instance, handed) {
@@ -436,6 +475,14 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
       parts = pipeline;
       // The jobs are on the queue: the outages count from now.
       faults.schedule(Date.now(), settings.outages ?? []);
+      for (const outage of settings.apiOutages ?? []) {
+        sim.scheduleOutage({
+          name: `api-${outage.kind}`,
+          kind: outage.kind,
+          start: outage.fromMs === undefined ? { atRequest: { path: ONEOFFS } } : Date.now() + outage.fromMs,
+          durationSeconds: outage.durationSeconds,
+        });
+      }
       if (settings.timeouts) faults.scheduleTimeouts(Date.now(), settings.timeouts);
       // SQS delivers at least once: some messages are handed out again while an instance holds them (working
       // on them, or hiding them for a backoff).
@@ -569,6 +616,8 @@ export async function runChaos(settings: ChaosSettings): Promise<ChaosEvidence> 
     secretOutages,
     tokenOutages,
     deadLetters,
+    ...(settings.apiOutages === undefined ? {} : { apiOutages: sim.outages() }),
+    ...(settings.churnEveryMs === undefined ? {} : { churned }),
     leftOnSendQueue,
     refusals,
     iamDenials,
