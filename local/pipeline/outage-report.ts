@@ -134,13 +134,9 @@ export function outageFigures(run: OutageRun): OutageFigures[] {
         endsAt !== undefined &&
         (met.has(job.id ?? '') || waiting(job)) &&
         deadline(job) > endsAt &&
-        // A request without an answer may have reached eCourtDate: it keeps the unknown-outcome rules
-        // (docs/contract.md). A 503 or a 401 is an answer: the job should have been held.
-        !(
-          reason === 'unknown_outcome' &&
-          met.has(job.id ?? '') &&
-          (outage.kind === 'hang' || outage.kind === 'drop')
-        ),
+        // A request that met the outage without an answer, or with a 5xx, may have created the message: it keeps
+        // the unknown-outcome rules (docs/contract.md). A 401 created nothing: that job should have been held.
+        !(reason === 'unknown_outcome' && met.has(job.id ?? '') && outage.kind !== 'auth'),
     ).length;
     const notMet = distinct.filter(({ job }) => job.id !== undefined && !met.has(job.id));
     const notMetOnce = notMet.filter(

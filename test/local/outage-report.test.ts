@@ -164,12 +164,24 @@ describe('outageFigures', () => {
     expect(figures?.dead_letters_before_deadline).toBe(0);
   });
 
-  it('a job whose request met a 503 and was dead-lettered unknown_outcome is counted: a 503 is an answer', () => {
+  it('a job whose request met a 503 and was dead-lettered unknown_outcome is not counted: a 5xx may have created the message', () => {
     const { lines, jobs } = jobsOfRun(1);
     settle(jobs[0], 'dead_lettered', T0 + 5000, 'unknown_outcome');
     const [figures] = outageFigures(
       run({ lines, jobs, records: [record({ messageRequests: [messageRequest(1, T0 + 2000)] })] }),
     );
+
+    expect(figures?.dead_letters_before_deadline).toBe(0);
+  });
+
+  it('a job whose request met an auth outage and was dead-lettered is counted: a 401 created nothing', () => {
+    const { lines, jobs } = jobsOfRun(1);
+    settle(jobs[0], 'dead_lettered', T0 + 5000, 'unknown_outcome');
+    const auth = run({ lines, jobs, records: [record({ messageRequests: [messageRequest(1, T0 + 2000)] })] });
+    const [figures] = outageFigures({
+      ...auth,
+      outages: auth.outages.map((o) => ({ ...o, kind: 'auth' as const })),
+    });
 
     expect(figures?.dead_letters_before_deadline).toBe(1);
   });
