@@ -1,4 +1,4 @@
-import { METRIC } from '#shared/metric-names.ts';
+import { heldMetric, METRIC } from '#shared/metric-names.ts';
 
 /**
  * The relay's on-call alarms as plain data: what each one watches, how, and when it fires. The CDK stack turns
@@ -122,6 +122,7 @@ export const ALARM_ID = {
   forbidden: 'Forbidden403',
   serverErrors: 'ServerErrorRate',
   authFailing: 'AuthFailing',
+  ecourtdateUnavailable: 'EcourtdateUnavailable',
   deadLetterQueue: 'DeadLetterQueueNotEmpty',
   eventsDeadLetterQueue: 'EventsDeadLetterQueueNotEmpty',
   oldestMessage: 'OldestMessageTooOld',
@@ -224,12 +225,55 @@ export function alarmDefinitions(thresholds: AlarmThresholds = DEFAULT_ALARM_THR
       id: ALARM_ID.authFailing,
       description:
         'eCourtDate kept answering 401 after a new token and a fresh read of the secret: the API client was ' +
-        'revoked or rotated, or the secret holds credentials of the other environment (staging vs production).',
-      metrics: [{ id: 'authFailures', source: 'relay', metricName: METRIC.authFailures, statistic: 'Sum' }],
+        'revoked or rotated, or the secret holds credentials of the other environment (staging vs production). ' +
+        'The circuit breaker holds the jobs (no attempt spent) until a probe gets through.',
+      metrics: [
+        { id: 'authFailures', source: 'relay', metricName: METRIC.authFailures, statistic: 'Sum' },
+        // The circuit breaker holds jobs while the credentials are refused: few new failures, but still failing.
+        { id: 'heldAuth', source: 'relay', metricName: heldMetric('auth'), statistic: 'Sum' },
+      ],
+      expression: 'authFailures + heldAuth',
+      expressionLabel: 'auth failures and jobs held for them',
       periodSeconds: FIVE_MINUTES,
       ...everyPeriod(1),
       comparison: 'GreaterThanOrEqualToThreshold',
       threshold: t.authFailureThreshold,
+      treatMissingData: 'notBreaching',
+    },
+    {
+      id: ALARM_ID.ecourtdateUnavailable,
+      description:
+        'eCourtDate unavailable: the circuit breaker is open and N jobs are held (the value: jobs waiting in the ' +
+        'send queue). Nothing is sent and no attempt is spent; a probe (GET /v1/settings) closes it when ' +
+        'eCourtDate answers again. Check status.ecourtdate.com.',
+      metrics: [
+        { id: 'held', source: 'relay', metricName: heldMetric('unavailable'), statistic: 'Sum' },
+        {
+          id: 'visible',
+          source: 'sendQueue',
+          metricName: 'ApproximateNumberOfMessagesVisible',
+          statistic: 'Maximum',
+        },
+        {
+          id: 'inFlight',
+          source: 'sendQueue',
+          metricName: 'ApproximateNumberOfMessagesNotVisible',
+          statistic: 'Maximum',
+        },
+        {
+          id: 'delayed',
+          source: 'sendQueue',
+          metricName: 'ApproximateNumberOfMessagesDelayed',
+          statistic: 'Maximum',
+        },
+      ],
+      // No hold in the period: 0 (healthy). A hold: the jobs waiting, at least 1 (the held job itself).
+      expression: 'IF(held > 0, IF(visible + inFlight + delayed > 0, visible + inFlight + delayed, 1), 0)',
+      expressionLabel: 'jobs held',
+      periodSeconds: FIVE_MINUTES,
+      ...ANY_OF_THREE,
+      comparison: 'GreaterThanOrEqualToThreshold',
+      threshold: 1,
       treatMissingData: 'notBreaching',
     },
     {

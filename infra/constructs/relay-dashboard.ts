@@ -42,7 +42,8 @@ const HEIGHT = 6;
 
 /**
  * One page for on-call: alarm states, eCourtDate responses by status code, outcomes, the send queue's depth
- * and age, the dead-letter queues, the sender's duration, errors and concurrency, and the job ledger table.
+ * and age, the dead-letter queues, the sender's duration, errors and concurrency, the job ledger table, the
+ * circuit breaker, and the fair queue's agencies.
  */
 export class RelayDashboard extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
@@ -196,6 +197,25 @@ export class RelayDashboard extends Construct {
             ],
             // The same sums over the sender's operations that the ledger alarms watch.
             { right: ledgerAlarmMetrics },
+          ),
+          // The circuit breaker (docs/pacing.md, "The circuit breaker"): open (1) or closed (0) as the instances
+          // saw it, the jobs it held and its probes.
+          graph(
+            'Circuit breaker',
+            [
+              cloudWatchMetric(
+                { source: 'relay', metricName: METRIC.breakerOpen, statistic: 'Maximum' },
+                resources,
+                Duration.minutes(1),
+              ).with({ label: 'open (1) or closed (0)' }),
+            ],
+            {
+              right: [
+                relay(METRIC.jobsHeld, 'jobs held'),
+                relay(METRIC.breakerProbes, 'probes (GET /v1/settings)'),
+              ],
+              leftYAxis: { min: 0, max: 1 },
+            },
           ),
           // The fair queue (docs/pacing.md, "Fairness"): noisy agencies, and how the quiet ones fare beside them.
           graph(

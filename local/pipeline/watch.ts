@@ -45,6 +45,11 @@ export async function watchUntilSettled(
       const dlq = await resources.emulator.inspect(resources.deadLetterQueue.name);
       tracker.onDeadLetterQueue(dlq.ready.map((m) => m.messageId));
       monitor.gauge('deadLetterQueue', 'ApproximateNumberOfMessagesVisible', dlq.ready.length, at);
+      // The send queue's depth: what EcourtdateUnavailable reports as the jobs held.
+      const send = await resources.emulator.inspect(resources.sendQueue.name);
+      monitor.gauge('sendQueue', 'ApproximateNumberOfMessagesVisible', send.ready.length, at);
+      monitor.gauge('sendQueue', 'ApproximateNumberOfMessagesNotVisible', send.inflight.length, at);
+      monitor.gauge('sendQueue', 'ApproximateNumberOfMessagesDelayed', send.delayed.length, at);
     } catch {
       // The emulator is going away: nothing to sample.
     }

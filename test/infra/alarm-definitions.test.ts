@@ -12,6 +12,7 @@ describe('the relay alarm definitions', () => {
       Forbidden403: 1,
       ServerErrorRate: 20,
       AuthFailing: 1,
+      EcourtdateUnavailable: 1,
       DeadLetterQueueNotEmpty: 1,
       EventsDeadLetterQueueNotEmpty: 1,
       OldestMessageTooOld: 3600,
@@ -21,6 +22,24 @@ describe('the relay alarm definitions', () => {
       LedgerSystemErrors: 1,
       LedgerThrottles: 1,
     });
+  });
+
+  it('fires EcourtdateUnavailable on any job the circuit breaker held for an outage, its value the jobs waiting in the send queue', () => {
+    const definition = alarmDefinitions().find((d) => d.id === ALARM_ID.ecourtdateUnavailable);
+    expect(definition?.metrics.map((m) => [m.source, m.metricName])).toEqual([
+      ['relay', 'JobsHeld_unavailable'],
+      ['sendQueue', 'ApproximateNumberOfMessagesVisible'],
+      ['sendQueue', 'ApproximateNumberOfMessagesNotVisible'],
+      ['sendQueue', 'ApproximateNumberOfMessagesDelayed'],
+    ]);
+    expect(definition).toMatchObject({ threshold: 1, evaluationPeriods: 3, datapointsToAlarm: 1 });
+    expect(definition?.description).toMatch(/^eCourtDate unavailable: .* N jobs are held/);
+  });
+
+  it('keeps AuthFailing in alarm while the circuit breaker holds jobs for refused credentials', () => {
+    const definition = alarmDefinitions().find((d) => d.id === ALARM_ID.authFailing);
+    expect(definition?.expression).toBe('authFailures + heldAuth');
+    expect(definition?.metrics.map((m) => m.metricName)).toEqual(['AuthFailures', 'JobsHeld_auth']);
   });
 
   it('fires NoisyAgency on a noisy message group of the send queue held for 15 minutes, an idle queue healthy', () => {

@@ -594,7 +594,6 @@ describe('alarms', () => {
     );
     expect(defined).toEqual({
       [ALARM_ID.forbidden]: [METRIC.forbidden, 'Sum', 1, 'notBreaching'],
-      [ALARM_ID.authFailing]: [METRIC.authFailures, 'Sum', 1, 'notBreaching'],
       [ALARM_ID.deadLetterQueue]: ['ApproximateNumberOfMessagesVisible', 'Maximum', 1, 'ignore'],
       [ALARM_ID.eventsDeadLetterQueue]: ['ApproximateNumberOfMessagesVisible', 'Maximum', 1, 'ignore'],
       [ALARM_ID.oldestMessage]: ['ApproximateAgeOfOldestMessage', 'Maximum', 3600, 'ignore'],
@@ -665,7 +664,7 @@ describe('alarms', () => {
 });
 
 describe('the dashboard', () => {
-  it('shows alarms, responses by status code, outcomes, queues, dead letters, duration, errors and concurrency', () => {
+  it('shows alarms, responses by status code, outcomes, queues, dead letters, duration, errors, concurrency and the circuit breaker', () => {
     const { template } = synthRelay({ stage: 'staging' });
     expect(onlyResource(template, 'AWS::CloudWatch::Dashboard').properties.DashboardName).toBe(
       'EcourtdateRelay-staging',
@@ -684,11 +683,14 @@ describe('the dashboard', () => {
       'Sender errors and throttles',
       'Sender concurrency',
       'Job ledger (DynamoDB)',
+      'Circuit breaker',
       'Send queue: fairness by agency',
     ]);
     const widget = (title: string) =>
       JSON.stringify(widgets.find((w) => (w.properties as { title?: string }).title === title));
     expect(widget('Alarms').match(/"{ref}"/g)).toHaveLength(alarmDefinitions().length);
+    expect(widget('Circuit breaker')).toContain(METRIC.breakerOpen);
+    expect(widget('Circuit breaker')).toContain(METRIC.jobsHeld);
     // SEARCH matches "Status" anywhere in a name: the receiver's WebhookJobStatusRecorded and
     // WebhookStatusPending are excluded by name, and every other relay metric with "Status" in it too.
     const search = statusCodeSearch(300, 'staging');
