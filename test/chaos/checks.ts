@@ -1136,8 +1136,10 @@ export function deadLettersForAnEndedOutage(facts: Facts): string[] {
   const lastEnd = Math.max(...ends);
   const runStart = Math.min(...evidence.requests.map((request) => request.at));
   const unknown = new Set(
+    // A request that met the outage with a 5xx or no answer may have created the message: that job keeps the
+    // unknown-outcome rules (docs/contract.md). A 401 created nothing: its job should have been held.
     outages
-      .filter((outage) => outage.kind === 'hang' || outage.kind === 'drop')
+      .filter((outage) => outage.kind !== 'auth')
       .flatMap((outage) => outage.messageRequests.map((request) => jobIdOf(request.body))),
   );
   const planned = new Map(evidence.settings.jobs.map((job) => [job.id, job]));
