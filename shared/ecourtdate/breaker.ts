@@ -199,6 +199,17 @@ export class Breaker {
     this.#see(view, now);
   }
 
+  /**
+   * Whether the state seen now (no request) holds jobs: the hold, or undefined when closed or when the probe is
+   * due (a `check` takes it). For a record that passed `check` before news came (a lease answer).
+   */
+  heldNow(): Extract<BreakerCheck, { kind: 'held' }> | undefined {
+    const view = this.view;
+    const now = this.#now();
+    if (view.state !== 'open' || now >= view.probeAt) return undefined;
+    return this.#held(view, now);
+  }
+
   /** Takes the health signal of one answer. Never makes a request; never throws. */
   record(signal: ApiSignal): void {
     switch (signal.kind) {
@@ -296,7 +307,7 @@ export class Breaker {
     this.#pendingOpen = openedBy(signal, this.#now(), this.#timeScale);
   }
 
-  #held(view: OpenBreaker, now: number): BreakerCheck {
+  #held(view: OpenBreaker, now: number): Extract<BreakerCheck, { kind: 'held' }> {
     // Back after the probe is due and done, spread over a fifth of a step so held jobs ramp up, not stampede.
     const spread = probeDelayMs(view.probeStep, this.#timeScale) / 5;
     const retryInMs = Math.max(view.probeAt - now, 0) + this.#probeMs + Math.floor(this.#random() * spread);

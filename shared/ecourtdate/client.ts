@@ -129,6 +129,9 @@ export class EcourtdateClient {
     if (!token.ok) return this.#told(notSent(token, []));
     const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
     if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
+    // The lease behind the slot may have brought news of the breaker (another instance opened it): held at once.
+    const late = breaker?.heldNow();
+    if (late !== undefined) return { kind: 'deferred', retryInMs: late.retryInMs, held: late.reason };
     return { kind: 'ready', token: token.token };
   }
 

@@ -1,9 +1,11 @@
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
+import { API_CLIENT_ITEM_ID } from '#shared/ledger/schema.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import { captureLogs, type LogCapture } from '#test/helpers/log-capture.ts';
-import { CLIENT_SECRET, type Harness, startHarness } from '#test/helpers/relay-harness.ts';
+import { CLIENT_SECRET, type Harness, LEDGER_TABLE, startHarness } from '#test/helpers/relay-harness.ts';
 
 const ONEOFFS = '/v1/messages/oneoffs';
 const PHONE = '+15557654321';
@@ -18,6 +20,18 @@ beforeAll(async () => {
   h = await startHarness({ env: { HTTP_TIMEOUT_MS: '300', POWERTOOLS_LOG_LEVEL: 'DEBUG' } });
   logs = captureLogs();
 });
+
+/** Closes the stage's circuit breaker as a probe would (docs/pacing.md), so that the next row is sent. */
+async function closeBreaker(): Promise<void> {
+  await h.dynamodb.client.send(
+    new UpdateItemCommand({
+      TableName: LEDGER_TABLE,
+      Key: { id: { S: API_CLIENT_ITEM_ID } },
+      UpdateExpression: 'SET breaker_state = :closed',
+      ExpressionAttributeValues: { ':closed': { S: 'closed' } },
+    }),
+  );
+}
 
 afterAll(async () => {
   logs?.stop();
@@ -46,7 +60,10 @@ it('logs, metrics and dead-letter attributes of a run through every row carry no
     h.sim.clearScript();
     if (action) h.sim.script({ match: { path: ONEOFFS }, action });
     await h.enqueue(jobBody({ id }, { to: PHONE, content: `${CONTENT} (${id})`, subject: SUBJECT }));
-    await h.invoke();
+    // Each row on a closed circuit breaker, seen by a new container: the 401, 5xx and no-answer rows would open it
+    // and hold the next ones.
+    await closeBreaker();
+    await h.invokeWith(h.createInstance());
   }
   await h.fastForward();
   await h.enqueue(jobBody({ id: 'invalid' }, { to: PHONE, content: 'x'.repeat(2001) }));
