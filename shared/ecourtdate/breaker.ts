@@ -30,7 +30,8 @@ export const CLOSED: BreakerView = { state: 'closed' };
  * What an answer from eCourtDate says of the API's health:
  * - `up`: it answered as a working API does (2xx, 400, 403, 404, 409, 429, ...);
  * - `failure`: a 5xx, a 408, a timeout or a connection failure;
- * - `maintenance`: a 503 with `Retry-After` (`retryAfterSeconds`), eCourtDate's sign of a maintenance window;
+ * - `maintenance`: a 503 with `Retry-After` (`retryAfterSeconds`), eCourtDate's sign of a maintenance window: a
+ *   failure whose hint sets the first probe when it is the one that opens the breaker;
  * - `auth`: a 401 that outlived a token renewal and a secret re-read, or a token endpoint that still refuses the
  *   credentials after the re-read (a revoked API client);
  * - `neutral`: says nothing either way (a single 401, which the client answers with a token renewal).
@@ -42,8 +43,11 @@ export type ApiSignal =
   | { readonly kind: 'auth' }
   | { readonly kind: 'neutral' };
 
-/** Failed requests in a row (on one instance, with no answer of a working API between) that open the breaker. */
-export const OPEN_AFTER_FAILURES = 3;
+/**
+ * Failed requests in a row (on one instance, with no answer of a working API between) that open the breaker: a
+ * few, so an outage costs about one batch, but more than a run of unrelated 5xx on a working API is likely to be.
+ */
+export const OPEN_AFTER_FAILURES = 5;
 
 /**
  * The waits between probes, seconds before time scaling: eCourtDate asks to wait at least a minute after a 503
@@ -219,10 +223,11 @@ export class Breaker {
       case 'neutral':
         return;
       case 'failure':
+      case 'maintenance':
+        // A 503 with Retry-After counts as a failure; when it is the one that opens, the first probe waits its hint.
         this.#failuresInRow += 1;
         if (this.#failuresInRow >= OPEN_AFTER_FAILURES) this.#open(signal);
         return;
-      case 'maintenance':
       case 'auth':
         this.#failuresInRow += 1;
         this.#open(signal);

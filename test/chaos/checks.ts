@@ -157,18 +157,22 @@ export class Facts {
   }
 
   /**
-   * Whether a 429 (its own, or its instance's wait) held the job back after an outcome it could not know. Such a
-   * wait is rounded up to whole SQS seconds and the sender adds a 0-4 s spread to a hold (real time:
-   * local/pipeline/time-scale.ts), so at the suite's time scale it can carry the resend past the scaled duplicate
-   * window, which no deployed relay would meet: the job may then be dead-lettered `unknown_outcome` where the
-   * deployed relay delivers it.
+   * Whether a 429 (its own, or its instance's wait) or the circuit breaker held the job back after an outcome it
+   * could not know. A 429's wait is rounded up to whole SQS seconds and the sender adds a 0-4 s spread to a hold
+   * (real time: local/pipeline/time-scale.ts), so at the suite's time scale it can carry the resend past the scaled
+   * duplicate window, which no deployed relay would meet. A breaker's hold lasts until a probe gets through
+   * (docs/pacing.md, "The circuit breaker"): a job that met the failures that opened it keeps the unknown-outcome
+   * rules, and a hold past the window ends it `unknown_outcome` by design. Either way the job may then be
+   * dead-lettered `unknown_outcome`.
    */
   heldBackAfterUnknown(id: string): boolean {
     const since = this.firstUnknownAt(id);
     return (
       since !== undefined &&
       (this.retriesOf.get(id) ?? []).some(
-        (retry) => retry.at > since && (retry.cause === 'deferred' || retry.cause === 'rate_limited'),
+        (retry) =>
+          retry.at > since &&
+          ['deferred', 'rate_limited', 'held_unavailable', 'held_auth'].includes(retry.cause),
       )
     );
   }

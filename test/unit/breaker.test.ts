@@ -108,19 +108,23 @@ describe('opening', () => {
   it('an answer of a working API between failures starts the count again', async () => {
     const { breaker } = world();
     const a = breaker();
-    a.record(FAIL);
-    a.record(FAIL);
+    for (let i = 1; i < OPEN_AFTER_FAILURES; i++) a.record(FAIL);
     a.record(UP);
-    a.record(FAIL);
-    a.record(FAIL);
+    for (let i = 1; i < OPEN_AFTER_FAILURES; i++) a.record(FAIL);
     expect((await a.check()).kind).toBe('closed');
   });
 
-  it("a 503 with Retry-After opens it at once, the first probe after the hint (at most SQS's 900 s)", () => {
+  it("a 503 with Retry-After counts as a failure; when it opens the breaker, the first probe waits its hint (at most SQS's 900 s)", async () => {
     const now = 0;
     expect(openedBy({ kind: 'maintenance', retryAfterSeconds: 300 }, now, 1).probeAt).toBe(300_000);
     expect(openedBy({ kind: 'maintenance', retryAfterSeconds: 10 }, now, 1).probeAt).toBe(60_000);
     expect(openedBy({ kind: 'maintenance', retryAfterSeconds: 7200 }, now, 1).probeAt).toBe(900_000);
+    const { clock, breaker } = world();
+    const a = breaker();
+    a.record({ kind: 'maintenance', retryAfterSeconds: 300 });
+    expect((await a.check()).kind).toBe('closed');
+    for (let i = 1; i < OPEN_AFTER_FAILURES; i++) a.record({ kind: 'maintenance', retryAfterSeconds: 300 });
+    expect(a.view).toMatchObject({ state: 'open', probeAt: clock.now() + 300_000 });
   });
 
   it('a 401 that outlived a renewal and a secret re-read opens it at once, for auth', async () => {
@@ -175,7 +179,7 @@ describe('holding and probing', () => {
   it('a failed probe leaves it open; the probes back off 60 s, 120, 240, 480, then every 600 s', async () => {
     const { clock, breaker } = world();
     const a = breaker();
-    a.record({ kind: 'maintenance', retryAfterSeconds: 1 });
+    for (let i = 0; i < OPEN_AFTER_FAILURES; i++) a.record({ kind: 'maintenance', retryAfterSeconds: 1 });
     await a.check();
     const waits: number[] = [];
     let last = clock.now();
