@@ -527,7 +527,10 @@ function breakerLines(input: ReportInput, model: BenchModel): string[] {
           'time to close (end of outage → first delivered job)',
           `${orDash(k.closeSeconds)} s (the probe schedule alone: next probe ${orDash(k.scheduleSeconds)} s after the end)`,
         ],
-        ['requests eCourtDate saw during the outage (probes)', `${k.requestsDuring} (${k.probesDuring})`],
+        [
+          'requests eCourtDate saw during the outage (of them GET /v1/settings)',
+          `${k.requestsDuring} (${k.probesDuring})`,
+        ],
       ],
     ),
   );
