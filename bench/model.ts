@@ -10,8 +10,16 @@
  */
 import { STAGES, type Stage, type StageConfig } from '#infra/config.ts';
 import type { PacingDrillResult } from '#local/pacing-drill.ts';
+import { PROBE_STEPS_SECONDS } from '#shared/ecourtdate/breaker.ts';
+import { ECOURTDATE_LIMIT_PER_MINUTE } from '#shared/ecourtdate/pacer.ts';
 import type { ColdStartFigures } from './cold-start.ts';
-import type { BatchLatencyFigures, CapacityCounts, CommandCounts, WorkloadFigures } from './protocol.ts';
+import type {
+  BatchLatencyFigures,
+  CapacityCounts,
+  CommandCounts,
+  FairnessRun,
+  WorkloadFigures,
+} from './protocol.ts';
 
 /**
  * AWS list prices in us-east-1, US dollars per unit, as AWS's pricing pages for Lambda, SQS, DynamoDB,
@@ -92,7 +100,7 @@ export interface ReportInput {
     readonly jobs: number;
     readonly instances: number;
     readonly repeats: number;
-    /** Pacing drills: a minute lasts 60 / timeScale s. */
+    /** Budget drills: a minute lasts 60 / timeScale s. */
     readonly timeScale: number;
   };
   /** The machine, as the report prints it (CPUs, load average, Node version). */
@@ -105,10 +113,31 @@ export interface ReportInput {
   readonly latency: Run<BatchLatencyFigures>[];
   /** One batch at each stage's share with webhooks on, labelled by stage. */
   readonly latencyWebhooks: Run<BatchLatencyFigures>[];
-  readonly pacing: PacingDrillResult[];
+  /** The budget drills, each scenario with the shared budget and today's static split (docs/pacing.md). */
+  readonly budget: readonly BudgetDrill[];
+  /** The outage drill that times the circuit breaker (its `breaker` set); undefined when not run. */
+  readonly breaker: PacingDrillResult | undefined;
+  /** One agency's burst beside a few jobs of another; undefined when not run. */
+  readonly fairness: FairnessRun | undefined;
   readonly coldStart: ColdStartFigures;
   /** Requests at once in the throughput runs: instances × batch size. */
   readonly concurrency: number;
+}
+
+/**
+ * The budget drills' scenarios (docs/pacing.md): a lone busy instance; N instances, all but one slowed (uneven
+ * load); a fresh container every 20 (scaled) seconds (churn).
+ */
+export type BudgetScenario = 'lone' | 'uneven' | 'churn';
+
+/** One scenario of the budget drills, run with the shared budget and with today's static split. */
+export interface BudgetDrill {
+  readonly scenario: BudgetScenario;
+  readonly instances: number;
+  /** The instances the static split divides the budget by (`maxConcurrency` of the stage it stands for). */
+  readonly maxConcurrency: number;
+  readonly shared: PacingDrillResult;
+  readonly static: PacingDrillResult;
 }
 
 // --- counts, speeds and rounds ---
@@ -541,6 +570,162 @@ export function webhookComparison(
   };
 }
 
+// --- the shared budget, the breaker and fairness (docs/pacing.md) ---
+
+/** The issue's goals for the shared budget (docs/pacing.md): share of a lone instance, DynamoDB cost. */
+export const LONE_SHARE_GOAL = 0.95;
+export const ITEM_REQUESTS_PER_20_SENDS_GOAL = 1;
+
+/**
+ * Requests to the api-client item per 20 eCourtDate requests (token and send) of a drill; NaN when it sent none.
+ */
+export function itemRequestsPer20Sends(drill: PacingDrillResult): number {
+  return drill.ecourtdateRequests === 0
+    ? Number.NaN
+    : (drill.apiClientItemRequests * 20) / drill.ecourtdateRequests;
+}
+
+/** What one drill shows against the goals. */
+export interface DrillFigures {
+  /** Requests in the measured span over the budget it had: 0 to 1 (more if it overspent). */
+  readonly share: number;
+  /** The most requests eCourtDate saw in one (scaled) minute, and whether it stayed within its limit. */
+  readonly busiestWindow: number;
+  readonly withinLimit: boolean;
+  readonly rateLimited: number;
+  readonly itemRequestsPer20Sends: number;
+}
+
+/** A drill's figures (`limit`: eCourtDate's requests per minute per API client). */
+export function drillFigures(drill: PacingDrillResult, limit = ECOURTDATE_LIMIT_PER_MINUTE): DrillFigures {
+  return {
+    share: drill.sustainedShare,
+    busiestWindow: drill.busiestWindow,
+    withinLimit: drill.busiestWindow <= limit,
+    rateLimited: drill.rateLimited,
+    itemRequestsPer20Sends: itemRequestsPer20Sends(drill),
+  };
+}
+
+/** The budget drills against the issue's goals, for the shared budget and for today's static split. */
+export interface BudgetGoals {
+  /** A lone busy instance's share of the whole budget; NaN without a `lone` drill. */
+  readonly loneShare: { readonly shared: number; readonly static: number; readonly met: boolean };
+  /** 429s over every drill, and whether every drill stayed within the limit in every window. */
+  readonly rateLimited: { readonly shared: number; readonly static: number; readonly met: boolean };
+  readonly withinLimit: { readonly shared: boolean; readonly static: boolean };
+  /** The most (worst) requests to the api-client item per 20 eCourtDate requests over the shared drills. */
+  readonly itemRequestsPer20Sends: { readonly worst: number; readonly met: boolean };
+}
+
+/**
+ * The goals of docs/pacing.md over the budget drills: the lone instance's share >= 95 %, 0 × 429 and every window
+ * within the limit, at most 1 request to the api-client item per 20 eCourtDate requests. `met` is the shared
+ * budget's verdict; the static split's figures stand beside it. No drill: NaN figures, nothing met.
+ */
+export function budgetGoals(drills: readonly BudgetDrill[]): BudgetGoals {
+  const lone = drills.find((d) => d.scenario === 'lone');
+  const sum = (f: (d: BudgetDrill) => number) => drills.reduce((n, d) => n + f(d), 0);
+  const sharedLone = lone?.shared.sustainedShare ?? Number.NaN;
+  const per20 = drills.map((d) => itemRequestsPer20Sends(d.shared));
+  const worst = per20.length === 0 ? Number.NaN : Math.max(...per20);
+  const shared429 = sum((d) => d.shared.rateLimited);
+  return {
+    loneShare: {
+      shared: sharedLone,
+      static: lone?.static.sustainedShare ?? Number.NaN,
+      met: sharedLone >= LONE_SHARE_GOAL,
+    },
+    rateLimited: {
+      shared: shared429,
+      static: sum((d) => d.static.rateLimited),
+      met: drills.length > 0 && shared429 === 0,
+    },
+    withinLimit: {
+      shared: drills.length > 0 && drills.every((d) => drillFigures(d.shared).withinLimit),
+      static: drills.length > 0 && drills.every((d) => drillFigures(d.static).withinLimit),
+    },
+    itemRequestsPer20Sends: { worst, met: worst <= ITEM_REQUESTS_PER_20_SENDS_GOAL },
+  };
+}
+
+/**
+ * The probe schedule's wait from the end of an outage to the next probe, in eCourtDate's seconds: probes go
+ * `PROBE_STEPS_SECONDS` apart from the opening (60, 120, 240, 480, then every 600 s; docs/pacing.md), and the first
+ * one at or after the end closes the breaker. `openToEndSeconds`: from the opening to the end, >= 0. Pure.
+ *
+ * @example
+ * nextProbeWaitSeconds(100); // 80: probes at 60 and 180 s after the opening
+ */
+export function nextProbeWaitSeconds(openToEndSeconds: number): number {
+  let at = 0;
+  for (let step = 0; ; step += 1) {
+    at += PROBE_STEPS_SECONDS[Math.min(step, PROBE_STEPS_SECONDS.length - 1)] as number;
+    if (at >= openToEndSeconds) return at - openToEndSeconds;
+  }
+}
+
+/** The circuit breaker's times in the outage drill (docs/pacing.md, "The circuit breaker"). */
+export interface BreakerFigures {
+  readonly timeScale: number;
+  /** The outage's length, eCourtDate's seconds. */
+  readonly outageSeconds: number;
+  /** From the first failed request to the breaker open (written to the item), real ms; NaN if it never opened. */
+  readonly openMs: number;
+  /** Message requests that met the outage before the breaker opened. */
+  readonly messagesBeforeOpen: number;
+  /**
+   * From the end of the outage to the first delivered job, eCourtDate's seconds (the time scale undone); NaN when
+   * no job was delivered after it.
+   */
+  readonly closeSeconds: number;
+  /** What the probe schedule alone implies for `closeSeconds` (`nextProbeWaitSeconds`); NaN if it never opened. */
+  readonly scheduleSeconds: number;
+  readonly probesDuring: number;
+  readonly requestsDuring: number;
+}
+
+/** The breaker's figures from an outage drill; undefined for a drill without one. */
+export function breakerFigures(drill: PacingDrillResult): BreakerFigures | undefined {
+  const b = drill.breaker;
+  if (b === undefined) return undefined;
+  const timeScale = 60_000 / drill.windowMs;
+  const apiSeconds = (ms: number) => (ms * timeScale) / 1000;
+  const diff = (to: number | undefined, from: number | undefined) =>
+    to === undefined || from === undefined ? Number.NaN : to - from;
+  const outageMs = diff(b.outageEndsAt, b.outageStartedAt);
+  return {
+    timeScale,
+    outageSeconds: Math.round(apiSeconds(outageMs)),
+    openMs: diff(b.openedAt, b.firstFailedAt),
+    messagesBeforeOpen: b.messagesBeforeOpen,
+    closeSeconds: apiSeconds(diff(b.firstDeliveredAfterAt, b.outageEndsAt)),
+    scheduleSeconds:
+      b.openedAt === undefined || b.outageEndsAt === undefined
+        ? Number.NaN
+        : nextProbeWaitSeconds(Math.max(0, apiSeconds(b.outageEndsAt - b.openedAt))),
+    probesDuring: b.probesDuring,
+    requestsDuring: b.requestsDuring,
+  };
+}
+
+/** Fairness (docs/pacing.md, "Fairness"): where the few jobs of the other agency were served. */
+export interface FairnessFigures {
+  /** 1-based position of the few's last job in the order eCourtDate got message requests; NaN if not all served. */
+  readonly lastFewPosition: number;
+  /** The goal: within the first quarter of the burst (`burst / 4`). */
+  readonly quarter: number;
+  readonly met: boolean;
+}
+
+/** Where the last of the few was served, against the first quarter of the burst. */
+export function fairnessFigures(run: FairnessRun): FairnessFigures {
+  const served = run.served.filter((agency) => agency === run.fewAgency).length;
+  const lastFewPosition = served >= run.few ? run.served.lastIndexOf(run.fewAgency) + 1 : Number.NaN;
+  const quarter = run.burst / 4;
+  return { lastFewPosition, quarter, met: lastFewPosition <= quarter };
+}
+
 // --- the whole model ---
 
 /** Every figure the report prints that is not a measurement as it came. */
@@ -573,8 +758,10 @@ export interface BenchModel {
   readonly costs: readonly { readonly stage: Stage; readonly cost: Cost }[];
   readonly observability: ObservabilityCost;
   readonly webhooks: WebhookComparison;
-  /** 429 answers over every pacing drill. */
-  readonly rateLimited: number;
+  /** The budget drills against the goals (shared budget and static split). */
+  readonly budget: BudgetGoals;
+  readonly breaker: BreakerFigures | undefined;
+  readonly fairness: FairnessFigures | undefined;
   /** Each batch-latency run's batch ÷ one call, in `input.latency`'s order. */
   readonly batchRatios: readonly number[];
   /** The sender's import time over the SQS-only handler's. */
@@ -609,7 +796,7 @@ export function batchRatio(l: Run<BatchLatencyFigures> | undefined): number {
  * batch-latency run first in `input.latency`.
  */
 export function benchModel(input: ReportInput): BenchModel {
-  const { options, runs, latency, pacing, coldStart, stages } = input;
+  const { options, runs, latency, coldStart, stages } = input;
   const leastCpu = (all: readonly Run<WorkloadFigures>[]) =>
     Math.min(...all.map((r) => r.figures.cpuMs / r.figures.jobs));
   const roundRatio = (f: (round: number) => number) =>
@@ -668,7 +855,9 @@ export function benchModel(input: ReportInput): BenchModel {
     costs,
     observability: observabilityCost(relay, relayLogBytesPerJob),
     webhooks: webhookComparison(input, relayRunBest, costs),
-    rateLimited: pacing.reduce((n, p) => n + p.rateLimited, 0),
+    budget: budgetGoals(input.budget),
+    breaker: input.breaker === undefined ? undefined : breakerFigures(input.breaker),
+    fairness: input.fairness === undefined ? undefined : fairnessFigures(input.fairness),
     batchRatios: latency.map((l) => batchRatio(l)),
     importRatio: coldStart.sender.importMs / coldStart.sqsOnly.importMs,
     productionProjection: {

@@ -50,6 +50,9 @@ const send = (event: PollersEvent) => process.send?.(event);
 const pending = new Map<number, (answer: { response?: SQSBatchResponse; error?: string }) => void>();
 let nextId = 0;
 
+/** The pollers' long-poll wait (`waitTimeSeconds`), ms. */
+const LONG_POLL_WAIT_MS = 1000;
+
 async function deliver(command: Extract<PollersCommand, { type: 'deliver' }>): Promise<void> {
   const counts: CommandCounts = {};
   const sqs = counting(
@@ -88,6 +91,7 @@ async function deliver(command: Extract<PollersCommand, { type: 'deliver' }>): P
     pollers: RELAY_POLLERS_PER_INSTANCE * instances.length,
     batchSize: command.batchSize,
     functionTimeoutMs: command.functionTimeoutMs,
+    waitTimeSeconds: LONG_POLL_WAIT_MS / 1000,
     onInvocation(_, result) {
       for (const id of result.deleted) deleted.add(id);
       if (deleted.size >= command.count) done();
@@ -103,6 +107,9 @@ async function deliver(command: Extract<PollersCommand, { type: 'deliver' }>): P
   });
   await mapping.stop();
   sqs.destroy();
+  // `stop()` ends the pending long polls on this side only: the queue may hold each one for the rest of its wait
+  // and hand it the next run's first jobs, which nobody would receive before their visibility timeout.
+  await new Promise((resolve) => setTimeout(resolve, LONG_POLL_WAIT_MS + 250));
   send({ type: 'stopped' });
 }
 

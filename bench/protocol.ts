@@ -4,6 +4,7 @@
  * measurement's CPU time and JIT state are its own.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import type { PacingDrillOptions } from '#local/pacing-drill.ts';
 import { LOCAL_RESOURCE_NAMES } from '#local/resource-names.ts';
 
 export const BENCH_CLIENT = { id: 'bench-client', secret: 'bench-secret-0123456789abcdef' } as const;
@@ -141,7 +142,34 @@ export type WorkloadSpec =
       /** The sender's `WEBHOOKS_ENABLED` (default false). */
       webhooksEnabled?: boolean;
     }
-  | { kind: 'pacing'; instances: number; timeScale: number; windows: number };
+  | {
+      /** A pacing drill (local/pacing-drill.ts): the shared budget, or today's static split with a share. */
+      kind: 'pacing';
+      options: PacingDrillOptionsData;
+    }
+  | {
+      /**
+       * Fairness (docs/pacing.md, "Fairness"): `burst` jobs of `burstAgency`, then `few` of `fewAgency`, through
+       * the fair send queue, 3 instances of the real sender, pacing out of the way.
+       */
+      kind: 'fairness';
+      burstAgency: string;
+      burst: number;
+      fewAgency: string;
+      few: number;
+    };
+
+/** The pacing drill's options that cross the IPC channel (no sink, no stage: staging's defaults). */
+export type PacingDrillOptionsData = Omit<PacingDrillOptions, 'sink' | 'stage'>;
+
+/** What the fairness run measured: each message request's `agency_reference`, in the order eCourtDate got them. */
+export interface FairnessRun {
+  readonly burstAgency: string;
+  readonly burst: number;
+  readonly fewAgency: string;
+  readonly few: number;
+  readonly served: readonly string[];
+}
 
 export interface BatchLatencyFigures {
   /** Wall time of an invocation that sent the whole batch, ms: the median of three. */

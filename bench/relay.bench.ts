@@ -10,8 +10,10 @@
  * emulators, its DynamoDB requests and write units per delivered job and its cost side by side with webhooks off.
  *
  * Then the latency of one batch at 200 ms API latency at the deployed per-instance shares, the cost per million
- * jobs at the deployed memory size, the sustained share of the rate budget for 1, 2 and 4 instances against a
- * 1,000/min sliding window, and the cold start (bundle size, import time).
+ * jobs at the deployed memory size; the shared budget beside today's static split against a 1,000/min sliding
+ * window (a lone busy instance, 2 to 5 under uneven load, churn), the circuit breaker's time to open and to close
+ * through a two-hour outage, one agency's burst beside a few jobs of another (docs/pacing.md); and the cold start
+ * (bundle size, import time).
  *
  * The emulators run in one child process and every measurement in a fresh one, so CPU time is the workload's
  * own. Only the report goes to stdout; progress goes to stderr, and what the senders log to
@@ -33,6 +35,7 @@ import { DEFAULTS } from '#shared/config.ts';
 import { measureColdStart } from './cold-start.ts';
 import {
   API_LATENCY_MS,
+  type BudgetDrill,
   benchModel,
   type ReportInput,
   type Run,
@@ -42,9 +45,11 @@ import {
 import {
   type BatchLatencyFigures,
   type BenchResources,
+  type FairnessRun,
   forkChild,
   type HostCommand,
   type HostEndpoints,
+  type PacingDrillOptionsData,
   type WorkloadFigures,
   type WorkloadSpec,
 } from './protocol.ts';
@@ -60,6 +65,15 @@ const SENDER_OBSERVABILITY_ENV = {
   POWERTOOLS_LOGGER_LOG_EVENT: 'false',
   POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
 };
+/** Churn in the budget drills: a fresh container every this many (scaled) seconds (docs/pacing.md). */
+const CHURN_EVERY_SECONDS = 20;
+/**
+ * The breaker drill: a two-hour outage at TIME_SCALE 240 lasts 30 s, as in test/integration/outage.test.ts; a
+ * backlog that outlasts the few jobs delivered before it and the held ones.
+ */
+const OUTAGE_SECONDS = 2 * 3600;
+const BREAKER_TIME_SCALE = 240;
+const BREAKER_JOBS = 1500;
 /** What the pacing must not limit in the throughput runs: the config's maximum share. */
 const UNPACED_REQUESTS_PER_MINUTE = 100_000;
 
@@ -71,8 +85,9 @@ const USAGE = `Usage: npm run bench -- [options]
                       instances it deploys)
   --repeats N         rounds of (a), (b), (c), one after the other; ratios are the median of the rounds'
                       ratios, speeds the best round's (default 3)
-  --time-scale N      pacing drills: a minute lasts 60/N s (default 3)
-  --skip-pacing       leave out the pacing drills (they take about 3 minutes)
+  --time-scale N      budget drills: a minute lasts 60/N s (default 8)
+  --skip-pacing       leave out the budget drills (shared budget and static split), the circuit
+                      breaker's outage drill and the fairness run (about 5 minutes)
   --write             rewrite reports/bench.md with this run's report (the hand-written text at
                       its top is kept)
   -h, --help          this text
@@ -117,7 +132,7 @@ function parseOptions(argv: string[], defaultInstances: number): Options {
     jobs: whole('jobs', values.jobs, 1000, 10, 100_000),
     instances: whole('instances', values.instances, defaultInstances, 1, 20),
     repeats: whole('repeats', values.repeats, 3, 1, 10),
-    timeScale: whole('time-scale', values['time-scale'], 3, 1, 60),
+    timeScale: whole('time-scale', values['time-scale'], 8, 1, 60),
     pacing: !values['skip-pacing'],
     write: values.write === true,
   };
@@ -290,12 +305,69 @@ async function main(): Promise<void> {
     }
     await command({ cmd: 'latency', ms: 0 });
 
-    const pacing: PacingDrillResult[] = [];
+    const budget: BudgetDrill[] = [];
+    let breaker: PacingDrillResult | undefined;
+    let fairness: FairnessRun | undefined;
     if (options.pacing) {
-      for (const instances of [1, 2, 4]) {
-        progress(`pacing drill, ${instances} instance(s), a minute of ${60 / options.timeScale} s`);
-        pacing.push(await workload({ kind: 'pacing', instances, timeScale: options.timeScale, windows: 2 }));
+      const scale = options.timeScale;
+      const drill = (o: PacingDrillOptionsData) =>
+        workload<PacingDrillResult>({ kind: 'pacing', options: { windows: 2, ...o, timeScale: scale } });
+      // The static split as deployed: production's fleet of which N are busy; churn at staging's shares.
+      const scenarios: Omit<BudgetDrill, 'shared' | 'static'>[] = [
+        { scenario: 'lone', instances: 1, maxConcurrency: stages.production.maxConcurrency },
+        ...[2, 3, 4, 5].map((instances) => ({
+          scenario: 'uneven' as const,
+          instances,
+          maxConcurrency: stages.production.maxConcurrency,
+        })),
+        {
+          scenario: 'churn',
+          instances: stages.staging.maxConcurrency,
+          maxConcurrency: stages.staging.maxConcurrency,
+        },
+      ];
+      for (const s of scenarios) {
+        const o: PacingDrillOptionsData = {
+          instances: s.instances,
+          timeScale: scale,
+          uneven: s.scenario === 'uneven',
+          ...(s.scenario === 'churn' ? { churnEveryMs: CHURN_EVERY_SECONDS * (1000 / scale) } : {}),
+        };
+        const share = perInstanceRequestsPerMinute({
+          requestsPerMinute: staging.requestsPerMinute,
+          maxConcurrency: s.maxConcurrency,
+        });
+        progress(
+          `budget drill, ${s.scenario}, ${s.instances} instance(s): shared budget (a minute of ${60 / scale} s)`,
+        );
+        const shared = await drill(o);
+        progress(`budget drill, ${s.scenario}, ${s.instances} instance(s): static split, ${share}/min each`);
+        budget.push({ ...s, shared, static: await drill({ ...o, staticSharePerMinute: share }) });
       }
+      progress(`circuit breaker: a ${OUTAGE_SECONDS / 3600}-hour outage at TIME_SCALE ${BREAKER_TIME_SCALE}`);
+      breaker = await workload<PacingDrillResult>({
+        kind: 'pacing',
+        options: {
+          instances: staging.maxConcurrency,
+          timeScale: BREAKER_TIME_SCALE,
+          jobs: BREAKER_JOBS,
+          outage: {
+            kind: 'unavailable',
+            durationSeconds: OUTAGE_SECONDS,
+            afterMs: 500,
+            // The longest probe step, then a job's wait after it: the first delivery comes within.
+            maxWaitAfterMs: (2 * 600_000) / BREAKER_TIME_SCALE,
+          },
+        },
+      });
+      progress('fairness: 450 jobs of county-a, then 5 of county-b');
+      fairness = await workload<FairnessRun>({
+        kind: 'fairness',
+        burstAgency: 'county-a',
+        burst: 450,
+        fewAgency: 'county-b',
+        few: 5,
+      });
     }
 
     progress('cold start: bundling and importing');
@@ -309,7 +381,9 @@ async function main(): Promise<void> {
       runs,
       latency,
       latencyWebhooks,
-      pacing,
+      budget,
+      breaker,
+      fairness,
       coldStart,
       concurrency,
     };

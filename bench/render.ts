@@ -4,13 +4,17 @@
  * computed here that the model does not give, only formatted.
  */
 import { perInstanceRequestsPerMinute } from '#infra/stack-contract.ts';
+import { ECOURTDATE_LIMIT_PER_MINUTE } from '#shared/ecourtdate/pacer.ts';
 import {
   API_LATENCY_MS,
   type BenchModel,
+  type BudgetDrill,
+  type BudgetScenario,
   batchRatio,
   type Cost,
   type CostItem,
   costOf,
+  drillFigures,
   dynamoWritesPerJob,
   handlerJobsPerSecond,
   jobsPerSecond,
@@ -83,7 +87,7 @@ const perMillionPrice = (unitPrice: number) => money(unitPrice * 1e6);
  * sections and their order are reports/bench.md's below the marker.
  */
 export function renderReport(input: ReportInput, model: BenchModel): string {
-  const { options, runs, latency, pacing, coldStart, stages } = input;
+  const { options, runs, latency, coldStart, stages } = input;
   const { relay, fetch: bare, floor, traced, ratios, batchSize, costs, webhooks } = model;
   const cpu = model.cpuMsPerJob;
   const obs = [
@@ -132,7 +136,7 @@ export function renderReport(input: ReportInput, model: BenchModel): string {
     '## Goals',
     '',
   );
-  const met = (ok: boolean | undefined) => (ok === undefined ? '—' : ok ? 'yes' : '**no**');
+  const met = (ok: boolean | undefined) => (ok === undefined ? '—' : ok ? 'met' : '**NOT MET**');
   table(
     ['figure', 'goal', 'this run', 'met'],
     [
@@ -160,18 +164,7 @@ export function renderReport(input: ReportInput, model: BenchModel): string {
         `${money(productionCost.awsPerMillion)} (${money(stagingCost.awsPerMillion)}), + ${money(obsTotal)} logs and X-Ray`,
         met(Math.max(productionCost.awsPerMillion, stagingCost.awsPerMillion) <= 1.6),
       ],
-      [
-        'sustained share of budget, N = 1, 2, 4; 429s',
-        '≥ 95 %, 0',
-        pacing.length
-          ? `${pacing.map((p) => `${(p.sustainedShare * 100).toFixed(1)} %`).join(', ')}; ${model.rateLimited}`
-          : 'not run (--skip-pacing)',
-        met(
-          pacing.length
-            ? pacing.every((p) => p.sustainedShare >= 0.95) && model.rateLimited === 0
-            : undefined,
-        ),
-      ],
+      ...budgetGoalRows(input, model, met),
       [
         'extra write units per delivered job for the uuid lookup',
         '≤ 1, only with webhooks on',
@@ -339,29 +332,9 @@ export function renderReport(input: ReportInput, model: BenchModel): string {
     }
   }
 
-  lines.push('## Pacing against a 1,000/min sliding window', '');
-  if (pacing.length === 0) {
-    lines.push('Not run (`--skip-pacing`).', '');
-  } else {
-    lines.push(
-      `N instances sharing the staging budget (${stages.staging.requestsPerMinute}/min) through the api-client item, against`,
-      'the simulator enforcing 1,000 requests per API client in any minute (sliding window), with a backlog;',
-      `TIME_SCALE ${options.timeScale}: a minute lasts ${60 / options.timeScale} s. Sustained share: requests in the first two`,
-      'minutes from the first one, over twice the budget (docs/pacing.md).',
-      '',
-    );
-    table(
-      ['instances', 'budget (/min)', 'sustained share', 'busiest minute', '429s', 'token requests'],
-      pacing.map((p) => [
-        String(p.instances),
-        String(p.budgetPerMinute),
-        `${(p.sustainedShare * 100).toFixed(1)} %`,
-        String(p.busiestWindow),
-        String(p.rateLimited),
-        String(p.tokenRequests),
-      ]),
-    );
-  }
+  lines.push(...budgetLines(input, model));
+  lines.push(...breakerLines(input, model));
+  lines.push(...fairnessLines(input, model));
 
   lines.push('## Cold start', '');
   lines.push(
@@ -396,6 +369,188 @@ export function renderReport(input: ReportInput, model: BenchModel): string {
     ],
   );
   return `${lines.join('\n').trimEnd()}\n`;
+}
+
+const percent = (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(1)} %` : '—');
+const orDash = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '—');
+
+/** The goals rows of the shared budget, the breaker and fairness (docs/pacing.md), the static split beside them. */
+function budgetGoalRows(
+  input: ReportInput,
+  model: BenchModel,
+  met: (ok: boolean | undefined) => string,
+): string[][] {
+  const rows: string[][] = [];
+  const b = model.budget;
+  if (input.budget.length === 0) {
+    rows.push([
+      'shared budget (lone share, 429s, DynamoDB cost)',
+      '≥ 95 %, 0, ≤ 1 per 20',
+      'not run (--skip-pacing)',
+      met(undefined),
+    ]);
+  } else {
+    rows.push(
+      [
+        "a lone busy instance's share of the whole budget (shared budget; static split)",
+        '≥ 95 %',
+        `${percent(b.loneShare.shared)} (${percent(b.loneShare.static)})`,
+        met(b.loneShare.met),
+      ],
+      [
+        `429s, N = 1–5 under uneven load and under churn (shared budget; static split)`,
+        '0',
+        `${b.rateLimited.shared} (${b.rateLimited.static}); every window within ${ECOURTDATE_LIMIT_PER_MINUTE}: ${
+          b.withinLimit.shared ? 'yes' : 'no'
+        } (${b.withinLimit.static ? 'yes' : 'no'})`,
+        met(b.rateLimited.met && b.withinLimit.shared),
+      ],
+      [
+        'DynamoDB requests to the api-client item per 20 eCourtDate requests, the worst drill',
+        '≤ 1',
+        fixed(b.itemRequestsPer20Sends.worst),
+        met(b.itemRequestsPer20Sends.met),
+      ],
+    );
+  }
+  const k = model.breaker;
+  rows.push([
+    'circuit breaker: time to open (first failed request to open) / to close (end of outage to first delivered job)',
+    'opens within a few failed requests',
+    k === undefined
+      ? 'not run (--skip-pacing)'
+      : `${orDash(k.openMs)} ms, ${k.messagesBeforeOpen} message requests met the outage / ${orDash(k.closeSeconds)} s (eCourtDate's)`,
+    '—',
+  ]);
+  const f = model.fairness;
+  rows.push([
+    `fairness: position of the last of ${input.fairness?.few ?? 5} ${input.fairness?.fewAgency ?? 'county-b'} jobs sent after ${
+      input.fairness?.burst ?? 450
+    } of ${input.fairness?.burstAgency ?? 'county-a'}`,
+    `≤ ${f === undefined ? '¼ of the burst' : orDash(f.quarter, 1)}`,
+    f === undefined ? 'not run (--skip-pacing)' : orDash(f.lastFewPosition),
+    met(f?.met),
+  ]);
+  return rows;
+}
+
+const SCENARIO_LABEL: Record<BudgetScenario, (d: BudgetDrill) => string> = {
+  lone: (d) => `a lone busy instance (1 of ${d.maxConcurrency})`,
+  uneven: (d) => `${d.instances} of ${d.maxConcurrency} instances, uneven load`,
+  churn: (d) => `${d.instances} of ${d.maxConcurrency} instances, a fresh container every 20 s`,
+};
+
+/** The shared budget beside today's static split, one row per drill (docs/pacing.md). */
+function budgetLines(input: ReportInput, model: BenchModel): string[] {
+  const { options, stages } = input;
+  const lines = ['## The shared budget beside the static split', ''];
+  if (input.budget.length === 0) return [...lines, 'Not run (`--skip-pacing`).', ''];
+  const b = model.budget;
+  lines.push(
+    `N sender instances (local/pacing-drill.ts: the real handler, Lambda's event source mapping, a backlog larger`,
+    `than the span can take) against the simulator enforcing ${ECOURTDATE_LIMIT_PER_MINUTE} requests per API client in any minute (sliding`,
+    `window), TIME_SCALE ${options.timeScale}: a minute lasts ${fixed(60 / options.timeScale, 1)} s. Each drill runs twice: with the shared budget (the`,
+    `stage's ${stages.staging.requestsPerMinute}/min leased from the api-client item) and with today's static split (each container paces`,
+    `floor(${stages.staging.requestsPerMinute} / maxConcurrency) with a pacer of its own: ${stages.production.maxConcurrency} is production's maxConcurrency, ${stages.staging.maxConcurrency} staging's).`,
+    'Share: requests in the first two minutes from the first one, over twice the budget. Uneven load: every',
+    'instance but the first holds each batch half a (scaled) second. Churn: a fresh container (empty caches, an',
+    'empty pacing log) replaces one every 20 (scaled) seconds. DynamoDB: every request to the api-client item',
+    "(leases, the breaker's reads), per 20 eCourtDate requests (token and send).",
+    '',
+  );
+  const cells = (d: BudgetDrill, which: 'shared' | 'static') => {
+    const f = drillFigures(d[which]);
+    return [
+      percent(f.share),
+      `${f.busiestWindow}${f.withinLimit ? '' : ' (over)'}`,
+      String(f.rateLimited),
+      fixed(f.itemRequestsPer20Sends),
+    ];
+  };
+  lines.push(
+    ...markdownTable(
+      [
+        'drill',
+        'share: shared',
+        'busiest minute',
+        '429s',
+        'DynamoDB per 20 sends',
+        'share: static split',
+        'busiest minute',
+        '429s',
+        'DynamoDB per 20 sends',
+      ],
+      input.budget.map((d) => [
+        `${SCENARIO_LABEL[d.scenario](d)}${d.static.staticSharePerMinute === undefined ? '' : `, static ${d.static.staticSharePerMinute}/min each`}`,
+        ...cells(d, 'shared'),
+        ...cells(d, 'static'),
+      ]),
+    ),
+  );
+  lines.push(
+    `Goals (shared budget): a lone busy instance ≥ 95 % of the budget (${percent(b.loneShare.shared)}; the static split ${percent(
+      b.loneShare.static,
+    )}), 0 × 429 (${b.rateLimited.shared}; the static split ${b.rateLimited.static}), at most 1 DynamoDB request per 20 sends (worst ${fixed(
+      b.itemRequestsPer20Sends.worst,
+    )}).`,
+    `Replaced containers: ${input.budget
+      .filter((d) => d.scenario === 'churn')
+      .map((d) => `${d.shared.replacedContainers} (shared), ${d.static.replacedContainers} (static)`)
+      .join('; ')}.`,
+    '',
+  );
+  return lines;
+}
+
+/** The circuit breaker's times in the outage drill (docs/pacing.md, "The circuit breaker"). */
+function breakerLines(input: ReportInput, model: BenchModel): string[] {
+  const lines = ['## The circuit breaker: time to open and to close', ''];
+  const k = model.breaker;
+  const drill = input.breaker;
+  if (k === undefined || drill === undefined) return [...lines, 'Not run (`--skip-pacing`).', ''];
+  lines.push(
+    `The pacing drill with ${drill.instances} instances on the shared budget and a backlog, TIME_SCALE ${k.timeScale}, and a`,
+    `${fixed(k.outageSeconds / 3600, 1)}-hour outage of 503s (no Retry-After) scheduled in the simulator a moment after the first request. Time to`,
+    'open: from the first request that failed to the first sender logging the breaker open (its write to the',
+    'api-client item done), real ms: round trips, not scaled. Time to close: from the end of the outage to the',
+    "first job delivered after it, in eCourtDate's seconds (the time scale undone): the probe schedule (60, 120,",
+    '240, 480, then every 600 s) rules it.',
+    '',
+  );
+  lines.push(
+    ...markdownTable(
+      ['figure', 'this run'],
+      [
+        ['time to open (first failed request → breaker open)', `${orDash(k.openMs)} ms`],
+        ['message requests that met the outage before it opened', String(k.messagesBeforeOpen)],
+        [
+          'time to close (end of outage → first delivered job)',
+          `${orDash(k.closeSeconds)} s (the probe schedule alone: next probe ${orDash(k.scheduleSeconds)} s after the end)`,
+        ],
+        [
+          'requests eCourtDate saw during the outage (of them GET /v1/settings)',
+          `${k.requestsDuring} (${k.probesDuring})`,
+        ],
+      ],
+    ),
+  );
+  return lines;
+}
+
+/** One agency's burst beside a few jobs of another (docs/pacing.md, "Fairness"). */
+function fairnessLines(input: ReportInput, model: BenchModel): string[] {
+  const lines = ["## Fairness: one agency's burst beside a few jobs of another", ''];
+  const run = input.fairness;
+  const f = model.fairness;
+  if (run === undefined || f === undefined) return [...lines, 'Not run (`--skip-pacing`).', ''];
+  lines.push(
+    `${run.burst} jobs of ${run.burstAgency}, then ${run.few} of ${run.fewAgency}, on the fair send queue (each job's agency as its`,
+    'MessageGroupId), 3 instances of the real sender, pacing out of the way, as test/integration/fairness.test.ts',
+    `runs it. The last of ${run.fewAgency}'s jobs was message request number ${orDash(f.lastFewPosition)} of ${run.served.length}; the goal is the first`,
+    `quarter of the burst (≤ ${fixed(f.quarter, 1)}): ${f.met ? 'met' : 'NOT MET'}.`,
+    '',
+  );
+  return lines;
 }
 
 /** The goal row's verdict on the uuid lookup's extra write units (docs/webhooks.md). */

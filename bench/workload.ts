@@ -16,10 +16,13 @@ import { loadStageConfig } from '#infra/config.ts';
 import { senderEnvironment } from '#infra/stack-contract.ts';
 import { lambdaContext, pollOnce } from '#local/lambda/event-source.ts';
 import { runPacingDrill } from '#local/pacing-drill.ts';
+import { sinkObservability } from '#local/pipeline/observability.ts';
+import { startWorld } from '#local/world.ts';
 import { createAwsClients } from '#shared/clients/aws.ts';
 import { ENV, loadSenderConfig } from '#shared/config.ts';
 import { createObservability, loadTracing } from '#shared/observability.ts';
 import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
+import { messageGroupOfBody } from '#shared/sqs/message-group.ts';
 import type { PollersCommand, PollersEvent } from './pollers.ts';
 import {
   type BatchLatencyFigures,
@@ -29,6 +32,7 @@ import {
   type CapacityCounts,
   type CommandCounts,
   counting,
+  type FairnessRun,
   type HostEndpoints,
   LOCAL_AWS,
   type MiddlewareStack,
@@ -514,6 +518,82 @@ function valueSize(value: Record<string, unknown>): number {
   return JSON.stringify(value).length;
 }
 
+/**
+ * One agency's burst beside a few jobs of another, as test/integration/fairness.test.ts runs it: the jobs put on the
+ * world's fair send queue with their agency as `MessageGroupId`, 3 instances of the real sender (pacing out of the
+ * way: the order is what is measured), Lambda's event source mapping. Ends when every job of the few was served.
+ */
+async function fairness(spec: Extract<WorkloadSpec, { kind: 'fairness' }>): Promise<FairnessRun> {
+  const world = await startWorld({
+    apiClient: BENCH_CLIENT,
+    concurrency: FAIRNESS_INSTANCES,
+    simulator: { rateLimitPerMinute: 1_000_000_000 },
+    iam: false,
+  });
+  const clients: { destroy(): void }[] = [];
+  let mapping: { stop(): Promise<void> } | undefined;
+  try {
+    const config = loadSenderConfig({ ...world.senderEnv, [ENV.requestsPerMinute]: '60000' });
+    const sink = { write: (line: string) => process.stdout.write(`${line}\n`), metric() {} };
+    const job = (agency: string, n: number) =>
+      JSON.stringify({
+        id: `${agency}-${n}`,
+        message: {
+          to: `+1555${agency === spec.burstAgency ? '1' : '2'}${String(n).padStart(6, '0')}`,
+          content: 'Reminder',
+        },
+        agency_reference: agency,
+      });
+    const bodies = [
+      ...Array.from({ length: spec.burst }, (_, i) => job(spec.burstAgency, i)),
+      ...Array.from({ length: spec.few }, (_, i) => job(spec.fewAgency, i)),
+    ];
+    for (let start = 0; start < bodies.length; start += 10) {
+      await world.sqs.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: world.sendQueue.url,
+          Entries: bodies.slice(start, start + 10).map((body, index) => ({
+            Id: String(index),
+            MessageBody: body,
+            MessageGroupId: messageGroupOfBody(body),
+          })),
+        }),
+      );
+    }
+    const sim = world.simulator as NonNullable<typeof world.simulator>;
+    const served = () =>
+      sim.requests
+        .filter((request) => request.path === '/v1/messages/oneoffs')
+        .map((request) => request.query.agency_reference ?? '');
+    mapping = world.startEventSourceMapping({
+      instances: Array.from({ length: FAIRNESS_INSTANCES }, (_, i) => {
+        const aws = createAwsClients(config, LOCAL_AWS);
+        clients.push(...Object.values(aws));
+        return {
+          name: `sender-${i + 1}`,
+          handler: createSenderHandler({ config, ...aws, observability: sinkObservability(sink) }),
+          sqs: aws.sqs,
+        };
+      }),
+      functionTimeoutMs: loadStageConfig({ stage: 'staging' }).functionTimeoutSeconds * 1000,
+    });
+    const deadline = Date.now() + 120_000;
+    while (served().filter((agency) => agency === spec.fewAgency).length < spec.few) {
+      if (Date.now() > deadline)
+        throw new Error(`fairness: ${spec.fewAgency}'s jobs were not all served in 120 s`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return { ...spec, served: served() };
+  } finally {
+    await mapping?.stop();
+    for (const client of clients) client.destroy();
+    await world.close();
+  }
+}
+
+/** Sender instances of the fairness run, as in test/integration/fairness.test.ts. */
+const FAIRNESS_INSTANCES = 3;
+
 async function run(spec: WorkloadSpec): Promise<unknown> {
   switch (spec.kind) {
     case 'relay':
@@ -525,11 +605,11 @@ async function run(spec: WorkloadSpec): Promise<unknown> {
       return batchLatency(spec);
     case 'pacing':
       return runPacingDrill({
-        instances: spec.instances,
-        timeScale: spec.timeScale,
-        windows: spec.windows,
+        ...spec.options,
         sink: { write: (line) => process.stdout.write(`${line}\n`), metric() {} },
       });
+    case 'fairness':
+      return fairness(spec);
   }
 }
 

@@ -3,8 +3,9 @@
  * rounds, round figures chosen so that every derived figure can be worked out by hand.
  */
 import { loadStageConfig, type Stage, type StageConfig } from '#infra/config.ts';
+import type { BreakerTimes, PacingDrillResult } from '#local/pacing-drill.ts';
 import type { ReportInput, Run } from '../../bench/model.ts';
-import type { BatchLatencyFigures, WorkloadFigures } from '../../bench/protocol.ts';
+import type { BatchLatencyFigures, FairnessRun, WorkloadFigures } from '../../bench/protocol.ts';
 
 /** Both stages at 256 MB, batches of 10, a 900/min budget over 2 (staging) and 5 (production) instances. */
 export const BENCH_STAGES: Record<Stage, StageConfig> = {
@@ -120,20 +121,42 @@ export function benchReportInput(overrides: Partial<ReportInput> = {}): ReportIn
       batch('production: 900/min over 5 instances = 180/min', 250),
     ],
     latencyWebhooks: [batch('staging', 240), batch('production', 260)],
-    pacing: [1, 2, 4].map((instances) => ({
-      instances,
-      budgetPerMinute: 900,
-      windowMs: 20_000,
-      windows: 2,
-      requestsInSpan: 1800,
-      sustainedShare: 1,
-      busiestWindow: 900,
-      rateLimited: 0,
-      tokenRequests: instances,
-      ecourtdateRequests: 1800,
-      budgetRequests: 60,
-      replacedContainers: 0,
-    })),
+    budget: [
+      {
+        scenario: 'lone',
+        instances: 1,
+        maxConcurrency: 5,
+        shared: drillResult({ sustainedShare: 0.968, busiestWindow: 871, apiClientItemRequests: 70 }),
+        static: drillResult({
+          sustainedShare: 0.2,
+          busiestWindow: 180,
+          ecourtdateRequests: 400,
+          apiClientItemRequests: 10,
+          staticSharePerMinute: 180,
+        }),
+      },
+      {
+        scenario: 'churn',
+        instances: 2,
+        maxConcurrency: 2,
+        shared: drillResult({
+          instances: 2,
+          sustainedShare: 0.96,
+          apiClientItemRequests: 80,
+          replacedContainers: 6,
+        }),
+        static: drillResult({
+          instances: 2,
+          sustainedShare: 1.3,
+          busiestWindow: 1000,
+          rateLimited: 120,
+          staticSharePerMinute: 450,
+          replacedContainers: 6,
+        }),
+      },
+    ],
+    breaker: breakerDrill(),
+    fairness: fairnessRun(50),
     coldStart: {
       sender: { bytes: 933 * 1024, importMs: 96, largest: [{ name: 'undici', bytes: 280 * 1024 }] },
       sqsOnly: { bytes: 309 * 1024, importMs: 60, largest: [] },
@@ -142,4 +165,60 @@ export function benchReportInput(overrides: Partial<ReportInput> = {}): ReportIn
     concurrency: 20,
     ...overrides,
   };
+}
+
+/**
+ * One pacing drill at TIME_SCALE 8 (a 7.5 s minute), 1 instance on the shared budget of 900/min: 2,000 eCourtDate
+ * requests, 0 × 429, no request to the api-client item; `overrides` changes any of it.
+ */
+export function drillResult(overrides: Partial<PacingDrillResult> = {}): PacingDrillResult {
+  return {
+    instances: 1,
+    budgetPerMinute: 900,
+    windowMs: 7500,
+    windows: 2,
+    requestsInSpan: 1800,
+    sustainedShare: 1,
+    busiestWindow: 900,
+    rateLimited: 0,
+    tokenRequests: 1,
+    ecourtdateRequests: 2000,
+    budgetRequests: 0,
+    replacedContainers: 0,
+    apiClientItemRequests: 0,
+    staticSharePerMinute: undefined,
+    ...overrides,
+  };
+}
+
+/**
+ * The outage drill at TIME_SCALE 240 (a 250 ms minute): a 30 s window (two hours of eCourtDate's) from 10,000 to
+ * 40,000 ms; the first failure at 10,002, the breaker open at 10,042 (40 ms) after 12 message requests met it; the
+ * first job delivered 1,250 ms (300 eCourtDate seconds) after the end.
+ */
+export function breakerDrill(times: Partial<BreakerTimes> = {}): PacingDrillResult {
+  return drillResult({
+    instances: 2,
+    windowMs: 250,
+    breaker: {
+      outageStartedAt: 10_000,
+      outageEndsAt: 40_000,
+      firstFailedAt: 10_002,
+      openedAt: 10_042,
+      closedAt: 41_200,
+      firstDeliveredAfterAt: 41_250,
+      messagesBeforeOpen: 12,
+      probesDuring: 14,
+      messagesDuring: 12,
+      requestsDuring: 27,
+      ...times,
+    },
+  });
+}
+
+/** 450 jobs of county-a, then 5 of county-b, the last of them served as message request number `last`. */
+export function fairnessRun(last: number): FairnessRun {
+  const served = Array.from({ length: 455 }, () => 'county-a');
+  for (let i = 0; i < 5; i++) served[last - 1 - i * 10] = 'county-b';
+  return { burstAgency: 'county-a', burst: 450, fewAgency: 'county-b', few: 5, served };
 }

@@ -2,12 +2,18 @@ import { describe, expect, it } from 'vitest';
 import {
   benchModel,
   bestRun,
+  breakerFigures,
+  budgetGoals,
   costOf,
+  drillFigures,
+  fairnessFigures,
   handlerJobsPerSecond,
+  itemRequestsPer20Sends,
   jobCost,
   lambdaDurationUsd,
   logBytesPerJob,
   median,
+  nextProbeWaitSeconds,
   observabilityCost,
   PRICE_USD,
   perJob,
@@ -20,6 +26,9 @@ import {
 import { money, ratio, renderReport } from '../../bench/render.ts';
 import {
   benchReportInput,
+  breakerDrill,
+  drillResult,
+  fairnessRun,
   loopFigures,
   relayFigures,
   webhookFigures,
@@ -275,7 +284,7 @@ describe('the rendered report of a fixed run', () => {
 
   it("gives the cost goal's row from both stages' costs and observability", () => {
     expect(lines).toContain(
-      '| AWS cost per million jobs, deployed memory (256 MB), production (staging) | ≤ $1.60 | $1.47 ($1.47), + $0.62 logs and X-Ray | yes |',
+      '| AWS cost per million jobs, deployed memory (256 MB), production (staging) | ≤ $1.60 | $1.47 ($1.47), + $0.62 logs and X-Ray | met |',
     );
   });
 
@@ -299,10 +308,148 @@ describe('the rendered report of a fixed run', () => {
     );
   });
 
+  it("gives the lone busy instance's share beside the static split's, and marks the goal met", () => {
+    expect(lines).toContain(
+      "| a lone busy instance's share of the whole budget (shared budget; static split) | ≥ 95 % | 96.8 % (20.0 %) | met |",
+    );
+  });
+
+  it('marks a goal it missed NOT MET', () => {
+    const missed = benchReportInput({ fairness: fairnessRun(200) });
+    const text = renderReport(missed, benchModel(missed));
+    expect(text).toContain('| ≤ 112.5 | 200 | **NOT MET** |');
+  });
+
+  it('gives each budget drill in both modes side by side', () => {
+    expect(lines).toContain(
+      '| 2 of 2 instances, a fresh container every 20 s, static 450/min each | 96.0 % | 900 | 0 | 0.80 | 130.0 % | 1000 | 120 | 0.00 |',
+    );
+  });
+
+  it("gives the breaker's times", () => {
+    expect(lines).toContain('| time to open (first failed request → breaker open) | 40 ms |');
+  });
+
   it("prints production's projection", () => {
     expect(lines).toContain(
       '345 ms on Lambda, 1.72× one call, if a Graviton core is as fast as this one (a projection, not a measurement).',
     );
+  });
+});
+
+describe('the shared budget’s drills', () => {
+  it('counts requests to the api-client item per 20 eCourtDate requests: 70 over 2,000 is 0.7', () => {
+    expect(itemRequestsPer20Sends(drillResult({ apiClientItemRequests: 70 }))).toBeCloseTo(0.7, 9);
+  });
+
+  it('has no DynamoDB cost per 20 sends for a drill that sent nothing, rather than a false zero', () => {
+    expect(itemRequestsPer20Sends(drillResult({ ecourtdateRequests: 0 }))).toBeNaN();
+  });
+
+  it('counts a busiest minute of exactly the limit as within it, and one more as over it', () => {
+    expect(drillFigures(drillResult({ busiestWindow: 1000 })).withinLimit).toBe(true);
+    expect(drillFigures(drillResult({ busiestWindow: 1001 })).withinLimit).toBe(false);
+  });
+
+  it("takes the lone busy instance's share from the lone drill, the static split's beside it", () => {
+    const goals = budgetGoals(benchReportInput().budget);
+    expect(goals.loneShare).toEqual({ shared: 0.968, static: 0.2, met: true });
+  });
+
+  it('misses the share goal below 95 %', () => {
+    const [lone, churn] = benchReportInput().budget;
+    if (lone === undefined || churn === undefined) throw new Error('fixture');
+    const goals = budgetGoals([{ ...lone, shared: drillResult({ sustainedShare: 0.94 }) }, churn]);
+    expect(goals.loneShare.met).toBe(false);
+  });
+
+  it('sums 429s over every drill, per mode, and meets the goal only with none on the shared budget', () => {
+    const goals = budgetGoals(benchReportInput().budget);
+    expect(goals.rateLimited).toEqual({ shared: 0, static: 120, met: true });
+  });
+
+  it('misses the 429 goal when any shared drill got one', () => {
+    const [lone, churn] = benchReportInput().budget;
+    if (lone === undefined || churn === undefined) throw new Error('fixture');
+    const goals = budgetGoals([lone, { ...churn, shared: drillResult({ rateLimited: 1 }) }]);
+    expect(goals.rateLimited.met).toBe(false);
+  });
+
+  it('takes the worst DynamoDB cost of the shared drills: 0.7 and 0.8 per 20 sends is 0.8, within 1', () => {
+    const goals = budgetGoals(benchReportInput().budget);
+    expect(goals.itemRequestsPer20Sends.worst).toBeCloseTo(0.8, 9);
+    expect(goals.itemRequestsPer20Sends.met).toBe(true);
+  });
+
+  it('meets nothing without a drill', () => {
+    const goals = budgetGoals([]);
+    expect([goals.loneShare.met, goals.rateLimited.met, goals.itemRequestsPer20Sends.met]).toEqual([
+      false,
+      false,
+      false,
+    ]);
+  });
+});
+
+describe("the circuit breaker's times", () => {
+  it('waits for the next probe of the schedule: 100 s after the opening, probes at 60 and 180 s, is 80 s', () => {
+    expect(nextProbeWaitSeconds(100)).toBe(80);
+  });
+
+  it('waits nothing when the outage ends on a probe', () => {
+    expect(nextProbeWaitSeconds(420)).toBe(0);
+  });
+
+  it('repeats the last step once the steps run out: 7,000 s is 500 s before the probe at 7,500', () => {
+    expect(nextProbeWaitSeconds(7000)).toBe(500);
+  });
+
+  it('times the opening in real ms, from the first failed request: 10,042 − 10,002 is 40 ms', () => {
+    expect(breakerFigures(breakerDrill())?.openMs).toBe(40);
+  });
+
+  it("times the closing in eCourtDate's seconds: 1,250 ms after the end at TIME_SCALE 240 is 300 s", () => {
+    expect(breakerFigures(breakerDrill())?.closeSeconds).toBeCloseTo(300, 9);
+  });
+
+  it('gives the outage’s length and the time scale from the drill: 30 s at TIME_SCALE 240 is two hours', () => {
+    const figures = breakerFigures(breakerDrill());
+    expect([figures?.timeScale, figures?.outageSeconds]).toEqual([240, 7200]);
+  });
+
+  it('compares with the probe schedule from the opening to the end of the outage', () => {
+    // 29,958 ms at TIME_SCALE 240 is 7,189.92 s; the probe after it is at 7,500 s.
+    expect(breakerFigures(breakerDrill())?.scheduleSeconds).toBeCloseTo(310.08, 6);
+  });
+
+  it('has no time to open nor a schedule when the breaker never opened', () => {
+    const figures = breakerFigures(breakerDrill({ openedAt: undefined }));
+    expect([figures?.openMs, figures?.scheduleSeconds]).toEqual([Number.NaN, Number.NaN]);
+  });
+
+  it('has no time to close when no job was delivered after the outage', () => {
+    expect(breakerFigures(breakerDrill({ firstDeliveredAfterAt: undefined }))?.closeSeconds).toBeNaN();
+  });
+
+  it('has no figures for a drill without an outage', () => {
+    expect(breakerFigures(drillResult())).toBeUndefined();
+  });
+});
+
+describe('fairness', () => {
+  it('gives the position of the last of the few, 1-based, within the first quarter of the burst', () => {
+    expect(fairnessFigures(fairnessRun(50))).toEqual({ lastFewPosition: 50, quarter: 112.5, met: true });
+  });
+
+  it('misses the goal past the first quarter of the burst', () => {
+    expect(fairnessFigures(fairnessRun(113)).met).toBe(false);
+  });
+
+  it('has no position, and misses the goal, when not all of the few were served', () => {
+    const run = fairnessRun(50);
+    const figures = fairnessFigures({ ...run, served: run.served.slice(0, 45) });
+    expect(figures.lastFewPosition).toBeNaN();
+    expect(figures.met).toBe(false);
   });
 });
 
