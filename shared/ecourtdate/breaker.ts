@@ -320,6 +320,8 @@ export class Breaker {
   }
 
   #see(view: BreakerView, now: number): void {
+    // Failures counted before the breaker opened or closed say nothing of the API since.
+    if (view.state !== this.#view.state) this.#failuresInRow = 0;
     this.#view = view;
     this.#seenAt = now;
     this.#seen += 1;

@@ -154,6 +154,22 @@ describe('opening', () => {
 });
 
 describe('holding and probing', () => {
+  it('failures an instance counted before another closed the breaker do not reopen it at the next failure', async () => {
+    const { clock, breaker } = world();
+    const [a, b] = [breaker(), breaker()];
+    for (let i = 1; i < OPEN_AFTER_FAILURES; i++) b.record(FAIL);
+    a.record({ kind: 'auth' });
+    await a.check();
+    await b.check();
+    clock.advance(60_000);
+    const probe = (await a.check()) as { view: OpenBreaker };
+    await a.probed(probe.view, UP);
+    clock.advance(5_000);
+    await b.check();
+    b.record(FAIL);
+    expect((await b.check()).kind).toBe('closed');
+  });
+
   it('held jobs come back after the probe is due, spread over a fifth of the step', async () => {
     const { breaker } = world();
     const a = breaker({ random: () => 0.999 });
