@@ -44,9 +44,11 @@ export const DEFAULT_HORIZON_SLICES = 20;
 export const BUDGET_ATTRIBUTE = {
   /** The first slot of the sequence no lease has taken yet. */
   nextSlot: 'budget_next_slot',
-  /** Leases written so far. */
+  /** Leases written so far: a lease that sets the counter is conditioned on it. */
   version: 'budget_version',
+  /** The budget and the slice length (ms) the slots are numbered with. */
   perMinute: 'budget_per_minute',
+  sliceMs: 'budget_slice_ms',
   blockedUntil: 'blocked_until',
 } as const;
 
@@ -120,6 +122,10 @@ export interface BudgetView {
   readonly nextSlot: number | undefined;
   /** `budget_per_minute`: the budget the slots are numbered with; undefined when absent. */
   readonly budgetPerMinute: number | undefined;
+  /** `budget_slice_ms`: the slice length (ms) the slots are numbered with; undefined when absent. */
+  readonly sliceMs: number | undefined;
+  /** `budget_version`: leases written; undefined when absent. */
+  readonly version: number | undefined;
   /** `blocked_until`, epoch ms; 0 when absent. */
   readonly blockedUntil: number;
 }
@@ -128,6 +134,8 @@ export interface BudgetView {
 export interface LeaseRequest {
   /** L, the stage's budget, requests a minute. */
   readonly budgetPerMinute: number;
+  /** One slice, ms (1,000 / `TIME_SCALE`). */
+  readonly sliceMs: number;
   /** The current slice: slots are taken from it and later ones. */
   readonly fromSlice: number;
   /** Slots wanted, >= 1. */
@@ -142,7 +150,8 @@ export interface LeaseRequest {
  *   the condition that the counter is still between `lowest` (the current slice's first slot) and `highest` (so
  *   that the run ends within the horizon). Leases of several instances at once never conflict.
  * - `set`: the counter is behind the current slice (no lease for a while), absent, or numbered with another
- *   budget: set it to `from + count` on the condition that it is still `expected` (exactly as seen).
+ *   budget or slice length: set it to `from + count` on the condition that `budget_version` is still
+ *   `expectedVersion` (the item is exactly as seen; undefined: no lease was ever written).
  * - `none`: no room within the horizon.
  */
 export type LeasePlan =
@@ -151,44 +160,50 @@ export type LeasePlan =
       readonly kind: 'set';
       readonly from: number;
       readonly count: number;
-      readonly expected:
-        | { readonly nextSlot: number; readonly budgetPerMinute: number | undefined }
-        | undefined;
+      readonly expectedVersion: number | undefined;
     }
   | { readonly kind: 'none' };
 
 /**
  * Plans a lease of up to `want` consecutive slots on `view` (docs/pacing.md, "Leases"). A view numbered with
- * another budget (the stage's budget changed) starts the new numbering after the slice of its counter, so that
- * no slot of the old numbering is granted twice.
+ * another budget or slice length (the stage's budget changed) starts the new numbering after the end of the
+ * slice of its counter, so that no time already granted in the old numbering is granted again. `fresh`: the view
+ * is the item as a lost condition just handed it back (else it may be stale, and a counter seen behind the
+ * current slice may have moved on).
  */
 export function planLease(view: BudgetView, request: LeaseRequest, fresh = true): LeasePlan {
   const L = request.budgetPerMinute;
   const lowest = firstSlotOf(L, request.fromSlice);
   const end = firstSlotOf(L, request.fromSlice + request.horizonSlices);
-  const { nextSlot, budgetPerMinute } = view;
+  const { nextSlot } = view;
+  const sameNumbering = view.budgetPerMinute === L && view.sliceMs === request.sliceMs;
   // A counter seen behind the current slice may have moved on since (other instances lease too): the atomic add
   // is tried first, and its lost condition shows whether the counter is really behind.
   if (
     (nextSlot === undefined && !fresh) ||
-    (nextSlot !== undefined && budgetPerMinute === L && (nextSlot >= lowest || !fresh))
+    (nextSlot !== undefined && sameNumbering && (nextSlot >= lowest || !fresh))
   ) {
     const count = Math.min(request.want, end - Math.max(nextSlot ?? lowest, lowest));
     return count <= 0 ? { kind: 'none' } : { kind: 'add', count, lowest, highest: end - count };
   }
-  const from =
-    nextSlot === undefined || budgetPerMinute === L || budgetPerMinute === undefined
-      ? lowest
-      : Math.max(lowest, firstSlotOf(L, sliceOfSlot(budgetPerMinute, nextSlot) + 1));
+  let from = lowest;
+  if (nextSlot !== undefined && !sameNumbering && view.budgetPerMinute !== undefined) {
+    const oldEndMs = (sliceOfSlot(view.budgetPerMinute, nextSlot) + 1) * (view.sliceMs ?? request.sliceMs);
+    from = Math.max(lowest, firstSlotOf(L, Math.ceil(oldEndMs / request.sliceMs)));
+  }
   const count = Math.min(request.want, end - from);
   if (count <= 0) return { kind: 'none' };
-  return {
-    kind: 'set',
-    from,
-    count,
-    expected: nextSlot === undefined ? undefined : { nextSlot, budgetPerMinute },
-  };
+  return { kind: 'set', from, count, expectedVersion: view.version };
 }
+
+/** The view of an item without budget attributes. */
+export const EMPTY_VIEW: BudgetView = {
+  nextSlot: undefined,
+  budgetPerMinute: undefined,
+  sliceMs: undefined,
+  version: undefined,
+  blockedUntil: 0,
+};
 
 /** The raw `api-client` item, unmarshalled, as the budget's store saw it (the breaker reads its attributes). */
 export type ApiClientItem = Readonly<Record<string, unknown>>;
@@ -251,7 +266,7 @@ export class DynamoBudgetStore implements BudgetStore {
   readonly #maxTries: number;
   readonly #now: () => number;
   /** The item as last seen: the first try plans on it. */
-  #view: BudgetView = { nextSlot: undefined, budgetPerMinute: undefined, blockedUntil: 0 };
+  #view: BudgetView = EMPTY_VIEW;
 
   constructor(options: DynamoBudgetStoreOptions) {
     this.#doc = DynamoDBDocumentClient.from(options.client, {
@@ -270,7 +285,7 @@ export class DynamoBudgetStore implements BudgetStore {
       const plan = planLease(view, request, tries > 1);
       if (plan.kind === 'none') return { grants: [], blockedUntil: view.blockedUntil };
       try {
-        const out = await this.#doc.send(this.#command(plan, request.budgetPerMinute));
+        const out = await this.#doc.send(this.#command(plan, request));
         const view2 = this.#learn(out.Attributes ?? {});
         const to = view2.nextSlot ?? 0;
         return {
@@ -286,11 +301,12 @@ export class DynamoBudgetStore implements BudgetStore {
     throw new BudgetContendedError(this.#maxTries);
   }
 
-  #command(plan: Exclude<LeasePlan, { kind: 'none' }>, budgetPerMinute: number): UpdateCommand {
+  #command(plan: Exclude<LeasePlan, { kind: 'none' }>, request: LeaseRequest): UpdateCommand {
     const names = {
       '#next': BUDGET_ATTRIBUTE.nextSlot,
       '#version': BUDGET_ATTRIBUTE.version,
       '#perMinute': BUDGET_ATTRIBUTE.perMinute,
+      '#sliceMs': BUDGET_ATTRIBUTE.sliceMs,
     };
     const common = {
       TableName: this.#table,
@@ -302,36 +318,31 @@ export class DynamoBudgetStore implements BudgetStore {
       return new UpdateCommand({
         ...common,
         UpdateExpression: 'ADD #next :count, #version :one',
-        ConditionExpression: '#perMinute = :perMinute AND #next BETWEEN :lowest AND :highest',
+        ConditionExpression:
+          '#perMinute = :perMinute AND #sliceMs = :sliceMs AND #next BETWEEN :lowest AND :highest',
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: {
           ':count': plan.count,
           ':one': 1,
-          ':perMinute': budgetPerMinute,
+          ':perMinute': request.budgetPerMinute,
+          ':sliceMs': request.sliceMs,
           ':lowest': plan.lowest,
           ':highest': plan.highest,
         },
       });
     }
-    const expected = plan.expected;
     return new UpdateCommand({
       ...common,
-      UpdateExpression: 'SET #next = :next, #perMinute = :perMinute ADD #version :one',
+      UpdateExpression: 'SET #next = :next, #perMinute = :perMinute, #sliceMs = :sliceMs ADD #version :one',
       ConditionExpression:
-        expected === undefined
-          ? 'attribute_not_exists(#next)'
-          : expected.budgetPerMinute === undefined
-            ? '#next = :expected AND attribute_not_exists(#perMinute)'
-            : '#next = :expected AND #perMinute = :expectedPerMinute',
+        plan.expectedVersion === undefined ? 'attribute_not_exists(#version)' : '#version = :expected',
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: {
         ':next': plan.from + plan.count,
-        ':perMinute': budgetPerMinute,
+        ':perMinute': request.budgetPerMinute,
+        ':sliceMs': request.sliceMs,
         ':one': 1,
-        ...(expected === undefined ? {} : { ':expected': expected.nextSlot }),
-        ...(expected?.budgetPerMinute === undefined
-          ? {}
-          : { ':expectedPerMinute': expected.budgetPerMinute }),
+        ...(plan.expectedVersion === undefined ? {} : { ':expected': plan.expectedVersion }),
       },
     });
   }
@@ -382,9 +393,13 @@ export function budgetViewOf(item: ApiClientItem): BudgetView {
   const nextSlot = item[BUDGET_ATTRIBUTE.nextSlot];
   const blockedUntil = item[BUDGET_ATTRIBUTE.blockedUntil];
   const perMinute = item[BUDGET_ATTRIBUTE.perMinute];
+  const sliceMs = item[BUDGET_ATTRIBUTE.sliceMs];
+  const version = item[BUDGET_ATTRIBUTE.version];
   return {
     nextSlot: typeof nextSlot === 'number' ? nextSlot : undefined,
     budgetPerMinute: typeof perMinute === 'number' ? perMinute : undefined,
+    sliceMs: typeof sliceMs === 'number' ? sliceMs : undefined,
+    version: typeof version === 'number' ? version : undefined,
     blockedUntil: typeof blockedUntil === 'number' ? blockedUntil : 0,
   };
 }
@@ -592,6 +607,7 @@ export class SharedBudgetPacer implements RequestPacer {
     try {
       const answer = await this.#store.lease({
         budgetPerMinute: this.#budget,
+        sliceMs: this.#sliceMs,
         fromSlice: current,
         want,
         horizonSlices: this.#horizonSlices,

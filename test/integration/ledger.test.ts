@@ -285,8 +285,8 @@ describe('what a job costs in DynamoDB', () => {
     const after = h.dynamodb.requestCounts();
     const delta = (op: string) => (after[op] ?? 0) - (before[op] ?? 0);
     expect(h.sim.messages).toHaveLength(1);
-    // Every UpdateItem is a lease of the shared rate budget (docs/pacing.md), each one a new budget_version:
-    // none touched the job's entry.
+    // Every UpdateItem is a lease of the shared rate budget (docs/pacing.md), each one a new budget_version, but
+    // the first: its atomic add found no slot counter yet, and the lease set it. None touched the job's entry.
     const apiClient = await h.dynamodb.client.send(
       new GetItemCommand({ TableName: LEDGER_TABLE, Key: { id: { S: API_CLIENT_ITEM_ID } } }),
     );
@@ -294,7 +294,7 @@ describe('what a job costs in DynamoDB', () => {
       {
         PutItem: 2,
         GetItem: 0,
-        UpdateItem: Number(apiClient.Item?.budget_version?.N),
+        UpdateItem: Number(apiClient.Item?.budget_version?.N) + 1,
       },
     );
   });

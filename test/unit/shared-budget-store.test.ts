@@ -16,7 +16,7 @@ let table: string;
 let tables = 0;
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 const SLICE = Math.floor(NOW / 1000);
-const LEASE = { budgetPerMinute: 600, fromSlice: SLICE, want: 15, horizonSlices: 20 } as const;
+const LEASE = { budgetPerMinute: 600, sliceMs: 1000, fromSlice: SLICE, want: 15, horizonSlices: 20 } as const;
 
 beforeAll(async () => {
   dynamodb = await startDynamoDbEmulator();
@@ -56,6 +56,7 @@ describe('DynamoBudgetStore', () => {
       id: API_CLIENT_ITEM_ID,
       budget_version: 1,
       budget_per_minute: 600,
+      budget_slice_ms: 1000,
       budget_next_slot: firstSlotOf(600, SLICE) + 15,
     });
   });

@@ -7,6 +7,7 @@ import {
   type BudgetStore,
   type BudgetView,
   budgetWindowCeiling,
+  EMPTY_VIEW,
   firstSlotOf,
   grantsOfRun,
   type LeaseAnswer,
@@ -31,25 +32,39 @@ const RUNS = { seed: 20261218, numRuns: 200 };
 interface MemoryItem {
   nextSlot: number | undefined;
   budgetPerMinute: number | undefined;
+  sliceMs: number | undefined;
+  version: number | undefined;
 }
 
+const EMPTY_ITEM: MemoryItem = {
+  nextSlot: undefined,
+  budgetPerMinute: undefined,
+  sliceMs: undefined,
+  version: undefined,
+};
+
 /** Applies a plan to the item as the DynamoDB store's UpdateItem does: the run granted, or undefined (lost condition). */
-function apply(item: MemoryItem, plan: LeasePlan, budget: number): { from: number; to: number } | undefined {
+function apply(
+  item: MemoryItem,
+  plan: LeasePlan,
+  request: LeaseRequest,
+): { from: number; to: number } | undefined {
   if (plan.kind === 'none') return undefined;
   if (plan.kind === 'add') {
     const next = item.nextSlot;
-    if (item.budgetPerMinute !== budget || next === undefined || next < plan.lowest || next > plan.highest)
-      return undefined;
+    const numbered = item.budgetPerMinute === request.budgetPerMinute && item.sliceMs === request.sliceMs;
+    if (!numbered || next === undefined || next < plan.lowest || next > plan.highest) return undefined;
     item.nextSlot = next + plan.count;
+    item.version = (item.version ?? 0) + 1;
     return { from: next, to: next + plan.count };
   }
-  const matches =
-    plan.expected === undefined
-      ? item.nextSlot === undefined
-      : item.nextSlot === plan.expected.nextSlot && item.budgetPerMinute === plan.expected.budgetPerMinute;
-  if (!matches) return undefined;
-  item.nextSlot = plan.from + plan.count;
-  item.budgetPerMinute = budget;
+  if (item.version !== plan.expectedVersion) return undefined;
+  Object.assign(item, {
+    nextSlot: plan.from + plan.count,
+    budgetPerMinute: request.budgetPerMinute,
+    sliceMs: request.sliceMs,
+    version: (item.version ?? 0) + 1,
+  });
   return { from: plan.from, to: plan.from + plan.count };
 }
 
@@ -59,7 +74,7 @@ function leaseOn(item: MemoryItem, stale: BudgetView, request: LeaseRequest): Sl
   for (let tries = 1; tries <= 4; tries += 1) {
     const plan = planLease(view, request, tries > 1);
     if (plan.kind === 'none') return [];
-    const run = apply(item, plan, request.budgetPerMinute);
+    const run = apply(item, plan, request);
     if (run !== undefined) return grantsOfRun(request.budgetPerMinute, run.from, run.to);
     view = { ...item, blockedUntil: 0 };
   }
@@ -74,7 +89,7 @@ function memoryStore(): BudgetStore & {
   blocks: number[];
 } {
   const store = {
-    item: { nextSlot: undefined, budgetPerMinute: undefined } as MemoryItem,
+    item: { ...EMPTY_ITEM },
     blockedUntil: 0,
     failing: false,
     blocks: [] as number[],
@@ -94,7 +109,7 @@ function memoryStore(): BudgetStore & {
 
 /** Marks every slot before slice `slice` as taken (by other instances), with one slot a slice at budget 60. */
 function takenUntil(store: ReturnType<typeof memoryStore>, slice: number): void {
-  store.item = { nextSlot: firstSlotOf(60, slice), budgetPerMinute: 60 };
+  store.item = { nextSlot: firstSlotOf(60, slice), budgetPerMinute: 60, sliceMs: SECOND, version: 1 };
 }
 
 describe('slice caps', () => {
@@ -129,41 +144,48 @@ describe('slice caps', () => {
 });
 
 describe('planLease', () => {
-  const request = { budgetPerMinute: 600, fromSlice: 100, want: 15, horizonSlices: 20 } as const;
+  const request = {
+    budgetPerMinute: 600,
+    sliceMs: SECOND,
+    fromSlice: 100,
+    want: 15,
+    horizonSlices: 20,
+  } as const;
+  const seen = { budgetPerMinute: 600, sliceMs: SECOND, version: 7, blockedUntil: 0 } as const;
 
   it('adds to a counter within or ahead of the current slice: the next slots, whoever wrote last', () => {
-    const plan = planLease({ nextSlot: 1005, budgetPerMinute: 600, blockedUntil: 0 }, request);
+    const plan = planLease({ ...seen, nextSlot: 1005 }, request);
     expect(plan).toEqual({ kind: 'add', count: 15, lowest: 1000, highest: 1200 - 15 });
   });
 
   it('restarts a counter left behind by an idle while at the current slice, on the counter it saw', () => {
-    const plan = planLease({ nextSlot: 400, budgetPerMinute: 600, blockedUntil: 0 }, request);
-    expect(plan).toEqual({
-      kind: 'set',
-      from: 1000,
-      count: 15,
-      expected: { nextSlot: 400, budgetPerMinute: 600 },
-    });
+    const plan = planLease({ ...seen, nextSlot: 400 }, request);
+    expect(plan).toEqual({ kind: 'set', from: 1000, count: 15, expectedVersion: 7 });
   });
 
   it('tries the atomic add first on a counter seen behind, since other instances may have moved it on', () => {
-    const plan = planLease({ nextSlot: 400, budgetPerMinute: 600, blockedUntil: 0 }, request, false);
+    const plan = planLease({ ...seen, nextSlot: 400 }, request, false);
     expect(plan).toEqual({ kind: 'add', count: 15, lowest: 1000, highest: 1200 - 15 });
   });
 
   it('takes only the room left within the horizon, and none when the horizon is full', () => {
-    const view = { budgetPerMinute: 600, blockedUntil: 0 };
-    expect(planLease({ ...view, nextSlot: 1190 }, request)).toMatchObject({ kind: 'add', count: 10 });
-    expect(planLease({ ...view, nextSlot: 1200 }, request)).toEqual({ kind: 'none' });
+    expect(planLease({ ...seen, nextSlot: 1190 }, request)).toMatchObject({ kind: 'add', count: 10 });
+    expect(planLease({ ...seen, nextSlot: 1200 }, request)).toEqual({ kind: 'none' });
   });
 
   it("starts a new budget's numbering after the slice of the old counter, so no slot is granted twice", () => {
     // Old budget 60: slot 2000 is in slice 2000 (beyond the current one); the new numbering starts at slice 2001.
     const plan = planLease(
-      { nextSlot: 2000, budgetPerMinute: 60, blockedUntil: 0 },
+      { ...seen, nextSlot: 2000, budgetPerMinute: 60 },
       { ...request, horizonSlices: 2000 },
     );
-    expect(plan).toMatchObject({ kind: 'set', from: firstSlotOf(600, 2001) });
+    expect(plan).toMatchObject({ kind: 'set', from: firstSlotOf(600, 2001), expectedVersion: 7 });
+  });
+
+  it("starts a new slice length's numbering after the time the old counter reached", () => {
+    // Old slices of 125 ms: slot 8000 at 600 a minute is in slice 800, which ends at 100,125 ms: slice 101 of 1 s.
+    const plan = planLease({ ...seen, nextSlot: 8000, sliceMs: 125 }, request);
+    expect(plan).toMatchObject({ kind: 'set', from: firstSlotOf(600, 101) });
   });
 
   it('never lets any 60 s window of arrivals hold more than the window ceiling, whatever instances lease, spend, die or start', () => {
@@ -182,12 +204,8 @@ describe('planLease', () => {
         fc.array(action, { minLength: 1, maxLength: 600 }),
         (budget, actions) => {
           let now = T0;
-          const item: MemoryItem = { nextSlot: undefined, budgetPerMinute: undefined };
-          const views: BudgetView[] = Array.from({ length: 7 }, () => ({
-            nextSlot: undefined,
-            budgetPerMinute: undefined,
-            blockedUntil: 0,
-          }));
+          const item: MemoryItem = { ...EMPTY_ITEM };
+          const views: BudgetView[] = Array.from({ length: 7 }, () => EMPTY_VIEW);
           const held: SliceGrant[][] = Array.from({ length: 7 }, () => []);
           const arrivals: number[] = [];
           for (const step of actions) {
@@ -198,10 +216,11 @@ describe('planLease', () => {
             if (step.kind === 'die') {
               // A fresh container takes its place, holding nothing; the dead one's slots stay counted.
               held[step.instance] = [];
-              views[step.instance] = { nextSlot: undefined, budgetPerMinute: undefined, blockedUntil: 0 };
+              views[step.instance] = EMPTY_VIEW;
             } else if (step.kind === 'lease') {
               const grants = leaseOn(item, views[step.instance] as BudgetView, {
                 budgetPerMinute: budget,
+                sliceMs: SECOND,
                 fromSlice: current,
                 want: step.want,
                 horizonSlices: 20,
