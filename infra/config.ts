@@ -26,6 +26,7 @@ import {
   RANGES,
   SENDS_PER_JOB_WORST_CASE,
 } from '#shared/config.ts';
+import { budgetWindowCeiling, MAX_BUDGET_PER_MINUTE } from '#shared/ecourtdate/shared-budget.ts';
 import { ConfigError } from '#shared/errors.ts';
 import { settingsReader } from '#shared/settings.ts';
 
@@ -429,10 +430,12 @@ export function loadStageConfig(context: Context): StageConfig {
 
   const maxConcurrency = settings.number('maxConcurrency');
   const requestsPerMinute = settings.number('requestsPerMinute');
-  if (Math.floor(requestsPerMinute / maxConcurrency) < 1) {
+  // The budget's requests in any 60 s window reach ceil(63·L/60): within eCourtDate's limit only up to 952 (docs/pacing.md,
+  // "The guarantee"). The fallback's share is of the reserve left, and may be 0 (docs/pacing.md).
+  if (requestsPerMinute > MAX_BUDGET_PER_MINUTE) {
     throw new ConfigError(
       'requestsPerMinute',
-      `${requestsPerMinute} shared by maxConcurrency ${maxConcurrency} instances leaves less than 1 request a minute each`,
+      `${requestsPerMinute} lets the shared budget put up to ${budgetWindowCeiling(requestsPerMinute)} requests in one 60 s window, above eCourtDate's 1,000: set it to at most ${MAX_BUDGET_PER_MINUTE} (docs/pacing.md, "The guarantee")`,
     );
   }
   const batchSize = settings.number('batchSize');

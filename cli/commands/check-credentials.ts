@@ -5,7 +5,8 @@ import { parseBaseUrl } from '#shared/config.ts';
 import { type ClientCredentials, CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import { type EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import { apiUrl, type FetchLike, type HttpAnswer, httpRequest } from '#shared/ecourtdate/http.ts';
-import { Pacer } from '#shared/ecourtdate/pacer.ts';
+import { Pacer, type RequestPacer } from '#shared/ecourtdate/pacer.ts';
+import { DynamoBudgetStore, SharedBudgetPacer } from '#shared/ecourtdate/shared-budget.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { ConfigError, CredentialsError } from '#shared/errors.ts';
 import { redactText } from '#shared/redact.ts';
@@ -36,10 +37,12 @@ export interface CheckOptions {
 /** The value the stack puts in a secret it creates, until an operator stores the real credentials. */
 const PLACEHOLDER_CLIENT_ID = 'REPLACE_WITH_ECOURTDATE_CLIENT_ID';
 /**
- * The check's own pace: it makes three or four requests, which count against the API client's 1,000 a minute
- * like the running relay's, so it spaces them a little instead of bursting.
+ * The check's own pace, when it cannot lease from the stage's budget: its few requests (two token requests and two
+ * settings calls at most) in any 60 s window, taken from the reserve the budget leaves (docs/pacing.md).
  */
-const CHECK_REQUESTS_PER_MINUTE = 300;
+const CHECK_REQUESTS_PER_MINUTE = 4;
+/** Times a settings call waits for a slot the budget has no room for before the check gives up. */
+const SLOT_TRIES = 3;
 
 /**
  * `check-credentials`: reads the secret, gets a token from `/oauth/token` and calls `GET /v1/settings`, as
@@ -62,7 +65,7 @@ export async function checkCredentials(target: Target, options: CheckOptions = {
   const timeoutMs = options.timeoutMs ?? 10_000;
   // One check is one short-lived "container": nothing expires while it runs.
   const credentials = new CredentialsSource({ client: target.secrets, secretId, ttlMs: 60 * 60_000 });
-  const pacer = new Pacer(CHECK_REQUESTS_PER_MINUTE);
+  const pacer = await checkPacer(target);
 
   // 1. The secret.
   let read: ClientCredentials;
@@ -144,8 +147,45 @@ interface SettingsCall {
   readonly token: string;
   readonly fetchImpl: FetchLike;
   readonly timeoutMs: number;
-  readonly pacer: Pacer;
+  readonly pacer: RequestPacer;
   readonly credentials: CredentialsSource;
+}
+
+/**
+ * The check's pacer (docs/pacing.md, "One budget for the API client"): when the target names the stage's ledger
+ * table (`--stage`, or `--ledger-table`) and its `api-client` item holds a budget, the check's requests lease their
+ * slots from it as the sender instances do, so the budget counts them. Otherwise (no table, no budget written yet,
+ * or the item cannot be read), and whenever a lease fails, its own pace of `CHECK_REQUESTS_PER_MINUTE` from the
+ * reserve. Never throws.
+ */
+export async function checkPacer(target: Target): Promise<RequestPacer> {
+  const own = new Pacer(CHECK_REQUESTS_PER_MINUTE);
+  if (target.ledgerTableName === undefined) return own;
+  const store = new DynamoBudgetStore({ client: target.dynamodb, tableName: target.ledgerTableName });
+  const view = await store.read().catch(() => undefined);
+  if (view?.budgetPerMinute === undefined || view.sliceMs === undefined) return own;
+  return new SharedBudgetPacer({
+    store,
+    budgetPerMinute: view.budgetPerMinute,
+    sliceMs: view.sliceMs,
+    fallbackPerMinute: CHECK_REQUESTS_PER_MINUTE,
+    // A quiet user: each lease takes what waits.
+    maxLeaseSlots: CHECK_REQUESTS_PER_MINUTE,
+  });
+}
+
+/** Waits for a slot of the pacer, a few times at most. Throws an Error saying what held the request back. */
+async function slotFor(pacer: RequestPacer, what: string): Promise<void> {
+  let waited = 0;
+  for (let tries = 1; tries <= SLOT_TRIES; tries += 1) {
+    const slot = await pacer.acquire();
+    if (slot.ok) return;
+    waited += slot.retryInMs;
+    await new Promise((resolve) => setTimeout(resolve, slot.retryInMs));
+  }
+  throw new Error(
+    `${what} held back by the stage's rate budget for ${waited} ms (the relay is using all of it, or a 429's wait is on): run the check again in a minute`,
+  );
 }
 
 /** `GET /v1/settings` (with `agency_reference` when given) and what its answer means. */
@@ -156,7 +196,7 @@ async function settingsStep(
 ): Promise<CheckStep> {
   const url = apiUrl(call.baseUrl, '/v1/settings');
   if (agencyReference) url.searchParams.set('agency_reference', agencyReference);
-  await call.pacer.acquire();
+  await slotFor(call.pacer, `GET ${url.pathname}`);
   let answer: HttpAnswer;
   try {
     answer = await httpRequest(

@@ -1,58 +1,102 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { Pacer, type PacerSlot, type RequestPacer } from '#shared/ecourtdate/pacer.ts';
+import {
+  ECOURTDATE_LIMIT_PER_MINUTE,
+  Pacer,
+  type PacerSlot,
+  type RequestPacer,
+} from '#shared/ecourtdate/pacer.ts';
 
 /**
  * One rate budget for the whole API client (docs/pacing.md, "One budget for the API client"): time is cut into
  * slices of one second (scaled by `TIME_SCALE`), slice j may hold `sliceCap(L, j)` requests, and any
- * `WINDOW_SLICES` consecutive slices hold exactly L. Instances lease slots of the slices from one DynamoDB item
- * per stage (`api-client` in the ledger table, docs/ledger.md) and spend a slot only inside its slice. A request
- * reaching eCourtDate up to 1 s after its slot puts any 60 s window of arrivals within 62 consecutive slices: so
- * eCourtDate never sees more than L of the relay's requests in any 60 s window, whatever the instances do.
+ * `BUDGET_SLICES` (60) consecutive slices hold exactly L. The slots of all slices are numbered in one sequence, and
+ * instances lease runs of consecutive slots from one counter in a DynamoDB item per stage (`api-client` in the
+ * ledger table, docs/ledger.md), spending a slot only inside its slice or the next one. A request reaching
+ * eCourtDate up to 1 s after it was let go puts any 60 s window of arrivals within `WINDOW_SLICES` (63)
+ * consecutive slices: so eCourtDate never sees more than `budgetWindowCeiling(L)` of the budget's requests in any
+ * 60 s window, whatever the instances do.
  */
 
 /** The key (`id`) of the stage's API-client item in the ledger table (docs/ledger.md). */
 export const API_CLIENT_ITEM_ID = 'api-client';
 
-/**
- * Slices over which the caps add up to the budget: the 60 slices of a minute plus 2, since a 60 s window of
- * arrivals, each up to 1 s after its slot's slice, meets at most 62 slices (docs/pacing.md).
- */
-export const WINDOW_SLICES = 62;
+/** Slices over which the caps add up to the budget L: the 60 slices of a minute. */
+export const BUDGET_SLICES = 60;
 
-/** Past slices kept in the item, for an instance whose clock lags a little behind the others'. */
-const KEPT_PAST_SLICES = 2;
+/**
+ * Slices after its own in which a slot may still be spent: a request that finds its instance's slot of the slice
+ * that just ended spends it (a batch that came a little late), instead of leaving it void (docs/pacing.md).
+ */
+export const SPEND_GRACE_SLICES = 1;
+
+/**
+ * Slices whose slots a 60 s window of arrivals can hold: the 60 of a minute, plus the grace slice, plus 2 since a
+ * request arrives up to 1 s after it was let go (docs/pacing.md, "The guarantee").
+ */
+export const WINDOW_SLICES = BUDGET_SLICES + SPEND_GRACE_SLICES + 2;
+
+/** Slices a lease looks at ahead by default: leases of several busy instances queue up within it. */
+export const DEFAULT_HORIZON_SLICES = 20;
 
 /** The attributes of the `api-client` item the budget owns (the breaker's carry the prefix `breaker_`). */
 export const BUDGET_ATTRIBUTE = {
+  /** The first slot of the sequence no lease has taken yet. */
+  nextSlot: 'budget_next_slot',
+  /** Leases written so far: a lease that sets the counter is conditioned on it. */
   version: 'budget_version',
-  slices: 'budget_slices',
+  /** The budget and the slice length (ms) the slots are numbered with. */
   perMinute: 'budget_per_minute',
+  sliceMs: 'budget_slice_ms',
   blockedUntil: 'blocked_until',
 } as const;
 
 /**
- * Requests slice `slice` may hold: `floor((j+1)·L/62) - floor(j·L/62)` for a budget of L requests a minute. The
- * caps of any 62 consecutive slices add up to exactly L (the sum telescopes).
+ * The number of the first slot of slice `slice`: `floor(j·L/60)`. Slice j holds the slots from it up to the next
+ * slice's first (excluded).
  *
- * @param budgetPerMinute L, the stage's budget, a whole number >= 0.
+ * @param budgetPerMinute L, the stage's budget, a whole number >= 1.
  * @param slice the slice index j (`floor(epoch ms / slice ms)`).
  */
+export function firstSlotOf(budgetPerMinute: number, slice: number): number {
+  return Math.floor((slice * budgetPerMinute) / BUDGET_SLICES);
+}
+
+/** The slice slot `slot` belongs to: the j with `firstSlotOf(L, j) <= slot < firstSlotOf(L, j + 1)`. */
+export function sliceOfSlot(budgetPerMinute: number, slot: number): number {
+  let slice = Math.floor((slot * BUDGET_SLICES) / budgetPerMinute);
+  while (firstSlotOf(budgetPerMinute, slice + 1) <= slot) slice += 1;
+  while (firstSlotOf(budgetPerMinute, slice) > slot) slice -= 1;
+  return slice;
+}
+
+/**
+ * Requests slice `slice` may hold: `floor((j+1)·L/60) - floor(j·L/60)` for a budget of L requests a minute. The
+ * caps of any 60 consecutive slices add up to exactly L (the sum telescopes).
+ */
 export function sliceCap(budgetPerMinute: number, slice: number): number {
-  return (
-    Math.floor(((slice + 1) * budgetPerMinute) / WINDOW_SLICES) -
-    Math.floor((slice * budgetPerMinute) / WINDOW_SLICES)
-  );
+  return firstSlotOf(budgetPerMinute, slice + 1) - firstSlotOf(budgetPerMinute, slice);
 }
 
 /** Requests `count` consecutive slices from `first` may hold: the sum of their caps. */
 export function slicesCapacity(budgetPerMinute: number, first: number, count: number): number {
-  return (
-    Math.floor(((first + count) * budgetPerMinute) / WINDOW_SLICES) -
-    Math.floor((first * budgetPerMinute) / WINDOW_SLICES)
-  );
+  return firstSlotOf(budgetPerMinute, first + count) - firstSlotOf(budgetPerMinute, first);
 }
+
+/**
+ * The most requests of the budget L that any 60 s window of arrivals can hold: `ceil(63·L/60)` (945 at 900), the
+ * most any `WINDOW_SLICES` consecutive slices hold. eCourtDate's limit less this is the reserve the fallback and
+ * the CLI's own pace share (docs/pacing.md, "The guarantee").
+ */
+export function budgetWindowCeiling(budgetPerMinute: number): number {
+  return Math.ceil((WINDOW_SLICES * budgetPerMinute) / BUDGET_SLICES);
+}
+
+/** The largest budget whose window ceiling stays within eCourtDate's limit: 952 requests a minute. */
+export const MAX_BUDGET_PER_MINUTE = Math.floor(
+  (ECOURTDATE_LIMIT_PER_MINUTE * BUDGET_SLICES) / WINDOW_SLICES,
+);
 
 /** Slots granted in one slice: `count` requests may be sent while the clock is in slice `slice`. */
 export interface SliceGrant {
@@ -60,22 +104,38 @@ export interface SliceGrant {
   readonly count: number;
 }
 
-/** What the budget part of the item says: slots granted per slice (current and future slices only). */
+/** The slots of the run `[from, to)` of the slot sequence, slice by slice, earliest first. */
+export function grantsOfRun(budgetPerMinute: number, from: number, to: number): SliceGrant[] {
+  const grants: SliceGrant[] = [];
+  for (let slice = sliceOfSlot(budgetPerMinute, from); firstSlotOf(budgetPerMinute, slice) < to; slice += 1) {
+    const count =
+      Math.min(to, firstSlotOf(budgetPerMinute, slice + 1)) -
+      Math.max(from, firstSlotOf(budgetPerMinute, slice));
+    if (count > 0) grants.push({ slice, count });
+  }
+  return grants;
+}
+
+/** What the budget part of the item says. */
 export interface BudgetView {
-  /** `budget_version`; undefined while the item has none (no lease was ever written). */
+  /** `budget_next_slot`: the first slot no lease took; undefined while the item has none. */
+  readonly nextSlot: number | undefined;
+  /** `budget_per_minute`: the budget the slots are numbered with; undefined when absent. */
+  readonly budgetPerMinute: number | undefined;
+  /** `budget_slice_ms`: the slice length (ms) the slots are numbered with; undefined when absent. */
+  readonly sliceMs: number | undefined;
+  /** `budget_version`: leases written; undefined when absent. */
   readonly version: number | undefined;
-  /** `budget_slices`: slice index (as a string, a map key) -> slots granted in it. */
-  readonly slices: Readonly<Record<string, number>>;
   /** `blocked_until`, epoch ms; 0 when absent. */
   readonly blockedUntil: number;
-  /** `budget_per_minute`: the budget the last lease was computed with; undefined when absent. */
-  readonly budgetPerMinute: number | undefined;
 }
 
 /** What a lease asks for. */
 export interface LeaseRequest {
   /** L, the stage's budget, requests a minute. */
   readonly budgetPerMinute: number;
+  /** One slice, ms (1,000 / `TIME_SCALE`). */
+  readonly sliceMs: number;
   /** The current slice: slots are taken from it and later ones. */
   readonly fromSlice: number;
   /** Slots wanted, >= 1. */
@@ -84,35 +144,66 @@ export interface LeaseRequest {
   readonly horizonSlices: number;
 }
 
-/** A lease computed on a view: the slots granted and the item's new `budget_slices`. */
-export interface LeasePlan {
-  readonly grants: readonly SliceGrant[];
-  readonly slices: Record<string, number>;
-}
+/**
+ * How a lease writes the counter, planned on a view of the item:
+ * - `add`: the counter is within the current slice or ahead of it: take the next `count` slots, atomically, on
+ *   the condition that the counter is still between `lowest` (the current slice's first slot) and `highest` (so
+ *   that the run ends within the horizon). Leases of several instances at once never conflict.
+ * - `set`: the counter is behind the current slice (no lease for a while), absent, or numbered with another
+ *   budget or slice length: set it to `from + count` on the condition that `budget_version` is still
+ *   `expectedVersion` (the item is exactly as seen; undefined: no lease was ever written).
+ * - `none`: no room within the horizon.
+ */
+export type LeasePlan =
+  | { readonly kind: 'add'; readonly count: number; readonly lowest: number; readonly highest: number }
+  | {
+      readonly kind: 'set';
+      readonly from: number;
+      readonly count: number;
+      readonly expectedVersion: number | undefined;
+    }
+  | { readonly kind: 'none' };
 
 /**
- * Takes up to `want` slots from the earliest slices with room (cap less what is granted), from `fromSlice` over
- * `horizonSlices` slices. The new map keeps slices from `fromSlice - 2` on (a slice that passed cannot be spent
- * in; two are kept for an instance whose clock lags). Pure.
+ * Plans a lease of up to `want` consecutive slots on `view` (docs/pacing.md, "Leases"). A view numbered with
+ * another budget or slice length (the stage's budget changed) starts the new numbering after the end of the
+ * slice of its counter, so that no time already granted in the old numbering is granted again. `fresh`: the view
+ * is the item as a lost condition just handed it back (else it may be stale, and a counter seen behind the
+ * current slice may have moved on).
  */
-export function planLease(view: Pick<BudgetView, 'slices'>, request: LeaseRequest): LeasePlan {
-  const slices: Record<string, number> = {};
-  for (const [key, granted] of Object.entries(view.slices)) {
-    if (Number(key) >= request.fromSlice - KEPT_PAST_SLICES) slices[key] = granted;
+export function planLease(view: BudgetView, request: LeaseRequest, fresh = true): LeasePlan {
+  const L = request.budgetPerMinute;
+  const lowest = firstSlotOf(L, request.fromSlice);
+  const end = firstSlotOf(L, request.fromSlice + request.horizonSlices);
+  const { nextSlot } = view;
+  const sameNumbering = view.budgetPerMinute === L && view.sliceMs === request.sliceMs;
+  // A counter seen behind the current slice may have moved on since (other instances lease too): the atomic add
+  // is tried first, and its lost condition shows whether the counter is really behind.
+  if (
+    (nextSlot === undefined && !fresh) ||
+    (nextSlot !== undefined && sameNumbering && (nextSlot >= lowest || !fresh))
+  ) {
+    const count = Math.min(request.want, end - Math.max(nextSlot ?? lowest, lowest));
+    return count <= 0 ? { kind: 'none' } : { kind: 'add', count, lowest, highest: end - count };
   }
-  const grants: SliceGrant[] = [];
-  let left = request.want;
-  for (let j = request.fromSlice; j < request.fromSlice + request.horizonSlices && left > 0; j += 1) {
-    const granted = slices[String(j)] ?? 0;
-    const room = sliceCap(request.budgetPerMinute, j) - granted;
-    if (room <= 0) continue;
-    const count = Math.min(room, left);
-    grants.push({ slice: j, count });
-    slices[String(j)] = granted + count;
-    left -= count;
+  let from = lowest;
+  if (nextSlot !== undefined && !sameNumbering && view.budgetPerMinute !== undefined) {
+    const oldEndMs = (sliceOfSlot(view.budgetPerMinute, nextSlot) + 1) * (view.sliceMs ?? request.sliceMs);
+    from = Math.max(lowest, firstSlotOf(L, Math.ceil(oldEndMs / request.sliceMs)));
   }
-  return { grants, slices };
+  const count = Math.min(request.want, end - from);
+  if (count <= 0) return { kind: 'none' };
+  return { kind: 'set', from, count, expectedVersion: view.version };
 }
+
+/** The view of an item without budget attributes. */
+export const EMPTY_VIEW: BudgetView = {
+  nextSlot: undefined,
+  budgetPerMinute: undefined,
+  sliceMs: undefined,
+  version: undefined,
+  blockedUntil: 0,
+};
 
 /** The raw `api-client` item, unmarshalled, as the budget's store saw it (the breaker reads its attributes). */
 export type ApiClientItem = Readonly<Record<string, unknown>>;
@@ -145,7 +236,7 @@ export interface DynamoBudgetStoreOptions {
    * throwing callback is ignored.
    */
   readonly onItem?: (item: ApiClientItem, now: number) => void;
-  /** Writes tried per lease before it gives up (each lost condition hands back the item to plan again on). @default 6 */
+  /** Writes tried per lease before it gives up (each lost condition hands back the item to plan again on). @default 4 */
   readonly maxTries?: number;
   /** Epoch ms. @default Date.now */
   readonly now?: () => number;
@@ -160,12 +251,13 @@ export class BudgetContendedError extends Error {
 }
 
 /**
- * The budget in the `api-client` item of the ledger table (docs/ledger.md). A lease is one UpdateItem of
- * `budget_slices`, conditioned on `budget_version`; when another instance's lease came first, DynamoDB hands back
+ * The budget in the `api-client` item of the ledger table (docs/ledger.md). A lease is one UpdateItem of the slot
+ * counter `budget_next_slot` (see {@link LeasePlan}): while instances are busy, an atomic add conditioned only on
+ * the counter being within the current slice and the horizon, so that leases of several instances never lose
+ * their condition to each other. A lost condition (the counter fell behind, or ran past the horizon) hands back
  * the item (`ReturnValuesOnConditionCheckFailure: ALL_OLD`) and the lease is planned again on it, at most
- * `maxTries` writes in all. Breaker attributes are never written here, and breaker writes never touch
- * `budget_version`, so they never conflict. Throws what DynamoDB throws (the pacer falls back), and
- * `BudgetContendedError` when every try lost.
+ * `maxTries` writes in all. Breaker attributes are never written here. Throws what DynamoDB throws (the pacer
+ * falls back), and `BudgetContendedError` when every try lost.
  */
 export class DynamoBudgetStore implements BudgetStore {
   readonly #doc: DynamoDBDocumentClient;
@@ -173,8 +265,8 @@ export class DynamoBudgetStore implements BudgetStore {
   readonly #onItem: ((item: ApiClientItem, now: number) => void) | undefined;
   readonly #maxTries: number;
   readonly #now: () => number;
-  /** The item as last seen: the first try plans on it, so a lone busy instance leases in one write. */
-  #view: BudgetView = { version: undefined, slices: {}, blockedUntil: 0, budgetPerMinute: undefined };
+  /** The item as last seen: the first try plans on it. */
+  #view: BudgetView = EMPTY_VIEW;
 
   constructor(options: DynamoBudgetStoreOptions) {
     this.#doc = DynamoDBDocumentClient.from(options.client, {
@@ -182,7 +274,7 @@ export class DynamoBudgetStore implements BudgetStore {
     });
     this.#table = options.tableName;
     this.#onItem = options.onItem;
-    this.#maxTries = options.maxTries ?? 6;
+    this.#maxTries = options.maxTries ?? 4;
     this.#now = options.now ?? Date.now;
   }
 
@@ -190,34 +282,16 @@ export class DynamoBudgetStore implements BudgetStore {
     for (let tries = 1; tries <= this.#maxTries; tries += 1) {
       const view = this.#view;
       if (view.blockedUntil > this.#now()) return { grants: [], blockedUntil: view.blockedUntil };
-      const plan = planLease(view, request);
-      // Other leases only ever add grants: what has no room in a stale view has none in the item either.
-      if (plan.grants.length === 0) return { grants: [], blockedUntil: view.blockedUntil };
+      const plan = planLease(view, request, tries > 1);
+      if (plan.kind === 'none') return { grants: [], blockedUntil: view.blockedUntil };
       try {
-        const out = await this.#doc.send(
-          new UpdateCommand({
-            TableName: this.#table,
-            Key: { id: API_CLIENT_ITEM_ID },
-            UpdateExpression: 'SET #slices = :slices, #version = :next, #perMinute = :perMinute',
-            ConditionExpression:
-              view.version === undefined ? 'attribute_not_exists(#version)' : '#version = :version',
-            ExpressionAttributeNames: {
-              '#slices': BUDGET_ATTRIBUTE.slices,
-              '#version': BUDGET_ATTRIBUTE.version,
-              '#perMinute': BUDGET_ATTRIBUTE.perMinute,
-            },
-            ExpressionAttributeValues: {
-              ':slices': plan.slices,
-              ':next': (view.version ?? 0) + 1,
-              ':perMinute': request.budgetPerMinute,
-              ...(view.version === undefined ? {} : { ':version': view.version }),
-            },
-            ReturnValues: 'ALL_NEW',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        );
+        const out = await this.#doc.send(this.#command(plan, request));
         const view2 = this.#learn(out.Attributes ?? {});
-        return { grants: plan.grants, blockedUntil: view2.blockedUntil };
+        const to = view2.nextSlot ?? 0;
+        return {
+          grants: grantsOfRun(request.budgetPerMinute, to - plan.count, to),
+          blockedUntil: view2.blockedUntil,
+        };
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
         // A resend whose first write had applied also lands here: its slots stay counted, unused (fewer requests).
@@ -225,6 +299,52 @@ export class DynamoBudgetStore implements BudgetStore {
       }
     }
     throw new BudgetContendedError(this.#maxTries);
+  }
+
+  #command(plan: Exclude<LeasePlan, { kind: 'none' }>, request: LeaseRequest): UpdateCommand {
+    const names = {
+      '#next': BUDGET_ATTRIBUTE.nextSlot,
+      '#version': BUDGET_ATTRIBUTE.version,
+      '#perMinute': BUDGET_ATTRIBUTE.perMinute,
+      '#sliceMs': BUDGET_ATTRIBUTE.sliceMs,
+    };
+    const common = {
+      TableName: this.#table,
+      Key: { id: API_CLIENT_ITEM_ID },
+      ReturnValues: 'ALL_NEW',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    } as const;
+    if (plan.kind === 'add') {
+      return new UpdateCommand({
+        ...common,
+        UpdateExpression: 'ADD #next :count, #version :one',
+        ConditionExpression:
+          '#perMinute = :perMinute AND #sliceMs = :sliceMs AND #next BETWEEN :lowest AND :highest',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: {
+          ':count': plan.count,
+          ':one': 1,
+          ':perMinute': request.budgetPerMinute,
+          ':sliceMs': request.sliceMs,
+          ':lowest': plan.lowest,
+          ':highest': plan.highest,
+        },
+      });
+    }
+    return new UpdateCommand({
+      ...common,
+      UpdateExpression: 'SET #next = :next, #perMinute = :perMinute, #sliceMs = :sliceMs ADD #version :one',
+      ConditionExpression:
+        plan.expectedVersion === undefined ? 'attribute_not_exists(#version)' : '#version = :expected',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: {
+        ':next': plan.from + plan.count,
+        ':perMinute': request.budgetPerMinute,
+        ':sliceMs': request.sliceMs,
+        ':one': 1,
+        ...(plan.expectedVersion === undefined ? {} : { ':expected': plan.expectedVersion }),
+      },
+    });
   }
 
   async block(until: number): Promise<void> {
@@ -270,22 +390,24 @@ export class DynamoBudgetStore implements BudgetStore {
 
 /** The budget attributes of a raw item; absent or malformed ones read as empty. */
 export function budgetViewOf(item: ApiClientItem): BudgetView {
-  const version = item[BUDGET_ATTRIBUTE.version];
-  const slices = item[BUDGET_ATTRIBUTE.slices];
+  const nextSlot = item[BUDGET_ATTRIBUTE.nextSlot];
   const blockedUntil = item[BUDGET_ATTRIBUTE.blockedUntil];
   const perMinute = item[BUDGET_ATTRIBUTE.perMinute];
+  const sliceMs = item[BUDGET_ATTRIBUTE.sliceMs];
+  const version = item[BUDGET_ATTRIBUTE.version];
   return {
-    version: typeof version === 'number' ? version : undefined,
-    slices:
-      typeof slices === 'object' && slices !== null
-        ? Object.fromEntries(
-            Object.entries(slices).filter((entry): entry is [string, number] => typeof entry[1] === 'number'),
-          )
-        : {},
-    blockedUntil: typeof blockedUntil === 'number' ? blockedUntil : 0,
+    nextSlot: typeof nextSlot === 'number' ? nextSlot : undefined,
     budgetPerMinute: typeof perMinute === 'number' ? perMinute : undefined,
+    sliceMs: typeof sliceMs === 'number' ? sliceMs : undefined,
+    version: typeof version === 'number' ? version : undefined,
+    blockedUntil: typeof blockedUntil === 'number' ? blockedUntil : 0,
   };
 }
+
+/** The fewest slots a busy instance leases: one write for 20 requests or more. */
+const BUSY_LEASE_SLOTS = 22;
+/** Slices whose spent slots size a lease. */
+const RECENT_SLICES = 3;
 
 /** Options of {@link SharedBudgetPacer}. */
 export interface SharedBudgetPacerOptions {
@@ -301,9 +423,9 @@ export interface SharedBudgetPacerOptions {
   readonly sliceMs?: number;
   /** After a failed lease, ms the fallback lasts before the store is tried again. @default 5 slices */
   readonly storeRetryMs?: number;
-  /** The most slots one lease takes. @default 30 */
+  /** The most slots one lease takes. @default 45 */
   readonly maxLeaseSlots?: number;
-  /** Slices a lease looks at ahead. @default WINDOW_SLICES */
+  /** Slices a lease looks at ahead. @default DEFAULT_HORIZON_SLICES */
   readonly horizonSlices?: number;
   /** Clock, epoch ms. @default Date.now */
   readonly now?: () => number;
@@ -323,10 +445,11 @@ export interface SharedBudgetCounts {
 /**
  * A {@link RequestPacer} that spends slots of the API client's one budget (docs/pacing.md). It keeps the slots
  * it leased, sorted by slice, and hands them out in order: a request waits for its slot's slice to begin, and a
- * slot whose slice ended unspent is void. When it holds none, it leases more, one lease at a time for all the
- * requests waiting. A lease takes as many slots as were spent in the last two slices plus the requests waiting,
- * at most `maxLeaseSlots`: a busy instance leases about two slices' worth at once (one DynamoDB request for
- * about 30 sends), a quiet one only what it needs, so that slots it would leave unspent stay for the others.
+ * slot whose grace slice (the next one) ended unspent is void. When it holds none, it leases more, one lease at a time for all the
+ * requests waiting. A lease takes as many slots as were spent in the last three slices plus the requests waiting,
+ * at least 22 when the instance is busy (it spent slots in those slices) and at most `maxLeaseSlots`: one
+ * DynamoDB request for 22 to 45 sends; a quiet instance leases only what waits, so that slots it would leave
+ * unspent stay for the others. A slot may be spent in its slice or the next (`SPEND_GRACE_SLICES`).
  *
  * When a lease fails (the store throws), the instance paces to `fallbackPerMinute` with a {@link Pacer} of its
  * own (the reserve's split, so that the budget's grants and every instance's fallback together stay within the
@@ -369,8 +492,8 @@ export class SharedBudgetPacer implements RequestPacer {
     this.#budget = options.budgetPerMinute;
     this.#sliceMs = sliceMs;
     this.#storeRetryMs = options.storeRetryMs ?? 5 * sliceMs;
-    this.#maxLeaseSlots = options.maxLeaseSlots ?? 30;
-    this.#horizonSlices = options.horizonSlices ?? WINDOW_SLICES;
+    this.#maxLeaseSlots = options.maxLeaseSlots ?? 45;
+    this.#horizonSlices = options.horizonSlices ?? DEFAULT_HORIZON_SLICES;
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     const fallback = Math.floor(options.fallbackPerMinute);
@@ -392,7 +515,10 @@ export class SharedBudgetPacer implements RequestPacer {
       const now = this.#now();
       if (now < this.#blockedUntil) return { ok: false, retryInMs: this.#blockedUntil - now };
       const current = Math.floor(now / this.#sliceMs);
-      while (this.#held.length > 0 && (this.#held[0] as { slice: number }).slice < current)
+      while (
+        this.#held.length > 0 &&
+        (this.#held[0] as { slice: number }).slice < current - SPEND_GRACE_SLICES
+      )
         this.#held.shift();
       const first = this.#held[0];
       if (first !== undefined) {
@@ -403,8 +529,8 @@ export class SharedBudgetPacer implements RequestPacer {
         if (wait > 0) await this.#sleep(wait);
         const after = this.#now();
         if (after < this.#blockedUntil) return { ok: false, retryInMs: this.#blockedUntil - after };
-        // A wake-up after the slice ended (a busy event loop) finds the slot void: it is not spent late.
-        if (after >= (first.slice + 1) * this.#sliceMs) continue;
+        // A wake-up after the grace slice ended (a busy event loop) finds the slot void: it is not spent late.
+        if (after >= (first.slice + 1 + SPEND_GRACE_SLICES) * this.#sliceMs) continue;
         this.#spend(first.slice);
         this.#counts.spentLeased += 1;
         return { ok: true };
@@ -473,11 +599,15 @@ export class SharedBudgetPacer implements RequestPacer {
   async #leaseOnce(): Promise<void> {
     const now = this.#now();
     const current = Math.floor(now / this.#sliceMs);
-    const recent = this.#spent.filter((slice) => slice >= current - 2).length;
-    const want = Math.max(1, Math.min(this.#maxLeaseSlots, recent + this.#waiting));
+    // A busy instance (one that spent slots in the last slices) leases at least `busyLeaseSlots`, so that one
+    // write serves 20 requests or more; a quiet one only what waits.
+    const recent = this.#spent.filter((slice) => slice >= current - RECENT_SLICES).length;
+    const busy = recent > 0 ? BUSY_LEASE_SLOTS : 1;
+    const want = Math.min(this.#maxLeaseSlots, Math.max(busy, recent + this.#waiting));
     try {
       const answer = await this.#store.lease({
         budgetPerMinute: this.#budget,
+        sliceMs: this.#sliceMs,
         fromSlice: current,
         want,
         horizonSlices: this.#horizonSlices,

@@ -5,6 +5,7 @@ import { OUTPUT } from '#infra/stack-contract.ts';
 import type { Simulator } from '#local/ecourtdate-simulator/index.ts';
 import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
 import { LOCAL_RESOURCE_NAMES, startWorld, type World } from '#local/world.ts';
+import { DynamoBudgetStore } from '#shared/ecourtdate/shared-budget.ts';
 import { relay } from '#test/cli/run.ts';
 
 /** The world's API-credentials secret (local/resource-names.ts), holding this client. */
@@ -44,6 +45,34 @@ function check(...extra: string[]) {
 }
 
 describe('check-credentials: secret, token, GET /v1/settings (simulator and Secrets Manager stand-in)', () => {
+  it("leases its requests' slots from the stage's budget when it is told the ledger table", async () => {
+    // The senders' budget, as their leases leave it (docs/pacing.md): 900 a minute in slices of 1 s.
+    const budget = new DynamoBudgetStore({ client: world.dynamodb.client, tableName: world.ledgerTableName });
+    await budget.lease({
+      budgetPerMinute: 900,
+      sliceMs: 1000,
+      fromSlice: Math.floor(Date.now() / 1000),
+      want: 1,
+      horizonSlices: 20,
+    });
+    const before = (await budget.read())?.version ?? 0;
+
+    const run = await check(
+      '--ledger-table',
+      world.ledgerTableName,
+      '--dynamodb-endpoint',
+      world.dynamodb.endpoint,
+    );
+
+    expect(run.status).toBe(0);
+    expect(sim.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /oauth/token',
+      'GET /v1/settings',
+    ]);
+    // The token request and the settings call were counted by the budget: one lease or more.
+    expect(((await budget.read())?.version ?? 0) - before).toBeGreaterThanOrEqual(1);
+  });
+
   it('valid credentials: every step ok and the agency named, exit 0; nothing secret printed', async () => {
     const run = await check();
 

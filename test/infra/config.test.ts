@@ -102,8 +102,8 @@ describe('stage defaults', () => {
   it('divides the requests/minute budget between the concurrent instances, rounding down', () => {
     expect(perInstanceRequestsPerMinute(staging())).toBe(450);
     expect(perInstanceRequestsPerMinute(production())).toBe(180);
-    expect(perInstanceRequestsPerMinute(production({ requestsPerMinute: '1000', maxConcurrency: '3' }))).toBe(
-      333,
+    expect(perInstanceRequestsPerMinute(production({ requestsPerMinute: '951', maxConcurrency: '3' }))).toBe(
+      317,
     );
   });
 });
@@ -423,9 +423,9 @@ describe('invalid settings fail the synth, naming the setting', () => {
     [{ stage: 'staging', maxConcurrency: 'ten' }, 'maxConcurrency', /whole number, got "ten"/],
     [{ stage: 'staging', requestsPerMinute: '1001' }, 'requestsPerMinute', /from 1 to 1000/],
     [
-      { stage: 'staging', requestsPerMinute: '10', maxConcurrency: '20' },
+      { stage: 'staging', requestsPerMinute: '953' },
       'requestsPerMinute',
-      /less than 1 request a minute each/,
+      /1001 requests in one 60 s window.*at most 952/,
     ],
     [{ stage: 'staging', batchSize: '11' }, 'batchSize', /from 1 to 10/],
     [{ stage: 'staging', httpTimeoutMs: '30000' }, 'httpTimeoutMs', /dead-lettered unknown_outcome/],

@@ -33,9 +33,10 @@ describe('senderEnvironment: the one description of what the sender is told', ()
       sendQueueUrl: resources.sendQueueUrl,
       deadLetterQueueUrl: resources.deadLetterQueueUrl,
       ledgerTableName: resources.ledgerTableName,
-      // The stage's budget, shared through the api-client item; the reserve (1,000 - 900) split by 4 instances.
+      // The stage's budget, shared through the api-client item; the reserve (1,000 - 945, the budget's most in a
+      // window) split by 4 instances.
       requestsPerMinute: 900,
-      fallbackRequestsPerMinute: 25,
+      fallbackRequestsPerMinute: 13,
       backoffSeconds: [30, 90],
       maxAttempts: 4,
       duplicateWindowSeconds: 1600,
@@ -61,16 +62,17 @@ describe('senderEnvironment: the one description of what the sender is told', ()
     expect(senderEnvironment({ ...stage, maxConcurrency: 50 }, resources).REQUESTS_PER_MINUTE).toBe('600');
   });
 
-  it('gives each instance its share of the reserve (the limit less the budget) as its fallback, rounding down', () => {
+  it("gives each instance its share of the reserve (the limit less the budget's most in a 60 s window) as its fallback, rounding down", () => {
     const stage = loadStageConfig({ stage: 'staging', requestsPerMinute: '700' });
 
+    // 700 a minute puts at most 735 in a window: (1,000 - 735) / 7 = 37.9.
     expect(senderEnvironment({ ...stage, maxConcurrency: 7 }, resources).FALLBACK_REQUESTS_PER_MINUTE).toBe(
-      '42',
+      '37',
     );
   });
 
   it('gives no fallback when the reserve leaves less than one request a minute per instance', () => {
-    const stage = loadStageConfig({ stage: 'staging', requestsPerMinute: '1000' });
+    const stage = loadStageConfig({ stage: 'staging', requestsPerMinute: '952' });
 
     expect(senderEnvironment(stage, resources).FALLBACK_REQUESTS_PER_MINUTE).toBe('0');
   });

@@ -285,9 +285,10 @@ describe('what a job costs in DynamoDB', () => {
     const after = h.dynamodb.requestCounts();
     const delta = (op: string) => (after[op] ?? 0) - (before[op] ?? 0);
     expect(h.sim.messages).toHaveLength(1);
-    // Every UpdateItem is a lease of the shared rate budget (docs/pacing.md), each one a new budget_version:
-    // none touched the job's entry. The one GetItem is the circuit breaker's first look at the api-client item
-    // from a new container (docs/pacing.md, "The circuit breaker"); later lease answers carry its state.
+    // Every UpdateItem is a lease of the shared rate budget (docs/pacing.md), each one a new budget_version, but
+    // the first: its atomic add found no slot counter yet, and the lease set it. None touched the job's entry.
+    // The one GetItem is the circuit breaker's first look at the api-client item from a new container
+    // (docs/pacing.md, "The circuit breaker"); later lease answers carry its state.
     const apiClient = await h.dynamodb.client.send(
       new GetItemCommand({ TableName: LEDGER_TABLE, Key: { id: { S: API_CLIENT_ITEM_ID } } }),
     );
@@ -295,7 +296,7 @@ describe('what a job costs in DynamoDB', () => {
       {
         PutItem: 2,
         GetItem: 1,
-        UpdateItem: Number(apiClient.Item?.budget_version?.N),
+        UpdateItem: Number(apiClient.Item?.budget_version?.N) + 1,
       },
     );
   });

@@ -6,8 +6,8 @@ import {
   API_CLIENT_ITEM_ID,
   type ApiClientItem,
   DynamoBudgetStore,
-  sliceCap,
-  WINDOW_SLICES,
+  firstSlotOf,
+  type SliceGrant,
 } from '#shared/ecourtdate/shared-budget.ts';
 
 /** The budget's store against dynalite (docs/pacing.md, "One budget for the API client"). */
@@ -16,7 +16,7 @@ let table: string;
 let tables = 0;
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 const SLICE = Math.floor(NOW / 1000);
-const LEASE = { budgetPerMinute: 620, fromSlice: SLICE, want: 15, horizonSlices: WINDOW_SLICES } as const;
+const LEASE = { budgetPerMinute: 600, sliceMs: 1000, fromSlice: SLICE, want: 15, horizonSlices: 20 } as const;
 
 beforeAll(async () => {
   dynamodb = await startDynamoDbEmulator();
@@ -44,9 +44,10 @@ function store(onItem?: (item: ApiClientItem, now: number) => void): DynamoBudge
 }
 
 describe('DynamoBudgetStore', () => {
-  it('creates the api-client item with the first lease: the slices granted, version 1 and the budget', async () => {
+  it('creates the api-client item with the first lease: the slot counter, version 1 and the budget', async () => {
     const answer = await store().lease(LEASE);
 
+    // 600 a minute: 10 slots a slice.
     expect(answer.grants).toEqual([
       { slice: SLICE, count: 10 },
       { slice: SLICE + 1, count: 5 },
@@ -54,30 +55,37 @@ describe('DynamoBudgetStore', () => {
     expect(await item()).toEqual({
       id: API_CLIENT_ITEM_ID,
       budget_version: 1,
-      budget_per_minute: 620,
-      budget_slices: { [String(SLICE)]: 10, [String(SLICE + 1)]: 5 },
+      budget_per_minute: 600,
+      budget_slice_ms: 1000,
+      budget_next_slot: firstSlotOf(600, SLICE) + 15,
     });
   });
 
-  it("plans again on the item a lost condition hands back: two instances' leases never share a slot", async () => {
-    const first = store();
-    const second = store();
-    await second.lease({ ...LEASE, want: 1 });
-    await first.lease(LEASE);
-    // The second's view is stale (version 1): its write fails, and the ALL_OLD item tells it where the room is.
-    const answer = await second.lease(LEASE);
+  it('adds to the counter atomically: leases of instances on stale views never share a slot nor lose a condition', async () => {
+    await store().lease({ ...LEASE, want: 1 });
+    const stores = Array.from({ length: 5 }, () => store());
+    const before = dynamodb.requestCounts().UpdateItem ?? 0;
 
-    expect(answer.grants).toEqual([
-      { slice: SLICE + 1, count: 4 },
-      { slice: SLICE + 2, count: 10 },
-      { slice: SLICE + 3, count: 1 },
-    ]);
-    const slices = (await item())?.budget_slices as Record<string, number>;
-    for (const [slice, granted] of Object.entries(slices)) {
-      expect(granted).toBeLessThanOrEqual(sliceCap(620, Number(slice)));
-    }
-    expect(Object.values(slices).reduce((a, b) => a + b, 0)).toBe(31);
-    expect((await item())?.budget_version).toBe(3);
+    const answers = await Promise.all(stores.map((s) => s.lease(LEASE)));
+
+    expect((dynamodb.requestCounts().UpdateItem ?? 0) - before).toBe(5);
+    const slots = answers.flatMap((a) =>
+      a.grants.flatMap((g: SliceGrant) => Array.from({ length: g.count }, () => g.slice)),
+    );
+    expect(slots).toHaveLength(75);
+    // Every slot of the slices from SLICE on, the first lease's one included, granted once: 76 slots in all.
+    expect((await item())?.budget_next_slot).toBe(firstSlotOf(600, SLICE) + 76);
+    expect((await item())?.budget_version).toBe(6);
+  });
+
+  it('restarts a counter an idle while left behind at the current slice, on the item a lost condition shows', async () => {
+    await store().lease(LEASE);
+    const later = SLICE + 100;
+
+    const answer = await store().lease({ ...LEASE, fromSlice: later, want: 3 });
+
+    expect(answer.grants).toEqual([{ slice: later, count: 3 }]);
+    expect((await item())?.budget_next_slot).toBe(firstSlotOf(600, later) + 3);
   });
 
   it("keeps the breaker's attributes and hands every item it sees to onItem", async () => {
@@ -91,8 +99,9 @@ describe('DynamoBudgetStore', () => {
 
     await store((it, now) => seen.push({ item: it, now })).lease(LEASE);
 
-    expect(seen).toHaveLength(1);
-    expect(seen[0]).toMatchObject({ now: NOW, item: { breaker_state: 'open', budget_version: 1 } });
+    // The first write's lost condition (no counter yet) hands back the item too.
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).toMatchObject({ now: NOW, item: { breaker_state: 'open', budget_version: 1 } });
     expect(await item()).toMatchObject({ breaker_state: 'open', budget_version: 1 });
   });
 
@@ -109,7 +118,10 @@ describe('DynamoBudgetStore', () => {
     expect(await store().read()).toBeUndefined();
     await store().lease(LEASE);
 
-    expect(await store().read()).toMatchObject({ budgetPerMinute: 620, version: 1 });
+    expect(await store().read()).toMatchObject({
+      budgetPerMinute: 600,
+      nextSlot: firstSlotOf(600, SLICE) + 15,
+    });
   });
 
   it('throws what DynamoDB throws, for the pacer to fall back', async () => {

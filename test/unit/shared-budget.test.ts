@@ -1,17 +1,25 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { busiestWindow } from '#local/ecourtdate-simulator/rate-limit.ts';
+import { ECOURTDATE_LIMIT_PER_MINUTE } from '#shared/ecourtdate/pacer.ts';
 import {
+  BUDGET_SLICES,
   type BudgetStore,
   type BudgetView,
+  budgetWindowCeiling,
+  EMPTY_VIEW,
+  firstSlotOf,
+  grantsOfRun,
   type LeaseAnswer,
+  type LeasePlan,
   type LeaseRequest,
+  MAX_BUDGET_PER_MINUTE,
   planLease,
   SharedBudgetPacer,
   type SliceGrant,
   sliceCap,
+  sliceOfSlot,
   slicesCapacity,
-  WINDOW_SLICES,
 } from '#shared/ecourtdate/shared-budget.ts';
 import { T0 } from '#test/helpers/factories.ts';
 import { virtualTime } from '#test/helpers/virtual-time.ts';
@@ -20,117 +28,207 @@ const SECOND = 1000;
 const MINUTE = 60_000;
 const RUNS = { seed: 20261218, numRuns: 200 };
 
-/** The api-client item in memory, leased with the same plan as the DynamoDB store; `failing` makes it throw. */
-function memoryStore(): BudgetStore & { view: BudgetView; failing: boolean; blocks: number[] } {
+/** The item's budget attributes in memory, written as DynamoDB would apply a plan's conditional update. */
+interface MemoryItem {
+  nextSlot: number | undefined;
+  budgetPerMinute: number | undefined;
+  sliceMs: number | undefined;
+  version: number | undefined;
+}
+
+const EMPTY_ITEM: MemoryItem = {
+  nextSlot: undefined,
+  budgetPerMinute: undefined,
+  sliceMs: undefined,
+  version: undefined,
+};
+
+/** Applies a plan to the item as the DynamoDB store's UpdateItem does: the run granted, or undefined (lost condition). */
+function apply(
+  item: MemoryItem,
+  plan: LeasePlan,
+  request: LeaseRequest,
+): { from: number; to: number } | undefined {
+  if (plan.kind === 'none') return undefined;
+  if (plan.kind === 'add') {
+    const next = item.nextSlot;
+    const numbered = item.budgetPerMinute === request.budgetPerMinute && item.sliceMs === request.sliceMs;
+    if (!numbered || next === undefined || next < plan.lowest || next > plan.highest) return undefined;
+    item.nextSlot = next + plan.count;
+    item.version = (item.version ?? 0) + 1;
+    return { from: next, to: next + plan.count };
+  }
+  if (item.version !== plan.expectedVersion) return undefined;
+  Object.assign(item, {
+    nextSlot: plan.from + plan.count,
+    budgetPerMinute: request.budgetPerMinute,
+    sliceMs: request.sliceMs,
+    version: (item.version ?? 0) + 1,
+  });
+  return { from: plan.from, to: plan.from + plan.count };
+}
+
+/** Leases as the DynamoDB store does: plans on a stale view first, then on the item a lost condition shows. */
+function leaseOn(item: MemoryItem, stale: BudgetView, request: LeaseRequest): SliceGrant[] {
+  let view = stale;
+  for (let tries = 1; tries <= 4; tries += 1) {
+    const plan = planLease(view, request, tries > 1);
+    if (plan.kind === 'none') return [];
+    const run = apply(item, plan, request);
+    if (run !== undefined) return grantsOfRun(request.budgetPerMinute, run.from, run.to);
+    view = { ...item, blockedUntil: 0 };
+  }
+  return [];
+}
+
+/** The api-client item in memory, leased like the DynamoDB store; `failing` makes it throw. */
+function memoryStore(): BudgetStore & {
+  item: MemoryItem;
+  blockedUntil: number;
+  failing: boolean;
+  blocks: number[];
+} {
   const store = {
-    view: { version: undefined, slices: {}, blockedUntil: 0, budgetPerMinute: undefined } as BudgetView,
+    item: { ...EMPTY_ITEM },
+    blockedUntil: 0,
     failing: false,
     blocks: [] as number[],
     async lease(request: LeaseRequest): Promise<LeaseAnswer> {
       if (store.failing) throw new Error('ThrottlingException');
-      const plan = planLease(store.view, request);
-      store.view = { ...store.view, version: (store.view.version ?? 0) + 1, slices: plan.slices };
-      return { grants: plan.grants, blockedUntil: store.view.blockedUntil };
+      const grants = leaseOn(store.item, { ...store.item, blockedUntil: 0 }, request);
+      return { grants, blockedUntil: store.blockedUntil };
     },
     async block(until: number): Promise<void> {
       if (store.failing) throw new Error('ThrottlingException');
       store.blocks.push(until);
-      store.view = { ...store.view, blockedUntil: Math.max(store.view.blockedUntil, until) };
+      store.blockedUntil = Math.max(store.blockedUntil, until);
     },
   };
   return store;
 }
 
+/** Marks every slot before slice `slice` as taken (by other instances), with one slot a slice at budget 60. */
+function takenUntil(store: ReturnType<typeof memoryStore>, slice: number): void {
+  store.item = { nextSlot: firstSlotOf(60, slice), budgetPerMinute: 60, sliceMs: SECOND, version: 1 };
+}
+
 describe('slice caps', () => {
-  it('add up to the budget over any 62 consecutive slices', () => {
+  it('add up to the budget over any 60 consecutive slices', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 100_000 }), fc.nat(2_000_000_000), (budget, first) => {
         let sum = 0;
-        for (let j = first; j < first + WINDOW_SLICES; j += 1) sum += sliceCap(budget, j);
+        for (let j = first; j < first + BUDGET_SLICES; j += 1) sum += sliceCap(budget, j);
         expect(sum).toBe(budget);
-        expect(slicesCapacity(budget, first, WINDOW_SLICES)).toBe(budget);
+        expect(slicesCapacity(budget, first, BUDGET_SLICES)).toBe(budget);
       }),
       RUNS,
     );
   });
+
+  it("number every slot once: a slot's slice holds it, between its first slot and the next slice's", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.nat(2_000_000_000), (budget, slot) => {
+        const slice = sliceOfSlot(budget, slot);
+        expect(firstSlotOf(budget, slice)).toBeLessThanOrEqual(slot);
+        expect(firstSlotOf(budget, slice + 1)).toBeGreaterThan(slot);
+      }),
+      RUNS,
+    );
+  });
+
+  it("leave the reserve eCourtDate's limit less the window ceiling: 55 at the default budget of 900", () => {
+    expect(budgetWindowCeiling(900)).toBe(945);
+    expect(budgetWindowCeiling(MAX_BUDGET_PER_MINUTE)).toBeLessThanOrEqual(ECOURTDATE_LIMIT_PER_MINUTE);
+    expect(budgetWindowCeiling(MAX_BUDGET_PER_MINUTE + 1)).toBeGreaterThan(ECOURTDATE_LIMIT_PER_MINUTE);
+  });
 });
 
 describe('planLease', () => {
-  it('takes the earliest room, never more than a slice holds', () => {
+  const request = {
+    budgetPerMinute: 600,
+    sliceMs: SECOND,
+    fromSlice: 100,
+    want: 15,
+    horizonSlices: 20,
+  } as const;
+  const seen = { budgetPerMinute: 600, sliceMs: SECOND, version: 7, blockedUntil: 0 } as const;
+
+  it('adds to a counter within or ahead of the current slice: the next slots, whoever wrote last', () => {
+    const plan = planLease({ ...seen, nextSlot: 1005 }, request);
+    expect(plan).toEqual({ kind: 'add', count: 15, lowest: 1000, highest: 1200 - 15 });
+  });
+
+  it('restarts a counter left behind by an idle while at the current slice, on the counter it saw', () => {
+    const plan = planLease({ ...seen, nextSlot: 400 }, request);
+    expect(plan).toEqual({ kind: 'set', from: 1000, count: 15, expectedVersion: 7 });
+  });
+
+  it('tries the atomic add first on a counter seen behind, since other instances may have moved it on', () => {
+    const plan = planLease({ ...seen, nextSlot: 400 }, request, false);
+    expect(plan).toEqual({ kind: 'add', count: 15, lowest: 1000, highest: 1200 - 15 });
+  });
+
+  it('takes only the room left within the horizon, and none when the horizon is full', () => {
+    expect(planLease({ ...seen, nextSlot: 1190 }, request)).toMatchObject({ kind: 'add', count: 10 });
+    expect(planLease({ ...seen, nextSlot: 1200 }, request)).toEqual({ kind: 'none' });
+  });
+
+  it("starts a new budget's numbering after the slice of the old counter, so no slot is granted twice", () => {
+    // Old budget 60: slot 2000 is in slice 2000 (beyond the current one); the new numbering starts at slice 2001.
     const plan = planLease(
-      { slices: { '100': sliceCap(620, 100) - 3 } },
-      {
-        budgetPerMinute: 620,
-        fromSlice: 100,
-        want: 15,
-        horizonSlices: WINDOW_SLICES,
-      },
+      { ...seen, nextSlot: 2000, budgetPerMinute: 60 },
+      { ...request, horizonSlices: 2000 },
     );
-    expect(plan.grants).toEqual([
-      { slice: 100, count: 3 },
-      { slice: 101, count: 10 },
-      { slice: 102, count: 2 },
-    ]);
-    expect(plan.slices).toEqual({ '100': 10, '101': 10, '102': 2 });
+    expect(plan).toMatchObject({ kind: 'set', from: firstSlotOf(600, 2001), expectedVersion: 7 });
   });
 
-  it('drops slices more than two behind the current one from the item', () => {
-    const plan = planLease(
-      { slices: { '90': 5, '98': 4, '99': 1 } },
-      {
-        budgetPerMinute: 620,
-        fromSlice: 100,
-        want: 1,
-        horizonSlices: WINDOW_SLICES,
-      },
-    );
-    expect(plan.slices).toEqual({ '98': 4, '99': 1, '100': 1 });
+  it("starts a new slice length's numbering after the time the old counter reached", () => {
+    // Old slices of 125 ms: slot 8000 at 600 a minute is in slice 800, which ends at 100,125 ms: slice 101 of 1 s.
+    const plan = planLease({ ...seen, nextSlot: 8000, sliceMs: 125 }, request);
+    expect(plan).toMatchObject({ kind: 'set', from: firstSlotOf(600, 101) });
   });
 
-  it('grants nothing when the horizon is full', () => {
-    const slices = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [String(10 + i), 10]));
-    expect(
-      planLease({ slices }, { budgetPerMinute: 620, fromSlice: 10, want: 3, horizonSlices: 5 }).grants,
-    ).toEqual([]);
-  });
-
-  it('never lets any 60 s window of arrivals hold more than the budget, whatever instances lease, spend, die or start', () => {
-    // Instances lease from one item, spend a slot only inside its slice, and each request arrives up to 1 s later.
+  it('never lets any 60 s window of arrivals hold more than the window ceiling, whatever instances lease, spend, die or start', () => {
+    // Instances lease from one item on stale views, spend a slot in its slice or the next, and each request
+    // arrives up to 1 s later.
     const action = fc.record({
       gapMs: fc.integer({ min: 0, max: 3_000 }),
       instance: fc.nat(6),
       kind: fc.constantFrom('lease', 'spend', 'spend', 'spend', 'die'),
-      want: fc.integer({ min: 1, max: 40 }),
+      want: fc.integer({ min: 1, max: 50 }),
       arrivalMs: fc.integer({ min: 0, max: SECOND - 1 }),
     });
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 1000 }),
+        fc.integer({ min: 1, max: MAX_BUDGET_PER_MINUTE }),
         fc.array(action, { minLength: 1, maxLength: 600 }),
         (budget, actions) => {
           let now = T0;
-          let view: Pick<BudgetView, 'slices'> = { slices: {} };
+          const item: MemoryItem = { ...EMPTY_ITEM };
+          const views: BudgetView[] = Array.from({ length: 7 }, () => EMPTY_VIEW);
           const held: SliceGrant[][] = Array.from({ length: 7 }, () => []);
           const arrivals: number[] = [];
           for (const step of actions) {
             now += step.gapMs;
             const current = Math.floor(now / SECOND);
-            const mine = (held[step.instance] as SliceGrant[]).filter((g) => g.slice >= current);
+            const mine = (held[step.instance] as SliceGrant[]).filter((g) => g.slice >= current - 1);
             held[step.instance] = mine;
             if (step.kind === 'die') {
               // A fresh container takes its place, holding nothing; the dead one's slots stay counted.
               held[step.instance] = [];
+              views[step.instance] = EMPTY_VIEW;
             } else if (step.kind === 'lease') {
-              const plan = planLease(view, {
+              const grants = leaseOn(item, views[step.instance] as BudgetView, {
                 budgetPerMinute: budget,
+                sliceMs: SECOND,
                 fromSlice: current,
                 want: step.want,
-                horizonSlices: WINDOW_SLICES,
+                horizonSlices: 20,
               });
-              view = { slices: plan.slices };
-              mine.push(...plan.grants.map((g) => ({ ...g })));
+              views[step.instance] = { ...item, blockedUntil: 0 };
+              mine.push(...grants.map((g) => ({ ...g })));
             } else {
-              const slot = mine.find((g) => g.slice === current && g.count > 0);
+              const slot = mine.find((g) => g.slice <= current && g.count > 0);
               if (slot !== undefined) {
                 held[step.instance] = mine.map((g) => (g === slot ? { ...g, count: g.count - 1 } : g));
                 arrivals.push(now + step.arrivalMs);
@@ -138,7 +236,7 @@ describe('planLease', () => {
             }
           }
           arrivals.sort((a, b) => a - b);
-          expect(busiestWindow(arrivals, MINUTE)).toBeLessThanOrEqual(budget);
+          expect(busiestWindow(arrivals, MINUTE)).toBeLessThanOrEqual(budgetWindowCeiling(budget));
         },
       ),
       RUNS,
@@ -172,7 +270,7 @@ describe('SharedBudgetPacer', () => {
     expect(busiestWindow(sent, MINUTE)).toBeLessThanOrEqual(900);
   });
 
-  it('leases about 30 slots at a time when busy: at most one store request per 20 requests', async () => {
+  it('leases 22 slots or more at a time when busy: at most one store request per 20 requests', async () => {
     const time = virtualTime();
     const store = memoryStore();
     const pacer = new SharedBudgetPacer({
@@ -191,13 +289,13 @@ describe('SharedBudgetPacer', () => {
     expect(pacer.counts().leases * 20).toBeLessThanOrEqual(ok);
   });
 
-  it('sends no slot after its slice ended: a late wake-up finds it void and takes the next', async () => {
+  it('spends a slot in the slice after its own: a batch a little late still finds it', async () => {
     const time = virtualTime();
     const store = memoryStore();
     let overshoot = 1;
     const pacer = new SharedBudgetPacer({
       store,
-      budgetPerMinute: 62,
+      budgetPerMinute: 60,
       fallbackPerMinute: 0,
       now: time.now,
       // The first sleep overshoots by a whole slice, as a busy event loop may.
@@ -205,13 +303,34 @@ describe('SharedBudgetPacer', () => {
     });
     // One slot a slice, the current one someone else's: the pacer's first slot is in the next one.
     const current = Math.floor(T0 / SECOND);
-    store.view = { ...store.view, slices: { [String(current)]: 1 } };
+    takenUntil(store, current + 1);
     const [slot] = await time.run([pacer.acquire()]);
 
     expect(slot).toEqual({ ok: true });
-    // Woken in slice current + 2, it let the void slot go and spent one of that slice.
     expect(Math.floor(time.now() / SECOND)).toBe(current + 2);
-    expect(pacer.counts()).toMatchObject({ spentLeased: 1 });
+    expect(pacer.counts()).toMatchObject({ leases: 1, spentLeased: 1 });
+  });
+
+  it('sends no slot after the slice after its own ended: a late wake-up finds it void and takes the next', async () => {
+    const time = virtualTime();
+    const store = memoryStore();
+    let overshoot = 2;
+    const pacer = new SharedBudgetPacer({
+      store,
+      budgetPerMinute: 60,
+      fallbackPerMinute: 0,
+      now: time.now,
+      // The first sleep overshoots by two slices.
+      sleep: (ms) => time.sleep(ms + SECOND * Math.max(0, overshoot--)),
+    });
+    const current = Math.floor(T0 / SECOND);
+    takenUntil(store, current + 1);
+    const [slot] = await time.run([pacer.acquire()]);
+
+    expect(slot).toEqual({ ok: true });
+    // Woken in slice current + 3, it let the void slot go and spent one of that slice.
+    expect(Math.floor(time.now() / SECOND)).toBe(current + 3);
+    expect(pacer.counts()).toMatchObject({ leases: 2, spentLeased: 1 });
   });
 
   it('refuses a slot further away than maxWaitMs and keeps it for a later request', async () => {
@@ -219,17 +338,14 @@ describe('SharedBudgetPacer', () => {
     const store = memoryStore();
     const pacer = new SharedBudgetPacer({
       store,
-      budgetPerMinute: 62,
+      budgetPerMinute: 60,
       fallbackPerMinute: 0,
       now: time.now,
       sleep: time.sleep,
     });
     const current = Math.floor(T0 / SECOND);
     // One slot a slice; the next five slices are taken.
-    store.view = {
-      ...store.view,
-      slices: Object.fromEntries(Array.from({ length: 5 }, (_, i) => [String(current + i), 1])),
-    };
+    takenUntil(store, current + 5);
     const [refused] = await time.run([pacer.acquire(1_000)]);
     expect(refused).toEqual({ ok: false, retryInMs: 5 * SECOND - (T0 % SECOND) });
 
