@@ -120,7 +120,7 @@ export function probeClaimed(view: OpenBreaker, now: number, timeScale: number):
  */
 export interface BreakerStore {
   read(): Promise<BreakerView>;
-  /** Opens the breaker as `view` unless it is open already; returns the state that holds. */
+  /** Opens the breaker as `view` unless it is open already (an item marked open but damaged is not); returns the state that holds. */
   open(view: OpenBreaker): Promise<BreakerView>;
   /** Takes the probe of `seen` (its `probeAt` unchanged since) by writing `next`; false when another took it. */
   claimProbe(seen: OpenBreaker, next: OpenBreaker): Promise<{ claimed: boolean; view: BreakerView }>;
