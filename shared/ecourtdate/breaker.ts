@@ -127,7 +127,10 @@ export function probeClaimed(view: OpenBreaker, now: number, timeScale: number):
  */
 export interface BreakerStore {
   read(): Promise<BreakerView>;
-  /** Opens the breaker as `view` unless it is open already (an item marked open but damaged is not); returns the state that holds. */
+  /**
+   * Opens the breaker as `view` unless it is open already (an item marked open but damaged is not), or was closed
+   * at or after `view.openedAt` (an opening decided before the probe that closed it); returns the state that holds.
+   */
   open(view: OpenBreaker): Promise<BreakerView>;
   /** Takes the probe of `seen` (its `probeAt` unchanged since) by writing `next`; false when another took it. */
   claimProbe(seen: OpenBreaker, next: OpenBreaker): Promise<{ claimed: boolean; view: BreakerView }>;
@@ -316,6 +319,8 @@ export class Breaker {
     const written = await this.#attempt(() => this.#store.open(opening));
     if (written === undefined) return;
     this.#pendingOpen = undefined;
+    // Refused as stale (closed since it was decided): its failures no longer count towards the next opening.
+    if (written.state === 'closed') this.#failuresInRow = 0;
     this.#see(written, now);
     if (written === opening || sameOpening(written, opening)) this.#options.onChange?.(written);
   }

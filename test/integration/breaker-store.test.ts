@@ -65,6 +65,17 @@ describe('the breaker in the api-client item', () => {
     expect(await s.close(open, T0 + 80_000)).toEqual(reopened);
   });
 
+  it('does not open again for failures seen before the probe that closed it (a late opening of the outage that ended)', async () => {
+    const s = await store();
+    const open = openedBy({ kind: 'failure' }, T0, 1);
+    await s.open(open);
+    await s.close(open, T0 + 60_000);
+    expect(await s.open(openedBy({ kind: 'failure' }, T0 + 30_000, 1))).toEqual(CLOSED);
+    expect(await s.read()).toEqual(CLOSED);
+    const fresh = openedBy({ kind: 'failure' }, T0 + 90_000, 1);
+    expect(await s.open(fresh)).toEqual(fresh);
+  });
+
   it('a damaged item never holds jobs: missing or malformed attributes read as closed', () => {
     expect(breakerViewOf({ breaker_state: 'open' })).toEqual(CLOSED);
     expect(

@@ -276,6 +276,28 @@ describe('a batch checking at once', () => {
   });
 });
 
+describe('an opening the store refuses as stale', () => {
+  it('starts the count of failures again, so that one failure after the close does not open it', async () => {
+    const { store, breaker } = world();
+    // The store's answer to an opening decided before the probe that closed the breaker: closed. Later openings
+    // are written.
+    let stale = true;
+    store.open = async (view) => {
+      if (stale) {
+        stale = false;
+        return CLOSED;
+      }
+      store.state = view;
+      return view;
+    };
+    const a = breaker();
+    for (let i = 0; i < OPEN_AFTER_FAILURES; i++) a.record(FAIL);
+    expect((await a.check()).kind).toBe('closed');
+    a.record(FAIL);
+    expect((await a.check()).kind).toBe('closed');
+  });
+});
+
 describe('a probe time no breaker could have written', () => {
   it('an open state whose next probe is further off than the longest wait is probed now, not held until every job expires', async () => {
     const { store, clock, breaker } = world();
