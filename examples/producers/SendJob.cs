@@ -7,7 +7,10 @@
 //   dotnet run -- events <staging|production> [<event bus name, or its ARN from another account>]
 //
 // Credentials: the producer's own, with only the producer policy of docs/deploy.md.
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Amazon.EventBridge;
 using Amazon.EventBridge.Model;
 using Amazon.SQS;
@@ -35,7 +38,10 @@ const string Job = """
 var job = JsonDocument.Parse(Job).RootElement;
 var body = JsonSerializer.Serialize(job);
 // The queue's message group: the job's agency_reference, or "default" (docs/contract.md, "Message group").
-var group = job.TryGetProperty("agency_reference", out var agency) ? agency.GetString() ?? "default" : "default";
+var group = MessageGroup(
+    job.TryGetProperty("agency_reference", out var agency) && agency.ValueKind == JsonValueKind.String
+        ? agency.GetString()
+        : null);
 
 switch (args)
 {
@@ -80,4 +86,18 @@ switch (args)
     default:
         Console.Error.WriteLine("usage: SendJob sqs <SendQueueUrl> | SendJob events <staging|production> [event bus]");
         return 2;
+}
+
+// A reference SQS refuses as a group (a space, a character outside ASCII, over 128 characters) is percent-encoded
+// as the relay does (encodeURIComponent), or named by its SHA-256 when still too long.
+static string MessageGroup(string? reference)
+{
+    var sqsGroup = new Regex(@"^[A-Za-z0-9!""#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}\z");
+    if (string.IsNullOrWhiteSpace(reference)) return "default";
+    if (sqsGroup.IsMatch(reference)) return reference;
+    // Uri.EscapeDataString also escapes ! * ' ( ), which encodeURIComponent keeps.
+    var encoded = Uri.EscapeDataString(reference)
+        .Replace("%21", "!").Replace("%2A", "*").Replace("%27", "'").Replace("%28", "(").Replace("%29", ")");
+    if (sqsGroup.IsMatch(encoded)) return encoded;
+    return "sha256:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(reference))).ToLowerInvariant();
 }

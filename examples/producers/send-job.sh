@@ -34,9 +34,27 @@ if [[ -n "${JOB_FILE:-}" ]]; then JOB=$(cat "$JOB_FILE"); fi
 BODY=$(printf '%s\n' "$JOB" | sed 's/^[[:space:]]*//' | tr -d '\n')
 
 # The queue's message group: the job's agency_reference, or "default" without one, so that SQS serves every
-# agency fairly (docs/contract.md, "Message group"; a reference with spaces or other characters: see there).
-GROUP=$(printf '%s' "$BODY" | sed -n 's/.*"agency_reference"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
-GROUP=${GROUP:-default}
+# agency fairly (docs/contract.md, "Message group"). A reference SQS refuses as a group (a space, a character
+# outside ASCII, over 128 characters) is percent-encoded as the relay does, or named by its SHA-256 when still
+# too long. (A reference written with JSON escapes, \u00f1 or \", is not decoded here: write it as UTF-8.)
+SQS_GROUP='^[][A-Za-z0-9!"#$%&'"'"'()*+,./:;<=>?@\^_`{|}~-]{1,128}$'
+message_group() {
+  local LC_ALL=C reference=$1 encoded='' byte
+  if [[ -z "${reference//[[:space:]]/}" ]]; then printf 'default'; return; fi
+  if [[ "$reference" =~ $SQS_GROUP ]]; then printf '%s' "$reference"; return; fi
+  # As encodeURIComponent: each UTF-8 byte but the unreserved characters as %XX.
+  while IFS= read -r -n1 -d '' byte; do
+    case "$byte" in
+      [A-Za-z0-9_.!~*\'\(\)-]) encoded+=$byte ;;
+      *) encoded+=$(printf '%%%02X' "'$byte") ;;
+    esac
+  done < <(printf '%s' "$reference")
+  if [[ ${#encoded} -le 128 ]]; then printf '%s' "$encoded"; return; fi
+  local sum=(sha256sum)
+  command -v sha256sum >/dev/null || sum=(shasum -a 256)
+  printf 'sha256:%s' "$(printf '%s' "$reference" | "${sum[@]}" | cut -d' ' -f1)"
+}
+GROUP=$(message_group "$(printf '%s' "$BODY" | sed -n 's/.*"agency_reference"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')")
 
 # --endpoint-url only when ENDPOINT_URL is given.
 ENDPOINT=()

@@ -10,8 +10,11 @@ docs/deploy.md. --job <file> sends the job in that file instead of the one below
 """
 
 import argparse
+import hashlib
 import json
+import re
 import sys
+from urllib.parse import quote
 
 import boto3
 
@@ -34,9 +37,23 @@ JOB = """
 """
 
 
+# What SQS takes as a MessageGroupId: 1 to 128 letters, digits and ASCII punctuation.
+SQS_GROUP = re.compile(r"""[A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}""")
+
+
 def message_group(body: str) -> str:
-    """The job's message group: its agency_reference, or "default" (docs/contract.md, "Message group")."""
-    return json.loads(body).get("agency_reference") or "default"
+    """The job's message group: its agency_reference, or "default" (docs/contract.md, "Message group"). A
+    reference SQS refuses as a group (a space, a character outside ASCII, over 128 characters) is percent-encoded
+    as the relay does, or named by its SHA-256 when still too long."""
+    reference = json.loads(body).get("agency_reference")
+    if not isinstance(reference, str) or not reference.strip():
+        return "default"
+    if SQS_GROUP.fullmatch(reference):
+        return reference
+    encoded = quote(reference, safe="!*'()")
+    if SQS_GROUP.fullmatch(encoded):
+        return encoded
+    return "sha256:" + hashlib.sha256(reference.encode()).hexdigest()
 
 
 def send_to_queue(queue_url: str, body: str) -> str:

@@ -5,6 +5,7 @@ import type { OutageOption } from '#local/pipeline/options.ts';
 import { type JobState, jobsOf } from '#local/pipeline/tracker.ts';
 import { formatTable } from '#local/terminal/table.ts';
 import { parseJob } from '#shared/job.ts';
+import type { DeadLetterReason } from '#shared/outcome.ts';
 
 /**
  * The goals an outage run is held to (the figures of "Outages" in docs/operating.md): the API sees probes, not a
@@ -12,6 +13,19 @@ import { parseJob } from '#shared/job.ts';
  * deadline outlived the outage is dead-lettered.
  */
 export const OUTAGE_REQUEST_GOAL = 40;
+
+/**
+ * Dead-letter reasons that are a working API's verdict on the job itself (or the relay's, before any request): a
+ * job settled so was not kept from delivery by an outage, and its dead letter is none of the outage's.
+ */
+const REFUSED_FOR_ITSELF: ReadonlySet<string> = new Set<DeadLetterReason>([
+  'invalid_job',
+  'bad_request',
+  'forbidden',
+  'not_found',
+  'client_error',
+  'id_conflict',
+]);
 
 /** Requests the API saw, by kind: `probes` are `GET /v1/settings`. */
 export interface RequestCounts {
@@ -131,6 +145,7 @@ export function outageFigures(run: OutageRun): OutageFigures[] {
     const outlived = distinct.filter(
       ({ job, outcome, reason }) =>
         outcome === 'dead_lettered' &&
+        !REFUSED_FOR_ITSELF.has(reason ?? '') &&
         endsAt !== undefined &&
         (met.has(job.id ?? '') || waiting(job)) &&
         deadline(job) > endsAt &&
@@ -138,7 +153,12 @@ export function outageFigures(run: OutageRun): OutageFigures[] {
         // the unknown-outcome rules (docs/contract.md). A 401 created nothing: that job should have been held.
         !(reason === 'unknown_outcome' && met.has(job.id ?? '') && outage.kind !== 'auth'),
     ).length;
-    const notMet = distinct.filter(({ job }) => job.id !== undefined && !met.has(job.id));
+    const notMet = distinct.filter(
+      ({ job, outcome, reason }) =>
+        job.id !== undefined &&
+        !met.has(job.id) &&
+        !(outcome === 'dead_lettered' && REFUSED_FOR_ITSELF.has(reason ?? '')),
+    );
     const notMetOnce = notMet.filter(
       ({ job, outcome }) => outcome === 'delivered' && created.get(job.id ?? '') === 1,
     ).length;

@@ -60,6 +60,13 @@ export const PROBE_STEPS_SECONDS = [60, 120, 240, 480, 600] as const;
 export const MAX_MAINTENANCE_WAIT_SECONDS = 900;
 
 /**
+ * How far off a next probe may be, seconds before time scaling, before the state is taken as one no breaker wrote
+ * (a damaged item, a clock far ahead): twice the longest wait the breaker sets. Such a probe is due now, so that
+ * it never holds every job until its deadline.
+ */
+export const MAX_PROBE_WAIT_SECONDS = 2 * Math.max(MAX_MAINTENANCE_WAIT_SECONDS, ...PROBE_STEPS_SECONDS);
+
+/**
  * The health signal of one answer (pure). `status` is the HTTP status, or `timeout` / `connection` for a request
  * that got none; `retryAfterSeconds` the parsed `Retry-After`, if any.
  */
@@ -120,7 +127,10 @@ export function probeClaimed(view: OpenBreaker, now: number, timeScale: number):
  */
 export interface BreakerStore {
   read(): Promise<BreakerView>;
-  /** Opens the breaker as `view` unless it is open already; returns the state that holds. */
+  /**
+   * Opens the breaker as `view` unless it is open already (an item marked open but damaged is not), or was closed
+   * at or after `view.openedAt` (an opening decided before the probe that closed it); returns the state that holds.
+   */
   open(view: OpenBreaker): Promise<BreakerView>;
   /** Takes the probe of `seen` (its `probeAt` unchanged since) by writing `next`; false when another took it. */
   claimProbe(seen: OpenBreaker, next: OpenBreaker): Promise<{ claimed: boolean; view: BreakerView }>;
@@ -182,6 +192,8 @@ export class Breaker {
   #reading: Promise<void> | undefined;
   /** An opening this instance decided but has not written yet. */
   #pendingOpen: OpenBreaker | undefined;
+  /** The write of `#pendingOpen` under way: the records of a batch that check together share it. */
+  #openWrite: Promise<void> | undefined;
 
   constructor(options: BreakerOptions) {
     this.#options = options;
@@ -210,7 +222,7 @@ export class Breaker {
   heldNow(): Extract<BreakerCheck, { kind: 'held' }> | undefined {
     const view = this.view;
     const now = this.#now();
-    if (view.state !== 'open' || now >= view.probeAt) return undefined;
+    if (view.state !== 'open' || this.#probeDue(view, now)) return undefined;
     return this.#held(view, now);
   }
 
@@ -243,13 +255,10 @@ export class Breaker {
     const now = this.#now();
     if (this.#pendingOpen !== undefined) {
       const opening = this.#pendingOpen;
-      const written = await this.#attempt(() => this.#store.open(opening));
-      // Unwritten, the opening stays this instance's own (held here), and is written by a later check.
-      if (written !== undefined) {
-        this.#pendingOpen = undefined;
-        this.#see(written, now);
-        if (written === opening || sameOpening(written, opening)) this.#options.onChange?.(written);
-      }
+      this.#openWrite ??= this.#writeOpening(opening, now).finally(() => {
+        this.#openWrite = undefined;
+      });
+      await this.#openWrite;
     } else if (now - this.#seenAt >= this.#refreshMs) {
       // Read in the background, answering from the state last seen: a read never takes a job's time. Only a
       // container's first check waits for it, so that a new instance does not send into an open breaker.
@@ -258,7 +267,7 @@ export class Breaker {
     }
     const view = this.view;
     if (view.state === 'closed') return { kind: 'closed' };
-    if (now < view.probeAt) return this.#held(view, now);
+    if (!this.#probeDue(view, now)) return this.#held(view, now);
     if (this.#pendingOpen !== undefined) {
       // The store refused the opening: this instance's breaker is its own, and so is its probe.
       this.#pendingOpen = probeClaimed(view, now, this.#timeScale);
@@ -303,6 +312,22 @@ export class Breaker {
       return { kind: 'closed' };
     }
     return this.#held(closed, now);
+  }
+
+  /** One write of an opening this instance decided; unwritten, it stays its own (held here) for a later check. */
+  async #writeOpening(opening: OpenBreaker, now: number): Promise<void> {
+    const written = await this.#attempt(() => this.#store.open(opening));
+    if (written === undefined) return;
+    this.#pendingOpen = undefined;
+    // Refused as stale (closed since it was decided): its failures no longer count towards the next opening.
+    if (written.state === 'closed') this.#failuresInRow = 0;
+    this.#see(written, now);
+    if (written === opening || sameOpening(written, opening)) this.#options.onChange?.(written);
+  }
+
+  /** Whether the open state's probe is due at `now`: its time has come, or it is further off than any wait. */
+  #probeDue(view: OpenBreaker, now: number): boolean {
+    return now >= view.probeAt || view.probeAt - now > (MAX_PROBE_WAIT_SECONDS * 1000) / this.#timeScale;
   }
 
   #open(signal: Extract<ApiSignal, { kind: 'failure' | 'maintenance' | 'auth' }>): void {

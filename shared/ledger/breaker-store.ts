@@ -91,9 +91,19 @@ export class DynamoBreakerStore implements BreakerStore {
       UpdateExpression:
         'SET breaker_state = :open, breaker_reason = :reason, breaker_opened_at = :opened, ' +
         'breaker_probe_at = :probe, breaker_probe_step = :step',
-      ConditionExpression: 'attribute_not_exists(breaker_state) OR breaker_state <> :open',
+      // Unless a whole open state is there: an item marked open with attributes missing or malformed reads as
+      // closed (`breakerViewOf`), so it must not refuse an opening either. Nor an opening decided before the
+      // probe that last closed it: its failures were those of the outage that probe saw end.
+      ConditionExpression:
+        'NOT (breaker_state = :open AND breaker_reason IN (:unavailable, :auth) AND ' +
+        'attribute_type(breaker_opened_at, :number) AND attribute_type(breaker_probe_at, :number) AND ' +
+        'attribute_type(breaker_probe_step, :number)) AND ' +
+        '(attribute_not_exists(breaker_closed_at) OR breaker_closed_at < :opened)',
       ExpressionAttributeValues: {
         ':open': 'open',
+        ':unavailable': 'unavailable',
+        ':auth': 'auth',
+        ':number': 'N',
         ':reason': view.reason,
         ':opened': view.openedAt,
         ':probe': view.probeAt,

@@ -150,9 +150,10 @@ describe('job ledger: never lose a job, never send one twice', () => {
     // Five 503s may each have created the message: never relabelled as a plain failure.
     expect(attr(dead ?? {}, DLQ_ATTRIBUTE.reason)).toBe('unknown_outcome');
 
-    // The operator's redrive: the same body and dead-letter attributes, back on the send queue.
+    // The operator's redrive: the same body and dead-letter attributes, back on the send queue. The five 503s in a
+    // row opened the circuit breaker: the job is held until its probe finds eCourtDate working again.
     await h.redrive(dead ?? {});
-    await h.invoke();
+    await h.runUntilQuiet(5);
 
     expect(h.sim.messages).toHaveLength(1);
     const entry = await h.ledger().get('cms-48213-reminder-1');

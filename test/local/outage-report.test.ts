@@ -195,6 +195,19 @@ describe('outageFigures', () => {
     expect(figures?.dead_letters_before_deadline).toBe(0);
   });
 
+  it('a job eCourtDate refused for itself after the outage (a 400, 403, 404 or 405) is no dead letter of the outage, and no job the outage kept from delivery', () => {
+    const { lines, jobs } = jobsOfRun(5);
+    settle(jobs[0], 'delivered', T0 + 80_000);
+    settle(jobs[1], 'dead_lettered', T0 + 80_000, 'bad_request');
+    settle(jobs[2], 'dead_lettered', T0 + 80_000, 'forbidden');
+    settle(jobs[3], 'dead_lettered', T0 + 80_000, 'not_found');
+    settle(jobs[4], 'dead_lettered', T0 + 80_000, 'client_error');
+    const [figures] = outageFigures(run({ lines, jobs, records: [record()], messages: [created(1)] }));
+
+    expect(figures?.dead_letters_before_deadline).toBe(0);
+    expect(figures?.goals.map((goal) => goal.met)).toEqual([true, true, true, true]);
+  });
+
   it('meets every goal when the API saw probes only, no job met it, and every job was delivered once', () => {
     const { lines, jobs } = jobsOfRun(3);
     for (const job of jobs) settle(job, 'delivered', T0 + 80_000);

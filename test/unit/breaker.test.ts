@@ -264,6 +264,66 @@ describe('a store that fails never stops sending, and never lets a failing insta
   });
 });
 
+describe('a batch checking at once', () => {
+  it('writes an opening once, and tells of it once, however many records of the batch check together', async () => {
+    const store = new MemoryStore();
+    let opens = 0;
+    const counting: BreakerStore = {
+      read: () => store.read(),
+      open: (view) => {
+        opens += 1;
+        return store.open(view);
+      },
+      claimProbe: (seen, next) => store.claimProbe(seen, next),
+      close: (seen) => store.close(seen),
+    };
+    const changes: BreakerView[] = [];
+    const a = new Breaker({
+      store: counting,
+      now: () => 1_800_000_000_000,
+      onChange: (v) => changes.push(v),
+    });
+    await a.check();
+    for (let i = 0; i < OPEN_AFTER_FAILURES; i++) a.record(FAIL);
+    const checks = await Promise.all(Array.from({ length: 10 }, () => a.check()));
+    expect(checks.every((c) => c.kind === 'held')).toBe(true);
+    expect(opens).toBe(1);
+    expect(changes).toHaveLength(1);
+  });
+});
+
+describe('an opening the store refuses as stale', () => {
+  it('starts the count of failures again, so that one failure after the close does not open it', async () => {
+    const { store, breaker } = world();
+    // The store's answer to an opening decided before the probe that closed the breaker: closed. Later openings
+    // are written.
+    let stale = true;
+    store.open = async (view) => {
+      if (stale) {
+        stale = false;
+        return CLOSED;
+      }
+      store.state = view;
+      return view;
+    };
+    const a = breaker();
+    for (let i = 0; i < OPEN_AFTER_FAILURES; i++) a.record(FAIL);
+    expect((await a.check()).kind).toBe('closed');
+    a.record(FAIL);
+    expect((await a.check()).kind).toBe('closed');
+  });
+});
+
+describe('a probe time no breaker could have written', () => {
+  it('an open state whose next probe is further off than the longest wait is probed now, not held until every job expires', async () => {
+    const { store, clock, breaker } = world();
+    const opened = openedBy(FAIL, clock.now(), 1);
+    store.state = { ...opened, probeAt: clock.now() + 30 * 24 * 60 * 60_000 };
+    const check = await breaker().check();
+    expect(check.kind).toBe('probe');
+  });
+});
+
 describe('time scaling', () => {
   it('probe waits are divided by TIME_SCALE', () => {
     expect(probeDelayMs(0, 60)).toBe(1_000);

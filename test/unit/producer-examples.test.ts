@@ -121,6 +121,32 @@ describe('the AWS CLI example builds the calls it documents', () => {
     expect(option(argv, '--message-group-id')).toBe(DEFAULT_MESSAGE_GROUP);
   });
 
+  it.each([
+    'Cook County',
+    'Condado de Doña Ana',
+    "St. Mary's Parish / Juvenile",
+    `${'Très long comté '.repeat(8)}`.slice(0, 128),
+  ])(
+    'sqs: an agency_reference SQS refuses as a group (%s) is sent in the group the sender gives it',
+    (reference) => {
+      const file = join(bin, 'job.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          id: 'j-1',
+          message: { to: '+15555550100', content: 'Hi' },
+          agency_reference: reference,
+        }),
+      );
+      const { argv } = runWith(
+        { JOB_FILE: file },
+        'sqs',
+        'https://sqs.us-east-1.amazonaws.com/111122223333/q',
+      );
+      expect(option(argv, '--message-group-id')).toBe(messageGroupOf(reference));
+    },
+  );
+
   it.each(STAGES)(
     'events %s: one entry with the stage source, the detail-type and the job as its Detail',
     (stage) => {
