@@ -79,7 +79,8 @@ Options:
   --concurrency N        simulated sender instances, each with its own token cache and its share of the
                          rate budget (default: the stage's maxConcurrency)
   --timeout SECONDS      stop waiting after this long; unsettled jobs make the exit status 1
-                         (default: ${DEFAULT_TIMEOUT_SECONDS})
+                         (default: ${DEFAULT_TIMEOUT_SECONDS}, plus the outages' length and 10 minutes of probe
+                         wait, divided by the time scale)
   --report FILE          write the result as JSON (summary, every job with why, API calls, alarm states);
                          checked before the run starts (a missing folder is created), written also when
                          the run is interrupted
@@ -179,13 +180,21 @@ export function parseStartOptions(argv: readonly string[]): StartOptions {
         'it cannot be used with --ecourtdate-url. Leave out --ecourtdate-url to see the relay ride out an outage',
     );
   }
+  const timeScale =
+    whole(text('time-scale'), '--time-scale', 1, 100_000) ?? (ecourtdateUrl ? 1 : DEMO_TIME_SCALE);
   return {
     jobsFile: jobsFile ?? SAMPLE_JOBS_FILE,
     ecourtdateUrl,
-    timeScale: whole(text('time-scale'), '--time-scale', 1, 100_000) ?? (ecourtdateUrl ? 1 : DEMO_TIME_SCALE),
+    timeScale,
     reportFile: text('report'),
     concurrency: whole(text('concurrency'), '--concurrency', 1, 100),
-    timeoutSeconds: positive(text('timeout'), '--timeout') ?? DEFAULT_TIMEOUT_SECONDS,
+    timeoutSeconds:
+      positive(text('timeout'), '--timeout') ??
+      defaultTimeoutSeconds(
+        outages,
+        outageAt === undefined ? 0 : parseDuration(outageAt, '--outage-at', true),
+        timeScale,
+      ),
     keepRunning: values['keep-running'] === true,
     stateDir: text('state-dir') ?? DEFAULT_STATE_DIR,
     outages,
@@ -210,6 +219,21 @@ function positive(raw: string | undefined, name: string): number | undefined {
     throw new UsageError(`${name}: expected a number of seconds above 0, got "${raw}"`);
   }
   return value;
+}
+
+/**
+ * `--timeout`'s default, seconds of real time: `DEFAULT_TIMEOUT_SECONDS`, and with outages, also the longest
+ * outage (after `--outage-at`) and the circuit breaker's longest probe wait (600 s) it may take to notice the end,
+ * in eCourtDate's seconds divided by the time scale (docs/pacing.md, "The circuit breaker").
+ */
+export function defaultTimeoutSeconds(
+  outages: readonly Pick<OutageOption, 'durationSeconds'>[],
+  outageAtSeconds: number,
+  timeScale: number,
+): number {
+  if (outages.length === 0) return DEFAULT_TIMEOUT_SECONDS;
+  const longest = Math.max(...outages.map((outage) => outage.durationSeconds));
+  return DEFAULT_TIMEOUT_SECONDS + Math.ceil((outageAtSeconds + longest + 600) / timeScale);
 }
 
 /** `--outage`, `--outage-kind`, `--outage-retry-after` and `--auth-outage`, checked together. */

@@ -267,8 +267,8 @@ export function renderOutages(figures: readonly OutageFigures[]): string[] {
       lines.push(`${goal.met ? 'met' : 'NOT MET'}: ${goal.goal} (${goal.figure})`);
     if (outage.goals.some((goal) => !goal.met)) {
       lines.push(
-        'The relay did not ride out this outage: jobs spent their attempts on it instead of being held until ' +
-          'it ended, and the API saw every attempt. Each figure above says how far from the goal it is.',
+        'Some goals were not met: each figure above says how far from the goal it is, and the jobs table says ' +
+          'what became of each job (a run stopped by --timeout leaves jobs unsettled: give it more time).',
       );
     }
     lines.push('');

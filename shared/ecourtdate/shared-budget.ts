@@ -225,6 +225,12 @@ export interface BudgetStore {
   block(until: number): Promise<void>;
 }
 
+/**
+ * Leases one `acquire` may make: a lease whose slots had all passed when its answer came (the store was slow) is
+ * followed by one more; then the store counts as failed, and the request takes the fallback's pace.
+ */
+export const MAX_LEASES_PER_ACQUIRE = 2;
+
 /** Options of {@link DynamoBudgetStore}. */
 export interface DynamoBudgetStoreOptions {
   readonly client: DynamoDBClient;
@@ -240,6 +246,11 @@ export interface DynamoBudgetStoreOptions {
   readonly maxTries?: number;
   /** Epoch ms. @default Date.now */
   readonly now?: () => number;
+  /**
+   * A lease (all its tries) is abandoned after this long, ms (it then throws an AbortError, and the pacer falls
+   * back): leases come inside a job's chain of requests, so the sender bounds them. @default no limit
+   */
+  readonly callTimeoutMs?: number;
 }
 
 /** Thrown by {@link DynamoBudgetStore.lease} when every try lost its condition to another instance's lease. */
@@ -265,6 +276,7 @@ export class DynamoBudgetStore implements BudgetStore {
   readonly #onItem: ((item: ApiClientItem, now: number) => void) | undefined;
   readonly #maxTries: number;
   readonly #now: () => number;
+  readonly #callTimeoutMs: number;
   /** The item as last seen: the first try plans on it. */
   #view: BudgetView = EMPTY_VIEW;
 
@@ -276,16 +288,20 @@ export class DynamoBudgetStore implements BudgetStore {
     this.#onItem = options.onItem;
     this.#maxTries = options.maxTries ?? 4;
     this.#now = options.now ?? Date.now;
+    this.#callTimeoutMs = options.callTimeoutMs ?? Number.POSITIVE_INFINITY;
   }
 
   async lease(request: LeaseRequest): Promise<LeaseAnswer> {
+    const options = Number.isFinite(this.#callTimeoutMs)
+      ? { abortSignal: AbortSignal.timeout(this.#callTimeoutMs) }
+      : {};
     for (let tries = 1; tries <= this.#maxTries; tries += 1) {
       const view = this.#view;
       if (view.blockedUntil > this.#now()) return { grants: [], blockedUntil: view.blockedUntil };
       const plan = planLease(view, request, tries > 1);
       if (plan.kind === 'none') return { grants: [], blockedUntil: view.blockedUntil };
       try {
-        const out = await this.#doc.send(this.#command(plan, request));
+        const out = await this.#doc.send(this.#command(plan, request), options);
         const view2 = this.#learn(out.Attributes ?? {});
         const to = view2.nextSlot ?? 0;
         return {
@@ -511,6 +527,8 @@ export class SharedBudgetPacer implements RequestPacer {
    * the horizon, or when the store fails and there is no fallback share. Never rejects.
    */
   async acquire(maxWaitMs = Number.POSITIVE_INFINITY): Promise<PacerSlot> {
+    // A lease whose answer came after its slots' slices (a slow store) is tried once more, not in a loop.
+    let leases = 0;
     for (;;) {
       const now = this.#now();
       if (now < this.#blockedUntil) return { ok: false, retryInMs: this.#blockedUntil - now };
@@ -536,6 +554,13 @@ export class SharedBudgetPacer implements RequestPacer {
         return { ok: true };
       }
       if (now < this.#storeRetryAt) return this.#fallbackSlot(now, maxWaitMs);
+      if (leases === MAX_LEASES_PER_ACQUIRE) {
+        // A store too slow to answer within a slot's slices is no better than an unreachable one: fall back.
+        this.#counts.failedLeases += 1;
+        this.#storeRetryAt = now + this.#storeRetryMs;
+        return this.#fallbackSlot(now, maxWaitMs);
+      }
+      leases += 1;
       const leased = await this.#lease();
       if (leased === 'failed') return this.#fallbackSlot(this.#now(), maxWaitMs);
       if (leased === 'none' && this.#held.length === 0) {

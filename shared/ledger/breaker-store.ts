@@ -54,7 +54,7 @@ export class DynamoBreakerStore implements BreakerStore {
 
   /**
    * @param options.callTimeoutMs each call is abandoned after this long, ms (it then throws an AbortError): the
-   *   breaker's calls come before a job's waits, so the sender bounds them (`BREAKER_CALL_TIMEOUT_MS`).
+   *   breaker's calls come before a job's waits, so the sender bounds them (`API_CLIENT_CALL_TIMEOUT_MS`).
    *   @default no limit
    */
   constructor(options: {

@@ -67,12 +67,14 @@ export type SenderHandler = (event: SQSEvent, context: Context) => Promise<SQSBa
 // Time kept back from the invocation's deadline beyond the worst-case chain below.
 const SETTLE_MARGIN_MS = 5_000;
 /**
- * The longest one call of the circuit breaker to its DynamoDB item may take, ms (then it is abandoned and the breaker
- * goes on with the state it last saw). A record's breaker check makes at most two, before its waits: the chain
- * below keeps room for them, so that they never take time the attempt's requests need.
+ * The longest one call to the stage's api-client item may take, ms: a circuit breaker read or write, or a lease of
+ * the shared budget with its tries (then it is abandoned: the breaker goes on with the state it last saw, the
+ * budget falls back). A record's chain makes at most API_CLIENT_CALLS_IN_CHAIN of them: the breaker's two before
+ * its waits, and a lease for each of the five pacing slots after the first (the 401 path's token requests and
+ * resends). The chain below keeps room for them, so they never take time the attempt's requests need.
  */
-export const BREAKER_CALL_TIMEOUT_MS = 1_000;
-const BREAKER_CALLS_BEFORE_WAITS = 2;
+export const API_CLIENT_CALL_TIMEOUT_MS = 1_000;
+const API_CLIENT_CALLS_IN_CHAIN = 7;
 // AWS calls that can follow the first wait and must end inside the attempt's lease (the invocation): the claim (a
 // put that finds the entry, then a put by its version), on the 401 path the token renewal's own secret re-read
 // and the explicit one, and the settle. What comes after the settle (the uuid index, the event, SQS) needs no
@@ -91,12 +93,12 @@ export function createSenderHandler(deps: SenderDependencies): SenderHandler {
   const runtime = createRuntime(deps);
   const { config, now } = runtime;
   // The worst case after the waits: every send of the 401 path with its token request at the HTTP timeout, and the
-  // AWS calls of AWS_CALLS_AFTER_WAITS at the SDK's limits, and the breaker's calls before the waits (docs/pacing.md,
+  // AWS calls of AWS_CALLS_AFTER_WAITS at the SDK's limits, and the calls to the api-client item (docs/pacing.md,
   // "Waiting has a limit").
   const chainMs =
     config.httpTimeoutMs * SENDS_PER_JOB_WORST_CASE * 2 +
     AWS_CALLS_AFTER_WAITS * awsCallWorstCaseMs() +
-    BREAKER_CALLS_BEFORE_WAITS * BREAKER_CALL_TIMEOUT_MS +
+    API_CLIENT_CALLS_IN_CHAIN * API_CLIENT_CALL_TIMEOUT_MS +
     SETTLE_MARGIN_MS;
 
   const settle = async (record: SQSRecord, budget: InvocationBudget): Promise<Settlement> => {
@@ -184,7 +186,7 @@ function createBreaker(
     store: new DynamoBreakerStore({
       client: deps.dynamodb,
       tableName: config.ledgerTableName,
-      callTimeoutMs: BREAKER_CALL_TIMEOUT_MS,
+      callTimeoutMs: API_CLIENT_CALL_TIMEOUT_MS,
     }),
     now,
     random: deps.random ?? Math.random,
@@ -233,6 +235,7 @@ function createRuntime(
         now,
         // Every lease answer carries the breaker's state too: a busy instance never reads it on its own.
         onItem: (item, at) => breaker.observe(breakerViewOf(item), at),
+        callTimeoutMs: API_CLIENT_CALL_TIMEOUT_MS,
       }),
       budgetPerMinute: config.requestsPerMinute,
       fallbackPerMinute: config.fallbackRequestsPerMinute,

@@ -16,6 +16,7 @@ import { deleteSucceeded, invokeBatch, receiveBatch } from '#local/lambda/event-
 import type { AwsClients } from '#shared/clients/aws.ts';
 import { createApiFetch } from '#shared/ecourtdate/connection.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
+import { API_CLIENT_ITEM_ID } from '#shared/ledger/schema.ts';
 import type { SenderHandler } from '#shared/sender/handler.ts';
 import { DLQ_ATTRIBUTE, REQUEUE_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { injectDynamoFaults } from '#test/helpers/dynamo-faults.ts';
@@ -959,7 +960,9 @@ describe('waits and calls inside an attempt', () => {
   const AWS_CALL_MS = 25_000;
   // The sender's chain after its waits: 3 sends and 3 token requests at 2 s, the claim's two puts, two secret
   // re-reads and the settle at the SDK's limit, and a 5 s margin (shared/sender/handler.ts).
-  const CHAIN_MS = 2_000 * 3 * 2 + 5 * AWS_CALL_MS + 5_000;
+  // The api-client item's calls (the breaker's, the budget's leases) are abandoned after 1 s: 7 of them.
+  const API_CLIENT_CALL_MS = 1_000;
+  const CHAIN_MS = 2_000 * 3 * 2 + 5 * AWS_CALL_MS + 7 * API_CLIENT_CALL_MS + 5_000;
 
   it.each([
     ['the token endpoint accepts the cached secret', false],
@@ -995,7 +998,9 @@ describe('waits and calls inside an attempt', () => {
           );
           clients.dynamodb.middlewareStack.add(
             (next) => async (args) => {
-              vi.setSystemTime(Date.now() + AWS_CALL_MS);
+              const key = (args.input as { Key?: { id?: unknown } }).Key?.id;
+              // Each at its limit: a call to the api-client item is abandoned after 1 s, any other at the SDK's.
+              vi.setSystemTime(Date.now() + (key === API_CLIENT_ITEM_ID ? API_CLIENT_CALL_MS : AWS_CALL_MS));
               // The ledger's writes: the claim opens the attempt (with its lease), the settle closes it.
               const item = (args.input as { Item?: Record<string, unknown> }).Item ?? {};
               if (item.job_id === JOB_ID) {

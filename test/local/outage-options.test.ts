@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseStartOptions, UsageError } from '#local/pipeline/options.ts';
+import {
+  DEFAULT_TIMEOUT_SECONDS,
+  defaultTimeoutSeconds,
+  parseDuration,
+  parseStartOptions,
+  UsageError,
+} from '#local/pipeline/options.ts';
 
 /** `npm start`'s outage options (docs/operating.md, "Outages"). */
 
@@ -76,5 +82,17 @@ describe('parseDuration', () => {
 
   it('refuses a number without a unit', () => {
     expect(() => parseDuration('120', '--outage')).toThrow(/e\.g\. 90s, 30m, 2h/);
+  });
+});
+
+describe('--timeout with an outage', () => {
+  it("waits, by default, for the longest outage and the breaker's longest probe wait, scaled", () => {
+    expect(parseStartOptions(['--outage', '2h']).timeoutSeconds).toBe(DEFAULT_TIMEOUT_SECONDS + 260);
+    expect(parseStartOptions(['--outage', '2h', '--timeout', '50']).timeoutSeconds).toBe(50);
+    expect(defaultTimeoutSeconds([], 0, 30)).toBe(DEFAULT_TIMEOUT_SECONDS);
+    expect(defaultTimeoutSeconds([{ durationSeconds: 7200 }], 0, 30)).toBe(DEFAULT_TIMEOUT_SECONDS + 260);
+    expect(defaultTimeoutSeconds([{ durationSeconds: 1800 }, { durationSeconds: 7200 }], 600, 30)).toBe(
+      DEFAULT_TIMEOUT_SECONDS + 280,
+    );
   });
 });

@@ -280,7 +280,7 @@ describe('renderOutages', () => {
     expect(text).toMatch(/jobs that met the outage +12/);
     expect(text).toMatch(/dead letters +retries_exhausted 12/);
     expect(text).toContain('NOT MET: at most 40 API requests during the outage (60)');
-    expect(text).toContain('The relay did not ride out this outage');
+    expect(text).toContain('Some goals were not met');
   });
 });
 
