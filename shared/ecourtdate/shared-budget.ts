@@ -421,7 +421,7 @@ export function budgetViewOf(item: ApiClientItem): BudgetView {
 }
 
 /** The fewest slots a busy instance leases: one write for 20 requests or more. */
-const BUSY_LEASE_SLOTS = 22;
+const BUSY_LEASE_SLOTS = 30;
 /** Slices whose spent slots size a lease. */
 const RECENT_SLICES = 3;
 
@@ -463,8 +463,8 @@ export interface SharedBudgetCounts {
  * it leased, sorted by slice, and hands them out in order: a request waits for its slot's slice to begin, and a
  * slot whose grace slice (the next one) ended unspent is void. When it holds none, it leases more, one lease at a time for all the
  * requests waiting. A lease takes as many slots as were spent in the last three slices plus the requests waiting,
- * at least 22 when the instance is busy (it spent slots in those slices) and at most `maxLeaseSlots`: one
- * DynamoDB request for 22 to 45 sends; a quiet instance leases only what waits, so that slots it would leave
+ * at least 30 when the instance is busy (it spent slots in those slices, or a batch waits) and at most `maxLeaseSlots`: one
+ * DynamoDB request for 30 to 45 sends; a quiet instance leases only what waits, so that slots it would leave
  * unspent stay for the others. A slot may be spent in its slice or the next (`SPEND_GRACE_SLICES`).
  *
  * When a lease fails (the store throws), the instance paces to `fallbackPerMinute` with a {@link Pacer} of its
@@ -624,10 +624,10 @@ export class SharedBudgetPacer implements RequestPacer {
   async #leaseOnce(): Promise<void> {
     const now = this.#now();
     const current = Math.floor(now / this.#sliceMs);
-    // A busy instance (one that spent slots in the last slices) leases at least `busyLeaseSlots`, so that one
-    // write serves 20 requests or more; a quiet one only what waits.
+    // A busy instance (one that spent slots in the last slices, or a fresh one with a batch waiting) leases at
+    // least `busyLeaseSlots`, so that one write serves 20 requests or more; a quiet one only what waits.
     const recent = this.#spent.filter((slice) => slice >= current - RECENT_SLICES).length;
-    const busy = recent > 0 ? BUSY_LEASE_SLOTS : 1;
+    const busy = recent > 0 || this.#waiting > 1 ? BUSY_LEASE_SLOTS : 1;
     const want = Math.min(this.#maxLeaseSlots, Math.max(busy, recent + this.#waiting));
     try {
       const answer = await this.#store.lease({

@@ -164,7 +164,7 @@ export const API_OUTAGES: readonly PlannedApiOutage[] = [
   { kind: 'hang', durationSeconds: 3600 },
   { kind: 'auth', durationSeconds: 1800 },
 ];
-export const OUTAGES_TIME_SCALE = 600;
+export const OUTAGES_TIME_SCALE = 300;
 export const OUTAGES_JOBS_PER_RUN = 20;
 export const OUTAGES_INSTANCES = 2;
 /** Container churn in the outage runs: a container older than this (real ms; 10 minutes scaled) is replaced. */

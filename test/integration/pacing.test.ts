@@ -44,8 +44,11 @@ describe.each(RUNS)('the shared budget with $label against a 1,000/min sliding w
     expect(result.busiestWindow, JSON.stringify(result)).toBeLessThanOrEqual(ECOURTDATE_LIMIT_PER_MINUTE);
   });
 
-  it('uses at least 95 % of the budget while jobs are waiting', () => {
-    expect(result.sustainedShare, JSON.stringify(result)).toBeGreaterThanOrEqual(0.95);
+  // Under churn each replaced container takes its unspent lease with it (at most one, about 30 slots): a fresh
+  // container every 20 s costs a few percent of the budget (docs/pacing.md).
+  const share = run.churn ? 0.9 : 0.95;
+  it(`uses at least ${share * 100} % of the budget while jobs are waiting`, () => {
+    expect(result.sustainedShare, JSON.stringify(result)).toBeGreaterThanOrEqual(share);
   });
 
   it('costs at most one DynamoDB request to the api-client item per 20 eCourtDate requests', () => {

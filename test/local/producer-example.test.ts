@@ -21,7 +21,10 @@ import { eventually } from '#test/local/wait.ts';
 /** The `--message-body` of the docs' `aws sqs send-message --queue-url <SendQueueUrl>` example. */
 function exampleMessageBody(): string {
   const deploy = readFileSync(join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
-  const example = /aws sqs send-message --queue-url <SendQueueUrl> --message-body '([^']*)'/.exec(deploy);
+  const example =
+    /aws sqs send-message --queue-url <SendQueueUrl> --message-group-id default --message-body '([^']*)'/.exec(
+      deploy,
+    );
   if (!example?.[1]) throw new Error('docs/deploy.md has no "aws sqs send-message" example any more');
   return example[1];
 }
@@ -58,7 +61,7 @@ describe('the AWS CLI producer example of docs/deploy.md, against the local pipe
     const client = new QuerySQSClient({ endpoint: sqsEndpoint, region, credentials: EMULATOR_CREDENTIALS });
 
     const sent = await client.send(
-      new QuerySendMessageCommand({ QueueUrl: sendQueueUrl, MessageBody: body }),
+      new QuerySendMessageCommand({ QueueUrl: sendQueueUrl, MessageBody: body, MessageGroupId: 'default' }),
     );
     client.destroy();
 
@@ -76,7 +79,9 @@ describe('the AWS CLI producer example of docs/deploy.md, against the local pipe
       useQueueUrlAsEndpoint: false,
     });
 
-    const sent = await client.send(new SendMessageCommand({ QueueUrl: sendQueueUrl, MessageBody: body }));
+    const sent = await client.send(
+      new SendMessageCommand({ QueueUrl: sendQueueUrl, MessageBody: body, MessageGroupId: 'default' }),
+    );
     client.destroy();
 
     expect(sent.MessageId).toEqual(expect.any(String));

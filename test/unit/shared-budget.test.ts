@@ -270,7 +270,7 @@ describe('SharedBudgetPacer', () => {
     expect(busiestWindow(sent, MINUTE)).toBeLessThanOrEqual(900);
   });
 
-  it('leases 22 slots or more at a time when busy: at most one store request per 20 requests', async () => {
+  it('leases 30 slots or more at a time when busy: at most one store request per 20 requests', async () => {
     const time = virtualTime();
     const store = memoryStore();
     const pacer = new SharedBudgetPacer({
