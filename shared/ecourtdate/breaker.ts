@@ -159,7 +159,11 @@ export interface BreakerOptions {
    * done. @default 0
    */
   readonly probeMs?: number;
-  /** How old the last state seen may be before a check reads the item again, ms before time scaling. @default 5_000 */
+  /**
+   * How old the last state seen may be before a check reads the item again, ms before time scaling. Rarely
+   * reached by a sending instance: every lease answer carries the state, and a lease comes before each run of
+   * sends. @default 60_000
+   */
   readonly refreshMs?: number;
   /** Told when the store refused a read or a write (the breaker then goes on with the state it last saw). */
   readonly onStoreError?: (error: unknown) => void;
@@ -202,7 +206,7 @@ export class Breaker {
     this.#random = options.random ?? Math.random;
     this.#timeScale = options.timeScale ?? 1;
     this.#probeMs = options.probeMs ?? 0;
-    this.#refreshMs = (options.refreshMs ?? 5_000) / this.#timeScale;
+    this.#refreshMs = (options.refreshMs ?? 60_000) / this.#timeScale;
   }
 
   /** The state this instance last saw (or decided). */

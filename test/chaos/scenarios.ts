@@ -165,9 +165,10 @@ export const API_OUTAGES: readonly PlannedApiOutage[] = [
   { kind: 'auth', durationSeconds: 1800 },
 ];
 export const OUTAGES_TIME_SCALE = 300;
-export const OUTAGES_JOBS_PER_RUN = 20;
+/** More jobs than the instances' batches in flight when the outage begins: those held show the breaker at work. */
+export const OUTAGES_JOBS_PER_RUN = 60;
 export const OUTAGES_INSTANCES = 2;
-/** Container churn in the outage runs: a container older than this (real ms; 10 minutes scaled) is replaced. */
+/** Container churn in the outage runs: a container older than this (real ms; 5 minutes scaled) is replaced. */
 export const CHURN_EVERY_MS = 1_000;
 
 /**

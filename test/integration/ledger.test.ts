@@ -315,7 +315,7 @@ describe('what a job costs in DynamoDB', () => {
     const after = h.dynamodb.requestCounts();
     expect(h.sends().map((r) => r.status)).toEqual([503, 201]);
     expect((after.PutItem ?? 0) - (before.PutItem ?? 0)).toBe(3);
-    // At most the circuit breaker's look at the api-client item, when no lease has shown it for 5 s.
+    // At most the circuit breaker's look at the api-client item, when no lease has shown it for a minute.
     expect((after.GetItem ?? 0) - (before.GetItem ?? 0)).toBeLessThanOrEqual(1);
   });
 

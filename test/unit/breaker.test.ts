@@ -164,7 +164,7 @@ describe('holding and probing', () => {
     clock.advance(60_000);
     const probe = (await a.check()) as { view: OpenBreaker };
     await a.probed(probe.view, UP);
-    clock.advance(5_000);
+    clock.advance(60_000);
     await b.check();
     b.record(FAIL);
     expect((await b.check()).kind).toBe('closed');
@@ -224,7 +224,7 @@ describe('holding and probing', () => {
     expect(probe.kind).toBe('probe');
     expect(await a.probed((probe as { view: OpenBreaker }).view, UP)).toEqual({ kind: 'closed' });
     expect(store.state).toEqual(CLOSED);
-    clock.advance(5_000);
+    clock.advance(60_000);
     expect((await b.check()).kind).toBe('closed');
   });
 
