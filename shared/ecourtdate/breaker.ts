@@ -363,6 +363,9 @@ export class Breaker {
       const startedAt = this.#now();
       const read = await this.#attempt(() => this.#store.read());
       if (read !== undefined && this.#seen === before) this.#see(read, startedAt);
+      // A store that refused the read is not asked again by every record: the state last seen (closed, for a new
+      // container) stands until the next refresh.
+      if (read === undefined) this.#seenAt = Math.max(this.#seenAt, startedAt);
     })().finally(() => {
       this.#reading = undefined;
     });

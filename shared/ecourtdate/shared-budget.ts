@@ -225,6 +225,9 @@ export interface BudgetStore {
   block(until: number): Promise<void>;
 }
 
+/** The shortest wait before a failed store is asked again, real ms (`storeRetryMs`'s floor). */
+export const MIN_STORE_RETRY_MS = 1_000;
+
 /**
  * Leases one `acquire` may make: a lease whose slots had all passed when its answer came (the store was slow) is
  * followed by one more; then the store counts as failed, and the request takes the fallback's pace.
@@ -437,7 +440,7 @@ export interface SharedBudgetPacerOptions {
   readonly fallbackPerMinute: number;
   /** One slice, ms: 1,000 / `TIME_SCALE`. @default 1000 */
   readonly sliceMs?: number;
-  /** After a failed lease, ms the fallback lasts before the store is tried again. @default 5 slices */
+  /** After a failed lease, ms the fallback lasts before the store is tried again. @default 5 slices, at least 1 s */
   readonly storeRetryMs?: number;
   /** The most slots one lease takes. @default 45 */
   readonly maxLeaseSlots?: number;
@@ -507,7 +510,9 @@ export class SharedBudgetPacer implements RequestPacer {
     this.#store = options.store;
     this.#budget = options.budgetPerMinute;
     this.#sliceMs = sliceMs;
-    this.#storeRetryMs = options.storeRetryMs ?? 5 * sliceMs;
+    // Never sooner than a second of real time: in a scaled run five slices are a few ms, and a failing store's
+    // every retry costs a request its SDK retries.
+    this.#storeRetryMs = options.storeRetryMs ?? Math.max(5 * sliceMs, MIN_STORE_RETRY_MS);
     this.#maxLeaseSlots = options.maxLeaseSlots ?? 45;
     this.#horizonSlices = options.horizonSlices ?? DEFAULT_HORIZON_SLICES;
     this.#now = options.now ?? Date.now;

@@ -250,6 +250,16 @@ describe('a store that fails never stops sending, and never lets a failing insta
     expect((await a.check()).kind).toBe('closed');
   });
 
+  it('a first read the store refused is not made again by every record: one read, then the state last seen', async () => {
+    const { store, breaker } = world();
+    store.failing = true;
+    const a = breaker();
+    await a.check();
+    await a.check();
+    await a.check();
+    expect(store.calls).toBe(1);
+  });
+
   it("an opening it cannot write holds this instance's jobs, and its own probe closes it", async () => {
     const { store, clock, breaker } = world();
     store.failing = true;
