@@ -18,6 +18,8 @@ const timing = [
   'test/chaos/**/*.test.ts',
   'test/integration/pacing.test.ts',
   'test/integration/outage.test.ts',
+  // The two-hour outage drill counts which jobs met the outage on a clock that also runs with real time.
+  'test/integration/drills.test.ts',
   'test/integration/bundle.e2e.test.ts',
   'test/local/start.e2e.test.ts',
   'test/local/interrupt.e2e.test.ts',

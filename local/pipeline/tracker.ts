@@ -210,6 +210,30 @@ export class JobTracker {
     }
   }
 
+  /**
+   * These dead letters (their `job_id` and `reason` attributes) are on the dead-letter queue. A job still open whose
+   * record the sender last dead-lettered with that reason is settled by it: the invocation that did so may have
+   * ended at its function timeout before reporting the record's delete, and a job without a ledger entry (an
+   * invalid body) has nothing else to settle it by. Whatever SQS does with that record next, the sender can only
+   * dead-letter it again.
+   */
+  onDeadLetters(
+    letters: Iterable<{ readonly jobId?: string | undefined; readonly reason?: string | undefined }>,
+  ): void {
+    const lettered = new Set<string>();
+    for (const letter of letters) {
+      if (letter.jobId !== undefined && letter.reason !== undefined)
+        lettered.add(`${letter.jobId}\n${letter.reason}`);
+    }
+    for (const job of this.#jobs) {
+      const event = job.lastEvent;
+      if (job.outcome !== 'unsettled' || event?.kind !== 'dead_lettered' || event.jobId === undefined)
+        continue;
+      if (lettered.has(`${event.jobId}\n${event.reason ?? ''}`))
+        this.#settle(job, 'dead_lettered', event.reason ?? null);
+    }
+  }
+
   /** Epoch ms the oldest job still on the send queue was enqueued; undefined when none is. */
   oldestUnsettledAt(): number | undefined {
     let oldest: number | undefined;

@@ -5,6 +5,7 @@ import type { LocalResources } from '#local/pipeline/resources.ts';
 import type { Senders } from '#local/pipeline/senders.ts';
 import type { JobTracker } from '#local/pipeline/tracker.ts';
 import { JobLedger } from '#shared/ledger/ledger.ts';
+import { DLQ_ATTRIBUTE } from '#shared/sqs/attributes.ts';
 
 /** How often the watch samples the queues and redraws the progress, ms. */
 const TICK_MS = 200;
@@ -44,6 +45,12 @@ export async function watchUntilSettled(
     try {
       const dlq = await resources.emulator.inspect(resources.deadLetterQueue.name);
       tracker.onDeadLetterQueue(dlq.ready.map((m) => m.messageId));
+      tracker.onDeadLetters(
+        dlq.ready.map((m) => ({
+          jobId: m.messageAttributes?.[DLQ_ATTRIBUTE.jobId]?.StringValue,
+          reason: m.messageAttributes?.[DLQ_ATTRIBUTE.reason]?.StringValue,
+        })),
+      );
       monitor.gauge('deadLetterQueue', 'ApproximateNumberOfMessagesVisible', dlq.ready.length, at);
       // The send queue's depth: what EcourtdateUnavailable reports as the jobs held.
       const send = await resources.emulator.inspect(resources.sendQueue.name);

@@ -42,6 +42,21 @@ describe('JobTracker', () => {
     expect(tracker.counts()).toMatchObject({ total: 2, delivered: 1, settled: 1 });
   });
 
+  it("settles a job dead-lettered by an invocation that never reported the record's delete once its dead letter is on the queue, and not before", () => {
+    const tracker = new JobTracker(() => 0);
+    tracker.add({ line: 1, body: '{"id":"job-1","message":{"to":"+15550000465"}}', id: 'job-1' }, 'invalid');
+    tracker.onSenderEvent(event('dead_lettered', 'invalid', { reason: 'invalid_job' }));
+    tracker.onDeadLetters([
+      { jobId: 'job-1', reason: 'bad_request' },
+      { jobId: 'job-2', reason: 'invalid_job' },
+    ]);
+    expect(tracker.counts()).toMatchObject({ settled: 0 });
+
+    tracker.onDeadLetters([{ jobId: 'job-1', reason: 'invalid_job' }]);
+
+    expect(tracker.counts()).toMatchObject({ settled: 1, deadLettered: 1 });
+  });
+
   it('counts a second body under one id as a job of its own (the ledger dead-letters it id_conflict)', () => {
     const tracker = new JobTracker(() => 0);
     const body = jobBody({ id: 'job-1' });
