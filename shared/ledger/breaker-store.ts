@@ -1,6 +1,5 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import {
   type BreakerReason,
   type BreakerStore,
@@ -9,6 +8,7 @@ import {
   type OpenBreaker,
 } from '#shared/ecourtdate/breaker.ts';
 import { API_CLIENT_ITEM_ID, LEDGER_TABLE_KEY } from '#shared/ledger/schema.ts';
+import { conditionalWrite } from '#shared/webhook/conditional.ts';
 
 /** The breaker's attributes on the `api-client` item (docs/ledger.md, "The api-client item"). */
 const ATTRIBUTES = [
@@ -149,8 +149,8 @@ export class DynamoBreakerStore implements BreakerStore {
       'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeValues'
     >,
   ): Promise<BreakerView> {
-    try {
-      await this.#doc.send(
+    const write = await conditionalWrite(() =>
+      this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: KEY,
@@ -158,12 +158,10 @@ export class DynamoBreakerStore implements BreakerStore {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
         this.#signal(),
-      );
-      return written;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return error.Item ? breakerViewOf(unmarshall(error.Item)) : this.read();
-    }
+      ),
+    );
+    if (write.applied) return written;
+    return write.old ? breakerViewOf(write.old) : this.read();
   }
 }
 
