@@ -47,8 +47,14 @@ export class Facts {
   readonly touched = new Set<string>();
   /** Epoch ms of the kills that touched each job. */
   readonly killedAt = new Map<string, number[]>();
-  /** The sender's retries of each job, as its log says them: when, why, and the status it met. */
-  readonly retriesOf = new Map<string, { at: number; cause: string; status: unknown }[]>();
+  /**
+   * The sender's retries of each job, as its log says them: when, why, the status it met, and how long the record
+   * was to stay hidden (s; absent when the line does not say).
+   */
+  readonly retriesOf = new Map<
+    string,
+    { at: number; cause: string; status: unknown; retryInSeconds: number | undefined }[]
+  >();
   readonly scale: number;
   /** Epoch ms each job's dead letters went back to the send queue (its wave's redrive); absent without one. */
   readonly redriveAt = new Map<string, number>();
@@ -140,12 +146,14 @@ export class Facts {
         timestamp?: string;
         cause?: string;
         status?: unknown;
+        retry_in_seconds?: unknown;
       };
       if (entry.job_id === undefined) continue;
       push(this.retriesOf, entry.job_id, {
         at: Date.parse(entry.timestamp ?? ''),
         cause: entry.cause ?? '',
         status: entry.status,
+        retryInSeconds: typeof entry.retry_in_seconds === 'number' ? entry.retry_in_seconds : undefined,
       });
     }
   }
@@ -179,19 +187,40 @@ export class Facts {
 
   /**
    * Whether an outage held the job up after an outcome it could not know: a record of it left on the queue (SQS
-   * refused its hide), or re-queued because a dependency failed, after its first unknown outcome. Such a wait
-   * (the queue's visibility timeout, or the backlog an outage leaves, which one machine drains far slower than
-   * the scaled clock runs) can carry the resend past the duplicate window: the job may then end
-   * `unknown_outcome`.
+   * refused its hide), or re-queued because a dependency failed, after its first unknown outcome; or the queue
+   * handed it back later than the relay asked (`handedBackLate`). Such a wait (the queue's visibility timeout, or
+   * the backlog an outage leaves, which one machine drains far slower than the scaled clock runs) can carry the
+   * resend past the duplicate window: the job may then end `unknown_outcome`.
    */
   slowedByOutage(id: string): boolean {
     const since = this.firstUnknownAt(id);
     return (
       since !== undefined &&
-      (this.recordsOf.get(id) ?? []).some(
+      ((this.recordsOf.get(id) ?? []).some(
         (record) => record.at > since && (record.applied === 'left' || record.cause === 'dependency_failure'),
-      )
+      ) ||
+        this.handedBackLate(id, since))
     );
+  }
+
+  /**
+   * Whether, after the job's first unknown outcome (epoch ms `since`), a retry of it asked the queue for it back
+   * at a time a resend could still land inside the duplicate window by the sender's own rule, and no copy of it
+   * was received until more than `BACKLOG_LATE_MS` after that time: the backlog of the world (instances busy
+   * with the records an outage re-queued, or slowed by slow DynamoDB), not the relay's wait. The window counts
+   * from the receive of the batch the attempt was claimed in, as early as the sender's own count can start.
+   */
+  handedBackLate(id: string, since: number): boolean {
+    const { policy } = this.evidence.world;
+    const receives = this.evidence.receiveTimes.get(id) ?? [];
+    const claimedFrom = receives.filter((at) => at <= since).at(-1) ?? since;
+    return (this.retriesOf.get(id) ?? []).some((retry) => {
+      if (retry.at < since || retry.retryInSeconds === undefined) return false;
+      const due = retry.at + retry.retryInSeconds * 1000;
+      if (!insideDuplicateWindow(claimedFrom, due, policy)) return false;
+      const next = receives.find((at) => at > retry.at);
+      return next !== undefined && next - due > BACKLOG_LATE_MS;
+    });
   }
 
   /**
@@ -380,6 +409,12 @@ function recordLines(logLines: readonly string[]): RecordLine[] {
 function unknownOutcome(post: PostEvent): boolean {
   return !post.answered || (post.status ?? 0) >= 500;
 }
+
+/**
+ * How much later than its retry asked a job may come back from the queue before the wait counts as the world's
+ * backlog, real ms: SQS hides a record for whole seconds, and an idle instance polls again within a second.
+ */
+const BACKLOG_LATE_MS = 2_000;
 
 /** A record re-queued (or left) carrying its attempt's answer because the settle could not be written. */
 const CARRYING = /answer is carried on a fresh copy/;

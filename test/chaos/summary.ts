@@ -33,8 +33,9 @@ export interface ChaosFigures {
    */
   readonly held_back_after_unknown_outcome: number;
   /**
-   * Jobs an outage held up after an unknown outcome (a record left on the queue, or re-queued while a dependency
-   * was down): the wait may carry them past the scaled duplicate window, so they may end `unknown_outcome`.
+   * Jobs an outage held up after an unknown outcome (a record left on the queue, re-queued while a dependency was
+   * down, or handed back by the queue seconds after its retry asked): the wait may carry them past the scaled
+   * duplicate window, so they may end `unknown_outcome`.
    */
   readonly slowed_by_outage_after_unknown_outcome: number;
   /** Requests planned to succeed that a live instance got no answer to in time: a busy machine's timeouts. */
