@@ -1,6 +1,6 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { conditionalWrite } from '#shared/clients/conditional-write.ts';
 import {
   ECOURTDATE_LIMIT_PER_MINUTE,
   Pacer,
@@ -303,19 +303,17 @@ export class DynamoBudgetStore implements BudgetStore {
       if (view.blockedUntil > this.#now()) return { grants: [], blockedUntil: view.blockedUntil };
       const plan = planLease(view, request, tries > 1);
       if (plan.kind === 'none') return { grants: [], blockedUntil: view.blockedUntil };
-      try {
-        const out = await this.#doc.send(this.#command(plan, request), options);
-        const view2 = this.#learn(out.Attributes ?? {});
-        const to = view2.nextSlot ?? 0;
+      const write = await conditionalWrite(() => this.#doc.send(this.#command(plan, request), options));
+      if (write.applied) {
+        const after = this.#learn(write.output.Attributes ?? {});
+        const to = after.nextSlot ?? 0;
         return {
           grants: grantsOfRun(request.budgetPerMinute, to - plan.count, to),
-          blockedUntil: view2.blockedUntil,
+          blockedUntil: after.blockedUntil,
         };
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        // A resend whose first write had applied also lands here: its slots stay counted, unused (fewer requests).
-        this.#learn(error.Item ? unmarshall(error.Item) : {});
       }
+      // A resend whose first write had applied also lands here: its slots stay counted, unused (fewer requests).
+      this.#learn(write.old ?? {});
     }
     throw new BudgetContendedError(this.#maxTries);
   }
@@ -367,8 +365,9 @@ export class DynamoBudgetStore implements BudgetStore {
   }
 
   async block(until: number): Promise<void> {
-    try {
-      await this.#doc.send(
+    // A condition that fails means a later block is already recorded: nothing to do.
+    await conditionalWrite(() =>
+      this.#doc.send(
         new UpdateCommand({
           TableName: this.#table,
           Key: { id: API_CLIENT_ITEM_ID },
@@ -377,11 +376,8 @@ export class DynamoBudgetStore implements BudgetStore {
           ExpressionAttributeNames: { '#blocked': BUDGET_ATTRIBUTE.blockedUntil },
           ExpressionAttributeValues: { ':until': until },
         }),
-      );
-    } catch (error) {
-      // A later block is already recorded: nothing to do.
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+      ),
+    );
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { conditionalWrite } from '#shared/clients/conditional-write.ts';
 import {
   type BreakerReason,
   type BreakerStore,
@@ -8,7 +9,6 @@ import {
   type OpenBreaker,
 } from '#shared/ecourtdate/breaker.ts';
 import { API_CLIENT_ITEM_ID, LEDGER_TABLE_KEY } from '#shared/ledger/schema.ts';
-import { conditionalWrite } from '#shared/webhook/conditional.ts';
 
 /** The breaker's attributes on the `api-client` item (docs/ledger.md, "The api-client item"). */
 const ATTRIBUTES = [

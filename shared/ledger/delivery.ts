@@ -1,8 +1,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { conditionalWrite } from '#shared/clients/conditional-write.ts';
 import { RelayError } from '#shared/errors.ts';
 import { JOB_KEY_PREFIX, LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/schema.ts';
-import { conditionalWrite } from '#shared/webhook/conditional.ts';
 import type { DeliveryStatus } from '#shared/webhook/payload.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { conditionalWrite } from '#shared/clients/conditional-write.ts';
 import {
   appendHistory,
   type ClaimInput,
@@ -233,8 +233,8 @@ export class JobLedger {
     isOwnWrite: (found: LedgerEntry) => boolean = (found) =>
       found.write_token !== undefined && found.write_token === entry.write_token,
   ): Promise<'written' | LedgerEntry | undefined> {
-    try {
-      await this.#doc.send(
+    const write = await conditionalWrite(() =>
+      this.#doc.send(
         new PutCommand({
           TableName: this.#table,
           Item: entry,
@@ -242,15 +242,13 @@ export class JobLedger {
           ...(values ? { ExpressionAttributeValues: values } : {}),
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
-      );
-      return 'written';
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      // DynamoDB hands back the item that failed the condition; an emulator without that feature costs a read.
-      const found = error.Item ? (unmarshall(error.Item) as LedgerEntry) : await this.get(entry.job_id);
-      if (found !== undefined && isOwnWrite(found)) return 'written';
-      return found;
-    }
+      ),
+    );
+    if (write.applied) return 'written';
+    // DynamoDB hands back the item that failed the condition; an emulator without that feature costs a read.
+    const found = (write.old as LedgerEntry | undefined) ?? (await this.get(entry.job_id));
+    if (found !== undefined && isOwnWrite(found)) return 'written';
+    return found;
   }
 
   #expiration(now: number): number {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type ConditionalWrite, conditionalWrite } from '#shared/clients/conditional-write.ts';
 import { LEDGER_TABLE_KEY, LEDGER_TABLE_TTL_ATTRIBUTE } from '#shared/ledger/schema.ts';
-import { type ConditionalWrite, conditionalWrite } from '#shared/webhook/conditional.ts';
 
 /** Key prefix of a delivery's dedupe record in the ledger table: `webhook#<dedupe key>`. */
 export const WEBHOOK_KEY_PREFIX = 'webhook#';
