@@ -169,7 +169,8 @@ export type LeasePlan =
  * another budget or slice length (the stage's budget changed) starts the new numbering after the end of the
  * slice of its counter, so that no time already granted in the old numbering is granted again. `fresh`: the view
  * is the item as a lost condition just handed it back (else it may be stale, and a counter seen behind the
- * current slice may have moved on).
+ * current slice may have moved on). A counter (or a new numbering's start) further ahead than twice the horizon is
+ * damaged, and the lease sets it from the current slice instead of waiting for time to reach it.
  */
 export function planLease(view: BudgetView, request: LeaseRequest, fresh = true): LeasePlan {
   const L = request.budgetPerMinute;
@@ -177,11 +178,17 @@ export function planLease(view: BudgetView, request: LeaseRequest, fresh = true)
   const end = firstSlotOf(L, request.fromSlice + request.horizonSlices);
   const { nextSlot } = view;
   const sameNumbering = view.budgetPerMinute === L && view.sliceMs === request.sliceMs;
+  // No lease on a clock within a second of the others' puts the counter further ahead than the horizon and a
+  // slice: one further ahead than twice the horizon is damaged (a lease on a clock minutes ahead, such as an
+  // operator's laptop, or a bad write), and is restarted at the current slice rather than stop the budget until
+  // time reaches it (docs/pacing.md, "Leases").
+  const damagedBeyond = firstSlotOf(L, request.fromSlice + 2 * request.horizonSlices);
+  const damaged = nextSlot !== undefined && sameNumbering && nextSlot > damagedBeyond;
   // A counter seen behind the current slice may have moved on since (other instances lease too): the atomic add
   // is tried first, and its lost condition shows whether the counter is really behind.
   if (
     (nextSlot === undefined && !fresh) ||
-    (nextSlot !== undefined && sameNumbering && (nextSlot >= lowest || !fresh))
+    (nextSlot !== undefined && sameNumbering && !damaged && (nextSlot >= lowest || !fresh))
   ) {
     const count = Math.min(request.want, end - Math.max(nextSlot ?? lowest, lowest));
     return count <= 0 ? { kind: 'none' } : { kind: 'add', count, lowest, highest: end - count };
@@ -190,6 +197,7 @@ export function planLease(view: BudgetView, request: LeaseRequest, fresh = true)
   if (nextSlot !== undefined && !sameNumbering && view.budgetPerMinute !== undefined) {
     const oldEndMs = (sliceOfSlot(view.budgetPerMinute, nextSlot) + 1) * (view.sliceMs ?? request.sliceMs);
     from = Math.max(lowest, firstSlotOf(L, Math.ceil(oldEndMs / request.sliceMs)));
+    if (from > damagedBeyond) from = lowest;
   }
   const count = Math.min(request.want, end - from);
   if (count <= 0) return { kind: 'none' };

@@ -188,6 +188,21 @@ describe('planLease', () => {
     expect(plan).toMatchObject({ kind: 'set', from: firstSlotOf(600, 101) });
   });
 
+  it('restarts at the current slice a counter further ahead than twice the horizon: a damaged item never stops the budget', () => {
+    // Slice 100's horizon ends at slot 1200; no lease on a clock within a second of the others' can reach 1400.
+    const plan = planLease({ ...seen, nextSlot: 1_000_000 }, request);
+    expect(plan).toEqual({ kind: 'set', from: 1000, count: 15, expectedVersion: 7 });
+  });
+
+  it("starts a new budget's numbering at the current slice when the old counter was damaged far ahead", () => {
+    const plan = planLease({ ...seen, nextSlot: 1_000_000, budgetPerMinute: 60 }, request);
+    expect(plan).toEqual({ kind: 'set', from: 1000, count: 15, expectedVersion: 7 });
+  });
+
+  it('keeps a counter ahead by up to twice the horizon: leases on a clock a little ahead are kept', () => {
+    expect(planLease({ ...seen, nextSlot: 1400 }, request)).toEqual({ kind: 'none' });
+  });
+
   it('never lets any 60 s window of arrivals hold more than the window ceiling, whatever instances lease, spend, die or start', () => {
     // Instances lease from one item on stale views, spend a slot in its slice or the next, and each request
     // arrives up to 1 s later.
@@ -352,6 +367,30 @@ describe('SharedBudgetPacer', () => {
     const [later] = await time.run([pacer.acquire()]);
     expect(later).toEqual({ ok: true });
     expect(pacer.counts().leases).toBe(1);
+  });
+
+  it("keeps sending after a lease on a clock minutes ahead (an operator's laptop) pushed the counter there", async () => {
+    const time = virtualTime();
+    const store = memoryStore();
+    const laptop = new SharedBudgetPacer({
+      store,
+      budgetPerMinute: 900,
+      fallbackPerMinute: 4,
+      now: () => time.now() + 10 * MINUTE,
+      sleep: time.sleep,
+    });
+    const sender = new SharedBudgetPacer({
+      store,
+      budgetPerMinute: 900,
+      fallbackPerMinute: 0,
+      now: time.now,
+      sleep: time.sleep,
+    });
+    const [check] = await time.run([laptop.acquire()]);
+    expect(check).toEqual({ ok: true });
+
+    const [slot] = await time.run([sender.acquire(5 * SECOND)]);
+    expect(slot).toEqual({ ok: true });
   });
 
   describe('when the store fails', () => {
