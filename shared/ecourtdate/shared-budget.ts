@@ -124,8 +124,10 @@ export interface BudgetView {
   readonly budgetPerMinute: number | undefined;
   /** `budget_slice_ms`: the slice length (ms) the slots are numbered with; undefined when absent. */
   readonly sliceMs: number | undefined;
-  /** `budget_version`: leases written; undefined when absent. */
+  /** `budget_version`: leases written; undefined when absent or malformed. */
   readonly version: number | undefined;
+  /** `budget_version` is there but not a number: it cannot be added to, and the next lease sets it afresh. */
+  readonly versionMalformed?: boolean;
   /** `blocked_until`, epoch ms; 0 when absent. */
   readonly blockedUntil: number;
 }
@@ -188,12 +190,17 @@ export function planLease(view: BudgetView, request: LeaseRequest, fresh = true)
   // is tried first, and its lost condition shows whether the counter is really behind.
   if (
     (nextSlot === undefined && !fresh) ||
-    (nextSlot !== undefined && sameNumbering && !damaged && (nextSlot >= lowest || !fresh))
+    (nextSlot !== undefined &&
+      sameNumbering &&
+      !damaged &&
+      view.versionMalformed !== true &&
+      (nextSlot >= lowest || !fresh))
   ) {
     const count = Math.min(request.want, end - Math.max(nextSlot ?? lowest, lowest));
     return count <= 0 ? { kind: 'none' } : { kind: 'add', count, lowest, highest: end - count };
   }
-  let from = lowest;
+  // The same numbering's counter is set past (a malformed version), never back over slots it granted.
+  let from = nextSlot !== undefined && sameNumbering && !damaged ? Math.max(lowest, nextSlot) : lowest;
   if (nextSlot !== undefined && !sameNumbering && view.budgetPerMinute !== undefined) {
     const oldEndMs = (sliceOfSlot(view.budgetPerMinute, nextSlot) + 1) * (view.sliceMs ?? request.sliceMs);
     from = Math.max(lowest, firstSlotOf(L, Math.ceil(oldEndMs / request.sliceMs)));
@@ -343,12 +350,16 @@ export class DynamoBudgetStore implements BudgetStore {
       return new UpdateCommand({
         ...common,
         UpdateExpression: 'ADD #next :count, #version :one',
+        // A malformed version fails the condition (DynamoDB refuses an ADD to it): on the item handed back, the
+        // lease sets the counter past where it was, with a version of 1.
         ConditionExpression:
-          '#perMinute = :perMinute AND #sliceMs = :sliceMs AND #next BETWEEN :lowest AND :highest',
+          '#perMinute = :perMinute AND #sliceMs = :sliceMs AND #next BETWEEN :lowest AND :highest AND ' +
+          '(attribute_not_exists(#version) OR attribute_type(#version, :numberType))',
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: {
           ':count': plan.count,
           ':one': 1,
+          ':numberType': 'N',
           ':perMinute': request.budgetPerMinute,
           ':sliceMs': request.sliceMs,
           ':lowest': plan.lowest,
@@ -358,16 +369,22 @@ export class DynamoBudgetStore implements BudgetStore {
     }
     return new UpdateCommand({
       ...common,
-      UpdateExpression: 'SET #next = :next, #perMinute = :perMinute, #sliceMs = :sliceMs ADD #version :one',
+      UpdateExpression:
+        'SET #next = :next, #perMinute = :perMinute, #sliceMs = :sliceMs, #version = :version',
+      // No version seen: none written yet, or a malformed one, which this write replaces.
       ConditionExpression:
-        plan.expectedVersion === undefined ? 'attribute_not_exists(#version)' : '#version = :expected',
+        plan.expectedVersion === undefined
+          ? 'attribute_not_exists(#version) OR NOT attribute_type(#version, :numberType)'
+          : '#version = :expected',
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: {
         ':next': plan.from + plan.count,
         ':perMinute': request.budgetPerMinute,
         ':sliceMs': request.sliceMs,
-        ':one': 1,
-        ...(plan.expectedVersion === undefined ? {} : { ':expected': plan.expectedVersion }),
+        ':version': (plan.expectedVersion ?? 0) + 1,
+        ...(plan.expectedVersion === undefined
+          ? { ':numberType': 'N' }
+          : { ':expected': plan.expectedVersion }),
       },
     });
   }
@@ -420,6 +437,7 @@ export function budgetViewOf(item: ApiClientItem): BudgetView {
   const version = item[BUDGET_ATTRIBUTE.version];
   return {
     nextSlot: typeof nextSlot === 'number' ? nextSlot : undefined,
+    versionMalformed: version !== undefined && typeof version !== 'number',
     budgetPerMinute: typeof perMinute === 'number' ? perMinute : undefined,
     sliceMs: typeof sliceMs === 'number' ? sliceMs : undefined,
     version: typeof version === 'number' ? version : undefined,
