@@ -578,7 +578,7 @@ export class SharedBudgetPacer implements RequestPacer {
         if (after >= (first.slice + 1 + SPEND_GRACE_SLICES) * this.#sliceMs) continue;
         this.#spend(first.slice);
         this.#counts.spentLeased += 1;
-        return { ok: true };
+        return { ok: true, sendBy: (first.slice + 1 + SPEND_GRACE_SLICES) * this.#sliceMs };
       }
       if (now < this.#storeRetryAt) return this.#fallbackSlot(now, maxWaitMs);
       if (leases === MAX_LEASES_PER_ACQUIRE) {

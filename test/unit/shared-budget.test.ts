@@ -321,9 +321,25 @@ describe('SharedBudgetPacer', () => {
     takenUntil(store, current + 1);
     const [slot] = await time.run([pacer.acquire()]);
 
-    expect(slot).toEqual({ ok: true });
+    expect(slot).toMatchObject({ ok: true });
     expect(Math.floor(time.now() / SECOND)).toBe(current + 2);
     expect(pacer.counts()).toMatchObject({ leases: 1, spentLeased: 1 });
+  });
+
+  it("says by when the request must leave: the end of the grace slice after its slot's own", async () => {
+    const time = virtualTime();
+    const pacer = new SharedBudgetPacer({
+      store: memoryStore(),
+      budgetPerMinute: 60,
+      fallbackPerMinute: 0,
+      now: time.now,
+      sleep: time.sleep,
+    });
+    const current = Math.floor(T0 / SECOND);
+
+    const [slot] = await time.run([pacer.acquire()]);
+
+    expect(slot).toEqual({ ok: true, sendBy: (current + 2) * SECOND });
   });
 
   it('sends no slot after the slice after its own ended: a late wake-up finds it void and takes the next', async () => {
@@ -342,7 +358,7 @@ describe('SharedBudgetPacer', () => {
     takenUntil(store, current + 1);
     const [slot] = await time.run([pacer.acquire()]);
 
-    expect(slot).toEqual({ ok: true });
+    expect(slot).toMatchObject({ ok: true });
     // Woken in slice current + 3, it let the void slot go and spent one of that slice.
     expect(Math.floor(time.now() / SECOND)).toBe(current + 3);
     expect(pacer.counts()).toMatchObject({ leases: 2, spentLeased: 1 });
@@ -365,7 +381,7 @@ describe('SharedBudgetPacer', () => {
     expect(refused).toEqual({ ok: false, retryInMs: 5 * SECOND - (T0 % SECOND) });
 
     const [later] = await time.run([pacer.acquire()]);
-    expect(later).toEqual({ ok: true });
+    expect(later).toMatchObject({ ok: true });
     expect(pacer.counts().leases).toBe(1);
   });
 
@@ -387,10 +403,10 @@ describe('SharedBudgetPacer', () => {
       sleep: time.sleep,
     });
     const [check] = await time.run([laptop.acquire()]);
-    expect(check).toEqual({ ok: true });
+    expect(check).toMatchObject({ ok: true });
 
     const [slot] = await time.run([sender.acquire(5 * SECOND)]);
-    expect(slot).toEqual({ ok: true });
+    expect(slot).toMatchObject({ ok: true });
   });
 
   describe('when the store fails', () => {
@@ -435,7 +451,7 @@ describe('SharedBudgetPacer', () => {
       time.advance(5 * SECOND);
       const [slot] = await time.run([pacer.acquire()]);
 
-      expect(slot).toEqual({ ok: true });
+      expect(slot).toMatchObject({ ok: true });
       expect(pacer.counts()).toMatchObject({ leases: 1, spentLeased: 1 });
     });
 
