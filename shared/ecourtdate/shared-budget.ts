@@ -428,18 +428,24 @@ export class DynamoBudgetStore implements BudgetStore {
   }
 }
 
-/** The budget attributes of a raw item; absent or malformed ones read as empty. */
+/**
+ * The budget attributes of a raw item; absent or malformed ones read as empty: a counter that is not a whole
+ * number, a budget that is not a whole number >= 1, a slice that is not a number > 0 (ms).
+ */
 export function budgetViewOf(item: ApiClientItem): BudgetView {
   const nextSlot = item[BUDGET_ATTRIBUTE.nextSlot];
   const blockedUntil = item[BUDGET_ATTRIBUTE.blockedUntil];
   const perMinute = item[BUDGET_ATTRIBUTE.perMinute];
   const sliceMs = item[BUDGET_ATTRIBUTE.sliceMs];
   const version = item[BUDGET_ATTRIBUTE.version];
+  // A damaged numbering (a budget below 1 or not whole, a slice not above 0 ms) reads as none: numbering slots with
+  // it would not end (docs/pacing.md, "Leases").
   return {
-    nextSlot: typeof nextSlot === 'number' ? nextSlot : undefined,
+    nextSlot: Number.isSafeInteger(nextSlot) ? (nextSlot as number) : undefined,
     versionMalformed: version !== undefined && typeof version !== 'number',
-    budgetPerMinute: typeof perMinute === 'number' ? perMinute : undefined,
-    sliceMs: typeof sliceMs === 'number' ? sliceMs : undefined,
+    budgetPerMinute:
+      Number.isSafeInteger(perMinute) && (perMinute as number) >= 1 ? (perMinute as number) : undefined,
+    sliceMs: typeof sliceMs === 'number' && sliceMs > 0 && Number.isFinite(sliceMs) ? sliceMs : undefined,
     version: typeof version === 'number' ? version : undefined,
     blockedUntil: typeof blockedUntil === 'number' ? blockedUntil : 0,
   };

@@ -6,6 +6,7 @@ import {
   BUDGET_SLICES,
   type BudgetStore,
   type BudgetView,
+  budgetViewOf,
   budgetWindowCeiling,
   EMPTY_VIEW,
   firstSlotOf,
@@ -198,6 +199,27 @@ describe('planLease', () => {
     const plan = planLease({ ...seen, nextSlot: 1_000_000, budgetPerMinute: 60 }, request);
     expect(plan).toEqual({ kind: 'set', from: 1000, count: 15, expectedVersion: 7 });
   });
+
+  it.each([
+    ['a negative budget', { budget_per_minute: -5 }, 1000],
+    ['a budget of 0', { budget_per_minute: 0 }, 1000],
+    ['a fractional budget', { budget_per_minute: 0.5 }, 1000],
+    // Its budget still tells the old counter's slice: the new numbering starts after it, as for a change.
+    ['a slice of 0 ms', { budget_slice_ms: 0 }, 1010],
+  ])(
+    'reads an item numbered with %s as numbered with none, and sets the counter afresh',
+    (_, damage, from) => {
+      const view = budgetViewOf({
+        budget_next_slot: 1005,
+        budget_per_minute: 600,
+        budget_slice_ms: SECOND,
+        budget_version: 7,
+        ...damage,
+      });
+
+      expect(planLease(view, request)).toEqual({ kind: 'set', from, count: 15, expectedVersion: 7 });
+    },
+  );
 
   it('keeps a counter ahead by up to twice the horizon: leases on a clock a little ahead are kept', () => {
     expect(planLease({ ...seen, nextSlot: 1400 }, request)).toEqual({ kind: 'none' });
