@@ -51,6 +51,8 @@ export type SendAttempt =
 export interface Ready {
   readonly kind: 'ready';
   readonly token: string;
+  /** Epoch ms by which the first request must leave on the slot `prepare` got (`PacerSlot.sendBy`). */
+  readonly sendBy?: number | undefined;
 }
 
 /** What `prepare` gives: ready to send, or a known outcome with nothing sent. */
@@ -132,7 +134,7 @@ export class EcourtdateClient {
     // The lease behind the slot may have brought news of the breaker (another instance opened it): held at once.
     const late = breaker?.heldNow();
     if (late !== undefined) return { kind: 'deferred', retryInMs: late.retryInMs, held: late.reason };
-    return { kind: 'ready', token: token.token };
+    return { kind: 'ready', token: token.token, sendBy: slot.sendBy };
   }
 
   /**
@@ -155,6 +157,12 @@ export class EcourtdateClient {
         });
         if (!renewed.ok) return this.#told(notSent(renewed, statuses));
         token = renewed.token;
+        const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
+        if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
+      }
+      if (step === 'first' && prepared.sendBy !== undefined && this.#now() >= prepared.sendBy) {
+        // What came between prepare and post (the ledger's claim) outlasted the slot's grace slice: sent now, the
+        // request would fall outside the windows the budget counted it in (docs/pacing.md, "The guarantee").
         const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
         if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
       }

@@ -14,8 +14,13 @@ export interface PacerOptions {
   readonly windowMs?: number;
 }
 
-/** The pacer's answer: go now, or not at all in this invocation (`retryInMs` until it could, ms from now). */
-export type PacerSlot = { ok: true } | { ok: false; retryInMs: number };
+/**
+ * The pacer's answer: go now, or not at all in this invocation (`retryInMs` until it could, ms from now).
+ * `sendBy`: epoch ms by which the request must leave for the slot to count it (the end of a shared budget's grace
+ * slice, docs/pacing.md "The guarantee"); a request that would leave later takes a fresh slot. Absent: the request
+ * leaves at once.
+ */
+export type PacerSlot = { ok: true; sendBy?: number } | { ok: false; retryInMs: number };
 
 /**
  * What the eCourtDate client and the token cache ask of a pacer (docs/pacing.md): a slot for every request, and

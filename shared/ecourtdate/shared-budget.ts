@@ -124,8 +124,10 @@ export interface BudgetView {
   readonly budgetPerMinute: number | undefined;
   /** `budget_slice_ms`: the slice length (ms) the slots are numbered with; undefined when absent. */
   readonly sliceMs: number | undefined;
-  /** `budget_version`: leases written; undefined when absent. */
+  /** `budget_version`: leases written; undefined when absent or malformed. */
   readonly version: number | undefined;
+  /** `budget_version` is there but not a number: it cannot be added to, and the next lease sets it afresh. */
+  readonly versionMalformed?: boolean;
   /** `blocked_until`, epoch ms; 0 when absent. */
   readonly blockedUntil: number;
 }
@@ -169,7 +171,8 @@ export type LeasePlan =
  * another budget or slice length (the stage's budget changed) starts the new numbering after the end of the
  * slice of its counter, so that no time already granted in the old numbering is granted again. `fresh`: the view
  * is the item as a lost condition just handed it back (else it may be stale, and a counter seen behind the
- * current slice may have moved on).
+ * current slice may have moved on). A counter (or a new numbering's start) further ahead than twice the horizon is
+ * damaged, and the lease sets it from the current slice instead of waiting for time to reach it.
  */
 export function planLease(view: BudgetView, request: LeaseRequest, fresh = true): LeasePlan {
   const L = request.budgetPerMinute;
@@ -177,19 +180,31 @@ export function planLease(view: BudgetView, request: LeaseRequest, fresh = true)
   const end = firstSlotOf(L, request.fromSlice + request.horizonSlices);
   const { nextSlot } = view;
   const sameNumbering = view.budgetPerMinute === L && view.sliceMs === request.sliceMs;
+  // No lease on a clock within a second of the others' puts the counter further ahead than the horizon and a
+  // slice: one further ahead than twice the horizon is damaged (a lease on a clock minutes ahead, such as an
+  // operator's laptop, or a bad write), and is restarted at the current slice rather than stop the budget until
+  // time reaches it (docs/pacing.md, "Leases").
+  const damagedBeyond = firstSlotOf(L, request.fromSlice + 2 * request.horizonSlices);
+  const damaged = nextSlot !== undefined && sameNumbering && nextSlot > damagedBeyond;
   // A counter seen behind the current slice may have moved on since (other instances lease too): the atomic add
   // is tried first, and its lost condition shows whether the counter is really behind.
   if (
     (nextSlot === undefined && !fresh) ||
-    (nextSlot !== undefined && sameNumbering && (nextSlot >= lowest || !fresh))
+    (nextSlot !== undefined &&
+      sameNumbering &&
+      !damaged &&
+      view.versionMalformed !== true &&
+      (nextSlot >= lowest || !fresh))
   ) {
     const count = Math.min(request.want, end - Math.max(nextSlot ?? lowest, lowest));
     return count <= 0 ? { kind: 'none' } : { kind: 'add', count, lowest, highest: end - count };
   }
-  let from = lowest;
+  // The same numbering's counter is set past (a malformed version), never back over slots it granted.
+  let from = nextSlot !== undefined && sameNumbering && !damaged ? Math.max(lowest, nextSlot) : lowest;
   if (nextSlot !== undefined && !sameNumbering && view.budgetPerMinute !== undefined) {
     const oldEndMs = (sliceOfSlot(view.budgetPerMinute, nextSlot) + 1) * (view.sliceMs ?? request.sliceMs);
     from = Math.max(lowest, firstSlotOf(L, Math.ceil(oldEndMs / request.sliceMs)));
+    if (from > damagedBeyond) from = lowest;
   }
   const count = Math.min(request.want, end - from);
   if (count <= 0) return { kind: 'none' };
@@ -335,12 +350,16 @@ export class DynamoBudgetStore implements BudgetStore {
       return new UpdateCommand({
         ...common,
         UpdateExpression: 'ADD #next :count, #version :one',
+        // A malformed version fails the condition (DynamoDB refuses an ADD to it): on the item handed back, the
+        // lease sets the counter past where it was, with a version of 1.
         ConditionExpression:
-          '#perMinute = :perMinute AND #sliceMs = :sliceMs AND #next BETWEEN :lowest AND :highest',
+          '#perMinute = :perMinute AND #sliceMs = :sliceMs AND #next BETWEEN :lowest AND :highest AND ' +
+          '(attribute_not_exists(#version) OR attribute_type(#version, :numberType))',
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: {
           ':count': plan.count,
           ':one': 1,
+          ':numberType': 'N',
           ':perMinute': request.budgetPerMinute,
           ':sliceMs': request.sliceMs,
           ':lowest': plan.lowest,
@@ -350,16 +369,22 @@ export class DynamoBudgetStore implements BudgetStore {
     }
     return new UpdateCommand({
       ...common,
-      UpdateExpression: 'SET #next = :next, #perMinute = :perMinute, #sliceMs = :sliceMs ADD #version :one',
+      UpdateExpression:
+        'SET #next = :next, #perMinute = :perMinute, #sliceMs = :sliceMs, #version = :version',
+      // No version seen: none written yet, or a malformed one, which this write replaces.
       ConditionExpression:
-        plan.expectedVersion === undefined ? 'attribute_not_exists(#version)' : '#version = :expected',
+        plan.expectedVersion === undefined
+          ? 'attribute_not_exists(#version) OR NOT attribute_type(#version, :numberType)'
+          : '#version = :expected',
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: {
         ':next': plan.from + plan.count,
         ':perMinute': request.budgetPerMinute,
         ':sliceMs': request.sliceMs,
-        ':one': 1,
-        ...(plan.expectedVersion === undefined ? {} : { ':expected': plan.expectedVersion }),
+        ':version': (plan.expectedVersion ?? 0) + 1,
+        ...(plan.expectedVersion === undefined
+          ? { ':numberType': 'N' }
+          : { ':expected': plan.expectedVersion }),
       },
     });
   }
@@ -403,17 +428,24 @@ export class DynamoBudgetStore implements BudgetStore {
   }
 }
 
-/** The budget attributes of a raw item; absent or malformed ones read as empty. */
+/**
+ * The budget attributes of a raw item; absent or malformed ones read as empty: a counter that is not a whole
+ * number, a budget that is not a whole number >= 1, a slice that is not a number > 0 (ms).
+ */
 export function budgetViewOf(item: ApiClientItem): BudgetView {
   const nextSlot = item[BUDGET_ATTRIBUTE.nextSlot];
   const blockedUntil = item[BUDGET_ATTRIBUTE.blockedUntil];
   const perMinute = item[BUDGET_ATTRIBUTE.perMinute];
   const sliceMs = item[BUDGET_ATTRIBUTE.sliceMs];
   const version = item[BUDGET_ATTRIBUTE.version];
+  // A damaged numbering (a budget below 1 or not whole, a slice not above 0 ms) reads as none: numbering slots with
+  // it would not end (docs/pacing.md, "Leases").
   return {
-    nextSlot: typeof nextSlot === 'number' ? nextSlot : undefined,
-    budgetPerMinute: typeof perMinute === 'number' ? perMinute : undefined,
-    sliceMs: typeof sliceMs === 'number' ? sliceMs : undefined,
+    nextSlot: Number.isSafeInteger(nextSlot) ? (nextSlot as number) : undefined,
+    versionMalformed: version !== undefined && typeof version !== 'number',
+    budgetPerMinute:
+      Number.isSafeInteger(perMinute) && (perMinute as number) >= 1 ? (perMinute as number) : undefined,
+    sliceMs: typeof sliceMs === 'number' && sliceMs > 0 && Number.isFinite(sliceMs) ? sliceMs : undefined,
     version: typeof version === 'number' ? version : undefined,
     blockedUntil: typeof blockedUntil === 'number' ? blockedUntil : 0,
   };
@@ -552,7 +584,7 @@ export class SharedBudgetPacer implements RequestPacer {
         if (after >= (first.slice + 1 + SPEND_GRACE_SLICES) * this.#sliceMs) continue;
         this.#spend(first.slice);
         this.#counts.spentLeased += 1;
-        return { ok: true };
+        return { ok: true, sendBy: (first.slice + 1 + SPEND_GRACE_SLICES) * this.#sliceMs };
       }
       if (now < this.#storeRetryAt) return this.#fallbackSlot(now, maxWaitMs);
       if (leases === MAX_LEASES_PER_ACQUIRE) {

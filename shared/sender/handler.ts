@@ -70,11 +70,12 @@ const SETTLE_MARGIN_MS = 5_000;
  * The longest one call to the stage's api-client item may take, ms: a circuit breaker read or write, or a lease of
  * the shared budget with its tries (then it is abandoned: the breaker goes on with the state it last saw, the
  * budget falls back). A record's chain makes at most API_CLIENT_CALLS_IN_CHAIN of them: the breaker's two before
- * its waits, and a lease for each of the five pacing slots after the first (the 401 path's token requests and
- * resends). The chain below keeps room for them, so they never take time the attempt's requests need.
+ * its waits, and a lease for each of the six pacing slots after the first (a fresh slot when the claim outlasted
+ * the first one's grace slice, and the 401 path's token requests and resends). The chain below keeps room for
+ * them, so they never take time the attempt's requests need.
  */
 export const API_CLIENT_CALL_TIMEOUT_MS = 1_000;
-const API_CLIENT_CALLS_IN_CHAIN = 7;
+const API_CLIENT_CALLS_IN_CHAIN = 8;
 // AWS calls that can follow the first wait and must end inside the attempt's lease (the invocation): the claim (a
 // put that finds the entry, then a put by its version), on the 401 path the token renewal's own secret re-read
 // and the explicit one, and the settle. What comes after the settle (the uuid index, the event, SQS) needs no

@@ -1,11 +1,12 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OUTPUT } from '#infra/stack-contract.ts';
 import type { Simulator } from '#local/ecourtdate-simulator/index.ts';
 import type { SecretsManagerStub } from '#local/emulators/secrets-manager-stub.ts';
 import { LOCAL_RESOURCE_NAMES, startWorld, type World } from '#local/world.ts';
-import { DynamoBudgetStore } from '#shared/ecourtdate/shared-budget.ts';
+import { API_CLIENT_ITEM_ID, DynamoBudgetStore } from '#shared/ecourtdate/shared-budget.ts';
 import { relay } from '#test/cli/run.ts';
 
 /** The world's API-credentials secret (local/resource-names.ts), holding this client. */
@@ -71,6 +72,38 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
     ]);
     // The token request and the settings call were counted by the budget: one lease or more.
     expect(((await budget.read())?.version ?? 0) - before).toBeGreaterThanOrEqual(1);
+  });
+
+  it.each([
+    ['budget_per_minute', { N: '0' }],
+    ['budget_slice_ms', { N: '-1' }],
+  ])("paces itself when the stage's item holds a damaged %s, instead of failing", async (name, value) => {
+    await world.dynamodb.client.send(
+      new PutItemCommand({
+        TableName: world.ledgerTableName,
+        Item: {
+          id: { S: API_CLIENT_ITEM_ID },
+          budget_next_slot: { N: '1' },
+          budget_version: { N: '1' },
+          budget_per_minute: { N: '900' },
+          budget_slice_ms: { N: '1000' },
+          [name]: value,
+        },
+      }),
+    );
+
+    const run = await check(
+      '--ledger-table',
+      world.ledgerTableName,
+      '--dynamodb-endpoint',
+      world.dynamodb.endpoint,
+    );
+
+    expect(run.status).toBe(0);
+    expect(sim.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /oauth/token',
+      'GET /v1/settings',
+    ]);
   });
 
   it('valid credentials: every step ok and the agency named, exit 0; nothing secret printed', async () => {

@@ -9,7 +9,7 @@ import { parseBaseUrl } from '#shared/config.ts';
 import { EcourtdateClient } from '#shared/ecourtdate/client.ts';
 import { CredentialsSource } from '#shared/ecourtdate/credentials.ts';
 import type { FetchLike } from '#shared/ecourtdate/http.ts';
-import { Pacer } from '#shared/ecourtdate/pacer.ts';
+import { Pacer, type RequestPacer } from '#shared/ecourtdate/pacer.ts';
 import { TokenCache, type TokenResult } from '#shared/ecourtdate/token-cache.ts';
 import { T0 } from '#test/helpers/factories.ts';
 
@@ -169,7 +169,7 @@ export interface ClientHarness {
   readonly api: FakeEcourtdate;
   readonly credentials: CredentialsSource;
   readonly secrets: AwsClientStub<SecretsManagerClient>;
-  readonly pacer: Pacer;
+  readonly pacer: RequestPacer;
   readonly tokens: TokenCache;
   readonly client: EcourtdateClient;
   readonly answers: (number | 'timeout' | 'connection')[];
@@ -190,9 +190,13 @@ export function clientHarness(
     secretTtlMs?: number;
     /** The pacer's share, requests per minute; default: room for every request. */
     requestsPerMinute?: number;
+    /** A pacer of the test's own instead (`requestsPerMinute` is then ignored). */
+    pacer?: RequestPacer;
+    /** The clock; default: a fake clock at T0. */
+    clock?: FakeClock;
   } = {},
 ): ClientHarness {
-  const clock = fakeClock();
+  const clock = options.clock ?? fakeClock();
   const api = fakeEcourtdate({ token: options.token, send: options.send });
   const { client: secretsClient, mock: secrets } = secretsManager(options.secrets);
   const credentials = new CredentialsSource({
@@ -202,9 +206,10 @@ export function clientHarness(
     now: clock.now,
   });
   const pacer =
-    options.requestsPerMinute === undefined
+    options.pacer ??
+    (options.requestsPerMinute === undefined
       ? instantPacer(clock.now)
-      : new Pacer(options.requestsPerMinute, { now: clock.now, sleep: async () => {} });
+      : new Pacer(options.requestsPerMinute, { now: clock.now, sleep: async () => {} }));
   // Parsed as the sender's configuration parses ECOURTDATE_BASE_URL.
   const baseUrl = parseBaseUrl(options.baseUrl ?? BASE_URL, 'ECOURTDATE_BASE_URL');
   const timeoutMs = options.timeoutMs ?? 1_000;

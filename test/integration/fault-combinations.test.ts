@@ -960,9 +960,9 @@ describe('waits and calls inside an attempt', () => {
   const AWS_CALL_MS = 25_000;
   // The sender's chain after its waits: 3 sends and 3 token requests at 2 s, the claim's two puts, two secret
   // re-reads and the settle at the SDK's limit, and a 5 s margin (shared/sender/handler.ts).
-  // The api-client item's calls (the breaker's, the budget's leases) are abandoned after 1 s: 7 of them.
+  // The api-client item's calls (the breaker's, the budget's leases) are abandoned after 1 s: 8 of them.
   const API_CLIENT_CALL_MS = 1_000;
-  const CHAIN_MS = 2_000 * 3 * 2 + 5 * AWS_CALL_MS + 7 * API_CLIENT_CALL_MS + 5_000;
+  const CHAIN_MS = 2_000 * 3 * 2 + 5 * AWS_CALL_MS + 8 * API_CLIENT_CALL_MS + 5_000;
 
   it.each([
     ['the token endpoint accepts the cached secret', false],

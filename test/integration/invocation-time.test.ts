@@ -48,7 +48,8 @@ describe('waits inside an attempt', () => {
     await h.enqueue(jobBody());
 
     const pacer = () => new Pacer(2, { windowMs: 60_000 / 30 });
-    const result = await h.invokeWith(h.createInstance({ pacer }), { functionTimeoutMs: CHAIN_MS + 10_000 });
+    // 3 s to wait beyond the chain and the api-client item's eight calls of 1 s: the renewal's slot is 61 s / 30 away.
+    const result = await h.invokeWith(h.createInstance({ pacer }), { functionTimeoutMs: CHAIN_MS + 11_000 });
 
     expect(result.error).toBeUndefined();
     expect(h.sends().map((r) => r.status)).toEqual([401, 201]);

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { SendAttempt } from '#shared/ecourtdate/client.ts';
+import type { PacerSlot } from '#shared/ecourtdate/pacer.ts';
 import { decide, FIRST_ATTEMPT } from '#shared/policy.ts';
 import { job, policy, T0 } from '#test/helpers/factories.ts';
 import {
   BASE_URL,
   clientHarness,
+  fakeClock,
   hangUntilAborted,
   jsonResponse,
   ROTATED_CLIENT_SECRET,
@@ -341,6 +343,68 @@ describe('EcourtdateClient.send', () => {
       const attempt = await client.post(job(), prepared, time);
 
       expect(attempt).toMatchObject({ kind: 'deferred' });
+      expect(api.sendRequests()).toHaveLength(1);
+    });
+  });
+
+  describe('a slot the ledger claim outlasted (docs/pacing.md, "The guarantee")', () => {
+    /** A pacer whose slots must be used within a second, counting what it hands out. */
+    function expiringPacer(now: () => number, refuseAfter = Number.POSITIVE_INFINITY) {
+      const pacer = {
+        acquired: 0,
+        async acquire(): Promise<PacerSlot> {
+          pacer.acquired += 1;
+          return pacer.acquired > refuseAfter
+            ? { ok: false, retryInMs: 5_000 }
+            : { ok: true, sendBy: now() + 1_000 };
+        },
+        block() {},
+        blockedForMs: () => 0,
+      };
+      return pacer;
+    }
+
+    it('takes a fresh slot before the first request when its prepared one ran out meanwhile', async () => {
+      const clock = fakeClock();
+      const pacer = expiringPacer(clock.now);
+      const { client, api } = clientHarness({ pacer, clock });
+
+      const prepared = await client.prepare();
+      if (prepared.kind !== 'ready') throw new Error(`expected a token and a slot, got ${prepared.kind}`);
+      const before = pacer.acquired;
+      clock.advance(3_000);
+      await client.post(job(), prepared);
+
+      expect(pacer.acquired).toBe(before + 1);
+      expect(api.sendRequests()).toHaveLength(1);
+    });
+
+    it('defers the job, sending nothing, when no fresh slot comes in time', async () => {
+      const clock = fakeClock();
+      // The token request's slot and the prepared one; none after.
+      const pacer = expiringPacer(clock.now, 2);
+      const { client, api } = clientHarness({ pacer, clock });
+
+      const prepared = await client.prepare();
+      if (prepared.kind !== 'ready') throw new Error(`expected a token and a slot, got ${prepared.kind}`);
+      clock.advance(3_000);
+
+      expect(await client.post(job(), prepared)).toEqual({ kind: 'deferred', retryInMs: 5_000 });
+      expect(api.sendRequests()).toHaveLength(0);
+    });
+
+    it('uses the prepared slot while it still counts', async () => {
+      const clock = fakeClock();
+      const pacer = expiringPacer(clock.now);
+      const { client, api } = clientHarness({ pacer, clock });
+
+      const prepared = await client.prepare();
+      if (prepared.kind !== 'ready') throw new Error(`expected a token and a slot, got ${prepared.kind}`);
+      const before = pacer.acquired;
+      clock.advance(500);
+      await client.post(job(), prepared);
+
+      expect(pacer.acquired).toBe(before);
       expect(api.sendRequests()).toHaveLength(1);
     });
   });

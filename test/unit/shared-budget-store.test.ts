@@ -124,6 +124,42 @@ describe('DynamoBudgetStore', () => {
     });
   });
 
+  it.each([
+    ['budget_version', { S: 'seven' }],
+    ['budget_next_slot', { S: 'x' }],
+    ['budget_per_minute', { S: '600' }],
+  ])(
+    'leases again from an item whose %s is malformed: a damaged item never stops the budget',
+    async (name, value) => {
+      await store().lease(LEASE);
+      const damaged = { ...(await item()) } as Record<string, unknown>;
+      delete damaged[name];
+      await dynamodb.client.send(
+        new PutItemCommand({
+          TableName: table,
+          Item: {
+            ...Object.fromEntries(
+              Object.entries(damaged).map(([k, v]) => [
+                k,
+                typeof v === 'number' ? { N: String(v) } : { S: String(v) },
+              ]),
+            ),
+            [name]: value,
+          },
+        }),
+      );
+      // The counter (slot 15 from SLICE's first) lies inside the next slice: a lease there takes none of its
+      // slots again.
+      const next = SLICE + 1;
+
+      const answer = await store().lease({ ...LEASE, fromSlice: next, want: 3 });
+
+      const from = name === 'budget_version' ? firstSlotOf(600, SLICE) + 15 : firstSlotOf(600, next);
+      expect(answer.grants).toEqual([{ slice: next, count: 3 }]);
+      expect(await item()).toMatchObject({ budget_next_slot: from + 3, budget_per_minute: 600 });
+    },
+  );
+
   it('throws what DynamoDB throws, for the pacer to fall back', async () => {
     const missing = new DynamoBudgetStore({ client: dynamodb.client, tableName: 'no-such-table' });
 

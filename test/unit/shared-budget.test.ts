@@ -6,6 +6,7 @@ import {
   BUDGET_SLICES,
   type BudgetStore,
   type BudgetView,
+  budgetViewOf,
   budgetWindowCeiling,
   EMPTY_VIEW,
   firstSlotOf,
@@ -188,6 +189,42 @@ describe('planLease', () => {
     expect(plan).toMatchObject({ kind: 'set', from: firstSlotOf(600, 101) });
   });
 
+  it('restarts at the current slice a counter further ahead than twice the horizon: a damaged item never stops the budget', () => {
+    // Slice 100's horizon ends at slot 1200; no lease on a clock within a second of the others' can reach 1400.
+    const plan = planLease({ ...seen, nextSlot: 1_000_000 }, request);
+    expect(plan).toEqual({ kind: 'set', from: 1000, count: 15, expectedVersion: 7 });
+  });
+
+  it("starts a new budget's numbering at the current slice when the old counter was damaged far ahead", () => {
+    const plan = planLease({ ...seen, nextSlot: 1_000_000, budgetPerMinute: 60 }, request);
+    expect(plan).toEqual({ kind: 'set', from: 1000, count: 15, expectedVersion: 7 });
+  });
+
+  it.each([
+    ['a negative budget', { budget_per_minute: -5 }, 1000],
+    ['a budget of 0', { budget_per_minute: 0 }, 1000],
+    ['a fractional budget', { budget_per_minute: 0.5 }, 1000],
+    // Its budget still tells the old counter's slice: the new numbering starts after it, as for a change.
+    ['a slice of 0 ms', { budget_slice_ms: 0 }, 1010],
+  ])(
+    'reads an item numbered with %s as numbered with none, and sets the counter afresh',
+    (_, damage, from) => {
+      const view = budgetViewOf({
+        budget_next_slot: 1005,
+        budget_per_minute: 600,
+        budget_slice_ms: SECOND,
+        budget_version: 7,
+        ...damage,
+      });
+
+      expect(planLease(view, request)).toEqual({ kind: 'set', from, count: 15, expectedVersion: 7 });
+    },
+  );
+
+  it('keeps a counter ahead by up to twice the horizon: leases on a clock a little ahead are kept', () => {
+    expect(planLease({ ...seen, nextSlot: 1400 }, request)).toEqual({ kind: 'none' });
+  });
+
   it('never lets any 60 s window of arrivals hold more than the window ceiling, whatever instances lease, spend, die or start', () => {
     // Instances lease from one item on stale views, spend a slot in its slice or the next, and each request
     // arrives up to 1 s later.
@@ -306,9 +343,25 @@ describe('SharedBudgetPacer', () => {
     takenUntil(store, current + 1);
     const [slot] = await time.run([pacer.acquire()]);
 
-    expect(slot).toEqual({ ok: true });
+    expect(slot).toMatchObject({ ok: true });
     expect(Math.floor(time.now() / SECOND)).toBe(current + 2);
     expect(pacer.counts()).toMatchObject({ leases: 1, spentLeased: 1 });
+  });
+
+  it("says by when the request must leave: the end of the grace slice after its slot's own", async () => {
+    const time = virtualTime();
+    const pacer = new SharedBudgetPacer({
+      store: memoryStore(),
+      budgetPerMinute: 60,
+      fallbackPerMinute: 0,
+      now: time.now,
+      sleep: time.sleep,
+    });
+    const current = Math.floor(T0 / SECOND);
+
+    const [slot] = await time.run([pacer.acquire()]);
+
+    expect(slot).toEqual({ ok: true, sendBy: (current + 2) * SECOND });
   });
 
   it('sends no slot after the slice after its own ended: a late wake-up finds it void and takes the next', async () => {
@@ -327,7 +380,7 @@ describe('SharedBudgetPacer', () => {
     takenUntil(store, current + 1);
     const [slot] = await time.run([pacer.acquire()]);
 
-    expect(slot).toEqual({ ok: true });
+    expect(slot).toMatchObject({ ok: true });
     // Woken in slice current + 3, it let the void slot go and spent one of that slice.
     expect(Math.floor(time.now() / SECOND)).toBe(current + 3);
     expect(pacer.counts()).toMatchObject({ leases: 2, spentLeased: 1 });
@@ -350,8 +403,32 @@ describe('SharedBudgetPacer', () => {
     expect(refused).toEqual({ ok: false, retryInMs: 5 * SECOND - (T0 % SECOND) });
 
     const [later] = await time.run([pacer.acquire()]);
-    expect(later).toEqual({ ok: true });
+    expect(later).toMatchObject({ ok: true });
     expect(pacer.counts().leases).toBe(1);
+  });
+
+  it("keeps sending after a lease on a clock minutes ahead (an operator's laptop) pushed the counter there", async () => {
+    const time = virtualTime();
+    const store = memoryStore();
+    const laptop = new SharedBudgetPacer({
+      store,
+      budgetPerMinute: 900,
+      fallbackPerMinute: 4,
+      now: () => time.now() + 10 * MINUTE,
+      sleep: time.sleep,
+    });
+    const sender = new SharedBudgetPacer({
+      store,
+      budgetPerMinute: 900,
+      fallbackPerMinute: 0,
+      now: time.now,
+      sleep: time.sleep,
+    });
+    const [check] = await time.run([laptop.acquire()]);
+    expect(check).toMatchObject({ ok: true });
+
+    const [slot] = await time.run([sender.acquire(5 * SECOND)]);
+    expect(slot).toMatchObject({ ok: true });
   });
 
   describe('when the store fails', () => {
@@ -396,7 +473,7 @@ describe('SharedBudgetPacer', () => {
       time.advance(5 * SECOND);
       const [slot] = await time.run([pacer.acquire()]);
 
-      expect(slot).toEqual({ ok: true });
+      expect(slot).toMatchObject({ ok: true });
       expect(pacer.counts()).toMatchObject({ leases: 1, spentLeased: 1 });
     });
 
