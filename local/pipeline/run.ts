@@ -154,6 +154,7 @@ async function report(
           outages,
           records: resources.sim.outages(),
           messages: resources.sim.messages,
+          requests: resources.sim.requests,
           lines: plan.lines,
           jobs: tracker.jobs,
           startedAt: senders.startedAt,

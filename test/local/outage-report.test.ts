@@ -68,6 +68,7 @@ function run(overrides: Partial<OutageRun> & Pick<OutageRun, 'records' | 'jobs' 
   return {
     outages: [{ kind: 'unavailable', durationSeconds: 7200, retryAfter: false }],
     messages: [],
+    requests: [],
     startedAt: T0,
     timeScale: 100,
     batchSize: 10,
@@ -184,6 +185,36 @@ describe('outageFigures', () => {
     });
 
     expect(figures?.dead_letters_before_deadline).toBe(1);
+  });
+
+  it('a job in flight when the outage began (its request before it had a 5xx) keeps the unknown-outcome rules: no goal counts it', () => {
+    const { lines, jobs } = jobsOfRun(2);
+    settle(jobs[0], 'dead_lettered', T0 + 80_000, 'unknown_outcome');
+    settle(jobs[1], 'delivered', T0 + 80_000);
+    const [figures] = outageFigures(
+      run({
+        lines,
+        jobs,
+        messages: [created(2)],
+        requests: [messageRequest(1, T0 + 500)],
+        records: [record()],
+      }),
+    );
+
+    expect(figures?.jobs_unknown_before).toBe(1);
+    expect(figures?.dead_letters_before_deadline).toBe(0);
+    expect(figures?.goals.map((goal) => goal.met)).toEqual([true, true, true, true]);
+  });
+
+  it('a job whose request before the outage was answered (a 4xx) is not in flight: the goals still count it', () => {
+    const { lines, jobs } = jobsOfRun(1);
+    settle(jobs[0], 'dead_lettered', T0 + 80_000, 'retries_exhausted');
+    const answered = { ...messageRequest(1, T0 + 500), status: 429 };
+    const [figures] = outageFigures(run({ lines, jobs, requests: [answered], records: [record()] }));
+
+    expect(figures?.jobs_unknown_before).toBe(0);
+    expect(figures?.dead_letters_before_deadline).toBe(1);
+    expect(figures?.goals.map((goal) => goal.met)).toEqual([true, true, false, false]);
   });
 
   it('a job whose deadline passed during the outage may be dead-lettered: not counted', () => {
@@ -319,6 +350,7 @@ describe('npm start --outage, in process', () => {
       'requests_during',
       'requests_outside',
       'jobs_met',
+      'jobs_unknown_before',
       'jobs_held',
       'jobs_delivered',
       'jobs_created_once',
