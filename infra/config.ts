@@ -26,7 +26,11 @@ import {
   RANGES,
   SENDS_PER_JOB_WORST_CASE,
 } from '#shared/config.ts';
-import { budgetWindowCeiling, MAX_BUDGET_PER_MINUTE } from '#shared/ecourtdate/shared-budget.ts';
+import {
+  budgetWindowCeiling,
+  MAX_BUDGET_PER_MINUTE,
+  OPERATOR_REQUESTS_PER_MINUTE,
+} from '#shared/ecourtdate/shared-budget.ts';
 import { ConfigError } from '#shared/errors.ts';
 import { settingsReader } from '#shared/settings.ts';
 
@@ -430,12 +434,12 @@ export function loadStageConfig(context: Context): StageConfig {
 
   const maxConcurrency = settings.number('maxConcurrency');
   const requestsPerMinute = settings.number('requestsPerMinute');
-  // The budget's requests in any 60 s window reach ceil(63·L/60): within eCourtDate's limit only up to 952 (docs/pacing.md,
-  // "The guarantee"). The fallback's share is of the reserve left, and may be 0 (docs/pacing.md).
+  // The budget's requests in any 60 s window reach ceil(63·L/60): with the CLI's own 4 a minute, within eCourtDate's
+  // limit only up to 948 (docs/pacing.md, "The guarantee"). The fallback's share is of the reserve left, and may be 0.
   if (requestsPerMinute > MAX_BUDGET_PER_MINUTE) {
     throw new ConfigError(
       'requestsPerMinute',
-      `${requestsPerMinute} lets the shared budget put up to ${budgetWindowCeiling(requestsPerMinute)} requests in one 60 s window, above eCourtDate's 1,000: set it to at most ${MAX_BUDGET_PER_MINUTE} (docs/pacing.md, "The guarantee")`,
+      `${requestsPerMinute} lets the shared budget put up to ${budgetWindowCeiling(requestsPerMinute)} requests in one 60 s window, which with the CLI's own ${OPERATOR_REQUESTS_PER_MINUTE} a minute is above eCourtDate's 1,000: set it to at most ${MAX_BUDGET_PER_MINUTE} (docs/pacing.md, "The guarantee")`,
     );
   }
   const batchSize = settings.number('batchSize');

@@ -1,6 +1,6 @@
 import { ENV } from '#shared/config.ts';
 import { ECOURTDATE_LIMIT_PER_MINUTE } from '#shared/ecourtdate/pacer.ts';
-import { budgetWindowCeiling } from '#shared/ecourtdate/shared-budget.ts';
+import { budgetWindowCeiling, OPERATOR_REQUESTS_PER_MINUTE } from '#shared/ecourtdate/shared-budget.ts';
 
 /**
  * What the relay stack promises beyond its resources: the sender's environment, the send queue's visibility
@@ -57,10 +57,11 @@ export function perInstanceRequestsPerMinute(
 
 /**
  * Requests per minute each sender instance may spend while the budget's `api-client` item does not answer: its
- * share of the reserve, `floor((1000 - ceil(63·requestsPerMinute/60)) / maxConcurrency)`, so that the budget's
- * leases (at most `budgetWindowCeiling(requestsPerMinute)` in any 60 s window) and every instance's fallback
- * together never pass eCourtDate's limit (docs/pacing.md, "When the item does not answer"). 0: the instance sends
- * nothing until the item answers again.
+ * share of the reserve less the CLI's own pace, `floor((1000 - ceil(63·requestsPerMinute/60) - 4) /
+ * maxConcurrency)`, so that the budget's leases (at most `budgetWindowCeiling(requestsPerMinute)` in any 60 s
+ * window), every instance's fallback and the CLI (`OPERATOR_REQUESTS_PER_MINUTE`) together never pass eCourtDate's
+ * limit (docs/pacing.md, "When the item does not answer"). 0: the instance sends nothing until the item answers
+ * again.
  */
 export function fallbackRequestsPerMinute(
   config: Pick<SenderStageSettings, 'requestsPerMinute' | 'maxConcurrency'>,
@@ -68,7 +69,10 @@ export function fallbackRequestsPerMinute(
   return Math.max(
     0,
     Math.floor(
-      (ECOURTDATE_LIMIT_PER_MINUTE - budgetWindowCeiling(config.requestsPerMinute)) / config.maxConcurrency,
+      (ECOURTDATE_LIMIT_PER_MINUTE -
+        budgetWindowCeiling(config.requestsPerMinute) -
+        OPERATOR_REQUESTS_PER_MINUTE) /
+        config.maxConcurrency,
     ),
   );
 }

@@ -6,7 +6,11 @@ import { type ClientCredentials, CredentialsSource } from '#shared/ecourtdate/cr
 import { type EcdTokenError, EcdTransportError } from '#shared/ecourtdate/errors.ts';
 import { apiUrl, type FetchLike, type HttpAnswer, httpRequest } from '#shared/ecourtdate/http.ts';
 import { Pacer, type RequestPacer } from '#shared/ecourtdate/pacer.ts';
-import { DynamoBudgetStore, SharedBudgetPacer } from '#shared/ecourtdate/shared-budget.ts';
+import {
+  DynamoBudgetStore,
+  OPERATOR_REQUESTS_PER_MINUTE,
+  SharedBudgetPacer,
+} from '#shared/ecourtdate/shared-budget.ts';
 import { TokenCache } from '#shared/ecourtdate/token-cache.ts';
 import { ConfigError, CredentialsError } from '#shared/errors.ts';
 import { redactText } from '#shared/redact.ts';
@@ -38,9 +42,10 @@ export interface CheckOptions {
 const PLACEHOLDER_CLIENT_ID = 'REPLACE_WITH_ECOURTDATE_CLIENT_ID';
 /**
  * The check's own pace, when it cannot lease from the stage's budget: its few requests (two token requests and two
- * settings calls at most) in any 60 s window, taken from the reserve the budget leaves (docs/pacing.md).
+ * settings calls at most) in any 60 s window, kept out of the reserve the senders' fallback shares
+ * (docs/pacing.md, "The CLI").
  */
-const CHECK_REQUESTS_PER_MINUTE = 4;
+const CHECK_REQUESTS_PER_MINUTE = OPERATOR_REQUESTS_PER_MINUTE;
 /** Times a settings call waits for a slot the budget has no room for before the check gives up. */
 const SLOT_TRIES = 3;
 

@@ -93,9 +93,19 @@ export function budgetWindowCeiling(budgetPerMinute: number): number {
   return Math.ceil((WINDOW_SLICES * budgetPerMinute) / BUDGET_SLICES);
 }
 
-/** The largest budget whose window ceiling stays within eCourtDate's limit: 952 requests a minute. */
+/**
+ * Requests a minute the operator CLI (`relay check-credentials`) sends on its own pace when it cannot lease from the
+ * item: kept out of the reserve the senders' fallback shares, so the budget, every fallback and the CLI together
+ * stay within eCourtDate's limit (docs/pacing.md, "The CLI").
+ */
+export const OPERATOR_REQUESTS_PER_MINUTE = 4;
+
+/**
+ * The largest budget whose window ceiling, with the CLI's own pace beside it, stays within eCourtDate's limit: 948
+ * requests a minute (docs/pacing.md, "The guarantee").
+ */
 export const MAX_BUDGET_PER_MINUTE = Math.floor(
-  (ECOURTDATE_LIMIT_PER_MINUTE * BUDGET_SLICES) / WINDOW_SLICES,
+  ((ECOURTDATE_LIMIT_PER_MINUTE - OPERATOR_REQUESTS_PER_MINUTE) * BUDGET_SLICES) / WINDOW_SLICES,
 );
 
 /** Slots granted in one slice: `count` requests may be sent while the clock is in slice `slice`. */

@@ -102,8 +102,8 @@ describe('stage defaults', () => {
   it('divides the requests/minute budget between the concurrent instances, rounding down', () => {
     expect(perInstanceRequestsPerMinute(staging())).toBe(450);
     expect(perInstanceRequestsPerMinute(production())).toBe(180);
-    expect(perInstanceRequestsPerMinute(production({ requestsPerMinute: '951', maxConcurrency: '3' }))).toBe(
-      317,
+    expect(perInstanceRequestsPerMinute(production({ requestsPerMinute: '948', maxConcurrency: '3' }))).toBe(
+      316,
     );
   });
 });
@@ -423,9 +423,9 @@ describe('invalid settings fail the synth, naming the setting', () => {
     [{ stage: 'staging', maxConcurrency: 'ten' }, 'maxConcurrency', /whole number, got "ten"/],
     [{ stage: 'staging', requestsPerMinute: '1001' }, 'requestsPerMinute', /from 1 to 1000/],
     [
-      { stage: 'staging', requestsPerMinute: '953' },
+      { stage: 'staging', requestsPerMinute: '949' },
       'requestsPerMinute',
-      /1001 requests in one 60 s window.*at most 952/,
+      /997 requests in one 60 s window.*at most 948/,
     ],
     [{ stage: 'staging', batchSize: '11' }, 'batchSize', /from 1 to 10/],
     [{ stage: 'staging', httpTimeoutMs: '30000' }, 'httpTimeoutMs', /dead-lettered unknown_outcome/],

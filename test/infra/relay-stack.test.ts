@@ -247,7 +247,7 @@ describe('the sender function', () => {
       // The stage's budget, shared by the instances; the reserve (1,000 - 945, the budget's most in a window) split
       // by 2 when the item fails.
       [ENV.requestsPerMinute]: '900',
-      [ENV.fallbackRequestsPerMinute]: '27',
+      [ENV.fallbackRequestsPerMinute]: '25',
       [ENV.backoffSeconds]: '60,120,240,480',
       [ENV.maxAttempts]: '5',
       [ENV.duplicateWindowSeconds]: '1800',
@@ -298,7 +298,7 @@ describe('the sender function', () => {
     const { template } = synthRelay({
       ...PRODUCTION,
       maxConcurrency: '8',
-      requestsPerMinute: '952',
+      requestsPerMinute: '948',
       batchSize: '5',
       maxBatchingWindowSeconds: '0',
       backoffSeconds: '30,60',
@@ -313,7 +313,7 @@ describe('the sender function', () => {
       onlyResource(template, 'AWS::Lambda::EventSourceMapping').properties.MaximumBatchingWindowInSeconds,
     ).toBe(undefined);
     expect(senderEnvironment(template)).toMatchObject({
-      [ENV.requestsPerMinute]: '952',
+      [ENV.requestsPerMinute]: '948',
       [ENV.fallbackRequestsPerMinute]: '0',
       [ENV.backoffSeconds]: '30,60',
       [ENV.maxAttempts]: '4',
@@ -807,7 +807,7 @@ describe('stages', () => {
     expect(senderEnvironment(multi)).toMatchObject({
       [ENV.baseUrl]: 'https://api.ecourtdate.com',
       [ENV.requestsPerMinute]: '900',
-      [ENV.fallbackRequestsPerMinute]: '11',
+      [ENV.fallbackRequestsPerMinute]: '10',
     });
     expect(onlyResource(multi, 'AWS::Lambda::EventSourceMapping').properties).toMatchObject({
       ScalingConfig: { MaximumConcurrency: 5 },

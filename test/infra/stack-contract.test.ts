@@ -34,9 +34,9 @@ describe('senderEnvironment: the one description of what the sender is told', ()
       deadLetterQueueUrl: resources.deadLetterQueueUrl,
       ledgerTableName: resources.ledgerTableName,
       // The stage's budget, shared through the api-client item; the reserve (1,000 - 945, the budget's most in a
-      // window) split by 4 instances.
+      // window, less the CLI's own 4) split by 4 instances.
       requestsPerMinute: 900,
-      fallbackRequestsPerMinute: 13,
+      fallbackRequestsPerMinute: 12,
       backoffSeconds: [30, 90],
       maxAttempts: 4,
       duplicateWindowSeconds: 1600,
@@ -65,14 +65,14 @@ describe('senderEnvironment: the one description of what the sender is told', ()
   it("gives each instance its share of the reserve (the limit less the budget's most in a 60 s window) as its fallback, rounding down", () => {
     const stage = loadStageConfig({ stage: 'staging', requestsPerMinute: '700' });
 
-    // 700 a minute puts at most 735 in a window: (1,000 - 735) / 7 = 37.9.
+    // 700 a minute puts at most 735 in a window: (1,000 - 735 - 4) / 7 = 37.3.
     expect(senderEnvironment({ ...stage, maxConcurrency: 7 }, resources).FALLBACK_REQUESTS_PER_MINUTE).toBe(
       '37',
     );
   });
 
   it('gives no fallback when the reserve leaves less than one request a minute per instance', () => {
-    const stage = loadStageConfig({ stage: 'staging', requestsPerMinute: '952' });
+    const stage = loadStageConfig({ stage: 'staging', requestsPerMinute: '948' });
 
     expect(senderEnvironment(stage, resources).FALLBACK_REQUESTS_PER_MINUTE).toBe('0');
   });

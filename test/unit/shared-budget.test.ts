@@ -15,6 +15,7 @@ import {
   type LeasePlan,
   type LeaseRequest,
   MAX_BUDGET_PER_MINUTE,
+  OPERATOR_REQUESTS_PER_MINUTE,
   planLease,
   SharedBudgetPacer,
   type SliceGrant,
@@ -137,10 +138,12 @@ describe('slice caps', () => {
     );
   });
 
-  it("leave the reserve eCourtDate's limit less the window ceiling: 55 at the default budget of 900", () => {
+  it("leave the reserve eCourtDate's limit less the window ceiling: 55 at the default budget of 900, 4 of it the CLI's", () => {
     expect(budgetWindowCeiling(900)).toBe(945);
-    expect(budgetWindowCeiling(MAX_BUDGET_PER_MINUTE)).toBeLessThanOrEqual(ECOURTDATE_LIMIT_PER_MINUTE);
-    expect(budgetWindowCeiling(MAX_BUDGET_PER_MINUTE + 1)).toBeGreaterThan(ECOURTDATE_LIMIT_PER_MINUTE);
+    const withCli = (budget: number) => budgetWindowCeiling(budget) + OPERATOR_REQUESTS_PER_MINUTE;
+    expect(MAX_BUDGET_PER_MINUTE).toBe(948);
+    expect(withCli(MAX_BUDGET_PER_MINUTE)).toBeLessThanOrEqual(ECOURTDATE_LIMIT_PER_MINUTE);
+    expect(withCli(MAX_BUDGET_PER_MINUTE + 1)).toBeGreaterThan(ECOURTDATE_LIMIT_PER_MINUTE);
   });
 });
 
