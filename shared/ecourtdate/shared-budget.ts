@@ -640,9 +640,11 @@ export class SharedBudgetPacer implements RequestPacer {
 
   #fallbackSlot(now: number, maxWaitMs: number): Promise<PacerSlot> | PacerSlot {
     if (this.#fallback === undefined) return { ok: false, retryInMs: Math.max(1, this.#storeRetryAt - now) };
-    return this.#fallback.acquire(maxWaitMs).then((slot) => {
-      if (slot.ok) this.#counts.spentFallback += 1;
-      return slot;
+    return this.#fallback.acquire(maxWaitMs).then((slot): PacerSlot => {
+      if (!slot.ok) return slot;
+      this.#counts.spentFallback += 1;
+      // As a leased slot's: a request that leaves later than a slice after its grant (a slow claim) takes another.
+      return { ok: true, sendBy: this.#now() + this.#sliceMs };
     });
   }
 

@@ -457,6 +457,23 @@ describe('SharedBudgetPacer', () => {
       expect(sent.length).toBeGreaterThanOrEqual(100);
     });
 
+    it("says by when a fallback slot's request must leave: a slice after its grant, as a leased slot does", async () => {
+      const time = virtualTime();
+      const store = memoryStore();
+      store.failing = true;
+      const pacer = new SharedBudgetPacer({
+        store,
+        budgetPerMinute: 900,
+        fallbackPerMinute: 50,
+        now: time.now,
+        sleep: time.sleep,
+      });
+      const [slot] = await time.run([pacer.acquire()]);
+
+      expect(pacer.counts().spentFallback).toBe(1);
+      expect(slot).toEqual({ ok: true, sendBy: time.now() + SECOND });
+    });
+
     it('tries the store again only after its backoff, and leases again once it answers', async () => {
       const time = virtualTime();
       const store = memoryStore();
