@@ -76,7 +76,7 @@ Options:
                          (default: ${DEMO_TIME_SCALE} with the built-in simulator, 1 with --ecourtdate-url). A scale
                          at which the run would decide jobs differently from the deployed relay is refused,
                          with the largest one that is faithful and why
-  --concurrency N        simulated sender instances, each with its own token cache and its share of the
+  --concurrency N        simulated sender instances, each with its own token cache, sharing the stage's one
                          rate budget (default: the stage's maxConcurrency)
   --timeout SECONDS      stop waiting after this long; unsettled jobs make the exit status 1
                          (default: ${DEFAULT_TIMEOUT_SECONDS}, plus the outages' length and 10 minutes of probe
