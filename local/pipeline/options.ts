@@ -33,7 +33,8 @@ export interface StartOptions {
   /** Outages the built-in simulator plays (`--outage`, `--auth-outage`); absent or empty for none. */
   readonly outages?: readonly OutageOption[] | undefined;
   /**
-   * When the outages start, in eCourtDate's own seconds after the jobs are put on the queue (`--outage-at`);
+   * When the outages start, in eCourtDate's own seconds after the simulator is up, a moment before the jobs are put
+   * on the queue (`--outage-at`, local/pipeline/resources.ts);
    * undefined: at the first request to the messages endpoint, that request included.
    */
   readonly outageAtSeconds?: number | undefined;
@@ -97,8 +98,9 @@ Options:
   --outage-retry-after   the outage's 503s carry Retry-After with the seconds left in it
   --auth-outage DURATION the API client is revoked for this long: the token endpoint, messages and
                          GET /v1/settings answer 401, and the tokens issued before stay revoked
-  --outage-at DURATION   start the outages this long after the jobs are put on the queue (default: at the
-                         first request to the messages endpoint, so that the first jobs are in flight)
+  --outage-at DURATION   start the outages this long (eCourtDate's time) after the simulator is up, a moment
+                         before the jobs are put on the queue (default: at the first request to the
+                         messages endpoint, so that the first jobs are in flight)
   --state-dir DIR        where sender.log, webhook.log (and ${ENDPOINTS_FILE}) go (default: ${DEFAULT_STATE_DIR})
   --help                 show this help
 
