@@ -47,7 +47,12 @@ export async function readLocalEndpoints(
     text = await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new LocalPipelineNotRunningError(`no ${path}`, { cause: error });
+    if (code === 'ENOENT') {
+      throw new LocalPipelineNotRunningError(
+        `no ${path}; one started with --state-dir DIR is found with --local --state-dir DIR`,
+        { cause: error },
+      );
+    }
     throw new CliError(`cannot read ${path} (${code ?? (error as Error).message})`, { cause: error });
   }
   let parsed: unknown;

@@ -28,6 +28,7 @@ import {
 import {
   DEFAULT_LOCAL_FILE,
   DEFAULT_STATE_DIR,
+  ENDPOINTS_FILE,
   START_LOCAL_PIPELINE,
 } from '#local/pipeline/endpoints-file.ts';
 import { processIsRunning, RUN_LOCK_FILE, readRunLock } from '#local/pipeline/run-lock.ts';
@@ -101,7 +102,8 @@ Target (one of):
                              outputs, default AWS credentials (AWS_PROFILE, ...); --region R if not the
                              default region
   --local                    the local pipeline started with "${START_LOCAL_PIPELINE}"
-                             (reads ${DEFAULT_LOCAL_FILE}; --local-file FILE for another)
+                             (reads ${DEFAULT_LOCAL_FILE}; --state-dir DIR: the run's --state-dir,
+                             reads DIR/${ENDPOINTS_FILE}; --local-file FILE for another file)
   explicit options           --send-queue-url URL, --dlq-url URL, --secret-id ID, --ecourtdate-url URL,
                              --ledger-table NAME, --endpoint-url URL (an SQS emulator),
                              --secrets-endpoint-url URL, --dynamodb-endpoint URL (else
@@ -171,6 +173,7 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO()): 
     region: values.region,
     local: values.local,
     localFile: values['local-file'],
+    stateDir: values['state-dir'],
     sendQueueUrl: values['send-queue-url'],
     dlqUrl: values['dlq-url'],
     secretId: values['secret-id'],

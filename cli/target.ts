@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -12,7 +12,12 @@ import {
 } from '#cli/local-endpoints.ts';
 import { defaultEventSource, EVENT_DETAIL_TYPE, STAGES, type Stage, stackNameOf } from '#infra/config.ts';
 import { OUTPUT } from '#infra/stack-contract.ts';
-import { DEFAULT_LOCAL_FILE, EMULATOR_CREDENTIALS, LOCAL_REGION } from '#local/pipeline/endpoints-file.ts';
+import {
+  DEFAULT_LOCAL_FILE,
+  EMULATOR_CREDENTIALS,
+  ENDPOINTS_FILE,
+  LOCAL_REGION,
+} from '#local/pipeline/endpoints-file.ts';
 import { type ClientOverrides, createAwsClients } from '#shared/clients/aws.ts';
 import { ENV, isLoopbackHost } from '#shared/config.ts';
 
@@ -53,6 +58,8 @@ export interface TargetOptions {
   readonly region?: string | undefined;
   readonly local?: boolean | undefined;
   readonly localFile?: string | undefined;
+  /** The `npm start` run's `--state-dir`: with `--local`, its `endpoints.json` is read (docs/operating.md). */
+  readonly stateDir?: string | undefined;
   readonly sendQueueUrl?: string | undefined;
   readonly dlqUrl?: string | undefined;
   readonly secretId?: string | undefined;
@@ -80,6 +87,11 @@ export async function resolveTarget(
 ): Promise<Target> {
   if (options.stage !== undefined && options.local) {
     throw new CliError('choose one of --stage and --local');
+  }
+  if (options.stateDir !== undefined && !options.local) {
+    throw new CliError(
+      '--state-dir names the state directory of a local pipeline: use it with --local (or with local stop)',
+    );
   }
   const envDynamodbEndpoint = env[ENV.dynamodbEndpoint] || undefined;
   if (options.local) return localTarget(options, cwd, envDynamodbEndpoint);
@@ -146,7 +158,15 @@ async function localTarget(
   cwd: string,
   envDynamodbEndpoint: string | undefined,
 ): Promise<Target> {
-  const endpoints = await readLocalEndpoints(resolve(cwd, options.localFile ?? DEFAULT_LOCAL_FILE));
+  if (options.localFile !== undefined && options.stateDir !== undefined) {
+    throw new CliError(
+      `--local-file and --state-dir both say where the endpoints file is: give one (--state-dir DIR reads DIR/${ENDPOINTS_FILE})`,
+    );
+  }
+  const file =
+    options.localFile ??
+    (options.stateDir === undefined ? DEFAULT_LOCAL_FILE : join(options.stateDir, ENDPOINTS_FILE));
+  const endpoints = await readLocalEndpoints(resolve(cwd, file));
   return explicitTarget(
     {
       ...options,

@@ -174,7 +174,7 @@ export class RelayStack extends Stack {
         config.maxBatchingWindowSeconds > 0 ? Duration.seconds(config.maxBatchingWindowSeconds) : undefined,
       // The sender reports only the records to retry; the rest of the batch is deleted, never resent.
       reportBatchItemFailures: true,
-      // Bounds the instances, so that the per-instance share of the rate limit adds up to the budget.
+      // Bounds the instances, so that their fallback shares of the reserve add up to it (docs/pacing.md).
       maxConcurrency: config.maxConcurrency,
     });
     sender.sendTo(deadLetterQueue, ENV.deadLetterQueueUrl);

@@ -33,7 +33,8 @@ export interface StartOptions {
   /** Outages the built-in simulator plays (`--outage`, `--auth-outage`); absent or empty for none. */
   readonly outages?: readonly OutageOption[] | undefined;
   /**
-   * When the outages start, in eCourtDate's own seconds after the jobs are put on the queue (`--outage-at`);
+   * When the outages start, in eCourtDate's own seconds after the simulator is up, a moment before the jobs are put
+   * on the queue (`--outage-at`, local/pipeline/resources.ts);
    * undefined: at the first request to the messages endpoint, that request included.
    */
   readonly outageAtSeconds?: number | undefined;
@@ -76,7 +77,7 @@ Options:
                          (default: ${DEMO_TIME_SCALE} with the built-in simulator, 1 with --ecourtdate-url). A scale
                          at which the run would decide jobs differently from the deployed relay is refused,
                          with the largest one that is faithful and why
-  --concurrency N        simulated sender instances, each with its own token cache and its share of the
+  --concurrency N        simulated sender instances, each with its own token cache, sharing the stage's one
                          rate budget (default: the stage's maxConcurrency)
   --timeout SECONDS      stop waiting after this long; unsettled jobs make the exit status 1
                          (default: ${DEFAULT_TIMEOUT_SECONDS}, plus the outages' length and 10 minutes of probe
@@ -97,8 +98,9 @@ Options:
   --outage-retry-after   the outage's 503s carry Retry-After with the seconds left in it
   --auth-outage DURATION the API client is revoked for this long: the token endpoint, messages and
                          GET /v1/settings answer 401, and the tokens issued before stay revoked
-  --outage-at DURATION   start the outages this long after the jobs are put on the queue (default: at the
-                         first request to the messages endpoint, so that the first jobs are in flight)
+  --outage-at DURATION   start the outages this long (eCourtDate's time) after the simulator is up, a moment
+                         before the jobs are put on the queue (default: at the first request to the
+                         messages endpoint, so that the first jobs are in flight)
   --state-dir DIR        where sender.log, webhook.log (and ${ENDPOINTS_FILE}) go (default: ${DEFAULT_STATE_DIR})
   --help                 show this help
 

@@ -134,7 +134,7 @@ export async function startSenders(
   closers: Closers,
 ): Promise<Senders> {
   const config = loadSenderConfig({
-    // As the stack sets it (each instance paces itself to its share of the budget), pointed at the local world,
+    // As the stack sets it (the instances share the stage's one budget), pointed at the local world,
     // which the run started with its stage, time scale and instance count (local/world.ts).
     ...resources.world.senderEnv,
     ...hooks.senderEnv,

@@ -51,8 +51,8 @@ export const OPEN_AFTER_FAILURES = 5;
 
 /**
  * The waits between probes, seconds before time scaling: eCourtDate asks to wait at least a minute after a 503
- * and to back off (docs/contract.md, "What each response does"); the last step repeats. A two-hour outage costs
- * 15 probes.
+ * and to back off (docs/contract.md, "What each response does"); the last step repeats. Two hours allow at most
+ * 14 probes (docs/pacing.md, "Probing").
  */
 export const PROBE_STEPS_SECONDS = [60, 120, 240, 480, 600] as const;
 

@@ -87,3 +87,34 @@ describe('--local when the local pipeline is not running: says so and how to sta
     expect(run.stdout).not.toContain('Check your AWS credentials');
   });
 });
+
+describe('--state-dir with the operator CLI: the endpoints file of that run', () => {
+  it('--local --state-dir DIR with no pipeline there names DIR/endpoints.json and how to start one', async () => {
+    const dir = await tempDir();
+    try {
+      const run = await relay('check-credentials', '--local', '--state-dir', dir.path);
+
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain(`the local pipeline is not running (no ${dir.path}/endpoints.json`);
+      expect(run.stderr).toContain('npm start -- --keep-running');
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it('--local-file and --state-dir together are refused: they both name the endpoints file', async () => {
+    const run = await relay('dlq', 'list', '--local', '--local-file', 'a.json', '--state-dir', 'b');
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--local-file and --state-dir both say where the endpoints file is');
+  });
+
+  it('--state-dir without --local is refused instead of ignored', async () => {
+    const run = await relay('dlq', 'list', '--stage', 'staging', '--state-dir', 'b');
+
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(
+      '--state-dir names the state directory of a local pipeline: use it with --local',
+    );
+  });
+});

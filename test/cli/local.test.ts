@@ -118,6 +118,20 @@ describe('the CLI against the local pipeline (npm start -- --keep-running, then 
     expect(run.stdout).toContain('(from the local pipeline)');
   });
 
+  it("check-credentials --local --state-dir DIR finds the pipeline by the run's own --state-dir", async () => {
+    const run = await relay('check-credentials', '--local', '--state-dir', dir.path);
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('(from the local pipeline)');
+  });
+
+  it('dlq list --local --state-dir DIR reads DIR/endpoints.json', async () => {
+    const run = await relay('dlq', 'list', '--local', '--state-dir', dir.path);
+
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^local-forbidden\s+forbidden\s+403\s+1\s/m);
+  });
+
   it('send --local: the still-running sender delivers it', async () => {
     const file = await dir.file('one.json', jobLine('local-late', '+15551230203'));
 
