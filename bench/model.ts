@@ -109,9 +109,12 @@ export interface ReportInput {
   readonly date: string;
   readonly stages: Record<Stage, StageConfig>;
   readonly runs: Record<RunKind, Run<WorkloadFigures>[]>;
-  /** One batch at each share: the sender's default first, then each stage's, labelled starting with the stage. */
+  /**
+   * One batch on a lone instance of a shared budget: the sender's default first, then each stage's
+   * `requestsPerMinute`, labelled starting with the stage.
+   */
   readonly latency: Run<BatchLatencyFigures>[];
-  /** One batch at each stage's share with webhooks on, labelled by stage. */
+  /** One batch at each stage's budget with webhooks on, labelled by stage. */
   readonly latencyWebhooks: Run<BatchLatencyFigures>[];
   /** The budget drills, each scenario with the shared budget and today's static split (docs/pacing.md). */
   readonly budget: readonly BudgetDrill[];
@@ -754,7 +757,7 @@ export interface BenchModel {
   };
   readonly batchSize: number;
   readonly logBytesPerJob: number;
-  /** Each stage's cost, priced from its batch-latency run (the default share's if it has none). */
+  /** Each stage's cost, priced from its batch-latency run (the default budget's if it has none). */
   readonly costs: readonly { readonly stage: Stage; readonly cost: Cost }[];
   readonly observability: ObservabilityCost;
   readonly webhooks: WebhookComparison;
@@ -792,7 +795,7 @@ export function batchRatio(l: Run<BatchLatencyFigures> | undefined): number {
 }
 
 /**
- * The report's figures from `input`. Expects at least one round of every run kind and the default share's
+ * The report's figures from `input`. Expects at least one round of every run kind and the default budget's
  * batch-latency run first in `input.latency`.
  */
 export function benchModel(input: ReportInput): BenchModel {

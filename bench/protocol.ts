@@ -131,10 +131,14 @@ export type WorkloadSpec =
       runId: string;
     }
   | {
-      /** One warm instance at `requestsPerMinute`: one batch of `batchSize` jobs, and one bare call. */
+      /**
+       * One warm instance leasing from a shared budget of `requestsPerMinute` it has to itself: one batch of
+       * `batchSize` jobs, and one bare call.
+       */
       kind: 'batch-latency';
       endpoints: HostEndpoints;
       resources: BenchResources;
+      /** The stage's shared budget, requests a minute (`REQUESTS_PER_MINUTE`). */
       requestsPerMinute: number;
       batchSize: number;
       functionTimeoutMs: number;

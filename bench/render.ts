@@ -3,7 +3,6 @@
  * figures bench/model.ts derives from them, in tables and prose. Pure: strings in, a string out; no figure is
  * computed here that the model does not give, only formatted.
  */
-import { perInstanceRequestsPerMinute } from '#infra/stack-contract.ts';
 import { ECOURTDATE_LIMIT_PER_MINUTE } from '#shared/ecourtdate/pacer.ts';
 import {
   API_LATENCY_MS,
@@ -124,8 +123,8 @@ export function renderReport(input: ReportInput, model: BenchModel): string {
     `once (${options.instances} instance(s) x batches of ${batchSize}), ${options.repeats} rounds of (a), (b), (c): speeds from the`,
     "best round, ratios the median of the rounds' own ratios, CPU time the least of the rounds.",
     "Absolute speeds are this machine's; ratios and counts per job are what carry over. The throughput runs",
-    'leave the pacer out of the way (a share of 100,000 requests a minute per instance): at a deployed share',
-    'the relay would send at most 15 jobs a second, and the runs measure what it costs, not the rate limit.',
+    'leave the pacer out of the way (a shared budget of 100,000 requests a minute): at the deployed budget',
+    `(${stages.production.requestsPerMinute}/min) the relay would send at most ${Math.floor(stages.production.requestsPerMinute / 60)} jobs a second, and the runs measure what it costs, not the rate limit.`,
     ...(options.repeats === 1
       ? [
           '**One round:** every ratio below is a single sample, and on a busy machine the order of the runs',
@@ -150,7 +149,7 @@ export function renderReport(input: ReportInput, model: BenchModel): string {
       ],
       ['DynamoDB requests per first-attempt job', '≤ 2', fixed(dynamo(relay)), met(dynamo(relay) <= 2)],
       [
-        `batch of ${batchSize} at ${API_LATENCY_MS} ms vs one call, default share (staging, production)`,
+        `batch of ${batchSize} at ${API_LATENCY_MS} ms vs one call, one instance of the shared budget: the default (staging, production)`,
         '≤ 1.3×',
         `${ratio(batchRatio(defaultShare))} (${latency
           .slice(1)
@@ -270,13 +269,15 @@ export function renderReport(input: ReportInput, model: BenchModel): string {
 
   lines.push(`## A batch of ${batchSize} at ${API_LATENCY_MS} ms API latency`, '');
   lines.push(
-    `One instance paced to the share below, warmed by 3 batches, receives 3 single jobs and then 5 batches of`,
-    `${batchSize}, one invocation at a time; the medians are reported. "One call" is the median of 5 bare \`fetch\`es`,
-    `of the same endpoint on an open connection (${production ? fixed(production.figures.oneCallMs, 0) : '?'} ms).`,
+    `One instance leasing from the shared budget below (the sender's own pacer, on the api-client item in the`,
+    'emulated DynamoDB: a lone busy instance gets the whole budget, docs/pacing.md), warmed by 3 batches, receives 3',
+    `single jobs and then 5 batches of ${batchSize}, one invocation at a time, each starting as a budget slice (one second)`,
+    'begins, so that no batch waits for slots the one before it spent; the medians are reported. "One call" is',
+    `the median of 5 bare \`fetch\`es of the same endpoint on an open connection (${production ? fixed(production.figures.oneCallMs, 0) : '?'} ms).`,
     '',
   );
   table(
-    ['per-instance share', 'batch invocation (ms)', 'single-job invocation (ms)', 'batch ÷ one call'],
+    ['shared budget', 'batch invocation (ms)', 'single-job invocation (ms)', 'batch ÷ one call'],
     latency.map((l) => [
       l.label,
       fixed(l.figures.batchMs, 0),
@@ -310,7 +311,7 @@ export function renderReport(input: ReportInput, model: BenchModel): string {
   );
   for (const { stage, cost: c } of costs) {
     lines.push(
-      `### ${stage} (${stages[stage].memorySizeMb} MB, ${perInstanceRequestsPerMinute(stages[stage])}/min per instance)`,
+      `### ${stage} (${stages[stage].memorySizeMb} MB, a shared budget of ${stages[stage].requestsPerMinute}/min)`,
       '',
     );
     table(
@@ -642,7 +643,7 @@ function webhookLines(input: ReportInput, w: WebhookComparison, verdict: string)
       .map((r) => fixed(jobsPerSecond(r.figures), 0))
       .join(', ')}; on: ${runs.relayWebhooks.map((r) => fixed(jobsPerSecond(r.figures), 0)).join(', ')}.`,
     `The costs use the same prices and method as "Cost per million jobs" below; with webhooks on, Lambda time is`,
-    `a batch of ${batchSize} measured with webhooks on (production share: ${w.onProductionBatch ? fixed(w.onProductionBatch.batchMs, 0) : '?'} ms), DynamoDB writes ${
+    `a batch of ${batchSize} measured with webhooks on (production's budget: ${w.onProductionBatch ? fixed(w.onProductionBatch.batchMs, 0) : '?'} ms), DynamoDB writes ${
       w.onProduction ? money(costOf(w.onProduction, 'DynamoDB writes')) : '?'
     } per million jobs.`,
     '',

@@ -1,9 +1,9 @@
 /**
  * One measurement of the benchmark, in a process of its own (forked by bench/relay.bench.ts): the relay's real
  * handler polled like Lambda's event source mapping, a bare `fetch` loop, the floor (a `fetch` and two
- * conditional DynamoDB writes per job), one batch at a given share, or a pacing drill. Receives one
- * {@link WorkloadSpec}, answers with its figures and exits. What the sender logs goes to this process's stdout,
- * which the orchestrator appends to the log file.
+ * conditional DynamoDB writes per job), one batch on a lone instance of a shared budget, or a pacing drill.
+ * Receives one {@link WorkloadSpec}, answers with its figures and exits. What the sender logs goes to this
+ * process's stdout, which the orchestrator appends to the log file.
  */
 import { fork } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
@@ -403,10 +403,18 @@ async function batchLatency(
   );
   const clients = createAwsClients(config, LOCAL_AWS);
   const clock = { ms: 0 };
+  // The handler's own pacer: a SharedBudgetPacer leasing from the api-client item of this run's ledger table in
+  // the emulated DynamoDB, the whole budget to this lone instance (docs/pacing.md, "One budget for the API client").
   const handler = timed(createSenderHandler({ config, ...clients }), clock);
   const sqs = feeder(spec.endpoints);
+  // The budget numbers its slots by slice (one second, epoch-aligned): each invocation starts as a slice begins,
+  // as a batch of jobs arriving within the budget finds it, so that a batch is not held for slots a batch before it
+  // took in the same slice (that is the budget's rate, not a batch's latency).
+  const sliceMs = 1000 / config.timeScale;
+  const nextSlice = () => new Promise((resolve) => setTimeout(resolve, sliceMs - (Date.now() % sliceMs)));
   const invoke = async (runId: string, count: number) => {
     await enqueue(sqs, spec.resources.queue.url, runId, count);
+    await nextSlice();
     clock.ms = 0;
     const result = await pollOnce({
       sqs: clients.sqs,
@@ -420,8 +428,8 @@ async function batchLatency(
     return { ms: clock.ms, delivered: result.deleted.length };
   };
   // Cold start (secret, token) and a few batches first, as a warm container would have them done (JIT, the
-  // connections of a batch). Then 3 single jobs and 5 batches, the median of each reported: 1 + 3 x 10 + 3 +
-  // 5 x 10 requests plus the token, within the smallest share a stage deploys (180 a minute).
+  // connections of a batch). Then 3 single jobs and 5 batches, the median of each reported: at most one
+  // batch (10 requests) a slice, which every slice of a budget of 600 a minute or more holds (15 at 900).
   await invoke(`${spec.runId}-cold`, 1);
   for (let i = 0; i < 3; i++) await invoke(`${spec.runId}-warm-${i}`, spec.batchSize);
   const singles = [];
