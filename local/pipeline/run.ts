@@ -160,6 +160,7 @@ async function report(
           startedAt: senders.startedAt,
           timeScale: plan.options.timeScale,
           batchSize: plan.stage.batchSize,
+          instances: plan.concurrency,
           maxAgeSeconds: senders.config.maxAgeSeconds,
         })
       : [],

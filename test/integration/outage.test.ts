@@ -64,7 +64,7 @@ describe('a two-hour outage of 503s (time-scaled) over 40 jobs on one instance',
   });
 
   it('delivers every job that was not in flight when the outage began, each created once', () => {
-    const goal = outage.goals.find((g) => g.goal.startsWith('every job not in flight'));
+    const goal = outage.goals.find((g) => g.goal.startsWith('every job that did not meet it'));
     expect(goal?.met, JSON.stringify(outage)).toBe(true);
     expect(outage.jobs_created_more_than_once).toBe(0);
   });
