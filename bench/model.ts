@@ -12,6 +12,7 @@ import { STAGES, type Stage, type StageConfig } from '#infra/config.ts';
 import type { PacingDrillResult } from '#local/pacing-drill.ts';
 import { PROBE_STEPS_SECONDS } from '#shared/ecourtdate/breaker.ts';
 import { ECOURTDATE_LIMIT_PER_MINUTE } from '#shared/ecourtdate/pacer.ts';
+import { API_CLIENT_ITEM_ID } from '#shared/ledger/schema.ts';
 import type { ColdStartFigures } from './cold-start.ts';
 import type {
   BatchLatencyFigures,
@@ -206,6 +207,18 @@ export function capacityOf(
     units += value.capacityUnits;
   }
   return { requests, units };
+}
+
+/**
+ * DynamoDB requests per job to the job ledger's items: every DynamoDB request but those to the `api-client` item
+ * (the shared budget's leases and the circuit breaker's reads, counted per eCourtDate request in the budget's own
+ * drills; docs/pacing.md).
+ */
+export function ledgerRequestsPerJob(f: WorkloadFigures): number {
+  return perJob(
+    total(f.dynamodb) - capacityOf(f.capacity, (_, kind) => kind === API_CLIENT_ITEM_ID).requests,
+    f,
+  );
 }
 
 /** DynamoDB write requests per job (PutItem, UpdateItem, DeleteItem). */
@@ -508,9 +521,14 @@ export function webhookComparison(
   const onRun = bestRun(runs.relayWebhooks);
   const on = onRun.figures;
   const perDelivered = (n: number, f: WorkloadFigures) => n / deliveredJobs(f);
-  const writesOf = (f: WorkloadFigures) => capacityOf(f.capacity, (op) => WRITE_OPERATIONS.has(op));
-  const readsOf = (f: WorkloadFigures) => capacityOf(f.capacity, (op) => !WRITE_OPERATIONS.has(op));
-  const puts = (f: WorkloadFigures) => capacityOf(f.capacity, (op) => op === 'PutItem').requests;
+  // The job ledger's items only: the api-client item's leases come with the budget, webhooks on or off.
+  const ledger = (kind: string) => kind !== API_CLIENT_ITEM_ID;
+  const writesOf = (f: WorkloadFigures) =>
+    capacityOf(f.capacity, (op, kind) => WRITE_OPERATIONS.has(op) && ledger(kind));
+  const readsOf = (f: WorkloadFigures) =>
+    capacityOf(f.capacity, (op, kind) => !WRITE_OPERATIONS.has(op) && ledger(kind));
+  const puts = (f: WorkloadFigures) =>
+    capacityOf(f.capacity, (op, kind) => op === 'PutItem' && ledger(kind)).requests;
   const extraPuts = perDelivered(puts(on), on) - perDelivered(puts(off), off);
   const extraUnits = perDelivered(writesOf(on).units, on) - perDelivered(writesOf(off).units, off);
   const offIndexWrites = capacityOf(
@@ -547,7 +565,10 @@ export function webhookComparison(
     offIndexWrites,
     within: extraUnits <= 1 + 1e-9 && offIndexWrites === 0,
     ratioOnOff,
-    dynamoRequests: { off: perDelivered(total(off.dynamodb), off), on: perDelivered(total(on.dynamodb), on) },
+    dynamoRequests: {
+      off: ledgerRequestsPerJob(off) * (off.jobs / deliveredJobs(off)),
+      on: ledgerRequestsPerJob(on) * (on.jobs / deliveredJobs(on)),
+    },
     writeUnits: { off: perDelivered(writesOf(off).units, off), on: perDelivered(writesOf(on).units, on) },
     readUnits: { off: perDelivered(readsOf(off).units, off), on: perDelivered(readsOf(on).units, on) },
     byKey: keys.map((key) => ({

@@ -20,6 +20,7 @@ import { sinkObservability } from '#local/pipeline/observability.ts';
 import { startWorld } from '#local/world.ts';
 import { createAwsClients } from '#shared/clients/aws.ts';
 import { ENV, loadSenderConfig } from '#shared/config.ts';
+import { API_CLIENT_ITEM_ID } from '#shared/ledger/schema.ts';
 import { createObservability, loadTracing } from '#shared/observability.ts';
 import { createSenderHandler, type SenderHandler } from '#shared/sender/handler.ts';
 import { messageGroupOfBody } from '#shared/sqs/message-group.ts';
@@ -55,6 +56,8 @@ function itemKind(input: Record<string, unknown>): string {
   // Marshalled ({ S: 'job#...' }) or, before the document client marshals it, plain.
   const id = typeof raw === 'string' ? raw : (raw as { S?: unknown } | undefined)?.S;
   if (typeof id !== 'string') return 'other';
+  // The stage's budget and circuit breaker (docs/pacing.md): counted apart from the job ledger's items.
+  if (id === API_CLIENT_ITEM_ID) return API_CLIENT_ITEM_ID;
   const hash = id.indexOf('#');
   return hash < 0 ? 'other' : id.slice(0, hash + 1);
 }

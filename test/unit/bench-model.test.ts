@@ -11,6 +11,7 @@ import {
   itemRequestsPer20Sends,
   jobCost,
   lambdaDurationUsd,
+  ledgerRequestsPerJob,
   logBytesPerJob,
   median,
   nextProbeWaitSeconds,
@@ -97,6 +98,22 @@ describe('the relay’s cost per million jobs', () => {
     );
 
     expect(costOf(withCalls, 'Secrets Manager')).toBeCloseTo(0.015, 12);
+  });
+});
+
+describe('DynamoDB requests per job to the job ledger', () => {
+  it("leave out the api-client item's leases and breaker reads, which the budget's drills count", () => {
+    const figures = {
+      ...relayFigures(2),
+      dynamodb: { PutItemCommand: 2000, UpdateItemCommand: 25, GetItemCommand: 5 },
+      capacity: {
+        'PutItem job#': { requests: 2000, capacityUnits: 2000, conditionFailed: 0 },
+        'UpdateItem api-client': { requests: 25, capacityUnits: 25, conditionFailed: 0 },
+        'GetItem api-client': { requests: 5, capacityUnits: 2.5, conditionFailed: 0 },
+      },
+    };
+
+    expect(ledgerRequestsPerJob(figures)).toBe(2);
   });
 });
 
@@ -221,6 +238,28 @@ describe('webhooks off and on', () => {
     expect(model.webhooks.extraUnits).toBe(1);
     expect(model.webhooks.extraPuts).toBe(1);
     expect(model.webhooks.within).toBe(true);
+  });
+
+  it("leaves the api-client item's leases out: more leases with webhooks on add no index write unit", () => {
+    const lease = (n: number) => ({
+      'UpdateItem api-client': { requests: n, capacityUnits: n, conditionFailed: 0 },
+    });
+    const off = relayFigures(2);
+    const on = webhookFigures(2);
+    const withLeases = benchReportInput({
+      runs: {
+        ...input.runs,
+        relayWebhooks: [
+          { label: 'relay, webhooks on', figures: { ...on, capacity: { ...on.capacity, ...lease(33) } } },
+        ],
+      },
+    });
+    const offRun = { label: 'relay', figures: { ...off, capacity: { ...off.capacity, ...lease(30) } } };
+
+    const comparison = webhookComparison(withLeases, offRun, model.costs);
+
+    expect(comparison.extraUnits).toBe(1);
+    expect(comparison.within).toBe(true);
   });
 
   it('is not within the goal when webhooks off wrote an index item', () => {
