@@ -643,7 +643,7 @@ function webhookLines(input: ReportInput, w: WebhookComparison, verdict: string)
     ],
   );
   lines.push(
-    `Issue 10 allows a lookup by eCourtDate uuid at most one extra write unit per delivered job, and only with`,
+    `docs/webhooks.md allows a lookup by eCourtDate uuid at most one extra write unit per delivered job, and only with`,
     `webhooks on. This run: ${verdict}${w.within ? ', within it' : ''}. Exact counts: PutItem ${w.puts.on} for ${w.delivered.on} delivered`,
     `jobs with webhooks on, ${w.puts.off} for ${w.delivered.off} with webhooks off. Every round, jobs/s off: ${runs.relay
       .map((r) => fixed(jobsPerSecond(r.figures), 0))
