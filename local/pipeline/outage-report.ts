@@ -89,7 +89,7 @@ export interface OutageRun {
   readonly records: readonly OutageRecord[];
   /** Every message the simulator created. */
   readonly messages: readonly CreatedMessage[];
-  /** Every request the simulator saw (`Simulator.requests`): which jobs were in flight when an outage began. */
+  /** Every request the simulator saw (`Simulator.requests`): which jobs met an unknown outcome of their own. */
   readonly requests: readonly RecordedRequest[];
   /** The jobs file's lines, to tell which job a message request was for. */
   readonly lines: readonly JobLine[];
