@@ -192,9 +192,19 @@ export function expiredBeforeSend(
  * at its timeout) and for clocks. Times are epoch ms.
  */
 export function insideDuplicateWindow(unknownAt: number, now: number, policy: RetryPolicy): boolean {
+  return now < resendDeadline(unknownAt, policy);
+}
+
+/**
+ * The epoch ms from which no resend may leave after an attempt whose outcome is unknown (at `unknownAt`, epoch
+ * ms): eCourtDate's duplicate window less the margin of `insideDuplicateWindow`. The sender checks it when it
+ * claims the job and again right before each request leaves, since a wait for a pacing slot or a token can come
+ * between the two (docs/contract.md, "What each response does").
+ */
+export function resendDeadline(unknownAt: number, policy: RetryPolicy): number {
   const windowMs = (policy.duplicateWindowSeconds * 1000) / policy.timeScale;
   const marginMs = Math.min(policy.httpTimeoutMs * 3 + 60_000 / policy.timeScale, windowMs / 4);
-  return now - unknownAt < windowMs - marginMs;
+  return unknownAt + windowMs - marginMs;
 }
 
 /** What the ledger knows of a claimed job, as `beforeSend` needs it. */

@@ -61,8 +61,9 @@ export type Prepared = Ready | SendAttempt;
 /**
  * The time an attempt has, epoch ms: every wait inside it comes out of it. `waitUntil`: every wait of the attempt
  * (pacing for the first request, a token renewal's pacing, a resend's slot) is over by then, so the requests that
- * follow the waits fit in the time left; a wait that would pass it is not made (`deferred`). `deadline`: the
- * job's own deadline; no message request leaves at or after it.
+ * follow the waits fit in the time left; a wait that would pass it is not made (`deferred`). `deadline`: no
+ * message request leaves at or after it (the job's deadline, or after an unknown outcome the last moment a resend
+ * is still inside eCourtDate's duplicate window): a wait that ran past it ends the attempt `deferred`, unsent.
  */
 export interface AttemptTime {
   readonly waitUntil?: number | undefined;
@@ -166,7 +167,8 @@ export class EcourtdateClient {
         const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
         if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
       }
-      // Waiting for a token or a slot may have taken the job past its deadline: then it is not sent.
+      // Waiting for a token or a slot may have taken the job past its deadline (or its resend past the duplicate
+      // window): then it is not sent.
       if (this.#outOfTime(time)) return { kind: 'deferred', retryInMs: 0 };
       const answer = await this.#attempt(job, token, statuses);
       if (answer.kind !== 'unauthorized') return answer;

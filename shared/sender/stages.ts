@@ -5,7 +5,14 @@ import { JobValidationError } from '#shared/errors.ts';
 import { jobFingerprint, parseJob, peekJobId, type SendJob } from '#shared/job.ts';
 import { NOT_DUE_TOLERANCE_MS } from '#shared/ledger/gate.ts';
 import { type ClaimResult, type LedgerEntry, priorOf } from '#shared/ledger/ledger.ts';
-import { beforeSend, deferred, jobDeadline, type SendVerdict, scaledMs } from '#shared/policy.ts';
+import {
+  beforeSend,
+  deferred,
+  jobDeadline,
+  resendDeadline,
+  type SendVerdict,
+  scaledMs,
+} from '#shared/policy.ts';
 import type { InvocationBudget, SenderRuntime } from '#shared/sender/runtime.ts';
 import {
   type CarriedAnswer,
@@ -235,7 +242,15 @@ async function attempt(
     ready.kind === 'ready'
       ? await runtime.client.post(job, ready, {
           waitUntil: budget.waitUntil,
-          deadline: jobDeadline(job, entry.first_attempt_at, config),
+          // No request leaves past the job's deadline, nor, after an unknown outcome, past the last moment a
+          // resend is still caught by eCourtDate's duplicate check: a wait for a slot or a token comes after the
+          // check above (docs/contract.md, "What each response does").
+          deadline: Math.min(
+            jobDeadline(job, entry.first_attempt_at, config),
+            entry.unknown_at === undefined
+              ? Number.POSITIVE_INFINITY
+              : resendDeadline(entry.unknown_at, config),
+          ),
           leaseUntil: budget.deadlineAt,
         })
       : ready;

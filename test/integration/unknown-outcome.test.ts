@@ -6,6 +6,7 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createThen } from '#local/ecourtdate-simulator/index.ts';
+import { Pacer } from '#shared/ecourtdate/pacer.ts';
 import { DLQ_ATTRIBUTE } from '#shared/sqs/settle.ts';
 import { jobBody } from '#test/helpers/factories.ts';
 import { attr, type Harness, startHarness } from '#test/helpers/relay-harness.ts';
@@ -70,4 +71,29 @@ describe('a job that may have been created is dead-lettered unknown_outcome, wha
       { reason: 'unknown_outcome', detail: expect.stringContaining('the attempts ran out') },
     ]);
   });
+});
+
+describe('a resend after an unknown outcome leaves only inside the duplicate window, however long its waits', () => {
+  it('a resend whose token renewal waited for its pacing slot past the window is not sent: the check is made again as it leaves', async () => {
+    // At time scale 120 the 30-minute window lasts 15 s, less the sender's margin (a quarter of it): 11.25 s after
+    // the 503. The second attempt starts about a second after it, inside the window; its 401 sends it to a token
+    // renewal whose slot is 12 s away (two requests per 12 s), past the window.
+    h = await startHarness({ env: { TIME_SCALE: '120' } });
+    h.sim.script({
+      match: { path: ONEOFFS },
+      times: 1,
+      action: createThen({ kind: 'respond', status: 503 }),
+    });
+    h.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 401 } });
+    await h.enqueue(jobBody());
+    await h.invoke();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+
+    const slow = h.createInstance({ pacer: () => new Pacer(2, { windowMs: 12_000 }) });
+    const result = await h.invokeWith(slow, { functionTimeoutMs: 250_000 });
+
+    expect(result.error).toBeUndefined();
+    expect(h.sends().map((r) => r.status)).toEqual([503, 401]);
+    expect(h.sim.messages).toHaveLength(1);
+  }, 60_000);
 });

@@ -20,6 +20,7 @@ import {
   jobDeadline,
   type PriorAttempts,
   rateLimitBlockMs,
+  resendDeadline,
   scaled,
   scaledMs,
   suspectRateLimitHint,
@@ -656,6 +657,12 @@ describe('insideDuplicateWindow (30 min, less a margin for the resend and for cl
 
   it('is false from the margin before the window closes', () => {
     expect(insideDuplicateWindow(T0, lastSafe + 1, p)).toBe(false);
+  });
+
+  it('ends at resendDeadline, the moment from which no resend may leave', () => {
+    expect(resendDeadline(T0, p)).toBe(lastSafe + 1);
+    expect(insideDuplicateWindow(T0, resendDeadline(T0, p) - 1, p)).toBe(true);
+    expect(insideDuplicateWindow(T0, resendDeadline(T0, p), p)).toBe(false);
   });
 
   it('keeps at most a quarter of the window as margin when the request timeout is long', () => {
