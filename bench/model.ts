@@ -215,10 +215,12 @@ export function capacityOf(
  * drills; docs/pacing.md).
  */
 export function ledgerRequestsPerJob(f: WorkloadFigures): number {
-  return perJob(
-    total(f.dynamodb) - capacityOf(f.capacity, (_, kind) => kind === API_CLIENT_ITEM_ID).requests,
-    f,
-  );
+  return perJob(ledgerRequests(f), f);
+}
+
+/** DynamoDB requests of a run to the job ledger's items: all but those to the `api-client` item. */
+function ledgerRequests(f: WorkloadFigures): number {
+  return total(f.dynamodb) - capacityOf(f.capacity, (_, kind) => kind === API_CLIENT_ITEM_ID).requests;
 }
 
 /** DynamoDB write requests per job (PutItem, UpdateItem, DeleteItem). */
@@ -565,10 +567,7 @@ export function webhookComparison(
     offIndexWrites,
     within: extraUnits <= 1 + 1e-9 && offIndexWrites === 0,
     ratioOnOff,
-    dynamoRequests: {
-      off: ledgerRequestsPerJob(off) * (off.jobs / deliveredJobs(off)),
-      on: ledgerRequestsPerJob(on) * (on.jobs / deliveredJobs(on)),
-    },
+    dynamoRequests: { off: perDelivered(ledgerRequests(off), off), on: perDelivered(ledgerRequests(on), on) },
     writeUnits: { off: perDelivered(writesOf(off).units, off), on: perDelivered(writesOf(on).units, on) },
     readUnits: { off: perDelivered(readsOf(off).units, off), on: perDelivered(readsOf(on).units, on) },
     byKey: keys.map((key) => ({

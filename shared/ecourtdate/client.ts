@@ -158,12 +158,11 @@ export class EcourtdateClient {
         });
         if (!renewed.ok) return this.#told(notSent(renewed, statuses));
         token = renewed.token;
-        const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
-        if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
       }
-      if (step === 'first' && prepared.sendBy !== undefined && this.#now() >= prepared.sendBy) {
-        // What came between prepare and post (the ledger's claim) outlasted the slot's grace slice: sent now, the
-        // request would fall outside the windows the budget counted it in (docs/pacing.md, "The guarantee").
+      // A resend takes a slot of its own. So does the first request when what came between prepare and post (the
+      // ledger's claim) outlasted its slot's grace slice: sent on that slot, it would fall outside the windows the
+      // budget counted it in (docs/pacing.md, "The guarantee").
+      if (step !== 'first' || (prepared.sendBy !== undefined && this.#now() >= prepared.sendBy)) {
         const slot = await this.#options.pacer.acquire(this.#waitLeft(time));
         if (!slot.ok) return { kind: 'deferred', retryInMs: slot.retryInMs };
       }
