@@ -49,6 +49,11 @@ export interface LedgerSettle {
   readonly attempt?: AttemptClass | undefined;
   /** eCourtDate's answer, carried on a copy should the write fail; undefined when nothing was sent. */
   readonly result?: AttemptResult | undefined;
+  /**
+   * The token of the attempt `result` answers, carried with it should the write fail. Absent: `entry`'s open
+   * attempt. A carried answer names its own attempt: one counted lost meanwhile is no longer the entry's.
+   */
+  readonly attemptToken?: string | undefined;
 }
 
 /** What a copy of the record carries (see `requeueCopy` in shared/sqs/settle.ts). */
@@ -345,6 +350,9 @@ function decideCarried(
     ...decision.settle,
     // An attempt counted lost was counted as a send then: its delivery is not counted again.
     attempt: observed.lostAttempt ? undefined : decision.settle.attempt,
+    // Should this write fail too, the next copy carries the answer for the same attempt: the entry read here may
+    // hold a later claim's (the one that counted this attempt lost), which no lost token names (docs/ledger.md).
+    attemptToken: carried.token,
   };
   const detail = carried.detail ?? decision.facts.detail;
   // The copy carrying the answer publishes its job's first event, unless the job was settled meanwhile.
@@ -487,7 +495,7 @@ export function afterLedgerFailure(
       ? 'another copy took the ledger entry over after the lease'
       : `the ledger write failed (${failure.errorName})`;
   const carry: CarriedAnswer = {
-    token: settle.entry.attempt_token ?? '',
+    token: settle.attemptToken ?? settle.entry.attempt_token ?? '',
     result: settle.result,
     last_status: decision.facts.lastStatus,
     detail: decision.facts.detail,

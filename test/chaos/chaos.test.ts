@@ -204,12 +204,17 @@ describe.runIf(storm)(
       ({ facts, stormEnds } = (await storm) as Awaited<NonNullable<typeof storm>>);
     }, HOOK_TIMEOUT_MS);
 
-    it('lasted: the jobs met 429s until the storm ended', () => {
+    it('lasted: the jobs met 429s in every quarter of the storm, until it ended', () => {
+      // How many requests meet each 429 depends on how many of a batch's jobs passed their pacing slot before the
+      // first 429 blocked the instance (a load-dependent race): the check is that the relay kept meeting the storm
+      // throughout, never that it sent a number of requests into it (docs/chaos.md).
       const stormed = facts.evidence.requests.filter((request) => request.faultApplied === 'storm');
-      expect(stormed.length).toBeGreaterThanOrEqual(STORM_JOBS * 2);
-      expect(Math.max(...stormed.map((request) => request.at))).toBeGreaterThan(
-        stormEnds - stormDurationMs(options) / 4,
+      const quarterMs = stormDurationMs(options) / 4;
+      const stormStarts = stormEnds - 4 * quarterMs;
+      const quarters = new Set(
+        stormed.map((request) => Math.min(3, Math.floor((request.at - stormStarts) / quarterMs))),
       );
+      expect([...quarters].sort()).toEqual([0, 1, 2, 3]);
     });
 
     it('outlasted the receive limit: some job was received more often than maxReceiveCount allows one message', () => {

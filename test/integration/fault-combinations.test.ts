@@ -308,6 +308,39 @@ describe('a known answer is carried until it is written', () => {
     ['with skip_duplicate', true],
     ['without skip_duplicate', false],
   ])(
+    '%s: a 201 whose settle failed, counted lost by a duplicate after the lease, and whose carried copy failed its settle too: the next copy still carries that attempt, and the job ends delivered with its uuid',
+    async (_, skip) => {
+      const t = await start();
+      await t.enqueue(jobBody({}, { skip_duplicate: skip }));
+      const { messages } = await pollInto(settleThrottledInstance(t));
+      expect(t.sends().map((r) => r.status)).toEqual([201]);
+
+      // SQS's second copy of the original, after the lease: it counts the 201's attempt lost and claims its own
+      // (dead-lettered unknown_outcome unsent with skip_duplicate; resent and answered 409 without).
+      vi.setSystemTime(Date.now() + 60_500);
+      await invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, messages);
+      const afterDuplicate = await t.ledger().get(JOB_ID);
+      expect(afterDuplicate?.lost_attempt_tokens).toHaveLength(1);
+
+      // The carried copy comes while DynamoDB refuses its settle: it is carried on again. The entry it read holds
+      // the duplicate's attempt, not the one the 201 answered; the new copy must still name the 201's.
+      vi.setSystemTime(Date.now() + 120_000);
+      await t.invokeWith(settleThrottledInstance(t));
+      await t.runUntilQuiet(6, () => t.invokeWith(healthy()));
+
+      expect(t.sim.messages).toHaveLength(1);
+      expect(t.sends().map((r) => r.status)).toEqual(skip ? [201] : [201, 409]);
+      expect(await t.ledger().get(JOB_ID)).toMatchObject({
+        status: 'delivered',
+        uuid: t.sim.messages[0]?.uuid,
+      });
+    },
+  );
+
+  it.each([
+    ['with skip_duplicate', true],
+    ['without skip_duplicate', false],
+  ])(
     '%s: a 201 whose settle failed, on a message with ten producer attributes (no room for carried_answer): delivered with its uuid, never dead-lettered',
     async (_, skip) => {
       const t = await start();

@@ -211,6 +211,32 @@ describe('a settle that failed or met another writer', () => {
       settledEventPending: 'second-event-token',
     });
   });
+
+  it('a carried 201 for an attempt counted lost keeps naming that attempt when its settle fails again, not the later claim the entry holds', () => {
+    const carried: CarriedAnswer = {
+      token: ATTEMPT_TOKEN,
+      result: response(201, { uuid: 'uuid-201' }),
+      last_status: 201,
+    };
+    const later = ledgerEntry({
+      status: 'dead_lettered',
+      attempt_open: false,
+      attempt_token: 'later-claim',
+      lost_attempt_tokens: [ATTEMPT_TOKEN],
+    });
+    const decision = decideRecord(
+      context({ carried }),
+      { stage: 'carried', job: job(), entry: later, carried, lostAttempt: true },
+      ctx,
+    );
+    expect(decision.outcome).toEqual({ type: 'delivered', uuid: 'uuid-201' });
+    for (const failure of [{ errorName: 'ThrottlingException' }, 'conflict'] as const) {
+      expect(afterLedgerFailure(decision, failure, ctx).copy?.carry).toMatchObject({
+        token: ATTEMPT_TOKEN,
+        result: { status: 201, uuid: 'uuid-201' },
+      });
+    }
+  });
 });
 
 describe('a deferral (no pacing room, or a 429 wait)', () => {
