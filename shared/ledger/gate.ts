@@ -109,9 +109,9 @@ export interface LedgerEntry {
    */
   readonly write_token?: string;
   /**
-   * The tokens of this generation's attempts that a later claim counted as lost (newest last, at most
+   * The tokens of the job's attempts that a later claim counted as lost, of every generation (newest last, at most
    * `LOST_TOKENS_MAX`): a copy carrying a delivery (2xx) for one of them still settles the job delivered, with
-   * its uuid, whatever happened since.
+   * its uuid, whatever happened since (a dead letter, its redrive, a delivery a 409 proved).
    */
   readonly lost_attempt_tokens?: readonly string[];
   /**
@@ -225,8 +225,11 @@ export type GateVerdict =
   /** The job's next attempt is not due before `until` (epoch ms): hide this copy until then. */
   | { readonly kind: 'not_due'; readonly entry: LedgerEntry; readonly until: number };
 
-/** Lost attempts' tokens kept per job (see `lost_attempt_tokens`). */
-export const LOST_TOKENS_MAX = 4;
+/**
+ * Lost attempts' tokens kept per job (see `lost_attempt_tokens`): more than the default attempt budget (5), so
+ * that a job's lost attempts never push out its first before the budget dead-letters it.
+ */
+export const LOST_TOKENS_MAX = 8;
 
 /** History kept per job: enough for `relay job ID`, small enough that an entry stays within one write unit. */
 export const LEDGER_HISTORY_MAX = 12;
@@ -306,14 +309,21 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
   if (existing.status === 'dead_lettered' && !isRedriveOf(existing, input)) {
     return { kind: 'dead_letter_again', entry: existing };
   }
-  // The open attempt is the one this record carries: its answer settles it; if it sent nothing, it is not lost.
-  const ownTokens =
-    carried === undefined ? [] : [carried.token, ...(carried.answered ? [] : (carried.also ?? []))];
-  const ownOpenAttempt =
-    existing.attempt_open &&
-    existing.attempt_token !== undefined &&
-    ownTokens.includes(existing.attempt_token);
-  if (ownOpenAttempt && input.carried?.answered) return { kind: 'carried', entry: existing };
+  // The open attempt is the one whose answer this record carries: the answer settles it.
+  const openToken = existing.attempt_open ? existing.attempt_token : undefined;
+  if (openToken !== undefined && carried?.answered && openToken === carried.token) {
+    return { kind: 'carried', entry: existing };
+  }
+  // The open attempt is a claim of this record's chain whose write failed (DynamoDB may have applied it): it sent
+  // nothing, so it is neither in flight elsewhere nor lost. A copy carrying an answer names such claims in `also`
+  // too: its answer was used (or its attempt counted lost) before any of them could be written.
+  const ownClaims =
+    carried === undefined
+      ? []
+      : carried.answered
+        ? (carried.also ?? [])
+        : [carried.token, ...(carried.also ?? [])];
+  const ownOpenAttempt = openToken !== undefined && ownClaims.includes(openToken);
   if (existing.attempt_open && !ownOpenAttempt && now < (existing.lease_until ?? 0)) {
     return { kind: 'in_flight', entry: existing, until: existing.lease_until ?? now };
   }
@@ -338,7 +348,7 @@ export function gate(existing: LedgerEntry, input: ClaimInput, expiration: numbe
       dead_letter_token: undefined,
       dead_letter_detail: undefined,
       dead_letter_excerpt: undefined,
-      lost_attempt_tokens: undefined,
+      // Kept: a 201 of an earlier generation may still be travelling on a copy (docs/ledger.md).
       history: appendHistory(existing.history, {
         at: now,
         generation,

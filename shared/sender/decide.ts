@@ -58,7 +58,8 @@ export interface LedgerSettle {
 
 /** What a copy of the record carries (see `requeueCopy` in shared/sqs/settle.ts). */
 export interface CopySpec {
-  readonly carry?: CarriedAnswer | undefined;
+  /** The answer to carry; `null`: the record's was used and is not carried on; absent: the record's, if any. */
+  readonly carry?: CarriedAnswer | null | undefined;
   /**
    * The ledger's `event_token` this record holds: the copy takes it over (`JobLedger.claimEvent`) and publishes
    * the job's `eCourtDate Job Settled` event unmarked, if no twin of it did first.
@@ -143,17 +144,10 @@ export function decideRecord(context: RecordContext, observed: Observed, ctx: De
     case 'carried':
       return decideCarried(context, observed, base, ctx);
     case 'failed': {
-      // A claim whose write failed may still have been applied: the copy carries its token (unless the record
-      // already carries an answer, which stays), and finds that attempt its own instead of lost.
-      const earlier = context.carried?.result === undefined ? context.carried : undefined;
-      // A claim refused after one that may have been applied: any of the chain's claims may be the one still open.
-      const also = earlier
-        ? [earlier.token, ...(earlier.also ?? [])].slice(0, CLAIM_TOKENS_CARRIED - 1)
-        : undefined;
+      // A claim whose write failed may still have been applied: the copy carries its token, and finds that attempt
+      // its own instead of lost.
       const carry =
-        observed.claimToken !== undefined && context.carried?.result === undefined
-          ? { token: observed.claimToken, ...(also ? { also } : {}) }
-          : undefined;
+        observed.claimToken === undefined ? undefined : carryingClaim(context.carried, observed.claimToken);
       const detail = `failed unexpectedly (${observed.errorName})`;
       return dependencyFailure({ ...base, detail }, ctx, {
         keepRedriveToken: observed.entry === undefined,
@@ -161,6 +155,24 @@ export function decideRecord(context: RecordContext, observed: Observed, ctx: De
       });
     }
   }
+}
+
+/**
+ * What a copy carries after a claim whose write failed (`claimToken`), given what the record carried: the claim's
+ * token, with the chain's earlier unanswered claims in `also` (any of them may be the one DynamoDB applied). A
+ * record carrying an answer keeps it, and names the claim in `also`: the gate let it claim only because that answer
+ * no longer matched an open attempt (used, or its attempt counted lost), so the claim is the chain's own, and a
+ * copy that finds it open must not count it lost (docs/ledger.md). At most `CLAIM_TOKENS_CARRIED` tokens. Pure.
+ */
+export function carryingClaim(carried: CarriedAnswer | undefined, claimToken: string): CarriedAnswer {
+  if (carried === undefined) return { token: claimToken };
+  if (carried.result !== undefined) {
+    return { ...carried, also: [claimToken, ...(carried.also ?? [])].slice(0, CLAIM_TOKENS_CARRIED - 1) };
+  }
+  return {
+    token: claimToken,
+    also: [carried.token, ...(carried.also ?? [])].slice(0, CLAIM_TOKENS_CARRIED - 1),
+  };
 }
 
 function decideGated(
@@ -357,7 +369,9 @@ function decideCarried(
   const detail = carried.detail ?? decision.facts.detail;
   // The copy carrying the answer publishes its job's first event, unless the job was settled meanwhile.
   const replayed = observed.lostAttempt && entry.status === 'delivered';
-  return { ...decision, settle, replayed, facts: { ...decision.facts, detail } };
+  // Once its settle is written the answer is used: a copy of the record (a retry) carries it no further.
+  const copy = decision.copy && { ...decision.copy, carry: null };
+  return { ...decision, settle, replayed, copy, facts: { ...decision.facts, detail } };
 }
 
 /** The decision on eCourtDate's answer to the claimed attempt of `entry`. */

@@ -49,8 +49,9 @@ export const REQUEUE_ATTRIBUTE = {
 export interface CarriedAnswer {
   readonly token: string;
   /**
-   * Earlier claim tokens this copy's chain carried without an answer (a claim refused again after one that DynamoDB
-   * may have applied): any of them may be the attempt the ledger holds open for it. At most 31.
+   * Claim tokens of this copy's chain other than `token` whose writes failed (DynamoDB may have applied one): any of
+   * them may be the attempt the ledger holds open for it, which sent nothing. Beside an answer, the claims made after
+   * that answer was used. At most 31.
    */
   readonly also?: readonly string[] | undefined;
   readonly result?: AttemptResult | undefined;

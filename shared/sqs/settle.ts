@@ -210,8 +210,11 @@ export interface RequeuedCopy {
 
 /** What a fresh copy carries besides the record's body and attributes (`requeueCopy`). */
 export interface CopyOptions {
-  /** The open attempt and its answer, when its settle could not be written (`carried_answer`). */
-  readonly carry?: CarriedAnswer | undefined;
+  /**
+   * The open attempt and its answer, when its settle could not be written (`carried_answer`); `null` when the
+   * record's carried answer was used (written to the ledger) and the copy is to carry none; absent: the record's.
+   */
+  readonly carry?: CarriedAnswer | null | undefined;
   /**
    * The job settled but its `eCourtDate Job Settled` event is not out yet (`settled_event_pending`): the
    * ledger's `event_token` the copy is to take over before it publishes.
@@ -237,12 +240,13 @@ export interface CopyOptions {
  * acknowledges the original (does not report it as a batch item failure); if this throws, it keeps the original.
  *
  * The copy also carries, in this order of priority and each only when it fits SQS's 10 attributes and 1 MiB:
- * `carried_answer` (`options.carry`, or the one the record carries), `first_received_at` (epoch ms, taken from
+ * `carried_answer` (`options.carry`, or the one the record carries unless `options.carry` is `null`), `first_received_at` (epoch ms, taken from
  * the record when it is itself a copy, so that a job's life is counted from its first receipt across copies),
  * `settled_event_pending`, and `requeued_from` (docs/sqs-limits.md, "Fresh copies"), and the job's `MessageGroupId`
  * (`options.messageGroupId`, else the record's; docs/pacing.md, "Fairness"). `now` (epoch ms) stands in
- * for a record with no first-receive timestamp. A carried answer that does not fit throws `RangeError`: the
- * caller keeps the original rather than lose the answer.
+ * for a record with no first-receive timestamp. A carried answer that does not fit goes without its `detail` and
+ * `excerpt`; one that does not fit even so throws `RangeError`, and the caller hides the original instead (which
+ * cannot hold a new answer: it is then lost, as when SQS refuses the copy; docs/contract.md).
  *
  * Throws `RangeError` for a NaN delay, and whatever SQS throws.
  *
@@ -259,11 +263,18 @@ export async function requeueCopy(
 ): Promise<RequeuedCopy> {
   const delay = clampSeconds(delaySeconds, MAX_DELAY_SECONDS, 'delay');
   const { attributes, droppedAttributes } = producerAttributes(record, options);
-  // What the record carries travels on until it is used: its answer, and the event it is to publish.
+  // What the record carries travels on until it is used: its answer, and the event it is to publish. An answer
+  // too big for the copy sheds what only the log and a dead letter read (`detail`, `excerpt`) before it is refused.
   const carry =
-    options.carry === undefined
-      ? stringAttribute(record, REQUEUE_ATTRIBUTE.carriedAnswer)
-      : JSON.stringify(options.carry);
+    options.carry === null
+      ? undefined
+      : options.carry === undefined
+        ? stringAttribute(record, REQUEUE_ATTRIBUTE.carriedAnswer)
+        : JSON.stringify(options.carry);
+  const shed =
+    options.carry === undefined || options.carry === null
+      ? undefined
+      : JSON.stringify({ ...options.carry, detail: undefined, excerpt: undefined });
   const pending =
     options.settledEventPending ?? stringAttribute(record, REQUEUE_ATTRIBUTE.settledEventPending);
   const additions: [string, MessageAttributeValue | undefined][] = [
@@ -287,18 +298,25 @@ export async function requeueCopy(
       },
     ],
   ];
-  for (const [name, value] of additions) {
-    if (value === undefined) continue;
+  const fits = (name: string, value: MessageAttributeValue) => {
     const candidate = { ...attributes, [name]: value };
-    if (
+    return (
       Object.keys(candidate).length <= SQS_MAX_MESSAGE_ATTRIBUTES &&
       sqsMessageBytes(record.body, candidate) <= SQS_MAX_MESSAGE_BYTES
-    ) {
+    );
+  };
+  for (const [name, value] of additions) {
+    if (value === undefined) continue;
+    if (fits(name, value)) {
       attributes[name] = value;
     } else if (name === REQUEUE_ATTRIBUTE.carriedAnswer) {
-      throw new RangeError(
-        'the carried answer does not fit on a copy of this message (10 attributes, 1 MiB)',
-      );
+      const lighter = shed === undefined ? undefined : { DataType: 'String', StringValue: sqsSafeText(shed) };
+      if (lighter === undefined || !fits(name, lighter)) {
+        throw new RangeError(
+          'the carried answer does not fit on a copy of this message (10 attributes, 1 MiB)',
+        );
+      }
+      attributes[name] = lighter;
     }
   }
   const group = options.messageGroupId ?? recordMessageGroup(record);

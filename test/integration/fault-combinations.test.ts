@@ -66,6 +66,8 @@ function harness(): Harness {
 // The claim writes the entry with an open attempt; the settle closes it.
 const claimWrite = (body: string) => body.includes('"attempt_open":{"BOOL":true}');
 const settleWrite = (body: string) => body.includes('"attempt_open":{"BOOL":false}');
+/** A claim of a job that has an entry (the first claim's put is conditional on there being none). */
+const nextClaimWrite = (body: string) => claimWrite(body) && !body.includes('attribute_not_exists(id)');
 
 let middlewareCount = 0;
 
@@ -200,6 +202,31 @@ describe('a conditional write DynamoDB applied, whose every SDK try then failed'
     // docs/contract.md: "a failure of ... the ledger before that is a known outcome (nothing was sent)".
     expect(deadLetters(await t.drainDeadLetters())).toEqual([]);
     expect(t.sends().map((r) => r.status)).toEqual([201]);
+    expect(await t.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', unknown_outcome: false });
+  });
+
+  it("a record whose carried 429 was written claims again, and that claim is applied but reported failed: the claim is the chain's own, not a lost attempt, and a skip_duplicate job is delivered once", async () => {
+    const t = await start();
+    t.sim.script({ match: { path: ONEOFFS }, times: 1, action: { kind: 'respond', status: 429 } });
+    await t.enqueue(jobBody({}, { skip_duplicate: true }));
+    // A 429 whose settle DynamoDB refused: a fresh copy carries it.
+    await t.invokeWith(settleThrottledInstance(t));
+    await t.fastForward();
+    // The copy's carried 429 is written; the record is hidden for the wait, still holding the (used) answer.
+    await t.invokeWith(healthy());
+    expect(await t.ledger().get(JOB_ID)).toMatchObject({ status: 'retrying', attempt_open: false });
+    await t.fastForward();
+    // It comes back and claims the next attempt; DynamoDB applies the claim but every SDK try reports it failed.
+    const { handler: faulty, spoiled } = appliedThenRefusedInstance(t, nextClaimWrite);
+    await t.invokeWith(faulty);
+    expect(spoiled()).toBe(1);
+    expect(await t.ledger().get(JOB_ID)).toMatchObject({ attempt_open: true });
+
+    await t.runUntilQuiet(8, () => t.invokeWith(healthy()));
+
+    // Counted lost, that claim would make a skip_duplicate job unknown_outcome: it sent nothing.
+    expect(deadLetters(await t.drainDeadLetters())).toEqual([]);
+    expect(t.sends().map((r) => r.status)).toEqual([429, 201]);
     expect(await t.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', unknown_outcome: false });
   });
 

@@ -202,8 +202,9 @@ describe('requeueCopy', () => {
     ).toEqual(carry);
   });
 
-  it('refuses to copy rather than drop a carried answer that does not fit SQS 1 MiB', async () => {
-    const body = JSON.stringify({ id: 'big', pad: 'x'.repeat(1_048_576 - 200) });
+  /** A received record whose body leaves `room` bytes of SQS's 1 MiB. */
+  async function bigRecord(room: number) {
+    const body = JSON.stringify({ id: 'big', pad: 'x'.repeat(1_048_576 - room - 22) });
     await emulator.sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: body }));
     const out = await emulator.sqs.send(
       new ReceiveMessageCommand({
@@ -212,9 +213,40 @@ describe('requeueCopy', () => {
         MessageSystemAttributeNames: ['All'],
       }),
     );
-    const big = toRecord(out.Messages?.[0] ?? {}, queue.arn, 'us-east-1');
+    return toRecord(out.Messages?.[0] ?? {}, queue.arn, 'us-east-1');
+  }
+
+  it('sheds the detail and excerpt of a carried answer that does not fit SQS 1 MiB whole, and keeps its attempt and result', async () => {
+    const big = await bigRecord(200);
+    const result = { kind: 'response' as const, stage: 'send' as const, status: 201, uuid: 'uuid-201' };
+    const carry = { token: 'attempt-1', result, detail: 'd'.repeat(400), excerpt: 'e'.repeat(400) };
+    const copy = await requeueCopy(emulator.sqs, queue.url, big, 0, clock, { carry });
+    const fresh = (await emulator.inspect('send')).ready.find((m) => m.messageId === copy.messageId);
+    expect(
+      JSON.parse(fresh?.messageAttributes?.[REQUEUE_ATTRIBUTE.carriedAnswer]?.StringValue ?? '{}'),
+    ).toEqual({ token: 'attempt-1', result });
+  });
+
+  it('refuses to copy rather than drop a carried answer that does not fit SQS 1 MiB even without its detail', async () => {
+    const big = await bigRecord(20);
     const carry = { token: 'attempt-1', detail: 'd'.repeat(400) };
     await expect(requeueCopy(emulator.sqs, queue.url, big, 0, clock, { carry })).rejects.toThrow(RangeError);
+  });
+
+  it("carries no answer when told the record's was used (null), and the record's own otherwise", async () => {
+    const carried = { token: 'attempt-1', result: { kind: 'response', stage: 'send', status: 429 } };
+    const received = await enqueueAndReceive({
+      [REQUEUE_ATTRIBUTE.carriedAnswer]: text(JSON.stringify(carried)),
+    });
+    const record = toRecord(received, queue.arn, 'us-east-1');
+    const used = await requeueCopy(emulator.sqs, queue.url, record, 0, clock, { carry: null });
+    const kept = await requeueCopy(emulator.sqs, queue.url, record, 0, clock);
+    const { ready } = await emulator.inspect('send');
+    const attrs = (id: string) => ready.find((m) => m.messageId === id)?.messageAttributes ?? {};
+    expect(attrs(used.messageId)).not.toHaveProperty(REQUEUE_ATTRIBUTE.carriedAnswer);
+    expect(JSON.parse(attrs(kept.messageId)[REQUEUE_ATTRIBUTE.carriedAnswer]?.StringValue ?? '{}')).toEqual(
+      carried,
+    );
   });
 
   it('adds first_received_at (the first receipt, epoch ms) and requeued_from (the message id)', async () => {

@@ -9,6 +9,8 @@ import type { LedgerEntry } from '#shared/ledger/ledger.ts';
 import {
   afterLedgerFailure,
   afterSettledStepFailure,
+  CLAIM_TOKENS_CARRIED,
+  carryingClaim,
   type DecideContext,
   type Decision,
   decideRecord,
@@ -210,6 +212,36 @@ describe('a settle that failed or met another writer', () => {
       carry: { token: ATTEMPT_TOKEN },
       settledEventPending: 'second-event-token',
     });
+  });
+
+  it("a carried answer, once written, is not carried on by the record's retry copy", () => {
+    const carried: CarriedAnswer = { token: ATTEMPT_TOKEN, result: response(503), last_status: 503 };
+    const decision = decideRecord(
+      context({ carried, receiveCount: 50 }),
+      { stage: 'carried', job: job(), entry: open, carried, lostAttempt: false },
+      ctx,
+    );
+    expect(decision.action).toBe('requeue');
+    expect(decision.settle?.entry).toBe(open);
+    expect(decision.copy?.carry).toBeNull();
+  });
+
+  it("a claim whose write failed is carried by the copy: beside the record's used answer, or with the chain's earlier claims", () => {
+    expect(carryingClaim(undefined, 'c-2')).toEqual({ token: 'c-2' });
+    expect(carryingClaim({ token: 'c-1', also: ['c-0'] }, 'c-2')).toEqual({
+      token: 'c-2',
+      also: ['c-1', 'c-0'],
+    });
+    const answered: CarriedAnswer = {
+      token: ATTEMPT_TOKEN,
+      result: response(429),
+      last_status: 429,
+      also: ['c-1'],
+    };
+    expect(carryingClaim(answered, 'c-2')).toEqual({ ...answered, also: ['c-2', 'c-1'] });
+    const long = Array.from({ length: 40 }, (_, i) => `c-${i}`);
+    expect(carryingClaim({ ...answered, also: long }, 'new').also).toHaveLength(CLAIM_TOKENS_CARRIED - 1);
+    expect(carryingClaim({ token: 'old', also: long }, 'new').also).toHaveLength(CLAIM_TOKENS_CARRIED - 1);
   });
 
   it('a carried 201 for an attempt counted lost keeps naming that attempt when its settle fails again, not the later claim the entry holds', () => {

@@ -558,6 +558,60 @@ describe('gate: what a record may do with a job whose ledger entry exists (docs/
     it('a different body is an id conflict, whatever the copy carries', () => {
       expect(gate(open, carrying(true, { bodyHash: 'another-body' }), EXPIRATION).kind).toBe('conflict');
     });
+
+    it("beside a used answer, a claim of the copy's own chain found open (its write failed, yet applied) is its own: not in flight, not lost", () => {
+      const ownClaim = openAttempt(T0 + 4 * MINUTE, T0 + 9 * MINUTE, { attempt_token: 'own-claim' });
+      const beside = { token: ATTEMPT, answered: true, also: ['own-claim'] };
+      for (const now of [T0 + 5 * MINUTE, T0 + 20 * MINUTE]) {
+        const verdict = claimed(gate(ownClaim, carrying(true, { carried: beside, now }), EXPIRATION));
+        expect(verdict.lost).toBe(false);
+        expect(verdict.entry).toMatchObject({
+          sends: ownClaim.sends,
+          unknown_outcome: ownClaim.unknown_outcome,
+        });
+      }
+    });
+
+    it("a carried delivery for an attempt counted lost before a redrive still settles the job in the redrive's generation", () => {
+      const lostThenDeadLettered = deadLettered('msg-1', {
+        attempt_open: false,
+        attempt_token: 'the-copy-that-counted-it-lost',
+        lost_attempt_tokens: [ATTEMPT],
+        unknown_outcome: true,
+      });
+      const redrive = claimInput({
+        messageId: 'msg-dlq',
+        now: T0 + 60 * MINUTE,
+        redriveToken: REDRIVE_TOKEN,
+      });
+      const generation2 = claimed(gate(lostThenDeadLettered, redrive, EXPIRATION)).entry;
+      expect(generation2.lost_attempt_tokens).toEqual([ATTEMPT]);
+      const delivery = { token: ATTEMPT, answered: true, delivered: true };
+      // While the redrive's attempt is out, and after a 409 proved the delivery (no uuid): the 201 settles it.
+      for (const entry of [
+        generation2,
+        { ...generation2, status: 'delivered' as const, attempt_open: false },
+      ]) {
+        expect(gate(entry, carrying(true, { carried: delivery, now: T0 + 61 * MINUTE }), EXPIRATION)).toEqual(
+          {
+            kind: 'carried',
+            entry,
+            lostAttempt: true,
+          },
+        );
+      }
+    });
+
+    it('keeps the first lost token through as many lost counts as the default attempt budget allows', () => {
+      let entry = openAttempt(T0, T0 + MINUTE, { attempt_token: ATTEMPT });
+      for (let count = 1; count <= 5; count++) {
+        const now = T0 + count * 60 * MINUTE;
+        entry = claimed(
+          gate(entry, claimInput({ now, leaseUntil: now + MINUTE, token: `claim-${count}` }), EXPIRATION),
+        ).entry;
+      }
+      expect(entry.lost_attempt_tokens).toEqual([ATTEMPT, 'claim-1', 'claim-2', 'claim-3', 'claim-4']);
+    });
   });
 
   it('every claim writes the next version, the new TTL and the time', () => {
