@@ -226,7 +226,9 @@ export type SendVerdict =
 /**
  * The rules of when a claimed job may be sent (docs/contract.md): never after its deadline; after an unknown
  * outcome only while eCourtDate's duplicate check can still catch a resend (never with `skip_duplicate`, and
- * only inside the duplicate window); and an attempt that never reported still spends the backoff budget.
+ * only inside the duplicate window); and an attempt that never reported still spends the backoff budget: a claim
+ * finding the budget spent (`prior.retryable` at `maxAttempts`, which only attempts counted lost can reach before a
+ * result) sends nothing, whether it counted the lost attempt itself or a claim of its own chain did (`lost` false).
  *
  * @example
  * beforeSend({ claimed: { prior: FIRST_ATTEMPT, firstAttemptAt: now, lost: false }, job, now, policy }); // { type: 'send' }
@@ -270,8 +272,8 @@ function sendVerdict(input: {
       );
     }
   }
-  if (claimed.lost && claimed.prior.retryable >= policy.maxAttempts) {
-    return settle('retries_exhausted', 'the last attempt never reported and the attempt budget is spent');
+  if (claimed.prior.retryable >= policy.maxAttempts) {
+    return settle('retries_exhausted', 'an attempt never reported and the attempt budget is spent');
   }
   return { type: 'send' };
 }

@@ -227,7 +227,9 @@ export type GateVerdict =
 
 /**
  * Lost attempts' tokens kept per job (see `lost_attempt_tokens`): more than the default attempt budget (5), so
- * that a job's lost attempts never push out its first before the budget dead-letters it.
+ * that a job's lost attempts never push out its first before the budget dead-letters it. With a larger
+ * `maxAttempts`, or lost attempts over several generations, the oldest go first: a 201 carried for one of those
+ * no longer settles the job, whose dead letter then stands for a person to check (docs/ledger.md).
  */
 export const LOST_TOKENS_MAX = 8;
 

@@ -19,13 +19,15 @@ import {
 } from '#shared/ledger/gate.ts';
 import { JobLedger, type SettleInput, settledEntry } from '#shared/ledger/ledger.ts';
 import { JOB_KEY_PREFIX } from '#shared/ledger/schema.ts';
-import { classifyAttempt, FIRST_ATTEMPT } from '#shared/policy.ts';
+import { beforeSend, classifyAttempt, FIRST_ATTEMPT } from '#shared/policy.ts';
 import {
   CLAIM_TOKEN,
   claimInput,
+  job,
   ledgerEntry,
   response,
   secretFailure,
+  senderConfig,
   T0,
   transport,
 } from '#test/helpers/factories.ts';
@@ -570,6 +572,38 @@ describe('gate: what a record may do with a job whose ledger entry exists (docs/
           unknown_outcome: ownClaim.unknown_outcome,
         });
       }
+    });
+
+    it("a claim of the copy's own chain that counted the last attempt lost leaves the budget spent for the next claim: not sent", () => {
+      const fourth = openAttempt(T0, T0 + MINUTE, { attempt_token: 'b', retryable: 4 });
+      const ownLostCount = claimed(
+        gate(
+          fourth,
+          claimInput({ now: T0 + 10 * MINUTE, leaseUntil: T0 + 11 * MINUTE, token: 'c' }),
+          EXPIRATION,
+        ),
+      );
+      expect(ownLostCount).toMatchObject({ lost: true, entry: { retryable: 5 } });
+      const beside = { token: ATTEMPT, answered: true, also: ['c'] };
+      const next = claimed(
+        gate(ownLostCount.entry, carrying(true, { carried: beside, now: T0 + 11 * MINUTE }), EXPIRATION),
+      );
+      expect(next.lost).toBe(false);
+      const verdict = beforeSend({
+        claimed: {
+          prior: priorOf(next.entry),
+          firstAttemptAt: next.entry.first_attempt_at,
+          unknownAt: next.entry.unknown_at,
+          lost: next.lost,
+        },
+        job: job(),
+        now: T0 + 11 * MINUTE,
+        policy: senderConfig(),
+      });
+      expect(verdict).toMatchObject({
+        type: 'settle',
+        outcome: { type: 'dead_letter', reason: 'unknown_outcome' },
+      });
     });
 
     it("a carried delivery for an attempt counted lost before a redrive still settles the job in the redrive's generation", () => {

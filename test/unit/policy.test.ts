@@ -756,7 +756,14 @@ describe('beforeSend: may a claimed job be sent now?', () => {
   });
 
   it('a job that is not lost is sent, whatever its counts: decide owns the budgets after a result', () => {
-    expect(verdict({ prior: priorWith({ rateLimited: 40, notSent: 40 }) })).toEqual({ type: 'send' });
+    expect(verdict({ prior: priorWith({ rateLimited: 40, notSent: 40, retryable: 4 }) })).toEqual({
+      type: 'send',
+    });
+  });
+
+  it("a claim after its own chain's claim counted the last attempt lost (lost false here) still finds the budget spent", () => {
+    const c = { prior: priorWith({ retryable: 5, unknownOutcome: true }), unknownAt: T0, lost: false };
+    expect(verdict(c)).toEqual(settledUnknown('retries_exhausted'));
   });
 });
 
