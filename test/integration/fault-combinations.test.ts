@@ -298,76 +298,64 @@ describe('a conditional write DynamoDB applied, whose every SDK try then failed'
   });
 });
 
+/** Both kinds of job: with `skip_duplicate` (never resent after an unknown outcome) and without. */
+const WITH_AND_WITHOUT_SKIP_DUPLICATE = [
+  ['with skip_duplicate', true],
+  ['without skip_duplicate', false],
+] as const;
+
+/**
+ * A 201 whose settle DynamoDB refused (the answer carried on a fresh copy, due in 60 s), then SQS's second copy of
+ * the original (at-least-once) after the invocation's lease, just before the carried copy is due: it counts the
+ * 201's attempt lost and claims its own (dead-lettered unknown_outcome unsent with skip_duplicate; resent and
+ * answered 409 without).
+ */
+async function carried201CountedLost(t: Harness, skip: boolean): Promise<void> {
+  await t.enqueue(jobBody({}, { skip_duplicate: skip }));
+  const { messages, result } = await pollInto(settleThrottledInstance(t));
+  expect(result.failed).toEqual([]);
+  expect(t.sends().map((r) => r.status)).toEqual([201]);
+  vi.setSystemTime(Date.now() + 60_500);
+  await invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, messages);
+}
+
+/** The job ended delivered with its one message's uuid: sent once, or resent once and answered 409. */
+async function expectDeliveredOnce(t: Harness, skip: boolean): Promise<void> {
+  expect(t.sim.messages).toHaveLength(1);
+  expect(t.sends().map((r) => r.status)).toEqual(skip ? [201] : [201, 409]);
+  expect(await t.ledger().get(JOB_ID)).toMatchObject({ status: 'delivered', uuid: t.sim.messages[0]?.uuid });
+}
+
 describe('a known answer is carried until it is written', () => {
-  it.each([
-    ['with skip_duplicate', true],
-    ['without skip_duplicate', false],
-  ])(
+  it.each(WITH_AND_WITHOUT_SKIP_DUPLICATE)(
     '%s: a 201 whose settle failed, and an SQS duplicate of the original that arrives after the lease, before the carried copy: delivered with its uuid, one message',
     async (_, skip) => {
       const t = await start();
-      await t.enqueue(jobBody({}, { skip_duplicate: skip }));
-      const faulty = settleThrottledInstance(t);
-      // The original, received once: a 201, the settle refused, the answer carried on a fresh copy (60 s).
-      const { messages, result } = await pollInto(faulty);
-      expect(result.failed).toEqual([]);
-      expect(t.sends().map((r) => r.status)).toEqual([201]);
-
-      // SQS delivers the original a second time (at-least-once) after the invocation's lease has ended, just
-      // before the carried copy is due.
-      vi.setSystemTime(Date.now() + 60_500);
-      await invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, messages);
+      await carried201CountedLost(t, skip);
       await t.runUntilQuiet(6, () => t.invokeWith(healthy()));
-
-      expect(t.sim.messages).toHaveLength(1);
-      // The duplicate counted the attempt lost (its answer was still on the way): with skip_duplicate it was
-      // dead-lettered unknown_outcome unsent, without it resent and answered 409. Then the carried 201 arrived and
-      // settled the job delivered with its uuid; a redrive of that dead letter is acknowledged, never sent.
-      expect(t.sends().map((r) => r.status)).toEqual(skip ? [201] : [201, 409]);
-      expect(await t.ledger().get(JOB_ID)).toMatchObject({
-        status: 'delivered',
-        uuid: t.sim.messages[0]?.uuid,
-      });
+      // The carried 201 arrived after the duplicate had counted the attempt lost and settled the job
+      // dead-lettered (or duplicate-proven by its 409): it settled the job delivered with its uuid, and a redrive
+      // of that dead letter is acknowledged, never sent.
+      await expectDeliveredOnce(t, skip);
     },
   );
 
-  it.each([
-    ['with skip_duplicate', true],
-    ['without skip_duplicate', false],
-  ])(
+  it.each(WITH_AND_WITHOUT_SKIP_DUPLICATE)(
     '%s: a 201 whose settle failed, counted lost by a duplicate after the lease, and whose carried copy failed its settle too: the next copy still carries that attempt, and the job ends delivered with its uuid',
     async (_, skip) => {
       const t = await start();
-      await t.enqueue(jobBody({}, { skip_duplicate: skip }));
-      const { messages } = await pollInto(settleThrottledInstance(t));
-      expect(t.sends().map((r) => r.status)).toEqual([201]);
-
-      // SQS's second copy of the original, after the lease: it counts the 201's attempt lost and claims its own
-      // (dead-lettered unknown_outcome unsent with skip_duplicate; resent and answered 409 without).
-      vi.setSystemTime(Date.now() + 60_500);
-      await invokeBatch({ handler: healthy(), queueArn: t.sendQueue.arn }, messages);
-      const afterDuplicate = await t.ledger().get(JOB_ID);
-      expect(afterDuplicate?.lost_attempt_tokens).toHaveLength(1);
-
+      await carried201CountedLost(t, skip);
+      expect((await t.ledger().get(JOB_ID))?.lost_attempt_tokens).toHaveLength(1);
       // The carried copy comes while DynamoDB refuses its settle: it is carried on again. The entry it read holds
       // the duplicate's attempt, not the one the 201 answered; the new copy must still name the 201's.
       vi.setSystemTime(Date.now() + 120_000);
       await t.invokeWith(settleThrottledInstance(t));
       await t.runUntilQuiet(6, () => t.invokeWith(healthy()));
-
-      expect(t.sim.messages).toHaveLength(1);
-      expect(t.sends().map((r) => r.status)).toEqual(skip ? [201] : [201, 409]);
-      expect(await t.ledger().get(JOB_ID)).toMatchObject({
-        status: 'delivered',
-        uuid: t.sim.messages[0]?.uuid,
-      });
+      await expectDeliveredOnce(t, skip);
     },
   );
 
-  it.each([
-    ['with skip_duplicate', true],
-    ['without skip_duplicate', false],
-  ])(
+  it.each(WITH_AND_WITHOUT_SKIP_DUPLICATE)(
     '%s: a 201 whose settle failed, on a message with ten producer attributes (no room for carried_answer): delivered with its uuid, never dead-lettered',
     async (_, skip) => {
       const t = await start();
