@@ -240,8 +240,9 @@ export interface CopyOptions {
  * acknowledges the original (does not report it as a batch item failure); if this throws, it keeps the original.
  *
  * The copy also carries, in this order of priority and each only when it fits SQS's 10 attributes and 1 MiB:
- * `carried_answer` (`options.carry`, or the one the record carries unless `options.carry` is `null`), `first_received_at` (epoch ms, taken from
- * the record when it is itself a copy, so that a job's life is counted from its first receipt across copies),
+ * `carried_answer` (`options.carry`, or the one the record carries unless `options.carry` is `null`),
+ * `first_received_at` (epoch ms, taken from the record when it is itself a copy, so that a job's life is counted
+ * from its first receipt across copies),
  * `settled_event_pending`, and `requeued_from` (docs/sqs-limits.md, "Fresh copies"), and the job's `MessageGroupId`
  * (`options.messageGroupId`, else the record's; docs/pacing.md, "Fairness"). `now` (epoch ms) stands in
  * for a record with no first-receive timestamp. A carried answer that does not fit goes without its `detail` and
