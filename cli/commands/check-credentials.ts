@@ -40,12 +40,6 @@ export interface CheckOptions {
 
 /** The value the stack puts in a secret it creates, until an operator stores the real credentials. */
 const PLACEHOLDER_CLIENT_ID = 'REPLACE_WITH_ECOURTDATE_CLIENT_ID';
-/**
- * The check's own pace, when it cannot lease from the stage's budget: its few requests (two token requests and two
- * settings calls at most) in any 60 s window, kept out of the reserve the senders' fallback shares
- * (docs/pacing.md, "The CLI").
- */
-const CHECK_REQUESTS_PER_MINUTE = OPERATOR_REQUESTS_PER_MINUTE;
 /** Times a settings call waits for a slot the budget has no room for before the check gives up. */
 const SLOT_TRIES = 3;
 
@@ -160,11 +154,11 @@ interface SettingsCall {
  * The check's pacer (docs/pacing.md, "One budget for the API client"): when the target names the stage's ledger
  * table (`--stage`, or `--ledger-table`) and its `api-client` item holds a budget, the check's requests lease their
  * slots from it as the sender instances do, so the budget counts them. Otherwise (no table, no budget written yet,
- * or the item cannot be read), and whenever a lease fails, its own pace of `CHECK_REQUESTS_PER_MINUTE` from the
+ * or the item cannot be read), and whenever a lease fails, its own pace of `OPERATOR_REQUESTS_PER_MINUTE` from the
  * reserve. Never throws.
  */
 export async function checkPacer(target: Target): Promise<RequestPacer> {
-  const own = new Pacer(CHECK_REQUESTS_PER_MINUTE);
+  const own = new Pacer(OPERATOR_REQUESTS_PER_MINUTE);
   if (target.ledgerTableName === undefined) return own;
   const store = new DynamoBudgetStore({ client: target.dynamodb, tableName: target.ledgerTableName });
   const view = await store.read().catch(() => undefined);
@@ -173,9 +167,9 @@ export async function checkPacer(target: Target): Promise<RequestPacer> {
     store,
     budgetPerMinute: view.budgetPerMinute,
     sliceMs: view.sliceMs,
-    fallbackPerMinute: CHECK_REQUESTS_PER_MINUTE,
+    fallbackPerMinute: OPERATOR_REQUESTS_PER_MINUTE,
     // A quiet user: each lease takes what waits.
-    maxLeaseSlots: CHECK_REQUESTS_PER_MINUTE,
+    maxLeaseSlots: OPERATOR_REQUESTS_PER_MINUTE,
   });
 }
 

@@ -95,8 +95,9 @@ export function budgetWindowCeiling(budgetPerMinute: number): number {
 
 /**
  * Requests a minute the operator CLI (`relay check-credentials`) sends on its own pace when it cannot lease from the
- * item: kept out of the reserve the senders' fallback shares, so the budget, every fallback and the CLI together
- * stay within eCourtDate's limit (docs/pacing.md, "The CLI").
+ * item (its few requests: two token requests and two settings calls at most): kept out of the reserve the senders'
+ * fallback shares, so the budget, every fallback and the CLI together stay within eCourtDate's limit
+ * (docs/pacing.md, "The CLI").
  */
 export const OPERATOR_REQUESTS_PER_MINUTE = 4;
 
@@ -590,11 +591,13 @@ export class SharedBudgetPacer implements RequestPacer {
         if (wait > 0) await this.#sleep(wait);
         const after = this.#now();
         if (after < this.#blockedUntil) return { ok: false, retryInMs: this.#blockedUntil - after };
-        // A wake-up after the grace slice ended (a busy event loop) finds the slot void: it is not spent late.
-        if (after >= (first.slice + 1 + SPEND_GRACE_SLICES) * this.#sliceMs) continue;
+        // The slot counts a request that leaves before its grace slice ends. A wake-up after that (a busy event loop)
+        // finds the slot void: it is not spent late.
+        const sendBy = (first.slice + 1 + SPEND_GRACE_SLICES) * this.#sliceMs;
+        if (after >= sendBy) continue;
         this.#spend(first.slice);
         this.#counts.spentLeased += 1;
-        return { ok: true, sendBy: (first.slice + 1 + SPEND_GRACE_SLICES) * this.#sliceMs };
+        return { ok: true, sendBy };
       }
       if (now < this.#storeRetryAt) return this.#fallbackSlot(now, maxWaitMs);
       if (leases === MAX_LEASES_PER_ACQUIRE) {
