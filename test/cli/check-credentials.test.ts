@@ -45,6 +45,18 @@ function check(...extra: string[]) {
   );
 }
 
+/** Runs the check told the stage's ledger table, and expects it to pass with one token request and one settings call. */
+async function checkOnTheStageBudget(): Promise<void> {
+  const run = await check(
+    '--ledger-table',
+    world.ledgerTableName,
+    '--dynamodb-endpoint',
+    world.dynamodb.endpoint,
+  );
+  expect(run.status).toBe(0);
+  expect(sim.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /oauth/token', 'GET /v1/settings']);
+}
+
 describe('check-credentials: secret, token, GET /v1/settings (simulator and Secrets Manager stand-in)', () => {
   it("leases its requests' slots from the stage's budget when it is told the ledger table", async () => {
     // The senders' budget, as their leases leave it (docs/pacing.md): 900 a minute in slices of 1 s.
@@ -58,18 +70,7 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
     });
     const before = (await budget.read())?.version ?? 0;
 
-    const run = await check(
-      '--ledger-table',
-      world.ledgerTableName,
-      '--dynamodb-endpoint',
-      world.dynamodb.endpoint,
-    );
-
-    expect(run.status).toBe(0);
-    expect(sim.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
-      'POST /oauth/token',
-      'GET /v1/settings',
-    ]);
+    await checkOnTheStageBudget();
     // The token request and the settings call were counted by the budget: one lease or more.
     expect(((await budget.read())?.version ?? 0) - before).toBeGreaterThanOrEqual(1);
   });
@@ -92,18 +93,7 @@ describe('check-credentials: secret, token, GET /v1/settings (simulator and Secr
       }),
     );
 
-    const run = await check(
-      '--ledger-table',
-      world.ledgerTableName,
-      '--dynamodb-endpoint',
-      world.dynamodb.endpoint,
-    );
-
-    expect(run.status).toBe(0);
-    expect(sim.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
-      'POST /oauth/token',
-      'GET /v1/settings',
-    ]);
+    await checkOnTheStageBudget();
   });
 
   it('valid credentials: every step ok and the agency named, exit 0; nothing secret printed', async () => {

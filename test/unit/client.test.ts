@@ -364,13 +364,18 @@ describe('EcourtdateClient.send', () => {
       return pacer;
     }
 
-    it('takes a fresh slot before the first request when its prepared one ran out meanwhile', async () => {
+    /** A client on an expiring pacer (`refuseAfter` slots), with an attempt prepared: its token and its slot. */
+    async function preparedOnExpiringPacer(refuseAfter?: number) {
       const clock = fakeClock();
-      const pacer = expiringPacer(clock.now);
+      const pacer = expiringPacer(clock.now, refuseAfter);
       const { client, api } = clientHarness({ pacer, clock });
-
       const prepared = await client.prepare();
       if (prepared.kind !== 'ready') throw new Error(`expected a token and a slot, got ${prepared.kind}`);
+      return { clock, pacer, client, api, prepared };
+    }
+
+    it('takes a fresh slot before the first request when its prepared one ran out meanwhile', async () => {
+      const { clock, pacer, client, api, prepared } = await preparedOnExpiringPacer();
       const before = pacer.acquired;
       clock.advance(3_000);
       await client.post(job(), prepared);
@@ -380,13 +385,8 @@ describe('EcourtdateClient.send', () => {
     });
 
     it('defers the job, sending nothing, when no fresh slot comes in time', async () => {
-      const clock = fakeClock();
       // The token request's slot and the prepared one; none after.
-      const pacer = expiringPacer(clock.now, 2);
-      const { client, api } = clientHarness({ pacer, clock });
-
-      const prepared = await client.prepare();
-      if (prepared.kind !== 'ready') throw new Error(`expected a token and a slot, got ${prepared.kind}`);
+      const { clock, client, api, prepared } = await preparedOnExpiringPacer(2);
       clock.advance(3_000);
 
       expect(await client.post(job(), prepared)).toEqual({ kind: 'deferred', retryInMs: 5_000 });
@@ -394,12 +394,7 @@ describe('EcourtdateClient.send', () => {
     });
 
     it('uses the prepared slot while it still counts', async () => {
-      const clock = fakeClock();
-      const pacer = expiringPacer(clock.now);
-      const { client, api } = clientHarness({ pacer, clock });
-
-      const prepared = await client.prepare();
-      if (prepared.kind !== 'ready') throw new Error(`expected a token and a slot, got ${prepared.kind}`);
+      const { clock, pacer, client, api, prepared } = await preparedOnExpiringPacer();
       const before = pacer.acquired;
       clock.advance(500);
       await client.post(job(), prepared);

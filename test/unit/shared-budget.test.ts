@@ -18,6 +18,7 @@ import {
   OPERATOR_REQUESTS_PER_MINUTE,
   planLease,
   SharedBudgetPacer,
+  type SharedBudgetPacerOptions,
   type SliceGrant,
   sliceCap,
   sliceOfSlot,
@@ -435,7 +436,8 @@ describe('SharedBudgetPacer', () => {
   });
 
   describe('when the store fails', () => {
-    it("paces to the reserve's share with a pacer of its own, never above it in any window", async () => {
+    /** A pacer on virtual time whose store refuses every call: a budget of 900, a fallback share of 50. */
+    function failingStorePacer(options: Partial<SharedBudgetPacerOptions> = {}) {
       const time = virtualTime();
       const store = memoryStore();
       store.failing = true;
@@ -445,7 +447,13 @@ describe('SharedBudgetPacer', () => {
         fallbackPerMinute: 50,
         now: time.now,
         sleep: time.sleep,
+        ...options,
       });
+      return { time, store, pacer };
+    }
+
+    it("paces to the reserve's share with a pacer of its own, never above it in any window", async () => {
+      const { time, pacer } = failingStorePacer();
       const sent: number[] = [];
       const worker = async () => {
         while (time.now() < T0 + 3 * MINUTE) if ((await pacer.acquire()).ok) sent.push(time.now());
@@ -458,16 +466,7 @@ describe('SharedBudgetPacer', () => {
     });
 
     it("says by when a fallback slot's request must leave: a slice after its grant, as a leased slot does", async () => {
-      const time = virtualTime();
-      const store = memoryStore();
-      store.failing = true;
-      const pacer = new SharedBudgetPacer({
-        store,
-        budgetPerMinute: 900,
-        fallbackPerMinute: 50,
-        now: time.now,
-        sleep: time.sleep,
-      });
+      const { time, pacer } = failingStorePacer();
       const [slot] = await time.run([pacer.acquire()]);
 
       expect(pacer.counts().spentFallback).toBe(1);
@@ -475,17 +474,7 @@ describe('SharedBudgetPacer', () => {
     });
 
     it('tries the store again only after its backoff, and leases again once it answers', async () => {
-      const time = virtualTime();
-      const store = memoryStore();
-      store.failing = true;
-      const pacer = new SharedBudgetPacer({
-        store,
-        budgetPerMinute: 900,
-        fallbackPerMinute: 50,
-        storeRetryMs: 5 * SECOND,
-        now: time.now,
-        sleep: time.sleep,
-      });
+      const { time, store, pacer } = failingStorePacer({ storeRetryMs: 5 * SECOND });
       await time.run([pacer.acquire(), pacer.acquire(), pacer.acquire()]);
       expect(pacer.counts().failedLeases).toBe(1);
 
@@ -498,16 +487,10 @@ describe('SharedBudgetPacer', () => {
     });
 
     it('sends nothing without a reserve share, and says when to come back', async () => {
-      const time = virtualTime();
-      const store = memoryStore();
-      store.failing = true;
-      const pacer = new SharedBudgetPacer({
-        store,
+      const { time, pacer } = failingStorePacer({
         budgetPerMinute: 1000,
         fallbackPerMinute: 0,
         storeRetryMs: 5 * SECOND,
-        now: time.now,
-        sleep: time.sleep,
       });
       const [slot] = await time.run([pacer.acquire()]);
 
